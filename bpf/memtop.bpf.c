@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * memtop's kernel side: exact per-stack heap accounting.
+ *
+ * Hot path (every traced malloc/free), in order of cost after the trap:
+ *   entry:  one task-storage lookup, a frame-pointer walk (16 bytes per frame
+ *           with bpf_probe_read_user; bpf_get_stack costs 30x more here, see
+ *           field notes section 2), an FNV hash of the frames.
+ *   return: task-storage lookup, stack/alloc/agg/proc map operations, atomics.
+ *   free:   proc lookup, alloc lookup+delete, agg and proc atomics.
+ * Nothing else happens per call; process lifecycle and new-stack notices go
+ * to user space through one ring buffer.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "memtop.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Largest distance between the stack pointer and a frame pointer we still
+ * believe; frames farther away are garbage in a register that is not used as
+ * a frame pointer. Matches the default 8 MiB stack limit. */
+#define MAX_FRAME_SPAN (8ULL << 20)
+
+/* Per-thread state between an allocator's entry and its return. Kept in task
+ * storage: freed with the thread, no pid-keyed map to leak when threads die. */
+struct call_state {
+	__u64 sp;         /* stack pointer at the outermost allocator entry */
+	__u64 size;       /* requested bytes */
+	__u64 arg_ptr;    /* realloc: old pointer; posix_memalign: memptr */
+	__u32 kind;
+	__u32 active;     /* an outermost call is in flight */
+	__u64 old_size;   /* realloc: the record taken out at entry */
+	__u64 old_stack_id;
+	__u32 old_found;
+	__u32 pad;
+	__u64 stack_id;
+	struct memtop_stack stack;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct call_state);
+} call_states SEC(".maps");
+
+/* Sizes are set by the loader before load (--max-* options). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 19);
+	__type(key, struct memtop_alloc_key);
+	__type(value, struct memtop_alloc_val);
+} allocs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u64);
+	__type(value, struct memtop_stack);
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 16);
+	__type(key, struct memtop_agg_key);
+	__type(value, struct memtop_agg_val);
+} aggs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u32);
+	__type(value, struct memtop_proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MEMTOP_CNT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+/* Source of process-instance numbers; 0 is never handed out. */
+__u32 next_epoch = 0;
+
+/* memtop itself: with --heap-all its own allocations would feed back into
+ * what it reports. */
+const volatile __u32 self_tgid = 0;
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+	if (c)
+		*c += 1; /* per-CPU slot: no atomic needed */
+}
+
+static __always_inline void emit(__u32 type, __u32 tgid, const struct memtop_proc *p)
+{
+	struct memtop_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(MEMTOP_CNT_EVENTS_LOST);
+		return;
+	}
+	e->type = type;
+	e->tgid = tgid;
+	e->pad = 0;
+	if (p) {
+		e->epoch = p->epoch;
+		e->heap_bytes = p->heap_bytes;
+		e->heap_peak_bytes = p->heap_peak_bytes;
+		e->allocs_total = p->allocs_total;
+		e->frees_total = p->frees_total;
+		__builtin_memcpy(e->comm, p->comm, sizeof(e->comm));
+	} else {
+		e->epoch = 0;
+		e->heap_bytes = e->heap_peak_bytes = 0;
+		e->allocs_total = e->frees_total = 0;
+		__builtin_memset(e->comm, 0, sizeof(e->comm));
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * Entry: capture the stack now (never in the return probe, whose return
+ * address the kernel has replaced with its trampoline). Returns NULL when this
+ * call is nested inside an allocator call already being traced (operator new
+ * -> malloc, realloc(NULL) -> malloc): the outer call is the one counted.
+ */
+static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 kind)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct call_state *st;
+	__u64 sp = PT_REGS_SP(ctx);
+
+	if (task->tgid == self_tgid)
+		return NULL;
+	st = bpf_task_storage_get(&call_states, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st)
+		return NULL;
+	/* Deeper than an outer call in flight: nested. Equal: a tail call from
+	 * one entry point into another (reallocarray jumps into realloc); the
+	 * outer state already describes the call. Shallower: the state is stale
+	 * (its call left without returning) and is replaced. */
+	if (st->active && sp <= st->sp)
+		return NULL;
+
+	st->sp = sp;
+	st->kind = kind;
+	st->active = 1;
+	st->old_found = 0;
+
+	/* Frame 0: the caller's return address, at [sp] on entry. Then follow
+	 * the frame-pointer chain: rbp still belongs to the caller here. */
+	__u64 ret = 0, fp = PT_REGS_FP(ctx);
+	__u64 h = 0xcbf29ce484222325ULL;
+	__u32 n = 0;
+
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) == 0 && ret) {
+		st->stack.ips[0] = ret;
+		h = (h ^ ret) * 0x100000001b3ULL;
+		n = 1;
+		for (__u32 i = 1; i < MEMTOP_MAX_FRAMES; i++) {
+			struct { __u64 next; __u64 ret; } frame;
+			if (fp < sp || fp - sp > MAX_FRAME_SPAN || (fp & 7))
+				break;
+			if (bpf_probe_read_user(&frame, sizeof(frame), (void *)fp))
+				break;
+			if (!frame.ret)
+				break;
+			st->stack.ips[i] = frame.ret;
+			h = (h ^ frame.ret) * 0x100000001b3ULL;
+			n = i + 1;
+			if (frame.next <= fp)
+				break;
+			fp = frame.next;
+		}
+	}
+	st->stack.nr = n;
+	st->stack.truncated = n == MEMTOP_MAX_FRAMES;
+	h ^= h >> 29;
+	st->stack_id = h ? h : 1; /* 0 is the lost-stack bucket */
+	return st;
+}
+
+static __always_inline struct memtop_proc *get_proc(__u32 tgid)
+{
+	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	if (p)
+		return p;
+
+	struct memtop_proc fresh = {};
+	fresh.epoch = __sync_fetch_and_add(&next_epoch, 1) + 1;
+	bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
+	/* NOEXIST: another thread of the same process may win the race; then
+	 * its entry is the one to use. */
+	bpf_map_update_elem(&procs, &tgid, &fresh, BPF_NOEXIST);
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		count(MEMTOP_CNT_PROC_MAP_FULL);
+	return p;
+}
+
+static __always_inline struct memtop_agg_val *get_agg(struct memtop_agg_key *k)
+{
+	struct memtop_agg_val *a = bpf_map_lookup_elem(&aggs, k);
+	if (a)
+		return a;
+	struct memtop_agg_val zero = {};
+	bpf_map_update_elem(&aggs, k, &zero, BPF_NOEXIST);
+	a = bpf_map_lookup_elem(&aggs, k);
+	if (!a)
+		count(MEMTOP_CNT_AGG_MAP_FULL);
+	return a;
+}
+
+static __always_inline void raise_peak(struct memtop_proc *p, __s64 now)
+{
+	__s64 seen = p->heap_peak_bytes;
+	for (int i = 0; i < 16; i++) {
+		if (now <= seen)
+			return;
+		__s64 prev = __sync_val_compare_and_swap(&p->heap_peak_bytes, seen, now);
+		if (prev == seen)
+			return;
+		seen = prev;
+	}
+	count(MEMTOP_CNT_PEAK_RACE);
+}
+
+static __always_inline void charge(struct memtop_proc *p, __u32 tgid, __u64 stack_id,
+				   __s64 bytes, __s64 nallocs, int cumulative)
+{
+	struct memtop_agg_key k = { .tgid = tgid, .epoch = p->epoch, .stack_id = stack_id };
+	struct memtop_agg_val *a = get_agg(&k);
+	if (a) {
+		__sync_fetch_and_add(&a->bytes, bytes);
+		__sync_fetch_and_add(&a->allocs, nallocs);
+		if (cumulative) {
+			__sync_fetch_and_add(&a->alloc_bytes_total, bytes);
+			__sync_fetch_and_add(&a->allocs_total, 1);
+		}
+	}
+}
+
+/* Forget a live allocation; only the thread whose delete succeeds accounts
+ * for it, so a racing double free cannot subtract twice. */
+static __always_inline int take_alloc(struct memtop_proc *p, __u32 tgid, __u64 addr,
+				      struct memtop_alloc_val *out)
+{
+	struct memtop_alloc_key k = { .tgid = tgid, .epoch = p->epoch, .addr = addr };
+	struct memtop_alloc_val *v = bpf_map_lookup_elem(&allocs, &k);
+	if (!v)
+		return 0;
+	*out = *v;
+	if (bpf_map_delete_elem(&allocs, &k))
+		return 0;
+	charge(p, tgid, out->stack_id, -(__s64)out->size, -1, 0);
+	__sync_fetch_and_add(&p->heap_bytes, -(__s64)out->size);
+	__sync_fetch_and_add(&p->frees_total, 1);
+	return 1;
+}
+
+static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u64 stack_id,
+					 const struct memtop_stack *stack, int undo_free)
+{
+	struct memtop_proc *p = get_proc(tgid);
+	if (!p)
+		return;
+
+	if (stack) {
+		if (!bpf_map_lookup_elem(&stacks, &stack_id)) {
+			if (bpf_map_update_elem(&stacks, &stack_id, stack, BPF_NOEXIST) == 0) {
+				emit(MEMTOP_EV_NEW_STACK, tgid, p);
+			} else if (!bpf_map_lookup_elem(&stacks, &stack_id)) {
+				count(MEMTOP_CNT_STACK_MAP_FULL);
+				stack_id = MEMTOP_STACK_LOST;
+			}
+		}
+		if (stack->truncated)
+			count(MEMTOP_CNT_STACK_TRUNCATED);
+	}
+
+	struct memtop_alloc_key k = { .tgid = tgid, .epoch = p->epoch, .addr = addr };
+	struct memtop_alloc_val v = { .size = size, .stack_id = stack_id };
+	long err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
+	if (err == -17 /* EEXIST */) {
+		/* The allocator handed this address out again without a free we
+		 * saw: the old block is gone, account for it before reuse. */
+		struct memtop_alloc_val old;
+		if (take_alloc(p, tgid, addr, &old))
+			count(MEMTOP_CNT_MISSED_FREE);
+		err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
+	}
+	if (err) {
+		count(MEMTOP_CNT_ALLOC_MAP_FULL);
+		return;
+	}
+
+	charge(p, tgid, stack_id, size, 1, !undo_free);
+	__s64 now = __sync_fetch_and_add(&p->heap_bytes, (__s64)size) + (__s64)size;
+	if (undo_free)
+		__sync_fetch_and_add(&p->frees_total, -1);
+	else
+		__sync_fetch_and_add(&p->allocs_total, 1);
+	raise_peak(p, now);
+}
+
+static __always_inline __u32 current_tgid(void)
+{
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(malloc_entry, __u64 size)
+{
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_MALLOC);
+	if (st)
+		st->size = size;
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(new_entry, __u64 size)
+{
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_NEW);
+	if (st)
+		st->size = size;
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_entry, __u64 nmemb, __u64 size)
+{
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_CALLOC);
+	if (st)
+		st->size = nmemb * size; /* overflow makes calloc fail: never counted */
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(memalign_entry, __u64 align, __u64 size)
+{
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_MEMALIGN);
+	if (st)
+		st->size = size;
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(posix_memalign_entry, __u64 memptr, __u64 align, __u64 size)
+{
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_POSIX_MEMALIGN);
+	if (st) {
+		st->size = size;
+		st->arg_ptr = memptr;
+	}
+	return 0;
+}
+
+/* realloc takes the old block out at entry: if realloc frees it and another
+ * thread gets the same address before our return probe runs, that thread's
+ * record must not be the one we delete. A failed realloc puts it back. */
+static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 size)
+{
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_REALLOC);
+	if (!st)
+		return 0;
+	st->size = size;
+	st->arg_ptr = ptr;
+	if (ptr) {
+		__u32 tgid = current_tgid();
+		struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+		struct memtop_alloc_val old;
+		if (p && take_alloc(p, tgid, ptr, &old)) {
+			st->old_found = 1;
+			st->old_size = old.size;
+			st->old_stack_id = old.stack_id;
+		}
+	}
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(realloc_entry, __u64 ptr, __u64 size)
+{
+	return realloc_begin(ctx, ptr, size);
+}
+
+/* reallocarray(ptr, nmemb, size) is realloc(ptr, nmemb * size) that fails on
+ * overflow; an overflowing product must not look like size 0 (a free). */
+SEC("uprobe")
+int BPF_KPROBE(reallocarray_entry, __u64 ptr, __u64 nmemb, __u64 size)
+{
+	__u64 bytes = nmemb * size, n = nmemb;
+	/* Opaque to clang, which would turn the check into __multi3. */
+	asm volatile("" : "+r"(n));
+	if (n && bytes / n != size)
+		bytes = ~0ULL;
+	return realloc_begin(ctx, ptr, bytes);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_entry, __u64 ptr)
+{
+	if (!ptr)
+		return 0;
+	__u32 tgid = current_tgid();
+	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		return 0;
+	struct memtop_alloc_val old;
+	take_alloc(p, tgid, ptr, &old);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_return, __u64 ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct call_state *st = bpf_task_storage_get(&call_states, task, 0, 0);
+	if (!st || !st->active)
+		return 0;
+
+	/* The outer call returns with sp one slot above its entry sp. */
+	__u64 sp = PT_REGS_SP(ctx) - 8;
+	if (sp != st->sp) {
+		/* A nested call returned. operator new only leaves without
+		 * returning (bad_alloc) after an allocation inside it failed: drop
+		 * its state so the next call is not mistaken for a nested one. */
+		if (!ret && st->kind == MEMTOP_KIND_NEW && sp < st->sp)
+			st->active = 0;
+		return 0;
+	}
+	st->active = 0;
+
+	__u32 tgid = current_tgid();
+	__u64 addr = ret;
+
+	switch (st->kind) {
+	case MEMTOP_KIND_POSIX_MEMALIGN:
+		if ((int)ret != 0)
+			return 0;
+		addr = 0;
+		if (bpf_probe_read_user(&addr, sizeof(addr), (void *)st->arg_ptr) || !addr)
+			return 0;
+		break;
+	case MEMTOP_KIND_REALLOC:
+		if (!ret) {
+			/* size 0 freed the block (glibc); otherwise realloc failed and
+			 * the old block is still live: give it back its record. */
+			if (st->size && st->old_found)
+				record_alloc(tgid, st->arg_ptr, st->old_size, st->old_stack_id, NULL, 1);
+			return 0;
+		}
+		break;
+	default:
+		if (!ret)
+			return 0;
+	}
+	record_alloc(tgid, addr, st->size, st->stack_id, &st->stack, 0);
+	return 0;
+}
+
+/* Lifecycle: tp_btf programs see the task directly, no tracefs needed. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(process_exec, struct task_struct *task)
+{
+	__u32 tgid = task->tgid;
+	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		return 0;
+	/* The old image's heap is gone. de_thread() has already killed the
+	 * other threads, so nothing races with this reset. */
+	emit(MEMTOP_EV_EXEC, tgid, p);
+	p->epoch = __sync_fetch_and_add(&next_epoch, 1) + 1;
+	p->heap_bytes = 0;
+	p->heap_peak_bytes = 0;
+	p->allocs_total = 0;
+	p->frees_total = 0;
+	bpf_get_current_comm(p->comm, sizeof(p->comm));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(process_exit, struct task_struct *task)
+{
+	/* Only the last thread out ends the process. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	__u32 tgid = task->tgid;
+	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		return 0;
+	emit(MEMTOP_EV_EXIT, tgid, p);
+	bpf_map_delete_elem(&procs, &tgid);
+	return 0;
+}

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Types shared by the BPF programs (memtop.bpf.c) and the user-space loader.
+ * Plain C, fixed-width fields, explicit padding: the loader static_asserts
+ * every size so the two sides cannot drift apart.
+ */
+#ifndef MEMTOP_H
+#define MEMTOP_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Frames kept per stack. 64 return addresses cover deep C++ call chains; the
+ * walk stops earlier at the first frame that does not look like one. */
+#define MEMTOP_MAX_FRAMES 64
+
+/* Allocator entry points, one BPF program per argument layout. */
+enum memtop_kind {
+	MEMTOP_KIND_MALLOC = 0,     /* size in arg0: malloc, valloc, pvalloc */
+	MEMTOP_KIND_CALLOC,         /* nmemb, size */
+	MEMTOP_KIND_REALLOC,        /* ptr, size */
+	MEMTOP_KIND_MEMALIGN,       /* align, size: memalign, aligned_alloc */
+	MEMTOP_KIND_POSIX_MEMALIGN, /* void **memptr, align, size -> int */
+	MEMTOP_KIND_NEW,            /* size in arg0; may throw instead of returning */
+};
+
+/* stack_id 0 is the bucket for allocations whose stack could not be stored. */
+#define MEMTOP_STACK_LOST 0ULL
+
+struct memtop_stack {
+	__u32 nr;          /* frames used in ips[] */
+	__u32 truncated;   /* 1 when the walk hit MEMTOP_MAX_FRAMES */
+	__u64 ips[MEMTOP_MAX_FRAMES]; /* ips[0]: return address into the allocator's caller */
+};
+
+/* One live allocation, keyed by the process instance that made it. */
+struct memtop_alloc_key {
+	__u32 tgid;
+	__u32 epoch;  /* process instance: changes at exec and on pid reuse */
+	__u64 addr;
+};
+
+struct memtop_alloc_val {
+	__u64 size;
+	__u64 stack_id;
+};
+
+/* Per (process instance, stack) aggregate. */
+struct memtop_agg_key {
+	__u32 tgid;
+	__u32 epoch;
+	__u64 stack_id;
+};
+
+struct memtop_agg_val {
+	__s64 bytes;             /* outstanding */
+	__s64 allocs;            /* outstanding */
+	__u64 alloc_bytes_total; /* cumulative */
+	__u64 allocs_total;      /* cumulative */
+};
+
+/* Per process, keyed by tgid. */
+struct memtop_proc {
+	__u32 epoch;
+	__u32 pad;
+	__s64 heap_bytes;
+	__s64 heap_peak_bytes; /* exact: raised at allocation time in the kernel */
+	__u64 allocs_total;
+	__u64 frees_total;
+	char comm[16];
+};
+
+/* Counted, never silent: indexes into the per-CPU `counters` array. */
+enum memtop_counter {
+	MEMTOP_CNT_ALLOC_MAP_FULL = 0, /* allocation not tracked: allocs map full */
+	MEMTOP_CNT_STACK_MAP_FULL,     /* stack not stored: charged to stack_id 0 */
+	MEMTOP_CNT_AGG_MAP_FULL,       /* per-stack aggregate not stored */
+	MEMTOP_CNT_PROC_MAP_FULL,      /* process not tracked at all */
+	MEMTOP_CNT_EVENTS_LOST,        /* ring buffer full: lifecycle event dropped */
+	MEMTOP_CNT_STACK_TRUNCATED,    /* stack deeper than MEMTOP_MAX_FRAMES */
+	MEMTOP_CNT_MISSED_FREE,        /* address handed out again with no free seen */
+	MEMTOP_CNT_PEAK_RACE,          /* peak update gave up under contention */
+	MEMTOP_CNT__MAX,
+};
+
+enum memtop_event_type {
+	MEMTOP_EV_EXIT = 1,      /* process exited: its final numbers */
+	MEMTOP_EV_EXEC = 2,      /* process exec'd: final numbers of the old image */
+	MEMTOP_EV_NEW_STACK = 3, /* a stack was stored: snapshot the process's maps soon */
+};
+
+struct memtop_event {
+	__u32 type;
+	__u32 tgid;
+	__u32 epoch;
+	__u32 pad;
+	__s64 heap_bytes;
+	__s64 heap_peak_bytes;
+	__u64 allocs_total;
+	__u64 frees_total;
+	char comm[16];
+};
+
+#endif /* MEMTOP_H */

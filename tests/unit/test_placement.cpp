@@ -1,0 +1,79 @@
+// Probe placement against the real libraries of this Debian 12 host.
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "errors.h"
+#include "probes/elf_image.h"
+#include "probes/placement.h"
+
+using namespace memtop;
+
+namespace {
+std::map<std::string, ProbeSite> plan(const char* path) {
+    std::map<std::string, ProbeSite> m;
+    for (auto& s : plan_probes(*ElfImage::open(path))) m[s.symbol] = s;
+    return m;
+}
+const char* kLibc = "/lib/x86_64-linux-gnu/libc.so.6";
+const char* kLibstdcxx = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6";
+}  // namespace
+
+TEST_CASE("glibc's hot allocator entries get probes the kernel emulates", "[placement]") {
+    auto p = plan(kLibc);
+    for (const char* f : {"malloc", "calloc", "realloc", "free"}) {
+        INFO(f);
+        REQUIRE(p.count(f));
+        CHECK(p[f].forwards_to.empty());
+        CHECK(p[f].emulated);
+    }
+    CHECK(p["malloc"].has_return);
+    CHECK_FALSE(p["free"].has_return);
+}
+
+TEST_CASE("free's probe moves past its NULL test onto push", "[placement]") {
+    auto p = plan(kLibc);
+    // glibc 2.36: test %rdi,%rdi ; je ... ; push %rbp
+    CHECK(p["free"].insn_offset > 0);
+    CHECK(p["free"].instruction.rfind("push", 0) == 0);
+}
+
+TEST_CASE("aliases share one probe", "[placement]") {
+    auto p = plan(kLibc);
+    // aligned_alloc and memalign are one function in glibc.
+    CHECK(p.count("aligned_alloc") + p.count("memalign") == 1);
+}
+
+TEST_CASE("libstdc++ operator delete and new[] forward, operator new is probed", "[placement]") {
+    auto p = plan(kLibstdcxx);
+    REQUIRE(p.count("_Znwm"));
+    CHECK(p["_Znwm"].forwards_to.empty());
+    CHECK(p["_Znwm"].emulated);
+    CHECK(p["_Znwm"].has_return);
+    CHECK(p["_ZdlPv"].forwards_to == "free");
+    CHECK(p["_Znam"].forwards_to == "_Znwm");
+    CHECK(p["_ZdlPvm"].forwards_to == "_ZdlPv");
+    // Nothing from the table is left out: every variant is planned.
+    for (const char* f : {"_ZnwmSt11align_val_t", "_ZnwmRKSt9nothrow_t", "_ZdaPvmSt11align_val_t"}) {
+        INFO(f);
+        CHECK(p.count(f));
+    }
+}
+
+TEST_CASE("a probe never skips an instruction that writes an argument or rsp", "[placement]") {
+    auto p = plan(kLibc);
+    // reallocarray multiplies its arguments first (mul writes rdx): it can
+    // only be probed at its first instruction.
+    REQUIRE(p.count("reallocarray"));
+    CHECK(p["reallocarray"].insn_offset == 0);
+}
+
+TEST_CASE("opening a file that is not ELF names the file", "[placement]") {
+    try {
+        ElfImage::open("/etc/hostname");
+        FAIL("expected an error");
+    } catch (const MemtopError& e) {
+        CHECK(std::string(e.what()).find("/etc/hostname") != std::string::npos);
+        CHECK(e.exit_code() == kExitAttach);
+    }
+}

@@ -1,0 +1,100 @@
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "report.h"
+
+using namespace memtop;
+
+TEST_CASE("top_stacks keeps the largest outstanding stacks, stably ordered", "[report]") {
+    std::vector<StackStats> in = {
+        {1, 1, 10, 100, 1, 100, 1}, {1, 1, 11, 0, 0, 500, 5},  // fully freed: not a leak
+        {2, 1, 12, 300, 3, 300, 3}, {1, 1, 13, 100, 2, 100, 2}, {3, 1, 14, 50, 1, 50, 1},
+    };
+    auto top = top_stacks(in, 3);
+    REQUIRE(top.size() == 3);
+    CHECK(top[0].stack_id == 12);
+    CHECK(top[1].stack_id == 13);  // same bytes as 10, more allocations
+    CHECK(top[2].stack_id == 10);
+    CHECK(top_stacks(in, 100).size() == 4);
+}
+
+TEST_CASE("human_bytes", "[report]") {
+    CHECK(human_bytes(0) == "0 B");
+    CHECK(human_bytes(1023) == "1023 B");
+    CHECK(human_bytes(1536) == "1.5 KiB");
+    CHECK(human_bytes(-2048) == "-2.0 KiB");
+    CHECK(human_bytes(5LL << 30) == "5.0 GiB");
+}
+
+TEST_CASE("JSON report has the documented shape, nulls for unknowns", "[report][json]") {
+    Report r;
+    r.time = std::chrono::system_clock::from_time_t(1795313400);  // 2026-11-22T02:10:00Z
+    r.final = true;
+    ProcessStats p;
+    p.pid = 42;
+    p.comm = "prog\"x";
+    p.heap_bytes = 3000;
+    p.heap_peak_bytes = 4000;
+    p.allocs_total = 7;
+    p.frees_total = 4;
+    r.processes.push_back(p);
+    ReportStack s;
+    s.stats = {42, 1, 99, 3000, 3, 3000, 3};
+    Frame known;
+    known.address = 0x401136;
+    known.function = "leak_malloc";
+    known.offset = 0x1a;
+    known.module = "/tmp/prog";
+    known.file = "sites.c";
+    known.line = 12;
+    Frame unknown;
+    unknown.address = 0x7f0000001000;
+    s.frames = {known, unknown};
+    r.stacks.push_back(s);
+    r.lost.stack_map_full = 2;
+
+    auto j = nlohmann::json::parse(render_json(r));
+    CHECK(j["type"] == "report");
+    CHECK(j["time"] == "2026-11-22T02:10:00Z");
+    CHECK(j["final"] == true);
+    CHECK(j["processes"][0]["pid"] == 42);
+    CHECK(j["processes"][0]["comm"] == "prog\"x");
+    CHECK(j["processes"][0]["heap_bytes"] == 3000);
+    CHECK(j["processes"][0]["heap_peak_bytes"] == 4000);
+    CHECK(j["processes"][0]["allocs_total"] == 7);
+    CHECK(j["processes"][0]["frees_total"] == 4);
+    auto st = j["stacks"][0];
+    CHECK(st["pid"] == 42);
+    CHECK(st["bytes"] == 3000);
+    CHECK(st["allocs"] == 3);
+    CHECK(st["alloc_bytes_total"] == 3000);
+    CHECK(st["allocs_total"] == 3);
+    CHECK(st["frames"][0]["address"] == "0x401136");
+    CHECK(st["frames"][0]["function"] == "leak_malloc");
+    CHECK(st["frames"][0]["offset"] == 0x1a);
+    CHECK(st["frames"][0]["line"] == 12);
+    CHECK(st["frames"][1]["function"].is_null());
+    CHECK(st["frames"][1]["file"].is_null());
+    CHECK(st["frames"][1]["line"].is_null());
+    CHECK(j["lost"]["stack_map_full"] == 2);
+    CHECK(j["lost"]["alloc_map_full"] == 0);
+    // One line: NDJSON.
+    CHECK(render_json(r).find('\n') == std::string::npos);
+}
+
+TEST_CASE("text report lists processes, stacks and what was lost", "[report][text]") {
+    Report r;
+    ProcessStats p;
+    p.pid = 7;
+    p.comm = "leaky";
+    p.heap_bytes = 2048;
+    r.processes.push_back(p);
+    r.lost.events_lost = 3;
+    auto t = render_text(r);
+    CHECK(t.find("leaky") != std::string::npos);
+    CHECK(t.find("2.0 KiB") != std::string::npos);
+    CHECK(t.find("events lost 3") != std::string::npos);
+    r.lost = {};
+    CHECK(render_text(r).find("lost: nothing") != std::string::npos);
+}

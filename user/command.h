@@ -1,0 +1,42 @@
+// `memtop -- CMD`: CMD is forked, held at a gate until every probe is
+// attached (no attach race), then exec'd. memtop watches it with ptrace for
+// one reason only: to stop it at exit while its memory is still mapped, so
+// the final report can name the code of a program that has just ended.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace memtop {
+
+class TracedCommand {
+public:
+    // Forks the child, which waits at the gate. `path` is the resolved
+    // executable (resolve_command), argv[0] stays as the user typed it.
+    TracedCommand(std::string path, std::vector<std::string> argv);
+    ~TracedCommand();
+
+    pid_t pid() const { return pid_; }
+    // Lets the child exec. Throws MemtopError (126/127) if exec failed.
+    void release();
+    // Call when SIGCHLD arrives. `at_exit` runs while the exiting child's
+    // memory is still mapped.
+    void on_child_state(const std::function<void()>& at_exit);
+    void signal(int sig);  // passes a signal on to the child
+    bool exited() const { return exited_; }
+    int exit_status() const { return status_; }  // as a shell reports it: code, or 128+signal
+
+private:
+    pid_t pid_ = -1;
+    std::string path_;
+    int gate_fd_ = -1;   // write end: one byte opens the gate
+    int error_fd_ = -1;  // read end: errno from a failed exec
+    bool traced_ = false;
+    bool exited_ = false;
+    int status_ = 0;
+};
+
+}  // namespace memtop

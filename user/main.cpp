@@ -1,0 +1,97 @@
+// memtop: command line -> Session. Every user-caused failure ends here as one
+// "memtop: ..." line on stderr and a documented exit status.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <sstream>
+
+#include "errors.h"
+#include "probes/elf_image.h"
+#include "probes/placement.h"
+#include "session.h"
+
+using namespace memtop;
+
+namespace {
+
+std::vector<int> parse_pids(const std::string& list) {
+    std::vector<int> pids;
+    std::stringstream ss(list);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        char* end = nullptr;
+        long v = strtol(item.c_str(), &end, 10);
+        if (item.empty() || *end || v <= 0 || v > 0x3fffffff)
+            throw MemtopError(kExitUsage, "-p " + list + ": '" + item + "' is not a process id");
+        pids.push_back(static_cast<int>(v));
+    }
+    return pids;
+}
+
+// `memtop --probes FILE`: where each allocator probe would go, and why.
+int print_probe_plan(const std::string& path) {
+    auto img = ElfImage::open(path);
+    for (const auto& s : plan_probes(*img)) {
+        if (!s.forwards_to.empty())
+            printf("%-40s not probed: jumps to %s\n", s.symbol.c_str(), s.forwards_to.c_str());
+        else
+            printf("%-40s +0x%-4llx %-10s %s%s\n", s.symbol.c_str(), (unsigned long long)s.insn_offset,
+                   s.emulated ? "emulated" : "stepped", s.instruction.c_str(), s.has_return ? "  (+return)" : "");
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options opt;
+    std::string pid_list, probes_file;
+    CLI::App app{"memtop: heap allocations of running programs, per call stack, traced with eBPF"};
+    app.set_version_flag("--version", "memtop 0.1");
+    app.add_option("-p,--pid", pid_list, "trace these processes (PID[,PID...])");
+    app.add_flag("--heap-all", opt.heap_all, "trace every process on the host (every allocation takes a trap)");
+    app.add_option("-d,--interval", opt.interval, "seconds between reports")->check(CLI::PositiveNumber);
+    app.add_option("-T,--top", opt.top, "stacks per report, by outstanding bytes")->check(CLI::PositiveNumber);
+    app.add_flag("--json", opt.json, "one JSON object per report on stdout (NDJSON)");
+    app.add_option("--duration", opt.duration, "stop after this many seconds")->check(CLI::PositiveNumber);
+    app.add_option("--max-allocs", opt.sizes.allocs, "live allocations tracked at once")->check(CLI::PositiveNumber);
+    app.add_option("--max-stacks", opt.sizes.stacks, "distinct stacks kept")->check(CLI::PositiveNumber);
+    app.add_option("--max-aggs", opt.sizes.aggs, "(process, stack) pairs kept")->check(CLI::PositiveNumber);
+    app.add_option("--max-procs", opt.sizes.procs, "processes tracked at once")->check(CLI::PositiveNumber);
+    app.add_option("--probes", probes_file, "print where memtop would probe the allocators in FILE, and exit");
+    app.add_flag("-v,--verbose", opt.verbose, "libbpf's log and attach details on stderr");
+    bool no_multi = false;
+    app.add_flag("--no-uprobe-multi", no_multi,
+                 "attach one perf-event uprobe per probe even where the kernel has uprobe_multi links");
+    app.add_option("command", opt.command, "-- CMD [ARGS...]: run CMD traced from its first allocation");
+    app.positionals_at_end(true);
+    app.footer("With no target, memtop prints this help and exits 2.\n"
+               "Exit status: CMD's own with -- CMD; 0 ok; 1 failure; 2 usage; 3 permission; 4 kernel "
+               "lacks BTF/uprobes;\n5 no such process; 6 no allocator or probe attach failed; 126/127 CMD not "
+               "executable/not found.");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : kExitUsage;
+    }
+    try {
+        if (!probes_file.empty()) return print_probe_plan(probes_file);
+        if (!pid_list.empty()) opt.pids = parse_pids(pid_list);
+        opt.uprobe_multi = !no_multi;
+        int targets = !opt.pids.empty() + !opt.command.empty() + opt.heap_all;
+        if (targets == 0) {
+            fputs(app.help().c_str(), stderr);
+            return kExitUsage;
+        }
+        if (targets > 1) throw MemtopError(kExitUsage, "choose one target: -p PID, --heap-all or -- CMD");
+        Session session(std::move(opt));
+        return session.run();
+    } catch (const MemtopError& e) {
+        fprintf(stderr, "memtop: %s\n", e.what());
+        return e.exit_code();
+    } catch (const std::exception& e) {
+        fprintf(stderr, "memtop: %s\n", e.what());
+        return kExitFailure;
+    }
+}

@@ -1,0 +1,25 @@
+// The command line, parsed (main.cpp) into what the session needs.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tracer.h"
+
+namespace memtop {
+
+struct Options {
+    std::vector<int> pids;             // -p
+    std::vector<std::string> command;  // -- CMD ARGS...
+    bool heap_all = false;             // --heap-all
+    double interval = 5.0;             // -d SEC
+    size_t top = 10;                   // -T N
+    bool json = false;                 // --json
+    std::optional<double> duration;    // --duration SEC
+    MapSizes sizes;                    // --max-*
+    bool verbose = false;              // -v
+    bool uprobe_multi = true;          // --no-uprobe-multi turns it off
+};
+
+}  // namespace memtop

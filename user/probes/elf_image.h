@@ -1,0 +1,57 @@
+// An ELF file's function symbols, load segments and PLT slots, read through
+// libelf. Used to find allocator entry points and to look at their first
+// instructions before a probe is placed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace memtop {
+
+struct ElfFunction {
+    std::string name;    // without symbol version
+    uint64_t vaddr = 0;  // link-time address
+    uint64_t size = 0;
+};
+
+class ElfImage {
+public:
+    // Reads the file's headers and the function symbols named in `wanted`
+    // (all of them when empty). The file is mapped, not read: a 100 MB
+    // library costs only the pages its symbol tables touch.
+    // Throws MemtopError naming the file and the reason on failure.
+    static std::unique_ptr<ElfImage> open(const std::string& path, const std::vector<std::string>& wanted = {});
+    ~ElfImage();
+    ElfImage(const ElfImage&) = delete;
+    ElfImage& operator=(const ElfImage&) = delete;
+
+    const std::string& path() const { return path_; }
+    // Defined (not imported) function from .dynsym or .symtab.
+    std::optional<ElfFunction> function(const std::string& name) const;
+    // Function containing vaddr, if any.
+    std::optional<ElfFunction> function_at(uint64_t vaddr) const;
+    // Link-time address -> file offset, through the PT_LOAD segments.
+    std::optional<uint64_t> file_offset(uint64_t vaddr) const;
+    // Up to `len` bytes of the file image at vaddr (fewer at a segment end).
+    std::vector<uint8_t> bytes(uint64_t vaddr, size_t len) const;
+    // Symbol that the PLT stub at vaddr jumps to, if vaddr is a PLT stub.
+    std::optional<std::string> plt_target(uint64_t vaddr) const;
+
+private:
+    ElfImage() = default;
+    struct Segment { uint64_t vaddr, memsz, offset, filesz; };
+    std::string path_;
+    int fd_ = -1;
+    const uint8_t* data_ = nullptr;             // the mapped file
+    size_t size_ = 0;
+    std::vector<Segment> segments_;
+    std::map<std::string, ElfFunction> functions_;
+    std::map<uint64_t, ElfFunction> by_addr_;
+    std::map<uint64_t, std::string> got_slots_; // GOT slot vaddr -> imported symbol
+};
+
+}  // namespace memtop

@@ -1,0 +1,175 @@
+#include "report.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+namespace memtop {
+
+std::vector<StackStats> top_stacks(std::vector<StackStats> stacks, size_t n) {
+    std::erase_if(stacks, [](const StackStats& s) { return s.bytes <= 0 && s.allocs <= 0; });
+    std::sort(stacks.begin(), stacks.end(), [](const StackStats& a, const StackStats& b) {
+        if (a.bytes != b.bytes) return a.bytes > b.bytes;
+        if (a.allocs != b.allocs) return a.allocs > b.allocs;
+        if (a.pid != b.pid) return a.pid < b.pid;
+        return a.stack_id < b.stack_id;
+    });
+    if (stacks.size() > n) stacks.resize(n);
+    return stacks;
+}
+
+void order_processes(std::vector<ProcessStats>& processes) {
+    std::sort(processes.begin(), processes.end(), [](const ProcessStats& a, const ProcessStats& b) {
+        if (a.heap_bytes != b.heap_bytes) return a.heap_bytes > b.heap_bytes;
+        return a.pid < b.pid;
+    });
+}
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm;
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::string human_bytes(int64_t bytes) {
+    static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(bytes < 0 ? -bytes : bytes);
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    char buf[32];
+    if (u == 0)
+        snprintf(buf, sizeof buf, "%s%" PRId64 " B", bytes < 0 ? "-" : "", bytes < 0 ? -bytes : bytes);
+    else
+        snprintf(buf, sizeof buf, "%s%.1f %s", bytes < 0 ? "-" : "", v, units[u]);
+    return buf;
+}
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+template <typename T>
+json or_null(const std::optional<T>& v) {
+    return v ? json(*v) : json(nullptr);
+}
+
+json lost_json(const LostCounters& l) {
+    return json{{"alloc_map_full", l.alloc_map_full},   {"stack_map_full", l.stack_map_full},
+                {"agg_map_full", l.agg_map_full},       {"proc_map_full", l.proc_map_full},
+                {"events_lost", l.events_lost},         {"stacks_truncated", l.stacks_truncated},
+                {"missed_frees", l.missed_frees},       {"peak_races", l.peak_races}};
+}
+
+std::string hex(uint64_t v) {
+    char buf[24];
+    snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+    return buf;
+}
+
+}  // namespace
+
+std::string render_json(const Report& r) {
+    json procs = json::array();
+    for (const auto& p : r.processes)
+        procs.push_back({{"pid", p.pid},
+                         {"comm", p.comm},
+                         {"heap_bytes", p.heap_bytes},
+                         {"heap_peak_bytes", p.heap_peak_bytes},
+                         {"allocs_total", p.allocs_total},
+                         {"frees_total", p.frees_total},
+                         {"exited", p.exited}});
+    json stacks = json::array();
+    for (const auto& s : r.stacks) {
+        json frames = json::array();
+        for (const auto& f : s.frames)
+            frames.push_back({{"address", hex(f.address)},
+                              {"function", or_null(f.function)},
+                              {"offset", or_null(f.offset)},
+                              {"module", or_null(f.module)},
+                              {"file", or_null(f.file)},
+                              {"line", or_null(f.line)}});
+        stacks.push_back({{"pid", s.stats.pid},
+                          {"bytes", s.stats.bytes},
+                          {"allocs", s.stats.allocs},
+                          {"alloc_bytes_total", s.stats.alloc_bytes_total},
+                          {"allocs_total", s.stats.allocs_total},
+                          {"truncated", s.truncated},
+                          {"frames", std::move(frames)}});
+    }
+    json j = {{"type", "report"},
+              {"time", rfc3339(r.time)},
+              {"final", r.final},
+              {"processes", std::move(procs)},
+              {"stacks", std::move(stacks)},
+              {"lost", lost_json(r.lost)}};
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string render_text(const Report& r) {
+    std::string out;
+    char line[512];
+    snprintf(line, sizeof line, "memtop %s%s\n", rfc3339(r.time).c_str(), r.final ? "  (final)" : "");
+    out += line;
+    snprintf(line, sizeof line, "%8s  %-16s %12s %12s %12s %12s\n", "PID", "COMM", "HEAP", "PEAK", "ALLOCS",
+             "FREES");
+    out += line;
+    for (const auto& p : r.processes) {
+        snprintf(line, sizeof line, "%8u  %-16s %12s %12s %12" PRIu64 " %12" PRIu64 "%s\n", p.pid, p.comm.c_str(),
+                 human_bytes(p.heap_bytes).c_str(), human_bytes(p.heap_peak_bytes).c_str(), p.allocs_total,
+                 p.frees_total, p.exited ? "  (exited)" : "");
+        out += line;
+    }
+    if (!r.stacks.empty()) out += "\nTop stacks by outstanding bytes:\n";
+    int rank = 1;
+    for (const auto& s : r.stacks) {
+        snprintf(line, sizeof line,
+                 "#%d  pid %u: %s outstanding in %" PRId64 " allocations (%s in %" PRIu64 " allocations in all)%s\n",
+                 rank++, s.stats.pid, human_bytes(s.stats.bytes).c_str(), s.stats.allocs,
+                 human_bytes(static_cast<int64_t>(s.stats.alloc_bytes_total)).c_str(), s.stats.allocs_total,
+                 s.truncated ? " [truncated]" : "");
+        out += line;
+        if (s.stats.stack_id == 0) out += "      (stack not stored: the stack map was full)\n";
+        for (const auto& f : s.frames) {
+            std::string where = f.function ? *f.function : "??";
+            if (f.function && f.offset) {
+                snprintf(line, sizeof line, "+0x%" PRIx64, *f.offset);
+                where += line;
+            }
+            std::string mod = f.module ? std::filesystem::path(*f.module).filename().string() : "?";
+            std::string src;
+            if (f.file) src = "  " + std::filesystem::path(*f.file).filename().string() +
+                              (f.line ? ":" + std::to_string(*f.line) : "");
+            snprintf(line, sizeof line, "      0x%-14" PRIx64 " %s (%s)%s\n", f.address, where.c_str(), mod.c_str(),
+                     src.c_str());
+            out += line;
+        }
+    }
+    const auto& l = r.lost;
+    std::string lost;
+    auto add = [&](const char* what, uint64_t n) {
+        if (!n) return;
+        if (!lost.empty()) lost += ", ";
+        lost += std::string(what) + " " + std::to_string(n);
+    };
+    add("allocations not tracked (allocs map full)", l.alloc_map_full);
+    add("stacks not stored (stack map full)", l.stack_map_full);
+    add("stack aggregates not stored", l.agg_map_full);
+    add("processes not tracked", l.proc_map_full);
+    add("events lost", l.events_lost);
+    add("stacks truncated", l.stacks_truncated);
+    add("frees never seen", l.missed_frees);
+    add("peak updates abandoned", l.peak_races);
+    out += "\nlost: " + (lost.empty() ? std::string("nothing") : lost) + "\n";
+    return out;
+}
+
+}  // namespace memtop

@@ -1,0 +1,46 @@
+// One report: what the views (text, JSON) print. Built by the session from
+// the maps; the selection and ordering below are pure and unit-tested.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "model.h"
+#include "symbolize/symbolizer.h"
+
+namespace memtop {
+
+struct ReportStack {
+    StackStats stats;
+    std::vector<Frame> frames;  // frames[0]: the code that called the allocator
+    bool truncated = false;     // deeper than memtop keeps
+};
+
+struct Report {
+    std::chrono::system_clock::time_point time;
+    bool final = false;
+    std::vector<ProcessStats> processes;
+    std::vector<ReportStack> stacks;
+    LostCounters lost;
+};
+
+// The `n` stacks holding the most outstanding bytes (ties: more allocations,
+// then lower pid, then stack id, so reports are stable). Stacks with nothing
+// outstanding are not leaks and are left out.
+std::vector<StackStats> top_stacks(std::vector<StackStats> stacks, size_t n);
+// Processes by current heap, largest first.
+void order_processes(std::vector<ProcessStats>& processes);
+
+// RFC 3339 in UTC with seconds: 2026-11-24T02:10:00Z
+std::string rfc3339(std::chrono::system_clock::time_point t);
+// 1536 -> "1.5 KiB"
+std::string human_bytes(int64_t bytes);
+
+// NDJSON: one line, no trailing newline. Shape documented in README.md.
+std::string render_json(const Report& r);
+// For people: a process table, then the top stacks, then what was lost.
+std::string render_text(const Report& r);
+
+}  // namespace memtop

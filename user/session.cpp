@@ -1,0 +1,326 @@
+#include "session.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "errors.h"
+
+namespace memtop {
+
+namespace {
+
+void log(const std::string& msg) { fprintf(stderr, "memtop: %s\n", msg.c_str()); }
+
+std::string comm_of(int pid) {
+    FILE* f = fopen(("/proc/" + std::to_string(pid) + "/comm").c_str(), "r");
+    if (!f) return "?";
+    char buf[64] = {};
+    if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
+    fclose(f);
+    std::string s(buf);
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    return s;
+}
+
+bool alive(int pid) { return kill(pid, 0) == 0 || errno == EPERM; }
+
+struct Fd {
+    int fd = -1;
+    ~Fd() { if (fd >= 0) close(fd); }
+};
+
+}  // namespace
+
+Session::Session(Options opt) : opt_(std::move(opt)) {}
+Session::~Session() = default;
+
+void Session::on_event(const memtop_event& e) {
+    switch (e.type) {
+    case MEMTOP_EV_NEW_STACK: {
+        // Read the maps while the process is alive: it may be gone by the
+        // time the report names its frames.
+        auto it = maps_.find(e.tgid);
+        if (it == maps_.end() || it->second.epoch != e.epoch ||
+            Clock::now() - it->second.taken > std::chrono::milliseconds(100))
+            snapshot_maps(e.tgid, e.epoch);
+        break;
+    }
+    case MEMTOP_EV_EXIT: {
+        ProcessStats p;
+        p.pid = e.tgid;
+        p.epoch = e.epoch;
+        p.comm.assign(e.comm, strnlen(e.comm, sizeof e.comm));
+        p.heap_bytes = e.heap_bytes;
+        p.heap_peak_bytes = e.heap_peak_bytes;
+        p.allocs_total = e.allocs_total;
+        p.frees_total = e.frees_total;
+        p.exited = true;
+        ended_.push_back(p);
+        break;
+    }
+    case MEMTOP_EV_EXEC:
+        // The old image's memory is gone with it; so are its stacks.
+        forget_.push_back({e.tgid, e.epoch});
+        maps_.erase(e.tgid);
+        break;
+    }
+}
+
+void Session::snapshot_maps(uint32_t pid, uint32_t epoch) {
+    std::string err;
+    auto maps = read_proc_maps(static_cast<int>(pid), &err);
+    if (!maps) return;  // already gone: keep the last snapshot
+    maps_[pid] = {epoch, std::move(*maps), Clock::now()};
+}
+
+void Session::attach_pids() {
+    for (int pid : opt_.pids) {
+        std::string who = "pid " + std::to_string(pid);
+        if (kill(pid, 0) != 0 && errno == ESRCH)
+            throw MemtopError(kExitNoTarget, "trace " + who + ": no such process");
+        std::string err;
+        auto maps = read_proc_maps(pid, &err);
+        if (!maps) throw MemtopError(kExitNoTarget, "trace " + who + ": " + err);
+        auto files = finder_.files_of(pid, *maps);
+        if (files.empty())
+            throw MemtopError(kExitAttach, "trace " + who + " (" + comm_of(pid) +
+                                               "): none of the files it maps defines malloc or operator new");
+        size_t probes = 0;
+        for (const auto& f : files) probes += tracer_->attach_library(f.open_path, f.path, pid).links;
+        live_pids_.insert(pid);
+        log("tracing " + who + " (" + comm_of(pid) + "): " + std::to_string(files.size()) + " libraries, " +
+            std::to_string(probes) + " probes");
+    }
+}
+
+void Session::start_command() {
+    std::string path = resolve_command(opt_.command[0]);
+    cmd_ = std::make_unique<TracedCommand>(path, opt_.command);
+    int pid = cmd_->pid();
+    // The child still runs memtop's image, whose libc and libstdc++ are the
+    // ones a host program loads; a static CMD brings its own allocator.
+    std::string err;
+    auto maps = read_proc_maps(getpid(), &err);
+    if (!maps) throw MemtopError(kExitFailure, "read memtop's own maps: " + err);
+    auto files = finder_.files_of(getpid(), *maps);
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && finder_.defines_allocator(path, st.st_dev, st.st_ino))
+        files.push_back({static_cast<uint64_t>(st.st_dev), st.st_ino, path, path});
+    size_t probes = 0;
+    std::set<std::pair<uint64_t, uint64_t>> done;
+    for (const auto& f : files)
+        if (done.insert({f.dev, f.ino}).second) probes += tracer_->attach_library(f.open_path, f.path, pid).links;
+    log("tracing " + opt_.command[0] + " (pid " + std::to_string(pid) + "): " + std::to_string(done.size()) +
+        " libraries, " + std::to_string(probes) + " probes");
+    cmd_->release();
+}
+
+void Session::scan_host() {
+    for (int pid : list_pids()) {
+        if (pid == getpid()) continue;
+        std::string err;
+        auto maps = read_proc_maps(pid, &err);
+        if (!maps) continue;  // gone, or a kernel thread
+        for (const auto& f : finder_.files_of(pid, *maps)) {
+            if (!host_files_.insert({f.dev, f.ino}).second) continue;
+            try {
+                tracer_->attach_library(f.open_path, f.path, -1);
+                if (opt_.verbose) log("attached to " + f.path + " (via pid " + std::to_string(pid) + ")");
+            } catch (const MemtopError& e) {
+                log(std::string("warning: ") + e.what());
+            }
+        }
+    }
+}
+
+bool Session::targets_gone() {
+    if (opt_.pids.empty()) return false;
+    for (auto it = live_pids_.begin(); it != live_pids_.end();) {
+        if (!alive(*it)) {
+            log("pid " + std::to_string(*it) + " exited");
+            it = live_pids_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return live_pids_.empty();
+}
+
+Report Session::build_report(bool final) {
+    Report r;
+    r.time = std::chrono::system_clock::now();
+    r.final = final;
+    r.processes = tracer_->read_processes();
+    std::set<std::pair<uint32_t, uint32_t>> shown;
+    for (const auto& p : r.processes) shown.insert({p.pid, p.epoch});
+    for (const auto& p : ended_) {
+        if (!shown.insert({p.pid, p.epoch}).second) continue;
+        r.processes.push_back(p);
+    }
+    order_processes(r.processes);
+
+    std::vector<StackStats> candidates;
+    for (const auto& s : tracer_->read_stacks())
+        if (shown.count({s.pid, s.epoch})) candidates.push_back(s);
+    for (const auto& s : top_stacks(std::move(candidates), opt_.top)) {
+        ReportStack rs;
+        rs.stats = s;
+        auto stack = s.stack_id ? tracer_->read_stack(s.stack_id) : std::nullopt;
+        if (stack) {
+            std::vector<uint64_t> ips(stack->ips, stack->ips + std::min<uint32_t>(stack->nr, MEMTOP_MAX_FRAMES));
+            rs.truncated = stack->truncated;
+            auto m = maps_.find(s.pid);
+            bool current = m != maps_.end() && m->second.epoch == s.epoch;
+            if (!current && alive(static_cast<int>(s.pid))) {
+                snapshot_maps(s.pid, s.epoch);
+                m = maps_.find(s.pid);
+                current = m != maps_.end();
+            }
+            if (current) {
+                rs.frames = symbolizer_.resolve_stack(static_cast<int>(s.pid), m->second.maps, ips);
+            } else {
+                for (auto ip : ips) {
+                    Frame f;
+                    f.address = ip;
+                    rs.frames.push_back(f);
+                }
+            }
+        }
+        r.stacks.push_back(std::move(rs));
+    }
+    r.lost = tracer_->read_lost();
+    return r;
+}
+
+void Session::print(const Report& r) {
+    std::string out = opt_.json ? render_json(r) + "\n" : render_text(r) + "\n";
+    fwrite(out.data(), 1, out.size(), stdout);
+    fflush(stdout);
+    // What was reported of ended processes is not reported again.
+    for (const auto& p : ended_) {
+        forget_.push_back({p.pid, p.epoch});
+        auto m = maps_.find(p.pid);
+        if (m != maps_.end() && m->second.epoch == p.epoch) maps_.erase(m);
+    }
+    ended_.clear();
+    tracer_->forget(forget_);
+    forget_.clear();
+}
+
+int Session::run() {
+    if (opt_.pids.empty() && opt_.command.empty() && !opt_.heap_all)
+        throw MemtopError(kExitUsage, "no target: give -p PID, --heap-all or -- CMD");
+
+    // Signals arrive through a signalfd, in the same loop as the events.
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+    Fd sfd{signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)};
+
+    tracer_ = std::make_unique<Tracer>(opt_.sizes, opt_.verbose, opt_.uprobe_multi, [this](const memtop_event& e) { on_event(e); });
+
+    if (!opt_.command.empty()) {
+        start_command();
+    } else if (!opt_.pids.empty()) {
+        attach_pids();
+    } else {
+        log("--heap-all: every malloc and free in every process on this host now takes a uprobe trap, "
+            "until memtop exits");
+        scan_host();
+        log("tracing all processes: " + std::to_string(tracer_->libraries().size()) + " libraries, " +
+            std::to_string(tracer_->probe_count()) + " probes");
+    }
+
+    Fd ep{epoll_create1(EPOLL_CLOEXEC)};
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = tracer_->epoll_fd();
+    epoll_ctl(ep.fd, EPOLL_CTL_ADD, tracer_->epoll_fd(), &ev);
+    ev.data.fd = sfd.fd;
+    epoll_ctl(ep.fd, EPOLL_CTL_ADD, sfd.fd, &ev);
+
+    auto start = Clock::now();
+    auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt_.interval));
+    auto next_report = start + interval;
+    auto next_scan = start + std::chrono::seconds(1);
+    bool stop = false;
+
+    auto on_exit_stop = [this] {
+        // The child is about to exit with its memory still mapped.
+        for (const auto& p : tracer_->read_processes())
+            if (static_cast<int>(p.pid) == cmd_->pid()) snapshot_maps(p.pid, p.epoch);
+    };
+
+    while (!stop) {
+        auto now = Clock::now();
+        auto wake = next_report;
+        if (opt_.heap_all) wake = std::min(wake, next_scan);
+        if (opt_.duration) wake = std::min(wake, start + std::chrono::duration_cast<Clock::duration>(
+                                                             std::chrono::duration<double>(*opt_.duration)));
+        int timeout_ms = static_cast<int>(
+            std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1));
+        if (!opt_.pids.empty()) timeout_ms = std::min(timeout_ms, 200);  // -p targets are polled for exit
+
+        epoll_event events[4];
+        int n = epoll_wait(ep.fd, events, 4, timeout_ms);
+        for (int i = 0; i < n; i++) {
+            if (events[i].data.fd == tracer_->epoll_fd()) {
+                tracer_->consume_events();
+                continue;
+            }
+            signalfd_siginfo si;
+            while (read(sfd.fd, &si, sizeof si) == (ssize_t)sizeof si) {
+                if (si.ssi_signo == SIGCHLD) {
+                    if (cmd_) cmd_->on_child_state(on_exit_stop);
+                } else if (cmd_) {
+                    // A terminal's Ctrl-C reaches CMD itself; a signal sent
+                    // to memtop alone is passed on. Either way memtop waits
+                    // for CMD, like `time` does.
+                    if (si.ssi_code != SI_KERNEL) cmd_->signal(static_cast<int>(si.ssi_signo));
+                } else {
+                    stop = true;
+                }
+            }
+        }
+        now = Clock::now();
+        if (cmd_ && cmd_->exited()) stop = true;
+        if (targets_gone()) stop = true;
+        if (opt_.duration && now - start >= std::chrono::duration<double>(*opt_.duration)) stop = true;
+        if (stop) break;
+        if (opt_.heap_all && now >= next_scan) {
+            scan_host();  // processes started since, with libraries not yet seen
+            next_scan = now + std::chrono::seconds(1);
+        }
+        if (now >= next_report) {
+            tracer_->consume_events();
+            print(build_report(false));
+            next_report += interval;
+            if (next_report < now) next_report = now + interval;
+        }
+    }
+
+    tracer_->consume_events();
+    print(build_report(true));
+    if (cmd_) {
+        if (!cmd_->exited()) {
+            log("stopped before " + opt_.command[0] + " exited; it keeps running (pid " +
+                std::to_string(cmd_->pid()) + ")");
+            return kExitOk;
+        }
+        return cmd_->exit_status();
+    }
+    return kExitOk;
+}
+
+}  // namespace memtop

@@ -1,0 +1,57 @@
+// One run of memtop: attaches to the chosen targets, follows their lifecycle
+// events, and prints a report every interval and once at the end.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "command.h"
+#include "options.h"
+#include "report.h"
+#include "symbolize/proc_maps.h"
+#include "symbolize/symbolizer.h"
+#include "targets.h"
+#include "tracer.h"
+
+namespace memtop {
+
+class Session {
+public:
+    explicit Session(Options opt);
+    ~Session();
+    int run();  // the exit status
+
+private:
+    using Clock = std::chrono::steady_clock;
+    struct MapsSnapshot {
+        uint32_t epoch = 0;
+        std::vector<Mapping> maps;
+        Clock::time_point taken;
+    };
+
+    void on_event(const memtop_event& e);
+    void attach_pids();
+    void start_command();
+    void scan_host();
+    void snapshot_maps(uint32_t pid, uint32_t epoch);
+    Report build_report(bool final);
+    void print(const Report& r);
+    bool targets_gone();
+
+    Options opt_;
+    std::unique_ptr<Tracer> tracer_;
+    std::unique_ptr<TracedCommand> cmd_;
+    Symbolizer symbolizer_;
+    AllocatorFinder finder_;
+    std::map<uint32_t, MapsSnapshot> maps_;
+    std::vector<ProcessStats> ended_;                      // exit events not yet reported
+    std::vector<std::pair<uint32_t, uint32_t>> forget_;    // instances to purge after a report
+    std::set<std::pair<uint64_t, uint64_t>> host_files_;   // --heap-all: files attached
+    std::set<int> live_pids_;                              // -p targets still running
+};
+
+}  // namespace memtop

@@ -1,0 +1,377 @@
+#include "symbolize/symbolizer.h"
+
+#include <cxxabi.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <utility>
+
+namespace memtop {
+namespace {
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+
+using FileId = std::pair<uint64_t, uint64_t>;  // (dev, ino)
+
+std::string demangle(const char* name) {
+  if (name[0] == '_' && name[1] == 'Z') {
+    int status = 0;
+    std::unique_ptr<char, FreeDeleter> out(abi::__cxa_demangle(name, nullptr, nullptr, &status));
+    if (status == 0 && out) return out.get();
+  }
+  return name;
+}
+
+// Whether `fd` is the file mapped by `m`. Strict identity is (dev, ino);
+// two filesystems report an identity in stat() that differs from the one
+// /proc/PID/maps shows: btrfs subvolumes (anonymous st_dev, same inode) and
+// overlayfs (maps shows the underlying file). `allow_overlay` accepts any
+// overlayfs file, for paths that already name the mapped file.
+bool is_mapped_file(int fd, const Mapping& m, bool allow_overlay) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if (st.st_dev == m.dev && st.st_ino == m.ino) return true;
+  struct statfs sfs {};
+  if (::fstatfs(fd, &sfs) != 0) return false;
+  if (sfs.f_type == BTRFS_SUPER_MAGIC) return st.st_ino == m.ino;
+  if (sfs.f_type == OVERLAYFS_SUPER_MAGIC) return allow_overlay;
+  return false;
+}
+
+struct OpenedFile {
+  UniqueFd fd;
+  std::string file_name;  // where libdwfl looks for .gnu_debuglink files
+};
+
+// Opens the file behind `m`, in order: /proc/PID/map_files/START-END (works
+// for deleted files and inside containers; needs CAP_SYS_ADMIN or
+// CAP_CHECKPOINT_RESTORE), /proc/PID/root/PATH, PATH, and /proc/PID/exe (a
+// deleted main executable without privileges). Each candidate must be the
+// mapped file, so a path that now names another file (an upgraded library, a
+// reused pid) is refused.
+std::optional<OpenedFile> open_mapped_file(int pid, const Mapping& m) {
+  auto try_open = [&](const std::string& path, bool allow_overlay) -> UniqueFd {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd && is_mapped_file(fd.get(), m, allow_overlay)) return fd;
+    return UniqueFd();
+  };
+  const bool absolute = !m.path.empty() && m.path.front() == '/';
+  const std::string proc = pid > 0 ? "/proc/" + std::to_string(pid) : std::string();
+  const std::string root_path = pid > 0 && absolute ? proc + "/root" + m.path : m.path;
+
+  if (pid > 0) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "/map_files/%" PRIx64 "-%" PRIx64, m.start, m.end);
+    if (UniqueFd fd = try_open(proc + buf, true))
+      return OpenedFile{std::move(fd), m.deleted ? m.path : root_path};
+  }
+  if (absolute && !m.deleted) {
+    if (pid > 0) {
+      if (UniqueFd fd = try_open(root_path, true)) return OpenedFile{std::move(fd), root_path};
+    }
+    if (UniqueFd fd = try_open(m.path, true)) return OpenedFile{std::move(fd), m.path};
+  }
+  if (pid > 0) {
+    if (UniqueFd fd = try_open(proc + "/exe", false)) return OpenedFile{std::move(fd), m.path};
+  }
+  return std::nullopt;
+}
+
+const Dwfl_Callbacks kOfflineCallbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = nullptr,  // default ":.debug:/usr/lib/debug"
+};
+
+struct Segment {
+  uint64_t offset;  // p_offset
+  uint64_t filesz;  // p_filesz
+  uint64_t vaddr;   // p_vaddr
+  bool exec;
+};
+
+// One ELF file, alone in its own Dwfl, reported at bias 0 (ET_DYN) or at its
+// link-time addresses (ET_EXEC): addresses passed to libdwfl are ELF
+// virtual addresses plus `bias`.
+struct Module {
+  Dwfl* dwfl = nullptr;
+  Dwfl_Module* mod = nullptr;
+  Dwarf_Addr bias = 0;
+  std::vector<Segment> segments;
+
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+  ~Module() {
+    if (dwfl) dwfl_end(dwfl);
+  }
+
+  // ELF vaddr of file offset `off`, preferring a segment whose execute
+  // permission matches the mapping's (segments may share a file page).
+  std::optional<uint64_t> vaddr_of(uint64_t off, bool exec) const {
+    std::optional<uint64_t> other;
+    for (const Segment& s : segments) {
+      if (off < s.offset || off - s.offset >= s.filesz) continue;
+      uint64_t v = off - s.offset + s.vaddr;
+      if (s.exec == exec) return v;
+      if (!other) other = v;
+    }
+    return other;
+  }
+};
+
+// Takes ownership of `file.fd`. Returns nullptr if the file is not a usable
+// ELF file.
+std::unique_ptr<Module> load_module(OpenedFile file, const std::string& name) {
+  auto m = std::make_unique<Module>();
+  m->dwfl = dwfl_begin(&kOfflineCallbacks);
+  if (!m->dwfl) return nullptr;
+  dwfl_report_begin(m->dwfl);
+  m->mod = dwfl_report_elf(m->dwfl, name.c_str(), file.file_name.c_str(), file.fd.get(),
+                           /*base=*/0, /*add_p_vaddr=*/true);
+  if (!m->mod) return nullptr;  // file.fd still ours, closed on return
+  file.fd.release();            // now owned by the Dwfl
+  dwfl_report_end(m->dwfl, nullptr, nullptr);
+
+  GElf_Addr bias = 0;
+  Elf* elf = dwfl_module_getelf(m->mod, &bias);
+  if (!elf) return nullptr;
+  m->bias = bias;
+  size_t phnum = 0;
+  if (elf_getphdrnum(elf, &phnum) != 0) return nullptr;
+  for (size_t i = 0; i < phnum; ++i) {
+    GElf_Phdr mem;
+    const GElf_Phdr* ph = gelf_getphdr(elf, static_cast<int>(i), &mem);
+    if (ph && ph->p_type == PT_LOAD && ph->p_filesz > 0)
+      m->segments.push_back({ph->p_offset, ph->p_filesz, ph->p_vaddr, (ph->p_flags & PF_X) != 0});
+  }
+  if (m->segments.empty()) return nullptr;
+
+  // Look for debug info and the symbol table now, while the /proc paths
+  // used to find .gnu_debuglink files still exist.
+  Dwarf_Addr dwbias = 0;
+  (void)dwfl_module_getdwarf(m->mod, &dwbias);
+  (void)dwfl_module_getsymtab(m->mod);
+  return m;
+}
+
+// "ns::Class::name" for a function DIE without a linkage name (internal
+// linkage: static functions, anonymous namespaces), from its declaration's
+// enclosing scopes. Parameters are not spelled out.
+std::optional<std::string> qualified_die_name(Dwarf_Die* die) {
+  Dwarf_Die decl = *die;
+  for (int hop = 0; hop < 8; ++hop) {  // follow abstract_origin / specification
+    Dwarf_Attribute attr;
+    Dwarf_Attribute* ref = dwarf_attr(&decl, DW_AT_abstract_origin, &attr);
+    if (!ref) ref = dwarf_attr(&decl, DW_AT_specification, &attr);
+    Dwarf_Die next;
+    if (!ref || !dwarf_formref_die(ref, &next)) break;
+    decl = next;
+  }
+  const char* name = dwarf_diename(&decl);
+  if (!name) return std::nullopt;
+  std::string qualified;
+  Dwarf_Die* raw = nullptr;
+  int n = dwarf_getscopes_die(&decl, &raw);  // [0] is decl, [n-1] the CU
+  std::unique_ptr<Dwarf_Die, FreeDeleter> scopes(raw);
+  for (int i = n - 2; i >= 1; --i) {
+    int tag = dwarf_tag(&raw[i]);
+    if (tag != DW_TAG_namespace && tag != DW_TAG_class_type && tag != DW_TAG_structure_type &&
+        tag != DW_TAG_union_type)
+      continue;
+    const char* scope = dwarf_diename(&raw[i]);
+    qualified += scope ? scope : (tag == DW_TAG_namespace ? "(anonymous namespace)" : "{unnamed}");
+    qualified += "::";
+  }
+  return qualified + name;
+}
+
+std::optional<std::string> die_function_name(Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  const char* linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+  if (!linkage)
+    linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
+  if (linkage) return demangle(linkage);
+  return qualified_die_name(die);
+}
+
+// Fills function, offset, file, line and inlined of `f` for the libdwfl
+// address `addr`; `extra` is f.address minus the looked-up address.
+void describe(Dwfl_Module* mod, Dwarf_Addr addr, uint64_t extra, Frame& f) {
+  GElf_Off off = 0;
+  GElf_Sym sym{};
+  GElf_Word shndx = 0;
+  Elf* sym_elf = nullptr;
+  Dwarf_Addr sym_bias = 0;
+  if (const char* name = dwfl_module_addrinfo(mod, addr, &off, &sym, &shndx, &sym_elf, &sym_bias)) {
+    f.function = demangle(name);
+    f.offset = off + extra;
+  }
+
+  std::optional<std::string> file;
+  std::optional<int> line;
+  if (Dwfl_Line* l = dwfl_module_getsrc(mod, addr)) {
+    Dwarf_Addr line_addr = 0;
+    int lineno = 0, col = 0;
+    Dwarf_Word mtime = 0, length = 0;
+    if (const char* src = dwfl_lineinfo(l, &line_addr, &lineno, &col, &mtime, &length)) {
+      file = src;
+      if (lineno > 0) line = lineno;
+    }
+  }
+
+  Dwarf_Addr cu_bias = 0;
+  if (Dwarf_Die* cudie = dwfl_module_addrdie(mod, addr, &cu_bias)) {
+    Dwarf_Die* raw = nullptr;
+    int n = dwarf_getscopes(cudie, addr - cu_bias, &raw);
+    std::unique_ptr<Dwarf_Die, FreeDeleter> scopes(raw);
+    Dwarf_Files* files = nullptr;
+    size_t nfiles = 0;
+    bool have_files = false;
+    for (int i = 0; i < n; ++i) {
+      Dwarf_Die* die = &raw[i];
+      int tag = dwarf_tag(die);
+      if (tag == DW_TAG_subprogram) {
+        if (!f.function) {  // no symbol table entry: name it from DWARF
+          f.function = die_function_name(die);
+          Dwarf_Addr low = 0;
+          if (f.function && dwarf_lowpc(die, &low) == 0 && addr - cu_bias >= low)
+            f.offset = addr - cu_bias - low + extra;
+        }
+        break;
+      }
+      if (tag != DW_TAG_inlined_subroutine) continue;
+      f.inlined.push_back(InlinedFrame{die_function_name(die), file, line});
+      // Continue with the call site, a location in the enclosing function.
+      if (!have_files) have_files = dwarf_getsrcfiles(cudie, &files, &nfiles) == 0;
+      Dwarf_Attribute attr;
+      Dwarf_Word v = 0;
+      file.reset();
+      line.reset();
+      if (have_files && dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &v) == 0 &&
+          v < nfiles) {
+        if (const char* src = dwarf_filesrc(files, v, nullptr, nullptr)) file = src;
+      }
+      if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &v) == 0 && v > 0 &&
+          v <= static_cast<Dwarf_Word>(INT32_MAX))
+        line = static_cast<int>(v);
+    }
+  }
+  f.file = std::move(file);
+  f.line = line;
+}
+
+}  // namespace
+
+struct Symbolizer::Impl {
+  std::map<FileId, std::unique_ptr<Module>> modules;
+  std::set<FileId> unusable;  // opened, but not a usable ELF file
+
+  Module* module_for(int pid, const Mapping& m) {
+    FileId id{m.dev, m.ino};
+    if (auto it = modules.find(id); it != modules.end()) return it->second.get();
+    if (unusable.count(id)) return nullptr;
+    // Failures to open are not remembered: another process mapping the
+    // same file may still be alive.
+    std::optional<OpenedFile> file = open_mapped_file(pid, m);
+    if (!file) return nullptr;
+    std::unique_ptr<Module> mod = load_module(std::move(*file), m.path);
+    if (!mod) {
+      unusable.insert(id);
+      return nullptr;
+    }
+    return modules.emplace(id, std::move(mod)).first->second.get();
+  }
+
+  void resolve(int pid, const std::vector<Mapping>& maps, AddressKind kind, Frame& f) {
+    const uint64_t lookup =
+        kind == AddressKind::Return && f.address > 0 ? f.address - 1 : f.address;
+    const Mapping* m = find_mapping(maps, lookup);
+    if (!m) return;
+    if (m->ino == 0) {  // anonymous memory, [heap], [stack], [vdso], ...
+      if (m->path == "[vdso]" || m->path == "[vsyscall]") f.module = m->path;
+      return;
+    }
+    f.module = m->path;
+    Module* mod = module_for(pid, *m);
+    if (!mod) return;
+    const bool exec = m->perms.size() > 2 && m->perms[2] == 'x';
+    std::optional<uint64_t> vaddr = mod->vaddr_of(lookup - m->start + m->pgoff, exec);
+    if (!vaddr) return;
+    describe(mod->mod, *vaddr + mod->bias, f.address - lookup, f);
+  }
+};
+
+Symbolizer::Symbolizer() : impl_(std::make_unique<Impl>()) {}
+Symbolizer::~Symbolizer() = default;
+Symbolizer::Symbolizer(Symbolizer&&) noexcept = default;
+Symbolizer& Symbolizer::operator=(Symbolizer&&) noexcept = default;
+
+Frame Symbolizer::resolve(int pid, const std::vector<Mapping>& maps, uint64_t address) noexcept {
+  return resolve(pid, maps, address, AddressKind::Return);
+}
+
+Frame Symbolizer::resolve(int pid, const std::vector<Mapping>& maps, uint64_t address,
+                          AddressKind kind) noexcept {
+  Frame f;
+  f.address = address;
+  if (!impl_) return f;
+  try {
+    impl_->resolve(pid, maps, kind, f);
+  } catch (...) {
+    // Out of memory: keep what was found.
+  }
+  return f;
+}
+
+std::vector<Frame> Symbolizer::resolve_stack(int pid, const std::vector<Mapping>& maps,
+                                             const std::vector<uint64_t>& addresses,
+                                             AddressKind first) {
+  std::vector<Frame> frames;
+  frames.reserve(addresses.size());
+  for (size_t i = 0; i < addresses.size(); ++i)
+    frames.push_back(resolve(pid, maps, addresses[i], i == 0 ? first : AddressKind::Return));
+  return frames;
+}
+
+size_t Symbolizer::cached_modules() const { return impl_ ? impl_->modules.size() : 0; }
+
+}  // namespace memtop

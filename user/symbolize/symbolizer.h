@@ -1,0 +1,78 @@
+// Address -> function, file:line for user-space addresses of a process,
+// with elfutils libdwfl. Modules are cached by file identity (dev, ino),
+// never by pid: one libc serves every process.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "symbolize/proc_maps.h"
+
+namespace memtop {
+
+// A function inlined at an address (see Frame::inlined).
+struct InlinedFrame {
+  std::optional<std::string> function;  // demangled
+  std::optional<std::string> file;
+  std::optional<int> line;
+};
+
+struct Frame {
+  uint64_t address = 0;
+  std::optional<std::string> function;  // demangled; from the symbol table
+  std::optional<uint64_t> offset;       // address - function start
+  std::optional<std::string> module;    // mapped file's path, as in maps
+  std::optional<std::string> file;      // source file, as in DWARF
+  std::optional<int> line;
+  // Inline chain at this address, innermost first; empty when nothing is
+  // inlined there or without debug info. When it is not empty, file:line
+  // is the call site inside `function` (the outermost inline call), and
+  // inlined[i] holds the inlined function and the location inside it
+  // (inlined[0]: the line-table location of the address itself).
+  std::vector<InlinedFrame> inlined;
+};
+
+// What an address stands for.
+enum class AddressKind {
+  Return,  // a return address: looked up at address - 1 (the call)
+  Exact,   // an instruction address, e.g. the IP at a probe or a function
+};
+
+// Not thread-safe: use one per thread or serialize calls.
+class Symbolizer {
+ public:
+  Symbolizer();
+  ~Symbolizer();
+  Symbolizer(Symbolizer&&) noexcept;
+  Symbolizer& operator=(Symbolizer&&) noexcept;
+  Symbolizer(const Symbolizer&) = delete;
+  Symbolizer& operator=(const Symbolizer&) = delete;
+
+  // Names a return address of process `pid` whose mappings are `maps` (a
+  // snapshot, possibly taken before the process died). The symbol and the
+  // line are looked up at address - 1; offset is relative to `address`.
+  // Never throws; unknown fields stay nullopt.
+  Frame resolve(int pid, const std::vector<Mapping>& maps, uint64_t address) noexcept;
+  Frame resolve(int pid, const std::vector<Mapping>& maps, uint64_t address,
+                AddressKind kind) noexcept;
+
+  // One frame per address, in order. All addresses are return addresses,
+  // except addresses[0] when `first` is AddressKind::Exact (a stack taken
+  // at a probe, whose first entry is the probed instruction).
+  std::vector<Frame> resolve_stack(int pid, const std::vector<Mapping>& maps,
+                                   const std::vector<uint64_t>& addresses,
+                                   AddressKind first = AddressKind::Return);
+
+  // Number of ELF files opened and kept.
+  size_t cached_modules() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace memtop

@@ -1,0 +1,110 @@
+#include "targets.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <set>
+
+#include "errors.h"
+#include "probes/elf_image.h"
+#include "probes/placement.h"
+
+namespace memtop {
+
+namespace {
+std::vector<std::string> allocator_names() {
+    std::vector<std::string> names;
+    for (const auto& s : allocator_symbols()) names.push_back(s.name);
+    return names;
+}
+}  // namespace
+
+bool AllocatorFinder::defines_allocator(const std::string& open_path, uint64_t dev, uint64_t ino) {
+    auto key = std::make_pair(dev, ino);
+    auto it = known_.find(key);
+    if (it != known_.end()) return it->second;
+    bool found = false;
+    try {
+        static const std::vector<std::string> names = allocator_names();
+        auto img = ElfImage::open(open_path, names);
+        for (const auto& n : names)
+            if (img->function(n)) { found = true; break; }
+    } catch (const MemtopError&) {
+        // Not an ELF file we can read (a deleted file, a data file mapped
+        // executable): not a place to probe.
+    }
+    known_[key] = found;
+    return found;
+}
+
+std::vector<LibraryFile> AllocatorFinder::files_of(int pid, const std::vector<Mapping>& maps) {
+    std::vector<LibraryFile> out;
+    std::set<std::pair<uint64_t, uint64_t>> seen;
+    for (const auto& m : maps) {
+        if (m.perms.find('x') == std::string::npos || m.path.empty() || m.path[0] != '/' || m.ino == 0)
+            continue;
+        if (!seen.insert({m.dev, m.ino}).second) continue;
+        // Through the process's root, so a container's own libc is the file
+        // probed, not the host's file of the same name.
+        std::string open_path = "/proc/" + std::to_string(pid) + "/root" + m.path;
+        if (m.deleted) {
+            char range[64];
+            snprintf(range, sizeof range, "%llx-%llx", (unsigned long long)m.start, (unsigned long long)m.end);
+            open_path = "/proc/" + std::to_string(pid) + "/map_files/" + range;
+        }
+        if (defines_allocator(open_path, m.dev, m.ino)) out.push_back({m.dev, m.ino, m.path, open_path});
+    }
+    return out;
+}
+
+std::vector<int> list_pids() {
+    std::vector<int> pids;
+    DIR* d = opendir("/proc");
+    if (!d) return pids;
+    while (dirent* e = readdir(d)) {
+        char* end;
+        long v = strtol(e->d_name, &end, 10);
+        if (*end == 0 && v > 0) pids.push_back(static_cast<int>(v));
+    }
+    closedir(d);
+    return pids;
+}
+
+std::string resolve_command(const std::string& name) {
+    auto check = [](const std::string& p) -> int {
+        struct stat st;
+        if (stat(p.c_str(), &st) != 0) return ENOENT;
+        if (S_ISDIR(st.st_mode)) return EISDIR;
+        if (access(p.c_str(), X_OK) != 0) return EACCES;
+        return 0;
+    };
+    if (name.empty()) throw MemtopError(kExitNotFound, "run '': command not found");
+    if (name.find('/') != std::string::npos) {
+        int err = check(name);
+        if (err == ENOENT) throw MemtopError(kExitNotFound, describe("run '" + name + "'", err));
+        if (err) throw MemtopError(kExitCannotRun, describe("run '" + name + "'", err));
+        return name;
+    }
+    const char* env = getenv("PATH");
+    std::string path = env ? env : "/usr/local/bin:/usr/bin:/bin";
+    int first_error = 0;
+    size_t start = 0;
+    while (start <= path.size()) {
+        size_t colon = path.find(':', start);
+        std::string dir = path.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+        if (dir.empty()) dir = ".";
+        std::string cand = dir + "/" + name;
+        int err = check(cand);
+        if (err == 0) return cand;
+        if (err != ENOENT && !first_error) first_error = err;
+        if (colon == std::string::npos) break;
+        start = colon + 1;
+    }
+    if (first_error)
+        throw MemtopError(kExitCannotRun, describe("run '" + name + "'", first_error));
+    throw MemtopError(kExitNotFound, "run '" + name + "': command not found in PATH");
+}
+
+}  // namespace memtop

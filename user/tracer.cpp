@@ -1,0 +1,342 @@
+#include "tracer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <thread>
+#include <set>
+#include <unordered_set>
+
+#include "errors.h"
+#include "memtop.skel.h"
+#include "uprobe_multi.h"
+
+namespace memtop {
+
+static_assert(sizeof(memtop_stack) == 8 + 8 * MEMTOP_MAX_FRAMES);
+static_assert(sizeof(memtop_alloc_key) == 16);
+static_assert(sizeof(memtop_alloc_val) == 16);
+static_assert(sizeof(memtop_agg_key) == 16);
+static_assert(sizeof(memtop_agg_val) == 32);
+static_assert(sizeof(memtop_proc) == 56);
+static_assert(sizeof(memtop_event) == 64);
+
+namespace {
+
+bool g_verbose = false;
+std::deque<std::string> g_libbpf_tail;  // last libbpf warnings, for error messages
+
+int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
+    char buf[1024];
+    vsnprintf(buf, sizeof buf, fmt, args);
+    if (g_verbose) {
+        fputs(buf, stderr);
+    } else if (level == LIBBPF_WARN) {
+        g_libbpf_tail.emplace_back(buf);
+        if (g_libbpf_tail.size() > 4) g_libbpf_tail.pop_front();
+    }
+    return 0;
+}
+
+std::string libbpf_hint() {
+    if (g_verbose || g_libbpf_tail.empty()) return "";
+    std::string s = " (libbpf: ";
+    std::string last = g_libbpf_tail.back();
+    while (!last.empty() && (last.back() == '\n')) last.pop_back();
+    return s + last + "; -v shows libbpf's whole log)";
+}
+
+bpf_program* program_for(memtop_bpf* skel, ProbeProgram p) {
+    switch (p) {
+    case ProbeProgram::MallocEntry: return skel->progs.malloc_entry;
+    case ProbeProgram::NewEntry: return skel->progs.new_entry;
+    case ProbeProgram::CallocEntry: return skel->progs.calloc_entry;
+    case ProbeProgram::ReallocEntry: return skel->progs.realloc_entry;
+    case ProbeProgram::ReallocarrayEntry: return skel->progs.reallocarray_entry;
+    case ProbeProgram::MemalignEntry: return skel->progs.memalign_entry;
+    case ProbeProgram::PosixMemalignEntry: return skel->progs.posix_memalign_entry;
+    case ProbeProgram::FreeEntry: return skel->progs.free_entry;
+    }
+    return nullptr;
+}
+
+// Every (key, value) of a hash map; keys and values copied out.
+template <typename K, typename V>
+std::vector<std::pair<K, V>> dump_map(int fd) {
+    std::vector<std::pair<K, V>> out;
+    K key{}, next{};
+    K* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        V v;
+        if (bpf_map_lookup_elem(fd, &next, &v) == 0) out.emplace_back(next, v);
+        key = next;
+        prev = &key;
+    }
+    return out;
+}
+
+template <typename K>
+std::vector<K> dump_keys(int fd) {
+    std::vector<K> out;
+    K key{}, next{};
+    K* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        out.push_back(next);
+        key = next;
+        prev = &key;
+    }
+    return out;
+}
+
+// Each uprobe detach waits for an RCU grace period (~70 ms here); one after
+// another, 30 probes took two seconds. Detached from several threads at
+// once, the waits overlap.
+void destroy_links(std::vector<bpf_link*>& links) {
+    if (links.size() <= 2) {
+        for (auto* l : links) bpf_link__destroy(l);
+        links.clear();
+        return;
+    }
+    std::vector<std::thread> workers;
+    size_t nthreads = std::min<size_t>(links.size(), 32);
+    for (size_t t = 0; t < nthreads; t++)
+        workers.emplace_back([&links, t, nthreads] {
+            for (size_t i = t; i < links.size(); i += nthreads) bpf_link__destroy(links[i]);
+        });
+    for (auto& w : workers) w.join();
+    links.clear();
+}
+
+int on_ring_event(void* ctx, void* data, size_t size) {
+    if (size < sizeof(memtop_event)) return 0;
+    auto* handler = static_cast<Tracer::EventHandler*>(ctx);
+    (*handler)(*static_cast<const memtop_event*>(data));
+    return 0;
+}
+
+}  // namespace
+
+Tracer::Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, EventHandler on_event)
+    : on_event_(std::move(on_event)), sizes_(sizes) {
+    g_verbose = verbose;
+    libbpf_set_print(libbpf_log);
+
+    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+        throw MemtopError(kExitKernel,
+                          "load BPF programs: this kernel exposes no BTF (/sys/kernel/btf/vmlinux is "
+                          "missing); memtop needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
+
+    skel_ = memtop_bpf__open();
+    if (!skel_) throw MemtopError(kExitFailure, describe("open BPF object", errno) + libbpf_hint());
+    bpf_map__set_max_entries(skel_->maps.allocs, sizes.allocs);
+    bpf_map__set_max_entries(skel_->maps.stacks, sizes.stacks);
+    bpf_map__set_max_entries(skel_->maps.aggs, sizes.aggs);
+    bpf_map__set_max_entries(skel_->maps.procs, sizes.procs);
+    skel_->rodata->self_tgid = static_cast<uint32_t>(getpid());
+    use_multi_ = allow_uprobe_multi && kernel_has_uprobe_multi();
+    if (use_multi_) {
+        bpf_program* p;
+        bpf_object__for_each_program(p, skel_->obj) {
+            if (bpf_program__type(p) == BPF_PROG_TYPE_KPROBE)
+                bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(kAttachTraceUprobeMulti));
+        }
+    }
+
+    int err = memtop_bpf__load(skel_);
+    if (err) {
+        memtop_bpf__destroy(skel_);
+        skel_ = nullptr;
+        if (err == -EPERM || err == -EACCES)
+            throw MemtopError(kExitPermission,
+                              describe("load BPF programs", err) +
+                                  " (memtop needs root, or CAP_BPF and CAP_PERFMON)" + libbpf_hint());
+        throw MemtopError(kExitKernel, describe("load BPF programs", err) + libbpf_hint());
+    }
+
+    for (bpf_program* p : {skel_->progs.process_exec, skel_->progs.process_exit}) {
+        bpf_link* l = bpf_program__attach(p);
+        if (!l) {
+            int e = errno;
+            release();
+            throw MemtopError(kExitKernel,
+                              describe(std::string("attach tracepoint ") + bpf_program__name(p), e) +
+                                  libbpf_hint());
+        }
+        links_.push_back(l);
+    }
+
+    rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), on_ring_event, &on_event_, nullptr);
+    if (!rb_) {
+        int e = errno;
+        release();
+        throw MemtopError(kExitFailure, describe("create ring buffer reader", e));
+    }
+}
+
+Tracer::~Tracer() { release(); }
+
+// Closing the link fds detaches every probe; the kernel does the same when
+// memtop dies, even by SIGKILL, so nothing stays attached.
+void Tracer::release() {
+    if (rb_) ring_buffer__free(rb_);
+    rb_ = nullptr;
+    destroy_links(links_);
+    for (int fd : multi_fds_) close(fd);
+    multi_fds_.clear();
+    if (skel_) memtop_bpf__destroy(skel_);
+    skel_ = nullptr;
+}
+
+const AttachedLibrary& Tracer::attach_library(const std::string& open_path, const std::string& shown_path,
+                                              int pid) {
+    auto image = ElfImage::open(open_path);
+    AttachedLibrary lib{shown_path, pid, plan_probes(*image), 0};
+    std::string who = pid < 0 ? "all processes" : "pid " + std::to_string(pid);
+
+    // Offsets per program: entry programs by argument layout, one return
+    // program for every allocation.
+    std::map<bpf_program*, std::vector<const ProbeSite*>> groups;
+    for (const auto& site : lib.sites) {
+        if (!site.forwards_to.empty()) continue;
+        groups[program_for(skel_, site.program)].push_back(&site);
+        if (site.has_return) groups[skel_->progs.alloc_return].push_back(&site);
+    }
+    if (groups.empty())
+        throw MemtopError(kExitAttach, "attach to " + shown_path + " (" + who +
+                                           "): it defines none of the allocator functions memtop traces "
+                                           "(malloc, free, operator new, ...)");
+
+    size_t links_before = links_.size(), fds_before = multi_fds_.size();
+    auto fail = [&](const ProbeSite& site, bool ret, int err) {
+        std::vector<bpf_link*> partial(links_.begin() + links_before, links_.end());
+        links_.resize(links_before);
+        destroy_links(partial);
+        for (size_t i = fds_before; i < multi_fds_.size(); i++) close(multi_fds_[i]);
+        multi_fds_.resize(fds_before);
+        char where[64];
+        snprintf(where, sizeof where, "+0x%llx", (unsigned long long)site.insn_offset);
+        throw MemtopError(kExitAttach, describe(std::string("attach ") + (ret ? "uretprobe " : "uprobe ") +
+                                                    site.symbol + where + " in " + shown_path + " (" + who + ")",
+                                                err) +
+                                           libbpf_hint());
+    };
+
+    for (const auto& [prog, sites] : groups) {
+        bool ret = prog == skel_->progs.alloc_return;
+        if (use_multi_) {
+            std::vector<uint64_t> offsets;
+            for (const auto* s : sites) offsets.push_back(s->file_offset);
+            int fd = attach_uprobe_multi(bpf_program__fd(prog), open_path, offsets, ret, pid);
+            if (fd < 0) fail(*sites.front(), ret, fd);
+            multi_fds_.push_back(fd);
+            lib.links += offsets.size();
+            continue;
+        }
+        for (const auto* s : sites) {
+            LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret);
+            bpf_link* l = bpf_program__attach_uprobe_opts(prog, pid, open_path.c_str(), s->file_offset, &opts);
+            if (!l) fail(*s, ret, errno);
+            links_.push_back(l);
+            lib.links++;
+        }
+    }
+    libraries_.push_back(std::move(lib));
+    return libraries_.back();
+}
+
+size_t Tracer::probe_count() const {
+    size_t n = 0;
+    for (const auto& l : libraries_) n += l.links;
+    return n;
+}
+
+int Tracer::epoll_fd() const { return ring_buffer__epoll_fd(rb_); }
+
+void Tracer::consume_events() { ring_buffer__consume(rb_); }
+
+std::vector<ProcessStats> Tracer::read_processes() const {
+    std::vector<ProcessStats> out;
+    for (const auto& [tgid, p] : dump_map<uint32_t, memtop_proc>(bpf_map__fd(skel_->maps.procs))) {
+        ProcessStats s;
+        s.pid = tgid;
+        s.epoch = p.epoch;
+        s.comm.assign(p.comm, strnlen(p.comm, sizeof p.comm));
+        s.heap_bytes = p.heap_bytes;
+        s.heap_peak_bytes = p.heap_peak_bytes;
+        s.allocs_total = p.allocs_total;
+        s.frees_total = p.frees_total;
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+std::vector<StackStats> Tracer::read_stacks() const {
+    std::vector<StackStats> out;
+    for (const auto& [k, v] : dump_map<memtop_agg_key, memtop_agg_val>(bpf_map__fd(skel_->maps.aggs))) {
+        out.push_back({k.tgid, k.epoch, k.stack_id, v.bytes, v.allocs, v.alloc_bytes_total, v.allocs_total});
+    }
+    return out;
+}
+
+std::optional<memtop_stack> Tracer::read_stack(uint64_t stack_id) const {
+    memtop_stack s;
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.stacks), &stack_id, &s) != 0) return std::nullopt;
+    return s;
+}
+
+LostCounters Tracer::read_lost() const {
+    int ncpu = libbpf_num_possible_cpus();
+    std::vector<uint64_t> per_cpu(ncpu > 0 ? ncpu : 1);
+    uint64_t total[MEMTOP_CNT__MAX] = {};
+    int fd = bpf_map__fd(skel_->maps.counters);
+    for (uint32_t i = 0; i < MEMTOP_CNT__MAX; i++) {
+        if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) continue;
+        for (auto v : per_cpu) total[i] += v;
+    }
+    LostCounters c;
+    c.alloc_map_full = total[MEMTOP_CNT_ALLOC_MAP_FULL];
+    c.stack_map_full = total[MEMTOP_CNT_STACK_MAP_FULL];
+    c.agg_map_full = total[MEMTOP_CNT_AGG_MAP_FULL];
+    c.proc_map_full = total[MEMTOP_CNT_PROC_MAP_FULL];
+    c.events_lost = total[MEMTOP_CNT_EVENTS_LOST];
+    c.stacks_truncated = total[MEMTOP_CNT_STACK_TRUNCATED];
+    c.missed_frees = total[MEMTOP_CNT_MISSED_FREE];
+    c.peak_races = total[MEMTOP_CNT_PEAK_RACE];
+    return c;
+}
+
+MapUsage Tracer::read_usage() const {
+    MapUsage u;
+    u.allocs = dump_keys<memtop_alloc_key>(bpf_map__fd(skel_->maps.allocs)).size();
+    u.allocs_max = sizes_.allocs;
+    u.stacks = dump_keys<uint64_t>(bpf_map__fd(skel_->maps.stacks)).size();
+    u.stacks_max = sizes_.stacks;
+    return u;
+}
+
+void Tracer::forget(const std::vector<std::pair<uint32_t, uint32_t>>& instances) {
+    if (instances.empty()) return;
+    std::set<std::pair<uint32_t, uint32_t>> dead(instances.begin(), instances.end());
+    int aggs_fd = bpf_map__fd(skel_->maps.aggs);
+    std::unordered_set<uint64_t> referenced;
+    for (const auto& k : dump_keys<memtop_agg_key>(aggs_fd)) {
+        if (dead.count({k.tgid, k.epoch}))
+            bpf_map_delete_elem(aggs_fd, &k);
+        else
+            referenced.insert(k.stack_id);
+    }
+    int allocs_fd = bpf_map__fd(skel_->maps.allocs);
+    for (const auto& k : dump_keys<memtop_alloc_key>(allocs_fd))
+        if (dead.count({k.tgid, k.epoch})) bpf_map_delete_elem(allocs_fd, &k);
+    int stacks_fd = bpf_map__fd(skel_->maps.stacks);
+    for (const auto& id : dump_keys<uint64_t>(stacks_fd))
+        if (!referenced.count(id)) bpf_map_delete_elem(stacks_fd, &id);
+}
+
+}  // namespace memtop

@@ -1,0 +1,84 @@
+// The BPF side as user space sees it: loads memtop.bpf.c, attaches allocator
+// probes to libraries, copies the maps out, and forgets dead processes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "memtop.h"
+#include "model.h"
+#include "probes/placement.h"
+
+struct memtop_bpf;
+struct ring_buffer;
+struct bpf_link;
+
+namespace memtop {
+
+struct MapSizes {
+    uint32_t allocs = 1u << 19;  // live allocations tracked at once
+    uint32_t stacks = 1u << 14;  // distinct stacks
+    uint32_t aggs = 1u << 16;    // (process, stack) pairs
+    uint32_t procs = 1u << 14;   // processes
+};
+
+struct AttachedLibrary {
+    std::string path;  // as shown to users
+    int pid = -1;      // -1: every process mapping the file
+    std::vector<ProbeSite> sites;
+    size_t links = 0;  // probes attached (entry and return)
+};
+
+class Tracer {
+public:
+    using EventHandler = std::function<void(const memtop_event&)>;
+
+    // Opens, sizes and loads the BPF object, attaches the lifecycle
+    // tracepoints. Throws MemtopError (permission, kernel, failure).
+    // allow_uprobe_multi: use uprobe_multi links where the kernel has them
+    // (one link per program and file) instead of one perf event per probe.
+    Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, EventHandler on_event);
+    ~Tracer();
+    Tracer(const Tracer&) = delete;
+    Tracer& operator=(const Tracer&) = delete;
+
+    // Attaches every allocator probe planned for the ELF file `open_path`
+    // (a path the kernel resolves to the file's inode; /proc/PID/root/...
+    // for a container's file) with a pid filter (-1: all processes).
+    // Throws MemtopError(kExitAttach) naming the file, symbol and errno.
+    const AttachedLibrary& attach_library(const std::string& open_path, const std::string& shown_path,
+                                          int pid);
+    const std::vector<AttachedLibrary>& libraries() const { return libraries_; }
+    size_t probe_count() const;     // probes attached, entry and return
+    bool uses_uprobe_multi() const { return use_multi_; }
+
+    int epoll_fd() const;    // readable when events are waiting
+    void consume_events();   // runs the handler for each waiting event
+
+    std::vector<ProcessStats> read_processes() const;
+    std::vector<StackStats> read_stacks() const;
+    std::optional<memtop_stack> read_stack(uint64_t stack_id) const;
+    LostCounters read_lost() const;
+    MapUsage read_usage() const;
+
+    // Deletes what the kernel holds for ended process instances: their
+    // aggregates, live-allocation records, and stacks no one references.
+    void forget(const std::vector<std::pair<uint32_t, uint32_t>>& instances);
+
+private:
+    void release();
+    memtop_bpf* skel_ = nullptr;
+    ring_buffer* rb_ = nullptr;
+    EventHandler on_event_;
+    MapSizes sizes_;
+    std::vector<bpf_link*> links_;
+    std::vector<int> multi_fds_;
+    bool use_multi_ = false;
+    std::vector<AttachedLibrary> libraries_;
+};
+
+}  // namespace memtop
