@@ -24,12 +24,17 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * a frame pointer. Matches the default 8 MiB stack limit. */
 #define MAX_FRAME_SPAN (8ULL << 20)
 
+/* How far below operator new's entry sp its inner allocation may start:
+ * libstdc++'s new and its nothrow/aligned wrappers use a few words. */
+#define ADOPT_WINDOW 512
+
 /* Per-thread state between an allocator's entry and its return. Kept in task
  * storage: freed with the thread, no pid-keyed map to leak when threads die. */
 struct call_state {
 	__u64 sp;         /* stack pointer at the outermost allocator entry */
 	__u64 size;       /* requested bytes */
 	__u64 arg_ptr;    /* realloc: old pointer; posix_memalign: memptr */
+	__u64 adopt_sp;   /* operator new: sp of the allocation it makes inside */
 	__u32 kind;
 	__u32 active;     /* an outermost call is in flight */
 	__u64 old_size;   /* realloc: the record taken out at entry */
@@ -149,13 +154,21 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 	 * one entry point into another (reallocarray jumps into realloc); the
 	 * outer state already describes the call. Shallower: the state is stale
 	 * (its call left without returning) and is replaced. */
-	if (st->active && sp <= st->sp)
+	if (st->active && sp <= st->sp) {
+		/* operator new has no return probe (see new_entry): the malloc or
+		 * aligned_alloc it makes a few words down its stack returns the
+		 * block on its behalf. */
+		if (st->kind == MEMTOP_KIND_NEW && !st->adopt_sp && st->sp - sp < ADOPT_WINDOW &&
+		    (kind == MEMTOP_KIND_MALLOC || kind == MEMTOP_KIND_MEMALIGN || kind == MEMTOP_KIND_CALLOC))
+			st->adopt_sp = sp;
 		return NULL;
+	}
 
 	st->sp = sp;
 	st->kind = kind;
 	st->active = 1;
 	st->old_found = 0;
+	st->adopt_sp = 0;
 
 	/* Frame 0: the caller's return address, at [sp] on entry. Then follow
 	 * the frame-pointer chain: rbp still belongs to the caller here. */
@@ -327,6 +340,10 @@ int BPF_KPROBE(malloc_entry, __u64 size)
 	return 0;
 }
 
+/* Entry only. A return probe replaces the return address with the kernel's
+ * trampoline; when operator new throws bad_alloc, the C++ unwinder finds no
+ * unwind info for the trampoline and calls std::terminate. So the result is
+ * taken from the allocation operator new makes inside (see begin_call). */
 SEC("uprobe")
 int BPF_KPROBE(new_entry, __u64 size)
 {
@@ -429,19 +446,24 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 	if (!st || !st->active)
 		return 0;
 
-	/* The outer call returns with sp one slot above its entry sp. */
+	/* A call returns with sp one slot above its entry sp. */
 	__u64 sp = PT_REGS_SP(ctx) - 8;
-	if (sp != st->sp) {
-		/* A nested call returned. operator new only leaves without
-		 * returning (bad_alloc) after an allocation inside it failed: drop
-		 * its state so the next call is not mistaken for a nested one. */
-		if (!ret && st->kind == MEMTOP_KIND_NEW && sp < st->sp)
-			st->active = 0;
+	__u32 tgid = current_tgid();
+	if (st->kind == MEMTOP_KIND_NEW) {
+		if (!st->adopt_sp || sp != st->adopt_sp)
+			return 0;
+		/* The allocation inside operator new returned: the block is new's,
+		 * charged to new's caller with the size asked of new. On failure
+		 * new retries or throws; either way this state is done. */
+		st->active = 0;
+		if (ret)
+			record_alloc(tgid, ret, st->size, st->stack_id, &st->stack, 0);
 		return 0;
 	}
+	if (sp != st->sp)
+		return 0; /* a nested call returned */
 	st->active = 0;
 
-	__u32 tgid = current_tgid();
 	__u64 addr = ret;
 
 	switch (st->kind) {

@@ -36,15 +36,16 @@ const std::vector<AllocatorSymbol>& allocator_symbols() {
         {"valloc", P::MallocEntry, true, DI, false},
         {"pvalloc", P::MallocEntry, true, DI, false},
         {"free", P::FreeEntry, false, DI, true},
-        // operator new / new[]: plain, nothrow, aligned, aligned nothrow.
-        {"_Znwm", P::NewEntry, true, DI, false},
-        {"_Znam", P::NewEntry, true, DI, false},
-        {"_ZnwmRKSt9nothrow_t", P::NewEntry, true, DI, false},
-        {"_ZnamRKSt9nothrow_t", P::NewEntry, true, DI, false},
-        {"_ZnwmSt11align_val_t", P::NewEntry, true, DI, false},
-        {"_ZnamSt11align_val_t", P::NewEntry, true, DI, false},
-        {"_ZnwmSt11align_val_tRKSt9nothrow_t", P::NewEntry, true, DI, false},
-        {"_ZnamSt11align_val_tRKSt9nothrow_t", P::NewEntry, true, DI, false},
+        // operator new / new[]: plain, nothrow, aligned, aligned nothrow. No
+        // return probe: it would break unwinding of bad_alloc (memtop.bpf.c).
+        {"_Znwm", P::NewEntry, false, DI, false},
+        {"_Znam", P::NewEntry, false, DI, false},
+        {"_ZnwmRKSt9nothrow_t", P::NewEntry, false, DI, false},
+        {"_ZnamRKSt9nothrow_t", P::NewEntry, false, DI, false},
+        {"_ZnwmSt11align_val_t", P::NewEntry, false, DI, false},
+        {"_ZnamSt11align_val_t", P::NewEntry, false, DI, false},
+        {"_ZnwmSt11align_val_tRKSt9nothrow_t", P::NewEntry, false, DI, false},
+        {"_ZnamSt11align_val_tRKSt9nothrow_t", P::NewEntry, false, DI, false},
         // operator delete / delete[]: plain, sized, aligned, sized aligned, nothrow.
         {"_ZdlPv", P::FreeEntry, false, DI, true},
         {"_ZdaPv", P::FreeEntry, false, DI, true},
