@@ -221,10 +221,15 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
         multi_fds_.resize(fds_before);
         char where[64];
         snprintf(where, sizeof where, "+0x%llx", (unsigned long long)site.insn_offset);
-        throw MemtopError(kExitAttach, describe(std::string("attach ") + (ret ? "uretprobe " : "uprobe ") +
-                                                    site.symbol + where + " in " + shown_path + " (" + who + ")",
-                                                err) +
-                                           libbpf_hint());
+        std::string why = describe(std::string("attach ") + (ret ? "uretprobe " : "uprobe ") + site.symbol +
+                                       where + " in " + shown_path + " (" + who + ")",
+                                   err);
+        // The kernel allows one reference-counter offset per probed address;
+        // Debian 12's BCC tools register theirs with a nonzero one.
+        if (err == EINVAL || err == -EINVAL)
+            why += " (if the kernel log says 'ref_ctr_offset mismatch', another tracer, such as a BCC tool, "
+                   "holds a uprobe at this address; stop it and retry)";
+        throw MemtopError(kExitAttach, why + libbpf_hint());
     };
 
     for (const auto& [prog, sites] : groups) {

@@ -1,0 +1,105 @@
+#!/bin/bash
+# memtop's cost on a malloc/free loop, against baselines measured in the same
+# run (absolute times on a VM mean little; the ratios are the result):
+#   untraced      the loop alone
+#   floor         empty BPF programs on memtop's own probe sites: the traps
+#   naive floor   empty programs on each function's first instruction
+#   memtop        memtop -p on the loop
+#   memleak       BCC's memleak-bpfcc -p, when installed (tools/bench-bcc.sh)
+# Targets (issue 2): memtop's added cost <= 1.3x the floor's, and under half
+# of memleak's. Run as root: sudo tools/bench.sh [ITERATIONS] [REPEATS]
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${MEMTOP_BUILD:-$root/build}
+iters=${1:-100000}
+repeats=${2:-3}
+loop=$build/tools/bench/malloc_loop
+floor=$build/tools/bench/probe_floor
+memtop=$build/user/memtop
+[ -x "$loop" ] && [ -x "$floor" ] && [ -x "$memtop" ] || { echo "bench: build first (tools/build.sh)" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || { echo "bench: run as root" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+# No tracer outlives the bench: a leftover memleak keeps its uprobes on
+# libc (and the kernel then refuses memtop's at the same addresses).
+trap 'kill -TERM $(jobs -p) 2>/dev/null; wait; rm -rf "$tmp"' EXIT
+
+wait_for() {  # FILE REGEX SECONDS [PID that must stay alive]
+    local i
+    for ((i = 0; i < $3 * 20; i++)); do
+        grep -qE "$2" "$1" 2>/dev/null && return 0
+        if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then
+            echo "bench: the tracer exited before it was ready:" >&2
+            cat "$1" >&2
+            return 1
+        fi
+        sleep 0.05
+    done
+    echo "bench: timed out waiting for '$2' in $1:" >&2
+    cat "$1" >&2
+    return 1
+}
+
+# run_once NAME ITERS [TRACER...]: prints ns per malloc+free pair. The
+# tracer command gets the loop's pid appended.
+run_once() {
+    local name=$1 n=$2
+    shift 2
+    rm -f "$tmp"/*
+    mkfifo "$tmp/go" "$tmp/tracer_in"
+    "$loop" "$n" --wait <"$tmp/go" >"$tmp/out" &
+    local lpid=$!
+    exec 3>"$tmp/go"
+    wait_for "$tmp/out" '^ready' 10
+    local tpid=""
+    if [ $# -gt 0 ]; then
+        "$@" "$lpid" <"$tmp/tracer_in" >"$tmp/err" 2>&1 &
+        tpid=$!
+        exec 4>"$tmp/tracer_in"
+        wait_for "$tmp/err" "${READY:-.}" 120 "$tpid" || { kill "$lpid"; return 1; }
+        sleep 0.5
+    fi
+    echo go >&3
+    exec 3>&-
+    wait "$lpid"
+    if [ -n "$tpid" ]; then
+        exec 4>&-
+        kill -TERM "$tpid" 2>/dev/null || true
+        wait "$tpid" 2>/dev/null || true
+    fi
+    awk '/^ns_per_pair/ {print $2}' "$tmp/out"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+measure() {  # NAME ITERS [TRACER...] -> median over repeats
+    local r
+    for ((r = 0; r < repeats; r++)); do run_once "$@"; done | median
+}
+
+echo "bench: malloc(64)+free loop, $iters iterations traced, median of $repeats runs" >&2
+base=$(measure untraced $((iters * 50)))
+READY='attached' fl=$(measure floor "$iters" "$floor")
+READY='attached' naive=$(measure naive "$iters" "$floor" --naive)
+READY='tracing' mt=$(measure memtop "$iters" "$memtop" -d 3600 -p)
+ml=""
+if command -v memleak-bpfcc >/dev/null 2>&1; then
+    READY='Attaching to pid' ml=$(measure memleak "$iters" memleak-bpfcc 3600 -p)
+fi
+
+added() { awk -v a="$1" -v b="$base" 'BEGIN {printf "%.0f", a - b}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+printf '%-34s %12s %14s\n' "configuration" "ns/pair" "added ns/pair"
+printf '%-34s %12s %14s\n' "untraced" "$base" "-"
+printf '%-34s %12s %14s\n' "floor: empty BPF, memtop's sites" "$fl" "$(added "$fl")"
+printf '%-34s %12s %14s\n' "floor: empty BPF, first insns" "$naive" "$(added "$naive")"
+printf '%-34s %12s %14s\n' "memtop" "$mt" "$(added "$mt")"
+[ -z "$ml" ] || printf '%-34s %12s %14s\n' "BCC memleak-bpfcc" "$ml" "$(added "$ml")"
+echo
+echo "memtop / floor (added cost):          $(ratio "$(added "$mt")" "$(added "$fl")")   target <= 1.30"
+echo "first-insn floor / memtop's floor:    $(ratio "$(added "$naive")" "$(added "$fl")")"
+if [ -n "$ml" ]; then
+    echo "memtop / BCC memleak (added cost):    $(ratio "$(added "$mt")" "$(added "$ml")")   target < 0.50"
+else
+    echo "BCC memleak: not installed (tools/bench-bcc.sh installs it)"
+fi
