@@ -57,7 +57,13 @@ run_once() {
         tpid=$!
         exec 4>"$tmp/tracer_in"
         wait_for "$tmp/err" "${READY:-.}" 120 "$tpid" || { kill "$lpid"; return 1; }
-        sleep 0.5
+        sleep "${SETTLE:-0.5}"
+        if ! kill -0 "$tpid" 2>/dev/null; then
+            echo "bench: $name: the tracer exited after attaching:" >&2
+            cat "$tmp/err" >&2
+            kill "$lpid"
+            return 1
+        fi
     fi
     echo go >&3
     exec 3>&-
@@ -70,22 +76,28 @@ run_once() {
     awk '/^ns_per_pair/ {print $2}' "$tmp/out"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-measure() {  # NAME ITERS [TRACER...] -> median over repeats
-    local r
-    for ((r = 0; r < repeats; r++)); do run_once "$@"; done | median
-}
-
-echo "bench: malloc(64)+free loop, $iters iterations traced, median of $repeats runs" >&2
-base=$(measure untraced $((iters * 50)))
-READY='attached' fl=$(measure floor "$iters" "$floor")
-READY='attached' naive=$(measure naive "$iters" "$floor" --naive)
-READY='tracing' mt=$(measure memtop "$iters" "$memtop" -d 3600 -p)
+echo "bench: malloc(64)+free loop, $iters iterations traced, median of $repeats rounds" >&2
+# Rounds interleave the configurations, so a disturbance on the machine
+# lands on all of them rather than on one.
+have_memleak=""
+command -v memleak-bpfcc >/dev/null 2>&1 && have_memleak=1
+for ((r = 0; r < repeats; r++)); do
+    run_once untraced $((iters * 50)) >>"$tmp.base"
+    READY='attached' run_once floor "$iters" "$floor" >>"$tmp.floor"
+    READY='attached' run_once naive "$iters" "$floor" --naive >>"$tmp.naive"
+    READY='tracing' run_once memtop "$iters" "$memtop" -d 3600 -p >>"$tmp.memtop"
+    # memleak prints its line before it attaches: give it time to finish.
+    [ -z "$have_memleak" ] || READY='Attaching to pid' SETTLE=5 run_once memleak "$iters" memleak-bpfcc 3600 -p >>"$tmp.memleak"
+done
+base=$(median <"$tmp.base")
+fl=$(median <"$tmp.floor")
+naive=$(median <"$tmp.naive")
+mt=$(median <"$tmp.memtop")
 ml=""
-if command -v memleak-bpfcc >/dev/null 2>&1; then
-    READY='Attaching to pid' ml=$(measure memleak "$iters" memleak-bpfcc 3600 -p)
-fi
+[ -z "$have_memleak" ] || ml=$(median <"$tmp.memleak")
+rm -f "$tmp".base "$tmp".floor "$tmp".naive "$tmp".memtop "$tmp".memleak
 
 added() { awk -v a="$1" -v b="$base" 'BEGIN {printf "%.0f", a - b}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }

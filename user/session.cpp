@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "errors.h"
+#include "probes/elf_image.h"
 
 namespace memtop {
 
@@ -103,17 +104,32 @@ void Session::attach_pids() {
 
 void Session::start_command() {
     std::string path = resolve_command(opt_.command[0]);
-    cmd_ = std::make_unique<TracedCommand>(path, opt_.command);
-    int pid = cmd_->pid();
-    // The child still runs memtop's image, whose libc and libstdc++ are the
-    // ones a host program loads; a static CMD brings its own allocator.
+    // The child runs memtop's image until exec, and memtop's libc and
+    // libstdc++ are the ones a host program loads; a static CMD brings its
+    // own allocator, which must then have symbols to probe.
+    std::vector<LibraryFile> files;
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && finder_.defines_allocator(path, st.st_dev, st.st_ino)) {
+        files.push_back({static_cast<uint64_t>(st.st_dev), st.st_ino, path, path});
+    } else {
+        bool is_static = false;
+        try {
+            is_static = !ElfImage::open(path)->dynamic();
+        } catch (const MemtopError&) {
+            // A script: its interpreter is dynamically linked.
+        }
+        if (is_static)
+            throw MemtopError(kExitAttach, "trace " + path +
+                                               ": it is statically linked and defines none of the allocator "
+                                               "symbols memtop traces (stripped?); nothing to probe");
+    }
     std::string err;
     auto maps = read_proc_maps(getpid(), &err);
     if (!maps) throw MemtopError(kExitFailure, "read memtop's own maps: " + err);
-    auto files = finder_.files_of(getpid(), *maps);
-    struct stat st;
-    if (stat(path.c_str(), &st) == 0 && finder_.defines_allocator(path, st.st_dev, st.st_ino))
-        files.push_back({static_cast<uint64_t>(st.st_dev), st.st_ino, path, path});
+    for (auto& f : finder_.files_of(getpid(), *maps)) files.push_back(std::move(f));
+
+    cmd_ = std::make_unique<TracedCommand>(path, opt_.command);
+    int pid = cmd_->pid();
     size_t probes = 0;
     std::set<std::pair<uint64_t, uint64_t>> done;
     for (const auto& f : files)

@@ -30,6 +30,8 @@ public:
     ElfImage& operator=(const ElfImage&) = delete;
 
     const std::string& path() const { return path_; }
+    // Has a PT_INTERP: dynamically linked, its libc comes from elsewhere.
+    bool dynamic() const { return dynamic_; }
     // Defined (not imported) function from .dynsym or .symtab.
     std::optional<ElfFunction> function(const std::string& name) const;
     // Function containing vaddr, if any.
@@ -45,6 +47,7 @@ private:
     ElfImage() = default;
     struct Segment { uint64_t vaddr, memsz, offset, filesz; };
     std::string path_;
+    bool dynamic_ = false;
     int fd_ = -1;
     const uint8_t* data_ = nullptr;             // the mapped file
     size_t size_ = 0;

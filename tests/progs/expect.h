@@ -1,0 +1,217 @@
+/* Expected numbers of the memtop test programs.
+ *
+ * This header is the single source of truth: the programs in tests/progs/
+ * allocate exactly these sizes, and tests/runtime/ asserts exactly these
+ * numbers.  It is plain C (macros) with a C++ section holding per-site tables.
+ *
+ * Conventions (the memtop accounting model the tests assume):
+ *  - bytes are *requested* bytes (pvalloc(4000) counts 4000, not a page);
+ *  - failed allocations (NULL / EINVAL / std::bad_alloc) count nothing;
+ *  - free(NULL) counts nothing; freeing an untracked pointer counts nothing;
+ *  - a successful realloc(p, n) with p != NULL counts 1 free + 1 alloc, even
+ *    when the block stays in place; realloc(NULL, n) counts 1 alloc;
+ *  - realloc(p, 0) (glibc: frees p and returns NULL) counts 1 free, 0 allocs;
+ *  - nested allocator calls inside glibc/libstdc++ (reallocarray -> realloc ->
+ *    malloc, operator new -> malloc, nothrow new -> new, aligned new ->
+ *    aligned_alloc, ...) count once, charged to the outermost call;
+ *  - "peak" is the maximum of the outstanding requested bytes; a realloc
+ *    replaces old by new atomically.  Every program frees one big block at the
+ *    end (PEAK_BLOCK) while everything else is outstanding, so
+ *    peak == total outstanding + PEAK_BLOCK regardless of how realloc
+ *    transients are accounted.
+ */
+#ifndef MEMTOP_TEST_PROGS_EXPECT_H
+#define MEMTOP_TEST_PROGS_EXPECT_H
+
+/* ------------------------------------------------------------------ c_sites */
+/* Site functions are called in this order by run_sites() (called by main). */
+#define C_LEAK_MALLOC_N 3 /* leak_malloc: 3 x malloc(1000), kept */
+#define C_LEAK_MALLOC_SIZE 1000
+#define C_LEAK_MALLOC_BYTES (C_LEAK_MALLOC_N * C_LEAK_MALLOC_SIZE)
+
+#define C_LEAK_CALLOC_NMEMB 10 /* leak_calloc: calloc(10, 100), kept */
+#define C_LEAK_CALLOC_SIZE 100
+#define C_LEAK_CALLOC_BYTES (C_LEAK_CALLOC_NMEMB * C_LEAK_CALLOC_SIZE)
+
+#define C_TEMP_N 1000 /* temp_malloc: 1000 x (malloc(64); free) */
+#define C_TEMP_SIZE 64
+
+#define C_GROW_SIZE1 100 /* realloc_grow: malloc(100) -> realloc 200 -> realloc 5000, kept */
+#define C_GROW_SIZE2 200
+#define C_GROW_SIZE3 5000
+#define C_GROW_BYTES C_GROW_SIZE3
+
+#define C_SHRINK_SIZE1 4096 /* realloc_shrink: malloc(4096) -> realloc 10, kept */
+#define C_SHRINK_SIZE2 10
+#define C_SHRINK_BYTES C_SHRINK_SIZE2
+
+#define C_RNULL_SIZE 300 /* realloc_null: realloc(NULL, 300), kept */
+
+#define C_RZERO_SIZE 50 /* realloc_zero: malloc(50); realloc(p, 0) -> freed */
+
+#define C_RFAIL_SIZE 77 /* realloc_fail_origin: malloc(77), kept;               */
+                        /* realloc_fail: realloc(p, SIZE_MAX/2) fails, p stays  */
+                        /* charged to realloc_fail_origin                       */
+
+/* malloc_fail: malloc(SIZE_MAX/2) -> NULL */
+
+#define C_PM_ALIGN 64 /* posix_memalign_ok: posix_memalign(&p, 64, 256), kept */
+#define C_PM_SIZE 256
+/* posix_memalign_fail: posix_memalign(&p, 3, 100) -> EINVAL */
+#define C_PM_FAIL_ALIGN 3
+#define C_PM_FAIL_SIZE 100
+
+#define C_ALIGNED_ALIGN 64 /* aligned_alloc_site: aligned_alloc(64, 640), kept */
+#define C_ALIGNED_SIZE 640
+
+#define C_MEMALIGN_ALIGN 32 /* memalign_site: memalign(32, 320), kept */
+#define C_MEMALIGN_SIZE 320
+
+#define C_VALLOC_SIZE 123 /* valloc_site: valloc(123), kept */
+
+#define C_PVALLOC_SIZE 4000 /* pvalloc_site: pvalloc(4000), kept; counts 4000 */
+
+#define C_RARRAY_NMEMB 11 /* reallocarray_site: reallocarray(NULL, 11, 30), kept */
+#define C_RARRAY_SIZE 30
+#define C_RARRAY_BYTES (C_RARRAY_NMEMB * C_RARRAY_SIZE)
+
+/* free_null_site: 3 x free(NULL) */
+#define C_FREE_NULL_N 3
+
+#define C_PEAK_BLOCK 100000 /* peak_site (last): malloc(100000); free */
+
+#define C_TOTAL_BYTES                                                                      \
+    (C_LEAK_MALLOC_BYTES + C_LEAK_CALLOC_BYTES + C_GROW_BYTES + C_SHRINK_BYTES +           \
+     C_RNULL_SIZE + C_RFAIL_SIZE + C_PM_SIZE + C_ALIGNED_SIZE + C_MEMALIGN_SIZE +          \
+     C_VALLOC_SIZE + C_PVALLOC_SIZE + C_RARRAY_BYTES)
+#define C_TOTAL_ALLOCS (C_LEAK_MALLOC_N + 11) /* outstanding blocks */
+#define C_PEAK_BYTES (C_TOTAL_BYTES + C_PEAK_BLOCK)
+/* successful allocations: leak_malloc 3, calloc 1, temp N, grow 3, shrink 2,
+ * realloc_null 1, realloc_zero 1, rfail origin 1, posix_memalign 1,
+ * aligned_alloc 1, memalign 1, valloc 1, pvalloc 1, reallocarray 1, peak 1 */
+#define C_ALLOCS_TOTAL (C_LEAK_MALLOC_N + 1 + C_TEMP_N + 3 + 2 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1)
+/* frees of tracked pointers: temp N, grow 2 (two reallocs), shrink 1,
+ * realloc_zero 1, peak 1 */
+#define C_FREES_TOTAL (C_TEMP_N + 2 + 1 + 1 + 1)
+
+/* ---------------------------------------------------------------- cpp_sites */
+/* All site functions are extern "C" so their names are unmangled. */
+#define CPP_OBJ_SIZE 136 /* sizeof(Obj) */
+#define CPP_NEW_N 2      /* new_site: 2 x new Obj, kept */
+#define CPP_NEW_BYTES (CPP_NEW_N * CPP_OBJ_SIZE)
+#define CPP_NEW_ARRAY_SIZE 1500  /* new_array_site: new char[1500], kept */
+#define CPP_NOTHROW_SIZE 700     /* nothrow_new_site: new (std::nothrow) char[700], kept */
+#define CPP_ALIGNED_SIZE 192     /* aligned_new_site: new AlignedObj (alignas(64), 192 B), kept */
+#define CPP_ALIGNED_ALIGN 64
+/* delete_site: new Obj; delete -> nothing outstanding */
+#define CPP_VEC_CAP 1234 /* vector_site: std::vector<int>::reserve(1234), kept */
+#define CPP_VEC_BYTES (CPP_VEC_CAP * 4)
+/* new_fail_site: new char[SIZE_MAX/4] -> std::bad_alloc, caught; runs between
+ * new_site and new_array_site so later allocations must still be exact */
+#define CPP_PEAK_BLOCK 200000 /* peak_site (last): new char[200000]; delete[] */
+
+#define CPP_TOTAL_BYTES \
+    (CPP_NEW_BYTES + CPP_NEW_ARRAY_SIZE + CPP_NOTHROW_SIZE + CPP_ALIGNED_SIZE + CPP_VEC_BYTES)
+#define CPP_TOTAL_ALLOCS (CPP_NEW_N + 4)
+#define CPP_PEAK_BYTES (CPP_TOTAL_BYTES + CPP_PEAK_BLOCK)
+/* program's own successful allocations / frees: new 2, array 1, nothrow 1,
+ * aligned 1, delete_site 1, vector 1, peak 1 */
+#define CPP_ALLOCS_TOTAL (CPP_NEW_N + 6)
+#define CPP_FREES_TOTAL 2
+/* libstdc++ (GCC 12) itself: throwing std::bad_alloc allocates the exception
+ * object with malloc in __cxa_allocate_exception and frees it after the catch.
+ * Not part of any site; balanced (1 alloc + 1 free). */
+#define CPP_EH_ALLOCS 1
+
+/* ------------------------------------------------------------------ threads */
+/* threads [--wait] [N [K [M]]]: N threads, each does K x (malloc(32); free)
+ * in thread_temp(), then waits on a barrier, then keeps M x malloc(48) in
+ * thread_keep().  Threads run on user-supplied stacks, so glibc's per-thread
+ * DTV (calloc'ed by pthread_create) is freed again by pthread_join. */
+#define THR_N 8
+#define THR_K 1000
+#define THR_M 10
+#define THR_TEMP_SIZE 32
+#define THR_KEEP_SIZE 48
+#define THR_TOTAL_BYTES (THR_N * THR_M * THR_KEEP_SIZE)
+#define THR_TOTAL_ALLOCS (THR_N * THR_M)
+#define THR_ALLOCS_TOTAL (THR_N * (THR_K + THR_M))
+#define THR_FREES_TOTAL (THR_N * THR_K)
+/* When the whole life of the process is traced (memtop -- CMD), glibc 2.36's
+ * pthread_create adds 1 calloc per thread (the DTV, ~300 bytes, caller in
+ * ld.so), freed again by pthread_join.  Their timing relative to the kept
+ * blocks is not deterministic, so the peak is only bounded then. */
+#define THR_LIBC_ALLOCS_PER_THREAD 1
+#define THR_LIBC_MAX_BYTES_PER_THREAD 1024
+
+/* ------------------------------------------------------------------- forker */
+/* forker [--wait]: parent_site keeps FORK_PARENT_N x FORK_PARENT_SIZE, then
+ * fork(); the child keeps FORK_CHILD_SIZE at child_site, frees one inherited
+ * parent block (must not change any count) and keeps FORK_PARENT_SIZE again at
+ * child_reuse_site (likely the very address it just freed); it prints
+ * "child <pid>\n".  The parent waits for the child's handshake, prints
+ * "done\n" (--wait), and both exit when stdin closes; the parent reaps the
+ * child. */
+#define FORK_PARENT_N 4
+#define FORK_PARENT_SIZE 2500
+#define FORK_PARENT_BYTES (FORK_PARENT_N * FORK_PARENT_SIZE)
+#define FORK_CHILD_SIZE 3300
+#define FORK_CHILD_BYTES (FORK_CHILD_SIZE + FORK_PARENT_SIZE)
+#define FORK_CHILD_ALLOCS 2
+
+/* forker --exec [--wait]: pre_exec_site keeps EXEC_PRE_N x EXEC_PRE_SIZE,
+ * then the process execs itself with --after-exec; post_exec_site keeps
+ * EXEC_POST_SIZE.  After the exec only EXEC_POST_SIZE is outstanding. */
+#define EXEC_PRE_N 2
+#define EXEC_PRE_SIZE 3000
+#define EXEC_POST_SIZE 4321
+
+#ifdef __cplusplus
+namespace expect {
+
+struct Site {
+    const char *function; /* frames[0].function of the stacks charged to it */
+    long long bytes;      /* outstanding bytes at the end */
+    long long allocs;     /* outstanding allocations at the end */
+    bool totals_equal;    /* every allocation ever made there is still
+                             outstanding, so alloc(s|_bytes)_total == allocs/bytes */
+};
+
+inline constexpr Site c_sites[] = {
+    {"leak_malloc", C_LEAK_MALLOC_BYTES, C_LEAK_MALLOC_N, true},
+    {"leak_calloc", C_LEAK_CALLOC_BYTES, 1, true},
+    {"temp_malloc", 0, 0, false},
+    {"realloc_grow", C_GROW_BYTES, 1, false},
+    {"realloc_shrink", C_SHRINK_BYTES, 1, false},
+    {"realloc_null", C_RNULL_SIZE, 1, true},
+    {"realloc_zero", 0, 0, false},
+    {"realloc_fail_origin", C_RFAIL_SIZE, 1, true},
+    {"realloc_fail", 0, 0, false},
+    {"malloc_fail", 0, 0, false},
+    {"posix_memalign_ok", C_PM_SIZE, 1, true},
+    {"posix_memalign_fail", 0, 0, false},
+    {"aligned_alloc_site", C_ALIGNED_SIZE, 1, true},
+    {"memalign_site", C_MEMALIGN_SIZE, 1, true},
+    {"valloc_site", C_VALLOC_SIZE, 1, true},
+    {"pvalloc_site", C_PVALLOC_SIZE, 1, true},
+    {"reallocarray_site", C_RARRAY_BYTES, 1, true},
+    {"free_null_site", 0, 0, false},
+    {"peak_site", 0, 0, false},
+};
+
+/* vector_site is not listed: its operator new is called from inlined or
+ * out-of-line libstdc++ template code, so it is matched by "any frame". */
+inline constexpr Site cpp_sites[] = {
+    {"new_site", CPP_NEW_BYTES, CPP_NEW_N, true},
+    {"new_fail_site", 0, 0, false},
+    {"new_array_site", CPP_NEW_ARRAY_SIZE, 1, true},
+    {"nothrow_new_site", CPP_NOTHROW_SIZE, 1, true},
+    {"aligned_new_site", CPP_ALIGNED_SIZE, 1, true},
+    {"delete_site", 0, 0, false},
+    {"peak_site", 0, 0, false},
+};
+
+} // namespace expect
+#endif
+
+#endif

@@ -1,0 +1,197 @@
+// Multi-threaded, fork and exec behaviour: threads, forker.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+
+#include "expect.h"
+#include "harness.h"
+
+using namespace rt;
+
+namespace {
+
+void check_thread_sites(const json &rep, int pid)
+{
+    Sum keep = sum_frame0(rep, pid, "thread_keep");
+    CHECK(keep.bytes == THR_TOTAL_BYTES);
+    CHECK(keep.allocs == THR_TOTAL_ALLOCS);
+    CHECK(keep.allocs_total == THR_TOTAL_ALLOCS);
+    CHECK(keep.alloc_bytes_total == THR_TOTAL_BYTES);
+    CHECK(sum_frame0(rep, pid, "thread_temp").stacks == 0);
+    Sum all = sum_all(rep, pid);
+    CHECK(all.bytes == THR_TOTAL_BYTES);
+    CHECK(all.allocs == THR_TOTAL_ALLOCS);
+}
+
+} // namespace
+
+TEST_CASE("threads under memtop -- CMD: totals exact", "[bpf][threads][cmd]")
+{
+    RT_REQUIRE_ENV();
+    const std::string target = "threads_nofp";
+    if (!have_prog(target))
+        return;
+    Run r = run_memtop_cmd({prog_path(target)});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json &rep = *r.final_report;
+    check_report_shape(rep);
+    ProcStats p = proc_by_comm(rep, target);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+    check_thread_sites(rep, p.pid);
+    CHECK(p.heap_bytes == THR_TOTAL_BYTES);
+    CHECK(p.allocs_total == THR_ALLOCS_TOTAL + THR_N * THR_LIBC_ALLOCS_PER_THREAD);
+    CHECK(p.frees_total == THR_FREES_TOTAL + THR_N * THR_LIBC_ALLOCS_PER_THREAD);
+    CHECK(p.heap_peak_bytes >= THR_TOTAL_BYTES);
+    CHECK(p.heap_peak_bytes <= THR_TOTAL_BYTES + THR_N * (THR_LIBC_MAX_BYTES_PER_THREAD + THR_TEMP_SIZE));
+}
+
+TEST_CASE("memtop -p on a multi-threaded process: totals exact", "[bpf][threads][attach]")
+{
+    RT_REQUIRE_ENV();
+    const std::string target = "threads_fp";
+    if (!have_prog(target))
+        return;
+    // threads are created (and blocked) before "ready": everything memtop
+    // sees after attaching is the program's own allocations
+    Attached a = run_attached({{prog_path(target), "--wait"}});
+    INFO(a.run.diag);
+    CHECK(a.run.exit_code == 0);
+    REQUIRE(a.run.final_report);
+    const json &rep = *a.run.final_report;
+    check_report_shape(rep);
+    const int pid = a.pids.at(0);
+    ProcStats p = proc_stats(rep, pid);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, pid));
+    check_thread_sites(rep, pid);
+    CHECK(p.heap_bytes == THR_TOTAL_BYTES);
+    CHECK(p.heap_peak_bytes == THR_TOTAL_BYTES); // temp phase ends (barrier) before keeping starts
+    CHECK(p.allocs_total == THR_ALLOCS_TOTAL);
+    CHECK(p.frees_total == THR_FREES_TOTAL);
+}
+
+TEST_CASE("memtop --heap-all: fork parent and child are accounted separately", "[bpf][fork][heap-all]")
+{
+    RT_REQUIRE_ENV();
+    const std::string target = "forker_nofp";
+    if (!have_prog(target))
+        return;
+    // -T is global across processes: other processes on the host must not
+    // push the forker's stacks out of the report.  Only the final report
+    // (on SIGINT) is used, so a long interval keeps the output small.
+    std::vector<std::string> margv = {memtop_path(), "--heap-all", "--json", "-d", "60", "-T", "1000000"};
+    Child mt;
+    std::string err;
+    bool started = spawn(mt, margv, false, &err);
+    INFO(err);
+    REQUIRE(started);
+    {
+        auto tracing = wait_line({&mt}, mt, true, [](const std::string &l) { return starts_with(l, "memtop: tracing"); });
+        INFO(mt.describe(1));
+        REQUIRE(tracing);
+    }
+
+    Child prog;
+    started = spawn(prog, {prog_path(target), "--wait"}, true, &err);
+    INFO(err);
+    REQUIRE(started);
+    auto ready = wait_line({&mt, &prog}, prog, false, [](const std::string &l) { return starts_with(l, "ready "); });
+    INFO(prog.describe());
+    REQUIRE(ready);
+    const int parent = std::stoi(ready->substr(6));
+    REQUIRE(prog.write_stdin("go\n"));
+    auto child_line = wait_line({&mt, &prog}, prog, false, [](const std::string &l) { return starts_with(l, "child "); });
+    REQUIRE(child_line);
+    const int child = std::stoi(child_line->substr(6));
+    REQUIRE(child != parent);
+    // "done" comes after the child's handshake: both processes are alive and
+    // finished allocating
+    REQUIRE(wait_line({&mt, &prog}, prog, false, [](const std::string &l) { return l == "done"; }));
+
+    REQUIRE(mt.signal(SIGINT));
+    {
+        bool exited = wait_exit({&mt, &prog}, mt);
+        INFO(mt.describe(1));
+        REQUIRE(exited);
+        CHECK(mt.exit_code() == 0);
+    }
+    Run r;
+    collect_reports(mt, r);
+    REQUIRE(r.final_report);
+    const json &rep = *r.final_report;
+    check_report_shape(rep);
+
+    prog.close_stdin();
+    REQUIRE(wait_exit({&prog}, prog));
+    CHECK(prog.exit_code() == 0);
+
+    {
+        ProcStats p = proc_stats(rep, parent);
+        INFO("parent " << parent << "\n" << describe_stacks(rep, parent));
+        REQUIRE(p.found);
+        CHECK(p.heap_bytes == FORK_PARENT_BYTES); // the child's free of a copy changes nothing here
+        CHECK(p.heap_peak_bytes == FORK_PARENT_BYTES);
+        CHECK(p.allocs_total == FORK_PARENT_N);
+        CHECK(p.frees_total == 0);
+        Sum ps = sum_frame0(rep, parent, "parent_site");
+        CHECK(ps.bytes == FORK_PARENT_BYTES);
+        CHECK(ps.allocs == FORK_PARENT_N);
+        CHECK(sum_frame0(rep, parent, "child_site").stacks == 0);
+        CHECK(sum_frame0(rep, parent, "child_reuse_site").stacks == 0);
+        CHECK(sum_all(rep, parent).bytes == FORK_PARENT_BYTES);
+    }
+    {
+        ProcStats c = proc_stats(rep, child);
+        INFO("child " << child << "\n" << describe_stacks(rep, child));
+        REQUIRE(c.found);
+        // the inherited blocks are not the child's: its free of one of them
+        // is not counted and does not reduce anything
+        CHECK(c.heap_bytes == FORK_CHILD_BYTES);
+        CHECK(c.heap_peak_bytes == FORK_CHILD_BYTES);
+        CHECK(c.allocs_total == FORK_CHILD_ALLOCS);
+        CHECK(c.frees_total == 0);
+        Sum cs = sum_frame0(rep, child, "child_site");
+        CHECK(cs.bytes == FORK_CHILD_SIZE);
+        CHECK(cs.allocs == 1);
+        Sum rs = sum_frame0(rep, child, "child_reuse_site");
+        CHECK(rs.bytes == FORK_PARENT_SIZE);
+        CHECK(rs.allocs == 1);
+        CHECK(sum_frame0(rep, child, "parent_site").stacks == 0);
+        CHECK(sum_all(rep, child).bytes == FORK_CHILD_BYTES);
+    }
+}
+
+TEST_CASE("memtop -- CMD across exec: pre-exec allocations disappear", "[bpf][exec][cmd]")
+{
+    RT_REQUIRE_ENV();
+    const std::string target = "forker_fp";
+    if (!have_prog(target))
+        return;
+    Run r = run_memtop_cmd({prog_path(target), "--exec"});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json &rep = *r.final_report;
+    check_report_shape(rep);
+    ProcStats p = proc_by_comm(rep, target);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+    CHECK(p.heap_bytes == EXEC_POST_SIZE);
+    CHECK(sum_frame0(rep, p.pid, "pre_exec_site").stacks == 0);
+    Sum post = sum_frame0(rep, p.pid, "post_exec_site");
+    CHECK(post.bytes == EXEC_POST_SIZE);
+    CHECK(post.allocs == 1);
+    CHECK(sum_all(rep, p.pid).bytes == EXEC_POST_SIZE);
+    // the new image's symbols are used after the exec
+    for (const json *st : stacks_frame0(rep, p.pid, "post_exec_site")) {
+        const json &f = (*st)["frames"];
+        INFO(chain_of(*st));
+        REQUIRE(f.size() >= 2);
+        CHECK(fn_is(f[1], "run_after_exec"));
+    }
+}

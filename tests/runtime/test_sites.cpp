@@ -1,0 +1,331 @@
+// Per-call-site accounting: c_sites / cpp_sites (fp, nofp, static) under
+// `memtop -- CMD` and under `memtop -p PID` (attach protocol, see common.h).
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iterator>
+
+#include <catch2/catch.hpp>
+
+#include "expect.h"
+#include "harness.h"
+
+using namespace rt;
+
+namespace {
+
+struct Variant {
+    std::string target; // c_sites_fp, ...
+    std::string src;    // c_sites.c / cpp_sites.cpp
+    bool fp;            // full frame-pointer chains and file:line expected
+};
+
+template <class Sites>
+void check_sites(const json &rep, int pid, const Sites &sites, const Variant &v)
+{
+    for (const expect::Site &site : sites) {
+        INFO("site " << site.function << " in " << v.target);
+        Sum s = sum_frame0(rep, pid, site.function);
+        CHECK(s.bytes == site.bytes);
+        CHECK(s.allocs == site.allocs);
+        if (site.totals_equal) {
+            CHECK(s.alloc_bytes_total == site.bytes);
+            CHECK(s.allocs_total == site.allocs);
+        }
+        if (site.bytes == 0)
+            CHECK(s.stacks == 0); // only stacks with outstanding bytes are listed
+        if (!v.fp || site.bytes == 0)
+            continue;
+        const int want_line = marker_line(v.src, site.function);
+        REQUIRE(want_line > 0);
+        for (const json *st : stacks_frame0(rep, pid, site.function)) {
+            const json &f = (*st)["frames"];
+            INFO("chain: " << chain_of(*st));
+            // the whole chain of test functions down to main
+            REQUIRE(f.size() >= 3);
+            CHECK(fn_is(f[1], "run_sites"));
+            CHECK(fn_is(f[2], "main"));
+            // symbolization of frames[0]
+            const json &f0 = f[0];
+            CHECK(f0.value("address", std::string()).rfind("0x", 0) == 0);
+            REQUIRE(f0.contains("file"));
+            REQUIRE(f0["file"].is_string());
+            CHECK(basename_of(f0["file"].get<std::string>()) == v.src);
+            REQUIRE(f0.contains("line"));
+            REQUIRE(f0["line"].is_number_integer());
+            CHECK(f0["line"].get<int>() == want_line);
+            REQUIRE(f0.contains("module"));
+            REQUIRE(f0["module"].is_string());
+            CHECK(basename_of(f0["module"].get<std::string>()) == v.target);
+        }
+    }
+}
+
+// vector<int>::reserve: operator new is called from libstdc++ template code
+// (out of line at -O0, inlined at -O2), so match the stack by any frame.
+void check_vector(const json &rep, int pid, const Variant &v)
+{
+    INFO("vector_site in " << v.target);
+    Sum s = sum_any_frame(rep, pid, "vector_site");
+    CHECK(s.bytes == CPP_VEC_BYTES);
+    CHECK(s.allocs == 1);
+    CHECK(s.allocs_total == 1);
+    CHECK(s.alloc_bytes_total == CPP_VEC_BYTES);
+    if (!v.fp)
+        return;
+    for (const json *st : stacks_any_frame(rep, pid, "vector_site")) {
+        const json &f = (*st)["frames"];
+        INFO("chain: " << chain_of(*st));
+        size_t i = 0;
+        while (i < f.size() && !fn_is(f[i], "vector_site"))
+            i++;
+        REQUIRE(i + 2 < f.size());
+        CHECK(fn_is(f[i + 1], "run_sites"));
+        CHECK(fn_is(f[i + 2], "main"));
+    }
+}
+
+struct Baseline {
+    long long heap = 0, peak = 0, allocs_total = 0, frees_total = 0;
+};
+
+// What the C/C++ runtime allocates by itself before main (e.g. libstdc++'s
+// emergency exception pool, static glibc's search paths): the same binary run
+// with --baseline returns from main immediately.
+Baseline measure_baseline(const Variant &v)
+{
+    Run r = run_memtop_cmd({prog_path(v.target), "--baseline"});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    ProcStats p = proc_by_comm(*r.final_report, v.target);
+    Baseline b;
+    if (p.found) { // a process without any allocation may not be listed
+        b.heap = p.heap_bytes;
+        b.peak = p.heap_peak_bytes;
+        b.allocs_total = p.allocs_total;
+        b.frees_total = p.frees_total;
+    }
+    return b;
+}
+
+void c_sites_cmd(const Variant &v, bool use_baseline)
+{
+    RT_REQUIRE_ENV();
+    if (!have_prog(v.target))
+        return;
+    Baseline b;
+    if (use_baseline)
+        b = measure_baseline(v);
+
+    Run r = run_memtop_cmd({prog_path(v.target)});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0); // memtop passes the exit status through; 0 = self-checks passed
+    REQUIRE(r.final_report);
+    const json &rep = *r.final_report;
+    check_report_shape(rep);
+    CHECK(rep.value("final", false));
+    ProcStats p = proc_by_comm(rep, v.target);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+
+    check_sites(rep, p.pid, expect::c_sites, v);
+
+    CHECK(p.heap_bytes == b.heap + C_TOTAL_BYTES);
+    CHECK(p.heap_peak_bytes == std::max(b.peak, b.heap + C_PEAK_BYTES));
+    CHECK(p.allocs_total == b.allocs_total + C_ALLOCS_TOTAL);
+    CHECK(p.frees_total == b.frees_total + C_FREES_TOTAL);
+    Sum all = sum_all(rep, p.pid);
+    CHECK(all.bytes == p.heap_bytes); // -T 1000: every stack is listed
+    if (!use_baseline) {
+        // nothing but the sites: no stray stacks
+        CHECK(all.bytes == C_TOTAL_BYTES);
+        CHECK(all.allocs == C_TOTAL_ALLOCS);
+    }
+}
+
+void cpp_sites_cmd(const Variant &v)
+{
+    RT_REQUIRE_ENV();
+    if (!have_prog(v.target))
+        return;
+    Baseline b = measure_baseline(v);
+
+    Run r = run_memtop_cmd({prog_path(v.target)});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    // 0 = self-checks passed.  134 (SIGABRT) typically means the failing
+    // `new` could not unwind: a uretprobe on operator new breaks C++
+    // exception unwinding through it.
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json &rep = *r.final_report;
+    check_report_shape(rep);
+    ProcStats p = proc_by_comm(rep, v.target);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+
+    check_sites(rep, p.pid, expect::cpp_sites, v);
+    check_vector(rep, p.pid, v);
+
+    CHECK(p.heap_bytes == b.heap + CPP_TOTAL_BYTES);
+    CHECK(p.heap_peak_bytes == std::max(b.peak, b.heap + CPP_PEAK_BYTES));
+    CHECK(p.allocs_total == b.allocs_total + CPP_ALLOCS_TOTAL + CPP_EH_ALLOCS);
+    CHECK(p.frees_total == b.frees_total + CPP_FREES_TOTAL + CPP_EH_ALLOCS);
+    Sum all = sum_all(rep, p.pid);
+    CHECK(all.bytes == p.heap_bytes);
+}
+
+const Variant c_fp{"c_sites_fp", "c_sites.c", true};
+const Variant c_nofp{"c_sites_nofp", "c_sites.c", false};
+const Variant c_static{"c_sites_static", "c_sites.c", true};
+const Variant cpp_fp{"cpp_sites_fp", "cpp_sites.cpp", true};
+const Variant cpp_nofp{"cpp_sites_nofp", "cpp_sites.cpp", false};
+
+} // namespace
+
+TEST_CASE("c_sites_fp under memtop -- CMD: exact per-site numbers, chains, file:line", "[bpf][sites][cmd]")
+{
+    c_sites_cmd(c_fp, false);
+}
+
+TEST_CASE("c_sites_nofp under memtop -- CMD: exact per-site numbers", "[bpf][sites][cmd]")
+{
+    c_sites_cmd(c_nofp, false);
+}
+
+TEST_CASE("c_sites_static under memtop -- CMD: static glibc", "[bpf][sites][cmd][static]")
+{
+    c_sites_cmd(c_static, true);
+}
+
+TEST_CASE("cpp_sites_fp under memtop -- CMD: operator new sites, chains, file:line", "[bpf][sites][cmd][cpp]")
+{
+    cpp_sites_cmd(cpp_fp);
+}
+
+TEST_CASE("cpp_sites_nofp under memtop -- CMD: operator new sites", "[bpf][sites][cmd][cpp]")
+{
+    cpp_sites_cmd(cpp_nofp);
+}
+
+TEST_CASE("memtop -p attaches to a running c_sites_fp: exact totals", "[bpf][sites][attach]")
+{
+    RT_REQUIRE_ENV();
+    if (!have_prog(c_fp.target))
+        return;
+    Attached a = run_attached({{prog_path(c_fp.target), "--wait"}});
+    INFO(a.run.diag);
+    CHECK(a.run.exit_code == 0);
+    REQUIRE(a.run.final_report);
+    const json &rep = *a.run.final_report;
+    check_report_shape(rep);
+    CHECK(rep.value("final", false));
+    const int pid = a.pids.at(0);
+    ProcStats p = proc_stats(rep, pid);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, pid));
+    check_sites(rep, pid, expect::c_sites, c_fp);
+    // attached before any allocation of the program: everything is exact
+    CHECK(p.heap_bytes == C_TOTAL_BYTES);
+    CHECK(p.heap_peak_bytes == C_PEAK_BYTES);
+    CHECK(p.allocs_total == C_ALLOCS_TOTAL);
+    CHECK(p.frees_total == C_FREES_TOTAL);
+    Sum all = sum_all(rep, pid);
+    CHECK(all.bytes == C_TOTAL_BYTES);
+    CHECK(all.allocs == C_TOTAL_ALLOCS);
+}
+
+TEST_CASE("memtop -p attaches to a running cpp_sites_nofp: exact totals", "[bpf][sites][attach][cpp]")
+{
+    RT_REQUIRE_ENV();
+    if (!have_prog(cpp_nofp.target))
+        return;
+    Attached a = run_attached({{prog_path(cpp_nofp.target), "--wait"}});
+    INFO(a.run.diag);
+    CHECK(a.run.exit_code == 0);
+    REQUIRE(a.run.final_report);
+    const json &rep = *a.run.final_report;
+    check_report_shape(rep);
+    const int pid = a.pids.at(0);
+    ProcStats p = proc_stats(rep, pid);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, pid));
+    check_sites(rep, pid, expect::cpp_sites, cpp_nofp);
+    check_vector(rep, pid, cpp_nofp);
+    // libstdc++'s startup allocation happened before the attach: not seen
+    CHECK(p.heap_bytes == CPP_TOTAL_BYTES);
+    CHECK(p.heap_peak_bytes == CPP_PEAK_BYTES);
+    CHECK(p.allocs_total == CPP_ALLOCS_TOTAL + CPP_EH_ALLOCS);
+    CHECK(p.frees_total == CPP_FREES_TOTAL + CPP_EH_ALLOCS);
+    Sum all = sum_all(rep, pid);
+    CHECK(all.bytes == CPP_TOTAL_BYTES);
+    CHECK(all.allocs == CPP_TOTAL_ALLOCS);
+}
+
+TEST_CASE("memtop -p PID,PID traces two processes separately; SIGTERM stops it", "[bpf][sites][attach]")
+{
+    RT_REQUIRE_ENV();
+    if (!have_prog(c_nofp.target) || !have_prog(cpp_fp.target))
+        return;
+    AttachOptions opt;
+    opt.stop_signal = SIGTERM;
+    Attached a = run_attached({{prog_path(c_nofp.target), "--wait"}, {prog_path(cpp_fp.target), "--wait"}}, opt);
+    INFO(a.run.diag);
+    CHECK(a.run.exit_code == 0);
+    REQUIRE(a.run.final_report);
+    const json &rep = *a.run.final_report;
+    check_report_shape(rep);
+    const int cpid = a.pids.at(0), cxxpid = a.pids.at(1);
+    {
+        ProcStats p = proc_stats(rep, cpid);
+        INFO(describe_stacks(rep, cpid));
+        REQUIRE(p.found);
+        CHECK(p.comm == c_nofp.target);
+        check_sites(rep, cpid, expect::c_sites, c_nofp);
+        CHECK(p.heap_bytes == C_TOTAL_BYTES);
+        CHECK(p.heap_peak_bytes == C_PEAK_BYTES);
+        CHECK(p.allocs_total == C_ALLOCS_TOTAL);
+        CHECK(p.frees_total == C_FREES_TOTAL);
+    }
+    {
+        ProcStats p = proc_stats(rep, cxxpid);
+        INFO(describe_stacks(rep, cxxpid));
+        REQUIRE(p.found);
+        CHECK(p.comm == cpp_fp.target);
+        check_sites(rep, cxxpid, expect::cpp_sites, cpp_fp);
+        check_vector(rep, cxxpid, cpp_fp);
+        CHECK(p.heap_bytes == CPP_TOTAL_BYTES);
+        CHECK(p.heap_peak_bytes == CPP_PEAK_BYTES);
+    }
+}
+
+TEST_CASE("memtop -p --duration stops by itself; interval reports precede the final one", "[bpf][attach]")
+{
+    RT_REQUIRE_ENV();
+    if (!have_prog(c_nofp.target))
+        return;
+    AttachOptions opt;
+    opt.duration_sec = 3;
+    auto t0 = std::chrono::steady_clock::now();
+    Attached a = run_attached({{prog_path(c_nofp.target), "--wait"}}, opt);
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0).count();
+    INFO(a.run.diag);
+    CHECK(a.run.exit_code == 0);
+    CHECK(secs <= 3 + 20);
+    REQUIRE(a.run.final_report);
+    check_report_shape(*a.run.final_report);
+    // -d 1 for 3 s: at least one interval report, all before the final one
+    REQUIRE(a.run.reports.size() >= 2);
+    for (size_t i = 0; i + 1 < a.run.reports.size(); i++) {
+        check_report_shape(a.run.reports[i]);
+        CHECK_FALSE(a.run.reports[i].value("final", true));
+    }
+    CHECK(a.run.reports.back().value("final", false));
+    ProcStats p = proc_stats(*a.run.final_report, a.pids.at(0));
+    REQUIRE(p.found);
+    CHECK(p.heap_bytes == C_TOTAL_BYTES);
+    CHECK(p.allocs_total == C_ALLOCS_TOTAL);
+}
