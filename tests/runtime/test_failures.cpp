@@ -1,0 +1,191 @@
+// Failures a user can cause, and what memtop leaves behind: one clear
+// message, a documented exit status, nothing lost that was collected, and
+// nothing attached once memtop is gone.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <set>
+
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+
+using namespace rt;
+
+namespace {
+
+// IDs of loaded BPF programs with this name (bpftool, JSON output).
+std::set<long> bpf_prog_ids(const std::string& name) {
+    std::set<long> ids;
+    FILE* f = popen("bpftool -j prog show 2>/dev/null", "r");
+    if (!f) return ids;
+    std::string text;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+    pclose(f);
+    auto j = json::parse(text, nullptr, false);
+    if (!j.is_array()) return ids;
+    for (const auto& p : j)
+        if (p.value("name", "") == name) ids.insert(p.value("id", -1L));
+    return ids;
+}
+
+std::vector<std::string> nonempty(const std::vector<std::string>& lines) {
+    std::vector<std::string> r;
+    for (const auto& l : lines)
+        if (!l.empty()) r.push_back(l);
+    return r;
+}
+
+// `prog --wait` started and ready; returns its pid.
+int start_waiting(Child& prog, const std::string& target) {
+    std::string err;
+    REQUIRE(spawn(prog, {prog_path(target), "--wait"}, true, &err));
+    auto ready = wait_line({&prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
+    INFO(prog.describe());
+    REQUIRE(ready);
+    return std::stoi(ready->substr(6));
+}
+
+void start_memtop_on(Child& memtop, int pid, const std::vector<std::string>& extra = {}) {
+    auto argv = memtop_base_args();
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.insert(argv.end(), {"-p", std::to_string(pid)});
+    std::string err;
+    REQUIRE(spawn(memtop, argv, false, &err));
+}
+
+}  // namespace
+
+TEST_CASE("memtop killed by SIGKILL leaves no probe attached and the traced program intact", "[bpf][failure]") {
+    RT_REQUIRE_ENV();
+    Child prog, memtop;
+    int pid = start_waiting(prog, "c_sites_fp");
+    start_memtop_on(memtop, pid);
+    auto tracing = wait_line({&prog, &memtop}, memtop, true,
+                             [](const std::string& l) { return starts_with(l, "memtop: tracing"); });
+    INFO(memtop.describe());
+    REQUIRE(tracing);
+    auto ours = bpf_prog_ids("malloc_entry");
+    REQUIRE_FALSE(ours.empty());
+
+    memtop.signal(SIGKILL);
+    REQUIRE(wait_exit({&prog, &memtop}, memtop));
+    CHECK(memtop.exit_code() == 128 + SIGKILL);
+
+    // The kernel releases the programs with the last fd; give it a moment.
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; i++) {
+        auto now = bpf_prog_ids("malloc_entry");
+        gone = true;
+        for (long id : ours) gone = gone && !now.count(id);
+        if (!gone) usleep(100 * 1000);
+    }
+    CHECK(gone);
+
+    // The program it was tracing goes on and finishes normally.
+    prog.write_stdin("go\n");
+    CHECK(wait_line({&prog}, prog, false, [](const std::string& l) { return l == "done"; }));
+    prog.close_stdin();
+    REQUIRE(wait_exit({&prog}, prog));
+    CHECK(prog.exit_code() == 0);
+}
+
+TEST_CASE("a traced process that exits ends memtop with its final numbers", "[bpf][failure][attach]") {
+    RT_REQUIRE_ENV();
+    Child prog, memtop;
+    int pid = start_waiting(prog, "c_sites_fp");
+    start_memtop_on(memtop, pid);
+    REQUIRE(wait_line({&prog, &memtop}, memtop, true,
+                      [](const std::string& l) { return starts_with(l, "memtop: tracing"); }));
+    prog.write_stdin("go\n");
+    REQUIRE(wait_line({&prog, &memtop}, prog, false, [](const std::string& l) { return l == "done"; }));
+    prog.close_stdin();  // the program exits; memtop must notice by itself
+
+    REQUIRE(wait_exit({&prog, &memtop}, memtop));
+    INFO(memtop.describe());
+    CHECK(memtop.exit_code() == 0);
+    Run r;
+    collect_reports(memtop, r);
+    REQUIRE(r.final_report);
+    auto p = proc_stats(*r.final_report, pid);
+    REQUIRE(p.found);
+    CHECK(p.heap_bytes > 0);  // what was outstanding at exit is still reported
+    bool exited_flag = false;
+    for (const auto& q : (*r.final_report)["processes"])
+        if (q["pid"] == pid) exited_flag = q.value("exited", false);
+    CHECK(exited_flag);
+    bool said = false;
+    for (const auto& l : memtop.err_lines) said = said || l == "memtop: pid " + std::to_string(pid) + " exited";
+    CHECK(said);
+}
+
+TEST_CASE("a full allocation map is counted in every report, not silent", "[bpf][failure]") {
+    RT_REQUIRE_ENV();
+    // threads keeps 8 x 10 blocks outstanding; a map of 16 entries fills up.
+    Run r = run_memtop_cmd({prog_path("threads_fp")}, {"--max-allocs", "16"});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const auto& lost = (*r.final_report)["lost"];
+    CHECK(lost["alloc_map_full"].get<long long>() > 0);
+    // What was tracked stays consistent: never more outstanding than fits.
+    auto p = proc_by_comm(*r.final_report, "threads_fp");
+    REQUIRE(p.found);
+    CHECK(p.heap_bytes >= 0);
+    CHECK(p.allocs_total - p.frees_total <= 16);
+}
+
+TEST_CASE("a stripped static command is refused with one line (status 6)", "[bpf][failure]") {
+    RT_REQUIRE_ENV();
+    if (!have_prog("c_sites_static")) return;
+    char dir[] = "/tmp/memtop-rt-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    std::string copy = std::string(dir) + "/stripped";
+    std::string cmd = "cp " + prog_path("c_sites_static") + " " + copy + " && strip --strip-all " + copy;
+    REQUIRE(system(cmd.c_str()) == 0);
+    Run r = run_memtop_cmd({copy});
+    unlink(copy.c_str());
+    rmdir(dir);
+    INFO(r.diag);
+    CHECK(r.exit_code == 6);
+    auto lines = nonempty(r.err_lines);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].find(copy) != std::string::npos);
+    CHECK(lines[0].find("statically linked") != std::string::npos);
+}
+
+TEST_CASE("without privileges memtop says what it needs (status 3)", "[bpf][failure]") {
+    RT_REQUIRE_ENV();
+    Child m;
+    std::string err;
+    REQUIRE(spawn(m,
+                  {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                   memtop_path(), "--", "true"},
+                  false, &err));
+    REQUIRE(wait_exit({&m}, m));
+    INFO(m.describe());
+    CHECK(m.exit_code() == 3);
+    auto lines = nonempty(m.err_lines);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].find("load BPF programs") != std::string::npos);
+    CHECK(lines[0].find("root") != std::string::npos);
+}
+
+TEST_CASE("no target and bad pids are usage errors (status 2)", "[bpf][failure][cli]") {
+    RT_REQUIRE_ENV();
+    for (std::vector<std::string> args : {std::vector<std::string>{}, {"-p", "12x"}, {"-p", "1", "--heap-all"}}) {
+        std::vector<std::string> argv = {memtop_path()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        Child m;
+        std::string err;
+        REQUIRE(spawn(m, argv, false, &err));
+        REQUIRE(wait_exit({&m}, m));
+        INFO(m.describe());
+        CHECK(m.exit_code() == 2);
+        CHECK_FALSE(nonempty(m.err_lines).empty());
+    }
+}
