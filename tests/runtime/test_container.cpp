@@ -1,0 +1,75 @@
+// --heap-all and a container's own libc: a process in its own mount
+// namespace whose libc is a different file (another inode) than the host's.
+// memtop must find that file through /proc/PID/maps and /proc/PID/root,
+// attach to it, and count exactly.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include <catch2/catch.hpp>
+
+#include "expect.h"
+#include "harness.h"
+
+using namespace rt;
+
+TEST_CASE("--heap-all traces a process whose libc is its own file", "[bpf][heap-all][container]") {
+    RT_REQUIRE_ENV();
+    const std::string host_libc = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+    char dir[] = "/tmp/memtop-ct-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    const std::string copy = std::string(dir) + "/libc.so.6";
+    REQUIRE(system(("cp " + host_libc + " " + copy).c_str()) == 0);
+    struct stat st;
+    REQUIRE(stat(copy.c_str(), &st) == 0);
+
+    Child memtop, prog;
+    std::string err;
+    REQUIRE(spawn(memtop, {memtop_path(), "--heap-all", "--json", "-d", "60", "-T", "1000000", "-v"}, false, &err));
+    REQUIRE(wait_line({&memtop}, memtop, true,
+                      [](const std::string& l) { return starts_with(l, "memtop: tracing all processes"); }));
+
+    // The "container": a private mount namespace where the copy is its libc.
+    std::string inner = "mount --bind " + copy + " " + host_libc + " && exec " + prog_path("c_sites_fp") + " --wait";
+    REQUIRE(spawn(prog, {"unshare", "-m", "--propagation", "private", "sh", "-c", inner}, true, &err));
+    auto ready = wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
+    INFO(prog.describe());
+    REQUIRE(ready);
+    const int pid = std::stoi(ready->substr(6));
+
+    // It really maps the copy (another inode than the host's libc).
+    std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+    bool maps_copy = false;
+    for (std::string line; std::getline(maps, line);)
+        maps_copy = maps_copy || (line.find("libc.so.6") != std::string::npos &&
+                                  line.find(" " + std::to_string(st.st_ino) + " ") != std::string::npos);
+    REQUIRE(maps_copy);
+
+    // memtop's rescan attaches to the new file, named as the process maps it.
+    const std::string attached = "memtop: attached to " + host_libc + " (via pid " + std::to_string(pid) + ")";
+    auto seen = wait_line({&memtop, &prog}, memtop, true, [&](const std::string& l) { return l == attached; });
+    INFO(memtop.describe(0));
+    REQUIRE(seen);
+
+    prog.write_stdin("go\n");
+    REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "done"; }));
+    memtop.signal(SIGINT);
+    REQUIRE(wait_exit({&memtop, &prog}, memtop));
+    prog.close_stdin();
+    REQUIRE(wait_exit({&prog}, prog));
+    unlink(copy.c_str());
+    rmdir(dir);
+
+    Run r;
+    collect_reports(memtop, r);
+    REQUIRE(r.final_report);
+    ProcStats p = proc_stats(*r.final_report, pid);
+    REQUIRE(p.found);
+    INFO(describe_stacks(*r.final_report, pid));
+    CHECK(p.heap_bytes == C_TOTAL_BYTES);
+    CHECK(p.heap_peak_bytes == C_PEAK_BYTES);
+    CHECK(p.allocs_total == C_ALLOCS_TOTAL);
+    CHECK(p.frees_total == C_FREES_TOTAL);
+    CHECK(sum_frame0(*r.final_report, pid, "leak_malloc").bytes > 0);
+}
