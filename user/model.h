@@ -42,9 +42,5 @@ struct LostCounters {
     uint64_t peak_races = 0;
 };
 
-struct MapUsage {
-    uint64_t allocs = 0, allocs_max = 0;
-    uint64_t stacks = 0, stacks_max = 0;
-};
 
 }  // namespace memtop

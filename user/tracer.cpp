@@ -66,10 +66,32 @@ bpf_program* program_for(memtop_bpf* skel, ProbeProgram p) {
     return nullptr;
 }
 
-// Every (key, value) of a hash map; keys and values copied out.
+// Every (key, value) of a hash map, copied out: in batches of 4096 entries
+// per syscall (Linux 5.6+), else one get_next_key + lookup per entry. A
+// purge walks the whole allocs map, so this matters with --heap-all.
 template <typename K, typename V>
 std::vector<std::pair<K, V>> dump_map(int fd) {
     std::vector<std::pair<K, V>> out;
+    constexpr uint32_t kBatch = 4096;
+    std::vector<K> keys(kBatch);
+    std::vector<V> values(kBatch);
+    K out_batch{};
+    bool first = true, batched = true;
+    for (;;) {
+        uint32_t count = kBatch;
+        LIBBPF_OPTS(bpf_map_batch_opts, opts);
+        int err = bpf_map_lookup_batch(fd, first ? nullptr : &out_batch, &out_batch, keys.data(), values.data(),
+                                       &count, &opts);
+        if (err && errno != ENOENT) {
+            batched = first;  // unsupported: walk instead (only if nothing was read yet)
+            break;
+        }
+        for (uint32_t i = 0; i < count; i++) out.emplace_back(keys[i], values[i]);
+        first = false;
+        if (err) break;  // ENOENT: that was the last batch
+    }
+    if (batched && !first) return out;
+    out.clear();
     K key{}, next{};
     K* prev = nullptr;
     while (bpf_map_get_next_key(fd, prev, &next) == 0) {
@@ -81,16 +103,10 @@ std::vector<std::pair<K, V>> dump_map(int fd) {
     return out;
 }
 
-template <typename K>
+template <typename K, typename V>
 std::vector<K> dump_keys(int fd) {
     std::vector<K> out;
-    K key{}, next{};
-    K* prev = nullptr;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-        out.push_back(next);
-        key = next;
-        prev = &key;
-    }
+    for (auto& kv : dump_map<K, V>(fd)) out.push_back(kv.first);
     return out;
 }
 
@@ -316,31 +332,22 @@ LostCounters Tracer::read_lost() const {
     return c;
 }
 
-MapUsage Tracer::read_usage() const {
-    MapUsage u;
-    u.allocs = dump_keys<memtop_alloc_key>(bpf_map__fd(skel_->maps.allocs)).size();
-    u.allocs_max = sizes_.allocs;
-    u.stacks = dump_keys<uint64_t>(bpf_map__fd(skel_->maps.stacks)).size();
-    u.stacks_max = sizes_.stacks;
-    return u;
-}
-
 void Tracer::forget(const std::vector<std::pair<uint32_t, uint32_t>>& instances) {
     if (instances.empty()) return;
     std::set<std::pair<uint32_t, uint32_t>> dead(instances.begin(), instances.end());
     int aggs_fd = bpf_map__fd(skel_->maps.aggs);
     std::unordered_set<uint64_t> referenced;
-    for (const auto& k : dump_keys<memtop_agg_key>(aggs_fd)) {
+    for (const auto& k : dump_keys<memtop_agg_key, memtop_agg_val>(aggs_fd)) {
         if (dead.count({k.tgid, k.epoch}))
             bpf_map_delete_elem(aggs_fd, &k);
         else
             referenced.insert(k.stack_id);
     }
     int allocs_fd = bpf_map__fd(skel_->maps.allocs);
-    for (const auto& k : dump_keys<memtop_alloc_key>(allocs_fd))
+    for (const auto& k : dump_keys<memtop_alloc_key, memtop_alloc_val>(allocs_fd))
         if (dead.count({k.tgid, k.epoch})) bpf_map_delete_elem(allocs_fd, &k);
     int stacks_fd = bpf_map__fd(skel_->maps.stacks);
-    for (const auto& id : dump_keys<uint64_t>(stacks_fd))
+    for (const auto& id : dump_keys<uint64_t, memtop_stack>(stacks_fd))
         if (!referenced.count(id)) bpf_map_delete_elem(stacks_fd, &id);
 }
 

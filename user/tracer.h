@@ -63,7 +63,6 @@ public:
     std::vector<StackStats> read_stacks() const;
     std::optional<memtop_stack> read_stack(uint64_t stack_id) const;
     LostCounters read_lost() const;
-    MapUsage read_usage() const;
 
     // Deletes what the kernel holds for ended process instances: their
     // aggregates, live-allocation records, and stacks no one references.
