@@ -30,6 +30,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Per-thread state between an allocator's entry and its return. Kept in task
  * storage: freed with the thread, no pid-keyed map to leak when threads die. */
+/* Source of process-instance numbers; 0 is never handed out. */
+__u32 next_epoch = 0;
+
 struct call_state {
 	__u64 sp;         /* stack pointer at the outermost allocator entry */
 	__u64 size;       /* requested bytes */
@@ -45,12 +48,62 @@ struct call_state {
 	struct memtop_stack stack;
 };
 
+#ifndef MEMTOP_COMPAT
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
 	__type(value, struct call_state);
 } call_states SEC(".maps");
+
+static __always_inline struct call_state *thread_state(int create)
+{
+	return bpf_task_storage_get(&call_states, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/* The value of *p after adding v, atomically. */
+#define ADD_FETCH(p, v) (__sync_fetch_and_add((p), (v)) + (v))
+#define NEW_EPOCH() (__sync_fetch_and_add(&next_epoch, 1) + 1)
+#else
+/*
+ * Linux 5.10 (MEMTOP_COMPAT, built for BPF ISA v2): tracing programs get no
+ * task storage and no fetching atomics. Per-thread state lives in a hash
+ * keyed by thread id, deleted when the thread exits; counters still add
+ * atomically, but the peak is raised without compare-and-swap, so it is
+ * exact only while one thread allocates at a time.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 15);
+	__type(key, __u32);
+	__type(value, struct call_state);
+} call_states SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct call_state);
+} zero_state SEC(".maps");
+
+static __always_inline struct call_state *thread_state(int create)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct call_state *st = bpf_map_lookup_elem(&call_states, &tid);
+	if (st || !create)
+		return st;
+	__u32 zero = 0;
+	struct call_state *z = bpf_map_lookup_elem(&zero_state, &zero);
+	if (!z)
+		return NULL;
+	bpf_map_update_elem(&call_states, &tid, z, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&call_states, &tid);
+}
+
+#define ADD_FETCH(p, v) ({ __sync_fetch_and_add((p), (v)); *(volatile typeof(*(p)) *)(p); })
+#define NEW_EPOCH() ((__u32)(bpf_ktime_get_ns() >> 10) | 1)
+#endif
 
 /* Sizes are set by the loader before load (--max-* options). */
 struct {
@@ -93,8 +146,6 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-/* Source of process-instance numbers; 0 is never handed out. */
-__u32 next_epoch = 0;
 
 /* memtop itself: with --heap-all its own allocations would feed back into
  * what it reports. */
@@ -141,13 +192,12 @@ static __always_inline void emit(__u32 type, __u32 tgid, const struct memtop_pro
  */
 static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 kind)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct call_state *st;
 	__u64 sp = PT_REGS_SP(ctx);
 
-	if (task->tgid == self_tgid)
+	if ((bpf_get_current_pid_tgid() >> 32) == self_tgid)
 		return NULL;
-	st = bpf_task_storage_get(&call_states, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	st = thread_state(1);
 	if (!st)
 		return NULL;
 	/* Deeper than an outer call in flight: nested. Equal: a tail call from
@@ -210,7 +260,7 @@ static __always_inline struct memtop_proc *get_proc(__u32 tgid)
 		return p;
 
 	struct memtop_proc fresh = {};
-	fresh.epoch = __sync_fetch_and_add(&next_epoch, 1) + 1;
+	fresh.epoch = NEW_EPOCH();
 	bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
 	/* NOEXIST: another thread of the same process may win the race; then
 	 * its entry is the one to use. */
@@ -236,6 +286,7 @@ static __always_inline struct memtop_agg_val *get_agg(struct memtop_agg_key *k)
 
 static __always_inline void raise_peak(struct memtop_proc *p, __s64 now)
 {
+#ifndef MEMTOP_COMPAT
 	__s64 seen = p->heap_peak_bytes;
 	for (int i = 0; i < 16; i++) {
 		if (now <= seen)
@@ -246,6 +297,10 @@ static __always_inline void raise_peak(struct memtop_proc *p, __s64 now)
 		seen = prev;
 	}
 	count(MEMTOP_CNT_PEAK_RACE);
+#else
+	if (now > p->heap_peak_bytes)
+		p->heap_peak_bytes = now;
+#endif
 }
 
 static __always_inline void charge(struct memtop_proc *p, __u32 tgid, __u64 stack_id,
@@ -318,7 +373,7 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 	}
 
 	charge(p, tgid, stack_id, size, 1, !undo_free);
-	__s64 now = __sync_fetch_and_add(&p->heap_bytes, (__s64)size) + (__s64)size;
+	__s64 now = ADD_FETCH(&p->heap_bytes, (__s64)size);
 	if (undo_free)
 		__sync_fetch_and_add(&p->frees_total, -1);
 	else
@@ -441,8 +496,7 @@ int BPF_KPROBE(free_entry, __u64 ptr)
 SEC("uretprobe")
 int BPF_KRETPROBE(alloc_return, __u64 ret)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct call_state *st = bpf_task_storage_get(&call_states, task, 0, 0);
+	struct call_state *st = thread_state(0);
 	if (!st || !st->active)
 		return 0;
 
@@ -502,7 +556,7 @@ int BPF_PROG(process_exec, struct task_struct *task)
 	/* The old image's heap is gone. de_thread() has already killed the
 	 * other threads, so nothing races with this reset. */
 	emit(MEMTOP_EV_EXEC, tgid, p);
-	p->epoch = __sync_fetch_and_add(&next_epoch, 1) + 1;
+	p->epoch = NEW_EPOCH();
 	p->heap_bytes = 0;
 	p->heap_peak_bytes = 0;
 	p->allocs_total = 0;
@@ -514,6 +568,10 @@ int BPF_PROG(process_exec, struct task_struct *task)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(process_exit, struct task_struct *task)
 {
+#ifdef MEMTOP_COMPAT
+	__u32 tid = task->pid;
+	bpf_map_delete_elem(&call_states, &tid);
+#endif
 	/* Only the last thread out ends the process. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;

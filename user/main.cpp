@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
     app.add_option("--max-stacks", opt.sizes.stacks, "distinct stacks kept")->check(CLI::PositiveNumber);
     app.add_option("--max-aggs", opt.sizes.aggs, "(process, stack) pairs kept")->check(CLI::PositiveNumber);
     app.add_option("--max-procs", opt.sizes.procs, "processes tracked at once")->check(CLI::PositiveNumber);
+    app.add_flag("--compat-bpf", opt.compat_bpf,
+                 "load the BPF build for kernels before 5.12 (chosen by itself there; this forces it)");
     app.add_option("--probes", probes_file, "print where memtop would probe the allocators in FILE, and exit");
     app.add_flag("-v,--verbose", opt.verbose, "libbpf's log and attach details on stderr");
     bool no_multi = false;

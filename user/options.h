@@ -20,6 +20,7 @@ struct Options {
     MapSizes sizes;                    // --max-*
     bool verbose = false;              // -v
     bool uprobe_multi = true;          // --no-uprobe-multi turns it off
+    bool compat_bpf = false;           // --compat-bpf: the 5.10 build of the BPF programs
 };
 
 }  // namespace memtop

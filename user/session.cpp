@@ -244,8 +244,15 @@ int Session::run() {
     sigprocmask(SIG_BLOCK, &mask, nullptr);
     Fd sfd{signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)};
 
-    tracer_ = std::make_unique<Tracer>(opt_.sizes, opt_.verbose, opt_.uprobe_multi, [this](const memtop_event& e) { on_event(e); });
+    tracer_ = std::make_unique<Tracer>(opt_.sizes, opt_.verbose, opt_.uprobe_multi, opt_.compat_bpf, [this](const memtop_event& e) { on_event(e); });
 
+    if (tracer_->compat())
+        log(std::string(opt_.compat_bpf ? "--compat-bpf" : "this kernel lacks task storage for tracing programs "
+                                                            "or BPF atomics (Linux 5.12)") +
+            ": using the compat BPF build, whose peaks are exact only while one thread allocates at a time");
+    if (opt_.verbose)
+        log(tracer_->uses_uprobe_multi() ? "attaching with uprobe_multi links"
+                                         : "attaching one perf-event uprobe per probe");
     if (!opt_.command.empty()) {
         start_command();
     } else if (!opt_.pids.empty()) {

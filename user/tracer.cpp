@@ -15,6 +15,7 @@
 
 #include "errors.h"
 #include "memtop.skel.h"
+#include "memtop_compat.skel.h"
 #include "uprobe_multi.h"
 
 namespace memtop {
@@ -52,16 +53,16 @@ std::string libbpf_hint() {
     return s + last + "; -v shows libbpf's whole log)";
 }
 
-bpf_program* program_for(memtop_bpf* skel, ProbeProgram p) {
+bpf_program* program_for(const TracerPrograms& progs, ProbeProgram p) {
     switch (p) {
-    case ProbeProgram::MallocEntry: return skel->progs.malloc_entry;
-    case ProbeProgram::NewEntry: return skel->progs.new_entry;
-    case ProbeProgram::CallocEntry: return skel->progs.calloc_entry;
-    case ProbeProgram::ReallocEntry: return skel->progs.realloc_entry;
-    case ProbeProgram::ReallocarrayEntry: return skel->progs.reallocarray_entry;
-    case ProbeProgram::MemalignEntry: return skel->progs.memalign_entry;
-    case ProbeProgram::PosixMemalignEntry: return skel->progs.posix_memalign_entry;
-    case ProbeProgram::FreeEntry: return skel->progs.free_entry;
+    case ProbeProgram::MallocEntry: return progs.malloc_entry;
+    case ProbeProgram::NewEntry: return progs.new_entry;
+    case ProbeProgram::CallocEntry: return progs.calloc_entry;
+    case ProbeProgram::ReallocEntry: return progs.realloc_entry;
+    case ProbeProgram::ReallocarrayEntry: return progs.reallocarray_entry;
+    case ProbeProgram::MemalignEntry: return progs.memalign_entry;
+    case ProbeProgram::PosixMemalignEntry: return progs.posix_memalign_entry;
+    case ProbeProgram::FreeEntry: return progs.free_entry;
     }
     return nullptr;
 }
@@ -138,7 +139,41 @@ int on_ring_event(void* ctx, void* data, size_t size) {
 
 }  // namespace
 
-Tracer::Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, EventHandler on_event)
+template <typename Skel>
+int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Skel*), const MapSizes& sizes,
+                         bool allow_uprobe_multi) {
+    Skel* skel = open();
+    if (!skel) return -errno;
+    bpf_map__set_max_entries(skel->maps.allocs, sizes.allocs);
+    bpf_map__set_max_entries(skel->maps.stacks, sizes.stacks);
+    bpf_map__set_max_entries(skel->maps.aggs, sizes.aggs);
+    bpf_map__set_max_entries(skel->maps.procs, sizes.procs);
+    skel->rodata->self_tgid = static_cast<uint32_t>(getpid());
+    use_multi_ = allow_uprobe_multi && kernel_has_uprobe_multi();
+    if (use_multi_) {
+        bpf_program* p;
+        bpf_object__for_each_program(p, skel->obj) {
+            if (bpf_program__type(p) == BPF_PROG_TYPE_KPROBE)
+                bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(kAttachTraceUprobeMulti));
+        }
+    }
+    int err = load(skel);
+    if (err) {
+        destroy(skel);
+        return err;
+    }
+    progs_ = {skel->progs.malloc_entry, skel->progs.new_entry, skel->progs.calloc_entry,
+              skel->progs.realloc_entry, skel->progs.reallocarray_entry, skel->progs.memalign_entry,
+              skel->progs.posix_memalign_entry, skel->progs.free_entry, skel->progs.alloc_return,
+              skel->progs.process_exec, skel->progs.process_exit};
+    maps_ = {skel->maps.allocs, skel->maps.stacks, skel->maps.aggs, skel->maps.procs, skel->maps.counters,
+             skel->maps.events};
+    destroy_skeleton_ = [skel, destroy] { destroy(skel); };
+    return 0;
+}
+
+Tracer::Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, bool force_compat,
+               EventHandler on_event)
     : on_event_(std::move(on_event)), sizes_(sizes) {
     g_verbose = verbose;
     libbpf_set_print(libbpf_log);
@@ -148,26 +183,24 @@ Tracer::Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, Eve
                           "load BPF programs: this kernel exposes no BTF (/sys/kernel/btf/vmlinux is "
                           "missing); memtop needs a kernel built with CONFIG_DEBUG_INFO_BTF=y");
 
-    skel_ = memtop_bpf__open();
-    if (!skel_) throw MemtopError(kExitFailure, describe("open BPF object", errno) + libbpf_hint());
-    bpf_map__set_max_entries(skel_->maps.allocs, sizes.allocs);
-    bpf_map__set_max_entries(skel_->maps.stacks, sizes.stacks);
-    bpf_map__set_max_entries(skel_->maps.aggs, sizes.aggs);
-    bpf_map__set_max_entries(skel_->maps.procs, sizes.procs);
-    skel_->rodata->self_tgid = static_cast<uint32_t>(getpid());
-    use_multi_ = allow_uprobe_multi && kernel_has_uprobe_multi();
-    if (use_multi_) {
-        bpf_program* p;
-        bpf_object__for_each_program(p, skel_->obj) {
-            if (bpf_program__type(p) == BPF_PROG_TYPE_KPROBE)
-                bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(kAttachTraceUprobeMulti));
+    // The full programs first; kernels before 5.12 reject them (task
+    // storage in tracing programs, fetching atomics) and get the compat
+    // build of the same source.
+    int err = force_compat ? -ENOTSUP
+                           : load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy,
+                                                      sizes, allow_uprobe_multi);
+    if (err && err != -EPERM && err != -EACCES) {
+        int full_err = err;
+        std::string full_hint = libbpf_hint();
+        err = load_variant<memtop_compat_bpf>(memtop_compat_bpf__open, memtop_compat_bpf__load,
+                                              memtop_compat_bpf__destroy, sizes, allow_uprobe_multi);
+        if (!err) {
+            compat_ = true;
+        } else if (err != -EPERM && err != -EACCES) {
+            throw MemtopError(kExitKernel, describe("load BPF programs", full_err) + full_hint);
         }
     }
-
-    int err = memtop_bpf__load(skel_);
     if (err) {
-        memtop_bpf__destroy(skel_);
-        skel_ = nullptr;
         if (err == -EPERM || err == -EACCES)
             throw MemtopError(kExitPermission,
                               describe("load BPF programs", err) +
@@ -175,7 +208,7 @@ Tracer::Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, Eve
         throw MemtopError(kExitKernel, describe("load BPF programs", err) + libbpf_hint());
     }
 
-    for (bpf_program* p : {skel_->progs.process_exec, skel_->progs.process_exit}) {
+    for (bpf_program* p : {progs_.process_exec, progs_.process_exit}) {
         bpf_link* l = bpf_program__attach(p);
         if (!l) {
             int e = errno;
@@ -187,7 +220,7 @@ Tracer::Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, Eve
         links_.push_back(l);
     }
 
-    rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), on_ring_event, &on_event_, nullptr);
+    rb_ = ring_buffer__new(bpf_map__fd(maps_.events), on_ring_event, &on_event_, nullptr);
     if (!rb_) {
         int e = errno;
         release();
@@ -205,8 +238,8 @@ void Tracer::release() {
     destroy_links(links_);
     for (int fd : multi_fds_) close(fd);
     multi_fds_.clear();
-    if (skel_) memtop_bpf__destroy(skel_);
-    skel_ = nullptr;
+    if (destroy_skeleton_) destroy_skeleton_();
+    destroy_skeleton_ = nullptr;
 }
 
 const AttachedLibrary& Tracer::attach_library(const std::string& open_path, const std::string& shown_path,
@@ -220,8 +253,8 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
     std::map<bpf_program*, std::vector<const ProbeSite*>> groups;
     for (const auto& site : lib.sites) {
         if (!site.forwards_to.empty()) continue;
-        groups[program_for(skel_, site.program)].push_back(&site);
-        if (site.has_return) groups[skel_->progs.alloc_return].push_back(&site);
+        groups[program_for(progs_, site.program)].push_back(&site);
+        if (site.has_return) groups[progs_.alloc_return].push_back(&site);
     }
     if (groups.empty())
         throw MemtopError(kExitAttach, "attach to " + shown_path + " (" + who +
@@ -249,7 +282,7 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
     };
 
     for (const auto& [prog, sites] : groups) {
-        bool ret = prog == skel_->progs.alloc_return;
+        bool ret = prog == progs_.alloc_return;
         if (use_multi_) {
             std::vector<uint64_t> offsets;
             for (const auto* s : sites) offsets.push_back(s->file_offset);
@@ -283,7 +316,7 @@ void Tracer::consume_events() { ring_buffer__consume(rb_); }
 
 std::vector<ProcessStats> Tracer::read_processes() const {
     std::vector<ProcessStats> out;
-    for (const auto& [tgid, p] : dump_map<uint32_t, memtop_proc>(bpf_map__fd(skel_->maps.procs))) {
+    for (const auto& [tgid, p] : dump_map<uint32_t, memtop_proc>(bpf_map__fd(maps_.procs))) {
         ProcessStats s;
         s.pid = tgid;
         s.epoch = p.epoch;
@@ -299,7 +332,7 @@ std::vector<ProcessStats> Tracer::read_processes() const {
 
 std::vector<StackStats> Tracer::read_stacks() const {
     std::vector<StackStats> out;
-    for (const auto& [k, v] : dump_map<memtop_agg_key, memtop_agg_val>(bpf_map__fd(skel_->maps.aggs))) {
+    for (const auto& [k, v] : dump_map<memtop_agg_key, memtop_agg_val>(bpf_map__fd(maps_.aggs))) {
         out.push_back({k.tgid, k.epoch, k.stack_id, v.bytes, v.allocs, v.alloc_bytes_total, v.allocs_total});
     }
     return out;
@@ -307,7 +340,7 @@ std::vector<StackStats> Tracer::read_stacks() const {
 
 std::optional<memtop_stack> Tracer::read_stack(uint64_t stack_id) const {
     memtop_stack s;
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.stacks), &stack_id, &s) != 0) return std::nullopt;
+    if (bpf_map_lookup_elem(bpf_map__fd(maps_.stacks), &stack_id, &s) != 0) return std::nullopt;
     return s;
 }
 
@@ -315,7 +348,7 @@ LostCounters Tracer::read_lost() const {
     int ncpu = libbpf_num_possible_cpus();
     std::vector<uint64_t> per_cpu(ncpu > 0 ? ncpu : 1);
     uint64_t total[MEMTOP_CNT__MAX] = {};
-    int fd = bpf_map__fd(skel_->maps.counters);
+    int fd = bpf_map__fd(maps_.counters);
     for (uint32_t i = 0; i < MEMTOP_CNT__MAX; i++) {
         if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) continue;
         for (auto v : per_cpu) total[i] += v;
@@ -335,7 +368,7 @@ LostCounters Tracer::read_lost() const {
 void Tracer::forget(const std::vector<std::pair<uint32_t, uint32_t>>& instances) {
     if (instances.empty()) return;
     std::set<std::pair<uint32_t, uint32_t>> dead(instances.begin(), instances.end());
-    int aggs_fd = bpf_map__fd(skel_->maps.aggs);
+    int aggs_fd = bpf_map__fd(maps_.aggs);
     std::unordered_set<uint64_t> referenced;
     for (const auto& k : dump_keys<memtop_agg_key, memtop_agg_val>(aggs_fd)) {
         if (dead.count({k.tgid, k.epoch}))
@@ -343,10 +376,10 @@ void Tracer::forget(const std::vector<std::pair<uint32_t, uint32_t>>& instances)
         else
             referenced.insert(k.stack_id);
     }
-    int allocs_fd = bpf_map__fd(skel_->maps.allocs);
+    int allocs_fd = bpf_map__fd(maps_.allocs);
     for (const auto& k : dump_keys<memtop_alloc_key, memtop_alloc_val>(allocs_fd))
         if (dead.count({k.tgid, k.epoch})) bpf_map_delete_elem(allocs_fd, &k);
-    int stacks_fd = bpf_map__fd(skel_->maps.stacks);
+    int stacks_fd = bpf_map__fd(maps_.stacks);
     for (const auto& id : dump_keys<uint64_t, memtop_stack>(stacks_fd))
         if (!referenced.count(id)) bpf_map_delete_elem(stacks_fd, &id);
 }

@@ -13,9 +13,10 @@
 #include "model.h"
 #include "probes/placement.h"
 
-struct memtop_bpf;
 struct ring_buffer;
 struct bpf_link;
+struct bpf_program;
+struct bpf_map;
 
 namespace memtop {
 
@@ -33,6 +34,16 @@ struct AttachedLibrary {
     size_t links = 0;  // probes attached (entry and return)
 };
 
+// The programs and maps of whichever BPF build loaded (memtop.skel.h, or
+// memtop_compat.skel.h on kernels before 5.12).
+struct TracerPrograms {
+    bpf_program *malloc_entry, *new_entry, *calloc_entry, *realloc_entry, *reallocarray_entry, *memalign_entry,
+        *posix_memalign_entry, *free_entry, *alloc_return, *process_exec, *process_exit;
+};
+struct TracerMaps {
+    bpf_map *allocs, *stacks, *aggs, *procs, *counters, *events;
+};
+
 class Tracer {
 public:
     using EventHandler = std::function<void(const memtop_event&)>;
@@ -41,7 +52,9 @@ public:
     // tracepoints. Throws MemtopError (permission, kernel, failure).
     // allow_uprobe_multi: use uprobe_multi links where the kernel has them
     // (one link per program and file) instead of one perf event per probe.
-    Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, EventHandler on_event);
+    // force_compat: load the 5.10 build even where the full one would load
+    // (tests of the fallback).
+    Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, bool force_compat, EventHandler on_event);
     ~Tracer();
     Tracer(const Tracer&) = delete;
     Tracer& operator=(const Tracer&) = delete;
@@ -55,6 +68,8 @@ public:
     const std::vector<AttachedLibrary>& libraries() const { return libraries_; }
     size_t probe_count() const;     // probes attached, entry and return
     bool uses_uprobe_multi() const { return use_multi_; }
+    // Loaded the 5.10 build: per-thread state in a hash, peak without CAS.
+    bool compat() const { return compat_; }
 
     int epoll_fd() const;    // readable when events are waiting
     void consume_events();   // runs the handler for each waiting event
@@ -70,7 +85,13 @@ public:
 
 private:
     void release();
-    memtop_bpf* skel_ = nullptr;
+    template <typename Skel>
+    int load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Skel*), const MapSizes& sizes,
+                     bool allow_uprobe_multi);
+    TracerPrograms progs_{};
+    TracerMaps maps_{};
+    std::function<void()> destroy_skeleton_;
+    bool compat_ = false;
     ring_buffer* rb_ = nullptr;
     EventHandler on_event_;
     MapSizes sizes_;

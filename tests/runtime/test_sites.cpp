@@ -110,7 +110,7 @@ Baseline measure_baseline(const Variant &v)
     return b;
 }
 
-void c_sites_cmd(const Variant &v, bool use_baseline)
+void c_sites_cmd(const Variant &v, bool use_baseline, const std::vector<std::string> &extra = {})
 {
     RT_REQUIRE_ENV();
     if (!have_prog(v.target))
@@ -119,7 +119,7 @@ void c_sites_cmd(const Variant &v, bool use_baseline)
     if (use_baseline)
         b = measure_baseline(v);
 
-    Run r = run_memtop_cmd({prog_path(v.target)});
+    Run r = run_memtop_cmd({prog_path(v.target)}, extra);
     INFO(r.diag);
     REQUIRE_FALSE(r.timed_out);
     REQUIRE(r.exit_code == 0); // memtop passes the exit status through; 0 = self-checks passed
@@ -146,14 +146,14 @@ void c_sites_cmd(const Variant &v, bool use_baseline)
     }
 }
 
-void cpp_sites_cmd(const Variant &v)
+void cpp_sites_cmd(const Variant &v, const std::vector<std::string> &extra = {})
 {
     RT_REQUIRE_ENV();
     if (!have_prog(v.target))
         return;
     Baseline b = measure_baseline(v);
 
-    Run r = run_memtop_cmd({prog_path(v.target)});
+    Run r = run_memtop_cmd({prog_path(v.target)}, extra);
     INFO(r.diag);
     REQUIRE_FALSE(r.timed_out);
     // 0 = self-checks passed.  134 (SIGABRT) typically means the failing
@@ -328,4 +328,21 @@ TEST_CASE("memtop -p --duration stops by itself; interval reports precede the fi
     REQUIRE(p.found);
     CHECK(p.heap_bytes == C_TOTAL_BYTES);
     CHECK(p.allocs_total == C_ALLOCS_TOTAL);
+}
+
+// The paths older kernels take, forced on this one: they must count exactly
+// the same (issue 6: features a kernel lacks are fallen back from, not lost).
+TEST_CASE("fallbacks count exactly: classic perf-event uprobes", "[bpf][sites][cmd][fallback]")
+{
+    c_sites_cmd(c_nofp, false, {"--no-uprobe-multi"});
+}
+
+TEST_CASE("fallbacks count exactly: the 5.10 BPF build with classic uprobes", "[bpf][sites][cmd][fallback]")
+{
+    c_sites_cmd(c_fp, false, {"--compat-bpf", "--no-uprobe-multi"});
+}
+
+TEST_CASE("fallbacks count exactly: the 5.10 BPF build, C++ sites", "[bpf][sites][cmd][cpp][fallback]")
+{
+    cpp_sites_cmd(cpp_nofp, {"--compat-bpf"});
 }
