@@ -81,6 +81,7 @@ enum memtop_counter {
 	MEMTOP_CNT_STACK_TRUNCATED,    /* stack deeper than MEMTOP_MAX_FRAMES */
 	MEMTOP_CNT_MISSED_FREE,        /* address handed out again with no free seen */
 	MEMTOP_CNT_PEAK_RACE,          /* peak update gave up under contention */
+	MEMTOP_CNT_RSS_MAP_FULL,       /* a process's resident memory not tracked */
 	MEMTOP_CNT__MAX,
 };
 
@@ -100,6 +101,23 @@ struct memtop_event {
 	__u64 allocs_total;
 	__u64 frees_total;
 	char comm[16];
+	__s64 rss[4];         /* EXIT: resident memory by enum memtop_rss_member */
+	__s64 rss_peak_bytes; /* EXIT: and its peak */
+};
+
+/* Resident memory of one process, from kmem:rss_stat: the kernel's own
+ * counters, read whenever one of them changes (no polling of /proc). */
+enum memtop_rss_member {
+	MEMTOP_RSS_FILE = 0,  /* MM_FILEPAGES */
+	MEMTOP_RSS_ANON = 1,  /* MM_ANONPAGES */
+	MEMTOP_RSS_SWAP = 2,  /* MM_SWAPENTS */
+	MEMTOP_RSS_SHMEM = 3, /* MM_SHMEMPAGES */
+};
+
+struct memtop_rss {
+	__s64 bytes[4];   /* by enum memtop_rss_member */
+	__s64 peak_bytes; /* highest file + anon + shmem since memtop started */
+	__u64 events;
 };
 
 #endif /* MEMTOP_H */

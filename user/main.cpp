@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
                  "attach one perf-event uprobe per probe even where the kernel has uprobe_multi links");
     app.add_option("command", opt.command, "-- CMD [ARGS...]: run CMD traced from its first allocation");
     app.positionals_at_end(true);
-    app.footer("With no target, memtop prints this help and exits 2.\n"
+    app.footer("With no target, memtop shows every process's resident memory (kernel tracepoints only).\n"
                "Exit status: CMD's own with -- CMD; 0 ok; 1 failure; 2 usage; 3 permission; 4 kernel "
                "lacks BTF/uprobes;\n5 no such process; 6 no allocator or probe attach failed; 126/127 CMD not "
                "executable/not found.");
@@ -82,10 +82,6 @@ int main(int argc, char** argv) {
         if (!pid_list.empty()) opt.pids = parse_pids(pid_list);
         opt.uprobe_multi = !no_multi;
         int targets = !opt.pids.empty() + !opt.command.empty() + opt.heap_all;
-        if (targets == 0) {
-            fputs(app.help().c_str(), stderr);
-            return kExitUsage;
-        }
         if (targets > 1) throw MemtopError(kExitUsage, "choose one target: -p PID, --heap-all or -- CMD");
         Session session(std::move(opt));
         return session.run();

@@ -4,10 +4,18 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace memtop {
+
+// Resident memory, bytes, from the kernel's own counters (kmem:rss_stat).
+struct RssStats {
+    int64_t file = 0, anon = 0, shmem = 0, swap = 0;
+    int64_t peak = 0;  // highest file + anon + shmem since memtop started
+    int64_t resident() const { return file + anon + shmem; }
+};
 
 struct ProcessStats {
     uint32_t pid = 0;
@@ -18,6 +26,17 @@ struct ProcessStats {
     uint64_t allocs_total = 0;
     uint64_t frees_total = 0;
     bool exited = false;  // final numbers of a process that has ended
+    bool heap_traced = true;  // heap_* and *_total are known (its allocator is probed)
+
+    // System-wide columns (always there in the system view).
+    std::optional<RssStats> rss;
+    int64_t growth_bytes = 0;    // resident bytes gained since the previous report
+    double growth_rate = 0;      // bytes per second over that interval
+    bool growing = false;        // grew in each of the last few intervals
+    bool has_identity = false;
+    std::string cgroup;
+    std::optional<std::string> container;
+    int nspid = 0;               // pid inside its own pid namespace
 };
 
 struct StackStats {
@@ -40,6 +59,7 @@ struct LostCounters {
     uint64_t stacks_truncated = 0;
     uint64_t missed_frees = 0;
     uint64_t peak_races = 0;
+    uint64_t rss_map_full = 0;
 };
 
 

@@ -9,6 +9,10 @@
 
 namespace memtop {
 
+namespace {
+constexpr size_t kTextProcesses = 25;  // rows of the text view's system table
+}
+
 std::vector<StackStats> top_stacks(std::vector<StackStats> stacks, size_t n) {
     std::erase_if(stacks, [](const StackStats& s) { return s.bytes <= 0 && s.allocs <= 0; });
     std::sort(stacks.begin(), stacks.end(), [](const StackStats& a, const StackStats& b) {
@@ -23,6 +27,8 @@ std::vector<StackStats> top_stacks(std::vector<StackStats> stacks, size_t n) {
 
 void order_processes(std::vector<ProcessStats>& processes) {
     std::sort(processes.begin(), processes.end(), [](const ProcessStats& a, const ProcessStats& b) {
+        int64_t ra = a.rss ? a.rss->resident() : -1, rb = b.rss ? b.rss->resident() : -1;
+        if (ra != rb) return ra > rb;
         if (a.heap_bytes != b.heap_bytes) return a.heap_bytes > b.heap_bytes;
         return a.pid < b.pid;
     });
@@ -66,7 +72,8 @@ json lost_json(const LostCounters& l) {
     return json{{"alloc_map_full", l.alloc_map_full},   {"stack_map_full", l.stack_map_full},
                 {"agg_map_full", l.agg_map_full},       {"proc_map_full", l.proc_map_full},
                 {"events_lost", l.events_lost},         {"stacks_truncated", l.stacks_truncated},
-                {"missed_frees", l.missed_frees},       {"peak_races", l.peak_races}};
+                {"missed_frees", l.missed_frees},       {"peak_races", l.peak_races},
+                {"rss_map_full", l.rss_map_full}};
 }
 
 std::string hex(uint64_t v) {
@@ -79,14 +86,33 @@ std::string hex(uint64_t v) {
 
 std::string render_json(const Report& r) {
     json procs = json::array();
-    for (const auto& p : r.processes)
-        procs.push_back({{"pid", p.pid},
-                         {"comm", p.comm},
-                         {"heap_bytes", p.heap_bytes},
-                         {"heap_peak_bytes", p.heap_peak_bytes},
-                         {"allocs_total", p.allocs_total},
-                         {"frees_total", p.frees_total},
-                         {"exited", p.exited}});
+    for (const auto& p : r.processes) {
+        auto heap = [&](auto v) { return p.heap_traced ? json(v) : json(nullptr); };
+        json e = {{"pid", p.pid},
+                  {"comm", p.comm},
+                  {"heap_bytes", heap(p.heap_bytes)},
+                  {"heap_peak_bytes", heap(p.heap_peak_bytes)},
+                  {"allocs_total", heap(p.allocs_total)},
+                  {"frees_total", heap(p.frees_total)},
+                  {"exited", p.exited}};
+        if (p.rss) {
+            e["rss_bytes"] = p.rss->resident();
+            e["rss_peak_bytes"] = p.rss->peak;
+            e["rss_anon_bytes"] = p.rss->anon;
+            e["rss_file_bytes"] = p.rss->file;
+            e["rss_shmem_bytes"] = p.rss->shmem;
+            e["swap_bytes"] = p.rss->swap;
+            e["growth_bytes"] = p.growth_bytes;
+            e["growth_bytes_per_sec"] = static_cast<int64_t>(p.growth_rate);
+            e["growing"] = p.growing;
+        }
+        if (p.has_identity) {
+            e["cgroup"] = p.cgroup;
+            e["container"] = p.container ? json(*p.container) : json(nullptr);
+            e["nspid"] = p.nspid;
+        }
+        procs.push_back(std::move(e));
+    }
     json stacks = json::array();
     for (const auto& s : r.stacks) {
         json frames = json::array();
@@ -119,21 +145,45 @@ std::string render_text(const Report& r) {
     char line[512];
     snprintf(line, sizeof line, "memtop %s%s\n", rfc3339(r.time).c_str(), r.final ? "  (final)" : "");
     out += line;
-    snprintf(line, sizeof line, "%8s  %-16s %12s %12s %12s %12s\n", "PID", "COMM", "HEAP", "PEAK", "ALLOCS",
-             "FREES");
-    out += line;
-    for (const auto& p : r.processes) {
-        snprintf(line, sizeof line, "%8u  %-16s %12s %12s %12" PRIu64 " %12" PRIu64 "%s\n", p.pid, p.comm.c_str(),
-                 human_bytes(p.heap_bytes).c_str(), human_bytes(p.heap_peak_bytes).c_str(), p.allocs_total,
-                 p.frees_total, p.exited ? "  (exited)" : "");
+    bool system = std::any_of(r.processes.begin(), r.processes.end(), [](const ProcessStats& p) { return p.rss; });
+    if (system) {
+        snprintf(line, sizeof line, "%8s  %-16s %10s %10s %10s %10s %10s %9s %10s %10s  %s\n", "PID", "COMM", "RSS",
+                 "RSS PEAK", "ANON", "FILE", "SHMEM", "SWAP", "GROWTH", "HEAP", "CONTAINER");
         out += line;
+        size_t shown = 0;
+        for (const auto& p : r.processes) {
+            if (!p.rss) continue;
+            if (++shown > kTextProcesses) {
+                snprintf(line, sizeof line, "   ... %zu more (--json lists all)\n", r.processes.size() - kTextProcesses);
+                out += line;
+                break;
+            }
+            std::string growth = (p.growth_bytes > 0 ? "+" : "") + human_bytes(p.growth_bytes);
+            snprintf(line, sizeof line, "%8u  %-16s %10s %10s %10s %10s %10s %9s %10s%s %10s  %s%s\n", p.pid,
+                     p.comm.c_str(), human_bytes(p.rss->resident()).c_str(), human_bytes(p.rss->peak).c_str(),
+                     human_bytes(p.rss->anon).c_str(), human_bytes(p.rss->file).c_str(),
+                     human_bytes(p.rss->shmem).c_str(), human_bytes(p.rss->swap).c_str(), growth.c_str(),
+                     p.growing ? "^" : " ", p.heap_traced ? human_bytes(p.heap_bytes).c_str() : "-",
+                     p.container ? p.container->substr(0, 12).c_str() : "", p.exited ? "  (exited)" : "");
+            out += line;
+        }
+    } else {
+        snprintf(line, sizeof line, "%8s  %-16s %12s %12s %12s %12s\n", "PID", "COMM", "HEAP", "PEAK", "ALLOCS",
+                 "FREES");
+        out += line;
+        for (const auto& p : r.processes) {
+            snprintf(line, sizeof line, "%8u  %-16s %12s %12s %12" PRIu64 " %12" PRIu64 "%s\n", p.pid,
+                     p.comm.c_str(), human_bytes(p.heap_bytes).c_str(), human_bytes(p.heap_peak_bytes).c_str(),
+                     p.allocs_total, p.frees_total, p.exited ? "  (exited)" : "");
+            out += line;
+        }
     }
     if (!r.stacks.empty()) out += "\nTop stacks by outstanding bytes:\n";
     int rank = 1;
     for (const auto& s : r.stacks) {
         snprintf(line, sizeof line,
-                 "#%d  pid %u: %s outstanding in %" PRId64 " allocations (%s in %" PRIu64 " allocations in all)%s\n",
-                 rank++, s.stats.pid, human_bytes(s.stats.bytes).c_str(), s.stats.allocs,
+                 "#%d  pid %u: %s outstanding in %" PRId64 " allocation%s (%s in %" PRIu64 " in all)%s\n",
+                 rank++, s.stats.pid, human_bytes(s.stats.bytes).c_str(), s.stats.allocs, s.stats.allocs == 1 ? "" : "s",
                  human_bytes(static_cast<int64_t>(s.stats.alloc_bytes_total)).c_str(), s.stats.allocs_total,
                  s.truncated ? " [truncated]" : "");
         out += line;
@@ -168,6 +218,7 @@ std::string render_text(const Report& r) {
     add("stacks truncated", l.stacks_truncated);
     add("frees never seen", l.missed_frees);
     add("peak updates abandoned", l.peak_races);
+    add("processes without resident-memory tracking", l.rss_map_full);
     out += "\nlost: " + (lost.empty() ? std::string("nothing") : lost) + "\n";
     return out;
 }

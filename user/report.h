@@ -30,7 +30,8 @@ struct Report {
 // then lower pid, then stack id, so reports are stable). Stacks with nothing
 // outstanding are not leaks and are left out.
 std::vector<StackStats> top_stacks(std::vector<StackStats> stacks, size_t n);
-// Processes by current heap, largest first.
+// Processes by current heap, largest first; by resident memory when the
+// report has the system-wide columns.
 void order_processes(std::vector<ProcessStats>& processes);
 
 // RFC 3339 in UTC with seconds: 2026-11-24T02:10:00Z

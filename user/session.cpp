@@ -13,6 +13,7 @@
 
 #include "errors.h"
 #include "probes/elf_image.h"
+#include "procinfo/proc_status.h"
 
 namespace memtop {
 
@@ -32,6 +33,10 @@ std::string comm_of(int pid) {
 }
 
 bool alive(int pid) { return kill(pid, 0) == 0 || errno == EPERM; }
+
+// A process "is growing" after this many reports in a row with more resident
+// memory than the one before.
+constexpr int kGrowingIntervals = 3;
 
 struct Fd {
     int fd = -1;
@@ -64,6 +69,25 @@ void Session::on_event(const memtop_event& e) {
         p.allocs_total = e.allocs_total;
         p.frees_total = e.frees_total;
         p.exited = true;
+        if (system_view_) {
+            auto it = system_.find(e.tgid);
+            RssStats last;
+            last.file = e.rss[MEMTOP_RSS_FILE];
+            last.anon = e.rss[MEMTOP_RSS_ANON];
+            last.shmem = e.rss[MEMTOP_RSS_SHMEM];
+            last.swap = e.rss[MEMTOP_RSS_SWAP];
+            last.peak = e.rss_peak_bytes;
+            if (it != system_.end()) last.peak = std::max(last.peak, it->second.last.peak);
+            p.rss = last;
+            p.heap_traced = e.epoch != 0;
+            if (it != system_.end() && it->second.have_identity) {
+                p.has_identity = true;
+                p.cgroup = it->second.identity.cgroup;
+                p.container = it->second.identity.container;
+                p.nspid = it->second.identity.nspid;
+            }
+            system_.erase(e.tgid);
+        }
         ended_.push_back(p);
         break;
     }
@@ -181,6 +205,13 @@ Report Session::build_report(bool final) {
         if (!shown.insert({p.pid, p.epoch}).second) continue;
         r.processes.push_back(p);
     }
+    if (system_view_) {
+        std::map<uint32_t, ProcessStats> heap;
+        for (auto& p : r.processes)
+            if (!p.exited) heap[p.pid] = p;
+        std::erase_if(r.processes, [](const ProcessStats& p) { return !p.exited; });
+        add_system_view(r, heap);
+    }
     order_processes(r.processes);
 
     std::vector<StackStats> candidates;
@@ -231,9 +262,72 @@ void Session::print(const Report& r) {
     forget_.clear();
 }
 
+// Every process's resident memory. The kernel keeps it current through
+// kmem:rss_stat (bpf/memtop.bpf.c); /proc is read once per process, for the
+// numbers of a process whose counters have not changed since memtop started,
+// and for its name and identity.
+void Session::add_system_view(Report& r, const std::map<uint32_t, ProcessStats>& heap) {
+    auto now = Clock::now();
+    double dt = last_report_ == Clock::time_point{}
+                    ? 0
+                    : std::chrono::duration<double>(now - last_report_).count();
+    last_report_ = now;
+    auto kernel = tracer_->read_rss();
+    std::set<uint32_t> alive;
+    for (int pid : list_pids()) alive.insert(static_cast<uint32_t>(pid));
+    for (uint32_t pid : alive) {
+        auto k = kernel.find(pid);
+        auto it = system_.find(pid);
+        if (it == system_.end() && k == kernel.end()) {
+            std::string err;
+            auto st = read_proc_status(static_cast<int>(pid), &err);
+            if (!st || (st->vm_rss == 0 && st->rss_anon == 0 && st->rss_file == 0)) continue;  // kernel thread
+            RssStats seed;
+            seed.anon = st->rss_anon;
+            seed.file = st->rss_file;
+            seed.shmem = st->rss_shmem;
+            seed.swap = st->vm_swap;
+            seed.peak = seed.resident();
+            it = system_.emplace(pid, SystemProcess{}).first;
+            it->second.seed = seed;
+        } else if (it == system_.end()) {
+            it = system_.emplace(pid, SystemProcess{}).first;
+        }
+        SystemProcess& sp = it->second;
+        RssStats cur = k != kernel.end() ? k->second : *sp.seed;
+        if (sp.seed) cur.peak = std::max(cur.peak, sp.seed->peak);
+        sp.last = cur;
+        if (!sp.have_identity) {
+            sp.identity = read_identity(static_cast<int>(pid));
+            sp.have_identity = true;
+        }
+
+        ProcessStats p;
+        auto h = heap.find(pid);
+        if (h != heap.end()) {
+            p = h->second;
+        } else {
+            p.pid = pid;
+            p.comm = comm_of(static_cast<int>(pid));
+            p.heap_traced = false;
+        }
+        p.rss = cur;
+        p.growth_bytes = sp.prev_resident < 0 ? 0 : cur.resident() - sp.prev_resident;
+        p.growth_rate = dt > 0 ? p.growth_bytes / dt : 0;
+        sp.grow_streak = p.growth_bytes > 0 ? sp.grow_streak + 1 : 0;
+        p.growing = sp.grow_streak >= kGrowingIntervals;
+        sp.prev_resident = cur.resident();
+        p.has_identity = true;
+        p.cgroup = sp.identity.cgroup;
+        p.container = sp.identity.container;
+        p.nspid = sp.identity.nspid;
+        r.processes.push_back(std::move(p));
+    }
+    std::erase_if(system_, [&](const auto& e) { return !alive.count(e.first); });
+}
+
 int Session::run() {
-    if (opt_.pids.empty() && opt_.command.empty() && !opt_.heap_all)
-        throw MemtopError(kExitUsage, "no target: give -p PID, --heap-all or -- CMD");
+    system_view_ = opt_.pids.empty() && opt_.command.empty() && !opt_.heap_all;
 
     // Signals arrive through a signalfd, in the same loop as the events.
     sigset_t mask;
@@ -253,7 +347,9 @@ int Session::run() {
     if (opt_.verbose)
         log(tracer_->uses_uprobe_multi() ? "attaching with uprobe_multi links"
                                          : "attaching one perf-event uprobe per probe");
-    if (!opt_.command.empty()) {
+    if (system_view_) {
+        log("watching every process's resident memory (kernel tracepoints only: no process takes a trap)");
+    } else if (!opt_.command.empty()) {
         start_command();
     } else if (!opt_.pids.empty()) {
         attach_pids();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "command.h"
+#include "procinfo/identity.h"
 #include "options.h"
 #include "report.h"
 #include "symbolize/proc_maps.h"
@@ -41,6 +42,20 @@ private:
     Report build_report(bool final);
     void print(const Report& r);
     bool targets_gone();
+    void add_system_view(Report& r, const std::map<uint32_t, ProcessStats>& heap);
+
+    // The system view (no target): every process's resident memory.
+    struct SystemProcess {
+        std::optional<RssStats> seed;  // from /proc at first sight, until rss_stat fires for it
+        RssStats last;
+        int64_t prev_resident = -1;
+        int grow_streak = 0;
+        bool have_identity = false;
+        ProcessIdentity identity;
+    };
+    bool system_view_ = false;
+    std::map<uint32_t, SystemProcess> system_;
+    Clock::time_point last_report_;
 
     Options opt_;
     std::unique_ptr<Tracer> tracer_;

@@ -26,7 +26,8 @@ static_assert(sizeof(memtop_alloc_val) == 16);
 static_assert(sizeof(memtop_agg_key) == 16);
 static_assert(sizeof(memtop_agg_val) == 32);
 static_assert(sizeof(memtop_proc) == 56);
-static_assert(sizeof(memtop_event) == 64);
+static_assert(sizeof(memtop_event) == 104);
+static_assert(sizeof(memtop_rss) == 48);
 
 namespace {
 
@@ -34,10 +35,14 @@ bool g_verbose = false;
 std::deque<std::string> g_libbpf_tail;  // last libbpf warnings, for error messages
 
 int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
+    if (g_verbose) {
+        // Verifier logs come as one message of many kilobytes: print whole.
+        vfprintf(stderr, fmt, args);
+        return 0;
+    }
     char buf[1024];
     vsnprintf(buf, sizeof buf, fmt, args);
-    if (g_verbose) {
-        fputs(buf, stderr);
+    if (false) {
     } else if (level == LIBBPF_WARN) {
         g_libbpf_tail.emplace_back(buf);
         if (g_libbpf_tail.size() > 4) g_libbpf_tail.pop_front();
@@ -148,6 +153,7 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     bpf_map__set_max_entries(skel->maps.stacks, sizes.stacks);
     bpf_map__set_max_entries(skel->maps.aggs, sizes.aggs);
     bpf_map__set_max_entries(skel->maps.procs, sizes.procs);
+    bpf_map__set_max_entries(skel->maps.rss, sizes.procs);
     skel->rodata->self_tgid = static_cast<uint32_t>(getpid());
     use_multi_ = allow_uprobe_multi && kernel_has_uprobe_multi();
     if (use_multi_) {
@@ -165,9 +171,9 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     progs_ = {skel->progs.malloc_entry, skel->progs.new_entry, skel->progs.calloc_entry,
               skel->progs.realloc_entry, skel->progs.reallocarray_entry, skel->progs.memalign_entry,
               skel->progs.posix_memalign_entry, skel->progs.free_entry, skel->progs.alloc_return,
-              skel->progs.process_exec, skel->progs.process_exit};
+              skel->progs.process_exec, skel->progs.process_exit, skel->progs.rss_stat};
     maps_ = {skel->maps.allocs, skel->maps.stacks, skel->maps.aggs, skel->maps.procs, skel->maps.counters,
-             skel->maps.events};
+             skel->maps.events, skel->maps.rss};
     destroy_skeleton_ = [skel, destroy] { destroy(skel); };
     return 0;
 }
@@ -186,29 +192,35 @@ Tracer::Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, boo
     // The full programs first; kernels before 5.12 reject them (task
     // storage in tracing programs, fetching atomics) and get the compat
     // build of the same source.
+    // The full programs first; kernels before 5.12 reject them (task
+    // storage in tracing programs, fetching atomics) and get the compat
+    // build of the same source. The kernel says EPERM/EACCES both for a
+    // missing privilege and for a program its verifier refuses; only the
+    // first is the user's to fix.
+    bool privileged = geteuid() == 0;
+    auto permission_error = [&](int err) {
+        return MemtopError(kExitPermission, describe("load BPF programs", err) +
+                                                " (memtop needs root, or CAP_BPF and CAP_PERFMON)" + libbpf_hint());
+    };
     int err = force_compat ? -ENOTSUP
                            : load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy,
                                                       sizes, allow_uprobe_multi);
-    if (err && err != -EPERM && err != -EACCES) {
+    if (err && !privileged && (err == -EPERM || err == -EACCES)) throw permission_error(err);
+    if (err) {
         int full_err = err;
         std::string full_hint = libbpf_hint();
         err = load_variant<memtop_compat_bpf>(memtop_compat_bpf__open, memtop_compat_bpf__load,
                                               memtop_compat_bpf__destroy, sizes, allow_uprobe_multi);
-        if (!err) {
-            compat_ = true;
-        } else if (err != -EPERM && err != -EACCES) {
+        if (err && !privileged && (err == -EPERM || err == -EACCES)) throw permission_error(err);
+        if (err) {
+            if (force_compat) throw MemtopError(kExitKernel, describe("load BPF programs (compat build)", err) +
+                                                                 libbpf_hint());
             throw MemtopError(kExitKernel, describe("load BPF programs", full_err) + full_hint);
         }
-    }
-    if (err) {
-        if (err == -EPERM || err == -EACCES)
-            throw MemtopError(kExitPermission,
-                              describe("load BPF programs", err) +
-                                  " (memtop needs root, or CAP_BPF and CAP_PERFMON)" + libbpf_hint());
-        throw MemtopError(kExitKernel, describe("load BPF programs", err) + libbpf_hint());
+        compat_ = true;
     }
 
-    for (bpf_program* p : {progs_.process_exec, progs_.process_exit}) {
+    for (bpf_program* p : {progs_.process_exec, progs_.process_exit, progs_.rss_stat}) {
         bpf_link* l = bpf_program__attach(p);
         if (!l) {
             int e = errno;
@@ -338,6 +350,20 @@ std::vector<StackStats> Tracer::read_stacks() const {
     return out;
 }
 
+std::map<uint32_t, RssStats> Tracer::read_rss() const {
+    std::map<uint32_t, RssStats> out;
+    for (const auto& [tgid, r] : dump_map<uint32_t, memtop_rss>(bpf_map__fd(maps_.rss))) {
+        RssStats s;
+        s.file = r.bytes[MEMTOP_RSS_FILE];
+        s.anon = r.bytes[MEMTOP_RSS_ANON];
+        s.shmem = r.bytes[MEMTOP_RSS_SHMEM];
+        s.swap = r.bytes[MEMTOP_RSS_SWAP];
+        s.peak = r.peak_bytes;
+        out[tgid] = s;
+    }
+    return out;
+}
+
 std::optional<memtop_stack> Tracer::read_stack(uint64_t stack_id) const {
     memtop_stack s;
     if (bpf_map_lookup_elem(bpf_map__fd(maps_.stacks), &stack_id, &s) != 0) return std::nullopt;
@@ -362,6 +388,7 @@ LostCounters Tracer::read_lost() const {
     c.stacks_truncated = total[MEMTOP_CNT_STACK_TRUNCATED];
     c.missed_frees = total[MEMTOP_CNT_MISSED_FREE];
     c.peak_races = total[MEMTOP_CNT_PEAK_RACE];
+    c.rss_map_full = total[MEMTOP_CNT_RSS_MAP_FULL];
     return c;
 }
 

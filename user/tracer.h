@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,7 +25,7 @@ struct MapSizes {
     uint32_t allocs = 1u << 19;  // live allocations tracked at once
     uint32_t stacks = 1u << 14;  // distinct stacks
     uint32_t aggs = 1u << 16;    // (process, stack) pairs
-    uint32_t procs = 1u << 14;   // processes
+    uint32_t procs = 1u << 14;   // processes (heap-traced, and for resident memory)
 };
 
 struct AttachedLibrary {
@@ -38,10 +39,10 @@ struct AttachedLibrary {
 // memtop_compat.skel.h on kernels before 5.12).
 struct TracerPrograms {
     bpf_program *malloc_entry, *new_entry, *calloc_entry, *realloc_entry, *reallocarray_entry, *memalign_entry,
-        *posix_memalign_entry, *free_entry, *alloc_return, *process_exec, *process_exit;
+        *posix_memalign_entry, *free_entry, *alloc_return, *process_exec, *process_exit, *rss_stat;
 };
 struct TracerMaps {
-    bpf_map *allocs, *stacks, *aggs, *procs, *counters, *events;
+    bpf_map *allocs, *stacks, *aggs, *procs, *counters, *events, *rss;
 };
 
 class Tracer {
@@ -75,6 +76,7 @@ public:
     void consume_events();   // runs the handler for each waiting event
 
     std::vector<ProcessStats> read_processes() const;
+    std::map<uint32_t, RssStats> read_rss() const;  // by tgid
     std::vector<StackStats> read_stacks() const;
     std::optional<memtop_stack> read_stack(uint64_t stack_id) const;
     LostCounters read_lost() const;

@@ -214,4 +214,7 @@ inline constexpr Site cpp_sites[] = {
 } // namespace expect
 #endif
 
+/* rss_grow.c: fresh anonymous memory touched, then unmapped. */
+#define RSS_GROW_MB 64
+
 #endif

@@ -643,10 +643,21 @@ void check_report_shape(const json &r)
         REQUIRE(p.is_object());
         CHECK(p.contains("pid"));
         CHECK(p.contains("comm"));
-        for (const char *k : {"pid", "heap_bytes", "heap_peak_bytes", "allocs_total", "frees_total"})
-            CHECK((p.contains(k) && p[k].is_number_integer()));
+        CHECK((p.contains("pid") && p["pid"].is_number_integer()));
+        // Heap columns: numbers for heap-traced processes, null for the others
+        // (the system view lists every process).
+        const bool traced = p.contains("heap_bytes") && !p["heap_bytes"].is_null();
+        for (const char *k : {"heap_bytes", "heap_peak_bytes", "allocs_total", "frees_total"})
+            CHECK((p.contains(k) && (traced ? p[k].is_number_integer() : p[k].is_null())));
         CHECK((p.contains("comm") && p["comm"].is_string()));
-        CHECK(num(p, "heap_peak_bytes") >= num(p, "heap_bytes"));
+        if (traced)
+            CHECK(num(p, "heap_peak_bytes") >= num(p, "heap_bytes"));
+        if (p.contains("rss_bytes")) {
+            for (const char *k : {"rss_bytes", "rss_peak_bytes", "rss_anon_bytes", "rss_file_bytes", "rss_shmem_bytes",
+                                  "swap_bytes", "growth_bytes"})
+                CHECK((p.contains(k) && p[k].is_number_integer()));
+            CHECK(num(p, "rss_peak_bytes") >= num(p, "rss_bytes"));
+        }
     }
     REQUIRE(r.contains("stacks"));
     REQUIRE(r["stacks"].is_array());

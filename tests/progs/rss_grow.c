@@ -1,0 +1,34 @@
+/* Resident memory that grows and shrinks by known amounts, for the system
+ * view's tests. Protocol: prints "ready <pid>"; on each line read from stdin
+ * takes the next step and prints its name: "grown" (RSS_GROW_MB of fresh
+ * anonymous pages touched), "shrunk" (unmapped again); exits at EOF. */
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "expect.h"
+
+int main(void)
+{
+    char line[64];
+    size_t len = (size_t)RSS_GROW_MB << 20;
+    printf("ready %d\n", getpid());
+    fflush(stdout);
+    if (!fgets(line, sizeof line, stdin))
+        return 1;
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return 2;
+    for (size_t i = 0; i < len; i += 4096)
+        p[i] = 1;
+    printf("grown\n");
+    fflush(stdout);
+    if (!fgets(line, sizeof line, stdin))
+        return 1;
+    munmap(p, len);
+    printf("shrunk\n");
+    fflush(stdout);
+    while (fgets(line, sizeof line, stdin))
+        ;
+    return 0;
+}
