@@ -136,7 +136,11 @@ std::string render_json(const Report& r) {
               {"final", r.final},
               {"processes", std::move(procs)},
               {"stacks", std::move(stacks)},
-              {"lost", lost_json(r.lost)}};
+              {"lost", lost_json(r.lost)},
+              {"self", {{"rss_bytes", r.self.rss_bytes},
+                        {"cpu_seconds", r.self.cpu_seconds},
+                        {"cpu_percent", r.self.cpu_percent},
+                        {"probes", r.self.probes}}}};
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -220,6 +224,9 @@ std::string render_text(const Report& r) {
     add("peak updates abandoned", l.peak_races);
     add("processes without resident-memory tracking", l.rss_map_full);
     out += "\nlost: " + (lost.empty() ? std::string("nothing") : lost) + "\n";
+    snprintf(line, sizeof line, "memtop itself: %s resident, %.1f%% of a core, %zu probes\n",
+             human_bytes(r.self.rss_bytes).c_str(), r.self.cpu_percent, r.self.probes);
+    out += line;
     return out;
 }
 

@@ -18,9 +18,18 @@ struct ReportStack {
     bool truncated = false;     // deeper than memtop keeps
 };
 
+// memtop's own cost, shown in every report.
+struct SelfStats {
+    int64_t rss_bytes = 0;
+    double cpu_seconds = 0;  // user + system since memtop started
+    double cpu_percent = 0;  // of one core, over the last interval
+    size_t probes = 0;       // uprobes attached (entry and return)
+};
+
 struct Report {
     std::chrono::system_clock::time_point time;
     bool final = false;
+    SelfStats self;
     std::vector<ProcessStats> processes;
     std::vector<ReportStack> stacks;
     LostCounters lost;

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -244,6 +245,7 @@ Report Session::build_report(bool final) {
         r.stacks.push_back(std::move(rs));
     }
     r.lost = tracer_->read_lost();
+    r.self = self_stats();
     return r;
 }
 
@@ -326,6 +328,24 @@ void Session::add_system_view(Report& r, const std::map<uint32_t, ProcessStats>&
     std::erase_if(system_, [&](const auto& e) { return !alive.count(e.first); });
 }
 
+SelfStats Session::self_stats() {
+    SelfStats s;
+    std::string err;
+    if (auto st = read_proc_status(getpid(), &err)) s.rss_bytes = st->vm_rss;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    s.cpu_seconds = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    auto now = Clock::now();
+    if (self_cpu_at_ != Clock::time_point{}) {
+        double wall = std::chrono::duration<double>(now - self_cpu_at_).count();
+        if (wall > 0) s.cpu_percent = 100.0 * (s.cpu_seconds - self_cpu_) / wall;
+    }
+    self_cpu_ = s.cpu_seconds;
+    self_cpu_at_ = now;
+    s.probes = tracer_->probe_count();
+    return s;
+}
+
 int Session::run() {
     system_view_ = opt_.pids.empty() && opt_.command.empty() && !opt_.heap_all;
 
@@ -370,6 +390,7 @@ int Session::run() {
     epoll_ctl(ep.fd, EPOLL_CTL_ADD, sfd.fd, &ev);
 
     auto start = Clock::now();
+    self_cpu_at_ = start;
     auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt_.interval));
     auto next_report = start + interval;
     auto next_scan = start + std::chrono::seconds(1);

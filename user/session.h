@@ -43,6 +43,9 @@ private:
     void print(const Report& r);
     bool targets_gone();
     void add_system_view(Report& r, const std::map<uint32_t, ProcessStats>& heap);
+    SelfStats self_stats();
+    double self_cpu_ = 0;
+    Clock::time_point self_cpu_at_;
 
     // The system view (no target): every process's resident memory.
     struct SystemProcess {

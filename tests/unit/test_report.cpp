@@ -53,6 +53,8 @@ TEST_CASE("JSON report has the documented shape, nulls for unknowns", "[report][
     s.frames = {known, unknown};
     r.stacks.push_back(s);
     r.lost.stack_map_full = 2;
+    r.self.rss_bytes = 12345678;
+    r.self.probes = 25;
 
     auto j = nlohmann::json::parse(render_json(r));
     CHECK(j["type"] == "report");
@@ -79,6 +81,8 @@ TEST_CASE("JSON report has the documented shape, nulls for unknowns", "[report][
     CHECK(st["frames"][1]["line"].is_null());
     CHECK(j["lost"]["stack_map_full"] == 2);
     CHECK(j["lost"]["alloc_map_full"] == 0);
+    CHECK(j["self"]["rss_bytes"] == 12345678);
+    CHECK(j["self"]["probes"] == 25);
     // One line: NDJSON.
     CHECK(render_json(r).find('\n') == std::string::npos);
 }
@@ -97,4 +101,38 @@ TEST_CASE("text report lists processes, stacks and what was lost", "[report][tex
     CHECK(t.find("events lost 3") != std::string::npos);
     r.lost = {};
     CHECK(render_text(r).find("lost: nothing") != std::string::npos);
+}
+
+TEST_CASE("JSON: untraced processes have null heap columns, system columns when known", "[report][json]") {
+    Report r;
+    ProcessStats p;
+    p.pid = 9;
+    p.comm = "idle";
+    p.heap_traced = false;
+    RssStats rss;
+    rss.anon = 4096;
+    rss.file = 8192;
+    rss.shmem = 0;
+    rss.swap = 100;
+    rss.peak = 20000;
+    p.rss = rss;
+    p.growth_bytes = -4096;
+    p.has_identity = true;
+    p.cgroup = "/system.slice/x.service";
+    p.nspid = 1;
+    r.processes.push_back(p);
+    auto j = nlohmann::json::parse(render_json(r))["processes"][0];
+    CHECK(j["heap_bytes"].is_null());
+    CHECK(j["allocs_total"].is_null());
+    CHECK(j["rss_bytes"] == 12288);
+    CHECK(j["rss_peak_bytes"] == 20000);
+    CHECK(j["swap_bytes"] == 100);
+    CHECK(j["growth_bytes"] == -4096);
+    CHECK(j["container"].is_null());
+    CHECK(j["nspid"] == 1);
+    CHECK(j["cgroup"] == "/system.slice/x.service");
+    // The text view switches to the system table.
+    auto t = render_text(r);
+    CHECK(t.find("RSS PEAK") != std::string::npos);
+    CHECK(t.find("idle") != std::string::npos);
 }
