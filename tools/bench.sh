@@ -76,6 +76,21 @@ run_once() {
     awk '/^ns_per_pair/ {print $2}' "$tmp/out"
 }
 
+# A detached uprobe lingers in the kernel for a moment, and BCC's memleak
+# (which registers its uprobes with a different reference-counter offset)
+# cannot attach to the same address until it is gone: retry after a pause.
+run_retry() {
+    local try out
+    for try in 1 2 3 4 5; do
+        if out=$(run_once "$@") && [ -n "$out" ]; then
+            echo "$out"
+            return 0
+        fi
+        sleep 2
+    done
+    return 1
+}
+
 median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 echo "bench: malloc(64)+free loop, $iters iterations traced, median of $repeats rounds" >&2
@@ -85,11 +100,11 @@ have_memleak=""
 command -v memleak-bpfcc >/dev/null 2>&1 && have_memleak=1
 for ((r = 0; r < repeats; r++)); do
     run_once untraced $((iters * 50)) >>"$tmp.base"
-    READY='attached' run_once floor "$iters" "$floor" >>"$tmp.floor"
-    READY='attached' run_once naive "$iters" "$floor" --naive >>"$tmp.naive"
-    READY='tracing' run_once memtop "$iters" "$memtop" -d 3600 -p >>"$tmp.memtop"
+    READY='attached' run_retry floor "$iters" "$floor" >>"$tmp.floor"
+    READY='attached' run_retry naive "$iters" "$floor" --naive >>"$tmp.naive"
+    READY='tracing' run_retry memtop "$iters" "$memtop" -d 3600 -p >>"$tmp.memtop"
     # memleak prints its line before it attaches: give it time to finish.
-    [ -z "$have_memleak" ] || READY='Attaching to pid' SETTLE=5 run_once memleak "$iters" memleak-bpfcc 3600 -p >>"$tmp.memleak"
+    [ -z "$have_memleak" ] || READY='Attaching to pid' SETTLE=5 run_retry memleak "$iters" memleak-bpfcc 3600 -p >>"$tmp.memleak"
 done
 base=$(median <"$tmp.base")
 fl=$(median <"$tmp.floor")
