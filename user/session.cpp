@@ -360,10 +360,6 @@ int Session::run() {
 
     tracer_ = std::make_unique<Tracer>(opt_.sizes, opt_.verbose, opt_.uprobe_multi, opt_.compat_bpf, [this](const memtop_event& e) { on_event(e); });
 
-    if (tracer_->compat())
-        log(std::string(opt_.compat_bpf ? "--compat-bpf" : "this kernel lacks task storage for tracing programs "
-                                                            "or BPF atomics (Linux 5.12)") +
-            ": using the compat BPF build, whose peaks are exact only while one thread allocates at a time");
     if (opt_.verbose)
         log(tracer_->uses_uprobe_multi() ? "attaching with uprobe_multi links"
                                          : "attaching one perf-event uprobe per probe");
@@ -380,6 +376,12 @@ int Session::run() {
         log("tracing all processes: " + std::to_string(tracer_->libraries().size()) + " libraries, " +
             std::to_string(tracer_->probe_count()) + " probes");
     }
+
+    // Said once attaching succeeded, so a failure stays a single line.
+    if (tracer_->compat())
+        log(std::string(opt_.compat_bpf ? "--compat-bpf" : "this kernel lacks task storage for tracing programs "
+                                                            "or BPF atomics (Linux 5.12)") +
+            ": using the compat BPF build, whose peaks are exact only while one thread allocates at a time");
 
     Fd ep{epoll_create1(EPOLL_CLOEXEC)};
     epoll_event ev{};
