@@ -28,6 +28,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * libstdc++'s new and its nothrow/aligned wrappers use a few words. */
 #define ADOPT_WINDOW 512
 
+/* Retries of a map update or delete that failed for a reason other than
+ * the answer itself (missing, existing, full). */
+#define MAP_RETRIES 4
+
 /* Per-thread state between an allocator's entry and its return. Kept in task
  * storage: freed with the thread, no pid-keyed map to leak when threads die. */
 /* Source of process-instance numbers; 0 is never handed out. */
@@ -215,8 +219,10 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 	if ((bpf_get_current_pid_tgid() >> 32) == self_tgid)
 		return NULL;
 	st = thread_state(1);
-	if (!st)
+	if (!st) {
+		count(MEMTOP_CNT_STATE_BUSY);
 		return NULL;
+	}
 	/* Deeper than an outer call in flight: nested. Equal: a tail call from
 	 * one entry point into another (reallocarray jumps into realloc); the
 	 * outer state already describes the call. Shallower: the state is stale
@@ -345,8 +351,17 @@ static __always_inline int take_alloc(struct memtop_proc *p, __u32 tgid, __u64 a
 	if (!v)
 		return 0;
 	*out = *v;
-	if (bpf_map_delete_elem(&allocs, &k))
+	/* -ENOENT: a racing free of the same block won; it does the accounting.
+	 * Anything else is a bucket lock that gave up under contention (the
+	 * resilient spinlocks of recent kernels): try again. */
+	long err = bpf_map_delete_elem(&allocs, &k);
+	for (int i = 0; i < MAP_RETRIES && err && err != -2 /* ENOENT */; i++)
+		err = bpf_map_delete_elem(&allocs, &k);
+	if (err) {
+		if (err != -2)
+			count(MEMTOP_CNT_MAP_BUSY);
 		return 0;
+	}
 	charge(p, tgid, out->stack_id, -(__s64)out->size, -1, 0);
 	__sync_fetch_and_add(&p->heap_bytes, -(__s64)out->size);
 	__sync_fetch_and_add(&p->frees_total, 1);
@@ -376,6 +391,8 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 	struct memtop_alloc_key k = { .tgid = tgid, .epoch = p->epoch, .addr = addr };
 	struct memtop_alloc_val v = { .size = size, .stack_id = stack_id };
 	long err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
+	for (int i = 0; i < MAP_RETRIES && err && err != -17 && err != -7 /* E2BIG: full */; i++)
+		err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
 	if (err == -17 /* EEXIST */) {
 		/* The allocator handed this address out again without a free we
 		 * saw: the old block is gone, account for it before reuse. */
@@ -385,6 +402,8 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 		err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
 	}
 	if (err) {
+		/* Still refused after the retries: the map is full (kernels
+		 * before 6.12 do not all say so with E2BIG). */
 		count(MEMTOP_CNT_ALLOC_MAP_FULL);
 		return;
 	}

@@ -82,6 +82,8 @@ enum memtop_counter {
 	MEMTOP_CNT_MISSED_FREE,        /* address handed out again with no free seen */
 	MEMTOP_CNT_PEAK_RACE,          /* peak update gave up under contention */
 	MEMTOP_CNT_RSS_MAP_FULL,       /* a process's resident memory not tracked */
+	MEMTOP_CNT_MAP_BUSY,           /* a map update/delete kept failing under contention */
+	MEMTOP_CNT_STATE_BUSY,         /* per-thread state unavailable: a call not traced */
 	MEMTOP_CNT__MAX,
 };
 

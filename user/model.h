@@ -60,6 +60,8 @@ struct LostCounters {
     uint64_t missed_frees = 0;
     uint64_t peak_races = 0;
     uint64_t rss_map_full = 0;
+    uint64_t map_busy = 0;
+    uint64_t state_busy = 0;
 };
 
 

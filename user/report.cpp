@@ -73,7 +73,8 @@ json lost_json(const LostCounters& l) {
                 {"agg_map_full", l.agg_map_full},       {"proc_map_full", l.proc_map_full},
                 {"events_lost", l.events_lost},         {"stacks_truncated", l.stacks_truncated},
                 {"missed_frees", l.missed_frees},       {"peak_races", l.peak_races},
-                {"rss_map_full", l.rss_map_full}};
+                {"rss_map_full", l.rss_map_full},       {"map_busy", l.map_busy},
+                {"state_busy", l.state_busy}};
 }
 
 std::string hex(uint64_t v) {
@@ -223,6 +224,8 @@ std::string render_text(const Report& r) {
     add("frees never seen", l.missed_frees);
     add("peak updates abandoned", l.peak_races);
     add("processes without resident-memory tracking", l.rss_map_full);
+    add("map updates abandoned under contention", l.map_busy);
+    add("calls not traced (per-thread state unavailable)", l.state_busy);
     out += "\nlost: " + (lost.empty() ? std::string("nothing") : lost) + "\n";
     snprintf(line, sizeof line, "memtop itself: %s resident, %.1f%% of a core, %zu probes\n",
              human_bytes(r.self.rss_bytes).c_str(), r.self.cpu_percent, r.self.probes);

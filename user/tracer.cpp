@@ -52,7 +52,7 @@ int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
 
 std::string libbpf_hint() {
     if (g_verbose || g_libbpf_tail.empty()) return "";
-    std::string s = " (libbpf: ";
+    std::string s = " (";
     std::string last = g_libbpf_tail.back();
     while (!last.empty() && (last.back() == '\n')) last.pop_back();
     return s + last + "; -v shows libbpf's whole log)";
@@ -389,6 +389,8 @@ LostCounters Tracer::read_lost() const {
     c.missed_frees = total[MEMTOP_CNT_MISSED_FREE];
     c.peak_races = total[MEMTOP_CNT_PEAK_RACE];
     c.rss_map_full = total[MEMTOP_CNT_RSS_MAP_FULL];
+    c.map_busy = total[MEMTOP_CNT_MAP_BUSY];
+    c.state_busy = total[MEMTOP_CNT_STATE_BUSY];
     return c;
 }
 

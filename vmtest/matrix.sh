@@ -14,6 +14,9 @@
 #   --append ARGS     extra kernel command line for every VM
 #   --logs DIR        keep per-kernel output and console logs in DIR
 #                     (default: a temporary directory, removed at exit)
+#   --results FILE    also write one line per kernel to FILE:
+#                     KERNEL|VERSION|RESULT|PASSED|FAILED|SKIPPED|SECONDS|NOTE
+#                     (RESULT is PASS, FAIL or SKIPPED)
 #   -v                print each kernel's command output as it finishes
 #
 # How a kernel's run is counted:
@@ -26,6 +29,7 @@
 #   - a kernel whose package cannot be fetched is skipped, with the reason.
 #   Lines "SKIP: reason" / "SKIPPED: reason" in the output, and ctest's
 #   "(Skipped)"/"(Not Run)" lines, give the skip reasons shown in the table.
+#   Lines "NOTE: text" in the output are shown in the NOTE column too.
 #
 # Exit status 0 when nothing failed, 1 otherwise.  The last line is
 # "matrix: N passed, N failed, N skipped" summed over all kernels.
@@ -36,7 +40,7 @@ repo=$(cd "$here/.." && pwd)
 . "$here/kernels.sh"
 
 kernels=${MEMTOP_VMTEST_KERNELS:-$MEMTOP_KERNELS_DEFAULT}
-njobs=2 timeout_s=120 logs='' verbose=0
+njobs=2 timeout_s=120 logs='' verbose=0 results=''
 pass=()
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -46,6 +50,7 @@ while [[ $# -gt 0 ]]; do
     --add) pass+=(--add "$2"); shift ;;
     --append) pass+=(--append "$2"); shift ;;
     --logs) logs=$2; shift ;;
+    --results) results=$2; shift ;;
     -v) verbose=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; break ;;
@@ -102,11 +107,12 @@ children=()
 
 # 3. Count and tabulate.
 tp=0 tf=0 ts=0
-rows=()
+rows=() rrows=()
 for k in "${klist[@]}"; do
   key=${k//[^A-Za-z0-9._-]/_}
   if [[ -n ${skip_reason[$k]:-} ]]; then
     rows+=("$k|-|SKIPPED|0|0|1|-|${skip_reason[$k]}")
+    rrows+=("$k|-|SKIPPED|0|0|1|-|${skip_reason[$k]}")
     ts=$((ts + 1)); continue
   fi
   rc=$(cat "$logs/$key.rc" 2>/dev/null || echo 125)
@@ -140,14 +146,18 @@ for k in "${klist[@]}"; do
   reasons=$(grep -aoE '^(SKIP|SKIPPED): .*|\((Skipped|Not Run|Disabled)\).*' "$out" | sed -E 's/^(SKIP|SKIPPED): //' | sort | uniq -c | sort -rn | head -n3 \
             | awk '{ c=$1; $1=""; sub(/^ /, ""); printf "%s%s (x%d)", (NR>1 ? "; " : ""), $0, c }' || true)
   [[ -n $reasons ]] && note="${note:+$note; }skipped: $reasons"
+  notes=$(grep -aoE '^NOTE: .*' "$out" | sed -E 's/^NOTE: //; s/[|]/\//g' | awk '!seen[$0]++' | head -n3 | awk '{ printf "%s%s", (n++ ? "; " : ""), $0 }' || true)
+  [[ -n $notes ]] && note="${note:+$note; }$notes"
   if (( f > 0 )); then res=FAIL; elif (( p > 0 )); then res=PASS; else res=SKIPPED; fi
   tp=$((tp + p)) tf=$((tf + f)) ts=$((ts + s))
   rows+=("$k|${kver:--}|$res|$p|$f|$s|$(cat "$logs/$key.time")s (boot $([[ -n $boot ]] && echo "${boot}s" || echo -))|${note}")
+  rrows+=("$k|${kver:--}|$res|$p|$f|$s|$(cat "$logs/$key.time")|${note}")
   if [[ $verbose = 1 ]]; then
     echo "----- $k ($kver) exit $rc -----"; cat "$out"; grep -v '^run-vm: booting' "$err" || true
   fi
 done
 
+[[ -z $results ]] || printf '%s\n' "${rrows[@]}" >"$results"
 wall=$(awk -v a="$t_all" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 echo
 {

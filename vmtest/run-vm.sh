@@ -15,7 +15,7 @@
 #   FILE                        a bzImage
 #
 # The guest is a busybox initramfs built per run: /init mounts proc, sys,
-# devtmpfs, debugfs, tracefs, bpffs, cgroup2, tmpfs /tmp, raises
+# devtmpfs, debugfs, tracefs, bpffs, cgroup2, tmpfs /tmp (unless --add put files there), raises
 # RLIMIT_MEMLOCK, runs CMD (cwd /, as root) with stdout+stderr on a second
 # serial port, prints a marker with CMD's exit status, then powers off.
 #
@@ -153,15 +153,23 @@ cp "$busybox" "$root/usr/bin/busybox"
 
 # Copy a host file to the same path in the guest (parent directories are
 # canonicalised, so /lib/... and /usr/lib/... both land under /usr/lib).
+declare -A copied=()
 copy_in() {
   local src=$1 dst_parent
-  dst_parent=$(realpath -m "$(dirname "$src")")
+  [[ -n ${copied[$src]:-} ]] && return 0
+  copied[$src]=1
+  dst_parent=${src%/*}
+  [[ $src == */* ]] || dst_parent=.
+  dst_parent=$(realpath -m "${dst_parent:-/}")
   [[ -e $root$dst_parent/${src##*/} ]] && return 0
   mkdir -p "$root$dst_parent"
   cp -L --preserve=mode "$src" "$root$dst_parent/"
 }
+declare -A closed=()
 copy_closure() {  # ELF -> its ldd closure
   local f=$1 lib
+  [[ -n ${closed[$f]:-} ]] && return 0
+  closed[$f]=1
   file -L "$f" 2>/dev/null | grep -q 'ELF.*dynamically linked' || return 0
   while read -r lib; do
     [[ -n $lib && -e $lib ]] && copy_in "$lib"
@@ -198,7 +206,7 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mount -t tmpfs tmpfs /tmp
+[ -n "\$(ls -A /tmp)" ] || mount -t tmpfs tmpfs /tmp   # not over files added under /tmp
 mount -t tmpfs tmpfs /run
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null

@@ -87,7 +87,9 @@ TEST_CASE("system view: resident memory grows and shrinks with the program, the 
     INFO("after: " << s->dump());
     CHECK((*s)["rss_anon_bytes"].get<long long>() < grow / 8);
     CHECK((*s)["rss_peak_bytes"].get<long long>() >= grow - slack);  // the peak is kept
-    CHECK((*s)["growth_bytes"].get<long long>() <= -(grow - slack)); // this interval gave it back
+    // This interval gave it back (other memory of the process may move a
+    // little in the same interval).
+    CHECK((*s)["growth_bytes"].get<long long>() <= -(grow - 2 * slack - (1 << 20)));
 
     prog.close_stdin();
     REQUIRE(wait_exit({&memtop, &prog}, prog));
