@@ -1,5 +1,7 @@
 #include "symbolize/proc_maps.h"
 
+#include "procinfo/proc_file.h"
+
 #include <fcntl.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -77,28 +79,9 @@ std::vector<Mapping> parse_proc_maps(std::string_view text) {
 }
 
 std::optional<std::vector<Mapping>> read_proc_maps(int pid, std::string* error) {
-  std::string path = "/proc/" + std::to_string(pid) + "/maps";
-  auto fail = [&](int err) -> std::optional<std::vector<Mapping>> {
-    if (error) *error = "read " + path + ": " + std::system_category().message(err);
-    return std::nullopt;
-  };
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(errno);
-  std::string text;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return fail(err);
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return parse_proc_maps(text);
+  auto text = read_proc_file("/proc/" + std::to_string(pid) + "/maps", error);
+  if (!text) return std::nullopt;
+  return parse_proc_maps(*text);
 }
 
 const Mapping* find_mapping(const std::vector<Mapping>& maps, uint64_t addr) {
