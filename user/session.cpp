@@ -72,12 +72,7 @@ void Session::on_event(const memtop_event& e) {
         p.exited = true;
         if (system_view_) {
             auto it = system_.find(e.tgid);
-            RssStats last;
-            last.file = e.rss[MEMTOP_RSS_FILE];
-            last.anon = e.rss[MEMTOP_RSS_ANON];
-            last.shmem = e.rss[MEMTOP_RSS_SHMEM];
-            last.swap = e.rss[MEMTOP_RSS_SWAP];
-            last.peak = e.rss_peak_bytes;
+            RssStats last = rss_from_kernel(e.rss, e.rss_peak_bytes);
             if (it != system_.end()) last.peak = std::max(last.peak, it->second.last.peak);
             p.rss = last;
             p.heap_traced = e.epoch != 0;

@@ -350,17 +350,20 @@ std::vector<StackStats> Tracer::read_stacks() const {
     return out;
 }
 
+RssStats rss_from_kernel(const __s64 bytes[4], __s64 peak) {
+    RssStats s;
+    s.file = bytes[MEMTOP_RSS_FILE];
+    s.anon = bytes[MEMTOP_RSS_ANON];
+    s.shmem = bytes[MEMTOP_RSS_SHMEM];
+    s.swap = bytes[MEMTOP_RSS_SWAP];
+    s.peak = peak;
+    return s;
+}
+
 std::map<uint32_t, RssStats> Tracer::read_rss() const {
     std::map<uint32_t, RssStats> out;
-    for (const auto& [tgid, r] : dump_map<uint32_t, memtop_rss>(bpf_map__fd(maps_.rss))) {
-        RssStats s;
-        s.file = r.bytes[MEMTOP_RSS_FILE];
-        s.anon = r.bytes[MEMTOP_RSS_ANON];
-        s.shmem = r.bytes[MEMTOP_RSS_SHMEM];
-        s.swap = r.bytes[MEMTOP_RSS_SWAP];
-        s.peak = r.peak_bytes;
-        out[tgid] = s;
-    }
+    for (const auto& [tgid, r] : dump_map<uint32_t, memtop_rss>(bpf_map__fd(maps_.rss)))
+        out[tgid] = rss_from_kernel(r.bytes, r.peak_bytes);
     return out;
 }
 

@@ -45,6 +45,9 @@ struct TracerMaps {
     bpf_map *allocs, *stacks, *aggs, *procs, *counters, *events, *rss;
 };
 
+// Resident memory as the kernel side lays it out (enum memtop_rss_member).
+RssStats rss_from_kernel(const __s64 bytes[4], __s64 peak);
+
 class Tracer {
 public:
     using EventHandler = std::function<void(const memtop_event&)>;
