@@ -31,7 +31,9 @@ struct Report {
     bool final = false;
     SelfStats self;
     std::vector<ProcessStats> processes;
-    std::vector<ReportStack> stacks;
+    std::vector<ReportStack> stacks;         // heap: outstanding bytes per allocation stack
+    std::vector<ReportStack> growth_stacks;  // estimated resident bytes first touched per stack (page faults)
+    std::vector<ReportStack> mappings;       // anonymous mmap/brk bytes still mapped, per stack
     LostCounters lost;
 };
 
