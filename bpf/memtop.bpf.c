@@ -205,6 +205,24 @@ static __always_inline void emit(__u32 type, __u32 tgid, const struct memtop_pro
 	bpf_ringbuf_submit(e, 0);
 }
 
+#ifndef MEMTOP_COMPAT
+#include "unwind.h"
+
+static __always_inline void emit_need_unwind(struct unwinder *u)
+{
+	struct memtop_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(MEMTOP_CNT_EVENTS_LOST);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = MEMTOP_EV_NEED_UNWIND;
+	e->tgid = u->tgid;
+	e->file = u->file;
+	bpf_ringbuf_submit(e, 0);
+}
+#endif
+
 /*
  * Entry: capture the stack now (never in the return probe, whose return
  * address the kernel has replaced with its trampoline). Returns NULL when this
@@ -243,16 +261,31 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 	st->old_found = 0;
 	st->adopt_sp = 0;
 
-	/* Frame 0: the caller's return address, at [sp] on entry. Then follow
-	 * the frame-pointer chain: rbp still belongs to the caller here. */
+	/* Frame 0: the caller's return address, at [sp] on entry. */
 	__u64 ret = 0, fp = PT_REGS_FP(ctx);
 	__u64 h = 0xcbf29ce484222325ULL;
-	__u32 n = 0;
+	__u32 n = 0, flags = 0;
 
 	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) == 0 && ret) {
 		st->stack.ips[0] = ret;
 		h = (h ^ ret) * 0x100000001b3ULL;
 		n = 1;
+#ifndef MEMTOP_COMPAT
+		if (dwarf_unwind) {
+			/* The caller's frame: its pc is the return address, its
+			 * sp is just above it, rbp is still its own. */
+			struct unwinder u = {
+				.pc = ret, .sp = sp + 8, .bp = fp, .n = 1, .h = h,
+				.tgid = bpf_get_current_pid_tgid() >> 32, .out = &st->stack,
+			};
+			bpf_loop(MEMTOP_MAX_FRAMES - 1, unwind_step, &u, 0);
+			n = u.n;
+			h = u.h;
+			flags = u.flags;
+			goto walked;
+		}
+#endif
+		/* Follow the frame-pointer chain: rbp still belongs to the caller. */
 		for (__u32 i = 1; i < MEMTOP_MAX_FRAMES; i++) {
 			struct { __u64 next; __u64 ret; } frame;
 			if (fp < sp || fp - sp > MAX_FRAME_SPAN || (fp & 7))
@@ -269,8 +302,13 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 			fp = frame.next;
 		}
 	}
+#ifndef MEMTOP_COMPAT
+walked:
+#endif
 	st->stack.nr = n;
-	st->stack.truncated = n == MEMTOP_MAX_FRAMES;
+	if (n == MEMTOP_MAX_FRAMES && !(flags & MEMTOP_STACK_COMPLETE))
+		flags |= MEMTOP_STACK_TRUNCATED;
+	st->stack.flags = flags;
 	h ^= h >> 29;
 	st->stack_id = h ? h : 1; /* 0 is the lost-stack bucket */
 	return st;
@@ -384,7 +422,7 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 				stack_id = MEMTOP_STACK_LOST;
 			}
 		}
-		if (stack->truncated)
+		if (stack->flags & MEMTOP_STACK_TRUNCATED)
 			count(MEMTOP_CNT_STACK_TRUNCATED);
 	}
 

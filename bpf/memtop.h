@@ -28,9 +28,14 @@ enum memtop_kind {
 /* stack_id 0 is the bucket for allocations whose stack could not be stored. */
 #define MEMTOP_STACK_LOST 0ULL
 
+/* memtop_stack.flags */
+#define MEMTOP_STACK_TRUNCATED 1 /* the walk hit MEMTOP_MAX_FRAMES */
+#define MEMTOP_STACK_COMPLETE  2 /* reached the outermost frame (_start, a thread's start) */
+#define MEMTOP_STACK_DWARF     4 /* at least one frame came from unwind tables */
+
 struct memtop_stack {
 	__u32 nr;          /* frames used in ips[] */
-	__u32 truncated;   /* 1 when the walk hit MEMTOP_MAX_FRAMES */
+	__u32 flags;       /* MEMTOP_STACK_* */
 	__u64 ips[MEMTOP_MAX_FRAMES]; /* ips[0]: return address into the allocator's caller */
 };
 
@@ -87,10 +92,52 @@ enum memtop_counter {
 	MEMTOP_CNT__MAX,
 };
 
+/*
+ * Unwind tables (bpf/unwind.h walks them, user/unwind builds them). One row
+ * per code range of a file: how to find the caller's frame from there. The
+ * return address is always at CFA - 8 on x86-64.
+ */
+enum memtop_row_type {
+	MEMTOP_ROW_CFA_RSP = 0,   /* CFA = rsp + cfa*8 */
+	MEMTOP_ROW_CFA_RBP = 1,   /* CFA = rbp + cfa*8 */
+	MEMTOP_ROW_OUTERMOST = 2, /* return address undefined: _start, thread start */
+	MEMTOP_ROW_NONE = 3,      /* no call-frame information for this range */
+	MEMTOP_ROW_UNSUPPORTED = 4, /* a rule the unwinder does not follow */
+	MEMTOP_ROW_PLT = 5,       /* PLT stubs: CFA = rsp + 8 (+8 after the push) */
+};
+
+struct memtop_unwind_row {
+	__u32 off;   /* file offset where the row starts */
+	__u16 cfa;   /* CFA offset from its register, in 8-byte units */
+	__u8 type;   /* enum memtop_row_type */
+	__s8 rbp;    /* caller's rbp saved at CFA + rbp*8; 0: rbp unchanged */
+};
+
+/* A mapped file as the kernel names it: the inode's super block device
+ * (kernel dev_t, MAJOR << 20 | MINOR) and inode number. */
+struct memtop_file_key {
+	__u64 dev;
+	__u64 ino;
+};
+
+enum memtop_unwind_state {
+	MEMTOP_UNWIND_REQUESTED = 0, /* asked user space for a table, none yet */
+	MEMTOP_UNWIND_READY = 1,     /* rows[row_start, row_start + row_count) */
+	MEMTOP_UNWIND_FAILED = 2,    /* no table can be had: frame pointers only */
+};
+
+struct memtop_unwind_file {
+	__u32 state;
+	__u32 row_start;
+	__u32 row_count;
+	__u32 pad;
+};
+
 enum memtop_event_type {
 	MEMTOP_EV_EXIT = 1,      /* process exited: its final numbers */
 	MEMTOP_EV_EXEC = 2,      /* process exec'd: final numbers of the old image */
 	MEMTOP_EV_NEW_STACK = 3, /* a stack was stored: snapshot the process's maps soon */
+	MEMTOP_EV_NEED_UNWIND = 4, /* a frame ran through a file with no unwind table: build one */
 };
 
 struct memtop_event {
@@ -105,6 +152,7 @@ struct memtop_event {
 	char comm[16];
 	__s64 rss[4];         /* EXIT: resident memory by enum memtop_rss_member */
 	__s64 rss_peak_bytes; /* EXIT: and its peak */
+	struct memtop_file_key file; /* NEED_UNWIND: the file */
 };
 
 /* Resident memory of one process, from kmem:rss_stat: the kernel's own

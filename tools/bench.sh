@@ -4,7 +4,8 @@
 #   untraced      the loop alone
 #   floor         empty BPF programs on memtop's own probe sites: the traps
 #   naive floor   empty programs on each function's first instruction
-#   memtop        memtop -p on the loop
+#   memtop        memtop -p on the loop (whole stacks: unwind tables)
+#   memtop -fp    memtop --frame-pointers-only (stops where frame pointers do)
 #   memleak       BCC's memleak-bpfcc -p, when installed (tools/bench-bcc.sh)
 # Targets (issue 2): memtop's added cost <= 1.3x the floor's, and under half
 # of memleak's. Run as root: sudo tools/bench.sh [ITERATIONS] [REPEATS]
@@ -93,6 +94,7 @@ run_retry() {
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
+export MALLOC_LOOP_DEPTH=${MALLOC_LOOP_DEPTH:-0}
 echo "bench: malloc(64)+free loop, $iters iterations traced, median of $repeats rounds" >&2
 # Rounds interleave the configurations, so a disturbance on the machine
 # lands on all of them rather than on one.
@@ -103,6 +105,7 @@ for ((r = 0; r < repeats; r++)); do
     READY='attached' run_retry floor "$iters" "$floor" >>"$tmp.floor"
     READY='attached' run_retry naive "$iters" "$floor" --naive >>"$tmp.naive"
     READY='tracing' run_retry memtop "$iters" "$memtop" -d 3600 -p >>"$tmp.memtop"
+    READY='tracing' run_retry memtop-fp "$iters" "$memtop" --frame-pointers-only -d 3600 -p >>"$tmp.memtopfp"
     # memleak prints its line before it attaches: give it time to finish.
     [ -z "$have_memleak" ] || READY='Attaching to pid' SETTLE=5 run_retry memleak "$iters" memleak-bpfcc 3600 -p >>"$tmp.memleak"
 done
@@ -110,9 +113,10 @@ base=$(median <"$tmp.base")
 fl=$(median <"$tmp.floor")
 naive=$(median <"$tmp.naive")
 mt=$(median <"$tmp.memtop")
+mtfp=$(median <"$tmp.memtopfp")
 ml=""
 [ -z "$have_memleak" ] || ml=$(median <"$tmp.memleak")
-rm -f "$tmp".base "$tmp".floor "$tmp".naive "$tmp".memtop "$tmp".memleak
+rm -f "$tmp".base "$tmp".floor "$tmp".naive "$tmp".memtop "$tmp".memtopfp "$tmp".memleak
 
 added() { awk -v a="$1" -v b="$base" 'BEGIN {printf "%.0f", a - b}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
@@ -120,10 +124,12 @@ printf '%-34s %12s %14s\n' "configuration" "ns/pair" "added ns/pair"
 printf '%-34s %12s %14s\n' "untraced" "$base" "-"
 printf '%-34s %12s %14s\n' "floor: empty BPF, memtop's sites" "$fl" "$(added "$fl")"
 printf '%-34s %12s %14s\n' "floor: empty BPF, first insns" "$naive" "$(added "$naive")"
-printf '%-34s %12s %14s\n' "memtop" "$mt" "$(added "$mt")"
+printf '%-34s %12s %14s\n' "memtop (unwind tables)" "$mt" "$(added "$mt")"
+printf '%-34s %12s %14s\n' "memtop --frame-pointers-only" "$mtfp" "$(added "$mtfp")"
 [ -z "$ml" ] || printf '%-34s %12s %14s\n' "BCC memleak-bpfcc" "$ml" "$(added "$ml")"
 echo
 echo "memtop / floor (added cost):          $(ratio "$(added "$mt")" "$(added "$fl")")   target <= 1.30"
+echo "tables / frame pointers (added):      $(ratio "$(added "$mt")" "$(added "$mtfp")")   at depth ${MALLOC_LOOP_DEPTH:-0} (+4 frames of main and libc)"
 echo "first-insn floor / memtop's floor:    $(ratio "$(added "$naive")" "$(added "$fl")")"
 if [ -n "$ml" ]; then
     echo "memtop / BCC memleak (added cost):    $(ratio "$(added "$mt")" "$(added "$ml")")   target < 0.50"

@@ -60,6 +60,11 @@ int main(int argc, char** argv) {
     app.add_option("--max-procs", opt.sizes.procs, "processes tracked at once")->check(CLI::PositiveNumber);
     app.add_flag("--compat-bpf", opt.compat_bpf,
                  "load the BPF build for kernels before 5.12 (chosen by itself there; this forces it)");
+    app.add_option("--max-unwind-rows", opt.sizes.unwind_rows,
+                   "unwind-table rows kept in the kernel, all files together (8 bytes each)")
+        ->check(CLI::PositiveNumber);
+    app.add_flag("--frame-pointers-only", opt.frame_pointers_only,
+                 "walk stacks by frame pointers alone (cheaper; stacks stop at code built without them)");
     app.add_option("--probes", probes_file, "print where memtop would probe the allocators in FILE, and exit");
     app.add_flag("-v,--verbose", opt.verbose, "libbpf's log and attach details on stderr");
     bool no_multi = false;

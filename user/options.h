@@ -21,6 +21,7 @@ struct Options {
     bool verbose = false;              // -v
     bool uprobe_multi = true;          // --no-uprobe-multi turns it off
     bool compat_bpf = false;           // --compat-bpf: the 5.10 build of the BPF programs
+    bool frame_pointers_only = false;  // --frame-pointers-only: no unwind tables
 };
 
 }  // namespace memtop

@@ -16,6 +16,7 @@ struct ReportStack {
     StackStats stats;
     std::vector<Frame> frames;  // frames[0]: the code that called the allocator
     bool truncated = false;     // deeper than memtop keeps
+    bool complete = false;      // reaches the outermost frame (_start, a thread start)
 };
 
 // memtop's own cost, shown in every report.

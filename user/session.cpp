@@ -1,4 +1,5 @@
 #include "session.h"
+#include "unwind/program_files.h"
 
 #include <signal.h>
 #include <sys/epoll.h>
@@ -61,6 +62,9 @@ void Session::on_event(const memtop_event& e) {
         break;
     }
     case MEMTOP_EV_EXIT: {
+        // Resident memory is followed for every process; without the system
+        // view only heap-traced ones (epoch set) belong in the report.
+        if (!system_view_ && e.epoch == 0) break;
         ProcessStats p;
         p.pid = e.tgid;
         p.epoch = e.epoch;
@@ -87,6 +91,9 @@ void Session::on_event(const memtop_event& e) {
         ended_.push_back(p);
         break;
     }
+    case MEMTOP_EV_NEED_UNWIND:
+        if (unwind_) unwind_->on_need(e.tgid, e.file);
+        break;
     case MEMTOP_EV_EXEC:
         // The old image's memory is gone with it; so are its stacks.
         forget_.push_back({e.tgid, e.epoch});
@@ -114,6 +121,8 @@ void Session::attach_pids() {
         if (files.empty())
             throw MemtopError(kExitAttach, "trace " + who + " (" + comm_of(pid) +
                                                "): none of the files it maps defines malloc or operator new");
+        // Tables before probes: the first stacks are whole too.
+        if (unwind_) unwind_->load_process(pid);
         size_t probes = 0;
         for (const auto& f : files) probes += tracer_->attach_library(f.open_path, f.path, pid).links;
         live_pids_.insert(pid);
@@ -147,6 +156,16 @@ void Session::start_command() {
     auto maps = read_proc_maps(getpid(), &err);
     if (!maps) throw MemtopError(kExitFailure, "read memtop's own maps: " + err);
     for (auto& f : finder_.files_of(getpid(), *maps)) files.push_back(std::move(f));
+
+    // Unwind tables for what CMD will map at start, before it runs: the
+    // stacks of its first allocations (constructors included) are whole.
+    // Libraries it opens later are tabled when a stack first meets them.
+    if (unwind_)
+        for (const auto& file : program_files(path)) {
+            struct stat fst;
+            if (stat(file.c_str(), &fst) == 0)
+                unwind_->load_file({kernel_dev(fst.st_dev), fst.st_ino}, file, file);
+        }
 
     cmd_ = std::make_unique<TracedCommand>(path, opt_.command);
     int pid = cmd_->pid();
@@ -219,7 +238,8 @@ Report Session::build_report(bool final) {
         auto stack = s.stack_id ? tracer_->read_stack(s.stack_id) : std::nullopt;
         if (stack) {
             std::vector<uint64_t> ips(stack->ips, stack->ips + std::min<uint32_t>(stack->nr, MEMTOP_MAX_FRAMES));
-            rs.truncated = stack->truncated;
+            rs.truncated = stack->flags & MEMTOP_STACK_TRUNCATED;
+            rs.complete = stack->flags & MEMTOP_STACK_COMPLETE;
             auto m = maps_.find(s.pid);
             bool current = m != maps_.end() && m->second.epoch == s.epoch;
             if (!current && alive(static_cast<int>(s.pid))) {
@@ -353,8 +373,12 @@ int Session::run() {
     sigprocmask(SIG_BLOCK, &mask, nullptr);
     Fd sfd{signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)};
 
-    tracer_ = std::make_unique<Tracer>(opt_.sizes, opt_.verbose, opt_.uprobe_multi, opt_.compat_bpf, [this](const memtop_event& e) { on_event(e); });
+    tracer_ = std::make_unique<Tracer>(opt_.sizes, opt_.verbose, opt_.uprobe_multi, opt_.compat_bpf,
+                                       !opt_.frame_pointers_only, [this](const memtop_event& e) { on_event(e); });
 
+    if (tracer_->dwarf_unwind())
+        unwind_ = std::make_unique<UnwindTables>(tracer_->unwind_rows_fd(), tracer_->unwind_files_fd(),
+                                                 opt_.sizes.unwind_rows, opt_.verbose);
     if (opt_.verbose)
         log(tracer_->uses_uprobe_multi() ? "attaching with uprobe_multi links"
                                          : "attaching one perf-event uprobe per probe");

@@ -17,6 +17,7 @@
 #include "symbolize/symbolizer.h"
 #include "targets.h"
 #include "tracer.h"
+#include "unwind/unwind_tables.h"
 
 namespace memtop {
 
@@ -62,6 +63,7 @@ private:
 
     Options opt_;
     std::unique_ptr<Tracer> tracer_;
+    std::unique_ptr<UnwindTables> unwind_;  // null when stacks are walked by frame pointers
     std::unique_ptr<TracedCommand> cmd_;
     Symbolizer symbolizer_;
     AllocatorFinder finder_;

@@ -26,7 +26,10 @@ static_assert(sizeof(memtop_alloc_val) == 16);
 static_assert(sizeof(memtop_agg_key) == 16);
 static_assert(sizeof(memtop_agg_val) == 32);
 static_assert(sizeof(memtop_proc) == 56);
-static_assert(sizeof(memtop_event) == 104);
+static_assert(sizeof(memtop_event) == 120);
+static_assert(sizeof(memtop_unwind_row) == 8);
+static_assert(sizeof(memtop_file_key) == 16);
+static_assert(sizeof(memtop_unwind_file) == 16);
 static_assert(sizeof(memtop_rss) == 48);
 
 namespace {
@@ -146,7 +149,7 @@ int on_ring_event(void* ctx, void* data, size_t size) {
 
 template <typename Skel>
 int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Skel*), const MapSizes& sizes,
-                         bool allow_uprobe_multi) {
+                         bool allow_uprobe_multi, bool allow_dwarf) {
     Skel* skel = open();
     if (!skel) return -errno;
     bpf_map__set_max_entries(skel->maps.allocs, sizes.allocs);
@@ -155,6 +158,14 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     bpf_map__set_max_entries(skel->maps.procs, sizes.procs);
     bpf_map__set_max_entries(skel->maps.rss, sizes.procs);
     skel->rodata->self_tgid = static_cast<uint32_t>(getpid());
+    if constexpr (requires { skel->maps.unwind_rows; }) {
+        bpf_map__set_max_entries(skel->maps.unwind_rows, sizes.unwind_rows);
+        // bpf_loop and bpf_find_vma (5.17): a kernel without them gets the
+        // frame-pointer walk of the same programs.
+        bool has = libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, nullptr) == 1 &&
+                   libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_find_vma, nullptr) == 1;
+        skel->rodata->dwarf_unwind = has && allow_dwarf;
+    }
     use_multi_ = allow_uprobe_multi && kernel_has_uprobe_multi();
     if (use_multi_) {
         bpf_program* p;
@@ -173,12 +184,17 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
               skel->progs.posix_memalign_entry, skel->progs.free_entry, skel->progs.alloc_return,
               skel->progs.process_exec, skel->progs.process_exit, skel->progs.rss_stat};
     maps_ = {skel->maps.allocs, skel->maps.stacks, skel->maps.aggs, skel->maps.procs, skel->maps.counters,
-             skel->maps.events, skel->maps.rss};
+             skel->maps.events, skel->maps.rss, nullptr, nullptr};
+    if constexpr (requires { skel->maps.unwind_rows; }) {
+        maps_.unwind_rows = skel->maps.unwind_rows;
+        maps_.unwind_files = skel->maps.unwind_files;
+        dwarf_unwind_ = skel->rodata->dwarf_unwind;
+    }
     destroy_skeleton_ = [skel, destroy] { destroy(skel); };
     return 0;
 }
 
-Tracer::Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, bool force_compat,
+Tracer::Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, bool force_compat, bool allow_dwarf,
                EventHandler on_event)
     : on_event_(std::move(on_event)), sizes_(sizes) {
     g_verbose = verbose;
@@ -204,13 +220,13 @@ Tracer::Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, boo
     };
     int err = force_compat ? -ENOTSUP
                            : load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy,
-                                                      sizes, allow_uprobe_multi);
+                                                      sizes, allow_uprobe_multi, allow_dwarf);
     if (err && !privileged && (err == -EPERM || err == -EACCES)) throw permission_error(err);
     if (err) {
         int full_err = err;
         std::string full_hint = libbpf_hint();
         err = load_variant<memtop_compat_bpf>(memtop_compat_bpf__open, memtop_compat_bpf__load,
-                                              memtop_compat_bpf__destroy, sizes, allow_uprobe_multi);
+                                              memtop_compat_bpf__destroy, sizes, allow_uprobe_multi, false);
         if (err && !privileged && (err == -EPERM || err == -EACCES)) throw permission_error(err);
         if (err) {
             if (force_compat) throw MemtopError(kExitKernel, describe("load BPF programs (compat build)", err) +
@@ -321,6 +337,9 @@ size_t Tracer::probe_count() const {
     for (const auto& l : libraries_) n += l.links;
     return n;
 }
+
+int Tracer::unwind_rows_fd() const { return maps_.unwind_rows ? bpf_map__fd(maps_.unwind_rows) : -1; }
+int Tracer::unwind_files_fd() const { return maps_.unwind_files ? bpf_map__fd(maps_.unwind_files) : -1; }
 
 int Tracer::epoll_fd() const { return ring_buffer__epoll_fd(rb_); }
 

@@ -26,6 +26,7 @@ struct MapSizes {
     uint32_t stacks = 1u << 14;  // distinct stacks
     uint32_t aggs = 1u << 16;    // (process, stack) pairs
     uint32_t procs = 1u << 14;   // processes (heap-traced, and for resident memory)
+    uint32_t unwind_rows = 1u << 21;  // unwind-table rows, all files together (8 bytes each)
 };
 
 struct AttachedLibrary {
@@ -43,6 +44,7 @@ struct TracerPrograms {
 };
 struct TracerMaps {
     bpf_map *allocs, *stacks, *aggs, *procs, *counters, *events, *rss;
+    bpf_map *unwind_rows, *unwind_files;  // null in the compat build
 };
 
 // Resident memory as the kernel side lays it out (enum memtop_rss_member).
@@ -58,7 +60,9 @@ public:
     // (one link per program and file) instead of one perf event per probe.
     // force_compat: load the 5.10 build even where the full one would load
     // (tests of the fallback).
-    Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, bool force_compat, EventHandler on_event);
+    // allow_dwarf: unwind with tables where the kernel can (else frame pointers).
+    Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, bool force_compat, bool allow_dwarf,
+           EventHandler on_event);
     ~Tracer();
     Tracer(const Tracer&) = delete;
     Tracer& operator=(const Tracer&) = delete;
@@ -74,6 +78,11 @@ public:
     bool uses_uprobe_multi() const { return use_multi_; }
     // Loaded the 5.10 build: per-thread state in a hash, peak without CAS.
     bool compat() const { return compat_; }
+    // Stacks are unwound with tables (bpf/unwind.h) rather than frame
+    // pointers alone: the full build on kernels with bpf_loop and bpf_find_vma.
+    bool dwarf_unwind() const { return dwarf_unwind_; }
+    int unwind_rows_fd() const;
+    int unwind_files_fd() const;
 
     int epoll_fd() const;    // readable when events are waiting
     void consume_events();   // runs the handler for each waiting event
@@ -92,11 +101,12 @@ private:
     void release();
     template <typename Skel>
     int load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Skel*), const MapSizes& sizes,
-                     bool allow_uprobe_multi);
+                     bool allow_uprobe_multi, bool allow_dwarf);
     TracerPrograms progs_{};
     TracerMaps maps_{};
     std::function<void()> destroy_skeleton_;
     bool compat_ = false;
+    bool dwarf_unwind_ = false;
     ring_buffer* rb_ = nullptr;
     EventHandler on_event_;
     MapSizes sizes_;

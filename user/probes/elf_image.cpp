@@ -59,7 +59,13 @@ std::unique_ptr<ElfImage> ElfImage::open(const std::string& path, const std::vec
     elf_getphdrnum(h.elf, &nphdr);
     for (size_t i = 0; i < nphdr; i++) {
         GElf_Phdr ph;
-        if (gelf_getphdr(h.elf, i, &ph) && ph.p_type == PT_INTERP) img->dynamic_ = true;
+        if (gelf_getphdr(h.elf, i, &ph) && ph.p_type == PT_INTERP) {
+            img->dynamic_ = true;
+            if (ph.p_offset < img->size_ && ph.p_filesz <= img->size_ - ph.p_offset)
+                img->interpreter_ = std::string(reinterpret_cast<const char*>(img->data_ + ph.p_offset),
+                                                strnlen(reinterpret_cast<const char*>(img->data_ + ph.p_offset),
+                                                        ph.p_filesz));
+        }
         if (gelf_getphdr(h.elf, i, &ph) && ph.p_type == PT_LOAD)
             img->segments_.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz});
     }

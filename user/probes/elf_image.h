@@ -32,6 +32,8 @@ public:
     const std::string& path() const { return path_; }
     // Has a PT_INTERP: dynamically linked, its libc comes from elsewhere.
     bool dynamic() const { return dynamic_; }
+    // The PT_INTERP path (the dynamic loader), empty for a static file.
+    const std::string& interpreter() const { return interpreter_; }
     // Defined (not imported) function from .dynsym or .symtab.
     std::optional<ElfFunction> function(const std::string& name) const;
     // Function containing vaddr, if any.
@@ -48,6 +50,7 @@ private:
     struct Segment { uint64_t vaddr, memsz, offset, filesz; };
     std::string path_;
     bool dynamic_ = false;
+    std::string interpreter_;
     int fd_ = -1;
     const uint8_t* data_ = nullptr;             // the mapped file
     size_t size_ = 0;

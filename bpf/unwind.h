@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * User-stack unwinding inside BPF, from tables user space derives from each
+ * file's .eh_frame (user/unwind/cfi_table.cpp). This is what lets a stack go
+ * through Debian's libc, libstdc++ and -O2 programs, none of which keep frame
+ * pointers, while per-stack accounting stays in the kernel.
+ *
+ * Per frame: the mapping of the pc (bpf_find_vma, skipped while consecutive
+ * frames stay in one mapping), the file's table (hash by device and inode:
+ * one table serves every process that maps the file), a binary search of its
+ * rows, and two user reads. A file without a table gets a frame-pointer step
+ * and user space is asked, once, to build one.
+ *
+ * Needs bpf_loop and bpf_find_vma (5.17); the compat build walks frame
+ * pointers only.
+ */
+#ifndef MEMTOP_UNWIND_H
+#define MEMTOP_UNWIND_H
+
+/* Binary-search steps per frame: enough for 4M rows in one file. */
+#define UNWIND_SEARCH_STEPS 22
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << 20); /* set by the loader (--max-unwind-rows) */
+	__type(key, __u32);
+	__type(value, struct memtop_unwind_row);
+} unwind_rows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct memtop_file_key);
+	__type(value, struct memtop_unwind_file);
+} unwind_files SEC(".maps");
+
+/* Set by the loader when the kernel has bpf_loop and bpf_find_vma. */
+const volatile __u32 dwarf_unwind = 0;
+
+struct unwinder {
+	__u64 pc, sp, bp;       /* the frame being left: its pc and registers */
+	__u64 vm_start, vm_end; /* mapping of the last pc looked up */
+	__u64 vm_off;           /* file offset of vm_start */
+	struct memtop_file_key file;
+	__u32 row_start, row_count;
+	__u32 state;            /* of file's table; ~0: none (anonymous memory) */
+	__u32 n;                /* frames in out->ips */
+	__u32 flags;            /* MEMTOP_STACK_* */
+	__u32 exact;            /* pc is an instruction address, not a return address */
+	__u32 tgid;
+	__u32 pad;
+	__u64 h;                /* FNV-1a of the frames */
+	struct memtop_stack *out;
+};
+
+static long vma_found(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct unwinder *u = data;
+	struct file *f = vma->vm_file;
+
+	u->vm_start = vma->vm_start;
+	u->vm_end = vma->vm_end;
+	u->vm_off = vma->vm_pgoff << 12;
+	u->file.ino = 0;
+	u->file.dev = 0;
+	if (f) {
+		u->file.ino = BPF_CORE_READ(f, f_inode, i_ino);
+		u->file.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	}
+	return 0;
+}
+
+static __always_inline void emit_need_unwind(struct unwinder *u);
+
+/* Finds the mapping and table of u->pc; returns 0 when pc is not mapped. */
+static __always_inline int unwind_locate(struct unwinder *u)
+{
+	if (u->pc >= u->vm_start && u->pc < u->vm_end)
+		return 1;
+	u->vm_start = u->vm_end = 0;
+	if (bpf_find_vma(bpf_get_current_task_btf(), u->pc, vma_found, u, 0) || !u->vm_end)
+		return 0;
+	u->state = ~0U;
+	if (!u->file.ino)
+		return 1;
+	struct memtop_unwind_file *t = bpf_map_lookup_elem(&unwind_files, &u->file);
+	if (!t) {
+		struct memtop_unwind_file req = { .state = MEMTOP_UNWIND_REQUESTED };
+		/* Only the first asker tells user space. */
+		if (bpf_map_update_elem(&unwind_files, &u->file, &req, BPF_NOEXIST) == 0)
+			emit_need_unwind(u);
+		u->state = MEMTOP_UNWIND_REQUESTED;
+		return 1;
+	}
+	u->state = t->state;
+	u->row_start = t->row_start;
+	u->row_count = t->row_count;
+	return 1;
+}
+
+static __always_inline const struct memtop_unwind_row *unwind_find_row(struct unwinder *u, __u64 off)
+{
+	__u32 lo = u->row_start, len = u->row_count;
+	const struct memtop_unwind_row *r;
+
+	if (!len)
+		return NULL;
+	for (int i = 0; i < UNWIND_SEARCH_STEPS && len > 1; i++) {
+		__u32 half = len / 2, mid = lo + half;
+		r = bpf_map_lookup_elem(&unwind_rows, &mid);
+		if (!r)
+			return NULL;
+		if (r->off <= off)
+			lo = mid;
+		len -= half;
+	}
+	r = bpf_map_lookup_elem(&unwind_rows, &lo);
+	if (!r || r->off > off)
+		return NULL;
+	return r;
+}
+
+/* One frame up: from u->pc's frame to its caller's. Returns 1 to stop. */
+static long unwind_step(__u32 i, void *data)
+{
+	struct unwinder *u = data;
+	__u64 cfa, ret = 0, bp = u->bp;
+
+	if (!unwind_locate(u))
+		return 1;
+
+	if (u->state == MEMTOP_UNWIND_READY) {
+		/* A return address points after its call: look up the call. */
+		__u64 off = u->pc - u->vm_start + u->vm_off - (u->exact ? 0 : 1);
+		const struct memtop_unwind_row *r = unwind_find_row(u, off);
+		if (!r)
+			return 1;
+		switch (r->type) {
+		case MEMTOP_ROW_CFA_RSP:
+			cfa = u->sp + ((__u64)r->cfa << 3);
+			break;
+		case MEMTOP_ROW_CFA_RBP:
+			cfa = u->bp + ((__u64)r->cfa << 3);
+			break;
+		case MEMTOP_ROW_PLT:
+			cfa = u->sp + 8;
+			break;
+		case MEMTOP_ROW_OUTERMOST:
+			u->flags |= MEMTOP_STACK_COMPLETE;
+			return 1;
+		default:
+			return 1;
+		}
+		if (bpf_probe_read_user(&ret, sizeof(ret), (void *)(cfa - 8)))
+			return 1;
+		if (r->rbp && bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + ((__s64)r->rbp << 3))))
+			return 1;
+		u->flags |= MEMTOP_STACK_DWARF;
+		u->sp = cfa;
+		u->bp = bp;
+	} else {
+		/* No table (JIT code, or one not built yet): frame pointers. */
+		struct { __u64 next; __u64 ret; } frame;
+		if (bp < u->sp || bp - u->sp > MAX_FRAME_SPAN || (bp & 7))
+			return 1;
+		if (bpf_probe_read_user(&frame, sizeof(frame), (void *)bp))
+			return 1;
+		ret = frame.ret;
+		u->sp = bp + 16;
+		u->bp = frame.next;
+	}
+	u->exact = 0;
+	if (!ret)
+		return 1;
+	__u32 n = u->n;
+	if (n >= MEMTOP_MAX_FRAMES)
+		return 1;
+	u->out->ips[n & (MEMTOP_MAX_FRAMES - 1)] = ret;
+	u->h = (u->h ^ ret) * 0x100000001b3ULL;
+	u->n = n + 1;
+	u->pc = ret;
+	return 0;
+}
+
+#endif /* MEMTOP_UNWIND_H */
