@@ -83,6 +83,38 @@ std::string hex(uint64_t v) {
     return buf;
 }
 
+json frames_json(const std::vector<Frame>& frames) {
+    json out = json::array();
+    for (const auto& f : frames) {
+        json inl = json::array();
+        for (const auto& i : f.inlined)
+            inl.push_back({{"function", or_null(i.function)}, {"file", or_null(i.file)}, {"line", or_null(i.line)}});
+        out.push_back({{"address", hex(f.address)},
+                       {"function", or_null(f.function)},
+                       {"offset", or_null(f.offset)},
+                       {"module", or_null(f.module)},
+                       {"file", or_null(f.file)},
+                       {"line", or_null(f.line)},
+                       {"inlined", std::move(inl)}});
+    }
+    return out;
+}
+
+json unwind_json(const UnwindSummary& u) {
+    json by_module = json::array();
+    for (const auto& [m, n] : u.incomplete_by_module) by_module.push_back({{"module", m}, {"stacks", n}});
+    return {{"method", u.tables ? "tables" : "frame_pointers"},
+            {"stacks", u.stacks},
+            {"incomplete", u.incomplete},
+            {"incomplete_by_module", std::move(by_module)},
+            {"tables", {{"files", u.table_files},
+                        {"failed", u.table_failed},
+                        {"rows", u.table_rows},
+                        {"capacity_rows", u.table_capacity},
+                        {"bytes", u.table_bytes}}}};
+}
+
+
 }  // namespace
 
 std::string render_json(const Report& r) {
@@ -116,20 +148,14 @@ std::string render_json(const Report& r) {
     }
     json stacks = json::array();
     for (const auto& s : r.stacks) {
-        json frames = json::array();
-        for (const auto& f : s.frames)
-            frames.push_back({{"address", hex(f.address)},
-                              {"function", or_null(f.function)},
-                              {"offset", or_null(f.offset)},
-                              {"module", or_null(f.module)},
-                              {"file", or_null(f.file)},
-                              {"line", or_null(f.line)}});
+        json frames = frames_json(s.frames);
         stacks.push_back({{"pid", s.stats.pid},
                           {"bytes", s.stats.bytes},
                           {"allocs", s.stats.allocs},
                           {"alloc_bytes_total", s.stats.alloc_bytes_total},
                           {"allocs_total", s.stats.allocs_total},
                           {"truncated", s.truncated},
+                          {"complete", s.complete},
                           {"frames", std::move(frames)}});
     }
     json j = {{"type", "report"},
@@ -138,6 +164,7 @@ std::string render_json(const Report& r) {
               {"processes", std::move(procs)},
               {"stacks", std::move(stacks)},
               {"lost", lost_json(r.lost)},
+              {"unwind", unwind_json(r.unwind)},
               {"self", {{"rss_bytes", r.self.rss_bytes},
                         {"cpu_seconds", r.self.cpu_seconds},
                         {"cpu_percent", r.self.cpu_percent},
@@ -190,7 +217,7 @@ std::string render_text(const Report& r) {
                  "#%d  pid %u: %s outstanding in %" PRId64 " allocation%s (%s in %" PRIu64 " in all)%s\n",
                  rank++, s.stats.pid, human_bytes(s.stats.bytes).c_str(), s.stats.allocs, s.stats.allocs == 1 ? "" : "s",
                  human_bytes(static_cast<int64_t>(s.stats.alloc_bytes_total)).c_str(), s.stats.allocs_total,
-                 s.truncated ? " [truncated]" : "");
+                 s.truncated ? " [truncated]" : !s.complete && s.stats.stack_id ? " [incomplete]" : "");
         out += line;
         if (s.stats.stack_id == 0) out += "      (stack not stored: the stack map was full)\n";
         for (const auto& f : s.frames) {
@@ -203,6 +230,15 @@ std::string render_text(const Report& r) {
             std::string src;
             if (f.file) src = "  " + std::filesystem::path(*f.file).filename().string() +
                               (f.line ? ":" + std::to_string(*f.line) : "");
+            // Functions inlined here, innermost first, above the one they are in.
+            for (const auto& i : f.inlined) {
+                std::string isrc = i.file ? "  " + std::filesystem::path(*i.file).filename().string() +
+                                                (i.line ? ":" + std::to_string(*i.line) : "")
+                                          : "";
+                snprintf(line, sizeof line, "      %-16s %s (inlined)%s\n", "", i.function ? i.function->c_str() : "??",
+                         isrc.c_str());
+                out += line;
+            }
             snprintf(line, sizeof line, "      0x%-14" PRIx64 " %s (%s)%s\n", f.address, where.c_str(), mod.c_str(),
                      src.c_str());
             out += line;
@@ -227,9 +263,27 @@ std::string render_text(const Report& r) {
     add("map updates abandoned under contention", l.map_busy);
     add("calls not traced (per-thread state unavailable)", l.state_busy);
     out += "\nlost: " + (lost.empty() ? std::string("nothing") : lost) + "\n";
-    snprintf(line, sizeof line, "memtop itself: %s resident, %.1f%% of a core, %zu probes\n",
+    const auto& u = r.unwind;
+    if (u.stacks) {
+        snprintf(line, sizeof line, "stacks: %" PRIu64 ", incomplete %" PRIu64 " (%.1f%%)", u.stacks, u.incomplete,
+                 100.0 * double(u.incomplete) / double(u.stacks));
+        out += line;
+        if (!u.tables) out += ", frame pointers only";
+        std::string where;
+        for (const auto& [m, n] : u.incomplete_by_module)
+            where += (where.empty() ? "" : ", ") + std::filesystem::path(m).filename().string() + " " + std::to_string(n);
+        if (!where.empty()) out += "; stopped in " + where;
+        out += "\n";
+    }
+    snprintf(line, sizeof line, "memtop itself: %s resident, %.1f%% of a core, %zu probes",
              human_bytes(r.self.rss_bytes).c_str(), r.self.cpu_percent, r.self.probes);
     out += line;
+    if (u.tables) {
+        snprintf(line, sizeof line, ", unwind tables for %zu files (%s of %s in the kernel)", u.table_files,
+                 human_bytes(int64_t(u.table_rows * 8)).c_str(), human_bytes(int64_t(u.table_bytes)).c_str());
+        out += line;
+    }
+    out += "\n";
     return out;
 }
 

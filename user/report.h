@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,18 @@ struct SelfStats {
     size_t probes = 0;       // uprobes attached (entry and return)
 };
 
+// How whole the stacks are: a user's reason to trust a stack, or not.
+struct UnwindSummary {
+    bool tables = false;         // unwound with tables (else frame pointers only)
+    uint64_t stacks = 0;         // distinct stacks of the reported processes
+    uint64_t incomplete = 0;     // of them, not reaching _start or a thread's start
+    // Incomplete stacks by the module of their last frame: where the walk
+    // stopped, so where frame pointers or unwind information are missing.
+    std::map<std::string, uint64_t> incomplete_by_module;
+    size_t table_files = 0, table_rows = 0, table_capacity = 0, table_failed = 0;
+    size_t table_bytes = 0;      // kernel memory of the rows array
+};
+
 struct Report {
     std::chrono::system_clock::time_point time;
     bool final = false;
@@ -36,6 +49,7 @@ struct Report {
     std::vector<ReportStack> growth_stacks;  // estimated resident bytes first touched per stack (page faults)
     std::vector<ReportStack> mappings;       // anonymous mmap/brk bytes still mapped, per stack
     LostCounters lost;
+    UnwindSummary unwind;
 };
 
 // The `n` stacks holding the most outstanding bytes (ties: more allocations,

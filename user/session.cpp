@@ -232,6 +232,7 @@ Report Session::build_report(bool final) {
     std::vector<StackStats> candidates;
     for (const auto& s : tracer_->read_stacks())
         if (shown.count({s.pid, s.epoch})) candidates.push_back(s);
+    r.unwind = unwind_summary(candidates);
     for (const auto& s : top_stacks(std::move(candidates), opt_.top)) {
         ReportStack rs;
         rs.stats = s;
@@ -262,6 +263,42 @@ Report Session::build_report(bool final) {
     r.lost = tracer_->read_lost();
     r.self = self_stats();
     return r;
+}
+
+UnwindSummary Session::unwind_summary(const std::vector<StackStats>& stacks) {
+    UnwindSummary u;
+    u.tables = unwind_ != nullptr;
+    if (unwind_) {
+        const auto& st = unwind_->stats();
+        u.table_files = st.files;
+        u.table_failed = st.failed;
+        u.table_rows = st.rows;
+        u.table_capacity = st.capacity;
+        u.table_bytes = st.bytes();
+    }
+    if (shapes_.size() > 4 * size_t(opt_.sizes.stacks)) shapes_.clear();  // stacks purged since: re-read
+    std::set<std::pair<uint32_t, uint64_t>> seen;
+    for (const auto& s : stacks) {
+        if (!s.stack_id || !seen.insert({s.pid, s.stack_id}).second) continue;
+        auto it = shapes_.find(s.stack_id);
+        if (it == shapes_.end()) {
+            auto stack = tracer_->read_stack(s.stack_id);
+            if (!stack) continue;
+            uint32_t n = std::min<uint32_t>(stack->nr, MEMTOP_MAX_FRAMES);
+            it = shapes_.emplace(s.stack_id, StackShape{(stack->flags & MEMTOP_STACK_COMPLETE) != 0,
+                                                         n ? stack->ips[n - 1] : 0}).first;
+        }
+        u.stacks++;
+        if (it->second.complete) continue;
+        u.incomplete++;
+        std::string module = "?";
+        auto m = maps_.find(s.pid);
+        if (m != maps_.end())
+            if (const Mapping* mp = find_mapping(m->second.maps, it->second.last_ip))
+                module = mp->path.empty() ? "[anonymous]" : mp->path;
+        u.incomplete_by_module[module]++;
+    }
+    return u;
 }
 
 void Session::print(const Report& r) {
@@ -411,6 +448,8 @@ int Session::run() {
     epoll_ctl(ep.fd, EPOLL_CTL_ADD, sfd.fd, &ev);
 
     auto start = Clock::now();
+    // The first report's CPU share covers the loop, not loading and attaching.
+    self_stats();
     self_cpu_at_ = start;
     auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt_.interval));
     auto next_report = start + interval;

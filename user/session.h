@@ -68,6 +68,10 @@ private:
     Symbolizer symbolizer_;
     AllocatorFinder finder_;
     std::map<uint32_t, MapsSnapshot> maps_;
+    // What each stored stack says of itself; stacks never change once stored.
+    struct StackShape { bool complete; uint64_t last_ip; };
+    std::map<uint64_t, StackShape> shapes_;
+    UnwindSummary unwind_summary(const std::vector<StackStats>& stacks);
     std::vector<ProcessStats> ended_;                      // exit events not yet reported
     std::vector<std::pair<uint32_t, uint32_t>> forget_;    // instances to purge after a report
     std::set<std::pair<uint64_t, uint64_t>> host_files_;   // --heap-all: files attached

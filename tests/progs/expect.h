@@ -166,6 +166,13 @@
 #define EXEC_PRE_SIZE 3000
 #define EXEC_POST_SIZE 4321
 
+/* ---------------------------------------------------------------- deep_sites */
+/* One allocation per site, all kept (deep_sites.cpp, deep_lib.c). */
+#define DEEP_CHAIN_SIZE 1111  /* main -> run_deep_sites -> deep_level1 -> 2 -> 3 -> malloc */
+#define DEEP_NEW_SIZE 2222    /* deep_inline_outer -> (inlined) deep::make_node -> new */
+#define DEEP_LIB_SIZE 3333    /* deep_via_lib -> deep_lib_entry -> deep_lib_inner (libdeep_lib.so) */
+#define DEEP_THREAD_SIZE 4444 /* thread: deep_thread_main -> deep_thread_site -> malloc */
+
 #ifdef __cplusplus
 namespace expect {
 

@@ -253,6 +253,14 @@ CfiTable build_cfi_table(const std::string& path) {
     }
     std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.lo < b.lo; });
 
+    // The ELF entry point is where the kernel starts the process: nothing
+    // called it. ld.so's _start/_dl_start_user carry no CFI, so without
+    // this a stack of a library constructor would end there "incomplete".
+    uint64_t entry_off = 0;
+    bool entry_uncovered = eh.e_entry && to_offset(eh.e_entry, entry_off) &&
+                           std::none_of(ranges.begin(), ranges.end(),
+                                        [&](const Range& r) { return eh.e_entry >= r.lo && eh.e_entry < r.hi; });
+
     CfiTable t;
     t.fdes = ranges.size();
     auto push = [&](const memtop_unwind_row& r) {
@@ -289,6 +297,15 @@ CfiTable build_cfi_table(const std::string& path) {
             push(memtop_unwind_row{(uint32_t)(off + 1), 0, MEMTOP_ROW_NONE, 0});
     }
     if (dw) dwarf_end(dw);
+    if (entry_uncovered) {
+        // Until the next described function (or the end of the code).
+        memtop_unwind_row outer{(uint32_t)entry_off, 0, MEMTOP_ROW_OUTERMOST, 0};
+        auto at = std::upper_bound(t.rows.begin(), t.rows.end(), outer.off,
+                                   [](uint64_t o, const memtop_unwind_row& r) { return o < r.off; });
+        // The row before it (a gap) keeps covering what precedes the entry.
+        if (at != t.rows.begin() && (at - 1)->off == outer.off) *(at - 1) = outer;
+        else t.rows.insert(at, outer);
+    }
     return t;
 }
 
