@@ -277,6 +277,7 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 			struct unwinder u = {
 				.pc = ret, .sp = sp + 8, .bp = fp, .n = 1, .h = h,
 				.tgid = bpf_get_current_pid_tgid() >> 32, .out = &st->stack,
+				.find_budget = MEMTOP_MAX_FRAMES,
 			};
 			bpf_loop(MEMTOP_MAX_FRAMES - 1, unwind_step, &u, 0);
 			n = u.n;
@@ -624,6 +625,9 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(process_exec, struct task_struct *task)
 {
 	__u32 tgid = task->tgid;
+#ifndef MEMTOP_COMPAT
+	bpf_map_delete_elem(&vma_caches, &tgid); /* a new image, new mappings */
+#endif
 	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	if (!p)
 		return 0;
@@ -650,6 +654,9 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	__u32 tgid = task->tgid;
+#ifndef MEMTOP_COMPAT
+	bpf_map_delete_elem(&vma_caches, &tgid);
+#endif
 	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	struct memtop_rss *r = bpf_map_lookup_elem(&rss, &tgid);
 	/* Opaque to clang, which would test (p | r): pointer arithmetic the
@@ -701,6 +708,110 @@ static __always_inline void mm_counters(struct mm_struct *mm, __s64 pages[4])
 		pages[3] = BPF_CORE_READ(n, rss_stat[3].count);
 	}
 }
+
+#ifndef MEMTOP_COMPAT
+/*
+ * Which code grows resident memory: a user page fault on a page that is not
+ * present maps a fresh page (first touch, or swap-in). Faults are sampled
+ * per page with probability p = 1 - exp(-4096/T), the chance that a Poisson
+ * process over bytes with mean interval T (--fault-sample) hits the page's
+ * 4096 bytes; user space weights each sample by 4096/p bytes, so estimates
+ * are unbiased. An unsampled fault costs one random number.
+ */
+const volatile __u32 fault_sample_threshold = 0; /* p * 2^32; 0: off */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct memtop_stack);
+} fault_stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 16);
+	__type(key, struct memtop_agg_key);
+	__type(value, struct memtop_growth_val);
+} growth SEC(".maps");
+
+/* Fault stacks begin at an exact instruction, heap stacks at a return
+ * address: kept apart even if the addresses agreed. */
+#define FAULT_STACK_SALT 0x9e3779b97f4a7c15ULL
+
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsigned long error_code)
+{
+	if (!fault_sample_threshold || (error_code & 1 /* X86_PF_PROT: page present */))
+		return 0;
+	if (fault_sample_threshold != ~0U && bpf_get_prandom_u32() >= fault_sample_threshold)
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (tgid == self_tgid)
+		return 0;
+	struct memtop_stack *s = bpf_task_storage_get(&fault_stacks, bpf_get_current_task_btf(), 0,
+						      BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s) {
+		count(MEMTOP_CNT_STATE_BUSY);
+		return 0;
+	}
+	__u64 pc = regs->ip, sp = regs->sp, bp = regs->bp;
+	__u64 h = 0xcbf29ce484222325ULL ^ FAULT_STACK_SALT;
+	__u32 n = 1, flags = 0;
+	s->ips[0] = pc;
+	h = (h ^ pc) * 0x100000001b3ULL;
+	if (dwarf_unwind) {
+		/* Interrupts are off here: one bpf_find_vma (see vma_caches). */
+		struct unwinder u = { .pc = pc, .sp = sp, .bp = bp, .n = 1, .h = h, .exact = 1,
+				      .tgid = tgid, .out = s, .find_budget = 1 };
+		bpf_loop(MEMTOP_MAX_FRAMES - 1, unwind_step, &u, 0);
+		n = u.n;
+		h = u.h;
+		flags = u.flags;
+	} else {
+		for (__u32 i = 1; i < MEMTOP_MAX_FRAMES; i++) {
+			struct { __u64 next; __u64 ret; } frame;
+			if (bp < sp || bp - sp > MAX_FRAME_SPAN || (bp & 7))
+				break;
+			if (bpf_probe_read_user(&frame, sizeof(frame), (void *)bp) || !frame.ret)
+				break;
+			s->ips[i] = frame.ret;
+			h = (h ^ frame.ret) * 0x100000001b3ULL;
+			n = i + 1;
+			if (frame.next <= bp)
+				break;
+			bp = frame.next;
+		}
+	}
+	s->nr = n;
+	if (n == MEMTOP_MAX_FRAMES && !(flags & MEMTOP_STACK_COMPLETE))
+		flags |= MEMTOP_STACK_TRUNCATED;
+	s->flags = flags;
+	h ^= h >> 29;
+	__u64 stack_id = h ? h : 1;
+
+	if (!bpf_map_lookup_elem(&stacks, &stack_id)) {
+		if (bpf_map_update_elem(&stacks, &stack_id, s, BPF_NOEXIST) == 0) {
+			emit(MEMTOP_EV_NEW_STACK, tgid, NULL, NULL);
+		} else if (!bpf_map_lookup_elem(&stacks, &stack_id)) {
+			count(MEMTOP_CNT_STACK_MAP_FULL);
+			stack_id = MEMTOP_STACK_LOST;
+		}
+	}
+	struct memtop_agg_key k = { .tgid = tgid, .epoch = 0, .stack_id = stack_id };
+	struct memtop_growth_val *g = bpf_map_lookup_elem(&growth, &k);
+	if (!g) {
+		struct memtop_growth_val zero = {};
+		bpf_map_update_elem(&growth, &k, &zero, BPF_NOEXIST);
+		g = bpf_map_lookup_elem(&growth, &k);
+		if (!g) {
+			count(MEMTOP_CNT_AGG_MAP_FULL);
+			return 0;
+		}
+	}
+	__sync_fetch_and_add(&g->samples, 1);
+	return 0;
+}
+#endif
 
 /*
  * kmem:rss_stat fires whenever one of a process's resident-memory counters

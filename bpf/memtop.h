@@ -65,6 +65,13 @@ struct memtop_agg_val {
 	__u64 allocs_total;      /* cumulative */
 };
 
+/* Page-fault growth per (process, stack), keyed by memtop_agg_key with
+ * epoch 0: sampled first-touch faults (see page_fault_user). */
+struct memtop_growth_val {
+	__u64 samples;   /* sampled not-present faults */
+	__u64 pad;
+};
+
 /* Per process, keyed by tgid. */
 struct memtop_proc {
 	__u32 epoch;

@@ -34,6 +34,45 @@ struct {
 	__type(value, struct memtop_unwind_file);
 } unwind_files SEC(".maps");
 
+/*
+ * Mappings found per process, so that a pc's file is known without asking
+ * bpf_find_vma again. The page-fault tracepoint runs with interrupts off,
+ * where bpf_find_vma defers its unlock to a per-CPU irq_work and refuses a
+ * second call until that has run: there, one lookup per event is all there
+ * is, and the cache (filled by every successful lookup, heap path included)
+ * supplies the rest. Cleared at exec and exit. A library unmapped and
+ * another mapped at the same address within one process could be misread
+ * until then; memtop does not watch munmap for this.
+ */
+#define VMA_CACHE_SLOTS 16
+
+struct vma_entry {
+	__u64 start, end, off;
+	struct memtop_file_key file;
+};
+
+struct vma_cache {
+	__u32 next;
+	__u32 pad;
+	struct vma_entry e[VMA_CACHE_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u32);
+	__type(value, struct vma_cache);
+} vma_caches SEC(".maps");
+
+/* A zeroed vma_cache to insert from: too large for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vma_cache);
+} vma_cache_zero SEC(".maps");
+
 /* Set by the loader when the kernel has bpf_loop and bpf_find_vma. */
 const volatile __u32 dwarf_unwind = 0;
 
@@ -48,7 +87,7 @@ struct unwinder {
 	__u32 flags;            /* MEMTOP_STACK_* */
 	__u32 exact;            /* pc is an instruction address, not a return address */
 	__u32 tgid;
-	__u32 pad;
+	__u32 find_budget;      /* bpf_find_vma calls still allowed */
 	__u64 h;                /* FNV-1a of the frames */
 	struct memtop_stack *out;
 };
@@ -78,8 +117,42 @@ static __always_inline int unwind_locate(struct unwinder *u)
 	if (u->pc >= u->vm_start && u->pc < u->vm_end)
 		return 1;
 	u->vm_start = u->vm_end = 0;
-	if (bpf_find_vma(bpf_get_current_task_btf(), u->pc, vma_found, u, 0) || !u->vm_end)
-		return 0;
+	struct vma_cache *c = bpf_map_lookup_elem(&vma_caches, &u->tgid);
+	if (c) {
+		for (int i = 0; i < VMA_CACHE_SLOTS; i++) {
+			struct vma_entry *e = &c->e[i];
+			if (u->pc >= e->start && u->pc < e->end) {
+				u->vm_start = e->start;
+				u->vm_end = e->end;
+				u->vm_off = e->off;
+				u->file = e->file;
+				break;
+			}
+		}
+	}
+	if (!u->vm_end) {
+		if (!u->find_budget)
+			return 0;
+		u->find_budget--;
+		if (bpf_find_vma(bpf_get_current_task_btf(), u->pc, vma_found, u, 0) || !u->vm_end)
+			return 0;
+		if (!c) {
+			__u32 zero = 0;
+			struct vma_cache *empty = bpf_map_lookup_elem(&vma_cache_zero, &zero);
+			if (empty) {
+				bpf_map_update_elem(&vma_caches, &u->tgid, empty, BPF_NOEXIST);
+				c = bpf_map_lookup_elem(&vma_caches, &u->tgid);
+			}
+		}
+		if (c) {
+			__u32 slot = __sync_fetch_and_add(&c->next, 1) % VMA_CACHE_SLOTS;
+			struct vma_entry *e = &c->e[slot];
+			e->start = u->vm_start;
+			e->end = u->vm_end;
+			e->off = u->vm_off;
+			e->file = u->file;
+		}
+	}
 	u->state = ~0U;
 	if (!u->file.ino)
 		return 1;

@@ -65,6 +65,9 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     app.add_flag("--frame-pointers-only", opt.frame_pointers_only,
                  "walk stacks by frame pointers alone (cheaper; stacks stop at code built without them)");
+    app.add_option("--fault-sample", opt.fault_sample,
+                   "growth stacks: sample first-touch page faults every BYTES on average (0: off)")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--probes", probes_file, "print where memtop would probe the allocators in FILE, and exit");
     app.add_flag("-v,--verbose", opt.verbose, "libbpf's log and attach details on stderr");
     bool no_multi = false;

@@ -22,6 +22,7 @@ struct Options {
     bool uprobe_multi = true;          // --no-uprobe-multi turns it off
     bool compat_bpf = false;           // --compat-bpf: the 5.10 build of the BPF programs
     bool frame_pointers_only = false;  // --frame-pointers-only: no unwind tables
+    uint64_t fault_sample = 512 * 1024;  // --fault-sample BYTES: growth stacks' mean sampling interval; 0 off
 };
 
 }  // namespace memtop

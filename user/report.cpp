@@ -146,6 +146,16 @@ std::string render_json(const Report& r) {
         }
         procs.push_back(std::move(e));
     }
+    auto stack_list = [](const std::vector<ReportStack>& list) {
+        json out = json::array();
+        for (const auto& s : list)
+            out.push_back({{"pid", s.stats.pid},
+                           {"bytes", s.stats.bytes},
+                           {"samples", s.stats.allocs},
+                           {"complete", s.complete},
+                           {"frames", frames_json(s.frames)}});
+        return out;
+    };
     json stacks = json::array();
     for (const auto& s : r.stacks) {
         json frames = frames_json(s.frames);
@@ -163,6 +173,8 @@ std::string render_json(const Report& r) {
               {"final", r.final},
               {"processes", std::move(procs)},
               {"stacks", std::move(stacks)},
+              {"growth_stacks", stack_list(r.growth_stacks)},
+              {"mappings", stack_list(r.mappings)},
               {"lost", lost_json(r.lost)},
               {"unwind", unwind_json(r.unwind)},
               {"self", {{"rss_bytes", r.self.rss_bytes},
@@ -171,6 +183,37 @@ std::string render_json(const Report& r) {
                         {"probes", r.self.probes}}}};
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
+
+namespace {
+std::string render_frames(const std::vector<Frame>& frames) {
+    std::string out;
+    char line[512];
+    for (const auto& f : frames) {
+        std::string where = f.function ? *f.function : "??";
+        if (f.function && f.offset) {
+            snprintf(line, sizeof line, "+0x%" PRIx64, *f.offset);
+            where += line;
+        }
+        std::string mod = f.module ? std::filesystem::path(*f.module).filename().string() : "?";
+        std::string src;
+        if (f.file) src = "  " + std::filesystem::path(*f.file).filename().string() +
+                          (f.line ? ":" + std::to_string(*f.line) : "");
+        // Functions inlined here, innermost first, above the one they are in.
+        for (const auto& i : f.inlined) {
+            std::string isrc = i.file ? "  " + std::filesystem::path(*i.file).filename().string() +
+                                            (i.line ? ":" + std::to_string(*i.line) : "")
+                                      : "";
+            snprintf(line, sizeof line, "      %-16s %s (inlined)%s\n", "", i.function ? i.function->c_str() : "??",
+                     isrc.c_str());
+            out += line;
+        }
+        snprintf(line, sizeof line, "      0x%-14" PRIx64 " %s (%s)%s\n", f.address, where.c_str(), mod.c_str(),
+                 src.c_str());
+        out += line;
+    }
+    return out;
+}
+}  // namespace
 
 std::string render_text(const Report& r) {
     std::string out;
@@ -220,29 +263,16 @@ std::string render_text(const Report& r) {
                  s.truncated ? " [truncated]" : !s.complete && s.stats.stack_id ? " [incomplete]" : "");
         out += line;
         if (s.stats.stack_id == 0) out += "      (stack not stored: the stack map was full)\n";
-        for (const auto& f : s.frames) {
-            std::string where = f.function ? *f.function : "??";
-            if (f.function && f.offset) {
-                snprintf(line, sizeof line, "+0x%" PRIx64, *f.offset);
-                where += line;
-            }
-            std::string mod = f.module ? std::filesystem::path(*f.module).filename().string() : "?";
-            std::string src;
-            if (f.file) src = "  " + std::filesystem::path(*f.file).filename().string() +
-                              (f.line ? ":" + std::to_string(*f.line) : "");
-            // Functions inlined here, innermost first, above the one they are in.
-            for (const auto& i : f.inlined) {
-                std::string isrc = i.file ? "  " + std::filesystem::path(*i.file).filename().string() +
-                                                (i.line ? ":" + std::to_string(*i.line) : "")
-                                          : "";
-                snprintf(line, sizeof line, "      %-16s %s (inlined)%s\n", "", i.function ? i.function->c_str() : "??",
-                         isrc.c_str());
-                out += line;
-            }
-            snprintf(line, sizeof line, "      0x%-14" PRIx64 " %s (%s)%s\n", f.address, where.c_str(), mod.c_str(),
-                     src.c_str());
-            out += line;
-        }
+        out += render_frames(s.frames);
+    }
+    if (!r.growth_stacks.empty()) out += "\nTop stacks by resident memory first touched (page faults, sampled):\n";
+    rank = 1;
+    for (const auto& s : r.growth_stacks) {
+        snprintf(line, sizeof line, "#%d  pid %u: ~%s in %" PRId64 " sample%s%s\n", rank++, s.stats.pid,
+                 human_bytes(s.stats.bytes).c_str(), s.stats.allocs, s.stats.allocs == 1 ? "" : "s",
+                 !s.complete && s.stats.stack_id ? " [incomplete]" : "");
+        out += line;
+        out += render_frames(s.frames);
     }
     const auto& l = r.lost;
     std::string lost;

@@ -233,36 +233,48 @@ Report Session::build_report(bool final) {
     for (const auto& s : tracer_->read_stacks())
         if (shown.count({s.pid, s.epoch})) candidates.push_back(s);
     r.unwind = unwind_summary(candidates);
-    for (const auto& s : top_stacks(std::move(candidates), opt_.top)) {
-        ReportStack rs;
-        rs.stats = s;
-        auto stack = s.stack_id ? tracer_->read_stack(s.stack_id) : std::nullopt;
-        if (stack) {
-            std::vector<uint64_t> ips(stack->ips, stack->ips + std::min<uint32_t>(stack->nr, MEMTOP_MAX_FRAMES));
-            rs.truncated = stack->flags & MEMTOP_STACK_TRUNCATED;
-            rs.complete = stack->flags & MEMTOP_STACK_COMPLETE;
-            auto m = maps_.find(s.pid);
-            bool current = m != maps_.end() && m->second.epoch == s.epoch;
-            if (!current && alive(static_cast<int>(s.pid))) {
-                snapshot_maps(s.pid, s.epoch);
-                m = maps_.find(s.pid);
-                current = m != maps_.end();
-            }
-            if (current) {
-                rs.frames = symbolizer_.resolve_stack(static_cast<int>(s.pid), m->second.maps, ips);
-            } else {
-                for (auto ip : ips) {
-                    Frame f;
-                    f.address = ip;
-                    rs.frames.push_back(f);
-                }
-            }
-        }
-        r.stacks.push_back(std::move(rs));
-    }
+    for (const auto& s : top_stacks(std::move(candidates), opt_.top))
+        r.stacks.push_back(report_stack(s, AddressKind::Return));
+    // Which code grew resident memory, for the processes in this report.
+    std::set<uint32_t> shown_pids;
+    for (const auto& p : r.processes) shown_pids.insert(p.pid);
+    std::vector<StackStats> growth;
+    for (auto& g : tracer_->read_growth())
+        if (shown_pids.count(g.pid)) growth.push_back(g);
+    for (const auto& g : top_stacks(std::move(growth), opt_.top))
+        r.growth_stacks.push_back(report_stack(g, AddressKind::Exact));
     r.lost = tracer_->read_lost();
     r.self = self_stats();
     return r;
+}
+
+ReportStack Session::report_stack(const StackStats& s, AddressKind first) {
+    ReportStack rs;
+    rs.stats = s;
+    auto stack = s.stack_id ? tracer_->read_stack(s.stack_id) : std::nullopt;
+    if (stack) {
+        std::vector<uint64_t> ips(stack->ips, stack->ips + std::min<uint32_t>(stack->nr, MEMTOP_MAX_FRAMES));
+        rs.truncated = stack->flags & MEMTOP_STACK_TRUNCATED;
+        rs.complete = stack->flags & MEMTOP_STACK_COMPLETE;
+        auto m = maps_.find(s.pid);
+        // Growth stacks are per pid (epoch 0): any snapshot of the pid will do.
+        bool current = m != maps_.end() && (m->second.epoch == s.epoch || s.epoch == 0);
+        if (!current && alive(static_cast<int>(s.pid))) {
+            snapshot_maps(s.pid, s.epoch);
+            m = maps_.find(s.pid);
+            current = m != maps_.end();
+        }
+        if (current) {
+            rs.frames = symbolizer_.resolve_stack(static_cast<int>(s.pid), m->second.maps, ips, first);
+        } else {
+            for (auto ip : ips) {
+                Frame f;
+                f.address = ip;
+                rs.frames.push_back(f);
+            }
+        }
+    }
+    return rs;
 }
 
 UnwindSummary Session::unwind_summary(const std::vector<StackStats>& stacks) {
@@ -410,8 +422,14 @@ int Session::run() {
     sigprocmask(SIG_BLOCK, &mask, nullptr);
     Fd sfd{signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)};
 
-    tracer_ = std::make_unique<Tracer>(opt_.sizes, opt_.verbose, opt_.uprobe_multi, opt_.compat_bpf,
-                                       !opt_.frame_pointers_only, [this](const memtop_event& e) { on_event(e); });
+    TracerConfig tc;
+    tc.sizes = opt_.sizes;
+    tc.verbose = opt_.verbose;
+    tc.uprobe_multi = opt_.uprobe_multi;
+    tc.force_compat = opt_.compat_bpf;
+    tc.dwarf = !opt_.frame_pointers_only;
+    tc.fault_sample_bytes = opt_.fault_sample;
+    tracer_ = std::make_unique<Tracer>(tc, [this](const memtop_event& e) { on_event(e); });
 
     if (tracer_->dwarf_unwind())
         unwind_ = std::make_unique<UnwindTables>(tracer_->unwind_rows_fd(), tracer_->unwind_files_fd(),

@@ -72,6 +72,8 @@ private:
     struct StackShape { bool complete; uint64_t last_ip; };
     std::map<uint64_t, StackShape> shapes_;
     UnwindSummary unwind_summary(const std::vector<StackStats>& stacks);
+    // A stack of the maps, symbolized with the process's maps snapshot.
+    ReportStack report_stack(const StackStats& s, AddressKind first);
     std::vector<ProcessStats> ended_;                      // exit events not yet reported
     std::vector<std::pair<uint32_t, uint32_t>> forget_;    // instances to purge after a report
     std::set<std::pair<uint64_t, uint64_t>> host_files_;   // --heap-all: files attached

@@ -7,6 +7,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cmath>
 #include <deque>
 #include <map>
 #include <thread>
@@ -149,7 +150,8 @@ int on_ring_event(void* ctx, void* data, size_t size) {
 
 template <typename Skel>
 int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Skel*), const MapSizes& sizes,
-                         bool allow_uprobe_multi, bool allow_dwarf) {
+                         const TracerConfig& config) {
+    bool allow_uprobe_multi = config.uprobe_multi, allow_dwarf = config.dwarf;
     Skel* skel = open();
     if (!skel) return -errno;
     bpf_map__set_max_entries(skel->maps.allocs, sizes.allocs);
@@ -165,6 +167,14 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
         bool has = libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, nullptr) == 1 &&
                    libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_find_vma, nullptr) == 1;
         skel->rodata->dwarf_unwind = has && allow_dwarf;
+        fault_threshold_ = 0;
+        if (config.fault_sample_bytes) {
+            double p = page_sample_probability(config.fault_sample_bytes);
+            double t = p * 4294967296.0;
+            fault_threshold_ = t >= 4294967295.0 ? ~0u : std::max<uint32_t>(1, static_cast<uint32_t>(t));
+            growth_weight_ = 4096.0 / (fault_threshold_ == ~0u ? 1.0 : fault_threshold_ / 4294967296.0);
+        }
+        skel->rodata->fault_sample_threshold = fault_threshold_;
     }
     use_multi_ = allow_uprobe_multi && kernel_has_uprobe_multi();
     if (use_multi_) {
@@ -182,10 +192,12 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     progs_ = {skel->progs.malloc_entry, skel->progs.new_entry, skel->progs.calloc_entry,
               skel->progs.realloc_entry, skel->progs.reallocarray_entry, skel->progs.memalign_entry,
               skel->progs.posix_memalign_entry, skel->progs.free_entry, skel->progs.alloc_return,
-              skel->progs.process_exec, skel->progs.process_exit, skel->progs.rss_stat};
+              skel->progs.process_exec, skel->progs.process_exit, skel->progs.rss_stat, nullptr};
     maps_ = {skel->maps.allocs, skel->maps.stacks, skel->maps.aggs, skel->maps.procs, skel->maps.counters,
-             skel->maps.events, skel->maps.rss, nullptr, nullptr};
+             skel->maps.events, skel->maps.rss, nullptr, nullptr, nullptr};
     if constexpr (requires { skel->maps.unwind_rows; }) {
+        progs_.page_fault_user = skel->progs.page_fault_user;
+        maps_.growth = skel->maps.growth;
         maps_.unwind_rows = skel->maps.unwind_rows;
         maps_.unwind_files = skel->maps.unwind_files;
         dwarf_unwind_ = skel->rodata->dwarf_unwind;
@@ -194,9 +206,14 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     return 0;
 }
 
-Tracer::Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, bool force_compat, bool allow_dwarf,
-               EventHandler on_event)
-    : on_event_(std::move(on_event)), sizes_(sizes) {
+double page_sample_probability(uint64_t mean) {
+    return mean ? -std::expm1(-4096.0 / static_cast<double>(mean)) : 0.0;
+}
+
+Tracer::Tracer(const TracerConfig& config, EventHandler on_event)
+    : on_event_(std::move(on_event)), sizes_(config.sizes) {
+    const MapSizes& sizes = config.sizes;
+    bool verbose = config.verbose, force_compat = config.force_compat;
     g_verbose = verbose;
     libbpf_set_print(libbpf_log);
 
@@ -220,13 +237,15 @@ Tracer::Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, boo
     };
     int err = force_compat ? -ENOTSUP
                            : load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy,
-                                                      sizes, allow_uprobe_multi, allow_dwarf);
+                                                      sizes, config);
     if (err && !privileged && (err == -EPERM || err == -EACCES)) throw permission_error(err);
     if (err) {
         int full_err = err;
         std::string full_hint = libbpf_hint();
+        TracerConfig compat_config = config;
+        compat_config.dwarf = false;
         err = load_variant<memtop_compat_bpf>(memtop_compat_bpf__open, memtop_compat_bpf__load,
-                                              memtop_compat_bpf__destroy, sizes, allow_uprobe_multi, false);
+                                              memtop_compat_bpf__destroy, sizes, compat_config);
         if (err && !privileged && (err == -EPERM || err == -EACCES)) throw permission_error(err);
         if (err) {
             if (force_compat) throw MemtopError(kExitKernel, describe("load BPF programs (compat build)", err) +
@@ -236,7 +255,8 @@ Tracer::Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, boo
         compat_ = true;
     }
 
-    for (bpf_program* p : {progs_.process_exec, progs_.process_exit, progs_.rss_stat}) {
+    for (bpf_program* p : {progs_.process_exec, progs_.process_exit, progs_.rss_stat, progs_.page_fault_user}) {
+        if (!p || (p == progs_.page_fault_user && !fault_threshold_)) continue;
         bpf_link* l = bpf_program__attach(p);
         if (!l) {
             int e = errno;
@@ -338,6 +358,22 @@ size_t Tracer::probe_count() const {
     return n;
 }
 
+std::vector<StackStats> Tracer::read_growth() const {
+    std::vector<StackStats> out;
+    if (!maps_.growth) return out;
+    for (const auto& [k, v] : dump_map<memtop_agg_key, memtop_growth_val>(bpf_map__fd(maps_.growth))) {
+        StackStats s;
+        s.pid = k.tgid;
+        s.stack_id = k.stack_id;
+        s.allocs = static_cast<int64_t>(v.samples);
+        s.allocs_total = v.samples;
+        s.bytes = static_cast<int64_t>(static_cast<double>(v.samples) * growth_weight_ + 0.5);
+        s.alloc_bytes_total = static_cast<uint64_t>(s.bytes);
+        out.push_back(s);
+    }
+    return out;
+}
+
 int Tracer::unwind_rows_fd() const { return maps_.unwind_rows ? bpf_map__fd(maps_.unwind_rows) : -1; }
 int Tracer::unwind_files_fd() const { return maps_.unwind_files ? bpf_map__fd(maps_.unwind_files) : -1; }
 
@@ -430,6 +466,18 @@ void Tracer::forget(const std::vector<std::pair<uint32_t, uint32_t>>& instances)
     int allocs_fd = bpf_map__fd(maps_.allocs);
     for (const auto& k : dump_keys<memtop_alloc_key, memtop_alloc_val>(allocs_fd))
         if (dead.count({k.tgid, k.epoch})) bpf_map_delete_elem(allocs_fd, &k);
+    if (maps_.growth) {
+        // Growth is per pid (epoch 0): an ended instance takes its pid's with it.
+        std::set<uint32_t> dead_pids;
+        for (const auto& d : dead) dead_pids.insert(d.first);
+        int growth_fd = bpf_map__fd(maps_.growth);
+        for (const auto& k : dump_keys<memtop_agg_key, memtop_growth_val>(growth_fd)) {
+            if (dead_pids.count(k.tgid))
+                bpf_map_delete_elem(growth_fd, &k);
+            else
+                referenced.insert(k.stack_id);
+        }
+    }
     int stacks_fd = bpf_map__fd(maps_.stacks);
     for (const auto& id : dump_keys<uint64_t, memtop_stack>(stacks_fd))
         if (!referenced.count(id)) bpf_map_delete_elem(stacks_fd, &id);

@@ -29,6 +29,21 @@ struct MapSizes {
     uint32_t unwind_rows = 1u << 21;  // unwind-table rows, all files together (8 bytes each)
 };
 
+// How the BPF side is loaded.
+struct TracerConfig {
+    MapSizes sizes;
+    bool verbose = false;
+    bool uprobe_multi = true;   // uprobe_multi links where the kernel has them
+    bool force_compat = false;  // the 5.10 build even where the full one loads (tests of the fallback)
+    bool dwarf = true;          // unwind with tables where the kernel can (else frame pointers)
+    uint64_t fault_sample_bytes = 512 * 1024;  // page-fault growth stacks: mean bytes between samples; 0 off
+};
+
+// Probability that a Poisson process over bytes with mean interval `mean`
+// samples a 4096-byte page: 1 - exp(-4096/mean). A sampled page stands for
+// 4096/p bytes.
+double page_sample_probability(uint64_t mean);
+
 struct AttachedLibrary {
     std::string path;  // as shown to users
     int pid = -1;      // -1: every process mapping the file
@@ -41,10 +56,11 @@ struct AttachedLibrary {
 struct TracerPrograms {
     bpf_program *malloc_entry, *new_entry, *calloc_entry, *realloc_entry, *reallocarray_entry, *memalign_entry,
         *posix_memalign_entry, *free_entry, *alloc_return, *process_exec, *process_exit, *rss_stat;
+    bpf_program* page_fault_user;  // null in the compat build
 };
 struct TracerMaps {
     bpf_map *allocs, *stacks, *aggs, *procs, *counters, *events, *rss;
-    bpf_map *unwind_rows, *unwind_files;  // null in the compat build
+    bpf_map *unwind_rows, *unwind_files, *growth;  // null in the compat build
 };
 
 // Resident memory as the kernel side lays it out (enum memtop_rss_member).
@@ -54,15 +70,9 @@ class Tracer {
 public:
     using EventHandler = std::function<void(const memtop_event&)>;
 
-    // Opens, sizes and loads the BPF object, attaches the lifecycle
-    // tracepoints. Throws MemtopError (permission, kernel, failure).
-    // allow_uprobe_multi: use uprobe_multi links where the kernel has them
-    // (one link per program and file) instead of one perf event per probe.
-    // force_compat: load the 5.10 build even where the full one would load
-    // (tests of the fallback).
-    // allow_dwarf: unwind with tables where the kernel can (else frame pointers).
-    Tracer(const MapSizes& sizes, bool verbose, bool allow_uprobe_multi, bool force_compat, bool allow_dwarf,
-           EventHandler on_event);
+    // Opens, sizes and loads the BPF object, attaches the lifecycle and
+    // page-fault tracepoints. Throws MemtopError (permission, kernel, failure).
+    Tracer(const TracerConfig& config, EventHandler on_event);
     ~Tracer();
     Tracer(const Tracer&) = delete;
     Tracer& operator=(const Tracer&) = delete;
@@ -81,6 +91,11 @@ public:
     // Stacks are unwound with tables (bpf/unwind.h) rather than frame
     // pointers alone: the full build on kernels with bpf_loop and bpf_find_vma.
     bool dwarf_unwind() const { return dwarf_unwind_; }
+    // Page-fault growth stacks are sampled (the full build, --fault-sample > 0).
+    bool growth_stacks() const { return maps_.growth != nullptr && fault_threshold_ != 0; }
+    // Bytes one growth sample stands for (4096 / p).
+    double growth_sample_weight() const { return growth_weight_; }
+    std::vector<StackStats> read_growth() const;  // bytes: estimated; allocs: samples
     int unwind_rows_fd() const;
     int unwind_files_fd() const;
 
@@ -101,12 +116,14 @@ private:
     void release();
     template <typename Skel>
     int load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Skel*), const MapSizes& sizes,
-                     bool allow_uprobe_multi, bool allow_dwarf);
+                     const TracerConfig& config);
     TracerPrograms progs_{};
     TracerMaps maps_{};
     std::function<void()> destroy_skeleton_;
     bool compat_ = false;
     bool dwarf_unwind_ = false;
+    uint32_t fault_threshold_ = 0;
+    double growth_weight_ = 0;
     ring_buffer* rb_ = nullptr;
     EventHandler on_event_;
     MapSizes sizes_;

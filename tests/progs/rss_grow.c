@@ -8,6 +8,14 @@
 
 #include "expect.h"
 
+/* The code that grows resident memory, for the growth-stack tests. */
+__attribute__((noinline, used)) void touch_pages(char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i += 4096)
+        p[i] = 1; /* @line touch_pages */
+    __asm__ volatile("" : : "r"(p) : "memory");
+}
+
 int main(void)
 {
     char line[64];
@@ -19,8 +27,7 @@ int main(void)
     char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return 2;
-    for (size_t i = 0; i < len; i += 4096)
-        p[i] = 1;
+    touch_pages(p, len);
     printf("grown\n");
     fflush(stdout);
     if (!fgets(line, sizeof line, stdin))

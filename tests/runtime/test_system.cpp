@@ -117,3 +117,55 @@ TEST_CASE("memtop with no target shows every process, itself included", "[bpf][s
     CHECK((*self)["rss_bytes"].get<long long>() > 0);
     CHECK(r.final_report->at("processes").size() > 3);
 }
+
+TEST_CASE("system view: growth stacks name the code that touched the pages, bytes estimated within 10%",
+          "[bpf][system][growth]") {
+    RT_REQUIRE_ENV();
+    // 16 KiB mean sampling interval: each page is sampled with p = 1 -
+    // exp(-1/4) ~ 0.22, so 64 MiB gets ~3600 samples, a relative standard
+    // deviation of ~1.5%. 10% is over six of them.
+    Child memtop, prog;
+    std::string err;
+    REQUIRE(spawn(memtop, {memtop_path(), "--json", "-d", "1", "-T", "50", "--fault-sample", "16384"}, false, &err));
+    REQUIRE(wait_line({&memtop}, memtop, true,
+                      [](const std::string& l) { return starts_with(l, "memtop: watching"); }));
+    REQUIRE(spawn(prog, {prog_path("rss_grow_nofp")}, true, &err));
+    auto ready = wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
+    REQUIRE(ready);
+    const int pid = std::stoi(ready->substr(6));
+    prog.write_stdin("go\n");
+    REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "grown"; }));
+    size_t seen = memtop.out_lines.size();
+    auto rep = next_report({&memtop, &prog}, memtop, seen);
+    REQUIRE(rep);
+
+    const int touch_line = marker_line("rss_grow.c", "touch_pages");
+    REQUIRE(touch_line > 0);
+    long long touched = 0;
+    bool whole = false;
+    for (const auto& st : (*rep)["growth_stacks"]) {
+        if (st["pid"] != pid || st["frames"].empty()) continue;
+        const json& f = st["frames"];
+        if (!fn_is(f[0], "touch_pages")) continue;
+        INFO("stack: " << st.dump());
+        // frames[0] is the touching instruction itself, at its line.
+        CHECK(f[0]["line"] == touch_line);
+        touched += st["bytes"].get<long long>();
+        CHECK(st["samples"].get<long long>() > 0);
+        if (st["complete"] == true) {
+            whole = true;
+            CHECK(fn_is(f[1], "main"));
+            CHECK(fn_is(f.back(), "_start"));
+        }
+    }
+    const long long grow = (long long)RSS_GROW_MB << 20;
+    INFO("estimated " << touched << " of " << grow);
+    CHECK(std::llabs(touched - grow) <= grow / 10);
+    CHECK(whole);
+
+    prog.close_stdin();
+    REQUIRE(wait_exit({&memtop, &prog}, prog));
+    memtop.signal(SIGINT);
+    REQUIRE(wait_exit({&memtop, &prog}, memtop));
+    CHECK(memtop.exit_code() == 0);
+}
