@@ -111,6 +111,67 @@ static long vma_found(struct task_struct *task, struct vm_area_struct *vma, void
 
 static __always_inline void emit_need_unwind(struct unwinder *u);
 
+/* The binary search and the cache scan run as bpf_loop callbacks: verified
+ * once each, where open-coded bounded loops made the verifier walk every
+ * iteration of every path, for every program (seconds of load time). */
+struct row_search {
+	__u64 off;
+	__u32 lo, len;
+};
+
+static long row_search_step(__u32 i, void *data)
+{
+	struct row_search *s = data;
+	if (s->len <= 1)
+		return 1;
+	__u32 half = s->len / 2, mid = s->lo + half;
+	const struct memtop_unwind_row *r = bpf_map_lookup_elem(&unwind_rows, &mid);
+	if (!r) {
+		s->len = 0;
+		return 1;
+	}
+	if (r->off <= s->off)
+		s->lo = mid;
+	s->len -= half;
+	return 0;
+}
+
+static __always_inline const struct memtop_unwind_row *unwind_find_row(struct unwinder *u, __u64 off)
+{
+	struct row_search s = { .off = off, .lo = u->row_start, .len = u->row_count };
+
+	if (!s.len)
+		return NULL;
+	bpf_loop(UNWIND_SEARCH_STEPS, row_search_step, &s, 0);
+	if (!s.len)
+		return NULL;
+	const struct memtop_unwind_row *r = bpf_map_lookup_elem(&unwind_rows, &s.lo);
+	if (!r || r->off > off)
+		return NULL;
+	return r;
+}
+
+struct cache_scan {
+	struct unwinder *u;
+	struct vma_cache *c;
+};
+
+static long cache_scan_step(__u32 i, void *data)
+{
+	struct cache_scan *cs = data;
+	struct unwinder *u = cs->u;
+	if (i >= VMA_CACHE_SLOTS)
+		return 1;
+	struct vma_entry *e = &cs->c->e[i];
+	if (u->pc < e->start || u->pc >= e->end)
+		return 0;
+	u->vm_start = e->start;
+	u->vm_end = e->end;
+	u->vm_off = e->off;
+	u->file = e->file;
+	return 1;
+}
+
 /* Finds the mapping and table of u->pc; returns 0 when pc is not mapped. */
 static __always_inline int unwind_locate(struct unwinder *u)
 {
@@ -119,16 +180,8 @@ static __always_inline int unwind_locate(struct unwinder *u)
 	u->vm_start = u->vm_end = 0;
 	struct vma_cache *c = bpf_map_lookup_elem(&vma_caches, &u->tgid);
 	if (c) {
-		for (int i = 0; i < VMA_CACHE_SLOTS; i++) {
-			struct vma_entry *e = &c->e[i];
-			if (u->pc >= e->start && u->pc < e->end) {
-				u->vm_start = e->start;
-				u->vm_end = e->end;
-				u->vm_off = e->off;
-				u->file = e->file;
-				break;
-			}
-		}
+		struct cache_scan cs = { .u = u, .c = c };
+		bpf_loop(VMA_CACHE_SLOTS, cache_scan_step, &cs, 0);
 	}
 	if (!u->vm_end) {
 		if (!u->find_budget)
@@ -169,28 +222,6 @@ static __always_inline int unwind_locate(struct unwinder *u)
 	u->row_start = t->row_start;
 	u->row_count = t->row_count;
 	return 1;
-}
-
-static __always_inline const struct memtop_unwind_row *unwind_find_row(struct unwinder *u, __u64 off)
-{
-	__u32 lo = u->row_start, len = u->row_count;
-	const struct memtop_unwind_row *r;
-
-	if (!len)
-		return NULL;
-	for (int i = 0; i < UNWIND_SEARCH_STEPS && len > 1; i++) {
-		__u32 half = len / 2, mid = lo + half;
-		r = bpf_map_lookup_elem(&unwind_rows, &mid);
-		if (!r)
-			return NULL;
-		if (r->off <= off)
-			lo = mid;
-		len -= half;
-	}
-	r = bpf_map_lookup_elem(&unwind_rows, &lo);
-	if (!r || r->off > off)
-		return NULL;
-	return r;
 }
 
 /* One frame up: from u->pc's frame to its caller's. Returns 1 to stop. */
