@@ -2,13 +2,18 @@
 // "memtop: ..." line on stderr and a documented exit status.
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "errors.h"
 #include "probes/elf_image.h"
 #include "probes/placement.h"
 #include "session.h"
+#include "symbolize/proc_maps.h"
 
 using namespace memtop;
 
@@ -39,6 +44,60 @@ int print_probe_plan(const std::string& path) {
                    s.emulated ? "emulated" : "stepped", s.instruction.c_str(), s.has_return ? "  (+return)" : "");
     }
     return 0;
+}
+
+// --heap-all puts a uprobe on every process's malloc, memtop's own libc
+// included: each allocation memtop makes while symbolizing and reporting
+// would take a trap (measured: twice its system time). So memtop re-runs
+// itself once on private copies of its allocator libraries, which no probe
+// is on; the copies are deleted as soon as they are mapped.
+void run_on_private_allocator(char** argv) {
+    if (const char* dir = getenv("MEMTOP_PRIVATE_LIBS")) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+        if (const char* old = getenv("MEMTOP_SAVED_LD_LIBRARY_PATH"))
+            setenv("LD_LIBRARY_PATH", old, 1);
+        else
+            unsetenv("LD_LIBRARY_PATH");
+        unsetenv("MEMTOP_SAVED_LD_LIBRARY_PATH");
+        unsetenv("MEMTOP_PRIVATE_LIBS");
+        return;
+    }
+    char tmpl[] = "/tmp/memtop-libs-XXXXXX";
+    if (!mkdtemp(tmpl)) return;  // no private copy: memtop runs traced, slower but right
+    std::string dir = tmpl;
+    std::string err;
+    auto maps = read_proc_maps(getpid(), &err);
+    bool copied = false;
+    std::set<std::string> seen;
+    for (const auto& m : maps ? *maps : std::vector<Mapping>{}) {
+        std::string base = std::filesystem::path(m.path).filename().string();
+        // The loader looks libraries up by soname: libstdc++.so.6, libc.so.6.
+        std::string soname = base.rfind("libstdc++.so.6", 0) == 0 ? "libstdc++.so.6"
+                             : base == "libc.so.6"                ? base
+                                                                  : "";
+        if (soname.empty() || !seen.insert(soname).second) continue;
+        std::error_code ec;
+        std::filesystem::copy_file(m.path, dir + "/" + soname, ec);
+        copied = copied || !ec;
+    }
+    if (!copied) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+        return;
+    }
+    if (const char* old = getenv("LD_LIBRARY_PATH")) {
+        setenv("MEMTOP_SAVED_LD_LIBRARY_PATH", old, 1);
+        setenv("LD_LIBRARY_PATH", (dir + ":" + old).c_str(), 1);
+    } else {
+        setenv("LD_LIBRARY_PATH", dir.c_str(), 1);
+    }
+    setenv("MEMTOP_PRIVATE_LIBS", dir.c_str(), 1);
+    execv("/proc/self/exe", argv);
+    // exec failed: carry on as we are
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    unsetenv("MEMTOP_PRIVATE_LIBS");
 }
 
 }  // namespace
@@ -91,6 +150,7 @@ int main(int argc, char** argv) {
         opt.uprobe_multi = !no_multi;
         int targets = !opt.pids.empty() + !opt.command.empty() + opt.heap_all;
         if (targets > 1) throw MemtopError(kExitUsage, "choose one target: -p PID, --heap-all or -- CMD");
+        if (opt.heap_all || getenv("MEMTOP_PRIVATE_LIBS")) run_on_private_allocator(argv);
         Session session(std::move(opt));
         return session.run();
     } catch (const MemtopError& e) {
