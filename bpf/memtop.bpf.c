@@ -162,6 +162,17 @@ struct {
  * what it reports. */
 const volatile __u32 self_tgid = 0;
 
+/* --cgroup/--container: probes are on every process mapping the files, and
+ * only tasks in target_cgroup (or below it) are traced. */
+const volatile __u32 cgroup_filter = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} target_cgroup SEC(".maps");
+
 static __always_inline void count(__u32 which)
 {
 	__u64 *c = bpf_map_lookup_elem(&counters, &which);
@@ -235,6 +246,10 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 	__u64 sp = PT_REGS_SP(ctx);
 
 	if ((bpf_get_current_pid_tgid() >> 32) == self_tgid)
+		return NULL;
+	/* Outside the target cgroup: no state, so its return and frees (no
+	 * process record) are ignored too. */
+	if (cgroup_filter && bpf_current_task_under_cgroup(&target_cgroup, 0) != 1)
 		return NULL;
 	st = thread_state(1);
 	if (!st) {
@@ -719,6 +734,8 @@ static __always_inline void mm_counters(struct mm_struct *mm, __s64 pages[4])
  * are unbiased. An unsampled fault costs one random number.
  */
 const volatile __u32 fault_sample_threshold = 0; /* p * 2^32; 0: off */
+/* With a target (-p, -- CMD, --cgroup): only the processes heap-traced. */
+const volatile __u32 faults_of_traced_only = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -747,6 +764,8 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (tgid == self_tgid)
+		return 0;
+	if (faults_of_traced_only && !bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
 	struct memtop_stack *s = bpf_task_storage_get(&fault_stacks, bpf_get_current_task_btf(), 0,
 						      BPF_LOCAL_STORAGE_GET_F_CREATE);

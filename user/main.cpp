@@ -46,7 +46,8 @@ int print_probe_plan(const std::string& path) {
     return 0;
 }
 
-// --heap-all puts a uprobe on every process's malloc, memtop's own libc
+// --heap-all (and --cgroup, --container: their probes are on the files, for
+// every process) puts a uprobe on every process's malloc, memtop's own libc
 // included: each allocation memtop makes while symbolizing and reporting
 // would take a trap (measured: twice its system time). So memtop re-runs
 // itself once on private copies of its allocator libraries, which no probe
@@ -109,6 +110,10 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "memtop 0.1");
     app.add_option("-p,--pid", pid_list, "trace these processes (PID[,PID...])");
     app.add_flag("--heap-all", opt.heap_all, "trace every process on the host (every allocation takes a trap)");
+    app.add_option("--cgroup", opt.cgroup,
+                   "trace every process in this cgroup (v2 path, e.g. system.slice/foo.service), also later ones");
+    app.add_option("--container", opt.container,
+                   "trace every process of this container (its id, or a unique prefix), also later ones");
     app.add_option("-d,--interval", opt.interval, "seconds between reports")->check(CLI::PositiveNumber);
     app.add_option("-T,--top", opt.top, "stacks per report, by outstanding bytes")->check(CLI::PositiveNumber);
     app.add_flag("--json", opt.json, "one JSON object per report on stdout (NDJSON)");
@@ -148,9 +153,13 @@ int main(int argc, char** argv) {
         if (!probes_file.empty()) return print_probe_plan(probes_file);
         if (!pid_list.empty()) opt.pids = parse_pids(pid_list);
         opt.uprobe_multi = !no_multi;
-        int targets = !opt.pids.empty() + !opt.command.empty() + opt.heap_all;
-        if (targets > 1) throw MemtopError(kExitUsage, "choose one target: -p PID, --heap-all or -- CMD");
-        if (opt.heap_all || getenv("MEMTOP_PRIVATE_LIBS")) run_on_private_allocator(argv);
+        int targets = !opt.pids.empty() + !opt.command.empty() + opt.heap_all + !opt.cgroup.empty() +
+                      !opt.container.empty();
+        if (targets > 1)
+            throw MemtopError(kExitUsage, "choose one target: -p PID, -- CMD, --cgroup, --container or --heap-all");
+        // Probes on every process mapping the allocator files: memtop's too.
+        bool probes_everywhere = opt.heap_all || !opt.cgroup.empty() || !opt.container.empty();
+        if (probes_everywhere || getenv("MEMTOP_PRIVATE_LIBS")) run_on_private_allocator(argv);
         Session session(std::move(opt));
         return session.run();
     } catch (const MemtopError& e) {

@@ -13,6 +13,8 @@ struct Options {
     std::vector<int> pids;             // -p
     std::vector<std::string> command;  // -- CMD ARGS...
     bool heap_all = false;             // --heap-all
+    std::string cgroup;                // --cgroup PATH (v2, under /sys/fs/cgroup)
+    std::string container;             // --container ID (a runtime's id, or a prefix of it)
     double interval = 5.0;             // -d SEC
     size_t top = 10;                   // -T N
     bool json = false;                 // --json

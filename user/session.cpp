@@ -1,6 +1,7 @@
 #include "session.h"
 #include "unwind/program_files.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -179,8 +180,12 @@ void Session::start_command() {
 }
 
 void Session::scan_host() {
-    for (int pid : list_pids()) {
+    // --cgroup/--container: the processes in the cgroup now; probes go on
+    // their files for every process (the kernel side filters by cgroup).
+    std::vector<int> pids = cgroup_dir_.empty() ? list_pids() : cgroup_pids(cgroup_dir_);
+    for (int pid : pids) {
         if (pid == getpid()) continue;
+        if (!cgroup_dir_.empty() && unwind_ && scanned_pids_.insert(pid).second) unwind_->load_process(pid);
         std::string err;
         auto maps = read_proc_maps(pid, &err);
         if (!maps) continue;  // gone, or a kernel thread
@@ -411,7 +416,17 @@ SelfStats Session::self_stats() {
 }
 
 int Session::run() {
-    system_view_ = opt_.pids.empty() && opt_.command.empty() && !opt_.heap_all;
+    bool by_cgroup = !opt_.cgroup.empty() || !opt_.container.empty();
+    system_view_ = opt_.pids.empty() && opt_.command.empty() && !opt_.heap_all && !by_cgroup;
+    // Resolved before anything is loaded: a wrong name is one line and no BPF.
+    if (!opt_.cgroup.empty()) cgroup_dir_ = resolve_cgroup_dir(opt_.cgroup);
+    if (!opt_.container.empty()) cgroup_dir_ = container_cgroup_dir(opt_.container);
+    Fd cgroup_fd;
+    if (by_cgroup) {
+        cgroup_fd.fd = open(cgroup_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (cgroup_fd.fd < 0)
+            throw MemtopError(kExitNoTarget, "trace cgroup " + cgroup_dir_ + ": " + strerror(errno));
+    }
 
     // Signals arrive through a signalfd, in the same loop as the events.
     sigset_t mask;
@@ -429,8 +444,13 @@ int Session::run() {
     tc.force_compat = opt_.compat_bpf;
     tc.dwarf = !opt_.frame_pointers_only;
     tc.fault_sample_bytes = opt_.fault_sample;
+    tc.cgroup_fd = cgroup_fd.fd;
+    tc.faults_of_traced_only = !system_view_;
     tracer_ = std::make_unique<Tracer>(tc, [this](const memtop_event& e) { on_event(e); });
 
+    if (opt_.fault_sample && !tracer_->growth_stacks())
+        log("no growth stacks on this kernel: page-fault stacks need Linux 5.17 (bpf_loop, bpf_find_vma) and "
+            "the full BPF build; resident memory per process is still exact");
     if (tracer_->dwarf_unwind())
         unwind_ = std::make_unique<UnwindTables>(tracer_->unwind_rows_fd(), tracer_->unwind_files_fd(),
                                                  opt_.sizes.unwind_rows, opt_.verbose);
@@ -443,6 +463,11 @@ int Session::run() {
         start_command();
     } else if (!opt_.pids.empty()) {
         attach_pids();
+    } else if (by_cgroup) {
+        scan_host();
+        log("tracing cgroup " + cgroup_dir_ + ": " + std::to_string(tracer_->libraries().size()) + " libraries, " +
+            std::to_string(tracer_->probe_count()) + " probes; processes that share these files take a trap "
+            "per allocation too, and are not reported");
     } else {
         log("--heap-all: every malloc and free in every process on this host now takes a uprobe trap, "
             "until memtop exits");
@@ -483,7 +508,7 @@ int Session::run() {
     while (!stop) {
         auto now = Clock::now();
         auto wake = next_report;
-        if (opt_.heap_all) wake = std::min(wake, next_scan);
+        if (opt_.heap_all || by_cgroup) wake = std::min(wake, next_scan);
         if (opt_.duration) wake = std::min(wake, start + std::chrono::duration_cast<Clock::duration>(
                                                              std::chrono::duration<double>(*opt_.duration)));
         int timeout_ms = static_cast<int>(
@@ -516,7 +541,7 @@ int Session::run() {
         if (targets_gone()) stop = true;
         if (opt_.duration && now - start >= std::chrono::duration<double>(*opt_.duration)) stop = true;
         if (stop) break;
-        if (opt_.heap_all && now >= next_scan) {
+        if ((opt_.heap_all || by_cgroup) && now >= next_scan) {
             scan_host();  // processes started since, with libraries not yet seen
             next_scan = now + std::chrono::seconds(1);
         }

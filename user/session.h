@@ -78,6 +78,8 @@ private:
     std::vector<std::pair<uint32_t, uint32_t>> forget_;    // instances to purge after a report
     std::set<std::pair<uint64_t, uint64_t>> host_files_;   // --heap-all: files attached
     std::set<int> live_pids_;                              // -p targets still running
+    std::string cgroup_dir_;                               // --cgroup/--container: the cgroup v2 directory
+    std::set<int> scanned_pids_;                           // cgroup processes whose files have tables
 };
 
 }  // namespace memtop

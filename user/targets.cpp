@@ -5,11 +5,14 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "errors.h"
 #include "probes/elf_image.h"
 #include "probes/placement.h"
+#include "procinfo/identity.h"
 
 namespace memtop {
 
@@ -105,6 +108,82 @@ std::string resolve_command(const std::string& name) {
     if (first_error)
         throw MemtopError(kExitCannotRun, describe("run '" + name + "'", first_error));
     throw MemtopError(kExitNotFound, "run '" + name + "': command not found in PATH");
+}
+
+}  // namespace memtop
+
+namespace memtop {
+
+namespace {
+
+// Where cgroup2 is mounted: /sys/fs/cgroup on a unified host,
+// /sys/fs/cgroup/unified on a hybrid one.
+std::string cgroup2_root() {
+    std::ifstream in("/proc/self/mounts");
+    std::string dev, dir, type, rest;
+    while (in >> dev >> dir >> type && std::getline(in, rest))
+        if (type == "cgroup2") return dir;
+    throw MemtopError(kExitKernel, "trace a cgroup: no cgroup2 file system is mounted (see /proc/self/mounts)");
+}
+
+// The process's cgroup v2 path ("0::/path" in /proc/PID/cgroup), or "".
+std::string cgroup2_path_of(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("0::", 0) == 0) return line.substr(3);
+    return "";
+}
+
+}  // namespace
+
+std::string resolve_cgroup_dir(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (path.empty()) throw MemtopError(kExitUsage, "--cgroup: empty path");
+    const std::string root = cgroup2_root();
+    std::string dir = path.rfind(root, 0) == 0 ? path : root + (path.front() == '/' ? "" : "/") + path;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    if (!fs::is_directory(dir, ec))
+        throw MemtopError(kExitNoTarget, "trace cgroup " + path + ": no such cgroup (" + dir + " is not a directory)");
+    if (!fs::exists(dir + "/cgroup.procs", ec))
+        throw MemtopError(kExitNoTarget, "trace cgroup " + path + ": " + dir +
+                                             " is not a cgroup v2 directory (no cgroup.procs)");
+    return dir;
+}
+
+std::string container_cgroup_dir(const std::string& id) {
+    if (id.empty()) throw MemtopError(kExitUsage, "--container: empty id");
+    std::set<std::string> containers;
+    std::string cgroup;
+    for (int pid : list_pids()) {
+        ProcessIdentity ident = read_identity(pid);  // the v2 path's container, on hybrid hosts too
+        if (!ident.container || ident.container->rfind(id, 0) != 0) continue;
+        containers.insert(*ident.container);
+        cgroup = cgroup2_path_of(pid);
+    }
+    if (containers.empty())
+        throw MemtopError(kExitNoTarget, "trace container " + id + ": no running process belongs to it");
+    if (containers.size() > 1)
+        throw MemtopError(kExitUsage, "trace container " + id + ": the prefix names " +
+                                          std::to_string(containers.size()) + " containers; give more of the id");
+    if (cgroup.empty())
+        throw MemtopError(kExitNoTarget, "trace container " + id + ": its processes have no cgroup v2 path");
+    return resolve_cgroup_dir(cgroup);
+}
+
+std::vector<int> cgroup_pids(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::vector<int> pids;
+    std::vector<std::string> dirs{dir};
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+         !ec && it != end; it.increment(ec))
+        if (it->is_directory(ec)) dirs.push_back(it->path().string());
+    for (const auto& d : dirs) {
+        std::ifstream in(d + "/cgroup.procs");
+        for (int pid; in >> pid;) pids.push_back(pid);
+    }
+    return pids;
 }
 
 }  // namespace memtop

@@ -32,6 +32,17 @@ private:
 
 // All pids under /proc.
 std::vector<int> list_pids();
+
+// The cgroup v2 directory for --cgroup PATH: PATH itself when it is a
+// directory under /sys/fs/cgroup, else /sys/fs/cgroup/PATH. Throws
+// MemtopError(kExitNoTarget) naming what was looked at.
+std::string resolve_cgroup_dir(const std::string& path);
+// The cgroup directory of --container ID: the cgroup of a running process
+// whose container id starts with ID. Throws MemtopError(kExitNoTarget) when
+// none does, or (kExitUsage) when ID names more than one container.
+std::string container_cgroup_dir(const std::string& id);
+// Processes in the cgroup directory and every cgroup below it.
+std::vector<int> cgroup_pids(const std::string& dir);
 // argv[0] resolved as a shell resolves a command name (PATH search unless it
 // contains '/'). Throws MemtopError 127 (not found) / 126 (not executable).
 std::string resolve_command(const std::string& name);

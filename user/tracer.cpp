@@ -160,6 +160,7 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     bpf_map__set_max_entries(skel->maps.procs, sizes.procs);
     bpf_map__set_max_entries(skel->maps.rss, sizes.procs);
     skel->rodata->self_tgid = static_cast<uint32_t>(getpid());
+    skel->rodata->cgroup_filter = config.cgroup_fd >= 0;
     if constexpr (requires { skel->maps.unwind_rows; }) {
         bpf_map__set_max_entries(skel->maps.unwind_rows, sizes.unwind_rows);
         // bpf_loop and bpf_find_vma (5.17): a kernel without them gets the
@@ -168,13 +169,14 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
                    libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_find_vma, nullptr) == 1;
         skel->rodata->dwarf_unwind = has && allow_dwarf;
         fault_threshold_ = 0;
-        if (config.fault_sample_bytes) {
+        if (config.fault_sample_bytes && has) {
             double p = page_sample_probability(config.fault_sample_bytes);
             double t = p * 4294967296.0;
             fault_threshold_ = t >= 4294967295.0 ? ~0u : std::max<uint32_t>(1, static_cast<uint32_t>(t));
             growth_weight_ = 4096.0 / (fault_threshold_ == ~0u ? 1.0 : fault_threshold_ / 4294967296.0);
         }
         skel->rodata->fault_sample_threshold = fault_threshold_;
+        skel->rodata->faults_of_traced_only = config.faults_of_traced_only;
     }
     use_multi_ = allow_uprobe_multi && kernel_has_uprobe_multi();
     if (use_multi_) {
@@ -203,6 +205,15 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
         dwarf_unwind_ = skel->rodata->dwarf_unwind;
     }
     destroy_skeleton_ = [skel, destroy] { destroy(skel); };
+    if (config.cgroup_fd >= 0) {
+        uint32_t zero = 0;
+        if (bpf_map_update_elem(bpf_map__fd(skel->maps.target_cgroup), &zero, &config.cgroup_fd, BPF_ANY) != 0) {
+            int e = errno;
+            destroy_skeleton_();
+            destroy_skeleton_ = nullptr;
+            return -e;
+        }
+    }
     return 0;
 }
 

@@ -85,8 +85,9 @@ for pr in "${pairs[@]}"; do
 done
 # Host tools the tests run; /bin/sh replaces busybox's static sh (memtop
 # refuses static binaries without allocator symbols, and `memtop -- sh -c`
-# is one of the tests).
-read -r -a tools <<<"${MEMTOP_VMTEST_TOOLS:-/bin/sh /usr/sbin/bpftool /usr/bin/strip /usr/bin/setpriv}"
+# is one of the tests). binutils for the split-debug test, util-linux's
+# unshare for the namespace tests (busybox's lacks --kill-child).
+read -r -a tools <<<"${MEMTOP_VMTEST_TOOLS:-/bin/sh /usr/sbin/bpftool /usr/bin/strip /usr/bin/setpriv /usr/bin/readelf /usr/bin/objcopy /usr/bin/unshare}"
 for t in "${tools[@]}"; do
   if [[ -e $t ]]; then adds+=(--add "$t"); else echo "run-tests: warning: $t not on this host, the guest uses busybox's" >&2; fi
 done

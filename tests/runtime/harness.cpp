@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include <sys/utsname.h>
+
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <poll.h>
@@ -71,6 +73,17 @@ std::string prog_path(const std::string &target)
 }
 
 std::string progs_src(const std::string &file) { return std::string(PROGS_SRC_DIR) + "/" + file; }
+
+bool kernel_at_least(int major, int minor)
+{
+    struct utsname u;
+    if (uname(&u) != 0)
+        return false;
+    int ma = 0, mi = 0;
+    if (sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+        return false;
+    return ma > major || (ma == major && mi >= minor);
+}
 
 int marker_line(const std::string &file, const std::string &name)
 {

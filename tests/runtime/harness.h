@@ -48,6 +48,11 @@ bool env_ok();
     } while (0)
 // Same for an optional test program target.
 bool have_prog(const std::string &target);
+// The running kernel is at least major.minor (uname).
+bool kernel_at_least(int major, int minor);
+// Kernels where memtop walks stacks with unwind tables and samples page
+// faults (bpf_loop, bpf_find_vma: 5.17); older ones get frame pointers only.
+inline bool kernel_has_unwinder() { return kernel_at_least(5, 17); }
 
 // ---------------------------------------------------------------- processes
 

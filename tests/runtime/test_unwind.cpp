@@ -27,10 +27,15 @@ const json *stack_with_bytes(const json &rep, int pid, long long bytes)
 }
 
 struct Want {
-    std::string function;
-    std::string file;   // basename; "" = not checked
-    int line = 0;       // 0 = not checked
+    std::string function; // "" = not checked
+    std::string file;     // basename; "" = not checked
+    int line = 0;         // 0 = not checked
+    std::string module;   // basename; "" = not checked
 };
+
+// A frame in libc: its static functions are named only where libc's debug
+// info is installed (libc6-dbg), so only the module is asserted.
+const Want kLibcFrame{"", "", 0, "libc.so.6"};
 
 // frames[i] names want[i], at its file:line.
 void check_frames(const json &st, const std::vector<Want> &want)
@@ -39,8 +44,13 @@ void check_frames(const json &st, const std::vector<Want> &want)
     INFO("chain: " << chain_of(st));
     REQUIRE(f.size() >= want.size());
     for (size_t i = 0; i < want.size(); i++) {
-        INFO("frame " << i << " should be " << want[i].function);
-        CHECK(fn_is(f[i], want[i].function));
+        INFO("frame " << i << " should be " << want[i].function << " " << want[i].module);
+        if (!want[i].function.empty())
+            CHECK(fn_is(f[i], want[i].function));
+        if (!want[i].module.empty()) {
+            REQUIRE(f[i]["module"].is_string());
+            CHECK(basename_of(f[i]["module"].get<std::string>()) == want[i].module);
+        }
         if (!want[i].file.empty()) {
             REQUIRE(f[i]["file"].is_string());
             CHECK(basename_of(f[i]["file"].get<std::string>()) == want[i].file);
@@ -67,6 +77,20 @@ void check_reaches_start(const json &st)
 void check_deep_sites(const json &rep, int pid, const std::string &module = "deep_sites")
 {
     const std::string src = "deep_sites.cpp", lib = "deep_lib.c";
+    if (!kernel_has_unwinder()) {
+        // Before 5.17 memtop falls back to frame pointers and says so: the
+        // allocator's caller is still right, the stacks are incomplete.
+        WARN("kernel before 5.17: checking the frame-pointer fallback only");
+        CHECK(rep["unwind"]["method"] == "frame_pointers");
+        for (auto [size, fn] : {std::pair{DEEP_CHAIN_SIZE, "deep_level3"}, {DEEP_LIB_SIZE, "deep_lib_inner"},
+                                {DEEP_THREAD_SIZE, "deep_thread_site"}}) {
+            const json *st = stack_with_bytes(rep, pid, size);
+            REQUIRE(st);
+            CHECK(fn_is((*st)["frames"][0], fn));
+            CHECK((*st)["complete"] == false);
+        }
+        return;
+    }
     auto line = [&](const std::string &file, const std::string &name) {
         int l = marker_line(file, name);
         REQUIRE(l > 0);
@@ -81,7 +105,7 @@ void check_deep_sites(const json &rep, int pid, const std::string &module = "dee
                           {"deep_level1", src, line(src, "deep_level1")},
                           {"run_deep_sites", src, line(src, "run_deep_sites_chain")},
                           {"main", src, line(src, "main")},
-                          {"__libc_start_call_main", "", 0}});
+                          kLibcFrame});
     check_reaches_start(*chain);
     CHECK(basename_of((*chain)["frames"][0]["module"].get<std::string>()) == module);
 
@@ -113,7 +137,7 @@ void check_deep_sites(const json &rep, int pid, const std::string &module = "dee
     REQUIRE(thr);
     check_frames(*thr, {{"deep_thread_site", src, line(src, "deep_thread_site")},
                         {"deep_thread_main", src, line(src, "deep_thread_main")},
-                        {"start_thread", "", 0}});
+                        kLibcFrame});
     CHECK((*thr)["complete"] == true);
 }
 
@@ -146,6 +170,8 @@ TEST_CASE("deep_sites under memtop -- CMD: whole stacks without frame pointers, 
     REQUIRE(p.found);
     check_deep_sites(rep, p.pid);
 
+    if (!kernel_has_unwinder())
+        return;
     const json &u = rep["unwind"];
     CHECK(u["method"] == "tables");
     CHECK(u["incomplete"] == 0);

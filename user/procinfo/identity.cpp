@@ -126,6 +126,18 @@ ProcessIdentity read_identity(int pid) {
   if (auto text = read_proc_file(base + "/cgroup", nullptr)) {
     out.cgroup = cgroup_from_proc_cgroup(*text);
     out.container = container_id_from_cgroup(out.cgroup);
+    // Hybrid hosts (v1 controllers plus a v2 tree): a runtime may have
+    // named its scope in the v2 tree only.
+    if (!out.container) {
+      std::string_view t = *text;
+      for (size_t at = 0; at < t.size();) {
+        size_t nl = t.find('\n', at);
+        std::string_view line = t.substr(at, nl == std::string_view::npos ? std::string_view::npos : nl - at);
+        if (line.starts_with("0::")) out.container = container_id_from_cgroup(line.substr(3));
+        if (nl == std::string_view::npos) break;
+        at = nl + 1;
+      }
+    }
   }
   if (auto st = read_proc_status(pid, nullptr); st && !st->nspid.empty())
     out.nspid = st->nspid.back();
