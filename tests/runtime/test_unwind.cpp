@@ -100,11 +100,11 @@ void check_deep_sites(const json &rep, int pid, const std::string &module = "dee
 
     const json *chain = stack_with_bytes(rep, pid, DEEP_CHAIN_SIZE);
     REQUIRE(chain);
-    check_frames(*chain, {{"deep_level3", src, line(src, "deep_level3")},
-                          {"deep_level2", src, line(src, "deep_level2")},
-                          {"deep_level1", src, line(src, "deep_level1")},
-                          {"run_deep_sites", src, line(src, "run_deep_sites_chain")},
-                          {"main", src, line(src, "main")},
+    check_frames(*chain, {{"deep_level3", src, line(src, "deep_level3"), ""},
+                          {"deep_level2", src, line(src, "deep_level2"), ""},
+                          {"deep_level1", src, line(src, "deep_level1"), ""},
+                          {"run_deep_sites", src, line(src, "run_deep_sites_chain"), ""},
+                          {"main", src, line(src, "main"), ""},
                           kLibcFrame});
     check_reaches_start(*chain);
     CHECK(basename_of((*chain)["frames"][0]["module"].get<std::string>()) == module);
@@ -113,9 +113,9 @@ void check_deep_sites(const json &rep, int pid, const std::string &module = "dee
     // make_node is named from debug info, at the line of its `new`.
     const json *inl = stack_with_bytes(rep, pid, DEEP_NEW_SIZE);
     REQUIRE(inl);
-    check_frames(*inl, {{"deep_inline_outer", src, line(src, "deep_inline_outer")},
-                        {"run_deep_sites", src, line(src, "run_deep_sites_inline")},
-                        {"main", src, line(src, "main")}});
+    check_frames(*inl, {{"deep_inline_outer", src, line(src, "deep_inline_outer"), ""},
+                        {"run_deep_sites", src, line(src, "run_deep_sites_inline"), ""},
+                        {"main", src, line(src, "main"), ""}});
     const json &inlined = (*inl)["frames"][0]["inlined"];
     REQUIRE(inlined.size() >= 1);
     CHECK(inlined[0]["function"].get<std::string>().find("make_node") != std::string::npos);
@@ -124,19 +124,19 @@ void check_deep_sites(const json &rep, int pid, const std::string &module = "dee
 
     const json *vialib = stack_with_bytes(rep, pid, DEEP_LIB_SIZE);
     REQUIRE(vialib);
-    check_frames(*vialib, {{"deep_lib_inner", lib, line(lib, "deep_lib_inner")},
-                           {"deep_lib_entry", lib, line(lib, "deep_lib_entry")},
-                           {"deep_via_lib", src, line(src, "deep_via_lib")},
-                           {"run_deep_sites", src, line(src, "run_deep_sites_lib")},
-                           {"main", src, line(src, "main")}});
+    check_frames(*vialib, {{"deep_lib_inner", lib, line(lib, "deep_lib_inner"), ""},
+                           {"deep_lib_entry", lib, line(lib, "deep_lib_entry"), ""},
+                           {"deep_via_lib", src, line(src, "deep_via_lib"), ""},
+                           {"run_deep_sites", src, line(src, "run_deep_sites_lib"), ""},
+                           {"main", src, line(src, "main"), ""}});
     CHECK(basename_of((*vialib)["frames"][0]["module"].get<std::string>()) == "libdeep_lib.so");
     check_reaches_start(*vialib);
 
     // A thread's stack ends at its start routine in libc.
     const json *thr = stack_with_bytes(rep, pid, DEEP_THREAD_SIZE);
     REQUIRE(thr);
-    check_frames(*thr, {{"deep_thread_site", src, line(src, "deep_thread_site")},
-                        {"deep_thread_main", src, line(src, "deep_thread_main")},
+    check_frames(*thr, {{"deep_thread_site", src, line(src, "deep_thread_site"), ""},
+                        {"deep_thread_main", src, line(src, "deep_thread_main"), ""},
                         kLibcFrame});
     CHECK((*thr)["complete"] == true);
 }
