@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
     app.add_option("-d,--interval", opt.interval, "seconds between reports")->check(CLI::PositiveNumber);
     app.add_option("-T,--top", opt.top, "stacks per report, by outstanding bytes")->check(CLI::PositiveNumber);
     app.add_flag("--json", opt.json, "one JSON object per report on stdout (NDJSON)");
+    app.add_flag("-b,--batch", opt.batch, "print reports, never the live screen, even on a terminal");
+    app.add_option("-n,--iterations", opt.iterations, "stop after N reports (the last one is the final report)")
+        ->check(CLI::PositiveNumber);
     app.add_option("--duration", opt.duration, "stop after this many seconds")->check(CLI::PositiveNumber);
     app.add_option("--max-allocs", opt.sizes.allocs, "live allocations tracked at once")->check(CLI::PositiveNumber);
     app.add_option("--max-stacks", opt.sizes.stacks, "distinct stacks kept")->check(CLI::PositiveNumber);
