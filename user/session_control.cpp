@@ -21,8 +21,7 @@ bool Session::heap_traced(int pid) const {
 
 std::string Session::trace_pid(int pid) {
     std::string who = "pid " + std::to_string(pid);
-    if (hidden_.erase(pid))
-        return "heap of " + who + " reported again (its probes stayed attached; counts restart from the last report)";
+    if (hidden_.erase(pid)) return "heap of " + who + " reported again (its probes had stayed attached)";
     if (heap_traced(pid)) return who + " is already heap-traced";
     std::string done = attach_pid(pid);  // throws MemtopError naming what failed
     view_pids_.insert(pid);
@@ -30,10 +29,12 @@ std::string Session::trace_pid(int pid) {
 }
 
 // The tracer keeps no per-process handle on its probes: links are per file,
-// and with --heap-all not per process at all. So stopping is honest but
-// partial: the process's heap is no longer reported and what the kernel
-// holds for it is dropped every report, while its probes stay attached (it
-// still takes the traps) until memtop exits.
+// and with --heap-all not per process at all. So stopping is partial: the
+// process's heap is no longer reported, but its probes stay attached (it
+// still takes the traps, and the kernel keeps counting) until memtop exits.
+// Its kernel state is kept, not forgotten: forgetting the records of live
+// blocks would lose their frees, and the heap shown after `t` again would
+// only grow.
 std::string Session::untrace_pid(int pid) {
     std::string who = "pid " + std::to_string(pid);
     if (!heap_traced(pid) || hidden_.count(pid)) return who + " is not heap-traced";
@@ -45,7 +46,6 @@ void Session::hide_untraced(Report& r) {
     if (hidden_.empty()) return;
     for (auto& p : r.processes) {
         if (!hidden_.count(p.pid)) continue;
-        if (p.heap_traced && !p.exited) forget_.push_back({p.pid, p.epoch});  // dropped after this report
         p.heap_traced = false;
         p.heap_bytes = p.heap_peak_bytes = 0;
         p.allocs_total = p.frees_total = 0;

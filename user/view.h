@@ -26,8 +26,8 @@ public:
     // Starts heap-tracing pid with the -p attach path; returns what was done.
     // Throws MemtopError naming what failed.
     virtual std::string trace_pid(int pid) = 0;
-    // Stops reporting pid's heap; returns what was done (see the definition:
-    // its probes stay attached).
+    // Stops reporting pid's heap; returns what was done. Its probes stay
+    // attached until memtop exits (see the definition).
     virtual std::string untrace_pid(int pid) = 0;
 
 protected:
