@@ -3,12 +3,15 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <sstream>
 
 #include "errors.h"
 #include "probes/elf_image.h"
 #include "probes/placement.h"
 #include "session.h"
+#include "tui/screen.h"
 
 using namespace memtop;
 
@@ -41,6 +44,26 @@ int print_probe_plan(const std::string& path) {
     return 0;
 }
 
+// The live screen, titled with what memtop traces.
+std::unique_ptr<View> make_screen(const Options& opt) {
+    tui::ScreenOptions so;
+    so.color = opt.color;
+    so.sort = tui::Column::Heap;
+    if (!opt.command.empty()) {
+        so.mode = "command " + opt.command[0];
+        so.shares_terminal = true;
+    } else if (!opt.pids.empty()) {
+        so.mode = "pid";
+        for (size_t i = 0; i < opt.pids.size(); i++) so.mode += (i ? "," : " ") + std::to_string(opt.pids[i]);
+    } else if (opt.heap_all) {
+        so.mode = "--heap-all";
+    } else {
+        so.mode = "system view";
+        so.sort = tui::Column::Rss;
+    }
+    return std::make_unique<tui::Screen>(std::move(so));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -56,6 +79,8 @@ int main(int argc, char** argv) {
     app.add_flag("-b,--batch", opt.batch, "print reports, never the live screen, even on a terminal");
     app.add_option("-n,--iterations", opt.iterations, "stop after N reports (the last one is the final report)")
         ->check(CLI::PositiveNumber);
+    bool no_color = false;
+    app.add_flag("--no-color", no_color, "draw the live screen without colour (so does NO_COLOR in the environment)");
     app.add_option("--duration", opt.duration, "stop after this many seconds")->check(CLI::PositiveNumber);
     app.add_option("--max-allocs", opt.sizes.allocs, "live allocations tracked at once")->check(CLI::PositiveNumber);
     app.add_option("--max-stacks", opt.sizes.stacks, "distinct stacks kept")->check(CLI::PositiveNumber);
@@ -71,6 +96,8 @@ int main(int argc, char** argv) {
     app.add_option("command", opt.command, "-- CMD [ARGS...]: run CMD traced from its first allocation");
     app.positionals_at_end(true);
     app.footer("With no target, memtop shows every process's resident memory (kernel tracepoints only).\n"
+               "On a terminal memtop shows a live screen (h there lists its keys); -b, --json or a pipe "
+               "gets printed reports.\n"
                "Exit status: CMD's own with -- CMD; 0 ok; 1 failure; 2 usage; 3 permission; 4 kernel "
                "lacks BTF/uprobes;\n5 no such process; 6 no allocator or probe attach failed; 126/127 CMD not "
                "executable/not found.");
@@ -86,7 +113,11 @@ int main(int argc, char** argv) {
         opt.uprobe_multi = !no_multi;
         int targets = !opt.pids.empty() + !opt.command.empty() + opt.heap_all;
         if (targets > 1) throw MemtopError(kExitUsage, "choose one target: -p PID, --heap-all or -- CMD");
-        Session session(std::move(opt));
+        const char* no_color_env = std::getenv("NO_COLOR");
+        opt.color = !no_color && !(no_color_env && *no_color_env);
+        std::unique_ptr<View> view;
+        if (!opt.batch && !opt.json && tui::Screen::available()) view = make_screen(opt);
+        Session session(std::move(opt), std::move(view));
         return session.run();
     } catch (const MemtopError& e) {
         fprintf(stderr, "memtop: %s\n", e.what());
