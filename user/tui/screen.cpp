@@ -386,6 +386,12 @@ void Screen::toggle_trace(uint32_t pid) {
     for (const auto& r : table_.all())
         if (r.pid == pid) row = &r;
     bool traced = row ? row->heap.has_value() : detail_row_.heap.has_value();
+    if (!traced) {
+        // Attaching can take a while (the kernel visits every process that
+        // maps the files): say so before.
+        say("attaching to pid " + std::to_string(pid) + "...");
+        draw();
+    }
     try {
         say(traced ? control_->untrace_pid(static_cast<int>(pid)) : control_->trace_pid(static_cast<int>(pid)));
     } catch (const std::exception& e) {
