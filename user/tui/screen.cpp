@@ -313,10 +313,8 @@ void Screen::table_key(int key) {
     case KEY_NPAGE: table_.move(page); break;
     case KEY_HOME: table_.home(); break;
     case KEY_END: table_.end(); break;
-    case '<':
-    case ',': table_.next_sort(-1, columns()); break;
+    case '<': table_.next_sort(-1, columns()); break;
     case '>':
-    case '.':
     case KEY_F(6): table_.next_sort(1, columns()); break;
     case 'I': table_.invert(); break;
     case '/':
