@@ -14,6 +14,7 @@
 
 #include "errors.h"
 #include "tui/format.h"
+#include "tui/terminfo.h"
 
 // Real functions, not macros: ncurses' move() and erase() would shadow
 // std::move and Table::move.
@@ -76,6 +77,7 @@ const char* const kHelp[] = {
 
 bool Screen::available() {
     if (!isatty(STDOUT_FILENO)) return false;
+    if (!terminal_addressable(STDOUT_FILENO)) return false;
     if (isatty(STDIN_FILENO)) return true;
     int fd = open("/dev/tty", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return false;
