@@ -130,8 +130,12 @@ void Screen::start(SessionControl& control) {
     // on the bottom line instead, and replayed on the terminal at the end.
     if (isatty(STDERR_FILENO)) {
         int p[2];
-        if (pipe2(p, O_CLOEXEC) == 0) {
-            fcntl(p[0], F_SETFL, O_NONBLOCK);
+        if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0) {
+            // The loop that drains the pipe is the one that writes to it: a
+            // full pipe must not block memtop. Room for 1 MiB between two
+            // turns of the loop (best effort); beyond, a write fails rather
+            // than waits.
+            fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
             fflush(stderr);
             saved_err_ = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
             dup2(p[1], STDERR_FILENO);
@@ -157,6 +161,7 @@ void Screen::stop() {
         read_messages();
         fflush(stderr);
         dup2(saved_err_, STDERR_FILENO);
+        clearerr(stderr);
         close(saved_err_);
         saved_err_ = -1;
         close(err_read_);
