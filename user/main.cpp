@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -14,6 +16,7 @@
 #include "probes/placement.h"
 #include "session.h"
 #include "symbolize/proc_maps.h"
+#include "tui/screen.h"
 
 using namespace memtop;
 
@@ -101,6 +104,30 @@ void run_on_private_allocator(char** argv) {
     unsetenv("MEMTOP_PRIVATE_LIBS");
 }
 
+// The live screen, titled with what memtop traces.
+std::unique_ptr<View> make_screen(const Options& opt) {
+    tui::ScreenOptions so;
+    so.color = opt.color;
+    so.sort = tui::Column::Heap;
+    if (!opt.command.empty()) {
+        so.mode = "command " + opt.command[0];
+        so.shares_terminal = true;
+    } else if (!opt.pids.empty()) {
+        so.mode = "pid";
+        for (size_t i = 0; i < opt.pids.size(); i++) so.mode += (i ? "," : " ") + std::to_string(opt.pids[i]);
+    } else if (opt.heap_all) {
+        so.mode = "--heap-all";
+    } else if (!opt.cgroup.empty()) {
+        so.mode = "cgroup " + opt.cgroup;
+    } else if (!opt.container.empty()) {
+        so.mode = "container " + opt.container;
+    } else {
+        so.mode = "system view";
+        so.sort = tui::Column::Rss;
+    }
+    return std::make_unique<tui::Screen>(std::move(so));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -117,6 +144,11 @@ int main(int argc, char** argv) {
     app.add_option("-d,--interval", opt.interval, "seconds between reports")->check(CLI::PositiveNumber);
     app.add_option("-T,--top", opt.top, "stacks per report, by outstanding bytes")->check(CLI::PositiveNumber);
     app.add_flag("--json", opt.json, "one JSON object per report on stdout (NDJSON)");
+    app.add_flag("-b,--batch", opt.batch, "print reports, never the live screen, even on a terminal");
+    app.add_option("-n,--iterations", opt.iterations, "stop after N reports (the last one is the final report)")
+        ->check(CLI::PositiveNumber);
+    bool no_color = false;
+    app.add_flag("--no-color", no_color, "draw the live screen without colour (so does NO_COLOR in the environment)");
     app.add_option("--duration", opt.duration, "stop after this many seconds")->check(CLI::PositiveNumber);
     app.add_option("--max-allocs", opt.sizes.allocs, "live allocations tracked at once")->check(CLI::PositiveNumber);
     app.add_option("--max-stacks", opt.sizes.stacks, "distinct stacks kept")->check(CLI::PositiveNumber);
@@ -140,6 +172,8 @@ int main(int argc, char** argv) {
     app.add_option("command", opt.command, "-- CMD [ARGS...]: run CMD traced from its first allocation");
     app.positionals_at_end(true);
     app.footer("With no target, memtop shows every process's resident memory (kernel tracepoints only).\n"
+               "On a terminal memtop shows a live screen (h there lists its keys); -b, --json or a pipe "
+               "gets printed reports.\n"
                "Exit status: CMD's own with -- CMD; 0 ok; 1 failure; 2 usage; 3 permission; 4 kernel "
                "lacks BTF/uprobes;\n5 no such process; 6 no allocator or probe attach failed; 126/127 CMD not "
                "executable/not found.");
@@ -160,7 +194,11 @@ int main(int argc, char** argv) {
         // Probes on every process mapping the allocator files: memtop's too.
         bool probes_everywhere = opt.heap_all || !opt.cgroup.empty() || !opt.container.empty();
         if (probes_everywhere || getenv("MEMTOP_PRIVATE_LIBS")) run_on_private_allocator(argv);
-        Session session(std::move(opt));
+        const char* no_color_env = std::getenv("NO_COLOR");
+        opt.color = !no_color && !(no_color_env && *no_color_env);
+        std::unique_ptr<View> view;
+        if (!opt.batch && !opt.json && tui::Screen::available()) view = make_screen(opt);
+        Session session(std::move(opt), std::move(view));
         return session.run();
     } catch (const MemtopError& e) {
         fprintf(stderr, "memtop: %s\n", e.what());

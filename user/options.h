@@ -18,6 +18,9 @@ struct Options {
     double interval = 5.0;             // -d SEC
     size_t top = 10;                   // -T N
     bool json = false;                 // --json
+    bool batch = false;                // -b: print reports even on a terminal (no live screen)
+    std::optional<size_t> iterations;  // -n N: stop after N reports (the last is the final one)
+    bool color = true;                 // --no-color, or NO_COLOR set: the screen draws without colour
     std::optional<double> duration;    // --duration SEC
     MapSizes sizes;                    // --max-*
     bool verbose = false;              // -v

@@ -25,6 +25,21 @@ std::vector<StackStats> top_stacks(std::vector<StackStats> stacks, size_t n) {
     return stacks;
 }
 
+std::vector<StackStats> top_stacks(std::vector<StackStats> stacks, size_t n, std::optional<uint32_t> focus) {
+    if (!focus) return top_stacks(std::move(stacks), n);
+    std::vector<StackStats> mine;
+    for (const auto& s : stacks)
+        if (s.pid == *focus) mine.push_back(s);
+    auto top = top_stacks(std::move(stacks), n);
+    for (const auto& s : top_stacks(std::move(mine), n)) {
+        bool there = std::any_of(top.begin(), top.end(), [&](const StackStats& t) {
+            return t.pid == s.pid && t.epoch == s.epoch && t.stack_id == s.stack_id;
+        });
+        if (!there) top.push_back(s);
+    }
+    return top;
+}
+
 void order_processes(std::vector<ProcessStats>& processes) {
     std::sort(processes.begin(), processes.end(), [](const ProcessStats& a, const ProcessStats& b) {
         int64_t ra = a.rss ? a.rss->resident() : -1, rb = b.rss ? b.rss->resident() : -1;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,9 @@ struct Report {
 // then lower pid, then stack id, so reports are stable). Stacks with nothing
 // outstanding are not leaks and are left out.
 std::vector<StackStats> top_stacks(std::vector<StackStats> stacks, size_t n);
+// The same, plus the `n` top stacks of process `focus` (the screen's detail
+// view is open on it) when they are not among those already.
+std::vector<StackStats> top_stacks(std::vector<StackStats> stacks, size_t n, std::optional<uint32_t> focus);
 // Processes by current heap, largest first; by resident memory when the
 // report has the system-wide columns.
 void order_processes(std::vector<ProcessStats>& processes);

@@ -48,7 +48,9 @@ struct Fd {
 
 }  // namespace
 
-Session::Session(Options opt) : opt_(std::move(opt)) {}
+Session::Session(Options opt, std::unique_ptr<View> view)
+    : opt_(std::move(opt)), view_(view ? std::move(view) : std::make_unique<PrintView>(opt_.json)),
+      interval_(opt_.interval) {}
 Session::~Session() = default;
 
 void Session::on_event(const memtop_event& e) {
@@ -112,24 +114,29 @@ void Session::snapshot_maps(uint32_t pid, uint32_t epoch) {
 
 void Session::attach_pids() {
     for (int pid : opt_.pids) {
-        std::string who = "pid " + std::to_string(pid);
-        if (kill(pid, 0) != 0 && errno == ESRCH)
-            throw MemtopError(kExitNoTarget, "trace " + who + ": no such process");
-        std::string err;
-        auto maps = read_proc_maps(pid, &err);
-        if (!maps) throw MemtopError(kExitNoTarget, "trace " + who + ": " + err);
-        auto files = finder_.files_of(pid, *maps);
-        if (files.empty())
-            throw MemtopError(kExitAttach, "trace " + who + " (" + comm_of(pid) +
-                                               "): none of the files it maps defines malloc or operator new");
-        // Tables before probes: the first stacks are whole too.
-        if (unwind_) unwind_->load_process(pid);
-        size_t probes = 0;
-        for (const auto& f : files) probes += tracer_->attach_library(f.open_path, f.path, pid).links;
+        std::string done = attach_pid(pid);
         live_pids_.insert(pid);
-        log("tracing " + who + " (" + comm_of(pid) + "): " + std::to_string(files.size()) + " libraries, " +
-            std::to_string(probes) + " probes");
+        log(done);
     }
+}
+
+std::string Session::attach_pid(int pid) {
+    std::string who = "pid " + std::to_string(pid);
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        throw MemtopError(kExitNoTarget, "trace " + who + ": no such process");
+    std::string err;
+    auto maps = read_proc_maps(pid, &err);
+    if (!maps) throw MemtopError(kExitNoTarget, "trace " + who + ": " + err);
+    auto files = finder_.files_of(pid, *maps);
+    if (files.empty())
+        throw MemtopError(kExitAttach, "trace " + who + " (" + comm_of(pid) +
+                                           "): none of the files it maps defines malloc or operator new");
+    // Tables before probes: the first stacks are whole too.
+    if (unwind_) unwind_->load_process(pid);
+    size_t probes = 0;
+    for (const auto& f : files) probes += tracer_->attach_library(f.open_path, f.path, pid).links;
+    return "tracing " + who + " (" + comm_of(pid) + "): " + std::to_string(files.size()) + " libraries, " +
+           std::to_string(probes) + " probes";
 }
 
 void Session::start_command() {
@@ -238,7 +245,7 @@ Report Session::build_report(bool final) {
     for (const auto& s : tracer_->read_stacks())
         if (shown.count({s.pid, s.epoch})) candidates.push_back(s);
     r.unwind = unwind_summary(candidates);
-    for (const auto& s : top_stacks(std::move(candidates), opt_.top))
+    for (const auto& s : top_stacks(std::move(candidates), opt_.top, focus_))
         r.stacks.push_back(report_stack(s, AddressKind::Return));
     // Which code grew resident memory, for the processes in this report.
     std::set<uint32_t> shown_pids;
@@ -318,10 +325,9 @@ UnwindSummary Session::unwind_summary(const std::vector<StackStats>& stacks) {
     return u;
 }
 
-void Session::print(const Report& r) {
-    std::string out = opt_.json ? render_json(r) + "\n" : render_text(r) + "\n";
-    fwrite(out.data(), 1, out.size(), stdout);
-    fflush(stdout);
+void Session::print(Report r) {
+    hide_untraced(r);
+    view_->show(r);
     // What was reported of ended processes is not reported again.
     for (const auto& p : ended_) {
         forget_.push_back({p.pid, p.epoch});
@@ -482,6 +488,9 @@ int Session::run() {
                                                             "or BPF atomics (Linux 5.12)") +
             ": using the compat BPF build, whose peaks are exact only while one thread allocates at a time");
 
+    view_->start(*this);
+    // Reports, ring-buffer events, signals and the view's input (a
+    // terminal's keys) are all handled here, in this one thread.
     Fd ep{epoll_create1(EPOLL_CLOEXEC)};
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -489,13 +498,21 @@ int Session::run() {
     epoll_ctl(ep.fd, EPOLL_CTL_ADD, tracer_->epoll_fd(), &ev);
     ev.data.fd = sfd.fd;
     epoll_ctl(ep.fd, EPOLL_CTL_ADD, sfd.fd, &ev);
+    std::vector<int> view_fds = view_->fds();
+    for (int fd : view_fds) {
+        ev.data.fd = fd;
+        epoll_ctl(ep.fd, EPOLL_CTL_ADD, fd, &ev);
+    }
 
     auto start = Clock::now();
     // The first report's CPU share covers the loop, not loading and attaching.
     self_stats();
     self_cpu_at_ = start;
-    auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt_.interval));
-    auto next_report = start + interval;
+    auto seconds = [](double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); };
+    auto interval = seconds(interval_);
+    // Someone watching a screen sees the first numbers within a second.
+    auto next_report = start + (view_->interactive() ? std::min(interval, seconds(1)) : interval);
+    size_t reports = 0;
     auto next_scan = start + std::chrono::seconds(1);
     bool stop = false;
 
@@ -515,11 +532,15 @@ int Session::run() {
             std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1));
         if (!opt_.pids.empty()) timeout_ms = std::min(timeout_ms, 200);  // -p targets are polled for exit
 
-        epoll_event events[4];
-        int n = epoll_wait(ep.fd, events, 4, timeout_ms);
+        epoll_event events[8];
+        int n = epoll_wait(ep.fd, events, 8, timeout_ms);
         for (int i = 0; i < n; i++) {
             if (events[i].data.fd == tracer_->epoll_fd()) {
                 tracer_->consume_events();
+                continue;
+            }
+            if (std::find(view_fds.begin(), view_fds.end(), events[i].data.fd) != view_fds.end()) {
+                view_->on_ready(events[i].data.fd, events[i].events);
                 continue;
             }
             signalfd_siginfo si;
@@ -537,6 +558,12 @@ int Session::run() {
             }
         }
         now = Clock::now();
+        if (quit_) stop = true;
+        if (interval_changed_) {
+            interval = seconds(interval_);
+            next_report = now + interval;
+            interval_changed_ = false;
+        }
         if (cmd_ && cmd_->exited()) stop = true;
         if (targets_gone()) stop = true;
         if (opt_.duration && now - start >= std::chrono::duration<double>(*opt_.duration)) stop = true;
@@ -546,6 +573,7 @@ int Session::run() {
             next_scan = now + std::chrono::seconds(1);
         }
         if (now >= next_report) {
+            if (opt_.iterations && ++reports >= *opt_.iterations) break;  // the last one is the final report
             tracer_->consume_events();
             print(build_report(false));
             next_report += interval;

@@ -1,5 +1,5 @@
 // One run of memtop: attaches to the chosen targets, follows their lifecycle
-// events, and prints a report every interval and once at the end.
+// events, and hands a report to its view every interval and once at the end.
 #pragma once
 
 #include <chrono>
@@ -18,12 +18,14 @@
 #include "targets.h"
 #include "tracer.h"
 #include "unwind/unwind_tables.h"
+#include "view.h"
 
 namespace memtop {
 
-class Session {
+class Session : private SessionControl {
 public:
-    explicit Session(Options opt);
+    // Reports go to `view`; without one, to a PrintView (text, or --json).
+    explicit Session(Options opt, std::unique_ptr<View> view = nullptr);
     ~Session();
     int run();  // the exit status
 
@@ -37,11 +39,12 @@ private:
 
     void on_event(const memtop_event& e);
     void attach_pids();
+    std::string attach_pid(int pid);  // what was attached, for the log
     void start_command();
     void scan_host();
     void snapshot_maps(uint32_t pid, uint32_t epoch);
     Report build_report(bool final);
-    void print(const Report& r);
+    void print(Report r);
     bool targets_gone();
     void add_system_view(Report& r, const std::map<uint32_t, ProcessStats>& heap);
     SelfStats self_stats();
@@ -80,6 +83,23 @@ private:
     std::set<int> live_pids_;                              // -p targets still running
     std::string cgroup_dir_;                               // --cgroup/--container: the cgroup v2 directory
     std::set<int> scanned_pids_;                           // cgroup processes whose files have tables
+
+    // The view, and what it asks of the session (session_control.cpp).
+    double interval() const override { return interval_; }
+    void set_interval(double seconds) override;
+    void quit() override { quit_ = true; }
+    void focus(std::optional<uint32_t> pid) override { focus_ = pid; }
+    std::string trace_pid(int pid) override;
+    std::string untrace_pid(int pid) override;
+    bool heap_traced(int pid) const;
+    void hide_untraced(Report& r);
+    std::unique_ptr<View> view_;
+    double interval_ = 0;            // seconds; starts as -d
+    bool interval_changed_ = false;
+    bool quit_ = false;
+    std::optional<uint32_t> focus_;
+    std::set<int> view_pids_;        // attached by trace_pid
+    std::set<int> hidden_;           // untrace_pid: probes stay, the heap is not reported
 };
 
 }  // namespace memtop

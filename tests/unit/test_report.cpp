@@ -19,6 +19,23 @@ TEST_CASE("top_stacks keeps the largest outstanding stacks, stably ordered", "[r
     CHECK(top_stacks(in, 100).size() == 4);
 }
 
+TEST_CASE("top_stacks with a focused process adds that process's own top stacks", "[report]") {
+    std::vector<StackStats> in = {
+        {1, 1, 10, 900, 1, 900, 1}, {2, 1, 11, 800, 1, 800, 1}, {3, 1, 12, 10, 1, 10, 1},
+        {3, 1, 13, 20, 1, 20, 1},   {3, 1, 14, 5, 1, 5, 1},     {3, 1, 15, 0, 0, 7, 1},  // freed: still left out
+    };
+    auto top = top_stacks(in, 2, 3u);
+    REQUIRE(top.size() == 4);
+    CHECK(top[0].stack_id == 10);
+    CHECK(top[1].stack_id == 11);
+    CHECK(top[2].stack_id == 13);  // pid 3's two largest
+    CHECK(top[3].stack_id == 12);
+    // Already among the top: not listed twice.
+    auto again = top_stacks(in, 2, 1u);
+    CHECK(again.size() == 2);
+    CHECK(top_stacks(in, 2, std::nullopt).size() == 2);
+}
+
 TEST_CASE("human_bytes", "[report]") {
     CHECK(human_bytes(0) == "0 B");
     CHECK(human_bytes(1023) == "1023 B");
