@@ -161,6 +161,9 @@ int main(int argc, char** argv) {
         ->check(CLI::PositiveNumber);
     app.add_flag("--frame-pointers-only", opt.frame_pointers_only,
                  "walk stacks by frame pointers alone (cheaper; stacks stop at code built without them)");
+    app.add_option("--lines", opt.lines,
+                   "for source file FILE (a path or its trailing part), each line's outstanding and allocated "
+                   "bytes and allocations");
     app.add_option("--fault-sample", opt.fault_sample,
                    "growth stacks: sample first-touch page faults every BYTES on average (0: off)")
         ->check(CLI::NonNegativeNumber);

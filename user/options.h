@@ -15,6 +15,7 @@ struct Options {
     bool heap_all = false;             // --heap-all
     std::string cgroup;                // --cgroup PATH (v2, under /sys/fs/cgroup)
     std::string container;             // --container ID (a runtime's id, or a prefix of it)
+    std::string lines;                 // --lines FILE: per-line listing of one source file
     double interval = 5.0;             // -d SEC
     size_t top = 10;                   // -T N
     bool json = false;                 // --json

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 namespace memtop {
@@ -196,6 +197,19 @@ std::string render_json(const Report& r) {
                         {"cpu_seconds", r.self.cpu_seconds},
                         {"cpu_percent", r.self.cpu_percent},
                         {"probes", r.self.probes}}}};
+    if (r.lines) {
+        json lines = json::array();
+        for (const auto& l : r.lines->lines)
+            lines.push_back({{"line", l.line},
+                             {"function", l.function},
+                             {"bytes", l.bytes},
+                             {"allocs", l.allocs},
+                             {"alloc_bytes_total", l.alloc_bytes_total},
+                             {"allocs_total", l.allocs_total}});
+        j["lines"] = {{"file", r.lines->file},
+                      {"matched", r.lines->matched.empty() ? json(nullptr) : json(r.lines->matched)},
+                      {"lines", std::move(lines)}};
+    }
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -228,6 +242,32 @@ std::string render_frames(const std::vector<Frame>& frames) {
     }
     return out;
 }
+// The annotated listing: each line of the file that allocated, with its
+// source text when the file is readable here.
+std::string render_lines(const LineReport& lr) {
+    std::string out = "\nLines of " + lr.file;
+    if (lr.matched.empty()) return out + ": no allocation passed through it\n";
+    out += " (" + lr.matched + "):\n";
+    std::vector<std::string> source;
+    {
+        std::ifstream in(lr.matched);
+        for (std::string l; std::getline(in, l);) source.push_back(l);
+    }
+    char line[512];
+    snprintf(line, sizeof line, "%6s %12s %12s %10s  %s\n", "LINE", "OUTSTANDING", "ALLOCATED", "ALLOCS", "SOURCE");
+    out += line;
+    for (const auto& l : lr.lines) {
+        std::string text = l.line >= 1 && size_t(l.line) <= source.size() ? source[l.line - 1] : "(" + l.function + ")";
+        size_t b = text.find_first_not_of(" \t");
+        text = b == std::string::npos ? "" : text.substr(b);
+        if (text.size() > 80) text = text.substr(0, 77) + "...";
+        snprintf(line, sizeof line, "%6d %12s %12s %10" PRIu64 "  %s\n", l.line, human_bytes(l.bytes).c_str(),
+                 human_bytes(int64_t(l.alloc_bytes_total)).c_str(), l.allocs_total, text.c_str());
+        out += line;
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string render_text(const Report& r) {
@@ -235,7 +275,11 @@ std::string render_text(const Report& r) {
     char line[512];
     snprintf(line, sizeof line, "memtop %s%s\n", rfc3339(r.time).c_str(), r.final ? "  (final)" : "");
     out += line;
-    bool system = std::any_of(r.processes.begin(), r.processes.end(), [](const ProcessStats& p) { return p.rss; });
+    // The system table when some processes are not heap-traced (the system
+    // view); with a target every row is traced and gets the heap table,
+    // plus its resident memory.
+    bool system = std::any_of(r.processes.begin(), r.processes.end(),
+                              [](const ProcessStats& p) { return p.rss && !p.heap_traced; });
     if (system) {
         snprintf(line, sizeof line, "%8s  %-16s %10s %10s %10s %10s %10s %9s %10s %10s  %s\n", "PID", "COMM", "RSS",
                  "RSS PEAK", "ANON", "FILE", "SHMEM", "SWAP", "GROWTH", "HEAP", "CONTAINER");
@@ -258,13 +302,14 @@ std::string render_text(const Report& r) {
             out += line;
         }
     } else {
-        snprintf(line, sizeof line, "%8s  %-16s %12s %12s %12s %12s\n", "PID", "COMM", "HEAP", "PEAK", "ALLOCS",
-                 "FREES");
+        snprintf(line, sizeof line, "%8s  %-16s %12s %12s %12s %12s %10s %10s\n", "PID", "COMM", "HEAP", "PEAK",
+                 "ALLOCS", "FREES", "RSS", "RSS PEAK");
         out += line;
         for (const auto& p : r.processes) {
-            snprintf(line, sizeof line, "%8u  %-16s %12s %12s %12" PRIu64 " %12" PRIu64 "%s\n", p.pid,
+            snprintf(line, sizeof line, "%8u  %-16s %12s %12s %12" PRIu64 " %12" PRIu64 " %10s %10s%s\n", p.pid,
                      p.comm.c_str(), human_bytes(p.heap_bytes).c_str(), human_bytes(p.heap_peak_bytes).c_str(),
-                     p.allocs_total, p.frees_total, p.exited ? "  (exited)" : "");
+                     p.allocs_total, p.frees_total, p.rss ? human_bytes(p.rss->resident()).c_str() : "-",
+                     p.rss ? human_bytes(p.rss->peak).c_str() : "-", p.exited ? "  (exited)" : "");
             out += line;
         }
     }
@@ -289,6 +334,7 @@ std::string render_text(const Report& r) {
         out += line;
         out += render_frames(s.frames);
     }
+    if (r.lines) out += render_lines(*r.lines);
     const auto& l = r.lost;
     std::string lost;
     auto add = [&](const char* what, uint64_t n) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "lines.h"
 #include "model.h"
 #include "symbolize/symbolizer.h"
 
@@ -51,6 +52,7 @@ struct Report {
     std::vector<ReportStack> mappings;       // anonymous mmap/brk bytes still mapped, per stack
     LostCounters lost;
     UnwindSummary unwind;
+    std::optional<LineReport> lines;         // --lines FILE
 };
 
 // The `n` stacks holding the most outstanding bytes (ties: more allocations,

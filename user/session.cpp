@@ -77,6 +77,7 @@ void Session::on_event(const memtop_event& e) {
         p.allocs_total = e.allocs_total;
         p.frees_total = e.frees_total;
         p.exited = true;
+        if (!system_view_) p.rss = rss_from_kernel(e.rss, e.rss_peak_bytes);
         if (system_view_) {
             auto it = system_.find(e.tgid);
             RssStats last = rss_from_kernel(e.rss, e.rss_peak_bytes);
@@ -238,6 +239,14 @@ Report Session::build_report(bool final) {
             if (!p.exited) heap[p.pid] = p;
         std::erase_if(r.processes, [](const ProcessStats& p) { return !p.exited; });
         add_system_view(r, heap);
+    } else {
+        // The traced processes' resident memory, kept by the kernel for
+        // every process (kmem:rss_stat).
+        auto rss = tracer_->read_rss();
+        for (auto& p : r.processes) {
+            if (p.exited) continue;
+            if (auto it = rss.find(p.pid); it != rss.end()) p.rss = it->second;
+        }
     }
     order_processes(r.processes);
 
@@ -245,6 +254,17 @@ Report Session::build_report(bool final) {
     for (const auto& s : tracer_->read_stacks())
         if (shown.count({s.pid, s.epoch})) candidates.push_back(s);
     r.unwind = unwind_summary(candidates);
+    if (!opt_.lines.empty()) {
+        // Every stack, not only the top ones: a line's total is the sum.
+        LineReport lr;
+        lr.file = opt_.lines;
+        for (const auto& s : candidates) {
+            if (!s.stack_id) continue;
+            ReportStack rs = report_stack(s, AddressKind::Return);
+            add_stack_lines(lr, s, rs.frames);
+        }
+        r.lines = std::move(lr);
+    }
     for (const auto& s : top_stacks(std::move(candidates), opt_.top, focus_))
         r.stacks.push_back(report_stack(s, AddressKind::Return));
     // Which code grew resident memory, for the processes in this report.

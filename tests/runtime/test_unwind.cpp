@@ -327,3 +327,51 @@ TEST_CASE("a program only its own mount namespace can see", "[bpf][unwind][names
     REQUIRE(r.final_report);
     check_deep_sites(*r.final_report, pid);
 }
+
+TEST_CASE("--lines deep_sites.cpp: each line's bytes, through calls and inlined code", "[bpf][unwind][lines]")
+{
+    RT_REQUIRE_ENV();
+    REQUIRE(have_prog("deep_sites"));
+    Run r = run_memtop_cmd({prog_path("deep_sites")}, {"--lines", "deep_sites.cpp"});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json &lines = (*r.final_report)["lines"];
+    REQUIRE(lines.is_object());
+    CHECK(lines["file"] == "deep_sites.cpp");
+    REQUIRE(lines["matched"].is_string());
+    CHECK(basename_of(lines["matched"].get<std::string>()) == "deep_sites.cpp");
+    auto at = [&](const std::string &marker) -> const json * {
+        int want = marker_line("deep_sites.cpp", marker);
+        for (const auto &l : lines["lines"])
+            if (l["line"] == want)
+                return &l;
+        return nullptr;
+    };
+    INFO(lines.dump());
+    // The allocation's own line, and the lines that called it.
+    for (const char *m : {"deep_level3", "deep_level2", "deep_level1", "run_deep_sites_chain"}) {
+        INFO(m);
+        const json *l = at(m);
+        REQUIRE(l);
+        if (!kernel_has_unwinder() && std::string(m) != "deep_level3")
+            continue; // frame pointers only: the callers are not on the stack
+        CHECK((*l)["bytes"] == DEEP_CHAIN_SIZE);
+        CHECK((*l)["allocs_total"] == 1);
+    }
+    const json *inl = at("make_node");
+    REQUIRE(inl);
+    CHECK((*inl)["bytes"] == DEEP_NEW_SIZE);
+    CHECK((*inl)["function"].get<std::string>().find("make_node") != std::string::npos);
+    if (kernel_has_unwinder()) {
+        const json *m = at("main");
+        REQUIRE(m);
+        CHECK((*m)["bytes"].get<long long>() >= DEEP_CHAIN_SIZE + DEEP_NEW_SIZE + DEEP_LIB_SIZE);
+        // Sorted by line.
+        int prev = 0;
+        for (const auto &l : lines["lines"]) {
+            CHECK(l["line"].get<int>() > prev);
+            prev = l["line"].get<int>();
+        }
+    }
+}
