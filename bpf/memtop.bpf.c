@@ -157,6 +157,41 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
+/*
+ * Every uprobe program runs on the traced thread's own kernel stack, never on
+ * a private stack shared with other threads.
+ *
+ * Since Linux 6.13 the verifier gives a kprobe-type program (uprobes are
+ * kprobe-type) whose frame is 64 bytes or more a private stack: one per CPU,
+ * used by every run of that program on that CPU (bpf_enable_priv_stack()).
+ * That is safe only when no run can start while another run on the same CPU
+ * is unfinished. Uprobe programs run in the thread that hit the probe with
+ * migration disabled but preemption enabled, and no per-CPU counter turns a
+ * second run away. On a preemptible kernel (preempt=full or lazy; 7.x offers
+ * nothing else) a thread preempted inside free_entry lets another thread run
+ * free_entry on the same CPU in the same frame, and the first thread then
+ * continues with the second one's key, pointers and spilled registers. On 7.3
+ * that showed as frees whose record was not found, records stored under
+ * another key, and one thread's counts landing on another thread.
+ *
+ * The verifier gives no private stack to a program that contains a tail call
+ * (check_max_stack_depth(); has_tail_call comes from a scan of the
+ * instructions, before any of them is verified). So each uprobe program starts
+ * with a tail call into this array. Nothing ever puts a program into it, so
+ * the call falls through. tests/unit/test_bpf_object.cpp checks that every
+ * uprobe program has it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} task_stack_only SEC(".maps");
+
+static __always_inline void use_task_stack(void *ctx)
+{
+	bpf_tail_call(ctx, &task_stack_only, 0);
+}
 
 /* memtop itself: with --heap-all its own allocations would feed back into
  * what it reports. */
@@ -425,6 +460,7 @@ static __always_inline __u32 current_tgid(void)
 SEC("uprobe")
 int BPF_KPROBE(malloc_entry, __u64 size)
 {
+	use_task_stack(ctx);
 	struct call_state *st = begin_call(ctx, MEMTOP_KIND_MALLOC);
 	if (st)
 		st->size = size;
@@ -438,6 +474,7 @@ int BPF_KPROBE(malloc_entry, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(new_entry, __u64 size)
 {
+	use_task_stack(ctx);
 	struct call_state *st = begin_call(ctx, MEMTOP_KIND_NEW);
 	if (st)
 		st->size = size;
@@ -447,6 +484,7 @@ int BPF_KPROBE(new_entry, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(calloc_entry, __u64 nmemb, __u64 size)
 {
+	use_task_stack(ctx);
 	struct call_state *st = begin_call(ctx, MEMTOP_KIND_CALLOC);
 	if (st)
 		st->size = nmemb * size; /* overflow makes calloc fail: never counted */
@@ -456,6 +494,7 @@ int BPF_KPROBE(calloc_entry, __u64 nmemb, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(memalign_entry, __u64 align, __u64 size)
 {
+	use_task_stack(ctx);
 	struct call_state *st = begin_call(ctx, MEMTOP_KIND_MEMALIGN);
 	if (st)
 		st->size = size;
@@ -465,6 +504,7 @@ int BPF_KPROBE(memalign_entry, __u64 align, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(posix_memalign_entry, __u64 memptr, __u64 align, __u64 size)
 {
+	use_task_stack(ctx);
 	struct call_state *st = begin_call(ctx, MEMTOP_KIND_POSIX_MEMALIGN);
 	if (st) {
 		st->size = size;
@@ -499,6 +539,7 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 s
 SEC("uprobe")
 int BPF_KPROBE(realloc_entry, __u64 ptr, __u64 size)
 {
+	use_task_stack(ctx);
 	return realloc_begin(ctx, ptr, size);
 }
 
@@ -507,6 +548,7 @@ int BPF_KPROBE(realloc_entry, __u64 ptr, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(reallocarray_entry, __u64 ptr, __u64 nmemb, __u64 size)
 {
+	use_task_stack(ctx);
 	__u64 bytes = nmemb * size, n = nmemb;
 	/* Opaque to clang, which would turn the check into __multi3. */
 	asm volatile("" : "+r"(n));
@@ -518,6 +560,7 @@ int BPF_KPROBE(reallocarray_entry, __u64 ptr, __u64 nmemb, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(free_entry, __u64 ptr)
 {
+	use_task_stack(ctx);
 	if (!ptr)
 		return 0;
 	__u32 tgid = current_tgid();
@@ -532,6 +575,7 @@ int BPF_KPROBE(free_entry, __u64 ptr)
 SEC("uretprobe")
 int BPF_KRETPROBE(alloc_return, __u64 ret)
 {
+	use_task_stack(ctx);
 	struct call_state *st = thread_state(0);
 	if (!st || !st->active)
 		return 0;
