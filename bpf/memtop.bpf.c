@@ -200,8 +200,11 @@ const volatile __u32 self_tgid = 0;
 static __always_inline void count(__u32 which)
 {
 	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+	/* Atomic even in a per-CPU slot: uprobe programs can be preempted, and
+	 * another thread on the same CPU may be counting between our read and
+	 * our write. */
 	if (c)
-		*c += 1; /* per-CPU slot: no atomic needed */
+		__sync_fetch_and_add(c, 1);
 }
 
 static __always_inline void emit(__u32 type, __u32 tgid, const struct memtop_proc *p,
