@@ -447,6 +447,10 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 	}
 
 	charge(p, tgid, stack_id, size, 1, !undo_free);
+	/* User space deletes the stacks no agg references (Tracer::forget). It
+	 * may have deleted ours between the insert above and the charge. */
+	if (stack && stack_id != MEMTOP_STACK_LOST && !bpf_map_lookup_elem(&stacks, &stack_id))
+		bpf_map_update_elem(&stacks, &stack_id, stack, BPF_NOEXIST);
 	__s64 now = ADD_FETCH(&p->heap_bytes, (__s64)size);
 	if (undo_free)
 		__sync_fetch_and_add(&p->frees_total, -1);
