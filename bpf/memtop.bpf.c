@@ -157,6 +157,41 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
+/*
+ * Every uprobe program runs on the traced thread's own kernel stack, never on
+ * a private stack shared with other threads.
+ *
+ * Since Linux 6.13 the verifier gives a kprobe-type program (uprobes are
+ * kprobe-type) whose frame is 64 bytes or more a private stack: one per CPU,
+ * used by every run of that program on that CPU (bpf_enable_priv_stack()).
+ * That is safe only when no run can start while another run on the same CPU
+ * is unfinished. Uprobe programs run in the thread that hit the probe with
+ * migration disabled but preemption enabled, and no per-CPU counter turns a
+ * second run away. On a preemptible kernel (preempt=full or lazy; 7.x offers
+ * nothing else) a thread preempted inside free_entry lets another thread run
+ * free_entry on the same CPU in the same frame, and the first thread then
+ * continues with the second one's key, pointers and spilled registers. On 7.3
+ * that showed as frees whose record was not found, records stored under
+ * another key, and one thread's counts landing on another thread.
+ *
+ * The verifier gives no private stack to a program that contains a tail call
+ * (check_max_stack_depth(); has_tail_call comes from a scan of the
+ * instructions, before any of them is verified). So each uprobe program starts
+ * with a tail call into this array. Nothing ever puts a program into it, so
+ * the call falls through. tests/unit/test_bpf_object.cpp checks that every
+ * uprobe program has it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} task_stack_only SEC(".maps");
+
+static __always_inline void use_task_stack(void *ctx)
+{
+	bpf_tail_call(ctx, &task_stack_only, 0);
+}
 
 /* memtop itself: with --heap-all its own allocations would feed back into
  * what it reports. */
@@ -176,8 +211,11 @@ struct {
 static __always_inline void count(__u32 which)
 {
 	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+	/* Atomic even in a per-CPU slot: uprobe programs can be preempted, and
+	 * another thread on the same CPU may be counting between our read and
+	 * our write. */
 	if (c)
-		*c += 1; /* per-CPU slot: no atomic needed */
+		__sync_fetch_and_add(c, 1);
 }
 
 static __always_inline void emit(__u32 type, __u32 tgid, const struct memtop_proc *p,
@@ -463,6 +501,10 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 	}
 
 	charge(p, tgid, stack_id, size, 1, !undo_free);
+	/* User space deletes the stacks no agg references (Tracer::forget). It
+	 * may have deleted ours between the insert above and the charge. */
+	if (stack && stack_id != MEMTOP_STACK_LOST && !bpf_map_lookup_elem(&stacks, &stack_id))
+		bpf_map_update_elem(&stacks, &stack_id, stack, BPF_NOEXIST);
 	__s64 now = ADD_FETCH(&p->heap_bytes, (__s64)size);
 	if (undo_free)
 		__sync_fetch_and_add(&p->frees_total, -1);
@@ -479,6 +521,7 @@ static __always_inline __u32 current_tgid(void)
 SEC("uprobe")
 int BPF_KPROBE(malloc_entry, __u64 size)
 {
+	use_task_stack(ctx);
 	struct call_state *st = begin_call(ctx, MEMTOP_KIND_MALLOC);
 	if (st)
 		st->size = size;
@@ -492,6 +535,7 @@ int BPF_KPROBE(malloc_entry, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(new_entry, __u64 size)
 {
+	use_task_stack(ctx);
 	struct call_state *st = begin_call(ctx, MEMTOP_KIND_NEW);
 	if (st)
 		st->size = size;
@@ -501,6 +545,7 @@ int BPF_KPROBE(new_entry, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(calloc_entry, __u64 nmemb, __u64 size)
 {
+	use_task_stack(ctx);
 	struct call_state *st = begin_call(ctx, MEMTOP_KIND_CALLOC);
 	if (st)
 		st->size = nmemb * size; /* overflow makes calloc fail: never counted */
@@ -510,6 +555,7 @@ int BPF_KPROBE(calloc_entry, __u64 nmemb, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(memalign_entry, __u64 align, __u64 size)
 {
+	use_task_stack(ctx);
 	struct call_state *st = begin_call(ctx, MEMTOP_KIND_MEMALIGN);
 	if (st)
 		st->size = size;
@@ -519,6 +565,7 @@ int BPF_KPROBE(memalign_entry, __u64 align, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(posix_memalign_entry, __u64 memptr, __u64 align, __u64 size)
 {
+	use_task_stack(ctx);
 	struct call_state *st = begin_call(ctx, MEMTOP_KIND_POSIX_MEMALIGN);
 	if (st) {
 		st->size = size;
@@ -553,6 +600,7 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 s
 SEC("uprobe")
 int BPF_KPROBE(realloc_entry, __u64 ptr, __u64 size)
 {
+	use_task_stack(ctx);
 	return realloc_begin(ctx, ptr, size);
 }
 
@@ -561,6 +609,7 @@ int BPF_KPROBE(realloc_entry, __u64 ptr, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(reallocarray_entry, __u64 ptr, __u64 nmemb, __u64 size)
 {
+	use_task_stack(ctx);
 	__u64 bytes = nmemb * size, n = nmemb;
 	/* Opaque to clang, which would turn the check into __multi3. */
 	asm volatile("" : "+r"(n));
@@ -572,6 +621,7 @@ int BPF_KPROBE(reallocarray_entry, __u64 ptr, __u64 nmemb, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(free_entry, __u64 ptr)
 {
+	use_task_stack(ctx);
 	if (!ptr)
 		return 0;
 	__u32 tgid = current_tgid();
@@ -586,6 +636,7 @@ int BPF_KPROBE(free_entry, __u64 ptr)
 SEC("uretprobe")
 int BPF_KRETPROBE(alloc_return, __u64 ret)
 {
+	use_task_stack(ctx);
 	struct call_state *st = thread_state(0);
 	if (!st || !st->active)
 		return 0;

@@ -595,6 +595,15 @@ int Session::run() {
         if (now >= next_report) {
             if (opt_.iterations && ++reports >= *opt_.iterations) break;  // the last one is the final report
             tracer_->consume_events();
+            // CMD's exit event can come before the SIGCHLD that ends the
+            // loop. Its final numbers belong in the final report, which
+            // follows the reap: look again shortly instead.
+            if (cmd_ && std::any_of(ended_.begin(), ended_.end(), [&](const ProcessStats& p) {
+                    return static_cast<int>(p.pid) == cmd_->pid();
+                })) {
+                next_report = now + std::chrono::milliseconds(100);
+                continue;
+            }
             print(build_report(false));
             next_report += interval;
             if (next_report < now) next_report = now + interval;

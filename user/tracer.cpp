@@ -489,9 +489,23 @@ void Tracer::forget(const std::vector<std::pair<uint32_t, uint32_t>>& instances)
                 referenced.insert(k.stack_id);
         }
     }
+    // A stack no agg references is deleted. The kernel may be storing one
+    // meanwhile whose agg did not exist yet when the aggs were read above:
+    // so the aggs are read again after the deletes, and a deleted stack that
+    // is referenced by then is put back. A charge after that second read
+    // finds its stack missing and stores it again itself (record_alloc).
     int stacks_fd = bpf_map__fd(maps_.stacks);
-    for (const auto& id : dump_keys<uint64_t, memtop_stack>(stacks_fd))
-        if (!referenced.count(id)) bpf_map_delete_elem(stacks_fd, &id);
+    std::vector<std::pair<uint64_t, memtop_stack>> deleted;
+    for (const auto& [id, stack] : dump_map<uint64_t, memtop_stack>(stacks_fd))
+        if (!referenced.count(id) && bpf_map_delete_elem(stacks_fd, &id) == 0) deleted.emplace_back(id, stack);
+    if (deleted.empty()) return;
+    referenced.clear();
+    for (const auto& k : dump_keys<memtop_agg_key, memtop_agg_val>(aggs_fd)) referenced.insert(k.stack_id);
+    if (maps_.growth)
+        for (const auto& k : dump_keys<memtop_agg_key, memtop_growth_val>(bpf_map__fd(maps_.growth)))
+            referenced.insert(k.stack_id);
+    for (const auto& [id, stack] : deleted)
+        if (referenced.count(id)) bpf_map_update_elem(stacks_fd, &id, &stack, BPF_NOEXIST);
 }
 
 }  // namespace memtop

@@ -146,7 +146,15 @@ std::vector<uint8_t> ElfImage::bytes(uint64_t vaddr, size_t len) const {
         uint64_t avail = s.vaddr + s.filesz - vaddr;
         size_t n = std::min<uint64_t>(len, avail);
         if (off + n > size_) n = off < size_ ? size_ - off : 0;
-        return {data_ + off, data_ + off + n};
+        // From the file, not from data_: the kernel puts the int3 of every
+        // uprobe registered for all processes on this file (another tracer's,
+        // or memtop's own under --heap-all) into each mapping of it that may
+        // execute, and a private read-only mapping may. The page cache holds
+        // the code as shipped.
+        std::vector<uint8_t> out(n);
+        ssize_t got = n ? pread(fd_, out.data(), n, static_cast<off_t>(off)) : 0;
+        out.resize(got > 0 ? static_cast<size_t>(got) : 0);
+        return out;
     }
     return {};
 }

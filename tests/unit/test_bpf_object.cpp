@@ -1,0 +1,57 @@
+// The BPF objects as built, opened but not loaded: no root, no kernel needed.
+#include <bpf/libbpf.h>
+#include <catch2/catch.hpp>
+#include <linux/bpf.h>
+
+#include <string>
+#include <vector>
+
+#include "memtop.skel.h"
+#include "memtop_compat.skel.h"
+
+namespace {
+
+bool has_tail_call(const bpf_program* p) {
+    const bpf_insn* insns = bpf_program__insns(p);
+    for (size_t i = 0; i < bpf_program__insn_cnt(p); i++) {
+        const bpf_insn& in = insns[i];
+        if (in.code == (BPF_JMP | BPF_CALL) && in.src_reg == 0 && in.imm == BPF_FUNC_tail_call) return true;
+    }
+    return false;
+}
+
+// Names of the uprobe programs (kprobe type) in obj that lack a tail call.
+std::vector<std::string> uprobes_without_tail_call(bpf_object* obj, size_t& uprobes) {
+    std::vector<std::string> missing;
+    uprobes = 0;
+    bpf_program* p;
+    bpf_object__for_each_program(p, obj) {
+        if (bpf_program__type(p) != BPF_PROG_TYPE_KPROBE) continue;
+        uprobes++;
+        if (!has_tail_call(p)) missing.push_back(bpf_program__name(p));
+    }
+    return missing;
+}
+
+}  // namespace
+
+// See use_task_stack() in bpf/memtop.bpf.c: without a tail call, kernels
+// since 6.13 run these programs on a per-CPU stack that a preempted thread
+// shares with the next thread hitting the same probe on that CPU.
+TEST_CASE("every uprobe program contains the tail call that keeps it on the task's stack", "[bpf]") {
+    size_t uprobes = 0;
+    SECTION("full build") {
+        memtop_bpf* skel = memtop_bpf__open();
+        REQUIRE(skel);
+        CHECK(uprobes_without_tail_call(skel->obj, uprobes) == std::vector<std::string>{});
+        CHECK(uprobes == 9);  // 8 entry programs + alloc_return: the test is not vacuous
+        memtop_bpf__destroy(skel);
+    }
+    SECTION("compat build") {
+        memtop_compat_bpf* skel = memtop_compat_bpf__open();
+        REQUIRE(skel);
+        CHECK(uprobes_without_tail_call(skel->obj, uprobes) == std::vector<std::string>{});
+        CHECK(uprobes == 9);
+        memtop_compat_bpf__destroy(skel);
+    }
+}
