@@ -102,6 +102,7 @@ void Session::on_event(const memtop_event& e) {
         // The old image's memory is gone with it; so are its stacks.
         forget_.push_back({e.tgid, e.epoch});
         maps_.erase(e.tgid);
+        symbolizer_.forget_process(static_cast<int>(e.tgid));  // the old image's JIT is gone too
         break;
     }
 }
@@ -111,6 +112,10 @@ void Session::snapshot_maps(uint32_t pid, uint32_t epoch) {
     auto maps = read_proc_maps(static_cast<int>(pid), &err);
     if (!maps) return;  // already gone: keep the last snapshot
     maps_[pid] = {epoch, std::move(*maps), Clock::now()};
+    // JIT code is named by the process's perf map: read it (what was
+    // appended to it) now, while the process and the file exist. A JIT may
+    // remove it at exit, before the final report.
+    symbolizer_.refresh_perf_map(static_cast<int>(pid));
 }
 
 void Session::attach_pids() {
@@ -353,6 +358,7 @@ void Session::print(Report r) {
         forget_.push_back({p.pid, p.epoch});
         auto m = maps_.find(p.pid);
         if (m != maps_.end() && m->second.epoch == p.epoch) maps_.erase(m);
+        symbolizer_.forget_process(static_cast<int>(p.pid));
     }
     ended_.clear();
     tracer_->forget(forget_);

@@ -173,6 +173,15 @@
 #define DEEP_LIB_SIZE 3333    /* deep_via_lib -> deep_lib_entry -> deep_lib_inner (libdeep_lib.so) */
 #define DEEP_THREAD_SIZE 4444 /* thread: deep_thread_main -> deep_thread_site -> malloc */
 
+/* ----------------------------------------------------------------- jit_sites */
+/* main -> jit_call_site -> jit_stub_alloc (machine code in anonymous memory,
+ * named only by /tmp/perf-PID.map) -> malloc(JIT_SIZE), kept. */
+#define JIT_SIZE 5555
+#define JIT_STUB_NAME "jit_stub_alloc"
+/* Offset in the stub of the return address of its call to malloc: what
+ * frames[0].offset must be (push 1 + mov 3 + movabs 10 + call 2 bytes). */
+#define JIT_STUB_RET_OFFSET 16
+
 #ifdef __cplusplus
 namespace expect {
 

@@ -7,16 +7,23 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <linux/magic.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <set>
 #include <utility>
+
+#include "procinfo/proc_status.h"
+#include "symbolize/perf_map.h"
 
 namespace memtop {
 namespace {
@@ -299,11 +306,117 @@ void describe(Dwfl_Module* mod, Dwarf_Addr addr, uint64_t extra, Frame& f) {
   f.line = line;
 }
 
+// A perf map is read up to this many bytes; past it a (runaway or hostile)
+// JIT's later entries stay unnamed rather than memtop's memory growing.
+constexpr uint64_t kMaxPerfMapBytes = 256ull << 20;
+
+// Opens /tmp/perf-NSPID.map as process `pid` sees it. The path is resolved
+// inside the process's root (RESOLVE_IN_ROOT): a symlink there that points
+// at "/etc/..." stays inside the container rather than reaching the host's
+// file, as it would through a plain open of /proc/PID/root/tmp/.... Only a
+// regular file owned by the process's user or root counts (perf's own rule):
+// another user could create /tmp/perf-PID.map for a pid before it runs.
+UniqueFd open_perf_map(int pid, int nspid, struct stat& st) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  UniqueFd root(::open((proc + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return UniqueFd();
+  const std::string rel = "tmp/perf-" + std::to_string(nspid) + ".map";
+  struct open_how how {};
+  // O_NONBLOCK: a FIFO there must not block memtop.
+  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root.get(), rel.c_str(), &how, sizeof how)));
+  if (!fd && errno == ENOSYS)  // before 5.6, or a seccomp filter: no symlink at the end at least
+    fd = UniqueFd(::openat(root.get(), rel.c_str(), static_cast<int>(how.flags) | O_NOFOLLOW));
+  if (!fd) return UniqueFd();
+  struct stat owner {};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || ::stat(proc.c_str(), &owner) != 0 ||
+      (st.st_uid != 0 && st.st_uid != owner.st_uid))
+    return UniqueFd();
+  return fd;
+}
+
+// What was read of one process's perf map.
+struct PerfMapState {
+  int nspid = 0;  // 0: not known yet
+  bool read = false;
+  uint64_t dev = 0, ino = 0, size = 0;
+  struct timespec mtime {};
+  uint64_t consumed = 0;  // bytes parsed: up to the end of the last whole line
+  PerfMap table;
+  std::string label;  // "[perf-NSPID.map]"
+};
+
+void refresh(int pid, PerfMapState& st) {
+  if (st.nspid == 0) {
+    auto status = read_proc_status(pid, nullptr);
+    if (!status) return;  // gone: keep what was read
+    st.nspid = status->nspid.empty() ? pid : status->nspid.back();  // no NSpid before 4.1: one namespace
+    st.label = "[perf-" + std::to_string(st.nspid) + ".map]";
+  }
+  struct stat fs {};
+  UniqueFd fd = open_perf_map(pid, st.nspid, fs);
+  if (!fd) return;  // removed, or the process is gone: keep what was read
+  if (st.read && st.dev == fs.st_dev && st.ino == fs.st_ino && st.size == uint64_t(fs.st_size) &&
+      st.mtime.tv_sec == fs.st_mtim.tv_sec && st.mtime.tv_nsec == fs.st_mtim.tv_nsec)
+    return;
+  // JITs only append: the same file grown is read on from where it was
+  // left. Another file, or a shorter one, is a new map.
+  if (!st.read || st.dev != fs.st_dev || st.ino != fs.st_ino || uint64_t(fs.st_size) < st.consumed) {
+    st.table.clear();
+    st.consumed = 0;
+  }
+  st.read = true;
+  st.dev = fs.st_dev;
+  st.ino = fs.st_ino;
+  st.size = fs.st_size;
+  st.mtime = fs.st_mtim;
+  const uint64_t end = std::min<uint64_t>(fs.st_size, kMaxPerfMapBytes);
+  if (end <= st.consumed) return;
+  std::string text(end - st.consumed, '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    ssize_t n = ::pread(fd.get(), text.data() + got, text.size() - got, off_t(st.consumed + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += size_t(n);
+  }
+  text.resize(got);
+  // Only whole lines: the JIT may be in the middle of writing the last one,
+  // which is read again next time.
+  size_t whole = text.rfind('\n');
+  if (whole == std::string::npos) return;
+  text.resize(whole + 1);
+  st.table.add(parse_perf_map(text));
+  st.consumed += text.size();
+}
+
 }  // namespace
 
 struct Symbolizer::Impl {
   std::map<FileId, std::unique_ptr<Module>> modules;
   std::set<FileId> unusable;  // opened, but not a usable ELF file
+  std::map<int, PerfMapState> perf_maps;  // by pid
+
+  // Names f from pid's perf map; `fresh`: the map was refreshed already
+  // during this stack, so one stack costs at most one open.
+  void name_from_perf_map(int pid, uint64_t lookup, bool& fresh, Frame& f) {
+    if (pid <= 0) return;
+    if (!fresh) {
+      refresh(pid, perf_maps[pid]);
+      fresh = true;
+    }
+    auto it = perf_maps.find(pid);
+    if (it == perf_maps.end()) return;
+    auto hit = it->second.table.find(lookup);
+    if (!hit) return;
+    f.function = *hit->name;
+    f.offset = f.address - hit->start;
+    f.module = it->second.label;
+    f.file.reset();
+    f.line.reset();
+    f.inlined.clear();
+  }
 
   Module* module_for(int pid, const Mapping& m) {
     FileId id{m.dev, m.ino};
@@ -321,22 +434,26 @@ struct Symbolizer::Impl {
     return modules.emplace(id, std::move(mod)).first->second.get();
   }
 
-  void resolve(int pid, const std::vector<Mapping>& maps, AddressKind kind, Frame& f) {
+  void resolve(int pid, const std::vector<Mapping>& maps, AddressKind kind, bool& perf_fresh,
+               Frame& f) {
     const uint64_t lookup =
         kind == AddressKind::Return && f.address > 0 ? f.address - 1 : f.address;
     const Mapping* m = find_mapping(maps, lookup);
-    if (!m) return;
-    if (m->ino == 0) {  // anonymous memory, [heap], [stack], [vdso], ...
-      if (m->path == "[vdso]" || m->path == "[vsyscall]") f.module = m->path;
+    if (m && (m->path == "[vdso]" || m->path == "[vsyscall]")) {
+      f.module = m->path;
       return;
     }
-    f.module = m->path;
-    Module* mod = module_for(pid, *m);
-    if (!mod) return;
-    const bool exec = m->perms.size() > 2 && m->perms[2] == 'x';
-    std::optional<uint64_t> vaddr = mod->vaddr_of(lookup - m->start + m->pgoff, exec);
-    if (!vaddr) return;
-    describe(mod->mod, *vaddr + mod->bias, f.address - lookup, f);
+    if (m && m->ino != 0) {  // not anonymous memory, [heap], [stack], ...
+      f.module = m->path;
+      if (Module* mod = module_for(pid, *m)) {
+        const bool exec = m->perms.size() > 2 && m->perms[2] == 'x';
+        if (std::optional<uint64_t> vaddr = mod->vaddr_of(lookup - m->start + m->pgoff, exec))
+          describe(mod->mod, *vaddr + mod->bias, f.address - lookup, f);
+      }
+    }
+    // No ELF file names it: JIT code, in anonymous memory (or a memfd, or
+    // mapped after the maps were read), which only its perf map names.
+    if (!f.function) name_from_perf_map(pid, lookup, perf_fresh, f);
   }
 };
 
@@ -355,7 +472,8 @@ Frame Symbolizer::resolve(int pid, const std::vector<Mapping>& maps, uint64_t ad
   f.address = address;
   if (!impl_) return f;
   try {
-    impl_->resolve(pid, maps, kind, f);
+    bool perf_fresh = false;
+    impl_->resolve(pid, maps, kind, perf_fresh, f);
   } catch (...) {
     // Out of memory: keep what was found.
   }
@@ -367,11 +485,41 @@ std::vector<Frame> Symbolizer::resolve_stack(int pid, const std::vector<Mapping>
                                              AddressKind first) {
   std::vector<Frame> frames;
   frames.reserve(addresses.size());
-  for (size_t i = 0; i < addresses.size(); ++i)
-    frames.push_back(resolve(pid, maps, addresses[i], i == 0 ? first : AddressKind::Return));
+  bool perf_fresh = false;
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    Frame f;
+    f.address = addresses[i];
+    if (impl_) {
+      try {
+        impl_->resolve(pid, maps, i == 0 ? first : AddressKind::Return, perf_fresh, f);
+      } catch (...) {
+        // Out of memory: keep what was found.
+      }
+    }
+    frames.push_back(std::move(f));
+  }
   return frames;
 }
 
+void Symbolizer::refresh_perf_map(int pid) noexcept {
+  if (!impl_ || pid <= 0) return;
+  try {
+    refresh(pid, impl_->perf_maps[pid]);
+  } catch (...) {
+    // Out of memory: the map stays as it was.
+  }
+}
+
+void Symbolizer::forget_process(int pid) noexcept {
+  if (impl_) impl_->perf_maps.erase(pid);
+}
+
 size_t Symbolizer::cached_modules() const { return impl_ ? impl_->modules.size() : 0; }
+
+size_t Symbolizer::perf_map_pieces(int pid) const {
+  if (!impl_) return 0;
+  auto it = impl_->perf_maps.find(pid);
+  return it == impl_->perf_maps.end() ? 0 : it->second.table.pieces();
+}
 
 }  // namespace memtop

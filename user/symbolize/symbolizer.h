@@ -1,6 +1,7 @@
 // Address -> function, file:line for user-space addresses of a process,
 // with elfutils libdwfl. Modules are cached by file identity (dev, ino),
-// never by pid: one libc serves every process.
+// never by pid: one libc serves every process. Code no ELF file names (JIT
+// code) is named from the process's perf map, kept per pid.
 #pragma once
 
 #include <cstddef>
@@ -25,7 +26,8 @@ struct Frame {
   uint64_t address = 0;
   std::optional<std::string> function;  // demangled; from the symbol table
   std::optional<uint64_t> offset;       // address - function start
-  std::optional<std::string> module;    // mapped file's path, as in maps
+  std::optional<std::string> module;    // mapped file's path, as in maps, or
+                                        // "[perf-NSPID.map]" for a name from a perf map
   std::optional<std::string> file;      // source file, as in DWARF
   std::optional<int> line;
   // Inline chain at this address, innermost first; empty when nothing is
@@ -67,8 +69,27 @@ class Symbolizer {
                                    const std::vector<uint64_t>& addresses,
                                    AddressKind first = AddressKind::Return);
 
+  // An address that no ELF file names (anonymous executable memory, or a
+  // mapped file without a symbol there) is looked up in the perf map that
+  // JITs write, /tmp/perf-NSPID.map, read inside the process's own root
+  // (/proc/PID/root) with the pid of its own pid namespace (NSpid). That
+  // file is read when first needed and read again, from where it was left,
+  // when it grows (JITs append); what was read is kept after the file or
+  // the process is gone, until forget_process().
+  //
+  // Reads (what was appended to) the perf map of live process `pid` now.
+  // Call it while the process is alive, e.g. when a stack of its first
+  // shows up, so that a final report names its JIT frames even if it removes
+  // the file or exits before the report.
+  void refresh_perf_map(int pid) noexcept;
+  // Drops what is kept of process `pid` (its perf map): call it once the
+  // process's final numbers are reported, or when it execs another image.
+  void forget_process(int pid) noexcept;
+
   // Number of ELF files opened and kept.
   size_t cached_modules() const;
+  // Entries named by the perf map kept for `pid` (0 when none was read).
+  size_t perf_map_pieces(int pid) const;
 
  private:
   struct Impl;

@@ -203,7 +203,9 @@ CfiTable build_cfi_table(const std::string& path) {
         if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS) continue;
         const char* name = elf_strptr(f.elf, shstrndx, sh.sh_name);
         if (!name) continue;
-        if (!strcmp(name, ".eh_frame")) eh_frame = scn;
+        // An empty .eh_frame (the linker keeps one for a file built without
+        // unwind tables and without the start files) describes nothing.
+        if (!strcmp(name, ".eh_frame") && sh.sh_size > 0) eh_frame = scn;
         else if (!strcmp(name, ".debug_frame")) debug_frame = scn;
     }
     bool is_eh = eh_frame != nullptr;

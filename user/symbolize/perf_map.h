@@ -1,0 +1,66 @@
+// Perf maps: the names a JIT gives its generated code, in /tmp/perf-PID.map
+// (the convention perf(1) reads; Python 3.12 `-X perf`, node
+// `--perf-basic-prof` and Java perf-map agents write it). No ELF file
+// describes JIT code, so this is the only way to name those frames.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace memtop {
+
+// One line of a perf map: code [start, start + size) is `name`.
+struct PerfMapEntry {
+  uint64_t start = 0;
+  uint64_t size = 0;
+  std::string name;
+};
+
+// Parses the text of a perf map. Pure. Lines are "START SIZE NAME": START
+// and SIZE in hex, with or without "0x"; NAME is the rest of the line and
+// may contain spaces (C++ signatures, "LazyCompile:*f file.js:1:2"). Fields
+// are separated by spaces or tabs; a trailing '\r' is dropped. Lines that do
+// not parse, have an empty NAME, a SIZE of 0 or a range past 2^64 are
+// skipped. Entries keep the file's order (the order matters: see PerfMap).
+std::vector<PerfMapEntry> parse_perf_map(std::string_view text);
+
+// The code ranges of a perf map, for lookups. A JIT reuses memory: when
+// code is freed and other code is generated at the same place it appends a
+// new line, so where entries overlap the one added later wins (only the
+// overlapped part of the earlier one is lost).
+class PerfMap {
+ public:
+  struct Hit {
+    const std::string* name;  // valid until the next add() or the PerfMap's end
+    uint64_t start;           // the entry's own start (offsets are from here)
+  };
+
+  void add(const PerfMapEntry& e);
+  void add(const std::vector<PerfMapEntry>& entries) {
+    for (const auto& e : entries) add(e);
+  }
+  // The entry whose range holds `addr`, if any.
+  std::optional<Hit> find(uint64_t addr) const;
+  // Non-overlapping pieces the entries were cut into (>= named ranges).
+  size_t pieces() const { return pieces_.size(); }
+  void clear() {
+    pieces_.clear();
+    names_.clear();
+  }
+
+ private:
+  struct Piece {
+    uint64_t end;    // one past the last address of the piece
+    uint64_t start;  // start of the entry it belongs to
+    size_t name;     // index into names_
+  };
+  std::map<uint64_t, Piece> pieces_;  // by piece start; never overlapping
+  std::vector<std::string> names_;
+};
+
+}  // namespace memtop
