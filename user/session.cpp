@@ -480,9 +480,6 @@ int Session::run() {
     tc.faults_of_traced_only = !system_view_;
     tracer_ = std::make_unique<Tracer>(tc, [this](const memtop_event& e) { on_event(e); });
 
-    if (opt_.fault_sample && !tracer_->growth_stacks())
-        log("no growth stacks on this kernel: page-fault stacks need Linux 5.17 (bpf_loop, bpf_find_vma) and "
-            "the full BPF build; resident memory per process is still exact");
     if (tracer_->dwarf_unwind())
         unwind_ = std::make_unique<UnwindTables>(tracer_->unwind_rows_fd(), tracer_->unwind_files_fd(),
                                                  opt_.sizes.unwind_rows, opt_.verbose);
@@ -509,6 +506,9 @@ int Session::run() {
     }
 
     // Said once attaching succeeded, so a failure stays a single line.
+    if (opt_.fault_sample && !tracer_->growth_stacks())
+        log("no growth stacks on this kernel: page-fault stacks need Linux 5.17 (bpf_loop, bpf_find_vma) and "
+            "the full BPF build; resident memory per process is still exact");
     if (tracer_->compat())
         log(std::string(opt_.compat_bpf ? "--compat-bpf" : "this kernel lacks task storage for tracing programs "
                                                             "or BPF atomics (Linux 5.12)") +

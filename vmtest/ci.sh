@@ -7,8 +7,8 @@
 #
 #   --budget SEC    wall-clock limit for everything below, package
 #                   installation included (default $MEMTOP_VMTEST_BUDGET or
-#                   900); when it runs out the VMs are stopped and ci.sh fails
-#   --timeout SEC   limit per VM (default 300; runtime_tests needs 50-80 s)
+#                   1500); when it runs out the VMs are stopped and ci.sh fails
+#   --timeout SEC   limit per VM (default 600; the suite takes 150-250 s under TCG, more on a loaded host)
 #   --build DIR     build tree with memtop and runtime_tests (default
 #                   $MEMTOP_BUILD or ./build; built with tools/build.sh if
 #                   runtime_tests is missing)
@@ -31,7 +31,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 . "$here/kernels.sh"
 
-budget=${MEMTOP_VMTEST_BUDGET:-900} timeout_s=300 build=${MEMTOP_BUILD:-$repo/build} logs='' kernels=()
+budget=${MEMTOP_VMTEST_BUDGET:-1500} timeout_s=600 build=${MEMTOP_BUILD:-$repo/build} logs='' kernels=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --budget) budget=$2; shift ;;

@@ -30,12 +30,19 @@ void check_jit_stack(const json &rep, int pid)
     REQUIRE(st);
     INFO("chain: " << chain_of(*st));
     const json &f = (*st)["frames"];
-    REQUIRE(f.size() >= 3);
+    REQUIRE(f.size() >= 1);
 
     CHECK(f[0]["function"] == JIT_STUB_NAME);
     CHECK(f[0]["module"] == "[perf-" + std::to_string(pid) + ".map]");
     CHECK(f[0]["offset"] == JIT_STUB_RET_OFFSET);
     CHECK(f[0]["file"].is_null());
+    if (!kernel_has_unwinder()) {
+        // Frame pointers only (before 5.17): the -O2 caller keeps none, so
+        // the walk ends in the stub's caller at best, and says so.
+        CHECK((*st)["complete"] == false);
+        return;
+    }
+    REQUIRE(f.size() >= 3);
 
     const int call_line = marker_line("jit_sites.c", "jit_call_site");
     const int main_line = marker_line("jit_sites.c", "main");
