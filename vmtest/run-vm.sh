@@ -27,7 +27,8 @@
 #   --append ARGS    extra kernel command line
 #   --smp N          guest CPUs (default 1; under TCG two 1-CPU VMs side by
 #                    side beat one 2-CPU VM)
-#   --mem MB         guest memory (default 512)
+#   --mem MB         guest memory (default 1024: memtop's BPF maps take ~100 MB, and 7.x
+#                    guests ran out of 512)
 #   --console FILE   keep the guest's console log in FILE
 #   --keep           keep the work directory (initramfs, logs)
 #   --no-pvh         boot the bzImage itself, not its ELF vmlinux via PVH
@@ -44,7 +45,7 @@ prog=run-vm
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 
-pvh=1 timeout_s=120 append='' smp=1 mem=512 console_keep='' keep=0 verbose=0 quiet=0
+pvh=1 timeout_s=120 append='' smp=1 mem=1024 console_keep='' keep=0 verbose=0 quiet=0
 adds=()
 while [[ $# -gt 0 ]]; do
   case $1 in

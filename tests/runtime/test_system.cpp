@@ -188,9 +188,21 @@ TEST_CASE("system view: growth stacks name the code that touched the pages, byte
     auto ready = wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
     REQUIRE(ready);
     const int pid = std::stoi(ready->substr(6));
+    size_t seen = memtop.out_lines.size();
     prog.write_stdin("go\n");
     REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "grown"; }));
-    size_t seen = memtop.out_lines.size();
+    // The first report read after "grown" may have been taken mid-growth
+    // (see entries_until). Wait for the one whose resident memory agrees
+    // with /proc, read after the growth; the report after it was taken
+    // later still, so its samples are all in.
+    const long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+    const long long slack = ncpu * std::max(32L, 2 * ncpu) * 4096 + 4096;
+    const long long anon_proc = proc_status_kb(pid, "RssAnon") * 1024;
+    auto grown = entries_until({&memtop, &prog}, memtop, seen, pid, [&](const json& e) {
+        return std::llabs(e["rss_anon_bytes"].get<long long>() - anon_proc) <= slack;
+    });
+    INFO("grown (/proc RssAnon " << anon_proc << "):\n" << grown.dump());
+    REQUIRE(grown.reached);
     auto rep = next_report({&memtop, &prog}, memtop, seen);
     REQUIRE(rep);
 
