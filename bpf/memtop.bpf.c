@@ -201,6 +201,20 @@ const volatile __u32 self_tgid = 0;
  * only tasks in target_cgroup (or below it) are traced. */
 const volatile __u32 cgroup_filter = 0;
 
+/* With a target (-p, -- CMD, --cgroup): growth and mapping stacks only of
+ * the heap-traced processes. */
+const volatile __u32 traced_only = 0;
+
+#ifndef MEMTOP_COMPAT
+/* Anonymous memory mapped per process (bpf/mappings.h), keyed by tgid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u32);
+	__type(value, struct memtop_map_proc);
+} map_procs SEC(".maps");
+#endif
+
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
 	__uint(max_entries, 1);
@@ -219,7 +233,7 @@ static __always_inline void count(__u32 which)
 }
 
 static __always_inline void emit(__u32 type, __u32 tgid, const struct memtop_proc *p,
-				 const struct memtop_rss *r)
+				 const struct memtop_rss *r, const struct memtop_map_proc *mp)
 {
 	struct memtop_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -228,7 +242,14 @@ static __always_inline void emit(__u32 type, __u32 tgid, const struct memtop_pro
 	}
 	e->type = type;
 	e->tgid = tgid;
-	e->pad = 0;
+	if (mp) {
+		e->mm_id = mp->mm_id;
+		e->mapped_bytes = mp->bytes;
+		e->mapped_peak_bytes = mp->peak_bytes;
+	} else {
+		e->mm_id = 0;
+		e->mapped_bytes = e->mapped_peak_bytes = 0;
+	}
 	if (p) {
 		e->epoch = p->epoch;
 		e->heap_bytes = p->heap_bytes;
@@ -470,7 +491,7 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 	if (stack) {
 		if (!bpf_map_lookup_elem(&stacks, &stack_id)) {
 			if (bpf_map_update_elem(&stacks, &stack_id, stack, BPF_NOEXIST) == 0) {
-				emit(MEMTOP_EV_NEW_STACK, tgid, p, NULL);
+				emit(MEMTOP_EV_NEW_STACK, tgid, p, NULL, NULL);
 			} else if (!bpf_map_lookup_elem(&stacks, &stack_id)) {
 				count(MEMTOP_CNT_STACK_MAP_FULL);
 				stack_id = MEMTOP_STACK_LOST;
@@ -691,15 +712,27 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(process_exec, struct task_struct *task)
 {
 	__u32 tgid = task->tgid;
+	struct memtop_map_proc *mp = NULL;
 #ifndef MEMTOP_COMPAT
 	bpf_map_delete_elem(&vma_caches, &tgid); /* a new image, new mappings */
+	mp = bpf_map_lookup_elem(&map_procs, &tgid);
 #endif
 	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	/* Opaque to clang, which would test (p | mp). */
+	asm volatile("" : "+r"(mp));
+	if (!p && !mp)
+		return 0;
+	/* The old image's heap and mappings are gone; the event names both
+	 * instances for user space to forget. */
+	emit(MEMTOP_EV_EXEC, tgid, p, NULL, mp);
+#ifndef MEMTOP_COMPAT
+	if (mp)
+		bpf_map_delete_elem(&map_procs, &tgid);
+#endif
 	if (!p)
 		return 0;
-	/* The old image's heap is gone. de_thread() has already killed the
-	 * other threads, so nothing races with this reset. */
-	emit(MEMTOP_EV_EXEC, tgid, p, NULL);
+	/* de_thread() has already killed the other threads, so nothing races
+	 * with this reset. */
 	p->epoch = NEW_EPOCH();
 	p->heap_bytes = 0;
 	p->heap_peak_bytes = 0;
@@ -723,18 +756,27 @@ int BPF_PROG(process_exit, struct task_struct *task)
 #ifndef MEMTOP_COMPAT
 	bpf_map_delete_elem(&vma_caches, &tgid);
 #endif
+	struct memtop_map_proc *mp = NULL;
+#ifndef MEMTOP_COMPAT
+	mp = bpf_map_lookup_elem(&map_procs, &tgid);
+#endif
 	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	struct memtop_rss *r = bpf_map_lookup_elem(&rss, &tgid);
 	/* Opaque to clang, which would test (p | r): pointer arithmetic the
 	 * verifier refuses. */
 	asm volatile("" : "+r"(r));
-	if (!p && !r)
+	asm volatile("" : "+r"(mp));
+	if (!p && !r && !mp)
 		return 0;
-	emit(MEMTOP_EV_EXIT, tgid, p, r);
+	emit(MEMTOP_EV_EXIT, tgid, p, r, mp);
 	if (p)
 		bpf_map_delete_elem(&procs, &tgid);
 	if (r)
 		bpf_map_delete_elem(&rss, &tgid);
+#ifndef MEMTOP_COMPAT
+	if (mp)
+		bpf_map_delete_elem(&map_procs, &tgid);
+#endif
 	return 0;
 }
 
@@ -785,8 +827,6 @@ static __always_inline void mm_counters(struct mm_struct *mm, __s64 pages[4])
  * are unbiased. An unsampled fault costs one random number.
  */
 const volatile __u32 fault_sample_threshold = 0; /* p * 2^32; 0: off */
-/* With a target (-p, -- CMD, --cgroup): only the processes heap-traced. */
-const volatile __u32 faults_of_traced_only = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -802,37 +842,25 @@ struct {
 	__type(value, struct memtop_growth_val);
 } growth SEC(".maps");
 
-/* Fault stacks begin at an exact instruction, heap stacks at a return
- * address: kept apart even if the addresses agreed. */
+/* Fault and syscall stacks begin at an exact instruction, heap stacks at a
+ * return address: kept apart even if the addresses agreed. */
 #define FAULT_STACK_SALT 0x9e3779b97f4a7c15ULL
 
-SEC("tp_btf/page_fault_user")
-int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsigned long error_code)
+/*
+ * The user stack of the current thread from its registers as it entered the
+ * kernel (a fault, a syscall): pc is the instruction itself. Fills *s and
+ * returns its id. find_budget: bpf_find_vma calls allowed (see vma_caches).
+ */
+static __always_inline __u64 walk_user_stack(struct memtop_stack *s, __u64 pc, __u64 sp, __u64 bp, __u32 tgid,
+					     __u32 find_budget)
 {
-	if (!fault_sample_threshold || (error_code & 1 /* X86_PF_PROT: page present */))
-		return 0;
-	if (fault_sample_threshold != ~0U && bpf_get_prandom_u32() >= fault_sample_threshold)
-		return 0;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (tgid == self_tgid)
-		return 0;
-	if (faults_of_traced_only && !bpf_map_lookup_elem(&procs, &tgid))
-		return 0;
-	struct memtop_stack *s = bpf_task_storage_get(&fault_stacks, bpf_get_current_task_btf(), 0,
-						      BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!s) {
-		count(MEMTOP_CNT_STATE_BUSY);
-		return 0;
-	}
-	__u64 pc = regs->ip, sp = regs->sp, bp = regs->bp;
 	__u64 h = 0xcbf29ce484222325ULL ^ FAULT_STACK_SALT;
 	__u32 n = 1, flags = 0;
 	s->ips[0] = pc;
 	h = (h ^ pc) * 0x100000001b3ULL;
 	if (dwarf_unwind) {
-		/* Interrupts are off here: one bpf_find_vma (see vma_caches). */
 		struct unwinder u = { .pc = pc, .sp = sp, .bp = bp, .n = 1, .h = h, .exact = 1,
-				      .tgid = tgid, .out = s, .find_budget = 1 };
+				      .tgid = tgid, .out = s, .find_budget = find_budget };
 		bpf_loop(MEMTOP_MAX_FRAMES - 1, unwind_step, &u, 0);
 		n = u.n;
 		h = u.h;
@@ -857,16 +885,45 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 		flags |= MEMTOP_STACK_TRUNCATED;
 	s->flags = flags;
 	h ^= h >> 29;
-	__u64 stack_id = h ? h : 1;
+	return h ? h : 1;
+}
 
-	if (!bpf_map_lookup_elem(&stacks, &stack_id)) {
-		if (bpf_map_update_elem(&stacks, &stack_id, s, BPF_NOEXIST) == 0) {
-			emit(MEMTOP_EV_NEW_STACK, tgid, NULL, NULL);
-		} else if (!bpf_map_lookup_elem(&stacks, &stack_id)) {
-			count(MEMTOP_CNT_STACK_MAP_FULL);
-			stack_id = MEMTOP_STACK_LOST;
-		}
+/* Stores a walked stack once; its id, or MEMTOP_STACK_LOST when the map is
+ * full. */
+static __always_inline __u64 store_stack(__u64 stack_id, const struct memtop_stack *s, __u32 tgid)
+{
+	if (bpf_map_lookup_elem(&stacks, &stack_id))
+		return stack_id;
+	if (bpf_map_update_elem(&stacks, &stack_id, s, BPF_NOEXIST) == 0) {
+		emit(MEMTOP_EV_NEW_STACK, tgid, NULL, NULL, NULL);
+	} else if (!bpf_map_lookup_elem(&stacks, &stack_id)) {
+		count(MEMTOP_CNT_STACK_MAP_FULL);
+		return MEMTOP_STACK_LOST;
 	}
+	return stack_id;
+}
+
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsigned long error_code)
+{
+	if (!fault_sample_threshold || (error_code & 1 /* X86_PF_PROT: page present */))
+		return 0;
+	if (fault_sample_threshold != ~0U && bpf_get_prandom_u32() >= fault_sample_threshold)
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (tgid == self_tgid)
+		return 0;
+	if (traced_only && !bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	struct memtop_stack *s = bpf_task_storage_get(&fault_stacks, bpf_get_current_task_btf(), 0,
+						      BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!s) {
+		count(MEMTOP_CNT_STATE_BUSY);
+		return 0;
+	}
+	/* Interrupts are off here: one bpf_find_vma (see vma_caches). */
+	__u64 stack_id = walk_user_stack(s, regs->ip, regs->sp, regs->bp, tgid, 1);
+	stack_id = store_stack(stack_id, s, tgid);
 	struct memtop_agg_key k = { .tgid = tgid, .epoch = 0, .stack_id = stack_id };
 	struct memtop_growth_val *g = bpf_map_lookup_elem(&growth, &k);
 	if (!g) {
@@ -881,6 +938,8 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 	__sync_fetch_and_add(&g->samples, 1);
 	return 0;
 }
+
+#include "mappings.h"
 #endif
 
 /*

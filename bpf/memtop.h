@@ -72,6 +72,16 @@ struct memtop_growth_val {
 	__u64 pad;
 };
 
+/* Anonymous memory a process mapped with mmap/mremap/brk while memtop
+ * watched, keyed by tgid (bpf/mappings.h). */
+struct memtop_map_proc {
+	__u32 mm_id;        /* the address space these bytes belong to */
+	__u32 pad;
+	__s64 bytes;        /* still mapped */
+	__s64 peak_bytes;   /* highest `bytes` */
+	__u64 maps_total;   /* mappings made */
+};
+
 /* Per process, keyed by tgid. */
 struct memtop_proc {
 	__u32 epoch;
@@ -96,6 +106,7 @@ enum memtop_counter {
 	MEMTOP_CNT_RSS_MAP_FULL,       /* a process's resident memory not tracked */
 	MEMTOP_CNT_MAP_BUSY,           /* a map update/delete kept failing under contention */
 	MEMTOP_CNT_STATE_BUSY,         /* per-thread state unavailable: a call not traced */
+	MEMTOP_CNT_MAPPING_MAP_FULL,   /* an anonymous mapping not recorded: mapped map full */
 	MEMTOP_CNT__MAX,
 };
 
@@ -151,7 +162,7 @@ struct memtop_event {
 	__u32 type;
 	__u32 tgid;
 	__u32 epoch;
-	__u32 pad;
+	__u32 mm_id;          /* EXIT, EXEC: the address space whose mappings end */
 	__s64 heap_bytes;
 	__s64 heap_peak_bytes;
 	__u64 allocs_total;
@@ -160,6 +171,8 @@ struct memtop_event {
 	__s64 rss[4];         /* EXIT: resident memory by enum memtop_rss_member */
 	__s64 rss_peak_bytes; /* EXIT: and its peak */
 	struct memtop_file_key file; /* NEED_UNWIND: the file */
+	__s64 mapped_bytes;       /* EXIT: anonymous memory mapped (bpf/mappings.h) */
+	__s64 mapped_peak_bytes;  /* EXIT: and its peak */
 };
 
 /* Resident memory of one process, from kmem:rss_stat: the kernel's own

@@ -167,6 +167,10 @@ int main(int argc, char** argv) {
     app.add_option("--fault-sample", opt.fault_sample,
                    "growth stacks: sample first-touch page faults every BYTES on average (0: off)")
         ->check(CLI::NonNegativeNumber);
+    app.add_flag("--no-mappings", opt.no_mappings,
+                 "do not record anonymous mmap/munmap/mremap/brk per stack (saves a stack walk per mmap)");
+    app.add_option("--max-mappings", opt.sizes.mappings, "anonymous mappings recorded at once")
+        ->check(CLI::PositiveNumber);
     app.add_option("--probes", probes_file, "print where memtop would probe the allocators in FILE, and exit");
     app.add_flag("-v,--verbose", opt.verbose, "libbpf's log and attach details on stderr");
     bool no_multi = false;

@@ -37,6 +37,12 @@ struct ProcessStats {
     std::string cgroup;
     std::optional<std::string> container;
     int nspid = 0;               // pid inside its own pid namespace
+
+    // Anonymous memory mapped with mmap/mremap/brk while memtop watched.
+    bool mapped_known = false;   // recorded for this process
+    int64_t mapped_bytes = 0;    // still mapped
+    int64_t mapped_peak_bytes = 0;
+    uint32_t mm_id = 0;          // its address space, for forgetting it once reported
 };
 
 struct StackStats {
@@ -62,6 +68,7 @@ struct LostCounters {
     uint64_t rss_map_full = 0;
     uint64_t map_busy = 0;
     uint64_t state_busy = 0;
+    uint64_t mapping_map_full = 0;
 };
 
 

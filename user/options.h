@@ -29,6 +29,7 @@ struct Options {
     bool compat_bpf = false;           // --compat-bpf: the 5.10 build of the BPF programs
     bool frame_pointers_only = false;  // --frame-pointers-only: no unwind tables
     uint64_t fault_sample = 512 * 1024;  // --fault-sample BYTES: growth stacks' mean sampling interval; 0 off
+    bool no_mappings = false;          // --no-mappings: no mmap/munmap/mremap/brk tracepoints
 };
 
 }  // namespace memtop

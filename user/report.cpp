@@ -90,7 +90,7 @@ json lost_json(const LostCounters& l) {
                 {"events_lost", l.events_lost},         {"stacks_truncated", l.stacks_truncated},
                 {"missed_frees", l.missed_frees},       {"peak_races", l.peak_races},
                 {"rss_map_full", l.rss_map_full},       {"map_busy", l.map_busy},
-                {"state_busy", l.state_busy}};
+                {"state_busy", l.state_busy},           {"mapping_map_full", l.mapping_map_full}};
 }
 
 std::string hex(uint64_t v) {
@@ -155,6 +155,10 @@ std::string render_json(const Report& r) {
             e["growth_bytes_per_sec"] = static_cast<int64_t>(p.growth_rate);
             e["growing"] = p.growing;
         }
+        if (p.mapped_known) {
+            e["mapped_bytes"] = p.mapped_bytes;
+            e["mapped_peak_bytes"] = p.mapped_peak_bytes;
+        }
         if (p.has_identity) {
             e["cgroup"] = p.cgroup;
             e["container"] = p.container ? json(*p.container) : json(nullptr);
@@ -172,25 +176,28 @@ std::string render_json(const Report& r) {
                            {"frames", frames_json(s.frames)}});
         return out;
     };
-    json stacks = json::array();
-    for (const auto& s : r.stacks) {
-        json frames = frames_json(s.frames);
-        stacks.push_back({{"pid", s.stats.pid},
-                          {"bytes", s.stats.bytes},
-                          {"allocs", s.stats.allocs},
-                          {"alloc_bytes_total", s.stats.alloc_bytes_total},
-                          {"allocs_total", s.stats.allocs_total},
-                          {"truncated", s.truncated},
-                          {"complete", s.complete},
-                          {"frames", std::move(frames)}});
-    }
+    // Heap stacks and mapping stacks: outstanding bytes and counts
+    // (mappings count as allocations).
+    auto outstanding_list = [](const std::vector<ReportStack>& list) {
+        json out = json::array();
+        for (const auto& s : list)
+            out.push_back({{"pid", s.stats.pid},
+                           {"bytes", s.stats.bytes},
+                           {"allocs", s.stats.allocs},
+                           {"alloc_bytes_total", s.stats.alloc_bytes_total},
+                           {"allocs_total", s.stats.allocs_total},
+                           {"truncated", s.truncated},
+                           {"complete", s.complete},
+                           {"frames", frames_json(s.frames)}});
+        return out;
+    };
     json j = {{"type", "report"},
               {"time", rfc3339(r.time)},
               {"final", r.final},
               {"processes", std::move(procs)},
-              {"stacks", std::move(stacks)},
+              {"stacks", outstanding_list(r.stacks)},
               {"growth_stacks", stack_list(r.growth_stacks)},
-              {"mappings", stack_list(r.mappings)},
+              {"mappings", outstanding_list(r.mappings)},
               {"lost", lost_json(r.lost)},
               {"unwind", unwind_json(r.unwind)},
               {"self", {{"rss_bytes", r.self.rss_bytes},
@@ -281,8 +288,8 @@ std::string render_text(const Report& r) {
     bool system = std::any_of(r.processes.begin(), r.processes.end(),
                               [](const ProcessStats& p) { return p.rss && !p.heap_traced; });
     if (system) {
-        snprintf(line, sizeof line, "%8s  %-16s %10s %10s %10s %10s %10s %9s %10s %10s  %s\n", "PID", "COMM", "RSS",
-                 "RSS PEAK", "ANON", "FILE", "SHMEM", "SWAP", "GROWTH", "HEAP", "CONTAINER");
+        snprintf(line, sizeof line, "%8s  %-16s %10s %10s %10s %10s %10s %9s %10s %10s %10s  %s\n", "PID", "COMM",
+                 "RSS", "RSS PEAK", "ANON", "FILE", "SHMEM", "SWAP", "GROWTH", "MAPPED", "HEAP", "CONTAINER");
         out += line;
         size_t shown = 0;
         for (const auto& p : r.processes) {
@@ -293,23 +300,25 @@ std::string render_text(const Report& r) {
                 break;
             }
             std::string growth = (p.growth_bytes > 0 ? "+" : "") + human_bytes(p.growth_bytes);
-            snprintf(line, sizeof line, "%8u  %-16s %10s %10s %10s %10s %10s %9s %10s%s %10s  %s%s\n", p.pid,
+            snprintf(line, sizeof line, "%8u  %-16s %10s %10s %10s %10s %10s %9s %10s%s %10s %10s  %s%s\n", p.pid,
                      p.comm.c_str(), human_bytes(p.rss->resident()).c_str(), human_bytes(p.rss->peak).c_str(),
                      human_bytes(p.rss->anon).c_str(), human_bytes(p.rss->file).c_str(),
                      human_bytes(p.rss->shmem).c_str(), human_bytes(p.rss->swap).c_str(), growth.c_str(),
-                     p.growing ? "^" : " ", p.heap_traced ? human_bytes(p.heap_bytes).c_str() : "-",
+                     p.growing ? "^" : " ", p.mapped_known ? human_bytes(p.mapped_bytes).c_str() : "-",
+                     p.heap_traced ? human_bytes(p.heap_bytes).c_str() : "-",
                      p.container ? p.container->substr(0, 12).c_str() : "", p.exited ? "  (exited)" : "");
             out += line;
         }
     } else {
-        snprintf(line, sizeof line, "%8s  %-16s %12s %12s %12s %12s %10s %10s\n", "PID", "COMM", "HEAP", "PEAK",
-                 "ALLOCS", "FREES", "RSS", "RSS PEAK");
+        snprintf(line, sizeof line, "%8s  %-16s %12s %12s %12s %12s %10s %10s %10s\n", "PID", "COMM", "HEAP", "PEAK",
+                 "ALLOCS", "FREES", "RSS", "RSS PEAK", "MAPPED");
         out += line;
         for (const auto& p : r.processes) {
-            snprintf(line, sizeof line, "%8u  %-16s %12s %12s %12" PRIu64 " %12" PRIu64 " %10s %10s%s\n", p.pid,
+            snprintf(line, sizeof line, "%8u  %-16s %12s %12s %12" PRIu64 " %12" PRIu64 " %10s %10s %10s%s\n", p.pid,
                      p.comm.c_str(), human_bytes(p.heap_bytes).c_str(), human_bytes(p.heap_peak_bytes).c_str(),
                      p.allocs_total, p.frees_total, p.rss ? human_bytes(p.rss->resident()).c_str() : "-",
-                     p.rss ? human_bytes(p.rss->peak).c_str() : "-", p.exited ? "  (exited)" : "");
+                     p.rss ? human_bytes(p.rss->peak).c_str() : "-",
+                     p.mapped_known ? human_bytes(p.mapped_bytes).c_str() : "-", p.exited ? "  (exited)" : "");
             out += line;
         }
     }
@@ -334,6 +343,16 @@ std::string render_text(const Report& r) {
         out += line;
         out += render_frames(s.frames);
     }
+    if (!r.mappings.empty()) out += "\nTop stacks by anonymous memory still mapped (mmap, mremap, brk):\n";
+    rank = 1;
+    for (const auto& s : r.mappings) {
+        snprintf(line, sizeof line, "#%d  pid %u: %s in %" PRId64 " mapping%s (%s in %" PRIu64 " made)%s\n", rank++,
+                 s.stats.pid, human_bytes(s.stats.bytes).c_str(), s.stats.allocs, s.stats.allocs == 1 ? "" : "s",
+                 human_bytes(static_cast<int64_t>(s.stats.alloc_bytes_total)).c_str(), s.stats.allocs_total,
+                 !s.complete && s.stats.stack_id ? " [incomplete]" : "");
+        out += line;
+        out += render_frames(s.frames);
+    }
     if (r.lines) out += render_lines(*r.lines);
     const auto& l = r.lost;
     std::string lost;
@@ -353,6 +372,7 @@ std::string render_text(const Report& r) {
     add("processes without resident-memory tracking", l.rss_map_full);
     add("map updates abandoned under contention", l.map_busy);
     add("calls not traced (per-thread state unavailable)", l.state_busy);
+    add("mappings not recorded (mapped map full)", l.mapping_map_full);
     out += "\nlost: " + (lost.empty() ? std::string("nothing") : lost) + "\n";
     const auto& u = r.unwind;
     if (u.stacks) {

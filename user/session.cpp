@@ -77,6 +77,12 @@ void Session::on_event(const memtop_event& e) {
         p.allocs_total = e.allocs_total;
         p.frees_total = e.frees_total;
         p.exited = true;
+        p.mm_id = e.mm_id;
+        if (tracer_->mappings() && (system_view_ || e.mm_id)) {
+            p.mapped_known = true;
+            p.mapped_bytes = e.mapped_bytes;
+            p.mapped_peak_bytes = e.mapped_peak_bytes;
+        }
         if (!system_view_) p.rss = rss_from_kernel(e.rss, e.rss_peak_bytes);
         if (system_view_) {
             auto it = system_.find(e.tgid);
@@ -100,7 +106,7 @@ void Session::on_event(const memtop_event& e) {
         break;
     case MEMTOP_EV_EXEC:
         // The old image's memory is gone with it; so are its stacks.
-        forget_.push_back({e.tgid, e.epoch});
+        forget_.push_back({e.tgid, e.epoch, e.mm_id});
         maps_.erase(e.tgid);
         symbolizer_.forget_process(static_cast<int>(e.tgid));  // the old image's JIT is gone too
         break;
@@ -253,6 +259,7 @@ Report Session::build_report(bool final) {
             if (auto it = rss.find(p.pid); it != rss.end()) p.rss = it->second;
         }
     }
+    add_mapped(r);
     order_processes(r.processes);
 
     std::vector<StackStats> candidates;
@@ -280,9 +287,29 @@ Report Session::build_report(bool final) {
         if (shown_pids.count(g.pid)) growth.push_back(g);
     for (const auto& g : top_stacks(std::move(growth), opt_.top))
         r.growth_stacks.push_back(report_stack(g, AddressKind::Exact));
+    std::vector<StackStats> mapped;
+    for (auto& m : tracer_->read_mappings())
+        if (shown_pids.count(m.pid)) mapped.push_back(m);
+    for (const auto& m : top_stacks(std::move(mapped), opt_.top))
+        r.mappings.push_back(report_stack(m, AddressKind::Exact));
     r.lost = tracer_->read_lost();
     r.self = self_stats();
     return r;
+}
+
+// Anonymous memory mapped per live process: every process in the system
+// view, the traced ones otherwise (the kernel records only theirs).
+void Session::add_mapped(Report& r) {
+    if (!tracer_->mappings()) return;
+    auto mapped = tracer_->read_mapped();
+    for (auto& p : r.processes) {
+        if (p.exited || (!system_view_ && !p.heap_traced)) continue;
+        p.mapped_known = true;
+        if (auto it = mapped.find(p.pid); it != mapped.end()) {
+            p.mapped_bytes = it->second.bytes;
+            p.mapped_peak_bytes = it->second.peak;
+        }
+    }
 }
 
 ReportStack Session::report_stack(const StackStats& s, AddressKind first) {
@@ -355,7 +382,7 @@ void Session::print(Report r) {
     view_->show(r);
     // What was reported of ended processes is not reported again.
     for (const auto& p : ended_) {
-        forget_.push_back({p.pid, p.epoch});
+        forget_.push_back({p.pid, p.epoch, p.mm_id});
         auto m = maps_.find(p.pid);
         if (m != maps_.end() && m->second.epoch == p.epoch) maps_.erase(m);
         symbolizer_.forget_process(static_cast<int>(p.pid));
@@ -477,7 +504,8 @@ int Session::run() {
     tc.dwarf = !opt_.frame_pointers_only;
     tc.fault_sample_bytes = opt_.fault_sample;
     tc.cgroup_fd = cgroup_fd.fd;
-    tc.faults_of_traced_only = !system_view_;
+    tc.traced_only = !system_view_;
+    tc.mappings = !opt_.no_mappings;
     tracer_ = std::make_unique<Tracer>(tc, [this](const memtop_event& e) { on_event(e); });
 
     if (tracer_->dwarf_unwind())
@@ -486,6 +514,18 @@ int Session::run() {
     if (opt_.verbose)
         log(tracer_->uses_uprobe_multi() ? "attaching with uprobe_multi links"
                                          : "attaching one perf-event uprobe per probe");
+    if (system_view_ && unwind_) {
+        // Nearly every process runs through the host's libc and friends:
+        // their tables now, so the first growth and mapping stacks through
+        // them are whole (others are built when a stack first meets them).
+        std::string err;
+        if (auto self = read_proc_maps(getpid(), &err))
+            for (const auto& m : *self) {
+                if (m.perms.size() < 3 || m.perms[2] != 'x' || !m.ino || m.path.find(".so") == std::string::npos)
+                    continue;
+                unwind_->load_file({kernel_dev(m.dev), m.ino}, m.path, m.path);
+            }
+    }
     if (system_view_) {
         log("watching every process's resident memory (kernel tracepoints only: no process takes a trap)");
     } else if (!opt_.command.empty()) {
@@ -509,6 +549,9 @@ int Session::run() {
     if (opt_.fault_sample && !tracer_->growth_stacks())
         log("no growth stacks on this kernel: page-fault stacks need Linux 5.17 (bpf_loop, bpf_find_vma) and "
             "the full BPF build; resident memory per process is still exact");
+    if (!opt_.no_mappings && !tracer_->mappings())
+        log("no mapping stacks: " + tracer_->mappings_unavailable() +
+            "; anonymous memory mapped outside malloc is still in each process's resident memory");
     if (tracer_->compat())
         log(std::string(opt_.compat_bpf ? "--compat-bpf" : "this kernel lacks task storage for tracing programs "
                                                             "or BPF atomics (Linux 5.12)") +

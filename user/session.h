@@ -47,6 +47,7 @@ private:
     void print(Report r);
     bool targets_gone();
     void add_system_view(Report& r, const std::map<uint32_t, ProcessStats>& heap);
+    void add_mapped(Report& r);
     SelfStats self_stats();
     double self_cpu_ = 0;
     Clock::time_point self_cpu_at_;
@@ -78,7 +79,7 @@ private:
     // A stack of the maps, symbolized with the process's maps snapshot.
     ReportStack report_stack(const StackStats& s, AddressKind first);
     std::vector<ProcessStats> ended_;                      // exit events not yet reported
-    std::vector<std::pair<uint32_t, uint32_t>> forget_;    // instances to purge after a report
+    std::vector<EndedInstance> forget_;                    // instances to purge after a report
     std::set<std::pair<uint64_t, uint64_t>> host_files_;   // --heap-all: files attached
     std::set<int> live_pids_;                              // -p targets still running
     std::string cgroup_dir_;                               // --cgroup/--container: the cgroup v2 directory

@@ -3,6 +3,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sys/epoll.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdarg>
@@ -27,7 +29,8 @@ static_assert(sizeof(memtop_alloc_val) == 16);
 static_assert(sizeof(memtop_agg_key) == 16);
 static_assert(sizeof(memtop_agg_val) == 32);
 static_assert(sizeof(memtop_proc) == 56);
-static_assert(sizeof(memtop_event) == 120);
+static_assert(sizeof(memtop_event) == 136);
+static_assert(sizeof(memtop_map_proc) == 32);
 static_assert(sizeof(memtop_unwind_row) == 8);
 static_assert(sizeof(memtop_file_key) == 16);
 static_assert(sizeof(memtop_unwind_file) == 16);
@@ -139,6 +142,28 @@ void destroy_links(std::vector<bpf_link*>& links) {
     links.clear();
 }
 
+// The syscall tracepoints are attached by id, which libbpf reads from tracefs
+// (debugfs's tracing/ first, as libbpf 1.1 does). tracefs is mounted where
+// the kernel expects it when nothing is; empty means ready.
+std::string syscall_events_ready() {
+    const char* events[] = {"sys_exit_mmap", "sys_enter_munmap", "sys_exit_mremap", "sys_enter_brk", "sys_exit_brk"};
+    struct stat st;
+    std::string dir = "/sys/kernel/debug/tracing";
+    if (stat(dir.c_str(), &st) != 0) {
+        dir = "/sys/kernel/tracing";
+        if (stat((dir + "/events").c_str(), &st) != 0 &&
+            mount("nodev", dir.c_str(), "tracefs", 0, nullptr) != 0)
+            return "mount tracefs on " + dir + ": " + strerror(errno);
+    }
+    for (const char* e : events) {
+        std::string path = dir + "/events/syscalls/" + e + "/id";
+        if (access(path.c_str(), R_OK) != 0)
+            return "no syscall tracepoint " + std::string(e) + " (" + path + ": " + strerror(errno) +
+                   "; kernels without CONFIG_FTRACE_SYSCALLS have none)";
+    }
+    return "";
+}
+
 int on_ring_event(void* ctx, void* data, size_t size) {
     if (size < sizeof(memtop_event)) return 0;
     auto* handler = static_cast<Tracer::EventHandler*>(ctx);
@@ -176,7 +201,28 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
             growth_weight_ = 4096.0 / (fault_threshold_ == ~0u ? 1.0 : fault_threshold_ / 4294967296.0);
         }
         skel->rodata->fault_sample_threshold = fault_threshold_;
-        skel->rodata->faults_of_traced_only = config.faults_of_traced_only;
+        skel->rodata->traced_only = config.traced_only;
+
+        // Mappings need bpf_task_pt_regs (5.15) in tracepoint programs and
+        // the syscall tracepoints; without them the rest loads as before.
+        bpf_map__set_max_entries(skel->maps.mapped, sizes.mappings);
+        bpf_map__set_max_entries(skel->maps.mapped_ends, sizes.mappings);
+        bpf_map__set_max_entries(skel->maps.mapped_aggs, sizes.aggs);
+        bpf_map__set_max_entries(skel->maps.map_procs, sizes.procs);
+        mappings_why_not_.clear();
+        if (!config.mappings)
+            mappings_why_not_ = "--no-mappings";
+        else if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, nullptr) != 1)
+            mappings_why_not_ = "this kernel lacks bpf_task_pt_regs (Linux 5.15)";
+        else
+            mappings_why_not_ = syscall_events_ready();
+        mappings_ = mappings_why_not_.empty();
+        for (bpf_program* p : {skel->progs.mmap_exit, skel->progs.munmap_enter, skel->progs.mremap_exit,
+                               skel->progs.brk_enter, skel->progs.brk_exit})
+            bpf_program__set_autoload(p, mappings_);
+    } else {
+        mappings_ = false;
+        mappings_why_not_ = "the compat BPF build (Linux 5.12 and older) has none";
     }
     use_multi_ = allow_uprobe_multi && kernel_has_uprobe_multi();
     if (use_multi_) {
@@ -191,18 +237,44 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
         destroy(skel);
         return err;
     }
-    progs_ = {skel->progs.malloc_entry, skel->progs.new_entry, skel->progs.calloc_entry,
-              skel->progs.realloc_entry, skel->progs.reallocarray_entry, skel->progs.memalign_entry,
-              skel->progs.posix_memalign_entry, skel->progs.free_entry, skel->progs.alloc_return,
-              skel->progs.process_exec, skel->progs.process_exit, skel->progs.rss_stat, nullptr};
-    maps_ = {skel->maps.allocs, skel->maps.stacks, skel->maps.aggs, skel->maps.procs, skel->maps.counters,
-             skel->maps.events, skel->maps.rss, nullptr, nullptr, nullptr};
+    progs_ = TracerPrograms{};
+    progs_.malloc_entry = skel->progs.malloc_entry;
+    progs_.new_entry = skel->progs.new_entry;
+    progs_.calloc_entry = skel->progs.calloc_entry;
+    progs_.realloc_entry = skel->progs.realloc_entry;
+    progs_.reallocarray_entry = skel->progs.reallocarray_entry;
+    progs_.memalign_entry = skel->progs.memalign_entry;
+    progs_.posix_memalign_entry = skel->progs.posix_memalign_entry;
+    progs_.free_entry = skel->progs.free_entry;
+    progs_.alloc_return = skel->progs.alloc_return;
+    progs_.process_exec = skel->progs.process_exec;
+    progs_.process_exit = skel->progs.process_exit;
+    progs_.rss_stat = skel->progs.rss_stat;
+    maps_ = TracerMaps{};
+    maps_.allocs = skel->maps.allocs;
+    maps_.stacks = skel->maps.stacks;
+    maps_.aggs = skel->maps.aggs;
+    maps_.procs = skel->maps.procs;
+    maps_.counters = skel->maps.counters;
+    maps_.events = skel->maps.events;
+    maps_.rss = skel->maps.rss;
     if constexpr (requires { skel->maps.unwind_rows; }) {
         progs_.page_fault_user = skel->progs.page_fault_user;
         maps_.growth = skel->maps.growth;
         maps_.unwind_rows = skel->maps.unwind_rows;
         maps_.unwind_files = skel->maps.unwind_files;
         dwarf_unwind_ = skel->rodata->dwarf_unwind;
+        if (mappings_) {
+            progs_.mmap_exit = skel->progs.mmap_exit;
+            progs_.munmap_enter = skel->progs.munmap_enter;
+            progs_.mremap_exit = skel->progs.mremap_exit;
+            progs_.brk_enter = skel->progs.brk_enter;
+            progs_.brk_exit = skel->progs.brk_exit;
+            maps_.mapped = skel->maps.mapped;
+            maps_.mapped_ends = skel->maps.mapped_ends;
+            maps_.mapped_aggs = skel->maps.mapped_aggs;
+            maps_.map_procs = skel->maps.map_procs;
+        }
     }
     destroy_skeleton_ = [skel, destroy] { destroy(skel); };
     if (config.cgroup_fd >= 0) {
@@ -266,7 +338,9 @@ Tracer::Tracer(const TracerConfig& config, EventHandler on_event)
         compat_ = true;
     }
 
-    for (bpf_program* p : {progs_.process_exec, progs_.process_exit, progs_.rss_stat, progs_.page_fault_user}) {
+    for (bpf_program* p : {progs_.process_exec, progs_.process_exit, progs_.rss_stat, progs_.page_fault_user,
+                           progs_.mmap_exit, progs_.munmap_enter, progs_.mremap_exit, progs_.brk_enter,
+                           progs_.brk_exit}) {
         if (!p || (p == progs_.page_fault_user && !fault_threshold_)) continue;
         bpf_link* l = bpf_program__attach(p);
         if (!l) {
@@ -385,6 +459,28 @@ std::vector<StackStats> Tracer::read_growth() const {
     return out;
 }
 
+std::map<uint32_t, MappedStats> Tracer::read_mapped() const {
+    std::map<uint32_t, MappedStats> out;
+    if (!maps_.map_procs) return out;
+    for (const auto& [tgid, m] : dump_map<uint32_t, memtop_map_proc>(bpf_map__fd(maps_.map_procs)))
+        out[tgid] = {m.mm_id, m.bytes, m.peak_bytes, m.maps_total};
+    return out;
+}
+
+std::vector<StackStats> Tracer::read_mappings() const {
+    std::vector<StackStats> out;
+    if (!maps_.mapped_aggs) return out;
+    // Only the address space each process has now: an ended one's records
+    // wait for forget().
+    auto live = read_mapped();
+    for (const auto& [k, v] : dump_map<memtop_agg_key, memtop_agg_val>(bpf_map__fd(maps_.mapped_aggs))) {
+        auto it = live.find(k.tgid);
+        if (it == live.end() || it->second.mm_id != k.epoch) continue;
+        out.push_back({k.tgid, k.epoch, k.stack_id, v.bytes, v.allocs, v.alloc_bytes_total, v.allocs_total});
+    }
+    return out;
+}
+
 int Tracer::unwind_rows_fd() const { return maps_.unwind_rows ? bpf_map__fd(maps_.unwind_rows) : -1; }
 int Tracer::unwind_files_fd() const { return maps_.unwind_files ? bpf_map__fd(maps_.unwind_files) : -1; }
 
@@ -460,12 +556,17 @@ LostCounters Tracer::read_lost() const {
     c.rss_map_full = total[MEMTOP_CNT_RSS_MAP_FULL];
     c.map_busy = total[MEMTOP_CNT_MAP_BUSY];
     c.state_busy = total[MEMTOP_CNT_STATE_BUSY];
+    c.mapping_map_full = total[MEMTOP_CNT_MAPPING_MAP_FULL];
     return c;
 }
 
-void Tracer::forget(const std::vector<std::pair<uint32_t, uint32_t>>& instances) {
+void Tracer::forget(const std::vector<EndedInstance>& instances) {
     if (instances.empty()) return;
-    std::set<std::pair<uint32_t, uint32_t>> dead(instances.begin(), instances.end());
+    std::set<std::pair<uint32_t, uint32_t>> dead, dead_mms;
+    for (const auto& i : instances) {
+        dead.insert({i.pid, i.epoch});
+        if (i.mm_id) dead_mms.insert({i.pid, i.mm_id});
+    }
     int aggs_fd = bpf_map__fd(maps_.aggs);
     std::unordered_set<uint64_t> referenced;
     for (const auto& k : dump_keys<memtop_agg_key, memtop_agg_val>(aggs_fd)) {
@@ -489,6 +590,21 @@ void Tracer::forget(const std::vector<std::pair<uint32_t, uint32_t>>& instances)
                 referenced.insert(k.stack_id);
         }
     }
+    if (maps_.mapped_aggs) {
+        // An ended address space's mappings: their records and totals.
+        int starts_fd = bpf_map__fd(maps_.mapped), ends_fd = bpf_map__fd(maps_.mapped_ends);
+        for (const auto& k : dump_keys<memtop_alloc_key, memtop_alloc_val>(starts_fd))
+            if (dead_mms.count({k.tgid, k.epoch})) bpf_map_delete_elem(starts_fd, &k);
+        for (const auto& k : dump_keys<memtop_alloc_key, uint64_t>(ends_fd))
+            if (dead_mms.count({k.tgid, k.epoch})) bpf_map_delete_elem(ends_fd, &k);
+        int fd = bpf_map__fd(maps_.mapped_aggs);
+        for (const auto& k : dump_keys<memtop_agg_key, memtop_agg_val>(fd)) {
+            if (dead_mms.count({k.tgid, k.epoch}))
+                bpf_map_delete_elem(fd, &k);
+            else
+                referenced.insert(k.stack_id);
+        }
+    }
     // A stack no agg references is deleted. The kernel may be storing one
     // meanwhile whose agg did not exist yet when the aggs were read above:
     // so the aggs are read again after the deletes, and a deleted stack that
@@ -503,6 +619,9 @@ void Tracer::forget(const std::vector<std::pair<uint32_t, uint32_t>>& instances)
     for (const auto& k : dump_keys<memtop_agg_key, memtop_agg_val>(aggs_fd)) referenced.insert(k.stack_id);
     if (maps_.growth)
         for (const auto& k : dump_keys<memtop_agg_key, memtop_growth_val>(bpf_map__fd(maps_.growth)))
+            referenced.insert(k.stack_id);
+    if (maps_.mapped_aggs)
+        for (const auto& k : dump_keys<memtop_agg_key, memtop_agg_val>(bpf_map__fd(maps_.mapped_aggs)))
             referenced.insert(k.stack_id);
     for (const auto& [id, stack] : deleted)
         if (referenced.count(id)) bpf_map_update_elem(stacks_fd, &id, &stack, BPF_NOEXIST);

@@ -27,6 +27,7 @@ struct MapSizes {
     uint32_t aggs = 1u << 16;    // (process, stack) pairs
     uint32_t procs = 1u << 14;   // processes (heap-traced, and for resident memory)
     uint32_t unwind_rows = 1u << 21;  // unwind-table rows, all files together (8 bytes each)
+    uint32_t mappings = 1u << 17;     // anonymous mappings recorded at once (mmap/brk)
 };
 
 // How the BPF side is loaded.
@@ -38,7 +39,8 @@ struct TracerConfig {
     bool dwarf = true;          // unwind with tables where the kernel can (else frame pointers)
     uint64_t fault_sample_bytes = 512 * 1024;  // page-fault growth stacks: mean bytes between samples; 0 off
     int cgroup_fd = -1;         // heap tracing only for tasks in this cgroup (v2 directory fd); -1 all
-    bool faults_of_traced_only = false;  // growth stacks only of heap-traced processes (a target was given)
+    bool traced_only = false;   // growth and mapping stacks only of heap-traced processes (a target was given)
+    bool mappings = true;       // anonymous mmap/munmap/mremap/brk per stack (syscall tracepoints)
 };
 
 // Probability that a Poisson process over bytes with mean interval `mean`
@@ -59,10 +61,24 @@ struct TracerPrograms {
     bpf_program *malloc_entry, *new_entry, *calloc_entry, *realloc_entry, *reallocarray_entry, *memalign_entry,
         *posix_memalign_entry, *free_entry, *alloc_return, *process_exec, *process_exit, *rss_stat;
     bpf_program* page_fault_user;  // null in the compat build
+    bpf_program *mmap_exit, *munmap_enter, *mremap_exit, *brk_enter, *brk_exit;  // likewise
 };
 struct TracerMaps {
     bpf_map *allocs, *stacks, *aggs, *procs, *counters, *events, *rss;
     bpf_map *unwind_rows, *unwind_files, *growth;  // null in the compat build
+    bpf_map *mapped, *mapped_ends, *mapped_aggs, *map_procs;  // likewise
+};
+
+// Anonymous memory one process mapped while memtop watched (bpf/mappings.h).
+struct MappedStats {
+    uint32_t mm_id = 0;  // its address space
+    int64_t bytes = 0, peak = 0;
+    uint64_t maps_total = 0;
+};
+
+// An ended process instance: its heap (epoch) and its address space (mm_id).
+struct EndedInstance {
+    uint32_t pid = 0, epoch = 0, mm_id = 0;
 };
 
 // Resident memory as the kernel side lays it out (enum memtop_rss_member).
@@ -98,6 +114,12 @@ public:
     // Bytes one growth sample stands for (4096 / p).
     double growth_sample_weight() const { return growth_weight_; }
     std::vector<StackStats> read_growth() const;  // bytes: estimated; allocs: samples
+    // Anonymous mappings per stack are recorded (the full build on 5.15+,
+    // with the syscall tracepoints); otherwise why not.
+    bool mappings() const { return mappings_; }
+    const std::string& mappings_unavailable() const { return mappings_why_not_; }
+    std::vector<StackStats> read_mappings() const;  // bytes still mapped; allocs: mappings; epoch: mm_id
+    std::map<uint32_t, MappedStats> read_mapped() const;  // by tgid
     int unwind_rows_fd() const;
     int unwind_files_fd() const;
 
@@ -112,7 +134,7 @@ public:
 
     // Deletes what the kernel holds for ended process instances: their
     // aggregates, live-allocation records, and stacks no one references.
-    void forget(const std::vector<std::pair<uint32_t, uint32_t>>& instances);
+    void forget(const std::vector<EndedInstance>& instances);
 
 private:
     void release();
@@ -125,6 +147,8 @@ private:
     bool compat_ = false;
     bool dwarf_unwind_ = false;
     uint32_t fault_threshold_ = 0;
+    bool mappings_ = false;
+    std::string mappings_why_not_;
     double growth_weight_ = 0;
     ring_buffer* rb_ = nullptr;
     EventHandler on_event_;

@@ -233,4 +233,16 @@ inline constexpr Site cpp_sites[] = {
 /* rss_grow.c: fresh anonymous memory touched, then unmapped. */
 #define RSS_GROW_MB 64
 
+/* ---------------------------------------------------------------- map_sites */
+/* Anonymous mappings outside malloc, per function (KiB still mapped after
+ * "mapped"). map_keep and grow_brk give theirs back at "unmap". */
+#define MAP_KEEP_KB 3072    /* map_keep: mmap 3 MiB, kept until "unmap" */
+#define MAP_TRIM_KB 3072    /* map_trim: mmap 5 MiB, head and tail 1 MiB unmapped */
+#define MAP_GONE_KB 0       /* map_gone: mmap 2 MiB, all unmapped */
+#define MAP_GROW_KB 4096    /* map_grow: mmap 1 MiB, mremap to 4 MiB (charged to mremap's stack) */
+#define MAP_RESERVE_KB 0    /* map_reserve: 8 MiB PROT_NONE: address space, not memory */
+#define MAP_COMMIT_KB 1024  /* map_commit: 4 MiB PROT_NONE, then 1 MiB of it mapped MAP_FIXED read-write */
+#define MAP_FIXED_KB 2048   /* map_fixed: mmap 2 MiB, its upper half replaced by MAP_FIXED: 1 + 1 MiB */
+#define MAP_BRK_KB 256      /* grow_brk: sbrk(256 KiB), given back at "unmap" */
+
 #endif

@@ -1,0 +1,163 @@
+// Anonymous memory mapped outside malloc (mmap, munmap, mremap, brk), per
+// process and per stack, in the system view: map_sites maps known amounts
+// from named functions (expect.h, MAP_*).
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "expect.h"
+#include "harness.h"
+
+using namespace rt;
+
+namespace {
+
+const char* const kSites[] = {"map_keep", "map_trim", "map_gone", "map_grow",
+                              "map_reserve", "map_commit", "map_fixed", "grow_brk"};
+
+bool names(const json& frame, const std::string& fn) {
+    if (fn_is(frame, fn)) return true;
+    if (frame.contains("inlined"))
+        for (const auto& i : frame["inlined"])
+            if (fn_is(i, fn)) return true;
+    return false;
+}
+
+// Bytes still mapped per site function of `pid`, from a report's mappings:
+// each stack is charged to the first frame that names a site.
+std::map<std::string, long long> by_site(const json& report, int pid, std::vector<std::string>* problems) {
+    std::map<std::string, long long> out;
+    for (const auto& st : report["mappings"]) {
+        if (st["pid"] != pid) continue;
+        const json& frames = st["frames"];
+        bool found = false;
+        for (const auto& f : frames) {
+            for (const char* site : kSites)
+                if (names(f, site)) {
+                    out[site] += st["bytes"].get<long long>();
+                    found = true;
+                    break;
+                }
+            if (found) break;
+        }
+        // Frame 0 is the syscall's instruction, in libc's wrapper.
+        if (found && !(frames[0]["module"].is_string() &&
+                       frames[0]["module"].get<std::string>().find("libc") != std::string::npos))
+            problems->push_back("frame 0 not in libc: " + st.dump());
+    }
+    return out;
+}
+
+std::optional<json> next_report(const std::vector<Child*>& all, Child& memtop, size_t& seen) {
+    size_t from = seen;
+    auto line = wait_line(all, memtop, false, [](const std::string& l) { return starts_with(l, "{"); }, kTimeout,
+                          &from);
+    if (!line) return std::nullopt;
+    seen = from;
+    return json::parse(*line);
+}
+
+const json* entry(const json& report, int pid) {
+    for (const auto& p : report["processes"])
+        if (p["pid"] == pid) return &p;
+    return nullptr;
+}
+
+// The first report (of at most 6) for which done(report) holds.
+std::optional<json> report_until(const std::vector<Child*>& all, Child& memtop, size_t& seen,
+                                 const std::function<bool(const json&)>& done, std::string* last) {
+    for (int i = 0; i < 6; i++) {
+        auto r = next_report(all, memtop, seen);
+        if (!r) return std::nullopt;
+        *last = r->dump();
+        if (done(*r)) return r;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("system view: anonymous mappings per stack, exact through trims, mremap, MAP_FIXED and brk",
+          "[bpf][system][mappings]") {
+    RT_REQUIRE_ENV();
+    Child memtop, prog;
+    std::string err;
+    REQUIRE(spawn(memtop, {memtop_path(), "--json", "-d", "1", "-T", "200"}, false, &err));
+    REQUIRE(wait_line({&memtop}, memtop, true,
+                      [](const std::string& l) { return starts_with(l, "memtop: watching"); }));
+    if (!kernel_at_least(5, 15)) {
+        // bpf_task_pt_regs (5.15) and the full BPF build: memtop says so.
+        REQUIRE(wait_line({&memtop}, memtop, true, [](const std::string& l) {
+            return l.find("no mapping stacks") != std::string::npos;
+        }));
+        memtop.signal(SIGINT);
+        REQUIRE(wait_exit({&memtop}, memtop));
+        return;
+    }
+    REQUIRE(spawn(prog, {prog_path("map_sites_nofp")}, true, &err));
+    auto ready = wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
+    REQUIRE(ready);
+    const int pid = std::stoi(ready->substr(6));
+    size_t seen = memtop.out_lines.size();
+    prog.write_stdin("go\n");
+    REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "mapped"; }));
+
+    const long long KB = 1024;
+    std::vector<std::string> problems;
+    std::string last;
+    // Every site's mapping is made before "mapped": wait for the report
+    // taken after the last of them.
+    auto mapped = report_until({&memtop, &prog}, memtop, seen, [&](const json& r) {
+        std::vector<std::string> ignored;
+        return by_site(r, pid, &ignored)["grow_brk"] == MAP_BRK_KB * KB;
+    }, &last);
+    INFO("last report: " << last);
+    REQUIRE(mapped);
+    auto sites = by_site(*mapped, pid, &problems);
+    CHECK(problems == std::vector<std::string>{});
+    CHECK(sites["map_keep"] == MAP_KEEP_KB * KB);
+    CHECK(sites["map_trim"] == MAP_TRIM_KB * KB);
+    CHECK(sites["map_gone"] == MAP_GONE_KB * KB);
+    CHECK(sites["map_grow"] == MAP_GROW_KB * KB);
+    CHECK(sites["map_reserve"] == MAP_RESERVE_KB * KB);
+    CHECK(sites["map_commit"] == MAP_COMMIT_KB * KB);
+    CHECK(sites["map_fixed"] == MAP_FIXED_KB * KB);
+    CHECK(sites["grow_brk"] == MAP_BRK_KB * KB);
+    const long long sum = (MAP_KEEP_KB + MAP_TRIM_KB + MAP_GROW_KB + MAP_COMMIT_KB + MAP_FIXED_KB + MAP_BRK_KB) * KB;
+    const json* p = entry(*mapped, pid);
+    REQUIRE(p);
+    // The process also mapped a little before "go" (stdio's buffers).
+    const long long before_unmap = (*p)["mapped_bytes"].get<long long>();
+    CHECK(before_unmap >= sum);
+    CHECK((*p)["mapped_peak_bytes"].get<long long>() >= before_unmap);
+
+    prog.write_stdin("go\n");
+    REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "unmapped"; }));
+    auto unmapped = report_until({&memtop, &prog}, memtop, seen, [&](const json& r) {
+        std::vector<std::string> ignored;
+        auto s = by_site(r, pid, &ignored);
+        return s["map_keep"] == 0 && s["grow_brk"] == 0;
+    }, &last);
+    REQUIRE(unmapped);
+    sites = by_site(*unmapped, pid, &problems);
+    CHECK(sites["map_trim"] == MAP_TRIM_KB * KB);
+    CHECK(sites["map_grow"] == MAP_GROW_KB * KB);
+    p = entry(*unmapped, pid);
+    REQUIRE(p);
+    CHECK((*p)["mapped_bytes"].get<long long>() == before_unmap - (MAP_KEEP_KB + MAP_BRK_KB) * KB);
+    CHECK((*p)["mapped_peak_bytes"].get<long long>() >= before_unmap);  // the peak stays
+
+    // Its exit leaves a final line with the peak.
+    prog.close_stdin();
+    REQUIRE(wait_exit({&memtop, &prog}, prog));
+    auto ended = report_until({&memtop}, memtop, seen, [&](const json& r) {
+        const json* e = entry(r, pid);
+        return e && (*e)["exited"] == true;
+    }, &last);
+    REQUIRE(ended);
+    p = entry(*ended, pid);
+    CHECK((*p)["mapped_peak_bytes"].get<long long>() >= before_unmap);
+    memtop.signal(SIGINT);
+    REQUIRE(wait_exit({&memtop}, memtop));
+    CHECK(memtop.exit_code() == 0);
+}
