@@ -260,7 +260,7 @@ static __always_inline __u64 syscall_stack(struct task_struct *t, struct pt_regs
 		count(MEMTOP_CNT_STATE_BUSY);
 		return MEMTOP_STACK_LOST;
 	}
-	__u64 id = walk_user_stack(&st->stack, regs->ip, regs->sp, regs->bp, tgid, MEMTOP_MAX_FRAMES);
+	__u64 id = walk_user_stack(&st->stack, regs->ip, regs->sp, regs->bp, tgid, find_budget_walk);
 	return store_stack(id, &st->stack, tgid);
 }
 

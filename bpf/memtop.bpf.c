@@ -278,7 +278,7 @@ static __always_inline void emit(__u32 type, __u32 tgid, const struct memtop_pro
 #ifndef MEMTOP_COMPAT
 #include "unwind.h"
 
-static __always_inline void emit_need_unwind(struct unwinder *u)
+static __always_inline void emit_need_unwind(struct unwind_regs *u)
 {
 	struct memtop_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -349,14 +349,15 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 			/* The caller's frame: its pc is the return address, its
 			 * sp is just above it, rbp is still its own. */
 			struct unwinder u = {
-				.pc = ret, .sp = sp + 8, .bp = fp, .n = 1, .h = h,
-				.tgid = bpf_get_current_pid_tgid() >> 32, .out = &st->stack,
-				.find_budget = MEMTOP_MAX_FRAMES,
+				.r = { .pc = ret, .sp = sp + 8, .bp = fp,
+				       .tgid = bpf_get_current_pid_tgid() >> 32,
+				       .find_budget = find_budget_walk },
+				.n = 1, .h = h, .out = &st->stack,
 			};
 			bpf_loop(MEMTOP_MAX_FRAMES - 1, unwind_step, &u, 0);
 			n = u.n;
 			h = u.h;
-			flags = u.flags;
+			flags = u.r.flags;
 			goto walked;
 		}
 #endif
@@ -859,12 +860,14 @@ static __always_inline __u64 walk_user_stack(struct memtop_stack *s, __u64 pc, _
 	s->ips[0] = pc;
 	h = (h ^ pc) * 0x100000001b3ULL;
 	if (dwarf_unwind) {
-		struct unwinder u = { .pc = pc, .sp = sp, .bp = bp, .n = 1, .h = h, .exact = 1,
-				      .tgid = tgid, .out = s, .find_budget = find_budget };
+		struct unwinder u = {
+			.r = { .pc = pc, .sp = sp, .bp = bp, .exact = 1, .tgid = tgid, .find_budget = find_budget },
+			.n = 1, .h = h, .out = s,
+		};
 		bpf_loop(MEMTOP_MAX_FRAMES - 1, unwind_step, &u, 0);
 		n = u.n;
 		h = u.h;
-		flags = u.flags;
+		flags = u.r.flags;
 	} else {
 		for (__u32 i = 1; i < MEMTOP_MAX_FRAMES; i++) {
 			struct { __u64 next; __u64 ret; } frame;
@@ -922,7 +925,7 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 		return 0;
 	}
 	/* Interrupts are off here: one bpf_find_vma (see vma_caches). */
-	__u64 stack_id = walk_user_stack(s, regs->ip, regs->sp, regs->bp, tgid, 1);
+	__u64 stack_id = walk_user_stack(s, regs->ip, regs->sp, regs->bp, tgid, find_budget_irqs_off);
 	stack_id = store_stack(stack_id, s, tgid);
 	struct memtop_agg_key k = { .tgid = tgid, .epoch = 0, .stack_id = stack_id };
 	struct memtop_growth_val *g = bpf_map_lookup_elem(&growth, &k);

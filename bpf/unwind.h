@@ -76,40 +76,66 @@ struct {
 /* Set by the loader when the kernel has bpf_loop and bpf_find_vma. */
 const volatile __u32 dwarf_unwind = 0;
 
-struct unwinder {
+/*
+ * bpf_find_vma calls one walk may make: unbounded in a uprobe or a syscall,
+ * one where interrupts are off (page faults; see vma_caches). Writable
+ * globals on purpose: the verifier must not know their values. It checks a
+ * bpf_loop callback as a loop, and a value it knows exactly and branches on
+ * (a budget counting down 64, 63, ...) makes every iteration a new state:
+ * 7.3's verifier gave up on the uprobe programs after a million
+ * instructions. Unknown values let the iterations' states converge.
+ */
+__u32 find_budget_walk = MEMTOP_MAX_FRAMES;
+__u32 find_budget_irqs_off = 1;
+
+/* What one frame step reads and writes: scalars only, so that it can be
+ * handed to unwind_frame() (a global function may write all of it). */
+struct unwind_regs {
 	__u64 pc, sp, bp;       /* the frame being left: its pc and registers */
 	__u64 vm_start, vm_end; /* mapping of the last pc looked up */
 	__u64 vm_off;           /* file offset of vm_start */
 	struct memtop_file_key file;
 	__u32 row_start, row_count;
 	__u32 state;            /* of file's table; ~0: none (anonymous memory) */
-	__u32 n;                /* frames in out->ips */
 	__u32 flags;            /* MEMTOP_STACK_* */
 	__u32 exact;            /* pc is an instruction address, not a return address */
 	__u32 tgid;
 	__u32 find_budget;      /* bpf_find_vma calls still allowed */
+	__u32 pad;
+};
+
+struct unwinder {
+	struct unwind_regs r;
 	__u64 h;                /* FNV-1a of the frames */
 	struct memtop_stack *out;
+	__u32 n;                /* frames in out->ips */
+	__u32 pad;
+};
+
+/* Where a pc is mapped: filled by bpf_find_vma's callback or the cache. */
+struct vma_hit {
+	__u64 start, end, off;
+	struct memtop_file_key file;
 };
 
 static long vma_found(struct task_struct *task, struct vm_area_struct *vma, void *data)
 {
-	struct unwinder *u = data;
+	struct vma_hit *h = data;
 	struct file *f = vma->vm_file;
 
-	u->vm_start = vma->vm_start;
-	u->vm_end = vma->vm_end;
-	u->vm_off = vma->vm_pgoff << 12;
-	u->file.ino = 0;
-	u->file.dev = 0;
+	h->start = vma->vm_start;
+	h->end = vma->vm_end;
+	h->off = vma->vm_pgoff << 12;
+	h->file.ino = 0;
+	h->file.dev = 0;
 	if (f) {
-		u->file.ino = BPF_CORE_READ(f, f_inode, i_ino);
-		u->file.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+		h->file.ino = BPF_CORE_READ(f, f_inode, i_ino);
+		h->file.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
 	}
 	return 0;
 }
 
-static __always_inline void emit_need_unwind(struct unwinder *u);
+static __always_inline void emit_need_unwind(struct unwind_regs *u);
 
 /* The binary search and the cache scan run as bpf_loop callbacks: verified
  * once each, where open-coded bounded loops made the verifier walk every
@@ -136,7 +162,7 @@ static long row_search_step(__u32 i, void *data)
 	return 0;
 }
 
-static __always_inline const struct memtop_unwind_row *unwind_find_row(struct unwinder *u, __u64 off)
+static __always_inline const struct memtop_unwind_row *unwind_find_row(struct unwind_regs *u, __u64 off)
 {
 	struct row_search s = { .off = off, .lo = u->row_start, .len = u->row_count };
 
@@ -152,68 +178,74 @@ static __always_inline const struct memtop_unwind_row *unwind_find_row(struct un
 }
 
 struct cache_scan {
-	struct unwinder *u;
+	__u64 pc;
 	struct vma_cache *c;
+	struct vma_hit hit;
 };
 
 static long cache_scan_step(__u32 i, void *data)
 {
 	struct cache_scan *cs = data;
-	struct unwinder *u = cs->u;
 	if (i >= VMA_CACHE_SLOTS)
 		return 1;
 	struct vma_entry *e = &cs->c->e[i];
-	if (u->pc < e->start || u->pc >= e->end)
+	if (cs->pc < e->start || cs->pc >= e->end)
 		return 0;
-	u->vm_start = e->start;
-	u->vm_end = e->end;
-	u->vm_off = e->off;
-	u->file = e->file;
+	cs->hit.start = e->start;
+	cs->hit.end = e->end;
+	cs->hit.off = e->off;
+	cs->hit.file = e->file;
 	return 1;
 }
 
 /* Finds the mapping and table of u->pc; returns 0 when pc is not mapped. */
-static __always_inline int unwind_locate(struct unwinder *u)
+static __always_inline int unwind_locate(struct unwind_regs *u)
 {
 	if (u->pc >= u->vm_start && u->pc < u->vm_end)
 		return 1;
-	u->vm_start = u->vm_end = 0;
-	struct vma_cache *c = bpf_map_lookup_elem(&vma_caches, &u->tgid);
-	if (c) {
-		struct cache_scan cs = { .u = u, .c = c };
+	/* Map keys go through the stack: before 6.x a helper takes no key in
+	 * the memory a global function was handed. */
+	__u32 tgid = u->tgid;
+	struct cache_scan cs = { .pc = u->pc };
+	cs.c = bpf_map_lookup_elem(&vma_caches, &tgid);
+	if (cs.c)
 		bpf_loop(VMA_CACHE_SLOTS, cache_scan_step, &cs, 0);
-	}
-	if (!u->vm_end) {
+	if (!cs.hit.end) {
 		if (!u->find_budget)
 			return 0;
 		u->find_budget--;
-		if (bpf_find_vma(bpf_get_current_task_btf(), u->pc, vma_found, u, 0) || !u->vm_end)
+		if (bpf_find_vma(bpf_get_current_task_btf(), u->pc, vma_found, &cs.hit, 0) || !cs.hit.end)
 			return 0;
+		struct vma_cache *c = cs.c;
 		if (!c) {
 			__u32 zero = 0;
 			struct vma_cache *empty = bpf_map_lookup_elem(&vma_cache_zero, &zero);
 			if (empty) {
-				bpf_map_update_elem(&vma_caches, &u->tgid, empty, BPF_NOEXIST);
-				c = bpf_map_lookup_elem(&vma_caches, &u->tgid);
+				bpf_map_update_elem(&vma_caches, &tgid, empty, BPF_NOEXIST);
+				c = bpf_map_lookup_elem(&vma_caches, &tgid);
 			}
 		}
 		if (c) {
 			__u32 slot = __sync_fetch_and_add(&c->next, 1) % VMA_CACHE_SLOTS;
 			struct vma_entry *e = &c->e[slot];
-			e->start = u->vm_start;
-			e->end = u->vm_end;
-			e->off = u->vm_off;
-			e->file = u->file;
+			e->start = cs.hit.start;
+			e->end = cs.hit.end;
+			e->off = cs.hit.off;
+			e->file = cs.hit.file;
 		}
 	}
+	u->vm_start = cs.hit.start;
+	u->vm_end = cs.hit.end;
+	u->vm_off = cs.hit.off;
+	u->file = cs.hit.file;
 	u->state = ~0U;
-	if (!u->file.ino)
+	if (!cs.hit.file.ino)
 		return 1;
-	struct memtop_unwind_file *t = bpf_map_lookup_elem(&unwind_files, &u->file);
+	struct memtop_unwind_file *t = bpf_map_lookup_elem(&unwind_files, &cs.hit.file);
 	if (!t) {
 		struct memtop_unwind_file req = { .state = MEMTOP_UNWIND_REQUESTED };
 		/* Only the first asker tells user space. */
-		if (bpf_map_update_elem(&unwind_files, &u->file, &req, BPF_NOEXIST) == 0)
+		if (bpf_map_update_elem(&unwind_files, &cs.hit.file, &req, BPF_NOEXIST) == 0)
 			emit_need_unwind(u);
 		u->state = MEMTOP_UNWIND_REQUESTED;
 		return 1;
@@ -224,21 +256,31 @@ static __always_inline int unwind_locate(struct unwinder *u)
 	return 1;
 }
 
-/* One frame up: from u->pc's frame to its caller's. Returns 1 to stop. */
-static long unwind_step(__u32 i, void *data)
+/*
+ * One frame up: from u->pc's frame to its caller's; returns 1 with the
+ * caller's pc in u->pc, 0 to stop.
+ *
+ * A global function, verified once on its own with u as plain memory. As a
+ * static function inside the bpf_loop callback, the verifier explored it
+ * again for every state the loop could be in, times every program: 7.3's
+ * verifier gave up on the uprobe programs after a million instructions.
+ */
+__noinline int unwind_frame(struct unwind_regs *u)
 {
-	struct unwinder *u = data;
-	__u64 cfa, ret = 0, bp = u->bp;
+	__u64 cfa, ret = 0;
 
+	if (!u)
+		return 0;
+	__u64 bp = u->bp;
 	if (!unwind_locate(u))
-		return 1;
+		return 0;
 
 	if (u->state == MEMTOP_UNWIND_READY) {
 		/* A return address points after its call: look up the call. */
 		__u64 off = u->pc - u->vm_start + u->vm_off - (u->exact ? 0 : 1);
 		const struct memtop_unwind_row *r = unwind_find_row(u, off);
 		if (!r)
-			return 1;
+			return 0;
 		switch (r->type) {
 		case MEMTOP_ROW_CFA_RSP:
 			cfa = u->sp + ((__u64)r->cfa << 3);
@@ -251,14 +293,14 @@ static long unwind_step(__u32 i, void *data)
 			break;
 		case MEMTOP_ROW_OUTERMOST:
 			u->flags |= MEMTOP_STACK_COMPLETE;
-			return 1;
+			return 0;
 		default:
-			return 1;
+			return 0;
 		}
 		if (bpf_probe_read_user(&ret, sizeof(ret), (void *)(cfa - 8)))
-			return 1;
+			return 0;
 		if (r->rbp && bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + ((__s64)r->rbp << 3))))
-			return 1;
+			return 0;
 		u->flags |= MEMTOP_STACK_DWARF;
 		u->sp = cfa;
 		u->bp = bp;
@@ -266,23 +308,40 @@ static long unwind_step(__u32 i, void *data)
 		/* No table (JIT code, or one not built yet): frame pointers. */
 		struct { __u64 next; __u64 ret; } frame;
 		if (bp < u->sp || bp - u->sp > MAX_FRAME_SPAN || (bp & 7))
-			return 1;
+			return 0;
 		if (bpf_probe_read_user(&frame, sizeof(frame), (void *)bp))
-			return 1;
+			return 0;
 		ret = frame.ret;
 		u->sp = bp + 16;
 		u->bp = frame.next;
 	}
 	u->exact = 0;
 	if (!ret)
+		return 0;
+	u->pc = ret;
+	return 1;
+}
+
+/*
+ * The bpf_loop callback: one frame per iteration. Every iteration that goes
+ * on adds exactly one frame, so iteration i writes frame i + 1 (frame 0 is
+ * put there before the loop): the position comes from the loop index, which
+ * the verifier treats as unknown, not from u->n, which it would track
+ * exactly, making every iteration a new state (see find_budget_walk).
+ */
+static long unwind_step(__u32 i, void *data)
+{
+	struct unwinder *u = data;
+
+	if (!unwind_frame(&u->r))
 		return 1;
-	__u32 n = u->n;
+	__u32 n = i + 1;
 	if (n >= MEMTOP_MAX_FRAMES)
 		return 1;
+	__u64 ret = u->r.pc;
 	u->out->ips[n & (MEMTOP_MAX_FRAMES - 1)] = ret;
 	u->h = (u->h ^ ret) * 0x100000001b3ULL;
 	u->n = n + 1;
-	u->pc = ret;
 	return 0;
 }
 

@@ -203,7 +203,8 @@ std::string render_json(const Report& r) {
               {"self", {{"rss_bytes", r.self.rss_bytes},
                         {"cpu_seconds", r.self.cpu_seconds},
                         {"cpu_percent", r.self.cpu_percent},
-                        {"probes", r.self.probes}}}};
+                        {"probes", r.self.probes},
+                        {"kernel_bytes", r.self.kernel_bytes}}}};
     if (r.lines) {
         json lines = json::array();
         for (const auto& l : r.lines->lines)
@@ -386,8 +387,9 @@ std::string render_text(const Report& r) {
         if (!where.empty()) out += "; stopped in " + where;
         out += "\n";
     }
-    snprintf(line, sizeof line, "memtop itself: %s resident, %.1f%% of a core, %zu probes",
-             human_bytes(r.self.rss_bytes).c_str(), r.self.cpu_percent, r.self.probes);
+    snprintf(line, sizeof line, "memtop itself: %s resident, %s of BPF maps in the kernel, %.1f%% of a core, %zu probes",
+             human_bytes(r.self.rss_bytes).c_str(), human_bytes(static_cast<int64_t>(r.self.kernel_bytes)).c_str(),
+             r.self.cpu_percent, r.self.probes);
     out += line;
     if (u.tables) {
         snprintf(line, sizeof line, ", unwind tables for %zu files (%s of %s in the kernel)", u.table_files,

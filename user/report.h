@@ -28,6 +28,7 @@ struct SelfStats {
     double cpu_seconds = 0;  // user + system since memtop started
     double cpu_percent = 0;  // of one core, over the last interval
     size_t probes = 0;       // uprobes attached (entry and return)
+    uint64_t kernel_bytes = 0;  // memtop's BPF maps in kernel memory
 };
 
 // How whole the stacks are: a user's reason to trust a stack, or not.

@@ -78,7 +78,7 @@ void Session::on_event(const memtop_event& e) {
         p.frees_total = e.frees_total;
         p.exited = true;
         p.mm_id = e.mm_id;
-        if (tracer_->mappings() && (system_view_ || e.mm_id)) {
+        if (tracer_->mappings() && (system_view_ || e.epoch)) {
             p.mapped_known = true;
             p.mapped_bytes = e.mapped_bytes;
             p.mapped_peak_bytes = e.mapped_peak_bytes;
@@ -471,6 +471,7 @@ SelfStats Session::self_stats() {
     self_cpu_ = s.cpu_seconds;
     self_cpu_at_ = now;
     s.probes = tracer_->probe_count();
+    s.kernel_bytes = tracer_->kernel_bytes();
     return s;
 }
 
@@ -549,6 +550,8 @@ int Session::run() {
     if (opt_.fault_sample && !tracer_->growth_stacks())
         log("no growth stacks on this kernel: page-fault stacks need Linux 5.17 (bpf_loop, bpf_find_vma) and "
             "the full BPF build; resident memory per process is still exact");
+    if (!tracer_->unwinder_error().empty())
+        log(tracer_->unwinder_error() + "; stacks are walked by frame pointers only");
     if (!opt_.no_mappings && !tracer_->mappings())
         log("no mapping stacks: " + tracer_->mappings_unavailable() +
             "; anonymous memory mapped outside malloc is still in each process's resident memory");

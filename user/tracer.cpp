@@ -277,6 +277,7 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
         }
     }
     destroy_skeleton_ = [skel, destroy] { destroy(skel); };
+    obj_ = skel->obj;
     if (config.cgroup_fd >= 0) {
         uint32_t zero = 0;
         if (bpf_map_update_elem(bpf_map__fd(skel->maps.target_cgroup), &zero, &config.cgroup_fd, BPF_ANY) != 0) {
@@ -322,6 +323,18 @@ Tracer::Tracer(const TracerConfig& config, EventHandler on_event)
                            : load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy,
                                                       sizes, config);
     if (err && !privileged && (err == -EPERM || err == -EACCES)) throw permission_error(err);
+    if (err && !force_compat && config.dwarf) {
+        // A verifier that refuses the unwinder (it is the largest part) does
+        // not cost the rest of the full build: frame pointers, then.
+        std::string why = describe("load the table unwinder", err) + libbpf_hint();
+        TracerConfig fp_config = config;
+        fp_config.dwarf = false;
+        if (load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy, sizes, fp_config) ==
+            0) {
+            err = 0;
+            unwinder_error_ = why;
+        }
+    }
     if (err) {
         int full_err = err;
         std::string full_hint = libbpf_hint();
@@ -373,6 +386,26 @@ void Tracer::release() {
     multi_fds_.clear();
     if (destroy_skeleton_) destroy_skeleton_();
     destroy_skeleton_ = nullptr;
+    obj_ = nullptr;
+}
+
+uint64_t Tracer::kernel_bytes() const {
+    uint64_t total = 0;
+    if (!obj_) return 0;
+    bpf_map* m;
+    bpf_object__for_each_map(m, obj_) {
+        int fd = bpf_map__fd(m);
+        if (fd < 0) continue;
+        // The kernel's own accounting of the map ("memlock:" in its fdinfo).
+        FILE* f = fopen(("/proc/self/fdinfo/" + std::to_string(fd)).c_str(), "r");
+        if (!f) continue;
+        char line[128];
+        unsigned long long v;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "memlock: %llu", &v) == 1) total += v;
+        fclose(f);
+    }
+    return total;
 }
 
 const AttachedLibrary& Tracer::attach_library(const std::string& open_path, const std::string& shown_path,

@@ -18,6 +18,7 @@ struct ring_buffer;
 struct bpf_link;
 struct bpf_program;
 struct bpf_map;
+struct bpf_object;
 
 namespace memtop {
 
@@ -103,12 +104,15 @@ public:
                                           int pid);
     const std::vector<AttachedLibrary>& libraries() const { return libraries_; }
     size_t probe_count() const;     // probes attached, entry and return
+    uint64_t kernel_bytes() const;  // kernel memory of memtop's BPF maps, as the kernel accounts it
     bool uses_uprobe_multi() const { return use_multi_; }
     // Loaded the 5.10 build: per-thread state in a hash, peak without CAS.
     bool compat() const { return compat_; }
     // Stacks are unwound with tables (bpf/unwind.h) rather than frame
     // pointers alone: the full build on kernels with bpf_loop and bpf_find_vma.
     bool dwarf_unwind() const { return dwarf_unwind_; }
+    // Why the full build loaded without its table unwinder; empty if it did not.
+    const std::string& unwinder_error() const { return unwinder_error_; }
     // Page-fault growth stacks are sampled (the full build, --fault-sample > 0).
     bool growth_stacks() const { return maps_.growth != nullptr && fault_threshold_ != 0; }
     // Bytes one growth sample stands for (4096 / p).
@@ -144,10 +148,12 @@ private:
     TracerPrograms progs_{};
     TracerMaps maps_{};
     std::function<void()> destroy_skeleton_;
+    ::bpf_object* obj_ = nullptr;
     bool compat_ = false;
     bool dwarf_unwind_ = false;
     uint32_t fault_threshold_ = 0;
     bool mappings_ = false;
+    std::string unwinder_error_;
     std::string mappings_why_not_;
     double growth_weight_ = 0;
     ring_buffer* rb_ = nullptr;

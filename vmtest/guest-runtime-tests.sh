@@ -6,8 +6,8 @@
 #
 # 1. Preflight: `memtop -- /bin/sh -c 'read x <FIFO'`; prints memtop's
 #    "memtop: tracing ..." line and how the uprobes were attached, read from
-#    memtop's open fds (uprobe_multi links: no perf_event fds; classic
-#    uprobes: one perf_event fd per probe).  If memtop fails, its one-line
+#    memtop's open fds (classic uprobes: one perf_event fd per probe, more
+#    than the syscall tracepoints' few; uprobe_multi links: bpf_link fds).  If memtop fails, its one-line
 #    error becomes a NOTE, with the libbpf lines of `memtop -v` that say why.
 # 2. runtime_tests with CI=true, the compact reporter and per-test durations;
 #    its output is printed as is.
@@ -47,7 +47,8 @@ if [ $state = tracing ]; then
   ls -l "/proc/$mpid/fd" >"$tmp/fds" 2>/dev/null
   nperf=$(grep -c 'anon_inode:\[perf_event\]' "$tmp/fds")
   nlink=$(grep -c 'anon_inode:bpf_link' "$tmp/fds")
-  if [ "$nperf" -eq 0 ]; then how="uprobe_multi links"; else how="perf-event uprobes"; fi
+  nprobes=$(sed -n 's/.*libraries, \([0-9]*\) probes.*/\1/p' "$tmp/pre.err" | head -n 1)
+  if [ "$nperf" -lt "${nprobes:-1}" ]; then how="uprobe_multi links"; else how="perf-event uprobes"; fi
   timeout 20 sh -c "echo >$fifo"
 fi
 [ $state = running ] && kill "$mpid" 2>/dev/null

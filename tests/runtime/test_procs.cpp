@@ -114,7 +114,9 @@ TEST_CASE("memtop --heap-all: fork parent and child are accounted separately", "
 
     REQUIRE(mt.signal(SIGINT));
     {
-        bool exited = wait_exit({&mt, &prog}, mt);
+        // The final report symbolizes every stack of every process: slow
+        // in a TCG guest (test_container.cpp).
+        bool exited = wait_exit({&mt, &prog}, mt, std::chrono::seconds(120));
         INFO(mt.describe(1));
         REQUIRE(exited);
         CHECK(mt.exit_code() == 0);

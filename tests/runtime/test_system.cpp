@@ -161,6 +161,11 @@ TEST_CASE("memtop with no target shows every process, itself included", "[bpf][s
     REQUIRE(self);
     CHECK((*self)["comm"] == "memtop");
     CHECK((*self)["rss_bytes"].get<long long>() > 0);
+    // memtop's own cost: its maps are in the kernel, not in its RSS.
+    const json& cost = r.final_report->at("self");
+    CHECK(cost["rss_bytes"].get<long long>() > 0);
+    CHECK(cost["kernel_bytes"].get<long long>() > (1LL << 20));
+    CHECK(cost["cpu_seconds"].get<double>() > 0);
     CHECK(r.final_report->at("processes").size() > 3);
 }
 
@@ -206,6 +211,7 @@ TEST_CASE("system view: growth stacks name the code that touched the pages, byte
     auto rep = next_report({&memtop, &prog}, memtop, seen);
     REQUIRE(rep);
 
+    INFO("report: growth_stacks " << (*rep)["growth_stacks"].dump() << "\nlost " << (*rep)["lost"].dump());
     const int touch_line = marker_line("rss_grow.c", "touch_pages");
     REQUIRE(touch_line > 0);
     long long touched = 0;
