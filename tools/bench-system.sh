@@ -45,3 +45,14 @@ printf '%-40s %12s %12s %8s\n' "first-touch page faults, ns per page" "$fb" "$fm
 printf '%-40s %12s %12s %8s\n' "  the same, memtop --fault-sample 0" "$fb" "$fn" "$(awk -v a="$fn" -v b="$fb" 'BEGIN {printf "%.3f", a / b}')"
 printf '%-40s %12s %12s %8s\n' "malloc(64)+free, ns per pair" "$mb" "$mm" "$(awk -v a="$mm" -v b="$mb" 'BEGIN {printf "%.3f", a / b}')"
 echo "targets (issue 3): page faults within 10 percent (ratio <= 1.10), malloc within 2 percent (<= 1.02)"
+
+# memtop's own footprint watching every process of this (now idle) host at
+# the default interval: the CPU share of its last interval report (loading
+# and the first /proc scan excluded), its resident memory and its BPF maps.
+"$memtop" --json --duration 31 >"$tmp/idle.json" 2>/dev/null
+# The last interval report is the line before the final one.
+last=$(tail -n 2 "$tmp/idle.json" | head -n 1)
+field() { grep -o "\"$1\":[0-9.e+-]*" <<<"$last" | tail -n 1 | cut -d: -f2; }
+awk -v cpu="$(field cpu_percent)" -v rss="$(field rss_bytes)" -v kern="$(field kernel_bytes)" 'BEGIN {
+    printf "memtop itself, idle host, default interval: %.2f%% of a core (target < 1%%), %.1f MiB resident, %.1f MiB of BPF maps\n",
+        cpu, rss / 1048576, kern / 1048576 }'
