@@ -126,10 +126,27 @@ enum memtop_row_type {
 
 struct memtop_unwind_row {
 	__u32 off;   /* file offset where the row starts */
-	__u16 cfa;   /* CFA offset from its register, in 8-byte units */
-	__u8 type;   /* enum memtop_row_type */
+	__u16 cfa;   /* CFA offset from its register, in 8-byte units: low 16 bits */
+	__u8 type;   /* enum memtop_row_type in bits 0-2; bits 3-7: the CFA offset's bits 16-20 */
 	__s8 rbp;    /* caller's rbp saved at CFA + rbp*8; 0: rbp unchanged */
 };
+
+/* Frames of up to 16 MiB (a big array on the stack is a common way to grow
+ * one): the CFA offset has 21 bits, 16 in cfa and 5 in type's top bits. */
+#define MEMTOP_ROW_CFA_MAX ((1U << 21) - 1)
+static inline __u8 memtop_row_type(const struct memtop_unwind_row *r)
+{
+	return r->type & 7;
+}
+static inline __u32 memtop_row_cfa(const struct memtop_unwind_row *r)
+{
+	return r->cfa | ((__u32)(r->type >> 3) << 16);
+}
+static inline void memtop_row_set(struct memtop_unwind_row *r, __u8 type, __u32 cfa)
+{
+	r->type = (__u8)(type | ((cfa >> 16) << 3));
+	r->cfa = (__u16)cfa;
+}
 
 /* A mapped file as the kernel names it: the inode's super block device
  * (kernel dev_t, MAJOR << 20 | MINOR) and inode number. */

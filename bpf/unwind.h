@@ -281,12 +281,12 @@ __noinline int unwind_frame(struct unwind_regs *u)
 		const struct memtop_unwind_row *r = unwind_find_row(u, off);
 		if (!r)
 			return 0;
-		switch (r->type) {
+		switch (memtop_row_type(r)) {
 		case MEMTOP_ROW_CFA_RSP:
-			cfa = u->sp + ((__u64)r->cfa << 3);
+			cfa = u->sp + ((__u64)memtop_row_cfa(r) << 3);
 			break;
 		case MEMTOP_ROW_CFA_RBP:
-			cfa = u->bp + ((__u64)r->cfa << 3);
+			cfa = u->bp + ((__u64)memtop_row_cfa(r) << 3);
 			break;
 		case MEMTOP_ROW_PLT:
 			cfa = u->sp + 8;

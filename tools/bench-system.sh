@@ -35,9 +35,10 @@ for ((r = 0; r < rounds; r++)); do
     "$fault" 10 | awk '{print $2}' >>"$tmp/fault.base"
     with_memtop -- "$fault" 10 | awk '{print $2}' >>"$tmp/fault.memtop"
     with_memtop --fault-sample 0 -- "$fault" 10 | awk '{print $2}' >>"$tmp/fault.nosample"
-    "$malloc" 5000000 | awk '{print $2}' >>"$tmp/malloc.base"
-    with_memtop -- "$malloc" 5000000 | awk '{print $2}' >>"$tmp/malloc.memtop"
+    "$malloc" 30000000 | awk '{print $2}' >>"$tmp/malloc.base"
+    with_memtop -- "$malloc" 30000000 | awk '{print $2}' >>"$tmp/malloc.memtop"
 done
+[ -n "${BENCH_RAW:-}" ] && for f in "$tmp"/fault.* "$tmp"/malloc.*; do echo "$(basename "$f"): $(tr "\n" " " <"$f")"; done
 fb=$(median <"$tmp/fault.base"); fm=$(median <"$tmp/fault.memtop"); fn=$(median <"$tmp/fault.nosample")
 mb=$(median <"$tmp/malloc.base"); mm=$(median <"$tmp/malloc.memtop")
 printf '%-40s %12s %12s %8s\n' "workload (median of $rounds rounds)" "untraced" "memtop" "ratio"

@@ -232,6 +232,8 @@ inline constexpr Site cpp_sites[] = {
 
 /* rss_grow.c: fresh anonymous memory touched, then unmapped. */
 #define RSS_GROW_MB 64
+#define RSS_GROW_HEAP_MB 16  /* rss_grow --three-ways: a malloc'd block touched by touch_heap */
+#define RSS_GROW_STACK_MB 4  /* and a thread's stack array touched by touch_stack */
 
 /* ---------------------------------------------------------------- map_sites */
 /* Anonymous mappings outside malloc, per function (KiB still mapped after

@@ -1,8 +1,14 @@
 /* Resident memory that grows and shrinks by known amounts, for the system
  * view's tests. Protocol: prints "ready <pid>"; on each line read from stdin
  * takes the next step and prints its name: "grown" (RSS_GROW_MB of fresh
- * anonymous pages touched), "shrunk" (unmapped again); exits at EOF. */
+ * anonymous pages touched), "shrunk" (unmapped again); exits at EOF.
+ * With --three-ways, "grown" also touches RSS_GROW_HEAP_MB of a malloc'd
+ * block (touch_heap) and RSS_GROW_STACK_MB of a thread's stack
+ * (touch_stack), each in its own function. */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -16,9 +22,42 @@ __attribute__((noinline, used)) void touch_pages(char *p, size_t len)
     __asm__ volatile("" : : "r"(p) : "memory");
 }
 
-int main(void)
+__attribute__((noinline, used)) void touch_heap(char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i += 4096)
+        p[i] = 2; /* @line touch_heap */
+    __asm__ volatile("" : : "r"(p) : "memory");
+}
+
+/* An array on the thread's own stack, touched page by page from its far
+ * end, so every page is a first touch of the stack mapping. */
+__attribute__((noinline, used)) void touch_stack(void)
+{
+    char buf[RSS_GROW_STACK_MB << 20];
+    for (size_t i = sizeof buf; i >= 4096; i -= 4096)
+        buf[i - 4096] = 3; /* @line touch_stack */
+    __asm__ volatile("" : : "r"(buf) : "memory");
+}
+
+static void *stack_thread(void *arg)
+{
+    (void)arg;
+    touch_stack();
+    return NULL;
+}
+
+/* Pages of 4 KiB, one fault each, as the growth tests' arithmetic assumes:
+ * where transparent huge pages are "always" (Debian's cloud kernels in a
+ * guest with memory to spare), a fault could map 2 MiB. */
+static void no_huge_pages(void *p, size_t len)
+{
+    madvise((void *)((unsigned long)p & ~4095UL), len + 4096, MADV_NOHUGEPAGE);
+}
+
+int main(int argc, char **argv)
 {
     char line[64];
+    int three_ways = argc > 1 && strcmp(argv[1], "--three-ways") == 0;
     size_t len = (size_t)RSS_GROW_MB << 20;
     printf("ready %d\n", getpid());
     fflush(stdout);
@@ -27,11 +66,30 @@ int main(void)
     char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return 2;
-    /* One fault per 4 KiB page, as the growth test's arithmetic assumes:
-     * where transparent huge pages are "always" (Debian's cloud kernels in
-     * a guest with memory to spare), a fault would map 2 MiB. */
-    madvise(p, len, MADV_NOHUGEPAGE);
+    no_huge_pages(p, len);
     touch_pages(p, len);
+    if (three_ways) {
+        size_t heap_len = (size_t)RSS_GROW_HEAP_MB << 20;
+        char *h = malloc(heap_len);
+        if (!h)
+            return 3;
+        no_huge_pages(h, heap_len);
+        touch_heap(h, heap_len);
+        /* The thread's stack: room for the array and the calls around it,
+         * mapped by pthread_create, with no huge pages either. */
+        size_t stack_len = ((size_t)RSS_GROW_STACK_MB << 20) + (1 << 20);
+        void *stack = mmap(NULL, stack_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED)
+            return 4;
+        no_huge_pages(stack, stack_len);
+        pthread_attr_t attr;
+        pthread_t t;
+        pthread_attr_init(&attr);
+        pthread_attr_setstack(&attr, stack, stack_len);
+        if (pthread_create(&t, &attr, stack_thread, NULL) != 0)
+            return 5;
+        pthread_join(t, NULL);
+    }
     printf("grown\n");
     fflush(stdout);
     if (!fgets(line, sizeof line, stdin))

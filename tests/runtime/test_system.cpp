@@ -169,15 +169,16 @@ TEST_CASE("memtop with no target shows every process, itself included", "[bpf][s
     CHECK(r.final_report->at("processes").size() > 3);
 }
 
-TEST_CASE("system view: growth stacks name the code that touched the pages, bytes estimated within 10%",
+TEST_CASE("system view: growth stacks name the code that touched the pages (mmap, heap, stack), bytes within 10%",
           "[bpf][system][growth]") {
     RT_REQUIRE_ENV();
-    // 16 KiB mean sampling interval: each page is sampled with p = 1 -
-    // exp(-1/4) ~ 0.22, so 64 MiB gets ~3600 samples, a relative standard
-    // deviation of ~1.5%. 10% is over six of them.
+    // 4 KiB mean sampling interval: each page is sampled with p = 1 -
+    // exp(-1) ~ 0.63, each sample weighted 4096/p. The smallest growth, the
+    // 4 MiB stack (1024 pages, ~650 samples), has a relative standard
+    // deviation of ~2.4%: 10% is over four of them.
     Child memtop, prog;
     std::string err;
-    REQUIRE(spawn(memtop, {memtop_path(), "--json", "-d", "1", "-T", "50", "--fault-sample", "16384"}, false, &err));
+    REQUIRE(spawn(memtop, {memtop_path(), "--json", "-d", "1", "-T", "50", "--fault-sample", "4096"}, false, &err));
     REQUIRE(wait_line({&memtop}, memtop, true,
                       [](const std::string& l) { return starts_with(l, "memtop: watching"); }));
     if (!kernel_has_unwinder()) {
@@ -189,7 +190,7 @@ TEST_CASE("system view: growth stacks name the code that touched the pages, byte
         REQUIRE(wait_exit({&memtop}, memtop));
         return;
     }
-    REQUIRE(spawn(prog, {prog_path("rss_grow_nofp")}, true, &err));
+    REQUIRE(spawn(prog, {prog_path("rss_grow_nofp"), "--three-ways"}, true, &err));
     auto ready = wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
     REQUIRE(ready);
     const int pid = std::stoi(ready->substr(6));
@@ -214,11 +215,22 @@ TEST_CASE("system view: growth stacks name the code that touched the pages, byte
     INFO("report: growth_stacks " << (*rep)["growth_stacks"].dump() << "\nlost " << (*rep)["lost"].dump());
     const int touch_line = marker_line("rss_grow.c", "touch_pages");
     REQUIRE(touch_line > 0);
-    long long touched = 0;
-    bool whole = false;
+    long long touched = 0, heap = 0, stack = 0;
+    bool whole = false, whole_thread = false;
     for (const auto& st : (*rep)["growth_stacks"]) {
         if (st["pid"] != pid || st["frames"].empty()) continue;
         const json& f = st["frames"];
+        if (fn_is(f[0], "touch_heap")) {
+            heap += st["bytes"].get<long long>();
+            continue;
+        }
+        if (fn_is(f[0], "touch_stack")) {
+            // In the thread, walked to its start: stack_thread, start_thread,
+            // clone3.
+            stack += st["bytes"].get<long long>();
+            if (st["complete"] == true && f.size() > 2 && fn_is(f[1], "stack_thread")) whole_thread = true;
+            continue;
+        }
         if (!fn_is(f[0], "touch_pages")) continue;
         INFO("stack: " << st.dump());
         // frames[0] is the touching instruction itself, at its line.
@@ -232,9 +244,14 @@ TEST_CASE("system view: growth stacks name the code that touched the pages, byte
         }
     }
     const long long grow = (long long)RSS_GROW_MB << 20;
-    INFO("estimated " << touched << " of " << grow);
+    const long long heap_grow = (long long)RSS_GROW_HEAP_MB << 20, stack_grow = (long long)RSS_GROW_STACK_MB << 20;
+    INFO("estimated: mmap " << touched << " of " << grow << ", heap " << heap << " of " << heap_grow << ", stack "
+                            << stack << " of " << stack_grow);
     CHECK(std::llabs(touched - grow) <= grow / 10);
+    CHECK(std::llabs(heap - heap_grow) <= heap_grow / 10);
+    CHECK(std::llabs(stack - stack_grow) <= stack_grow / 10);
     CHECK(whole);
+    CHECK(whole_thread);
 
     prog.close_stdin();
     REQUIRE(wait_exit({&memtop, &prog}, prog));

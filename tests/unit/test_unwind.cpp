@@ -279,7 +279,7 @@ Comparison compare_with_libdw(ElfCfi& e, const CfiTable& t, size_t stride) {
                 if (want.type != MEMTOP_ROW_NONE) fail(a, "no row; libdw: " + show(want));
                 continue;
             }
-            Want got{r->type, r->cfa, r->rbp};
+            Want got{memtop_row_type(r), int(memtop_row_cfa(r)), r->rbp};
             if (want.type == kOther) {
                 // Expressions (the PLT's) or registers the BPF side does not
                 // follow: the row must not claim a plain rule.
@@ -407,6 +407,18 @@ TEST_CASE("build_cfi_table on the fixture, from .eh_frame and from .debug_frame"
             rbp_frame = rbp_frame || (r->type == MEMTOP_ROW_CFA_RBP && r->cfa == 2 && r->rbp == -2);
         }
         CHECK(rbp_frame);
+        // The big frame's body: the CFA is about 4 MiB above rsp.
+        auto [big, big_size] = fn("fixture_big_frame");
+        uint32_t biggest = 0;
+        for (uint64_t a = big; a < big + big_size; a++) {
+            uint64_t off = 0;
+            REQUIRE(e.offset_of(a, off));
+            const memtop_unwind_row* r = find_row(t.rows, off);
+            REQUIRE(r);
+            if (memtop_row_type(r) == MEMTOP_ROW_CFA_RSP) biggest = std::max(biggest, memtop_row_cfa(r));
+        }
+        CHECK(biggest > 0xffffu);                                 // past what 16 bits hold
+        CHECK(uint64_t(biggest) * 8 >= (4u << 20) - 4096);       // about the array
     }
 }
 

@@ -122,9 +122,8 @@ memtop_unwind_row row_for(Dwarf_Frame* frame, uint32_t off) {
         o = (int64_t)cfa_ops[0].number;
     }
     if (cfa_reg == kRegRsp || cfa_reg == kRegRbp) {
-        if (o < 0 || (o & 7) || o / 8 > 0xffff) return r;
-        r.type = cfa_reg == kRegRsp ? MEMTOP_ROW_CFA_RSP : MEMTOP_ROW_CFA_RBP;
-        r.cfa = (uint16_t)(o / 8);
+        if (o < 0 || (o & 7) || o / 8 > MEMTOP_ROW_CFA_MAX) return r;
+        memtop_row_set(&r, cfa_reg == kRegRsp ? MEMTOP_ROW_CFA_RSP : MEMTOP_ROW_CFA_RBP, (uint32_t)(o / 8));
     } else if (cfa_n > 1 && cfa_ops[0].atom == DW_OP_breg0 + kRegRsp && cfa_ops[1].atom == DW_OP_breg0 + 16) {
         // The PLT's expression: rsp + 8, plus 8 once the stub has pushed.
         r.type = MEMTOP_ROW_PLT;

@@ -31,7 +31,17 @@ KEEP long fixture_vla(size_t n, long (*f)(long, long))
     return f((long)buf[n / 2], (long)n);
 }
 
+/* A 4 MiB array on the stack: CFA = rsp + 4 MiB and more, beyond 16 bits
+ * of 8-byte units (rows keep 21). */
+KEEP long fixture_big_frame(long n)
+{
+    volatile char buf[4 << 20];
+    for (long i = 0; i < n; i++)
+        buf[(size_t)i * 4096 % sizeof buf] = (char)i;
+    return buf[(size_t)n % sizeof buf];
+}
+
 KEEP long fixture_entry(long n)
 {
-    return fixture_pushes(n, fixture_leaf) + fixture_vla((size_t)n, fixture_leaf);
+    return fixture_pushes(n, fixture_leaf) + fixture_vla((size_t)n, fixture_leaf) + fixture_big_frame(n);
 }
