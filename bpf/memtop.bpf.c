@@ -945,6 +945,108 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 #include "mappings.h"
 #endif
 
+#ifndef MEMTOP_COMPAT
+/*
+ * Exact resident memory on kernels whose counters are per-CPU (6.2+).
+ *
+ * rss_stat sees a counter's folded part; each CPU may hold up to a batch of
+ * pages not yet folded in, which /proc/PID/status adds. Adding them needs
+ * each CPU's per-CPU offset, and BPF gets those only through per-CPU ksyms
+ * (CONFIG_KALLSYMS_ALL, which not every kernel has). memtop derives them
+ * instead from a per-CPU array of its own: bpf_map_lookup_percpu_elem
+ * (5.19) gives CPU i's copy of its value, and the array's per-CPU pointer
+ * (bpf_array.pptrs[0], read with CO-RE) is that copy minus CPU i's offset.
+ *
+ * A task iterator, run by user space just before each report, writes every
+ * process's exact counters into `rss` (and raises the peak with them). Per
+ * report that is one pass over the processes, never work per page fault.
+ */
+const volatile __u32 nr_cpus = 0; /* possible CPUs; 0: counters are not per-CPU, or no way to sum them */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} cpu_offsets_probe SEC(".maps");
+
+struct percpu_sum {
+	__u64 base;          /* the probe array's per-CPU pointer */
+	__u64 counters[4];   /* each counter's per-CPU pointer */
+	__s64 sum[4];
+};
+
+static long percpu_sum_step(__u32 cpu, void *data)
+{
+	struct percpu_sum *ps = data;
+	__u32 zero = 0;
+	if (cpu >= nr_cpus)
+		return 1;
+	void *mine = bpf_map_lookup_percpu_elem(&cpu_offsets_probe, &zero, cpu);
+	if (!mine)
+		return 0; /* a possible CPU that is not there */
+	__u64 mine_addr = 0; /* as a number, like the map's address below */
+	if (bpf_probe_read_kernel(&mine_addr, sizeof(mine_addr), &mine))
+		return 0;
+	__u64 off = mine_addr - ps->base;
+	for (int k = 0; k < 4; k++) {
+		__s32 v = 0;
+		if (ps->counters[k] && bpf_probe_read_kernel(&v, sizeof(v), (void *)(ps->counters[k] + off)) == 0)
+			ps->sum[k] += v;
+	}
+	return 0;
+}
+
+SEC("iter/task")
+int rss_exact(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	if (!task || !nr_cpus || task->pid != task->tgid)
+		return 0;
+	struct mm_struct *mm = task->mm;
+	if (!mm)
+		return 0; /* a kernel thread, or exiting */
+	/* Before 6.2 the counters are atomics: rss_stat's values are exact. */
+	if (bpf_core_field_exists(((struct mm_struct___old *)mm)->rss_stat))
+		return 0;
+	struct mm_struct___new *n = (void *)mm;
+	struct percpu_sum ps = {};
+	/* The map's address as a number: the verifier allows no arithmetic on
+	 * a map pointer, so it is copied out of the stack by a helper. */
+	void *probe = &cpu_offsets_probe;
+	__u64 probe_addr = 0;
+	if (bpf_probe_read_kernel(&probe_addr, sizeof(probe_addr), &probe) ||
+	    bpf_probe_read_kernel(&ps.base, sizeof(ps.base),
+				  (void *)(probe_addr + bpf_core_field_offset(struct bpf_array, pptrs))))
+		return 0;
+	ps.sum[0] = BPF_CORE_READ(n, rss_stat[0].count);
+	ps.sum[1] = BPF_CORE_READ(n, rss_stat[1].count);
+	ps.sum[2] = BPF_CORE_READ(n, rss_stat[2].count);
+	ps.sum[3] = BPF_CORE_READ(n, rss_stat[3].count);
+	ps.counters[0] = (__u64)BPF_CORE_READ(n, rss_stat[0].counters);
+	ps.counters[1] = (__u64)BPF_CORE_READ(n, rss_stat[1].counters);
+	ps.counters[2] = (__u64)BPF_CORE_READ(n, rss_stat[2].counters);
+	ps.counters[3] = (__u64)BPF_CORE_READ(n, rss_stat[3].counters);
+	bpf_loop(nr_cpus, percpu_sum_step, &ps, 0);
+
+	__u32 tgid = task->tgid;
+	struct memtop_rss *r = bpf_map_lookup_elem(&rss, &tgid);
+	if (!r) {
+		struct memtop_rss zero = {};
+		bpf_map_update_elem(&rss, &tgid, &zero, BPF_NOEXIST);
+		r = bpf_map_lookup_elem(&rss, &tgid);
+		if (!r) {
+			count(MEMTOP_CNT_RSS_MAP_FULL);
+			return 0;
+		}
+	}
+	for (int k = 0; k < 4; k++)
+		r->bytes[k] = ps.sum[k] > 0 ? ps.sum[k] << 12 : 0;
+	raise_peak(&r->peak_bytes, r->bytes[MEMTOP_RSS_FILE] + r->bytes[MEMTOP_RSS_ANON] + r->bytes[MEMTOP_RSS_SHMEM]);
+	return 0;
+}
+#endif
+
 /*
  * kmem:rss_stat fires whenever one of a process's resident-memory counters
  * changes. The BTF tracepoint hands over the mm itself: all four counters

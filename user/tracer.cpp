@@ -217,6 +217,13 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
         else
             mappings_why_not_ = syscall_events_ready();
         mappings_ = mappings_why_not_.empty();
+
+        // Exact resident memory (rss_exact): a task iterator summing the
+        // per-CPU parts; it needs bpf_loop and bpf_map_lookup_percpu_elem.
+        bool exact = has && libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_map_lookup_percpu_elem, nullptr) == 1;
+        int ncpus = libbpf_num_possible_cpus();
+        skel->rodata->nr_cpus = exact && ncpus > 0 ? static_cast<uint32_t>(ncpus) : 0;
+        bpf_program__set_autoload(skel->progs.rss_exact, skel->rodata->nr_cpus != 0);
         for (bpf_program* p : {skel->progs.mmap_exit, skel->progs.munmap_enter, skel->progs.mremap_exit,
                                skel->progs.brk_enter, skel->progs.brk_exit})
             bpf_program__set_autoload(p, mappings_);
@@ -264,6 +271,7 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
         maps_.unwind_rows = skel->maps.unwind_rows;
         maps_.unwind_files = skel->maps.unwind_files;
         dwarf_unwind_ = skel->rodata->dwarf_unwind;
+        if (skel->rodata->nr_cpus) progs_.rss_exact = skel->progs.rss_exact;
         if (mappings_) {
             progs_.mmap_exit = skel->progs.mmap_exit;
             progs_.munmap_enter = skel->progs.munmap_enter;
@@ -366,6 +374,12 @@ Tracer::Tracer(const TracerConfig& config, EventHandler on_event)
         links_.push_back(l);
     }
 
+    if (progs_.rss_exact) {
+        // Not fatal: without it resident memory is rss_stat's folded values.
+        rss_iter_ = bpf_program__attach_iter(progs_.rss_exact, nullptr);
+        if (!rss_iter_ && verbose) fprintf(stderr, "memtop: attach rss_exact iterator: %s\n", strerror(errno));
+    }
+
     rb_ = ring_buffer__new(bpf_map__fd(maps_.events), on_ring_event, &on_event_, nullptr);
     if (!rb_) {
         int e = errno;
@@ -381,6 +395,8 @@ Tracer::~Tracer() { release(); }
 void Tracer::release() {
     if (rb_) ring_buffer__free(rb_);
     rb_ = nullptr;
+    if (rss_iter_) bpf_link__destroy(rss_iter_);
+    rss_iter_ = nullptr;
     destroy_links(links_);
     for (int fd : multi_fds_) close(fd);
     multi_fds_.clear();
@@ -555,7 +571,18 @@ RssStats rss_from_kernel(const __s64 bytes[4], __s64 peak) {
     return s;
 }
 
+void Tracer::sum_rss_exactly() const {
+    if (!rss_iter_) return;
+    int fd = bpf_iter_create(bpf_link__fd(rss_iter_));
+    if (fd < 0) return;
+    char buf[64];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+    close(fd);
+}
+
 std::map<uint32_t, RssStats> Tracer::read_rss() const {
+    sum_rss_exactly();
     std::map<uint32_t, RssStats> out;
     for (const auto& [tgid, r] : dump_map<uint32_t, memtop_rss>(bpf_map__fd(maps_.rss)))
         out[tgid] = rss_from_kernel(r.bytes, r.peak_bytes);

@@ -63,6 +63,7 @@ struct TracerPrograms {
         *posix_memalign_entry, *free_entry, *alloc_return, *process_exec, *process_exit, *rss_stat;
     bpf_program* page_fault_user;  // null in the compat build
     bpf_program *mmap_exit, *munmap_enter, *mremap_exit, *brk_enter, *brk_exit;  // likewise
+    bpf_program* rss_exact;  // null where counters are not per-CPU or cannot be summed
 };
 struct TracerMaps {
     bpf_map *allocs, *stacks, *aggs, *procs, *counters, *events, *rss;
@@ -131,7 +132,10 @@ public:
     void consume_events();   // runs the handler for each waiting event
 
     std::vector<ProcessStats> read_processes() const;
-    std::map<uint32_t, RssStats> read_rss() const;  // by tgid
+    // By tgid. Where the kernel keeps the counters per CPU (6.2+), the
+    // per-CPU parts are summed first (rss_exact), as /proc does.
+    std::map<uint32_t, RssStats> read_rss() const;
+    bool exact_rss() const { return rss_iter_ != nullptr; }
     std::vector<StackStats> read_stacks() const;
     std::optional<memtop_stack> read_stack(uint64_t stack_id) const;
     LostCounters read_lost() const;
@@ -157,6 +161,8 @@ private:
     std::string mappings_why_not_;
     double growth_weight_ = 0;
     ring_buffer* rb_ = nullptr;
+    bpf_link* rss_iter_ = nullptr;
+    void sum_rss_exactly() const;
     EventHandler on_event_;
     MapSizes sizes_;
     std::vector<bpf_link*> links_;
