@@ -20,7 +20,8 @@
 # Steps: install tools/deps-vmtest.txt (tools/install-deps.sh), fetch the
 # kernels (cached in ${XDG_CACHE_HOME:-$HOME/.cache}/memtop/kernels, or
 # $MEMTOP_KERNEL_CACHE: reruns do no downloads), run vmtest/run-tests.sh,
-# then compare each kernel's result with vmtest/expected-failures.txt.
+# then compare each kernel's result with vmtest/expected-failures.txt, and
+# run selftest.sh (the harness reports failures, panics and timeouts).
 #
 # Exit status 0 when every kernel not listed there passed and every listed
 # one failed; 1 otherwise (a failure, an unexpected pass, a kernel that could
@@ -83,6 +84,17 @@ timeout -k 20 "$rem" "$here/run-tests.sh" --build "$build" --timeout "$timeout_s
 budget_hit=0
 (( rc == 124 || rc == 137 )) && ! [[ -s $results ]] && budget_hit=1
 
+# 4b. The harness itself: a failing command, a panic, an oops and a timeout
+# in a guest must each be reported as what they are (selftest.sh).
+self_rc=0
+rem=$(left)
+if (( rem > 30 )); then
+  timeout -k 10 "$rem" "$here/selftest.sh" "${kernels[0]}" >"$logs/selftest.out" 2>&1 || self_rc=$?
+else
+  self_rc=124
+  echo "no time left of the ${budget}s budget" >"$logs/selftest.out"
+fi
+
 # 5. Verdict per kernel.
 declare -A res=() note=() counts=()
 if [[ -s $results ]]; then
@@ -110,6 +122,13 @@ done
 for k in "${!xfail[@]}"; do
   [[ " ${kernels[*]} " == *" $k "* ]] || say "note: $k is in expected-failures.txt but was not run"
 done
+if (( self_rc == 0 )); then
+  say "ok     harness selftest on ${kernels[0]}: $(tail -n 1 "$logs/selftest.out")"
+else
+  say "FAIL   harness selftest on ${kernels[0]} (exit $self_rc):"
+  sed 's/^/    /' "$logs/selftest.out" | head -n 20
+  bad=1
+fi
 # Why, for each unexpected failure: the failing test cases and assertions.
 for k in "${kernels[@]}"; do
   [[ ${res[$k]:-} == FAIL && -z ${xfail[$k]:-} ]] || continue
