@@ -499,6 +499,11 @@ int Session::run() {
 
     TracerConfig tc;
     tc.sizes = opt_.sizes;
+    // Printed reports of the system view never trace a heap, so the
+    // allocation table (preallocated, about 45 MiB at its default size)
+    // shrinks to nothing there unless asked for. The screen keeps it: its
+    // `t` traces a process.
+    if (system_view_ && !view_->interactive() && opt_.sizes.allocs == MapSizes{}.allocs) tc.sizes.allocs = 1;
     tc.verbose = opt_.verbose;
     tc.uprobe_multi = opt_.uprobe_multi;
     tc.force_compat = opt_.compat_bpf;
