@@ -252,7 +252,14 @@ static __always_inline int mapping_traced(__u32 tgid)
 	return !traced_only || bpf_map_lookup_elem(&procs, &tgid);
 }
 
-/* The stack that made a mapping, stored; MEMTOP_STACK_LOST if it cannot be. */
+/* The stack that made a mapping, walked into the thread's sys_state and
+ * stored; MEMTOP_STACK_LOST if it cannot be. */
+static __always_inline __u64 store_syscall_stack(struct sys_state *st, struct pt_regs *regs, __u32 tgid)
+{
+	__u64 id = walk_user_stack(&st->stack, regs->ip, regs->sp, regs->bp, tgid, find_budget_walk);
+	return store_stack(id, &st->stack, tgid);
+}
+
 static __always_inline __u64 syscall_stack(struct task_struct *t, struct pt_regs *regs, __u32 tgid)
 {
 	struct sys_state *st = bpf_task_storage_get(&sys_states, t, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -260,8 +267,7 @@ static __always_inline __u64 syscall_stack(struct task_struct *t, struct pt_regs
 		count(MEMTOP_CNT_STATE_BUSY);
 		return MEMTOP_STACK_LOST;
 	}
-	__u64 id = walk_user_stack(&st->stack, regs->ip, regs->sp, regs->bp, tgid, find_budget_walk);
-	return store_stack(id, &st->stack, tgid);
+	return store_syscall_stack(st, regs, tgid);
 }
 
 static __always_inline int syscall_failed(long ret)
@@ -369,7 +375,8 @@ int brk_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!mp)
 		return 0;
 	if (to > from)
-		add_mapping(mp, tgid, from, to - from, syscall_stack(t, (struct pt_regs *)bpf_task_pt_regs(t), tgid));
+		add_mapping(mp, tgid, from, to - from,
+			    store_syscall_stack(st, (struct pt_regs *)bpf_task_pt_regs(t), tgid));
 	else
 		unmap_range(mp, tgid, to, from - to);
 	return 0;

@@ -945,6 +945,21 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 #include "mappings.h"
 #endif
 
+/* A process's resident-memory entry, created at first sight; NULL (and
+ * counted) when the map is full. */
+static __always_inline struct memtop_rss *rss_entry(__u32 tgid)
+{
+	struct memtop_rss *r = bpf_map_lookup_elem(&rss, &tgid);
+	if (r)
+		return r;
+	struct memtop_rss zero = {};
+	bpf_map_update_elem(&rss, &tgid, &zero, BPF_NOEXIST);
+	r = bpf_map_lookup_elem(&rss, &tgid);
+	if (!r)
+		count(MEMTOP_CNT_RSS_MAP_FULL);
+	return r;
+}
+
 #ifndef MEMTOP_COMPAT
 /*
  * Exact resident memory on kernels whose counters are per-CPU (6.2+).
@@ -1029,17 +1044,9 @@ int rss_exact(struct bpf_iter__task *ctx)
 	ps.counters[3] = (__u64)BPF_CORE_READ(n, rss_stat[3].counters);
 	bpf_loop(nr_cpus, percpu_sum_step, &ps, 0);
 
-	__u32 tgid = task->tgid;
-	struct memtop_rss *r = bpf_map_lookup_elem(&rss, &tgid);
-	if (!r) {
-		struct memtop_rss zero = {};
-		bpf_map_update_elem(&rss, &tgid, &zero, BPF_NOEXIST);
-		r = bpf_map_lookup_elem(&rss, &tgid);
-		if (!r) {
-			count(MEMTOP_CNT_RSS_MAP_FULL);
-			return 0;
-		}
-	}
+	struct memtop_rss *r = rss_entry(task->tgid);
+	if (!r)
+		return 0;
 	for (int k = 0; k < 4; k++)
 		r->bytes[k] = ps.sum[k] > 0 ? ps.sum[k] << 12 : 0;
 	raise_peak(&r->peak_bytes, r->bytes[MEMTOP_RSS_FILE] + r->bytes[MEMTOP_RSS_ANON] + r->bytes[MEMTOP_RSS_SHMEM]);
@@ -1069,16 +1076,9 @@ int BPF_PROG(rss_stat, struct mm_struct *mm, int member)
 	}
 	__u32 tgid = BPF_CORE_READ(owner, tgid);
 
-	struct memtop_rss *r = bpf_map_lookup_elem(&rss, &tgid);
-	if (!r) {
-		struct memtop_rss zero = {};
-		bpf_map_update_elem(&rss, &tgid, &zero, BPF_NOEXIST);
-		r = bpf_map_lookup_elem(&rss, &tgid);
-		if (!r) {
-			count(MEMTOP_CNT_RSS_MAP_FULL);
-			return 0;
-		}
-	}
+	struct memtop_rss *r = rss_entry(tgid);
+	if (!r)
+		return 0;
 	__s64 pages[4];
 	mm_counters(mm, pages);
 	for (int i = 0; i < 4; i++)

@@ -715,6 +715,25 @@ std::string fn_of(const json &frame)
     return it->get<std::string>();
 }
 
+std::optional<json> next_report(const std::vector<Child *> &all, Child &memtop, size_t &seen)
+{
+    size_t from = seen;
+    auto line = wait_line(all, memtop, false, [](const std::string &l) { return starts_with(l, "{"); }, kTimeout,
+                          &from);
+    if (!line)
+        return std::nullopt;
+    seen = from;
+    return json::parse(*line);
+}
+
+const json *entry(const json &report, int pid)
+{
+    for (const auto &p : report["processes"])
+        if (p["pid"] == pid)
+            return &p;
+    return nullptr;
+}
+
 bool fn_is(const json &frame, const std::string &name)
 {
     if (!frame.is_object())

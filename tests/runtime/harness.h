@@ -155,6 +155,12 @@ struct ProcStats {
 // Does a frame's "function" (string or null) name this function?  Accepts
 // the exact name and demangled forms "name(...)".
 bool fn_is(const json &frame, const std::string &name);
+
+// The first report (an NDJSON line) memtop prints after line `seen` of its
+// stdout, parsed; `seen` moves past it.
+std::optional<json> next_report(const std::vector<Child *> &all, Child &memtop, size_t &seen);
+// pid's entry in a report's processes, or null.
+const json *entry(const json &report, int pid);
 std::string fn_of(const json &frame);
 std::string basename_of(const std::string &path);
 

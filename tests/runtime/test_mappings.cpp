@@ -48,21 +48,6 @@ std::map<std::string, long long> by_site(const json& report, int pid, std::vecto
     return out;
 }
 
-std::optional<json> next_report(const std::vector<Child*>& all, Child& memtop, size_t& seen) {
-    size_t from = seen;
-    auto line = wait_line(all, memtop, false, [](const std::string& l) { return starts_with(l, "{"); }, kTimeout,
-                          &from);
-    if (!line) return std::nullopt;
-    seen = from;
-    return json::parse(*line);
-}
-
-const json* entry(const json& report, int pid) {
-    for (const auto& p : report["processes"])
-        if (p["pid"] == pid) return &p;
-    return nullptr;
-}
-
 // The first report (of at most 6) for which done(report) holds.
 std::optional<json> report_until(const std::vector<Child*>& all, Child& memtop, size_t& seen,
                                  const std::function<bool(const json&)>& done, std::string* last) {

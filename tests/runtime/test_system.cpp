@@ -20,22 +20,6 @@ long long proc_status_kb(int pid, const std::string& field) {
     return -1;
 }
 
-// The first report that memtop prints after `after` reports, parsed.
-std::optional<json> next_report(const std::vector<Child*>& all, Child& memtop, size_t& seen) {
-    size_t from = seen;
-    auto line = wait_line(all, memtop, false, [](const std::string& l) { return starts_with(l, "{"); }, kTimeout,
-                          &from);
-    if (!line) return std::nullopt;
-    seen = from;
-    return json::parse(*line);
-}
-
-const json* entry(const json& report, int pid) {
-    for (const auto& p : report["processes"])
-        if (p["pid"] == pid) return &p;
-    return nullptr;
-}
-
 // pid's entries in the reports memtop prints from now on, in order, up to and
 // including the first one for which done() holds (reached = true), or up to
 // max_reports reports.
