@@ -17,8 +17,8 @@
 #   KERNEL...       default: $MEMTOP_VMTEST_KERNELS or 5.10 6.1 6.12 7
 #   (the expected failures are read from $MEMTOP_VMTEST_XFAIL if set)
 #
-# Steps: install tools/deps-vmtest.txt (tools/install-deps.sh), fetch the
-# kernels (cached in ${XDG_CACHE_HOME:-$HOME/.cache}/memtop/kernels, or
+# Steps: install tools/deps-vmtest.txt (tools/install-deps.sh), decide the
+# accelerator once (a probe boot under KVM, else TCG), fetch the kernels (cached in ${XDG_CACHE_HOME:-$HOME/.cache}/memtop/kernels, or
 # $MEMTOP_KERNEL_CACHE: reruns do no downloads), run vmtest/run-tests.sh,
 # then compare each kernel's result with vmtest/expected-failures.txt, and
 # run selftest.sh (the harness reports failures, panics and timeouts).
@@ -61,6 +61,17 @@ if [[ ! -x $build/tests/runtime/runtime_tests ]]; then
   say "no $build/tests/runtime/runtime_tests: building"
   MEMTOP_BUILD=$build "$repo/tools/build.sh" || { say "error: build failed"; exit 2; }
 fi
+
+# 2b. The accelerator, once for every VM of the run: KVM only if a probe
+#     boot under it reaches /init (run-vm.sh); /dev/kvm alone proves nothing.
+if [[ -z ${MEMTOP_VMTEST_ACCEL:-} ]]; then
+  accel_err=$(mktemp)
+  MEMTOP_VMTEST_ACCEL=$("$here/run-vm.sh" --probe-accel "${kernels[0]}" 2>"$accel_err") || MEMTOP_VMTEST_ACCEL=tcg
+  sed 's/^run-vm: /vmtest-ci: /' "$accel_err"
+  rm -f "$accel_err"
+fi
+export MEMTOP_VMTEST_ACCEL
+say "accelerator: $MEMTOP_VMTEST_ACCEL"
 
 # 3. Expected failures.
 declare -A xfail=()

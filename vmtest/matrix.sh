@@ -25,7 +25,8 @@
 #     failed out of M": those counts;
 #   - otherwise the command is one test: exit 0 passed, exit 77 skipped,
 #     anything else failed;
-#   - a guest panic/oops (125) or timeout (124) adds a failure;
+#   - a guest panic/oops (125), timeout (124) or a guest that did not boot
+#     (123) adds a failure;
 #   - a kernel whose package cannot be fetched is skipped, with the reason.
 #   Lines "SKIP: reason" / "SKIPPED: reason" in the output, and ctest's
 #   "(Skipped)"/"(Not Run)" lines, give the skip reasons shown in the table.
@@ -79,11 +80,23 @@ declare -A skip_reason
 for k in "${klist[@]}"; do
   key=${k//[^A-Za-z0-9._-]/_}
   if [[ -e $k ]]; then continue; fi
-  if ! spec=$(kernel_spec "$k"); then skip_reason[$k]="unknown kernel alias"; continue; fi
-  if ! "$repo/tools/fetch-kernel-pkg.sh" -q --follow "${spec%%:*}" "${spec#*:}" >"$logs/$key.fetch" 2>&1; then
+  if ! kernel_spec "$k" >/dev/null; then skip_reason[$k]="unknown kernel alias"; continue; fi
+  if ! fetch_kernel "$k" >"$logs/$key.fetch" 2>&1; then
     skip_reason[$k]="package unavailable: $(grep -m1 'error' "$logs/$key.fetch" || tail -n1 "$logs/$key.fetch")"
   fi
+  grep -a '^kernel-note: ' "$logs/$key.fetch" | sed 's/^kernel-note: /matrix: note: /' >&2 || true
 done
+
+# 2a. The accelerator, decided once for every VM of the run (run-vm.sh
+#     probes KVM with a tiny boot; a KVM that never reaches /init means TCG).
+if [[ -z ${MEMTOP_VMTEST_ACCEL:-} ]]; then
+  for k in "${klist[@]}"; do
+    [[ -n ${skip_reason[$k]:-} ]] && continue
+    MEMTOP_VMTEST_ACCEL=$("$here/run-vm.sh" --probe-accel "$k") || MEMTOP_VMTEST_ACCEL=tcg
+    break
+  done
+  export MEMTOP_VMTEST_ACCEL
+fi
 
 # 2. Run the VMs, $njobs at a time.
 run_one() {
@@ -135,11 +148,12 @@ for k in "${klist[@]}"; do
     case $rc in
       0) p=1 ;;
       77) s=1; note="exit 77" ;;
-      124|125) ;;
+      123|124|125) ;;
       *) f=1; note="exit $rc" ;;
     esac
   fi
   case $rc in
+    123) f=$((f + 1)); note="DID NOT BOOT: $(grep -m1 -o 'FAIL: did not boot: .*' "$err" | sed 's/^FAIL: did not boot: //' | cut -c1-90)" ;;
     124) f=$((f + 1)); note="TIMEOUT after ${timeout_s}s" ;;
     125) f=$((f + 1)); note=$(grep -m1 -o 'FAIL: .*' "$err" | sed 's/^FAIL: //; s/^guest kernel panic\/oops on [^:]*: /PANIC: /; s/^timeout after [0-9]*s on [^ ]* /TIMEOUT /' | cut -c1-100) ;;
   esac
@@ -148,6 +162,8 @@ for k in "${klist[@]}"; do
   [[ -n $reasons ]] && note="${note:+$note; }skipped: $reasons"
   notes=$(grep -aoE '^NOTE: .*' "$out" | sed -E 's/^NOTE: //; s/[|]/\//g' | awk '!seen[$0]++' | head -n3 | awk '{ printf "%s%s", (n++ ? "; " : ""), $0 }' || true)
   [[ -n $notes ]] && note="${note:+$note; }$notes"
+  kn=$(grep -a '^kernel-note: ' "$logs/$key.fetch" 2>/dev/null | sed 's/^kernel-note: [^:]*: //; s/[|]/\//g' | head -n1 || true)
+  [[ -n $kn ]] && note="${note:+$note; }$kn"
   if (( f > 0 )); then res=FAIL; elif (( p > 0 )); then res=PASS; else res=SKIPPED; fi
   tp=$((tp + p)) tf=$((tf + f)) ts=$((ts + s))
   rows+=("$k|${kver:--}|$res|$p|$f|$s|$(cat "$logs/$key.time")s (boot $([[ -n $boot ]] && echo "${boot}s" || echo -))|${note}")

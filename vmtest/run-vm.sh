@@ -29,14 +29,33 @@
 #                    side beat one 2-CPU VM)
 #   --mem MB         guest memory (default 1024: memtop's BPF maps take ~100 MB, and 7.x
 #                    guests ran out of 512)
+#   --boot-timeout SEC  the guest must reach /init within SEC (default 90,
+#                    $MEMTOP_VMTEST_BOOT_TIMEOUT), else it "did not boot"
+#   --qemu-arg ARG   one more QEMU argument (repeatable)
+#   --probe-accel    print the accelerator this host can use (kvm or tcg,
+#                    after a probe boot of KERNEL when /dev/kvm exists) and
+#                    exit; CMD is not needed
 #   --console FILE   keep the guest's console log in FILE
 #   --keep           keep the work directory (initramfs, logs)
 #   --no-pvh         boot the bzImage itself, not its ELF vmlinux via PVH
 #   -v               stream the guest console to stderr while it runs
 #   -q               no harness messages on stderr except errors
 #
-# Exit status: CMD's exit status; 124 timeout; 125 the guest kernel
-# panicked/oopsed or died without reporting a status; 2 usage or setup error.
+# Accelerator: KVM only where it is seen to work. /dev/kvm can exist and
+# still never get a guest past the firmware (nested virtualisation on the
+# project's machines: the console stops at SeaBIOS "Booting from ROM.."), so
+# before the first KVM boot a tiny probe boot of the same kernel must reach
+# /init within $MEMTOP_VMTEST_PROBE_TIMEOUT seconds (default 20); if it does
+# not, run-vm says once "kvm present but not usable here" and uses TCG.
+# MEMTOP_VMTEST_ACCEL=kvm|tcg skips the probe (matrix.sh and ci.sh probe
+# once and set it for every VM of the run). MEMTOP_VMTEST_KVM_PROBE replaces
+# the probe's QEMU accelerator arguments (default "-accel kvm -cpu host") and
+# forces the probe even without /dev/kvm: selftest.sh plays a broken KVM
+# with it.
+#
+# Exit status: CMD's exit status; 124 timeout; 123 the guest did not boot
+# (no /init within --boot-timeout); 125 the guest kernel panicked/oopsed or
+# died without reporting a status; 2 usage or setup error.
 # CMD's output is written to stdout; harness messages go to stderr, prefixed
 # "run-vm:".
 set -euo pipefail
@@ -46,11 +65,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 
 pvh=1 timeout_s=120 append='' smp=1 mem=1024 console_keep='' keep=0 verbose=0 quiet=0
-adds=()
+boot_timeout=${MEMTOP_VMTEST_BOOT_TIMEOUT:-90} probe_only=0
+adds=() qemu_extra=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --add) adds+=("$2"); shift ;;
     --timeout) timeout_s=$2; shift ;;
+    --boot-timeout) boot_timeout=$2; shift ;;
+    --qemu-arg) qemu_extra+=("$2"); shift ;;
+    --probe-accel) probe_only=1 ;;
     --append) append+=" $2"; shift ;;
     --smp) smp=$2; shift ;;
     --mem) mem=$2; shift ;;
@@ -70,8 +93,9 @@ usage() { echo "usage: $0 [--add PATH]... [--timeout SEC] [--append ARGS] KERNEL
 [[ $# -ge 1 ]] || usage
 kernel_arg=$1; shift
 [[ ${1:-} == -- ]] && shift
-[[ $# -ge 1 ]] || usage
+[[ $# -ge 1 || $probe_only = 1 ]] || usage
 [[ $timeout_s =~ ^[0-9]+$ ]] || { echo "$prog: --timeout needs seconds" >&2; exit 2; }
+[[ $boot_timeout =~ ^[0-9]+$ ]] || { echo "$prog: --boot-timeout needs seconds" >&2; exit 2; }
 
 log() { [[ $quiet = 1 ]] || echo "$prog: $*" >&2; }
 err() { echo "$prog: $*" >&2; }
@@ -98,7 +122,7 @@ elif [[ -f $kernel_arg ]]; then
   vmlinuz=$kernel_arg
 else
   spec=$(kernel_spec "$kernel_arg") || setup_fail "unknown kernel '$kernel_arg' (use $(kernel_aliases | tr '\n' ' ')| SUITE:PACKAGE | DIR | FILE)"
-  kdir=$("$repo/tools/fetch-kernel-pkg.sh" -q --follow "${spec%%:*}" "${spec#*:}") \
+  kdir=$(fetch_kernel "$kernel_arg" 2> >(sed -u "s/^kernel-note: /$prog: note: /" >&2)) \
     || setup_fail "could not fetch kernel package ${spec#*:} from ${spec%%:*}"
   vmlinuz=$(find_vmlinuz "$kdir")
 fi
@@ -129,14 +153,7 @@ if [[ $pvh = 1 ]] && command -v readelf >/dev/null; then
   [[ -e $elf ]] && boot_image=$elf
 fi
 
-# --- accelerator -------------------------------------------------------------
-if [[ -r /dev/kvm && -w /dev/kvm ]] && [[ ${MEMTOP_VMTEST_ACCEL:-} != tcg ]]; then
-  accel=(-accel kvm -cpu host)
-else
-  accel=(-accel 'tcg,thread=multi' -cpu max)
-fi
-
-# --- build the initramfs -----------------------------------------------------
+# --- work directory ----------------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/memtop-vmtest.XXXXXX")
 qpid=
 cleanup() {
@@ -146,6 +163,56 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# --- accelerator -------------------------------------------------------------
+# A probe boot: the kernel with an initramfs whose /init only prints a
+# marker. Exit 0 when it reached /init under the given accelerator in time.
+probe_boot() {  # SECONDS QEMU-ACCEL-ARGS...
+  local secs=$1 d=$work/probe pid t=0; shift
+  mkdir -p "$d/root/bin"
+  cp "$busybox" "$d/root/bin/busybox"
+  printf '#!/bin/busybox sh\n/bin/busybox echo MEMTOP-PROBE-INIT\n/bin/busybox poweroff -f\n' >"$d/root/init"
+  chmod +x "$d/root/init"
+  (cd "$d/root" && find . -print0 | cpio --null -o -H newc --quiet) >"$d/initrd.cpio"
+  : >"$d/console.log"
+  qemu-system-x86_64 "$@" -m 256 -smp 1 -kernel "$boot_image" -initrd "$d/initrd.cpio" \
+    -append "console=ttyS0 panic=-1 rdinit=/init loglevel=1" -nographic -no-reboot -monitor none \
+    -nic none -display none -serial "file:$d/console.log" </dev/null >"$d/qemu.log" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null && (( t < secs * 5 )); do
+    grep -aq MEMTOP-PROBE-INIT "$d/console.log" && break
+    sleep 0.2; t=$((t + 1))
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  grep -aq MEMTOP-PROBE-INIT "$d/console.log" && return 0
+  probe_why=$( (grep -av '^$' "$d/qemu.log"; tr -d '\r' <"$d/console.log" | grep -a . ) | tail -n 1 | cut -c1-120)
+  return 1
+}
+tcg=(-accel 'tcg,thread=multi' -cpu max)
+case ${MEMTOP_VMTEST_ACCEL:-} in
+  kvm) accel=(-accel kvm -cpu host) ;;
+  tcg) accel=("${tcg[@]}") ;;
+  '')
+    read -r -a kvm_probe <<<"${MEMTOP_VMTEST_KVM_PROBE:--accel kvm -cpu host}"
+    if [[ -n ${MEMTOP_VMTEST_KVM_PROBE:-} ]] || [[ -r /dev/kvm && -w /dev/kvm ]]; then
+      probe_s=${MEMTOP_VMTEST_PROBE_TIMEOUT:-20} probe_why=
+      if probe_boot "$probe_s" "${kvm_probe[@]}"; then
+        accel=("${kvm_probe[@]}")
+      else
+        err "kvm present but not usable here: using TCG (a probe boot of $krel did not reach /init in ${probe_s}s${probe_why:+; last output: $probe_why})"
+        accel=("${tcg[@]}")
+      fi
+    else
+      accel=("${tcg[@]}")
+    fi ;;
+  *) setup_fail "MEMTOP_VMTEST_ACCEL=${MEMTOP_VMTEST_ACCEL}: use kvm or tcg" ;;
+esac
+if [[ $probe_only = 1 ]]; then
+  [[ ${accel[1]} == kvm* ]] && echo kvm || echo tcg
+  exit 0
+fi
+
+# --- build the initramfs -----------------------------------------------------
 root=$work/root
 mkdir -p "$root"/{usr/bin,usr/sbin,usr/lib,usr/lib64,proc,sys,dev,tmp,run,root,etc,mnt}
 ln -s usr/bin "$root/bin"; ln -s usr/sbin "$root/sbin"
@@ -235,23 +302,32 @@ chmod +x "$root/init"
 console=$work/console.log out=$work/out.log
 : >"$console"; : >"$out"
 cmdline="console=ttyS0 panic=-1 oops=panic reboot=t rdinit=/init loglevel=4 nokaslr tsc=reliable$append"
-log "booting $krel$([[ $boot_image != "$vmlinuz" ]] && echo ' (ELF, PVH)') with ${accel[*]:1:1}, timeout ${timeout_s}s"
+log "booting $krel$([[ $boot_image != "$vmlinuz" ]] && echo ' (ELF, PVH)') with ${accel[*]:1:1}, timeout ${timeout_s}s (boot ${boot_timeout}s)"
 t0=$(date +%s.%N)
 qemu-system-x86_64 "${accel[@]}" -m "$mem" -smp "$smp" \
   -kernel "$boot_image" -initrd "$work/initrd.cpio" -append "$cmdline" \
   -nographic -no-reboot -monitor none -nic none -display none \
-  -serial "file:$console" -serial "file:$out" \
+  -serial "file:$console" -serial "file:$out" "${qemu_extra[@]}" \
   </dev/null >"$work/qemu.log" 2>&1 &
 qpid=$!
 if [[ $verbose = 1 ]]; then
   tail -n +1 -f --pid="$qpid" "$console" >&2 &
 fi
-timed_out=0
-deadline=$(( $(date +%s) + timeout_s ))
+stop_qemu() { kill "$qpid" 2>/dev/null || true; sleep 0.5; kill -9 "$qpid" 2>/dev/null || true; }
+# Two deadlines: the guest must reach /init (its start marker) within
+# --boot-timeout, so a kernel or accelerator that never boots fails in
+# seconds as "did not boot", not as a command timeout minutes later.
+timed_out=0 no_boot=0 booted=0
+now_s=$(date +%s)
+deadline=$(( now_s + timeout_s )) boot_deadline=$(( now_s + boot_timeout ))
 while kill -0 "$qpid" 2>/dev/null; do
-  if (( $(date +%s) >= deadline )); then
-    timed_out=1; kill "$qpid" 2>/dev/null || true; sleep 0.5; kill -9 "$qpid" 2>/dev/null || true
-    break
+  now_s=$(date +%s)
+  if (( booted == 0 )) && grep -aq "$marker-START:" "$console"; then booted=1; fi
+  if (( booted == 0 && now_s >= boot_deadline )); then
+    no_boot=1; stop_qemu; break
+  fi
+  if (( now_s >= deadline )); then
+    timed_out=1; stop_qemu; break
   fi
   sleep 0.2
 done
@@ -276,6 +352,15 @@ boot=$(sed -n 's/.*uptime=\([0-9.]*\).*/\1/p' <<<"$start")
 if [[ -n $bad ]]; then
   err "FAIL: guest kernel panic/oops on ${kver:-$krel}: $(head -n1 <<<"$bad")"
   tail_console; exit 125
+fi
+if [[ $no_boot = 1 && -z $start ]]; then
+  # Kernel messages carry printk's timestamp; the firmware's do not.
+  if grep -aqE '^\[ *[0-9]+\.[0-9]+\]' <<<"$con"; then
+    err "FAIL: did not boot: $krel started but did not reach /init in ${boot_timeout}s"
+  else
+    err "FAIL: did not boot: nothing from $krel past the firmware in ${boot_timeout}s (accelerator ${accel[*]:1:1})"
+  fi
+  tail_console; exit 123
 fi
 if [[ $timed_out = 1 ]]; then
   err "FAIL: timeout after ${timeout_s}s on ${kver:-$krel} ($([[ -n $start ]] && echo "command started at ${boot}s guest uptime" || echo "guest never reached /init"))"
