@@ -82,10 +82,7 @@ struct {
 
 static __always_inline __u32 current_mm_id(struct task_struct *t)
 {
-	__u64 mm = (__u64)BPF_CORE_READ(t, mm);
-	__u64 start = BPF_CORE_READ(t, group_leader, start_time);
-	__u64 h = (mm ^ (start * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
-	return (__u32)(h >> 32) | 1; /* 0: no instance */
+	return mm_instance_id((__u64)BPF_CORE_READ(t, mm), BPF_CORE_READ(t, group_leader, start_time));
 }
 
 /* This process's totals, started afresh when its address space is not the

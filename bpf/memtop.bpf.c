@@ -232,6 +232,15 @@ static __always_inline void count(__u32 which)
 		__sync_fetch_and_add(c, 1);
 }
 
+/* An address space's identity: its mm and its process's start time, so
+ * neither a reused pid nor a reused mm_struct can pass for another. 0 is
+ * never an id. */
+static __always_inline __u32 mm_instance_id(__u64 mm, __u64 leader_start)
+{
+	__u64 h = (mm ^ (leader_start * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+	return (__u32)(h >> 32) | 1;
+}
+
 static __always_inline void emit(__u32 type, __u32 tgid, const struct memtop_proc *p,
 				 const struct memtop_rss *r, const struct memtop_map_proc *mp)
 {
@@ -945,15 +954,26 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 #include "mappings.h"
 #endif
 
-/* A process's resident-memory entry, created at first sight; NULL (and
- * counted) when the map is full. */
-static __always_inline struct memtop_rss *rss_entry(__u32 tgid)
+/* A process's resident-memory entry for address space `mm_id`, created at
+ * first sight; NULL (and counted) when the map is full. Entries are keyed by
+ * pid but hold the address space they describe: an entry found with another
+ * one (the pid was reused, or the process exec'd and its new mm starts its
+ * own peak, as VmHWM does) starts afresh instead of handing its numbers on. */
+static __always_inline struct memtop_rss *rss_entry(__u32 tgid, __u32 mm_id)
 {
 	struct memtop_rss *r = bpf_map_lookup_elem(&rss, &tgid);
-	if (r)
+	if (r) {
+		if (r->mm_id != mm_id) {
+			for (int i = 0; i < 4; i++)
+				r->bytes[i] = 0;
+			r->peak_bytes = 0;
+			r->events = 0;
+			r->mm_id = mm_id;
+		}
 		return r;
-	struct memtop_rss zero = {};
-	bpf_map_update_elem(&rss, &tgid, &zero, BPF_NOEXIST);
+	}
+	struct memtop_rss fresh = {.mm_id = mm_id};
+	bpf_map_update_elem(&rss, &tgid, &fresh, BPF_NOEXIST);
 	r = bpf_map_lookup_elem(&rss, &tgid);
 	if (!r)
 		count(MEMTOP_CNT_RSS_MAP_FULL);
@@ -1044,7 +1064,8 @@ int rss_exact(struct bpf_iter__task *ctx)
 	ps.counters[3] = (__u64)BPF_CORE_READ(n, rss_stat[3].counters);
 	bpf_loop(nr_cpus, percpu_sum_step, &ps, 0);
 
-	struct memtop_rss *r = rss_entry(task->tgid);
+	struct memtop_rss *r = rss_entry(task->tgid, mm_instance_id((__u64)BPF_CORE_READ(task, mm),
+								  BPF_CORE_READ(task, group_leader, start_time)));
 	if (!r)
 		return 0;
 	for (int k = 0; k < 4; k++)
@@ -1074,9 +1095,19 @@ int BPF_PROG(rss_stat, struct mm_struct *mm, int member)
 			return 0;
 		owner = cur;
 	}
+	/* An mm that is no longer its owner's (torn down after exit_mm or an
+	 * exec, or by a late mmput elsewhere) belongs to no live process: its
+	 * entry went with the exit event, and must not come back for the next
+	 * process to get this pid. */
+	/* Both as numbers, copied by helpers: the id below hashes the mm, and
+	 * the verifier allows no arithmetic on the pointer itself. */
+	__u64 owner_mm = (__u64)BPF_CORE_READ(owner, mm), mm_addr = 0;
+	bpf_probe_read_kernel(&mm_addr, sizeof(mm_addr), &mm);
+	if (owner_mm != mm_addr)
+		return 0;
 	__u32 tgid = BPF_CORE_READ(owner, tgid);
 
-	struct memtop_rss *r = rss_entry(tgid);
+	struct memtop_rss *r = rss_entry(tgid, mm_instance_id(owner_mm, BPF_CORE_READ(owner, group_leader, start_time)));
 	if (!r)
 		return 0;
 	__s64 pages[4];

@@ -203,8 +203,10 @@ enum memtop_rss_member {
 
 struct memtop_rss {
 	__s64 bytes[4];   /* by enum memtop_rss_member */
-	__s64 peak_bytes; /* highest file + anon + shmem since memtop started */
+	__s64 peak_bytes; /* highest file + anon + shmem of this address space since memtop started */
 	__u64 events;
+	__u32 mm_id;      /* the address space these numbers are of (mm and process start) */
+	__u32 pad;
 };
 
 #endif /* MEMTOP_H */

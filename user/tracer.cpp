@@ -34,7 +34,7 @@ static_assert(sizeof(memtop_map_proc) == 32);
 static_assert(sizeof(memtop_unwind_row) == 8);
 static_assert(sizeof(memtop_file_key) == 16);
 static_assert(sizeof(memtop_unwind_file) == 16);
-static_assert(sizeof(memtop_rss) == 48);
+static_assert(sizeof(memtop_rss) == 56);
 
 namespace {
 
