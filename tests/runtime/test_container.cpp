@@ -73,5 +73,23 @@ TEST_CASE("--heap-all traces a process whose libc is its own file", "[bpf][heap-
     CHECK(p.heap_peak_bytes == C_PEAK_BYTES);
     CHECK(p.allocs_total == C_ALLOCS_TOTAL);
     CHECK(p.frees_total == C_FREES_TOTAL);
-    CHECK(sum_frame0(*r.final_report, pid, "leak_malloc").bytes > 0);
+    // Which stack: under --heap-all every process on the host stores its
+    // stacks in the same table, and on a busy host (a CI build beside this
+    // test) it fills; memtop then keeps the bytes without frames (stack id
+    // 0, shown with no frames) and counts each in lost.stack_map_full. So
+    // the program's bytes are all there, named or frameless, and frameless
+    // ones only ever with that loss reported.
+    long long frameless = 0;
+    for (const json* st : stacks_of(*r.final_report, pid))
+        if (st->value("frames", json::array()).empty()) frameless += (*st)["bytes"].get<long long>();
+    const long long stack_map_full = (*r.final_report)["lost"]["stack_map_full"].get<long long>();
+    INFO("frameless bytes " << frameless << ", lost.stack_map_full " << stack_map_full);
+    CHECK(sum_all(*r.final_report, pid).bytes == C_TOTAL_BYTES);
+    if (frameless > 0)
+        CHECK(stack_map_full > 0);
+    if (stack_map_full == 0)
+        CHECK(sum_frame0(*r.final_report, pid, "leak_malloc").bytes == C_LEAK_MALLOC_N * C_LEAK_MALLOC_SIZE);
+    else
+        CHECK(sum_frame0(*r.final_report, pid, "leak_malloc").bytes + frameless >=
+              C_LEAK_MALLOC_N * C_LEAK_MALLOC_SIZE);
 }
