@@ -34,11 +34,11 @@
  * records (Tracer::forget) after the exit or exec event that names it.
  */
 
-#define MAP_PAGE_ALIGN(x) (((x) + 4095) & ~4095ULL)
-#define MM_PROT_NONE 0
-#define MM_MAP_FIXED 0x10
-#define MM_MAP_ANONYMOUS 0x20
-#define MM_MREMAP_FIXED 2
+#define MAP_PAGE_ALIGN(x)   (((x) + 4095) & ~4095ULL)
+#define MM_PROT_NONE        0
+#define MM_MAP_FIXED        0x10
+#define MM_MAP_ANONYMOUS    0x20
+#define MM_MREMAP_FIXED     2
 #define MM_MREMAP_DONTUNMAP 4
 
 /* The loader sizes these (--max-mappings). Allocated as used, not up front:
@@ -47,7 +47,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 1 << 17);
-	__type(key, struct memtop_alloc_key); /* addr: start */
+	__type(key, struct memtop_alloc_key);   /* addr: start */
 	__type(value, struct memtop_alloc_val); /* size: length */
 } mapped SEC(".maps");
 
@@ -103,7 +103,7 @@ static __always_inline struct memtop_map_proc *map_proc(__u32 tgid, __u32 mm_id,
 	}
 	if (!create)
 		return NULL;
-	struct memtop_map_proc fresh = { .mm_id = mm_id };
+	struct memtop_map_proc fresh = {.mm_id = mm_id};
 	bpf_map_update_elem(&map_procs, &tgid, &fresh, BPF_NOEXIST);
 	mp = bpf_map_lookup_elem(&map_procs, &tgid);
 	if (!mp)
@@ -112,9 +112,9 @@ static __always_inline struct memtop_map_proc *map_proc(__u32 tgid, __u32 mm_id,
 }
 
 static __always_inline void map_charge(struct memtop_map_proc *mp, __u32 tgid, __u64 stack_id, __s64 bytes,
-				       __s64 nmaps)
+                                       __s64 nmaps)
 {
-	struct memtop_agg_key k = { .tgid = tgid, .epoch = mp->mm_id, .stack_id = stack_id };
+	struct memtop_agg_key k = {.tgid = tgid, .epoch = mp->mm_id, .stack_id = stack_id};
 	struct memtop_agg_val *a = bpf_map_lookup_elem(&mapped_aggs, &k);
 	if (!a) {
 		struct memtop_agg_val zero = {};
@@ -149,7 +149,7 @@ static __always_inline __s64 unmap_range(struct memtop_map_proc *mp, __u32 tgid,
 {
 	__u64 end = start + len;
 	__s64 taken = 0;
-	struct memtop_alloc_key k = { .tgid = tgid, .epoch = mp->mm_id };
+	struct memtop_alloc_key k = {.tgid = tgid, .epoch = mp->mm_id};
 
 	for (int i = 0; i < 8 && start < end; i++) {
 		k.addr = start;
@@ -168,7 +168,7 @@ static __always_inline __s64 unmap_range(struct memtop_map_proc *mp, __u32 tgid,
 				continue;
 			}
 			/* Head trimmed: [end, rend) stays. */
-			struct memtop_alloc_val rest = { .size = rend - end, .stack_id = r.stack_id };
+			struct memtop_alloc_val rest = {.size = rend - end, .stack_id = r.stack_id};
 			k.addr = end;
 			bpf_map_update_elem(&mapped, &k, &rest, BPF_ANY);
 			__u64 rest_start = end;
@@ -216,10 +216,10 @@ static __always_inline __s64 unmap_range(struct memtop_map_proc *mp, __u32 tgid,
 }
 
 static __always_inline void add_mapping(struct memtop_map_proc *mp, __u32 tgid, __u64 start, __u64 len,
-					__u64 stack_id)
+                                        __u64 stack_id)
 {
-	struct memtop_alloc_key k = { .tgid = tgid, .epoch = mp->mm_id, .addr = start };
-	struct memtop_alloc_val v = { .size = len, .stack_id = stack_id };
+	struct memtop_alloc_key k = {.tgid = tgid, .epoch = mp->mm_id, .addr = start};
+	struct memtop_alloc_val v = {.size = len, .stack_id = stack_id};
 	long err = bpf_map_update_elem(&mapped, &k, &v, BPF_NOEXIST);
 	if (err == -17 /* EEXIST */) {
 		/* A record of memory unmapped in a way we did not see. */
@@ -373,7 +373,7 @@ int brk_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	if (to > from)
 		add_mapping(mp, tgid, from, to - from,
-			    store_syscall_stack(st, (struct pt_regs *)bpf_task_pt_regs(t), tgid));
+		            store_syscall_stack(st, (struct pt_regs *)bpf_task_pt_regs(t), tgid));
 	else
 		unmap_range(mp, tgid, to, from - to);
 	return 0;

@@ -38,13 +38,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 __u32 next_epoch = 0;
 
 struct call_state {
-	__u64 sp;         /* stack pointer at the outermost allocator entry */
-	__u64 size;       /* requested bytes */
-	__u64 arg_ptr;    /* realloc: old pointer; posix_memalign: memptr */
-	__u64 adopt_sp;   /* operator new: sp of the allocation it makes inside */
+	__u64 sp;       /* stack pointer at the outermost allocator entry */
+	__u64 size;     /* requested bytes */
+	__u64 arg_ptr;  /* realloc: old pointer; posix_memalign: memptr */
+	__u64 adopt_sp; /* operator new: sp of the allocation it makes inside */
 	__u32 kind;
-	__u32 active;     /* an outermost call is in flight */
-	__u64 old_size;   /* realloc: the record taken out at entry */
+	__u32 active;   /* an outermost call is in flight */
+	__u64 old_size; /* realloc: the record taken out at entry */
 	__u64 old_stack_id;
 	__u32 old_found;
 	__u32 pad;
@@ -63,12 +63,12 @@ struct {
 static __always_inline struct call_state *thread_state(int create)
 {
 	return bpf_task_storage_get(&call_states, bpf_get_current_task_btf(), 0,
-				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	                            create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
 /* The value of *p after adding v, atomically. */
 #define ADD_FETCH(p, v) (__sync_fetch_and_add((p), (v)) + (v))
-#define NEW_EPOCH() (__sync_fetch_and_add(&next_epoch, 1) + 1)
+#define NEW_EPOCH()     (__sync_fetch_and_add(&next_epoch, 1) + 1)
 #else
 /*
  * Linux 5.10 (MEMTOP_COMPAT, built for BPF ISA v2): tracing programs get no
@@ -105,7 +105,11 @@ static __always_inline struct call_state *thread_state(int create)
 	return bpf_map_lookup_elem(&call_states, &tid);
 }
 
-#define ADD_FETCH(p, v) ({ __sync_fetch_and_add((p), (v)); *(volatile typeof(*(p)) *)(p); })
+#define ADD_FETCH(p, v)                         \
+	({                                      \
+		__sync_fetch_and_add((p), (v)); \
+		*(volatile typeof(*(p)) *)(p);  \
+	})
 #define NEW_EPOCH() ((__u32)(bpf_ktime_get_ns() >> 10) | 1)
 #endif
 
@@ -242,7 +246,7 @@ static __always_inline __u32 mm_instance_id(__u64 mm, __u64 leader_start)
 }
 
 static __always_inline void emit(__u32 type, __u32 tgid, const struct memtop_proc *p,
-				 const struct memtop_rss *r, const struct memtop_map_proc *mp)
+                                 const struct memtop_rss *r, const struct memtop_map_proc *mp)
 {
 	struct memtop_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -333,7 +337,8 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 		 * aligned_alloc it makes a few words down its stack returns the
 		 * block on its behalf. */
 		if (st->kind == MEMTOP_KIND_NEW && !st->adopt_sp && st->sp - sp < ADOPT_WINDOW &&
-		    (kind == MEMTOP_KIND_MALLOC || kind == MEMTOP_KIND_MEMALIGN || kind == MEMTOP_KIND_CALLOC))
+		    (kind == MEMTOP_KIND_MALLOC || kind == MEMTOP_KIND_MEMALIGN ||
+		     kind == MEMTOP_KIND_CALLOC))
 			st->adopt_sp = sp;
 		return NULL;
 	}
@@ -358,10 +363,14 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 			/* The caller's frame: its pc is the return address, its
 			 * sp is just above it, rbp is still its own. */
 			struct unwinder u = {
-				.r = { .pc = ret, .sp = sp + 8, .bp = fp,
-				       .tgid = bpf_get_current_pid_tgid() >> 32,
-				       .find_budget = find_budget_walk },
-				.n = 1, .h = h, .out = &st->stack,
+			        .r = {.pc = ret,
+			              .sp = sp + 8,
+			              .bp = fp,
+			              .tgid = bpf_get_current_pid_tgid() >> 32,
+			              .find_budget = find_budget_walk},
+			        .n = 1,
+			        .h = h,
+			        .out = &st->stack,
 			};
 			bpf_loop(MEMTOP_MAX_FRAMES - 1, unwind_step, &u, 0);
 			n = u.n;
@@ -372,7 +381,10 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 #endif
 		/* Follow the frame-pointer chain: rbp still belongs to the caller. */
 		for (__u32 i = 1; i < MEMTOP_MAX_FRAMES; i++) {
-			struct { __u64 next; __u64 ret; } frame;
+			struct {
+				__u64 next;
+				__u64 ret;
+			} frame;
 			if (fp < sp || fp - sp > MAX_FRAME_SPAN || (fp & 7))
 				break;
 			if (bpf_probe_read_user(&frame, sizeof(frame), (void *)fp))
@@ -449,10 +461,10 @@ static __always_inline void raise_peak(__s64 *peak, __s64 now)
 #endif
 }
 
-static __always_inline void charge(struct memtop_proc *p, __u32 tgid, __u64 stack_id,
-				   __s64 bytes, __s64 nallocs, int cumulative)
+static __always_inline void charge(struct memtop_proc *p, __u32 tgid, __u64 stack_id, __s64 bytes,
+                                   __s64 nallocs, int cumulative)
 {
-	struct memtop_agg_key k = { .tgid = tgid, .epoch = p->epoch, .stack_id = stack_id };
+	struct memtop_agg_key k = {.tgid = tgid, .epoch = p->epoch, .stack_id = stack_id};
 	struct memtop_agg_val *a = get_agg(&k);
 	if (a) {
 		__sync_fetch_and_add(&a->bytes, bytes);
@@ -467,9 +479,9 @@ static __always_inline void charge(struct memtop_proc *p, __u32 tgid, __u64 stac
 /* Forget a live allocation; only the thread whose delete succeeds accounts
  * for it, so a racing double free cannot subtract twice. */
 static __always_inline int take_alloc(struct memtop_proc *p, __u32 tgid, __u64 addr,
-				      struct memtop_alloc_val *out)
+                                      struct memtop_alloc_val *out)
 {
-	struct memtop_alloc_key k = { .tgid = tgid, .epoch = p->epoch, .addr = addr };
+	struct memtop_alloc_key k = {.tgid = tgid, .epoch = p->epoch, .addr = addr};
 	struct memtop_alloc_val *v = bpf_map_lookup_elem(&allocs, &k);
 	if (!v)
 		return 0;
@@ -492,7 +504,7 @@ static __always_inline int take_alloc(struct memtop_proc *p, __u32 tgid, __u64 a
 }
 
 static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u64 stack_id,
-					 const struct memtop_stack *stack, int undo_free)
+                                         const struct memtop_stack *stack, int undo_free)
 {
 	struct memtop_proc *p = get_proc(tgid);
 	if (!p)
@@ -511,8 +523,8 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 			count(MEMTOP_CNT_STACK_TRUNCATED);
 	}
 
-	struct memtop_alloc_key k = { .tgid = tgid, .epoch = p->epoch, .addr = addr };
-	struct memtop_alloc_val v = { .size = size, .stack_id = stack_id };
+	struct memtop_alloc_key k = {.tgid = tgid, .epoch = p->epoch, .addr = addr};
+	struct memtop_alloc_val v = {.size = size, .stack_id = stack_id};
 	long err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
 	for (int i = 0; i < MAP_RETRIES && err && err != -17 && err != -7 /* E2BIG: full */; i++)
 		err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
@@ -862,7 +874,7 @@ struct {
  * returns its id. find_budget: bpf_find_vma calls allowed (see vma_caches).
  */
 static __always_inline __u64 walk_user_stack(struct memtop_stack *s, __u64 pc, __u64 sp, __u64 bp, __u32 tgid,
-					     __u32 find_budget)
+                                             __u32 find_budget)
 {
 	__u64 h = 0xcbf29ce484222325ULL ^ FAULT_STACK_SALT;
 	__u32 n = 1, flags = 0;
@@ -870,8 +882,15 @@ static __always_inline __u64 walk_user_stack(struct memtop_stack *s, __u64 pc, _
 	h = (h ^ pc) * 0x100000001b3ULL;
 	if (dwarf_unwind) {
 		struct unwinder u = {
-			.r = { .pc = pc, .sp = sp, .bp = bp, .exact = 1, .tgid = tgid, .find_budget = find_budget },
-			.n = 1, .h = h, .out = s,
+		        .r = {.pc = pc,
+		              .sp = sp,
+		              .bp = bp,
+		              .exact = 1,
+		              .tgid = tgid,
+		              .find_budget = find_budget},
+		        .n = 1,
+		        .h = h,
+		        .out = s,
 		};
 		bpf_loop(MEMTOP_MAX_FRAMES - 1, unwind_step, &u, 0);
 		n = u.n;
@@ -879,7 +898,10 @@ static __always_inline __u64 walk_user_stack(struct memtop_stack *s, __u64 pc, _
 		flags = u.r.flags;
 	} else {
 		for (__u32 i = 1; i < MEMTOP_MAX_FRAMES; i++) {
-			struct { __u64 next; __u64 ret; } frame;
+			struct {
+				__u64 next;
+				__u64 ret;
+			} frame;
 			if (bp < sp || bp - sp > MAX_FRAME_SPAN || (bp & 7))
 				break;
 			if (bpf_probe_read_user(&frame, sizeof(frame), (void *)bp) || !frame.ret)
@@ -928,7 +950,7 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 	if (traced_only && !bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
 	struct memtop_stack *s = bpf_task_storage_get(&fault_stacks, bpf_get_current_task_btf(), 0,
-						      BPF_LOCAL_STORAGE_GET_F_CREATE);
+	                                              BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s) {
 		count(MEMTOP_CNT_STATE_BUSY);
 		return 0;
@@ -936,7 +958,7 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 	/* Interrupts are off here: one bpf_find_vma (see vma_caches). */
 	__u64 stack_id = walk_user_stack(s, regs->ip, regs->sp, regs->bp, tgid, find_budget_irqs_off);
 	stack_id = store_stack(stack_id, s, tgid);
-	struct memtop_agg_key k = { .tgid = tgid, .epoch = 0, .stack_id = stack_id };
+	struct memtop_agg_key k = {.tgid = tgid, .epoch = 0, .stack_id = stack_id};
 	struct memtop_growth_val *g = bpf_map_lookup_elem(&growth, &k);
 	if (!g) {
 		struct memtop_growth_val zero = {};
@@ -1006,8 +1028,8 @@ struct {
 } cpu_offsets_probe SEC(".maps");
 
 struct percpu_sum {
-	__u64 base;          /* the probe array's per-CPU pointer */
-	__u64 counters[4];   /* each counter's per-CPU pointer */
+	__u64 base;        /* the probe array's per-CPU pointer */
+	__u64 counters[4]; /* each counter's per-CPU pointer */
 	__s64 sum[4];
 };
 
@@ -1019,14 +1041,15 @@ static long percpu_sum_step(__u32 cpu, void *data)
 		return 1;
 	void *mine = bpf_map_lookup_percpu_elem(&cpu_offsets_probe, &zero, cpu);
 	if (!mine)
-		return 0; /* a possible CPU that is not there */
+		return 0;    /* a possible CPU that is not there */
 	__u64 mine_addr = 0; /* as a number, like the map's address below */
 	if (bpf_probe_read_kernel(&mine_addr, sizeof(mine_addr), &mine))
 		return 0;
 	__u64 off = mine_addr - ps->base;
 	for (int k = 0; k < 4; k++) {
 		__s32 v = 0;
-		if (ps->counters[k] && bpf_probe_read_kernel(&v, sizeof(v), (void *)(ps->counters[k] + off)) == 0)
+		if (ps->counters[k] &&
+		    bpf_probe_read_kernel(&v, sizeof(v), (void *)(ps->counters[k] + off)) == 0)
 			ps->sum[k] += v;
 	}
 	return 0;
@@ -1052,7 +1075,7 @@ int rss_exact(struct bpf_iter__task *ctx)
 	__u64 probe_addr = 0;
 	if (bpf_probe_read_kernel(&probe_addr, sizeof(probe_addr), &probe) ||
 	    bpf_probe_read_kernel(&ps.base, sizeof(ps.base),
-				  (void *)(probe_addr + bpf_core_field_offset(struct bpf_array, pptrs))))
+	                          (void *)(probe_addr + bpf_core_field_offset(struct bpf_array, pptrs))))
 		return 0;
 	ps.sum[0] = BPF_CORE_READ(n, rss_stat[0].count);
 	ps.sum[1] = BPF_CORE_READ(n, rss_stat[1].count);
@@ -1064,13 +1087,15 @@ int rss_exact(struct bpf_iter__task *ctx)
 	ps.counters[3] = (__u64)BPF_CORE_READ(n, rss_stat[3].counters);
 	bpf_loop(nr_cpus, percpu_sum_step, &ps, 0);
 
-	struct memtop_rss *r = rss_entry(task->tgid, mm_instance_id((__u64)BPF_CORE_READ(task, mm),
-								  BPF_CORE_READ(task, group_leader, start_time)));
+	struct memtop_rss *r =
+	        rss_entry(task->tgid, mm_instance_id((__u64)BPF_CORE_READ(task, mm),
+	                                             BPF_CORE_READ(task, group_leader, start_time)));
 	if (!r)
 		return 0;
 	for (int k = 0; k < 4; k++)
 		r->bytes[k] = ps.sum[k] > 0 ? ps.sum[k] << 12 : 0;
-	raise_peak(&r->peak_bytes, r->bytes[MEMTOP_RSS_FILE] + r->bytes[MEMTOP_RSS_ANON] + r->bytes[MEMTOP_RSS_SHMEM]);
+	raise_peak(&r->peak_bytes,
+	           r->bytes[MEMTOP_RSS_FILE] + r->bytes[MEMTOP_RSS_ANON] + r->bytes[MEMTOP_RSS_SHMEM]);
 	return 0;
 }
 #endif
@@ -1107,7 +1132,8 @@ int BPF_PROG(rss_stat, struct mm_struct *mm, int member)
 		return 0;
 	__u32 tgid = BPF_CORE_READ(owner, tgid);
 
-	struct memtop_rss *r = rss_entry(tgid, mm_instance_id(owner_mm, BPF_CORE_READ(owner, group_leader, start_time)));
+	struct memtop_rss *r =
+	        rss_entry(tgid, mm_instance_id(owner_mm, BPF_CORE_READ(owner, group_leader, start_time)));
 	if (!r)
 		return 0;
 	__s64 pages[4];

@@ -34,15 +34,15 @@ enum memtop_kind {
 #define MEMTOP_STACK_DWARF     4 /* at least one frame came from unwind tables */
 
 struct memtop_stack {
-	__u32 nr;          /* frames used in ips[] */
-	__u32 flags;       /* MEMTOP_STACK_* */
+	__u32 nr;                     /* frames used in ips[] */
+	__u32 flags;                  /* MEMTOP_STACK_* */
 	__u64 ips[MEMTOP_MAX_FRAMES]; /* ips[0]: return address into the allocator's caller */
 };
 
 /* One live allocation, keyed by the process instance that made it. */
 struct memtop_alloc_key {
 	__u32 tgid;
-	__u32 epoch;  /* process instance: changes at exec and on pid reuse */
+	__u32 epoch; /* process instance: changes at exec and on pid reuse */
 	__u64 addr;
 };
 
@@ -68,18 +68,18 @@ struct memtop_agg_val {
 /* Page-fault growth per (process, stack), keyed by memtop_agg_key with
  * epoch 0: sampled first-touch faults (see page_fault_user). */
 struct memtop_growth_val {
-	__u64 samples;   /* sampled not-present faults */
+	__u64 samples; /* sampled not-present faults */
 	__u64 pad;
 };
 
 /* Anonymous memory a process mapped with mmap/mremap/brk while memtop
  * watched, keyed by tgid (bpf/mappings.h). */
 struct memtop_map_proc {
-	__u32 mm_id;        /* the address space these bytes belong to */
+	__u32 mm_id; /* the address space these bytes belong to */
 	__u32 pad;
-	__s64 bytes;        /* still mapped */
-	__s64 peak_bytes;   /* highest `bytes` */
-	__u64 maps_total;   /* mappings made */
+	__s64 bytes;      /* still mapped */
+	__s64 peak_bytes; /* highest `bytes` */
+	__u64 maps_total; /* mappings made */
 };
 
 /* Per process, keyed by tgid. */
@@ -116,19 +116,19 @@ enum memtop_counter {
  * return address is always at CFA - 8 on x86-64.
  */
 enum memtop_row_type {
-	MEMTOP_ROW_CFA_RSP = 0,   /* CFA = rsp + cfa*8 */
-	MEMTOP_ROW_CFA_RBP = 1,   /* CFA = rbp + cfa*8 */
-	MEMTOP_ROW_OUTERMOST = 2, /* return address undefined: _start, thread start */
-	MEMTOP_ROW_NONE = 3,      /* no call-frame information for this range */
+	MEMTOP_ROW_CFA_RSP = 0,     /* CFA = rsp + cfa*8 */
+	MEMTOP_ROW_CFA_RBP = 1,     /* CFA = rbp + cfa*8 */
+	MEMTOP_ROW_OUTERMOST = 2,   /* return address undefined: _start, thread start */
+	MEMTOP_ROW_NONE = 3,        /* no call-frame information for this range */
 	MEMTOP_ROW_UNSUPPORTED = 4, /* a rule the unwinder does not follow */
-	MEMTOP_ROW_PLT = 5,       /* PLT stubs: CFA = rsp + 8 (+8 after the push) */
+	MEMTOP_ROW_PLT = 5,         /* PLT stubs: CFA = rsp + 8 (+8 after the push) */
 };
 
 struct memtop_unwind_row {
-	__u32 off;   /* file offset where the row starts */
-	__u16 cfa;   /* CFA offset from its register, in 8-byte units: low 16 bits */
-	__u8 type;   /* enum memtop_row_type in bits 0-2; bits 3-7: the CFA offset's bits 16-20 */
-	__s8 rbp;    /* caller's rbp saved at CFA + rbp*8; 0: rbp unchanged */
+	__u32 off; /* file offset where the row starts */
+	__u16 cfa; /* CFA offset from its register, in 8-byte units: low 16 bits */
+	__u8 type; /* enum memtop_row_type in bits 0-2; bits 3-7: the CFA offset's bits 16-20 */
+	__s8 rbp;  /* caller's rbp saved at CFA + rbp*8; 0: rbp unchanged */
 };
 
 /* Frames of up to 16 MiB (a big array on the stack is a common way to grow
@@ -169,9 +169,9 @@ struct memtop_unwind_file {
 };
 
 enum memtop_event_type {
-	MEMTOP_EV_EXIT = 1,      /* process exited: its final numbers */
-	MEMTOP_EV_EXEC = 2,      /* process exec'd: final numbers of the old image */
-	MEMTOP_EV_NEW_STACK = 3, /* a stack was stored: snapshot the process's maps soon */
+	MEMTOP_EV_EXIT = 1,        /* process exited: its final numbers */
+	MEMTOP_EV_EXEC = 2,        /* process exec'd: final numbers of the old image */
+	MEMTOP_EV_NEW_STACK = 3,   /* a stack was stored: snapshot the process's maps soon */
 	MEMTOP_EV_NEED_UNWIND = 4, /* a frame ran through a file with no unwind table: build one */
 };
 
@@ -179,17 +179,17 @@ struct memtop_event {
 	__u32 type;
 	__u32 tgid;
 	__u32 epoch;
-	__u32 mm_id;          /* EXIT, EXEC: the address space whose mappings end */
+	__u32 mm_id; /* EXIT, EXEC: the address space whose mappings end */
 	__s64 heap_bytes;
 	__s64 heap_peak_bytes;
 	__u64 allocs_total;
 	__u64 frees_total;
 	char comm[16];
-	__s64 rss[4];         /* EXIT: resident memory by enum memtop_rss_member */
-	__s64 rss_peak_bytes; /* EXIT: and its peak */
+	__s64 rss[4];                /* EXIT: resident memory by enum memtop_rss_member */
+	__s64 rss_peak_bytes;        /* EXIT: and its peak */
 	struct memtop_file_key file; /* NEED_UNWIND: the file */
-	__s64 mapped_bytes;       /* EXIT: anonymous memory mapped (bpf/mappings.h) */
-	__s64 mapped_peak_bytes;  /* EXIT: and its peak */
+	__s64 mapped_bytes;          /* EXIT: anonymous memory mapped (bpf/mappings.h) */
+	__s64 mapped_peak_bytes;     /* EXIT: and its peak */
 };
 
 /* Resident memory of one process, from kmem:rss_stat: the kernel's own
@@ -205,7 +205,7 @@ struct memtop_rss {
 	__s64 bytes[4];   /* by enum memtop_rss_member */
 	__s64 peak_bytes; /* highest file + anon + shmem of this address space since memtop started */
 	__u64 events;
-	__u32 mm_id;      /* the address space these numbers are of (mm and process start) */
+	__u32 mm_id; /* the address space these numbers are of (mm and process start) */
 	__u32 pad;
 };
 

@@ -96,19 +96,19 @@ struct unwind_regs {
 	__u64 vm_off;           /* file offset of vm_start */
 	struct memtop_file_key file;
 	__u32 row_start, row_count;
-	__u32 state;            /* of file's table; ~0: none (anonymous memory) */
-	__u32 flags;            /* MEMTOP_STACK_* */
-	__u32 exact;            /* pc is an instruction address, not a return address */
+	__u32 state; /* of file's table; ~0: none (anonymous memory) */
+	__u32 flags; /* MEMTOP_STACK_* */
+	__u32 exact; /* pc is an instruction address, not a return address */
 	__u32 tgid;
-	__u32 find_budget;      /* bpf_find_vma calls still allowed */
+	__u32 find_budget; /* bpf_find_vma calls still allowed */
 	__u32 pad;
 };
 
 struct unwinder {
 	struct unwind_regs r;
-	__u64 h;                /* FNV-1a of the frames */
+	__u64 h; /* FNV-1a of the frames */
 	struct memtop_stack *out;
-	__u32 n;                /* frames in out->ips */
+	__u32 n; /* frames in out->ips */
 	__u32 pad;
 };
 
@@ -164,7 +164,7 @@ static long row_search_step(__u32 i, void *data)
 
 static __always_inline const struct memtop_unwind_row *unwind_find_row(struct unwind_regs *u, __u64 off)
 {
-	struct row_search s = { .off = off, .lo = u->row_start, .len = u->row_count };
+	struct row_search s = {.off = off, .lo = u->row_start, .len = u->row_count};
 
 	if (!s.len)
 		return NULL;
@@ -206,7 +206,7 @@ static __always_inline int unwind_locate(struct unwind_regs *u)
 	/* Map keys go through the stack: before 6.x a helper takes no key in
 	 * the memory a global function was handed. */
 	__u32 tgid = u->tgid;
-	struct cache_scan cs = { .pc = u->pc };
+	struct cache_scan cs = {.pc = u->pc};
 	cs.c = bpf_map_lookup_elem(&vma_caches, &tgid);
 	if (cs.c)
 		bpf_loop(VMA_CACHE_SLOTS, cache_scan_step, &cs, 0);
@@ -243,7 +243,7 @@ static __always_inline int unwind_locate(struct unwind_regs *u)
 		return 1;
 	struct memtop_unwind_file *t = bpf_map_lookup_elem(&unwind_files, &cs.hit.file);
 	if (!t) {
-		struct memtop_unwind_file req = { .state = MEMTOP_UNWIND_REQUESTED };
+		struct memtop_unwind_file req = {.state = MEMTOP_UNWIND_REQUESTED};
 		/* Only the first asker tells user space. */
 		if (bpf_map_update_elem(&unwind_files, &cs.hit.file, &req, BPF_NOEXIST) == 0)
 			emit_need_unwind(u);
@@ -306,7 +306,10 @@ __noinline int unwind_frame(struct unwind_regs *u)
 		u->bp = bp;
 	} else {
 		/* No table (JIT code, or one not built yet): frame pointers. */
-		struct { __u64 next; __u64 ret; } frame;
+		struct {
+			__u64 next;
+			__u64 ret;
+		} frame;
 		if (bp < u->sp || bp - u->sp > MAX_FRAME_SPAN || (bp & 7))
 			return 0;
 		if (bpf_probe_read_user(&frame, sizeof(frame), (void *)bp))

@@ -31,7 +31,8 @@ TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv) : 
         close(err[0]);
         char c;
         ssize_t n;
-        do n = read(gate[0], &c, 1); while (n < 0 && errno == EINTR);
+        do n = read(gate[0], &c, 1);
+        while (n < 0 && errno == EINTR);
         if (n != 1) _exit(127);  // memtop went away before the gate opened
         sigset_t none;
         sigemptyset(&none);
@@ -62,7 +63,8 @@ void TracedCommand::release() {
     gate_fd_ = -1;
     int e = 0;
     ssize_t n;
-    do n = read(error_fd_, &e, sizeof e); while (n < 0 && errno == EINTR);
+    do n = read(error_fd_, &e, sizeof e);
+    while (n < 0 && errno == EINTR);
     close(error_fd_);
     error_fd_ = -1;
     if (n == (ssize_t)sizeof e) {

@@ -23,8 +23,7 @@ enum ExitCode : int {
 
 class MemtopError : public std::runtime_error {
 public:
-    MemtopError(int exit_code, const std::string& message)
-        : std::runtime_error(message), exit_code_(exit_code) {}
+    MemtopError(int exit_code, const std::string& message) : std::runtime_error(message), exit_code_(exit_code) {}
     int exit_code() const { return exit_code_; }
 
 private:

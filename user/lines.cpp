@@ -45,7 +45,8 @@ void add_stack_lines(LineReport& out, const StackStats& stats, const std::vector
         it->alloc_bytes_total += stats.alloc_bytes_total;
         it->allocs_total += stats.allocs_total;
     }
-    std::sort(out.lines.begin(), out.lines.end(), [](const LineStats& a, const LineStats& b) { return a.line < b.line; });
+    std::sort(out.lines.begin(), out.lines.end(),
+              [](const LineStats& a, const LineStats& b) { return a.line < b.line; });
 }
 
 }  // namespace memtop

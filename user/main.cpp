@@ -77,9 +77,7 @@ void run_on_private_allocator(char** argv) {
     for (const auto& m : maps ? *maps : std::vector<Mapping>{}) {
         std::string base = std::filesystem::path(m.path).filename().string();
         // The loader looks libraries up by soname: libstdc++.so.6, libc.so.6.
-        std::string soname = base.rfind("libstdc++.so.6", 0) == 0 ? "libstdc++.so.6"
-                             : base == "libc.so.6"                ? base
-                                                                  : "";
+        std::string soname = base.rfind("libstdc++.so.6", 0) == 0 ? "libstdc++.so.6" : base == "libc.so.6" ? base : "";
         if (soname.empty() || !seen.insert(soname).second) continue;
         std::error_code ec;
         std::filesystem::copy_file(m.path, dir + "/" + soname, ec);
@@ -178,12 +176,13 @@ int main(int argc, char** argv) {
                  "attach one perf-event uprobe per probe even where the kernel has uprobe_multi links");
     app.add_option("command", opt.command, "-- CMD [ARGS...]: run CMD traced from its first allocation");
     app.positionals_at_end(true);
-    app.footer("With no target, memtop shows every process's resident memory (kernel tracepoints only).\n"
-               "On a terminal memtop shows a live screen (h there lists its keys); -b, --json or a pipe "
-               "gets printed reports.\n"
-               "Exit status: CMD's own with -- CMD; 0 ok; 1 failure; 2 usage; 3 permission; 4 kernel "
-               "lacks BTF/uprobes;\n5 no such process; 6 no allocator or probe attach failed; 126/127 CMD not "
-               "executable/not found.");
+    app.footer(
+        "With no target, memtop shows every process's resident memory (kernel tracepoints only).\n"
+        "On a terminal memtop shows a live screen (h there lists its keys); -b, --json or a pipe "
+        "gets printed reports.\n"
+        "Exit status: CMD's own with -- CMD; 0 ok; 1 failure; 2 usage; 3 permission; 4 kernel "
+        "lacks BTF/uprobes;\n5 no such process; 6 no allocator or probe attach failed; 126/127 CMD not "
+        "executable/not found.");
 
     try {
         app.parse(argc, argv);
@@ -194,8 +193,8 @@ int main(int argc, char** argv) {
         if (!probes_file.empty()) return print_probe_plan(probes_file);
         if (!pid_list.empty()) opt.pids = parse_pids(pid_list);
         opt.uprobe_multi = !no_multi;
-        int targets = !opt.pids.empty() + !opt.command.empty() + opt.heap_all + !opt.cgroup.empty() +
-                      !opt.container.empty();
+        int targets =
+            !opt.pids.empty() + !opt.command.empty() + opt.heap_all + !opt.cgroup.empty() + !opt.container.empty();
         if (targets > 1)
             throw MemtopError(kExitUsage, "choose one target: -p PID, -- CMD, --cgroup, --container or --heap-all");
         // Probes on every process mapping the allocator files: memtop's too.

@@ -25,24 +25,24 @@ struct ProcessStats {
     int64_t heap_peak_bytes = 0;
     uint64_t allocs_total = 0;
     uint64_t frees_total = 0;
-    bool exited = false;  // final numbers of a process that has ended
+    bool exited = false;      // final numbers of a process that has ended
     bool heap_traced = true;  // heap_* and *_total are known (its allocator is probed)
 
     // System-wide columns (always there in the system view).
     std::optional<RssStats> rss;
-    int64_t growth_bytes = 0;    // resident bytes gained since the previous report
-    double growth_rate = 0;      // bytes per second over that interval
-    bool growing = false;        // grew in each of the last few intervals
+    int64_t growth_bytes = 0;  // resident bytes gained since the previous report
+    double growth_rate = 0;    // bytes per second over that interval
+    bool growing = false;      // grew in each of the last few intervals
     bool has_identity = false;
     std::string cgroup;
     std::optional<std::string> container;
-    int nspid = 0;               // pid inside its own pid namespace
+    int nspid = 0;  // pid inside its own pid namespace
 
     // Anonymous memory mapped with mmap/mremap/brk while memtop watched.
-    bool mapped_known = false;   // recorded for this process
-    int64_t mapped_bytes = 0;    // still mapped
+    bool mapped_known = false;  // recorded for this process
+    int64_t mapped_bytes = 0;   // still mapped
     int64_t mapped_peak_bytes = 0;
-    uint32_t mm_id = 0;          // its address space, for forgetting it once reported
+    uint32_t mm_id = 0;  // its address space, for forgetting it once reported
 };
 
 struct StackStats {
@@ -70,6 +70,5 @@ struct LostCounters {
     uint64_t state_busy = 0;
     uint64_t mapping_map_full = 0;
 };
-
 
 }  // namespace memtop

@@ -85,12 +85,12 @@ json or_null(const std::optional<T>& v) {
 }
 
 json lost_json(const LostCounters& l) {
-    return json{{"alloc_map_full", l.alloc_map_full},   {"stack_map_full", l.stack_map_full},
-                {"agg_map_full", l.agg_map_full},       {"proc_map_full", l.proc_map_full},
-                {"events_lost", l.events_lost},         {"stacks_truncated", l.stacks_truncated},
-                {"missed_frees", l.missed_frees},       {"peak_races", l.peak_races},
-                {"rss_map_full", l.rss_map_full},       {"map_busy", l.map_busy},
-                {"state_busy", l.state_busy},           {"mapping_map_full", l.mapping_map_full}};
+    return json{{"alloc_map_full", l.alloc_map_full}, {"stack_map_full", l.stack_map_full},
+                {"agg_map_full", l.agg_map_full},     {"proc_map_full", l.proc_map_full},
+                {"events_lost", l.events_lost},       {"stacks_truncated", l.stacks_truncated},
+                {"missed_frees", l.missed_frees},     {"peak_races", l.peak_races},
+                {"rss_map_full", l.rss_map_full},     {"map_busy", l.map_busy},
+                {"state_busy", l.state_busy},         {"mapping_map_full", l.mapping_map_full}};
 }
 
 std::string hex(uint64_t v) {
@@ -123,13 +123,13 @@ json unwind_json(const UnwindSummary& u) {
             {"stacks", u.stacks},
             {"incomplete", u.incomplete},
             {"incomplete_by_module", std::move(by_module)},
-            {"tables", {{"files", u.table_files},
-                        {"failed", u.table_failed},
-                        {"rows", u.table_rows},
-                        {"capacity_rows", u.table_capacity},
-                        {"bytes", u.table_bytes}}}};
+            {"tables",
+             {{"files", u.table_files},
+              {"failed", u.table_failed},
+              {"rows", u.table_rows},
+              {"capacity_rows", u.table_capacity},
+              {"bytes", u.table_bytes}}}};
 }
-
 
 }  // namespace
 
@@ -200,11 +200,12 @@ std::string render_json(const Report& r) {
               {"mappings", outstanding_list(r.mappings)},
               {"lost", lost_json(r.lost)},
               {"unwind", unwind_json(r.unwind)},
-              {"self", {{"rss_bytes", r.self.rss_bytes},
-                        {"cpu_seconds", r.self.cpu_seconds},
-                        {"cpu_percent", r.self.cpu_percent},
-                        {"probes", r.self.probes},
-                        {"kernel_bytes", r.self.kernel_bytes}}}};
+              {"self",
+               {{"rss_bytes", r.self.rss_bytes},
+                {"cpu_seconds", r.self.cpu_seconds},
+                {"cpu_percent", r.self.cpu_percent},
+                {"probes", r.self.probes},
+                {"kernel_bytes", r.self.kernel_bytes}}}};
     if (r.lines) {
         json lines = json::array();
         for (const auto& l : r.lines->lines)
@@ -233,8 +234,9 @@ std::string render_frames(const std::vector<Frame>& frames) {
         }
         std::string mod = f.module ? std::filesystem::path(*f.module).filename().string() : "?";
         std::string src;
-        if (f.file) src = "  " + std::filesystem::path(*f.file).filename().string() +
-                          (f.line ? ":" + std::to_string(*f.line) : "");
+        if (f.file)
+            src = "  " + std::filesystem::path(*f.file).filename().string() +
+                  (f.line ? ":" + std::to_string(*f.line) : "");
         // Functions inlined here, innermost first, above the one they are in.
         for (const auto& i : f.inlined) {
             std::string isrc = i.file ? "  " + std::filesystem::path(*i.file).filename().string() +
@@ -296,7 +298,8 @@ std::string render_text(const Report& r) {
         for (const auto& p : r.processes) {
             if (!p.rss) continue;
             if (++shown > kTextProcesses) {
-                snprintf(line, sizeof line, "   ... %zu more (--json lists all)\n", r.processes.size() - kTextProcesses);
+                snprintf(line, sizeof line, "   ... %zu more (--json lists all)\n",
+                         r.processes.size() - kTextProcesses);
                 out += line;
                 break;
             }
@@ -327,10 +330,12 @@ std::string render_text(const Report& r) {
     int rank = 1;
     for (const auto& s : r.stacks) {
         snprintf(line, sizeof line,
-                 "#%d  pid %u: %s outstanding in %" PRId64 " allocation%s (%s in %" PRIu64 " in all)%s\n",
-                 rank++, s.stats.pid, human_bytes(s.stats.bytes).c_str(), s.stats.allocs, s.stats.allocs == 1 ? "" : "s",
+                 "#%d  pid %u: %s outstanding in %" PRId64 " allocation%s (%s in %" PRIu64 " in all)%s\n", rank++,
+                 s.stats.pid, human_bytes(s.stats.bytes).c_str(), s.stats.allocs, s.stats.allocs == 1 ? "" : "s",
                  human_bytes(static_cast<int64_t>(s.stats.alloc_bytes_total)).c_str(), s.stats.allocs_total,
-                 s.truncated ? " [truncated]" : !s.complete && s.stats.stack_id ? " [incomplete]" : "");
+                 s.truncated                       ? " [truncated]"
+                 : !s.complete && s.stats.stack_id ? " [incomplete]"
+                                                   : "");
         out += line;
         if (s.stats.stack_id == 0) out += "      (stack not stored: the stack map was full)\n";
         out += render_frames(s.frames);
@@ -383,11 +388,13 @@ std::string render_text(const Report& r) {
         if (!u.tables) out += ", frame pointers only";
         std::string where;
         for (const auto& [m, n] : u.incomplete_by_module)
-            where += (where.empty() ? "" : ", ") + std::filesystem::path(m).filename().string() + " " + std::to_string(n);
+            where +=
+                (where.empty() ? "" : ", ") + std::filesystem::path(m).filename().string() + " " + std::to_string(n);
         if (!where.empty()) out += "; stopped in " + where;
         out += "\n";
     }
-    snprintf(line, sizeof line, "memtop itself: %s resident, %s of BPF maps in the kernel, %.1f%% of a core, %zu probes",
+    snprintf(line, sizeof line,
+             "memtop itself: %s resident, %s of BPF maps in the kernel, %.1f%% of a core, %zu probes",
              human_bytes(r.self.rss_bytes).c_str(), human_bytes(static_cast<int64_t>(r.self.kernel_bytes)).c_str(),
              r.self.cpu_percent, r.self.probes);
     out += line;

@@ -25,22 +25,22 @@ struct ReportStack {
 // memtop's own cost, shown in every report.
 struct SelfStats {
     int64_t rss_bytes = 0;
-    double cpu_seconds = 0;  // user + system since memtop started
-    double cpu_percent = 0;  // of one core, over the last interval
-    size_t probes = 0;       // uprobes attached (entry and return)
+    double cpu_seconds = 0;     // user + system since memtop started
+    double cpu_percent = 0;     // of one core, over the last interval
+    size_t probes = 0;          // uprobes attached (entry and return)
     uint64_t kernel_bytes = 0;  // memtop's BPF maps in kernel memory
 };
 
 // How whole the stacks are: a user's reason to trust a stack, or not.
 struct UnwindSummary {
-    bool tables = false;         // unwound with tables (else frame pointers only)
-    uint64_t stacks = 0;         // distinct stacks of the reported processes
-    uint64_t incomplete = 0;     // of them, not reaching _start or a thread's start
+    bool tables = false;      // unwound with tables (else frame pointers only)
+    uint64_t stacks = 0;      // distinct stacks of the reported processes
+    uint64_t incomplete = 0;  // of them, not reaching _start or a thread's start
     // Incomplete stacks by the module of their last frame: where the walk
     // stopped, so where frame pointers or unwind information are missing.
     std::map<std::string, uint64_t> incomplete_by_module;
     size_t table_files = 0, table_rows = 0, table_capacity = 0, table_failed = 0;
-    size_t table_bytes = 0;      // kernel memory of the rows array
+    size_t table_bytes = 0;  // kernel memory of the rows array
 };
 
 struct Report {
@@ -53,7 +53,7 @@ struct Report {
     std::vector<ReportStack> mappings;       // anonymous mmap/brk bytes still mapped, per stack
     LostCounters lost;
     UnwindSummary unwind;
-    std::optional<LineReport> lines;         // --lines FILE
+    std::optional<LineReport> lines;  // --lines FILE
 };
 
 // The `n` stacks holding the most outstanding bytes (ties: more allocations,

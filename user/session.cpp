@@ -22,7 +22,9 @@ namespace memtop {
 
 namespace {
 
-void log(const std::string& msg) { fprintf(stderr, "memtop: %s\n", msg.c_str()); }
+void log(const std::string& msg) {
+    fprintf(stderr, "memtop: %s\n", msg.c_str());
+}
 
 std::string comm_of(int pid) {
     FILE* f = fopen(("/proc/" + std::to_string(pid) + "/comm").c_str(), "r");
@@ -35,7 +37,9 @@ std::string comm_of(int pid) {
     return s;
 }
 
-bool alive(int pid) { return kill(pid, 0) == 0 || errno == EPERM; }
+bool alive(int pid) {
+    return kill(pid, 0) == 0 || errno == EPERM;
+}
 
 // A process "is growing" after this many reports in a row with more resident
 // memory than the one before.
@@ -43,73 +47,76 @@ constexpr int kGrowingIntervals = 3;
 
 struct Fd {
     int fd = -1;
-    ~Fd() { if (fd >= 0) close(fd); }
+    ~Fd() {
+        if (fd >= 0) close(fd);
+    }
 };
 
 }  // namespace
 
 Session::Session(Options opt, std::unique_ptr<View> view)
-    : opt_(std::move(opt)), view_(view ? std::move(view) : std::make_unique<PrintView>(opt_.json)),
+    : opt_(std::move(opt)),
+      view_(view ? std::move(view) : std::make_unique<PrintView>(opt_.json)),
       interval_(opt_.interval) {}
 Session::~Session() = default;
 
 void Session::on_event(const memtop_event& e) {
     switch (e.type) {
-    case MEMTOP_EV_NEW_STACK: {
-        // Read the maps while the process is alive: it may be gone by the
-        // time the report names its frames.
-        auto it = maps_.find(e.tgid);
-        if (it == maps_.end() || it->second.epoch != e.epoch ||
-            Clock::now() - it->second.taken > std::chrono::milliseconds(100))
-            snapshot_maps(e.tgid, e.epoch);
-        break;
-    }
-    case MEMTOP_EV_EXIT: {
-        // Resident memory is followed for every process; without the system
-        // view only heap-traced ones (epoch set) belong in the report.
-        if (!system_view_ && e.epoch == 0) break;
-        ProcessStats p;
-        p.pid = e.tgid;
-        p.epoch = e.epoch;
-        p.comm.assign(e.comm, strnlen(e.comm, sizeof e.comm));
-        p.heap_bytes = e.heap_bytes;
-        p.heap_peak_bytes = e.heap_peak_bytes;
-        p.allocs_total = e.allocs_total;
-        p.frees_total = e.frees_total;
-        p.exited = true;
-        p.mm_id = e.mm_id;
-        if (tracer_->mappings() && (system_view_ || e.epoch)) {
-            p.mapped_known = true;
-            p.mapped_bytes = e.mapped_bytes;
-            p.mapped_peak_bytes = e.mapped_peak_bytes;
+        case MEMTOP_EV_NEW_STACK: {
+            // Read the maps while the process is alive: it may be gone by the
+            // time the report names its frames.
+            auto it = maps_.find(e.tgid);
+            if (it == maps_.end() || it->second.epoch != e.epoch ||
+                Clock::now() - it->second.taken > std::chrono::milliseconds(100))
+                snapshot_maps(e.tgid, e.epoch);
+            break;
         }
-        if (!system_view_) p.rss = rss_from_kernel(e.rss, e.rss_peak_bytes);
-        if (system_view_) {
-            auto it = system_.find(e.tgid);
-            RssStats last = rss_from_kernel(e.rss, e.rss_peak_bytes);
-            if (it != system_.end()) last.peak = std::max(last.peak, it->second.last.peak);
-            p.rss = last;
-            p.heap_traced = e.epoch != 0;
-            if (it != system_.end() && it->second.have_identity) {
-                p.has_identity = true;
-                p.cgroup = it->second.identity.cgroup;
-                p.container = it->second.identity.container;
-                p.nspid = it->second.identity.nspid;
+        case MEMTOP_EV_EXIT: {
+            // Resident memory is followed for every process; without the system
+            // view only heap-traced ones (epoch set) belong in the report.
+            if (!system_view_ && e.epoch == 0) break;
+            ProcessStats p;
+            p.pid = e.tgid;
+            p.epoch = e.epoch;
+            p.comm.assign(e.comm, strnlen(e.comm, sizeof e.comm));
+            p.heap_bytes = e.heap_bytes;
+            p.heap_peak_bytes = e.heap_peak_bytes;
+            p.allocs_total = e.allocs_total;
+            p.frees_total = e.frees_total;
+            p.exited = true;
+            p.mm_id = e.mm_id;
+            if (tracer_->mappings() && (system_view_ || e.epoch)) {
+                p.mapped_known = true;
+                p.mapped_bytes = e.mapped_bytes;
+                p.mapped_peak_bytes = e.mapped_peak_bytes;
             }
-            system_.erase(e.tgid);
+            if (!system_view_) p.rss = rss_from_kernel(e.rss, e.rss_peak_bytes);
+            if (system_view_) {
+                auto it = system_.find(e.tgid);
+                RssStats last = rss_from_kernel(e.rss, e.rss_peak_bytes);
+                if (it != system_.end()) last.peak = std::max(last.peak, it->second.last.peak);
+                p.rss = last;
+                p.heap_traced = e.epoch != 0;
+                if (it != system_.end() && it->second.have_identity) {
+                    p.has_identity = true;
+                    p.cgroup = it->second.identity.cgroup;
+                    p.container = it->second.identity.container;
+                    p.nspid = it->second.identity.nspid;
+                }
+                system_.erase(e.tgid);
+            }
+            ended_.push_back(p);
+            break;
         }
-        ended_.push_back(p);
-        break;
-    }
-    case MEMTOP_EV_NEED_UNWIND:
-        if (unwind_) unwind_->on_need(e.tgid, e.file);
-        break;
-    case MEMTOP_EV_EXEC:
-        // The old image's memory is gone with it; so are its stacks.
-        forget_.push_back({e.tgid, e.epoch, e.mm_id});
-        maps_.erase(e.tgid);
-        symbolizer_.forget_process(static_cast<int>(e.tgid));  // the old image's JIT is gone too
-        break;
+        case MEMTOP_EV_NEED_UNWIND:
+            if (unwind_) unwind_->on_need(e.tgid, e.file);
+            break;
+        case MEMTOP_EV_EXEC:
+            // The old image's memory is gone with it; so are its stacks.
+            forget_.push_back({e.tgid, e.epoch, e.mm_id});
+            maps_.erase(e.tgid);
+            symbolizer_.forget_process(static_cast<int>(e.tgid));  // the old image's JIT is gone too
+            break;
     }
 }
 
@@ -134,8 +141,7 @@ void Session::attach_pids() {
 
 std::string Session::attach_pid(int pid) {
     std::string who = "pid " + std::to_string(pid);
-    if (kill(pid, 0) != 0 && errno == ESRCH)
-        throw MemtopError(kExitNoTarget, "trace " + who + ": no such process");
+    if (kill(pid, 0) != 0 && errno == ESRCH) throw MemtopError(kExitNoTarget, "trace " + who + ": no such process");
     std::string err;
     auto maps = read_proc_maps(pid, &err);
     if (!maps) throw MemtopError(kExitNoTarget, "trace " + who + ": " + err);
@@ -183,8 +189,7 @@ void Session::start_command() {
     if (unwind_)
         for (const auto& file : program_files(path)) {
             struct stat fst;
-            if (stat(file.c_str(), &fst) == 0)
-                unwind_->load_file({kernel_dev(fst.st_dev), fst.st_ino}, file, file);
+            if (stat(file.c_str(), &fst) == 0) unwind_->load_file({kernel_dev(fst.st_dev), fst.st_ino}, file, file);
         }
 
     cmd_ = std::make_unique<TracedCommand>(path, opt_.command);
@@ -361,8 +366,10 @@ UnwindSummary Session::unwind_summary(const std::vector<StackStats>& stacks) {
             auto stack = tracer_->read_stack(s.stack_id);
             if (!stack) continue;
             uint32_t n = std::min<uint32_t>(stack->nr, MEMTOP_MAX_FRAMES);
-            it = shapes_.emplace(s.stack_id, StackShape{(stack->flags & MEMTOP_STACK_COMPLETE) != 0,
-                                                         n ? stack->ips[n - 1] : 0}).first;
+            it = shapes_
+                     .emplace(s.stack_id,
+                              StackShape{(stack->flags & MEMTOP_STACK_COMPLETE) != 0, n ? stack->ips[n - 1] : 0})
+                     .first;
         }
         u.stacks++;
         if (it->second.complete) continue;
@@ -398,9 +405,7 @@ void Session::print(Report r) {
 // and for its name and identity.
 void Session::add_system_view(Report& r, const std::map<uint32_t, ProcessStats>& heap) {
     auto now = Clock::now();
-    double dt = last_report_ == Clock::time_point{}
-                    ? 0
-                    : std::chrono::duration<double>(now - last_report_).count();
+    double dt = last_report_ == Clock::time_point{} ? 0 : std::chrono::duration<double>(now - last_report_).count();
     last_report_ = now;
     auto kernel = tracer_->read_rss();
     std::set<uint32_t> alive;
@@ -484,8 +489,7 @@ int Session::run() {
     Fd cgroup_fd;
     if (by_cgroup) {
         cgroup_fd.fd = open(cgroup_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (cgroup_fd.fd < 0)
-            throw MemtopError(kExitNoTarget, "trace cgroup " + cgroup_dir_ + ": " + strerror(errno));
+        if (cgroup_fd.fd < 0) throw MemtopError(kExitNoTarget, "trace cgroup " + cgroup_dir_ + ": " + strerror(errno));
     }
 
     // Signals arrive through a signalfd, in the same loop as the events.
@@ -541,7 +545,8 @@ int Session::run() {
     } else if (by_cgroup) {
         scan_host();
         log("tracing cgroup " + cgroup_dir_ + ": " + std::to_string(tracer_->libraries().size()) + " libraries, " +
-            std::to_string(tracer_->probe_count()) + " probes; processes that share these files take a trap "
+            std::to_string(tracer_->probe_count()) +
+            " probes; processes that share these files take a trap "
             "per allocation too, and are not reported");
     } else {
         log("--heap-all: every malloc and free in every process on this host now takes a uprobe trap, "
@@ -561,8 +566,9 @@ int Session::run() {
         log("no mapping stacks: " + tracer_->mappings_unavailable() +
             "; anonymous memory mapped outside malloc is still in each process's resident memory");
     if (tracer_->compat())
-        log(std::string(opt_.compat_bpf ? "--compat-bpf" : "this kernel lacks task storage for tracing programs "
-                                                            "or BPF atomics (Linux 5.12)") +
+        log(std::string(opt_.compat_bpf ? "--compat-bpf"
+                                        : "this kernel lacks task storage for tracing programs "
+                                          "or BPF atomics (Linux 5.12)") +
             ": using the compat BPF build, whose peaks are exact only while one thread allocates at a time");
 
     view_->start(*this);
@@ -585,7 +591,9 @@ int Session::run() {
     // The first report's CPU share covers the loop, not loading and attaching.
     self_stats();
     self_cpu_at_ = start;
-    auto seconds = [](double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); };
+    auto seconds = [](double s) {
+        return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+    };
     auto interval = seconds(interval_);
     // Someone watching a screen sees the first numbers within a second.
     auto next_report = start + (view_->interactive() ? std::min(interval, seconds(1)) : interval);
@@ -603,8 +611,9 @@ int Session::run() {
         auto now = Clock::now();
         auto wake = next_report;
         if (opt_.heap_all || by_cgroup) wake = std::min(wake, next_scan);
-        if (opt_.duration) wake = std::min(wake, start + std::chrono::duration_cast<Clock::duration>(
-                                                             std::chrono::duration<double>(*opt_.duration)));
+        if (opt_.duration)
+            wake = std::min(wake, start + std::chrono::duration_cast<Clock::duration>(
+                                              std::chrono::duration<double>(*opt_.duration)));
         int timeout_ms = static_cast<int>(
             std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1));
         if (!opt_.pids.empty()) timeout_ms = std::min(timeout_ms, 200);  // -p targets are polled for exit
@@ -655,9 +664,8 @@ int Session::run() {
             // CMD's exit event can come before the SIGCHLD that ends the
             // loop. Its final numbers belong in the final report, which
             // follows the reap: look again shortly instead.
-            if (cmd_ && std::any_of(ended_.begin(), ended_.end(), [&](const ProcessStats& p) {
-                    return static_cast<int>(p.pid) == cmd_->pid();
-                })) {
+            if (cmd_ && std::any_of(ended_.begin(), ended_.end(),
+                                    [&](const ProcessStats& p) { return static_cast<int>(p.pid) == cmd_->pid(); })) {
                 next_report = now + std::chrono::milliseconds(100);
                 continue;
             }
@@ -671,8 +679,8 @@ int Session::run() {
     print(build_report(true));
     if (cmd_) {
         if (!cmd_->exited()) {
-            log("stopped before " + opt_.command[0] + " exited; it keeps running (pid " +
-                std::to_string(cmd_->pid()) + ")");
+            log("stopped before " + opt_.command[0] + " exited; it keeps running (pid " + std::to_string(cmd_->pid()) +
+                ")");
             return kExitOk;
         }
         return cmd_->exit_status();

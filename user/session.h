@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "command.h"
-#include "procinfo/identity.h"
 #include "options.h"
+#include "procinfo/identity.h"
 #include "report.h"
 #include "symbolize/proc_maps.h"
 #include "symbolize/symbolizer.h"
@@ -73,17 +73,20 @@ private:
     AllocatorFinder finder_;
     std::map<uint32_t, MapsSnapshot> maps_;
     // What each stored stack says of itself; stacks never change once stored.
-    struct StackShape { bool complete; uint64_t last_ip; };
+    struct StackShape {
+        bool complete;
+        uint64_t last_ip;
+    };
     std::map<uint64_t, StackShape> shapes_;
     UnwindSummary unwind_summary(const std::vector<StackStats>& stacks);
     // A stack of the maps, symbolized with the process's maps snapshot.
     ReportStack report_stack(const StackStats& s, AddressKind first);
-    std::vector<ProcessStats> ended_;                      // exit events not yet reported
-    std::vector<EndedInstance> forget_;                    // instances to purge after a report
-    std::set<std::pair<uint64_t, uint64_t>> host_files_;   // --heap-all: files attached
-    std::set<int> live_pids_;                              // -p targets still running
-    std::string cgroup_dir_;                               // --cgroup/--container: the cgroup v2 directory
-    std::set<int> scanned_pids_;                           // cgroup processes whose files have tables
+    std::vector<ProcessStats> ended_;                     // exit events not yet reported
+    std::vector<EndedInstance> forget_;                   // instances to purge after a report
+    std::set<std::pair<uint64_t, uint64_t>> host_files_;  // --heap-all: files attached
+    std::set<int> live_pids_;                             // -p targets still running
+    std::string cgroup_dir_;                              // --cgroup/--container: the cgroup v2 directory
+    std::set<int> scanned_pids_;                          // cgroup processes whose files have tables
 
     // The view, and what it asks of the session (session_control.cpp).
     double interval() const override { return interval_; }
@@ -95,12 +98,12 @@ private:
     bool heap_traced(int pid) const;
     void hide_untraced(Report& r);
     std::unique_ptr<View> view_;
-    double interval_ = 0;            // seconds; starts as -d
+    double interval_ = 0;  // seconds; starts as -d
     bool interval_changed_ = false;
     bool quit_ = false;
     std::optional<uint32_t> focus_;
-    std::set<int> view_pids_;        // attached by trace_pid
-    std::set<int> hidden_;           // untrace_pid: probes stay, the heap is not reported
+    std::set<int> view_pids_;  // attached by trace_pid
+    std::set<int> hidden_;     // untrace_pid: probes stay, the heap is not reported
 };
 
 }  // namespace memtop

@@ -33,7 +33,10 @@ bool AllocatorFinder::defines_allocator(const std::string& open_path, uint64_t d
         static const std::vector<std::string> names = allocator_names();
         auto img = ElfImage::open(open_path, names);
         for (const auto& n : names)
-            if (img->function(n)) { found = true; break; }
+            if (img->function(n)) {
+                found = true;
+                break;
+            }
     } catch (const MemtopError&) {
         // Not an ELF file we can read (a deleted file, a data file mapped
         // executable): not a place to probe.
@@ -46,8 +49,7 @@ std::vector<LibraryFile> AllocatorFinder::files_of(int pid, const std::vector<Ma
     std::vector<LibraryFile> out;
     std::set<std::pair<uint64_t, uint64_t>> seen;
     for (const auto& m : maps) {
-        if (m.perms.find('x') == std::string::npos || m.path.empty() || m.path[0] != '/' || m.ino == 0)
-            continue;
+        if (m.perms.find('x') == std::string::npos || m.path.empty() || m.path[0] != '/' || m.ino == 0) continue;
         if (!seen.insert({m.dev, m.ino}).second) continue;
         // Through the process's root, so a container's own libc is the file
         // probed, not the host's file of the same name.
@@ -105,8 +107,7 @@ std::string resolve_command(const std::string& name) {
         if (colon == std::string::npos) break;
         start = colon + 1;
     }
-    if (first_error)
-        throw MemtopError(kExitCannotRun, describe("run '" + name + "'", first_error));
+    if (first_error) throw MemtopError(kExitCannotRun, describe("run '" + name + "'", first_error));
     throw MemtopError(kExitNotFound, "run '" + name + "': command not found in PATH");
 }
 
@@ -146,8 +147,8 @@ std::string resolve_cgroup_dir(const std::string& path) {
     if (!fs::is_directory(dir, ec))
         throw MemtopError(kExitNoTarget, "trace cgroup " + path + ": no such cgroup (" + dir + " is not a directory)");
     if (!fs::exists(dir + "/cgroup.procs", ec))
-        throw MemtopError(kExitNoTarget, "trace cgroup " + path + ": " + dir +
-                                             " is not a cgroup v2 directory (no cgroup.procs)");
+        throw MemtopError(kExitNoTarget,
+                          "trace cgroup " + path + ": " + dir + " is not a cgroup v2 directory (no cgroup.procs)");
     return dir;
 }
 

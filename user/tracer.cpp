@@ -7,13 +7,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
-#include <cmath>
 #include <deque>
 #include <map>
-#include <thread>
 #include <set>
+#include <thread>
 #include <unordered_set>
 
 #include "errors.h"
@@ -67,14 +67,22 @@ std::string libbpf_hint() {
 
 bpf_program* program_for(const TracerPrograms& progs, ProbeProgram p) {
     switch (p) {
-    case ProbeProgram::MallocEntry: return progs.malloc_entry;
-    case ProbeProgram::NewEntry: return progs.new_entry;
-    case ProbeProgram::CallocEntry: return progs.calloc_entry;
-    case ProbeProgram::ReallocEntry: return progs.realloc_entry;
-    case ProbeProgram::ReallocarrayEntry: return progs.reallocarray_entry;
-    case ProbeProgram::MemalignEntry: return progs.memalign_entry;
-    case ProbeProgram::PosixMemalignEntry: return progs.posix_memalign_entry;
-    case ProbeProgram::FreeEntry: return progs.free_entry;
+        case ProbeProgram::MallocEntry:
+            return progs.malloc_entry;
+        case ProbeProgram::NewEntry:
+            return progs.new_entry;
+        case ProbeProgram::CallocEntry:
+            return progs.calloc_entry;
+        case ProbeProgram::ReallocEntry:
+            return progs.realloc_entry;
+        case ProbeProgram::ReallocarrayEntry:
+            return progs.reallocarray_entry;
+        case ProbeProgram::MemalignEntry:
+            return progs.memalign_entry;
+        case ProbeProgram::PosixMemalignEntry:
+            return progs.posix_memalign_entry;
+        case ProbeProgram::FreeEntry:
+            return progs.free_entry;
     }
     return nullptr;
 }
@@ -93,8 +101,8 @@ std::vector<std::pair<K, V>> dump_map(int fd) {
     for (;;) {
         uint32_t count = kBatch;
         LIBBPF_OPTS(bpf_map_batch_opts, opts);
-        int err = bpf_map_lookup_batch(fd, first ? nullptr : &out_batch, &out_batch, keys.data(), values.data(),
-                                       &count, &opts);
+        int err = bpf_map_lookup_batch(fd, first ? nullptr : &out_batch, &out_batch, keys.data(), values.data(), &count,
+                                       &opts);
         if (err && errno != ENOENT) {
             batched = first;  // unsupported: walk instead (only if nothing was read yet)
             break;
@@ -151,8 +159,7 @@ std::string syscall_events_ready() {
     std::string dir = "/sys/kernel/debug/tracing";
     if (stat(dir.c_str(), &st) != 0) {
         dir = "/sys/kernel/tracing";
-        if (stat((dir + "/events").c_str(), &st) != 0 &&
-            mount("nodev", dir.c_str(), "tracefs", 0, nullptr) != 0)
+        if (stat((dir + "/events").c_str(), &st) != 0 && mount("nodev", dir.c_str(), "tracefs", 0, nullptr) != 0)
             return "mount tracefs on " + dir + ": " + strerror(errno);
     }
     for (const char* e : events) {
@@ -220,7 +227,8 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
 
         // Exact resident memory (rss_exact): a task iterator summing the
         // per-CPU parts; it needs bpf_loop and bpf_map_lookup_percpu_elem.
-        bool exact = has && libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_map_lookup_percpu_elem, nullptr) == 1;
+        bool exact =
+            has && libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_map_lookup_percpu_elem, nullptr) == 1;
         int ncpus = libbpf_num_possible_cpus();
         skel->rodata->nr_cpus = exact && ncpus > 0 ? static_cast<uint32_t>(ncpus) : 0;
         bpf_program__set_autoload(skel->progs.rss_exact, skel->rodata->nr_cpus != 0);
@@ -327,9 +335,9 @@ Tracer::Tracer(const TracerConfig& config, EventHandler on_event)
         return MemtopError(kExitPermission, describe("load BPF programs", err) +
                                                 " (memtop needs root, or CAP_BPF and CAP_PERFMON)" + libbpf_hint());
     };
-    int err = force_compat ? -ENOTSUP
-                           : load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy,
-                                                      sizes, config);
+    int err = force_compat
+                  ? -ENOTSUP
+                  : load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy, sizes, config);
     if (err && !privileged && (err == -EPERM || err == -EACCES)) throw permission_error(err);
     if (err && !force_compat && config.dwarf) {
         // A verifier that refuses the unwinder (it is the largest part) does
@@ -337,8 +345,7 @@ Tracer::Tracer(const TracerConfig& config, EventHandler on_event)
         std::string why = describe("load the table unwinder", err) + libbpf_hint();
         TracerConfig fp_config = config;
         fp_config.dwarf = false;
-        if (load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy, sizes, fp_config) ==
-            0) {
+        if (load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy, sizes, fp_config) == 0) {
             err = 0;
             unwinder_error_ = why;
         }
@@ -352,24 +359,23 @@ Tracer::Tracer(const TracerConfig& config, EventHandler on_event)
                                               memtop_compat_bpf__destroy, sizes, compat_config);
         if (err && !privileged && (err == -EPERM || err == -EACCES)) throw permission_error(err);
         if (err) {
-            if (force_compat) throw MemtopError(kExitKernel, describe("load BPF programs (compat build)", err) +
-                                                                 libbpf_hint());
+            if (force_compat)
+                throw MemtopError(kExitKernel, describe("load BPF programs (compat build)", err) + libbpf_hint());
             throw MemtopError(kExitKernel, describe("load BPF programs", full_err) + full_hint);
         }
         compat_ = true;
     }
 
-    for (bpf_program* p : {progs_.process_exec, progs_.process_exit, progs_.rss_stat, progs_.page_fault_user,
-                           progs_.mmap_exit, progs_.munmap_enter, progs_.mremap_exit, progs_.brk_enter,
-                           progs_.brk_exit}) {
+    for (bpf_program* p :
+         {progs_.process_exec, progs_.process_exit, progs_.rss_stat, progs_.page_fault_user, progs_.mmap_exit,
+          progs_.munmap_enter, progs_.mremap_exit, progs_.brk_enter, progs_.brk_exit}) {
         if (!p || (p == progs_.page_fault_user && !fault_threshold_)) continue;
         bpf_link* l = bpf_program__attach(p);
         if (!l) {
             int e = errno;
             release();
             throw MemtopError(kExitKernel,
-                              describe(std::string("attach tracepoint ") + bpf_program__name(p), e) +
-                                  libbpf_hint());
+                              describe(std::string("attach tracepoint ") + bpf_program__name(p), e) + libbpf_hint());
         }
         links_.push_back(l);
     }
@@ -388,7 +394,9 @@ Tracer::Tracer(const TracerConfig& config, EventHandler on_event)
     }
 }
 
-Tracer::~Tracer() { release(); }
+Tracer::~Tracer() {
+    release();
+}
 
 // Closing the link fds detaches every probe; the kernel does the same when
 // memtop dies, even by SIGKILL, so nothing stays attached.
@@ -424,8 +432,7 @@ uint64_t Tracer::kernel_bytes() const {
     return total;
 }
 
-const AttachedLibrary& Tracer::attach_library(const std::string& open_path, const std::string& shown_path,
-                                              int pid) {
+const AttachedLibrary& Tracer::attach_library(const std::string& open_path, const std::string& shown_path, int pid) {
     auto image = ElfImage::open(open_path);
     AttachedLibrary lib{shown_path, pid, plan_probes(*image), 0};
     std::string who = pid < 0 ? "all processes" : "pid " + std::to_string(pid);
@@ -452,14 +459,15 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
         multi_fds_.resize(fds_before);
         char where[64];
         snprintf(where, sizeof where, "+0x%llx", (unsigned long long)site.insn_offset);
-        std::string why = describe(std::string("attach ") + (ret ? "uretprobe " : "uprobe ") + site.symbol +
-                                       where + " in " + shown_path + " (" + who + ")",
+        std::string why = describe(std::string("attach ") + (ret ? "uretprobe " : "uprobe ") + site.symbol + where +
+                                       " in " + shown_path + " (" + who + ")",
                                    err);
         // The kernel allows one reference-counter offset per probed address;
         // Debian 12's BCC tools register theirs with a nonzero one.
         if (err == EINVAL || err == -EINVAL)
-            why += " (if the kernel log says 'ref_ctr_offset mismatch', another tracer, such as a BCC tool, "
-                   "holds a uprobe at this address; stop it and retry)";
+            why +=
+                " (if the kernel log says 'ref_ctr_offset mismatch', another tracer, such as a BCC tool, "
+                "holds a uprobe at this address; stop it and retry)";
         throw MemtopError(kExitAttach, why + libbpf_hint());
     };
 
@@ -530,12 +538,20 @@ std::vector<StackStats> Tracer::read_mappings() const {
     return out;
 }
 
-int Tracer::unwind_rows_fd() const { return maps_.unwind_rows ? bpf_map__fd(maps_.unwind_rows) : -1; }
-int Tracer::unwind_files_fd() const { return maps_.unwind_files ? bpf_map__fd(maps_.unwind_files) : -1; }
+int Tracer::unwind_rows_fd() const {
+    return maps_.unwind_rows ? bpf_map__fd(maps_.unwind_rows) : -1;
+}
+int Tracer::unwind_files_fd() const {
+    return maps_.unwind_files ? bpf_map__fd(maps_.unwind_files) : -1;
+}
 
-int Tracer::epoll_fd() const { return ring_buffer__epoll_fd(rb_); }
+int Tracer::epoll_fd() const {
+    return ring_buffer__epoll_fd(rb_);
+}
 
-void Tracer::consume_events() { ring_buffer__consume(rb_); }
+void Tracer::consume_events() {
+    ring_buffer__consume(rb_);
+}
 
 std::vector<ProcessStats> Tracer::read_processes() const {
     std::vector<ProcessStats> out;

@@ -23,10 +23,10 @@ struct bpf_object;
 namespace memtop {
 
 struct MapSizes {
-    uint32_t allocs = 1u << 19;  // live allocations tracked at once
-    uint32_t stacks = 1u << 14;  // distinct stacks
-    uint32_t aggs = 1u << 16;    // (process, stack) pairs
-    uint32_t procs = 1u << 14;   // processes (heap-traced, and for resident memory)
+    uint32_t allocs = 1u << 19;       // live allocations tracked at once
+    uint32_t stacks = 1u << 14;       // distinct stacks
+    uint32_t aggs = 1u << 16;         // (process, stack) pairs
+    uint32_t procs = 1u << 14;        // processes (heap-traced, and for resident memory)
     uint32_t unwind_rows = 1u << 21;  // unwind-table rows, all files together (8 bytes each)
     uint32_t mappings = 1u << 17;     // anonymous mappings recorded at once (mmap/brk)
 };
@@ -35,13 +35,13 @@ struct MapSizes {
 struct TracerConfig {
     MapSizes sizes;
     bool verbose = false;
-    bool uprobe_multi = true;   // uprobe_multi links where the kernel has them
-    bool force_compat = false;  // the 5.10 build even where the full one loads (tests of the fallback)
-    bool dwarf = true;          // unwind with tables where the kernel can (else frame pointers)
+    bool uprobe_multi = true;                  // uprobe_multi links where the kernel has them
+    bool force_compat = false;                 // the 5.10 build even where the full one loads (tests of the fallback)
+    bool dwarf = true;                         // unwind with tables where the kernel can (else frame pointers)
     uint64_t fault_sample_bytes = 512 * 1024;  // page-fault growth stacks: mean bytes between samples; 0 off
-    int cgroup_fd = -1;         // heap tracing only for tasks in this cgroup (v2 directory fd); -1 all
-    bool traced_only = false;   // growth and mapping stacks only of heap-traced processes (a target was given)
-    bool mappings = true;       // anonymous mmap/munmap/mremap/brk per stack (syscall tracepoints)
+    int cgroup_fd = -1;                        // heap tracing only for tasks in this cgroup (v2 directory fd); -1 all
+    bool traced_only = false;  // growth and mapping stacks only of heap-traced processes (a target was given)
+    bool mappings = true;      // anonymous mmap/munmap/mremap/brk per stack (syscall tracepoints)
 };
 
 // Probability that a Poisson process over bytes with mean interval `mean`
@@ -61,13 +61,13 @@ struct AttachedLibrary {
 struct TracerPrograms {
     bpf_program *malloc_entry, *new_entry, *calloc_entry, *realloc_entry, *reallocarray_entry, *memalign_entry,
         *posix_memalign_entry, *free_entry, *alloc_return, *process_exec, *process_exit, *rss_stat;
-    bpf_program* page_fault_user;  // null in the compat build
+    bpf_program* page_fault_user;                                                // null in the compat build
     bpf_program *mmap_exit, *munmap_enter, *mremap_exit, *brk_enter, *brk_exit;  // likewise
     bpf_program* rss_exact;  // null where counters are not per-CPU or cannot be summed
 };
 struct TracerMaps {
     bpf_map *allocs, *stacks, *aggs, *procs, *counters, *events, *rss;
-    bpf_map *unwind_rows, *unwind_files, *growth;  // null in the compat build
+    bpf_map *unwind_rows, *unwind_files, *growth;             // null in the compat build
     bpf_map *mapped, *mapped_ends, *mapped_aggs, *map_procs;  // likewise
 };
 
@@ -101,8 +101,7 @@ public:
     // (a path the kernel resolves to the file's inode; /proc/PID/root/...
     // for a container's file) with a pid filter (-1: all processes).
     // Throws MemtopError(kExitAttach) naming the file, symbol and errno.
-    const AttachedLibrary& attach_library(const std::string& open_path, const std::string& shown_path,
-                                          int pid);
+    const AttachedLibrary& attach_library(const std::string& open_path, const std::string& shown_path, int pid);
     const std::vector<AttachedLibrary>& libraries() const { return libraries_; }
     size_t probe_count() const;     // probes attached, entry and return
     uint64_t kernel_bytes() const;  // kernel memory of memtop's BPF maps, as the kernel accounts it
@@ -123,13 +122,13 @@ public:
     // with the syscall tracepoints); otherwise why not.
     bool mappings() const { return mappings_; }
     const std::string& mappings_unavailable() const { return mappings_why_not_; }
-    std::vector<StackStats> read_mappings() const;  // bytes still mapped; allocs: mappings; epoch: mm_id
+    std::vector<StackStats> read_mappings() const;        // bytes still mapped; allocs: mappings; epoch: mm_id
     std::map<uint32_t, MappedStats> read_mapped() const;  // by tgid
     int unwind_rows_fd() const;
     int unwind_files_fd() const;
 
-    int epoll_fd() const;    // readable when events are waiting
-    void consume_events();   // runs the handler for each waiting event
+    int epoll_fd() const;   // readable when events are waiting
+    void consume_events();  // runs the handler for each waiting event
 
     std::vector<ProcessStats> read_processes() const;
     // By tgid. Where the kernel keeps the counters per CPU (6.2+), the

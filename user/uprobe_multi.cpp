@@ -41,8 +41,8 @@ bool kernel_has_uprobe_multi() {
     return has;
 }
 
-int attach_uprobe_multi(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets,
-                        bool retprobe, int pid) {
+int attach_uprobe_multi(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets, bool retprobe,
+                        int pid) {
     bpf_attr attr;
     memset(&attr, 0, sizeof attr);
     auto* lc = reinterpret_cast<LinkCreateUprobeMulti*>(&attr);

@@ -18,7 +18,7 @@ bool kernel_has_uprobe_multi();
 constexpr int kAttachTraceUprobeMulti = 48;  // BPF_TRACE_UPROBE_MULTI
 
 // Creates the link; returns its fd, or -errno.
-int attach_uprobe_multi(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets,
-                        bool retprobe, int pid);
+int attach_uprobe_multi(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets, bool retprobe,
+                        int pid);
 
 }  // namespace memtop

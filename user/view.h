@@ -17,9 +17,9 @@ namespace memtop {
 // view's callbacks (the session's loop), so nothing here needs locking.
 class SessionControl {
 public:
-    virtual double interval() const = 0;       // seconds between reports
+    virtual double interval() const = 0;            // seconds between reports
     virtual void set_interval(double seconds) = 0;  // the next report comes that long after the last
-    virtual void quit() = 0;                   // the loop ends; a final report follows
+    virtual void quit() = 0;                        // the loop ends; a final report follows
     // Every report also carries this process's top stacks (its detail view
     // is open), not only the host-wide top -T.
     virtual void focus(std::optional<uint32_t> pid) = 0;

@@ -29,15 +29,15 @@
 
 /* Make the compiler believe the memory pointed to by p is read and written,
  * so malloc/free (or new/delete) pairs cannot be elided and stores are kept. */
-static inline void escape(void *p) { __asm__ volatile("" : : "g"(p) : "memory"); }
+static inline void escape(void* p) {
+    __asm__ volatile("" : : "g"(p) : "memory");
+}
 
-static inline void tp_write_all(int fd, const char *buf, size_t len)
-{
+static inline void tp_write_all(int fd, const char* buf, size_t len) {
     while (len > 0) {
         ssize_t n = write(fd, buf, len);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             return;
         }
         buf += n;
@@ -45,67 +45,59 @@ static inline void tp_write_all(int fd, const char *buf, size_t len)
     }
 }
 
-static inline void tp_printf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static inline void tp_printf(int fd, const char *fmt, ...)
-{
+static inline void tp_printf(int fd, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void tp_printf(int fd, const char* fmt, ...) {
     char buf[256];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof buf)
-        n = (int)sizeof buf - 1;
+    if (n < 0) return;
+    if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1;
     tp_write_all(fd, buf, (size_t)n);
 }
 
 /* Self-check failure: message on stderr, distinctive exit status. */
 #define TP_EXIT_SELFCHECK 3
-#define TP_CHECK(cond)                                                             \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
+#define TP_CHECK(cond)                                                                 \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
             tp_printf(2, "%s:%d: self-check failed: %s\n", __FILE__, __LINE__, #cond); \
-            _exit(TP_EXIT_SELFCHECK);                                              \
-        }                                                                          \
+            _exit(TP_EXIT_SELFCHECK);                                                  \
+        }                                                                              \
     } while (0)
 
 /* Read one line from stdin (returns 1), or 0 on EOF before any newline. */
-static inline int tp_read_line(void)
-{
+static inline int tp_read_line(void) {
     char c;
     for (;;) {
         ssize_t n = read(0, &c, 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return 0;
-        if (c == '\n')
-            return 1;
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return 0;
+        if (c == '\n') return 1;
     }
 }
 
 /* Block until stdin is closed. */
-static inline void tp_wait_eof(void)
-{
+static inline void tp_wait_eof(void) {
     char buf[64];
     for (;;) {
         ssize_t n = read(0, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
     }
 }
 
-static inline void tp_ready(void) { tp_printf(1, "ready %d\n", (int)getpid()); }
-static inline void tp_done(void) { tp_write_all(1, "done\n", 5); }
+static inline void tp_ready(void) {
+    tp_printf(1, "ready %d\n", (int)getpid());
+}
+static inline void tp_done(void) {
+    tp_write_all(1, "done\n", 5);
+}
 
-static inline int tp_has_arg(int argc, char **argv, const char *arg)
-{
+static inline int tp_has_arg(int argc, char** argv, const char* arg) {
     for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], arg) == 0)
-            return 1;
+        if (strcmp(argv[i], arg) == 0) return 1;
     return 0;
 }
 

@@ -6,7 +6,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-void *deep_lib_entry(size_t n);
+void* deep_lib_entry(size_t n);
 #ifdef __cplusplus
 }
 #endif

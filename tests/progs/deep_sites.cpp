@@ -15,25 +15,22 @@
 #include "expect.h"
 
 extern "C" {
-void *g_deep_keep[8];
+void* g_deep_keep[8];
 
-SITE void *deep_level3(std::size_t n)
-{
-    void *p = malloc(n); // @line deep_level3
+SITE void* deep_level3(std::size_t n) {
+    void* p = malloc(n);  // @line deep_level3
     escape(p);
     return p;
 }
 
-SITE void *deep_level2(std::size_t n)
-{
-    void *p = deep_level3(n); // @line deep_level2
+SITE void* deep_level2(std::size_t n) {
+    void* p = deep_level3(n);  // @line deep_level2
     escape(p);
     return p;
 }
 
-SITE void *deep_level1(std::size_t n)
-{
-    void *p = deep_level2(n); // @line deep_level1
+SITE void* deep_level1(std::size_t n) {
+    void* p = deep_level2(n);  // @line deep_level1
     escape(p);
     return p;
 }
@@ -46,42 +43,36 @@ struct Node {
 
 // Inlined into its caller: the allocation's return address lies in
 // deep_inline_outer, and only debug info says it came from make_node.
-__attribute__((always_inline)) inline Node *make_node()
-{
+__attribute__((always_inline)) inline Node* make_node() {
     return new Node;  // @line make_node
 }
 }  // namespace deep
 
 extern "C" {
-SITE void *deep_inline_outer(void)
-{
-    deep::Node *n = deep::make_node();  // @line deep_inline_outer
+SITE void* deep_inline_outer(void) {
+    deep::Node* n = deep::make_node();  // @line deep_inline_outer
     escape(n);
     return n;
 }
 
-SITE void *deep_via_lib(void)
-{
-    void *p = deep_lib_entry(DEEP_LIB_SIZE);  // @line deep_via_lib
+SITE void* deep_via_lib(void) {
+    void* p = deep_lib_entry(DEEP_LIB_SIZE);  // @line deep_via_lib
     escape(p);
     return p;
 }
 
-SITE void *deep_thread_site(void)
-{
-    void *p = malloc(DEEP_THREAD_SIZE);  // @line deep_thread_site
+SITE void* deep_thread_site(void) {
+    void* p = malloc(DEEP_THREAD_SIZE);  // @line deep_thread_site
     escape(p);
     return p;
 }
 
-SITE void *deep_thread_main(void *)
-{
+SITE void* deep_thread_main(void*) {
     g_deep_keep[3] = deep_thread_site();  // @line deep_thread_main
     return nullptr;
 }
 
-SITE void run_deep_sites(void)
-{
+SITE void run_deep_sites(void) {
     g_deep_keep[0] = deep_level1(DEEP_CHAIN_SIZE);  // @line run_deep_sites_chain
     g_deep_keep[1] = deep_inline_outer();           // @line run_deep_sites_inline
     g_deep_keep[2] = deep_via_lib();                // @line run_deep_sites_lib
@@ -91,13 +82,11 @@ SITE void run_deep_sites(void)
 }
 }  // extern "C"
 
-int main(int argc, char **argv)
-{
+int main(int argc, char** argv) {
     int wait = tp_has_arg(argc, argv, "--wait");
     if (wait) {
         tp_ready();
-        if (!tp_read_line())
-            return 1;
+        if (!tp_read_line()) return 1;
     }
     run_deep_sites();  // @line main
     if (wait) {

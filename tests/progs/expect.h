@@ -80,10 +80,9 @@
 
 #define C_PEAK_BLOCK 100000 /* peak_site (last): malloc(100000); free */
 
-#define C_TOTAL_BYTES                                                                      \
-    (C_LEAK_MALLOC_BYTES + C_LEAK_CALLOC_BYTES + C_GROW_BYTES + C_SHRINK_BYTES +           \
-     C_RNULL_SIZE + C_RFAIL_SIZE + C_PM_SIZE + C_ALIGNED_SIZE + C_MEMALIGN_SIZE +          \
-     C_VALLOC_SIZE + C_PVALLOC_SIZE + C_RARRAY_BYTES)
+#define C_TOTAL_BYTES                                                                                          \
+    (C_LEAK_MALLOC_BYTES + C_LEAK_CALLOC_BYTES + C_GROW_BYTES + C_SHRINK_BYTES + C_RNULL_SIZE + C_RFAIL_SIZE + \
+     C_PM_SIZE + C_ALIGNED_SIZE + C_MEMALIGN_SIZE + C_VALLOC_SIZE + C_PVALLOC_SIZE + C_RARRAY_BYTES)
 #define C_TOTAL_ALLOCS (C_LEAK_MALLOC_N + 11) /* outstanding blocks */
 #define C_PEAK_BYTES (C_TOTAL_BYTES + C_PEAK_BLOCK)
 /* successful allocations: leak_malloc 3, calloc 1, temp N, grow 3, shrink 2,
@@ -99,9 +98,9 @@
 #define CPP_OBJ_SIZE 136 /* sizeof(Obj) */
 #define CPP_NEW_N 2      /* new_site: 2 x new Obj, kept */
 #define CPP_NEW_BYTES (CPP_NEW_N * CPP_OBJ_SIZE)
-#define CPP_NEW_ARRAY_SIZE 1500  /* new_array_site: new char[1500], kept */
-#define CPP_NOTHROW_SIZE 700     /* nothrow_new_site: new (std::nothrow) char[700], kept */
-#define CPP_ALIGNED_SIZE 192     /* aligned_new_site: new AlignedObj (alignas(64), 192 B), kept */
+#define CPP_NEW_ARRAY_SIZE 1500 /* new_array_site: new char[1500], kept */
+#define CPP_NOTHROW_SIZE 700    /* nothrow_new_site: new (std::nothrow) char[700], kept */
+#define CPP_ALIGNED_SIZE 192    /* aligned_new_site: new AlignedObj (alignas(64), 192 B), kept */
 #define CPP_ALIGNED_ALIGN 64
 /* delete_site: new Obj; delete -> nothing outstanding */
 #define CPP_VEC_CAP 1234 /* vector_site: std::vector<int>::reserve(1234), kept */
@@ -110,8 +109,7 @@
  * new_site and new_array_site so later allocations must still be exact */
 #define CPP_PEAK_BLOCK 200000 /* peak_site (last): new char[200000]; delete[] */
 
-#define CPP_TOTAL_BYTES \
-    (CPP_NEW_BYTES + CPP_NEW_ARRAY_SIZE + CPP_NOTHROW_SIZE + CPP_ALIGNED_SIZE + CPP_VEC_BYTES)
+#define CPP_TOTAL_BYTES (CPP_NEW_BYTES + CPP_NEW_ARRAY_SIZE + CPP_NOTHROW_SIZE + CPP_ALIGNED_SIZE + CPP_VEC_BYTES)
 #define CPP_TOTAL_ALLOCS (CPP_NEW_N + 4)
 #define CPP_PEAK_BYTES (CPP_TOTAL_BYTES + CPP_PEAK_BLOCK)
 /* program's own successful allocations / frees: new 2, array 1, nothrow 1,
@@ -186,7 +184,7 @@
 namespace expect {
 
 struct Site {
-    const char *function; /* frames[0].function of the stacks charged to it */
+    const char* function; /* frames[0].function of the stacks charged to it */
     long long bytes;      /* outstanding bytes at the end */
     long long allocs;     /* outstanding allocations at the end */
     bool totals_equal;    /* every allocation ever made there is still
@@ -227,24 +225,24 @@ inline constexpr Site cpp_sites[] = {
     {"peak_site", 0, 0, false},
 };
 
-} // namespace expect
+}  // namespace expect
 #endif
 
 /* rss_grow.c: fresh anonymous memory touched, then unmapped. */
 #define RSS_GROW_MB 64
-#define RSS_GROW_HEAP_MB 16  /* rss_grow --three-ways: a malloc'd block touched by touch_heap */
-#define RSS_GROW_STACK_MB 4  /* and a thread's stack array touched by touch_stack */
+#define RSS_GROW_HEAP_MB 16 /* rss_grow --three-ways: a malloc'd block touched by touch_heap */
+#define RSS_GROW_STACK_MB 4 /* and a thread's stack array touched by touch_stack */
 
 /* ---------------------------------------------------------------- map_sites */
 /* Anonymous mappings outside malloc, per function (KiB still mapped after
  * "mapped"). map_keep and grow_brk give theirs back at "unmap". */
-#define MAP_KEEP_KB 3072    /* map_keep: mmap 3 MiB, kept until "unmap" */
-#define MAP_TRIM_KB 3072    /* map_trim: mmap 5 MiB, head and tail 1 MiB unmapped */
-#define MAP_GONE_KB 0       /* map_gone: mmap 2 MiB, all unmapped */
-#define MAP_GROW_KB 4096    /* map_grow: mmap 1 MiB, mremap to 4 MiB (charged to mremap's stack) */
-#define MAP_RESERVE_KB 0    /* map_reserve: 8 MiB PROT_NONE: address space, not memory */
-#define MAP_COMMIT_KB 1024  /* map_commit: 4 MiB PROT_NONE, then 1 MiB of it mapped MAP_FIXED read-write */
-#define MAP_FIXED_KB 2048   /* map_fixed: mmap 2 MiB, its upper half replaced by MAP_FIXED: 1 + 1 MiB */
-#define MAP_BRK_KB 256      /* grow_brk: sbrk(256 KiB), given back at "unmap" */
+#define MAP_KEEP_KB 3072   /* map_keep: mmap 3 MiB, kept until "unmap" */
+#define MAP_TRIM_KB 3072   /* map_trim: mmap 5 MiB, head and tail 1 MiB unmapped */
+#define MAP_GONE_KB 0      /* map_gone: mmap 2 MiB, all unmapped */
+#define MAP_GROW_KB 4096   /* map_grow: mmap 1 MiB, mremap to 4 MiB (charged to mremap's stack) */
+#define MAP_RESERVE_KB 0   /* map_reserve: 8 MiB PROT_NONE: address space, not memory */
+#define MAP_COMMIT_KB 1024 /* map_commit: 4 MiB PROT_NONE, then 1 MiB of it mapped MAP_FIXED read-write */
+#define MAP_FIXED_KB 2048  /* map_fixed: mmap 2 MiB, its upper half replaced by MAP_FIXED: 1 + 1 MiB */
+#define MAP_BRK_KB 256     /* grow_brk: sbrk(256 KiB), given back at "unmap" */
 
 #endif

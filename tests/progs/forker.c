@@ -27,14 +27,13 @@
 #include "common.h"
 #include "expect.h"
 
-void *g_parent[FORK_PARENT_N];
-void *g_child[FORK_CHILD_ALLOCS];
-void *g_exec[EXEC_PRE_N + 1];
+void* g_parent[FORK_PARENT_N];
+void* g_child[FORK_CHILD_ALLOCS];
+void* g_exec[EXEC_PRE_N + 1];
 
-SITE void parent_site(void)
-{
+SITE void parent_site(void) {
     for (int i = 0; i < FORK_PARENT_N; i++) {
-        char *p = malloc(FORK_PARENT_SIZE); /* @line parent_site */
+        char* p = malloc(FORK_PARENT_SIZE); /* @line parent_site */
         TP_CHECK(p != NULL);
         p[0] = 'P';
         g_parent[i] = p;
@@ -42,35 +41,31 @@ SITE void parent_site(void)
     }
 }
 
-SITE void child_site(void)
-{
-    char *p = malloc(FORK_CHILD_SIZE); /* @line child_site */
+SITE void child_site(void) {
+    char* p = malloc(FORK_CHILD_SIZE); /* @line child_site */
     TP_CHECK(p != NULL);
     p[0] = 'C';
     g_child[0] = p;
     escape(p);
 }
 
-SITE void child_free_inherited(void)
-{
+SITE void child_free_inherited(void) {
     escape(g_parent[0]);
     free(g_parent[0]);
     g_parent[0] = NULL;
 }
 
-SITE void child_reuse_site(void)
-{
-    char *p = malloc(FORK_PARENT_SIZE); /* @line child_reuse_site */
+SITE void child_reuse_site(void) {
+    char* p = malloc(FORK_PARENT_SIZE); /* @line child_reuse_site */
     TP_CHECK(p != NULL);
     p[0] = 'R';
     g_child[1] = p;
     escape(p);
 }
 
-SITE void pre_exec_site(void)
-{
+SITE void pre_exec_site(void) {
     for (int i = 0; i < EXEC_PRE_N; i++) {
-        char *p = malloc(EXEC_PRE_SIZE); /* @line pre_exec_site */
+        char* p = malloc(EXEC_PRE_SIZE); /* @line pre_exec_site */
         TP_CHECK(p != NULL);
         p[0] = 'E';
         g_exec[i] = p;
@@ -78,17 +73,15 @@ SITE void pre_exec_site(void)
     }
 }
 
-SITE void post_exec_site(void)
-{
-    char *p = malloc(EXEC_POST_SIZE); /* @line post_exec_site */
+SITE void post_exec_site(void) {
+    char* p = malloc(EXEC_POST_SIZE); /* @line post_exec_site */
     TP_CHECK(p != NULL);
     p[0] = 'X';
     g_exec[EXEC_PRE_N] = p;
     escape(p);
 }
 
-SITE int run_fork(int wait)
-{
+SITE int run_fork(int wait) {
     parent_site();
     int hs[2];
     TP_CHECK(pipe(hs) == 0);
@@ -102,15 +95,13 @@ SITE int run_fork(int wait)
         tp_printf(wait ? 1 : 2, "child %d\n", (int)getpid());
         tp_write_all(hs[1], "x", 1);
         close(hs[1]);
-        if (wait)
-            tp_wait_eof();
+        if (wait) tp_wait_eof();
         _exit(0);
     }
     close(hs[1]);
     char c;
     ssize_t n;
-    do
-        n = read(hs[0], &c, 1);
+    do n = read(hs[0], &c, 1);
     while (n < 0 && errno == EINTR);
     TP_CHECK(n == 1);
     close(hs[0]);
@@ -120,29 +111,26 @@ SITE int run_fork(int wait)
     }
     int status = 0;
     pid_t w;
-    do
-        w = waitpid(pid, &status, 0);
+    do w = waitpid(pid, &status, 0);
     while (w < 0 && errno == EINTR);
     TP_CHECK(w == pid);
     TP_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     return 0;
 }
 
-SITE int run_exec(int wait, const char *argv0)
-{
+SITE int run_exec(int wait, const char* argv0) {
     pre_exec_site();
     char path[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
     TP_CHECK(n > 0);
     path[n] = '\0';
-    char *args[] = {(char *)argv0, (char *)"--after-exec", wait ? (char *)"--wait" : NULL, NULL};
+    char* args[] = {(char*)argv0, (char*)"--after-exec", wait ? (char*)"--wait" : NULL, NULL};
     execv(path, args);
     TP_CHECK(!"execv failed");
     return 1;
 }
 
-SITE int run_after_exec(int wait)
-{
+SITE int run_after_exec(int wait) {
     post_exec_site();
     if (wait) {
         tp_done();
@@ -151,19 +139,14 @@ SITE int run_after_exec(int wait)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
-    if (tp_has_arg(argc, argv, "--baseline"))
-        return 0;
+int main(int argc, char** argv) {
+    if (tp_has_arg(argc, argv, "--baseline")) return 0;
     int wait = tp_has_arg(argc, argv, "--wait");
-    if (tp_has_arg(argc, argv, "--after-exec"))
-        return run_after_exec(wait);
+    if (tp_has_arg(argc, argv, "--after-exec")) return run_after_exec(wait);
     if (wait) {
         tp_ready();
-        if (!tp_read_line())
-            return 1;
+        if (!tp_read_line()) return 1;
     }
-    if (tp_has_arg(argc, argv, "--exec"))
-        return run_exec(wait, argv[0]);
+    if (tp_has_arg(argc, argv, "--exec")) return run_exec(wait, argv[0]);
     return run_fork(wait);
 }

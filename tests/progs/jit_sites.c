@@ -9,37 +9,36 @@
  * Usage: jit_sites [--wait]  (protocol: common.h). The perf map is removed
  * at exit, so a report made after that names the stub only if memtop kept
  * what it read. */
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/mman.h>
-#include <fcntl.h>
 
 #include "common.h"
 #include "expect.h"
 
-typedef void *(*stub_fn)(size_t);
+typedef void* (*stub_fn)(size_t);
 
 static char g_map_path[64];
-void *g_jit_keep;
+void* g_jit_keep;
 
 /* Copies the stub into fresh anonymous memory, writable while it is written
  * and executable (not writable) after, and names it in the perf map. */
-SITE static stub_fn jit_make_stub(void)
-{
+SITE static stub_fn jit_make_stub(void) {
     uint64_t target = (uint64_t)(uintptr_t)&malloc;
     unsigned char code[] = {
-        0x55,                         /* push %rbp              keep a frame pointer: */
-        0x48, 0x89, 0xe5,             /* mov  %rsp,%rbp         the caller's rbp is at [rbp] */
-        0x48, 0xb8,                   /* movabs $target,%rax    (malloc's absolute address, */
-        0, 0, 0, 0, 0, 0, 0, 0,       /*                         patched in below) */
-        0xff, 0xd0,                   /* call *%rax             malloc(%rdi): the size is */
-                                      /*                        the stub's own argument */
-        0x5d,                         /* pop  %rbp */
-        0xc3,                         /* ret                    malloc's result in %rax */
+        0x55,                   /* push %rbp              keep a frame pointer: */
+        0x48, 0x89, 0xe5,       /* mov  %rsp,%rbp         the caller's rbp is at [rbp] */
+        0x48, 0xb8,             /* movabs $target,%rax    (malloc's absolute address, */
+        0, 0, 0, 0, 0, 0, 0, 0, /*                         patched in below) */
+        0xff, 0xd0,             /* call *%rax             malloc(%rdi): the size is */
+                                /*                        the stub's own argument */
+        0x5d,                   /* pop  %rbp */
+        0xc3,                   /* ret                    malloc's result in %rax */
     };
     memcpy(&code[6], &target, sizeof target);
     TP_CHECK(6 + sizeof target + 2 == JIT_STUB_RET_OFFSET);
 
-    void *mem = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* mem = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     TP_CHECK(mem != MAP_FAILED);
     memcpy(mem, code, sizeof code);
     TP_CHECK(mprotect(mem, 4096, PROT_READ | PROT_EXEC) == 0);
@@ -53,15 +52,13 @@ SITE static stub_fn jit_make_stub(void)
     return (stub_fn)mem;
 }
 
-SITE void *jit_call_site(stub_fn stub)
-{
-    void *p = stub(JIT_SIZE); /* @line jit_call_site */
+SITE void* jit_call_site(stub_fn stub) {
+    void* p = stub(JIT_SIZE); /* @line jit_call_site */
     escape(p);
     return p;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char** argv) {
     int wait = tp_has_arg(argc, argv, "--wait");
     stub_fn stub = jit_make_stub();
     if (wait) {

@@ -24,12 +24,11 @@
 
 static int g_n = THR_N, g_k = THR_K, g_m = THR_M;
 static pthread_barrier_t g_start, g_mid;
-void *g_keep[MAX_THREADS][MAX_KEEP];
+void* g_keep[MAX_THREADS][MAX_KEEP];
 
-SITE void thread_temp(void)
-{
+SITE void thread_temp(void) {
     for (int i = 0; i < g_k; i++) {
-        char *p = malloc(THR_TEMP_SIZE);
+        char* p = malloc(THR_TEMP_SIZE);
         TP_CHECK(p != NULL);
         p[0] = (char)i;
         escape(p);
@@ -37,10 +36,9 @@ SITE void thread_temp(void)
     }
 }
 
-SITE void thread_keep(int idx)
-{
+SITE void thread_keep(int idx) {
     for (int i = 0; i < g_m; i++) {
-        char *p = malloc(THR_KEEP_SIZE); /* @line thread_keep */
+        char* p = malloc(THR_KEEP_SIZE); /* @line thread_keep */
         TP_CHECK(p != NULL);
         p[0] = (char)i;
         g_keep[idx][i] = p;
@@ -48,8 +46,7 @@ SITE void thread_keep(int idx)
     }
 }
 
-SITE void *thread_main(void *arg)
-{
+SITE void* thread_main(void* arg) {
     int idx = (int)(long)arg;
     pthread_barrier_wait(&g_start);
     thread_temp();
@@ -59,10 +56,8 @@ SITE void *thread_main(void *arg)
     return NULL;
 }
 
-int main(int argc, char **argv)
-{
-    if (tp_has_arg(argc, argv, "--baseline"))
-        return 0;
+int main(int argc, char** argv) {
+    if (tp_has_arg(argc, argv, "--baseline")) return 0;
     int wait = 0, pos = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--wait") == 0) {
@@ -85,24 +80,21 @@ int main(int argc, char **argv)
     TP_CHECK(pthread_barrier_init(&g_mid, NULL, (unsigned)g_n) == 0);
 
     pthread_t tids[MAX_THREADS];
-    char *stacks = mmap(NULL, (size_t)g_n * STACK_SIZE, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char* stacks = mmap(NULL, (size_t)g_n * STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     TP_CHECK(stacks != MAP_FAILED);
     for (int i = 0; i < g_n; i++) {
         pthread_attr_t attr;
         TP_CHECK(pthread_attr_init(&attr) == 0);
         TP_CHECK(pthread_attr_setstack(&attr, stacks + (size_t)i * STACK_SIZE, STACK_SIZE) == 0);
-        TP_CHECK(pthread_create(&tids[i], &attr, thread_main, (void *)(long)i) == 0);
+        TP_CHECK(pthread_create(&tids[i], &attr, thread_main, (void*)(long)i) == 0);
         pthread_attr_destroy(&attr);
     }
     if (wait) {
         tp_ready();
-        if (!tp_read_line())
-            return 1;
+        if (!tp_read_line()) return 1;
     }
     pthread_barrier_wait(&g_start);
-    for (int i = 0; i < g_n; i++)
-        TP_CHECK(pthread_join(tids[i], NULL) == 0);
+    for (int i = 0; i < g_n; i++) TP_CHECK(pthread_join(tids[i], NULL) == 0);
     if (wait) {
         tp_done();
         tp_wait_eof();

@@ -6,8 +6,7 @@
 
 #include <csignal>
 
-int main(int argc, char **argv)
-{
+int main(int argc, char** argv) {
     // Writing to a test program that already died must not kill the runner.
     std::signal(SIGPIPE, SIG_IGN);
     return Catch::Session().run(argc, argv);

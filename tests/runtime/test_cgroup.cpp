@@ -16,61 +16,52 @@ using namespace rt;
 
 namespace {
 
-std::string cgroup2_root()
-{
+std::string cgroup2_root() {
     std::ifstream in("/proc/self/mounts");
     std::string dev, dir, type, rest;
     while (in >> dev >> dir >> type && std::getline(in, rest))
-        if (type == "cgroup2")
-            return dir;
+        if (type == "cgroup2") return dir;
     return "";
 }
 
 // A cgroup made for one test, removed (once empty) at the end.
 struct TestCgroup {
     std::string name, dir;
-    explicit TestCgroup(const std::string &leaf)
-    {
+    explicit TestCgroup(const std::string& leaf) {
         const std::string root = cgroup2_root();
         REQUIRE(!root.empty());
         name = "memtop-test-" + std::to_string(getpid()) + "/" + leaf;
         dir = root + "/" + name;
         REQUIRE(system(("mkdir -p " + dir).c_str()) == 0);
     }
-    ~TestCgroup()
-    {
+    ~TestCgroup() {
         rmdir(dir.c_str());
         rmdir(dir.substr(0, dir.rfind('/')).c_str());
     }
     // argv run inside the cgroup: the shell moves itself in, then execs.
-    std::vector<std::string> run(const std::vector<std::string> &argv) const
-    {
+    std::vector<std::string> run(const std::vector<std::string>& argv) const {
         std::string cmd = "echo $$ > " + dir + "/cgroup.procs && exec";
-        for (const auto &a : argv)
-            cmd += " '" + a + "'";
+        for (const auto& a : argv) cmd += " '" + a + "'";
         return {"sh", "-c", cmd};
     }
 };
 
-int start_waiting(Child &c, const std::vector<std::string> &argv, std::vector<Child *> all)
-{
+int start_waiting(Child& c, const std::vector<std::string>& argv, std::vector<Child*> all) {
     std::string err;
     REQUIRE(spawn(c, argv, true, &err));
     all.push_back(&c);
-    auto ready = wait_line(all, c, false, [](const std::string &l) { return l.rfind("ready ", 0) == 0; });
+    auto ready = wait_line(all, c, false, [](const std::string& l) { return l.rfind("ready ", 0) == 0; });
     INFO(c.describe());
     REQUIRE(ready);
     return std::stoi(ready->substr(6));
 }
 
-void go_and_wait(Child &c, std::vector<Child *> all)
-{
+void go_and_wait(Child& c, std::vector<Child*> all) {
     c.write_stdin("go\n");
-    REQUIRE(wait_line(all, c, false, [](const std::string &l) { return l == "done"; }));
+    REQUIRE(wait_line(all, c, false, [](const std::string& l) { return l == "done"; }));
 }
 
-void check_c_sites_totals(const json &rep, int pid)
-{
+void check_c_sites_totals(const json& rep, int pid) {
     ProcStats p = proc_stats(rep, pid);
     INFO(describe_stacks(rep, pid));
     REQUIRE(p.found);
@@ -81,10 +72,9 @@ void check_c_sites_totals(const json &rep, int pid)
     CHECK(sum_frame0(rep, pid, "leak_malloc").bytes == C_LEAK_MALLOC_BYTES);
 }
 
-} // namespace
+}  // namespace
 
-TEST_CASE("--cgroup traces the cgroup's processes, later ones too, and nothing outside", "[bpf][cgroup]")
-{
+TEST_CASE("--cgroup traces the cgroup's processes, later ones too, and nothing outside", "[bpf][cgroup]") {
     RT_REQUIRE_ENV();
     TestCgroup cg("app");
     Child inside, outside, later, memtop;
@@ -95,8 +85,9 @@ TEST_CASE("--cgroup traces the cgroup's processes, later ones too, and nothing o
     auto args = memtop_base_args();
     args.insert(args.end(), {"--cgroup", cg.name});
     REQUIRE(spawn(memtop, args, false, &err));
-    std::vector<Child *> all{&memtop, &inside, &outside};
-    REQUIRE(wait_line(all, memtop, true, [](const std::string &l) { return l.rfind("memtop: tracing cgroup", 0) == 0; }));
+    std::vector<Child*> all{&memtop, &inside, &outside};
+    REQUIRE(
+        wait_line(all, memtop, true, [](const std::string& l) { return l.rfind("memtop: tracing cgroup", 0) == 0; }));
 
     // Started after memtop attached: traced from its first allocation.
     const int later_pid = start_waiting(later, cg.run({prog_path("c_sites_fp"), "--wait"}), all);
@@ -107,7 +98,7 @@ TEST_CASE("--cgroup traces the cgroup's processes, later ones too, and nothing o
 
     memtop.signal(SIGINT);
     REQUIRE(wait_exit(all, memtop));
-    for (Child *c : {&inside, &outside, &later}) {
+    for (Child* c : {&inside, &outside, &later}) {
         c->close_stdin();
         REQUIRE(wait_exit({c}, *c));
     }
@@ -118,31 +109,30 @@ TEST_CASE("--cgroup traces the cgroup's processes, later ones too, and nothing o
     check_c_sites_totals(*r.final_report, in_pid);
     check_c_sites_totals(*r.final_report, later_pid);
     CHECK_FALSE(proc_stats(*r.final_report, out_pid).found);
-    for (const auto &p : (*r.final_report)["processes"])
-        CHECK((p["pid"] == in_pid || p["pid"] == later_pid));
+    for (const auto& p : (*r.final_report)["processes"]) CHECK((p["pid"] == in_pid || p["pid"] == later_pid));
 }
 
 TEST_CASE("--container finds the container's cgroup from its id; unknown ids and cgroups fail clearly",
-          "[bpf][cgroup][container]")
-{
+          "[bpf][cgroup][container]") {
     RT_REQUIRE_ENV();
     // A cgroup named the way Docker's systemd driver names its scopes.
     const std::string id = "c0ffee" + std::string(58, '1');
     TestCgroup cg("docker-" + id + ".scope");
     Child app, memtop;
     // Its own pid namespace too: the report shows the pid it sees itself.
-    const int pid = start_waiting(app, cg.run({"unshare", "-p", "-f", "--kill-child", prog_path("c_sites_fp"), "--wait"}), {});
+    const int pid =
+        start_waiting(app, cg.run({"unshare", "-p", "-f", "--kill-child", prog_path("c_sites_fp"), "--wait"}), {});
 
     std::string err;
     auto args = memtop_base_args();
     args.insert(args.end(), {"--container", id.substr(0, 12)});
     REQUIRE(spawn(memtop, args, false, &err));
-    std::vector<Child *> all{&memtop, &app};
+    std::vector<Child*> all{&memtop, &app};
     INFO(memtop.describe(3));
-    REQUIRE(wait_line(all, memtop, true, [&](const std::string &l) {
+    REQUIRE(wait_line(all, memtop, true, [&](const std::string& l) {
         return l.rfind("memtop: tracing cgroup", 0) == 0 && l.find(id) != std::string::npos;
     }));
-    (void)pid; // the pid printed by the program is its namespace pid (1)
+    (void)pid;  // the pid printed by the program is its namespace pid (1)
     go_and_wait(app, all);
     memtop.signal(SIGINT);
     REQUIRE(wait_exit(all, memtop));
@@ -161,51 +151,51 @@ TEST_CASE("--container finds the container's cgroup from its id; unknown ids and
     Run bad = run_memtop_cmd({}, {"--container", "feedfacefeedface"});
     CHECK(bad.exit_code == 5);
     bool said = false;
-    for (const auto &l : bad.err_lines)
-        said = said || l.find("trace container feedfacefeedface: no running process belongs to it") != std::string::npos;
+    for (const auto& l : bad.err_lines)
+        said =
+            said || l.find("trace container feedfacefeedface: no running process belongs to it") != std::string::npos;
     CHECK(said);
     Run bad2 = run_memtop_cmd({}, {"--cgroup", "memtop-no-such-cgroup"});
     CHECK(bad2.exit_code == 5);
     said = false;
-    for (const auto &l : bad2.err_lines)
+    for (const auto& l : bad2.err_lines)
         said = said || l.find("trace cgroup memtop-no-such-cgroup: no such cgroup") != std::string::npos;
     CHECK(said);
 }
 
 TEST_CASE("system view: a process in its own mount and pid namespace shows its container and inner pid",
-          "[bpf][system][container]")
-{
+          "[bpf][system][container]") {
     RT_REQUIRE_ENV();
     const std::string id = "beef" + std::string(60, '2');
     TestCgroup cg("docker-" + id + ".scope");
     Child app, memtop;
     std::string err;
     REQUIRE(spawn(memtop, {memtop_path(), "--json", "-d", "1"}, false, &err));
-    REQUIRE(wait_line({&memtop}, memtop, true, [](const std::string &l) { return l.rfind("memtop: watching", 0) == 0; }));
+    REQUIRE(
+        wait_line({&memtop}, memtop, true, [](const std::string& l) { return l.rfind("memtop: watching", 0) == 0; }));
     const int inner = start_waiting(
         app, cg.run({"unshare", "-m", "-p", "-f", "--mount-proc", "--kill-child", prog_path("c_sites_fp"), "--wait"}),
         {&memtop});
-    CHECK(inner == 1); // the first process of its pid namespace
+    CHECK(inner == 1);  // the first process of its pid namespace
 
     // A report after it started names it, by container.
-    std::vector<Child *> all{&memtop, &app};
-    const json *found = nullptr;
+    std::vector<Child*> all{&memtop, &app};
+    const json* found = nullptr;
     std::optional<json> rep;
     for (int tries = 0; tries < 10 && !found; tries++) {
         size_t seen = memtop.out_lines.size();
-        REQUIRE(pump_until(all, [&] { return memtop.out_lines.size() > seen; }, kTimeout));
+        REQUIRE(pump_until(
+            all, [&] { return memtop.out_lines.size() > seen; }, kTimeout));
         rep = json::parse(memtop.out_lines.back(), nullptr, false);
-        if (rep->is_discarded())
-            continue;
-        for (const auto &p : (*rep)["processes"])
-            if (p.value("comm", "") == "c_sites_fp" && p.contains("container") && p["container"] == id)
-                found = &p;
+        if (rep->is_discarded()) continue;
+        for (const auto& p : (*rep)["processes"])
+            if (p.value("comm", "") == "c_sites_fp" && p.contains("container") && p["container"] == id) found = &p;
     }
     INFO((rep ? rep->dump().substr(0, 2000) : std::string("no report")));
     REQUIRE(found);
     CHECK((*found)["nspid"] == 1);
     CHECK((*found)["pid"] != 1);
-    CHECK((*found)["cgroup"].is_string()); // the v1 memory path on hybrid hosts, the v2 one elsewhere
+    CHECK((*found)["cgroup"].is_string());  // the v1 memory path on hybrid hosts, the v2 one elsewhere
 
     app.close_stdin();
     memtop.signal(SIGINT);

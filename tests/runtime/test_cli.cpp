@@ -11,28 +11,23 @@
 using namespace rt;
 
 namespace {
-int unused_pid()
-{
+int unused_pid() {
     long pid_max = 4194304;
     std::ifstream("/proc/sys/kernel/pid_max") >> pid_max;
     for (long pid = 999999; pid > 1; pid--)
-        if (pid <= pid_max && kill(pid_t(pid), 0) != 0 && errno == ESRCH)
-            return int(pid);
+        if (pid <= pid_max && kill(pid_t(pid), 0) != 0 && errno == ESRCH) return int(pid);
     return 999999;
 }
 
-std::vector<std::string> nonempty(const std::vector<std::string> &lines)
-{
+std::vector<std::string> nonempty(const std::vector<std::string>& lines) {
     std::vector<std::string> r;
-    for (const auto &l : lines)
-        if (!l.empty())
-            r.push_back(l);
+    for (const auto& l : lines)
+        if (!l.empty()) r.push_back(l);
     return r;
 }
-} // namespace
+}  // namespace
 
-TEST_CASE("memtop -p with a nonexistent pid fails with one line naming it", "[bpf][cli]")
-{
+TEST_CASE("memtop -p with a nonexistent pid fails with one line naming it", "[bpf][cli]") {
     RT_REQUIRE_ENV();
     const std::string pid = std::to_string(unused_pid());
     std::vector<std::string> argv = memtop_base_args();
@@ -51,25 +46,22 @@ TEST_CASE("memtop -p with a nonexistent pid fails with one line naming it", "[bp
     CHECK(lines[0].find(pid) != std::string::npos);
 }
 
-TEST_CASE("memtop -- /nonexistent/cmd exits 127 naming the command", "[bpf][cli]")
-{
+TEST_CASE("memtop -- /nonexistent/cmd exits 127 naming the command", "[bpf][cli]") {
     RT_REQUIRE_ENV();
     Run r = run_memtop_cmd({"/nonexistent/cmd"});
     INFO(r.diag);
     REQUIRE_FALSE(r.timed_out);
     CHECK(r.exit_code == 127);
     bool named = false;
-    for (const auto &l : r.err_lines)
-        named = named || l.find("/nonexistent/cmd") != std::string::npos;
+    for (const auto& l : r.err_lines) named = named || l.find("/nonexistent/cmd") != std::string::npos;
     CHECK(named);
 }
 
-TEST_CASE("memtop -- CMD passes the exit status through", "[bpf][cli]")
-{
+TEST_CASE("memtop -- CMD passes the exit status through", "[bpf][cli]") {
     RT_REQUIRE_ENV();
     Run r = run_memtop_cmd({"sh", "-c", "exit 7"});
     INFO(r.diag);
     REQUIRE_FALSE(r.timed_out);
     CHECK(r.exit_code == 7);
-    CHECK(r.final_report); // the final report is printed after CMD exits
+    CHECK(r.final_report);  // the final report is printed after CMD exits
 }

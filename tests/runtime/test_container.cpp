@@ -33,7 +33,8 @@ TEST_CASE("--heap-all traces a process whose libc is its own file", "[bpf][heap-
     // The "container": a private mount namespace where the copy is its libc.
     std::string inner = "mount --bind " + copy + " " + host_libc + " && exec " + prog_path("c_sites_fp") + " --wait";
     REQUIRE(spawn(prog, {"unshare", "-m", "--propagation", "private", "sh", "-c", inner}, true, &err));
-    auto ready = wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
+    auto ready =
+        wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
     INFO(prog.describe());
     REQUIRE(ready);
     const int pid = std::stoi(ready->substr(6));
@@ -85,8 +86,7 @@ TEST_CASE("--heap-all traces a process whose libc is its own file", "[bpf][heap-
     const long long stack_map_full = (*r.final_report)["lost"]["stack_map_full"].get<long long>();
     INFO("frameless bytes " << frameless << ", lost.stack_map_full " << stack_map_full);
     CHECK(sum_all(*r.final_report, pid).bytes == C_TOTAL_BYTES);
-    if (frameless > 0)
-        CHECK(stack_map_full > 0);
+    if (frameless > 0) CHECK(stack_map_full > 0);
     if (stack_map_full == 0)
         CHECK(sum_frame0(*r.final_report, pid, "leak_malloc").bytes == C_LEAK_MALLOC_N * C_LEAK_MALLOC_SIZE);
     else

@@ -162,10 +162,10 @@ TEST_CASE("without privileges memtop says what it needs (status 3)", "[bpf][fail
     RT_REQUIRE_ENV();
     Child m;
     std::string err;
-    REQUIRE(spawn(m,
-                  {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-                   memtop_path(), "--", "true"},
-                  false, &err));
+    REQUIRE(spawn(
+        m,
+        {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", memtop_path(), "--", "true"},
+        false, &err));
     REQUIRE(wait_exit({&m}, m));
     INFO(m.describe());
     CHECK(m.exit_code() == 3);

@@ -12,24 +12,21 @@ using namespace rt;
 
 namespace {
 
-const json *stack_with_bytes(const json &rep, int pid, long long bytes)
-{
-    for (const json *st : stacks_of(rep, pid))
-        if ((*st)["bytes"].get<long long>() == bytes)
-            return st;
+const json* stack_with_bytes(const json& rep, int pid, long long bytes) {
+    for (const json* st : stacks_of(rep, pid))
+        if ((*st)["bytes"].get<long long>() == bytes) return st;
     return nullptr;
 }
 
 // The JIT_SIZE stack of pid in a report: the stub named by the perf map at
 // the exact offset of its call, its C caller and main below it, down to
 // _start.
-void check_jit_stack(const json &rep, int pid)
-{
+void check_jit_stack(const json& rep, int pid) {
     INFO(describe_stacks(rep, pid));
-    const json *st = stack_with_bytes(rep, pid, JIT_SIZE);
+    const json* st = stack_with_bytes(rep, pid, JIT_SIZE);
     REQUIRE(st);
     INFO("chain: " << chain_of(*st));
-    const json &f = (*st)["frames"];
+    const json& f = (*st)["frames"];
     REQUIRE(f.size() >= 1);
 
     CHECK(f[0]["function"] == JIT_STUB_NAME);
@@ -59,11 +56,10 @@ void check_jit_stack(const json &rep, int pid)
     CHECK((*st)["allocs"] == 1);
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("jit_sites under memtop -- CMD: a JIT stub named from its perf map, also after the map is removed",
-          "[bpf][jit]")
-{
+          "[bpf][jit]") {
     RT_REQUIRE_ENV();
     REQUIRE(have_prog("jit_sites"));
     // memtop -- jit_sites --wait, with a pipe for stdin: CMD inherits it, so
@@ -74,7 +70,7 @@ TEST_CASE("jit_sites under memtop -- CMD: a JIT stub named from its perf map, al
     std::string err;
     REQUIRE(spawn(memtop, argv, true, &err));
     // CMD's stdout is memtop's: its lines come between the reports.
-    auto ready = wait_line({&memtop}, memtop, false, [](const std::string &l) { return starts_with(l, "ready "); });
+    auto ready = wait_line({&memtop}, memtop, false, [](const std::string& l) { return starts_with(l, "ready "); });
     INFO(memtop.describe());
     REQUIRE(ready);
     const int pid = std::stoi(ready->substr(6));
@@ -83,14 +79,14 @@ TEST_CASE("jit_sites under memtop -- CMD: a JIT stub named from its perf map, al
 
     REQUIRE(memtop.write_stdin("go\n"));
     size_t from = 0;
-    REQUIRE(wait_line({&memtop}, memtop, false, [](const std::string &l) { return l == "done"; }, kTimeout, &from));
+    REQUIRE(wait_line(
+        {&memtop}, memtop, false, [](const std::string& l) { return l == "done"; }, kTimeout, &from));
 
     // A report while the program runs (-d 1): the map is there to read.
     auto live = wait_line(
         {&memtop}, memtop, false,
-        [&](const std::string &l) {
-            if (!starts_with(l, "{"))
-                return false;
+        [&](const std::string& l) {
+            if (!starts_with(l, "{")) return false;
             json j = json::parse(l, nullptr, false);
             return !j.is_discarded() && stack_with_bytes(j, pid, JIT_SIZE) != nullptr;
         },

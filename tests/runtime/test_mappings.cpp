@@ -12,7 +12,7 @@ using namespace rt;
 
 namespace {
 
-const char* const kSites[] = {"map_keep", "map_trim", "map_gone", "map_grow",
+const char* const kSites[] = {"map_keep",    "map_trim",   "map_gone",  "map_grow",
                               "map_reserve", "map_commit", "map_fixed", "grow_brk"};
 
 bool names(const json& frame, const std::string& fn) {
@@ -68,19 +68,19 @@ TEST_CASE("system view: anonymous mappings per stack, exact through trims, mrema
     Child memtop, prog;
     std::string err;
     REQUIRE(spawn(memtop, {memtop_path(), "--json", "-d", "1", "-T", "200"}, false, &err));
-    REQUIRE(wait_line({&memtop}, memtop, true,
-                      [](const std::string& l) { return starts_with(l, "memtop: watching"); }));
+    REQUIRE(
+        wait_line({&memtop}, memtop, true, [](const std::string& l) { return starts_with(l, "memtop: watching"); }));
     if (!kernel_at_least(5, 15)) {
         // bpf_task_pt_regs (5.15) and the full BPF build: memtop says so.
-        REQUIRE(wait_line({&memtop}, memtop, true, [](const std::string& l) {
-            return l.find("no mapping stacks") != std::string::npos;
-        }));
+        REQUIRE(wait_line({&memtop}, memtop, true,
+                          [](const std::string& l) { return l.find("no mapping stacks") != std::string::npos; }));
         memtop.signal(SIGINT);
         REQUIRE(wait_exit({&memtop}, memtop));
         return;
     }
     REQUIRE(spawn(prog, {prog_path("map_sites_nofp")}, true, &err));
-    auto ready = wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
+    auto ready =
+        wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
     REQUIRE(ready);
     const int pid = std::stoi(ready->substr(6));
     size_t seen = memtop.out_lines.size();
@@ -92,10 +92,13 @@ TEST_CASE("system view: anonymous mappings per stack, exact through trims, mrema
     std::string last;
     // Every site's mapping is made before "mapped": wait for the report
     // taken after the last of them.
-    auto mapped = report_until({&memtop, &prog}, memtop, seen, [&](const json& r) {
-        std::vector<std::string> ignored;
-        return by_site(r, pid, &ignored)["grow_brk"] == MAP_BRK_KB * KB;
-    }, &last);
+    auto mapped = report_until(
+        {&memtop, &prog}, memtop, seen,
+        [&](const json& r) {
+            std::vector<std::string> ignored;
+            return by_site(r, pid, &ignored)["grow_brk"] == MAP_BRK_KB * KB;
+        },
+        &last);
     INFO("last report: " << last);
     REQUIRE(mapped);
     auto sites = by_site(*mapped, pid, &problems);
@@ -118,11 +121,14 @@ TEST_CASE("system view: anonymous mappings per stack, exact through trims, mrema
 
     prog.write_stdin("go\n");
     REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "unmapped"; }));
-    auto unmapped = report_until({&memtop, &prog}, memtop, seen, [&](const json& r) {
-        std::vector<std::string> ignored;
-        auto s = by_site(r, pid, &ignored);
-        return s["map_keep"] == 0 && s["grow_brk"] == 0;
-    }, &last);
+    auto unmapped = report_until(
+        {&memtop, &prog}, memtop, seen,
+        [&](const json& r) {
+            std::vector<std::string> ignored;
+            auto s = by_site(r, pid, &ignored);
+            return s["map_keep"] == 0 && s["grow_brk"] == 0;
+        },
+        &last);
     REQUIRE(unmapped);
     sites = by_site(*unmapped, pid, &problems);
     CHECK(sites["map_trim"] == MAP_TRIM_KB * KB);
@@ -135,10 +141,13 @@ TEST_CASE("system view: anonymous mappings per stack, exact through trims, mrema
     // Its exit leaves a final line with the peak.
     prog.close_stdin();
     REQUIRE(wait_exit({&memtop, &prog}, prog));
-    auto ended = report_until({&memtop}, memtop, seen, [&](const json& r) {
-        const json* e = entry(r, pid);
-        return e && (*e)["exited"] == true;
-    }, &last);
+    auto ended = report_until(
+        {&memtop}, memtop, seen,
+        [&](const json& r) {
+            const json* e = entry(r, pid);
+            return e && (*e)["exited"] == true;
+        },
+        &last);
     REQUIRE(ended);
     p = entry(*ended, pid);
     CHECK((*p)["mapped_peak_bytes"].get<long long>() >= before_unmap);

@@ -10,8 +10,7 @@ using namespace rt;
 
 namespace {
 
-void check_thread_sites(const json &rep, int pid)
-{
+void check_thread_sites(const json& rep, int pid) {
     Sum keep = sum_frame0(rep, pid, "thread_keep");
     CHECK(keep.bytes == THR_TOTAL_BYTES);
     CHECK(keep.allocs == THR_TOTAL_ALLOCS);
@@ -23,20 +22,18 @@ void check_thread_sites(const json &rep, int pid)
     CHECK(all.allocs == THR_TOTAL_ALLOCS);
 }
 
-} // namespace
+}  // namespace
 
-TEST_CASE("threads under memtop -- CMD: totals exact", "[bpf][threads][cmd]")
-{
+TEST_CASE("threads under memtop -- CMD: totals exact", "[bpf][threads][cmd]") {
     RT_REQUIRE_ENV();
     const std::string target = "threads_nofp";
-    if (!have_prog(target))
-        return;
+    if (!have_prog(target)) return;
     Run r = run_memtop_cmd({prog_path(target)});
     INFO(r.diag);
     REQUIRE_FALSE(r.timed_out);
     REQUIRE(r.exit_code == 0);
     REQUIRE(r.final_report);
-    const json &rep = *r.final_report;
+    const json& rep = *r.final_report;
     check_report_shape(rep);
     ProcStats p = proc_by_comm(rep, target);
     REQUIRE(p.found);
@@ -49,19 +46,17 @@ TEST_CASE("threads under memtop -- CMD: totals exact", "[bpf][threads][cmd]")
     CHECK(p.heap_peak_bytes <= THR_TOTAL_BYTES + THR_N * (THR_LIBC_MAX_BYTES_PER_THREAD + THR_TEMP_SIZE));
 }
 
-TEST_CASE("memtop -p on a multi-threaded process: totals exact", "[bpf][threads][attach]")
-{
+TEST_CASE("memtop -p on a multi-threaded process: totals exact", "[bpf][threads][attach]") {
     RT_REQUIRE_ENV();
     const std::string target = "threads_fp";
-    if (!have_prog(target))
-        return;
+    if (!have_prog(target)) return;
     // threads are created (and blocked) before "ready": everything memtop
     // sees after attaching is the program's own allocations
     Attached a = run_attached({{prog_path(target), "--wait"}});
     INFO(a.run.diag);
     CHECK(a.run.exit_code == 0);
     REQUIRE(a.run.final_report);
-    const json &rep = *a.run.final_report;
+    const json& rep = *a.run.final_report;
     check_report_shape(rep);
     const int pid = a.pids.at(0);
     ProcStats p = proc_stats(rep, pid);
@@ -69,17 +64,15 @@ TEST_CASE("memtop -p on a multi-threaded process: totals exact", "[bpf][threads]
     INFO(describe_stacks(rep, pid));
     check_thread_sites(rep, pid);
     CHECK(p.heap_bytes == THR_TOTAL_BYTES);
-    CHECK(p.heap_peak_bytes == THR_TOTAL_BYTES); // temp phase ends (barrier) before keeping starts
+    CHECK(p.heap_peak_bytes == THR_TOTAL_BYTES);  // temp phase ends (barrier) before keeping starts
     CHECK(p.allocs_total == THR_ALLOCS_TOTAL);
     CHECK(p.frees_total == THR_FREES_TOTAL);
 }
 
-TEST_CASE("memtop --heap-all: fork parent and child are accounted separately", "[bpf][fork][heap-all]")
-{
+TEST_CASE("memtop --heap-all: fork parent and child are accounted separately", "[bpf][fork][heap-all]") {
     RT_REQUIRE_ENV();
     const std::string target = "forker_nofp";
-    if (!have_prog(target))
-        return;
+    if (!have_prog(target)) return;
     // -T is global across processes: other processes on the host must not
     // push the forker's stacks out of the report.  Only the final report
     // (on SIGINT) is used, so a long interval keeps the output small.
@@ -90,7 +83,8 @@ TEST_CASE("memtop --heap-all: fork parent and child are accounted separately", "
     INFO(err);
     REQUIRE(started);
     {
-        auto tracing = wait_line({&mt}, mt, true, [](const std::string &l) { return starts_with(l, "memtop: tracing"); });
+        auto tracing =
+            wait_line({&mt}, mt, true, [](const std::string& l) { return starts_with(l, "memtop: tracing"); });
         INFO(mt.describe(1));
         REQUIRE(tracing);
     }
@@ -99,18 +93,19 @@ TEST_CASE("memtop --heap-all: fork parent and child are accounted separately", "
     started = spawn(prog, {prog_path(target), "--wait"}, true, &err);
     INFO(err);
     REQUIRE(started);
-    auto ready = wait_line({&mt, &prog}, prog, false, [](const std::string &l) { return starts_with(l, "ready "); });
+    auto ready = wait_line({&mt, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
     INFO(prog.describe());
     REQUIRE(ready);
     const int parent = std::stoi(ready->substr(6));
     REQUIRE(prog.write_stdin("go\n"));
-    auto child_line = wait_line({&mt, &prog}, prog, false, [](const std::string &l) { return starts_with(l, "child "); });
+    auto child_line =
+        wait_line({&mt, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "child "); });
     REQUIRE(child_line);
     const int child = std::stoi(child_line->substr(6));
     REQUIRE(child != parent);
     // "done" comes after the child's handshake: both processes are alive and
     // finished allocating
-    REQUIRE(wait_line({&mt, &prog}, prog, false, [](const std::string &l) { return l == "done"; }));
+    REQUIRE(wait_line({&mt, &prog}, prog, false, [](const std::string& l) { return l == "done"; }));
 
     REQUIRE(mt.signal(SIGINT));
     {
@@ -124,7 +119,7 @@ TEST_CASE("memtop --heap-all: fork parent and child are accounted separately", "
     Run r;
     collect_reports(mt, r);
     REQUIRE(r.final_report);
-    const json &rep = *r.final_report;
+    const json& rep = *r.final_report;
     check_report_shape(rep);
 
     prog.close_stdin();
@@ -135,7 +130,7 @@ TEST_CASE("memtop --heap-all: fork parent and child are accounted separately", "
         ProcStats p = proc_stats(rep, parent);
         INFO("parent " << parent << "\n" << describe_stacks(rep, parent));
         REQUIRE(p.found);
-        CHECK(p.heap_bytes == FORK_PARENT_BYTES); // the child's free of a copy changes nothing here
+        CHECK(p.heap_bytes == FORK_PARENT_BYTES);  // the child's free of a copy changes nothing here
         CHECK(p.heap_peak_bytes == FORK_PARENT_BYTES);
         CHECK(p.allocs_total == FORK_PARENT_N);
         CHECK(p.frees_total == 0);
@@ -167,18 +162,16 @@ TEST_CASE("memtop --heap-all: fork parent and child are accounted separately", "
     }
 }
 
-TEST_CASE("memtop -- CMD across exec: pre-exec allocations disappear", "[bpf][exec][cmd]")
-{
+TEST_CASE("memtop -- CMD across exec: pre-exec allocations disappear", "[bpf][exec][cmd]") {
     RT_REQUIRE_ENV();
     const std::string target = "forker_fp";
-    if (!have_prog(target))
-        return;
+    if (!have_prog(target)) return;
     Run r = run_memtop_cmd({prog_path(target), "--exec"});
     INFO(r.diag);
     REQUIRE_FALSE(r.timed_out);
     REQUIRE(r.exit_code == 0);
     REQUIRE(r.final_report);
-    const json &rep = *r.final_report;
+    const json& rep = *r.final_report;
     check_report_shape(rep);
     ProcStats p = proc_by_comm(rep, target);
     REQUIRE(p.found);
@@ -190,8 +183,8 @@ TEST_CASE("memtop -- CMD across exec: pre-exec allocations disappear", "[bpf][ex
     CHECK(post.allocs == 1);
     CHECK(sum_all(rep, p.pid).bytes == EXEC_POST_SIZE);
     // the new image's symbols are used after the exec
-    for (const json *st : stacks_frame0(rep, p.pid, "post_exec_site")) {
-        const json &f = (*st)["frames"];
+    for (const json* st : stacks_frame0(rep, p.pid, "post_exec_site")) {
+        const json& f = (*st)["frames"];
         INFO(chain_of(*st));
         REQUIRE(f.size() >= 2);
         CHECK(fn_is(f[1], "run_after_exec"));

@@ -16,15 +16,14 @@ using namespace rt;
 namespace {
 
 struct Variant {
-    std::string target; // c_sites_fp, ...
-    std::string src;    // c_sites.c / cpp_sites.cpp
-    bool fp;            // full frame-pointer chains and file:line expected
+    std::string target;  // c_sites_fp, ...
+    std::string src;     // c_sites.c / cpp_sites.cpp
+    bool fp;             // full frame-pointer chains and file:line expected
 };
 
 template <class Sites>
-void check_sites(const json &rep, int pid, const Sites &sites, const Variant &v)
-{
-    for (const expect::Site &site : sites) {
+void check_sites(const json& rep, int pid, const Sites& sites, const Variant& v) {
+    for (const expect::Site& site : sites) {
         INFO("site " << site.function << " in " << v.target);
         Sum s = sum_frame0(rep, pid, site.function);
         CHECK(s.bytes == site.bytes);
@@ -33,21 +32,19 @@ void check_sites(const json &rep, int pid, const Sites &sites, const Variant &v)
             CHECK(s.alloc_bytes_total == site.bytes);
             CHECK(s.allocs_total == site.allocs);
         }
-        if (site.bytes == 0)
-            CHECK(s.stacks == 0); // only stacks with outstanding bytes are listed
-        if (!v.fp || site.bytes == 0)
-            continue;
+        if (site.bytes == 0) CHECK(s.stacks == 0);  // only stacks with outstanding bytes are listed
+        if (!v.fp || site.bytes == 0) continue;
         const int want_line = marker_line(v.src, site.function);
         REQUIRE(want_line > 0);
-        for (const json *st : stacks_frame0(rep, pid, site.function)) {
-            const json &f = (*st)["frames"];
+        for (const json* st : stacks_frame0(rep, pid, site.function)) {
+            const json& f = (*st)["frames"];
             INFO("chain: " << chain_of(*st));
             // the whole chain of test functions down to main
             REQUIRE(f.size() >= 3);
             CHECK(fn_is(f[1], "run_sites"));
             CHECK(fn_is(f[2], "main"));
             // symbolization of frames[0]
-            const json &f0 = f[0];
+            const json& f0 = f[0];
             CHECK(f0.value("address", std::string()).rfind("0x", 0) == 0);
             REQUIRE(f0.contains("file"));
             REQUIRE(f0["file"].is_string());
@@ -64,22 +61,19 @@ void check_sites(const json &rep, int pid, const Sites &sites, const Variant &v)
 
 // vector<int>::reserve: operator new is called from libstdc++ template code
 // (out of line at -O0, inlined at -O2), so match the stack by any frame.
-void check_vector(const json &rep, int pid, const Variant &v)
-{
+void check_vector(const json& rep, int pid, const Variant& v) {
     INFO("vector_site in " << v.target);
     Sum s = sum_any_frame(rep, pid, "vector_site");
     CHECK(s.bytes == CPP_VEC_BYTES);
     CHECK(s.allocs == 1);
     CHECK(s.allocs_total == 1);
     CHECK(s.alloc_bytes_total == CPP_VEC_BYTES);
-    if (!v.fp)
-        return;
-    for (const json *st : stacks_any_frame(rep, pid, "vector_site")) {
-        const json &f = (*st)["frames"];
+    if (!v.fp) return;
+    for (const json* st : stacks_any_frame(rep, pid, "vector_site")) {
+        const json& f = (*st)["frames"];
         INFO("chain: " << chain_of(*st));
         size_t i = 0;
-        while (i < f.size() && !fn_is(f[i], "vector_site"))
-            i++;
+        while (i < f.size() && !fn_is(f[i], "vector_site")) i++;
         REQUIRE(i + 2 < f.size());
         CHECK(fn_is(f[i + 1], "run_sites"));
         CHECK(fn_is(f[i + 2], "main"));
@@ -93,15 +87,14 @@ struct Baseline {
 // What the C/C++ runtime allocates by itself before main (e.g. libstdc++'s
 // emergency exception pool, static glibc's search paths): the same binary run
 // with --baseline returns from main immediately.
-Baseline measure_baseline(const Variant &v)
-{
+Baseline measure_baseline(const Variant& v) {
     Run r = run_memtop_cmd({prog_path(v.target), "--baseline"});
     INFO(r.diag);
     REQUIRE(r.exit_code == 0);
     REQUIRE(r.final_report);
     ProcStats p = proc_by_comm(*r.final_report, v.target);
     Baseline b;
-    if (p.found) { // a process without any allocation may not be listed
+    if (p.found) {  // a process without any allocation may not be listed
         b.heap = p.heap_bytes;
         b.peak = p.heap_peak_bytes;
         b.allocs_total = p.allocs_total;
@@ -110,21 +103,18 @@ Baseline measure_baseline(const Variant &v)
     return b;
 }
 
-void c_sites_cmd(const Variant &v, bool use_baseline, const std::vector<std::string> &extra = {})
-{
+void c_sites_cmd(const Variant& v, bool use_baseline, const std::vector<std::string>& extra = {}) {
     RT_REQUIRE_ENV();
-    if (!have_prog(v.target))
-        return;
+    if (!have_prog(v.target)) return;
     Baseline b;
-    if (use_baseline)
-        b = measure_baseline(v);
+    if (use_baseline) b = measure_baseline(v);
 
     Run r = run_memtop_cmd({prog_path(v.target)}, extra);
     INFO(r.diag);
     REQUIRE_FALSE(r.timed_out);
-    REQUIRE(r.exit_code == 0); // memtop passes the exit status through; 0 = self-checks passed
+    REQUIRE(r.exit_code == 0);  // memtop passes the exit status through; 0 = self-checks passed
     REQUIRE(r.final_report);
-    const json &rep = *r.final_report;
+    const json& rep = *r.final_report;
     check_report_shape(rep);
     CHECK(rep.value("final", false));
     ProcStats p = proc_by_comm(rep, v.target);
@@ -138,7 +128,7 @@ void c_sites_cmd(const Variant &v, bool use_baseline, const std::vector<std::str
     CHECK(p.allocs_total == b.allocs_total + C_ALLOCS_TOTAL);
     CHECK(p.frees_total == b.frees_total + C_FREES_TOTAL);
     Sum all = sum_all(rep, p.pid);
-    CHECK(all.bytes == p.heap_bytes); // -T 1000: every stack is listed
+    CHECK(all.bytes == p.heap_bytes);  // -T 1000: every stack is listed
     if (!use_baseline) {
         // nothing but the sites: no stray stacks
         CHECK(all.bytes == C_TOTAL_BYTES);
@@ -146,11 +136,9 @@ void c_sites_cmd(const Variant &v, bool use_baseline, const std::vector<std::str
     }
 }
 
-void cpp_sites_cmd(const Variant &v, const std::vector<std::string> &extra = {})
-{
+void cpp_sites_cmd(const Variant& v, const std::vector<std::string>& extra = {}) {
     RT_REQUIRE_ENV();
-    if (!have_prog(v.target))
-        return;
+    if (!have_prog(v.target)) return;
     Baseline b = measure_baseline(v);
 
     Run r = run_memtop_cmd({prog_path(v.target)}, extra);
@@ -161,7 +149,7 @@ void cpp_sites_cmd(const Variant &v, const std::vector<std::string> &extra = {})
     // exception unwinding through it.
     REQUIRE(r.exit_code == 0);
     REQUIRE(r.final_report);
-    const json &rep = *r.final_report;
+    const json& rep = *r.final_report;
     check_report_shape(rep);
     ProcStats p = proc_by_comm(rep, v.target);
     REQUIRE(p.found);
@@ -184,43 +172,36 @@ const Variant c_static{"c_sites_static", "c_sites.c", true};
 const Variant cpp_fp{"cpp_sites_fp", "cpp_sites.cpp", true};
 const Variant cpp_nofp{"cpp_sites_nofp", "cpp_sites.cpp", false};
 
-} // namespace
+}  // namespace
 
-TEST_CASE("c_sites_fp under memtop -- CMD: exact per-site numbers, chains, file:line", "[bpf][sites][cmd]")
-{
+TEST_CASE("c_sites_fp under memtop -- CMD: exact per-site numbers, chains, file:line", "[bpf][sites][cmd]") {
     c_sites_cmd(c_fp, false);
 }
 
-TEST_CASE("c_sites_nofp under memtop -- CMD: exact per-site numbers", "[bpf][sites][cmd]")
-{
+TEST_CASE("c_sites_nofp under memtop -- CMD: exact per-site numbers", "[bpf][sites][cmd]") {
     c_sites_cmd(c_nofp, false);
 }
 
-TEST_CASE("c_sites_static under memtop -- CMD: static glibc", "[bpf][sites][cmd][static]")
-{
+TEST_CASE("c_sites_static under memtop -- CMD: static glibc", "[bpf][sites][cmd][static]") {
     c_sites_cmd(c_static, true);
 }
 
-TEST_CASE("cpp_sites_fp under memtop -- CMD: operator new sites, chains, file:line", "[bpf][sites][cmd][cpp]")
-{
+TEST_CASE("cpp_sites_fp under memtop -- CMD: operator new sites, chains, file:line", "[bpf][sites][cmd][cpp]") {
     cpp_sites_cmd(cpp_fp);
 }
 
-TEST_CASE("cpp_sites_nofp under memtop -- CMD: operator new sites", "[bpf][sites][cmd][cpp]")
-{
+TEST_CASE("cpp_sites_nofp under memtop -- CMD: operator new sites", "[bpf][sites][cmd][cpp]") {
     cpp_sites_cmd(cpp_nofp);
 }
 
-TEST_CASE("memtop -p attaches to a running c_sites_fp: exact totals", "[bpf][sites][attach]")
-{
+TEST_CASE("memtop -p attaches to a running c_sites_fp: exact totals", "[bpf][sites][attach]") {
     RT_REQUIRE_ENV();
-    if (!have_prog(c_fp.target))
-        return;
+    if (!have_prog(c_fp.target)) return;
     Attached a = run_attached({{prog_path(c_fp.target), "--wait"}});
     INFO(a.run.diag);
     CHECK(a.run.exit_code == 0);
     REQUIRE(a.run.final_report);
-    const json &rep = *a.run.final_report;
+    const json& rep = *a.run.final_report;
     check_report_shape(rep);
     CHECK(rep.value("final", false));
     const int pid = a.pids.at(0);
@@ -238,16 +219,14 @@ TEST_CASE("memtop -p attaches to a running c_sites_fp: exact totals", "[bpf][sit
     CHECK(all.allocs == C_TOTAL_ALLOCS);
 }
 
-TEST_CASE("memtop -p attaches to a running cpp_sites_nofp: exact totals", "[bpf][sites][attach][cpp]")
-{
+TEST_CASE("memtop -p attaches to a running cpp_sites_nofp: exact totals", "[bpf][sites][attach][cpp]") {
     RT_REQUIRE_ENV();
-    if (!have_prog(cpp_nofp.target))
-        return;
+    if (!have_prog(cpp_nofp.target)) return;
     Attached a = run_attached({{prog_path(cpp_nofp.target), "--wait"}});
     INFO(a.run.diag);
     CHECK(a.run.exit_code == 0);
     REQUIRE(a.run.final_report);
-    const json &rep = *a.run.final_report;
+    const json& rep = *a.run.final_report;
     check_report_shape(rep);
     const int pid = a.pids.at(0);
     ProcStats p = proc_stats(rep, pid);
@@ -265,18 +244,16 @@ TEST_CASE("memtop -p attaches to a running cpp_sites_nofp: exact totals", "[bpf]
     CHECK(all.allocs == CPP_TOTAL_ALLOCS);
 }
 
-TEST_CASE("memtop -p PID,PID traces two processes separately; SIGTERM stops it", "[bpf][sites][attach]")
-{
+TEST_CASE("memtop -p PID,PID traces two processes separately; SIGTERM stops it", "[bpf][sites][attach]") {
     RT_REQUIRE_ENV();
-    if (!have_prog(c_nofp.target) || !have_prog(cpp_fp.target))
-        return;
+    if (!have_prog(c_nofp.target) || !have_prog(cpp_fp.target)) return;
     AttachOptions opt;
     opt.stop_signal = SIGTERM;
     Attached a = run_attached({{prog_path(c_nofp.target), "--wait"}, {prog_path(cpp_fp.target), "--wait"}}, opt);
     INFO(a.run.diag);
     CHECK(a.run.exit_code == 0);
     REQUIRE(a.run.final_report);
-    const json &rep = *a.run.final_report;
+    const json& rep = *a.run.final_report;
     check_report_shape(rep);
     const int cpid = a.pids.at(0), cxxpid = a.pids.at(1);
     {
@@ -302,11 +279,9 @@ TEST_CASE("memtop -p PID,PID traces two processes separately; SIGTERM stops it",
     }
 }
 
-TEST_CASE("memtop -p --duration stops by itself; interval reports precede the final one", "[bpf][attach]")
-{
+TEST_CASE("memtop -p --duration stops by itself; interval reports precede the final one", "[bpf][attach]") {
     RT_REQUIRE_ENV();
-    if (!have_prog(c_nofp.target))
-        return;
+    if (!have_prog(c_nofp.target)) return;
     AttachOptions opt;
     opt.duration_sec = 3;
     auto t0 = std::chrono::steady_clock::now();
@@ -332,17 +307,14 @@ TEST_CASE("memtop -p --duration stops by itself; interval reports precede the fi
 
 // The paths older kernels take, forced on this one: they must count exactly
 // the same (issue 6: features a kernel lacks are fallen back from, not lost).
-TEST_CASE("fallbacks count exactly: classic perf-event uprobes", "[bpf][sites][cmd][fallback]")
-{
+TEST_CASE("fallbacks count exactly: classic perf-event uprobes", "[bpf][sites][cmd][fallback]") {
     c_sites_cmd(c_nofp, false, {"--no-uprobe-multi"});
 }
 
-TEST_CASE("fallbacks count exactly: the 5.10 BPF build with classic uprobes", "[bpf][sites][cmd][fallback]")
-{
+TEST_CASE("fallbacks count exactly: the 5.10 BPF build with classic uprobes", "[bpf][sites][cmd][fallback]") {
     c_sites_cmd(c_fp, false, {"--compat-bpf", "--no-uprobe-multi"});
 }
 
-TEST_CASE("fallbacks count exactly: the 5.10 BPF build, C++ sites", "[bpf][sites][cmd][cpp][fallback]")
-{
+TEST_CASE("fallbacks count exactly: the 5.10 BPF build, C++ sites", "[bpf][sites][cmd][cpp][fallback]") {
     cpp_sites_cmd(cpp_nofp, {"--compat-bpf"});
 }

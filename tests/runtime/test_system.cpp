@@ -77,10 +77,11 @@ TEST_CASE("system view: resident memory grows and shrinks with the program, the 
     Child memtop, prog;
     std::string err;
     REQUIRE(spawn(memtop, {memtop_path(), "--json", "-d", "1"}, false, &err));
-    REQUIRE(wait_line({&memtop}, memtop, true,
-                      [](const std::string& l) { return starts_with(l, "memtop: watching"); }));
+    REQUIRE(
+        wait_line({&memtop}, memtop, true, [](const std::string& l) { return starts_with(l, "memtop: watching"); }));
     REQUIRE(spawn(prog, {prog_path("rss_grow_fp")}, true, &err));
-    auto ready = wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
+    auto ready =
+        wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
     REQUIRE(ready);
     const int pid = std::stoi(ready->substr(6));
 
@@ -121,9 +122,8 @@ TEST_CASE("system view: resident memory grows and shrinks with the program, the 
 
     prog.write_stdin("go\n");
     REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "shrunk"; }));
-    auto shrunk = entries_until({&memtop, &prog}, memtop, seen, pid, [&](const json& e) {
-        return e["rss_anon_bytes"].get<long long>() < grow / 8;
-    });
+    auto shrunk = entries_until({&memtop, &prog}, memtop, seen, pid,
+                                [&](const json& e) { return e["rss_anon_bytes"].get<long long>() < grow / 8; });
     INFO("shrunk:\n" << shrunk.dump());
     REQUIRE(shrunk.reached);
     const json& s = shrunk.list.back();
@@ -172,8 +172,8 @@ TEST_CASE("system view: growth stacks name the code that touched the pages (mmap
     Child memtop, prog;
     std::string err;
     REQUIRE(spawn(memtop, {memtop_path(), "--json", "-d", "1", "-T", "50", "--fault-sample", "4096"}, false, &err));
-    REQUIRE(wait_line({&memtop}, memtop, true,
-                      [](const std::string& l) { return starts_with(l, "memtop: watching"); }));
+    REQUIRE(
+        wait_line({&memtop}, memtop, true, [](const std::string& l) { return starts_with(l, "memtop: watching"); }));
     if (!kernel_has_unwinder()) {
         // Growth stacks need the full BPF build and bpf_loop: memtop says so.
         REQUIRE(wait_line({&memtop}, memtop, true, [](const std::string& l) {
@@ -184,7 +184,8 @@ TEST_CASE("system view: growth stacks name the code that touched the pages (mmap
         return;
     }
     REQUIRE(spawn(prog, {prog_path("rss_grow_nofp"), "--three-ways"}, true, &err));
-    auto ready = wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
+    auto ready =
+        wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
     REQUIRE(ready);
     const int pid = std::stoi(ready->substr(6));
     size_t seen = memtop.out_lines.size();

@@ -20,27 +20,22 @@ using namespace rt;
 
 namespace {
 
-bool ci_mode()
-{
-    const char *ci = std::getenv("CI");
+bool ci_mode() {
+    const char* ci = std::getenv("CI");
     return ci && std::string(ci) == "true";
 }
 
-std::string find_tmux()
-{
-    for (const char *dir : {"/usr/bin", "/bin", "/usr/local/bin"}) {
+std::string find_tmux() {
+    for (const char* dir : {"/usr/bin", "/bin", "/usr/local/bin"}) {
         std::string p = std::string(dir) + "/tmux";
-        if (access(p.c_str(), X_OK) == 0)
-            return p;
+        if (access(p.c_str(), X_OK) == 0) return p;
     }
     return "";
 }
 
 // Like RT_REQUIRE_ENV for tmux: fails under CI=true, else skips with a warning.
-bool tmux_ok()
-{
-    if (!find_tmux().empty())
-        return true;
+bool tmux_ok() {
+    if (!find_tmux().empty()) return true;
     if (ci_mode())
         FAIL("tmux not installed (CI=true); tools/install-deps.sh installs it");
     else
@@ -48,39 +43,35 @@ bool tmux_ok()
     return false;
 }
 
-#define RT_REQUIRE_TMUX()   \
-    do {                    \
-        if (!tmux_ok())     \
-            return;         \
+#define RT_REQUIRE_TMUX()       \
+    do {                        \
+        if (!tmux_ok()) return; \
     } while (0)
 
-std::string strip_escapes(const std::string &s)
-{
+std::string strip_escapes(const std::string& s) {
     static const std::regex esc("\x1b\\[[0-9;?]*[A-Za-z]");
     return std::regex_replace(s, esc, "");
 }
 
-std::vector<std::string> split(const std::string &s)
-{
+std::vector<std::string> split(const std::string& s) {
     std::vector<std::string> lines;
     std::stringstream ss(s);
-    for (std::string l; std::getline(ss, l);)
-        lines.push_back(l);
+    for (std::string l; std::getline(ss, l);) lines.push_back(l);
     return lines;
 }
 
-bool contains(const std::string &s, const std::string &what) { return s.find(what) != std::string::npos; }
+bool contains(const std::string& s, const std::string& what) {
+    return s.find(what) != std::string::npos;
+}
 
 // Does an SGR sequence in s set one of these parameters (7: reverse, 31-37:
 // a foreground colour, ...)?
-bool has_sgr(const std::string &s, const std::vector<int> &codes)
-{
+bool has_sgr(const std::string& s, const std::vector<int>& codes) {
     static const std::regex sgr("\x1b\\[([0-9;]*)m");
     for (auto it = std::sregex_iterator(s.begin(), s.end(), sgr); it != std::sregex_iterator(); ++it) {
         std::stringstream ps((*it)[1].str());
         for (std::string p; std::getline(ps, p, ';');)
-            if (!p.empty() && std::find(codes.begin(), codes.end(), std::stoi(p)) != codes.end())
-                return true;
+            if (!p.empty() && std::find(codes.begin(), codes.end(), std::stoi(p)) != codes.end()) return true;
     }
     return false;
 }
@@ -91,100 +82,82 @@ bool has_sgr(const std::string &s, const std::vector<int> &codes)
 // then stays a while so the screen after memtop can still be captured.
 class Pane {
 public:
-    Pane(int cols, int rows, const std::string &memtop_args, const std::string &env = "")
-    {
+    Pane(int cols, int rows, const std::string& memtop_args, const std::string& env = "") {
         char tmpl[] = "/tmp/memtop-tui.XXXXXX";
         dir_ = mkdtemp(tmpl) ? tmpl : "/tmp";
         sock_ = dir_ + "/sock";
         status_ = dir_ + "/status";
         std::string cmd = env + (env.empty() ? "" : " ") + memtop_path() + " " + memtop_args + "; echo $? > " +
                           status_ + "; exec sleep 60";
-        started_ = tmux({"new-session", "-d", "-s", "mt", "-x", std::to_string(cols), "-y", std::to_string(rows),
-                         cmd});
+        started_ = tmux({"new-session", "-d", "-s", "mt", "-x", std::to_string(cols), "-y", std::to_string(rows), cmd});
         cmd_ = cmd;
     }
-    ~Pane()
-    {
+    ~Pane() {
         tmux({"kill-server"});
         unlink(status_.c_str());
         unlink(sock_.c_str());
         rmdir(dir_.c_str());
     }
     bool started() const { return started_; }
-    const std::string &command() const { return cmd_; }
+    const std::string& command() const { return cmd_; }
 
     // The pane's text (escapes: with its colours and attributes; history:
     // with what scrolled off the top).
-    std::string capture(bool escapes = false, bool history = false)
-    {
+    std::string capture(bool escapes = false, bool history = false) {
         std::vector<std::string> a = {"capture-pane", "-p", "-t", "mt"};
-        if (escapes)
-            a.insert(a.begin() + 1, "-e");
-        if (history)
-            a.insert(a.end(), {"-S", "-"});
+        if (escapes) a.insert(a.begin() + 1, "-e");
+        if (history) a.insert(a.end(), {"-S", "-"});
         std::string out;
         tmux(a, &out);
         return out;
     }
-    void keys(const std::vector<std::string> &keys)
-    {
+    void keys(const std::vector<std::string>& keys) {
         std::vector<std::string> a = {"send-keys", "-t", "mt"};
         a.insert(a.end(), keys.begin(), keys.end());
         tmux(a);
     }
-    void text(const std::string &s) { tmux({"send-keys", "-t", "mt", "-l", s}); }
-    void resize(int cols, int rows)
-    {
+    void text(const std::string& s) { tmux({"send-keys", "-t", "mt", "-l", s}); }
+    void resize(int cols, int rows) {
         tmux({"resize-window", "-t", "mt", "-x", std::to_string(cols), "-y", std::to_string(rows)});
     }
     // Polls the pane until pred holds on its text; the last capture goes to
     // *last (for failure messages).
-    bool wait_for(const std::function<bool(const std::string &)> &pred, std::string *last = nullptr,
-                  bool escapes = false, Millis timeout = 15s)
-    {
+    bool wait_for(const std::function<bool(const std::string&)>& pred, std::string* last = nullptr,
+                  bool escapes = false, Millis timeout = 15s) {
         auto deadline = std::chrono::steady_clock::now() + timeout;
         for (;;) {
             std::string s = capture(escapes);
-            if (last)
-                *last = s;
-            if (pred(s))
-                return true;
-            if (std::chrono::steady_clock::now() > deadline)
-                return false;
+            if (last) *last = s;
+            if (pred(s)) return true;
+            if (std::chrono::steady_clock::now() > deadline) return false;
             std::this_thread::sleep_for(100ms);
         }
     }
-    bool wait_text(const std::string &what, std::string *last = nullptr, Millis timeout = 15s)
-    {
-        return wait_for([&](const std::string &s) { return contains(s, what); }, last, false, timeout);
+    bool wait_text(const std::string& what, std::string* last = nullptr, Millis timeout = 15s) {
+        return wait_for([&](const std::string& s) { return contains(s, what); }, last, false, timeout);
     }
     // memtop's exit status, once it has exited (-1: not within the timeout).
-    int exit_status(Millis timeout = 15s)
-    {
+    int exit_status(Millis timeout = 15s) {
         auto deadline = std::chrono::steady_clock::now() + timeout;
         while (std::chrono::steady_clock::now() < deadline) {
             std::ifstream in(status_);
             int st = -1;
-            if (in >> st)
-                return st;
+            if (in >> st) return st;
             std::this_thread::sleep_for(100ms);
         }
         return -1;
     }
 
 private:
-    bool tmux(std::vector<std::string> args, std::string *out = nullptr)
-    {
+    bool tmux(std::vector<std::string> args, std::string* out = nullptr) {
         std::vector<std::string> argv = {find_tmux(), "-S", sock_, "-f", "/dev/null"};
         argv.insert(argv.end(), args.begin(), args.end());
         Child c;
-        if (!spawn(c, argv, false, nullptr))
-            return false;
+        if (!spawn(c, argv, false, nullptr)) return false;
         bool done = wait_exit({&c}, c, 10s);
         if (out) {
             out->clear();
-            for (const auto &l : c.out_lines)
-                *out += l + "\n";
+            for (const auto& l : c.out_lines) *out += l + "\n";
         }
         return done && c.exit_code() == 0;
     }
@@ -199,12 +172,11 @@ struct Table {
     std::vector<std::string> rows;
 };
 
-Table table_of(const std::string &screen)
-{
+Table table_of(const std::string& screen) {
     Table t;
     bool in = false;
     static const std::regex row("^ *([0-9]+) .*");
-    for (const auto &l : split(screen)) {
+    for (const auto& l : split(screen)) {
         if (!in) {
             if (contains(l, "PID") && contains(l, "COMM")) {
                 t.header = l;
@@ -213,86 +185,77 @@ Table table_of(const std::string &screen)
             continue;
         }
         std::smatch m;
-        if (!std::regex_match(l, m, row))
-            break;
+        if (!std::regex_match(l, m, row)) break;
         t.pids.push_back(std::stoi(m[1]));
         t.rows.push_back(l);
     }
     return t;
 }
 
-const std::string *row_of(const Table &t, int pid)
-{
+const std::string* row_of(const Table& t, int pid) {
     for (size_t i = 0; i < t.pids.size(); i++)
-        if (t.pids[i] == pid)
-            return &t.rows[i];
+        if (t.pids[i] == pid) return &t.rows[i];
     return nullptr;
 }
 
-int position_of(const Table &t, int pid)
-{
+int position_of(const Table& t, int pid) {
     auto it = std::find(t.pids.begin(), t.pids.end(), pid);
     return it == t.pids.end() ? -1 : int(it - t.pids.begin());
 }
 
 // The pid of the table row drawn in reverse video (the cursor), -1 if none.
-int cursor_pid(const std::string &screen_with_escapes)
-{
+int cursor_pid(const std::string& screen_with_escapes) {
     static const std::regex row("^ *([0-9]+) .*");
-    for (const auto &l : split(screen_with_escapes)) {
-        if (!has_sgr(l, {7}))
-            continue;
+    for (const auto& l : split(screen_with_escapes)) {
+        if (!has_sgr(l, {7})) continue;
         std::smatch m;
         std::string plain = strip_escapes(l);
-        if (std::regex_match(plain, m, row))
-            return std::stoi(m[1]);
+        if (std::regex_match(plain, m, row)) return std::stoi(m[1]);
     }
     return -1;
 }
 
 // Moves the cursor onto pid's row, which must be on the screen.
-bool select_row(Pane &pane, int pid)
-{
+bool select_row(Pane& pane, int pid) {
     for (int i = 0; i < 60; i++) {
         std::string e = pane.capture(true);
         int cur = cursor_pid(e);
-        if (cur == pid)
-            return true;
+        if (cur == pid) return true;
         Table t = table_of(strip_escapes(e));
         int want = position_of(t, pid), at = position_of(t, cur);
-        if (want < 0 || at < 0)
-            return false;
+        if (want < 0 || at < 0) return false;
         pane.keys({want < at ? "Up" : "Down"});
-        pane.wait_for([&](const std::string &x) { return cursor_pid(x) != cur; }, nullptr, true, 2s);
+        pane.wait_for([&](const std::string& x) { return cursor_pid(x) != cur; }, nullptr, true, 2s);
     }
     return false;
 }
 
-bool all_rows_contain(const Table &t, const std::string &what)
-{
-    return std::all_of(t.rows.begin(), t.rows.end(), [&](const std::string &r) { return contains(r, what); });
+bool all_rows_contain(const Table& t, const std::string& what) {
+    return std::all_of(t.rows.begin(), t.rows.end(), [&](const std::string& r) { return contains(r, what); });
 }
 
-bool ascending(const std::vector<int> &v) { return std::is_sorted(v.begin(), v.end()); }
-bool descending(const std::vector<int> &v) { return std::is_sorted(v.rbegin(), v.rend()); }
+bool ascending(const std::vector<int>& v) {
+    return std::is_sorted(v.begin(), v.end());
+}
+bool descending(const std::vector<int>& v) {
+    return std::is_sorted(v.rbegin(), v.rend());
+}
 
 // A test program (harness protocol: "ready <pid>" first).
-int start_prog(Child &c, const std::vector<std::string> &argv)
-{
+int start_prog(Child& c, const std::vector<std::string>& argv) {
     std::string err;
     bool ok = spawn(c, argv, true, &err);
     INFO(err);
     REQUIRE(ok);
-    auto ready = wait_line({&c}, c, false, [](const std::string &l) { return starts_with(l, "ready "); });
+    auto ready = wait_line({&c}, c, false, [](const std::string& l) { return starts_with(l, "ready "); });
     INFO(c.describe());
     REQUIRE(ready);
     return std::stoi(ready->substr(6));
 }
 
-} // namespace
+}  // namespace
 
-TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval, help, quit", "[bpf][tui]")
-{
+TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval, help, quit", "[bpf][tui]") {
     RT_REQUIRE_ENV();
     RT_REQUIRE_TMUX();
     REQUIRE(have_prog("rss_grow_fp"));
@@ -306,11 +269,12 @@ TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval,
     std::string s;
 
     // The header, and the table once the first report is in.
-    bool shown = pane.wait_for([&](const std::string &x) { return table_of(x).pids.size() >= 3; }, &s);
+    bool shown = pane.wait_for([&](const std::string& x) { return table_of(x).pids.size() >= 3; }, &s);
     INFO(s);
     REQUIRE(shown);
     CHECK(contains(s, "memtop  system view  every 1s"));
-    CHECK(std::regex_search(s, std::regex("Mem [0-9.]+ [KMGT]iB total, [0-9.]+ [KMGT]?i?B used, [0-9.]+ [KMGT]iB available")));
+    CHECK(std::regex_search(
+        s, std::regex("Mem [0-9.]+ [KMGT]iB total, [0-9.]+ [KMGT]?i?B used, [0-9.]+ [KMGT]iB available")));
     CHECK(std::regex_search(s, std::regex("memtop [0-9.]+% CPU, [0-9.]+ [KMG]iB resident, 0 probes")));
     CHECK(contains(s, "lost: "));
     Table t = table_of(s);
@@ -321,7 +285,7 @@ TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval,
 
     // < three times: from RSS over CONTAINER and COMM to PID, ascending.
     pane.text("<<<");
-    bool by_pid = pane.wait_for([](const std::string &x) { return contains(table_of(x).header, "PID ^"); }, &s);
+    bool by_pid = pane.wait_for([](const std::string& x) { return contains(table_of(x).header, "PID ^"); }, &s);
     INFO(s);
     REQUIRE(by_pid);
     t = table_of(s);
@@ -329,7 +293,7 @@ TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval,
     CHECK(ascending(t.pids));
     CHECK(t.pids != by_rss);
     pane.text("I");
-    REQUIRE(pane.wait_for([](const std::string &x) { return contains(table_of(x).header, "PID v"); }, &s));
+    REQUIRE(pane.wait_for([](const std::string& x) { return contains(table_of(x).header, "PID v"); }, &s));
     CHECK(descending(table_of(s).pids));
 
     // Filter by the program's name: only its rows are left (other tests
@@ -337,9 +301,11 @@ TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval,
     pane.text("/rss_gr");
     REQUIRE(pane.wait_text("filter: rss_gr_", &s));
     pane.keys({"Enter"});
-    bool filtered = pane.wait_for([&](const std::string &x) {
-        return contains(x, "shown by filter \"rss_gr\"") && !contains(x, "Enter applies");
-    }, &s);
+    bool filtered = pane.wait_for(
+        [&](const std::string& x) {
+            return contains(x, "shown by filter \"rss_gr\"") && !contains(x, "Enter applies");
+        },
+        &s);
     INFO(s);
     REQUIRE(filtered);
     t = table_of(s);
@@ -352,19 +318,21 @@ TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval,
     // scrolls to it), also when the table is sorted by RSS again and the
     // program grows past others.
     pane.keys({"Escape"});
-    REQUIRE(pane.wait_for([&](const std::string &x) { return table_of(x).pids.size() > t.pids.size(); }, &s));
+    REQUIRE(pane.wait_for([&](const std::string& x) { return table_of(x).pids.size() > t.pids.size(); }, &s));
     CHECK(cursor_pid(pane.capture(true)) == pid);
     pane.text(">>>");
-    REQUIRE(pane.wait_for([](const std::string &x) { return contains(table_of(x).header, "RSS v"); }, &s));
+    REQUIRE(pane.wait_for([](const std::string& x) { return contains(table_of(x).header, "RSS v"); }, &s));
     CHECK(cursor_pid(pane.capture(true)) == pid);
     const int before = position_of(table_of(s), pid);
     REQUIRE(before >= 0);
     REQUIRE(prog.write_stdin("go\n"));
-    REQUIRE(wait_line({&prog}, prog, false, [](const std::string &l) { return l == "grown"; }));
-    bool moved = pane.wait_for([&](const std::string &x) {
-        int now = position_of(table_of(x), pid);
-        return now >= 0 && now < before;
-    }, &s);
+    REQUIRE(wait_line({&prog}, prog, false, [](const std::string& l) { return l == "grown"; }));
+    bool moved = pane.wait_for(
+        [&](const std::string& x) {
+            int now = position_of(table_of(x), pid);
+            return now >= 0 && now < before;
+        },
+        &s);
     {
         INFO("row " << before << " before growing\n" << s);
         CHECK(moved);
@@ -378,7 +346,7 @@ TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval,
     const std::string frozen_row = *row_of(table_of(s), pid);
     const std::string frozen_title = split(s)[0];
     REQUIRE(prog.write_stdin("shrink\n"));
-    REQUIRE(wait_line({&prog}, prog, false, [](const std::string &l) { return l == "shrunk"; }));
+    REQUIRE(wait_line({&prog}, prog, false, [](const std::string& l) { return l == "shrunk"; }));
     std::this_thread::sleep_for(2500ms);  // two reports at -d 1
     s = pane.capture();
     {
@@ -388,10 +356,12 @@ TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval,
         CHECK(split(s)[0] == frozen_title);
     }
     pane.keys({"Space"});
-    bool thawed = pane.wait_for([&](const std::string &x) {
-        const std::string *r = row_of(table_of(x), pid);
-        return !contains(x, "PAUSED") && r && *r != frozen_row;
-    }, &s);
+    bool thawed = pane.wait_for(
+        [&](const std::string& x) {
+            const std::string* r = row_of(table_of(x), pid);
+            return !contains(x, "PAUSED") && r && *r != frozen_row;
+        },
+        &s);
     {
         INFO("frozen: " << frozen_row << "\n" << s);
         CHECK(thawed);
@@ -409,7 +379,7 @@ TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval,
     CHECK(contains(s, "invert the sort order"));
     CHECK(table_of(s).header.empty());
     pane.text("x");
-    REQUIRE(pane.wait_for([](const std::string &x) { return !table_of(x).header.empty(); }, &s));
+    REQUIRE(pane.wait_for([](const std::string& x) { return !table_of(x).header.empty(); }, &s));
 
     // q: memtop exits 0, and the final report is left on the terminal.
     pane.text("q");
@@ -420,8 +390,7 @@ TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval,
     CHECK(wait_exit({&prog}, prog));
 }
 
-TEST_CASE("live screen: detail view, t starts heap tracing, stacks expand frame by frame", "[bpf][tui]")
-{
+TEST_CASE("live screen: detail view, t starts heap tracing, stacks expand frame by frame", "[bpf][tui]") {
     RT_REQUIRE_ENV();
     RT_REQUIRE_TMUX();
     REQUIRE(have_prog("c_sites_fp"));
@@ -433,16 +402,18 @@ TEST_CASE("live screen: detail view, t starts heap tracing, stacks expand frame 
     INFO(pane.command());
     REQUIRE(pane.started());
     std::string s;
-    REQUIRE(pane.wait_for([](const std::string &x) { return table_of(x).pids.size() >= 3; }, &s));
+    REQUIRE(pane.wait_for([](const std::string& x) { return table_of(x).pids.size() >= 3; }, &s));
     // --no-color: no foreground colour anywhere.
     CHECK_FALSE(has_sgr(pane.capture(true), {31, 32, 33, 34, 35, 36, 37}));
 
     pane.text("/c_sites");
     pane.keys({"Enter"});
-    REQUIRE(pane.wait_for([&](const std::string &x) {
-        Table t = table_of(x);
-        return contains(x, "shown by filter") && row_of(t, pid) && all_rows_contain(t, "c_sites");
-    }, &s));
+    REQUIRE(pane.wait_for(
+        [&](const std::string& x) {
+            Table t = table_of(x);
+            return contains(x, "shown by filter") && row_of(t, pid) && all_rows_contain(t, "c_sites");
+        },
+        &s));
     REQUIRE(select_row(pane, pid));
     pane.keys({"Enter"});
     bool detail = pane.wait_text("pid " + spid + "  c_sites_fp", &s);
@@ -460,13 +431,15 @@ TEST_CASE("live screen: detail view, t starts heap tracing, stacks expand frame 
     INFO(s);
     REQUIRE(attached);
     REQUIRE(prog.write_stdin("go\n"));
-    REQUIRE(wait_line({&prog}, prog, false, [](const std::string &l) { return l == "done"; }));
+    REQUIRE(wait_line({&prog}, prog, false, [](const std::string& l) { return l == "done"; }));
     REQUIRE(pane.wait_text("heap-traced (t stops)", &s));
     // Largest first: realloc_grow (5000 B), pvalloc_site (4000), leak_malloc (3 x 1000).
-    bool stacks = pane.wait_for([](const std::string &x) {
-        return contains(x, "[+] 4.9 KiB in 1 allocation   realloc_grow") &&
-               contains(x, "[+] 2.9 KiB in 3 allocations   leak_malloc");
-    }, &s);
+    bool stacks = pane.wait_for(
+        [](const std::string& x) {
+            return contains(x, "[+] 4.9 KiB in 1 allocation   realloc_grow") &&
+                   contains(x, "[+] 2.9 KiB in 3 allocations   leak_malloc");
+        },
+        &s);
     INFO(s);
     REQUIRE(stacks);
     CHECK(contains(s, "c_sites.c:"));
@@ -483,23 +456,22 @@ TEST_CASE("live screen: detail view, t starts heap tracing, stacks expand frame 
     pane.keys({"Down", "Right"});
     REQUIRE(pane.wait_text("#0   pvalloc_site", &s));
     pane.keys({"Left", "Up", "Enter"});
-    REQUIRE(pane.wait_for([](const std::string &x) { return !contains(x, "run_sites"); }, &s));
+    REQUIRE(pane.wait_for([](const std::string& x) { return !contains(x, "run_sites"); }, &s));
 
     // t again: no longer reported (the probes stay, as the help says).
     pane.text("t");
     REQUIRE(pane.wait_text("not heap-traced (t starts)", &s));
-    CHECK(pane.wait_for([](const std::string &x) { return !contains(x, "realloc_grow"); }, &s));
+    CHECK(pane.wait_for([](const std::string& x) { return !contains(x, "realloc_grow"); }, &s));
 
     pane.keys({"Escape"});
-    REQUIRE(pane.wait_for([](const std::string &x) { return !table_of(x).header.empty(); }, &s));
+    REQUIRE(pane.wait_for([](const std::string& x) { return !table_of(x).header.empty(); }, &s));
     pane.text("q");
     CHECK(pane.exit_status() == 0);
     prog.close_stdin();
     CHECK(wait_exit({&prog}, prog));
 }
 
-TEST_CASE("live screen with -p: the traced program's heap and its stacks", "[bpf][tui][attach]")
-{
+TEST_CASE("live screen with -p: the traced program's heap and its stacks", "[bpf][tui][attach]") {
     RT_REQUIRE_ENV();
     RT_REQUIRE_TMUX();
     REQUIRE(have_prog("c_sites_fp"));
@@ -513,12 +485,14 @@ TEST_CASE("live screen with -p: the traced program's heap and its stacks", "[bpf
     std::string s;
     REQUIRE(pane.wait_text("memtop  pid " + spid + "  every 1s", &s));
     REQUIRE(prog.write_stdin("go\n"));
-    REQUIRE(wait_line({&prog}, prog, false, [](const std::string &l) { return l == "done"; }));
+    REQUIRE(wait_line({&prog}, prog, false, [](const std::string& l) { return l == "done"; }));
     // Sorted by heap: the program first, with heap and its peak.
-    bool row = pane.wait_for([&](const std::string &x) {
-        Table t = table_of(x);
-        return !t.pids.empty() && t.pids[0] == pid && contains(t.rows[0], "KiB");
-    }, &s);
+    bool row = pane.wait_for(
+        [&](const std::string& x) {
+            Table t = table_of(x);
+            return !t.pids.empty() && t.pids[0] == pid && contains(t.rows[0], "KiB");
+        },
+        &s);
     INFO(s);
     REQUIRE(row);
     CHECK(contains(table_of(s).header, "HEAP v"));
@@ -532,15 +506,14 @@ TEST_CASE("live screen with -p: the traced program's heap and its stacks", "[bpf
     CHECK(wait_exit({&prog}, prog));
 }
 
-TEST_CASE("live screen: a 40x12 terminal, then a resize, redraw sensibly", "[bpf][tui]")
-{
+TEST_CASE("live screen: a 40x12 terminal, then a resize, redraw sensibly", "[bpf][tui]") {
     RT_REQUIRE_ENV();
     RT_REQUIRE_TMUX();
     Pane pane(40, 12, "-d 1", "NO_COLOR=1");
     INFO(pane.command());
     REQUIRE(pane.started());
     std::string s;
-    bool drawn = pane.wait_for([](const std::string &x) { return table_of(x).pids.size() >= 3; }, &s);
+    bool drawn = pane.wait_for([](const std::string& x) { return table_of(x).pids.size() >= 3; }, &s);
     INFO(s);
     REQUIRE(drawn);
     auto lines = split(s);
@@ -555,23 +528,24 @@ TEST_CASE("live screen: a 40x12 terminal, then a resize, redraw sensibly", "[bpf
     pane.keys({"Enter"});
     REQUIRE(pane.wait_text("Heap stacks", &s));
     pane.keys({"Escape"});
-    REQUIRE(pane.wait_for([](const std::string &x) { return !table_of(x).header.empty(); }, &s));
+    REQUIRE(pane.wait_for([](const std::string& x) { return !table_of(x).header.empty(); }, &s));
 
     pane.resize(120, 40);
-    bool wide = pane.wait_for([](const std::string &x) {
-        Table t = table_of(x);
-        auto l = split(x);
-        return contains(t.header, "HEAP PEAK") && contains(t.header, "ALLOCS/S") && t.pids.size() > 6 &&
-               l.size() >= 40 && contains(l[39], "q quit");
-    }, &s);
+    bool wide = pane.wait_for(
+        [](const std::string& x) {
+            Table t = table_of(x);
+            auto l = split(x);
+            return contains(t.header, "HEAP PEAK") && contains(t.header, "ALLOCS/S") && t.pids.size() > 6 &&
+                   l.size() >= 40 && contains(l[39], "q quit");
+        },
+        &s);
     INFO(s);
     CHECK(wide);
     pane.text("q");
     CHECK(pane.exit_status() == 0);
 }
 
-TEST_CASE("no terminal: a pipe gets text reports and no escape codes; -b does too on a terminal", "[bpf][tui][cli]")
-{
+TEST_CASE("no terminal: a pipe gets text reports and no escape codes; -b does too on a terminal", "[bpf][tui][cli]") {
     RT_REQUIRE_ENV();
     {
         Child m;
@@ -583,12 +557,11 @@ TEST_CASE("no terminal: a pipe gets text reports and no escape codes; -b does to
         CHECK(m.exit_code() == 0);
         std::string all;
         int reports = 0;
-        for (const auto &l : m.out_lines) {
+        for (const auto& l : m.out_lines) {
             all += l + "\n";
             reports += starts_with(l, "memtop 20");
         }
-        for (const auto &l : m.err_lines)
-            all += l + "\n";
+        for (const auto& l : m.err_lines) all += l + "\n";
         CHECK(reports == 2);  // -n 2: one interval report, then the final one
         CHECK(contains(all, "(final)"));
         CHECK(contains(all, "PID"));

@@ -1,7 +1,7 @@
 // The BPF objects as built, opened but not loaded: no root, no kernel needed.
 #include <bpf/libbpf.h>
-#include <catch2/catch.hpp>
 #include <linux/bpf.h>
+#include <catch2/catch.hpp>
 
 #include <string>
 #include <vector>

@@ -39,9 +39,12 @@ TEST_CASE("parse_loader_list: the paths of ld.so --list, nothing else", "[unwind
         "\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f0c19f20000)\n"
         "\t/lib64/ld-linux-x86-64.so.2 (0x00007f0c1a4c4000)\n";
     std::vector<std::string> want{
-        "/work/build/tests/progs/libdeep_lib.so",   "/lib/x86_64-linux-gnu/libstdc++.so.6",
-        "/lib/x86_64-linux-gnu/libm.so.6",          "/opt/my dir/libspace.so",
-        "/lib/x86_64-linux-gnu/libgcc_s.so.1",      "/lib/x86_64-linux-gnu/libc.so.6",
+        "/work/build/tests/progs/libdeep_lib.so",
+        "/lib/x86_64-linux-gnu/libstdc++.so.6",
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/opt/my dir/libspace.so",
+        "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+        "/lib/x86_64-linux-gnu/libc.so.6",
         "/lib64/ld-linux-x86-64.so.2",
     };
     CHECK(parse_loader_list(text) == want);
@@ -81,8 +84,10 @@ struct ElfCfi {
     Elf* elf = nullptr;
     Dwarf* dw = nullptr;
     Dwarf_CFI* cfi = nullptr;
-    struct Seg { uint64_t vaddr, memsz, offset; };
-    std::vector<Seg> exec;   // executable PT_LOADs
+    struct Seg {
+        uint64_t vaddr, memsz, offset;
+    };
+    std::vector<Seg> exec;  // executable PT_LOADs
     GElf_Ehdr ehdr{};
 
     explicit ElfCfi(const std::string& path) {
@@ -172,9 +177,9 @@ bool at_cfa_plus(const Dwarf_Op* ops, size_t n, int64_t& off) {
 // start, dwarf_frame_info's `start`, is not used: after DW_CFA_restore_state
 // it is the remembered row's start, not where the restored rule begins.)
 struct Truth {
-    bool covered = false;     // an FDE covers the address
-    bool outermost = false;   // return address undefined
-    bool simple = false;      // CFA = rsp|rbp + off, RA at CFA-8, rbp same or at CFA+off
+    bool covered = false;    // an FDE covers the address
+    bool outermost = false;  // return address undefined
+    bool simple = false;     // CFA = rsp|rbp + off, RA at CFA-8, rbp same or at CFA+off
     int cfa_reg = -1;
     int64_t cfa_off = 0, rbp_off = 0;
 };
@@ -232,13 +237,20 @@ Want want_of(const Truth& t) {
 
 const char* type_name(int type) {
     switch (type) {
-    case MEMTOP_ROW_NONE: return "none";
-    case MEMTOP_ROW_CFA_RSP: return "cfa=rsp";
-    case MEMTOP_ROW_CFA_RBP: return "cfa=rbp";
-    case MEMTOP_ROW_PLT: return "plt";
-    case MEMTOP_ROW_OUTERMOST: return "outermost";
-    case kOther: return "other";
-    default: return "unsupported";
+        case MEMTOP_ROW_NONE:
+            return "none";
+        case MEMTOP_ROW_CFA_RSP:
+            return "cfa=rsp";
+        case MEMTOP_ROW_CFA_RBP:
+            return "cfa=rbp";
+        case MEMTOP_ROW_PLT:
+            return "plt";
+        case MEMTOP_ROW_OUTERMOST:
+            return "outermost";
+        case kOther:
+            return "other";
+        default:
+            return "unsupported";
     }
 }
 
@@ -252,7 +264,7 @@ struct Comparison {
     size_t simple = 0;      // of which libdw's rule is one a row holds exactly
     size_t boundaries = 0;  // of which the rule differs from the byte before's
     size_t mismatches = 0;
-    std::string first;      // the first few mismatches, for the message
+    std::string first;  // the first few mismatches, for the message
 };
 
 // Every `stride`-th byte of each function (function symbols, by address):
@@ -283,7 +295,8 @@ Comparison compare_with_libdw(ElfCfi& e, const CfiTable& t, size_t stride) {
             if (want.type == kOther) {
                 // Expressions (the PLT's) or registers the BPF side does not
                 // follow: the row must not claim a plain rule.
-                if (r->type != MEMTOP_ROW_PLT && r->type != MEMTOP_ROW_UNSUPPORTED) fail(a, "libdw: other; row: " + show(got));
+                if (r->type != MEMTOP_ROW_PLT && r->type != MEMTOP_ROW_UNSUPPORTED)
+                    fail(a, "libdw: other; row: " + show(got));
             } else {
                 if (want.type == MEMTOP_ROW_CFA_RSP || want.type == MEMTOP_ROW_CFA_RBP) c.simple++;
                 if (want.type == MEMTOP_ROW_NONE || want.type == MEMTOP_ROW_OUTERMOST) got.cfa = got.rbp = 0;
@@ -417,8 +430,8 @@ TEST_CASE("build_cfi_table on the fixture, from .eh_frame and from .debug_frame"
             REQUIRE(r);
             if (memtop_row_type(r) == MEMTOP_ROW_CFA_RSP) biggest = std::max(biggest, memtop_row_cfa(r));
         }
-        CHECK(biggest > 0xffffu);                                 // past what 16 bits hold
-        CHECK(uint64_t(biggest) * 8 >= (4u << 20) - 4096);       // about the array
+        CHECK(biggest > 0xffffu);                           // past what 16 bits hold
+        CHECK(uint64_t(biggest) * 8 >= (4u << 20) - 4096);  // about the array
     }
 }
 

@@ -49,7 +49,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -110,7 +112,9 @@ void functions_of(int pid, const Mapping& m, std::vector<Candidate>& out) {
     std::set<uint64_t> seen;
     size_t nph = 0;
     if (elf && elf_kind(elf) == ELF_K_ELF && elf_getphdrnum(elf, &nph) == 0) {
-        struct Seg { uint64_t vaddr, memsz, offset; };
+        struct Seg {
+            uint64_t vaddr, memsz, offset;
+        };
         std::vector<Seg> segs;
         for (size_t i = 0; i < nph; i++) {
             GElf_Phdr ph;
@@ -168,11 +172,16 @@ int main(int argc, char** argv) {
     std::string program = DEEP_SITES_PATH;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
-        if (a == "--frames" && i + 1 < argc) nframes = std::stoul(argv[++i]);
-        else if (a == "--rounds" && i + 1 < argc) rounds = std::stoul(argv[++i]);
-        else if (a == "--stack" && i + 1 < argc) stack_depth = std::stoul(argv[++i]);
-        else if (a[0] != '-') program = a;
-        else die("usage: symbolize_bench [--frames N] [--rounds R] [--stack S] [PROGRAM]");
+        if (a == "--frames" && i + 1 < argc)
+            nframes = std::stoul(argv[++i]);
+        else if (a == "--rounds" && i + 1 < argc)
+            rounds = std::stoul(argv[++i]);
+        else if (a == "--stack" && i + 1 < argc)
+            stack_depth = std::stoul(argv[++i]);
+        else if (a[0] != '-')
+            program = a;
+        else
+            die("usage: symbolize_bench [--frames N] [--rounds R] [--stack S] [PROGRAM]");
     }
     if (program.empty()) die("no program: pass one (deep_sites was not built with this benchmark)");
     if (rounds == 0 || stack_depth == 0) die("--rounds and --stack must be positive");
@@ -211,9 +220,10 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < addrs.size(); i += stack_depth)
         stacks.emplace_back(addrs.begin() + i, addrs.begin() + std::min(addrs.size(), i + stack_depth));
 
-    printf("symbolize_bench: %s (pid %d), %zu distinct return addresses in %zu functions of %zu files, "
-           "stacks of %zu, median of %zu rounds\n",
-           program.c_str(), target.pid, addrs.size(), funcs.size(), files.size(), stack_depth, rounds);
+    printf(
+        "symbolize_bench: %s (pid %d), %zu distinct return addresses in %zu functions of %zu files, "
+        "stacks of %zu, median of %zu rounds\n",
+        program.c_str(), target.pid, addrs.size(), funcs.size(), files.size(), stack_depth, rounds);
     std::vector<double> cold, warm;
     Pass last_cold, last_warm;
     std::unique_ptr<Symbolizer> s;

@@ -26,7 +26,9 @@ std::string strip_version(const char* name) {
 
 struct ElfHandle {
     Elf* elf = nullptr;
-    ~ElfHandle() { if (elf) elf_end(elf); }
+    ~ElfHandle() {
+        if (elf) elf_end(elf);
+    }
 };
 
 }  // namespace
@@ -52,8 +54,7 @@ std::unique_ptr<ElfImage> ElfImage::open(const std::string& path, const std::vec
     elf_version(EV_CURRENT);
     ElfHandle h;
     h.elf = elf_memory(reinterpret_cast<char*>(const_cast<uint8_t*>(img->data_)), img->size_);
-    if (!h.elf || elf_kind(h.elf) != ELF_K_ELF)
-        throw MemtopError(kExitAttach, "read " + path + ": not an ELF file");
+    if (!h.elf || elf_kind(h.elf) != ELF_K_ELF) throw MemtopError(kExitAttach, "read " + path + ": not an ELF file");
 
     size_t nphdr = 0;
     elf_getphdrnum(h.elf, &nphdr);
@@ -62,9 +63,9 @@ std::unique_ptr<ElfImage> ElfImage::open(const std::string& path, const std::vec
         if (gelf_getphdr(h.elf, i, &ph) && ph.p_type == PT_INTERP) {
             img->dynamic_ = true;
             if (ph.p_offset < img->size_ && ph.p_filesz <= img->size_ - ph.p_offset)
-                img->interpreter_ = std::string(reinterpret_cast<const char*>(img->data_ + ph.p_offset),
-                                                strnlen(reinterpret_cast<const char*>(img->data_ + ph.p_offset),
-                                                        ph.p_filesz));
+                img->interpreter_ =
+                    std::string(reinterpret_cast<const char*>(img->data_ + ph.p_offset),
+                                strnlen(reinterpret_cast<const char*>(img->data_ + ph.p_offset), ph.p_filesz));
         }
         if (gelf_getphdr(h.elf, i, &ph) && ph.p_type == PT_LOAD)
             img->segments_.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz});
@@ -82,8 +83,7 @@ std::unique_ptr<ElfImage> ElfImage::open(const std::string& path, const std::vec
                 GElf_Sym sym;
                 if (!gelf_getsym(d, i, &sym)) continue;
                 int type = GELF_ST_TYPE(sym.st_info);
-                if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
-                    sym.st_value == 0)
+                if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
                     continue;
                 const char* name = elf_strptr(h.elf, sh.sh_link, sym.st_name);
                 if (!name || !*name) continue;
@@ -172,8 +172,7 @@ std::optional<std::string> ElfImage::plt_target(uint64_t vaddr) const {
     for (size_t i = 0; i < n && !result; i++) {
         if (insn[i].id != X86_INS_JMP) continue;
         const cs_x86& x = insn[i].detail->x86;
-        if (x.op_count == 1 && x.operands[0].type == X86_OP_MEM &&
-            x.operands[0].mem.base == X86_REG_RIP) {
+        if (x.op_count == 1 && x.operands[0].type == X86_OP_MEM && x.operands[0].mem.base == X86_REG_RIP) {
             uint64_t slot = insn[i].address + insn[i].size + x.operands[0].mem.disp;
             auto it = got_slots_.find(slot);
             if (it != got_slots_.end()) result = it->second;

@@ -47,17 +47,19 @@ public:
 
 private:
     ElfImage() = default;
-    struct Segment { uint64_t vaddr, memsz, offset, filesz; };
+    struct Segment {
+        uint64_t vaddr, memsz, offset, filesz;
+    };
     std::string path_;
     bool dynamic_ = false;
     std::string interpreter_;
     int fd_ = -1;
-    const uint8_t* data_ = nullptr;             // the mapped file
+    const uint8_t* data_ = nullptr;  // the mapped file
     size_t size_ = 0;
     std::vector<Segment> segments_;
     std::map<std::string, ElfFunction> functions_;
     std::map<uint64_t, ElfFunction> by_addr_;
-    std::map<uint64_t, std::string> got_slots_; // GOT slot vaddr -> imported symbol
+    std::map<uint64_t, std::string> got_slots_;  // GOT slot vaddr -> imported symbol
 };
 
 }  // namespace memtop

@@ -10,14 +10,22 @@ namespace memtop {
 
 const char* program_name(ProbeProgram p) {
     switch (p) {
-    case ProbeProgram::MallocEntry: return "malloc_entry";
-    case ProbeProgram::NewEntry: return "new_entry";
-    case ProbeProgram::CallocEntry: return "calloc_entry";
-    case ProbeProgram::ReallocEntry: return "realloc_entry";
-    case ProbeProgram::ReallocarrayEntry: return "reallocarray_entry";
-    case ProbeProgram::MemalignEntry: return "memalign_entry";
-    case ProbeProgram::PosixMemalignEntry: return "posix_memalign_entry";
-    case ProbeProgram::FreeEntry: return "free_entry";
+        case ProbeProgram::MallocEntry:
+            return "malloc_entry";
+        case ProbeProgram::NewEntry:
+            return "new_entry";
+        case ProbeProgram::CallocEntry:
+            return "calloc_entry";
+        case ProbeProgram::ReallocEntry:
+            return "realloc_entry";
+        case ProbeProgram::ReallocarrayEntry:
+            return "reallocarray_entry";
+        case ProbeProgram::MemalignEntry:
+            return "memalign_entry";
+        case ProbeProgram::PosixMemalignEntry:
+            return "posix_memalign_entry";
+        case ProbeProgram::FreeEntry:
+            return "free_entry";
     }
     return "?";
 }
@@ -68,9 +76,9 @@ namespace {
 // Argument registers and every alias whose write clobbers them.
 bool clobbers_args(x86_reg r, unsigned arg_regs) {
     static const std::map<x86_reg, unsigned> alias = {
-        {X86_REG_RDI, 1}, {X86_REG_EDI, 1}, {X86_REG_DI, 1}, {X86_REG_DIL, 1},
-        {X86_REG_RSI, 2}, {X86_REG_ESI, 2}, {X86_REG_SI, 2}, {X86_REG_SIL, 2},
-        {X86_REG_RDX, 4}, {X86_REG_EDX, 4}, {X86_REG_DX, 4}, {X86_REG_DL, 4}, {X86_REG_DH, 4},
+        {X86_REG_RDI, 1}, {X86_REG_EDI, 1}, {X86_REG_DI, 1},  {X86_REG_DIL, 1}, {X86_REG_RSI, 2},
+        {X86_REG_ESI, 2}, {X86_REG_SI, 2},  {X86_REG_SIL, 2}, {X86_REG_RDX, 4}, {X86_REG_EDX, 4},
+        {X86_REG_DX, 4},  {X86_REG_DL, 4},  {X86_REG_DH, 4},
     };
     auto it = alias.find(r);
     return it != alias.end() && (it->second & arg_regs);
@@ -83,8 +91,7 @@ bool writes_stack_pointer(x86_reg r) {
 bool is_branch(const cs_insn& i) {
     for (uint8_t g = 0; g < i.detail->groups_count; g++) {
         auto grp = i.detail->groups[g];
-        if (grp == CS_GRP_JUMP || grp == CS_GRP_CALL || grp == CS_GRP_RET || grp == CS_GRP_INT ||
-            grp == CS_GRP_IRET)
+        if (grp == CS_GRP_JUMP || grp == CS_GRP_CALL || grp == CS_GRP_RET || grp == CS_GRP_INT || grp == CS_GRP_IRET)
             return true;
     }
     return false;
@@ -103,14 +110,12 @@ bool kernel_emulates(const cs_insn& i) {
         const cs_x86& x = i.detail->x86;
         return x.op_count == 1 && x.operands[0].type == X86_OP_REG;
     }
-    return is_direct_branch(i) && i.id != X86_INS_LOOP && i.id != X86_INS_JRCXZ &&
-           i.id != X86_INS_JECXZ;
+    return is_direct_branch(i) && i.id != X86_INS_LOOP && i.id != X86_INS_JRCXZ && i.id != X86_INS_JECXZ;
 }
 
 bool is_endbr(const cs_insn& i) {
     // capstone 4 has no ENDBR64 id: f3 0f 1e fa decodes as a hint nop.
-    return i.size == 4 && i.bytes[0] == 0xf3 && i.bytes[1] == 0x0f && i.bytes[2] == 0x1e &&
-           i.bytes[3] == 0xfa;
+    return i.size == 4 && i.bytes[0] == 0xf3 && i.bytes[1] == 0x0f && i.bytes[2] == 0x1e && i.bytes[3] == 0xfa;
 }
 
 struct Capstone {
@@ -160,9 +165,8 @@ std::vector<ProbeSite> plan_probes(const ElfImage& image) {
                 if (f && f->vaddr == target) name = f->name;
             }
             auto k = name ? known.find(*name) : known.end();
-            bool same_kind = k != known.end() &&
-                             (k->second == sym.program ||
-                              (sym.program == ProbeProgram::FreeEntry && k->second == ProbeProgram::FreeEntry));
+            bool same_kind = k != known.end() && (k->second == sym.program || (sym.program == ProbeProgram::FreeEntry &&
+                                                                               k->second == ProbeProgram::FreeEntry));
             if (same_kind) {
                 site.forwards_to = *name;
                 out.push_back(site);
@@ -199,11 +203,10 @@ std::vector<ProbeSite> plan_probes(const ElfImage& image) {
                 if (clobbers_args((x86_reg)wr[w], sym.arg_regs) || writes_stack_pointer((x86_reg)wr[w]))
                     skippable = false;
             if (!skippable) break;
-            prev_tests_rdi = in.id == X86_INS_TEST && in.detail->x86.op_count == 2 &&
-                             in.detail->x86.operands[0].type == X86_OP_REG &&
-                             in.detail->x86.operands[0].reg == X86_REG_RDI &&
-                             in.detail->x86.operands[1].type == X86_OP_REG &&
-                             in.detail->x86.operands[1].reg == X86_REG_RDI;
+            prev_tests_rdi =
+                in.id == X86_INS_TEST && in.detail->x86.op_count == 2 &&
+                in.detail->x86.operands[0].type == X86_OP_REG && in.detail->x86.operands[0].reg == X86_REG_RDI &&
+                in.detail->x86.operands[1].type == X86_OP_REG && in.detail->x86.operands[1].reg == X86_REG_RDI;
         }
         if (n) {
             const cs_insn& at = insn[found ? chosen : 0];

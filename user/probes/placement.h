@@ -36,9 +36,9 @@ const char* program_name(ProbeProgram p);
 struct AllocatorSymbol {
     const char* name;
     ProbeProgram program;
-    bool has_return;   // needs the return probe (allocations do, frees do not)
-    unsigned arg_regs; // arguments read at entry: 1 = rdi, 2 = rsi, 4 = rdx
-    bool null_noop;    // f(NULL) does nothing (free, delete): may skip the NULL test
+    bool has_return;    // needs the return probe (allocations do, frees do not)
+    unsigned arg_regs;  // arguments read at entry: 1 = rdi, 2 = rsi, 4 = rdx
+    bool null_noop;     // f(NULL) does nothing (free, delete): may skip the NULL test
 };
 
 // Every allocator entry point memtop knows: glibc's malloc family and every

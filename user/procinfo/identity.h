@@ -9,9 +9,9 @@
 namespace memtop {
 
 struct ProcessIdentity {
-  std::string cgroup;                    // see cgroup_from_proc_cgroup; empty if unknown
-  std::optional<std::string> container;  // see container_id_from_cgroup
-  int nspid = 0;                         // pid in its innermost pid namespace; 0 if unknown
+    std::string cgroup;                    // see cgroup_from_proc_cgroup; empty if unknown
+    std::optional<std::string> container;  // see container_id_from_cgroup
+    int nspid = 0;                         // pid in its innermost pid namespace; 0 if unknown
 };
 
 // The cgroup path of a process from the text of /proc/PID/cgroup. Pure.

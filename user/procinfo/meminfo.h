@@ -10,14 +10,14 @@ namespace memtop {
 
 // Bytes (the file says kB).
 struct MemInfo {
-  int64_t total = 0;      // MemTotal
-  int64_t free = 0;       // MemFree
-  int64_t available = 0;  // MemAvailable (Linux 3.14+; else MemFree)
-  int64_t swap_total = 0;
-  int64_t swap_free = 0;
-  // What `free` calls used since procps 4: what is not available.
-  int64_t used() const { return total - available; }
-  int64_t swap_used() const { return swap_total - swap_free; }
+    int64_t total = 0;      // MemTotal
+    int64_t free = 0;       // MemFree
+    int64_t available = 0;  // MemAvailable (Linux 3.14+; else MemFree)
+    int64_t swap_total = 0;
+    int64_t swap_free = 0;
+    // What `free` calls used since procps 4: what is not available.
+    int64_t used() const { return total - available; }
+    int64_t swap_used() const { return swap_total - swap_free; }
 };
 
 // Parses the text of /proc/meminfo. Pure. Returns nullopt without a MemTotal

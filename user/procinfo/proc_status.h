@@ -13,10 +13,10 @@ namespace memtop {
 // (the file says kB); they stay 0 when the line is absent, as for kernel
 // threads, which have no Vm*/Rss* lines, and zombies.
 struct ProcStatus {
-  std::string name;       // comm, unescaped ("\n" and "\\" as the kernel escapes them)
-  int tgid = 0, ppid = 0;
-  std::vector<int> nspid;  // NSpid: host pid first, innermost last; empty before Linux 4.1
-  int64_t vm_rss = 0, vm_hwm = 0, rss_anon = 0, rss_file = 0, rss_shmem = 0, vm_swap = 0;
+    std::string name;  // comm, unescaped ("\n" and "\\" as the kernel escapes them)
+    int tgid = 0, ppid = 0;
+    std::vector<int> nspid;  // NSpid: host pid first, innermost last; empty before Linux 4.1
+    int64_t vm_rss = 0, vm_hwm = 0, rss_anon = 0, rss_file = 0, rss_shmem = 0, vm_swap = 0;
 };
 
 // Parses the text of /proc/PID/status. Pure. Returns nullopt unless there

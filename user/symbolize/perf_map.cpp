@@ -6,79 +6,81 @@
 namespace memtop {
 namespace {
 
-bool is_blank(char c) { return c == ' ' || c == '\t'; }
+bool is_blank(char c) {
+    return c == ' ' || c == '\t';
+}
 
 // A hex number with an optional "0x"/"0X" at the front of `s`, removed.
 // It must be followed by a blank: "12zz" is not a number.
 bool take_hex(std::string_view& s, uint64_t& out) {
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s.remove_prefix(2);
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out, 16);
-  if (ec != std::errc() || ptr == s.data()) return false;
-  s.remove_prefix(static_cast<size_t>(ptr - s.data()));
-  return !s.empty() && is_blank(s.front());
+    if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s.remove_prefix(2);
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out, 16);
+    if (ec != std::errc() || ptr == s.data()) return false;
+    s.remove_prefix(static_cast<size_t>(ptr - s.data()));
+    return !s.empty() && is_blank(s.front());
 }
 
 void skip_blanks(std::string_view& s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+    while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
 }
 
 std::optional<PerfMapEntry> parse_line(std::string_view line) {
-  PerfMapEntry e;
-  skip_blanks(line);
-  if (!take_hex(line, e.start)) return std::nullopt;
-  skip_blanks(line);
-  if (!take_hex(line, e.size)) return std::nullopt;
-  skip_blanks(line);
-  // The name is everything else, inner and trailing spaces included: perf
-  // keeps them too, and JITs put signatures there.
-  if (line.empty() || e.size == 0 || e.start + e.size < e.start) return std::nullopt;
-  e.name = std::string(line);
-  return e;
+    PerfMapEntry e;
+    skip_blanks(line);
+    if (!take_hex(line, e.start)) return std::nullopt;
+    skip_blanks(line);
+    if (!take_hex(line, e.size)) return std::nullopt;
+    skip_blanks(line);
+    // The name is everything else, inner and trailing spaces included: perf
+    // keeps them too, and JITs put signatures there.
+    if (line.empty() || e.size == 0 || e.start + e.size < e.start) return std::nullopt;
+    e.name = std::string(line);
+    return e;
 }
 
 }  // namespace
 
 std::vector<PerfMapEntry> parse_perf_map(std::string_view text) {
-  std::vector<PerfMapEntry> out;
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (auto e = parse_line(line)) out.push_back(std::move(*e));
-  }
-  return out;
+    std::vector<PerfMapEntry> out;
+    while (!text.empty()) {
+        size_t nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (auto e = parse_line(line)) out.push_back(std::move(*e));
+    }
+    return out;
 }
 
 void PerfMap::add(const PerfMapEntry& e) {
-  if (e.size == 0 || e.start + e.size < e.start) return;
-  const uint64_t lo = e.start, hi = e.start + e.size;
-  // Cut away what older pieces have in [lo, hi), keeping their parts
-  // outside it. The first piece that may reach into the range starts
-  // before lo.
-  auto it = pieces_.lower_bound(lo);
-  if (it != pieces_.begin()) {
-    auto prev = std::prev(it);
-    if (prev->second.end > lo) {
-      Piece tail = prev->second;
-      prev->second.end = lo;  // the part before lo stays
-      if (tail.end > hi) pieces_.emplace(hi, tail);  // the new range is inside it
+    if (e.size == 0 || e.start + e.size < e.start) return;
+    const uint64_t lo = e.start, hi = e.start + e.size;
+    // Cut away what older pieces have in [lo, hi), keeping their parts
+    // outside it. The first piece that may reach into the range starts
+    // before lo.
+    auto it = pieces_.lower_bound(lo);
+    if (it != pieces_.begin()) {
+        auto prev = std::prev(it);
+        if (prev->second.end > lo) {
+            Piece tail = prev->second;
+            prev->second.end = lo;                         // the part before lo stays
+            if (tail.end > hi) pieces_.emplace(hi, tail);  // the new range is inside it
+        }
     }
-  }
-  while (it != pieces_.end() && it->first < hi) {
-    if (it->second.end > hi) pieces_.emplace(hi, it->second);  // its part after hi stays
-    it = pieces_.erase(it);
-  }
-  names_.push_back(e.name);
-  pieces_[lo] = Piece{hi, lo, names_.size() - 1};
+    while (it != pieces_.end() && it->first < hi) {
+        if (it->second.end > hi) pieces_.emplace(hi, it->second);  // its part after hi stays
+        it = pieces_.erase(it);
+    }
+    names_.push_back(e.name);
+    pieces_[lo] = Piece{hi, lo, names_.size() - 1};
 }
 
 std::optional<PerfMap::Hit> PerfMap::find(uint64_t addr) const {
-  auto it = pieces_.upper_bound(addr);
-  if (it == pieces_.begin()) return std::nullopt;
-  --it;
-  if (addr >= it->second.end) return std::nullopt;
-  return Hit{&names_[it->second.name], it->second.start};
+    auto it = pieces_.upper_bound(addr);
+    if (it == pieces_.begin()) return std::nullopt;
+    --it;
+    if (addr >= it->second.end) return std::nullopt;
+    return Hit{&names_[it->second.name], it->second.start};
 }
 
 }  // namespace memtop

@@ -16,9 +16,9 @@ namespace memtop {
 
 // One line of a perf map: code [start, start + size) is `name`.
 struct PerfMapEntry {
-  uint64_t start = 0;
-  uint64_t size = 0;
-  std::string name;
+    uint64_t start = 0;
+    uint64_t size = 0;
+    std::string name;
 };
 
 // Parses the text of a perf map. Pure. Lines are "START SIZE NAME": START
@@ -34,33 +34,33 @@ std::vector<PerfMapEntry> parse_perf_map(std::string_view text);
 // new line, so where entries overlap the one added later wins (only the
 // overlapped part of the earlier one is lost).
 class PerfMap {
- public:
-  struct Hit {
-    const std::string* name;  // valid until the next add() or the PerfMap's end
-    uint64_t start;           // the entry's own start (offsets are from here)
-  };
+public:
+    struct Hit {
+        const std::string* name;  // valid until the next add() or the PerfMap's end
+        uint64_t start;           // the entry's own start (offsets are from here)
+    };
 
-  void add(const PerfMapEntry& e);
-  void add(const std::vector<PerfMapEntry>& entries) {
-    for (const auto& e : entries) add(e);
-  }
-  // The entry whose range holds `addr`, if any.
-  std::optional<Hit> find(uint64_t addr) const;
-  // Non-overlapping pieces the entries were cut into (>= named ranges).
-  size_t pieces() const { return pieces_.size(); }
-  void clear() {
-    pieces_.clear();
-    names_.clear();
-  }
+    void add(const PerfMapEntry& e);
+    void add(const std::vector<PerfMapEntry>& entries) {
+        for (const auto& e : entries) add(e);
+    }
+    // The entry whose range holds `addr`, if any.
+    std::optional<Hit> find(uint64_t addr) const;
+    // Non-overlapping pieces the entries were cut into (>= named ranges).
+    size_t pieces() const { return pieces_.size(); }
+    void clear() {
+        pieces_.clear();
+        names_.clear();
+    }
 
- private:
-  struct Piece {
-    uint64_t end;    // one past the last address of the piece
-    uint64_t start;  // start of the entry it belongs to
-    size_t name;     // index into names_
-  };
-  std::map<uint64_t, Piece> pieces_;  // by piece start; never overlapping
-  std::vector<std::string> names_;
+private:
+    struct Piece {
+        uint64_t end;    // one past the last address of the piece
+        uint64_t start;  // start of the entry it belongs to
+        size_t name;     // index into names_
+    };
+    std::map<uint64_t, Piece> pieces_;  // by piece start; never overlapping
+    std::vector<std::string> names_;
 };
 
 }  // namespace memtop

@@ -11,14 +11,14 @@ namespace memtop {
 
 // One line of /proc/PID/maps.
 struct Mapping {
-  uint64_t start = 0;  // first address of the mapping
-  uint64_t end = 0;    // one past the last address
-  uint64_t pgoff = 0;  // file offset mapped at `start`
-  uint64_t dev = 0;    // makedev(major, minor), comparable with stat's st_dev
-  uint64_t ino = 0;    // 0 for anonymous and pseudo mappings
-  std::string perms;   // "r-xp"
-  std::string path;    // file path without " (deleted)", "[heap]", or empty
-  bool deleted = false;
+    uint64_t start = 0;  // first address of the mapping
+    uint64_t end = 0;    // one past the last address
+    uint64_t pgoff = 0;  // file offset mapped at `start`
+    uint64_t dev = 0;    // makedev(major, minor), comparable with stat's st_dev
+    uint64_t ino = 0;    // 0 for anonymous and pseudo mappings
+    std::string perms;   // "r-xp"
+    std::string path;    // file path without " (deleted)", "[heap]", or empty
+    bool deleted = false;
 };
 
 // Parses the text of /proc/PID/maps. Pure. Lines that do not parse are

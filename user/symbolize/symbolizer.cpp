@@ -29,41 +29,41 @@ namespace memtop {
 namespace {
 
 class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& o) noexcept {
-    if (this != &o) {
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = std::exchange(o.fd_, -1);
+public:
+    UniqueFd() = default;
+    explicit UniqueFd(int fd) : fd_(fd) {}
+    ~UniqueFd() {
+        if (fd_ >= 0) ::close(fd_);
     }
-    return *this;
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  explicit operator bool() const { return fd_ >= 0; }
+    UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    UniqueFd& operator=(UniqueFd&& o) noexcept {
+        if (this != &o) {
+            if (fd_ >= 0) ::close(fd_);
+            fd_ = std::exchange(o.fd_, -1);
+        }
+        return *this;
+    }
+    int get() const { return fd_; }
+    int release() { return std::exchange(fd_, -1); }
+    explicit operator bool() const { return fd_ >= 0; }
 
- private:
-  int fd_ = -1;
+private:
+    int fd_ = -1;
 };
 
 struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
+    void operator()(void* p) const { std::free(p); }
 };
 
 using FileId = std::pair<uint64_t, uint64_t>;  // (dev, ino)
 
 std::string demangle(const char* name) {
-  if (name[0] == '_' && name[1] == 'Z') {
-    int status = 0;
-    std::unique_ptr<char, FreeDeleter> out(abi::__cxa_demangle(name, nullptr, nullptr, &status));
-    if (status == 0 && out) return out.get();
-  }
-  return name;
+    if (name[0] == '_' && name[1] == 'Z') {
+        int status = 0;
+        std::unique_ptr<char, FreeDeleter> out(abi::__cxa_demangle(name, nullptr, nullptr, &status));
+        if (status == 0 && out) return out.get();
+    }
+    return name;
 }
 
 // Whether `fd` is the file mapped by `m`. Strict identity is (dev, ino);
@@ -72,19 +72,19 @@ std::string demangle(const char* name) {
 // overlayfs (maps shows the underlying file). `allow_overlay` accepts any
 // overlayfs file, for paths that already name the mapped file.
 bool is_mapped_file(int fd, const Mapping& m, bool allow_overlay) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
-  if (st.st_dev == m.dev && st.st_ino == m.ino) return true;
-  struct statfs sfs {};
-  if (::fstatfs(fd, &sfs) != 0) return false;
-  if (sfs.f_type == BTRFS_SUPER_MAGIC) return st.st_ino == m.ino;
-  if (sfs.f_type == OVERLAYFS_SUPER_MAGIC) return allow_overlay;
-  return false;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    if (st.st_dev == m.dev && st.st_ino == m.ino) return true;
+    struct statfs sfs {};
+    if (::fstatfs(fd, &sfs) != 0) return false;
+    if (sfs.f_type == BTRFS_SUPER_MAGIC) return st.st_ino == m.ino;
+    if (sfs.f_type == OVERLAYFS_SUPER_MAGIC) return allow_overlay;
+    return false;
 }
 
 struct OpenedFile {
-  UniqueFd fd;
-  std::string file_name;  // where libdwfl looks for .gnu_debuglink files
+    UniqueFd fd;
+    std::string file_name;  // where libdwfl looks for .gnu_debuglink files
 };
 
 // Opens the file behind `m`, in order: /proc/PID/map_files/START-END (works
@@ -94,31 +94,30 @@ struct OpenedFile {
 // mapped file, so a path that now names another file (an upgraded library, a
 // reused pid) is refused.
 std::optional<OpenedFile> open_mapped_file(int pid, const Mapping& m) {
-  auto try_open = [&](const std::string& path, bool allow_overlay) -> UniqueFd {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd && is_mapped_file(fd.get(), m, allow_overlay)) return fd;
-    return UniqueFd();
-  };
-  const bool absolute = !m.path.empty() && m.path.front() == '/';
-  const std::string proc = pid > 0 ? "/proc/" + std::to_string(pid) : std::string();
-  const std::string root_path = pid > 0 && absolute ? proc + "/root" + m.path : m.path;
+    auto try_open = [&](const std::string& path, bool allow_overlay) -> UniqueFd {
+        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (fd && is_mapped_file(fd.get(), m, allow_overlay)) return fd;
+        return UniqueFd();
+    };
+    const bool absolute = !m.path.empty() && m.path.front() == '/';
+    const std::string proc = pid > 0 ? "/proc/" + std::to_string(pid) : std::string();
+    const std::string root_path = pid > 0 && absolute ? proc + "/root" + m.path : m.path;
 
-  if (pid > 0) {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "/map_files/%" PRIx64 "-%" PRIx64, m.start, m.end);
-    if (UniqueFd fd = try_open(proc + buf, true))
-      return OpenedFile{std::move(fd), m.deleted ? m.path : root_path};
-  }
-  if (absolute && !m.deleted) {
     if (pid > 0) {
-      if (UniqueFd fd = try_open(root_path, true)) return OpenedFile{std::move(fd), root_path};
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "/map_files/%" PRIx64 "-%" PRIx64, m.start, m.end);
+        if (UniqueFd fd = try_open(proc + buf, true)) return OpenedFile{std::move(fd), m.deleted ? m.path : root_path};
     }
-    if (UniqueFd fd = try_open(m.path, true)) return OpenedFile{std::move(fd), m.path};
-  }
-  if (pid > 0) {
-    if (UniqueFd fd = try_open(proc + "/exe", false)) return OpenedFile{std::move(fd), m.path};
-  }
-  return std::nullopt;
+    if (absolute && !m.deleted) {
+        if (pid > 0) {
+            if (UniqueFd fd = try_open(root_path, true)) return OpenedFile{std::move(fd), root_path};
+        }
+        if (UniqueFd fd = try_open(m.path, true)) return OpenedFile{std::move(fd), m.path};
+    }
+    if (pid > 0) {
+        if (UniqueFd fd = try_open(proc + "/exe", false)) return OpenedFile{std::move(fd), m.path};
+    }
+    return std::nullopt;
 }
 
 const Dwfl_Callbacks kOfflineCallbacks = {
@@ -129,181 +128,179 @@ const Dwfl_Callbacks kOfflineCallbacks = {
 };
 
 struct Segment {
-  uint64_t offset;  // p_offset
-  uint64_t filesz;  // p_filesz
-  uint64_t vaddr;   // p_vaddr
-  bool exec;
+    uint64_t offset;  // p_offset
+    uint64_t filesz;  // p_filesz
+    uint64_t vaddr;   // p_vaddr
+    bool exec;
 };
 
 // One ELF file, alone in its own Dwfl, reported at bias 0 (ET_DYN) or at its
 // link-time addresses (ET_EXEC): addresses passed to libdwfl are ELF
 // virtual addresses plus `bias`.
 struct Module {
-  Dwfl* dwfl = nullptr;
-  Dwfl_Module* mod = nullptr;
-  Dwarf_Addr bias = 0;
-  std::vector<Segment> segments;
+    Dwfl* dwfl = nullptr;
+    Dwfl_Module* mod = nullptr;
+    Dwarf_Addr bias = 0;
+    std::vector<Segment> segments;
 
-  Module() = default;
-  Module(const Module&) = delete;
-  Module& operator=(const Module&) = delete;
-  ~Module() {
-    if (dwfl) dwfl_end(dwfl);
-  }
-
-  // ELF vaddr of file offset `off`, preferring a segment whose execute
-  // permission matches the mapping's (segments may share a file page).
-  std::optional<uint64_t> vaddr_of(uint64_t off, bool exec) const {
-    std::optional<uint64_t> other;
-    for (const Segment& s : segments) {
-      if (off < s.offset || off - s.offset >= s.filesz) continue;
-      uint64_t v = off - s.offset + s.vaddr;
-      if (s.exec == exec) return v;
-      if (!other) other = v;
+    Module() = default;
+    Module(const Module&) = delete;
+    Module& operator=(const Module&) = delete;
+    ~Module() {
+        if (dwfl) dwfl_end(dwfl);
     }
-    return other;
-  }
+
+    // ELF vaddr of file offset `off`, preferring a segment whose execute
+    // permission matches the mapping's (segments may share a file page).
+    std::optional<uint64_t> vaddr_of(uint64_t off, bool exec) const {
+        std::optional<uint64_t> other;
+        for (const Segment& s : segments) {
+            if (off < s.offset || off - s.offset >= s.filesz) continue;
+            uint64_t v = off - s.offset + s.vaddr;
+            if (s.exec == exec) return v;
+            if (!other) other = v;
+        }
+        return other;
+    }
 };
 
 // Takes ownership of `file.fd`. Returns nullptr if the file is not a usable
 // ELF file.
 std::unique_ptr<Module> load_module(OpenedFile file, const std::string& name) {
-  auto m = std::make_unique<Module>();
-  m->dwfl = dwfl_begin(&kOfflineCallbacks);
-  if (!m->dwfl) return nullptr;
-  dwfl_report_begin(m->dwfl);
-  m->mod = dwfl_report_elf(m->dwfl, name.c_str(), file.file_name.c_str(), file.fd.get(),
-                           /*base=*/0, /*add_p_vaddr=*/true);
-  if (!m->mod) return nullptr;  // file.fd still ours, closed on return
-  file.fd.release();            // now owned by the Dwfl
-  dwfl_report_end(m->dwfl, nullptr, nullptr);
+    auto m = std::make_unique<Module>();
+    m->dwfl = dwfl_begin(&kOfflineCallbacks);
+    if (!m->dwfl) return nullptr;
+    dwfl_report_begin(m->dwfl);
+    m->mod = dwfl_report_elf(m->dwfl, name.c_str(), file.file_name.c_str(), file.fd.get(),
+                             /*base=*/0, /*add_p_vaddr=*/true);
+    if (!m->mod) return nullptr;  // file.fd still ours, closed on return
+    file.fd.release();            // now owned by the Dwfl
+    dwfl_report_end(m->dwfl, nullptr, nullptr);
 
-  GElf_Addr bias = 0;
-  Elf* elf = dwfl_module_getelf(m->mod, &bias);
-  if (!elf) return nullptr;
-  m->bias = bias;
-  size_t phnum = 0;
-  if (elf_getphdrnum(elf, &phnum) != 0) return nullptr;
-  for (size_t i = 0; i < phnum; ++i) {
-    GElf_Phdr mem;
-    const GElf_Phdr* ph = gelf_getphdr(elf, static_cast<int>(i), &mem);
-    if (ph && ph->p_type == PT_LOAD && ph->p_filesz > 0)
-      m->segments.push_back({ph->p_offset, ph->p_filesz, ph->p_vaddr, (ph->p_flags & PF_X) != 0});
-  }
-  if (m->segments.empty()) return nullptr;
+    GElf_Addr bias = 0;
+    Elf* elf = dwfl_module_getelf(m->mod, &bias);
+    if (!elf) return nullptr;
+    m->bias = bias;
+    size_t phnum = 0;
+    if (elf_getphdrnum(elf, &phnum) != 0) return nullptr;
+    for (size_t i = 0; i < phnum; ++i) {
+        GElf_Phdr mem;
+        const GElf_Phdr* ph = gelf_getphdr(elf, static_cast<int>(i), &mem);
+        if (ph && ph->p_type == PT_LOAD && ph->p_filesz > 0)
+            m->segments.push_back({ph->p_offset, ph->p_filesz, ph->p_vaddr, (ph->p_flags & PF_X) != 0});
+    }
+    if (m->segments.empty()) return nullptr;
 
-  // Look for debug info and the symbol table now, while the /proc paths
-  // used to find .gnu_debuglink files still exist.
-  Dwarf_Addr dwbias = 0;
-  (void)dwfl_module_getdwarf(m->mod, &dwbias);
-  (void)dwfl_module_getsymtab(m->mod);
-  return m;
+    // Look for debug info and the symbol table now, while the /proc paths
+    // used to find .gnu_debuglink files still exist.
+    Dwarf_Addr dwbias = 0;
+    (void)dwfl_module_getdwarf(m->mod, &dwbias);
+    (void)dwfl_module_getsymtab(m->mod);
+    return m;
 }
 
 // "ns::Class::name" for a function DIE without a linkage name (internal
 // linkage: static functions, anonymous namespaces), from its declaration's
 // enclosing scopes. Parameters are not spelled out.
 std::optional<std::string> qualified_die_name(Dwarf_Die* die) {
-  Dwarf_Die decl = *die;
-  for (int hop = 0; hop < 8; ++hop) {  // follow abstract_origin / specification
-    Dwarf_Attribute attr;
-    Dwarf_Attribute* ref = dwarf_attr(&decl, DW_AT_abstract_origin, &attr);
-    if (!ref) ref = dwarf_attr(&decl, DW_AT_specification, &attr);
-    Dwarf_Die next;
-    if (!ref || !dwarf_formref_die(ref, &next)) break;
-    decl = next;
-  }
-  const char* name = dwarf_diename(&decl);
-  if (!name) return std::nullopt;
-  std::string qualified;
-  Dwarf_Die* raw = nullptr;
-  int n = dwarf_getscopes_die(&decl, &raw);  // [0] is decl, [n-1] the CU
-  std::unique_ptr<Dwarf_Die, FreeDeleter> scopes(raw);
-  for (int i = n - 2; i >= 1; --i) {
-    int tag = dwarf_tag(&raw[i]);
-    if (tag != DW_TAG_namespace && tag != DW_TAG_class_type && tag != DW_TAG_structure_type &&
-        tag != DW_TAG_union_type)
-      continue;
-    const char* scope = dwarf_diename(&raw[i]);
-    qualified += scope ? scope : (tag == DW_TAG_namespace ? "(anonymous namespace)" : "{unnamed}");
-    qualified += "::";
-  }
-  return qualified + name;
+    Dwarf_Die decl = *die;
+    for (int hop = 0; hop < 8; ++hop) {  // follow abstract_origin / specification
+        Dwarf_Attribute attr;
+        Dwarf_Attribute* ref = dwarf_attr(&decl, DW_AT_abstract_origin, &attr);
+        if (!ref) ref = dwarf_attr(&decl, DW_AT_specification, &attr);
+        Dwarf_Die next;
+        if (!ref || !dwarf_formref_die(ref, &next)) break;
+        decl = next;
+    }
+    const char* name = dwarf_diename(&decl);
+    if (!name) return std::nullopt;
+    std::string qualified;
+    Dwarf_Die* raw = nullptr;
+    int n = dwarf_getscopes_die(&decl, &raw);  // [0] is decl, [n-1] the CU
+    std::unique_ptr<Dwarf_Die, FreeDeleter> scopes(raw);
+    for (int i = n - 2; i >= 1; --i) {
+        int tag = dwarf_tag(&raw[i]);
+        if (tag != DW_TAG_namespace && tag != DW_TAG_class_type && tag != DW_TAG_structure_type &&
+            tag != DW_TAG_union_type)
+            continue;
+        const char* scope = dwarf_diename(&raw[i]);
+        qualified += scope ? scope : (tag == DW_TAG_namespace ? "(anonymous namespace)" : "{unnamed}");
+        qualified += "::";
+    }
+    return qualified + name;
 }
 
 std::optional<std::string> die_function_name(Dwarf_Die* die) {
-  Dwarf_Attribute attr;
-  const char* linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
-  if (!linkage)
-    linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
-  if (linkage) return demangle(linkage);
-  return qualified_die_name(die);
+    Dwarf_Attribute attr;
+    const char* linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+    if (!linkage) linkage = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
+    if (linkage) return demangle(linkage);
+    return qualified_die_name(die);
 }
 
 // Fills function, offset, file, line and inlined of `f` for the libdwfl
 // address `addr`; `extra` is f.address minus the looked-up address.
 void describe(Dwfl_Module* mod, Dwarf_Addr addr, uint64_t extra, Frame& f) {
-  GElf_Off off = 0;
-  GElf_Sym sym{};
-  GElf_Word shndx = 0;
-  Elf* sym_elf = nullptr;
-  Dwarf_Addr sym_bias = 0;
-  if (const char* name = dwfl_module_addrinfo(mod, addr, &off, &sym, &shndx, &sym_elf, &sym_bias)) {
-    f.function = demangle(name);
-    f.offset = off + extra;
-  }
-
-  std::optional<std::string> file;
-  std::optional<int> line;
-  if (Dwfl_Line* l = dwfl_module_getsrc(mod, addr)) {
-    Dwarf_Addr line_addr = 0;
-    int lineno = 0, col = 0;
-    Dwarf_Word mtime = 0, length = 0;
-    if (const char* src = dwfl_lineinfo(l, &line_addr, &lineno, &col, &mtime, &length)) {
-      file = src;
-      if (lineno > 0) line = lineno;
+    GElf_Off off = 0;
+    GElf_Sym sym{};
+    GElf_Word shndx = 0;
+    Elf* sym_elf = nullptr;
+    Dwarf_Addr sym_bias = 0;
+    if (const char* name = dwfl_module_addrinfo(mod, addr, &off, &sym, &shndx, &sym_elf, &sym_bias)) {
+        f.function = demangle(name);
+        f.offset = off + extra;
     }
-  }
 
-  Dwarf_Addr cu_bias = 0;
-  if (Dwarf_Die* cudie = dwfl_module_addrdie(mod, addr, &cu_bias)) {
-    Dwarf_Die* raw = nullptr;
-    int n = dwarf_getscopes(cudie, addr - cu_bias, &raw);
-    std::unique_ptr<Dwarf_Die, FreeDeleter> scopes(raw);
-    Dwarf_Files* files = nullptr;
-    size_t nfiles = 0;
-    bool have_files = false;
-    for (int i = 0; i < n; ++i) {
-      Dwarf_Die* die = &raw[i];
-      int tag = dwarf_tag(die);
-      if (tag == DW_TAG_subprogram) {
-        if (!f.function) {  // no symbol table entry: name it from DWARF
-          f.function = die_function_name(die);
-          Dwarf_Addr low = 0;
-          if (f.function && dwarf_lowpc(die, &low) == 0 && addr - cu_bias >= low)
-            f.offset = addr - cu_bias - low + extra;
+    std::optional<std::string> file;
+    std::optional<int> line;
+    if (Dwfl_Line* l = dwfl_module_getsrc(mod, addr)) {
+        Dwarf_Addr line_addr = 0;
+        int lineno = 0, col = 0;
+        Dwarf_Word mtime = 0, length = 0;
+        if (const char* src = dwfl_lineinfo(l, &line_addr, &lineno, &col, &mtime, &length)) {
+            file = src;
+            if (lineno > 0) line = lineno;
         }
-        break;
-      }
-      if (tag != DW_TAG_inlined_subroutine) continue;
-      f.inlined.push_back(InlinedFrame{die_function_name(die), file, line});
-      // Continue with the call site, a location in the enclosing function.
-      if (!have_files) have_files = dwarf_getsrcfiles(cudie, &files, &nfiles) == 0;
-      Dwarf_Attribute attr;
-      Dwarf_Word v = 0;
-      file.reset();
-      line.reset();
-      if (have_files && dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &v) == 0 &&
-          v < nfiles) {
-        if (const char* src = dwarf_filesrc(files, v, nullptr, nullptr)) file = src;
-      }
-      if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &v) == 0 && v > 0 &&
-          v <= static_cast<Dwarf_Word>(INT32_MAX))
-        line = static_cast<int>(v);
     }
-  }
-  f.file = std::move(file);
-  f.line = line;
+
+    Dwarf_Addr cu_bias = 0;
+    if (Dwarf_Die* cudie = dwfl_module_addrdie(mod, addr, &cu_bias)) {
+        Dwarf_Die* raw = nullptr;
+        int n = dwarf_getscopes(cudie, addr - cu_bias, &raw);
+        std::unique_ptr<Dwarf_Die, FreeDeleter> scopes(raw);
+        Dwarf_Files* files = nullptr;
+        size_t nfiles = 0;
+        bool have_files = false;
+        for (int i = 0; i < n; ++i) {
+            Dwarf_Die* die = &raw[i];
+            int tag = dwarf_tag(die);
+            if (tag == DW_TAG_subprogram) {
+                if (!f.function) {  // no symbol table entry: name it from DWARF
+                    f.function = die_function_name(die);
+                    Dwarf_Addr low = 0;
+                    if (f.function && dwarf_lowpc(die, &low) == 0 && addr - cu_bias >= low)
+                        f.offset = addr - cu_bias - low + extra;
+                }
+                break;
+            }
+            if (tag != DW_TAG_inlined_subroutine) continue;
+            f.inlined.push_back(InlinedFrame{die_function_name(die), file, line});
+            // Continue with the call site, a location in the enclosing function.
+            if (!have_files) have_files = dwarf_getsrcfiles(cudie, &files, &nfiles) == 0;
+            Dwarf_Attribute attr;
+            Dwarf_Word v = 0;
+            file.reset();
+            line.reset();
+            if (have_files && dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &v) == 0 && v < nfiles) {
+                if (const char* src = dwarf_filesrc(files, v, nullptr, nullptr)) file = src;
+            }
+            if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &v) == 0 && v > 0 &&
+                v <= static_cast<Dwarf_Word>(INT32_MAX))
+                line = static_cast<int>(v);
+        }
+    }
+    f.file = std::move(file);
+    f.line = line;
 }
 
 // A perf map is read up to this many bytes; past it a (runaway or hostile)
@@ -317,144 +314,142 @@ constexpr uint64_t kMaxPerfMapBytes = 256ull << 20;
 // regular file owned by the process's user or root counts (perf's own rule):
 // another user could create /tmp/perf-PID.map for a pid before it runs.
 UniqueFd open_perf_map(int pid, int nspid, struct stat& st) {
-  const std::string proc = "/proc/" + std::to_string(pid);
-  UniqueFd root(::open((proc + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root) return UniqueFd();
-  const std::string rel = "tmp/perf-" + std::to_string(nspid) + ".map";
-  struct open_how how {};
-  // O_NONBLOCK: a FIFO there must not block memtop.
-  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root.get(), rel.c_str(), &how, sizeof how)));
-  if (!fd && errno == ENOSYS)  // before 5.6, or a seccomp filter: no symlink at the end at least
-    fd = UniqueFd(::openat(root.get(), rel.c_str(), static_cast<int>(how.flags) | O_NOFOLLOW));
-  if (!fd) return UniqueFd();
-  struct stat owner {};
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || ::stat(proc.c_str(), &owner) != 0 ||
-      (st.st_uid != 0 && st.st_uid != owner.st_uid))
-    return UniqueFd();
-  return fd;
+    const std::string proc = "/proc/" + std::to_string(pid);
+    UniqueFd root(::open((proc + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return UniqueFd();
+    const std::string rel = "tmp/perf-" + std::to_string(nspid) + ".map";
+    struct open_how how {};
+    // O_NONBLOCK: a FIFO there must not block memtop.
+    how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root.get(), rel.c_str(), &how, sizeof how)));
+    if (!fd && errno == ENOSYS)  // before 5.6, or a seccomp filter: no symlink at the end at least
+        fd = UniqueFd(::openat(root.get(), rel.c_str(), static_cast<int>(how.flags) | O_NOFOLLOW));
+    if (!fd) return UniqueFd();
+    struct stat owner {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || ::stat(proc.c_str(), &owner) != 0 ||
+        (st.st_uid != 0 && st.st_uid != owner.st_uid))
+        return UniqueFd();
+    return fd;
 }
 
 // What was read of one process's perf map.
 struct PerfMapState {
-  int nspid = 0;  // 0: not known yet
-  bool read = false;
-  uint64_t dev = 0, ino = 0, size = 0;
-  struct timespec mtime {};
-  uint64_t consumed = 0;  // bytes parsed: up to the end of the last whole line
-  PerfMap table;
-  std::string label;  // "[perf-NSPID.map]"
+    int nspid = 0;  // 0: not known yet
+    bool read = false;
+    uint64_t dev = 0, ino = 0, size = 0;
+    struct timespec mtime {};
+    uint64_t consumed = 0;  // bytes parsed: up to the end of the last whole line
+    PerfMap table;
+    std::string label;  // "[perf-NSPID.map]"
 };
 
 void refresh(int pid, PerfMapState& st) {
-  if (st.nspid == 0) {
-    auto status = read_proc_status(pid, nullptr);
-    if (!status) return;  // gone: keep what was read
-    st.nspid = status->nspid.empty() ? pid : status->nspid.back();  // no NSpid before 4.1: one namespace
-    st.label = "[perf-" + std::to_string(st.nspid) + ".map]";
-  }
-  struct stat fs {};
-  UniqueFd fd = open_perf_map(pid, st.nspid, fs);
-  if (!fd) return;  // removed, or the process is gone: keep what was read
-  if (st.read && st.dev == fs.st_dev && st.ino == fs.st_ino && st.size == uint64_t(fs.st_size) &&
-      st.mtime.tv_sec == fs.st_mtim.tv_sec && st.mtime.tv_nsec == fs.st_mtim.tv_nsec)
-    return;
-  // JITs only append: the same file grown is read on from where it was
-  // left. Another file, or a shorter one, is a new map.
-  if (!st.read || st.dev != fs.st_dev || st.ino != fs.st_ino || uint64_t(fs.st_size) < st.consumed) {
-    st.table.clear();
-    st.consumed = 0;
-  }
-  st.read = true;
-  st.dev = fs.st_dev;
-  st.ino = fs.st_ino;
-  st.size = fs.st_size;
-  st.mtime = fs.st_mtim;
-  const uint64_t end = std::min<uint64_t>(fs.st_size, kMaxPerfMapBytes);
-  if (end <= st.consumed) return;
-  std::string text(end - st.consumed, '\0');
-  size_t got = 0;
-  while (got < text.size()) {
-    ssize_t n = ::pread(fd.get(), text.data() + got, text.size() - got, off_t(st.consumed + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += size_t(n);
-  }
-  text.resize(got);
-  // Only whole lines: the JIT may be in the middle of writing the last one,
-  // which is read again next time.
-  size_t whole = text.rfind('\n');
-  if (whole == std::string::npos) return;
-  text.resize(whole + 1);
-  st.table.add(parse_perf_map(text));
-  st.consumed += text.size();
+    if (st.nspid == 0) {
+        auto status = read_proc_status(pid, nullptr);
+        if (!status) return;                                            // gone: keep what was read
+        st.nspid = status->nspid.empty() ? pid : status->nspid.back();  // no NSpid before 4.1: one namespace
+        st.label = "[perf-" + std::to_string(st.nspid) + ".map]";
+    }
+    struct stat fs {};
+    UniqueFd fd = open_perf_map(pid, st.nspid, fs);
+    if (!fd) return;  // removed, or the process is gone: keep what was read
+    if (st.read && st.dev == fs.st_dev && st.ino == fs.st_ino && st.size == uint64_t(fs.st_size) &&
+        st.mtime.tv_sec == fs.st_mtim.tv_sec && st.mtime.tv_nsec == fs.st_mtim.tv_nsec)
+        return;
+    // JITs only append: the same file grown is read on from where it was
+    // left. Another file, or a shorter one, is a new map.
+    if (!st.read || st.dev != fs.st_dev || st.ino != fs.st_ino || uint64_t(fs.st_size) < st.consumed) {
+        st.table.clear();
+        st.consumed = 0;
+    }
+    st.read = true;
+    st.dev = fs.st_dev;
+    st.ino = fs.st_ino;
+    st.size = fs.st_size;
+    st.mtime = fs.st_mtim;
+    const uint64_t end = std::min<uint64_t>(fs.st_size, kMaxPerfMapBytes);
+    if (end <= st.consumed) return;
+    std::string text(end - st.consumed, '\0');
+    size_t got = 0;
+    while (got < text.size()) {
+        ssize_t n = ::pread(fd.get(), text.data() + got, text.size() - got, off_t(st.consumed + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += size_t(n);
+    }
+    text.resize(got);
+    // Only whole lines: the JIT may be in the middle of writing the last one,
+    // which is read again next time.
+    size_t whole = text.rfind('\n');
+    if (whole == std::string::npos) return;
+    text.resize(whole + 1);
+    st.table.add(parse_perf_map(text));
+    st.consumed += text.size();
 }
 
 }  // namespace
 
 struct Symbolizer::Impl {
-  std::map<FileId, std::unique_ptr<Module>> modules;
-  std::set<FileId> unusable;  // opened, but not a usable ELF file
-  std::map<int, PerfMapState> perf_maps;  // by pid
+    std::map<FileId, std::unique_ptr<Module>> modules;
+    std::set<FileId> unusable;              // opened, but not a usable ELF file
+    std::map<int, PerfMapState> perf_maps;  // by pid
 
-  // Names f from pid's perf map; `fresh`: the map was refreshed already
-  // during this stack, so one stack costs at most one open.
-  void name_from_perf_map(int pid, uint64_t lookup, bool& fresh, Frame& f) {
-    if (pid <= 0) return;
-    if (!fresh) {
-      refresh(pid, perf_maps[pid]);
-      fresh = true;
+    // Names f from pid's perf map; `fresh`: the map was refreshed already
+    // during this stack, so one stack costs at most one open.
+    void name_from_perf_map(int pid, uint64_t lookup, bool& fresh, Frame& f) {
+        if (pid <= 0) return;
+        if (!fresh) {
+            refresh(pid, perf_maps[pid]);
+            fresh = true;
+        }
+        auto it = perf_maps.find(pid);
+        if (it == perf_maps.end()) return;
+        auto hit = it->second.table.find(lookup);
+        if (!hit) return;
+        f.function = *hit->name;
+        f.offset = f.address - hit->start;
+        f.module = it->second.label;
+        f.file.reset();
+        f.line.reset();
+        f.inlined.clear();
     }
-    auto it = perf_maps.find(pid);
-    if (it == perf_maps.end()) return;
-    auto hit = it->second.table.find(lookup);
-    if (!hit) return;
-    f.function = *hit->name;
-    f.offset = f.address - hit->start;
-    f.module = it->second.label;
-    f.file.reset();
-    f.line.reset();
-    f.inlined.clear();
-  }
 
-  Module* module_for(int pid, const Mapping& m) {
-    FileId id{m.dev, m.ino};
-    if (auto it = modules.find(id); it != modules.end()) return it->second.get();
-    if (unusable.count(id)) return nullptr;
-    // Failures to open are not remembered: another process mapping the
-    // same file may still be alive.
-    std::optional<OpenedFile> file = open_mapped_file(pid, m);
-    if (!file) return nullptr;
-    std::unique_ptr<Module> mod = load_module(std::move(*file), m.path);
-    if (!mod) {
-      unusable.insert(id);
-      return nullptr;
+    Module* module_for(int pid, const Mapping& m) {
+        FileId id{m.dev, m.ino};
+        if (auto it = modules.find(id); it != modules.end()) return it->second.get();
+        if (unusable.count(id)) return nullptr;
+        // Failures to open are not remembered: another process mapping the
+        // same file may still be alive.
+        std::optional<OpenedFile> file = open_mapped_file(pid, m);
+        if (!file) return nullptr;
+        std::unique_ptr<Module> mod = load_module(std::move(*file), m.path);
+        if (!mod) {
+            unusable.insert(id);
+            return nullptr;
+        }
+        return modules.emplace(id, std::move(mod)).first->second.get();
     }
-    return modules.emplace(id, std::move(mod)).first->second.get();
-  }
 
-  void resolve(int pid, const std::vector<Mapping>& maps, AddressKind kind, bool& perf_fresh,
-               Frame& f) {
-    const uint64_t lookup =
-        kind == AddressKind::Return && f.address > 0 ? f.address - 1 : f.address;
-    const Mapping* m = find_mapping(maps, lookup);
-    if (m && (m->path == "[vdso]" || m->path == "[vsyscall]")) {
-      f.module = m->path;
-      return;
+    void resolve(int pid, const std::vector<Mapping>& maps, AddressKind kind, bool& perf_fresh, Frame& f) {
+        const uint64_t lookup = kind == AddressKind::Return && f.address > 0 ? f.address - 1 : f.address;
+        const Mapping* m = find_mapping(maps, lookup);
+        if (m && (m->path == "[vdso]" || m->path == "[vsyscall]")) {
+            f.module = m->path;
+            return;
+        }
+        if (m && m->ino != 0) {  // not anonymous memory, [heap], [stack], ...
+            f.module = m->path;
+            if (Module* mod = module_for(pid, *m)) {
+                const bool exec = m->perms.size() > 2 && m->perms[2] == 'x';
+                if (std::optional<uint64_t> vaddr = mod->vaddr_of(lookup - m->start + m->pgoff, exec))
+                    describe(mod->mod, *vaddr + mod->bias, f.address - lookup, f);
+            }
+        }
+        // No ELF file names it: JIT code, in anonymous memory (or a memfd, or
+        // mapped after the maps were read), which only its perf map names.
+        if (!f.function) name_from_perf_map(pid, lookup, perf_fresh, f);
     }
-    if (m && m->ino != 0) {  // not anonymous memory, [heap], [stack], ...
-      f.module = m->path;
-      if (Module* mod = module_for(pid, *m)) {
-        const bool exec = m->perms.size() > 2 && m->perms[2] == 'x';
-        if (std::optional<uint64_t> vaddr = mod->vaddr_of(lookup - m->start + m->pgoff, exec))
-          describe(mod->mod, *vaddr + mod->bias, f.address - lookup, f);
-      }
-    }
-    // No ELF file names it: JIT code, in anonymous memory (or a memfd, or
-    // mapped after the maps were read), which only its perf map names.
-    if (!f.function) name_from_perf_map(pid, lookup, perf_fresh, f);
-  }
 };
 
 Symbolizer::Symbolizer() : impl_(std::make_unique<Impl>()) {}
@@ -463,63 +458,63 @@ Symbolizer::Symbolizer(Symbolizer&&) noexcept = default;
 Symbolizer& Symbolizer::operator=(Symbolizer&&) noexcept = default;
 
 Frame Symbolizer::resolve(int pid, const std::vector<Mapping>& maps, uint64_t address) noexcept {
-  return resolve(pid, maps, address, AddressKind::Return);
+    return resolve(pid, maps, address, AddressKind::Return);
 }
 
-Frame Symbolizer::resolve(int pid, const std::vector<Mapping>& maps, uint64_t address,
-                          AddressKind kind) noexcept {
-  Frame f;
-  f.address = address;
-  if (!impl_) return f;
-  try {
-    bool perf_fresh = false;
-    impl_->resolve(pid, maps, kind, perf_fresh, f);
-  } catch (...) {
-    // Out of memory: keep what was found.
-  }
-  return f;
+Frame Symbolizer::resolve(int pid, const std::vector<Mapping>& maps, uint64_t address, AddressKind kind) noexcept {
+    Frame f;
+    f.address = address;
+    if (!impl_) return f;
+    try {
+        bool perf_fresh = false;
+        impl_->resolve(pid, maps, kind, perf_fresh, f);
+    } catch (...) {
+        // Out of memory: keep what was found.
+    }
+    return f;
 }
 
 std::vector<Frame> Symbolizer::resolve_stack(int pid, const std::vector<Mapping>& maps,
-                                             const std::vector<uint64_t>& addresses,
-                                             AddressKind first) {
-  std::vector<Frame> frames;
-  frames.reserve(addresses.size());
-  bool perf_fresh = false;
-  for (size_t i = 0; i < addresses.size(); ++i) {
-    Frame f;
-    f.address = addresses[i];
-    if (impl_) {
-      try {
-        impl_->resolve(pid, maps, i == 0 ? first : AddressKind::Return, perf_fresh, f);
-      } catch (...) {
-        // Out of memory: keep what was found.
-      }
+                                             const std::vector<uint64_t>& addresses, AddressKind first) {
+    std::vector<Frame> frames;
+    frames.reserve(addresses.size());
+    bool perf_fresh = false;
+    for (size_t i = 0; i < addresses.size(); ++i) {
+        Frame f;
+        f.address = addresses[i];
+        if (impl_) {
+            try {
+                impl_->resolve(pid, maps, i == 0 ? first : AddressKind::Return, perf_fresh, f);
+            } catch (...) {
+                // Out of memory: keep what was found.
+            }
+        }
+        frames.push_back(std::move(f));
     }
-    frames.push_back(std::move(f));
-  }
-  return frames;
+    return frames;
 }
 
 void Symbolizer::refresh_perf_map(int pid) noexcept {
-  if (!impl_ || pid <= 0) return;
-  try {
-    refresh(pid, impl_->perf_maps[pid]);
-  } catch (...) {
-    // Out of memory: the map stays as it was.
-  }
+    if (!impl_ || pid <= 0) return;
+    try {
+        refresh(pid, impl_->perf_maps[pid]);
+    } catch (...) {
+        // Out of memory: the map stays as it was.
+    }
 }
 
 void Symbolizer::forget_process(int pid) noexcept {
-  if (impl_) impl_->perf_maps.erase(pid);
+    if (impl_) impl_->perf_maps.erase(pid);
 }
 
-size_t Symbolizer::cached_modules() const { return impl_ ? impl_->modules.size() : 0; }
+size_t Symbolizer::cached_modules() const {
+    return impl_ ? impl_->modules.size() : 0;
+}
 
 size_t Symbolizer::perf_map_pieces(int pid) const {
-  if (!impl_) return 0;
-  auto it = impl_->perf_maps.find(pid);
-  return it == impl_->perf_maps.end() ? 0 : it->second.table.pieces();
+    if (!impl_) return 0;
+    auto it = impl_->perf_maps.find(pid);
+    return it == impl_->perf_maps.end() ? 0 : it->second.table.pieces();
 }
 
 }  // namespace memtop

@@ -17,83 +17,81 @@ namespace memtop {
 
 // A function inlined at an address (see Frame::inlined).
 struct InlinedFrame {
-  std::optional<std::string> function;  // demangled
-  std::optional<std::string> file;
-  std::optional<int> line;
+    std::optional<std::string> function;  // demangled
+    std::optional<std::string> file;
+    std::optional<int> line;
 };
 
 struct Frame {
-  uint64_t address = 0;
-  std::optional<std::string> function;  // demangled; from the symbol table
-  std::optional<uint64_t> offset;       // address - function start
-  std::optional<std::string> module;    // mapped file's path, as in maps, or
-                                        // "[perf-NSPID.map]" for a name from a perf map
-  std::optional<std::string> file;      // source file, as in DWARF
-  std::optional<int> line;
-  // Inline chain at this address, innermost first; empty when nothing is
-  // inlined there or without debug info. When it is not empty, file:line
-  // is the call site inside `function` (the outermost inline call), and
-  // inlined[i] holds the inlined function and the location inside it
-  // (inlined[0]: the line-table location of the address itself).
-  std::vector<InlinedFrame> inlined;
+    uint64_t address = 0;
+    std::optional<std::string> function;  // demangled; from the symbol table
+    std::optional<uint64_t> offset;       // address - function start
+    std::optional<std::string> module;    // mapped file's path, as in maps, or
+                                          // "[perf-NSPID.map]" for a name from a perf map
+    std::optional<std::string> file;      // source file, as in DWARF
+    std::optional<int> line;
+    // Inline chain at this address, innermost first; empty when nothing is
+    // inlined there or without debug info. When it is not empty, file:line
+    // is the call site inside `function` (the outermost inline call), and
+    // inlined[i] holds the inlined function and the location inside it
+    // (inlined[0]: the line-table location of the address itself).
+    std::vector<InlinedFrame> inlined;
 };
 
 // What an address stands for.
 enum class AddressKind {
-  Return,  // a return address: looked up at address - 1 (the call)
-  Exact,   // an instruction address, e.g. the IP at a probe or a function
+    Return,  // a return address: looked up at address - 1 (the call)
+    Exact,   // an instruction address, e.g. the IP at a probe or a function
 };
 
 // Not thread-safe: use one per thread or serialize calls.
 class Symbolizer {
- public:
-  Symbolizer();
-  ~Symbolizer();
-  Symbolizer(Symbolizer&&) noexcept;
-  Symbolizer& operator=(Symbolizer&&) noexcept;
-  Symbolizer(const Symbolizer&) = delete;
-  Symbolizer& operator=(const Symbolizer&) = delete;
+public:
+    Symbolizer();
+    ~Symbolizer();
+    Symbolizer(Symbolizer&&) noexcept;
+    Symbolizer& operator=(Symbolizer&&) noexcept;
+    Symbolizer(const Symbolizer&) = delete;
+    Symbolizer& operator=(const Symbolizer&) = delete;
 
-  // Names a return address of process `pid` whose mappings are `maps` (a
-  // snapshot, possibly taken before the process died). The symbol and the
-  // line are looked up at address - 1; offset is relative to `address`.
-  // Never throws; unknown fields stay nullopt.
-  Frame resolve(int pid, const std::vector<Mapping>& maps, uint64_t address) noexcept;
-  Frame resolve(int pid, const std::vector<Mapping>& maps, uint64_t address,
-                AddressKind kind) noexcept;
+    // Names a return address of process `pid` whose mappings are `maps` (a
+    // snapshot, possibly taken before the process died). The symbol and the
+    // line are looked up at address - 1; offset is relative to `address`.
+    // Never throws; unknown fields stay nullopt.
+    Frame resolve(int pid, const std::vector<Mapping>& maps, uint64_t address) noexcept;
+    Frame resolve(int pid, const std::vector<Mapping>& maps, uint64_t address, AddressKind kind) noexcept;
 
-  // One frame per address, in order. All addresses are return addresses,
-  // except addresses[0] when `first` is AddressKind::Exact (a stack taken
-  // at a probe, whose first entry is the probed instruction).
-  std::vector<Frame> resolve_stack(int pid, const std::vector<Mapping>& maps,
-                                   const std::vector<uint64_t>& addresses,
-                                   AddressKind first = AddressKind::Return);
+    // One frame per address, in order. All addresses are return addresses,
+    // except addresses[0] when `first` is AddressKind::Exact (a stack taken
+    // at a probe, whose first entry is the probed instruction).
+    std::vector<Frame> resolve_stack(int pid, const std::vector<Mapping>& maps, const std::vector<uint64_t>& addresses,
+                                     AddressKind first = AddressKind::Return);
 
-  // An address that no ELF file names (anonymous executable memory, or a
-  // mapped file without a symbol there) is looked up in the perf map that
-  // JITs write, /tmp/perf-NSPID.map, read inside the process's own root
-  // (/proc/PID/root) with the pid of its own pid namespace (NSpid). That
-  // file is read when first needed and read again, from where it was left,
-  // when it grows (JITs append); what was read is kept after the file or
-  // the process is gone, until forget_process().
-  //
-  // Reads (what was appended to) the perf map of live process `pid` now.
-  // Call it while the process is alive, e.g. when a stack of its first
-  // shows up, so that a final report names its JIT frames even if it removes
-  // the file or exits before the report.
-  void refresh_perf_map(int pid) noexcept;
-  // Drops what is kept of process `pid` (its perf map): call it once the
-  // process's final numbers are reported, or when it execs another image.
-  void forget_process(int pid) noexcept;
+    // An address that no ELF file names (anonymous executable memory, or a
+    // mapped file without a symbol there) is looked up in the perf map that
+    // JITs write, /tmp/perf-NSPID.map, read inside the process's own root
+    // (/proc/PID/root) with the pid of its own pid namespace (NSpid). That
+    // file is read when first needed and read again, from where it was left,
+    // when it grows (JITs append); what was read is kept after the file or
+    // the process is gone, until forget_process().
+    //
+    // Reads (what was appended to) the perf map of live process `pid` now.
+    // Call it while the process is alive, e.g. when a stack of its first
+    // shows up, so that a final report names its JIT frames even if it removes
+    // the file or exits before the report.
+    void refresh_perf_map(int pid) noexcept;
+    // Drops what is kept of process `pid` (its perf map): call it once the
+    // process's final numbers are reported, or when it execs another image.
+    void forget_process(int pid) noexcept;
 
-  // Number of ELF files opened and kept.
-  size_t cached_modules() const;
-  // Entries named by the perf map kept for `pid` (0 when none was read).
-  size_t perf_map_pieces(int pid) const;
+    // Number of ELF files opened and kept.
+    size_t cached_modules() const;
+    // Entries named by the perf map kept for `pid` (0 when none was read).
+    size_t perf_map_pieces(int pid) const;
 
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace memtop

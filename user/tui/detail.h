@@ -52,7 +52,7 @@ public:
     int size() const { return static_cast<int>(items_.size()); }
     int cursor() const { return items_.empty() ? -1 : cursor_; }
     void move(int delta);
-    void toggle();              // expand or fold the stack under the cursor
+    void toggle();  // expand or fold the stack under the cursor
     void expand(bool open);
     // heap_traced: whether the process's heap is traced, for what to say
     // when it has no heap stacks.

@@ -72,7 +72,9 @@ double next_interval(double seconds, int dir) {
 }
 
 namespace {
-std::string base(const std::string& path) { return std::filesystem::path(path).filename().string(); }
+std::string base(const std::string& path) {
+    return std::filesystem::path(path).filename().string();
+}
 }  // namespace
 
 std::string frame_text(const Frame& f) {

@@ -87,7 +87,9 @@ bool Screen::available() {
 
 Screen::Screen(ScreenOptions opt) : opt_(std::move(opt)), table_(opt_.sort) {}
 
-Screen::~Screen() { stop(); }
+Screen::~Screen() {
+    stop();
+}
 
 void Screen::start(SessionControl& control) {
     control_ = &control;
@@ -281,29 +283,31 @@ void Screen::on_key(int key) {
     }
     if (mode_ == Mode::Filter) return filter_key(key);
     switch (key) {
-    case 'q':
-    case KEY_F(10): control_->quit(); return;
-    case ' ':
-    case 'Z':
-        paused_ = !paused_;
-        if (!paused_ && pending_) {
-            apply(*pending_);
-            pending_.reset();
+        case 'q':
+        case KEY_F(10):
+            control_->quit();
+            return;
+        case ' ':
+        case 'Z':
+            paused_ = !paused_;
+            if (!paused_ && pending_) {
+                apply(*pending_);
+                pending_.reset();
+            }
+            return;
+        case '+':
+        case '-': {
+            double next = next_interval(control_->interval(), key == '+' ? 1 : -1);
+            control_->set_interval(next);
+            say("a report every " + interval_text(control_->interval()));
+            return;
         }
-        return;
-    case '+':
-    case '-': {
-        double next = next_interval(control_->interval(), key == '+' ? 1 : -1);
-        control_->set_interval(next);
-        say("a report every " + interval_text(control_->interval()));
-        return;
-    }
-    case 'h':
-    case '?':
-    case KEY_F(1):
-        before_help_ = mode_;
-        mode_ = Mode::Help;
-        return;
+        case 'h':
+        case '?':
+        case KEY_F(1):
+            before_help_ = mode_;
+            mode_ = Mode::Help;
+            return;
     }
     if (mode_ == Mode::Detail)
         detail_key(key);
@@ -314,75 +318,119 @@ void Screen::on_key(int key) {
 void Screen::table_key(int key) {
     int page = std::max(1, LINES - 7);
     switch (key) {
-    case KEY_UP: table_.move(-1); break;
-    case KEY_DOWN: table_.move(1); break;
-    case KEY_PPAGE: table_.move(-page); break;
-    case KEY_NPAGE: table_.move(page); break;
-    case KEY_HOME: table_.home(); break;
-    case KEY_END: table_.end(); break;
-    case '<': table_.next_sort(-1, columns()); break;
-    case '>':
-    case KEY_F(6): table_.next_sort(1, columns()); break;
-    case 'I': table_.invert(); break;
-    case '/':
-    case KEY_F(4):
-        filter_before_ = table_.filter();
-        pid_before_filter_ = table_.selected_pid();
-        filter_edit_ = table_.filter();
-        mode_ = Mode::Filter;
-        break;
-    case kEsc:
-        if (!table_.filter().empty()) table_.set_filter("");
-        break;
-    case '\n':
-    case '\r':
-    case KEY_ENTER: open_detail(); break;
-    case 't':
-        if (const Row* r = table_.selected()) toggle_trace(r->pid);
-        break;
+        case KEY_UP:
+            table_.move(-1);
+            break;
+        case KEY_DOWN:
+            table_.move(1);
+            break;
+        case KEY_PPAGE:
+            table_.move(-page);
+            break;
+        case KEY_NPAGE:
+            table_.move(page);
+            break;
+        case KEY_HOME:
+            table_.home();
+            break;
+        case KEY_END:
+            table_.end();
+            break;
+        case '<':
+            table_.next_sort(-1, columns());
+            break;
+        case '>':
+        case KEY_F(6):
+            table_.next_sort(1, columns());
+            break;
+        case 'I':
+            table_.invert();
+            break;
+        case '/':
+        case KEY_F(4):
+            filter_before_ = table_.filter();
+            pid_before_filter_ = table_.selected_pid();
+            filter_edit_ = table_.filter();
+            mode_ = Mode::Filter;
+            break;
+        case kEsc:
+            if (!table_.filter().empty()) table_.set_filter("");
+            break;
+        case '\n':
+        case '\r':
+        case KEY_ENTER:
+            open_detail();
+            break;
+        case 't':
+            if (const Row* r = table_.selected()) toggle_trace(r->pid);
+            break;
     }
 }
 
 void Screen::filter_key(int key) {
     switch (key) {
-    case '\n':
-    case '\r':
-    case KEY_ENTER: mode_ = Mode::Table; return;
-    case kEsc:
-        table_.set_filter(filter_before_);
-        if (pid_before_filter_) table_.select_pid(*pid_before_filter_);
-        mode_ = Mode::Table;
-        return;
-    case KEY_BACKSPACE:
-    case 127:
-    case 8:
-        if (!filter_edit_.empty()) filter_edit_.pop_back();
-        break;
-    default:
-        if (key >= 0x20 && key < 0x7f && filter_edit_.size() < 64)
-            filter_edit_ += static_cast<char>(key);
-        else
+        case '\n':
+        case '\r':
+        case KEY_ENTER:
+            mode_ = Mode::Table;
             return;
+        case kEsc:
+            table_.set_filter(filter_before_);
+            if (pid_before_filter_) table_.select_pid(*pid_before_filter_);
+            mode_ = Mode::Table;
+            return;
+        case KEY_BACKSPACE:
+        case 127:
+        case 8:
+            if (!filter_edit_.empty()) filter_edit_.pop_back();
+            break;
+        default:
+            if (key >= 0x20 && key < 0x7f && filter_edit_.size() < 64)
+                filter_edit_ += static_cast<char>(key);
+            else
+                return;
     }
     table_.set_filter(filter_edit_);  // the table follows the typing
 }
 
 void Screen::detail_key(int key) {
     switch (key) {
-    case KEY_UP: stacks_.move(-1); break;
-    case KEY_DOWN: stacks_.move(1); break;
-    case KEY_PPAGE: stacks_.move(-10); break;
-    case KEY_NPAGE: stacks_.move(10); break;
-    case KEY_HOME: stacks_.move(-stacks_.size()); break;
-    case KEY_END: stacks_.move(stacks_.size()); break;
-    case '\n':
-    case '\r':
-    case KEY_ENTER: stacks_.toggle(); break;
-    case KEY_RIGHT: stacks_.expand(true); break;
-    case KEY_LEFT: stacks_.expand(false); break;
-    case kEsc:
-    case KEY_BACKSPACE: close_detail(); break;
-    case 't': toggle_trace(*detail_pid_); break;
+        case KEY_UP:
+            stacks_.move(-1);
+            break;
+        case KEY_DOWN:
+            stacks_.move(1);
+            break;
+        case KEY_PPAGE:
+            stacks_.move(-10);
+            break;
+        case KEY_NPAGE:
+            stacks_.move(10);
+            break;
+        case KEY_HOME:
+            stacks_.move(-stacks_.size());
+            break;
+        case KEY_END:
+            stacks_.move(stacks_.size());
+            break;
+        case '\n':
+        case '\r':
+        case KEY_ENTER:
+            stacks_.toggle();
+            break;
+        case KEY_RIGHT:
+            stacks_.expand(true);
+            break;
+        case KEY_LEFT:
+            stacks_.expand(false);
+            break;
+        case kEsc:
+        case KEY_BACKSPACE:
+            close_detail();
+            break;
+        case 't':
+            toggle_trace(*detail_pid_);
+            break;
     }
 }
 
@@ -439,9 +487,15 @@ void Screen::draw() {
     ::erase();
     draw_title();
     switch (mode_) {
-    case Mode::Help: draw_help(); break;
-    case Mode::Detail: draw_detail(); break;
-    default: draw_table(); break;
+        case Mode::Help:
+            draw_help();
+            break;
+        case Mode::Detail:
+            draw_detail();
+            break;
+        default:
+            draw_table();
+            break;
     }
     draw_footer();
     ::refresh();
@@ -454,7 +508,8 @@ void Screen::draw_title() {
     put(0, 0, bar, A_REVERSE);
     if (paused_) {
         std::string p = " PAUSED ";
-        put(0, std::max(0, COLS - static_cast<int>(p.size())), p, A_REVERSE | A_BOLD | (color_ ? COLOR_PAIR(kPairWarn) : 0));
+        put(0, std::max(0, COLS - static_cast<int>(p.size())), p,
+            A_REVERSE | A_BOLD | (color_ ? COLOR_PAIR(kPairWarn) : 0));
     }
     if (mode_ == Mode::Help) return;
     put(1, 0, host_memory_text(meminfo_));
@@ -463,8 +518,7 @@ void Screen::draw_title() {
         std::string line = self_text(last_->self) + "   ";
         put(2, 0, line);
         bool nothing = lost == "lost: nothing";
-        put(2, static_cast<int>(line.size()), lost,
-            nothing ? 0 : (A_BOLD | (color_ ? COLOR_PAIR(kPairWarn) : 0)));
+        put(2, static_cast<int>(line.size()), lost, nothing ? 0 : (A_BOLD | (color_ ? COLOR_PAIR(kPairWarn) : 0)));
     } else {
         put(2, 0, "waiting for the first report...");
     }
@@ -546,10 +600,9 @@ void Screen::draw_detail() {
             for (const auto& x : v)
                 if (x) max = std::max(max.value_or(0), *x);
             if (!v.empty()) now = v.back();
-            std::vector<std::string> label = {
-                std::string(name) + " " + (now ? human_bytes(*now) : "-"),
-                "max " + (max ? human_bytes(*max) : std::string("-")),
-                std::to_string(v.size()) + " reports"};
+            std::vector<std::string> label = {std::string(name) + " " + (now ? human_bytes(*now) : "-"),
+                                              "max " + (max ? human_bytes(*max) : std::string("-")),
+                                              std::to_string(v.size()) + " reports"};
             auto lines = bar_chart(v, std::max(0, w), chart_h);
             for (int i = 0; i < chart_h; i++) {
                 put(y + i, 0, i < 3 ? label[i] : "", i == 0 ? A_BOLD : 0, label_w);

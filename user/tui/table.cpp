@@ -10,9 +10,9 @@ namespace memtop::tui {
 
 const ColumnInfo& column_info(Column c) {
     static const ColumnInfo infos[] = {
-        {"PID", 7, false, false},        {"COMM", 15, true, false},      {"CONTAINER", 12, true, false},
-        {"RSS", 10, false, true},        {"RSS PEAK", 10, false, true},  {"GROWTH", 11, false, true},
-        {"HEAP", 10, false, true},       {"HEAP PEAK", 11, false, true}, {"ALLOCS/S", 10, false, true},
+        {"PID", 7, false, false},  {"COMM", 15, true, false},      {"CONTAINER", 12, true, false},
+        {"RSS", 10, false, true},  {"RSS PEAK", 10, false, true},  {"GROWTH", 11, false, true},
+        {"HEAP", 10, false, true}, {"HEAP PEAK", 11, false, true}, {"ALLOCS/S", 10, false, true},
     };
     return infos[static_cast<int>(c)];
 }
@@ -39,7 +39,8 @@ std::vector<Row> rows_of(const Report& r, const std::vector<Row>& prev, double s
             row.heap_peak = p.heap_peak_bytes;
             row.allocs_total = p.allocs_total;
             auto b = before.find({p.pid, p.epoch});
-            if (b != before.end() && b->second->allocs_total && seconds > 0 && p.allocs_total >= *b->second->allocs_total)
+            if (b != before.end() && b->second->allocs_total && seconds > 0 &&
+                p.allocs_total >= *b->second->allocs_total)
                 row.alloc_rate = static_cast<double>(p.allocs_total - *b->second->allocs_total) / seconds;
         }
         row.exited = p.exited;
@@ -50,12 +51,12 @@ std::vector<Row> rows_of(const Report& r, const std::vector<Row>& prev, double s
 
 std::vector<Column> fit_columns(int width, bool heap_first) {
     // Least useful last: they go first when the terminal is narrow.
-    std::vector<Column> by_use = {Column::Pid,      Column::Comm,     Column::Rss,      Column::Heap,
-                                  Column::Growth,   Column::AllocRate, Column::RssPeak, Column::HeapPeak,
-                                  Column::Container};
+    std::vector<Column> by_use = {Column::Pid,     Column::Comm,     Column::Rss,
+                                  Column::Heap,    Column::Growth,   Column::AllocRate,
+                                  Column::RssPeak, Column::HeapPeak, Column::Container};
     if (heap_first)
-        by_use = {Column::Pid,       Column::Comm,    Column::Heap,     Column::AllocRate, Column::HeapPeak,
-                  Column::Rss,       Column::Growth,  Column::RssPeak,  Column::Container};
+        by_use = {Column::Pid, Column::Comm,   Column::Heap,    Column::AllocRate, Column::HeapPeak,
+                  Column::Rss, Column::Growth, Column::RssPeak, Column::Container};
     std::vector<Column> kept;
     int used = -1;  // n columns take n - 1 separators
     for (Column c : by_use) {
@@ -83,7 +84,9 @@ std::string fit(std::string s, int width, bool left) {
     return left ? s + pad : pad + s;
 }
 
-std::string bytes_or_dash(const std::optional<int64_t>& v) { return v ? human_bytes(*v) : "-"; }
+std::string bytes_or_dash(const std::optional<int64_t>& v) {
+    return v ? human_bytes(*v) : "-";
+}
 
 std::string rate(double per_sec) {
     char buf[32];
@@ -109,31 +112,46 @@ int compare(const std::optional<T>& a, const std::optional<T>& b) {
 
 int compare(const Row& a, const Row& b, Column c) {
     switch (c) {
-    case Column::Pid: return a.pid == b.pid ? 0 : (a.pid < b.pid ? -1 : 1);
-    case Column::Comm: return a.comm.compare(b.comm) < 0 ? -1 : a.comm == b.comm ? 0 : 1;
-    case Column::Container:
-        // Processes in no container after those in one.
-        if (a.container.empty() != b.container.empty()) return a.container.empty() ? 1 : -1;
-        return a.container.compare(b.container) < 0 ? -1 : a.container == b.container ? 0 : 1;
-    case Column::Rss: return compare(a.rss, b.rss);
-    case Column::RssPeak: return compare(a.rss_peak, b.rss_peak);
-    case Column::Growth: return compare(a.growth, b.growth);
-    case Column::Heap: return compare(a.heap, b.heap);
-    case Column::HeapPeak: return compare(a.heap_peak, b.heap_peak);
-    case Column::AllocRate: return compare(a.alloc_rate, b.alloc_rate);
+        case Column::Pid:
+            return a.pid == b.pid ? 0 : (a.pid < b.pid ? -1 : 1);
+        case Column::Comm:
+            return a.comm.compare(b.comm) < 0 ? -1 : a.comm == b.comm ? 0 : 1;
+        case Column::Container:
+            // Processes in no container after those in one.
+            if (a.container.empty() != b.container.empty()) return a.container.empty() ? 1 : -1;
+            return a.container.compare(b.container) < 0 ? -1 : a.container == b.container ? 0 : 1;
+        case Column::Rss:
+            return compare(a.rss, b.rss);
+        case Column::RssPeak:
+            return compare(a.rss_peak, b.rss_peak);
+        case Column::Growth:
+            return compare(a.growth, b.growth);
+        case Column::Heap:
+            return compare(a.heap, b.heap);
+        case Column::HeapPeak:
+            return compare(a.heap_peak, b.heap_peak);
+        case Column::AllocRate:
+            return compare(a.alloc_rate, b.alloc_rate);
     }
     return 0;
 }
 
 bool known(const Row& r, Column c) {
     switch (c) {
-    case Column::Rss: return r.rss.has_value();
-    case Column::RssPeak: return r.rss_peak.has_value();
-    case Column::Growth: return r.growth.has_value();
-    case Column::Heap: return r.heap.has_value();
-    case Column::HeapPeak: return r.heap_peak.has_value();
-    case Column::AllocRate: return r.alloc_rate.has_value();
-    default: return true;
+        case Column::Rss:
+            return r.rss.has_value();
+        case Column::RssPeak:
+            return r.rss_peak.has_value();
+        case Column::Growth:
+            return r.growth.has_value();
+        case Column::Heap:
+            return r.heap.has_value();
+        case Column::HeapPeak:
+            return r.heap_peak.has_value();
+        case Column::AllocRate:
+            return r.alloc_rate.has_value();
+        default:
+            return true;
     }
 }
 
@@ -146,17 +164,25 @@ std::string lower(std::string s) {
 
 std::string cell(const Row& row, Column c) {
     switch (c) {
-    case Column::Pid: return std::to_string(row.pid);
-    case Column::Comm: return printable(row.comm);
-    case Column::Container: return printable(row.container.substr(0, 12));
-    case Column::Rss: return bytes_or_dash(row.rss);
-    case Column::RssPeak: return bytes_or_dash(row.rss_peak);
-    case Column::Growth:
-        if (!row.growth) return "-";
-        return (*row.growth > 0 ? "+" : "") + human_bytes(*row.growth) + (row.growing ? "^" : "");
-    case Column::Heap: return bytes_or_dash(row.heap);
-    case Column::HeapPeak: return bytes_or_dash(row.heap_peak);
-    case Column::AllocRate: return row.alloc_rate ? rate(*row.alloc_rate) : "-";
+        case Column::Pid:
+            return std::to_string(row.pid);
+        case Column::Comm:
+            return printable(row.comm);
+        case Column::Container:
+            return printable(row.container.substr(0, 12));
+        case Column::Rss:
+            return bytes_or_dash(row.rss);
+        case Column::RssPeak:
+            return bytes_or_dash(row.rss_peak);
+        case Column::Growth:
+            if (!row.growth) return "-";
+            return (*row.growth > 0 ? "+" : "") + human_bytes(*row.growth) + (row.growing ? "^" : "");
+        case Column::Heap:
+            return bytes_or_dash(row.heap);
+        case Column::HeapPeak:
+            return bytes_or_dash(row.heap_peak);
+        case Column::AllocRate:
+            return row.alloc_rate ? rate(*row.alloc_rate) : "-";
     }
     return "";
 }
@@ -200,9 +226,8 @@ bool matches(const Row& row, const std::string& filter) {
 Table::Table(Column sort) : sort_(sort), descending_(column_info(sort).descending) {}
 
 void Table::update(const Report& r) {
-    double seconds = time_ == std::chrono::system_clock::time_point{}
-                         ? 0
-                         : std::chrono::duration<double>(r.time - time_).count();
+    double seconds =
+        time_ == std::chrono::system_clock::time_point{} ? 0 : std::chrono::duration<double>(r.time - time_).count();
     all_ = rows_of(r, all_, seconds);
     time_ = r.time;
     refresh();

@@ -15,9 +15,9 @@ namespace memtop::tui {
 
 // In the order they are drawn.
 enum class Column { Pid, Comm, Container, Rss, RssPeak, Growth, Heap, HeapPeak, AllocRate };
-inline constexpr Column kAllColumns[] = {Column::Pid,     Column::Comm, Column::Container,
-                                         Column::Rss,     Column::RssPeak, Column::Growth,
-                                         Column::Heap,    Column::HeapPeak, Column::AllocRate};
+inline constexpr Column kAllColumns[] = {Column::Pid,  Column::Comm,     Column::Container,
+                                         Column::Rss,  Column::RssPeak,  Column::Growth,
+                                         Column::Heap, Column::HeapPeak, Column::AllocRate};
 
 struct ColumnInfo {
     const char* title;
@@ -31,12 +31,12 @@ struct Row {
     uint32_t pid = 0;
     uint32_t epoch = 0;
     std::string comm;
-    std::string container;  // "" when not in a container
+    std::string container;                         // "" when not in a container
     std::optional<int64_t> rss, rss_peak, growth;  // unknown outside the system view (yet)
     bool growing = false;
-    std::optional<int64_t> heap, heap_peak;        // unknown when not heap-traced
+    std::optional<int64_t> heap, heap_peak;  // unknown when not heap-traced
     std::optional<uint64_t> allocs_total;
-    std::optional<double> alloc_rate;              // allocations per second since the previous report
+    std::optional<double> alloc_rate;  // allocations per second since the previous report
     bool exited = false;
 };
 
@@ -73,7 +73,7 @@ public:
 
     Column sort_column() const { return sort_; }
     bool descending() const { return descending_; }
-    void sort_by(Column c);                                 // in its natural order
+    void sort_by(Column c);                                      // in its natural order
     void next_sort(int step, const std::vector<Column>& among);  // the column left (-1) or right (+1)
     void invert();
 

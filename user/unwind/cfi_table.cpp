@@ -30,7 +30,9 @@ struct ElfFile {
 
 // Executable PT_LOAD segments: rows are keyed by file offset, which is what
 // the kernel's vma gives (vm_pgoff), so link-time addresses are converted.
-struct ExecSegment { uint64_t vaddr, memsz, offset; };
+struct ExecSegment {
+    uint64_t vaddr, memsz, offset;
+};
 
 // DW_EH_PE pointer encodings, as GCC and clang emit them in .eh_frame
 // FDEs. libdw decodes them internally but does not expose the FDE's range,
@@ -40,19 +42,56 @@ bool read_encoded(const uint8_t*& p, const uint8_t* end, uint8_t enc, uint64_t s
     const uint8_t* at = p;
     uint64_t v = 0;
     switch (enc & 0x0f) {
-    case DW_EH_PE_absptr: case DW_EH_PE_udata8: case DW_EH_PE_sdata8:
-        if (end - p < 8) return false;
-        memcpy(&v, p, 8); p += 8; break;
-    case DW_EH_PE_udata4: { if (end - p < 4) return false; uint32_t x; memcpy(&x, p, 4); v = x; p += 4; break; }
-    case DW_EH_PE_sdata4: { if (end - p < 4) return false; int32_t x; memcpy(&x, p, 4); v = (uint64_t)(int64_t)x; p += 4; break; }
-    case DW_EH_PE_udata2: { if (end - p < 2) return false; uint16_t x; memcpy(&x, p, 2); v = x; p += 2; break; }
-    case DW_EH_PE_sdata2: { if (end - p < 2) return false; int16_t x; memcpy(&x, p, 2); v = (uint64_t)(int64_t)x; p += 2; break; }
-    default: return false;  // uleb/sleb: not used for FDE ranges by any x86-64 toolchain
+        case DW_EH_PE_absptr:
+        case DW_EH_PE_udata8:
+        case DW_EH_PE_sdata8:
+            if (end - p < 8) return false;
+            memcpy(&v, p, 8);
+            p += 8;
+            break;
+        case DW_EH_PE_udata4: {
+            if (end - p < 4) return false;
+            uint32_t x;
+            memcpy(&x, p, 4);
+            v = x;
+            p += 4;
+            break;
+        }
+        case DW_EH_PE_sdata4: {
+            if (end - p < 4) return false;
+            int32_t x;
+            memcpy(&x, p, 4);
+            v = (uint64_t)(int64_t)x;
+            p += 4;
+            break;
+        }
+        case DW_EH_PE_udata2: {
+            if (end - p < 2) return false;
+            uint16_t x;
+            memcpy(&x, p, 2);
+            v = x;
+            p += 2;
+            break;
+        }
+        case DW_EH_PE_sdata2: {
+            if (end - p < 2) return false;
+            int16_t x;
+            memcpy(&x, p, 2);
+            v = (uint64_t)(int64_t)x;
+            p += 2;
+            break;
+        }
+        default:
+            return false;  // uleb/sleb: not used for FDE ranges by any x86-64 toolchain
     }
     switch (enc & 0x70) {
-    case 0: break;
-    case DW_EH_PE_pcrel: v += section_vaddr + (uint64_t)(at - section_start); break;
-    default: return false;
+        case 0:
+            break;
+        case DW_EH_PE_pcrel:
+            v += section_vaddr + (uint64_t)(at - section_start);
+            break;
+        default:
+            return false;
     }
     out = v;
     return true;
@@ -67,17 +106,23 @@ uint8_t fde_encoding(const Dwarf_CIE& cie) {
     const uint8_t* end = d + cie.augmentation_data_size;
     for (const char* a = aug + 1; *a && d < end; a++) {
         switch (*a) {
-        case 'R': return *d;
-        case 'L': d++; break;
-        case 'S': break;
-        case 'P': {
-            uint8_t penc = *d++;
-            size_t n = (penc & 0x0f) == DW_EH_PE_udata2 || (penc & 0x0f) == DW_EH_PE_sdata2 ? 2
-                     : (penc & 0x0f) == DW_EH_PE_udata4 || (penc & 0x0f) == DW_EH_PE_sdata4 ? 4 : 8;
-            d += n;
-            break;
-        }
-        default: return DW_EH_PE_absptr;
+            case 'R':
+                return *d;
+            case 'L':
+                d++;
+                break;
+            case 'S':
+                break;
+            case 'P': {
+                uint8_t penc = *d++;
+                size_t n = (penc & 0x0f) == DW_EH_PE_udata2 || (penc & 0x0f) == DW_EH_PE_sdata2   ? 2
+                           : (penc & 0x0f) == DW_EH_PE_udata4 || (penc & 0x0f) == DW_EH_PE_sdata4 ? 4
+                                                                                                  : 8;
+                d += n;
+                break;
+            }
+            default:
+                return DW_EH_PE_absptr;
         }
     }
     return DW_EH_PE_absptr;
@@ -86,12 +131,17 @@ uint8_t fde_encoding(const Dwarf_CIE& cie) {
 // A register rule from libdw -> the saved-register offset from the CFA, in
 // bytes. Returns false for rules other than "saved at CFA + N".
 bool saved_at_cfa_offset(const Dwarf_Op* ops, size_t nops, int64_t& off) {
-    if (nops == 1 && ops[0].atom == DW_OP_call_frame_cfa) { off = 0; return true; }
+    if (nops == 1 && ops[0].atom == DW_OP_call_frame_cfa) {
+        off = 0;
+        return true;
+    }
     if (nops == 2 && ops[0].atom == DW_OP_call_frame_cfa && ops[1].atom == DW_OP_plus_uconst) {
-        off = (int64_t)ops[1].number; return true;
+        off = (int64_t)ops[1].number;
+        return true;
     }
     if (nops == 3 && ops[0].atom == DW_OP_call_frame_cfa && ops[1].atom == DW_OP_consts && ops[2].atom == DW_OP_plus) {
-        off = (int64_t)ops[1].number; return true;
+        off = (int64_t)ops[1].number;
+        return true;
     }
     return false;
 }
@@ -204,8 +254,10 @@ CfiTable build_cfi_table(const std::string& path) {
         if (!name) continue;
         // An empty .eh_frame (the linker keeps one for a file built without
         // unwind tables and without the start files) describes nothing.
-        if (!strcmp(name, ".eh_frame") && sh.sh_size > 0) eh_frame = scn;
-        else if (!strcmp(name, ".debug_frame")) debug_frame = scn;
+        if (!strcmp(name, ".eh_frame") && sh.sh_size > 0)
+            eh_frame = scn;
+        else if (!strcmp(name, ".debug_frame"))
+            debug_frame = scn;
     }
     bool is_eh = eh_frame != nullptr;
     Elf_Scn* scn = eh_frame ? eh_frame : debug_frame;
@@ -229,7 +281,9 @@ CfiTable build_cfi_table(const std::string& path) {
     const unsigned char* ident = (const unsigned char*)elf_getident(f.elf, nullptr);
     const uint8_t* base = (const uint8_t*)data->d_buf;
     std::map<Dwarf_Off, uint8_t> cie_enc;
-    struct Range { uint64_t lo, hi; };
+    struct Range {
+        uint64_t lo, hi;
+    };
     std::vector<Range> ranges;
     for (Dwarf_Off off = 0, next = 0; off != (Dwarf_Off)-1; off = next) {
         Dwarf_CFI_Entry e;
@@ -269,7 +323,10 @@ CfiTable build_cfi_table(const std::string& path) {
         if (!t.rows.empty()) {
             auto& last = t.rows.back();
             if (last.type == r.type && last.cfa == r.cfa && last.rbp == r.rbp) return;
-            if (last.off == r.off) { last = r; return; }
+            if (last.off == r.off) {
+                last = r;
+                return;
+            }
         }
         t.rows.push_back(r);
     };
@@ -304,8 +361,10 @@ CfiTable build_cfi_table(const std::string& path) {
         auto at = std::upper_bound(t.rows.begin(), t.rows.end(), outer.off,
                                    [](uint64_t o, const memtop_unwind_row& r) { return o < r.off; });
         // The row before it (a gap) keeps covering what precedes the entry.
-        if (at != t.rows.begin() && (at - 1)->off == outer.off) *(at - 1) = outer;
-        else t.rows.insert(at, outer);
+        if (at != t.rows.begin() && (at - 1)->off == outer.off)
+            *(at - 1) = outer;
+        else
+            t.rows.insert(at, outer);
     }
     return t;
 }

@@ -16,8 +16,8 @@ namespace memtop {
 struct CfiTable {
     // Sorted by file offset; a row covers [off, next row's off).
     std::vector<memtop_unwind_row> rows;
-    size_t fdes = 0;          // functions described
-    size_t unsupported = 0;   // rows whose rule the BPF unwinder cannot follow
+    size_t fdes = 0;         // functions described
+    size_t unsupported = 0;  // rows whose rule the BPF unwinder cannot follow
 };
 
 // Reads `path` (any readable path: /proc/PID/map_files/..., a file inside a

@@ -67,8 +67,7 @@ bool UnwindTables::load_file(const memtop_file_key& file, const std::string& ope
     stats_.files++;
     mark(file, MEMTOP_UNWIND_READY, start, static_cast<uint32_t>(t.rows.size()));
     if (verbose_)
-        fprintf(stderr, "memtop: unwind table for %s: %zu functions, %zu rows\n", shown.c_str(), t.fdes,
-                t.rows.size());
+        fprintf(stderr, "memtop: unwind table for %s: %zu functions, %zu rows\n", shown.c_str(), t.fdes, t.rows.size());
     return true;
 }
 
@@ -95,8 +94,8 @@ void UnwindTables::on_need(uint32_t tgid, const memtop_file_key& file) {
         for (const auto& m : *maps) {
             if (m.ino != file.ino || kernel_dev(m.dev) != file.dev) continue;
             char open_path[96];
-            snprintf(open_path, sizeof open_path, "/proc/%u/map_files/%llx-%llx", tgid,
-                     (unsigned long long)m.start, (unsigned long long)m.end);
+            snprintf(open_path, sizeof open_path, "/proc/%u/map_files/%llx-%llx", tgid, (unsigned long long)m.start,
+                     (unsigned long long)m.end);
             load_file(file, open_path, m.path);
             return;
         }

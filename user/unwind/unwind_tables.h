@@ -16,12 +16,12 @@
 namespace memtop {
 
 struct UnwindStats {
-    size_t files = 0;          // tables loaded
-    size_t failed = 0;         // files with no usable table (frame pointers only)
-    size_t rows = 0;           // rows in use
-    size_t capacity = 0;       // rows the kernel array holds
+    size_t files = 0;     // tables loaded
+    size_t failed = 0;    // files with no usable table (frame pointers only)
+    size_t rows = 0;      // rows in use
+    size_t capacity = 0;  // rows the kernel array holds
     size_t bytes() const { return capacity * sizeof(memtop_unwind_row); }  // kernel memory, allocated up front
-    double build_seconds = 0;  // spent deriving tables
+    double build_seconds = 0;                                              // spent deriving tables
 };
 
 // The kernel's dev_t for the device that /proc/PID/maps shows (makedev).

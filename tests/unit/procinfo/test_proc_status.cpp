@@ -96,79 +96,79 @@ constexpr const char* kNamespaced =
 }  // namespace
 
 TEST_CASE("parse_proc_status: user process", "[status]") {
-  auto st = parse_proc_status(kUser);
-  REQUIRE(st);
-  CHECK(st->name == "bash");
-  CHECK(st->tgid == 4242);
-  CHECK(st->ppid == 4100);
-  CHECK(st->nspid == std::vector<int>{4242});
-  CHECK(st->vm_rss == 5120 * 1024);
-  CHECK(st->vm_hwm == 5432 * 1024);
-  CHECK(st->rss_anon == 1800 * 1024);
-  CHECK(st->rss_file == 3200 * 1024);
-  CHECK(st->rss_shmem == 120 * 1024);
-  CHECK(st->vm_swap == 16 * 1024);
+    auto st = parse_proc_status(kUser);
+    REQUIRE(st);
+    CHECK(st->name == "bash");
+    CHECK(st->tgid == 4242);
+    CHECK(st->ppid == 4100);
+    CHECK(st->nspid == std::vector<int>{4242});
+    CHECK(st->vm_rss == 5120 * 1024);
+    CHECK(st->vm_hwm == 5432 * 1024);
+    CHECK(st->rss_anon == 1800 * 1024);
+    CHECK(st->rss_file == 3200 * 1024);
+    CHECK(st->rss_shmem == 120 * 1024);
+    CHECK(st->vm_swap == 16 * 1024);
 }
 
 TEST_CASE("parse_proc_status: kernel thread has no memory lines", "[status]") {
-  auto st = parse_proc_status(kKthread);
-  REQUIRE(st);
-  CHECK(st->name == "kworker/0:1H-kblockd");
-  CHECK(st->tgid == 98);
-  CHECK(st->ppid == 2);
-  CHECK(st->nspid == std::vector<int>{98});
-  CHECK(st->vm_rss == 0);
-  CHECK(st->vm_hwm == 0);
-  CHECK(st->rss_anon == 0);
-  CHECK(st->rss_file == 0);
-  CHECK(st->rss_shmem == 0);
-  CHECK(st->vm_swap == 0);
+    auto st = parse_proc_status(kKthread);
+    REQUIRE(st);
+    CHECK(st->name == "kworker/0:1H-kblockd");
+    CHECK(st->tgid == 98);
+    CHECK(st->ppid == 2);
+    CHECK(st->nspid == std::vector<int>{98});
+    CHECK(st->vm_rss == 0);
+    CHECK(st->vm_hwm == 0);
+    CHECK(st->rss_anon == 0);
+    CHECK(st->rss_file == 0);
+    CHECK(st->rss_shmem == 0);
+    CHECK(st->vm_swap == 0);
 }
 
 TEST_CASE("parse_proc_status: process in a pid namespace", "[status]") {
-  auto st = parse_proc_status(kNamespaced);
-  REQUIRE(st);
-  CHECK(st->name == "nginx");
-  CHECK(st->tgid == 1234);
-  CHECK(st->nspid == std::vector<int>{1234, 1});
-  CHECK(st->vm_rss == 8 << 20);
-  CHECK(st->vm_hwm == 10 << 20);
+    auto st = parse_proc_status(kNamespaced);
+    REQUIRE(st);
+    CHECK(st->name == "nginx");
+    CHECK(st->tgid == 1234);
+    CHECK(st->nspid == std::vector<int>{1234, 1});
+    CHECK(st->vm_rss == 8 << 20);
+    CHECK(st->vm_hwm == 10 << 20);
 }
 
 TEST_CASE("parse_proc_status: nested namespaces and CRLF", "[status]") {
-  auto st = parse_proc_status("Name:\tsh\r\nTgid:\t900\r\nNSpid:\t900\t45\t7\r\nVmRSS:\t  4 kB\r\n");
-  REQUIRE(st);
-  CHECK(st->nspid == std::vector<int>{900, 45, 7});
-  CHECK(st->vm_rss == 4096);
+    auto st = parse_proc_status("Name:\tsh\r\nTgid:\t900\r\nNSpid:\t900\t45\t7\r\nVmRSS:\t  4 kB\r\n");
+    REQUIRE(st);
+    CHECK(st->nspid == std::vector<int>{900, 45, 7});
+    CHECK(st->vm_rss == 4096);
 }
 
 TEST_CASE("parse_proc_status: names as the kernel escapes them", "[status]") {
-  // Blanks, colons and tabs stay; '\n' is written "\n" and '\\' "\\".
-  auto st = parse_proc_status("Name:\t my:prog\tx \nTgid:\t5\n");
-  REQUIRE(st);
-  CHECK(st->name == " my:prog\tx ");
-  st = parse_proc_status("Name:\ta\\nb\\\\c\nTgid:\t5\n");
-  REQUIRE(st);
-  CHECK(st->name == "a\nb\\c");
-  st = parse_proc_status("Name:\t\nTgid:\t5\n");
-  REQUIRE(st);
-  CHECK(st->name.empty());
+    // Blanks, colons and tabs stay; '\n' is written "\n" and '\\' "\\".
+    auto st = parse_proc_status("Name:\t my:prog\tx \nTgid:\t5\n");
+    REQUIRE(st);
+    CHECK(st->name == " my:prog\tx ");
+    st = parse_proc_status("Name:\ta\\nb\\\\c\nTgid:\t5\n");
+    REQUIRE(st);
+    CHECK(st->name == "a\nb\\c");
+    st = parse_proc_status("Name:\t\nTgid:\t5\n");
+    REQUIRE(st);
+    CHECK(st->name.empty());
 }
 
 TEST_CASE("parse_proc_status: older kernel without NSpid", "[status]") {
-  auto st = parse_proc_status("Name:\tinit\nState:\tS (sleeping)\nTgid:\t1\nPid:\t1\nPPid:\t0\nVmRSS:\t 100 kB\n");
-  REQUIRE(st);
-  CHECK(st->nspid.empty());
-  CHECK(st->vm_rss == 100 * 1024);
+    auto st = parse_proc_status("Name:\tinit\nState:\tS (sleeping)\nTgid:\t1\nPid:\t1\nPPid:\t0\nVmRSS:\t 100 kB\n");
+    REQUIRE(st);
+    CHECK(st->nspid.empty());
+    CHECK(st->vm_rss == 100 * 1024);
 }
 
 TEST_CASE("parse_proc_status: rejects what is not a status file", "[status]") {
-  CHECK_FALSE(parse_proc_status(""));
-  CHECK_FALSE(parse_proc_status("hello\nworld\n"));
-  CHECK_FALSE(parse_proc_status("Name:\tx\n"));                 // no Tgid
-  CHECK_FALSE(parse_proc_status("Tgid:\t1\n"));                 // no Name
-  CHECK_FALSE(parse_proc_status("Name:\tx\nTgid:\tabc\n"));     // bad number
-  CHECK_FALSE(parse_proc_status("Name:\tx\nTgid:\t1\nVmRSS:\t12\n"));     // no unit
-  CHECK_FALSE(parse_proc_status("Name:\tx\nTgid:\t1\nVmRSS:\t12 MB\n"));  // wrong unit
-  CHECK_FALSE(parse_proc_status("Name:\tx\nTgid:\t1\nNSpid:\t1\tz\n"));
+    CHECK_FALSE(parse_proc_status(""));
+    CHECK_FALSE(parse_proc_status("hello\nworld\n"));
+    CHECK_FALSE(parse_proc_status("Name:\tx\n"));                           // no Tgid
+    CHECK_FALSE(parse_proc_status("Tgid:\t1\n"));                           // no Name
+    CHECK_FALSE(parse_proc_status("Name:\tx\nTgid:\tabc\n"));               // bad number
+    CHECK_FALSE(parse_proc_status("Name:\tx\nTgid:\t1\nVmRSS:\t12\n"));     // no unit
+    CHECK_FALSE(parse_proc_status("Name:\tx\nTgid:\t1\nVmRSS:\t12 MB\n"));  // wrong unit
+    CHECK_FALSE(parse_proc_status("Name:\tx\nTgid:\t1\nNSpid:\t1\tz\n"));
 }

@@ -20,219 +20,219 @@ using memtop::Symbolizer;
 namespace {
 
 std::string name_at(const PerfMap& m, uint64_t addr) {
-  auto hit = m.find(addr);
-  return hit ? *hit->name : std::string("<none>");
+    auto hit = m.find(addr);
+    return hit ? *hit->name : std::string("<none>");
 }
 
 uint64_t start_at(const PerfMap& m, uint64_t addr) {
-  auto hit = m.find(addr);
-  return hit ? hit->start : ~0ull;
+    auto hit = m.find(addr);
+    return hit ? hit->start : ~0ull;
 }
 
 }  // namespace
 
 TEST_CASE("parse_perf_map reads what JITs write", "[perf_map]") {
-  // Lines as node --perf-basic-prof, Python -X perf and perf-map-agent
-  // write them: names with spaces, colons, parentheses.
-  const char* text =
-      "7f3a1c000000 40 jit_stub_alloc\n"
-      "7f3a1c000040 1a0 LazyCompile:*fib /srv/app/fib.js:3:13\n"
-      "0x7f3a1c001000 0x20 py::main:/srv/app/x.py\n"
-      "7F3A1C002000 10 void Foo::bar(int, char const*) [clone .cold]\r\n"
-      "7f3a1c003000\t8\tTab separated name\n"
-      "7f3a1c004000 8 last line without newline";
-  auto e = parse_perf_map(text);
-  REQUIRE(e.size() == 6);
-  CHECK(e[0].start == 0x7f3a1c000000);
-  CHECK(e[0].size == 0x40);
-  CHECK(e[0].name == "jit_stub_alloc");
-  CHECK(e[1].start == 0x7f3a1c000040);
-  CHECK(e[1].size == 0x1a0);
-  CHECK(e[1].name == "LazyCompile:*fib /srv/app/fib.js:3:13");
-  CHECK(e[2].start == 0x7f3a1c001000);
-  CHECK(e[2].size == 0x20);
-  CHECK(e[2].name == "py::main:/srv/app/x.py");
-  CHECK(e[3].start == 0x7f3a1c002000);
-  CHECK(e[3].name == "void Foo::bar(int, char const*) [clone .cold]");
-  CHECK(e[4].size == 8);
-  CHECK(e[4].name == "Tab separated name");
-  CHECK(e[5].start == 0x7f3a1c004000);
-  CHECK(e[5].name == "last line without newline");
+    // Lines as node --perf-basic-prof, Python -X perf and perf-map-agent
+    // write them: names with spaces, colons, parentheses.
+    const char* text =
+        "7f3a1c000000 40 jit_stub_alloc\n"
+        "7f3a1c000040 1a0 LazyCompile:*fib /srv/app/fib.js:3:13\n"
+        "0x7f3a1c001000 0x20 py::main:/srv/app/x.py\n"
+        "7F3A1C002000 10 void Foo::bar(int, char const*) [clone .cold]\r\n"
+        "7f3a1c003000\t8\tTab separated name\n"
+        "7f3a1c004000 8 last line without newline";
+    auto e = parse_perf_map(text);
+    REQUIRE(e.size() == 6);
+    CHECK(e[0].start == 0x7f3a1c000000);
+    CHECK(e[0].size == 0x40);
+    CHECK(e[0].name == "jit_stub_alloc");
+    CHECK(e[1].start == 0x7f3a1c000040);
+    CHECK(e[1].size == 0x1a0);
+    CHECK(e[1].name == "LazyCompile:*fib /srv/app/fib.js:3:13");
+    CHECK(e[2].start == 0x7f3a1c001000);
+    CHECK(e[2].size == 0x20);
+    CHECK(e[2].name == "py::main:/srv/app/x.py");
+    CHECK(e[3].start == 0x7f3a1c002000);
+    CHECK(e[3].name == "void Foo::bar(int, char const*) [clone .cold]");
+    CHECK(e[4].size == 8);
+    CHECK(e[4].name == "Tab separated name");
+    CHECK(e[5].start == 0x7f3a1c004000);
+    CHECK(e[5].name == "last line without newline");
 }
 
 TEST_CASE("parse_perf_map skips lines that do not parse", "[perf_map]") {
-  const char* text =
-      "\n"
-      "garbage\n"
-      "7f00 10\n"              // no name
-      "7f00 10 \n"             // blank name
-      "7f00 zz name\n"         // size not hex
-      "7f00zz 10 name\n"       // start not a number
-      "0x 10 name\n"           // "0x" alone
-      "7f00 0 empty range\n"   // size 0: names nothing
-      "ffffffffffffff00 200 wraps past 2^64\n"
-      "1ffffffffffffffff 10 start over 64 bits\n"
-      "# a comment\n"
-      "1000 10 good\n";
-  auto e = parse_perf_map(text);
-  REQUIRE(e.size() == 1);
-  CHECK(e[0].start == 0x1000);
-  CHECK(e[0].size == 0x10);
-  CHECK(e[0].name == "good");
-  CHECK(parse_perf_map("").empty());
+    const char* text =
+        "\n"
+        "garbage\n"
+        "7f00 10\n"             // no name
+        "7f00 10 \n"            // blank name
+        "7f00 zz name\n"        // size not hex
+        "7f00zz 10 name\n"      // start not a number
+        "0x 10 name\n"          // "0x" alone
+        "7f00 0 empty range\n"  // size 0: names nothing
+        "ffffffffffffff00 200 wraps past 2^64\n"
+        "1ffffffffffffffff 10 start over 64 bits\n"
+        "# a comment\n"
+        "1000 10 good\n";
+    auto e = parse_perf_map(text);
+    REQUIRE(e.size() == 1);
+    CHECK(e[0].start == 0x1000);
+    CHECK(e[0].size == 0x10);
+    CHECK(e[0].name == "good");
+    CHECK(parse_perf_map("").empty());
 }
 
 TEST_CASE("PerfMap: an address is named by the entry holding it", "[perf_map]") {
-  PerfMap m;
-  m.add(parse_perf_map("1000 100 a\n1100 80 b\n2000 10 c\n"));
-  CHECK(name_at(m, 0xfff) == "<none>");
-  CHECK(name_at(m, 0x1000) == "a");
-  CHECK(name_at(m, 0x10ff) == "a");
-  CHECK(name_at(m, 0x1100) == "b");
-  CHECK(name_at(m, 0x117f) == "b");
-  CHECK(name_at(m, 0x1180) == "<none>");  // end is exclusive
-  CHECK(name_at(m, 0x2008) == "c");
-  CHECK(start_at(m, 0x2008) == 0x2000);
-  CHECK(m.pieces() == 3);
+    PerfMap m;
+    m.add(parse_perf_map("1000 100 a\n1100 80 b\n2000 10 c\n"));
+    CHECK(name_at(m, 0xfff) == "<none>");
+    CHECK(name_at(m, 0x1000) == "a");
+    CHECK(name_at(m, 0x10ff) == "a");
+    CHECK(name_at(m, 0x1100) == "b");
+    CHECK(name_at(m, 0x117f) == "b");
+    CHECK(name_at(m, 0x1180) == "<none>");  // end is exclusive
+    CHECK(name_at(m, 0x2008) == "c");
+    CHECK(start_at(m, 0x2008) == 0x2000);
+    CHECK(m.pieces() == 3);
 }
 
 TEST_CASE("PerfMap: where entries overlap the later one wins", "[perf_map]") {
-  PerfMap m;
-  // Code freed and regenerated: the later lines describe the memory now.
-  m.add(parse_perf_map(
-      "1000 100 old_big\n"     // [1000,1100)
-      "1040 20 new_inside\n"   // [1040,1060): cuts old_big in two
-      "10f0 40 new_tail\n"     // [10f0,1130): overlaps old_big's end
-      "2000 10 gone\n"
-      "2000 10 same_range\n"   // the same range again: replaced
-      "3000 10 x\n"
-      "3010 10 y\n"
-      "2ff8 30 covers_x_y\n"));  // [2ff8,3028): covers x and y and more
-  CHECK(name_at(m, 0x1000) == "old_big");
-  CHECK(name_at(m, 0x103f) == "old_big");
-  CHECK(name_at(m, 0x1040) == "new_inside");
-  CHECK(name_at(m, 0x105f) == "new_inside");
-  CHECK(name_at(m, 0x1060) == "old_big");
-  CHECK(start_at(m, 0x1060) == 0x1000);  // offsets stay from the entry's own start
-  CHECK(name_at(m, 0x10ef) == "old_big");
-  CHECK(name_at(m, 0x10f0) == "new_tail");
-  CHECK(name_at(m, 0x112f) == "new_tail");
-  CHECK(name_at(m, 0x1130) == "<none>");
-  CHECK(name_at(m, 0x2000) == "same_range");
-  CHECK(name_at(m, 0x2ff8) == "covers_x_y");
-  CHECK(name_at(m, 0x3000) == "covers_x_y");
-  CHECK(name_at(m, 0x3018) == "covers_x_y");
-  CHECK(name_at(m, 0x3028) == "<none>");
-  // old_big (2 pieces), new_inside, new_tail, same_range, covers_x_y
-  CHECK(m.pieces() == 6);
-  m.clear();
-  CHECK(name_at(m, 0x1000) == "<none>");
+    PerfMap m;
+    // Code freed and regenerated: the later lines describe the memory now.
+    m.add(
+        parse_perf_map("1000 100 old_big\n"    // [1000,1100)
+                       "1040 20 new_inside\n"  // [1040,1060): cuts old_big in two
+                       "10f0 40 new_tail\n"    // [10f0,1130): overlaps old_big's end
+                       "2000 10 gone\n"
+                       "2000 10 same_range\n"  // the same range again: replaced
+                       "3000 10 x\n"
+                       "3010 10 y\n"
+                       "2ff8 30 covers_x_y\n"));  // [2ff8,3028): covers x and y and more
+    CHECK(name_at(m, 0x1000) == "old_big");
+    CHECK(name_at(m, 0x103f) == "old_big");
+    CHECK(name_at(m, 0x1040) == "new_inside");
+    CHECK(name_at(m, 0x105f) == "new_inside");
+    CHECK(name_at(m, 0x1060) == "old_big");
+    CHECK(start_at(m, 0x1060) == 0x1000);  // offsets stay from the entry's own start
+    CHECK(name_at(m, 0x10ef) == "old_big");
+    CHECK(name_at(m, 0x10f0) == "new_tail");
+    CHECK(name_at(m, 0x112f) == "new_tail");
+    CHECK(name_at(m, 0x1130) == "<none>");
+    CHECK(name_at(m, 0x2000) == "same_range");
+    CHECK(name_at(m, 0x2ff8) == "covers_x_y");
+    CHECK(name_at(m, 0x3000) == "covers_x_y");
+    CHECK(name_at(m, 0x3018) == "covers_x_y");
+    CHECK(name_at(m, 0x3028) == "<none>");
+    // old_big (2 pieces), new_inside, new_tail, same_range, covers_x_y
+    CHECK(m.pieces() == 6);
+    m.clear();
+    CHECK(name_at(m, 0x1000) == "<none>");
 }
 
 // The Symbolizer on this test process: anonymous executable memory named by
 // /tmp/perf-PID.map, read again when it grows, kept once it is removed.
 TEST_CASE("Symbolizer names anonymous executable memory from the perf map", "[perf_map][symbolizer]") {
-  const int pid = getpid();
-  const long page = sysconf(_SC_PAGESIZE);
-  void* mem = mmap(nullptr, 2 * page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  REQUIRE(mem != MAP_FAILED);
-  const uint64_t code = reinterpret_cast<uint64_t>(mem);
-  const std::string path = "/tmp/perf-" + std::to_string(pid) + ".map";
-  struct Cleanup {
-    std::string path;
-    void* mem;
-    long len;
-    ~Cleanup() {
-      unlink(path.c_str());
-      munmap(mem, len);
-    }
-  } cleanup{path, mem, 2 * page};
+    const int pid = getpid();
+    const long page = sysconf(_SC_PAGESIZE);
+    void* mem = mmap(nullptr, 2 * page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(mem != MAP_FAILED);
+    const uint64_t code = reinterpret_cast<uint64_t>(mem);
+    const std::string path = "/tmp/perf-" + std::to_string(pid) + ".map";
+    struct Cleanup {
+        std::string path;
+        void* mem;
+        long len;
+        ~Cleanup() {
+            unlink(path.c_str());
+            munmap(mem, len);
+        }
+    } cleanup{path, mem, 2 * page};
 
-  auto write_map = [&](const std::string& text, bool append) {
-    FILE* f = std::fopen(path.c_str(), append ? "a" : "w");
-    REQUIRE(f);
-    std::fputs(text.c_str(), f);
-    std::fclose(f);
-  };
-  char line[128];
-  std::snprintf(line, sizeof line, "%llx 40 jit fn one\n", (unsigned long long)code);
-  write_map(line, false);
-  auto maps = memtop::read_proc_maps(pid, nullptr);
-  REQUIRE(maps);
-  const memtop::Mapping* m = memtop::find_mapping(*maps, code);
-  REQUIRE(m);
-  REQUIRE(m->ino == 0);
+    auto write_map = [&](const std::string& text, bool append) {
+        FILE* f = std::fopen(path.c_str(), append ? "a" : "w");
+        REQUIRE(f);
+        std::fputs(text.c_str(), f);
+        std::fclose(f);
+    };
+    char line[128];
+    std::snprintf(line, sizeof line, "%llx 40 jit fn one\n", (unsigned long long)code);
+    write_map(line, false);
+    auto maps = memtop::read_proc_maps(pid, nullptr);
+    REQUIRE(maps);
+    const memtop::Mapping* m = memtop::find_mapping(*maps, code);
+    REQUIRE(m);
+    REQUIRE(m->ino == 0);
 
-  Symbolizer s;
-  const std::string label = "[perf-" + std::to_string(pid) + ".map]";
-  // A return address 0x10 into the entry; looked up at 0x0f.
-  Frame f = s.resolve(pid, *maps, code + 0x10);
-  CHECK(f.function == "jit fn one");
-  CHECK(f.module == label);
-  CHECK(f.offset == 0x10);
-  CHECK_FALSE(f.file.has_value());
-  // An address past the entry: nothing names it.
-  f = s.resolve(pid, *maps, code + 0x41);
-  CHECK_FALSE(f.function.has_value());
-  CHECK_FALSE(f.module.has_value());
-  // A return address just past the entry's end belongs to its last call.
-  f = s.resolve(pid, *maps, code + 0x40);
-  CHECK(f.function == "jit fn one");
+    Symbolizer s;
+    const std::string label = "[perf-" + std::to_string(pid) + ".map]";
+    // A return address 0x10 into the entry; looked up at 0x0f.
+    Frame f = s.resolve(pid, *maps, code + 0x10);
+    CHECK(f.function == "jit fn one");
+    CHECK(f.module == label);
+    CHECK(f.offset == 0x10);
+    CHECK_FALSE(f.file.has_value());
+    // An address past the entry: nothing names it.
+    f = s.resolve(pid, *maps, code + 0x41);
+    CHECK_FALSE(f.function.has_value());
+    CHECK_FALSE(f.module.has_value());
+    // A return address just past the entry's end belongs to its last call.
+    f = s.resolve(pid, *maps, code + 0x40);
+    CHECK(f.function == "jit fn one");
 
-  // The JIT appends, including a half-written line: whole lines are read,
-  // and the rest once it is complete.
-  std::snprintf(line, sizeof line, "%llx 20 jit fn two\n%llx 10 jit fn th", (unsigned long long)(code + page),
-                (unsigned long long)(code + page + 0x100));
-  write_map(line, true);
-  std::vector<uint64_t> stack{code + page + 4, code + 8, code + page + 0x104};
-  auto frames = s.resolve_stack(pid, *maps, stack, AddressKind::Exact);
-  REQUIRE(frames.size() == 3);
-  CHECK(frames[0].function == "jit fn two");
-  CHECK(frames[0].offset == 4);
-  CHECK(frames[1].function == "jit fn one");
-  CHECK_FALSE(frames[2].function.has_value());
-  write_map("ree\n", true);
-  s.refresh_perf_map(pid);
-  CHECK(s.resolve(pid, *maps, code + page + 0x104).function == "jit fn three");
-  CHECK(s.perf_map_pieces(pid) == 3);
+    // The JIT appends, including a half-written line: whole lines are read,
+    // and the rest once it is complete.
+    std::snprintf(line, sizeof line, "%llx 20 jit fn two\n%llx 10 jit fn th", (unsigned long long)(code + page),
+                  (unsigned long long)(code + page + 0x100));
+    write_map(line, true);
+    std::vector<uint64_t> stack{code + page + 4, code + 8, code + page + 0x104};
+    auto frames = s.resolve_stack(pid, *maps, stack, AddressKind::Exact);
+    REQUIRE(frames.size() == 3);
+    CHECK(frames[0].function == "jit fn two");
+    CHECK(frames[0].offset == 4);
+    CHECK(frames[1].function == "jit fn one");
+    CHECK_FALSE(frames[2].function.has_value());
+    write_map("ree\n", true);
+    s.refresh_perf_map(pid);
+    CHECK(s.resolve(pid, *maps, code + page + 0x104).function == "jit fn three");
+    CHECK(s.perf_map_pieces(pid) == 3);
 
-  // A file (still) in use by the JIT is replaced by a shorter one: read anew.
-  std::snprintf(line, sizeof line, "%llx 8 jit fn new\n", (unsigned long long)code);
-  write_map(line, false);
-  CHECK(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function == "jit fn new");
-  CHECK_FALSE(s.resolve(pid, *maps, code + page + 4, AddressKind::Exact).function.has_value());
+    // A file (still) in use by the JIT is replaced by a shorter one: read anew.
+    std::snprintf(line, sizeof line, "%llx 8 jit fn new\n", (unsigned long long)code);
+    write_map(line, false);
+    CHECK(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function == "jit fn new");
+    CHECK_FALSE(s.resolve(pid, *maps, code + page + 4, AddressKind::Exact).function.has_value());
 
-  // The JIT removes its map (at exit, say): what was read still names frames.
-  unlink(path.c_str());
-  CHECK(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function == "jit fn new");
-  // ... until the process is forgotten.
-  s.forget_process(pid);
-  CHECK(s.perf_map_pieces(pid) == 0);
-  CHECK_FALSE(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function.has_value());
+    // The JIT removes its map (at exit, say): what was read still names frames.
+    unlink(path.c_str());
+    CHECK(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function == "jit fn new");
+    // ... until the process is forgotten.
+    s.forget_process(pid);
+    CHECK(s.perf_map_pieces(pid) == 0);
+    CHECK_FALSE(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function.has_value());
 }
 
 TEST_CASE("Symbolizer ignores a perf map owned by another user", "[perf_map][symbolizer]") {
-  if (geteuid() != 0) {
-    WARN("skipped: needs root to give the file another owner");
-    return;
-  }
-  const int pid = getpid();
-  const long page = sysconf(_SC_PAGESIZE);
-  void* mem = mmap(nullptr, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  REQUIRE(mem != MAP_FAILED);
-  const uint64_t code = reinterpret_cast<uint64_t>(mem);
-  const std::string path = "/tmp/perf-" + std::to_string(pid) + ".map";
-  FILE* f = std::fopen(path.c_str(), "w");
-  REQUIRE(f);
-  std::fprintf(f, "%llx 40 planted\n", (unsigned long long)code);
-  std::fclose(f);
-  REQUIRE(chown(path.c_str(), 65534, 65534) == 0);  // nobody: neither root nor this process's user
-  auto maps = memtop::read_proc_maps(pid, nullptr);
-  REQUIRE(maps);
-  Symbolizer s;
-  CHECK_FALSE(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function.has_value());
-  REQUIRE(chown(path.c_str(), 0, 0) == 0);
-  CHECK(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function == "planted");
-  unlink(path.c_str());
-  munmap(mem, page);
+    if (geteuid() != 0) {
+        WARN("skipped: needs root to give the file another owner");
+        return;
+    }
+    const int pid = getpid();
+    const long page = sysconf(_SC_PAGESIZE);
+    void* mem = mmap(nullptr, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(mem != MAP_FAILED);
+    const uint64_t code = reinterpret_cast<uint64_t>(mem);
+    const std::string path = "/tmp/perf-" + std::to_string(pid) + ".map";
+    FILE* f = std::fopen(path.c_str(), "w");
+    REQUIRE(f);
+    std::fprintf(f, "%llx 40 planted\n", (unsigned long long)code);
+    std::fclose(f);
+    REQUIRE(chown(path.c_str(), 65534, 65534) == 0);  // nobody: neither root nor this process's user
+    auto maps = memtop::read_proc_maps(pid, nullptr);
+    REQUIRE(maps);
+    Symbolizer s;
+    CHECK_FALSE(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function.has_value());
+    REQUIRE(chown(path.c_str(), 0, 0) == 0);
+    CHECK(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function == "planted");
+    unlink(path.c_str());
+    munmap(mem, page);
 }

@@ -20,10 +20,10 @@ using memtop::test::TempDir;
 namespace {
 
 struct Variant {
-  const char* name;
-  const char* exe;
-  const char* lib;  // basename of the fixture library
-  bool debug;       // line information available
+    const char* name;
+    const char* exe;
+    const char* lib;  // basename of the fixture library
+    bool debug;       // line information available
 };
 
 // Paths come from tests/unit/symbolize/CMakeLists.txt.
@@ -34,279 +34,273 @@ const Variant kSplit{"split", FIXTURE_split, "libfixture_split.so", true};
 const Variant kNoDebug{"nodebug", FIXTURE_nodebug, "libfixture_nodebug.so", false};
 
 std::string base(const std::optional<std::string>& path) {
-  return path ? std::filesystem::path(*path).filename().string() : std::string("<null>");
+    return path ? std::filesystem::path(*path).filename().string() : std::string("<null>");
 }
 
 std::string describe(const Frame& f) {
-  std::string s = f.function.value_or("<null>") + " in " + f.module.value_or("<null>") +
-                  " at " + f.file.value_or("<null>") + ":" +
-                  (f.line ? std::to_string(*f.line) : "<null>");
-  for (const auto& in : f.inlined)
-    s += " | inlined " + in.function.value_or("<null>") + " at " + in.file.value_or("<null>") +
-         ":" + (in.line ? std::to_string(*in.line) : "<null>");
-  return s;
+    std::string s = f.function.value_or("<null>") + " in " + f.module.value_or("<null>") + " at " +
+                    f.file.value_or("<null>") + ":" + (f.line ? std::to_string(*f.line) : "<null>");
+    for (const auto& in : f.inlined)
+        s += " | inlined " + in.function.value_or("<null>") + " at " + in.file.value_or("<null>") + ":" +
+             (in.line ? std::to_string(*in.line) : "<null>");
+    return s;
 }
 
 // A frame for a call made on line `line` of `file` in `function`.
-void check_call_site(const Frame& f, const Record& r, const std::string& function,
-                     const std::string& module_base, const std::string& file, bool debug) {
-  INFO(describe(f));
-  CHECK(f.address == r.address);
-  CHECK(f.function == function);
-  CHECK(base(f.module) == module_base);
-  REQUIRE(f.offset.has_value());
-  CHECK(*f.offset > 0);
-  CHECK(*f.offset < 0x1000);
-  CHECK(f.inlined.empty());
-  if (debug) {
-    CHECK(base(f.file) == file);
-    CHECK(f.line == r.line);
-  } else {
-    CHECK_FALSE(f.file.has_value());
-    CHECK_FALSE(f.line.has_value());
-  }
+void check_call_site(const Frame& f, const Record& r, const std::string& function, const std::string& module_base,
+                     const std::string& file, bool debug) {
+    INFO(describe(f));
+    CHECK(f.address == r.address);
+    CHECK(f.function == function);
+    CHECK(base(f.module) == module_base);
+    REQUIRE(f.offset.has_value());
+    CHECK(*f.offset > 0);
+    CHECK(*f.offset < 0x1000);
+    CHECK(f.inlined.empty());
+    if (debug) {
+        CHECK(base(f.file) == file);
+        CHECK(f.line == r.line);
+    } else {
+        CHECK_FALSE(f.file.has_value());
+        CHECK_FALSE(f.line.has_value());
+    }
 }
 
-void check_fixture(const Variant& v, FixtureProcess& p, const std::vector<Mapping>& maps,
-                   Symbolizer& s) {
-  const std::string exe = base(std::string(v.exe));
-  const int pid = p.pid();
-  check_call_site(s.resolve(pid, maps, p.at("main").address), p.at("main"), "main", exe,
-                  "fixture_main.cpp", v.debug);
-  check_call_site(s.resolve(pid, maps, p.at("c_function").address), p.at("c_function"),
-                  "fixture_c_function", exe, "fixture_main.cpp", v.debug);
-  check_call_site(s.resolve(pid, maps, p.at("cxx_method").address), p.at("cxx_method"),
-                  "fixture::Widget<int>::compute(int) const", exe, "fixture_main.cpp", v.debug);
-  check_call_site(s.resolve(pid, maps, p.at("lib_function").address), p.at("lib_function"),
-                  "fixture_lib::lib_function(int)", v.lib, "fixture_lib.cpp", v.debug);
+void check_fixture(const Variant& v, FixtureProcess& p, const std::vector<Mapping>& maps, Symbolizer& s) {
+    const std::string exe = base(std::string(v.exe));
+    const int pid = p.pid();
+    check_call_site(s.resolve(pid, maps, p.at("main").address), p.at("main"), "main", exe, "fixture_main.cpp", v.debug);
+    check_call_site(s.resolve(pid, maps, p.at("c_function").address), p.at("c_function"), "fixture_c_function", exe,
+                    "fixture_main.cpp", v.debug);
+    check_call_site(s.resolve(pid, maps, p.at("cxx_method").address), p.at("cxx_method"),
+                    "fixture::Widget<int>::compute(int) const", exe, "fixture_main.cpp", v.debug);
+    check_call_site(s.resolve(pid, maps, p.at("lib_function").address), p.at("lib_function"),
+                    "fixture_lib::lib_function(int)", v.lib, "fixture_lib.cpp", v.debug);
 
-  // The record call inside inlined_helper, inlined into fixture_inline_outer.
-  {
-    const Record& r = p.at("inlined");
-    Frame f = s.resolve(pid, maps, r.address);
-    INFO(describe(f));
-    CHECK(f.function == "fixture_inline_outer");
-    CHECK(base(f.module) == exe);
-    if (v.debug) {
-      CHECK(base(f.file) == "fixture_main.cpp");
-      CHECK(f.line == r.line2);  // the call of inlined_helper
-      REQUIRE(f.inlined.size() == 1);
-      // Internal linkage: no linkage name, so scopes but no parameters.
-      CHECK(f.inlined[0].function == "fixture::(anonymous namespace)::inlined_helper");
-      CHECK(base(f.inlined[0].file) == "fixture_main.cpp");
-      CHECK(f.inlined[0].line == r.line);  // the call inside inlined_helper
-    } else {
-      CHECK(f.inlined.empty());
-      CHECK_FALSE(f.line.has_value());
+    // The record call inside inlined_helper, inlined into fixture_inline_outer.
+    {
+        const Record& r = p.at("inlined");
+        Frame f = s.resolve(pid, maps, r.address);
+        INFO(describe(f));
+        CHECK(f.function == "fixture_inline_outer");
+        CHECK(base(f.module) == exe);
+        if (v.debug) {
+            CHECK(base(f.file) == "fixture_main.cpp");
+            CHECK(f.line == r.line2);  // the call of inlined_helper
+            REQUIRE(f.inlined.size() == 1);
+            // Internal linkage: no linkage name, so scopes but no parameters.
+            CHECK(f.inlined[0].function == "fixture::(anonymous namespace)::inlined_helper");
+            CHECK(base(f.inlined[0].file) == "fixture_main.cpp");
+            CHECK(f.inlined[0].line == r.line);  // the call inside inlined_helper
+        } else {
+            CHECK(f.inlined.empty());
+            CHECK_FALSE(f.line.has_value());
+        }
     }
-  }
 
-  // A function's own address.
-  {
-    const Record& r = p.at("c_function_address");
-    Frame exact = s.resolve(pid, maps, r.address, AddressKind::Exact);
-    INFO(describe(exact));
-    CHECK(exact.function == "fixture_c_function");
-    CHECK(exact.offset == 0u);
-    if (v.debug) {
-      CHECK(base(exact.file) == "fixture_main.cpp");
-      CHECK(exact.line == r.line);
+    // A function's own address.
+    {
+        const Record& r = p.at("c_function_address");
+        Frame exact = s.resolve(pid, maps, r.address, AddressKind::Exact);
+        INFO(describe(exact));
+        CHECK(exact.function == "fixture_c_function");
+        CHECK(exact.offset == 0u);
+        if (v.debug) {
+            CHECK(base(exact.file) == "fixture_main.cpp");
+            CHECK(exact.line == r.line);
+        }
+        // As a return address, address - 1 is looked up: one byte further on.
+        Frame ret = s.resolve(pid, maps, r.address + 1);
+        CHECK(ret.function == "fixture_c_function");
+        CHECK(ret.offset == 1u);
+        // The byte before the function belongs to something else.
+        Frame before = s.resolve(pid, maps, r.address);
+        CHECK(before.function != "fixture_c_function");
     }
-    // As a return address, address - 1 is looked up: one byte further on.
-    Frame ret = s.resolve(pid, maps, r.address + 1);
-    CHECK(ret.function == "fixture_c_function");
-    CHECK(ret.offset == 1u);
-    // The byte before the function belongs to something else.
-    Frame before = s.resolve(pid, maps, r.address);
-    CHECK(before.function != "fixture_c_function");
-  }
 }
 
 }  // namespace
 
 TEST_CASE("resolves call sites in the fixture program and library", "[symbolizer]") {
-  const Variant& v = GENERATE(std::cref(kO0), std::cref(kO2), std::cref(kNoPie),
-                              std::cref(kSplit), std::cref(kNoDebug));
-  SECTION(v.name) {
-    FixtureProcess p(v.exe);
-    std::vector<Mapping> maps = p.maps();
-    Symbolizer s;
-    check_fixture(v, p, maps, s);
-    CHECK(s.cached_modules() == 2);  // the program and its library
-  }
+    const Variant& v =
+        GENERATE(std::cref(kO0), std::cref(kO2), std::cref(kNoPie), std::cref(kSplit), std::cref(kNoDebug));
+    SECTION(v.name) {
+        FixtureProcess p(v.exe);
+        std::vector<Mapping> maps = p.maps();
+        Symbolizer s;
+        check_fixture(v, p, maps, s);
+        CHECK(s.cached_modules() == 2);  // the program and its library
+    }
 }
 
 TEST_CASE("resolve_stack resolves every address in order", "[symbolizer]") {
-  FixtureProcess p(kO0.exe);
-  std::vector<Mapping> maps = p.maps();
-  Symbolizer s;
-  std::vector<uint64_t> stack = {p.at("c_function_address").address, p.at("lib_function").address,
-                                 p.at("main").address, 0x10};
-  std::vector<Frame> frames = s.resolve_stack(p.pid(), maps, stack, AddressKind::Exact);
-  REQUIRE(frames.size() == 4);
-  CHECK(frames[0].function == "fixture_c_function");
-  CHECK(frames[0].offset == 0u);
-  CHECK(frames[1].function == "fixture_lib::lib_function(int)");
-  CHECK(frames[1].line == p.at("lib_function").line);
-  CHECK(frames[2].function == "main");
-  CHECK(frames[3].address == 0x10);
-  CHECK_FALSE(frames[3].module.has_value());
+    FixtureProcess p(kO0.exe);
+    std::vector<Mapping> maps = p.maps();
+    Symbolizer s;
+    std::vector<uint64_t> stack = {p.at("c_function_address").address, p.at("lib_function").address,
+                                   p.at("main").address, 0x10};
+    std::vector<Frame> frames = s.resolve_stack(p.pid(), maps, stack, AddressKind::Exact);
+    REQUIRE(frames.size() == 4);
+    CHECK(frames[0].function == "fixture_c_function");
+    CHECK(frames[0].offset == 0u);
+    CHECK(frames[1].function == "fixture_lib::lib_function(int)");
+    CHECK(frames[1].line == p.at("lib_function").line);
+    CHECK(frames[2].function == "main");
+    CHECK(frames[3].address == 0x10);
+    CHECK_FALSE(frames[3].module.has_value());
 
-  std::vector<Frame> returns = s.resolve_stack(p.pid(), maps, {p.at("main").address});
-  REQUIRE(returns.size() == 1);
-  CHECK(returns[0].line == p.at("main").line);
-  CHECK(s.resolve_stack(p.pid(), maps, {}).empty());
+    std::vector<Frame> returns = s.resolve_stack(p.pid(), maps, {p.at("main").address});
+    REQUIRE(returns.size() == 1);
+    CHECK(returns[0].line == p.at("main").line);
+    CHECK(s.resolve_stack(p.pid(), maps, {}).empty());
 }
 
 TEST_CASE("a libc address is named from libc", "[symbolizer]") {
-  FixtureProcess p(kO0.exe);
-  Symbolizer s;
-  Frame f = s.resolve(p.pid(), p.maps(), p.at("libc_caller").address);
-  INFO(describe(f));
-  CHECK(base(f.module) == "libc.so.6");
-  CHECK(f.function.has_value());
+    FixtureProcess p(kO0.exe);
+    Symbolizer s;
+    Frame f = s.resolve(p.pid(), p.maps(), p.at("libc_caller").address);
+    INFO(describe(f));
+    CHECK(base(f.module) == "libc.so.6");
+    CHECK(f.function.has_value());
 }
 
 TEST_CASE("addresses outside mapped files name no function", "[symbolizer]") {
-  FixtureProcess p(kO0.exe);
-  std::vector<Mapping> maps = p.maps();
-  Symbolizer s;
+    FixtureProcess p(kO0.exe);
+    std::vector<Mapping> maps = p.maps();
+    Symbolizer s;
 
-  Frame none = s.resolve(p.pid(), maps, 0x10);
-  CHECK(none.address == 0x10);
-  CHECK_FALSE(none.module.has_value());
-  CHECK_FALSE(none.function.has_value());
+    Frame none = s.resolve(p.pid(), maps, 0x10);
+    CHECK(none.address == 0x10);
+    CHECK_FALSE(none.module.has_value());
+    CHECK_FALSE(none.function.has_value());
 
-  for (const Mapping& m : maps) {
-    if (m.path != "[stack]" && m.path != "[heap]" && m.path != "[vdso]") continue;
-    Frame f = s.resolve(p.pid(), maps, m.start + 16);
-    INFO(m.path);
-    CHECK(f.address == m.start + 16);
-    CHECK_FALSE(f.function.has_value());
-    CHECK_FALSE(f.offset.has_value());
-    CHECK_FALSE(f.file.has_value());
-    CHECK_FALSE(f.line.has_value());
-    if (m.path == "[vdso]")
-      CHECK(f.module == "[vdso]");
-    else
-      CHECK_FALSE(f.module.has_value());
-  }
+    for (const Mapping& m : maps) {
+        if (m.path != "[stack]" && m.path != "[heap]" && m.path != "[vdso]") continue;
+        Frame f = s.resolve(p.pid(), maps, m.start + 16);
+        INFO(m.path);
+        CHECK(f.address == m.start + 16);
+        CHECK_FALSE(f.function.has_value());
+        CHECK_FALSE(f.offset.has_value());
+        CHECK_FALSE(f.file.has_value());
+        CHECK_FALSE(f.line.has_value());
+        if (m.path == "[vdso]")
+            CHECK(f.module == "[vdso]");
+        else
+            CHECK_FALSE(f.module.has_value());
+    }
 
-  // An anonymous mapping built by hand.
-  std::vector<Mapping> anon = {Mapping{0x10000, 0x20000, 0, 0, 0, "r-xp", "", false}};
-  Frame a = s.resolve(p.pid(), anon, 0x10100);
-  CHECK_FALSE(a.module.has_value());
-  CHECK_FALSE(a.function.has_value());
-  CHECK(s.cached_modules() == 0);
+    // An anonymous mapping built by hand.
+    std::vector<Mapping> anon = {Mapping{0x10000, 0x20000, 0, 0, 0, "r-xp", "", false}};
+    Frame a = s.resolve(p.pid(), anon, 0x10100);
+    CHECK_FALSE(a.module.has_value());
+    CHECK_FALSE(a.function.has_value());
+    CHECK(s.cached_modules() == 0);
 }
 
 TEST_CASE("modules are cached by file, not by process", "[symbolizer]") {
-  FixtureProcess a(kO0.exe);
-  FixtureProcess b(kO0.exe);
-  std::vector<Mapping> maps_a = a.maps();
-  std::vector<Mapping> maps_b = b.maps();
-  Symbolizer s;
-  CHECK(s.resolve(a.pid(), maps_a, a.at("c_function").address).line == a.at("c_function").line);
-  CHECK(s.cached_modules() == 1);
-  CHECK(s.resolve(b.pid(), maps_b, b.at("c_function").address).line == b.at("c_function").line);
-  CHECK(s.cached_modules() == 1);
-  CHECK(s.resolve(a.pid(), maps_a, a.at("lib_function").address).function ==
-        "fixture_lib::lib_function(int)");
-  CHECK(s.resolve(b.pid(), maps_b, b.at("lib_function").address).function ==
-        "fixture_lib::lib_function(int)");
-  CHECK(s.cached_modules() == 2);
+    FixtureProcess a(kO0.exe);
+    FixtureProcess b(kO0.exe);
+    std::vector<Mapping> maps_a = a.maps();
+    std::vector<Mapping> maps_b = b.maps();
+    Symbolizer s;
+    CHECK(s.resolve(a.pid(), maps_a, a.at("c_function").address).line == a.at("c_function").line);
+    CHECK(s.cached_modules() == 1);
+    CHECK(s.resolve(b.pid(), maps_b, b.at("c_function").address).line == b.at("c_function").line);
+    CHECK(s.cached_modules() == 1);
+    CHECK(s.resolve(a.pid(), maps_a, a.at("lib_function").address).function == "fixture_lib::lib_function(int)");
+    CHECK(s.resolve(b.pid(), maps_b, b.at("lib_function").address).function == "fixture_lib::lib_function(int)");
+    CHECK(s.cached_modules() == 2);
 
-  // Cached modules keep serving a process after it exits.
-  a.exit_and_wait();
-  CHECK(s.resolve(a.pid(), maps_a, a.at("cxx_method").address).function ==
-        "fixture::Widget<int>::compute(int) const");
+    // Cached modules keep serving a process after it exits.
+    a.exit_and_wait();
+    CHECK(s.resolve(a.pid(), maps_a, a.at("cxx_method").address).function ==
+          "fixture::Widget<int>::compute(int) const");
 }
 
 TEST_CASE("a maps snapshot of an exited process still resolves", "[symbolizer]") {
-  FixtureProcess p(kO0.exe);
-  const int pid = p.pid();
-  std::vector<Mapping> maps = p.maps();
-  REQUIRE(p.exit_and_wait() == 0);
-  REQUIRE(access(("/proc/" + std::to_string(pid) + "/maps").c_str(), F_OK) != 0);
+    FixtureProcess p(kO0.exe);
+    const int pid = p.pid();
+    std::vector<Mapping> maps = p.maps();
+    REQUIRE(p.exit_and_wait() == 0);
+    REQUIRE(access(("/proc/" + std::to_string(pid) + "/maps").c_str(), F_OK) != 0);
 
-  Symbolizer s;  // nothing cached: files are opened by path
-  Frame f = s.resolve(pid, maps, p.at("cxx_method").address);
-  INFO(describe(f));
-  CHECK(f.function == "fixture::Widget<int>::compute(int) const");
-  CHECK(f.line == p.at("cxx_method").line);
-  Frame lib = s.resolve(pid, maps, p.at("lib_function").address);
-  CHECK(lib.function == "fixture_lib::lib_function(int)");
-  CHECK(lib.line == p.at("lib_function").line);
+    Symbolizer s;  // nothing cached: files are opened by path
+    Frame f = s.resolve(pid, maps, p.at("cxx_method").address);
+    INFO(describe(f));
+    CHECK(f.function == "fixture::Widget<int>::compute(int) const");
+    CHECK(f.line == p.at("cxx_method").line);
+    Frame lib = s.resolve(pid, maps, p.at("lib_function").address);
+    CHECK(lib.function == "fixture_lib::lib_function(int)");
+    CHECK(lib.line == p.at("lib_function").line);
 }
 
 TEST_CASE("a deleted executable resolves while its process runs", "[symbolizer]") {
-  TempDir dir;
-  const std::string copy = dir.path() + "/fixture copy";
-  std::filesystem::copy_file(kO0.exe, copy);
-  FixtureProcess p(copy);
-  REQUIRE(unlink(copy.c_str()) == 0);
-  std::vector<Mapping> maps = p.maps();
-  const Mapping* m = find_mapping(maps, p.at("c_function").address);
-  REQUIRE(m != nullptr);
-  CHECK(m->deleted);
-  CHECK(m->path == copy);
-
-  Symbolizer s;
-  Frame f = s.resolve(p.pid(), maps, p.at("c_function").address);
-  INFO(describe(f));
-  CHECK(f.module == copy);
-  CHECK(f.function == "fixture_c_function");
-  CHECK(base(f.file) == "fixture_main.cpp");
-  CHECK(f.line == p.at("c_function").line);
-}
-
-TEST_CASE("a file that cannot be opened gives the module only", "[symbolizer]") {
-  SECTION("deleted executable of an exited process") {
     TempDir dir;
-    const std::string copy = dir.path() + "/fixture";
+    const std::string copy = dir.path() + "/fixture copy";
     std::filesystem::copy_file(kO0.exe, copy);
     FixtureProcess p(copy);
     REQUIRE(unlink(copy.c_str()) == 0);
     std::vector<Mapping> maps = p.maps();
-    p.exit_and_wait();
+    const Mapping* m = find_mapping(maps, p.at("c_function").address);
+    REQUIRE(m != nullptr);
+    CHECK(m->deleted);
+    CHECK(m->path == copy);
+
     Symbolizer s;
     Frame f = s.resolve(p.pid(), maps, p.at("c_function").address);
+    INFO(describe(f));
     CHECK(f.module == copy);
-    CHECK_FALSE(f.function.has_value());
-    CHECK_FALSE(f.offset.has_value());
-    CHECK_FALSE(f.line.has_value());
-    CHECK(s.cached_modules() == 0);
-  }
-  SECTION("path now names another file") {
-    // The mapping says inode 1 on device 0:1; the path is a real ELF file.
-    std::vector<Mapping> maps = {Mapping{0x400000, 0x500000, 0, 1, 1, "r-xp", kO0.exe, false}};
-    Symbolizer s;
-    Frame f = s.resolve(-1, maps, 0x401000);
-    CHECK(f.module == kO0.exe);
-    CHECK_FALSE(f.function.has_value());
-    CHECK(s.cached_modules() == 0);
-  }
-  SECTION("not an ELF file") {
-    TempDir dir;
-    const std::string text = dir.path() + "/data.txt";
-    std::ofstream(text) << std::string(8192, 'x');
-    struct stat st {};
-    REQUIRE(stat(text.c_str(), &st) == 0);
-    std::vector<Mapping> maps = {
-        Mapping{0x400000, 0x402000, 0, st.st_dev, st.st_ino, "r-xp", text, false}};
-    Symbolizer s;
-    Frame f = s.resolve(-1, maps, 0x401000);
-    CHECK(f.module == text);
-    CHECK_FALSE(f.function.has_value());
-    CHECK(s.cached_modules() == 0);
-  }
+    CHECK(f.function == "fixture_c_function");
+    CHECK(base(f.file) == "fixture_main.cpp");
+    CHECK(f.line == p.at("c_function").line);
+}
+
+TEST_CASE("a file that cannot be opened gives the module only", "[symbolizer]") {
+    SECTION("deleted executable of an exited process") {
+        TempDir dir;
+        const std::string copy = dir.path() + "/fixture";
+        std::filesystem::copy_file(kO0.exe, copy);
+        FixtureProcess p(copy);
+        REQUIRE(unlink(copy.c_str()) == 0);
+        std::vector<Mapping> maps = p.maps();
+        p.exit_and_wait();
+        Symbolizer s;
+        Frame f = s.resolve(p.pid(), maps, p.at("c_function").address);
+        CHECK(f.module == copy);
+        CHECK_FALSE(f.function.has_value());
+        CHECK_FALSE(f.offset.has_value());
+        CHECK_FALSE(f.line.has_value());
+        CHECK(s.cached_modules() == 0);
+    }
+    SECTION("path now names another file") {
+        // The mapping says inode 1 on device 0:1; the path is a real ELF file.
+        std::vector<Mapping> maps = {Mapping{0x400000, 0x500000, 0, 1, 1, "r-xp", kO0.exe, false}};
+        Symbolizer s;
+        Frame f = s.resolve(-1, maps, 0x401000);
+        CHECK(f.module == kO0.exe);
+        CHECK_FALSE(f.function.has_value());
+        CHECK(s.cached_modules() == 0);
+    }
+    SECTION("not an ELF file") {
+        TempDir dir;
+        const std::string text = dir.path() + "/data.txt";
+        std::ofstream(text) << std::string(8192, 'x');
+        struct stat st {};
+        REQUIRE(stat(text.c_str(), &st) == 0);
+        std::vector<Mapping> maps = {Mapping{0x400000, 0x402000, 0, st.st_dev, st.st_ino, "r-xp", text, false}};
+        Symbolizer s;
+        Frame f = s.resolve(-1, maps, 0x401000);
+        CHECK(f.module == text);
+        CHECK_FALSE(f.function.has_value());
+        CHECK(s.cached_modules() == 0);
+    }
 }
 
 TEST_CASE("a moved-from symbolizer resolves nothing", "[symbolizer]") {
-  Symbolizer a;
-  Symbolizer b(std::move(a));
-  Frame f = a.resolve(1, {}, 0x1234);  // NOLINT(bugprone-use-after-move)
-  CHECK(f.address == 0x1234);
-  CHECK(a.cached_modules() == 0);
-  CHECK(b.cached_modules() == 0);
+    Symbolizer a;
+    Symbolizer b(std::move(a));
+    Frame f = a.resolve(1, {}, 0x1234);  // NOLINT(bugprone-use-after-move)
+    CHECK(f.address == 0x1234);
+    CHECK(a.cached_modules() == 0);
+    CHECK(b.cached_modules() == 0);
 }

@@ -28,7 +28,7 @@ TEST_CASE("header: host memory, memtop itself, what was lost", "[tui][format]") 
 TEST_CASE("interval: + and - step through a ladder, clamped at its ends", "[tui][format]") {
     CHECK(next_interval(5, 1) == 10);
     CHECK(next_interval(5, -1) == 3);
-    CHECK(next_interval(4, 1) == 5);   // -d 4: onto the ladder
+    CHECK(next_interval(4, 1) == 5);  // -d 4: onto the ladder
     CHECK(next_interval(4, -1) == 3);
     CHECK(next_interval(0.5, -1) == 0.5);
     CHECK(next_interval(0.2, -1) == 0.2);  // below the ladder: left alone

@@ -7,12 +7,13 @@
 #define KEEP __attribute__((noinline, noipa, used))
 
 /* No frame: CFA = rsp + 8 throughout. */
-KEEP long fixture_leaf(long a, long b) { return a * 3 + b; }
+KEEP long fixture_leaf(long a, long b) {
+    return a * 3 + b;
+}
 
 /* Pushes callee-saved registers and grows the stack: CFA = rsp + N with N
  * changing at every push and pop. */
-KEEP long fixture_pushes(long n, long (*f)(long, long))
-{
+KEEP long fixture_pushes(long n, long (*f)(long, long)) {
     volatile char buf[200];
     long s = 0;
     for (long i = 0; i < n; i++) {
@@ -24,8 +25,7 @@ KEEP long fixture_pushes(long n, long (*f)(long, long))
 
 /* A variable-length array makes GCC keep a frame pointer even with
  * -fomit-frame-pointer: CFA = rbp + 16, rbp saved at CFA - 16. */
-KEEP long fixture_vla(size_t n, long (*f)(long, long))
-{
+KEEP long fixture_vla(size_t n, long (*f)(long, long)) {
     char buf[n + 1];
     memset(buf, 1, n + 1);
     return f((long)buf[n / 2], (long)n);
@@ -33,15 +33,12 @@ KEEP long fixture_vla(size_t n, long (*f)(long, long))
 
 /* A 4 MiB array on the stack: CFA = rsp + 4 MiB and more, beyond 16 bits
  * of 8-byte units (rows keep 21). */
-KEEP long fixture_big_frame(long n)
-{
+KEEP long fixture_big_frame(long n) {
     volatile char buf[4 << 20];
-    for (long i = 0; i < n; i++)
-        buf[(size_t)i * 4096 % sizeof buf] = (char)i;
+    for (long i = 0; i < n; i++) buf[(size_t)i * 4096 % sizeof buf] = (char)i;
     return buf[(size_t)n % sizeof buf];
 }
 
-KEEP long fixture_entry(long n)
-{
+KEEP long fixture_entry(long n) {
     return fixture_pushes(n, fixture_leaf) + fixture_vla((size_t)n, fixture_leaf) + fixture_big_frame(n);
 }
