@@ -93,20 +93,12 @@ struct memtop_proc {
 	char comm[16];
 };
 
-/* Counted, never silent: indexes into the per-CPU `counters` array. */
+/* Counted, never silent: indexes into the per-CPU `counters` array, one per
+ * line of lost_counters.def (what each means is said there). */
 enum memtop_counter {
-	MEMTOP_CNT_ALLOC_MAP_FULL = 0, /* allocation not tracked: allocs map full */
-	MEMTOP_CNT_STACK_MAP_FULL,     /* stack not stored: charged to stack_id 0 */
-	MEMTOP_CNT_AGG_MAP_FULL,       /* per-stack aggregate not stored */
-	MEMTOP_CNT_PROC_MAP_FULL,      /* process not tracked at all */
-	MEMTOP_CNT_EVENTS_LOST,        /* ring buffer full: lifecycle event dropped */
-	MEMTOP_CNT_STACK_TRUNCATED,    /* stack deeper than MEMTOP_MAX_FRAMES */
-	MEMTOP_CNT_MISSED_FREE,        /* address handed out again with no free seen */
-	MEMTOP_CNT_PEAK_RACE,          /* peak update gave up under contention */
-	MEMTOP_CNT_RSS_MAP_FULL,       /* a process's resident memory not tracked */
-	MEMTOP_CNT_MAP_BUSY,           /* a map update/delete kept failing under contention */
-	MEMTOP_CNT_STATE_BUSY,         /* per-thread state unavailable: a call not traced */
-	MEMTOP_CNT_MAPPING_MAP_FULL,   /* an anonymous mapping not recorded: mapped map full */
+#define LOST_COUNTER(id, name, text, brief, option) MEMTOP_CNT_##id,
+#include "lost_counters.def"
+#undef LOST_COUNTER
 	MEMTOP_CNT__MAX,
 };
 

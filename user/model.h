@@ -3,7 +3,9 @@
 // pure stages and their tests need neither root nor BPF.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,20 +57,30 @@ struct StackStats {
     uint64_t allocs_total = 0;
 };
 
-// Everything that was not recorded, by reason. Shown in every report.
+// Everything that was not recorded, by reason (bpf/lost_counters.def says
+// what each means). Shown in every report, in the list's order.
+enum class Lost : size_t {
+#define LOST_COUNTER(id, name, text, brief, option) name,
+#include "lost_counters.def"
+#undef LOST_COUNTER
+};
+struct LostKind {
+    Lost kind;
+    const char* name;    // JSON field
+    const char* text;    // the text report's words
+    const char* brief;   // the live screen's words
+    const char* option;  // what makes room for more ("" if nothing does)
+};
+inline constexpr LostKind kLostKinds[] = {
+#define LOST_COUNTER(id, name, text, brief, option) {Lost::name, #name, text, brief, option},
+#include "lost_counters.def"
+#undef LOST_COUNTER
+};
+
 struct LostCounters {
-    uint64_t alloc_map_full = 0;
-    uint64_t stack_map_full = 0;
-    uint64_t agg_map_full = 0;
-    uint64_t proc_map_full = 0;
-    uint64_t events_lost = 0;
-    uint64_t stacks_truncated = 0;
-    uint64_t missed_frees = 0;
-    uint64_t peak_races = 0;
-    uint64_t rss_map_full = 0;
-    uint64_t map_busy = 0;
-    uint64_t state_busy = 0;
-    uint64_t mapping_map_full = 0;
+    uint64_t count[std::size(kLostKinds)] = {};
+    uint64_t& operator[](Lost k) { return count[static_cast<size_t>(k)]; }
+    uint64_t operator[](Lost k) const { return count[static_cast<size_t>(k)]; }
 };
 
 }  // namespace memtop

@@ -85,12 +85,9 @@ json or_null(const std::optional<T>& v) {
 }
 
 json lost_json(const LostCounters& l) {
-    return json{{"alloc_map_full", l.alloc_map_full}, {"stack_map_full", l.stack_map_full},
-                {"agg_map_full", l.agg_map_full},     {"proc_map_full", l.proc_map_full},
-                {"events_lost", l.events_lost},       {"stacks_truncated", l.stacks_truncated},
-                {"missed_frees", l.missed_frees},     {"peak_races", l.peak_races},
-                {"rss_map_full", l.rss_map_full},     {"map_busy", l.map_busy},
-                {"state_busy", l.state_busy},         {"mapping_map_full", l.mapping_map_full}};
+    json out = json::object();
+    for (const auto& k : kLostKinds) out[k.name] = l[k.kind];
+    return out;
 }
 
 std::string hex(uint64_t v) {
@@ -360,25 +357,12 @@ std::string render_text(const Report& r) {
         out += render_frames(s.frames);
     }
     if (r.lines) out += render_lines(*r.lines);
-    const auto& l = r.lost;
     std::string lost;
-    auto add = [&](const char* what, uint64_t n) {
-        if (!n) return;
+    for (const auto& k : kLostKinds) {
+        if (!r.lost[k.kind]) continue;
         if (!lost.empty()) lost += ", ";
-        lost += std::string(what) + " " + std::to_string(n);
-    };
-    add("allocations not tracked (allocs map full)", l.alloc_map_full);
-    add("stacks not stored (stack map full)", l.stack_map_full);
-    add("stack aggregates not stored", l.agg_map_full);
-    add("processes not tracked", l.proc_map_full);
-    add("events lost", l.events_lost);
-    add("stacks truncated", l.stacks_truncated);
-    add("frees never seen", l.missed_frees);
-    add("peak updates abandoned", l.peak_races);
-    add("processes without resident-memory tracking", l.rss_map_full);
-    add("map updates abandoned under contention", l.map_busy);
-    add("calls not traced (per-thread state unavailable)", l.state_busy);
-    add("mappings not recorded (mapped map full)", l.mapping_map_full);
+        lost += std::string(k.text) + " " + std::to_string(r.lost[k.kind]);
+    }
     out += "\nlost: " + (lost.empty() ? std::string("nothing") : lost) + "\n";
     const auto& u = r.unwind;
     if (u.stacks) {

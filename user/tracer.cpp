@@ -621,18 +621,8 @@ LostCounters Tracer::read_lost() const {
         for (auto v : per_cpu) total[i] += v;
     }
     LostCounters c;
-    c.alloc_map_full = total[MEMTOP_CNT_ALLOC_MAP_FULL];
-    c.stack_map_full = total[MEMTOP_CNT_STACK_MAP_FULL];
-    c.agg_map_full = total[MEMTOP_CNT_AGG_MAP_FULL];
-    c.proc_map_full = total[MEMTOP_CNT_PROC_MAP_FULL];
-    c.events_lost = total[MEMTOP_CNT_EVENTS_LOST];
-    c.stacks_truncated = total[MEMTOP_CNT_STACK_TRUNCATED];
-    c.missed_frees = total[MEMTOP_CNT_MISSED_FREE];
-    c.peak_races = total[MEMTOP_CNT_PEAK_RACE];
-    c.rss_map_full = total[MEMTOP_CNT_RSS_MAP_FULL];
-    c.map_busy = total[MEMTOP_CNT_MAP_BUSY];
-    c.state_busy = total[MEMTOP_CNT_STATE_BUSY];
-    c.mapping_map_full = total[MEMTOP_CNT_MAPPING_MAP_FULL];
+    static_assert(std::size(kLostKinds) == MEMTOP_CNT__MAX);
+    for (uint32_t i = 0; i < MEMTOP_CNT__MAX; i++) c.count[i] = total[i];
     return c;
 }
 

@@ -69,7 +69,7 @@ TEST_CASE("JSON report has the documented shape, nulls for unknowns", "[report][
     unknown.address = 0x7f0000001000;
     s.frames = {known, unknown};
     r.stacks.push_back(s);
-    r.lost.stack_map_full = 2;
+    r.lost[Lost::stack_map_full] = 2;
     r.self.rss_bytes = 12345678;
     r.self.probes = 25;
 
@@ -111,7 +111,7 @@ TEST_CASE("text report lists processes, stacks and what was lost", "[report][tex
     p.comm = "leaky";
     p.heap_bytes = 2048;
     r.processes.push_back(p);
-    r.lost.events_lost = 3;
+    r.lost[Lost::events_lost] = 3;
     auto t = render_text(r);
     CHECK(t.find("leaky") != std::string::npos);
     CHECK(t.find("2.0 KiB") != std::string::npos);

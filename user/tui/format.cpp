@@ -24,21 +24,8 @@ std::string self_text(const SelfStats& s) {
 
 std::string lost_text(const LostCounters& l) {
     std::string out;
-    auto add = [&](uint64_t n, const char* what) {
-        if (!n) return;
-        out += (out.empty() ? "" : ", ") + std::to_string(n) + " " + what;
-    };
-    add(l.events_lost, "events");
-    add(l.alloc_map_full, "allocs (map full)");
-    add(l.stack_map_full, "stacks (map full)");
-    add(l.agg_map_full, "stack aggregates (map full)");
-    add(l.proc_map_full, "processes (map full)");
-    add(l.rss_map_full, "rss entries (map full)");
-    add(l.missed_frees, "frees not seen");
-    add(l.stacks_truncated, "stacks truncated");
-    add(l.peak_races, "peak updates");
-    add(l.map_busy, "map updates (busy)");
-    add(l.state_busy, "calls (busy)");
+    for (const auto& k : kLostKinds)
+        if (l[k.kind]) out += (out.empty() ? "" : ", ") + std::to_string(l[k.kind]) + " " + k.brief;
     return "lost: " + (out.empty() ? std::string("nothing") : out);
 }
 

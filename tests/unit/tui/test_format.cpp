@@ -20,9 +20,11 @@ TEST_CASE("header: host memory, memtop itself, what was lost", "[tui][format]") 
     CHECK(self_text(s) == "memtop 1.2% CPU, 3.0 MiB resident, 17 probes");
     LostCounters l;
     CHECK(lost_text(l) == "lost: nothing");
-    l.events_lost = 3;
-    l.alloc_map_full = 12;
-    CHECK(lost_text(l) == "lost: 3 events, 12 allocs (map full)");
+    l[Lost::events_lost] = 3;
+    l[Lost::alloc_map_full] = 12;
+    CHECK(lost_text(l) == "lost: 12 allocs (map full), 3 events");
+    l[Lost::mapping_map_full] = 1;  // every counter shows, in the list's order
+    CHECK(lost_text(l) == "lost: 12 allocs (map full), 3 events, 1 mappings (map full)");
 }
 
 TEST_CASE("interval: + and - step through a ladder, clamped at its ends", "[tui][format]") {
