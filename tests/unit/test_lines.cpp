@@ -1,7 +1,7 @@
 // --lines: per-line sums of one source file over symbolized stacks.
 #include <catch2/catch.hpp>
 
-#include "lines.h"
+#include "symbolize/lines.h"
 
 using namespace memtop;
 

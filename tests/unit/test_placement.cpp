@@ -3,9 +3,9 @@
 
 #include <map>
 
-#include "errors.h"
-#include "probes/elf_image.h"
-#include "probes/placement.h"
+#include "attach/elf_image.h"
+#include "attach/placement.h"
+#include "util/errors.h"
 
 using namespace memtop;
 

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "report.h"
+#include "views/report.h"
 
 using namespace memtop;
 

@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "errors.h"
-#include "targets.h"
+#include "attach/targets.h"
+#include "util/errors.h"
 
 using namespace memtop;
 

@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "errors.h"
-#include "unwind/cfi_table.h"
-#include "unwind/program_files.h"
+#include "attach/program_files.h"
+#include "kernel/unwind/cfi_table.h"
+#include "util/errors.h"
 
 using namespace memtop;
 

@@ -14,12 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "errors.h"
+#include "attach/elf_image.h"
+#include "attach/placement.h"
+#include "attach/targets.h"
 #include "floor.skel.h"
-#include "probes/elf_image.h"
-#include "probes/placement.h"
-#include "targets.h"
-#include "uprobe_multi.h"
+#include "kernel/uprobe_multi.h"
+#include "util/errors.h"
 
 using namespace memtop;
 

@@ -34,11 +34,11 @@
 #include <tuple>
 #include <vector>
 
-#include "errors.h"
-#include "symbolize/proc_maps.h"
+#include "attach/program_files.h"
+#include "kernel/unwind/cfi_table.h"
+#include "procinfo/proc_maps.h"
 #include "symbolize/symbolizer.h"
-#include "unwind/cfi_table.h"
-#include "unwind/program_files.h"
+#include "util/errors.h"
 
 #ifndef DEEP_SITES_PATH
 #define DEEP_SITES_PATH ""

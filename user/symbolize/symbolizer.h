@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "symbolize/proc_maps.h"
+#include "procinfo/proc_maps.h"
 
 namespace memtop {
 

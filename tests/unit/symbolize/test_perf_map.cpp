@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <string>
 
+#include "procinfo/proc_maps.h"
 #include "symbolize/perf_map.h"
-#include "symbolize/proc_maps.h"
 #include "symbolize/symbolizer.h"
 
 using memtop::AddressKind;

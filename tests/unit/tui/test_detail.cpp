@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "tui/detail.h"
+#include "views/tui/detail.h"
 
 using namespace memtop;
 using namespace memtop::tui;

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "tui/format.h"
+#include "views/tui/format.h"
 
 using namespace memtop;
 using namespace memtop::tui;

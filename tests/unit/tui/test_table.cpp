@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "tui/table.h"
+#include "views/tui/table.h"
 
 using namespace memtop;
 using namespace memtop::tui;

@@ -1,0 +1,216 @@
+// memtop: command line -> Session. Every user-caused failure ends here as one
+// "memtop: ..." line on stderr and a documented exit status.
+#include <CLI/CLI.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "app/session.h"
+#include "attach/elf_image.h"
+#include "attach/placement.h"
+#include "procinfo/proc_maps.h"
+#include "util/errors.h"
+#include "views/tui/screen.h"
+
+using namespace memtop;
+
+namespace {
+
+std::vector<int> parse_pids(const std::string& list) {
+    std::vector<int> pids;
+    std::stringstream ss(list);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        char* end = nullptr;
+        long v = strtol(item.c_str(), &end, 10);
+        if (item.empty() || *end || v <= 0 || v > 0x3fffffff)
+            throw MemtopError(kExitUsage, "-p " + list + ": '" + item + "' is not a process id");
+        pids.push_back(static_cast<int>(v));
+    }
+    return pids;
+}
+
+// `memtop --probes FILE`: where each allocator probe would go, and why.
+int print_probe_plan(const std::string& path) {
+    auto img = ElfImage::open(path);
+    for (const auto& s : plan_probes(*img)) {
+        if (!s.forwards_to.empty())
+            printf("%-40s not probed: jumps to %s\n", s.symbol.c_str(), s.forwards_to.c_str());
+        else
+            printf("%-40s +0x%-4llx %-10s %s%s\n", s.symbol.c_str(), (unsigned long long)s.insn_offset,
+                   s.emulated ? "emulated" : "stepped", s.instruction.c_str(), s.has_return ? "  (+return)" : "");
+    }
+    return 0;
+}
+
+// --heap-all (and --cgroup, --container: their probes are on the files, for
+// every process) puts a uprobe on every process's malloc, memtop's own libc
+// included: each allocation memtop makes while symbolizing and reporting
+// would take a trap (measured: twice its system time). So memtop re-runs
+// itself once on private copies of its allocator libraries, which no probe
+// is on; the copies are deleted as soon as they are mapped.
+void run_on_private_allocator(char** argv) {
+    if (const char* dir = getenv("MEMTOP_PRIVATE_LIBS")) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+        if (const char* old = getenv("MEMTOP_SAVED_LD_LIBRARY_PATH"))
+            setenv("LD_LIBRARY_PATH", old, 1);
+        else
+            unsetenv("LD_LIBRARY_PATH");
+        unsetenv("MEMTOP_SAVED_LD_LIBRARY_PATH");
+        unsetenv("MEMTOP_PRIVATE_LIBS");
+        return;
+    }
+    char tmpl[] = "/tmp/memtop-libs-XXXXXX";
+    if (!mkdtemp(tmpl)) return;  // no private copy: memtop runs traced, slower but right
+    std::string dir = tmpl;
+    std::string err;
+    auto maps = read_proc_maps(getpid(), &err);
+    bool copied = false;
+    std::set<std::string> seen;
+    for (const auto& m : maps ? *maps : std::vector<Mapping>{}) {
+        std::string base = std::filesystem::path(m.path).filename().string();
+        // The loader looks libraries up by soname: libstdc++.so.6, libc.so.6.
+        std::string soname = base.rfind("libstdc++.so.6", 0) == 0 ? "libstdc++.so.6" : base == "libc.so.6" ? base : "";
+        if (soname.empty() || !seen.insert(soname).second) continue;
+        std::error_code ec;
+        std::filesystem::copy_file(m.path, dir + "/" + soname, ec);
+        copied = copied || !ec;
+    }
+    if (!copied) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+        return;
+    }
+    if (const char* old = getenv("LD_LIBRARY_PATH")) {
+        setenv("MEMTOP_SAVED_LD_LIBRARY_PATH", old, 1);
+        setenv("LD_LIBRARY_PATH", (dir + ":" + old).c_str(), 1);
+    } else {
+        setenv("LD_LIBRARY_PATH", dir.c_str(), 1);
+    }
+    setenv("MEMTOP_PRIVATE_LIBS", dir.c_str(), 1);
+    execv("/proc/self/exe", argv);
+    // exec failed: carry on as we are
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    unsetenv("MEMTOP_PRIVATE_LIBS");
+}
+
+// The live screen, titled with what memtop traces.
+std::unique_ptr<View> make_screen(const Options& opt) {
+    tui::ScreenOptions so;
+    so.color = opt.color;
+    so.sort = tui::Column::Heap;
+    if (!opt.command.empty()) {
+        so.mode = "command " + opt.command[0];
+        so.shares_terminal = true;
+    } else if (!opt.pids.empty()) {
+        so.mode = "pid";
+        for (size_t i = 0; i < opt.pids.size(); i++) so.mode += (i ? "," : " ") + std::to_string(opt.pids[i]);
+    } else if (opt.heap_all) {
+        so.mode = "--heap-all";
+    } else if (!opt.cgroup.empty()) {
+        so.mode = "cgroup " + opt.cgroup;
+    } else if (!opt.container.empty()) {
+        so.mode = "container " + opt.container;
+    } else {
+        so.mode = "system view";
+        so.sort = tui::Column::Rss;
+    }
+    return std::make_unique<tui::Screen>(std::move(so));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options opt;
+    std::string pid_list, probes_file;
+    CLI::App app{"memtop: heap allocations of running programs, per call stack, traced with eBPF"};
+    app.set_version_flag("--version", "memtop 0.1");
+    app.add_option("-p,--pid", pid_list, "trace these processes (PID[,PID...])");
+    app.add_flag("--heap-all", opt.heap_all, "trace every process on the host (every allocation takes a trap)");
+    app.add_option("--cgroup", opt.cgroup,
+                   "trace every process in this cgroup (v2 path, e.g. system.slice/foo.service), also later ones");
+    app.add_option("--container", opt.container,
+                   "trace every process of this container (its id, or a unique prefix), also later ones");
+    app.add_option("-d,--interval", opt.interval, "seconds between reports")->check(CLI::PositiveNumber);
+    app.add_option("-T,--top", opt.top, "stacks per report, by outstanding bytes")->check(CLI::PositiveNumber);
+    app.add_flag("--json", opt.json, "one JSON object per report on stdout (NDJSON)");
+    app.add_flag("-b,--batch", opt.batch, "print reports, never the live screen, even on a terminal");
+    app.add_option("-n,--iterations", opt.iterations, "stop after N reports (the last one is the final report)")
+        ->check(CLI::PositiveNumber);
+    bool no_color = false;
+    app.add_flag("--no-color", no_color, "draw the live screen without colour (so does NO_COLOR in the environment)");
+    app.add_option("--duration", opt.duration, "stop after this many seconds")->check(CLI::PositiveNumber);
+    app.add_option("--max-allocs", opt.sizes.allocs, "live allocations tracked at once")->check(CLI::PositiveNumber);
+    app.add_option("--max-stacks", opt.sizes.stacks, "distinct stacks kept")->check(CLI::PositiveNumber);
+    app.add_option("--max-aggs", opt.sizes.aggs, "(process, stack) pairs kept")->check(CLI::PositiveNumber);
+    app.add_option("--max-procs", opt.sizes.procs, "processes tracked at once")->check(CLI::PositiveNumber);
+    app.add_flag("--compat-bpf", opt.compat_bpf,
+                 "load the BPF build for kernels before 5.12 (chosen by itself there; this forces it)");
+    app.add_option("--max-unwind-rows", opt.sizes.unwind_rows,
+                   "unwind-table rows kept in the kernel, all files together (8 bytes each)")
+        ->check(CLI::PositiveNumber);
+    app.add_flag("--frame-pointers-only", opt.frame_pointers_only,
+                 "walk stacks by frame pointers alone (cheaper; stacks stop at code built without them)");
+    app.add_option("--lines", opt.lines,
+                   "for source file FILE (a path or its trailing part), each line's outstanding and allocated "
+                   "bytes and allocations");
+    app.add_option("--fault-sample", opt.fault_sample,
+                   "growth stacks: sample first-touch page faults every BYTES on average (0: off)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_flag("--no-mappings", opt.no_mappings,
+                 "do not record anonymous mmap/munmap/mremap/brk per stack (saves a stack walk per mmap)");
+    app.add_option("--max-mappings", opt.sizes.mappings, "anonymous mappings recorded at once")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--probes", probes_file, "print where memtop would probe the allocators in FILE, and exit");
+    app.add_flag("-v,--verbose", opt.verbose, "libbpf's log and attach details on stderr");
+    bool no_multi = false;
+    app.add_flag("--no-uprobe-multi", no_multi,
+                 "attach one perf-event uprobe per probe even where the kernel has uprobe_multi links");
+    app.add_option("command", opt.command, "-- CMD [ARGS...]: run CMD traced from its first allocation");
+    app.positionals_at_end(true);
+    app.footer(
+        "With no target, memtop shows every process's resident memory (kernel tracepoints only).\n"
+        "On a terminal memtop shows a live screen (h there lists its keys); -b, --json or a pipe "
+        "gets printed reports.\n"
+        "Exit status: CMD's own with -- CMD; 0 ok; 1 failure; 2 usage; 3 permission; 4 kernel "
+        "lacks BTF/uprobes;\n5 no such process; 6 no allocator or probe attach failed; 126/127 CMD not "
+        "executable/not found.");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : kExitUsage;
+    }
+    try {
+        if (!probes_file.empty()) return print_probe_plan(probes_file);
+        if (!pid_list.empty()) opt.pids = parse_pids(pid_list);
+        opt.uprobe_multi = !no_multi;
+        int targets =
+            !opt.pids.empty() + !opt.command.empty() + opt.heap_all + !opt.cgroup.empty() + !opt.container.empty();
+        if (targets > 1)
+            throw MemtopError(kExitUsage, "choose one target: -p PID, -- CMD, --cgroup, --container or --heap-all");
+        // Probes on every process mapping the allocator files: memtop's too.
+        bool probes_everywhere = opt.heap_all || !opt.cgroup.empty() || !opt.container.empty();
+        if (probes_everywhere || getenv("MEMTOP_PRIVATE_LIBS")) run_on_private_allocator(argv);
+        const char* no_color_env = std::getenv("NO_COLOR");
+        opt.color = !no_color && !(no_color_env && *no_color_env);
+        std::unique_ptr<View> view;
+        if (!opt.batch && !opt.json && tui::Screen::available()) view = make_screen(opt);
+        Session session(std::move(opt), std::move(view));
+        return session.run();
+    } catch (const MemtopError& e) {
+        fprintf(stderr, "memtop: %s\n", e.what());
+        return e.exit_code();
+    } catch (const std::exception& e) {
+        fprintf(stderr, "memtop: %s\n", e.what());
+        return kExitFailure;
+    }
+}

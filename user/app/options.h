@@ -1,0 +1,35 @@
+// The command line, parsed (main.cpp) into what the session needs.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernel/tracer.h"
+
+namespace memtop {
+
+struct Options {
+    std::vector<int> pids;               // -p
+    std::vector<std::string> command;    // -- CMD ARGS...
+    bool heap_all = false;               // --heap-all
+    std::string cgroup;                  // --cgroup PATH (v2, under /sys/fs/cgroup)
+    std::string container;               // --container ID (a runtime's id, or a prefix of it)
+    std::string lines;                   // --lines FILE: per-line listing of one source file
+    double interval = 5.0;               // -d SEC
+    size_t top = 10;                     // -T N
+    bool json = false;                   // --json
+    bool batch = false;                  // -b: print reports even on a terminal (no live screen)
+    std::optional<size_t> iterations;    // -n N: stop after N reports (the last is the final one)
+    bool color = true;                   // --no-color, or NO_COLOR set: the screen draws without colour
+    std::optional<double> duration;      // --duration SEC
+    MapSizes sizes;                      // --max-*
+    bool verbose = false;                // -v
+    bool uprobe_multi = true;            // --no-uprobe-multi turns it off
+    bool compat_bpf = false;             // --compat-bpf: the 5.10 build of the BPF programs
+    bool frame_pointers_only = false;    // --frame-pointers-only: no unwind tables
+    uint64_t fault_sample = 512 * 1024;  // --fault-sample BYTES: growth stacks' mean sampling interval; 0 off
+    bool no_mappings = false;            // --no-mappings: no mmap/munmap/mremap/brk tracepoints
+};
+
+}  // namespace memtop

@@ -1,0 +1,63 @@
+// Where to put each allocator probe inside a library.
+//
+// A uprobe whose instruction the kernel can emulate (push, jmp, call, jcc,
+// nop) costs one trap; any other instruction is single-stepped out of line,
+// a second trap (field notes, section 2: glibc's free at `test %rdi,%rdi`
+// costs four times free probed at its `push %rbp` nine bytes in). So each
+// probe moves forward past instructions that cannot change what the BPF
+// program reads (argument registers, the stack pointer) until it reaches one
+// the kernel emulates. Functions that only jump to another allocator entry
+// (libstdc++'s operator delete -> free, new[] -> new) are not probed at all:
+// the target's probe sees the same caller and arguments.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "attach/elf_image.h"
+
+namespace memtop {
+
+// One BPF program per argument layout (bpf/memtop.bpf.c).
+enum class ProbeProgram {
+    MallocEntry,
+    NewEntry,
+    CallocEntry,
+    ReallocEntry,
+    ReallocarrayEntry,
+    MemalignEntry,
+    PosixMemalignEntry,
+    FreeEntry,
+};
+
+const char* program_name(ProbeProgram p);
+
+struct AllocatorSymbol {
+    const char* name;
+    ProbeProgram program;
+    bool has_return;    // needs the return probe (allocations do, frees do not)
+    unsigned arg_regs;  // arguments read at entry: 1 = rdi, 2 = rsi, 4 = rdx
+    bool null_noop;     // f(NULL) does nothing (free, delete): may skip the NULL test
+};
+
+// Every allocator entry point memtop knows: glibc's malloc family and every
+// libstdc++/libc++ operator new/new[]/delete/delete[] variant.
+const std::vector<AllocatorSymbol>& allocator_symbols();
+
+struct ProbeSite {
+    std::string symbol;
+    ProbeProgram program;
+    bool has_return = false;
+    uint64_t func_vaddr = 0;
+    uint64_t insn_offset = 0;  // bytes into the function
+    uint64_t file_offset = 0;  // where the uprobe goes
+    bool emulated = false;     // the kernel emulates the probed instruction
+    std::string instruction;   // e.g. "push rbp"
+    std::string forwards_to;   // non-empty: not probed, jumps to this allocator
+};
+
+// Plans every allocator symbol `image` defines. Pure: reads only the image.
+std::vector<ProbeSite> plan_probes(const ElfImage& image);
+
+}  // namespace memtop

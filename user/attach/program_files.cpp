@@ -1,0 +1,67 @@
+#include "attach/program_files.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "attach/elf_image.h"
+#include "util/errors.h"
+
+namespace memtop {
+
+std::vector<std::string> parse_loader_list(std::string_view text) {
+    // "\tlibfoo.so.1 => /usr/lib/libfoo.so.1 (0x...)", "\t/lib64/ld-linux-x86-64.so.2 (0x...)",
+    // "\tlinux-vdso.so.1 (0x...)", "\tlibgone.so => not found"
+    std::vector<std::string> out;
+    std::istringstream in{std::string(text)};
+    std::string line;
+    while (std::getline(in, line)) {
+        auto arrow = line.find("=> ");
+        std::string rest = arrow != std::string::npos ? line.substr(arrow + 3) : line;
+        size_t b = rest.find_first_not_of(" \t");
+        if (b == std::string::npos) continue;
+        rest = rest.substr(b);
+        auto paren = rest.find(" (0x");
+        if (paren == std::string::npos) continue;  // "not found"
+        rest = rest.substr(0, paren);
+        if (!rest.empty() && rest[0] == '/') out.push_back(rest);
+    }
+    return out;
+}
+
+std::vector<std::string> program_files(const std::string& exe) {
+    std::vector<std::string> files{exe};
+    std::string interp;
+    try {
+        interp = ElfImage::open(exe)->interpreter();
+    } catch (const MemtopError&) {
+        return files;  // a script: its interpreter's files are found when it runs
+    }
+    if (interp.empty()) return files;
+
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) return files;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out[1], 1);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) dup2(devnull, 2);
+        execl(interp.c_str(), interp.c_str(), "--list", exe.c_str(), (char*)nullptr);
+        _exit(127);
+    }
+    close(out[1]);
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    while (pid > 0 && (n = read(out[0], buf, sizeof buf)) > 0) text.append(buf, n);
+    close(out[0]);
+    if (pid > 0) waitpid(pid, nullptr, 0);
+    for (auto& p : parse_loader_list(text))
+        if (p != exe) files.push_back(std::move(p));
+    return files;
+}
+
+}  // namespace memtop

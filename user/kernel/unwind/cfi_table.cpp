@@ -1,0 +1,372 @@
+#include "kernel/unwind/cfi_table.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "util/errors.h"
+
+namespace memtop {
+
+namespace {
+
+constexpr int kRegRbp = 6, kRegRsp = 7, kRegRa = 16;
+
+struct ElfFile {
+    int fd = -1;
+    Elf* elf = nullptr;
+    ~ElfFile() {
+        if (elf) elf_end(elf);
+        if (fd >= 0) close(fd);
+    }
+};
+
+// Executable PT_LOAD segments: rows are keyed by file offset, which is what
+// the kernel's vma gives (vm_pgoff), so link-time addresses are converted.
+struct ExecSegment {
+    uint64_t vaddr, memsz, offset;
+};
+
+// DW_EH_PE pointer encodings, as GCC and clang emit them in .eh_frame
+// FDEs. libdw decodes them internally but does not expose the FDE's range,
+// so this is the one piece of the format read here.
+bool read_encoded(const uint8_t*& p, const uint8_t* end, uint8_t enc, uint64_t section_vaddr,
+                  const uint8_t* section_start, uint64_t& out) {
+    const uint8_t* at = p;
+    uint64_t v = 0;
+    switch (enc & 0x0f) {
+        case DW_EH_PE_absptr:
+        case DW_EH_PE_udata8:
+        case DW_EH_PE_sdata8:
+            if (end - p < 8) return false;
+            memcpy(&v, p, 8);
+            p += 8;
+            break;
+        case DW_EH_PE_udata4: {
+            if (end - p < 4) return false;
+            uint32_t x;
+            memcpy(&x, p, 4);
+            v = x;
+            p += 4;
+            break;
+        }
+        case DW_EH_PE_sdata4: {
+            if (end - p < 4) return false;
+            int32_t x;
+            memcpy(&x, p, 4);
+            v = (uint64_t)(int64_t)x;
+            p += 4;
+            break;
+        }
+        case DW_EH_PE_udata2: {
+            if (end - p < 2) return false;
+            uint16_t x;
+            memcpy(&x, p, 2);
+            v = x;
+            p += 2;
+            break;
+        }
+        case DW_EH_PE_sdata2: {
+            if (end - p < 2) return false;
+            int16_t x;
+            memcpy(&x, p, 2);
+            v = (uint64_t)(int64_t)x;
+            p += 2;
+            break;
+        }
+        default:
+            return false;  // uleb/sleb: not used for FDE ranges by any x86-64 toolchain
+    }
+    switch (enc & 0x70) {
+        case 0:
+            break;
+        case DW_EH_PE_pcrel:
+            v += section_vaddr + (uint64_t)(at - section_start);
+            break;
+        default:
+            return false;
+    }
+    out = v;
+    return true;
+}
+
+// The FDE pointer encoding from a CIE's augmentation ('zR...' -> the byte
+// for 'R' in the augmentation data).
+uint8_t fde_encoding(const Dwarf_CIE& cie) {
+    const char* aug = cie.augmentation;
+    if (!aug || aug[0] != 'z' || !cie.augmentation_data) return DW_EH_PE_absptr;
+    const uint8_t* d = cie.augmentation_data;
+    const uint8_t* end = d + cie.augmentation_data_size;
+    for (const char* a = aug + 1; *a && d < end; a++) {
+        switch (*a) {
+            case 'R':
+                return *d;
+            case 'L':
+                d++;
+                break;
+            case 'S':
+                break;
+            case 'P': {
+                uint8_t penc = *d++;
+                size_t n = (penc & 0x0f) == DW_EH_PE_udata2 || (penc & 0x0f) == DW_EH_PE_sdata2   ? 2
+                           : (penc & 0x0f) == DW_EH_PE_udata4 || (penc & 0x0f) == DW_EH_PE_sdata4 ? 4
+                                                                                                  : 8;
+                d += n;
+                break;
+            }
+            default:
+                return DW_EH_PE_absptr;
+        }
+    }
+    return DW_EH_PE_absptr;
+}
+
+// A register rule from libdw -> the saved-register offset from the CFA, in
+// bytes. Returns false for rules other than "saved at CFA + N".
+bool saved_at_cfa_offset(const Dwarf_Op* ops, size_t nops, int64_t& off) {
+    if (nops == 1 && ops[0].atom == DW_OP_call_frame_cfa) {
+        off = 0;
+        return true;
+    }
+    if (nops == 2 && ops[0].atom == DW_OP_call_frame_cfa && ops[1].atom == DW_OP_plus_uconst) {
+        off = (int64_t)ops[1].number;
+        return true;
+    }
+    if (nops == 3 && ops[0].atom == DW_OP_call_frame_cfa && ops[1].atom == DW_OP_consts && ops[2].atom == DW_OP_plus) {
+        off = (int64_t)ops[1].number;
+        return true;
+    }
+    return false;
+}
+
+memtop_unwind_row row_for(Dwarf_Frame* frame, uint32_t off) {
+    memtop_unwind_row r{};
+    r.off = off;
+    r.type = MEMTOP_ROW_UNSUPPORTED;
+
+    Dwarf_Op ra_mem[3], *ra_ops = nullptr;
+    size_t ra_n = 0;
+    if (dwarf_frame_register(frame, kRegRa, ra_mem, &ra_ops, &ra_n) == 0 && ra_n == 0 && ra_ops == ra_mem) {
+        r.type = MEMTOP_ROW_OUTERMOST;  // "undefined": nothing called this frame
+        return r;
+    }
+
+    Dwarf_Op* cfa_ops = nullptr;
+    size_t cfa_n = 0;
+    if (dwarf_frame_cfa(frame, &cfa_ops, &cfa_n) != 0 || cfa_n == 0) return r;
+    // libdw hands a register+offset CFA rule back as one DW_OP_bregx.
+    int cfa_reg = -1;
+    int64_t o = 0;
+    if (cfa_n == 1 && cfa_ops[0].atom == DW_OP_bregx) {
+        cfa_reg = (int)cfa_ops[0].number;
+        o = (int64_t)cfa_ops[0].number2;
+    } else if (cfa_n == 1 && cfa_ops[0].atom >= DW_OP_breg0 && cfa_ops[0].atom <= DW_OP_breg31) {
+        cfa_reg = cfa_ops[0].atom - DW_OP_breg0;
+        o = (int64_t)cfa_ops[0].number;
+    }
+    if (cfa_reg == kRegRsp || cfa_reg == kRegRbp) {
+        if (o < 0 || (o & 7) || o / 8 > MEMTOP_ROW_CFA_MAX) return r;
+        memtop_row_set(&r, cfa_reg == kRegRsp ? MEMTOP_ROW_CFA_RSP : MEMTOP_ROW_CFA_RBP, (uint32_t)(o / 8));
+    } else if (cfa_n > 1 && cfa_ops[0].atom == DW_OP_breg0 + kRegRsp && cfa_ops[1].atom == DW_OP_breg0 + 16) {
+        // The PLT's expression: rsp + 8, plus 8 once the stub has pushed.
+        r.type = MEMTOP_ROW_PLT;
+        return r;
+    } else {
+        return r;
+    }
+
+    // The return address must be at CFA - 8, as every x86-64 ABI frame has it.
+    int64_t ra_off = 0;
+    if (!saved_at_cfa_offset(ra_ops, ra_n, ra_off) || ra_off != -8) {
+        r.type = MEMTOP_ROW_UNSUPPORTED;
+        return r;
+    }
+
+    Dwarf_Op bp_mem[3], *bp_ops = nullptr;
+    size_t bp_n = 0;
+    if (dwarf_frame_register(frame, kRegRbp, bp_mem, &bp_ops, &bp_n) != 0) return r;
+    if (bp_n == 0) {
+        r.rbp = 0;  // same value, or undefined (then the caller does not need it)
+    } else {
+        int64_t bo = 0;
+        if (!saved_at_cfa_offset(bp_ops, bp_n, bo) || (bo & 7) || bo >= 0 || bo / 8 < -128) {
+            r.type = MEMTOP_ROW_UNSUPPORTED;
+            return r;
+        }
+        r.rbp = (int8_t)(bo / 8);
+    }
+    return r;
+}
+
+}  // namespace
+
+const memtop_unwind_row* find_row(const std::vector<memtop_unwind_row>& rows, uint64_t off) {
+    auto it = std::upper_bound(rows.begin(), rows.end(), off,
+                               [](uint64_t o, const memtop_unwind_row& r) { return o < r.off; });
+    if (it == rows.begin()) return nullptr;
+    return &*(it - 1);
+}
+
+CfiTable build_cfi_table(const std::string& path) {
+    elf_version(EV_CURRENT);
+    ElfFile f;
+    f.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (f.fd < 0) throw MemtopError(kExitFailure, "unwind table for " + path + ": " + strerror(errno));
+    f.elf = elf_begin(f.fd, ELF_C_READ_MMAP, nullptr);
+    GElf_Ehdr eh;
+    if (!f.elf || elf_kind(f.elf) != ELF_K_ELF || !gelf_getehdr(f.elf, &eh))
+        throw MemtopError(kExitFailure, "unwind table for " + path + ": not an ELF file");
+
+    std::vector<ExecSegment> segs;
+    size_t nph = 0;
+    elf_getphdrnum(f.elf, &nph);
+    for (size_t i = 0; i < nph; i++) {
+        GElf_Phdr ph;
+        if (gelf_getphdr(f.elf, (int)i, &ph) && ph.p_type == PT_LOAD && (ph.p_flags & PF_X))
+            segs.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset});
+    }
+    auto to_offset = [&](uint64_t vaddr, uint64_t& off) {
+        for (const auto& s : segs)
+            if (vaddr >= s.vaddr && vaddr < s.vaddr + s.memsz) {
+                off = vaddr - s.vaddr + s.offset;
+                return true;
+            }
+        return false;
+    };
+
+    // .eh_frame is what the loader keeps in memory and every distro binary
+    // has; .debug_frame is the fallback for files built without it.
+    size_t shstrndx = 0;
+    elf_getshdrstrndx(f.elf, &shstrndx);
+    Elf_Scn* eh_frame = nullptr;
+    Elf_Scn* debug_frame = nullptr;
+    for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(f.elf, scn));) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS) continue;
+        const char* name = elf_strptr(f.elf, shstrndx, sh.sh_name);
+        if (!name) continue;
+        // An empty .eh_frame (the linker keeps one for a file built without
+        // unwind tables and without the start files) describes nothing.
+        if (!strcmp(name, ".eh_frame") && sh.sh_size > 0)
+            eh_frame = scn;
+        else if (!strcmp(name, ".debug_frame"))
+            debug_frame = scn;
+    }
+    bool is_eh = eh_frame != nullptr;
+    Elf_Scn* scn = eh_frame ? eh_frame : debug_frame;
+    if (!scn) throw MemtopError(kExitFailure, "unwind table for " + path + ": no .eh_frame or .debug_frame");
+    GElf_Shdr sh;
+    gelf_getshdr(scn, &sh);
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (!data || !data->d_buf) throw MemtopError(kExitFailure, "unwind table for " + path + ": unreadable CFI section");
+
+    Dwarf_CFI* cfi = is_eh ? dwarf_getcfi_elf(f.elf) : nullptr;
+    Dwarf* dw = nullptr;
+    if (!is_eh) {
+        dw = dwarf_begin_elf(f.elf, DWARF_C_READ, nullptr);
+        cfi = dw ? dwarf_getcfi(dw) : nullptr;
+    }
+    if (!cfi) {
+        if (dw) dwarf_end(dw);
+        throw MemtopError(kExitFailure, "unwind table for " + path + ": " + dwarf_errmsg(-1));
+    }
+
+    const unsigned char* ident = (const unsigned char*)elf_getident(f.elf, nullptr);
+    const uint8_t* base = (const uint8_t*)data->d_buf;
+    std::map<Dwarf_Off, uint8_t> cie_enc;
+    struct Range {
+        uint64_t lo, hi;
+    };
+    std::vector<Range> ranges;
+    for (Dwarf_Off off = 0, next = 0; off != (Dwarf_Off)-1; off = next) {
+        Dwarf_CFI_Entry e;
+        int rc = dwarf_next_cfi(ident, data, is_eh, off, &next, &e);
+        if (rc == 1) break;
+        if (rc != 0) {
+            if (next == off || next == (Dwarf_Off)-1) break;
+            continue;
+        }
+        if (dwarf_cfi_cie_p(&e)) {
+            cie_enc[off] = is_eh ? fde_encoding(e.cie) : (uint8_t)DW_EH_PE_absptr;
+            continue;
+        }
+        auto enc = cie_enc.find(e.fde.CIE_pointer);
+        uint8_t encoding = enc != cie_enc.end() ? enc->second : (uint8_t)DW_EH_PE_absptr;
+        const uint8_t* p = e.fde.start;
+        uint64_t lo = 0, len = 0;
+        if (!read_encoded(p, e.fde.end, encoding, sh.sh_addr, base, lo) ||
+            !read_encoded(p, e.fde.end, encoding & 0x0f, 0, base, len) || len == 0)
+            continue;
+        ranges.push_back({lo, lo + len});
+    }
+    std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.lo < b.lo; });
+
+    // The ELF entry point is where the kernel starts the process: nothing
+    // called it. ld.so's _start/_dl_start_user carry no CFI, so without
+    // this a stack of a library constructor would end there "incomplete".
+    uint64_t entry_off = 0;
+    bool entry_uncovered = eh.e_entry && to_offset(eh.e_entry, entry_off) &&
+                           std::none_of(ranges.begin(), ranges.end(),
+                                        [&](const Range& r) { return eh.e_entry >= r.lo && eh.e_entry < r.hi; });
+
+    CfiTable t;
+    t.fdes = ranges.size();
+    auto push = [&](const memtop_unwind_row& r) {
+        // Consecutive ranges with one rule are one row.
+        if (!t.rows.empty()) {
+            auto& last = t.rows.back();
+            if (last.type == r.type && last.cfa == r.cfa && last.rbp == r.rbp) return;
+            if (last.off == r.off) {
+                last = r;
+                return;
+            }
+        }
+        t.rows.push_back(r);
+    };
+    for (size_t i = 0; i < ranges.size(); i++) {
+        const auto& rg = ranges[i];
+        uint64_t a = rg.lo;
+        while (a < rg.hi) {
+            Dwarf_Frame* frame = nullptr;
+            if (dwarf_cfi_addrframe(cfi, a, &frame) != 0) break;
+            Dwarf_Addr start = 0, end = 0;
+            bool signalp = false;
+            dwarf_frame_info(frame, &start, &end, &signalp);
+            uint64_t off = 0;
+            if (end > a && to_offset(a, off) && off <= 0xffffffffULL) {
+                auto r = row_for(frame, (uint32_t)off);
+                if (r.type == MEMTOP_ROW_UNSUPPORTED) t.unsupported++;
+                push(r);
+            }
+            free(frame);
+            if (end <= a) break;
+            a = end;
+        }
+        // A gap until the next function described.
+        uint64_t off = 0;
+        if ((i + 1 == ranges.size() || ranges[i + 1].lo > rg.hi) && to_offset(rg.hi - 1, off))
+            push(memtop_unwind_row{(uint32_t)(off + 1), 0, MEMTOP_ROW_NONE, 0});
+    }
+    if (dw) dwarf_end(dw);
+    if (entry_uncovered) {
+        // Until the next described function (or the end of the code).
+        memtop_unwind_row outer{(uint32_t)entry_off, 0, MEMTOP_ROW_OUTERMOST, 0};
+        auto at = std::upper_bound(t.rows.begin(), t.rows.end(), outer.off,
+                                   [](uint64_t o, const memtop_unwind_row& r) { return o < r.off; });
+        // The row before it (a gap) keeps covering what precedes the entry.
+        if (at != t.rows.begin() && (at - 1)->off == outer.off)
+            *(at - 1) = outer;
+        else
+            t.rows.insert(at, outer);
+    }
+    return t;
+}
+
+}  // namespace memtop

@@ -1,0 +1,106 @@
+#include "kernel/unwind/unwind_tables.h"
+
+#include <bpf/bpf.h>
+#include <sys/sysmacros.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "kernel/unwind/cfi_table.h"
+#include "util/errors.h"
+
+namespace memtop {
+
+uint64_t kernel_dev(uint64_t user_dev) {
+    return (uint64_t(major(user_dev)) << 20) | minor(user_dev);
+}
+
+UnwindTables::UnwindTables(int rows_fd, int files_fd, uint32_t capacity, bool verbose)
+    : rows_fd_(rows_fd), files_fd_(files_fd), verbose_(verbose) {
+    stats_.capacity = capacity;
+}
+
+void UnwindTables::mark(const memtop_file_key& file, uint32_t state, uint32_t start, uint32_t count) {
+    memtop_unwind_file v{state, start, count, 0};
+    bpf_map_update_elem(files_fd_, &file, &v, BPF_ANY);
+    known_[{file.dev, file.ino}] = state;
+}
+
+bool UnwindTables::load_file(const memtop_file_key& file, const std::string& open_path, const std::string& shown) {
+    auto k = std::make_pair(file.dev, file.ino);
+    auto it = known_.find(k);
+    if (it != known_.end()) return it->second == MEMTOP_UNWIND_READY;
+
+    auto t0 = std::chrono::steady_clock::now();
+    CfiTable t;
+    std::string why;
+    try {
+        t = build_cfi_table(open_path);
+    } catch (const MemtopError& e) {
+        why = e.what();
+    }
+    stats_.build_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (why.empty() && t.rows.empty()) why = "unwind table for " + shown + ": no rows";
+    if (why.empty() && stats_.rows + t.rows.size() > stats_.capacity)
+        why = "unwind table for " + shown + ": " + std::to_string(t.rows.size()) + " rows do not fit (" +
+              std::to_string(stats_.capacity - stats_.rows) + " of " + std::to_string(stats_.capacity) +
+              " left; raise --max-unwind-rows)";
+    if (!why.empty()) {
+        // Stacks through this file fall back to frame pointers and are
+        // marked incomplete where that fails; the report says which.
+        fprintf(stderr, "memtop: %s; its frames are walked by frame pointers only\n", why.c_str());
+        stats_.failed++;
+        mark(file, MEMTOP_UNWIND_FAILED, 0, 0);
+        return false;
+    }
+
+    uint32_t start = static_cast<uint32_t>(stats_.rows);
+    std::vector<uint32_t> keys(t.rows.size());
+    for (size_t i = 0; i < keys.size(); i++) keys[i] = start + static_cast<uint32_t>(i);
+    uint32_t count = static_cast<uint32_t>(keys.size());
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    if (bpf_map_update_batch(rows_fd_, keys.data(), t.rows.data(), &count, &opts) != 0) {
+        // Before 5.6 there is no batch update: one row per call.
+        for (size_t i = 0; i < keys.size(); i++) bpf_map_update_elem(rows_fd_, &keys[i], &t.rows[i], BPF_ANY);
+    }
+    stats_.rows += t.rows.size();
+    stats_.files++;
+    mark(file, MEMTOP_UNWIND_READY, start, static_cast<uint32_t>(t.rows.size()));
+    if (verbose_)
+        fprintf(stderr, "memtop: unwind table for %s: %zu functions, %zu rows\n", shown.c_str(), t.fdes, t.rows.size());
+    return true;
+}
+
+void UnwindTables::load_process(int pid) {
+    auto maps = read_proc_maps(pid, nullptr);
+    if (!maps) return;
+    for (const auto& m : *maps) {
+        if (m.ino == 0 || m.perms.size() < 3 || m.perms[2] != 'x') continue;
+        memtop_file_key key{kernel_dev(m.dev), m.ino};
+        if (known_.count({key.dev, key.ino})) continue;
+        // map_files reaches the very file mapped, in a container's mount
+        // namespace or after it was deleted or replaced on disk.
+        char open_path[96];
+        snprintf(open_path, sizeof open_path, "/proc/%d/map_files/%llx-%llx", pid, (unsigned long long)m.start,
+                 (unsigned long long)m.end);
+        load_file(key, open_path, m.path);
+    }
+}
+
+void UnwindTables::on_need(uint32_t tgid, const memtop_file_key& file) {
+    if (known_.count({file.dev, file.ino})) return;
+    auto maps = read_proc_maps(static_cast<int>(tgid), nullptr);
+    if (maps)
+        for (const auto& m : *maps) {
+            if (m.ino != file.ino || kernel_dev(m.dev) != file.dev) continue;
+            char open_path[96];
+            snprintf(open_path, sizeof open_path, "/proc/%u/map_files/%llx-%llx", tgid, (unsigned long long)m.start,
+                     (unsigned long long)m.end);
+            load_file(file, open_path, m.path);
+            return;
+        }
+    // The process is gone or unmapped the file: ask again next time.
+    bpf_map_delete_elem(files_fd_, &file);
+}
+
+}  // namespace memtop

@@ -1,0 +1,131 @@
+#include "views/tui/detail.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+#include "views/tui/format.h"
+
+namespace memtop::tui {
+
+void History::record(const std::vector<Row>& rows, std::optional<uint32_t> keep) {
+    std::set<uint32_t> seen;
+    for (const auto& r : rows) {
+        if (!seen.insert(r.pid).second) continue;  // an exited instance and its successor: the first
+        auto& q = samples_[r.pid];
+        q.push_back({r.rss, r.heap});
+        while (q.size() > capacity_) q.pop_front();
+    }
+    std::erase_if(samples_, [&](const auto& e) { return !seen.count(e.first) && e.first != keep; });
+}
+
+std::vector<std::optional<int64_t>> History::rss(uint32_t pid) const {
+    std::vector<std::optional<int64_t>> out;
+    auto it = samples_.find(pid);
+    if (it != samples_.end())
+        for (const auto& s : it->second) out.push_back(s.rss);
+    return out;
+}
+
+std::vector<std::optional<int64_t>> History::heap(uint32_t pid) const {
+    std::vector<std::optional<int64_t>> out;
+    auto it = samples_.find(pid);
+    if (it != samples_.end())
+        for (const auto& s : it->second) out.push_back(s.heap);
+    return out;
+}
+
+void StackList::update(const Report& r, uint32_t pid) {
+    std::vector<Item> heap, growth;
+    for (const auto& s : r.stacks)
+        if (s.stats.pid == pid) heap.push_back({false, s});
+    for (const auto& s : r.growth_stacks)
+        if (s.stats.pid == pid) growth.push_back({true, s});
+    auto by_bytes = [](const Item& a, const Item& b) {
+        if (a.stack.stats.bytes != b.stack.stats.bytes) return a.stack.stats.bytes > b.stack.stats.bytes;
+        return a.stack.stats.stack_id < b.stack.stats.stack_id;
+    };
+    std::stable_sort(heap.begin(), heap.end(), by_bytes);
+    std::stable_sort(growth.begin(), growth.end(), by_bytes);
+    items_ = std::move(heap);
+    items_.insert(items_.end(), growth.begin(), growth.end());
+    if (items_.empty()) {
+        cursor_ = 0;
+        return;
+    }
+    if (at_) {
+        auto it = std::find_if(items_.begin(), items_.end(), [&](const Item& i) { return i.key() == *at_; });
+        if (it != items_.end()) {
+            cursor_ = static_cast<int>(it - items_.begin());
+            return;
+        }
+    }
+    cursor_ = std::clamp(cursor_, 0, size() - 1);
+    at_ = items_[cursor_].key();
+}
+
+void StackList::move(int delta) {
+    if (items_.empty()) return;
+    cursor_ = std::clamp(cursor_ + delta, 0, size() - 1);
+    at_ = items_[cursor_].key();
+}
+
+void StackList::toggle() {
+    if (items_.empty()) return;
+    expand(!open_.count(items_[cursor_].key()));
+}
+
+void StackList::expand(bool open) {
+    if (items_.empty()) return;
+    if (open)
+        open_.insert(items_[cursor_].key());
+    else
+        open_.erase(items_[cursor_].key());
+}
+
+std::vector<DetailLine> StackList::lines(bool heap_traced) const {
+    std::vector<DetailLine> out;
+    auto add_stacks = [&](bool growth) {
+        bool any = false;
+        for (size_t i = 0; i < items_.size(); i++) {
+            const Item& it = items_[i];
+            if (it.growth != growth) continue;
+            any = true;
+            const auto& s = it.stack;
+            bool open = open_.count(it.key()) > 0;
+            std::string text = std::string(open ? "[-] " : "[+] ") + human_bytes(s.stats.bytes);
+            if (!growth) {
+                char buf[64];
+                snprintf(buf, sizeof buf, " in %" PRId64 " allocation%s", s.stats.allocs,
+                         s.stats.allocs == 1 ? "" : "s");
+                text += buf;
+            }
+            if (s.stats.stack_id == 0)
+                text += "   (stack not stored: the stack map was full)";
+            else if (!s.frames.empty())
+                text += "   " + frame_text(s.frames[0]);
+            if (s.truncated) text += "  [truncated]";
+            out.push_back({DetailLine::Stack, text, static_cast<int>(i)});
+            if (!open) continue;
+            for (size_t f = 0; f < s.frames.size(); f++) {
+                for (const auto& in : s.frames[f].inlined)
+                    out.push_back({DetailLine::Frame, "        " + inlined_text(in), static_cast<int>(i)});
+                char num[32];
+                snprintf(num, sizeof num, "    #%-3zu ", f);
+                out.push_back({DetailLine::Frame, num + frame_text(s.frames[f]), static_cast<int>(i)});
+            }
+        }
+        return any;
+    };
+    out.push_back({DetailLine::Title, "Heap stacks, by outstanding bytes", -1});
+    if (!add_stacks(false))
+        out.push_back({DetailLine::Note,
+                       heap_traced ? "    no outstanding heap allocations"
+                                   : "    not heap-traced: press t to trace this process's allocations",
+                       -1});
+    out.push_back({DetailLine::Title, "Growth stacks, by resident bytes first touched (page faults)", -1});
+    if (!add_stacks(true)) out.push_back({DetailLine::Note, "    no growth stacks yet", -1});
+    return out;
+}
+
+}  // namespace memtop::tui

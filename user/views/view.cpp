@@ -1,0 +1,13 @@
+#include "views/view.h"
+
+#include <cstdio>
+
+namespace memtop {
+
+void PrintView::show(const Report& r) {
+    std::string out = json_ ? render_json(r) + "\n" : render_text(r) + "\n";
+    fwrite(out.data(), 1, out.size(), stdout);
+    fflush(stdout);
+}
+
+}  // namespace memtop
