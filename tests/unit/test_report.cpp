@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "views/report.h"
+#include "aggregate/select.h"
+#include "views/format.h"
+#include "views/json.h"
+#include "views/text.h"
 
 using namespace memtop;
 

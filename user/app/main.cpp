@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "app/private_allocator.h"
 #include "app/session.h"
 #include "attach/elf_image.h"
 #include "attach/placement.h"
@@ -47,59 +48,6 @@ int print_probe_plan(const std::string& path) {
                    s.emulated ? "emulated" : "stepped", s.instruction.c_str(), s.has_return ? "  (+return)" : "");
     }
     return 0;
-}
-
-// --heap-all (and --cgroup, --container: their probes are on the files, for
-// every process) puts a uprobe on every process's malloc, memtop's own libc
-// included: each allocation memtop makes while symbolizing and reporting
-// would take a trap (measured: twice its system time). So memtop re-runs
-// itself once on private copies of its allocator libraries, which no probe
-// is on; the copies are deleted as soon as they are mapped.
-void run_on_private_allocator(char** argv) {
-    if (const char* dir = getenv("MEMTOP_PRIVATE_LIBS")) {
-        std::error_code ec;
-        std::filesystem::remove_all(dir, ec);
-        if (const char* old = getenv("MEMTOP_SAVED_LD_LIBRARY_PATH"))
-            setenv("LD_LIBRARY_PATH", old, 1);
-        else
-            unsetenv("LD_LIBRARY_PATH");
-        unsetenv("MEMTOP_SAVED_LD_LIBRARY_PATH");
-        unsetenv("MEMTOP_PRIVATE_LIBS");
-        return;
-    }
-    char tmpl[] = "/tmp/memtop-libs-XXXXXX";
-    if (!mkdtemp(tmpl)) return;  // no private copy: memtop runs traced, slower but right
-    std::string dir = tmpl;
-    std::string err;
-    auto maps = read_proc_maps(getpid(), &err);
-    bool copied = false;
-    std::set<std::string> seen;
-    for (const auto& m : maps ? *maps : std::vector<Mapping>{}) {
-        std::string base = std::filesystem::path(m.path).filename().string();
-        // The loader looks libraries up by soname: libstdc++.so.6, libc.so.6.
-        std::string soname = base.rfind("libstdc++.so.6", 0) == 0 ? "libstdc++.so.6" : base == "libc.so.6" ? base : "";
-        if (soname.empty() || !seen.insert(soname).second) continue;
-        std::error_code ec;
-        std::filesystem::copy_file(m.path, dir + "/" + soname, ec);
-        copied = copied || !ec;
-    }
-    if (!copied) {
-        std::error_code ec;
-        std::filesystem::remove_all(dir, ec);
-        return;
-    }
-    if (const char* old = getenv("LD_LIBRARY_PATH")) {
-        setenv("MEMTOP_SAVED_LD_LIBRARY_PATH", old, 1);
-        setenv("LD_LIBRARY_PATH", (dir + ":" + old).c_str(), 1);
-    } else {
-        setenv("LD_LIBRARY_PATH", dir.c_str(), 1);
-    }
-    setenv("MEMTOP_PRIVATE_LIBS", dir.c_str(), 1);
-    execv("/proc/self/exe", argv);
-    // exec failed: carry on as we are
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-    unsetenv("MEMTOP_PRIVATE_LIBS");
 }
 
 // The live screen, titled with what memtop traces.
@@ -175,6 +123,11 @@ int main(int argc, char** argv) {
     app.add_flag("--no-uprobe-multi", no_multi,
                  "attach one perf-event uprobe per probe even where the kernel has uprobe_multi links");
     app.add_option("command", opt.command, "-- CMD [ARGS...]: run CMD traced from its first allocation");
+    // Set by memtop itself when it re-runs on private allocator copies.
+    std::string private_libs;
+    std::optional<std::string> saved_library_path;
+    app.add_option(kPrivateLibsOption, private_libs)->group("");
+    app.add_option(kSavedLibraryPathOption, saved_library_path)->group("");
     app.positionals_at_end(true);
     app.footer(
         "With no target, memtop shows every process's resident memory (kernel tracepoints only).\n"
@@ -199,7 +152,10 @@ int main(int argc, char** argv) {
             throw MemtopError(kExitUsage, "choose one target: -p PID, -- CMD, --cgroup, --container or --heap-all");
         // Probes on every process mapping the allocator files: memtop's too.
         bool probes_everywhere = opt.heap_all || !opt.cgroup.empty() || !opt.container.empty();
-        if (probes_everywhere || getenv("MEMTOP_PRIVATE_LIBS")) run_on_private_allocator(argv);
+        if (!private_libs.empty())
+            finish_private_allocator(private_libs, saved_library_path);
+        else if (probes_everywhere)
+            rerun_on_private_allocator(argc, argv);
         const char* no_color_env = std::getenv("NO_COLOR");
         opt.color = !no_color && !(no_color_env && *no_color_env);
         std::unique_ptr<View> view;

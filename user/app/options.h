@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "kernel/tracer.h"
+#include "kernel/config.h"
 
 namespace memtop {
 

@@ -1,28 +1,29 @@
-// One run of memtop: attaches to the chosen targets, follows their lifecycle
-// events, and hands a report to its view every interval and once at the end.
+// One run of memtop: the loop. It waits on the kernel's events, signals,
+// timers and the view's input, and every interval (and once at the end)
+// makes a report along the data path: the kernel's snapshot (kernel/) ->
+// aggregation (aggregate/) -> names (symbolize/) -> the view (views/).
 #pragma once
 
 #include <chrono>
-#include <map>
 #include <memory>
+#include <optional>
 #include <set>
-#include <utility>
+#include <string>
 #include <vector>
 
+#include "aggregate/aggregator.h"
+#include "app/attacher.h"
 #include "app/options.h"
-#include "attach/command.h"
-#include "attach/targets.h"
+#include "app/proc_facts.h"
+#include "kernel/events.h"
 #include "kernel/tracer.h"
-#include "kernel/unwind/unwind_tables.h"
-#include "procinfo/identity.h"
-#include "procinfo/proc_maps.h"
-#include "symbolize/symbolizer.h"
-#include "views/report.h"
+#include "procinfo/processes.h"
+#include "symbolize/stack_namer.h"
 #include "views/view.h"
 
 namespace memtop {
 
-class Session : private SessionControl {
+class Session : private SessionControl, private EventSink {
 public:
     // Reports go to `view`; without one, to a PrintView (text, or --json).
     explicit Session(Options opt, std::unique_ptr<View> view = nullptr);
@@ -31,64 +32,19 @@ public:
 
 private:
     using Clock = std::chrono::steady_clock;
-    struct MapsSnapshot {
-        uint32_t epoch = 0;
-        std::vector<Mapping> maps;
-        Clock::time_point taken;
-    };
 
-    void on_event(const memtop_event& e);
-    void attach_pids();
-    std::string attach_pid(int pid);  // what was attached, for the log
-    void start_command();
-    void scan_host();
-    void snapshot_maps(uint32_t pid, uint32_t epoch);
-    Report build_report(bool final);
-    void print(Report r);
-    bool targets_gone();
-    void add_system_view(Report& r, const std::map<uint32_t, ProcessStats>& heap);
-    void add_mapped(Report& r);
-    SelfStats self_stats();
-    double self_cpu_ = 0;
-    Clock::time_point self_cpu_at_;
+    void load();              // the kernel side, and what it says it lacks
+    void attach();            // the targets of the command line
+    void report(bool final);  // one report, along the data path, to the view
+    void log_limits() const;  // what this kernel cannot do, said once
 
-    // The system view (no target): every process's resident memory.
-    struct SystemProcess {
-        std::optional<RssStats> seed;  // from /proc at first sight, until rss_stat fires for it
-        RssStats last;
-        int64_t prev_resident = -1;
-        int grow_streak = 0;
-        bool have_identity = false;
-        ProcessIdentity identity;
-    };
-    bool system_view_ = false;
-    std::map<uint32_t, SystemProcess> system_;
-    Clock::time_point last_report_;
+    // EventSink: what the kernel reports as it happens.
+    void process_ended(const ProcessStats& p) override;
+    void process_exec(const EndedInstance& old_image) override;
+    void stack_stored(uint32_t pid, uint32_t epoch) override;
+    void unwind_table_needed(uint32_t, const FileKey&) override {}  // the tracer's own
 
-    Options opt_;
-    std::unique_ptr<Tracer> tracer_;
-    std::unique_ptr<UnwindTables> unwind_;  // null when stacks are walked by frame pointers
-    std::unique_ptr<TracedCommand> cmd_;
-    Symbolizer symbolizer_;
-    AllocatorFinder finder_;
-    std::map<uint32_t, MapsSnapshot> maps_;
-    // What each stored stack says of itself; stacks never change once stored.
-    struct StackShape {
-        bool complete;
-        uint64_t last_ip;
-    };
-    std::map<uint64_t, StackShape> shapes_;
-    UnwindSummary unwind_summary(const std::vector<StackStats>& stacks);
-    // A stack of the maps, symbolized with the process's maps snapshot.
-    ReportStack report_stack(const StackStats& s, AddressKind first);
-    std::vector<ProcessStats> ended_;                     // exit events not yet reported
-    std::vector<EndedInstance> forget_;                   // instances to purge after a report
-    std::set<std::pair<uint64_t, uint64_t>> host_files_;  // --heap-all: files attached
-    std::set<int> live_pids_;                             // -p targets still running
-    std::string cgroup_dir_;                              // --cgroup/--container: the cgroup v2 directory
-    std::set<int> scanned_pids_;                          // cgroup processes whose files have tables
-
-    // The view, and what it asks of the session (session_control.cpp).
+    // SessionControl: what the view asks (session_control.cpp).
     double interval() const override { return interval_; }
     void set_interval(double seconds) override;
     void quit() override { quit_ = true; }
@@ -96,8 +52,20 @@ private:
     std::string trace_pid(int pid) override;
     std::string untrace_pid(int pid) override;
     bool heap_traced(int pid) const;
-    void hide_untraced(Report& r);
+
+    Options opt_;
     std::unique_ptr<View> view_;
+    bool system_view_ = false;
+    bool by_cgroup_ = false;
+    std::unique_ptr<Tracer> tracer_;
+    std::unique_ptr<Attacher> attacher_;
+    Aggregator aggregator_;
+    StackNamer namer_;
+    ProcFacts facts_;
+    SelfMeter self_;
+    std::vector<ProcessStats> ended_;        // exit events since the last report
+    std::vector<EndedInstance> exec_ended_;  // old images of exec'd processes, purged after a report
+
     double interval_ = 0;  // seconds; starts as -d
     bool interval_changed_ = false;
     bool quit_ = false;

@@ -16,14 +16,14 @@ void Session::set_interval(double seconds) {
 bool Session::heap_traced(int pid) const {
     if (opt_.heap_all || view_pids_.count(pid)) return true;
     if (std::find(opt_.pids.begin(), opt_.pids.end(), pid) != opt_.pids.end()) return true;
-    return cmd_ && cmd_->pid() == pid;
+    return attacher_->command() && attacher_->command()->pid() == pid;
 }
 
 std::string Session::trace_pid(int pid) {
     std::string who = "pid " + std::to_string(pid);
     if (hidden_.erase(pid)) return "heap of " + who + " reported again (its probes had stayed attached)";
     if (heap_traced(pid)) return who + " is already heap-traced";
-    std::string done = attach_pid(pid);  // throws MemtopError naming what failed
+    std::string done = attacher_->attach_pid(pid);  // throws MemtopError naming what failed
     view_pids_.insert(pid);
     return done;
 }
@@ -40,19 +40,6 @@ std::string Session::untrace_pid(int pid) {
     if (!heap_traced(pid) || hidden_.count(pid)) return who + " is not heap-traced";
     hidden_.insert(pid);
     return "heap of " + who + " no longer reported; its probes stay attached until memtop exits";
-}
-
-void Session::hide_untraced(Report& r) {
-    if (hidden_.empty()) return;
-    for (auto& p : r.processes) {
-        if (!hidden_.count(p.pid)) continue;
-        p.heap_traced = false;
-        p.heap_bytes = p.heap_peak_bytes = 0;
-        p.allocs_total = p.frees_total = 0;
-    }
-    std::erase_if(r.stacks, [&](const ReportStack& s) { return hidden_.count(static_cast<int>(s.stats.pid)); });
-    for (const auto& p : r.processes)
-        if (p.exited) hidden_.erase(static_cast<int>(p.pid));
 }
 
 }  // namespace memtop

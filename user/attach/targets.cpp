@@ -12,6 +12,7 @@
 #include "attach/elf_image.h"
 #include "attach/placement.h"
 #include "procinfo/identity.h"
+#include "procinfo/processes.h"
 #include "util/errors.h"
 
 namespace memtop {
@@ -62,19 +63,6 @@ std::vector<LibraryFile> AllocatorFinder::files_of(int pid, const std::vector<Ma
         if (defines_allocator(open_path, m.dev, m.ino)) out.push_back({m.dev, m.ino, m.path, open_path});
     }
     return out;
-}
-
-std::vector<int> list_pids() {
-    std::vector<int> pids;
-    DIR* d = opendir("/proc");
-    if (!d) return pids;
-    while (dirent* e = readdir(d)) {
-        char* end;
-        long v = strtol(e->d_name, &end, 10);
-        if (*end == 0 && v > 0) pids.push_back(static_cast<int>(v));
-    }
-    closedir(d);
-    return pids;
 }
 
 std::string resolve_command(const std::string& name) {

@@ -30,9 +30,6 @@ private:
     std::map<std::pair<uint64_t, uint64_t>, bool> known_;
 };
 
-// All pids under /proc.
-std::vector<int> list_pids();
-
 // The cgroup v2 directory for --cgroup PATH: PATH itself when it is a
 // directory under /sys/fs/cgroup, else /sys/fs/cgroup/PATH. Throws
 // MemtopError(kExitNoTarget) naming what was looked at.

@@ -1,53 +1,33 @@
-// The BPF side as user space sees it: loads memtop.bpf.c, attaches allocator
-// probes to libraries, copies the maps out, and forgets dead processes.
+// The BPF side as user space sees it: loads bpf/memtop.bpf.c (or its compat
+// build), attaches its tracepoints and, per file, its allocator probes,
+// hands ring-buffer events to a sink, copies the maps out as snapshots, and
+// forgets ended processes. The only part of memtop that knows bpf/memtop.h
+// (with the rest of kernel/).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "attach/placement.h"
-#include "memtop.h"
-#include "model/model.h"
+#include "kernel/bpf_handles.h"
+#include "kernel/config.h"
+#include "kernel/events.h"
+#include "kernel/map_reader.h"
+#include "kernel/maps.h"
+#include "kernel/programs.h"
+#include "kernel/unwind/unwind_tables.h"
+#include "model/snapshot.h"
+#include "util/unique_fd.h"
 
-struct ring_buffer;
-struct bpf_link;
 struct bpf_program;
-struct bpf_map;
 struct bpf_object;
 
 namespace memtop {
-
-struct MapSizes {
-    uint32_t allocs = 1u << 19;       // live allocations tracked at once
-    uint32_t stacks = 1u << 14;       // distinct stacks
-    uint32_t aggs = 1u << 16;         // (process, stack) pairs
-    uint32_t procs = 1u << 14;        // processes (heap-traced, and for resident memory)
-    uint32_t unwind_rows = 1u << 21;  // unwind-table rows, all files together (8 bytes each)
-    uint32_t mappings = 1u << 17;     // anonymous mappings recorded at once (mmap/brk)
-};
-
-// How the BPF side is loaded.
-struct TracerConfig {
-    MapSizes sizes;
-    bool verbose = false;
-    bool uprobe_multi = true;                  // uprobe_multi links where the kernel has them
-    bool force_compat = false;                 // the 5.10 build even where the full one loads (tests of the fallback)
-    bool dwarf = true;                         // unwind with tables where the kernel can (else frame pointers)
-    uint64_t fault_sample_bytes = 512 * 1024;  // page-fault growth stacks: mean bytes between samples; 0 off
-    int cgroup_fd = -1;                        // heap tracing only for tasks in this cgroup (v2 directory fd); -1 all
-    bool traced_only = false;  // growth and mapping stacks only of heap-traced processes (a target was given)
-    bool mappings = true;      // anonymous mmap/munmap/mremap/brk per stack (syscall tracepoints)
-};
-
-// Probability that a Poisson process over bytes with mean interval `mean`
-// samples a 4096-byte page: 1 - exp(-4096/mean). A sampled page stands for
-// 4096/p bytes.
-double page_sample_probability(uint64_t mean);
 
 struct AttachedLibrary {
     std::string path;  // as shown to users
@@ -56,43 +36,14 @@ struct AttachedLibrary {
     size_t links = 0;  // probes attached (entry and return)
 };
 
-// The programs and maps of whichever BPF build loaded (memtop.skel.h, or
-// memtop_compat.skel.h on kernels before 5.12).
-struct TracerPrograms {
-    bpf_program *malloc_entry, *new_entry, *calloc_entry, *realloc_entry, *reallocarray_entry, *memalign_entry,
-        *posix_memalign_entry, *free_entry, *alloc_return, *process_exec, *process_exit, *rss_stat;
-    bpf_program* page_fault_user;                                                // null in the compat build
-    bpf_program *mmap_exit, *munmap_enter, *mremap_exit, *brk_enter, *brk_exit;  // likewise
-    bpf_program* rss_exact;  // null where counters are not per-CPU or cannot be summed
-};
-struct TracerMaps {
-    bpf_map *allocs, *stacks, *aggs, *procs, *counters, *events, *rss;
-    bpf_map *unwind_rows, *unwind_files, *growth;             // null in the compat build
-    bpf_map *mapped, *mapped_ends, *mapped_aggs, *map_procs;  // likewise
-};
-
-// Anonymous memory one process mapped while memtop watched (bpf/mappings.h).
-struct MappedStats {
-    uint32_t mm_id = 0;  // its address space
-    int64_t bytes = 0, peak = 0;
-    uint64_t maps_total = 0;
-};
-
-// An ended process instance: its heap (epoch) and its address space (mm_id).
-struct EndedInstance {
-    uint32_t pid = 0, epoch = 0, mm_id = 0;
-};
-
-// Resident memory as the kernel side lays it out (enum memtop_rss_member).
-RssStats rss_from_kernel(const __s64 bytes[4], __s64 peak);
-
 class Tracer {
 public:
-    using EventHandler = std::function<void(const memtop_event&)>;
-
-    // Opens, sizes and loads the BPF object, attaches the lifecycle and
-    // page-fault tracepoints. Throws MemtopError (permission, kernel, failure).
-    Tracer(const TracerConfig& config, EventHandler on_event);
+    // Opens, sizes and loads the BPF object (the full build, else without
+    // its unwinder, else the compat build), attaches the lifecycle,
+    // resident-memory, page-fault and syscall tracepoints. Events go to
+    // `sink` from consume_events(). Throws MemtopError (permission, kernel,
+    // failure) naming what was attempted.
+    Tracer(const TracerConfig& config, EventSink& sink);
     ~Tracer();
     Tracer(const Tracer&) = delete;
     Tracer& operator=(const Tracer&) = delete;
@@ -105,8 +56,10 @@ public:
     const std::vector<AttachedLibrary>& libraries() const { return libraries_; }
     size_t probe_count() const;     // probes attached, entry and return
     uint64_t kernel_bytes() const;  // kernel memory of memtop's BPF maps, as the kernel accounts it
+
+    // What loaded.
     bool uses_uprobe_multi() const { return use_multi_; }
-    // Loaded the 5.10 build: per-thread state in a hash, peak without CAS.
+    // The 5.10 build: per-thread state in a hash, peak without CAS.
     bool compat() const { return compat_; }
     // Stacks are unwound with tables (bpf/unwind.h) rather than frame
     // pointers alone: the full build on kernels with bpf_loop and bpf_find_vma.
@@ -114,59 +67,81 @@ public:
     // Why the full build loaded without its table unwinder; empty if it did not.
     const std::string& unwinder_error() const { return unwinder_error_; }
     // Page-fault growth stacks are sampled (the full build, --fault-sample > 0).
-    bool growth_stacks() const { return maps_.growth != nullptr && fault_threshold_ != 0; }
-    // Bytes one growth sample stands for (4096 / p).
-    double growth_sample_weight() const { return growth_weight_; }
-    std::vector<StackStats> read_growth() const;  // bytes: estimated; allocs: samples
+    bool growth_stacks() const { return fault_threshold_ != 0; }
     // Anonymous mappings per stack are recorded (the full build on 5.15+,
     // with the syscall tracepoints); otherwise why not.
     bool mappings() const { return mappings_; }
     const std::string& mappings_unavailable() const { return mappings_why_not_; }
-    std::vector<StackStats> read_mappings() const;        // bytes still mapped; allocs: mappings; epoch: mm_id
-    std::map<uint32_t, MappedStats> read_mapped() const;  // by tgid
-    int unwind_rows_fd() const;
-    int unwind_files_fd() const;
+    bool exact_rss() const { return rss_iter_ != nullptr; }
+    const KernelMaps& maps() const { return maps_; }
+    // The tables the BPF unwinder reads (null with frame pointers only):
+    // filled ahead for files memtop knows will run, and on demand when a
+    // stack walk meets a file without one.
+    UnwindTables* unwind_tables() { return unwind_.get(); }
 
     int epoll_fd() const;   // readable when events are waiting
-    void consume_events();  // runs the handler for each waiting event
+    void consume_events();  // hands each waiting event to the sink
 
-    std::vector<ProcessStats> read_processes() const;
-    // By tgid. Where the kernel keeps the counters per CPU (6.2+), the
-    // per-CPU parts are summed first (rss_exact), as /proc does.
-    std::map<uint32_t, RssStats> read_rss() const;
-    bool exact_rss() const { return rss_iter_ != nullptr; }
-    std::vector<StackStats> read_stacks() const;
-    std::optional<memtop_stack> read_stack(uint64_t stack_id) const;
-    LostCounters read_lost() const;
+    // The maps now. Where the kernel keeps resident-memory counters per CPU
+    // (6.2+), the per-CPU parts are summed first (rss_exact), as /proc does.
+    KernelSnapshot snapshot();
+    std::vector<ProcessStats> heap_processes() const { return reader_->heap_processes(); }
 
-    // Deletes what the kernel holds for ended process instances: their
-    // aggregates, live-allocation records, and stacks no one references.
+    // Deletes what the kernel holds for ended process instances.
     void forget(const std::vector<EndedInstance>& instances);
 
 private:
-    void release();
     template <typename Skel>
-    int load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Skel*), const MapSizes& sizes,
-                     const TracerConfig& config);
-    TracerPrograms progs_{};
-    TracerMaps maps_{};
-    std::function<void()> destroy_skeleton_;
+    int load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Skel*), const TracerConfig& config);
+    void attach_tracepoints();
+    bool needed(ProgramNeeds needs) const;
+    void sum_rss_exactly() const;
+
+    // Events for the session, but unwind-table requests are the tables' own.
+    class Events : public EventSink {
+    public:
+        Events(EventSink& out, Tracer& t) : out_(out), t_(t) {}
+        void process_ended(const ProcessStats& p) override { out_.process_ended(p); }
+        void process_exec(const EndedInstance& old) override { out_.process_exec(old); }
+        void stack_stored(uint32_t pid, uint32_t epoch) override { out_.stack_stored(pid, epoch); }
+        void unwind_table_needed(uint32_t pid, const FileKey& file) override {
+            if (t_.unwind_) t_.unwind_->on_need(pid, file);
+        }
+
+    private:
+        EventSink& out_;
+        Tracer& t_;
+    };
+    Events events_;
+    MapSizes sizes_;
+    // The loaded skeleton (either build), destroyed after every link.
+    struct SkeletonOwner {
+        std::function<void()> destroy;
+        ~SkeletonOwner() {
+            if (destroy) destroy();
+        }
+    };
     ::bpf_object* obj_ = nullptr;
+    bpf_program* programs_[kProgramCount] = {};  // by kPrograms index; null: not in this build or not loaded
+    KernelMaps maps_;
     bool compat_ = false;
     bool dwarf_unwind_ = false;
     uint32_t fault_threshold_ = 0;
+    double growth_weight_ = 0;
     bool mappings_ = false;
+    bool exact_rss_possible_ = false;
     std::string unwinder_error_;
     std::string mappings_why_not_;
-    double growth_weight_ = 0;
-    ring_buffer* rb_ = nullptr;
-    bpf_link* rss_iter_ = nullptr;
-    void sum_rss_exactly() const;
-    EventHandler on_event_;
-    MapSizes sizes_;
-    std::vector<bpf_link*> links_;
-    std::vector<int> multi_fds_;
     bool use_multi_ = false;
+
+    // Owned handles, released in reverse order before the skeleton.
+    std::unique_ptr<SkeletonOwner> skeleton_;
+    std::vector<LinkPtr> links_;
+    std::vector<UniqueFd> multi_links_;
+    LinkPtr rss_iter_;
+    RingBufferPtr ring_;
+    std::unique_ptr<MapReader> reader_;
+    std::unique_ptr<UnwindTables> unwind_;
     std::vector<AttachedLibrary> libraries_;
 };
 

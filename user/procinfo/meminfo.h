@@ -6,19 +6,9 @@
 #include <string>
 #include <string_view>
 
-namespace memtop {
+#include "model/host.h"
 
-// Bytes (the file says kB).
-struct MemInfo {
-    int64_t total = 0;      // MemTotal
-    int64_t free = 0;       // MemFree
-    int64_t available = 0;  // MemAvailable (Linux 3.14+; else MemFree)
-    int64_t swap_total = 0;
-    int64_t swap_free = 0;
-    // What `free` calls used since procps 4: what is not available.
-    int64_t used() const { return total - available; }
-    int64_t swap_used() const { return swap_total - swap_free; }
-};
+namespace memtop {
 
 // Parses the text of /proc/meminfo. Pure. Returns nullopt without a MemTotal
 // line, or if a field it reads is not "<number> kB". Other lines are ignored.

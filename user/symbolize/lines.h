@@ -7,25 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "model/model.h"
-#include "symbolize/symbolizer.h"
+#include "model/frame.h"
+#include "model/report.h"
+#include "model/stack.h"
 
 namespace memtop {
-
-struct LineStats {
-    int line = 0;
-    std::string function;  // the function the line is in (innermost, inlined included)
-    int64_t bytes = 0;     // outstanding
-    int64_t allocs = 0;    // outstanding
-    uint64_t alloc_bytes_total = 0;
-    uint64_t allocs_total = 0;
-};
-
-struct LineReport {
-    std::string file;              // as asked
-    std::string matched;           // the DWARF path that matched, "" if none did
-    std::vector<LineStats> lines;  // sorted by line
-};
 
 // Does the DWARF file name `path` stand for `wanted`? The same path, or
 // `wanted` is a trailing part of it at a '/' boundary ("src/a.c" matches

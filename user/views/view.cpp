@@ -1,5 +1,8 @@
 #include "views/view.h"
 
+#include "views/json.h"
+#include "views/text.h"
+
 #include <cstdio>
 
 namespace memtop {

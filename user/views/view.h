@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "views/report.h"
+#include "model/report.h"
+#include "views/format.h"
 
 namespace memtop {
 

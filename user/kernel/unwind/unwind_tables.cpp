@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "kernel/unwind/cfi_table.h"
+#include "memtop.h"
 #include "util/errors.h"
 
 namespace memtop {
@@ -18,15 +19,17 @@ uint64_t kernel_dev(uint64_t user_dev) {
 UnwindTables::UnwindTables(int rows_fd, int files_fd, uint32_t capacity, bool verbose)
     : rows_fd_(rows_fd), files_fd_(files_fd), verbose_(verbose) {
     stats_.capacity = capacity;
+    stats_.bytes = size_t(capacity) * sizeof(memtop_unwind_row);
 }
 
-void UnwindTables::mark(const memtop_file_key& file, uint32_t state, uint32_t start, uint32_t count) {
+void UnwindTables::mark(const FileKey& file, uint32_t state, uint32_t start, uint32_t count) {
     memtop_unwind_file v{state, start, count, 0};
-    bpf_map_update_elem(files_fd_, &file, &v, BPF_ANY);
+    memtop_file_key key{file.dev, file.ino};
+    bpf_map_update_elem(files_fd_, &key, &v, BPF_ANY);
     known_[{file.dev, file.ino}] = state;
 }
 
-bool UnwindTables::load_file(const memtop_file_key& file, const std::string& open_path, const std::string& shown) {
+bool UnwindTables::load_file(const FileKey& file, const std::string& open_path, const std::string& shown) {
     auto k = std::make_pair(file.dev, file.ino);
     auto it = known_.find(k);
     if (it != known_.end()) return it->second == MEMTOP_UNWIND_READY;
@@ -39,7 +42,7 @@ bool UnwindTables::load_file(const memtop_file_key& file, const std::string& ope
     } catch (const MemtopError& e) {
         why = e.what();
     }
-    stats_.build_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    build_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (why.empty() && t.rows.empty()) why = "unwind table for " + shown + ": no rows";
     if (why.empty() && stats_.rows + t.rows.size() > stats_.capacity)
         why = "unwind table for " + shown + ": " + std::to_string(t.rows.size()) + " rows do not fit (" +
@@ -76,7 +79,7 @@ void UnwindTables::load_process(int pid) {
     if (!maps) return;
     for (const auto& m : *maps) {
         if (m.ino == 0 || m.perms.size() < 3 || m.perms[2] != 'x') continue;
-        memtop_file_key key{kernel_dev(m.dev), m.ino};
+        FileKey key{kernel_dev(m.dev), m.ino};
         if (known_.count({key.dev, key.ino})) continue;
         // map_files reaches the very file mapped, in a container's mount
         // namespace or after it was deleted or replaced on disk.
@@ -87,7 +90,7 @@ void UnwindTables::load_process(int pid) {
     }
 }
 
-void UnwindTables::on_need(uint32_t tgid, const memtop_file_key& file) {
+void UnwindTables::on_need(uint32_t tgid, const FileKey& file) {
     if (known_.count({file.dev, file.ino})) return;
     auto maps = read_proc_maps(static_cast<int>(tgid), nullptr);
     if (maps)
@@ -100,7 +103,8 @@ void UnwindTables::on_need(uint32_t tgid, const memtop_file_key& file) {
             return;
         }
     // The process is gone or unmapped the file: ask again next time.
-    bpf_map_delete_elem(files_fd_, &file);
+    memtop_file_key key{file.dev, file.ino};
+    bpf_map_delete_elem(files_fd_, &key);
 }
 
 }  // namespace memtop

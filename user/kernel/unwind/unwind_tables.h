@@ -10,19 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "memtop.h"
+#include "kernel/events.h"
+#include "model/snapshot.h"
 #include "procinfo/proc_maps.h"
 
 namespace memtop {
-
-struct UnwindStats {
-    size_t files = 0;     // tables loaded
-    size_t failed = 0;    // files with no usable table (frame pointers only)
-    size_t rows = 0;      // rows in use
-    size_t capacity = 0;  // rows the kernel array holds
-    size_t bytes() const { return capacity * sizeof(memtop_unwind_row); }  // kernel memory, allocated up front
-    double build_seconds = 0;                                              // spent deriving tables
-};
 
 // The kernel's dev_t for the device that /proc/PID/maps shows (makedev).
 uint64_t kernel_dev(uint64_t user_dev);
@@ -35,19 +27,21 @@ public:
     // Every executable file mapping of `pid` gets a table (before it runs
     // code memtop will unwind through: at attach, at a -- CMD's start).
     void load_process(int pid);
-    // The kernel met a file with no table in `tgid` (MEMTOP_EV_NEED_UNWIND).
-    void on_need(uint32_t tgid, const memtop_file_key& file);
+    // The kernel met a file with no table in `tgid` (EventSink::unwind_table_needed).
+    void on_need(uint32_t tgid, const FileKey& file);
     // A table for the file at `path` (the kernel's identity given), e.g. a
     // program before it is exec'd.
-    bool load_file(const memtop_file_key& file, const std::string& open_path, const std::string& shown);
+    bool load_file(const FileKey& file, const std::string& open_path, const std::string& shown);
 
-    const UnwindStats& stats() const { return stats_; }
+    const UnwindTableStats& stats() const { return stats_; }
+    double build_seconds() const { return build_seconds_; }
 
 private:
-    void mark(const memtop_file_key& file, uint32_t state, uint32_t start, uint32_t count);
+    void mark(const FileKey& file, uint32_t state, uint32_t start, uint32_t count);
     int rows_fd_, files_fd_;
     bool verbose_;
-    UnwindStats stats_;
+    UnwindTableStats stats_;
+    double build_seconds_ = 0;                                 // spent deriving tables
     std::map<std::pair<uint64_t, uint64_t>, uint32_t> known_;  // (dev, ino) -> state
 };
 

@@ -12,7 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "views/report.h"
+#include "model/report.h"
+#include "views/format.h"
 #include "views/tui/table.h"
 
 namespace memtop::tui {

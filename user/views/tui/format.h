@@ -8,9 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "procinfo/meminfo.h"
+#include "model/host.h"
+#include "model/report.h"
 #include "symbolize/symbolizer.h"
-#include "views/report.h"
+#include "views/format.h"
 
 namespace memtop::tui {
 

@@ -1,5 +1,7 @@
 #include "views/tui/screen.h"
 
+#include "views/text.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -145,7 +147,6 @@ void Screen::start(SessionControl& control) {
             err_read_ = p[0];
         }
     }
-    meminfo_ = read_meminfo(nullptr);
     draw();
 }
 
@@ -270,7 +271,6 @@ void Screen::apply(const Report& r) {
             if (row.pid == *detail_pid_) detail_row_ = row;
     }
     last_ = r;
-    meminfo_ = read_meminfo(nullptr);
 }
 
 // ------------------------------------------------------------------ keys
@@ -512,8 +512,8 @@ void Screen::draw_title() {
             A_REVERSE | A_BOLD | (color_ ? COLOR_PAIR(kPairWarn) : 0));
     }
     if (mode_ == Mode::Help) return;
-    put(1, 0, host_memory_text(meminfo_));
     if (last_) {
+        put(1, 0, host_memory_text(last_->host));
         std::string lost = lost_text(last_->lost);
         std::string line = self_text(last_->self) + "   ";
         put(2, 0, line);

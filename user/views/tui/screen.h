@@ -11,7 +11,6 @@
 #include <optional>
 #include <string>
 
-#include "procinfo/meminfo.h"
 #include "views/tui/detail.h"
 #include "views/tui/table.h"
 #include "views/view.h"
@@ -97,7 +96,6 @@ private:
     int detail_top_ = 0;
     std::optional<Report> last_;     // drawn
     std::optional<Report> pending_;  // arrived while paused
-    std::optional<MemInfo> meminfo_;
     bool paused_ = false;
     std::string filter_edit_, filter_before_;
     std::optional<uint32_t> pid_before_filter_;

@@ -1,23 +1,28 @@
-// One report: what the views (text, JSON) print. Built by the session from
-// the maps; the selection and ordering below are pure and unit-tested.
+// One report: what aggregation builds from a kernel snapshot, symbolization
+// names, and every view (text, JSON, the live screen) shows.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "model/model.h"
-#include "symbolize/lines.h"
-#include "symbolize/symbolizer.h"
+#include "model/frame.h"
+#include "model/host.h"
+#include "model/lost.h"
+#include "model/process.h"
+#include "model/stack.h"
 
 namespace memtop {
 
 struct ReportStack {
     StackStats stats;
-    std::vector<Frame> frames;  // frames[0]: the code that called the allocator
+    std::vector<uint64_t> ips;  // as stored; empty for stack id 0
+    std::vector<Frame> frames;  // ips named (symbolize/); frames[0]: the code that called the allocator
     bool truncated = false;     // deeper than memtop keeps
     bool complete = false;      // reaches the outermost frame (_start, a thread start)
 };
@@ -38,15 +43,34 @@ struct UnwindSummary {
     uint64_t incomplete = 0;  // of them, not reaching _start or a thread's start
     // Incomplete stacks by the module of their last frame: where the walk
     // stopped, so where frame pointers or unwind information are missing.
+    // Filled by symbolization from `incomplete_ends` (pid, last address).
     std::map<std::string, uint64_t> incomplete_by_module;
+    std::vector<std::pair<uint32_t, uint64_t>> incomplete_ends;
     size_t table_files = 0, table_rows = 0, table_capacity = 0, table_failed = 0;
     size_t table_bytes = 0;  // kernel memory of the rows array
+};
+
+// `--lines FILE`: what each line of one source file allocated.
+struct LineStats {
+    int line = 0;
+    std::string function;  // the function the line is in (innermost, inlined included)
+    int64_t bytes = 0;     // outstanding
+    int64_t allocs = 0;    // outstanding
+    uint64_t alloc_bytes_total = 0;
+    uint64_t allocs_total = 0;
+};
+
+struct LineReport {
+    std::string file;              // as asked
+    std::string matched;           // the DWARF path that matched, "" if none did
+    std::vector<LineStats> lines;  // sorted by line
 };
 
 struct Report {
     std::chrono::system_clock::time_point time;
     bool final = false;
     SelfStats self;
+    std::optional<MemInfo> host;  // the host's memory (/proc/meminfo)
     std::vector<ProcessStats> processes;
     std::vector<ReportStack> stacks;         // heap: outstanding bytes per allocation stack
     std::vector<ReportStack> growth_stacks;  // estimated resident bytes first touched per stack (page faults)
@@ -54,27 +78,9 @@ struct Report {
     LostCounters lost;
     UnwindSummary unwind;
     std::optional<LineReport> lines;  // --lines FILE
+    // --lines: every heap stack of the reported processes, named so the
+    // listing can sum them; consumed by symbolization, never shown.
+    std::vector<ReportStack> line_stacks;
 };
-
-// The `n` stacks holding the most outstanding bytes (ties: more allocations,
-// then lower pid, then stack id, so reports are stable). Stacks with nothing
-// outstanding are not leaks and are left out.
-std::vector<StackStats> top_stacks(std::vector<StackStats> stacks, size_t n);
-// The same, plus the `n` top stacks of process `focus` (the screen's detail
-// view is open on it) when they are not among those already.
-std::vector<StackStats> top_stacks(std::vector<StackStats> stacks, size_t n, std::optional<uint32_t> focus);
-// Processes by current heap, largest first; by resident memory when the
-// report has the system-wide columns.
-void order_processes(std::vector<ProcessStats>& processes);
-
-// RFC 3339 in UTC with seconds: 2026-11-24T02:10:00Z
-std::string rfc3339(std::chrono::system_clock::time_point t);
-// 1536 -> "1.5 KiB"
-std::string human_bytes(int64_t bytes);
-
-// NDJSON: one line, no trailing newline. Shape documented in README.md.
-std::string render_json(const Report& r);
-// For people: a process table, then the top stacks, then what was lost.
-std::string render_text(const Report& r);
 
 }  // namespace memtop

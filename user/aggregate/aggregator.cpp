@@ -1,0 +1,213 @@
+#include "aggregate/aggregator.h"
+
+#include <algorithm>
+
+#include "aggregate/select.h"
+
+namespace memtop {
+
+ReportStack report_stack(const StackStats& s, const KernelSnapshot& k) {
+    ReportStack rs;
+    rs.stats = s;
+    if (s.stack_id)
+        if (auto it = k.stacks.find(s.stack_id); it != k.stacks.end()) {
+            rs.ips = it->second.ips;
+            rs.truncated = it->second.truncated;
+            rs.complete = it->second.complete;
+        }
+    return rs;
+}
+
+UnwindSummary unwind_summary(const std::vector<StackStats>& stacks, const KernelSnapshot& k) {
+    UnwindSummary u;
+    u.tables = k.unwind_tables;
+    if (k.unwind_tables) {
+        u.table_files = k.tables.files;
+        u.table_failed = k.tables.failed;
+        u.table_rows = k.tables.rows;
+        u.table_capacity = k.tables.capacity;
+        u.table_bytes = k.tables.bytes;
+    }
+    std::set<std::pair<uint32_t, uint64_t>> seen;
+    for (const auto& s : stacks) {
+        if (!s.stack_id || !seen.insert({s.pid, s.stack_id}).second) continue;
+        auto it = k.stacks.find(s.stack_id);
+        if (it == k.stacks.end()) continue;
+        u.stacks++;
+        if (it->second.complete) continue;
+        u.incomplete++;
+        u.incomplete_ends.push_back({s.pid, it->second.ips.empty() ? 0 : it->second.ips.back()});
+    }
+    return u;
+}
+
+void hide_untraced(Report& r, const std::set<int>& hidden) {
+    if (hidden.empty()) return;
+    for (auto& p : r.processes) {
+        if (!hidden.count(static_cast<int>(p.pid))) continue;
+        p.heap_traced = false;
+        p.heap_bytes = p.heap_peak_bytes = 0;
+        p.allocs_total = p.frees_total = 0;
+    }
+    std::erase_if(r.stacks, [&](const ReportStack& s) { return hidden.count(static_cast<int>(s.stats.pid)) > 0; });
+}
+
+// An ended process as a report lists it: its final numbers from the exit
+// event; in the system view also what was known of it before (identity,
+// the peak seen by earlier reports).
+ProcessStats Aggregator::ended_process(ProcessStats p, const KernelSnapshot& k) {
+    p.exited = true;
+    p.heap_traced = p.epoch != 0;
+    p.mapped_known = k.mappings_recorded && (opt_.system_view || p.epoch);
+    if (!p.mapped_known) p.mapped_bytes = p.mapped_peak_bytes = 0;
+    if (opt_.system_view) {
+        auto it = system_.find(p.pid);
+        if (it != system_.end()) {
+            if (p.rss) p.rss->peak = std::max(p.rss->peak, it->second.last.peak);
+            if (it->second.have_identity) {
+                p.has_identity = true;
+                p.cgroup = it->second.identity.cgroup;
+                p.container = it->second.identity.container;
+                p.nspid = it->second.identity.nspid;
+            }
+            system_.erase(it);
+        }
+    }
+    return p;
+}
+
+Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats>& ended, ProcessFacts& facts,
+                         const ReportMoment& m) {
+    Report r;
+    r.time = m.time;
+    r.final = m.final;
+    r.processes = k.heap;
+    std::set<std::pair<uint32_t, uint32_t>> shown;
+    for (const auto& p : r.processes) shown.insert({p.pid, p.epoch});
+    for (const auto& e : ended) {
+        // Without the system view, a process that was not heap-traced is
+        // not one of the report's.
+        if (!opt_.system_view && e.epoch == 0) continue;
+        if (!shown.insert({e.pid, e.epoch}).second) continue;
+        r.processes.push_back(ended_process(e, k));
+    }
+    if (opt_.system_view) {
+        std::map<uint32_t, ProcessStats> heap;
+        for (auto& p : r.processes)
+            if (!p.exited) heap[p.pid] = p;
+        std::erase_if(r.processes, [](const ProcessStats& p) { return !p.exited; });
+        add_system_view(r, k, heap, facts, m.now);
+    } else {
+        // The traced processes' resident memory, kept by the kernel for
+        // every process (kmem:rss_stat).
+        for (auto& p : r.processes) {
+            if (p.exited) continue;
+            if (auto it = k.rss.find(p.pid); it != k.rss.end()) p.rss = it->second;
+        }
+    }
+    add_mapped(r, k);
+    order_processes(r.processes);
+
+    std::vector<StackStats> candidates;
+    for (const auto& s : k.heap_stacks)
+        if (shown.count({s.pid, s.epoch})) candidates.push_back(s);
+    r.unwind = unwind_summary(candidates, k);
+    if (opt_.lines_file) {
+        // Every stack, not only the top ones: a line's total is the sum.
+        r.lines = LineReport{*opt_.lines_file, "", {}};
+        for (const auto& s : candidates)
+            if (s.stack_id) r.line_stacks.push_back(report_stack(s, k));
+    }
+    for (const auto& s : top_stacks(std::move(candidates), opt_.top, m.focus)) r.stacks.push_back(report_stack(s, k));
+    // Which code grew resident memory, and mapped anonymous memory, for the
+    // processes in this report.
+    std::set<uint32_t> shown_pids;
+    for (const auto& p : r.processes) shown_pids.insert(p.pid);
+    auto of_shown = [&](const std::vector<StackStats>& list) {
+        std::vector<StackStats> out;
+        for (const auto& s : list)
+            if (shown_pids.count(s.pid)) out.push_back(s);
+        return out;
+    };
+    for (const auto& g : top_stacks(of_shown(k.growth_stacks), opt_.top)) r.growth_stacks.push_back(report_stack(g, k));
+    for (const auto& s : top_stacks(of_shown(k.mapping_stacks), opt_.top)) r.mappings.push_back(report_stack(s, k));
+    r.lost = k.lost;
+    r.self = m.self;
+    r.self.probes = k.probes;
+    r.self.kernel_bytes = k.kernel_bytes;
+    r.host = facts.host_memory();
+    hide_untraced(r, m.hidden);
+    return r;
+}
+
+// Anonymous memory mapped per live process: every process in the system
+// view, the traced ones otherwise (the kernel records only theirs).
+void Aggregator::add_mapped(Report& r, const KernelSnapshot& k) const {
+    if (!k.mappings_recorded) return;
+    for (auto& p : r.processes) {
+        if (p.exited || (!opt_.system_view && !p.heap_traced)) continue;
+        p.mapped_known = true;
+        if (auto it = k.mapped.find(p.pid); it != k.mapped.end()) {
+            p.mapped_bytes = it->second.bytes;
+            p.mapped_peak_bytes = it->second.peak;
+        }
+    }
+}
+
+// Every process's resident memory. The kernel keeps it current through
+// kmem:rss_stat; /proc is read once per process, for the numbers of a
+// process whose counters have not changed since memtop started, and for its
+// name and identity.
+void Aggregator::add_system_view(Report& r, const KernelSnapshot& k, const std::map<uint32_t, ProcessStats>& heap,
+                                 ProcessFacts& facts, std::chrono::steady_clock::time_point now) {
+    double dt = last_report_ == std::chrono::steady_clock::time_point{}
+                    ? 0
+                    : std::chrono::duration<double>(now - last_report_).count();
+    last_report_ = now;
+    std::set<uint32_t> alive;
+    for (uint32_t pid : facts.live_pids()) alive.insert(pid);
+    for (uint32_t pid : alive) {
+        auto kr = k.rss.find(pid);
+        auto it = system_.find(pid);
+        if (it == system_.end() && kr == k.rss.end()) {
+            auto seed = facts.resident(pid);
+            if (!seed) continue;  // gone, or a kernel thread
+            seed->peak = seed->resident();
+            it = system_.emplace(pid, SystemProcess{}).first;
+            it->second.seed = seed;
+        } else if (it == system_.end()) {
+            it = system_.emplace(pid, SystemProcess{}).first;
+        }
+        SystemProcess& sp = it->second;
+        RssStats cur = kr != k.rss.end() ? kr->second : *sp.seed;
+        if (sp.seed) cur.peak = std::max(cur.peak, sp.seed->peak);
+        sp.last = cur;
+        if (!sp.have_identity) {
+            sp.identity = facts.identity(pid);
+            sp.have_identity = true;
+        }
+
+        ProcessStats p;
+        if (auto h = heap.find(pid); h != heap.end()) {
+            p = h->second;
+        } else {
+            p.pid = pid;
+            p.comm = facts.comm(pid);
+            p.heap_traced = false;
+        }
+        p.rss = cur;
+        p.growth_bytes = sp.prev_resident < 0 ? 0 : cur.resident() - sp.prev_resident;
+        p.growth_rate = dt > 0 ? p.growth_bytes / dt : 0;
+        sp.grow_streak = p.growth_bytes > 0 ? sp.grow_streak + 1 : 0;
+        p.growing = sp.grow_streak >= kGrowingIntervals;
+        sp.prev_resident = cur.resident();
+        p.has_identity = true;
+        p.cgroup = sp.identity.cgroup;
+        p.container = sp.identity.container;
+        p.nspid = sp.identity.nspid;
+        r.processes.push_back(std::move(p));
+    }
+    std::erase_if(system_, [&](const auto& e) { return !alive.count(e.first); });
+}
+
+}  // namespace memtop

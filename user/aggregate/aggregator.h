@@ -1,0 +1,84 @@
+// Aggregation: a kernel snapshot, the processes that ended since the last
+// report, and facts from /proc make one Report, its stacks still raw
+// addresses (symbolize/ names them). Pure: no BPF, no /proc of its own (the
+// facts come through an interface), so every rule here has a unit test.
+//
+// What it decides: which processes a report lists (traced ones, ended ones
+// once, every process in the system view), their resident memory, growth
+// since the previous report and growth streaks, mappings, which stacks make
+// the top (heap, growth, mappings), how whole the stacks are, and what the
+// live screen hid.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "aggregate/process_facts.h"
+#include "model/report.h"
+#include "model/snapshot.h"
+
+namespace memtop {
+
+struct AggregateOptions {
+    bool system_view = false;  // no target: every process, resident memory first
+    size_t top = 10;           // stacks per list
+    std::optional<std::string> lines_file;  // --lines FILE: every heap stack goes to the line listing
+};
+
+// What one report is about besides the kernel's numbers.
+struct ReportMoment {
+    std::chrono::system_clock::time_point time;
+    std::chrono::steady_clock::time_point now;  // growth rates are per second of this clock
+    bool final = false;
+    std::optional<uint32_t> focus;  // the screen's detail view: that process's top stacks too
+    std::set<int> hidden;           // processes whose heap is not reported (the screen's `t`)
+    SelfStats self;                 // memtop's own resident memory and CPU
+};
+
+// A process "is growing" after this many reports in a row with more
+// resident memory than the one before.
+inline constexpr int kGrowingIntervals = 3;
+
+class Aggregator {
+public:
+    explicit Aggregator(AggregateOptions opt) : opt_(std::move(opt)) {}
+
+    // `ended`: every process that ended since the last report, as its exit
+    // event gave its final numbers (heap-traced or not).
+    Report build(const KernelSnapshot& k, const std::vector<ProcessStats>& ended, ProcessFacts& facts,
+                 const ReportMoment& m);
+
+private:
+    // What the system view remembers of a process between reports.
+    struct SystemProcess {
+        std::optional<RssStats> seed;  // from /proc at first sight, until rss_stat fires for it
+        RssStats last;
+        int64_t prev_resident = -1;
+        int grow_streak = 0;
+        bool have_identity = false;
+        ProcessIdentity identity;
+    };
+    ProcessStats ended_process(ProcessStats p, const KernelSnapshot& k);
+    void add_system_view(Report& r, const KernelSnapshot& k, const std::map<uint32_t, ProcessStats>& heap,
+                         ProcessFacts& facts, std::chrono::steady_clock::time_point now);
+    void add_mapped(Report& r, const KernelSnapshot& k) const;
+
+    AggregateOptions opt_;
+    std::map<uint32_t, SystemProcess> system_;
+    std::chrono::steady_clock::time_point last_report_;
+};
+
+// The stack as a report carries it: numbers and raw addresses.
+ReportStack report_stack(const StackStats& s, const KernelSnapshot& k);
+// How whole the stacks of `stacks` are (one count per (pid, stack)).
+UnwindSummary unwind_summary(const std::vector<StackStats>& stacks, const KernelSnapshot& k);
+// The screen's `t` on a traced process: its heap is no longer reported.
+void hide_untraced(Report& r, const std::set<int>& hidden);
+
+}  // namespace memtop

@@ -1,0 +1,131 @@
+#include "app/attacher.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "attach/elf_image.h"
+#include "attach/program_files.h"
+#include "procinfo/processes.h"
+#include "util/errors.h"
+
+namespace memtop {
+
+namespace {
+void log(const std::string& msg) { fprintf(stderr, "memtop: %s\n", msg.c_str()); }
+}  // namespace
+
+Attacher::Attacher(const Options& opt, Tracer& tracer, std::string cgroup_dir)
+    : opt_(opt), tracer_(tracer), cgroup_dir_(std::move(cgroup_dir)) {}
+
+void Attacher::attach_pids() {
+    for (int pid : opt_.pids) {
+        std::string done = attach_pid(pid);
+        live_pids_.insert(pid);
+        log(done);
+    }
+}
+
+std::string Attacher::attach_pid(int pid) {
+    std::string who = "pid " + std::to_string(pid);
+    if (kill(pid, 0) != 0 && errno == ESRCH) throw MemtopError(kExitNoTarget, "trace " + who + ": no such process");
+    std::string err;
+    auto maps = read_proc_maps(pid, &err);
+    if (!maps) throw MemtopError(kExitNoTarget, "trace " + who + ": " + err);
+    auto files = finder_.files_of(pid, *maps);
+    if (files.empty())
+        throw MemtopError(kExitAttach, "trace " + who + " (" + comm_of(pid) +
+                                           "): none of the files it maps defines malloc or operator new");
+    // Tables before probes: the first stacks are whole too.
+    if (auto* tables = tracer_.unwind_tables()) tables->load_process(pid);
+    size_t probes = 0;
+    for (const auto& f : files) probes += tracer_.attach_library(f.open_path, f.path, pid).links;
+    return "tracing " + who + " (" + comm_of(pid) + "): " + std::to_string(files.size()) + " libraries, " +
+           std::to_string(probes) + " probes";
+}
+
+void Attacher::start_command() {
+    std::string path = resolve_command(opt_.command[0]);
+    // The child runs memtop's image until exec, and memtop's libc and
+    // libstdc++ are the ones a host program loads; a static CMD brings its
+    // own allocator, which must then have symbols to probe.
+    std::vector<LibraryFile> files;
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && finder_.defines_allocator(path, st.st_dev, st.st_ino)) {
+        files.push_back({static_cast<uint64_t>(st.st_dev), st.st_ino, path, path});
+    } else {
+        bool is_static = false;
+        try {
+            is_static = !ElfImage::open(path)->dynamic();
+        } catch (const MemtopError&) {
+            // A script: its interpreter is dynamically linked.
+        }
+        if (is_static)
+            throw MemtopError(kExitAttach, "trace " + path +
+                                               ": it is statically linked and defines none of the allocator "
+                                               "symbols memtop traces (stripped?); nothing to probe");
+    }
+    std::string err;
+    auto maps = read_proc_maps(getpid(), &err);
+    if (!maps) throw MemtopError(kExitFailure, "read memtop's own maps: " + err);
+    for (auto& f : finder_.files_of(getpid(), *maps)) files.push_back(std::move(f));
+
+    // Unwind tables for what CMD will map at start, before it runs: the
+    // stacks of its first allocations (constructors included) are whole.
+    // Libraries it opens later are tabled when a stack first meets them.
+    if (auto* tables = tracer_.unwind_tables())
+        for (const auto& file : program_files(path)) {
+            struct stat fst;
+            if (stat(file.c_str(), &fst) == 0) tables->load_file({kernel_dev(fst.st_dev), fst.st_ino}, file, file);
+        }
+
+    cmd_ = std::make_unique<TracedCommand>(path, opt_.command);
+    int pid = cmd_->pid();
+    size_t probes = 0;
+    std::set<std::pair<uint64_t, uint64_t>> done;
+    for (const auto& f : files)
+        if (done.insert({f.dev, f.ino}).second) probes += tracer_.attach_library(f.open_path, f.path, pid).links;
+    log("tracing " + opt_.command[0] + " (pid " + std::to_string(pid) + "): " + std::to_string(done.size()) +
+        " libraries, " + std::to_string(probes) + " probes");
+    cmd_->release();
+}
+
+void Attacher::scan_host() {
+    // --cgroup/--container: the processes in the cgroup now; probes go on
+    // their files for every process (the kernel side filters by cgroup).
+    std::vector<int> pids = cgroup_dir_.empty() ? list_pids() : cgroup_pids(cgroup_dir_);
+    for (int pid : pids) {
+        if (pid == getpid()) continue;
+        if (!cgroup_dir_.empty() && scanned_pids_.insert(pid).second)
+            if (auto* tables = tracer_.unwind_tables()) tables->load_process(pid);
+        auto maps = read_proc_maps(pid, nullptr);
+        if (!maps) continue;  // gone, or a kernel thread
+        for (const auto& f : finder_.files_of(pid, *maps)) {
+            if (!host_files_.insert({f.dev, f.ino}).second) continue;
+            try {
+                tracer_.attach_library(f.open_path, f.path, -1);
+                if (opt_.verbose) log("attached to " + f.path + " (via pid " + std::to_string(pid) + ")");
+            } catch (const MemtopError& e) {
+                log(std::string("warning: ") + e.what());
+            }
+        }
+    }
+}
+
+bool Attacher::targets_gone() {
+    if (opt_.pids.empty()) return false;
+    for (auto it = live_pids_.begin(); it != live_pids_.end();) {
+        if (!process_alive(*it)) {
+            log("pid " + std::to_string(*it) + " exited");
+            it = live_pids_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return live_pids_.empty();
+}
+
+}  // namespace memtop

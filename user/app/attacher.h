@@ -1,0 +1,55 @@
+// Putting the probes where the command line said: -p's processes, -- CMD
+// (held at its gate until every probe is on), and the allocator files of
+// every process of the host or of a cgroup, rescanned for new ones. Glue
+// between attach/ (which files, where in them) and kernel/ (the links).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "app/options.h"
+#include "attach/command.h"
+#include "attach/targets.h"
+#include "kernel/tracer.h"
+
+namespace memtop {
+
+class Attacher {
+public:
+    // cgroup_dir: --cgroup/--container's v2 directory, "" otherwise.
+    Attacher(const Options& opt, Tracer& tracer, std::string cgroup_dir);
+
+    // -p: attaches every pid of the command line; logs what was done.
+    // Throws MemtopError naming the pid and why.
+    void attach_pids();
+    // One process, as -p attaches it (the screen's `t` too); returns what
+    // was attached, for the log. Throws MemtopError.
+    std::string attach_pid(int pid);
+    // -- CMD: forks it at its gate, attaches, lets it exec.
+    void start_command();
+    // --heap-all, --cgroup: every allocator file of the processes (of the
+    // cgroup), for every process mapping it; files seen before are skipped.
+    void scan_host();
+
+    // The -p targets that are gone are dropped (and logged); true when none
+    // is left.
+    bool targets_gone();
+    TracedCommand* command() { return cmd_.get(); }
+    const std::string& cgroup_dir() const { return cgroup_dir_; }
+
+private:
+    const Options& opt_;
+    Tracer& tracer_;
+    std::string cgroup_dir_;
+    AllocatorFinder finder_;
+    std::unique_ptr<TracedCommand> cmd_;
+    std::set<std::pair<uint64_t, uint64_t>> host_files_;  // --heap-all, --cgroup: files attached
+    std::set<int> live_pids_;                             // -p targets still running
+    std::set<int> scanned_pids_;                          // cgroup processes whose files have tables
+};
+
+}  // namespace memtop

@@ -1,0 +1,46 @@
+#include "kernel/events.h"
+
+#include <cstring>
+
+#include "kernel/records.h"
+#include "memtop.h"
+
+namespace memtop {
+
+int dispatch_event(EventSink& sink, const void* data, size_t size) {
+    if (size < sizeof(memtop_event)) return 0;
+    memtop_event e;
+    std::memcpy(&e, data, sizeof e);
+    switch (e.type) {
+        case MEMTOP_EV_EXIT: {
+            ProcessStats p;
+            p.pid = e.tgid;
+            p.epoch = e.epoch;
+            p.comm.assign(e.comm, strnlen(e.comm, sizeof e.comm));
+            p.heap_bytes = e.heap_bytes;
+            p.heap_peak_bytes = e.heap_peak_bytes;
+            p.allocs_total = e.allocs_total;
+            p.frees_total = e.frees_total;
+            p.heap_traced = e.epoch != 0;
+            p.exited = true;
+            p.mm_id = e.mm_id;
+            p.rss = rss_from_kernel(e.rss, e.rss_peak_bytes);
+            p.mapped_bytes = e.mapped_bytes;
+            p.mapped_peak_bytes = e.mapped_peak_bytes;
+            sink.process_ended(p);
+            break;
+        }
+        case MEMTOP_EV_EXEC:
+            sink.process_exec({e.tgid, e.epoch, e.mm_id});
+            break;
+        case MEMTOP_EV_NEW_STACK:
+            sink.stack_stored(e.tgid, e.epoch);
+            break;
+        case MEMTOP_EV_NEED_UNWIND:
+            sink.unwind_table_needed(e.tgid, {e.file.dev, e.file.ino});
+            break;
+    }
+    return 0;
+}
+
+}  // namespace memtop

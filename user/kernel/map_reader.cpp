@@ -1,0 +1,112 @@
+#include "kernel/map_reader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <set>
+
+#include "kernel/map_dump.h"
+#include "kernel/records.h"
+#include "memtop.h"
+
+namespace memtop {
+
+MapReader::MapReader(const KernelMaps& maps, double growth_weight, uint32_t max_stacks)
+    : maps_(maps), growth_weight_(growth_weight), max_stacks_(max_stacks) {}
+
+std::vector<ProcessStats> MapReader::heap_processes() const {
+    std::vector<ProcessStats> out;
+    for (const auto& [tgid, p] : dump_map<uint32_t, memtop_proc>(maps_.procs))
+        out.push_back(process_from_kernel(tgid, p));
+    return out;
+}
+
+std::vector<StackStats> MapReader::read_aggs(int fd) const {
+    std::vector<StackStats> out;
+    for (const auto& [k, v] : dump_map<memtop_agg_key, memtop_agg_val>(fd))
+        out.push_back({k.tgid, k.epoch, k.stack_id, v.bytes, v.allocs, v.alloc_bytes_total, v.allocs_total});
+    return out;
+}
+
+std::vector<StackStats> MapReader::read_growth() const {
+    std::vector<StackStats> out;
+    if (maps_.growth < 0) return out;
+    for (const auto& [k, v] : dump_map<memtop_agg_key, memtop_growth_val>(maps_.growth)) {
+        StackStats s;
+        s.pid = k.tgid;
+        s.stack_id = k.stack_id;
+        s.allocs = static_cast<int64_t>(v.samples);
+        s.allocs_total = v.samples;
+        s.bytes = static_cast<int64_t>(static_cast<double>(v.samples) * growth_weight_ + 0.5);
+        s.alloc_bytes_total = static_cast<uint64_t>(s.bytes);
+        out.push_back(s);
+    }
+    return out;
+}
+
+std::map<uint32_t, MappedStats> MapReader::read_mapped() const {
+    std::map<uint32_t, MappedStats> out;
+    if (maps_.map_procs < 0) return out;
+    for (const auto& [tgid, m] : dump_map<uint32_t, memtop_map_proc>(maps_.map_procs))
+        out[tgid] = {m.mm_id, m.bytes, m.peak_bytes, m.maps_total};
+    return out;
+}
+
+std::map<uint32_t, RssStats> MapReader::read_rss() const {
+    std::map<uint32_t, RssStats> out;
+    for (const auto& [tgid, r] : dump_map<uint32_t, memtop_rss>(maps_.rss))
+        out[tgid] = rss_from_kernel(r.bytes, r.peak_bytes);
+    return out;
+}
+
+LostCounters MapReader::read_lost() const {
+    int ncpu = libbpf_num_possible_cpus();
+    std::vector<uint64_t> per_cpu(ncpu > 0 ? ncpu : 1);
+    LostCounters c;
+    static_assert(std::size(kLostKinds) == MEMTOP_CNT__MAX);
+    for (uint32_t i = 0; i < MEMTOP_CNT__MAX; i++) {
+        if (bpf_map_lookup_elem(maps_.counters, &i, per_cpu.data()) != 0) continue;
+        for (auto v : per_cpu) c.count[i] += v;
+    }
+    return c;
+}
+
+const RawStack* MapReader::stack(uint64_t id) {
+    auto it = stack_cache_.find(id);
+    if (it != stack_cache_.end()) return &it->second;
+    memtop_stack s;
+    if (bpf_map_lookup_elem(maps_.stacks, &id, &s) != 0) return nullptr;
+    RawStack raw;
+    raw.ips.assign(s.ips, s.ips + std::min<uint32_t>(s.nr, MEMTOP_MAX_FRAMES));
+    raw.truncated = s.flags & MEMTOP_STACK_TRUNCATED;
+    raw.complete = s.flags & MEMTOP_STACK_COMPLETE;
+    return &stack_cache_.emplace(id, std::move(raw)).first->second;
+}
+
+KernelSnapshot MapReader::read() {
+    KernelSnapshot k;
+    k.heap = heap_processes();
+    k.rss = read_rss();
+    k.heap_stacks = read_aggs(maps_.aggs);
+    k.growth_stacks = read_growth();
+    if (maps_.mapped_aggs >= 0) {
+        auto stacks = read_aggs(maps_.mapped_aggs);
+        k.mapped = read_mapped();
+        // Only the address space each process has now: an ended one's
+        // records wait for the purge.
+        for (auto& s : stacks) {
+            auto it = k.mapped.find(s.pid);
+            if (it != k.mapped.end() && it->second.mm_id == s.epoch) k.mapping_stacks.push_back(s);
+        }
+    }
+    if (stack_cache_.size() > 4 * size_t(max_stacks_)) stack_cache_.clear();  // purged since: read again
+    for (const auto* list : {&k.heap_stacks, &k.growth_stacks, &k.mapping_stacks})
+        for (const auto& s : *list)
+            if (s.stack_id && !k.stacks.count(s.stack_id))
+                if (const RawStack* raw = stack(s.stack_id)) k.stacks.emplace(s.stack_id, *raw);
+    k.lost = read_lost();
+    return k;
+}
+
+}  // namespace memtop

@@ -1,0 +1,62 @@
+// Every BPF program memtop loads, one line each. The loader finds each one
+// by name in whichever build loaded (full, or compat for Linux 5.10),
+// decides whether it loads, and attaches the tracepoints and the iterator;
+// the allocator programs are attached per file (Tracer::attach_library). A
+// new program is its code in bpf/ plus one line here; a unit test checks
+// that this list and the built objects name the same programs.
+#pragma once
+
+#include <cstddef>
+#include <iterator>
+
+#include "attach/placement.h"
+
+namespace memtop {
+
+enum class ProgramRole {
+    AllocatorEntry,   // uprobe at an allocator's entry, one per argument layout
+    AllocatorReturn,  // uretprobe of every allocation
+    Tracepoint,       // attached once at load
+    Iterator,         // run by user space before each report
+};
+
+// What must be on for the program to load and run. Programs that need more
+// than Always exist in the full build only.
+enum class ProgramNeeds {
+    Always,
+    GrowthStacks,  // --fault-sample > 0, bpf_loop and bpf_find_vma (5.17)
+    Mappings,      // syscall tracepoints and bpf_task_pt_regs (5.15), not --no-mappings
+    ExactRss,      // per-CPU resident-memory counters that can be summed (6.2+)
+};
+
+struct ProgramSpec {
+    const char* name;  // as in bpf/ (and the skeleton)
+    ProgramRole role;
+    ProgramNeeds needs;
+    ProbeProgram entry;  // AllocatorEntry: which argument layout
+};
+
+inline constexpr ProgramSpec kPrograms[] = {
+    {"malloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::MallocEntry},
+    {"new_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::NewEntry},
+    {"calloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::CallocEntry},
+    {"realloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ReallocEntry},
+    {"reallocarray_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ReallocarrayEntry},
+    {"memalign_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::MemalignEntry},
+    {"posix_memalign_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::PosixMemalignEntry},
+    {"free_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::FreeEntry},
+    {"alloc_return", ProgramRole::AllocatorReturn, ProgramNeeds::Always, {}},
+    {"process_exec", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},
+    {"process_exit", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},
+    {"rss_stat", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},
+    {"page_fault_user", ProgramRole::Tracepoint, ProgramNeeds::GrowthStacks, {}},
+    {"mmap_exit", ProgramRole::Tracepoint, ProgramNeeds::Mappings, {}},
+    {"munmap_enter", ProgramRole::Tracepoint, ProgramNeeds::Mappings, {}},
+    {"mremap_exit", ProgramRole::Tracepoint, ProgramNeeds::Mappings, {}},
+    {"brk_enter", ProgramRole::Tracepoint, ProgramNeeds::Mappings, {}},
+    {"brk_exit", ProgramRole::Tracepoint, ProgramNeeds::Mappings, {}},
+    {"rss_exact", ProgramRole::Iterator, ProgramNeeds::ExactRss, {}},
+};
+inline constexpr size_t kProgramCount = std::size(kPrograms);
+
+}  // namespace memtop

@@ -1,0 +1,87 @@
+#include "kernel/purge.h"
+
+#include <bpf/bpf.h>
+
+#include <set>
+#include <unordered_set>
+#include <utility>
+
+#include "kernel/map_dump.h"
+#include "memtop.h"
+
+namespace memtop {
+
+namespace {
+
+// Deletes the entries of an aggregate map (keyed by memtop_agg_key) that
+// `dead` says belong to an ended instance; the stack ids of the others go
+// into `referenced`.
+template <typename V, typename Dead>
+void purge_aggregates(int fd, const Dead& dead, std::unordered_set<uint64_t>& referenced) {
+    if (fd < 0) return;
+    for (const auto& k : dump_keys<memtop_agg_key, V>(fd)) {
+        if (dead(k))
+            bpf_map_delete_elem(fd, &k);
+        else
+            referenced.insert(k.stack_id);
+    }
+}
+
+// Deletes the records (keyed by memtop_alloc_key) of ended instances.
+template <typename V, typename Dead>
+void purge_records(int fd, const Dead& dead) {
+    if (fd < 0) return;
+    for (const auto& k : dump_keys<memtop_alloc_key, V>(fd))
+        if (dead(k)) bpf_map_delete_elem(fd, &k);
+}
+
+// Every stack id some aggregate names now.
+std::unordered_set<uint64_t> referenced_stacks(const KernelMaps& maps) {
+    std::unordered_set<uint64_t> ids;
+    auto none = [](const memtop_agg_key&) { return false; };
+    purge_aggregates<memtop_agg_val>(maps.aggs, none, ids);
+    purge_aggregates<memtop_growth_val>(maps.growth, none, ids);
+    purge_aggregates<memtop_agg_val>(maps.mapped_aggs, none, ids);
+    return ids;
+}
+
+}  // namespace
+
+void purge_instances(const KernelMaps& maps, const std::vector<EndedInstance>& instances) {
+    if (instances.empty()) return;
+    std::set<std::pair<uint32_t, uint32_t>> heaps, address_spaces;
+    std::set<uint32_t> pids;
+    for (const auto& i : instances) {
+        heaps.insert({i.pid, i.epoch});
+        if (i.mm_id) address_spaces.insert({i.pid, i.mm_id});
+        pids.insert(i.pid);
+    }
+    auto heap_of = [&](const auto& k) { return heaps.count({k.tgid, k.epoch}) > 0; };
+    // Growth is per pid (epoch 0): an ended instance takes its pid's with it.
+    auto growth_of = [&](const memtop_agg_key& k) { return pids.count(k.tgid) > 0; };
+    // Mapping records and aggregates are keyed by address space (epoch = mm_id).
+    auto mappings_of = [&](const auto& k) { return address_spaces.count({k.tgid, k.epoch}) > 0; };
+
+    std::unordered_set<uint64_t> referenced;
+    purge_aggregates<memtop_agg_val>(maps.aggs, heap_of, referenced);
+    purge_records<memtop_alloc_val>(maps.allocs, heap_of);
+    purge_aggregates<memtop_growth_val>(maps.growth, growth_of, referenced);
+    purge_records<memtop_alloc_val>(maps.mapped, mappings_of);
+    purge_records<uint64_t>(maps.mapped_ends, mappings_of);
+    purge_aggregates<memtop_agg_val>(maps.mapped_aggs, mappings_of, referenced);
+
+    // A stack no aggregate references is deleted. The kernel may be storing
+    // one meanwhile whose aggregate did not exist yet when the aggregates
+    // were read above: so they are read again after the deletes, and a
+    // deleted stack that is referenced by then is put back. A charge after
+    // that second read finds its stack missing and stores it again itself.
+    std::vector<std::pair<uint64_t, memtop_stack>> deleted;
+    for (const auto& [id, stack] : dump_map<uint64_t, memtop_stack>(maps.stacks))
+        if (!referenced.count(id) && bpf_map_delete_elem(maps.stacks, &id) == 0) deleted.emplace_back(id, stack);
+    if (deleted.empty()) return;
+    referenced = referenced_stacks(maps);
+    for (const auto& [id, stack] : deleted)
+        if (referenced.count(id)) bpf_map_update_elem(maps.stacks, &id, &stack, BPF_NOEXIST);
+}
+
+}  // namespace memtop

@@ -1,0 +1,40 @@
+// A named stack frame: what symbolization (symbolize/) makes of an address.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace memtop {
+
+// A function inlined at an address (see Frame::inlined).
+struct InlinedFrame {
+    std::optional<std::string> function;  // demangled
+    std::optional<std::string> file;
+    std::optional<int> line;
+};
+
+struct Frame {
+    uint64_t address = 0;
+    std::optional<std::string> function;  // demangled; from the symbol table
+    std::optional<uint64_t> offset;       // address - function start
+    std::optional<std::string> module;    // mapped file's path, as in maps, or
+                                          // "[perf-NSPID.map]" for a name from a perf map
+    std::optional<std::string> file;      // source file, as in DWARF
+    std::optional<int> line;
+    // Inline chain at this address, innermost first; empty when nothing is
+    // inlined there or without debug info. When it is not empty, file:line
+    // is the call site inside `function` (the outermost inline call), and
+    // inlined[i] holds the inlined function and the location inside it
+    // (inlined[0]: the line-table location of the address itself).
+    std::vector<InlinedFrame> inlined;
+};
+
+// What an address stands for.
+enum class AddressKind {
+    Return,  // a return address: looked up at address - 1 (the call)
+    Exact,   // an instruction address, e.g. the IP at a probe or a function
+};
+
+}  // namespace memtop

@@ -1,0 +1,38 @@
+// The processes of the host: which exist, their names, and memtop's own use
+// of resources.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace memtop {
+
+// All pids under /proc.
+std::vector<int> list_pids();
+// The process's comm (/proc/PID/comm), "?" if it cannot be read.
+std::string comm_of(int pid);
+// The process exists (a zombie too), whether or not memtop may signal it.
+bool process_alive(int pid);
+
+// memtop's own resident memory and CPU: the share of one core is measured
+// between one sample and the next.
+class SelfMeter {
+public:
+    struct Sample {
+        int64_t rss_bytes = 0;
+        double cpu_seconds = 0;  // user + system since memtop started
+        double cpu_percent = 0;  // of one core since the previous sample (or restart())
+    };
+    Sample sample();
+    // The next share is measured from now (e.g. after loading, so the
+    // first report's figure covers the loop alone).
+    void restart();
+
+private:
+    double last_cpu_ = 0;
+    std::chrono::steady_clock::time_point last_at_;
+};
+
+}  // namespace memtop

@@ -1,0 +1,54 @@
+// Symbolization of a report: every stack's addresses named in one pass,
+// after aggregation, with the maps of each process as they were when its
+// stacks were stored (a process may be gone by report time). Also where
+// incomplete stacks stopped (by module), and the --lines listing, which
+// needs the named frames of every stack.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "model/report.h"
+#include "procinfo/proc_maps.h"
+#include "symbolize/symbolizer.h"
+
+namespace memtop {
+
+class StackNamer {
+public:
+    // A stack of this process instance was stored: read its maps now (and
+    // what its JIT appended to its perf map), unless a recent enough
+    // snapshot of this instance is kept.
+    void stack_stored(uint32_t pid, uint32_t epoch);
+    // The process is about to end with its memory still mapped (-- CMD's
+    // exit stop): the last chance to read its maps.
+    void snapshot(uint32_t pid, uint32_t epoch);
+    // The process exec'd: the old image's maps and JIT names are gone.
+    void exec(uint32_t pid);
+    // The instance's final numbers were reported: drop what is kept of it.
+    void forget(uint32_t pid, uint32_t epoch);
+
+    // Names every stack of `r`, fills the unwind summary's modules, and
+    // builds the line listing from r.line_stacks (then drops them).
+    void name(Report& r);
+
+private:
+    using Clock = std::chrono::steady_clock;
+    struct MapsSnapshot {
+        uint32_t epoch = 0;
+        std::vector<Mapping> maps;
+        Clock::time_point taken;
+    };
+    // The maps to name a stack of (pid, epoch) with; epoch 0 (growth
+    // stacks, per pid) takes any snapshot of the pid. Null when none can be
+    // had (the process is gone and none was taken).
+    const std::vector<Mapping>* maps_for(uint32_t pid, uint32_t epoch);
+    void name_stack(ReportStack& s, AddressKind first);
+
+    Symbolizer symbolizer_;
+    std::map<uint32_t, MapsSnapshot> maps_;
+};
+
+}  // namespace memtop

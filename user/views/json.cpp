@@ -1,0 +1,155 @@
+#include "views/json.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "views/format.h"
+
+namespace memtop {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+template <typename T>
+json or_null(const std::optional<T>& v) {
+    return v ? json(*v) : json(nullptr);
+}
+
+json lost_json(const LostCounters& l) {
+    json out = json::object();
+    for (const auto& k : kLostKinds) out[k.name] = l[k.kind];
+    return out;
+}
+
+std::string hex(uint64_t v) {
+    char buf[24];
+    snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+    return buf;
+}
+
+json frames_json(const std::vector<Frame>& frames) {
+    json out = json::array();
+    for (const auto& f : frames) {
+        json inl = json::array();
+        for (const auto& i : f.inlined)
+            inl.push_back({{"function", or_null(i.function)}, {"file", or_null(i.file)}, {"line", or_null(i.line)}});
+        out.push_back({{"address", hex(f.address)},
+                       {"function", or_null(f.function)},
+                       {"offset", or_null(f.offset)},
+                       {"module", or_null(f.module)},
+                       {"file", or_null(f.file)},
+                       {"line", or_null(f.line)},
+                       {"inlined", std::move(inl)}});
+    }
+    return out;
+}
+
+json unwind_json(const UnwindSummary& u) {
+    json by_module = json::array();
+    for (const auto& [m, n] : u.incomplete_by_module) by_module.push_back({{"module", m}, {"stacks", n}});
+    return {{"method", u.tables ? "tables" : "frame_pointers"},
+            {"stacks", u.stacks},
+            {"incomplete", u.incomplete},
+            {"incomplete_by_module", std::move(by_module)},
+            {"tables",
+             {{"files", u.table_files},
+              {"failed", u.table_failed},
+              {"rows", u.table_rows},
+              {"capacity_rows", u.table_capacity},
+              {"bytes", u.table_bytes}}}};
+}
+
+}  // namespace
+
+std::string render_json(const Report& r) {
+    json procs = json::array();
+    for (const auto& p : r.processes) {
+        auto heap = [&](auto v) { return p.heap_traced ? json(v) : json(nullptr); };
+        json e = {{"pid", p.pid},
+                  {"comm", p.comm},
+                  {"heap_bytes", heap(p.heap_bytes)},
+                  {"heap_peak_bytes", heap(p.heap_peak_bytes)},
+                  {"allocs_total", heap(p.allocs_total)},
+                  {"frees_total", heap(p.frees_total)},
+                  {"exited", p.exited}};
+        if (p.rss) {
+            e["rss_bytes"] = p.rss->resident();
+            e["rss_peak_bytes"] = p.rss->peak;
+            e["rss_anon_bytes"] = p.rss->anon;
+            e["rss_file_bytes"] = p.rss->file;
+            e["rss_shmem_bytes"] = p.rss->shmem;
+            e["swap_bytes"] = p.rss->swap;
+            e["growth_bytes"] = p.growth_bytes;
+            e["growth_bytes_per_sec"] = static_cast<int64_t>(p.growth_rate);
+            e["growing"] = p.growing;
+        }
+        if (p.mapped_known) {
+            e["mapped_bytes"] = p.mapped_bytes;
+            e["mapped_peak_bytes"] = p.mapped_peak_bytes;
+        }
+        if (p.has_identity) {
+            e["cgroup"] = p.cgroup;
+            e["container"] = p.container ? json(*p.container) : json(nullptr);
+            e["nspid"] = p.nspid;
+        }
+        procs.push_back(std::move(e));
+    }
+    auto stack_list = [](const std::vector<ReportStack>& list) {
+        json out = json::array();
+        for (const auto& s : list)
+            out.push_back({{"pid", s.stats.pid},
+                           {"bytes", s.stats.bytes},
+                           {"samples", s.stats.allocs},
+                           {"complete", s.complete},
+                           {"frames", frames_json(s.frames)}});
+        return out;
+    };
+    // Heap stacks and mapping stacks: outstanding bytes and counts
+    // (mappings count as allocations).
+    auto outstanding_list = [](const std::vector<ReportStack>& list) {
+        json out = json::array();
+        for (const auto& s : list)
+            out.push_back({{"pid", s.stats.pid},
+                           {"bytes", s.stats.bytes},
+                           {"allocs", s.stats.allocs},
+                           {"alloc_bytes_total", s.stats.alloc_bytes_total},
+                           {"allocs_total", s.stats.allocs_total},
+                           {"truncated", s.truncated},
+                           {"complete", s.complete},
+                           {"frames", frames_json(s.frames)}});
+        return out;
+    };
+    json j = {{"type", "report"},
+              {"time", rfc3339(r.time)},
+              {"final", r.final},
+              {"processes", std::move(procs)},
+              {"stacks", outstanding_list(r.stacks)},
+              {"growth_stacks", stack_list(r.growth_stacks)},
+              {"mappings", outstanding_list(r.mappings)},
+              {"lost", lost_json(r.lost)},
+              {"unwind", unwind_json(r.unwind)},
+              {"self",
+               {{"rss_bytes", r.self.rss_bytes},
+                {"cpu_seconds", r.self.cpu_seconds},
+                {"cpu_percent", r.self.cpu_percent},
+                {"probes", r.self.probes},
+                {"kernel_bytes", r.self.kernel_bytes}}}};
+    if (r.lines) {
+        json lines = json::array();
+        for (const auto& l : r.lines->lines)
+            lines.push_back({{"line", l.line},
+                             {"function", l.function},
+                             {"bytes", l.bytes},
+                             {"allocs", l.allocs},
+                             {"alloc_bytes_total", l.alloc_bytes_total},
+                             {"allocs_total", l.allocs_total}});
+        j["lines"] = {{"file", r.lines->file},
+                      {"matched", r.lines->matched.empty() ? json(nullptr) : json(r.lines->matched)},
+                      {"lines", std::move(lines)}};
+    }
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace memtop
