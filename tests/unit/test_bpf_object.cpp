@@ -3,8 +3,11 @@
 #include <linux/bpf.h>
 #include <catch2/catch.hpp>
 
+#include <set>
 #include <string>
 #include <vector>
+
+#include "kernel/programs.h"
 
 #include "memtop.skel.h"
 #include "memtop_compat.skel.h"
@@ -54,4 +57,30 @@ TEST_CASE("every uprobe program contains the tail call that keeps it on the task
         CHECK(uprobes == 9);
         memtop_compat_bpf__destroy(skel);
     }
+}
+
+// kernel/programs.h is the one list of programs the loader knows: every
+// program the builds contain is on it, every program on it is in the full
+// build, and the compat build holds exactly those that need nothing newer.
+TEST_CASE("the program table names exactly the programs of each build", "[bpf]") {
+    auto names_of = [](bpf_object* obj) {
+        std::set<std::string> names;
+        bpf_program* p;
+        bpf_object__for_each_program(p, obj) names.insert(bpf_program__name(p));
+        return names;
+    };
+    std::set<std::string> all, always;
+    for (const auto& spec : memtop::kPrograms) {
+        all.insert(spec.name);
+        if (spec.needs == memtop::ProgramNeeds::Always) always.insert(spec.name);
+    }
+    memtop_bpf* full = memtop_bpf__open();
+    REQUIRE(full);
+    CHECK(names_of(full->obj) == all);
+    memtop_bpf__destroy(full);
+    memtop_compat_bpf* compat = memtop_compat_bpf__open();
+    REQUIRE(compat);
+    CHECK(names_of(compat->obj) == always);
+    memtop_compat_bpf__destroy(compat);
+    CHECK(all.size() == memtop::kProgramCount);  // no name twice
 }

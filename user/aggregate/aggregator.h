@@ -26,8 +26,8 @@
 namespace memtop {
 
 struct AggregateOptions {
-    bool system_view = false;  // no target: every process, resident memory first
-    size_t top = 10;           // stacks per list
+    bool system_view = false;               // no target: every process, resident memory first
+    size_t top = 10;                        // stacks per list
     std::optional<std::string> lines_file;  // --lines FILE: every heap stack goes to the line listing
 };
 

@@ -15,7 +15,9 @@
 namespace memtop {
 
 namespace {
-void log(const std::string& msg) { fprintf(stderr, "memtop: %s\n", msg.c_str()); }
+void log(const std::string& msg) {
+    fprintf(stderr, "memtop: %s\n", msg.c_str());
+}
 }  // namespace
 
 Attacher::Attacher(const Options& opt, Tracer& tracer, std::string cgroup_dir)

@@ -23,10 +23,16 @@ std::optional<RssStats> ProcFacts::resident(uint32_t pid) {
     return r;
 }
 
-ProcessIdentity ProcFacts::identity(uint32_t pid) { return read_identity(static_cast<int>(pid)); }
+ProcessIdentity ProcFacts::identity(uint32_t pid) {
+    return read_identity(static_cast<int>(pid));
+}
 
-std::string ProcFacts::comm(uint32_t pid) { return comm_of(static_cast<int>(pid)); }
+std::string ProcFacts::comm(uint32_t pid) {
+    return comm_of(static_cast<int>(pid));
+}
 
-std::optional<MemInfo> ProcFacts::host_memory() { return read_meminfo(nullptr); }
+std::optional<MemInfo> ProcFacts::host_memory() {
+    return read_meminfo(nullptr);
+}
 
 }  // namespace memtop

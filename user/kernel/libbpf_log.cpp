@@ -36,7 +36,9 @@ void capture_libbpf_log(bool verbose) {
     libbpf_set_print(libbpf_log);
 }
 
-bool libbpf_verbose() { return g_verbose; }
+bool libbpf_verbose() {
+    return g_verbose;
+}
 
 std::string libbpf_hint() {
     if (g_verbose || g_tail.empty()) return "";

@@ -23,8 +23,8 @@ std::vector<std::pair<K, V>> dump_map(int fd) {
     for (;;) {
         uint32_t count = kBatch;
         LIBBPF_OPTS(bpf_map_batch_opts, opts);
-        int err = bpf_map_lookup_batch(fd, first ? nullptr : &out_batch, &out_batch, keys.data(), values.data(),
-                                       &count, &opts);
+        int err = bpf_map_lookup_batch(fd, first ? nullptr : &out_batch, &out_batch, keys.data(), values.data(), &count,
+                                       &opts);
         if (err && errno != ENOENT) {
             batched = first;  // unsupported: walk instead (only if nothing was read yet)
             break;

@@ -6,9 +6,9 @@ namespace memtop {
 
 struct KernelMaps {
     int allocs = -1, stacks = -1, aggs = -1, procs = -1, counters = -1, events = -1, rss = -1;
-    int growth = -1;                                                  // page-fault growth per stack
+    int growth = -1;                                                      // page-fault growth per stack
     int mapped = -1, mapped_ends = -1, mapped_aggs = -1, map_procs = -1;  // anonymous mappings
-    int unwind_rows = -1, unwind_files = -1;                          // the unwinder's tables
+    int unwind_rows = -1, unwind_files = -1;                              // the unwinder's tables
 };
 
 }  // namespace memtop

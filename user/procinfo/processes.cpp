@@ -37,7 +37,9 @@ std::string comm_of(int pid) {
     return s;
 }
 
-bool process_alive(int pid) { return kill(pid, 0) == 0 || errno == EPERM; }
+bool process_alive(int pid) {
+    return kill(pid, 0) == 0 || errno == EPERM;
+}
 
 SelfMeter::Sample SelfMeter::sample() {
     Sample s;

@@ -9,7 +9,9 @@
 namespace memtop {
 
 namespace {
-bool alive(uint32_t pid) { return kill(static_cast<int>(pid), 0) == 0 || errno == EPERM; }
+bool alive(uint32_t pid) {
+    return kill(static_cast<int>(pid), 0) == 0 || errno == EPERM;
+}
 }  // namespace
 
 void StackNamer::snapshot(uint32_t pid, uint32_t epoch) {

@@ -14,7 +14,6 @@ namespace {
 constexpr size_t kTextProcesses = 25;  // rows of the text view's system table
 }
 
-
 namespace {
 std::string render_frames(const std::vector<Frame>& frames) {
     std::string out;

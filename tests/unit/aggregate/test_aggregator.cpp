@@ -1,0 +1,304 @@
+// Aggregation from hand-built kernel snapshots and /proc facts: no root, no
+// BPF. Each rule a report depends on, with numbers that could come out wrong.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <map>
+
+#include "aggregate/aggregator.h"
+
+using namespace memtop;
+using std::chrono::seconds;
+
+namespace {
+
+// /proc as the test says it is.
+struct FakeFacts : ProcessFacts {
+    std::map<uint32_t, RssStats> status;  // live processes and what /proc/PID/status says
+    std::map<uint32_t, ProcessIdentity> ids;
+    int identity_reads = 0, status_reads = 0;
+    std::vector<uint32_t> live_pids() override {
+        std::vector<uint32_t> out;
+        for (const auto& [pid, r] : status) out.push_back(pid);
+        return out;
+    }
+    std::optional<RssStats> resident(uint32_t pid) override {
+        status_reads++;
+        auto it = status.find(pid);
+        if (it == status.end() || it->second.resident() == 0) return std::nullopt;  // gone, or a kernel thread
+        return it->second;
+    }
+    ProcessIdentity identity(uint32_t pid) override {
+        identity_reads++;
+        return ids.count(pid) ? ids[pid] : ProcessIdentity{};
+    }
+    std::string comm(uint32_t pid) override { return "p" + std::to_string(pid); }
+    std::optional<MemInfo> host_memory() override { return MemInfo{1000, 100, 400, 0, 0}; }
+};
+
+RssStats rss(int64_t anon, int64_t file = 0, int64_t peak = 0) {
+    RssStats r;
+    r.anon = anon;
+    r.file = file;
+    r.peak = peak ? peak : anon + file;
+    return r;
+}
+
+ProcessStats heap_process(uint32_t pid, uint32_t epoch, int64_t heap) {
+    ProcessStats p;
+    p.pid = pid;
+    p.epoch = epoch;
+    p.comm = "traced";
+    p.heap_bytes = heap;
+    p.heap_peak_bytes = heap;
+    return p;
+}
+
+const ProcessStats* find(const Report& r, uint32_t pid) {
+    for (const auto& p : r.processes)
+        if (p.pid == pid) return &p;
+    return nullptr;
+}
+
+ReportMoment at(int s, bool final = false) {
+    ReportMoment m;
+    m.now = std::chrono::steady_clock::time_point{} + seconds(100 + s);
+    m.final = final;
+    return m;
+}
+
+}  // namespace
+
+TEST_CASE("system view: growth since the previous report, its rate, and 'growing' after 3 in a row",
+          "[aggregate][system]") {
+    Aggregator agg({.system_view = true});
+    FakeFacts facts;
+    facts.status[7] = rss(1000);
+    KernelSnapshot k;
+    k.rss[7] = rss(1000);
+
+    Report r = agg.build(k, {}, facts, at(0));
+    REQUIRE(find(r, 7));
+    CHECK(find(r, 7)->growth_bytes == 0);  // first sight: no growth yet
+    CHECK(find(r, 7)->comm == "p7");
+    CHECK_FALSE(find(r, 7)->heap_traced);
+
+    const int64_t sizes[] = {3000, 6000, 10000, 10000, 12000};
+    const bool growing[] = {false, false, true, false, false};
+    for (int i = 0; i < 5; i++) {
+        k.rss[7] = rss(sizes[i]);
+        r = agg.build(k, {}, facts, at(2 * (i + 1)));
+        const ProcessStats* p = find(r, 7);
+        REQUIRE(p);
+        CHECK(p->growth_bytes == sizes[i] - (i ? sizes[i - 1] : 1000));
+        CHECK(p->growth_rate == Approx(double(p->growth_bytes) / 2));  // two seconds between reports
+        CHECK(p->growing == growing[i]);
+    }
+}
+
+TEST_CASE("system view: /proc seeds a process the kernel has not seen, once; identity is read once",
+          "[aggregate][system]") {
+    Aggregator agg({.system_view = true});
+    FakeFacts facts;
+    facts.status[5] = rss(4096, 8192);
+    facts.status[6] = RssStats{};  // a kernel thread: nothing resident
+    facts.ids[5] = {"/system.slice/x.service", std::string("abc"), 1};
+    KernelSnapshot k;  // no rss_stat for either yet
+
+    Report r = agg.build(k, {}, facts, at(0));
+    REQUIRE(find(r, 5));
+    CHECK(find(r, 5)->rss->resident() == 4096 + 8192);
+    CHECK(find(r, 5)->rss->peak == 4096 + 8192);
+    CHECK(find(r, 5)->container == "abc");
+    CHECK(find(r, 5)->nspid == 1);
+    CHECK_FALSE(find(r, 6));  // kernel threads are not listed
+
+    // The kernel's counters take over once rss_stat fires; the seed's peak stays.
+    k.rss[5] = rss(1000, 0, 2000);
+    r = agg.build(k, {}, facts, at(1));
+    CHECK(find(r, 5)->rss->resident() == 1000);
+    CHECK(find(r, 5)->rss->peak == 4096 + 8192);
+    CHECK(facts.identity_reads == 1);
+}
+
+TEST_CASE("system view: an ended process is listed once with its final numbers and the peak seen before",
+          "[aggregate][system]") {
+    Aggregator agg({.system_view = true});
+    FakeFacts facts;
+    facts.status[9] = rss(50000);
+    facts.ids[9] = {"/user.slice", std::nullopt, 9};
+    KernelSnapshot k;
+    k.rss[9] = rss(50000, 0, 90000);
+    agg.build(k, {}, facts, at(0));
+
+    // It exits; its exit event carries a smaller peak than reports saw.
+    facts.status.erase(9);
+    k.rss.erase(9);
+    ProcessStats ended;
+    ended.pid = 9;
+    ended.comm = "gone";
+    ended.rss = rss(0, 0, 60000);
+    ended.mm_id = 77;
+    Report r = agg.build(k, {ended}, facts, at(1));
+    const ProcessStats* p = find(r, 9);
+    REQUIRE(p);
+    CHECK(p->exited);
+    CHECK_FALSE(p->heap_traced);
+    CHECK(p->rss->peak == 90000);
+    CHECK(p->cgroup == "/user.slice");
+    CHECK(p->mm_id == 77);
+
+    r = agg.build(k, {}, facts, at(2));
+    CHECK_FALSE(find(r, 9));  // once
+}
+
+TEST_CASE("targets: traced processes with resident memory; untraced exits are not the report's",
+          "[aggregate][targets]") {
+    Aggregator agg({.system_view = false});
+    FakeFacts facts;
+    KernelSnapshot k;
+    k.heap = {heap_process(10, 3, 4096)};
+    k.rss[10] = rss(8192);
+    k.rss[11] = rss(100);  // the kernel follows every process; 11 is not traced
+    ProcessStats untraced;
+    untraced.pid = 12;  // epoch 0
+    ProcessStats traced_end = heap_process(13, 4, 100);
+    traced_end.rss = rss(0, 0, 5000);
+    Report r = agg.build(k, {untraced, traced_end}, facts, at(0));
+    REQUIRE(r.processes.size() == 2);
+    CHECK(find(r, 10)->rss->resident() == 8192);
+    CHECK(find(r, 10)->heap_bytes == 4096);
+    CHECK_FALSE(find(r, 11));
+    CHECK_FALSE(find(r, 12));
+    CHECK(find(r, 13)->exited);
+    CHECK(find(r, 13)->rss->peak == 5000);
+    CHECK(facts.status_reads == 0);  // no /proc walk with a target
+}
+
+TEST_CASE("mappings: per process when recorded, for traced processes only with a target", "[aggregate][mappings]") {
+    Aggregator agg({.system_view = false});
+    FakeFacts facts;
+    KernelSnapshot k;
+    k.heap = {heap_process(10, 1, 0)};
+    k.mapped[10] = {5, 1 << 20, 2 << 20, 3};
+    Report r = agg.build(k, {}, facts, at(0));
+    CHECK_FALSE(find(r, 10)->mapped_known);  // not recorded on this kernel
+
+    k.mappings_recorded = true;
+    r = agg.build(k, {}, facts, at(1));
+    CHECK(find(r, 10)->mapped_known);
+    CHECK(find(r, 10)->mapped_bytes == 1 << 20);
+    CHECK(find(r, 10)->mapped_peak_bytes == 2 << 20);
+
+    ProcessStats ended = heap_process(10, 1, 0);
+    ended.mapped_bytes = 4096;
+    ended.mapped_peak_bytes = 8192;
+    k.heap.clear();
+    r = agg.build(k, {ended}, facts, at(2));
+    CHECK(find(r, 10)->mapped_known);
+    CHECK(find(r, 10)->mapped_peak_bytes == 8192);
+}
+
+TEST_CASE("stacks: the top per list, only of the report's processes, with their raw addresses",
+          "[aggregate][stacks]") {
+    Aggregator agg({.system_view = false, .top = 2});
+    FakeFacts facts;
+    KernelSnapshot k;
+    k.heap = {heap_process(10, 1, 600), heap_process(20, 1, 50)};
+    k.heap_stacks = {{10, 1, 100, 500, 5, 500, 5}, {10, 1, 101, 100, 1, 100, 1}, {20, 1, 102, 50, 1, 50, 1},
+                     {10, 9, 103, 999, 9, 999, 9}};  // an old instance of pid 10: not this report's
+    k.growth_stacks = {{10, 0, 104, 4096, 1, 4096, 1}, {30, 0, 105, 9999, 1, 9999, 1}};  // 30 is not listed
+    k.stacks[100] = {{0x10, 0x20, 0x30}, false, true};
+    k.stacks[101] = {{0x11}, true, false};
+    k.stacks[104] = {{0x40, 0x50}, false, true};
+    Report r = agg.build(k, {}, facts, at(0));
+    REQUIRE(r.stacks.size() == 2);
+    CHECK(r.stacks[0].stats.stack_id == 100);
+    CHECK(r.stacks[0].ips == std::vector<uint64_t>{0x10, 0x20, 0x30});
+    CHECK(r.stacks[0].complete);
+    CHECK(r.stacks[1].stats.stack_id == 101);
+    CHECK(r.stacks[1].truncated);
+    REQUIRE(r.growth_stacks.size() == 1);
+    CHECK(r.growth_stacks[0].stats.pid == 10);
+    CHECK(r.stacks[0].frames.empty());  // naming is symbolization's
+
+    // The screen's detail view on pid 20 adds its own top stacks.
+    ReportMoment m = at(1);
+    m.focus = 20;
+    r = agg.build(k, {}, facts, m);
+    REQUIRE(r.stacks.size() == 3);
+    CHECK(r.stacks[2].stats.stack_id == 102);
+}
+
+TEST_CASE("unwind summary: distinct stacks, the incomplete ones and where each stopped", "[aggregate][unwind]") {
+    Aggregator agg({.system_view = false});
+    FakeFacts facts;
+    KernelSnapshot k;
+    k.unwind_tables = true;
+    k.tables = {3, 1, 1000, 4096, 32768};
+    k.heap = {heap_process(10, 1, 10)};
+    k.heap_stacks = {{10, 1, 1, 1, 1, 1, 1}, {10, 1, 2, 1, 1, 1, 1}, {10, 1, 3, 1, 1, 1, 1}, {10, 1, 0, 7, 1, 7, 1}};
+    k.stacks[1] = {{0x1, 0x2}, false, true};
+    k.stacks[2] = {{0x1, 0x99}, false, false};
+    k.stacks[3] = {{0x5, 0x77}, true, false};
+    Report r = agg.build(k, {}, facts, at(0));
+    CHECK(r.unwind.tables);
+    CHECK(r.unwind.stacks == 3);  // stack 0 (not stored) is not a stack
+    CHECK(r.unwind.incomplete == 2);
+    CHECK(r.unwind.incomplete_ends ==
+          std::vector<std::pair<uint32_t, uint64_t>>{{10, 0x99}, {10, 0x77}});
+    CHECK(r.unwind.table_files == 3);
+    CHECK(r.unwind.table_bytes == 32768);
+}
+
+TEST_CASE("--lines: every heap stack of the report's processes goes to the listing, not only the top",
+          "[aggregate][lines]") {
+    Aggregator agg({.system_view = false, .top = 1, .lines_file = std::string("a.c")});
+    FakeFacts facts;
+    KernelSnapshot k;
+    k.heap = {heap_process(10, 1, 10)};
+    k.heap_stacks = {{10, 1, 1, 5, 1, 5, 1}, {10, 1, 2, 3, 1, 3, 1}, {10, 1, 0, 2, 1, 2, 1}};
+    k.stacks[1] = {{0x1}, false, true};
+    k.stacks[2] = {{0x2}, false, true};
+    Report r = agg.build(k, {}, facts, at(0));
+    REQUIRE(r.lines);
+    CHECK(r.lines->file == "a.c");
+    CHECK(r.line_stacks.size() == 2);  // stack 0 has no frames to list
+    CHECK(r.stacks.size() == 1);
+}
+
+TEST_CASE("hidden processes keep their rows but lose their heap; the rest is as before", "[aggregate][hidden]") {
+    Aggregator agg({.system_view = false});
+    FakeFacts facts;
+    KernelSnapshot k;
+    k.heap = {heap_process(10, 1, 500), heap_process(20, 1, 300)};
+    k.heap_stacks = {{10, 1, 1, 500, 1, 500, 1}, {20, 1, 2, 300, 1, 300, 1}};
+    ReportMoment m = at(0);
+    m.hidden = {10};
+    Report r = agg.build(k, {}, facts, m);
+    REQUIRE(find(r, 10));
+    CHECK_FALSE(find(r, 10)->heap_traced);
+    CHECK(find(r, 10)->heap_bytes == 0);
+    REQUIRE(r.stacks.size() == 1);
+    CHECK(r.stacks[0].stats.pid == 20);
+    CHECK(find(r, 20)->heap_bytes == 300);
+}
+
+TEST_CASE("a report carries what was lost, memtop's own cost and the host's memory", "[aggregate]") {
+    Aggregator agg({.system_view = false});
+    FakeFacts facts;
+    KernelSnapshot k;
+    k.lost[Lost::stack_map_full] = 12;
+    k.probes = 31;
+    k.kernel_bytes = 1 << 20;
+    ReportMoment m = at(0, true);
+    m.self.cpu_percent = 1.5;
+    Report r = agg.build(k, {}, facts, m);
+    CHECK(r.final);
+    CHECK(r.lost[Lost::stack_map_full] == 12);
+    CHECK(r.self.probes == 31);
+    CHECK(r.self.kernel_bytes == 1 << 20);
+    CHECK(r.self.cpu_percent == 1.5);
+    REQUIRE(r.host);
+    CHECK(r.host->available == 400);
+}
