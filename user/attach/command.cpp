@@ -15,8 +15,10 @@ namespace memtop {
 
 TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv) : path_(std::move(path)) {
     int gate[2], err[2];
-    if (pipe2(gate, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
-        throw MemtopError(kExitFailure, describe("create pipes for " + path_, errno));
+    if (pipe2(gate, O_CLOEXEC) != 0) throw MemtopError(kExitFailure, describe("create pipes for " + path_, errno));
+    UniqueFd gate_read(gate[0]), gate_write(gate[1]);
+    if (pipe2(err, O_CLOEXEC) != 0) throw MemtopError(kExitFailure, describe("create pipes for " + path_, errno));
+    UniqueFd err_read(err[0]), err_write(err[1]);
 
     // Everything exec needs is prepared before fork: the child only reads,
     // unblocks signals and execs (no allocation between fork and exec).
@@ -27,11 +29,11 @@ TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv) : 
     pid_ = fork();
     if (pid_ < 0) throw MemtopError(kExitFailure, describe("fork for " + path_, errno));
     if (pid_ == 0) {
-        close(gate[1]);
-        close(err[0]);
+        gate_write.reset();  // memtop's ends: a gate memtop never opens must read EOF
+        err_read.reset();
         char c;
         ssize_t n;
-        do n = read(gate[0], &c, 1);
+        do n = read(gate_read.get(), &c, 1);
         while (n < 0 && errno == EINTR);
         if (n != 1) _exit(127);  // memtop went away before the gate opened
         sigset_t none;
@@ -39,34 +41,29 @@ TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv) : 
         sigprocmask(SIG_SETMASK, &none, nullptr);
         execv(path_.c_str(), args.data());
         int e = errno;
-        (void)!write(err[1], &e, sizeof e);
+        (void)!write(err_write.get(), &e, sizeof e);
         _exit(e == ENOENT ? 127 : 126);
     }
-    close(gate[0]);
-    close(err[1]);
-    gate_fd_ = gate[1];
-    error_fd_ = err[0];
+    // The child's ends close as this returns: the error pipe then reads EOF
+    // at a successful exec (its write end is close-on-exec).
+    gate_fd_ = std::move(gate_write);
+    error_fd_ = std::move(err_read);
     // Seize (no stop now); only PTRACE_EVENT_EXIT is asked for. Without it
     // memtop still works, but may name fewer frames of the final report.
     traced_ = ptrace(PTRACE_SEIZE, pid_, nullptr, (void*)(long)PTRACE_O_TRACEEXIT) == 0;
 }
 
-TracedCommand::~TracedCommand() {
-    if (gate_fd_ >= 0) close(gate_fd_);
-    if (error_fd_ >= 0) close(error_fd_);
-}
+TracedCommand::~TracedCommand() = default;
 
 void TracedCommand::release() {
     char c = 1;
-    (void)!write(gate_fd_, &c, 1);
-    close(gate_fd_);
-    gate_fd_ = -1;
+    (void)!write(gate_fd_.get(), &c, 1);
+    gate_fd_.reset();
     int e = 0;
     ssize_t n;
-    do n = read(error_fd_, &e, sizeof e);
+    do n = read(error_fd_.get(), &e, sizeof e);
     while (n < 0 && errno == EINTR);
-    close(error_fd_);
-    error_fd_ = -1;
+    error_fd_.reset();
     if (n == (ssize_t)sizeof e) {
         int st;
         waitpid(pid_, &st, __WALL);

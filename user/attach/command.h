@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "util/unique_fd.h"
+
 namespace memtop {
 
 class TracedCommand {
@@ -18,6 +20,8 @@ public:
     // executable (resolve_command), argv[0] stays as the user typed it.
     TracedCommand(std::string path, std::vector<std::string> argv);
     ~TracedCommand();
+    TracedCommand(const TracedCommand&) = delete;  // one owner of the child and its pipes
+    TracedCommand& operator=(const TracedCommand&) = delete;
 
     pid_t pid() const { return pid_; }
     // Lets the child exec. Throws MemtopError (126/127) if exec failed.
@@ -32,8 +36,8 @@ public:
 private:
     pid_t pid_ = -1;
     std::string path_;
-    int gate_fd_ = -1;   // write end: one byte opens the gate
-    int error_fd_ = -1;  // read end: errno from a failed exec
+    UniqueFd gate_fd_;   // write end: one byte opens the gate
+    UniqueFd error_fd_;  // read end: errno from a failed exec
     bool traced_ = false;
     bool exited_ = false;
     int status_ = 0;

@@ -199,13 +199,14 @@ TEST_CASE("mappings: per process when recorded, for traced processes only with a
     CHECK(find(r, 10)->mapped_peak_bytes == 8192);
 }
 
-TEST_CASE("stacks: the top per list, only of the report's processes, with their raw addresses",
-          "[aggregate][stacks]") {
+TEST_CASE("stacks: the top per list, only of the report's processes, with their raw addresses", "[aggregate][stacks]") {
     Aggregator agg({.system_view = false, .top = 2});
     FakeFacts facts;
     KernelSnapshot k;
     k.heap = {heap_process(10, 1, 600), heap_process(20, 1, 50)};
-    k.heap_stacks = {{10, 1, 100, 500, 5, 500, 5}, {10, 1, 101, 100, 1, 100, 1}, {20, 1, 102, 50, 1, 50, 1},
+    k.heap_stacks = {{10, 1, 100, 500, 5, 500, 5},
+                     {10, 1, 101, 100, 1, 100, 1},
+                     {20, 1, 102, 50, 1, 50, 1},
                      {10, 9, 103, 999, 9, 999, 9}};  // an old instance of pid 10: not this report's
     k.growth_stacks = {{10, 0, 104, 4096, 1, 4096, 1}, {30, 0, 105, 9999, 1, 9999, 1}};  // 30 is not listed
     k.stacks[100] = {{0x10, 0x20, 0x30}, false, true};
@@ -245,13 +246,12 @@ TEST_CASE("unwind summary: distinct stacks, the incomplete ones and where each s
     CHECK(r.unwind.tables);
     CHECK(r.unwind.stacks == 3);  // stack 0 (not stored) is not a stack
     CHECK(r.unwind.incomplete == 2);
-    CHECK(r.unwind.incomplete_ends ==
-          std::vector<std::pair<uint32_t, uint64_t>>{{10, 0x99}, {10, 0x77}});
+    CHECK(r.unwind.incomplete_ends == std::vector<std::pair<uint32_t, uint64_t>>{{10, 0x99}, {10, 0x77}});
     CHECK(r.unwind.table_files == 3);
     CHECK(r.unwind.table_bytes == 32768);
 }
 
-TEST_CASE("--lines: every heap stack of the report's processes goes to the listing, not only the top",
+TEST_CASE("line listing (--lines): every heap stack of the report's processes goes to it, not only the top",
           "[aggregate][lines]") {
     Aggregator agg({.system_view = false, .top = 1, .lines_file = std::string("a.c")});
     FakeFacts facts;
