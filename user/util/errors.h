@@ -1,5 +1,5 @@
 // Errors a user can cause end here: one message naming what was attempted and
-// why it failed, and a documented exit code (README, "Exit status").
+// why it failed, and a documented exit code (docs/usage.md, "Exit status").
 #pragma once
 
 #include <cerrno>
