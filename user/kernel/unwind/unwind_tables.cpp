@@ -44,14 +44,20 @@ bool UnwindTables::load_file(const FileKey& file, const std::string& open_path, 
     }
     build_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (why.empty() && t.rows.empty()) why = "unwind table for " + shown + ": no rows";
-    if (why.empty() && stats_.rows + t.rows.size() > stats_.capacity)
+    bool full = why.empty() && stats_.rows + t.rows.size() > stats_.capacity;
+    if (full) {
         why = "unwind table for " + shown + ": " + std::to_string(t.rows.size()) + " rows do not fit (" +
               std::to_string(stats_.capacity - stats_.rows) + " of " + std::to_string(stats_.capacity) +
               " left; raise --max-unwind-rows)";
-    if (!why.empty()) {
+        // Said once: on a busy host every further file would say it again.
+        if (full_said_ && !verbose_) why.clear();
+        if (!full_said_) why += "; further files that do not fit are not named here (the report counts them)";
+        full_said_ = true;
+    }
+    if (!why.empty() || full) {
         // Stacks through this file fall back to frame pointers and are
         // marked incomplete where that fails; the report says which.
-        fprintf(stderr, "memtop: %s; its frames are walked by frame pointers only\n", why.c_str());
+        if (!why.empty()) fprintf(stderr, "memtop: %s; its frames are walked by frame pointers only\n", why.c_str());
         stats_.failed++;
         mark(file, MEMTOP_UNWIND_FAILED, 0, 0);
         return false;

@@ -46,6 +46,9 @@ public:
     bool interactive() const override { return true; }
 
 private:
+    // Colours on the terminal's own background, so they read on dark and
+    // light themes alike; everything else is bold, underline or reverse.
+    enum Pair { kPairRss = 1, kPairHeap, kPairWarn, kPairGood };
     enum class Mode { Table, Filter, Detail, Help };
 
     void stop();
