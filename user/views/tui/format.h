@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "model/frame.h"
 #include "model/host.h"
 #include "model/report.h"
-#include "symbolize/symbolizer.h"
 #include "views/format.h"
 
 namespace memtop::tui {

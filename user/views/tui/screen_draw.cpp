@@ -54,7 +54,6 @@ const char* const kHelp[] = {
     "--no-color or NO_COLOR turns colour off; -b (or a pipe) prints reports instead of this screen.",
 };
 
-
 }  // namespace
 
 void Screen::put(int y, int x, const std::string& text, int attr, int width) {
