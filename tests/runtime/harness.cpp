@@ -34,6 +34,13 @@
 #define PROGS_SRC_DIR ""
 #endif
 
+// vmtest/run-tests.sh finds these paths in this binary with `strings`, so
+// each must be in it whole, after a NUL. A literal the compiler turns into
+// immediate stores (as it may for a std::string made from it) is not, and
+// its copy in the debug info follows a length byte that can be printable:
+// this array keeps all three, each after a NUL.
+[[gnu::used]] static const char kCompiledPaths[] = "\0" MEMTOP_PATH "\0" MEMTOP_TEST_PROGS "\0" PROGS_SRC_DIR;
+
 namespace rt {
 
 // ---------------------------------------------------------------- paths
