@@ -130,6 +130,8 @@ std::string Child::describe(size_t max_out_lines) const {
 
 bool spawn(Child& c, const std::vector<std::string>& argv, bool pipe_stdin, std::string* error) {
     c.name = argv.empty() ? "?" : basename_of(argv[0]);
+    c.cmdline.clear();
+    for (const auto& a : argv) c.cmdline += a + " ";
     int inp[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, execp[2] = {-1, -1};
     auto fail = [&](const char* what) {
         if (error) *error = std::string(what) + ": " + std::strerror(errno);

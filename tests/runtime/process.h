@@ -30,8 +30,9 @@ struct Child {
     std::string out_partial, err_partial;
     std::vector<std::string> out_lines, err_lines;
     bool reaped = false;
-    int status = 0;  // raw wait status once reaped
-    std::string name;
+    int status = 0;       // raw wait status once reaped
+    std::string name;     // basename of argv[0]
+    std::string cmdline;  // argv, space-separated, for diagnostics
 
     Child() = default;
     Child(const Child&) = delete;

@@ -241,18 +241,6 @@ bool descending(const std::vector<int>& v) {
     return std::is_sorted(v.rbegin(), v.rend());
 }
 
-// A test program (harness protocol: "ready <pid>" first).
-int start_prog(Child& c, const std::vector<std::string>& argv) {
-    std::string err;
-    bool ok = spawn(c, argv, true, &err);
-    INFO(err);
-    REQUIRE(ok);
-    auto ready = wait_line({&c}, c, false, [](const std::string& l) { return starts_with(l, "ready "); });
-    INFO(c.describe());
-    REQUIRE(ready);
-    return std::stoi(ready->substr(6));
-}
-
 }  // namespace
 
 TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval, help, quit", "[bpf][tui]") {
