@@ -27,6 +27,13 @@ bool starts_with(const std::string& s, const std::string& prefix) {
     return s.compare(0, prefix.size(), prefix) == 0;
 }
 
+std::vector<std::string> nonempty(const std::vector<std::string>& lines) {
+    std::vector<std::string> r;
+    for (const auto& l : lines)
+        if (!l.empty()) r.push_back(l);
+    return r;
+}
+
 static void close_fd(int& fd) {
     if (fd >= 0) close(fd);
     fd = -1;

@@ -67,6 +67,8 @@ std::optional<std::string> wait_line(const std::vector<Child*>& all, Child& c, b
 bool wait_exit(const std::vector<Child*>& all, Child& c, Millis timeout = kTimeout);
 
 bool starts_with(const std::string& s, const std::string& prefix);
+// The lines that are not empty.
+std::vector<std::string> nonempty(const std::vector<std::string>& lines);
 std::string basename_of(const std::string& path);
 
 }  // namespace rt

@@ -18,6 +18,14 @@ std::vector<std::string> memtop_base_args() {
     return {memtop_path(), "--json", "-d", "1", "-T", "1000"};
 }
 
+std::vector<std::string> memtop_attach_args(const std::vector<int>& pids) {
+    std::string pidlist;
+    for (int pid : pids) pidlist += (pidlist.empty() ? "" : ",") + std::to_string(pid);
+    std::vector<std::string> argv = memtop_base_args();
+    argv.insert(argv.end(), {"-p", pidlist});
+    return argv;
+}
+
 void collect_reports(const Child& memtop, Run& r) {
     for (const auto& l : memtop.out_lines) {
         if (l.empty() || l[0] != '{') continue;
@@ -191,10 +199,7 @@ Attached run_attached(const std::vector<std::vector<std::string>>& progs, const 
     }
     if (opt.before_attach) opt.before_attach();
 
-    std::string pidlist;
-    for (int pid : a.pids) pidlist += (pidlist.empty() ? "" : ",") + std::to_string(pid);
-    std::vector<std::string> margv = memtop_base_args();
-    margv.insert(margv.end(), {"-p", pidlist});
+    std::vector<std::string> margv = memtop_attach_args(a.pids);
     if (opt.duration_sec > 0) margv.insert(margv.end(), {"--duration", std::to_string(opt.duration_sec)});
     Child mt;
     start_memtop(mt, margv);

@@ -25,6 +25,8 @@ namespace rt {
 // ---------------------------------------------------------------- memtop
 
 std::vector<std::string> memtop_base_args();  // memtop --json -d 1 -T 1000
+// memtop --json -d 1 -T 1000 -p PID[,PID...]
+std::vector<std::string> memtop_attach_args(const std::vector<int>& pids);
 
 // What a memtop run left behind.
 struct Run {
