@@ -153,6 +153,12 @@ std::vector<const json*> stacks_of(const json& report, int pid) {
     return r;
 }
 
+const json* stack_with_bytes(const json& report, int pid, long long bytes) {
+    for (const json* st : stacks_of(report, pid))
+        if ((*st)["bytes"].get<long long>() == bytes) return st;
+    return nullptr;
+}
+
 static const json& frames_of(const json& stack) {
     static const json empty = json::array();
     auto it = stack.find("frames");

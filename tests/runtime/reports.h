@@ -41,6 +41,8 @@ ProcStats proc_stats(const json& report, int pid);
 // program name; falls back to the only process if there is exactly one.
 ProcStats proc_by_comm(const json& report, const std::string& prog_name);
 std::vector<const json*> stacks_of(const json& report, int pid);
+// The first stack of pid with exactly `bytes` outstanding, or null.
+const json* stack_with_bytes(const json& report, int pid, long long bytes);
 // Stacks of pid whose frames[0] is function `fn`, summed.
 Sum sum_frame0(const json& report, int pid, const std::string& fn);
 std::vector<const json*> stacks_frame0(const json& report, int pid, const std::string& fn);

@@ -12,12 +12,6 @@ using namespace rt;
 
 namespace {
 
-const json* stack_with_bytes(const json& rep, int pid, long long bytes) {
-    for (const json* st : stacks_of(rep, pid))
-        if ((*st)["bytes"].get<long long>() == bytes) return st;
-    return nullptr;
-}
-
 // The JIT_SIZE stack of pid in a report: the stub named by the perf map at
 // the exact offset of its call, its C caller and main below it, down to
 // _start.

@@ -18,12 +18,6 @@ using namespace rt;
 
 namespace {
 
-const json* stack_with_bytes(const json& rep, int pid, long long bytes) {
-    for (const json* st : stacks_of(rep, pid))
-        if ((*st)["bytes"].get<long long>() == bytes) return st;
-    return nullptr;
-}
-
 struct Want {
     std::string function;  // "" = not checked
     std::string file;      // basename; "" = not checked
