@@ -132,6 +132,17 @@ std::optional<json> next_report(const std::vector<Child*>& all, Child& memtop, s
     return json::parse(*line);
 }
 
+std::optional<json> report_until(const std::vector<Child*>& all, Child& memtop, size_t& seen,
+                                 const std::function<bool(const json&)>& done, std::string* last, int max_reports) {
+    for (int i = 0; i < max_reports; i++) {
+        auto r = next_report(all, memtop, seen);
+        if (!r) return std::nullopt;
+        if (last) *last = r->dump();
+        if (done(*r)) return r;
+    }
+    return std::nullopt;
+}
+
 // ---------------------------------------------------------------- the test programs
 
 static void spawn_prog(Child& prog, const std::vector<std::string>& argv) {

@@ -73,6 +73,12 @@ Run stop_memtop(const std::vector<Child*>& all, Child& memtop, int sig, Millis t
 // The first report (an NDJSON line) memtop prints after line `seen` of its
 // stdout, parsed; `seen` moves past it.
 std::optional<json> next_report(const std::vector<Child*>& all, Child& memtop, size_t& seen);
+// The first of the next max_reports reports (next_report) for which
+// done(report) holds, or nullopt; *last (if given) gets the last report
+// read, dumped, for failure messages.
+std::optional<json> report_until(const std::vector<Child*>& all, Child& memtop, size_t& seen,
+                                 const std::function<bool(const json&)>& done, std::string* last = nullptr,
+                                 int max_reports = 6);
 
 // ---------------------------------------------------------------- the test programs
 

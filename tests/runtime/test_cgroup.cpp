@@ -180,18 +180,20 @@ TEST_CASE("system view: a process in its own mount and pid namespace shows its c
 
     // A report after it started names it, by container.
     std::vector<Child*> all{&memtop, &app};
-    const json* found = nullptr;
-    std::optional<json> rep;
-    for (int tries = 0; tries < 10 && !found; tries++) {
-        size_t seen = memtop.out_lines.size();
-        REQUIRE(pump_until(
-            all, [&] { return memtop.out_lines.size() > seen; }, kTimeout));
-        rep = json::parse(memtop.out_lines.back(), nullptr, false);
-        if (rep->is_discarded()) continue;
-        for (const auto& p : (*rep)["processes"])
-            if (p.value("comm", "") == "c_sites_fp" && p.contains("container") && p["container"] == id) found = &p;
-    }
-    INFO((rep ? rep->dump().substr(0, 2000) : std::string("no report")));
+    auto in_container = [&](const json& r) -> const json* {
+        auto ps = r.find("processes");
+        if (ps == r.end()) return nullptr;
+        for (const auto& p : *ps)
+            if (p.value("comm", "") == "c_sites_fp" && p.contains("container") && p["container"] == id) return &p;
+        return nullptr;
+    };
+    size_t seen = memtop.out_lines.size();
+    std::string last = "no report";
+    auto rep = report_until(
+        all, memtop, seen, [&](const json& r) { return in_container(r) != nullptr; }, &last, 10);
+    INFO(last.substr(0, 2000));
+    REQUIRE(rep);
+    const json* found = in_container(*rep);
     REQUIRE(found);
     CHECK((*found)["nspid"] == 1);
     CHECK((*found)["pid"] != 1);

@@ -48,18 +48,6 @@ std::map<std::string, long long> by_site(const json& report, int pid, std::vecto
     return out;
 }
 
-// The first report (of at most 6) for which done(report) holds.
-std::optional<json> report_until(const std::vector<Child*>& all, Child& memtop, size_t& seen,
-                                 const std::function<bool(const json&)>& done, std::string* last) {
-    for (int i = 0; i < 6; i++) {
-        auto r = next_report(all, memtop, seen);
-        if (!r) return std::nullopt;
-        *last = r->dump();
-        if (done(*r)) return r;
-    }
-    return std::nullopt;
-}
-
 }  // namespace
 
 TEST_CASE("system view: anonymous mappings per stack, exact through trims, mremap, MAP_FIXED and brk",
