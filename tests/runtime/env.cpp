@@ -96,7 +96,7 @@ int marker_line(const std::string& file, const std::string& name) {
 
 // ---------------------------------------------------------------- environment
 
-static bool ci_mode() {
+bool ci_mode() {
     const char* ci = std::getenv("CI");
     return ci && std::strcmp(ci, "true") == 0;
 }

@@ -27,6 +27,8 @@ int marker_line(const std::string& file, const std::string& name);
 // and uprobes usable).  If not: with CI=true records a FAIL, otherwise a WARN
 // ("skipped: ...").  Returns false if the test must return early.
 bool env_ok();
+// CI=true: a missing requirement fails the test instead of skipping it.
+bool ci_mode();
 #define RT_REQUIRE_ENV()           \
     do {                           \
         if (!rt::env_ok()) return; \
