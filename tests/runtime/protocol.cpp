@@ -26,7 +26,16 @@ std::vector<std::string> memtop_attach_args(const std::vector<int>& pids) {
     return argv;
 }
 
-void collect_reports(const Child& memtop, Run& r) {
+// The Run of memtop (exited, or given up on: timed_out): its status, its
+// output and the JSON reports in it (other lines ignored).
+static Run run_of(const Child& memtop, bool timed_out) {
+    Run r;
+    r.pid = memtop.pid;
+    r.exit_code = memtop.exit_code();
+    r.timed_out = timed_out;
+    r.out_lines = memtop.out_lines;
+    r.err_lines = memtop.err_lines;
+    r.diag = memtop.cmdline + "\n" + (timed_out ? "TIMED OUT\n" : "") + memtop.describe();
     for (const auto& l : memtop.out_lines) {
         if (l.empty() || l[0] != '{') continue;
         json j = json::parse(l, nullptr, false);
@@ -35,17 +44,6 @@ void collect_reports(const Child& memtop, Run& r) {
         r.reports.push_back(j);
         if (j.value("final", false)) r.final_report = j;
     }
-    r.err_lines = memtop.err_lines;
-}
-
-Run run_of(const Child& memtop, bool timed_out) {
-    Run r;
-    r.pid = memtop.pid;
-    r.exit_code = memtop.exit_code();
-    r.timed_out = timed_out;
-    collect_reports(memtop, r);
-    r.out_lines = memtop.out_lines;
-    r.diag = memtop.cmdline + "\n" + (timed_out ? "TIMED OUT\n" : "") + memtop.describe();
     return r;
 }
 

@@ -6,7 +6,8 @@
 //     reason of their own (memtop started before the program, a program
 //     driven through memtop's stdin, memtop killed, ...): start memtop, wait
 //     until it says it is tracing, stop it and take its reports; and the
-//     test programs' side of tests/progs/common.h (ready, go, done, EOF).
+//     test programs' side of tests/progs/common.h (ready, go, done, EOF);
+//   - reports read while memtop runs: next_report, report_until.
 // The steps REQUIRE what they wait for, with the processes described.
 #pragma once
 
@@ -38,11 +39,6 @@ struct Run {
     std::vector<json> reports;  // all report lines
     std::vector<std::string> out_lines, err_lines;
 };
-// The Run of memtop (exited, or given up on: timed_out): its status, its
-// output and the JSON reports in it (other lines ignored).
-Run run_of(const Child& memtop, bool timed_out = false);
-// Adds the JSON reports and the stderr lines of memtop to r.
-void collect_reports(const Child& memtop, Run& r);
 
 // argv (memtop, or a command that runs it) until it exits by itself; after
 // `timeout` it is killed and the Run says timed_out.  REQUIREs that it starts.
