@@ -46,21 +46,6 @@ struct TestCgroup {
     }
 };
 
-int start_waiting(Child& c, const std::vector<std::string>& argv, std::vector<Child*> all) {
-    std::string err;
-    REQUIRE(spawn(c, argv, true, &err));
-    all.push_back(&c);
-    auto ready = wait_line(all, c, false, [](const std::string& l) { return l.rfind("ready ", 0) == 0; });
-    INFO(c.describe());
-    REQUIRE(ready);
-    return std::stoi(ready->substr(6));
-}
-
-void go_and_wait(Child& c, std::vector<Child*> all) {
-    c.write_stdin("go\n");
-    REQUIRE(wait_line(all, c, false, [](const std::string& l) { return l == "done"; }));
-}
-
 void check_c_sites_totals(const json& rep, int pid) {
     ProcStats p = proc_stats(rep, pid);
     INFO(describe_stacks(rep, pid));
@@ -77,34 +62,28 @@ void check_c_sites_totals(const json& rep, int pid) {
 TEST_CASE("--cgroup traces the cgroup's processes, later ones too, and nothing outside", "[bpf][cgroup]") {
     RT_REQUIRE_ENV();
     TestCgroup cg("app");
+    // The attach protocol with --cgroup for -p, and a program started after
+    // memtop traces: run_attached's steps.
     Child inside, outside, later, memtop;
-    const int in_pid = start_waiting(inside, cg.run({prog_path("c_sites_fp"), "--wait"}), {});
-    const int out_pid = start_waiting(outside, {prog_path("c_sites_fp"), "--wait"}, {&inside});
+    const int in_pid = start_prog(inside, cg.run({prog_path("c_sites_fp"), "--wait"}));
+    const int out_pid = start_prog(outside, {prog_path("c_sites_fp"), "--wait"}, {&inside});
 
-    std::string err;
     auto args = memtop_base_args();
     args.insert(args.end(), {"--cgroup", cg.name});
-    REQUIRE(spawn(memtop, args, false, &err));
+    start_memtop(memtop, args);
     std::vector<Child*> all{&memtop, &inside, &outside};
-    REQUIRE(
-        wait_line(all, memtop, true, [](const std::string& l) { return l.rfind("memtop: tracing cgroup", 0) == 0; }));
+    wait_memtop_ready(all, memtop, "memtop: tracing cgroup");
 
     // Started after memtop attached: traced from its first allocation.
-    const int later_pid = start_waiting(later, cg.run({prog_path("c_sites_fp"), "--wait"}), all);
+    const int later_pid = start_prog(later, cg.run({prog_path("c_sites_fp"), "--wait"}), all);
     all.push_back(&later);
-    go_and_wait(inside, all);
-    go_and_wait(outside, all);
-    go_and_wait(later, all);
+    go(all, inside);
+    go(all, outside);
+    go(all, later);
 
-    memtop.signal(SIGINT);
-    REQUIRE(wait_exit(all, memtop));
-    for (Child* c : {&inside, &outside, &later}) {
-        c->close_stdin();
-        REQUIRE(wait_exit({c}, *c));
-    }
-    Run r;
-    collect_reports(memtop, r);
-    INFO(memtop.describe(3));
+    Run r = stop_memtop(all, memtop, SIGINT);
+    for (Child* c : {&inside, &outside, &later}) end_prog({c}, *c);
+    INFO(r.diag);
     REQUIRE(r.final_report);
     check_c_sites_totals(*r.final_report, in_pid);
     check_c_sites_totals(*r.final_report, later_pid);
@@ -120,26 +99,24 @@ TEST_CASE("--container finds the container's cgroup from its id; unknown ids and
     TestCgroup cg("docker-" + id + ".scope");
     Child app, memtop;
     // Its own pid namespace too: the report shows the pid it sees itself.
-    const int pid =
-        start_waiting(app, cg.run({"unshare", "-p", "-f", "--kill-child", prog_path("c_sites_fp"), "--wait"}), {});
+    const int pid = start_prog(app, cg.run({"unshare", "-p", "-f", "--kill-child", prog_path("c_sites_fp"), "--wait"}));
 
-    std::string err;
     auto args = memtop_base_args();
     args.insert(args.end(), {"--container", id.substr(0, 12)});
-    REQUIRE(spawn(memtop, args, false, &err));
+    start_memtop(memtop, args);
     std::vector<Child*> all{&memtop, &app};
-    INFO(memtop.describe(3));
-    REQUIRE(wait_line(all, memtop, true, [&](const std::string& l) {
-        return l.rfind("memtop: tracing cgroup", 0) == 0 && l.find(id) != std::string::npos;
-    }));
+    {
+        auto tracing = wait_line(all, memtop, true, [&](const std::string& l) {
+            return starts_with(l, "memtop: tracing cgroup") && l.find(id) != std::string::npos;
+        });
+        INFO(memtop.describe(3));
+        REQUIRE(tracing);
+    }
     (void)pid;  // the pid printed by the program is its namespace pid (1)
-    go_and_wait(app, all);
-    memtop.signal(SIGINT);
-    REQUIRE(wait_exit(all, memtop));
-    app.close_stdin();
-    REQUIRE(wait_exit({&app}, app));
-    Run r;
-    collect_reports(memtop, r);
+    go(all, app);
+    Run r = stop_memtop(all, memtop, SIGINT);
+    end_prog({&app}, app);
+    INFO(r.diag);
     REQUIRE(r.final_report);
     // The one process traced is the program (unshare's child), known by comm.
     ProcStats p = proc_by_comm(*r.final_report, "c_sites_fp");
@@ -169,35 +146,34 @@ TEST_CASE("system view: a process in its own mount and pid namespace shows its c
     const std::string id = "beef" + std::string(60, '2');
     TestCgroup cg("docker-" + id + ".scope");
     Child app, memtop;
-    std::string err;
-    REQUIRE(spawn(memtop, {memtop_path(), "--json", "-d", "1"}, false, &err));
-    REQUIRE(
-        wait_line({&memtop}, memtop, true, [](const std::string& l) { return l.rfind("memtop: watching", 0) == 0; }));
-    const int inner = start_waiting(
+    start_memtop(memtop, {memtop_path(), "--json", "-d", "1"});
+    wait_memtop_ready({&memtop}, memtop, "memtop: watching");
+    const int inner = start_prog(
         app, cg.run({"unshare", "-m", "-p", "-f", "--mount-proc", "--kill-child", prog_path("c_sites_fp"), "--wait"}),
         {&memtop});
     CHECK(inner == 1);  // the first process of its pid namespace
 
     // A report after it started names it, by container.
     std::vector<Child*> all{&memtop, &app};
-    const json* found = nullptr;
-    std::optional<json> rep;
-    for (int tries = 0; tries < 10 && !found; tries++) {
-        size_t seen = memtop.out_lines.size();
-        REQUIRE(pump_until(
-            all, [&] { return memtop.out_lines.size() > seen; }, kTimeout));
-        rep = json::parse(memtop.out_lines.back(), nullptr, false);
-        if (rep->is_discarded()) continue;
-        for (const auto& p : (*rep)["processes"])
-            if (p.value("comm", "") == "c_sites_fp" && p.contains("container") && p["container"] == id) found = &p;
-    }
-    INFO((rep ? rep->dump().substr(0, 2000) : std::string("no report")));
+    auto in_container = [&](const json& r) -> const json* {
+        auto ps = r.find("processes");
+        if (ps == r.end()) return nullptr;
+        for (const auto& p : *ps)
+            if (p.value("comm", "") == "c_sites_fp" && p.contains("container") && p["container"] == id) return &p;
+        return nullptr;
+    };
+    size_t seen = memtop.out_lines.size();
+    std::string last = "no report";
+    auto rep = report_until(
+        all, memtop, seen, [&](const json& r) { return in_container(r) != nullptr; }, &last, 10);
+    INFO(last.substr(0, 2000));
+    REQUIRE(rep);
+    const json* found = in_container(*rep);
     REQUIRE(found);
     CHECK((*found)["nspid"] == 1);
     CHECK((*found)["pid"] != 1);
     CHECK((*found)["cgroup"].is_string());  // the v1 memory path on hybrid hosts, the v2 one elsewhere
 
     app.close_stdin();
-    memtop.signal(SIGINT);
-    REQUIRE(wait_exit(all, memtop));
+    stop_memtop(all, memtop, SIGINT);
 }

@@ -18,32 +18,19 @@ int unused_pid() {
         if (pid <= pid_max && kill(pid_t(pid), 0) != 0 && errno == ESRCH) return int(pid);
     return 999999;
 }
-
-std::vector<std::string> nonempty(const std::vector<std::string>& lines) {
-    std::vector<std::string> r;
-    for (const auto& l : lines)
-        if (!l.empty()) r.push_back(l);
-    return r;
-}
 }  // namespace
 
 TEST_CASE("memtop -p with a nonexistent pid fails with one line naming it", "[bpf][cli]") {
     RT_REQUIRE_ENV();
-    const std::string pid = std::to_string(unused_pid());
-    std::vector<std::string> argv = memtop_base_args();
-    argv.insert(argv.end(), {"-p", pid});
-    Child m;
-    std::string err;
-    bool started = spawn(m, argv, false, &err);
-    INFO(err);
-    REQUIRE(started);
-    bool exited = wait_exit({&m}, m);
-    INFO(m.describe());
-    REQUIRE(exited);
-    CHECK(m.exit_code() != 0);
-    auto lines = nonempty(m.err_lines);
+    const int pid = unused_pid();
+    // memtop fails before it traces anything: no attach protocol.
+    Run r = run_memtop(memtop_attach_args({pid}));
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.exit_code != 0);
+    auto lines = nonempty(r.err_lines);
     REQUIRE(lines.size() == 1);
-    CHECK(lines[0].find(pid) != std::string::npos);
+    CHECK(lines[0].find(std::to_string(pid)) != std::string::npos);
 }
 
 TEST_CASE("memtop -- /nonexistent/cmd exits 127 naming the command", "[bpf][cli]") {

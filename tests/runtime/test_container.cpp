@@ -24,20 +24,15 @@ TEST_CASE("--heap-all traces a process whose libc is its own file", "[bpf][heap-
     struct stat st;
     REQUIRE(stat(copy.c_str(), &st) == 0);
 
+    // memtop first, the program then (memtop must find its libc as it
+    // appears): the steps of the attach protocol in that order.
     Child memtop, prog;
-    std::string err;
-    REQUIRE(spawn(memtop, {memtop_path(), "--heap-all", "--json", "-d", "60", "-T", "1000000", "-v"}, false, &err));
-    REQUIRE(wait_line({&memtop}, memtop, true,
-                      [](const std::string& l) { return starts_with(l, "memtop: tracing all processes"); }));
+    start_memtop(memtop, {memtop_path(), "--heap-all", "--json", "-d", "60", "-T", "1000000", "-v"});
+    wait_memtop_ready({&memtop}, memtop, "memtop: tracing all processes");
 
     // The "container": a private mount namespace where the copy is its libc.
     std::string inner = "mount --bind " + copy + " " + host_libc + " && exec " + prog_path("c_sites_fp") + " --wait";
-    REQUIRE(spawn(prog, {"unshare", "-m", "--propagation", "private", "sh", "-c", inner}, true, &err));
-    auto ready =
-        wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
-    INFO(prog.describe());
-    REQUIRE(ready);
-    const int pid = std::stoi(ready->substr(6));
+    const int pid = start_prog(prog, {"unshare", "-m", "--propagation", "private", "sh", "-c", inner}, {&memtop});
 
     // It really maps the copy (another inode than the host's libc).
     std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
@@ -53,19 +48,14 @@ TEST_CASE("--heap-all traces a process whose libc is its own file", "[bpf][heap-
     INFO(memtop.describe(0));
     REQUIRE(seen);
 
-    prog.write_stdin("go\n");
-    REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "done"; }));
-    memtop.signal(SIGINT);
+    go({&memtop, &prog}, prog);
     // The final report symbolizes every stack of every process (-T
     // 1000000): in a TCG guest that took over 30 s on 7.3.
-    REQUIRE(wait_exit({&memtop, &prog}, memtop, std::chrono::seconds(120)));
-    prog.close_stdin();
-    REQUIRE(wait_exit({&prog}, prog));
+    Run r = stop_memtop({&memtop, &prog}, memtop, SIGINT, std::chrono::seconds(120));
+    end_prog({&prog}, prog);
     unlink(copy.c_str());
     rmdir(dir);
 
-    Run r;
-    collect_reports(memtop, r);
     REQUIRE(r.final_report);
     ProcStats p = proc_stats(*r.final_report, pid);
     REQUIRE(p.found);

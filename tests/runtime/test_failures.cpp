@@ -32,48 +32,26 @@ std::set<long> bpf_prog_ids(const std::string& name) {
     return ids;
 }
 
-std::vector<std::string> nonempty(const std::vector<std::string>& lines) {
-    std::vector<std::string> r;
-    for (const auto& l : lines)
-        if (!l.empty()) r.push_back(l);
-    return r;
-}
-
-// `prog --wait` started and ready; returns its pid.
-int start_waiting(Child& prog, const std::string& target) {
-    std::string err;
-    REQUIRE(spawn(prog, {prog_path(target), "--wait"}, true, &err));
-    auto ready = wait_line({&prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
-    INFO(prog.describe());
-    REQUIRE(ready);
-    return std::stoi(ready->substr(6));
-}
-
-void start_memtop_on(Child& memtop, int pid, const std::vector<std::string>& extra = {}) {
-    auto argv = memtop_base_args();
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    argv.insert(argv.end(), {"-p", std::to_string(pid)});
-    std::string err;
-    REQUIRE(spawn(memtop, argv, false, &err));
-}
-
 }  // namespace
 
+// The attach protocol up to "memtop: tracing", then memtop is killed, and
+// the program goes on without it: run_attached's steps, not run_attached.
 TEST_CASE("memtop killed by SIGKILL leaves no probe attached and the traced program intact", "[bpf][failure]") {
     RT_REQUIRE_ENV();
     Child prog, memtop;
-    int pid = start_waiting(prog, "c_sites_fp");
-    start_memtop_on(memtop, pid);
-    auto tracing = wait_line({&prog, &memtop}, memtop, true,
-                             [](const std::string& l) { return starts_with(l, "memtop: tracing"); });
-    INFO(memtop.describe());
-    REQUIRE(tracing);
-    auto ours = bpf_prog_ids("malloc_entry");
+    const int pid = start_prog(prog, {prog_path("c_sites_fp"), "--wait"});
+    // Another memtop on the host (a developer's, another tree's tests) has
+    // programs of that name too: ours are the ones loaded since.
+    const auto others = bpf_prog_ids("malloc_entry");
+    start_memtop(memtop, memtop_attach_args({pid}));
+    wait_tracing({&prog, &memtop}, memtop, {pid});
+    std::set<long> ours;
+    for (long id : bpf_prog_ids("malloc_entry"))
+        if (!others.count(id)) ours.insert(id);
     REQUIRE_FALSE(ours.empty());
 
-    memtop.signal(SIGKILL);
-    REQUIRE(wait_exit({&prog, &memtop}, memtop));
-    CHECK(memtop.exit_code() == 128 + SIGKILL);
+    Run killed = stop_memtop({&prog, &memtop}, memtop, SIGKILL);
+    CHECK(killed.exit_code == 128 + SIGKILL);
 
     // The kernel releases the programs with the last fd; give it a moment.
     bool gone = false;
@@ -86,29 +64,19 @@ TEST_CASE("memtop killed by SIGKILL leaves no probe attached and the traced prog
     CHECK(gone);
 
     // The program it was tracing goes on and finishes normally.
-    prog.write_stdin("go\n");
-    CHECK(wait_line({&prog}, prog, false, [](const std::string& l) { return l == "done"; }));
-    prog.close_stdin();
-    REQUIRE(wait_exit({&prog}, prog));
-    CHECK(prog.exit_code() == 0);
+    go({&prog}, prog);
+    CHECK(end_prog({&prog}, prog) == 0);
 }
 
 TEST_CASE("a traced process that exits ends memtop with its final numbers", "[bpf][failure][attach]") {
     RT_REQUIRE_ENV();
-    Child prog, memtop;
-    int pid = start_waiting(prog, "c_sites_fp");
-    start_memtop_on(memtop, pid);
-    REQUIRE(wait_line({&prog, &memtop}, memtop, true,
-                      [](const std::string& l) { return starts_with(l, "memtop: tracing"); }));
-    prog.write_stdin("go\n");
-    REQUIRE(wait_line({&prog, &memtop}, prog, false, [](const std::string& l) { return l == "done"; }));
-    prog.close_stdin();  // the program exits; memtop must notice by itself
-
-    REQUIRE(wait_exit({&prog, &memtop}, memtop));
-    INFO(memtop.describe());
-    CHECK(memtop.exit_code() == 0);
-    Run r;
-    collect_reports(memtop, r);
+    AttachOptions opt;
+    opt.until_programs_exit = true;  // the program exits; memtop must notice by itself
+    Attached a = run_attached({{prog_path("c_sites_fp"), "--wait"}}, opt);
+    const int pid = a.pids.at(0);
+    const Run& r = a.run;
+    INFO(r.diag);
+    CHECK(r.exit_code == 0);
     REQUIRE(r.final_report);
     auto p = proc_stats(*r.final_report, pid);
     REQUIRE(p.found);
@@ -118,7 +86,7 @@ TEST_CASE("a traced process that exits ends memtop with its final numbers", "[bp
         if (q["pid"] == pid) exited_flag = q.value("exited", false);
     CHECK(exited_flag);
     bool said = false;
-    for (const auto& l : memtop.err_lines) said = said || l == "memtop: pid " + std::to_string(pid) + " exited";
+    for (const auto& l : r.err_lines) said = said || l == "memtop: pid " + std::to_string(pid) + " exited";
     CHECK(said);
 }
 
@@ -160,16 +128,12 @@ TEST_CASE("a stripped static command is refused with one line (status 6)", "[bpf
 
 TEST_CASE("without privileges memtop says what it needs (status 3)", "[bpf][failure]") {
     RT_REQUIRE_ENV();
-    Child m;
-    std::string err;
-    REQUIRE(spawn(
-        m,
-        {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", memtop_path(), "--", "true"},
-        false, &err));
-    REQUIRE(wait_exit({&m}, m));
-    INFO(m.describe());
-    CHECK(m.exit_code() == 3);
-    auto lines = nonempty(m.err_lines);
+    Run r = run_memtop({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", memtop_path(),
+                        "--", "true"});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.exit_code == 3);
+    auto lines = nonempty(r.err_lines);
     REQUIRE(lines.size() == 1);
     CHECK(lines[0].find("load BPF programs") != std::string::npos);
     CHECK(lines[0].find("root") != std::string::npos);
@@ -180,12 +144,10 @@ TEST_CASE("bad pids and two targets are usage errors (status 2)", "[bpf][failure
     for (std::vector<std::string> args : {std::vector<std::string>{"-p", "12x"}, {"-p", "1", "--heap-all"}}) {
         std::vector<std::string> argv = {memtop_path()};
         argv.insert(argv.end(), args.begin(), args.end());
-        Child m;
-        std::string err;
-        REQUIRE(spawn(m, argv, false, &err));
-        REQUIRE(wait_exit({&m}, m));
-        INFO(m.describe());
-        CHECK(m.exit_code() == 2);
-        CHECK_FALSE(nonempty(m.err_lines).empty());
+        Run r = run_memtop(argv);
+        INFO(r.diag);
+        REQUIRE_FALSE(r.timed_out);
+        CHECK(r.exit_code == 2);
+        CHECK_FALSE(nonempty(r.err_lines).empty());
     }
 }

@@ -12,12 +12,6 @@ using namespace rt;
 
 namespace {
 
-const json* stack_with_bytes(const json& rep, int pid, long long bytes) {
-    for (const json* st : stacks_of(rep, pid))
-        if ((*st)["bytes"].get<long long>() == bytes) return st;
-    return nullptr;
-}
-
 // The JIT_SIZE stack of pid in a report: the stub named by the perf map at
 // the exact offset of its call, its C caller and main below it, down to
 // _start.
@@ -63,24 +57,20 @@ TEST_CASE("jit_sites under memtop -- CMD: a JIT stub named from its perf map, al
     RT_REQUIRE_ENV();
     REQUIRE(have_prog("jit_sites"));
     // memtop -- jit_sites --wait, with a pipe for stdin: CMD inherits it, so
-    // the test drives the program through memtop (common.h protocol).
+    // the test drives the program through memtop (common.h protocol) and
+    // reads a report while it runs. Hence the harness's steps rather than
+    // run_memtop_cmd, which runs CMD straight to its end.
     std::vector<std::string> argv = memtop_base_args();
     argv.insert(argv.end(), {"--", prog_path("jit_sites"), "--wait"});
     Child memtop;
-    std::string err;
-    REQUIRE(spawn(memtop, argv, true, &err));
+    start_memtop(memtop, argv, true);
     // CMD's stdout is memtop's: its lines come between the reports.
-    auto ready = wait_line({&memtop}, memtop, false, [](const std::string& l) { return starts_with(l, "ready "); });
-    INFO(memtop.describe());
-    REQUIRE(ready);
-    const int pid = std::stoi(ready->substr(6));
+    const int pid = wait_ready({&memtop}, memtop);
     const std::string map_path = "/tmp/perf-" + std::to_string(pid) + ".map";
     REQUIRE(access(map_path.c_str(), F_OK) == 0);
 
-    REQUIRE(memtop.write_stdin("go\n"));
     size_t from = 0;
-    REQUIRE(wait_line(
-        {&memtop}, memtop, false, [](const std::string& l) { return l == "done"; }, kTimeout, &from));
+    go({&memtop}, memtop, "done", &from);
 
     // A report while the program runs (-d 1): the map is there to read.
     auto live = wait_line(
@@ -97,11 +87,9 @@ TEST_CASE("jit_sites under memtop -- CMD: a JIT stub named from its perf map, al
     // Now the program removes its map and exits; the final report is made
     // after that, from what memtop kept.
     memtop.close_stdin();
-    REQUIRE(wait_exit({&memtop}, memtop));
-    CHECK(memtop.exit_code() == 0);
+    Run r = stop_memtop({&memtop}, memtop, 0);
+    CHECK(r.exit_code == 0);
     CHECK(access(map_path.c_str(), F_OK) != 0);
-    Run r;
-    collect_reports(memtop, r);
     REQUIRE(r.final_report);
     check_jit_stack(*r.final_report, pid);
 }

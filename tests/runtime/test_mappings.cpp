@@ -48,44 +48,24 @@ std::map<std::string, long long> by_site(const json& report, int pid, std::vecto
     return out;
 }
 
-// The first report (of at most 6) for which done(report) holds.
-std::optional<json> report_until(const std::vector<Child*>& all, Child& memtop, size_t& seen,
-                                 const std::function<bool(const json&)>& done, std::string* last) {
-    for (int i = 0; i < 6; i++) {
-        auto r = next_report(all, memtop, seen);
-        if (!r) return std::nullopt;
-        *last = r->dump();
-        if (done(*r)) return r;
-    }
-    return std::nullopt;
-}
-
 }  // namespace
 
 TEST_CASE("system view: anonymous mappings per stack, exact through trims, mremap, MAP_FIXED and brk",
           "[bpf][system][mappings]") {
     RT_REQUIRE_ENV();
     Child memtop, prog;
-    std::string err;
-    REQUIRE(spawn(memtop, {memtop_path(), "--json", "-d", "1", "-T", "200"}, false, &err));
-    REQUIRE(
-        wait_line({&memtop}, memtop, true, [](const std::string& l) { return starts_with(l, "memtop: watching"); }));
+    start_memtop(memtop, {memtop_path(), "--json", "-d", "1", "-T", "200"});
+    wait_memtop_ready({&memtop}, memtop, "memtop: watching");
     if (!kernel_at_least(5, 15)) {
         // bpf_task_pt_regs (5.15) and the full BPF build: memtop says so.
         REQUIRE(wait_line({&memtop}, memtop, true,
                           [](const std::string& l) { return l.find("no mapping stacks") != std::string::npos; }));
-        memtop.signal(SIGINT);
-        REQUIRE(wait_exit({&memtop}, memtop));
+        stop_memtop({&memtop}, memtop, SIGINT);
         return;
     }
-    REQUIRE(spawn(prog, {prog_path("map_sites_nofp")}, true, &err));
-    auto ready =
-        wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
-    REQUIRE(ready);
-    const int pid = std::stoi(ready->substr(6));
+    const int pid = start_prog(prog, {prog_path("map_sites_nofp")}, {&memtop});
     size_t seen = memtop.out_lines.size();
-    prog.write_stdin("go\n");
-    REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "mapped"; }));
+    go({&memtop, &prog}, prog, "mapped");
 
     const long long KB = 1024;
     std::vector<std::string> problems;
@@ -119,8 +99,7 @@ TEST_CASE("system view: anonymous mappings per stack, exact through trims, mrema
     CHECK(before_unmap >= sum);
     CHECK((*p)["mapped_peak_bytes"].get<long long>() >= before_unmap);
 
-    prog.write_stdin("go\n");
-    REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "unmapped"; }));
+    go({&memtop, &prog}, prog, "unmapped");
     auto unmapped = report_until(
         {&memtop, &prog}, memtop, seen,
         [&](const json& r) {
@@ -139,8 +118,7 @@ TEST_CASE("system view: anonymous mappings per stack, exact through trims, mrema
     CHECK((*p)["mapped_peak_bytes"].get<long long>() >= before_unmap);  // the peak stays
 
     // Its exit leaves a final line with the peak.
-    prog.close_stdin();
-    REQUIRE(wait_exit({&memtop, &prog}, prog));
+    end_prog({&memtop, &prog}, prog);
     auto ended = report_until(
         {&memtop}, memtop, seen,
         [&](const json& r) {
@@ -151,7 +129,5 @@ TEST_CASE("system view: anonymous mappings per stack, exact through trims, mrema
     REQUIRE(ended);
     p = entry(*ended, pid);
     CHECK((*p)["mapped_peak_bytes"].get<long long>() >= before_unmap);
-    memtop.signal(SIGINT);
-    REQUIRE(wait_exit({&memtop}, memtop));
-    CHECK(memtop.exit_code() == 0);
+    CHECK(stop_memtop({&memtop}, memtop, SIGINT).exit_code == 0);
 }

@@ -76,27 +76,15 @@ TEST_CASE("memtop --heap-all: fork parent and child are accounted separately", "
     // -T is global across processes: other processes on the host must not
     // push the forker's stacks out of the report.  Only the final report
     // (on SIGINT) is used, so a long interval keeps the output small.
+    // memtop first, the program then (its fork must be seen): the steps of
+    // the attach protocol in that order.
     std::vector<std::string> margv = {memtop_path(), "--heap-all", "--json", "-d", "60", "-T", "1000000"};
     Child mt;
-    std::string err;
-    bool started = spawn(mt, margv, false, &err);
-    INFO(err);
-    REQUIRE(started);
-    {
-        auto tracing =
-            wait_line({&mt}, mt, true, [](const std::string& l) { return starts_with(l, "memtop: tracing"); });
-        INFO(mt.describe(1));
-        REQUIRE(tracing);
-    }
+    start_memtop(mt, margv);
+    wait_memtop_ready({&mt}, mt);
 
     Child prog;
-    started = spawn(prog, {prog_path(target), "--wait"}, true, &err);
-    INFO(err);
-    REQUIRE(started);
-    auto ready = wait_line({&mt, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
-    INFO(prog.describe());
-    REQUIRE(ready);
-    const int parent = std::stoi(ready->substr(6));
+    const int parent = start_prog(prog, {prog_path(target), "--wait"}, {&mt});
     REQUIRE(prog.write_stdin("go\n"));
     auto child_line =
         wait_line({&mt, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "child "); });
@@ -105,26 +93,17 @@ TEST_CASE("memtop --heap-all: fork parent and child are accounted separately", "
     REQUIRE(child != parent);
     // "done" comes after the child's handshake: both processes are alive and
     // finished allocating
-    REQUIRE(wait_line({&mt, &prog}, prog, false, [](const std::string& l) { return l == "done"; }));
+    expect_line({&mt, &prog}, prog, "done");
 
-    REQUIRE(mt.signal(SIGINT));
-    {
-        // The final report symbolizes every stack of every process: slow
-        // in a TCG guest (test_container.cpp).
-        bool exited = wait_exit({&mt, &prog}, mt, std::chrono::seconds(120));
-        INFO(mt.describe(1));
-        REQUIRE(exited);
-        CHECK(mt.exit_code() == 0);
-    }
-    Run r;
-    collect_reports(mt, r);
+    // The final report symbolizes every stack of every process: slow in a
+    // TCG guest (test_container.cpp).
+    Run r = stop_memtop({&mt, &prog}, mt, SIGINT, std::chrono::seconds(120));
+    CHECK(r.exit_code == 0);
     REQUIRE(r.final_report);
     const json& rep = *r.final_report;
     check_report_shape(rep);
 
-    prog.close_stdin();
-    REQUIRE(wait_exit({&prog}, prog));
-    CHECK(prog.exit_code() == 0);
+    CHECK(end_prog({&prog}, prog) == 0);
 
     {
         ProcStats p = proc_stats(rep, parent);

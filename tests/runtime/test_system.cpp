@@ -75,15 +75,9 @@ TEST_CASE("system view: resident memory grows and shrinks with the program, the 
     const long long lag = 64 * 4096;
 
     Child memtop, prog;
-    std::string err;
-    REQUIRE(spawn(memtop, {memtop_path(), "--json", "-d", "1"}, false, &err));
-    REQUIRE(
-        wait_line({&memtop}, memtop, true, [](const std::string& l) { return starts_with(l, "memtop: watching"); }));
-    REQUIRE(spawn(prog, {prog_path("rss_grow_fp")}, true, &err));
-    auto ready =
-        wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
-    REQUIRE(ready);
-    const int pid = std::stoi(ready->substr(6));
+    start_memtop(memtop, {memtop_path(), "--json", "-d", "1"});
+    wait_memtop_ready({&memtop}, memtop, "memtop: watching");
+    const int pid = start_prog(prog, {prog_path("rss_grow_fp")}, {&memtop});
 
     // A first sighting reports no growth: let memtop see the program before
     // it grows, so that the growth is measured from there.
@@ -92,8 +86,7 @@ TEST_CASE("system view: resident memory grows and shrinks with the program, the 
     INFO("before: " << before.dump());
     REQUIRE(before.reached);
 
-    prog.write_stdin("go\n");
-    REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "grown"; }));
+    go({&memtop, &prog}, prog, "grown");
     const long long anon_proc = proc_status_kb(pid, "RssAnon") * 1024;
     const long long rss_proc = proc_status_kb(pid, "VmRSS") * 1024;
     // VmHWM is the larger of the current (summed) RSS and the kernel's own
@@ -120,8 +113,7 @@ TEST_CASE("system view: resident memory grows and shrinks with the program, the 
     CHECK(g["container"].is_null());
     CHECK(g["cgroup"].is_string());
 
-    prog.write_stdin("go\n");
-    REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "shrunk"; }));
+    go({&memtop, &prog}, prog, "shrunk");
     auto shrunk = entries_until({&memtop, &prog}, memtop, seen, pid,
                                 [&](const json& e) { return e["rss_anon_bytes"].get<long long>() < grow / 8; });
     INFO("shrunk:\n" << shrunk.dump());
@@ -132,25 +124,18 @@ TEST_CASE("system view: resident memory grows and shrinks with the program, the 
     // process may move a little meanwhile).
     CHECK(shrunk.growth() <= -(grow - 2 * slack - (1 << 20)));
 
-    prog.close_stdin();
-    REQUIRE(wait_exit({&memtop, &prog}, prog));
-    memtop.signal(SIGINT);
-    REQUIRE(wait_exit({&memtop, &prog}, memtop));
-    CHECK(memtop.exit_code() == 0);
+    end_prog({&memtop, &prog}, prog);
+    CHECK(stop_memtop({&memtop, &prog}, memtop, SIGINT).exit_code == 0);
 }
 
 TEST_CASE("memtop with no target shows every process, itself included", "[bpf][system][cli]") {
     RT_REQUIRE_ENV();
-    Child m;
-    std::string err;
-    REQUIRE(spawn(m, {memtop_path(), "--json", "--duration", "1"}, false, &err));
-    REQUIRE(wait_exit({&m}, m));
-    INFO(m.describe());
-    CHECK(m.exit_code() == 0);
-    Run r;
-    collect_reports(m, r);
+    Run r = run_memtop({memtop_path(), "--json", "--duration", "1"});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.exit_code == 0);
     REQUIRE(r.final_report);
-    const json* self = entry(*r.final_report, m.pid);
+    const json* self = entry(*r.final_report, r.pid);
     REQUIRE(self);
     CHECK((*self)["comm"] == "memtop");
     CHECK((*self)["rss_bytes"].get<long long>() > 0);
@@ -170,27 +155,19 @@ TEST_CASE("system view: growth stacks name the code that touched the pages (mmap
     // 4 MiB stack (1024 pages, ~650 samples), has a relative standard
     // deviation of ~2.4%: 10% is over four of them.
     Child memtop, prog;
-    std::string err;
-    REQUIRE(spawn(memtop, {memtop_path(), "--json", "-d", "1", "-T", "50", "--fault-sample", "4096"}, false, &err));
-    REQUIRE(
-        wait_line({&memtop}, memtop, true, [](const std::string& l) { return starts_with(l, "memtop: watching"); }));
+    start_memtop(memtop, {memtop_path(), "--json", "-d", "1", "-T", "50", "--fault-sample", "4096"});
+    wait_memtop_ready({&memtop}, memtop, "memtop: watching");
     if (!kernel_has_unwinder()) {
         // Growth stacks need the full BPF build and bpf_loop: memtop says so.
         REQUIRE(wait_line({&memtop}, memtop, true, [](const std::string& l) {
             return l.find("no growth stacks on this kernel") != std::string::npos;
         }));
-        memtop.signal(SIGINT);
-        REQUIRE(wait_exit({&memtop}, memtop));
+        stop_memtop({&memtop}, memtop, SIGINT);
         return;
     }
-    REQUIRE(spawn(prog, {prog_path("rss_grow_nofp"), "--three-ways"}, true, &err));
-    auto ready =
-        wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return starts_with(l, "ready "); });
-    REQUIRE(ready);
-    const int pid = std::stoi(ready->substr(6));
+    const int pid = start_prog(prog, {prog_path("rss_grow_nofp"), "--three-ways"}, {&memtop});
     size_t seen = memtop.out_lines.size();
-    prog.write_stdin("go\n");
-    REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "grown"; }));
+    go({&memtop, &prog}, prog, "grown");
     // The first report read after "grown" may have been taken mid-growth
     // (see entries_until). Wait for the one whose resident memory agrees
     // with /proc, read after the growth; the report after it was taken
@@ -247,9 +224,6 @@ TEST_CASE("system view: growth stacks name the code that touched the pages (mmap
     CHECK(whole);
     CHECK(whole_thread);
 
-    prog.close_stdin();
-    REQUIRE(wait_exit({&memtop, &prog}, prog));
-    memtop.signal(SIGINT);
-    REQUIRE(wait_exit({&memtop, &prog}, memtop));
-    CHECK(memtop.exit_code() == 0);
+    end_prog({&memtop, &prog}, prog);
+    CHECK(stop_memtop({&memtop, &prog}, memtop, SIGINT).exit_code == 0);
 }

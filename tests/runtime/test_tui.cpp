@@ -20,11 +20,6 @@ using namespace rt;
 
 namespace {
 
-bool ci_mode() {
-    const char* ci = std::getenv("CI");
-    return ci && std::string(ci) == "true";
-}
-
 std::string find_tmux() {
     for (const char* dir : {"/usr/bin", "/bin", "/usr/local/bin"}) {
         std::string p = std::string(dir) + "/tmux";
@@ -241,18 +236,6 @@ bool descending(const std::vector<int>& v) {
     return std::is_sorted(v.rbegin(), v.rend());
 }
 
-// A test program (harness protocol: "ready <pid>" first).
-int start_prog(Child& c, const std::vector<std::string>& argv) {
-    std::string err;
-    bool ok = spawn(c, argv, true, &err);
-    INFO(err);
-    REQUIRE(ok);
-    auto ready = wait_line({&c}, c, false, [](const std::string& l) { return starts_with(l, "ready "); });
-    INFO(c.describe());
-    REQUIRE(ready);
-    return std::stoi(ready->substr(6));
-}
-
 }  // namespace
 
 TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval, help, quit", "[bpf][tui]") {
@@ -325,8 +308,7 @@ TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval,
     CHECK(cursor_pid(pane.capture(true)) == pid);
     const int before = position_of(table_of(s), pid);
     REQUIRE(before >= 0);
-    REQUIRE(prog.write_stdin("go\n"));
-    REQUIRE(wait_line({&prog}, prog, false, [](const std::string& l) { return l == "grown"; }));
+    go({&prog}, prog, "grown");
     bool moved = pane.wait_for(
         [&](const std::string& x) {
             int now = position_of(table_of(x), pid);
@@ -345,8 +327,7 @@ TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval,
     REQUIRE(pane.wait_text("PAUSED", &s));
     const std::string frozen_row = *row_of(table_of(s), pid);
     const std::string frozen_title = split(s)[0];
-    REQUIRE(prog.write_stdin("shrink\n"));
-    REQUIRE(wait_line({&prog}, prog, false, [](const std::string& l) { return l == "shrunk"; }));
+    tell({&prog}, prog, "shrink", "shrunk");
     std::this_thread::sleep_for(2500ms);  // two reports at -d 1
     s = pane.capture();
     {
@@ -386,8 +367,7 @@ TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval,
     CHECK(pane.exit_status() == 0);
     s = pane.capture(false, true);
     CHECK(contains(s, "(final)"));
-    prog.close_stdin();
-    CHECK(wait_exit({&prog}, prog));
+    end_prog({&prog}, prog);
 }
 
 TEST_CASE("live screen: detail view, t starts heap tracing, stacks expand frame by frame", "[bpf][tui]") {
@@ -430,8 +410,7 @@ TEST_CASE("live screen: detail view, t starts heap tracing, stacks expand frame 
     bool attached = pane.wait_text("tracing pid " + spid + " (c_sites_fp): ", &s, kTimeout);
     INFO(s);
     REQUIRE(attached);
-    REQUIRE(prog.write_stdin("go\n"));
-    REQUIRE(wait_line({&prog}, prog, false, [](const std::string& l) { return l == "done"; }));
+    go({&prog}, prog);
     REQUIRE(pane.wait_text("heap-traced (t stops)", &s));
     // Largest first: realloc_grow (5000 B), pvalloc_site (4000), leak_malloc (3 x 1000).
     bool stacks = pane.wait_for(
@@ -467,8 +446,7 @@ TEST_CASE("live screen: detail view, t starts heap tracing, stacks expand frame 
     REQUIRE(pane.wait_for([](const std::string& x) { return !table_of(x).header.empty(); }, &s));
     pane.text("q");
     CHECK(pane.exit_status() == 0);
-    prog.close_stdin();
-    CHECK(wait_exit({&prog}, prog));
+    end_prog({&prog}, prog);
 }
 
 TEST_CASE("live screen with -p: the traced program's heap and its stacks", "[bpf][tui][attach]") {
@@ -484,8 +462,7 @@ TEST_CASE("live screen with -p: the traced program's heap and its stacks", "[bpf
     REQUIRE(pane.started());
     std::string s;
     REQUIRE(pane.wait_text("memtop  pid " + spid + "  every 1s", &s));
-    REQUIRE(prog.write_stdin("go\n"));
-    REQUIRE(wait_line({&prog}, prog, false, [](const std::string& l) { return l == "done"; }));
+    go({&prog}, prog);
     // Sorted by heap: the program first, with heap and its peak.
     bool row = pane.wait_for(
         [&](const std::string& x) {
@@ -502,8 +479,7 @@ TEST_CASE("live screen with -p: the traced program's heap and its stacks", "[bpf
     CHECK(contains(s, "heap-traced (t stops)"));
     pane.text("q");
     CHECK(pane.exit_status() == 0);
-    prog.close_stdin();
-    CHECK(wait_exit({&prog}, prog));
+    end_prog({&prog}, prog);
 }
 
 TEST_CASE("live screen: a 40x12 terminal, then a resize, redraw sensibly", "[bpf][tui]") {
@@ -548,34 +524,27 @@ TEST_CASE("live screen: a 40x12 terminal, then a resize, redraw sensibly", "[bpf
 TEST_CASE("no terminal: a pipe gets text reports and no escape codes; -b does too on a terminal", "[bpf][tui][cli]") {
     RT_REQUIRE_ENV();
     {
-        Child m;
-        std::string err;
-        REQUIRE(spawn(m, {memtop_path(), "-d", "0.5", "-n", "2"}, false, &err));
-        bool exited = wait_exit({&m}, m);
-        INFO(m.describe());
-        REQUIRE(exited);
-        CHECK(m.exit_code() == 0);
+        Run r = run_memtop({memtop_path(), "-d", "0.5", "-n", "2"});
+        INFO(r.diag);
+        REQUIRE_FALSE(r.timed_out);
+        CHECK(r.exit_code == 0);
         std::string all;
         int reports = 0;
-        for (const auto& l : m.out_lines) {
+        for (const auto& l : r.out_lines) {
             all += l + "\n";
             reports += starts_with(l, "memtop 20");
         }
-        for (const auto& l : m.err_lines) all += l + "\n";
+        for (const auto& l : r.err_lines) all += l + "\n";
         CHECK(reports == 2);  // -n 2: one interval report, then the final one
         CHECK(contains(all, "(final)"));
         CHECK(contains(all, "PID"));
         CHECK(all.find('\x1b') == std::string::npos);
     }
     {
-        Run r;
-        Child m;
-        std::string err;
-        REQUIRE(spawn(m, {memtop_path(), "--json", "-d", "0.5", "-n", "1"}, false, &err));
-        REQUIRE(wait_exit({&m}, m));
-        collect_reports(m, r);
-        INFO(m.describe());
-        CHECK(m.exit_code() == 0);
+        Run r = run_memtop({memtop_path(), "--json", "-d", "0.5", "-n", "1"});
+        INFO(r.diag);
+        REQUIRE_FALSE(r.timed_out);
+        CHECK(r.exit_code == 0);
         REQUIRE(r.reports.size() == 1);
         CHECK(r.final_report);
         check_report_shape(r.reports[0]);

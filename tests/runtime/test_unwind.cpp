@@ -18,12 +18,6 @@ using namespace rt;
 
 namespace {
 
-const json* stack_with_bytes(const json& rep, int pid, long long bytes) {
-    for (const json* st : stacks_of(rep, pid))
-        if ((*st)["bytes"].get<long long>() == bytes) return st;
-    return nullptr;
-}
-
 struct Want {
     std::string function;  // "" = not checked
     std::string file;      // basename; "" = not checked
@@ -248,30 +242,13 @@ TEST_CASE("a deleted binary is unwound and named through its mapping", "[bpf][un
     const std::string dir = tmpdir(), exe = dir + "/deep_sites";
     sh("cp " + prog_path("deep_sites") + " " + exe);
 
-    Child prog, memtop;
-    std::string err;
-    REQUIRE(spawn(prog, {exe, "--wait"}, true, &err));
-    auto ready = wait_line({&prog}, prog, false, [](const std::string& l) { return l.rfind("ready ", 0) == 0; });
-    REQUIRE(ready);
-    const int pid = std::stoi(ready->substr(6));
-    sh("rm -rf " + dir);  // gone from disk; the process maps "(deleted)"
-
-    auto args = memtop_base_args();
-    args.insert(args.end(), {"-p", std::to_string(pid)});
-    REQUIRE(spawn(memtop, args, false, &err));
-    REQUIRE(wait_line({&memtop, &prog}, memtop, true,
-                      [](const std::string& l) { return l.rfind("memtop: tracing", 0) == 0; }));
-    prog.write_stdin("go\n");
-    REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "done"; }));
-    memtop.signal(SIGINT);
-    REQUIRE(wait_exit({&memtop, &prog}, memtop));
-    prog.close_stdin();
-    REQUIRE(wait_exit({&prog}, prog));
-    Run r;
-    collect_reports(memtop, r);
-    INFO(memtop.describe(5));
-    REQUIRE(r.final_report);
-    check_deep_sites(*r.final_report, pid);
+    AttachOptions opt;
+    // Once it runs, gone from disk: the process maps "(deleted)".
+    opt.before_attach = [&] { sh("rm -rf " + dir); };
+    Attached a = run_attached({{exe, "--wait"}}, opt);
+    INFO(a.run.diag);
+    REQUIRE(a.run.final_report);
+    check_deep_sites(*a.run.final_report, a.pids[0]);
 }
 
 TEST_CASE("a program only its own mount namespace can see", "[bpf][unwind][namespace]") {
@@ -284,33 +261,16 @@ TEST_CASE("a program only its own mount namespace can see", "[bpf][unwind][names
     std::string inner = "mount -t tmpfs none " + dir + " && cp " + prog_path("deep_sites") + " " + lib_dir +
                         "/libdeep_lib.so " + dir + "/ && LD_LIBRARY_PATH=" + dir + " exec " + dir +
                         "/deep_sites --wait";
-    Child prog, memtop;
-    std::string err;
-    REQUIRE(spawn(prog, {"unshare", "-m", "--propagation", "private", "sh", "-c", inner}, true, &err));
-    auto ready = wait_line({&prog}, prog, false, [](const std::string& l) { return l.rfind("ready ", 0) == 0; });
-    INFO(prog.describe());
-    REQUIRE(ready);
-    const int pid = std::stoi(ready->substr(6));
-    struct stat st;
-    REQUIRE(stat((dir + "/deep_sites").c_str(), &st) != 0);  // not visible from here
-
-    auto args = memtop_base_args();
-    args.insert(args.end(), {"-p", std::to_string(pid)});
-    REQUIRE(spawn(memtop, args, false, &err));
-    REQUIRE(wait_line({&memtop, &prog}, memtop, true,
-                      [](const std::string& l) { return l.rfind("memtop: tracing", 0) == 0; }));
-    prog.write_stdin("go\n");
-    REQUIRE(wait_line({&memtop, &prog}, prog, false, [](const std::string& l) { return l == "done"; }));
-    memtop.signal(SIGINT);
-    REQUIRE(wait_exit({&memtop, &prog}, memtop));
-    prog.close_stdin();
-    REQUIRE(wait_exit({&prog}, prog));
+    AttachOptions opt;
+    opt.before_attach = [&] {
+        struct stat st;
+        REQUIRE(stat((dir + "/deep_sites").c_str(), &st) != 0);  // not visible from here
+    };
+    Attached a = run_attached({{"unshare", "-m", "--propagation", "private", "sh", "-c", inner}}, opt);
     rmdir(dir.c_str());
-    Run r;
-    collect_reports(memtop, r);
-    INFO(memtop.describe(5));
-    REQUIRE(r.final_report);
-    check_deep_sites(*r.final_report, pid);
+    INFO(a.run.diag);
+    REQUIRE(a.run.final_report);
+    check_deep_sites(*a.run.final_report, a.pids[0]);
 }
 
 TEST_CASE("--lines deep_sites.cpp: each line's bytes, through calls and inlined code", "[bpf][unwind][lines]") {
