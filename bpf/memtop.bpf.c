@@ -111,20 +111,6 @@ struct {
 
 #ifndef MEMTOP_COMPAT
 #include "unwind.h"
-
-static __always_inline void emit_need_unwind(struct unwind_regs *u)
-{
-	struct memtop_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count(MEMTOP_CNT_EVENTS_LOST);
-		return;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->type = MEMTOP_EV_NEED_UNWIND;
-	e->tgid = u->tgid;
-	e->file = u->file;
-	bpf_ringbuf_submit(e, 0);
-}
 #endif
 
 /*
