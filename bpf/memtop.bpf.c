@@ -33,13 +33,6 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 14);
-	__type(key, __u64);
-	__type(value, struct memtop_stack);
-} stacks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1 << 16);
 	__type(key, struct memtop_agg_key);
 	__type(value, struct memtop_agg_val);
@@ -109,9 +102,7 @@ struct {
 	__type(value, __u32);
 } target_cgroup SEC(".maps");
 
-#ifndef MEMTOP_COMPAT
-#include "unwind.h"
-#endif
+#include "stack.h"
 
 /*
  * Entry: capture the stack now (never in the return probe, whose return
@@ -123,8 +114,9 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 {
 	struct call_state *st;
 	__u64 sp = PT_REGS_SP(ctx);
+	__u32 tgid = current_tgid();
 
-	if ((bpf_get_current_pid_tgid() >> 32) == self_tgid)
+	if (tgid == self_tgid)
 		return NULL;
 	/* Outside the target cgroup: no state, so its return and frees (no
 	 * process record) are ignored too. */
@@ -157,64 +149,10 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 	st->adopt_sp = 0;
 
 	/* Frame 0: the caller's return address, at [sp] on entry. */
-	__u64 ret = 0, fp = PT_REGS_FP(ctx);
-	__u64 h = 0xcbf29ce484222325ULL;
-	__u32 n = 0, flags = 0;
-
-	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) == 0 && ret) {
-		st->stack.ips[0] = ret;
-		h = (h ^ ret) * 0x100000001b3ULL;
-		n = 1;
-#ifndef MEMTOP_COMPAT
-		if (dwarf_unwind) {
-			/* The caller's frame: its pc is the return address, its
-			 * sp is just above it, rbp is still its own. */
-			struct unwinder u = {
-			        .r = {.pc = ret,
-			              .sp = sp + 8,
-			              .bp = fp,
-			              .tgid = bpf_get_current_pid_tgid() >> 32,
-			              .find_budget = find_budget_walk},
-			        .n = 1,
-			        .h = h,
-			        .out = &st->stack,
-			};
-			bpf_loop(MEMTOP_MAX_FRAMES - 1, unwind_step, &u, 0);
-			n = u.n;
-			h = u.h;
-			flags = u.r.flags;
-			goto walked;
-		}
-#endif
-		/* Follow the frame-pointer chain: rbp still belongs to the caller. */
-		for (__u32 i = 1; i < MEMTOP_MAX_FRAMES; i++) {
-			struct {
-				__u64 next;
-				__u64 ret;
-			} frame;
-			if (fp < sp || fp - sp > MAX_FRAME_SPAN || (fp & 7))
-				break;
-			if (bpf_probe_read_user(&frame, sizeof(frame), (void *)fp))
-				break;
-			if (!frame.ret)
-				break;
-			st->stack.ips[i] = frame.ret;
-			h = (h ^ frame.ret) * 0x100000001b3ULL;
-			n = i + 1;
-			if (frame.next <= fp)
-				break;
-			fp = frame.next;
-		}
-	}
-#ifndef MEMTOP_COMPAT
-walked:
-#endif
-	st->stack.nr = n;
-	if (n == MEMTOP_MAX_FRAMES && !(flags & MEMTOP_STACK_COMPLETE))
-		flags |= MEMTOP_STACK_TRUNCATED;
-	st->stack.flags = flags;
-	h ^= h >> 29;
-	st->stack_id = h ? h : 1; /* 0 is the lost-stack bucket */
+	__u64 ret = 0;
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp))
+		ret = 0;
+	st->stack_id = walk_user_stack(&st->stack, ret, sp, PT_REGS_FP(ctx), tgid, STACK_AT_CALL);
 	return st;
 }
 
@@ -299,14 +237,7 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 		return;
 
 	if (stack) {
-		if (!bpf_map_lookup_elem(&stacks, &stack_id)) {
-			if (bpf_map_update_elem(&stacks, &stack_id, stack, BPF_NOEXIST) == 0) {
-				emit(MEMTOP_EV_NEW_STACK, tgid, p, NULL, NULL);
-			} else if (!bpf_map_lookup_elem(&stacks, &stack_id)) {
-				count(MEMTOP_CNT_STACK_MAP_FULL);
-				stack_id = MEMTOP_STACK_LOST;
-			}
-		}
+		store_stack(&stack_id, stack, tgid, p);
 		if (stack->flags & MEMTOP_STACK_TRUNCATED)
 			count(MEMTOP_CNT_STACK_TRUNCATED);
 	}
@@ -647,79 +578,6 @@ struct {
 	__type(value, struct memtop_growth_val);
 } growth SEC(".maps");
 
-/* Fault and syscall stacks begin at an exact instruction, heap stacks at a
- * return address: kept apart even if the addresses agreed. */
-#define FAULT_STACK_SALT 0x9e3779b97f4a7c15ULL
-
-/*
- * The user stack of the current thread from its registers as it entered the
- * kernel (a fault, a syscall): pc is the instruction itself. Fills *s and
- * returns its id. find_budget: bpf_find_vma calls allowed (see vma_caches).
- */
-static __always_inline __u64 walk_user_stack(struct memtop_stack *s, __u64 pc, __u64 sp, __u64 bp, __u32 tgid,
-                                             __u32 find_budget)
-{
-	__u64 h = 0xcbf29ce484222325ULL ^ FAULT_STACK_SALT;
-	__u32 n = 1, flags = 0;
-	s->ips[0] = pc;
-	h = (h ^ pc) * 0x100000001b3ULL;
-	if (dwarf_unwind) {
-		struct unwinder u = {
-		        .r = {.pc = pc,
-		              .sp = sp,
-		              .bp = bp,
-		              .exact = 1,
-		              .tgid = tgid,
-		              .find_budget = find_budget},
-		        .n = 1,
-		        .h = h,
-		        .out = s,
-		};
-		bpf_loop(MEMTOP_MAX_FRAMES - 1, unwind_step, &u, 0);
-		n = u.n;
-		h = u.h;
-		flags = u.r.flags;
-	} else {
-		for (__u32 i = 1; i < MEMTOP_MAX_FRAMES; i++) {
-			struct {
-				__u64 next;
-				__u64 ret;
-			} frame;
-			if (bp < sp || bp - sp > MAX_FRAME_SPAN || (bp & 7))
-				break;
-			if (bpf_probe_read_user(&frame, sizeof(frame), (void *)bp) || !frame.ret)
-				break;
-			s->ips[i] = frame.ret;
-			h = (h ^ frame.ret) * 0x100000001b3ULL;
-			n = i + 1;
-			if (frame.next <= bp)
-				break;
-			bp = frame.next;
-		}
-	}
-	s->nr = n;
-	if (n == MEMTOP_MAX_FRAMES && !(flags & MEMTOP_STACK_COMPLETE))
-		flags |= MEMTOP_STACK_TRUNCATED;
-	s->flags = flags;
-	h ^= h >> 29;
-	return h ? h : 1;
-}
-
-/* Stores a walked stack once; its id, or MEMTOP_STACK_LOST when the map is
- * full. */
-static __always_inline __u64 store_stack(__u64 stack_id, const struct memtop_stack *s, __u32 tgid)
-{
-	if (bpf_map_lookup_elem(&stacks, &stack_id))
-		return stack_id;
-	if (bpf_map_update_elem(&stacks, &stack_id, s, BPF_NOEXIST) == 0) {
-		emit(MEMTOP_EV_NEW_STACK, tgid, NULL, NULL, NULL);
-	} else if (!bpf_map_lookup_elem(&stacks, &stack_id)) {
-		count(MEMTOP_CNT_STACK_MAP_FULL);
-		return MEMTOP_STACK_LOST;
-	}
-	return stack_id;
-}
-
 SEC("tp_btf/page_fault_user")
 int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsigned long error_code)
 {
@@ -739,9 +597,9 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 		return 0;
 	}
 	/* Interrupts are off here: one bpf_find_vma (see vma_caches). */
-	__u64 stack_id = walk_user_stack(s, regs->ip, regs->sp, regs->bp, tgid, find_budget_irqs_off);
-	stack_id = store_stack(stack_id, s, tgid);
-	struct memtop_agg_key k = {.tgid = tgid, .epoch = 0, .stack_id = stack_id};
+	struct memtop_agg_key k = {.tgid = tgid, .epoch = 0};
+	k.stack_id = walk_user_stack(s, regs->ip, regs->sp, regs->bp, tgid, STACK_AT_FAULT);
+	store_stack(&k.stack_id, s, tgid, NULL);
 	struct memtop_growth_val *g = bpf_map_lookup_elem(&growth, &k);
 	if (!g) {
 		struct memtop_growth_val zero = {};
