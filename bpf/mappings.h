@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Anonymous memory mapped outside malloc: mmap, munmap, mremap and brk, per
- * process and per stack (included by memtop.bpf.c, full build only).
+ * process and per stack (full build only).
  *
  * Syscall tracepoints (syscalls:sys_{enter,exit}_*) fire for these four
  * calls alone, so a host pays nothing on its other syscalls. The stack is
@@ -34,12 +34,31 @@
  * records (Tracer::forget) after the exit or exec event that names it.
  */
 
+#ifndef MEMTOP_MAPPINGS_H
+#define MEMTOP_MAPPINGS_H
+
+#ifdef MEMTOP_COMPAT
+#error "mappings.h is for the full build: Linux 5.10 has no bpf_task_pt_regs"
+#endif
+
+#include "common.h"
+#include "stack.h"
+
 #define MAP_PAGE_ALIGN(x)   (((x) + 4095) & ~4095ULL)
 #define MM_PROT_NONE        0
 #define MM_MAP_FIXED        0x10
 #define MM_MAP_ANONYMOUS    0x20
 #define MM_MREMAP_FIXED     2
 #define MM_MREMAP_DONTUNMAP 4
+
+/* Per process, keyed by tgid: what is mapped now, its peak, and whose address
+ * space (mm_id) that is. Ended by lifecycle.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u32);
+	__type(value, struct memtop_map_proc);
+} map_procs SEC(".maps");
 
 /* The loader sizes these (--max-mappings). Allocated as used, not up front:
  * mappings are few next to allocations, and mmap is not a hot path. */
@@ -388,3 +407,5 @@ int brk_exit(struct trace_event_raw_sys_exit *ctx)
 		unmap_range(mp, tgid, to, from - to);
 	return 0;
 }
+
+#endif /* MEMTOP_MAPPINGS_H */
