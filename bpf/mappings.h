@@ -272,14 +272,11 @@ static __always_inline int mapping_traced(__u32 tgid)
  * The stack that made a mapping, walked into the thread's sys_state and
  * stored; MEMTOP_STACK_LOST if it cannot be.
  *
- * A BPF-to-BPF call, not inlined: inlined, the walk shares registers with
- * unmap_range()'s loops in the same program, and the verifier explores more
- * of their states (tools/bpf-insns.sh on Linux 6.18, verified instructions
- * inlined and called: brk_exit 36885 and 26933, mremap_exit 52077 and 43238,
- * mmap_exit 46189 and 47198). One call per mapping syscall costs nothing
- * next to the walk.
+ * Inlined. As a BPF-to-BPF call its frame adds up with the program's and the
+ * unwinder's, and Linux 6.1 refuses mmap_exit: "combined stack size of 5
+ * calls is 544. Too large" (the limit is 512).
  */
-static __noinline __u64 store_syscall_stack(struct sys_state *st, struct pt_regs *regs, __u32 tgid)
+static __always_inline __u64 store_syscall_stack(struct sys_state *st, struct pt_regs *regs, __u32 tgid)
 {
 	__u64 id = walk_user_stack(&st->stack, regs->ip, regs->sp, regs->bp, tgid, STACK_AT_SYSCALL);
 	store_stack(&id, &st->stack, tgid, NULL);
