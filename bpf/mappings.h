@@ -151,9 +151,12 @@ static __always_inline void map_charge(struct memtop_map_proc *mp, __u32 tgid, _
 		count(MEMTOP_CNT_AGG_MAP_FULL);
 	}
 	__s64 now = ADD_FETCH(&mp->bytes, bytes);
-	if (bytes > 0) {
-		if (nmaps > 0)
-			__sync_fetch_and_add(&mp->maps_total, 1);
+	/* Only a new mapping raises the peak: unmap_range() always takes bytes
+	 * out. nmaps is a constant at every call, so the removals, four per
+	 * unmap_range() and up to three of those per program, carry no
+	 * compare-and-swap loop for the verifier to walk. */
+	if (nmaps > 0 && bytes > 0) {
+		__sync_fetch_and_add(&mp->maps_total, 1);
 		raise_peak(&mp->peak_bytes, now);
 	}
 }
