@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Anonymous memory mapped outside malloc: mmap, munmap, mremap and brk, per
- * process and per stack (included by memtop.bpf.c, full build only).
+ * process and per stack (full build only).
  *
  * Syscall tracepoints (syscalls:sys_{enter,exit}_*) fire for these four
  * calls alone, so a host pays nothing on its other syscalls. The stack is
@@ -34,12 +34,31 @@
  * records (Tracer::forget) after the exit or exec event that names it.
  */
 
+#ifndef MEMTOP_MAPPINGS_H
+#define MEMTOP_MAPPINGS_H
+
+#ifdef MEMTOP_COMPAT
+#error "mappings.h is for the full build: Linux 5.10 has no bpf_task_pt_regs"
+#endif
+
+#include "common.h"
+#include "stack.h"
+
 #define MAP_PAGE_ALIGN(x)   (((x) + 4095) & ~4095ULL)
 #define MM_PROT_NONE        0
 #define MM_MAP_FIXED        0x10
 #define MM_MAP_ANONYMOUS    0x20
 #define MM_MREMAP_FIXED     2
 #define MM_MREMAP_DONTUNMAP 4
+
+/* Per process, keyed by tgid: what is mapped now, its peak, and whose address
+ * space (mm_id) that is. Ended by lifecycle.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u32);
+	__type(value, struct memtop_map_proc);
+} map_procs SEC(".maps");
 
 /* The loader sizes these (--max-mappings). Allocated as used, not up front:
  * mappings are few next to allocations, and mmap is not a hot path. */
@@ -132,9 +151,12 @@ static __always_inline void map_charge(struct memtop_map_proc *mp, __u32 tgid, _
 		count(MEMTOP_CNT_AGG_MAP_FULL);
 	}
 	__s64 now = ADD_FETCH(&mp->bytes, bytes);
-	if (bytes > 0) {
-		if (nmaps > 0)
-			__sync_fetch_and_add(&mp->maps_total, 1);
+	/* Only a new mapping raises the peak: unmap_range() always takes bytes
+	 * out. nmaps is a constant at every call, so the removals, four per
+	 * unmap_range() and up to three of those per program, carry no
+	 * compare-and-swap loop for the verifier to walk. */
+	if (nmaps > 0 && bytes > 0) {
+		__sync_fetch_and_add(&mp->maps_total, 1);
 		raise_peak(&mp->peak_bytes, now);
 	}
 }
@@ -249,12 +271,19 @@ static __always_inline int mapping_traced(__u32 tgid)
 	return !traced_only || bpf_map_lookup_elem(&procs, &tgid);
 }
 
-/* The stack that made a mapping, walked into the thread's sys_state and
- * stored; MEMTOP_STACK_LOST if it cannot be. */
+/*
+ * The stack that made a mapping, walked into the thread's sys_state and
+ * stored; MEMTOP_STACK_LOST if it cannot be.
+ *
+ * Inlined. As a BPF-to-BPF call its frame adds up with the program's and the
+ * unwinder's, and Linux 6.1 refuses mmap_exit: "combined stack size of 5
+ * calls is 544. Too large" (the limit is 512).
+ */
 static __always_inline __u64 store_syscall_stack(struct sys_state *st, struct pt_regs *regs, __u32 tgid)
 {
-	__u64 id = walk_user_stack(&st->stack, regs->ip, regs->sp, regs->bp, tgid, find_budget_walk);
-	return store_stack(id, &st->stack, tgid);
+	__u64 id = walk_user_stack(&st->stack, regs->ip, regs->sp, regs->bp, tgid, STACK_AT_SYSCALL);
+	store_stack(&id, &st->stack, tgid, NULL);
+	return id;
 }
 
 static __always_inline __u64 syscall_stack(struct task_struct *t, struct pt_regs *regs, __u32 tgid)
@@ -378,3 +407,5 @@ int brk_exit(struct trace_event_raw_sys_exit *ctx)
 		unmap_range(mp, tgid, to, from - to);
 	return 0;
 }
+
+#endif /* MEMTOP_MAPPINGS_H */

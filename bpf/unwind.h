@@ -17,6 +17,12 @@
 #ifndef MEMTOP_UNWIND_H
 #define MEMTOP_UNWIND_H
 
+#ifdef MEMTOP_COMPAT
+#error "unwind.h is for the full build: Linux 5.10 has neither bpf_loop nor bpf_find_vma"
+#endif
+
+#include "common.h"
+
 /* Binary-search steps per frame: enough for 4M rows in one file. */
 #define UNWIND_SEARCH_STEPS 22
 
@@ -135,7 +141,20 @@ static long vma_found(struct task_struct *task, struct vm_area_struct *vma, void
 	return 0;
 }
 
-static __always_inline void emit_need_unwind(struct unwind_regs *u);
+/* Asks user space to build the table of u->file (MEMTOP_EV_NEED_UNWIND). */
+static __always_inline void emit_need_unwind(struct unwind_regs *u)
+{
+	struct memtop_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(MEMTOP_CNT_EVENTS_LOST);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = MEMTOP_EV_NEED_UNWIND;
+	e->tgid = u->tgid;
+	e->file = u->file;
+	bpf_ringbuf_submit(e, 0);
+}
 
 /* The binary search and the cache scan run as bpf_loop callbacks: verified
  * once each, where open-coded bounded loops made the verifier walk every

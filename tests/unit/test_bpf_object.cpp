@@ -38,7 +38,7 @@ std::vector<std::string> uprobes_without_tail_call(bpf_object* obj, size_t& upro
 
 }  // namespace
 
-// See use_task_stack() in bpf/memtop.bpf.c: without a tail call, kernels
+// See use_task_stack() in bpf/heap.h: without a tail call, kernels
 // since 6.13 run these programs on a per-CPU stack that a preempted thread
 // shares with the next thread hitting the same probe on that CPU.
 TEST_CASE("every uprobe program contains the tail call that keeps it on the task's stack", "[bpf]") {

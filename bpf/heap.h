@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Exact per-stack heap accounting: the allocator probes.
+ *
+ * Hot path (every traced malloc/free), in order of cost after the trap:
+ *   entry:  one task-storage lookup, a stack walk (stack.h), an FNV hash of
+ *           the frames.
+ *   return: task-storage lookup, stack/alloc/agg/proc map operations, atomics.
+ *   free:   proc lookup, alloc lookup+delete, agg and proc atomics.
+ * Nothing else happens per call; new-stack notices go to user space through
+ * the event ring buffer.
+ *
+ * One entry program per argument layout (enum memtop_kind), one return
+ * program for them all, one free program. The per-thread state between
+ * entry and return is common.h's call_state.
+ */
+#ifndef MEMTOP_HEAP_H
+#define MEMTOP_HEAP_H
+
+#include "common.h"
+#include "stack.h"
+
+/* How far below operator new's entry sp its inner allocation may start:
+ * libstdc++'s new and its nothrow/aligned wrappers use a few words. */
+#define ADOPT_WINDOW 512
+
+/* Retries of a map update or delete that failed for a reason other than
+ * the answer itself (missing, existing, full). */
+#define MAP_RETRIES 4
+
+/* Live allocations and per-stack aggregates. Sizes are set by the loader
+ * before load (--max-allocs, --max-aggs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 19);
+	__type(key, struct memtop_alloc_key);
+	__type(value, struct memtop_alloc_val);
+} allocs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 16);
+	__type(key, struct memtop_agg_key);
+	__type(value, struct memtop_agg_val);
+} aggs SEC(".maps");
+
+/*
+ * Every uprobe program runs on the traced thread's own kernel stack, never on
+ * a private stack shared with other threads.
+ *
+ * Since Linux 6.13 the verifier gives a kprobe-type program (uprobes are
+ * kprobe-type) whose frame is 64 bytes or more a private stack: one per CPU,
+ * used by every run of that program on that CPU (bpf_enable_priv_stack()).
+ * That is safe only when no run can start while another run on the same CPU
+ * is unfinished. Uprobe programs run in the thread that hit the probe with
+ * migration disabled but preemption enabled, and no per-CPU counter turns a
+ * second run away. On a preemptible kernel (preempt=full or lazy; 7.x offers
+ * nothing else) a thread preempted inside free_entry lets another thread run
+ * free_entry on the same CPU in the same frame, and the first thread then
+ * continues with the second one's key, pointers and spilled registers. On 7.3
+ * that showed as frees whose record was not found, records stored under
+ * another key, and one thread's counts landing on another thread.
+ *
+ * The verifier gives no private stack to a program that contains a tail call
+ * (check_max_stack_depth(); has_tail_call comes from a scan of the
+ * instructions, before any of them is verified). So each uprobe program starts
+ * with a tail call into this array. Nothing ever puts a program into it, so
+ * the call falls through. tests/unit/test_bpf_object.cpp checks that every
+ * uprobe program has it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} task_stack_only SEC(".maps");
+
+static __always_inline void use_task_stack(void *ctx)
+{
+	bpf_tail_call(ctx, &task_stack_only, 0);
+}
+
+/* --cgroup/--container: probes are on every process mapping the files, and
+ * only tasks in target_cgroup (or below it) are traced. */
+const volatile __u32 cgroup_filter = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} target_cgroup SEC(".maps");
+
+/*
+ * Entry: capture the stack now (never in the return probe, whose return
+ * address the kernel has replaced with its trampoline). Returns NULL when this
+ * call is nested inside an allocator call already being traced (operator new
+ * -> malloc, realloc(NULL) -> malloc): the outer call is the one counted.
+ */
+static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 kind)
+{
+	struct call_state *st;
+	__u64 sp = PT_REGS_SP(ctx);
+	__u32 tgid = current_tgid();
+
+	if (tgid == self_tgid)
+		return NULL;
+	/* Outside the target cgroup: no state, so its return and frees (no
+	 * process record) are ignored too. */
+	if (cgroup_filter && bpf_current_task_under_cgroup(&target_cgroup, 0) != 1)
+		return NULL;
+	st = thread_state(1);
+	if (!st) {
+		count(MEMTOP_CNT_STATE_BUSY);
+		return NULL;
+	}
+	/* Deeper than an outer call in flight: nested. Equal: a tail call from
+	 * one entry point into another (reallocarray jumps into realloc); the
+	 * outer state already describes the call. Shallower: the state is stale
+	 * (its call left without returning) and is replaced. */
+	if (st->active && sp <= st->sp) {
+		/* operator new has no return probe (see new_entry): the malloc or
+		 * aligned_alloc it makes a few words down its stack returns the
+		 * block on its behalf. */
+		if (st->kind == MEMTOP_KIND_NEW && !st->adopt_sp && st->sp - sp < ADOPT_WINDOW &&
+		    (kind == MEMTOP_KIND_MALLOC || kind == MEMTOP_KIND_MEMALIGN ||
+		     kind == MEMTOP_KIND_CALLOC))
+			st->adopt_sp = sp;
+		return NULL;
+	}
+
+	st->sp = sp;
+	st->kind = kind;
+	st->active = 1;
+	st->old_found = 0;
+	st->adopt_sp = 0;
+
+	/* Frame 0: the caller's return address, at [sp] on entry. */
+	__u64 ret = 0;
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp))
+		ret = 0;
+	st->stack_id = walk_user_stack(&st->stack, ret, sp, PT_REGS_FP(ctx), tgid, STACK_AT_CALL);
+	return st;
+}
+
+static __always_inline struct memtop_proc *get_proc(__u32 tgid)
+{
+	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	if (p)
+		return p;
+
+	struct memtop_proc fresh = {};
+	fresh.epoch = NEW_EPOCH();
+	bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
+	/* NOEXIST: another thread of the same process may win the race; then
+	 * its entry is the one to use. */
+	bpf_map_update_elem(&procs, &tgid, &fresh, BPF_NOEXIST);
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		count(MEMTOP_CNT_PROC_MAP_FULL);
+	return p;
+}
+
+static __always_inline struct memtop_agg_val *get_agg(struct memtop_agg_key *k)
+{
+	struct memtop_agg_val *a = bpf_map_lookup_elem(&aggs, k);
+	if (a)
+		return a;
+	struct memtop_agg_val zero = {};
+	bpf_map_update_elem(&aggs, k, &zero, BPF_NOEXIST);
+	a = bpf_map_lookup_elem(&aggs, k);
+	if (!a)
+		count(MEMTOP_CNT_AGG_MAP_FULL);
+	return a;
+}
+
+static __always_inline void charge(struct memtop_proc *p, __u32 tgid, __u64 stack_id, __s64 bytes,
+                                   __s64 nallocs, int cumulative)
+{
+	struct memtop_agg_key k = {.tgid = tgid, .epoch = p->epoch, .stack_id = stack_id};
+	struct memtop_agg_val *a = get_agg(&k);
+	if (a) {
+		__sync_fetch_and_add(&a->bytes, bytes);
+		__sync_fetch_and_add(&a->allocs, nallocs);
+		if (cumulative) {
+			__sync_fetch_and_add(&a->alloc_bytes_total, bytes);
+			__sync_fetch_and_add(&a->allocs_total, 1);
+		}
+	}
+}
+
+/* Forget a live allocation; only the thread whose delete succeeds accounts
+ * for it, so a racing double free cannot subtract twice. */
+static __always_inline int take_alloc(struct memtop_proc *p, __u32 tgid, __u64 addr,
+                                      struct memtop_alloc_val *out)
+{
+	struct memtop_alloc_key k = {.tgid = tgid, .epoch = p->epoch, .addr = addr};
+	struct memtop_alloc_val *v = bpf_map_lookup_elem(&allocs, &k);
+	if (!v)
+		return 0;
+	*out = *v;
+	/* -ENOENT: a racing free of the same block won; it does the accounting.
+	 * Anything else is a bucket lock that gave up under contention (the
+	 * resilient spinlocks of recent kernels): try again. */
+	long err = bpf_map_delete_elem(&allocs, &k);
+	for (int i = 0; i < MAP_RETRIES && err && err != -2 /* ENOENT */; i++)
+		err = bpf_map_delete_elem(&allocs, &k);
+	if (err) {
+		if (err != -2)
+			count(MEMTOP_CNT_MAP_BUSY);
+		return 0;
+	}
+	charge(p, tgid, out->stack_id, -(__s64)out->size, -1, 0);
+	__sync_fetch_and_add(&p->heap_bytes, -(__s64)out->size);
+	__sync_fetch_and_add(&p->frees_total, 1);
+	return 1;
+}
+
+static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u64 stack_id,
+                                         const struct memtop_stack *stack, int undo_free)
+{
+	struct memtop_proc *p = get_proc(tgid);
+	if (!p)
+		return;
+
+	if (stack) {
+		store_stack(&stack_id, stack, tgid, p);
+		if (stack->flags & MEMTOP_STACK_TRUNCATED)
+			count(MEMTOP_CNT_STACK_TRUNCATED);
+	}
+
+	struct memtop_alloc_key k = {.tgid = tgid, .epoch = p->epoch, .addr = addr};
+	struct memtop_alloc_val v = {.size = size, .stack_id = stack_id};
+	long err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
+	for (int i = 0; i < MAP_RETRIES && err && err != -17 && err != -7 /* E2BIG: full */; i++)
+		err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
+	if (err == -17 /* EEXIST */) {
+		/* The allocator handed this address out again without a free we
+		 * saw: the old block is gone, account for it before reuse. */
+		struct memtop_alloc_val old;
+		if (take_alloc(p, tgid, addr, &old))
+			count(MEMTOP_CNT_MISSED_FREE);
+		err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
+	}
+	if (err) {
+		/* Still refused after the retries: the map is full (kernels
+		 * before 6.12 do not all say so with E2BIG). */
+		count(MEMTOP_CNT_ALLOC_MAP_FULL);
+		return;
+	}
+
+	charge(p, tgid, stack_id, size, 1, !undo_free);
+	/* User space deletes the stacks no agg references (Tracer::forget). It
+	 * may have deleted ours between the insert above and the charge. */
+	if (stack && stack_id != MEMTOP_STACK_LOST && !bpf_map_lookup_elem(&stacks, &stack_id))
+		bpf_map_update_elem(&stacks, &stack_id, stack, BPF_NOEXIST);
+	__s64 now = ADD_FETCH(&p->heap_bytes, (__s64)size);
+	if (undo_free)
+		__sync_fetch_and_add(&p->frees_total, -1);
+	else
+		__sync_fetch_and_add(&p->allocs_total, 1);
+	raise_peak(&p->heap_peak_bytes, now);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(malloc_entry, __u64 size)
+{
+	use_task_stack(ctx);
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_MALLOC);
+	if (st)
+		st->size = size;
+	return 0;
+}
+
+/* Entry only. A return probe replaces the return address with the kernel's
+ * trampoline; when operator new throws bad_alloc, the C++ unwinder finds no
+ * unwind info for the trampoline and calls std::terminate. So the result is
+ * taken from the allocation operator new makes inside (see begin_call). */
+SEC("uprobe")
+int BPF_KPROBE(new_entry, __u64 size)
+{
+	use_task_stack(ctx);
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_NEW);
+	if (st)
+		st->size = size;
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_entry, __u64 nmemb, __u64 size)
+{
+	use_task_stack(ctx);
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_CALLOC);
+	if (st)
+		st->size = nmemb * size; /* overflow makes calloc fail: never counted */
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(memalign_entry, __u64 align, __u64 size)
+{
+	use_task_stack(ctx);
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_MEMALIGN);
+	if (st)
+		st->size = size;
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(posix_memalign_entry, __u64 memptr, __u64 align, __u64 size)
+{
+	use_task_stack(ctx);
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_POSIX_MEMALIGN);
+	if (st) {
+		st->size = size;
+		st->arg_ptr = memptr;
+	}
+	return 0;
+}
+
+/* realloc takes the old block out at entry: if realloc frees it and another
+ * thread gets the same address before our return probe runs, that thread's
+ * record must not be the one we delete. A failed realloc puts it back. */
+static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 size)
+{
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_REALLOC);
+	if (!st)
+		return 0;
+	st->size = size;
+	st->arg_ptr = ptr;
+	if (ptr) {
+		__u32 tgid = current_tgid();
+		struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+		struct memtop_alloc_val old;
+		if (p && take_alloc(p, tgid, ptr, &old)) {
+			st->old_found = 1;
+			st->old_size = old.size;
+			st->old_stack_id = old.stack_id;
+		}
+	}
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(realloc_entry, __u64 ptr, __u64 size)
+{
+	use_task_stack(ctx);
+	return realloc_begin(ctx, ptr, size);
+}
+
+/* reallocarray(ptr, nmemb, size) is realloc(ptr, nmemb * size) that fails on
+ * overflow; an overflowing product must not look like size 0 (a free). */
+SEC("uprobe")
+int BPF_KPROBE(reallocarray_entry, __u64 ptr, __u64 nmemb, __u64 size)
+{
+	use_task_stack(ctx);
+	__u64 bytes = nmemb * size, n = nmemb;
+	/* Opaque to clang, which would turn the check into __multi3. */
+	asm volatile("" : "+r"(n));
+	if (n && bytes / n != size)
+		bytes = ~0ULL;
+	return realloc_begin(ctx, ptr, bytes);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_entry, __u64 ptr)
+{
+	use_task_stack(ctx);
+	if (!ptr)
+		return 0;
+	__u32 tgid = current_tgid();
+	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		return 0;
+	struct memtop_alloc_val old;
+	take_alloc(p, tgid, ptr, &old);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_return, __u64 ret)
+{
+	use_task_stack(ctx);
+	struct call_state *st = thread_state(0);
+	if (!st || !st->active)
+		return 0;
+
+	/* A call returns with sp one slot above its entry sp. */
+	__u64 sp = PT_REGS_SP(ctx) - 8;
+	__u32 tgid = current_tgid();
+	if (st->kind == MEMTOP_KIND_NEW) {
+		if (!st->adopt_sp || sp != st->adopt_sp)
+			return 0;
+		/* The allocation inside operator new returned: the block is new's,
+		 * charged to new's caller with the size asked of new. On failure
+		 * new retries or throws; either way this state is done. */
+		st->active = 0;
+		if (ret)
+			record_alloc(tgid, ret, st->size, st->stack_id, &st->stack, 0);
+		return 0;
+	}
+	if (sp != st->sp)
+		return 0; /* a nested call returned */
+	st->active = 0;
+
+	__u64 addr = ret;
+
+	switch (st->kind) {
+	case MEMTOP_KIND_POSIX_MEMALIGN:
+		if ((int)ret != 0)
+			return 0;
+		addr = 0;
+		if (bpf_probe_read_user(&addr, sizeof(addr), (void *)st->arg_ptr) || !addr)
+			return 0;
+		break;
+	case MEMTOP_KIND_REALLOC:
+		if (!ret) {
+			/* size 0 freed the block (glibc); otherwise realloc failed and
+			 * the old block is still live: give it back its record. */
+			if (st->size && st->old_found)
+				record_alloc(tgid, st->arg_ptr, st->old_size, st->old_stack_id, NULL, 1);
+			return 0;
+		}
+		break;
+	default:
+		if (!ret)
+			return 0;
+	}
+	record_alloc(tgid, addr, st->size, st->stack_id, &st->stack, 0);
+	return 0;
+}
+
+#endif /* MEMTOP_HEAP_H */

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Process lifecycle: an exec or the last thread's exit ends what the other
+ * concerns keep per process (the heap record, resident memory, mappings, the
+ * unwinder's mapping cache) and hands the final numbers to user space in one
+ * event. tp_btf programs see the task directly, no tracefs needed.
+ */
+#ifndef MEMTOP_LIFECYCLE_H
+#define MEMTOP_LIFECYCLE_H
+
+#include "common.h"
+#include "rss.h"
+#ifndef MEMTOP_COMPAT
+#include "mappings.h"
+#include "unwind.h"
+#endif
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(process_exec, struct task_struct *task)
+{
+	__u32 tgid = task->tgid;
+	struct memtop_map_proc *mp = NULL;
+#ifndef MEMTOP_COMPAT
+	bpf_map_delete_elem(&vma_caches, &tgid); /* a new image, new mappings */
+	mp = bpf_map_lookup_elem(&map_procs, &tgid);
+#endif
+	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	/* Opaque to clang, which would test (p | mp). */
+	asm volatile("" : "+r"(mp));
+	if (!p && !mp)
+		return 0;
+	/* The old image's heap and mappings are gone; the event names both
+	 * instances for user space to forget. */
+	emit(MEMTOP_EV_EXEC, tgid, p, NULL, mp);
+#ifndef MEMTOP_COMPAT
+	if (mp)
+		bpf_map_delete_elem(&map_procs, &tgid);
+#endif
+	if (!p)
+		return 0;
+	/* de_thread() has already killed the other threads, so nothing races
+	 * with this reset. */
+	p->epoch = NEW_EPOCH();
+	p->heap_bytes = 0;
+	p->heap_peak_bytes = 0;
+	p->allocs_total = 0;
+	p->frees_total = 0;
+	bpf_get_current_comm(p->comm, sizeof(p->comm));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(process_exit, struct task_struct *task)
+{
+#ifdef MEMTOP_COMPAT
+	__u32 tid = task->pid;
+	bpf_map_delete_elem(&call_states, &tid);
+#endif
+	/* Only the last thread out ends the process. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	__u32 tgid = task->tgid;
+#ifndef MEMTOP_COMPAT
+	bpf_map_delete_elem(&vma_caches, &tgid);
+#endif
+	struct memtop_map_proc *mp = NULL;
+#ifndef MEMTOP_COMPAT
+	mp = bpf_map_lookup_elem(&map_procs, &tgid);
+#endif
+	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	struct memtop_rss *r = bpf_map_lookup_elem(&rss, &tgid);
+	/* Opaque to clang, which would test (p | r): pointer arithmetic the
+	 * verifier refuses. */
+	asm volatile("" : "+r"(r));
+	asm volatile("" : "+r"(mp));
+	if (!p && !r && !mp)
+		return 0;
+	emit(MEMTOP_EV_EXIT, tgid, p, r, mp);
+	if (p)
+		bpf_map_delete_elem(&procs, &tgid);
+	if (r)
+		bpf_map_delete_elem(&rss, &tgid);
+#ifndef MEMTOP_COMPAT
+	if (mp)
+		bpf_map_delete_elem(&map_procs, &tgid);
+#endif
+	return 0;
+}
+
+#endif /* MEMTOP_LIFECYCLE_H */
