@@ -45,7 +45,7 @@ const std::vector<AllocatorSymbol>& allocator_symbols() {
         {"pvalloc", P::MallocEntry, true, DI, false},
         {"free", P::FreeEntry, false, DI, true},
         // operator new / new[]: plain, nothrow, aligned, aligned nothrow. No
-        // return probe: it would break unwinding of bad_alloc (memtop.bpf.c).
+        // return probe: it would break unwinding of bad_alloc (bpf/heap.h).
         {"_Znwm", P::NewEntry, false, DI, false},
         {"_Znam", P::NewEntry, false, DI, false},
         {"_ZnwmRKSt9nothrow_t", P::NewEntry, false, DI, false},

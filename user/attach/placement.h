@@ -19,7 +19,7 @@
 
 namespace memtop {
 
-// One BPF program per argument layout (bpf/memtop.bpf.c).
+// One BPF program per argument layout (bpf/heap.h).
 enum class ProbeProgram {
     MallocEntry,
     NewEntry,
