@@ -20,10 +20,12 @@
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 #include "procinfo/proc_status.h"
 #include "symbolize/perf_map.h"
+#include "symbolize/symbol_index.h"
 #include "util/unique_fd.h"
 
 namespace memtop {
@@ -112,6 +114,20 @@ struct Segment {
     bool exec;
 };
 
+// What describe() found for one address, kept so that the same address in
+// another stack, another report or another process costs one hash lookup.
+struct Described {
+    std::optional<std::string> function;
+    std::optional<uint64_t> offset;
+    std::optional<std::string> file;
+    std::optional<int> line;
+    std::vector<InlinedFrame> inlined;
+};
+
+// Resolved addresses kept per module, at most this many: a long --heap-all
+// run meets many addresses; past the cap the cache starts over.
+constexpr size_t kMaxDescribedPerModule = size_t(1) << 18;
+
 // One ELF file, alone in its own Dwfl, reported at bias 0 (ET_DYN) or at its
 // link-time addresses (ET_EXEC): addresses passed to libdwfl are ELF
 // virtual addresses plus `bias`.
@@ -120,6 +136,9 @@ struct Module {
     Dwfl_Module* mod = nullptr;
     Dwarf_Addr bias = 0;
     std::vector<Segment> segments;
+    SymbolIndex symbols;
+    // By libdwfl address * 2 + (whether the frame's address is one past it).
+    std::unordered_map<uint64_t, Described> described;
 
     Module() = default;
     Module(const Module&) = delete;
@@ -173,7 +192,7 @@ std::unique_ptr<Module> load_module(OpenedFile file, const std::string& name) {
     // used to find .gnu_debuglink files still exist.
     Dwarf_Addr dwbias = 0;
     (void)dwfl_module_getdwarf(m->mod, &dwbias);
-    (void)dwfl_module_getsymtab(m->mod);
+    if (dwfl_module_getsymtab(m->mod) > 0) m->symbols = SymbolIndex(m->mod);
     return m;
 }
 
@@ -217,16 +236,22 @@ std::optional<std::string> die_function_name(Dwarf_Die* die) {
 }
 
 // Fills function, offset, file, line and inlined of `f` for the libdwfl
-// address `addr`; `extra` is f.address minus the looked-up address.
-void describe(Dwfl_Module* mod, Dwarf_Addr addr, uint64_t extra, Frame& f) {
-    GElf_Off off = 0;
-    GElf_Sym sym{};
-    GElf_Word shndx = 0;
-    Elf* sym_elf = nullptr;
-    Dwarf_Addr sym_bias = 0;
-    if (const char* name = dwfl_module_addrinfo(mod, addr, &off, &sym, &shndx, &sym_elf, &sym_bias)) {
-        f.function = demangle(name);
-        f.offset = off + extra;
+// address `addr` of `m`; `extra` is f.address minus the looked-up address.
+void describe(Module& m, Dwarf_Addr addr, uint64_t extra, Frame& f) {
+    Dwfl_Module* mod = m.mod;
+    if (std::optional<SymbolIndex::Hit> hit = m.symbols.find(addr)) {
+        f.function = demangle(hit->name);
+        f.offset = hit->offset + extra;
+    } else {
+        GElf_Off off = 0;
+        GElf_Sym sym{};
+        GElf_Word shndx = 0;
+        Elf* sym_elf = nullptr;
+        Dwarf_Addr sym_bias = 0;
+        if (const char* name = dwfl_module_addrinfo(mod, addr, &off, &sym, &shndx, &sym_elf, &sym_bias)) {
+            f.function = demangle(name);
+            f.offset = off + extra;
+        }
     }
 
     std::optional<std::string> file;
@@ -279,6 +304,23 @@ void describe(Dwfl_Module* mod, Dwarf_Addr addr, uint64_t extra, Frame& f) {
     }
     f.file = std::move(file);
     f.line = line;
+}
+
+// describe(), once per address of a module.
+void describe_cached(Module& m, Dwarf_Addr addr, uint64_t extra, Frame& f) {
+    const uint64_t key = addr * 2 + (extra != 0);
+    if (auto it = m.described.find(key); it != m.described.end()) {
+        const Described& d = it->second;
+        f.function = d.function;
+        f.offset = d.offset;
+        f.file = d.file;
+        f.line = d.line;
+        f.inlined = d.inlined;
+        return;
+    }
+    describe(m, addr, extra, f);
+    if (m.described.size() >= kMaxDescribedPerModule) m.described.clear();
+    m.described.emplace(key, Described{f.function, f.offset, f.file, f.line, f.inlined});
 }
 
 // A perf map is read up to this many bytes; past it a (runaway or hostile)
@@ -421,7 +463,7 @@ struct Symbolizer::Impl {
             if (Module* mod = module_for(pid, *m)) {
                 const bool exec = m->perms.size() > 2 && m->perms[2] == 'x';
                 if (std::optional<uint64_t> vaddr = mod->vaddr_of(lookup - m->start + m->pgoff, exec))
-                    describe(mod->mod, *vaddr + mod->bias, f.address - lookup, f);
+                    describe_cached(*mod, *vaddr + mod->bias, f.address - lookup, f);
             }
         }
         // No ELF file names it: JIT code, in anonymous memory (or a memfd, or
