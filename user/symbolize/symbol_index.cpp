@@ -42,8 +42,9 @@ SymbolIndex::SymbolIndex(Dwfl_Module* mod) : mod_(mod) {
 }
 
 void SymbolIndex::Table::seal() {
-    std::sort(entries.begin(), entries.end(),
-              [](const Entry& a, const Entry& b) { return a.start < b.start || (a.start == b.start && a.end < b.end); });
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+        return a.start < b.start || (a.start == b.start && a.end < b.end);
+    });
     max_end.resize(entries.size());
     uint64_t reach = 0;
     for (size_t i = 0; i < entries.size();) {
@@ -63,8 +64,8 @@ void SymbolIndex::Table::seal() {
 }
 
 size_t SymbolIndex::Table::closest(uint64_t addr, bool& ambiguous) const {
-    auto after = std::upper_bound(entries.begin(), entries.end(), addr,
-                                  [](uint64_t a, const Entry& e) { return a < e.start; });
+    auto after =
+        std::upper_bound(entries.begin(), entries.end(), addr, [](uint64_t a, const Entry& e) { return a < e.start; });
     size_t j = static_cast<size_t>(after - entries.begin());
     for (size_t walked = 0; j > 0; ++walked) {
         --j;
