@@ -91,6 +91,12 @@ static __always_inline __u64 walk_user_stack(struct memtop_stack *s, __u64 pc, _
 			        .h = h,
 			        .out = s,
 			};
+			/* Inside a probed allocator (a mapping or page fault in
+			 * malloc) a return probe may be in flight. A heap probe's
+			 * own walk never meets one: inside a traced allocator
+			 * call it is nested, and not walked. */
+			if (exact)
+				uretprobe_state(&u.r);
 			bpf_loop(MEMTOP_MAX_FRAMES - 1, unwind_step, &u, 0);
 			n = u.n;
 			h = u.h;

@@ -108,7 +108,45 @@ struct unwind_regs {
 	__u32 tgid;
 	__u32 find_budget; /* bpf_find_vma calls still allowed */
 	__u32 pad;
+	/* Return probes in flight: a return address that is the kernel's
+	 * trampoline stands for the next of these instances' saved one. */
+	__u64 trampoline;   /* its address, 0: none in this process */
+	__u64 ret_instance; /* struct return_instance *, innermost not yet used */
 };
+
+/*
+ * A function with a return probe (malloc, ...) returns to the kernel's
+ * trampoline in the [uprobes] page while it runs: the kernel keeps the real
+ * return address in the thread's list of return instances, innermost first.
+ * A walk meets the trampolines in the same order. A chained instance (one
+ * probed function tail-called another) shares its trampoline with the next.
+ * Read here, once per walk.
+ */
+static __always_inline void uretprobe_state(struct unwind_regs *u)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct return_instance *ri = BPF_CORE_READ(t, utask, return_instances);
+	if (!ri)
+		return;
+	struct xol_area *area = BPF_CORE_READ(t, mm, uprobes_state.xol_area);
+	if (!area)
+		return;
+	u->trampoline = BPF_CORE_READ(area, vaddr);
+	u->ret_instance = (__u64)ri;
+}
+
+/* ret, or the real return address if ret is the trampoline. */
+static __always_inline __u64 uretprobe_return(struct unwind_regs *u, __u64 ret)
+{
+	if (!u->trampoline || ret != u->trampoline || !u->ret_instance)
+		return ret;
+	struct return_instance *ri = (struct return_instance *)u->ret_instance;
+	__u64 orig = BPF_CORE_READ(ri, orig_ret_vaddr);
+	for (int i = 0; i < 4 && ri && BPF_CORE_READ(ri, chained); i++)
+		ri = BPF_CORE_READ(ri, next);
+	u->ret_instance = ri ? (__u64)BPF_CORE_READ(ri, next) : 0;
+	return orig;
+}
 
 struct unwinder {
 	struct unwind_regs r;
@@ -338,6 +376,7 @@ __noinline int unwind_frame(struct unwind_regs *u)
 		u->bp = frame.next;
 	}
 	u->exact = 0;
+	ret = uretprobe_return(u, ret);
 	if (!ret)
 		return 0;
 	u->pc = ret;

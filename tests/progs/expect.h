@@ -236,6 +236,11 @@ inline constexpr Site cpp_sites[] = {
 /* ---------------------------------------------------------------- map_sites */
 /* Anonymous mappings outside malloc, per function (KiB still mapped after
  * "mapped"). map_keep and grow_brk give theirs back at "unmap". */
+/* big_malloc: malloc(BIG_MALLOC_SIZE) in big_site, kept until EOF; glibc
+ * maps it (4 MiB is far above its mmap threshold). */
+#define BIG_MALLOC_SIZE (4 << 20)
+#define BIG_MALLOC_FIRST 16 /* first_site: malloc(16) before it, kept until EOF */
+
 #define MAP_KEEP_KB 3072   /* map_keep: mmap 3 MiB, kept until "unmap" */
 #define MAP_TRIM_KB 3072   /* map_trim: mmap 5 MiB, head and tail 1 MiB unmapped */
 #define MAP_GONE_KB 0      /* map_gone: mmap 2 MiB, all unmapped */

@@ -33,6 +33,9 @@ struct Child {
     int status = 0;       // raw wait status once reaped
     std::string name;     // basename of argv[0]
     std::string cmdline;  // argv, space-separated, for diagnostics
+    // A program's own protocol lines ("ready", "done") come on stderr: so
+    // for `memtop --json -- CMD`, whose stdout carries only the reports.
+    bool lines_on_stderr = false;
 
     Child() = default;
     Child(const Child&) = delete;

@@ -151,7 +151,7 @@ static void spawn_prog(Child& prog, const std::vector<std::string>& argv) {
 }
 
 int wait_ready(const std::vector<Child*>& all, Child& c) {
-    auto ready = wait_line(all, c, false, [](const std::string& l) { return starts_with(l, "ready "); });
+    auto ready = wait_line(all, c, c.lines_on_stderr, [](const std::string& l) { return starts_with(l, "ready "); });
     INFO(c.describe());
     REQUIRE(ready);
     return std::stoi(ready->substr(6));
@@ -166,7 +166,7 @@ int start_prog(Child& prog, const std::vector<std::string>& argv, const std::vec
 
 void expect_line(const std::vector<Child*>& all, Child& c, const std::string& line, size_t* from) {
     auto seen = wait_line(
-        all, c, false, [&](const std::string& l) { return l == line; }, kTimeout, from);
+        all, c, c.lines_on_stderr, [&](const std::string& l) { return l == line; }, kTimeout, from);
     INFO("waiting for \"" << line << "\" from " << c.describe());
     REQUIRE(seen);
 }

@@ -86,8 +86,9 @@ std::optional<json> report_until(const std::vector<Child*>& all, Child& memtop, 
 // pid it printed (its own, or its pid in its pid namespace).  `others` are
 // pumped meanwhile.
 int start_prog(Child& prog, const std::vector<std::string>& argv, const std::vector<Child*>& others = {});
-// Waits for "ready <pid>" on c's stdout (a program's, or that of memtop --
-// CMD, which CMD shares) and returns the pid.  REQUIREs it.
+// Waits for "ready <pid>" on c's stdout (a program's; for memtop --json --
+// CMD, whose CMD prints on stderr, c.lines_on_stderr) and returns the pid.
+// REQUIREs it.
 int wait_ready(const std::vector<Child*>& all, Child& c);
 // Waits (bounded) for the line `line` on c's stdout (from *from on, moved
 // past it, as wait_line).  REQUIREs it.

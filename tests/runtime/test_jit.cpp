@@ -64,13 +64,14 @@ TEST_CASE("jit_sites under memtop -- CMD: a JIT stub named from its perf map, al
     argv.insert(argv.end(), {"--", prog_path("jit_sites"), "--wait"});
     Child memtop;
     start_memtop(memtop, argv, true);
-    // CMD's stdout is memtop's: its lines come between the reports.
+    // With --json, CMD's stdout is memtop's stderr.
+    memtop.lines_on_stderr = true;
     const int pid = wait_ready({&memtop}, memtop);
     const std::string map_path = "/tmp/perf-" + std::to_string(pid) + ".map";
     REQUIRE(access(map_path.c_str(), F_OK) == 0);
 
-    size_t from = 0;
-    go({&memtop}, memtop, "done", &from);
+    size_t from_err = 0, from = 0;
+    go({&memtop}, memtop, "done", &from_err);
 
     // A report while the program runs (-d 1): the map is there to read.
     auto live = wait_line(

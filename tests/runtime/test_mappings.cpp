@@ -3,6 +3,7 @@
 // from named functions (expect.h, MAP_*).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 
 #include "expect.h"
@@ -130,4 +131,60 @@ TEST_CASE("system view: anonymous mappings per stack, exact through trims, mrema
     p = entry(*ended, pid);
     CHECK((*p)["mapped_peak_bytes"].get<long long>() >= before_unmap);
     CHECK(stop_memtop({&memtop}, memtop, SIGINT).exit_code == 0);
+}
+
+// With a target, malloc has a return probe: the kernel replaces its return
+// address with a trampoline in the [uprobes] page for the length of the
+// call. A stack taken inside (glibc maps a big block from malloc) walks
+// through that slot, and must go on to malloc's real caller and main.
+TEST_CASE("a mapping made inside a traced malloc: its stack goes through the return probe to main", "[bpf][mappings]") {
+    RT_REQUIRE_ENV();
+    if (!kernel_at_least(5, 15)) {
+        WARN("mapping stacks need Linux 5.15");
+        return;
+    }
+    Child prog, memtop;
+    const int pid = start_prog(prog, {prog_path("big_malloc_nofp"), "--wait"});
+    start_memtop(memtop, memtop_attach_args({pid}));
+    wait_tracing({&prog, &memtop}, memtop, {pid});
+    size_t seen = memtop.out_lines.size();
+    go({&prog, &memtop}, prog);
+
+    auto in_big_site = [&](const json& r) -> const json* {
+        for (const auto& st : r["mappings"]) {
+            if (st["pid"] != pid) continue;
+            for (const auto& f : st["frames"])
+                if (names(f, "big_site")) return &st;
+        }
+        return nullptr;
+    };
+    std::string last;
+    auto r = report_until(
+        {&prog, &memtop}, memtop, seen, [&](const json& j) { return in_big_site(j) != nullptr; }, &last);
+    INFO("last report: " << last);
+    REQUIRE(r);
+    const json& st = *in_big_site(*r);
+    INFO("stack: " << st.dump());
+    // glibc maps the block with its header, rounded up to pages.
+    CHECK(st["bytes"].get<long long>() >= BIG_MALLOC_SIZE);
+    CHECK(st["bytes"].get<long long>() <= BIG_MALLOC_SIZE + 4096);
+    std::vector<std::string> fns;
+    for (const auto& f : st["frames"]) fns.push_back(fn_of(f));
+    auto at = [&](const std::string& fn) {
+        for (size_t i = 0; i < fns.size(); i++)
+            if (fn == fns[i]) return int(i);
+        return -1;
+    };
+    // ... -> malloc -> big_site -> main, in that order, nothing in between.
+    const int m = std::max(at("malloc"), at("__libc_malloc"));
+    REQUIRE(m >= 0);
+    CHECK(at("big_site") == m + 1);
+    CHECK(at("main") == m + 2);
+    for (const auto& f : st["frames"]) CHECK(f["address"] != "0x7fffffffe000");
+    CHECK(st["complete"] == true);
+    // The heap side counts the block as always.
+    CHECK(stack_with_bytes(*r, pid, BIG_MALLOC_SIZE));
+
+    end_prog({&prog, &memtop}, prog);
+    stop_memtop({&prog, &memtop}, memtop, 0);
 }

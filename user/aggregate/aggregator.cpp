@@ -86,10 +86,13 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
     for (const auto& p : r.processes) shown.insert({p.pid, p.epoch});
     for (const auto& e : ended) {
         // Without the system view, a process that was not heap-traced is
-        // not one of the report's.
-        if (!opt_.system_view && e.epoch == 0) continue;
+        // not one of the report's, unless it is a target (which may end
+        // before its first allocation: `memtop -- /bin/true`).
+        bool target = m.targets.count(e.pid) > 0;
+        if (!opt_.system_view && e.epoch == 0 && !target) continue;
         if (!shown.insert({e.pid, e.epoch}).second) continue;
         r.processes.push_back(ended_process(e, k));
+        if (target) r.processes.back().heap_traced = true;
     }
     if (opt_.system_view) {
         std::map<uint32_t, ProcessStats> heap;
@@ -98,12 +101,7 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
         std::erase_if(r.processes, [](const ProcessStats& p) { return !p.exited; });
         add_system_view(r, k, heap, facts, m.now);
     } else {
-        // The traced processes' resident memory, kept by the kernel for
-        // every process (kmem:rss_stat).
-        for (auto& p : r.processes) {
-            if (p.exited) continue;
-            if (auto it = k.rss.find(p.pid); it != k.rss.end()) p.rss = it->second;
-        }
+        add_targets(r, k, m.targets, facts, m.now);
     }
     add_mapped(r, k);
     order_processes(r.processes);
@@ -154,53 +152,90 @@ void Aggregator::add_mapped(Report& r, const KernelSnapshot& k) const {
     }
 }
 
+// What a report says of a live process's resident memory: the kernel's
+// counters (kmem:rss_stat), or /proc's for a process whose counters have not
+// changed since memtop started; and its growth since the previous report.
+void Aggregator::resident(ProcessStats& p, SystemProcess& sp, const KernelSnapshot& k, ProcessFacts& facts, double dt) {
+    auto kr = k.rss.find(p.pid);
+    if (kr == k.rss.end() && !sp.seed) {
+        sp.seed = facts.resident(p.pid);
+        if (!sp.seed) return;  // gone, or a kernel thread
+        sp.seed->peak = sp.seed->resident();
+    }
+    RssStats cur = kr != k.rss.end() ? kr->second : *sp.seed;
+    if (sp.seed) cur.peak = std::max(cur.peak, sp.seed->peak);
+    sp.last = cur;
+    p.rss = cur;
+    p.growth_bytes = sp.prev_resident < 0 ? 0 : cur.resident() - sp.prev_resident;
+    p.growth_rate = dt > 0 ? p.growth_bytes / dt : 0;
+    sp.grow_streak = p.growth_bytes > 0 ? sp.grow_streak + 1 : 0;
+    p.growing = sp.grow_streak >= kGrowingIntervals;
+    sp.prev_resident = cur.resident();
+}
+
+double Aggregator::since_last_report(std::chrono::steady_clock::time_point now) {
+    double dt = last_report_ == std::chrono::steady_clock::time_point{}
+                    ? 0
+                    : std::chrono::duration<double>(now - last_report_).count();
+    last_report_ = now;
+    return dt;
+}
+
+// With a target: the traced processes, each target listed even before its
+// first allocation (its heap 0), with resident memory and growth as the
+// system view has them.
+void Aggregator::add_targets(Report& r, const KernelSnapshot& k, const std::set<uint32_t>& targets, ProcessFacts& facts,
+                             std::chrono::steady_clock::time_point now) {
+    double dt = since_last_report(now);
+    std::set<uint32_t> listed;
+    for (const auto& p : r.processes)
+        if (!p.exited) listed.insert(p.pid);
+    for (uint32_t pid : targets) {
+        if (listed.count(pid)) continue;
+        auto seed = facts.resident(pid);
+        if (!seed) continue;  // not started yet, or gone
+        ProcessStats p;
+        p.pid = pid;
+        p.comm = facts.comm(pid);
+        r.processes.push_back(std::move(p));
+        listed.insert(pid);
+    }
+    for (auto& p : r.processes)
+        if (!p.exited) resident(p, system_[p.pid], k, facts, dt);
+    std::erase_if(system_, [&](const auto& e) { return !listed.count(e.first); });
+}
+
 // Every process's resident memory. The kernel keeps it current through
 // kmem:rss_stat; /proc is read once per process, for the numbers of a
 // process whose counters have not changed since memtop started, and for its
 // name and identity.
 void Aggregator::add_system_view(Report& r, const KernelSnapshot& k, const std::map<uint32_t, ProcessStats>& heap,
                                  ProcessFacts& facts, std::chrono::steady_clock::time_point now) {
-    double dt = last_report_ == std::chrono::steady_clock::time_point{}
-                    ? 0
-                    : std::chrono::duration<double>(now - last_report_).count();
-    last_report_ = now;
+    double dt = since_last_report(now);
     std::set<uint32_t> alive;
     for (uint32_t pid : facts.live_pids()) alive.insert(pid);
     for (uint32_t pid : alive) {
-        auto kr = k.rss.find(pid);
-        auto it = system_.find(pid);
-        if (it == system_.end() && kr == k.rss.end()) {
-            auto seed = facts.resident(pid);
-            if (!seed) continue;  // gone, or a kernel thread
-            seed->peak = seed->resident();
-            it = system_.emplace(pid, SystemProcess{}).first;
-            it->second.seed = seed;
-        } else if (it == system_.end()) {
-            it = system_.emplace(pid, SystemProcess{}).first;
-        }
-        SystemProcess& sp = it->second;
-        RssStats cur = kr != k.rss.end() ? kr->second : *sp.seed;
-        if (sp.seed) cur.peak = std::max(cur.peak, sp.seed->peak);
-        sp.last = cur;
-        if (!sp.have_identity) {
-            sp.identity = facts.identity(pid);
-            sp.have_identity = true;
-        }
-
         ProcessStats p;
         if (auto h = heap.find(pid); h != heap.end()) {
             p = h->second;
         } else {
             p.pid = pid;
-            p.comm = facts.comm(pid);
             p.heap_traced = false;
         }
-        p.rss = cur;
-        p.growth_bytes = sp.prev_resident < 0 ? 0 : cur.resident() - sp.prev_resident;
-        p.growth_rate = dt > 0 ? p.growth_bytes / dt : 0;
-        sp.grow_streak = p.growth_bytes > 0 ? sp.grow_streak + 1 : 0;
-        p.growing = sp.grow_streak >= kGrowingIntervals;
-        sp.prev_resident = cur.resident();
+        auto it = system_.find(pid);
+        bool fresh = it == system_.end();
+        if (fresh) it = system_.emplace(pid, SystemProcess{}).first;
+        SystemProcess& sp = it->second;
+        resident(p, sp, k, facts, dt);
+        if (!p.rss) {  // gone, or a kernel thread
+            if (fresh) system_.erase(it);
+            continue;
+        }
+        if (!p.heap_traced) p.comm = facts.comm(pid);
+        if (!sp.have_identity) {
+            sp.identity = facts.identity(pid);
+            sp.have_identity = true;
+        }
         p.has_identity = true;
         p.cgroup = sp.identity.cgroup;
         p.container = sp.identity.container;

@@ -39,6 +39,7 @@ struct ReportMoment {
     std::optional<uint32_t> focus;  // the screen's detail view: that process's top stacks too
     std::set<int> hidden;           // processes whose heap is not reported (the screen's `t`)
     SelfStats self;                 // memtop's own resident memory and CPU
+    std::set<uint32_t> targets;     // -p PIDs, CMD: listed even before (or without) an allocation
 };
 
 // A process "is growing" after this many reports in a row with more
@@ -68,6 +69,10 @@ private:
     void add_system_view(Report& r, const KernelSnapshot& k, const std::map<uint32_t, ProcessStats>& heap,
                          ProcessFacts& facts, std::chrono::steady_clock::time_point now);
     void add_mapped(Report& r, const KernelSnapshot& k) const;
+    void add_targets(Report& r, const KernelSnapshot& k, const std::set<uint32_t>& targets, ProcessFacts& facts,
+                     std::chrono::steady_clock::time_point now);
+    void resident(ProcessStats& p, SystemProcess& sp, const KernelSnapshot& k, ProcessFacts& facts, double dt);
+    double since_last_report(std::chrono::steady_clock::time_point now);
 
     AggregateOptions opt_;
     std::map<uint32_t, SystemProcess> system_;

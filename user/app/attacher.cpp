@@ -6,6 +6,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include "attach/elf_image.h"
 #include "attach/program_files.h"
@@ -17,6 +20,35 @@ namespace memtop {
 namespace {
 void log(const std::string& msg) {
     fprintf(stderr, "memtop: %s\n", msg.c_str());
+}
+
+// Gone, or a zombie: its memory is gone either way.
+bool process_exited(int pid) {
+    if (kill(pid, 0) != 0) return errno == ESRCH;
+    // The state follows the command name, which may hold ") ".
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    auto paren = text.rfind(") ");
+    if (paren == std::string::npos || paren + 2 >= text.size()) return !process_alive(pid);
+    char state = text[paren + 2];
+    return state == 'Z' || state == 'X';
+}
+
+// Why a process cannot be traced, as the user should read it: a process
+// that exited while memtop read its files did not fail to have them.
+[[noreturn]] void attach_failed(int pid, const std::string& who, const MemtopError& e) {
+    if (process_exited(pid)) throw MemtopError(kExitNoTarget, "trace " + who + ": it exited");
+    throw e;
+}
+
+// What to say of a process whose files define no malloc: memtop counts the
+// malloc family, which Go and some static programs never call; the system
+// view still has their resident memory.
+std::string no_allocator(const std::string& what) {
+    return what +
+           ": memtop traces calls to malloc, free and operator new, and this program makes none through any "
+           "file it maps (a Go program, or one with its own allocator?); memtop without a target shows its "
+           "resident memory, growth and mappings";
 }
 }  // namespace
 
@@ -34,17 +66,27 @@ void Attacher::attach_pids() {
 std::string Attacher::attach_pid(int pid) {
     std::string who = "pid " + std::to_string(pid);
     if (kill(pid, 0) != 0 && errno == ESRCH) throw MemtopError(kExitNoTarget, "trace " + who + ": no such process");
+    if (process_exited(pid)) throw MemtopError(kExitNoTarget, "trace " + who + ": it exited");
     std::string err;
     auto maps = read_proc_maps(pid, &err);
-    if (!maps) throw MemtopError(kExitNoTarget, "trace " + who + ": " + err);
-    auto files = finder_.files_of(pid, *maps);
-    if (files.empty())
-        throw MemtopError(kExitAttach, "trace " + who + " (" + comm_of(pid) +
-                                           "): none of the files it maps defines malloc or operator new");
-    // Tables before probes: the first stacks are whole too.
-    if (auto* tables = tracer_.unwind_tables()) tables->load_process(pid);
+    if (!maps) {
+        if (process_exited(pid)) throw MemtopError(kExitNoTarget, "trace " + who + ": it exited");
+        // The process is there; memtop may not look at it.
+        bool denied =
+            err.find(std::strerror(EACCES)) != std::string::npos || err.find(std::strerror(EPERM)) != std::string::npos;
+        throw MemtopError(denied ? kExitPermission : kExitNoTarget, "trace " + who + ": " + err);
+    }
     size_t probes = 0;
-    for (const auto& f : files) probes += tracer_.attach_library(f.open_path, f.path, pid).links;
+    std::vector<LibraryFile> files;
+    try {
+        files = finder_.files_of(pid, *maps);
+        if (files.empty()) throw MemtopError(kExitAttach, no_allocator("trace " + who + " (" + comm_of(pid) + ")"));
+        // Tables before probes: the first stacks are whole too.
+        if (auto* tables = tracer_.unwind_tables()) tables->load_process(pid);
+        for (const auto& f : files) probes += tracer_.attach_library(f.open_path, f.path, pid).links;
+    } catch (const MemtopError& e) {
+        attach_failed(pid, who, e);
+    }
     return "tracing " + who + " (" + comm_of(pid) + "): " + std::to_string(files.size()) + " libraries, " +
            std::to_string(probes) + " probes";
 }
@@ -59,16 +101,19 @@ void Attacher::start_command() {
     if (stat(path.c_str(), &st) == 0 && finder_.defines_allocator(path, st.st_dev, st.st_ino)) {
         files.push_back({static_cast<uint64_t>(st.st_dev), st.st_ino, path, path});
     } else {
-        bool is_static = false;
+        bool is_static = false, stripped = false;
         try {
-            is_static = !ElfImage::open(path)->dynamic();
+            auto img = ElfImage::open(path);
+            is_static = !img->dynamic();
+            stripped = !img->has_functions();
         } catch (const MemtopError&) {
             // A script: its interpreter is dynamically linked.
         }
-        if (is_static)
+        if (is_static && stripped)
             throw MemtopError(kExitAttach, "trace " + path +
-                                               ": it is statically linked and defines none of the allocator "
-                                               "symbols memtop traces (stripped?); nothing to probe");
+                                               ": it is statically linked and stripped, so no symbol names its "
+                                               "malloc; nothing to probe");
+        if (is_static) throw MemtopError(kExitAttach, no_allocator("trace " + path + " (statically linked)"));
     }
     std::string err;
     auto maps = read_proc_maps(getpid(), &err);
@@ -84,7 +129,8 @@ void Attacher::start_command() {
             if (stat(file.c_str(), &fst) == 0) tables->load_file({kernel_dev(fst.st_dev), fst.st_ino}, file, file);
         }
 
-    cmd_ = std::make_unique<TracedCommand>(path, opt_.command);
+    // NDJSON on stdout stays parseable line by line: CMD prints to stderr.
+    cmd_ = std::make_unique<TracedCommand>(path, opt_.command, opt_.json && opt_.output.empty());
     int pid = cmd_->pid();
     size_t probes = 0;
     std::set<std::pair<uint64_t, uint64_t>> done;

@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "app/option_checks.h"
 #include "app/private_allocator.h"
 #include "app/session.h"
 #include "attach/elf_image.h"
@@ -50,6 +51,42 @@ int print_probe_plan(const std::string& path) {
     return 0;
 }
 
+// One line for a bad command line, naming the option as the user can type
+// it (-d, not CLI11's --interval) and what it takes.
+std::string usage_message(const CLI::App& app, const CLI::ParseError& e) {
+    std::string msg = e.what();
+    if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
+        std::string extras;
+        for (const auto& arg : app.remaining())
+            if (arg != "--") extras += (extras.empty() ? "" : " ") + arg;
+        bool option = !extras.empty() && extras[0] == '-';
+        return (option ? "unknown option " : "unexpected argument ") + extras +
+               " (memtop --help lists the options; -- CMD runs a command)";
+    }
+    if (dynamic_cast<const CLI::ValidationError*>(&e)) {
+        // "--interval: must be ..." -> "-d: must be ..."
+        auto colon = msg.find(": ");
+        if (colon != std::string::npos)
+            for (const CLI::Option* o : app.get_options()) {
+                if (o->get_name() != msg.substr(0, colon) || o->get_snames().empty()) continue;
+                return "-" + o->get_snames()[0] + msg.substr(colon);
+            }
+        return msg;
+    }
+    if (dynamic_cast<const CLI::ConversionError*>(&e)) {
+        // "Could not convert: --max-allocs = 5000000000": valid, too big
+        const std::string head = "Could not convert: ";
+        auto eq = msg.find(" = ");
+        if (msg.rfind(head, 0) == 0 && eq != std::string::npos)
+            return msg.substr(head.size(), eq - head.size()) + ": " + msg.substr(eq + 3) +
+                   " is out of range (memtop --help gives its type)";
+    }
+    // CLI11's own texts, on one line.
+    for (auto& c : msg)
+        if (c == '\n') c = ' ';
+    return msg + " (memtop --help lists the options)";
+}
+
 // The live screen, titled with what memtop traces.
 std::unique_ptr<View> make_screen(const Options& opt) {
     tui::ScreenOptions so;
@@ -81,42 +118,66 @@ int main(int argc, char** argv) {
     std::string pid_list, probes_file;
     CLI::App app{"memtop: heap allocations of running programs, per call stack, traced with eBPF"};
     app.set_version_flag("--version", "memtop 0.1");
-    app.add_option("-p,--pid", pid_list, "trace these processes (PID[,PID...])");
+    app.add_option("-p,--pid", pid_list, "trace these processes (PID[,PID...])")->check(not_empty("a process id"));
     app.add_flag("--heap-all", opt.heap_all, "trace every process on the host (every allocation takes a trap)");
     app.add_option("--cgroup", opt.cgroup,
-                   "trace every process in this cgroup (v2 path, e.g. system.slice/foo.service), also later ones");
+                   "trace every process in this cgroup (v2 path, e.g. system.slice/foo.service), also later ones")
+        ->check(not_empty("a cgroup path"));
     app.add_option("--container", opt.container,
-                   "trace every process of this container (its id, or a unique prefix), also later ones");
-    app.add_option("-d,--interval", opt.interval, "seconds between reports")->check(CLI::PositiveNumber);
-    app.add_option("-T,--top", opt.top, "stacks per report, by outstanding bytes")->check(CLI::PositiveNumber);
-    app.add_flag("--json", opt.json, "one JSON object per report on stdout (NDJSON)");
+                   "trace every process of this container (its id, or a unique prefix), also later ones")
+        ->check(not_empty("a container id"));
+    app.add_option("-d,--interval", opt.interval, "seconds between reports (at least 0.1)")
+        ->check(seconds_at_least(kMinInterval, "must be at least 0.1 seconds"))
+        ->capture_default_str();
+    app.add_option("-T,--top", opt.top, "stacks per report, by outstanding bytes")
+        ->check(positive_count())
+        ->capture_default_str();
+    app.add_flag("--json", opt.json,
+                 "one JSON object per report on stdout (NDJSON); -- CMD then prints on stderr unless -o is given");
+    app.add_option("-o,--output", opt.output, "write the reports to FILE instead of stdout")
+        ->check(not_empty("a file name"));
     app.add_flag("-b,--batch", opt.batch, "print reports, never the live screen, even on a terminal");
     app.add_option("-n,--iterations", opt.iterations, "stop after N reports (the last one is the final report)")
-        ->check(CLI::PositiveNumber);
+        ->check(positive_count())
+        ->default_str("none: until stopped");
     bool no_color = false;
     app.add_flag("--no-color", no_color, "draw the live screen without colour (so does NO_COLOR in the environment)");
-    app.add_option("--duration", opt.duration, "stop after this many seconds")->check(CLI::PositiveNumber);
-    app.add_option("--max-allocs", opt.sizes.allocs, "live allocations tracked at once")->check(CLI::PositiveNumber);
-    app.add_option("--max-stacks", opt.sizes.stacks, "distinct stacks kept")->check(CLI::PositiveNumber);
-    app.add_option("--max-aggs", opt.sizes.aggs, "(process, stack) pairs kept")->check(CLI::PositiveNumber);
-    app.add_option("--max-procs", opt.sizes.procs, "processes tracked at once")->check(CLI::PositiveNumber);
+    app.add_option("--duration", opt.duration, "stop after this many seconds")
+        ->check(positive_seconds())
+        ->default_str("none: until stopped");
+    app.add_option("--max-allocs", opt.sizes.allocs, "live allocations tracked at once")
+        ->check(positive_count())
+        ->capture_default_str();
+    app.add_option("--max-stacks", opt.sizes.stacks, "distinct stacks kept")
+        ->check(positive_count())
+        ->capture_default_str();
+    app.add_option("--max-aggs", opt.sizes.aggs, "(process, stack) pairs kept")
+        ->check(positive_count())
+        ->capture_default_str();
+    app.add_option("--max-procs", opt.sizes.procs, "processes tracked at once")
+        ->check(positive_count())
+        ->capture_default_str();
     app.add_flag("--compat-bpf", opt.compat_bpf,
                  "load the BPF build for kernels before 5.12 (chosen by itself there; this forces it)");
     app.add_option("--max-unwind-rows", opt.sizes.unwind_rows,
                    "unwind-table rows kept in the kernel, all files together (8 bytes each)")
-        ->check(CLI::PositiveNumber);
+        ->check(positive_count())
+        ->capture_default_str();
     app.add_flag("--frame-pointers-only", opt.frame_pointers_only,
                  "walk stacks by frame pointers alone (cheaper; stacks stop at code built without them)");
     app.add_option("--lines", opt.lines,
                    "for source file FILE (a path or its trailing part), each line's outstanding and allocated "
-                   "bytes and allocations");
+                   "bytes and allocations")
+        ->check(not_empty("a source file"));
     app.add_option("--fault-sample", opt.fault_sample,
                    "growth stacks: sample first-touch page faults every BYTES on average (0: off)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(byte_count())
+        ->capture_default_str();
     app.add_flag("--no-mappings", opt.no_mappings,
                  "do not record anonymous mmap/munmap/mremap/brk per stack (saves a stack walk per mmap)");
     app.add_option("--max-mappings", opt.sizes.mappings, "anonymous mappings recorded at once")
-        ->check(CLI::PositiveNumber);
+        ->check(positive_count())
+        ->capture_default_str();
     app.add_option("--probes", probes_file, "print where memtop would probe the allocators in FILE, and exit");
     app.add_flag("-v,--verbose", opt.verbose, "libbpf's log and attach details on stderr");
     bool no_multi = false;
@@ -140,7 +201,9 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e) == 0 ? 0 : kExitUsage;
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        fprintf(stderr, "memtop: %s\n", usage_message(app, e).c_str());
+        return kExitUsage;
     }
     try {
         if (!probes_file.empty()) return print_probe_plan(probes_file);
@@ -159,7 +222,14 @@ int main(int argc, char** argv) {
         const char* no_color_env = std::getenv("NO_COLOR");
         opt.color = !no_color && !(no_color_env && *no_color_env);
         std::unique_ptr<View> view;
-        if (!opt.batch && !opt.json && tui::Screen::available()) view = make_screen(opt);
+        if (!opt.output.empty()) {
+            // Truncated now, so a bad path fails before anything is traced.
+            FILE* out = fopen(opt.output.c_str(), "we");
+            if (!out) throw MemtopError(kExitUsage, describe("-o: open " + opt.output, errno));
+            view = std::make_unique<PrintView>(opt.json, out);
+        } else if (!opt.batch && !opt.json && tui::Screen::available()) {
+            view = make_screen(opt);
+        }
         Session session(std::move(opt), std::move(view));
         return session.run();
     } catch (const MemtopError& e) {

@@ -19,6 +19,7 @@ struct Options {
     double interval = 5.0;               // -d SEC
     size_t top = 10;                     // -T N
     bool json = false;                   // --json
+    std::string output;                  // -o FILE: the reports go there, not to stdout
     bool batch = false;                  // -b: print reports even on a terminal (no live screen)
     std::optional<size_t> iterations;    // -n N: stop after N reports (the last is the final one)
     bool color = true;                   // --no-color, or NO_COLOR set: the screen draws without colour

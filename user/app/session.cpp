@@ -68,6 +68,8 @@ void Session::report(bool final) {
     m.final = final;
     m.focus = focus_;
     m.hidden = hidden_;
+    for (int pid : opt_.pids) m.targets.insert(static_cast<uint32_t>(pid));
+    if (auto* cmd = attacher_->command()) m.targets.insert(static_cast<uint32_t>(cmd->pid()));
     auto self = self_.sample();
     m.self.rss_bytes = self.rss_bytes;
     m.self.cpu_seconds = self.cpu_seconds;
@@ -76,6 +78,7 @@ void Session::report(bool final) {
     Report r = aggregator_.build(tracer_->snapshot(), ended_, facts_, m);
     namer_.name(r);
     view_->show(r);
+    warn_full_maps(r.lost);
 
     // What was reported of ended processes is not reported again: their
     // kernel records go, with the old images of exec'd ones.
@@ -153,6 +156,42 @@ void Session::attach() {
         attacher_->scan_host();
         log("tracing all processes: " + std::to_string(tracer_->libraries().size()) + " libraries, " +
             std::to_string(tracer_->probe_count()) + " probes");
+    }
+}
+
+// A full map loses data from then on: said once per map, with the option
+// that makes it bigger, besides the counters every report carries. The
+// live screen shows those counters itself, and stderr would tear it.
+void Session::warn_full_maps(const LostCounters& lost) {
+    if (view_->interactive()) return;
+    for (const auto& k : kLostKinds) {
+        size_t i = static_cast<size_t>(k.kind);
+        if (!*k.option || !lost[k.kind] || warned_full_[i]) continue;
+        warned_full_[i] = true;
+        uint32_t size = 0;
+        switch (k.kind) {
+            case Lost::alloc_map_full:
+                size = opt_.sizes.allocs;
+                break;
+            case Lost::stack_map_full:
+                size = opt_.sizes.stacks;
+                break;
+            case Lost::agg_map_full:
+                size = opt_.sizes.aggs;
+                break;
+            case Lost::proc_map_full:
+            case Lost::rss_map_full:
+                size = opt_.sizes.procs;
+                break;
+            case Lost::mapping_map_full:
+                size = opt_.sizes.mappings;
+                break;
+            default:
+                break;
+        }
+        log(std::string("a kernel map is full: ") + k.text + " (" + std::to_string(lost[k.kind]) + " so far); " +
+            k.option + " raises its size" + (size ? " (now " + std::to_string(size) + ")" : "") +
+            "; every report counts what is lost under \"lost\"");
     }
 }
 

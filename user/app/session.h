@@ -33,10 +33,11 @@ public:
 private:
     using Clock = std::chrono::steady_clock;
 
-    void load();              // the kernel side, and what it says it lacks
-    void attach();            // the targets of the command line
-    void report(bool final);  // one report, along the data path, to the view
-    void log_limits() const;  // what this kernel cannot do, said once
+    void load();                                    // the kernel side, and what it says it lacks
+    void attach();                                  // the targets of the command line
+    void report(bool final);                        // one report, along the data path, to the view
+    void log_limits() const;                        // what this kernel cannot do, said once
+    void warn_full_maps(const LostCounters& lost);  // the first loss to each full map, said once
 
     // EventSink: what the kernel reports as it happens.
     void process_ended(const ProcessStats& p) override;
@@ -72,6 +73,7 @@ private:
     std::optional<uint32_t> focus_;
     std::set<int> view_pids_;  // attached by trace_pid
     std::set<int> hidden_;     // untrace_pid: probes stay, the heap is not reported
+    bool warned_full_[std::size(kLostKinds)] = {};
 };
 
 }  // namespace memtop

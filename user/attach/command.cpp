@@ -13,7 +13,8 @@
 
 namespace memtop {
 
-TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv) : path_(std::move(path)) {
+TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv, bool stdout_to_stderr)
+    : path_(std::move(path)) {
     int gate[2], err[2];
     if (pipe2(gate, O_CLOEXEC) != 0) throw MemtopError(kExitFailure, describe("create pipes for " + path_, errno));
     UniqueFd gate_read(gate[0]), gate_write(gate[1]);
@@ -39,6 +40,7 @@ TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv) : 
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
+        if (stdout_to_stderr) dup2(STDERR_FILENO, STDOUT_FILENO);
         execv(path_.c_str(), args.data());
         int e = errno;
         (void)!write(err_write.get(), &e, sizeof e);

@@ -18,7 +18,9 @@ class TracedCommand {
 public:
     // Forks the child, which waits at the gate. `path` is the resolved
     // executable (resolve_command), argv[0] stays as the user typed it.
-    TracedCommand(std::string path, std::vector<std::string> argv);
+    // stdout_to_stderr: CMD's stdout is memtop's stderr (memtop's stdout
+    // carries reports a program reads, --json).
+    TracedCommand(std::string path, std::vector<std::string> argv, bool stdout_to_stderr = false);
     ~TracedCommand();
     TracedCommand(const TracedCommand&) = delete;  // one owner of the child and its pipes
     TracedCommand& operator=(const TracedCommand&) = delete;

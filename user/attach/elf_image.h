@@ -36,6 +36,9 @@ public:
     const std::string& interpreter() const { return interpreter_; }
     // Defined (not imported) function from .dynsym or .symtab.
     std::optional<ElfFunction> function(const std::string& name) const;
+    // Has any function symbol (of those asked for): false for a stripped
+    // static program, whose allocator then has no name to probe.
+    bool has_functions() const { return !functions_.empty(); }
     // Function containing vaddr, if any.
     std::optional<ElfFunction> function_at(uint64_t vaddr) const;
     // Link-time address -> file offset, through the PT_LOAD segments.

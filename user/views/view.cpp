@@ -9,8 +9,8 @@ namespace memtop {
 
 void PrintView::show(const Report& r) {
     std::string out = json_ ? render_json(r) + "\n" : render_text(r) + "\n";
-    fwrite(out.data(), 1, out.size(), stdout);
-    fflush(stdout);
+    fwrite(out.data(), 1, out.size(), out_);
+    fflush(out_);
 }
 
 }  // namespace memtop

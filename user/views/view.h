@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,11 +54,13 @@ public:
 // Text (render_text) or NDJSON (render_json) on stdout, one report at a time.
 class PrintView : public View {
 public:
-    explicit PrintView(bool json) : json_(json) {}
+    // Reports go to `out` (stdout, or memtop's -o FILE), which it does not own.
+    explicit PrintView(bool json, FILE* out = stdout) : json_(json), out_(out) {}
     void show(const Report& r) override;
 
 private:
     bool json_;
+    FILE* out_;
 };
 
 }  // namespace memtop

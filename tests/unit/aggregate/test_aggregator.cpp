@@ -175,6 +175,50 @@ TEST_CASE("targets: traced processes with resident memory; untraced exits are no
     CHECK(facts.status_reads == 0);  // no /proc walk with a target
 }
 
+TEST_CASE("targets: listed before their first allocation and at an exit without one, with their growth",
+          "[aggregate][targets]") {
+    Aggregator agg({.system_view = false});
+    FakeFacts facts;
+    facts.status[20] = rss(1000);  // -p 20: no allocation yet, not in the kernel's heap records
+    facts.status[21] = rss(500);   // not a target
+    KernelSnapshot k;
+    ReportMoment m = at(0);
+    m.targets = {20, 22};
+    Report r = agg.build(k, {}, facts, m);
+    REQUIRE(r.processes.size() == 1);
+    const ProcessStats* p = find(r, 20);
+    REQUIRE(p);
+    CHECK(p->heap_traced);
+    CHECK(p->heap_bytes == 0);
+    CHECK(p->comm == "p20");
+    CHECK(p->rss->resident() == 1000);  // from /proc until the kernel's counters move
+    CHECK(p->growth_bytes == 0);
+
+    // Its counters move: growth from the previous report, as in the system view.
+    k.rss[20] = rss(4000);
+    m = at(2);
+    m.targets = {20, 22};
+    r = agg.build(k, {}, facts, m);
+    p = find(r, 20);
+    REQUIRE(p);
+    CHECK(p->growth_bytes == 3000);
+    CHECK(p->growth_rate == Approx(1500));
+
+    // Target 22 ended without allocating (epoch 0): it is still the report's.
+    ProcessStats ended;
+    ended.pid = 22;
+    ended.rss = rss(0, 0, 700);
+    m = at(4, true);
+    m.targets = {20, 22};
+    r = agg.build(k, {ended}, facts, m);
+    p = find(r, 22);
+    REQUIRE(p);
+    CHECK(p->exited);
+    CHECK(p->heap_traced);
+    CHECK(p->rss->peak == 700);
+    CHECK_FALSE(find(r, 21));
+}
+
 TEST_CASE("mappings: per process when recorded, for traced processes only with a target", "[aggregate][mappings]") {
     Aggregator agg({.system_view = false});
     FakeFacts facts;

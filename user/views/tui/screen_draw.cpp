@@ -136,7 +136,10 @@ void Screen::draw_table() {
     if (height <= 0) return;
     const auto& rows = table_.rows();
     if (rows.empty()) {
-        put(y0 + 1, 0, last_ ? "no process matches the filter" : "");
+        // Targets are always listed; --cgroup and --heap-all list a process
+        // from its first allocation.
+        const char* none = table_.filter().empty() ? "no process has allocated yet" : "no process matches the filter";
+        put(y0 + 1, 0, last_ ? none : "");
         return;
     }
     int top = table_.first_visible(height);
