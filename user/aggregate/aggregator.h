@@ -29,6 +29,7 @@ struct AggregateOptions {
     bool system_view = false;               // no target: every process, resident memory first
     size_t top = 10;                        // stacks per list
     std::optional<std::string> lines_file;  // --lines FILE: every heap stack goes to the line listing
+    bool all_stacks = false;                // the final report carries every heap stack (file exports)
 };
 
 // What one report is about besides the kernel's numbers.

@@ -117,6 +117,10 @@ int main(int argc, char** argv) {
                  "do not record anonymous mmap/munmap/mremap/brk per stack (saves a stack walk per mmap)");
     app.add_option("--max-mappings", opt.sizes.mappings, "anonymous mappings recorded at once")
         ->check(CLI::PositiveNumber);
+    app.add_option("--pprof", opt.exports.pprof,
+                   "at the end, write every heap stack to OUT as a gzip'd pprof profile (go tool pprof OUT)");
+    app.add_option("--folded", opt.exports.folded,
+                   "at the end, write every heap stack's outstanding bytes to OUT as folded stacks (flamegraph.pl)");
     app.add_option("--probes", probes_file, "print where memtop would probe the allocators in FILE, and exit");
     app.add_flag("-v,--verbose", opt.verbose, "libbpf's log and attach details on stderr");
     bool no_multi = false;
@@ -145,6 +149,7 @@ int main(int argc, char** argv) {
     try {
         if (!probes_file.empty()) return print_probe_plan(probes_file);
         if (!pid_list.empty()) opt.pids = parse_pids(pid_list);
+        check_export_files(opt.exports);
         opt.uprobe_multi = !no_multi;
         int targets =
             !opt.pids.empty() + !opt.command.empty() + opt.heap_all + !opt.cgroup.empty() + !opt.container.empty();

@@ -33,6 +33,7 @@ AggregateOptions aggregate_options(const Options& o) {
     a.system_view = is_system_view(o);
     a.top = o.top;
     if (!o.lines.empty()) a.lines_file = o.lines;
+    a.all_stacks = o.exports.any();
     return a;
 }
 
@@ -76,6 +77,15 @@ void Session::report(bool final) {
     Report r = aggregator_.build(tracer_->snapshot(), ended_, facts_, m);
     namer_.name(r);
     view_->show(r);
+    if (final && opt_.exports.any()) {
+        try {
+            write_export_files(r, opt_.exports);
+        } catch (const MemtopError& e) {
+            // The report is out already; the run ends failed, said once.
+            log(e.what());
+            export_failed_ = true;
+        }
+    }
 
     // What was reported of ended processes is not reported again: their
     // kernel records go, with the old images of exec'd ones.
@@ -295,6 +305,7 @@ int Session::run() {
 
     tracer_->consume_events();
     report(true);
+    if (export_failed_) return kExitFailure;
     if (cmd) {
         if (!cmd->exited()) {
             log("stopped before " + opt_.command[0] + " exited; it keeps running (pid " + std::to_string(cmd->pid()) +

@@ -70,8 +70,9 @@ private:
     bool interval_changed_ = false;
     bool quit_ = false;
     std::optional<uint32_t> focus_;
-    std::set<int> view_pids_;  // attached by trace_pid
-    std::set<int> hidden_;     // untrace_pid: probes stay, the heap is not reported
+    std::set<int> view_pids_;     // attached by trace_pid
+    bool export_failed_ = false;  // --pprof/--folded could not be written
+    std::set<int> hidden_;        // untrace_pid: probes stay, the heap is not reported
 };
 
 }  // namespace memtop
