@@ -38,9 +38,15 @@ std::optional<std::string> go_binary() {
 
 // `go tool pprof ARGS` offline, with its caches in `dir`; its stdout.
 std::vector<std::string> pprof(const std::string& go, const std::string& dir, std::vector<std::string> args) {
-    std::vector<std::string> argv = {"env",        "HOME=" + dir,      "GOCACHE=" + dir + "/cache",
-                                     "GOPATH=" + dir + "/gopath", "GOTOOLCHAIN=local", "GOPROXY=off",
-                                     "PPROF_TMPDIR=" + dir,       go,                 "tool",
+    std::vector<std::string> argv = {"env",
+                                     "HOME=" + dir,
+                                     "GOCACHE=" + dir + "/cache",
+                                     "GOPATH=" + dir + "/gopath",
+                                     "GOTOOLCHAIN=local",
+                                     "GOPROXY=off",
+                                     "PPROF_TMPDIR=" + dir,
+                                     go,
+                                     "tool",
                                      "pprof"};
     argv.insert(argv.end(), args.begin(), args.end());
     Child c;
@@ -69,9 +75,12 @@ Raw parse_raw(const std::vector<std::string>& lines) {
     std::regex loc_re(R"(^\s*(\d+):\s+0x[0-9a-f]+\s+(?:M=\d+\s+)?(\S+))");
     std::string last_loc;
     for (const auto& l : lines) {
-        if (l.rfind("Samples:", 0) == 0) part = Samples;
-        else if (l.rfind("Locations", 0) == 0) part = Locations;
-        else if (l.rfind("Mappings", 0) == 0) part = Mappings;
+        if (l.rfind("Samples:", 0) == 0)
+            part = Samples;
+        else if (l.rfind("Locations", 0) == 0)
+            part = Locations;
+        else if (l.rfind("Mappings", 0) == 0)
+            part = Mappings;
         std::smatch m;
         if (part == Samples && std::regex_search(l, m, sample_re)) {
             samples.push_back({{std::stoll(m[1]), std::stoll(m[2]), std::stoll(m[3]), std::stoll(m[4])}, m[5]});
@@ -147,8 +156,13 @@ TEST_CASE("--pprof and --folded: go tool pprof and the folded file show exactly 
     // Every node (none dropped as small), space in plain bytes, this
     // process's samples by their pid label.
     auto top_of = [&](const std::string& index) {
-        std::vector<std::string> args = {"-top", "-nodecount=1000", "-nodefraction=0", "-edgefraction=0",
-                                         "-sample_index=" + index, "-tagfocus=pid=" + std::to_string(p.pid), prof};
+        std::vector<std::string> args = {"-top",
+                                         "-nodecount=1000",
+                                         "-nodefraction=0",
+                                         "-edgefraction=0",
+                                         "-sample_index=" + index,
+                                         "-tagfocus=pid=" + std::to_string(p.pid),
+                                         prof};
         if (index.find("space") != std::string::npos) args.insert(args.begin(), "-unit=byte");
         return parse_top(pprof(*go, dir.path, args));
     };
@@ -196,13 +210,13 @@ TEST_CASE("--pprof and --folded: go tool pprof and the folded file show exactly 
     const std::string id = build_id_of(prog_path(prog));
     REQUIRE(id.size() == 40);
     bool mapped = false;
-    for (const auto& m : raw.mappings)
-        mapped |= m.find(prog) != std::string::npos && m.find(id) != std::string::npos;
-    INFO("mappings:\n" << [&] {
-        std::string s;
-        for (const auto& m : raw.mappings) s += m + "\n";
-        return s;
-    }());
+    for (const auto& m : raw.mappings) mapped |= m.find(prog) != std::string::npos && m.find(id) != std::string::npos;
+    INFO("mappings:\n"
+         << [&] {
+                std::string s;
+                for (const auto& m : raw.mappings) s += m + "\n";
+                return s;
+            }());
     CHECK(mapped);
 
     // Folded: "comm (pid);...;main;run_sites;SITE BYTES", summed per site.

@@ -81,8 +81,7 @@ TEST_CASE("pprof: Go's heap sample types, exact values, labels, inline chains, m
     const pb::Sample& leak = p.sample(0);
     CHECK(std::vector<int64_t>(leak.value().begin(), leak.value().end()) == std::vector<int64_t>{3, 3000, 3, 3000});
     const pb::Sample& freed = p.sample(1);
-    CHECK(std::vector<int64_t>(freed.value().begin(), freed.value().end()) ==
-          std::vector<int64_t>{1000, 64000, 0, 0});
+    CHECK(std::vector<int64_t>(freed.value().begin(), freed.value().end()) == std::vector<int64_t>{1000, 64000, 0, 0});
     REQUIRE(leak.label_size() == 2);
     CHECK(str(p, leak.label(0).key()) == "pid");
     CHECK(leak.label(0).num() == 10);

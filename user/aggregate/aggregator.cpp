@@ -120,7 +120,7 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
         for (const auto& s : candidates)
             if (s.stack_id) r.line_stacks.push_back(report_stack(s, k));
     }
-    if (opt_.all_stacks && m.final)
+    if (m.all_stacks)
         for (const auto& s : candidates)
             if (s.allocs_total || s.bytes || s.allocs) r.all_stacks.push_back(report_stack(s, k));
     for (const auto& s : top_stacks(std::move(candidates), opt_.top, m.focus)) r.stacks.push_back(report_stack(s, k));

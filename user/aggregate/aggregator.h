@@ -29,7 +29,6 @@ struct AggregateOptions {
     bool system_view = false;               // no target: every process, resident memory first
     size_t top = 10;                        // stacks per list
     std::optional<std::string> lines_file;  // --lines FILE: every heap stack goes to the line listing
-    bool all_stacks = false;                // the final report carries every heap stack (file exports)
 };
 
 // What one report is about besides the kernel's numbers.
@@ -40,6 +39,7 @@ struct ReportMoment {
     std::optional<uint32_t> focus;  // the screen's detail view: that process's top stacks too
     std::set<int> hidden;           // processes whose heap is not reported (the screen's `t`)
     SelfStats self;                 // memtop's own resident memory and CPU
+    bool all_stacks = false;        // carry every heap stack (file exports, recordings)
 };
 
 // A process "is growing" after this many reports in a row with more

@@ -13,6 +13,7 @@
 
 #include "attach/targets.h"
 #include "kernel/unwind/unwind_tables.h"
+#include "record/report_codec.h"
 #include "util/errors.h"
 #include "util/unique_fd.h"
 
@@ -33,7 +34,6 @@ AggregateOptions aggregate_options(const Options& o) {
     a.system_view = is_system_view(o);
     a.top = o.top;
     if (!o.lines.empty()) a.lines_file = o.lines;
-    a.all_stacks = o.exports.any();
     return a;
 }
 
@@ -69,6 +69,7 @@ void Session::report(bool final) {
     m.final = final;
     m.focus = focus_;
     m.hidden = hidden_;
+    m.all_stacks = (final && opt_.exports.any()) || recorder_;
     auto self = self_.sample();
     m.self.rss_bytes = self.rss_bytes;
     m.self.cpu_seconds = self.cpu_seconds;
@@ -77,6 +78,7 @@ void Session::report(bool final) {
     Report r = aggregator_.build(tracer_->snapshot(), ended_, facts_, m);
     namer_.name(r);
     view_->show(r);
+    record([&] { return nlohmann::json{{"type", "report"}, {"report", encode_report(r)}}; });
     if (final && opt_.exports.any()) {
         try {
             write_export_files(r, opt_.exports);
@@ -199,6 +201,7 @@ int Session::run() {
     load();
     attach();
     log_limits();
+    start_recording();
     TracedCommand* cmd = attacher_->command();
     bool rescan = opt_.heap_all || by_cgroup_;
 
@@ -228,6 +231,8 @@ int Session::run() {
     auto next_report = start + (view_->interactive() ? std::min(interval, seconds(1)) : interval);
     size_t reports = 0;
     auto next_scan = start + std::chrono::seconds(1);
+    auto record_every = seconds(opt_.record_interval);
+    auto next_sample = start + record_every;
     std::optional<Clock::time_point> end_at;
     if (opt_.duration) end_at = start + seconds(*opt_.duration);
     bool stop = false;
@@ -242,6 +247,7 @@ int Session::run() {
         auto now = Clock::now();
         auto wake = next_report;
         if (rescan) wake = std::min(wake, next_scan);
+        if (recorder_) wake = std::min(wake, next_sample);
         if (end_at) wake = std::min(wake, *end_at);
         int timeout_ms = static_cast<int>(
             std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1));
@@ -282,6 +288,11 @@ int Session::run() {
         if (attacher_->targets_gone()) stop = true;
         if (end_at && now >= *end_at) stop = true;
         if (stop) break;
+        if (recorder_ && now >= next_sample) {
+            record_sample();
+            next_sample += record_every;
+            if (next_sample < now) next_sample = now + record_every;
+        }
         if (rescan && now >= next_scan) {
             attacher_->scan_host();  // processes started since, with libraries not yet seen
             next_scan = now + std::chrono::seconds(1);
@@ -305,6 +316,7 @@ int Session::run() {
 
     tracer_->consume_events();
     report(true);
+    finish_recording();
     if (export_failed_) return kExitFailure;
     if (cmd) {
         if (!cmd->exited()) {

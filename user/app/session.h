@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -18,6 +19,7 @@
 #include "kernel/events.h"
 #include "kernel/tracer.h"
 #include "procinfo/processes.h"
+#include "record/recording.h"
 #include "symbolize/stack_namer.h"
 #include "views/view.h"
 
@@ -36,6 +38,13 @@ private:
     void load();              // the kernel side, and what it says it lacks
     void attach();            // the targets of the command line
     void report(bool final);  // one report, along the data path, to the view
+    // --record (session_record.cpp): the header, a record made by `make`,
+    // the per-process time series, the stream's end. A write failure is said
+    // once and ends the recording, not the run.
+    void start_recording();
+    void record(const std::function<nlohmann::json()>& make);
+    void record_sample();
+    void finish_recording();
     void log_limits() const;  // what this kernel cannot do, said once
 
     // EventSink: what the kernel reports as it happens.
@@ -70,9 +79,10 @@ private:
     bool interval_changed_ = false;
     bool quit_ = false;
     std::optional<uint32_t> focus_;
-    std::set<int> view_pids_;     // attached by trace_pid
-    bool export_failed_ = false;  // --pprof/--folded could not be written
-    std::set<int> hidden_;        // untrace_pid: probes stay, the heap is not reported
+    std::set<int> view_pids_;                    // attached by trace_pid
+    bool export_failed_ = false;                 // --pprof/--folded/--record could not be written
+    std::unique_ptr<RecordingWriter> recorder_;  // --record
+    std::set<int> hidden_;                       // untrace_pid: probes stay, the heap is not reported
 };
 
 }  // namespace memtop

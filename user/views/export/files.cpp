@@ -21,7 +21,9 @@ std::string dir_of(const std::string& path) {
     return p.has_parent_path() ? p.parent_path().string() : ".";
 }
 
-void check_one(const char* option, const std::string& path) {
+}  // namespace
+
+void check_output_path(const char* option, const std::string& path) {
     if (path.empty()) return;
     struct stat st;
     if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
@@ -30,6 +32,8 @@ void check_one(const char* option, const std::string& path) {
         throw MemtopError(kExitUsage, std::string(option) + " " + path + ": cannot write in " + dir_of(path) + ": " +
                                           std::strerror(errno));
 }
+
+namespace {
 
 void write_whole(const char* option, const std::string& path, const std::string& data) {
     std::string tmp = path + ".tmp";
@@ -54,8 +58,8 @@ void write_whole(const char* option, const std::string& path, const std::string&
 }  // namespace
 
 void check_export_files(const ExportFiles& files) {
-    check_one("--pprof", files.pprof);
-    check_one("--folded", files.folded);
+    check_output_path("--pprof", files.pprof);
+    check_output_path("--folded", files.folded);
 }
 
 void write_export_files(const Report& r, const ExportFiles& files) {

@@ -18,6 +18,8 @@ struct ExportFiles {
 // directory is missing or not writable, or the path is a directory. Said
 // before tracing starts, so a typo costs nothing.
 void check_export_files(const ExportFiles& files);
+// The same for one output file given with `option`.
+void check_output_path(const char* option, const std::string& path);
 
 // Writes each asked-for file from r.all_stacks (every heap stack); throws
 // MemtopError naming the file and the reason. A file is replaced whole

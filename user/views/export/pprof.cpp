@@ -134,12 +134,10 @@ std::string encode_pprof(const Report& r, const std::vector<ReportStack>& stacks
     p.set_default_sample_type(b.str("inuse_space"));
     b.value_type(p.mutable_period_type(), "space", "bytes");
     p.set_period(1);
-    p.set_time_nanos(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(r.time.time_since_epoch()).count());
+    p.set_time_nanos(std::chrono::duration_cast<std::chrono::nanoseconds>(r.time.time_since_epoch()).count());
     p.add_comment(b.str("memtop: exact numbers (every allocation traced, none sampled)"));
     for (const auto& k : kLostKinds)
-        if (r.lost[k.kind])
-            p.add_comment(b.str("memtop lost: " + std::to_string(r.lost[k.kind]) + " " + k.text));
+        if (r.lost[k.kind]) p.add_comment(b.str("memtop lost: " + std::to_string(r.lost[k.kind]) + " " + k.text));
 
     std::map<std::pair<uint32_t, uint32_t>, std::string> comm;
     for (const auto& proc : r.processes) comm[{proc.pid, proc.epoch}] = proc.comm;
