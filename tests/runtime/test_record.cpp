@@ -74,9 +74,8 @@ TEST_CASE("a recording of a memtop killed by SIGKILL reads up to its last report
     wait_tracing({&prog, &memtop}, memtop, {pid});
     go({&prog, &memtop}, prog);
     size_t seen = 0;
-    auto done = report_until({&prog, &memtop}, memtop, seen, [&](const json& r) {
-        return proc_stats(r, pid).heap_bytes == C_TOTAL_BYTES;
-    });
+    auto done = report_until({&prog, &memtop}, memtop, seen,
+                             [&](const json& r) { return proc_stats(r, pid).heap_bytes == C_TOTAL_BYTES; });
     REQUIRE(done);
     // One more report: the one that showed it is on disk by then.
     REQUIRE(next_report({&prog, &memtop}, memtop, seen));
@@ -93,8 +92,8 @@ TEST_CASE("a recording of a memtop killed by SIGKILL reads up to its last report
     // the file's last report is one of the last two printed.
     const auto& printed = killed.out_lines;
     REQUIRE_FALSE(printed.empty());
-    bool same = rep.out_lines[0] == printed.back() ||
-                (printed.size() > 1 && rep.out_lines[0] == printed[printed.size() - 2]);
+    bool same =
+        rep.out_lines[0] == printed.back() || (printed.size() > 1 && rep.out_lines[0] == printed[printed.size() - 2]);
     CHECK(same);
     CHECK(proc_stats(json::parse(rep.out_lines[0]), pid).heap_bytes == C_TOTAL_BYTES);
     CHECK(end_prog({&prog}, prog) == 0);

@@ -85,8 +85,8 @@ Recording read_recording(const std::string& path) {
         if (rc == Z_BUF_ERROR) rc = Z_OK;                 // output buffer was full: go on
     }
     if (rc == Z_DATA_ERROR || rc == Z_STREAM_ERROR || rc == Z_MEM_ERROR)
-        rec.problem = "corrupt compressed data at byte " + std::to_string(z.total_in) + " of " +
-                      std::to_string(data.size());
+        rec.problem =
+            "corrupt compressed data at byte " + std::to_string(z.total_in) + " of " + std::to_string(data.size());
     else if (rc != Z_STREAM_END)
         rec.problem = "truncated (the run was killed, or the file was cut)";
     inflateEnd(&z);

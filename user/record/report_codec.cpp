@@ -79,9 +79,8 @@ nlohmann::json encode_report(const Report& r) {
 Report decode_report(const nlohmann::json& j) {
     try {
         Report r;
-        r.time = std::chrono::system_clock::time_point(
-            std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                std::chrono::nanoseconds(j.at("time_ns").get<int64_t>())));
+        r.time = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(j.at("time_ns").get<int64_t>())));
         r.final = j.at("final").get<bool>();
         r.self = j.at("self").get<SelfStats>();
         r.host = j.at("host").get<std::optional<MemInfo>>();
