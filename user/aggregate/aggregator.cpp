@@ -49,7 +49,9 @@ void hide_untraced(Report& r, const std::set<int>& hidden) {
         p.heap_bytes = p.heap_peak_bytes = 0;
         p.allocs_total = p.frees_total = 0;
     }
-    std::erase_if(r.stacks, [&](const ReportStack& s) { return hidden.count(static_cast<int>(s.stats.pid)) > 0; });
+    auto of_hidden = [&](const ReportStack& s) { return hidden.count(static_cast<int>(s.stats.pid)) > 0; };
+    std::erase_if(r.stacks, of_hidden);
+    std::erase_if(r.all_stacks, of_hidden);
 }
 
 // An ended process as a report lists it: its final numbers from the exit
@@ -116,6 +118,9 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
         for (const auto& s : candidates)
             if (s.stack_id) r.line_stacks.push_back(report_stack(s, k));
     }
+    if (m.all_stacks)
+        for (const auto& s : candidates)
+            if (s.allocs_total || s.bytes || s.allocs) r.all_stacks.push_back(report_stack(s, k));
     for (const auto& s : top_stacks(std::move(candidates), opt_.top, m.focus)) r.stacks.push_back(report_stack(s, k));
     // Which code grew resident memory, and mapped anonymous memory, for the
     // processes in this report.

@@ -40,6 +40,7 @@ struct ReportMoment {
     std::set<int> hidden;           // processes whose heap is not reported (the screen's `t`)
     SelfStats self;                 // memtop's own resident memory and CPU
     std::set<uint32_t> targets;     // -p PIDs, CMD: listed even before (or without) an allocation
+    bool all_stacks = false;        // carry every heap stack (file exports, recordings)
 };
 
 // A process "is growing" after this many reports in a row with more

@@ -17,6 +17,8 @@
 #include "attach/elf_image.h"
 #include "attach/placement.h"
 #include "procinfo/proc_maps.h"
+#include "record/recording.h"
+#include "record/report_codec.h"
 #include "util/errors.h"
 #include "views/tui/screen.h"
 
@@ -111,9 +113,68 @@ std::unique_ptr<View> make_screen(const Options& opt) {
     return std::make_unique<tui::Screen>(std::move(so));
 }
 
+// `memtop report FILE`: a recording's last report, as the live run printed
+// it, and its exports. No root, no BPF.
+int report_main(int argc, char** argv) {
+    std::string file;
+    bool json = false;
+    ExportFiles exports;
+    CLI::App app{"memtop report: print a recording's last report (as the live run printed it)"};
+    app.add_option("file", file, "a file written by memtop --record")->required();
+    app.add_flag("--json", json, "the report as one JSON object (as memtop --json prints it)");
+    app.add_option("--pprof", exports.pprof, "write its heap stacks to OUT as a gzip'd pprof profile");
+    app.add_option("--folded", exports.folded, "write its heap stacks to OUT as folded stacks");
+    app.footer(
+        "Exit status: 0 ok; 1 the file is truncated or corrupt (what could be read is shown); 2 usage, or "
+        "not a recording.");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : kExitUsage;
+    }
+    try {
+        check_export_files(exports);
+        Recording rec = read_recording(file);
+        std::optional<Report> last;
+        size_t reports = 0;
+        for (auto it = rec.records.rbegin(); it != rec.records.rend(); ++it) {
+            if (it->value("type", "") != "report") continue;
+            reports++;
+            if (!last) {
+                try {
+                    last = decode_report(it->at("report"));
+                } catch (const std::exception& e) {
+                    rec.problem += (rec.problem.empty() ? "" : "; ") + std::string(e.what());
+                    last.reset();
+                    reports--;
+                    continue;
+                }
+            }
+        }
+        // One line, whatever went wrong.
+        if (!rec.problem.empty())
+            fprintf(stderr, "memtop: read recording %s: %s; %s\n", file.c_str(), rec.problem.c_str(),
+                    last ? ("showing the last of the " + std::to_string(reports) + " whole reports").c_str()
+                         : "no whole report in what could be read");
+        else if (!last)
+            fprintf(stderr, "memtop: %s holds no report (the run ended before its first one)\n", file.c_str());
+        if (!last) return kExitFailure;
+        PrintView(json).show(*last);
+        write_export_files(*last, exports);
+        return rec.problem.empty() ? kExitOk : kExitFailure;
+    } catch (const MemtopError& e) {
+        fprintf(stderr, "memtop: %s\n", e.what());
+        return e.exit_code();
+    } catch (const std::exception& e) {
+        fprintf(stderr, "memtop: %s\n", e.what());
+        return kExitFailure;
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string(argv[1]) == "report") return report_main(argc - 1, argv + 1);
     Options opt;
     std::string pid_list, probes_file;
     CLI::App app{"memtop: heap allocations of running programs, per call stack, traced with eBPF"};
@@ -178,6 +239,19 @@ int main(int argc, char** argv) {
     app.add_option("--max-mappings", opt.sizes.mappings, "anonymous mappings recorded at once")
         ->check(positive_count())
         ->capture_default_str();
+    app.add_option("--pprof", opt.exports.pprof,
+                   "at the end, write every heap stack to OUT as a gzip'd pprof profile (go tool pprof OUT)")
+        ->check(not_empty("a file name"));
+    app.add_option("--folded", opt.exports.folded,
+                   "at the end, write every heap stack's outstanding bytes to OUT as folded stacks (flamegraph.pl)")
+        ->check(not_empty("a file name"));
+    app.add_option("--record", opt.record,
+                   "write the whole run to FILE (every report's stacks, a heap time series); "
+                   "`memtop report FILE` reads it")
+        ->check(not_empty("a file name"));
+    app.add_option("--record-interval", opt.record_interval, "seconds between --record's time-series samples")
+        ->check(seconds_at_least(0.01, "--record-interval: at least 0.01 s"))
+        ->capture_default_str();
     app.add_option("--probes", probes_file, "print where memtop would probe the allocators in FILE, and exit");
     app.add_flag("-v,--verbose", opt.verbose, "libbpf's log and attach details on stderr");
     bool no_multi = false;
@@ -208,6 +282,9 @@ int main(int argc, char** argv) {
     try {
         if (!probes_file.empty()) return print_probe_plan(probes_file);
         if (!pid_list.empty()) opt.pids = parse_pids(pid_list);
+        check_export_files(opt.exports);
+        check_output_path("--record", opt.record);
+        opt.argv.assign(argv, argv + argc);
         opt.uprobe_multi = !no_multi;
         int targets =
             !opt.pids.empty() + !opt.command.empty() + opt.heap_all + !opt.cgroup.empty() + !opt.container.empty();

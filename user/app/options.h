@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernel/config.h"
+#include "views/export/files.h"
 
 namespace memtop {
 
@@ -31,6 +32,10 @@ struct Options {
     bool frame_pointers_only = false;    // --frame-pointers-only: no unwind tables
     uint64_t fault_sample = 512 * 1024;  // --fault-sample BYTES: growth stacks' mean sampling interval; 0 off
     bool no_mappings = false;            // --no-mappings: no mmap/munmap/mremap/brk tracepoints
+    ExportFiles exports;                 // --pprof, --folded: files written from the final report
+    std::string record;                  // --record FILE
+    double record_interval = 0.1;        // --record-interval SEC: the time series' step
+    std::vector<std::string> argv;       // memtop's own command line, for the recording
 };
 
 }  // namespace memtop

@@ -13,6 +13,7 @@
 
 #include "attach/targets.h"
 #include "kernel/unwind/unwind_tables.h"
+#include "record/report_codec.h"
 #include "util/errors.h"
 #include "util/unique_fd.h"
 
@@ -70,6 +71,7 @@ void Session::report(bool final) {
     m.hidden = hidden_;
     for (int pid : opt_.pids) m.targets.insert(static_cast<uint32_t>(pid));
     if (auto* cmd = attacher_->command()) m.targets.insert(static_cast<uint32_t>(cmd->pid()));
+    m.all_stacks = (final && opt_.exports.any()) || recorder_;
     auto self = self_.sample();
     m.self.rss_bytes = self.rss_bytes;
     m.self.cpu_seconds = self.cpu_seconds;
@@ -79,6 +81,16 @@ void Session::report(bool final) {
     namer_.name(r);
     view_->show(r);
     warn_full_maps(r.lost);
+    record([&] { return nlohmann::json{{"type", "report"}, {"report", encode_report(r)}}; });
+    if (final && opt_.exports.any()) {
+        try {
+            write_export_files(r, opt_.exports);
+        } catch (const MemtopError& e) {
+            // The report is out already; the run ends failed, said once.
+            log(e.what());
+            export_failed_ = true;
+        }
+    }
 
     // What was reported of ended processes is not reported again: their
     // kernel records go, with the old images of exec'd ones.
@@ -228,6 +240,7 @@ int Session::run() {
     load();
     attach();
     log_limits();
+    start_recording();
     TracedCommand* cmd = attacher_->command();
     bool rescan = opt_.heap_all || by_cgroup_;
 
@@ -257,6 +270,8 @@ int Session::run() {
     auto next_report = start + (view_->interactive() ? std::min(interval, seconds(1)) : interval);
     size_t reports = 0;
     auto next_scan = start + std::chrono::seconds(1);
+    auto record_every = seconds(opt_.record_interval);
+    auto next_sample = start + record_every;
     std::optional<Clock::time_point> end_at;
     if (opt_.duration) end_at = start + seconds(*opt_.duration);
     bool stop = false;
@@ -271,6 +286,7 @@ int Session::run() {
         auto now = Clock::now();
         auto wake = next_report;
         if (rescan) wake = std::min(wake, next_scan);
+        if (recorder_) wake = std::min(wake, next_sample);
         if (end_at) wake = std::min(wake, *end_at);
         int timeout_ms = static_cast<int>(
             std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1));
@@ -311,6 +327,11 @@ int Session::run() {
         if (attacher_->targets_gone()) stop = true;
         if (end_at && now >= *end_at) stop = true;
         if (stop) break;
+        if (recorder_ && now >= next_sample) {
+            record_sample();
+            next_sample += record_every;
+            if (next_sample < now) next_sample = now + record_every;
+        }
         if (rescan && now >= next_scan) {
             attacher_->scan_host();  // processes started since, with libraries not yet seen
             next_scan = now + std::chrono::seconds(1);
@@ -334,6 +355,8 @@ int Session::run() {
 
     tracer_->consume_events();
     report(true);
+    finish_recording();
+    if (export_failed_) return kExitFailure;
     if (cmd) {
         if (!cmd->exited()) {
             log("stopped before " + opt_.command[0] + " exited; it keeps running (pid " + std::to_string(cmd->pid()) +

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -18,6 +19,7 @@
 #include "kernel/events.h"
 #include "kernel/tracer.h"
 #include "procinfo/processes.h"
+#include "record/recording.h"
 #include "symbolize/stack_namer.h"
 #include "views/view.h"
 
@@ -38,6 +40,13 @@ private:
     void report(bool final);                        // one report, along the data path, to the view
     void log_limits() const;                        // what this kernel cannot do, said once
     void warn_full_maps(const LostCounters& lost);  // the first loss to each full map, said once
+    // --record (session_record.cpp): the header, a record made by `make`,
+    // the per-process time series, the stream's end. A write failure is said
+    // once and ends the recording, not the run.
+    void start_recording();
+    void record(const std::function<nlohmann::json()>& make);
+    void record_sample();
+    void finish_recording();
 
     // EventSink: what the kernel reports as it happens.
     void process_ended(const ProcessStats& p) override;
@@ -74,6 +83,8 @@ private:
     std::set<int> view_pids_;  // attached by trace_pid
     std::set<int> hidden_;     // untrace_pid: probes stay, the heap is not reported
     bool warned_full_[std::size(kLostKinds)] = {};
+    bool export_failed_ = false;                 // --pprof/--folded/--record could not be written
+    std::unique_ptr<RecordingWriter> recorder_;  // --record
 };
 
 }  // namespace memtop

@@ -15,6 +15,14 @@ struct InlinedFrame {
     std::optional<int> line;
 };
 
+// The file mapping an address is in, as its process mapped it: what a
+// profile names the module by (pprof mappings), valid after the process is
+// gone and on another host.
+struct FrameMapping {
+    uint64_t start = 0, end = 0, offset = 0;  // as in /proc/PID/maps
+    std::string build_id;                     // hex; "" when the file has none or could not be read
+};
+
 struct Frame {
     uint64_t address = 0;
     std::optional<std::string> function;  // demangled; from the symbol table
@@ -29,6 +37,7 @@ struct Frame {
     // inlined[i] holds the inlined function and the location inside it
     // (inlined[0]: the line-table location of the address itself).
     std::vector<InlinedFrame> inlined;
+    std::optional<FrameMapping> mapping;  // file-backed addresses only
 };
 
 // What an address stands for.

@@ -81,6 +81,10 @@ struct Report {
     // --lines: every heap stack of the reported processes, named so the
     // listing can sum them; consumed by symbolization, never shown.
     std::vector<ReportStack> line_stacks;
+    // Every heap stack of the reported processes, freed ones included (an
+    // allocation profile needs them): filled in the final report only, when
+    // a file export (--pprof, --folded) asks for it.
+    std::vector<ReportStack> all_stacks;
 };
 
 }  // namespace memtop

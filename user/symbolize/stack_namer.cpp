@@ -69,6 +69,7 @@ void StackNamer::name_stack(ReportStack& s, AddressKind first) {
 
 void StackNamer::name(Report& r) {
     for (auto& s : r.stacks) name_stack(s, AddressKind::Return);
+    for (auto& s : r.all_stacks) name_stack(s, AddressKind::Return);
     for (auto& s : r.growth_stacks) name_stack(s, AddressKind::Exact);
     for (auto& s : r.mappings) name_stack(s, AddressKind::Exact);
     if (r.lines) {

@@ -139,6 +139,7 @@ struct Module {
     SymbolIndex symbols;
     // By libdwfl address * 2 + (whether the frame's address is one past it).
     std::unordered_map<uint64_t, Described> described;
+    std::string build_id;  // hex, for exports that name files by build-id
 
     Module() = default;
     Module(const Module&) = delete;
@@ -187,6 +188,14 @@ std::unique_ptr<Module> load_module(OpenedFile file, const std::string& name) {
             m->segments.push_back({ph->p_offset, ph->p_filesz, ph->p_vaddr, (ph->p_flags & PF_X) != 0});
     }
     if (m->segments.empty()) return nullptr;
+    const unsigned char* id = nullptr;
+    GElf_Addr id_vaddr = 0;
+    int id_len = dwfl_module_build_id(m->mod, &id, &id_vaddr);
+    for (int i = 0; i < id_len; ++i) {
+        char hex[3];
+        std::snprintf(hex, sizeof hex, "%02x", id[i]);
+        m->build_id += hex;
+    }
 
     // Look for debug info and the symbol table now, while the /proc paths
     // used to find .gnu_debuglink files still exist.
@@ -460,7 +469,9 @@ struct Symbolizer::Impl {
         }
         if (m && m->ino != 0) {  // not anonymous memory, [heap], [stack], ...
             f.module = m->path;
+            f.mapping = FrameMapping{m->start, m->end, m->pgoff, {}};
             if (Module* mod = module_for(pid, *m)) {
+                f.mapping->build_id = mod->build_id;
                 const bool exec = m->perms.size() > 2 && m->perms[2] == 'x';
                 if (std::optional<uint64_t> vaddr = mod->vaddr_of(lookup - m->start + m->pgoff, exec))
                     describe_cached(*mod, *vaddr + mod->bias, f.address - lookup, f);

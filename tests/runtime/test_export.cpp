@@ -1,0 +1,250 @@
+// --pprof and --folded at the end of a live run, read back by their real
+// consumers' rules: `go tool pprof` (Debian's golang-go) must show, per
+// function of the test program, exactly the bytes and counts memtop's JSON
+// shows; the folded file must carry each site's exact bytes. Tagged [host]:
+// the kernel-matrix VMs have no Go.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+
+#include "expect.h"
+#include "harness.h"
+
+using namespace rt;
+
+namespace {
+
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/memtop-export-XXXXXX";
+        REQUIRE(mkdtemp(tmpl));
+        path = tmpl;
+    }
+    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+};
+
+std::optional<std::string> go_binary() {
+    for (const char* p : {"/usr/bin/go", "/usr/lib/go/bin/go"})
+        if (access(p, X_OK) == 0) return p;
+    return std::nullopt;
+}
+
+// `go tool pprof ARGS` offline, with its caches in `dir`; its stdout.
+std::vector<std::string> pprof(const std::string& go, const std::string& dir, std::vector<std::string> args) {
+    std::vector<std::string> argv = {"env",
+                                     "HOME=" + dir,
+                                     "GOCACHE=" + dir + "/cache",
+                                     "GOPATH=" + dir + "/gopath",
+                                     "GOTOOLCHAIN=local",
+                                     "GOPROXY=off",
+                                     "PPROF_TMPDIR=" + dir,
+                                     go,
+                                     "tool",
+                                     "pprof"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Child c;
+    std::string error;
+    REQUIRE(spawn(c, argv, false, &error));
+    REQUIRE(wait_exit({&c}, c, 120s));  // the first run builds nothing, but go starts slowly on a busy host
+    INFO(c.describe(20));
+    REQUIRE(c.exit_code() == 0);
+    return c.out_lines;
+}
+
+// `-raw`: each sample's values (alloc_objects alloc_space inuse_objects
+// inuse_space) summed by the function of its leaf location's innermost line,
+// and the labels and mappings seen.
+struct Raw {
+    std::map<std::string, std::array<long long, 4>> by_leaf;
+    std::vector<std::string> labels, mappings;
+};
+
+Raw parse_raw(const std::vector<std::string>& lines) {
+    Raw raw;
+    std::map<std::string, std::string> leaf_fn;  // location id -> function of its first line
+    std::vector<std::pair<std::array<long long, 4>, std::string>> samples;
+    enum { Head, Samples, Locations, Mappings } part = Head;
+    std::regex sample_re(R"(^\s*(-?\d+)\s+(-?\d+)\s+(-?\d+)\s+(-?\d+):\s+(\d+))");
+    std::regex loc_re(R"(^\s*(\d+):\s+0x[0-9a-f]+\s+(?:M=\d+\s+)?(\S+))");
+    std::string last_loc;
+    for (const auto& l : lines) {
+        if (l.rfind("Samples:", 0) == 0)
+            part = Samples;
+        else if (l.rfind("Locations", 0) == 0)
+            part = Locations;
+        else if (l.rfind("Mappings", 0) == 0)
+            part = Mappings;
+        std::smatch m;
+        if (part == Samples && std::regex_search(l, m, sample_re)) {
+            samples.push_back({{std::stoll(m[1]), std::stoll(m[2]), std::stoll(m[3]), std::stoll(m[4])}, m[5]});
+        } else if (part == Samples && l.find(":[") != std::string::npos) {
+            raw.labels.push_back(l);
+        } else if (part == Locations && std::regex_search(l, m, loc_re)) {
+            leaf_fn[m[1]] = m[2];
+        } else if (part == Mappings && l.find("/") != std::string::npos) {
+            raw.mappings.push_back(l);
+        }
+    }
+    for (const auto& [v, loc] : samples) {
+        auto& sum = raw.by_leaf[leaf_fn[loc]];
+        for (int i = 0; i < 4; i++) sum[i] += v[i];
+    }
+    return raw;
+}
+
+// `-top -nodecount=1000`: flat value per function, in the unit given.
+std::map<std::string, long long> parse_top(const std::vector<std::string>& lines) {
+    std::map<std::string, long long> flat;
+    std::regex row(R"(^\s*(-?\d+)B?\s+\S+%\s+\S+%\s+(-?\d+)B?\s+\S+%\s+(\S+))");
+    for (const auto& l : lines) {
+        std::smatch m;
+        if (std::regex_search(l, m, row)) flat[m[3]] += std::stoll(m[1]);
+    }
+    return flat;
+}
+
+std::string build_id_of(const std::string& path) {
+    Child c;
+    std::string error;
+    REQUIRE(spawn(c, {"readelf", "-n", path}, false, &error));
+    REQUIRE(wait_exit({&c}, c));
+    for (const auto& l : c.out_lines)
+        if (auto at = l.find("Build ID: "); at != std::string::npos) return l.substr(at + 10);
+    return "";
+}
+
+std::vector<std::string> read_lines(const std::string& path) {
+    std::ifstream in(path);
+    std::vector<std::string> out;
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("--pprof and --folded: go tool pprof and the folded file show exactly the JSON's numbers",
+          "[bpf][export][host]") {
+    RT_REQUIRE_ENV();
+    const std::string prog = "c_sites_fp";
+    if (!have_prog(prog)) return;
+    auto go = go_binary();
+    if (!go) {
+        if (ci_mode()) FAIL("go tool pprof is needed (golang-go, tools/deps.txt)");
+        WARN("skipped: no go (golang-go) for go tool pprof");
+        return;
+    }
+    TempDir dir;
+    const std::string prof = dir.path + "/heap.pb.gz", folded = dir.path + "/heap.folded";
+    Run r = run_memtop_cmd({prog_path(prog)}, {"--pprof", prof, "--folded", folded});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    ProcStats p = proc_by_comm(rep, prog);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+
+    Raw raw = parse_raw(pprof(*go, dir.path, {"-raw", prof}));
+    // Every node (none dropped as small), space in plain bytes, this
+    // process's samples by their pid label.
+    auto top_of = [&](const std::string& index) {
+        std::vector<std::string> args = {"-top",
+                                         "-nodecount=1000",
+                                         "-nodefraction=0",
+                                         "-edgefraction=0",
+                                         "-sample_index=" + index,
+                                         "-tagfocus=pid=" + std::to_string(p.pid),
+                                         prof};
+        if (index.find("space") != std::string::npos) args.insert(args.begin(), "-unit=byte");
+        return parse_top(pprof(*go, dir.path, args));
+    };
+    auto inuse_space = top_of("inuse_space"), inuse_objects = top_of("inuse_objects");
+    auto alloc_space = top_of("alloc_space"), alloc_objects = top_of("alloc_objects");
+    for (const expect::Site& site : expect::c_sites) {
+        if (site.bytes == 0) continue;  // the JSON lists stacks with outstanding bytes only
+        INFO("site " << site.function);
+        Sum s = sum_frame0(rep, p.pid, site.function);
+        REQUIRE(s.stacks > 0);
+        const auto& v = raw.by_leaf[site.function];
+        CHECK(v[2] == s.allocs);
+        CHECK(v[3] == s.bytes);
+        CHECK(inuse_space[site.function] == s.bytes);
+        CHECK(inuse_objects[site.function] == s.allocs);
+        CHECK(s.bytes == site.bytes);
+        // The JSON leaves out stacks whose blocks were all freed; where a
+        // site has none, its totals are the profile's alloc_* too.
+        if (!site.totals_equal) continue;
+        CHECK(v[0] == s.allocs_total);
+        CHECK(v[1] == s.alloc_bytes_total);
+        CHECK(alloc_space[site.function] == s.alloc_bytes_total);
+        CHECK(alloc_objects[site.function] == s.allocs_total);
+    }
+    // Every stack, not only those with bytes outstanding: temp_malloc
+    // freed all it allocated, so only the profile's alloc_* show it.
+    // realloc_grow's and realloc_shrink's first blocks were freed by their
+    // reallocs: the profile counts every block each site allocated.
+    using Values = std::array<long long, 4>;
+    CHECK(raw.by_leaf["temp_malloc"] == Values{C_TEMP_N, C_TEMP_N * C_TEMP_SIZE, 0, 0});
+    CHECK(alloc_space["temp_malloc"] == C_TEMP_N * C_TEMP_SIZE);
+    CHECK(alloc_objects["temp_malloc"] == C_TEMP_N);
+    CHECK(raw.by_leaf["realloc_grow"] == Values{3, C_GROW_SIZE1 + C_GROW_SIZE2 + C_GROW_SIZE3, 1, C_GROW_BYTES});
+    CHECK(alloc_space["realloc_grow"] == C_GROW_SIZE1 + C_GROW_SIZE2 + C_GROW_SIZE3);
+    CHECK(raw.by_leaf["realloc_shrink"] == Values{2, C_SHRINK_SIZE1 + C_SHRINK_SIZE2, 1, C_SHRINK_BYTES});
+
+    bool pid_label = false, comm_label = false;
+    for (const auto& l : raw.labels) {
+        pid_label |= l.find("pid:[" + std::to_string(p.pid) + "]") != std::string::npos;
+        comm_label |= l.find("comm:[" + prog + "]") != std::string::npos;
+    }
+    CHECK(pid_label);
+    CHECK(comm_label);
+    // The program's mapping carries its build-id, as readelf reads it.
+    const std::string id = build_id_of(prog_path(prog));
+    REQUIRE(id.size() == 40);
+    bool mapped = false;
+    for (const auto& m : raw.mappings) mapped |= m.find(prog) != std::string::npos && m.find(id) != std::string::npos;
+    INFO("mappings:\n"
+         << [&] {
+                std::string s;
+                for (const auto& m : raw.mappings) s += m + "\n";
+                return s;
+            }());
+    CHECK(mapped);
+
+    // Folded: "comm (pid);...;main;run_sites;SITE BYTES", summed per site.
+    std::map<std::string, long long> folded_by_site;
+    long long folded_total = 0;
+    const std::string root = prog + " (" + std::to_string(p.pid) + ");";
+    for (const auto& l : read_lines(folded)) {
+        if (l.rfind(root, 0) != 0) continue;
+        auto sp = l.rfind(' ');
+        REQUIRE(sp != std::string::npos);
+        long long bytes = std::stoll(l.substr(sp + 1));
+        std::string frames = l.substr(0, sp);
+        std::string leaf = frames.substr(frames.rfind(';') + 1);
+        if (frames.find(";main;run_sites;" + leaf) != std::string::npos) folded_by_site[leaf] += bytes;
+        folded_total += bytes;
+    }
+    for (const expect::Site& site : expect::c_sites) {
+        INFO("site " << site.function);
+        CHECK(folded_by_site[site.function] == site.bytes);
+    }
+    CHECK(folded_total == p.heap_bytes);
+}
+
+TEST_CASE("--pprof into a missing directory fails at once with one line", "[bpf][export]") {
+    Run r = run_memtop({memtop_path(), "--pprof", "/nonexistent-dir/heap.pb.gz", "--", "true"});
+    INFO(r.diag);
+    CHECK(r.exit_code == 2);
+    REQUIRE(r.err_lines.size() == 1);
+    CHECK(r.err_lines[0].find("--pprof /nonexistent-dir/heap.pb.gz: cannot write in /nonexistent-dir") !=
+          std::string::npos);
+}
