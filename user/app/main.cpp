@@ -117,6 +117,15 @@ int main(int argc, char** argv) {
                  "do not record anonymous mmap/munmap/mremap/brk per stack (saves a stack walk per mmap)");
     app.add_option("--max-mappings", opt.sizes.mappings, "anonymous mappings recorded at once")
         ->check(CLI::PositiveNumber);
+    app.add_flag("-q,--quiet", opt.quiet, "print no reports (with --listen, the endpoint is the output: a daemon)");
+    app.add_option("--listen", opt.listen,
+                   "serve /metrics (Prometheus, OpenMetrics) and /report.json over HTTP on [ADDRESS:]PORT "
+                   "(loopback unless an address is given)");
+    app.add_flag("--metrics-pid-label", opt.metrics.pid_label,
+                 "label /metrics series with the pid (one set per process; else per comm, container and cgroup)");
+    app.add_option("--metrics-max-processes", opt.metrics.max_processes,
+                   "processes on /metrics, largest resident first (default 100)")
+        ->check(CLI::PositiveNumber);
     app.add_option("--probes", probes_file, "print where memtop would probe the allocators in FILE, and exit");
     app.add_flag("-v,--verbose", opt.verbose, "libbpf's log and attach details on stderr");
     bool no_multi = false;
@@ -159,7 +168,11 @@ int main(int argc, char** argv) {
         const char* no_color_env = std::getenv("NO_COLOR");
         opt.color = !no_color && !(no_color_env && *no_color_env);
         std::unique_ptr<View> view;
-        if (!opt.batch && !opt.json && tui::Screen::available()) view = make_screen(opt);
+        if (!opt.listen.empty()) parse_listen(opt.listen);  // a usage error before anything else happens
+        if (opt.quiet)
+            view = std::make_unique<QuietView>();
+        else if (!opt.batch && !opt.json && tui::Screen::available())
+            view = make_screen(opt);
         Session session(std::move(opt), std::move(view));
         return session.run();
     } catch (const MemtopError& e) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernel/config.h"
+#include "views/metrics.h"
 
 namespace memtop {
 
@@ -30,6 +31,9 @@ struct Options {
     bool frame_pointers_only = false;    // --frame-pointers-only: no unwind tables
     uint64_t fault_sample = 512 * 1024;  // --fault-sample BYTES: growth stacks' mean sampling interval; 0 off
     bool no_mappings = false;            // --no-mappings: no mmap/munmap/mremap/brk tracepoints
+    bool quiet = false;                  // -q: no reports on stdout (--listen serves them)
+    std::string listen;                  // --listen [ADDR:]PORT: /metrics and /report.json over HTTP
+    MetricsOptions metrics;              // --metrics-pid-label, --metrics-max-processes
 };
 
 }  // namespace memtop

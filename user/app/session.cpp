@@ -73,9 +73,11 @@ void Session::report(bool final) {
     m.self.cpu_seconds = self.cpu_seconds;
     m.self.cpu_percent = self.cpu_percent;
 
-    Report r = aggregator_.build(tracer_->snapshot(), ended_, facts_, m);
+    auto shared = std::make_shared<Report>(aggregator_.build(tracer_->snapshot(), ended_, facts_, m));
+    Report& r = *shared;
     namer_.name(r);
     view_->show(r);
+    if (server_) server_->publish(shared);  // never changed again: the HTTP threads read it
 
     // What was reported of ended processes is not reported again: their
     // kernel records go, with the old images of exec'd ones.
@@ -186,6 +188,12 @@ int Session::run() {
     sigprocmask(SIG_BLOCK, &mask, nullptr);
     UniqueFd sfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
 
+    // Its threads start now, with these signals blocked (they are the
+    // loop's), and before anything is traced: a port in use is one error.
+    if (!opt_.listen.empty()) {
+        server_ = std::make_unique<ReportServer>(parse_listen(opt_.listen), opt_.metrics);
+        log("serving /metrics and /report.json on " + opt_.listen + " (port " + std::to_string(server_->port()) + ")");
+    }
     load();
     attach();
     log_limits();

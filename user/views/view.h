@@ -60,4 +60,10 @@ private:
     bool json_;
 };
 
+// -q: reports are made (for --listen) but not printed.
+class QuietView : public View {
+public:
+    void show(const Report&) override {}
+};
+
 }  // namespace memtop
