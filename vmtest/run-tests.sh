@@ -8,7 +8,7 @@
 #   KERNEL      as for vmtest/run-vm.sh (default: 5.10 6.1 6.12 7, or
 #               $MEMTOP_VMTEST_KERNELS)
 #   TEST-SPEC   passed to runtime_tests, e.g. '[sites][cmd],[threads]'
-#               (default: every test case but the live screen's, '~[tui]')
+#               (default: every test case but the live screen's and the host-only tools', '~[tui]~[host]')
 #
 # Options:
 #   --build DIR       the build tree (default $MEMTOP_BUILD or ./build)
@@ -51,10 +51,11 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-# The live screen's tests ([tui]) drive memtop in tmux, which the guest has
+# Tests of host-only tools ([host]: prometheus, ...) and the live screen's
+# ([tui]) do not run here. The screen's drive memtop in tmux, which the guest has
 # not (nor devpts, nor terminfo); the screen is user space only, and the
 # host's suite runs them. A TEST-SPEC given after -- is used as it is.
-[[ ${#spec[@]} -gt 0 ]] || spec=('~[tui]')
+[[ ${#spec[@]} -gt 0 ]] || spec=('~[tui]~[host]')
 [[ ${#kernels[@]} -gt 0 ]] || read -r -a kernels <<<"${MEMTOP_VMTEST_KERNELS:-$MEMTOP_KERNELS_DEFAULT}"
 die() { echo "run-tests: error: $*" >&2; exit 2; }
 
