@@ -76,8 +76,11 @@ void Session::report(bool final) {
     auto shared = std::make_shared<Report>(aggregator_.build(tracer_->snapshot(), ended_, facts_, m));
     Report& r = *shared;
     namer_.name(r);
+    // Served before it is shown: what a reader of the printed report asks
+    // the server for next is this report or a later one. Never changed
+    // again: the HTTP threads read it.
+    if (server_) server_->publish(shared);
     view_->show(r);
-    if (server_) server_->publish(shared);  // never changed again: the HTTP threads read it
 
     // What was reported of ended processes is not reported again: their
     // kernel records go, with the old images of exec'd ones.
