@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
     Options opt;
     std::string pid_list, probes_file;
     CLI::App app{"memtop: heap allocations of running programs, per call stack, traced with eBPF"};
-    app.set_version_flag("--version", "memtop 0.1");
+    app.set_version_flag("--version", "memtop " MEMTOP_VERSION);  // the project's, as the package says
     app.add_option("-p,--pid", pid_list, "trace these processes (PID[,PID...])");
     app.add_flag("--heap-all", opt.heap_all, "trace every process on the host (every allocation takes a trap)");
     app.add_option("--cgroup", opt.cgroup,
