@@ -41,5 +41,7 @@ if command -v systemd-analyze >/dev/null; then
     sed "s|/usr/bin/memtop|$bin|" "$unit" >"$tmp/memtop.service"
     systemd-analyze verify "$tmp/memtop.service" >"$tmp/verify.log" 2>&1 ||
         { cat "$tmp/verify.log" >&2; fail "systemd-analyze verify"; }
+    # It only warns (status 0) about keys it does not know.
+    if grep -qiE 'unknown|invalid|ignoring' "$tmp/verify.log"; then cat "$tmp/verify.log" >&2; fail "the unit has directives systemd ignores"; fi
 fi
 echo "test-package: ok"
