@@ -52,7 +52,8 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-# The live screen's tests ([tui]) drive memtop in tmux, which the guest has
+# Tests of host-only tools ([host]: prometheus, ...) and the live screen's
+# ([tui]) do not run here. The screen's drive memtop in tmux, which the guest has
 # not (nor devpts, nor terminfo); the screen is user space only, and the
 # host's suite runs them. So does it the [host] tests, which need tools the
 # guest lacks (go tool pprof, ...). A TEST-SPEC given after -- is used as it is.

@@ -178,7 +178,7 @@ int main(int argc, char** argv) {
     Options opt;
     std::string pid_list, probes_file;
     CLI::App app{"memtop: heap allocations of running programs, per call stack, traced with eBPF"};
-    app.set_version_flag("--version", "memtop 0.1");
+    app.set_version_flag("--version", "memtop " MEMTOP_VERSION);  // the project's, as the package says
     app.add_option("-p,--pid", pid_list, "trace these processes (PID[,PID...])")->check(not_empty("a process id"));
     app.add_flag("--heap-all", opt.heap_all, "trace every process on the host (every allocation takes a trap)");
     app.add_option("--cgroup", opt.cgroup,
@@ -252,6 +252,16 @@ int main(int argc, char** argv) {
     app.add_option("--record-interval", opt.record_interval, "seconds between --record's time-series samples")
         ->check(seconds_at_least(0.01, "--record-interval: at least 0.01 s"))
         ->capture_default_str();
+    app.add_flag("-q,--quiet", opt.quiet, "print no reports (with --listen, the endpoint is the output: a daemon)");
+    app.add_option("--listen", opt.listen,
+                   "serve /metrics (Prometheus, OpenMetrics) and /report.json over HTTP on [ADDRESS:]PORT "
+                   "(loopback unless an address is given)");
+    app.add_flag("--metrics-pid-label", opt.metrics.pid_label,
+                 "label /metrics series with the pid (one set per process; else per comm, container and cgroup)");
+    app.add_option("--metrics-max-processes", opt.metrics.max_processes,
+                   "processes on /metrics, largest resident first")
+        ->check(positive_count())
+        ->capture_default_str();
     app.add_option("--probes", probes_file, "print where memtop would probe the allocators in FILE, and exit");
     app.add_flag("-v,--verbose", opt.verbose, "libbpf's log and attach details on stderr");
     bool no_multi = false;
@@ -299,7 +309,10 @@ int main(int argc, char** argv) {
         const char* no_color_env = std::getenv("NO_COLOR");
         opt.color = !no_color && !(no_color_env && *no_color_env);
         std::unique_ptr<View> view;
-        if (!opt.output.empty()) {
+        if (!opt.listen.empty()) parse_listen(opt.listen);  // a usage error before anything else happens
+        if (opt.quiet) {
+            view = std::make_unique<QuietView>();
+        } else if (!opt.output.empty()) {
             // Truncated now, so a bad path fails before anything is traced.
             FILE* out = fopen(opt.output.c_str(), "we");
             if (!out) throw MemtopError(kExitUsage, describe("-o: open " + opt.output, errno));

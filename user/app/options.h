@@ -7,6 +7,7 @@
 
 #include "kernel/config.h"
 #include "views/export/files.h"
+#include "views/metrics.h"
 
 namespace memtop {
 
@@ -36,6 +37,9 @@ struct Options {
     std::string record;                  // --record FILE
     double record_interval = 0.1;        // --record-interval SEC: the time series' step
     std::vector<std::string> argv;       // memtop's own command line, for the recording
+    bool quiet = false;                  // -q: no reports on stdout (--listen serves them)
+    std::string listen;                  // --listen [ADDR:]PORT: /metrics and /report.json over HTTP
+    MetricsOptions metrics;              // --metrics-pid-label, --metrics-max-processes
 };
 
 }  // namespace memtop

@@ -77,8 +77,13 @@ void Session::report(bool final) {
     m.self.cpu_seconds = self.cpu_seconds;
     m.self.cpu_percent = self.cpu_percent;
 
-    Report r = aggregator_.build(tracer_->snapshot(), ended_, facts_, m);
+    auto shared = std::make_shared<Report>(aggregator_.build(tracer_->snapshot(), ended_, facts_, m));
+    Report& r = *shared;
     namer_.name(r);
+    // Served before it is shown: what a reader of the printed report asks
+    // the server for next is this report or a later one. Never changed
+    // again: the HTTP threads read it.
+    if (server_) server_->publish(shared);
     view_->show(r);
     warn_full_maps(r.lost);
     record([&] { return nlohmann::json{{"type", "report"}, {"report", encode_report(r)}}; });
@@ -237,6 +242,12 @@ int Session::run() {
     sigprocmask(SIG_BLOCK, &mask, nullptr);
     UniqueFd sfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
 
+    // Its threads start now, with these signals blocked (they are the
+    // loop's), and before anything is traced: a port in use is one error.
+    if (!opt_.listen.empty()) {
+        server_ = std::make_unique<ReportServer>(parse_listen(opt_.listen), opt_.metrics);
+        log("serving /metrics and /report.json on " + opt_.listen + " (port " + std::to_string(server_->port()) + ")");
+    }
     load();
     attach();
     log_limits();

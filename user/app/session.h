@@ -20,6 +20,7 @@
 #include "kernel/tracer.h"
 #include "procinfo/processes.h"
 #include "record/recording.h"
+#include "serve/server.h"
 #include "symbolize/stack_namer.h"
 #include "views/view.h"
 
@@ -65,6 +66,7 @@ private:
 
     Options opt_;
     std::unique_ptr<View> view_;
+    std::unique_ptr<ReportServer> server_;  // --listen
     bool system_view_ = false;
     bool by_cgroup_ = false;
     std::unique_ptr<Tracer> tracer_;

@@ -63,4 +63,10 @@ private:
     FILE* out_;
 };
 
+// -q: reports are made (for --listen) but not printed.
+class QuietView : public View {
+public:
+    void show(const Report&) override {}
+};
+
 }  // namespace memtop

@@ -1,0 +1,151 @@
+#include "serve/server.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <httplib.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "util/errors.h"
+#include "views/json.h"
+
+namespace memtop {
+
+namespace {
+
+// Request threads: enough for a few scrapers at once; more queue up.
+constexpr size_t kThreads = 4;
+
+}  // namespace
+
+ListenAddress parse_listen(const std::string& spec) {
+    ListenAddress a{"127.0.0.1", 0};
+    std::string port = spec;
+    if (auto colon = spec.rfind(':'); colon != std::string::npos) {
+        a.host = spec.substr(0, colon);
+        port = spec.substr(colon + 1);
+        if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']')
+            a.host = a.host.substr(1, a.host.size() - 2);
+        if (a.host.empty())
+            throw MemtopError(kExitUsage, "--listen " + spec +
+                                              ": no address before ':' (give PORT alone for "
+                                              "loopback, or ADDRESS:PORT)");
+    }
+    char* end = nullptr;
+    long v = strtol(port.c_str(), &end, 10);
+    if (port.empty() || *end || v < 0 || v > 65535)
+        throw MemtopError(kExitUsage, "--listen " + spec + ": '" + port + "' is not a port (0-65535)");
+    a.port = static_cast<int>(v);
+    return a;
+}
+
+struct ReportServer::Impl {
+    httplib::Server http;
+    MetricsOptions metrics;
+    std::thread thread;
+    std::atomic<bool> done{false};  // listen_after_bind returned
+    int port = 0;
+    mutable std::mutex mu;
+    std::shared_ptr<const Report> last;  // guarded by mu; the report itself is never changed
+
+    std::shared_ptr<const Report> latest() const {
+        std::lock_guard<std::mutex> lock(mu);
+        return last;
+    }
+};
+
+ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& metrics)
+    : impl_(std::make_unique<Impl>()) {
+    Impl& s = *impl_;
+    s.metrics = metrics;
+    auto& http = s.http;
+    http.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
+    // Requests carry no body; a slow client is dropped, not waited for.
+    http.set_payload_max_length(4096);
+    http.set_read_timeout(5, 0);
+    http.set_write_timeout(5, 0);
+    http.set_socket_options([](socket_t fd) {
+        // -- CMD is forked after this: it must not inherit the socket.
+        fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+        int yes = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+
+    auto no_report = [](httplib::Response& res) {
+        res.status = 503;
+        res.set_header("Retry-After", "1");
+        res.set_content("memtop: no report yet (the first comes one interval, -d, after start)\n", "text/plain");
+    };
+    http.Get("/metrics", [&s, no_report](const httplib::Request& req, httplib::Response& res) {
+        auto r = s.latest();
+        if (!r) return no_report(res);
+        MetricsFormat f = metrics_format(req.get_header_value("Accept"));
+        res.set_content(render_metrics(*r, s.metrics, f),
+                        f == MetricsFormat::OpenMetrics ? kOpenMetricsContentType : kPrometheusContentType);
+    });
+    http.Get("/report.json", [&s, no_report](const httplib::Request&, httplib::Response& res) {
+        auto r = s.latest();
+        if (!r) return no_report(res);
+        res.set_content(render_json(*r) + "\n", "application/json");
+    });
+    // A known path asked with another method is 405; httplib's own answers
+    // are 404 for unknown paths and 400 for requests it cannot parse.
+    http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+        if ((req.path == "/metrics" || req.path == "/report.json") && req.method != "GET" && req.method != "HEAD") {
+            res.status = 405;
+            res.set_header("Allow", "GET, HEAD");
+            res.set_content("memtop: " + req.method + " " + req.path + ": only GET and HEAD\n", "text/plain");
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
+    });
+
+    std::string where_text = (where.host.find(':') != std::string::npos ? "[" + where.host + "]" : where.host) + ":" +
+                             std::to_string(where.port);
+    if (where.port == 0) {
+        s.port = http.bind_to_any_port(where.host);
+        if (s.port < 0) s.port = 0;
+    } else if (http.bind_to_port(where.host, where.port)) {
+        s.port = where.port;
+    }
+    if (s.port <= 0)
+        throw MemtopError(kExitFailure, describe("--listen " + where_text + ": cannot listen there", errno));
+
+    // A client that goes away mid-answer raises SIGPIPE in the thread that
+    // writes: blocked in the server's threads (which inherit this mask), it
+    // stays pending there and the write fails with EPIPE instead. Ignoring
+    // it process-wide would pass SIG_IGN on to -- CMD.
+    sigset_t pipe, old;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &old);
+    s.thread = std::thread([&s] {
+        s.http.listen_after_bind();
+        s.done = true;
+    });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    // stop() before the thread runs would be missed and the join would hang.
+    while (!http.is_running() && !s.done) std::this_thread::yield();
+}
+
+ReportServer::~ReportServer() {
+    impl_->http.stop();
+    if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void ReportServer::publish(std::shared_ptr<const Report> r) {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->last = std::move(r);
+}
+
+int ReportServer::port() const {
+    return impl_->port;
+}
+
+}  // namespace memtop

@@ -1,0 +1,41 @@
+// --listen: memtop's reports over HTTP (/metrics, /report.json), served by
+// cpp-httplib from threads of their own. The session publishes each report
+// (immutable, shared) and goes on; requests render from the last one
+// published, so a slow or stuck client never holds up the loop that reads
+// the kernel. Between reports a scrape gets the last one again.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "model/report.h"
+#include "views/metrics.h"
+
+namespace memtop {
+
+struct ListenAddress {
+    std::string host;  // loopback unless named
+    int port = 0;
+};
+
+// "PORT", "HOST:PORT" or "[IPv6]:PORT". Throws MemtopError(kExitUsage).
+ListenAddress parse_listen(const std::string& spec);
+
+class ReportServer {
+public:
+    // Binds now (a port in use is one error before anything is traced,
+    // MemtopError(kExitFailure)) and serves until destroyed.
+    ReportServer(const ListenAddress& where, const MetricsOptions& metrics);
+    ~ReportServer();
+    ReportServer(const ReportServer&) = delete;
+    ReportServer& operator=(const ReportServer&) = delete;
+
+    void publish(std::shared_ptr<const Report> r);
+    int port() const;  // the bound one (PORT 0 picks a free one)
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace memtop
