@@ -113,6 +113,7 @@ struct ElfCfi {
         REQUIRE(cfi);
     }
     ~ElfCfi() {
+        if (cfi && !dw) dwarf_cfi_end(cfi);  // .eh_frame's is ours; .debug_frame's is dw's
         if (dw) dwarf_end(dw);
         if (elf) elf_end(elf);
         if (fd >= 0) close(fd);
