@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "procinfo/proc_maps.h"
+#include "util/exclusive_file.h"
 
 namespace memtop {
 
@@ -23,9 +24,9 @@ void rerun_on_private_allocator(int argc, char** argv) {
         // The loader looks libraries up by soname: libstdc++.so.6, libc.so.6.
         std::string soname = base.rfind("libstdc++.so.6", 0) == 0 ? "libstdc++.so.6" : base == "libc.so.6" ? base : "";
         if (soname.empty() || !seen.insert(soname).second) continue;
-        std::error_code ec;
-        std::filesystem::copy_file(m.path, dir + "/" + soname, ec);
-        copied = copied || !ec;
+        // The directory is root's alone, but a copy is still never written
+        // through a name that exists (user/util/exclusive_file.h).
+        copied = copy_file_exclusive(m.path, dir + "/" + soname, nullptr) || copied;
     }
     std::error_code ec;
     if (!copied) {

@@ -1,6 +1,7 @@
 #include "procinfo/proc_status.h"
 
 #include <charconv>
+#include <cstdint>
 
 #include "procinfo/proc_file.h"
 
@@ -26,7 +27,8 @@ bool parse_kb(std::string_view s, int64_t& out) {
     s = trim(s);
     if (s.size() < 2 || s.substr(s.size() - 2) != "kB") return false;
     int64_t kb = 0;
-    if (!parse_int(s.substr(0, s.size() - 2), kb) || kb < 0) return false;
+    // A size whose bytes do not fit is not the kernel's: refused, not wrapped.
+    if (!parse_int(s.substr(0, s.size() - 2), kb) || kb < 0 || kb > INT64_MAX / 1024) return false;
     out = kb * 1024;
     return true;
 }

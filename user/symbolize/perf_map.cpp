@@ -33,7 +33,7 @@ std::optional<PerfMapEntry> parse_line(std::string_view line) {
     skip_blanks(line);
     // The name is everything else, inner and trailing spaces included: perf
     // keeps them too, and JITs put signatures there.
-    if (line.empty() || e.size == 0 || e.start + e.size < e.start) return std::nullopt;
+    if (line.empty() || e.size == 0 || e.size > kMaxPerfMapEntrySize || e.start + e.size < e.start) return std::nullopt;
     e.name = std::string(line);
     return e;
 }

@@ -21,12 +21,17 @@ struct PerfMapEntry {
     std::string name;
 };
 
+// No JIT emits one piece of code this large; a line claiming it (a garbled
+// or hostile map) would otherwise name every unnamed frame in its range.
+constexpr uint64_t kMaxPerfMapEntrySize = 1ull << 30;
+
 // Parses the text of a perf map. Pure. Lines are "START SIZE NAME": START
 // and SIZE in hex, with or without "0x"; NAME is the rest of the line and
 // may contain spaces (C++ signatures, "LazyCompile:*f file.js:1:2"). Fields
 // are separated by spaces or tabs; a trailing '\r' is dropped. Lines that do
-// not parse, have an empty NAME, a SIZE of 0 or a range past 2^64 are
-// skipped. Entries keep the file's order (the order matters: see PerfMap).
+// not parse, have an empty NAME, a SIZE of 0 or over kMaxPerfMapEntrySize,
+// or a range past 2^64 are skipped. Entries keep the file's order (the order
+// matters: see PerfMap).
 std::vector<PerfMapEntry> parse_perf_map(std::string_view text);
 
 // The code ranges of a perf map, for lookups. A JIT reuses memory: when

@@ -349,11 +349,15 @@ UniqueFd open_perf_map(int pid, int nspid, struct stat& st) {
     const std::string rel = "tmp/perf-" + std::to_string(nspid) + ".map";
     struct open_how how {};
     // O_NONBLOCK: a FIFO there must not block memtop.
-    how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+    // O_NOFOLLOW: a perf map that is a symlink is refused. Inside the root a
+    // link to /etc/shadow would still reach the target's (for a process
+    // not in a container, the host's) root-owned secrets, which the owner
+    // check below lets through as root's.
+    how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW;
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
     UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root.get(), rel.c_str(), &how, sizeof how)));
     if (!fd && errno == ENOSYS)  // before 5.6, or a seccomp filter: no symlink at the end at least
-        fd = UniqueFd(::openat(root.get(), rel.c_str(), static_cast<int>(how.flags) | O_NOFOLLOW));
+        fd = UniqueFd(::openat(root.get(), rel.c_str(), static_cast<int>(how.flags)));
     if (!fd) return UniqueFd();
     struct stat owner {};
     if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || ::stat(proc.c_str(), &owner) != 0 ||

@@ -110,6 +110,17 @@ TEST_CASE("parse_proc_status: user process", "[status]") {
     CHECK(st->vm_swap == 16 * 1024);
 }
 
+TEST_CASE("parse_proc_status: a size whose bytes overflow is refused", "[status]") {
+    // Found by fuzz_proc_status (UBSan: signed overflow in kB * 1024).
+    std::string base = "Name:\tx\nTgid:\t42\n";
+    auto st = parse_proc_status(base + "VmHWM:\t 7552841608054672952 kB\n");
+    CHECK_FALSE(st);
+    // The largest size that fits in bytes still parses.
+    st = parse_proc_status(base + "VmHWM:\t 9007199254740991 kB\n");
+    REQUIRE(st);
+    CHECK(st->vm_hwm == 9007199254740991LL * 1024);
+}
+
 TEST_CASE("parse_proc_status: kernel thread has no memory lines", "[status]") {
     auto st = parse_proc_status(kKthread);
     REQUIRE(st);

@@ -72,6 +72,8 @@ TEST_CASE("parse_perf_map skips lines that do not parse", "[perf_map]") {
         "7f00 0 empty range\n"  // size 0: names nothing
         "ffffffffffffff00 200 wraps past 2^64\n"
         "1ffffffffffffffff 10 start over 64 bits\n"
+        "0 40000001 larger than any JIT's code\n"
+        "10000 ffffffffffe00000 nearly the whole address space\n"
         "# a comment\n"
         "1000 10 good\n";
     auto e = parse_perf_map(text);
@@ -80,6 +82,10 @@ TEST_CASE("parse_perf_map skips lines that do not parse", "[perf_map]") {
     CHECK(e[0].size == 0x10);
     CHECK(e[0].name == "good");
     CHECK(parse_perf_map("").empty());
+    // The largest entry kept.
+    e = parse_perf_map("0 40000000 one GiB\n");
+    REQUIRE(e.size() == 1);
+    CHECK(e[0].size == memtop::kMaxPerfMapEntrySize);
 }
 
 TEST_CASE("PerfMap: an address is named by the entry holding it", "[perf_map]") {
@@ -233,6 +239,36 @@ TEST_CASE("Symbolizer ignores a perf map owned by another user", "[perf_map][sym
     CHECK_FALSE(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function.has_value());
     REQUIRE(chown(path.c_str(), 0, 0) == 0);
     CHECK(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function == "planted");
+    unlink(path.c_str());
+    munmap(mem, page);
+}
+
+TEST_CASE("Symbolizer refuses a perf map that is a symlink", "[perf_map][symbolizer]") {
+    // /tmp/perf-PID.map -> a root-owned file of secrets: the owner check
+    // alone would accept it as root's. The target here is a root-owned (as
+    // this test runs) file that parses as a perf map, so only the refusal to
+    // follow the link keeps its name out of the frame.
+    const int pid = getpid();
+    const long page = sysconf(_SC_PAGESIZE);
+    void* mem = mmap(nullptr, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(mem != MAP_FAILED);
+    const uint64_t code = reinterpret_cast<uint64_t>(mem);
+    const std::string path = "/tmp/perf-" + std::to_string(pid) + ".map";
+    const std::string secret = "/tmp/memtop-test-secret-" + std::to_string(pid);
+    FILE* f = std::fopen(secret.c_str(), "w");
+    REQUIRE(f);
+    std::fprintf(f, "%llx 40 secret\n", (unsigned long long)code);
+    std::fclose(f);
+    unlink(path.c_str());
+    REQUIRE(symlink(secret.c_str(), path.c_str()) == 0);
+    auto maps = memtop::read_proc_maps(pid, nullptr);
+    REQUIRE(maps);
+    Symbolizer s;
+    CHECK_FALSE(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function.has_value());
+    // The same file in place of the link is read: the link was the reason.
+    unlink(path.c_str());
+    REQUIRE(rename(secret.c_str(), path.c_str()) == 0);
+    CHECK(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function == "secret");
     unlink(path.c_str());
     munmap(mem, page);
 }

@@ -19,10 +19,18 @@ namespace {
 
 constexpr int kRegRbp = 6, kRegRsp = 7, kRegRa = 16;
 
+// Released in reverse order of acquisition on every path out, the throws
+// included: memtop builds a table for each file its targets map, all session
+// long. The CFI of .eh_frame (dwarf_getcfi_elf) is the caller's to end; that
+// of .debug_frame belongs to its Dwarf.
 struct ElfFile {
     int fd = -1;
     Elf* elf = nullptr;
+    Dwarf* dw = nullptr;
+    Dwarf_CFI* eh_cfi = nullptr;
     ~ElfFile() {
+        if (eh_cfi) dwarf_cfi_end(eh_cfi);
+        if (dw) dwarf_end(dw);
         if (elf) elf_end(elf);
         if (fd >= 0) close(fd);
     }
@@ -267,16 +275,14 @@ CfiTable build_cfi_table(const std::string& path) {
     Elf_Data* data = elf_getdata(scn, nullptr);
     if (!data || !data->d_buf) throw MemtopError(kExitFailure, "unwind table for " + path + ": unreadable CFI section");
 
-    Dwarf_CFI* cfi = is_eh ? dwarf_getcfi_elf(f.elf) : nullptr;
-    Dwarf* dw = nullptr;
-    if (!is_eh) {
-        dw = dwarf_begin_elf(f.elf, DWARF_C_READ, nullptr);
-        cfi = dw ? dwarf_getcfi(dw) : nullptr;
+    Dwarf_CFI* cfi = nullptr;
+    if (is_eh) {
+        cfi = f.eh_cfi = dwarf_getcfi_elf(f.elf);
+    } else {
+        f.dw = dwarf_begin_elf(f.elf, DWARF_C_READ, nullptr);
+        cfi = f.dw ? dwarf_getcfi(f.dw) : nullptr;
     }
-    if (!cfi) {
-        if (dw) dwarf_end(dw);
-        throw MemtopError(kExitFailure, "unwind table for " + path + ": " + dwarf_errmsg(-1));
-    }
+    if (!cfi) throw MemtopError(kExitFailure, "unwind table for " + path + ": " + dwarf_errmsg(-1));
 
     const unsigned char* ident = (const unsigned char*)elf_getident(f.elf, nullptr);
     const uint8_t* base = (const uint8_t*)data->d_buf;
@@ -354,7 +360,6 @@ CfiTable build_cfi_table(const std::string& path) {
         if ((i + 1 == ranges.size() || ranges[i + 1].lo > rg.hi) && to_offset(rg.hi - 1, off))
             push(memtop_unwind_row{(uint32_t)(off + 1), 0, MEMTOP_ROW_NONE, 0});
     }
-    if (dw) dwarf_end(dw);
     if (entry_uncovered) {
         // Until the next described function (or the end of the code).
         memtop_unwind_row outer{(uint32_t)entry_off, 0, MEMTOP_ROW_OUTERMOST, 0};

@@ -1,0 +1,80 @@
+// user/util/exclusive_file.h: what memtop writes is created, never reached
+// through a symlink someone planted at its name.
+#include <catch2/catch.hpp>
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "util/exclusive_file.h"
+
+using namespace memtop;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/memtop-test-XXXXXX";
+        REQUIRE(mkdtemp(tmpl));
+        path = tmpl;
+    }
+    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+};
+
+}  // namespace
+
+TEST_CASE("copy_file_exclusive does not follow a planted symlink", "[util][files]") {
+    TempDir d;
+    const std::string src = d.path + "/src", victim = d.path + "/victim", dst = d.path + "/dst";
+    std::ofstream(src) << "library bytes";
+    std::ofstream(victim) << "precious";
+    REQUIRE(symlink(victim.c_str(), dst.c_str()) == 0);
+
+    std::string error;
+    CHECK_FALSE(copy_file_exclusive(src, dst, &error));
+    CHECK(error == "copy " + src + " to " + dst + ": File exists");
+    CHECK(slurp(victim) == "precious");  // not written through the link
+    struct stat st {};
+    REQUIRE(lstat(dst.c_str(), &st) == 0);
+    CHECK(S_ISLNK(st.st_mode));  // and the link itself left as it was
+
+    // A dangling link (the attacker's file to be) is not created either.
+    const std::string dangling = d.path + "/dangling", target = d.path + "/would-be-created";
+    REQUIRE(symlink(target.c_str(), dangling.c_str()) == 0);
+    CHECK_FALSE(copy_file_exclusive(src, dangling, nullptr));
+    CHECK(access(target.c_str(), F_OK) != 0);
+}
+
+TEST_CASE("copy_file_exclusive creates a copy only root can read, whatever the umask", "[util][files]") {
+    TempDir d;
+    const std::string src = d.path + "/src", dst = d.path + "/dst";
+    std::ofstream(src) << std::string(200000, 'x') << "end";
+    mode_t old = umask(0);
+    bool ok = copy_file_exclusive(src, dst, nullptr);
+    umask(old);
+    REQUIRE(ok);
+    CHECK(slurp(dst) == slurp(src));
+    struct stat st {};
+    REQUIRE(stat(dst.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+    // A second copy to the same name is refused, the first left whole.
+    CHECK_FALSE(copy_file_exclusive(src, dst, nullptr));
+    CHECK(slurp(dst) == slurp(src));
+    // A source that cannot be read leaves nothing behind.
+    std::string error;
+    CHECK_FALSE(copy_file_exclusive(d.path + "/missing", d.path + "/out", &error));
+    CHECK(error == "copy " + d.path + "/missing to " + d.path + "/out: No such file or directory");
+    CHECK(access((d.path + "/out").c_str(), F_OK) != 0);
+}
