@@ -4,7 +4,11 @@
  * anonymous pages touched), "shrunk" (unmapped again); exits at EOF.
  * With --three-ways, "grown" also touches RSS_GROW_HEAP_MB of a malloc'd
  * block (touch_heap) and RSS_GROW_STACK_MB of a thread's stack
- * (touch_stack), each in its own function. */
+ * (touch_stack), each in its own function. With --warm-up, each line
+ * "warm" before the first other line touches 1 MiB more in warm_up() and
+ * prints "warmed": the growth tests repeat it until memtop shows a whole
+ * stack for it, so that the unwind tables memtop builds when it first meets
+ * this program's files are in before the measured growth. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +37,14 @@ __attribute__((noinline, used)) void touch_stack(void) {
     __asm__ volatile("" : : "r"(buf) : "memory");
 }
 
+__attribute__((noinline, used)) void warm_up(void) {
+    size_t len = 1 << 20;
+    char* p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) exit(6);
+    for (size_t i = 0; i < len; i += 4096) p[i] = 4; /* @line warm_up */
+    __asm__ volatile("" : : "r"(p) : "memory");
+}
+
 static void* stack_thread(void* arg) {
     (void)arg;
     touch_stack();
@@ -48,11 +60,21 @@ static void no_huge_pages(void* p, size_t len) {
 
 int main(int argc, char** argv) {
     char line[64];
-    int three_ways = argc > 1 && strcmp(argv[1], "--three-ways") == 0;
+    int three_ways = 0, warm = 0;
+    for (int i = 1; i < argc; i++) {
+        three_ways |= strcmp(argv[i], "--three-ways") == 0;
+        warm |= strcmp(argv[i], "--warm-up") == 0;
+    }
     size_t len = (size_t)RSS_GROW_MB << 20;
     printf("ready %d\n", getpid());
     fflush(stdout);
     if (!fgets(line, sizeof line, stdin)) return 1;
+    while (warm && strcmp(line, "warm\n") == 0) {
+        warm_up();
+        printf("warmed\n");
+        fflush(stdout);
+        if (!fgets(line, sizeof line, stdin)) return 1;
+    }
     char* p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return 2;
     no_huge_pages(p, len);

@@ -155,7 +155,7 @@ TEST_CASE("system view: growth stacks name the code that touched the pages (mmap
     // 4 MiB stack (1024 pages, ~650 samples), has a relative standard
     // deviation of ~2.4%: 10% is over four of them.
     Child memtop, prog;
-    start_memtop(memtop, {memtop_path(), "--json", "-d", "1", "-T", "50", "--fault-sample", "4096"});
+    start_memtop(memtop, {memtop_path(), "--json", "-d", "1", "-T", "1000", "--fault-sample", "4096"});
     wait_memtop_ready({&memtop}, memtop, "memtop: watching");
     if (!kernel_has_unwinder()) {
         // Growth stacks need the full BPF build and bpf_loop: memtop says so.
@@ -165,8 +165,27 @@ TEST_CASE("system view: growth stacks name the code that touched the pages (mmap
         stop_memtop({&memtop}, memtop, SIGINT);
         return;
     }
-    const int pid = start_prog(prog, {prog_path("rss_grow_nofp"), "--three-ways"}, {&memtop});
+    const int pid = start_prog(prog, {prog_path("rss_grow_nofp"), "--three-ways", "--warm-up"}, {&memtop});
     size_t seen = memtop.out_lines.size();
+    // memtop builds a file's unwind table when the kernel first meets the
+    // file in a stack: on a busy host that can come after the whole growth.
+    // A warm-up touch first, and wait for a whole stack of it: then the
+    // program's and libc's tables are in, whatever the host is doing.
+    auto whole_warm_up = [&](const json& r) {
+        for (const auto& st : r["growth_stacks"])
+            if (st["pid"] == pid && st["complete"] == true && !st["frames"].empty() &&
+                fn_is(st["frames"][0], "warm_up"))
+                return true;
+        return false;
+    };
+    bool warm = false;
+    std::string last;
+    for (int round = 0; round < 20 && !warm; ++round) {
+        tell({&memtop, &prog}, prog, "warm", "warmed");
+        warm = report_until({&memtop, &prog}, memtop, seen, whole_warm_up, &last, 2).has_value();
+    }
+    INFO("last report before the growth: " << last);
+    REQUIRE(warm);
     go({&memtop, &prog}, prog, "grown");
     // The first report read after "grown" may have been taken mid-growth
     // (see entries_until). Wait for the one whose resident memory agrees
