@@ -16,6 +16,7 @@
 
 #include "expect.h"
 #include "harness.h"
+#include "pprof_tool.h"
 
 using namespace rt;
 
@@ -214,6 +215,35 @@ TEST_CASE("--listen: Prometheus scrapes memtop; heap and RSS as memtop's JSON sa
         CHECK(om.find("application/openmetrics-text") != std::string::npos);
         CHECK(body_of(om).size() >= 6);
         CHECK(body_of(om).substr(body_of(om).size() - 6) == "# EOF\n");
+    }
+
+    SECTION("go tool pprof reads /debug/pprof/heap?pid=N: each site's exact outstanding bytes and blocks") {
+        auto gobin = go_binary();
+        if (!gobin) {
+            if (ci_mode()) FAIL("go tool pprof is needed (golang-go, tools/deps.txt)");
+            WARN("skipped: no go (golang-go) for go tool pprof");
+            return;
+        }
+        const std::string base = "http://127.0.0.1:" + std::to_string(port) + "/debug/pprof/heap";
+        Raw raw = parse_raw(pprof(*gobin, dir, {"-raw", base + "?pid=" + std::to_string(pid)}));
+        for (const expect::Site& site : expect::c_sites) {
+            if (site.bytes == 0) continue;
+            INFO("site " << site.function);
+            Sum sum = sum_frame0(*rep, pid, site.function);
+            REQUIRE(sum.stacks > 0);
+            CHECK(raw.by_leaf[site.function][3] == site.bytes);
+            CHECK(raw.by_leaf[site.function][3] == sum.bytes);
+            CHECK(raw.by_leaf[site.function][2] == sum.allocs);
+        }
+        bool pid_label = false;
+        for (const auto& l : raw.labels) pid_label |= l.find("pid:[" + std::to_string(pid) + "]") != std::string::npos;
+        CHECK(pid_label);
+        // Another pid's profile holds none of this one's samples.
+        Raw other = parse_raw(pprof(*gobin, dir, {"-raw", base + "?pid=" + std::to_string(pid + 1)}));
+        CHECK(other.by_leaf.empty());
+        CHECK(status_of(http_get(port, "/debug/pprof/heap?pid=abc")) == 400);
+        CHECK(status_of(http_get(port, "/debug/pprof/heap?seconds=5")) == 400);
+        CHECK(status_of(http_raw(port, "POST /debug/pprof/heap HTTP/1.0\r\nContent-Length: 0\r\n\r\n")) == 405);
     }
 
     SECTION("the JSON endpoint is --json's report; bad requests get 4xx and change nothing") {

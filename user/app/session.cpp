@@ -71,7 +71,9 @@ void Session::report(bool final) {
     m.hidden = hidden_;
     for (int pid : opt_.pids) m.targets.insert(static_cast<uint32_t>(pid));
     if (auto* cmd = attacher_->command()) m.targets.insert(static_cast<uint32_t>(cmd->pid()));
-    m.all_stacks = (final && opt_.exports.any()) || recorder_;
+    // Every heap stack, named: for the files written at the end, each
+    // recorded report, and the pprof endpoint's profile of the moment.
+    m.all_stacks = (final && opt_.exports.any()) || recorder_ || server_;
     auto self = self_.sample();
     m.self.rss_bytes = self.rss_bytes;
     m.self.cpu_seconds = self.cpu_seconds;

@@ -8,11 +8,16 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "util/errors.h"
+#include "views/export/pprof.h"
 #include "views/json.h"
 
 namespace memtop {
@@ -94,10 +99,40 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
         if (!r) return no_report(res);
         res.set_content(render_json(*r) + "\n", "application/json");
     });
+    // The heap profile of the last report, as Go's runtime serves it, for
+    // `go tool pprof http://HOST:PORT/debug/pprof/heap` and agents that pull
+    // it (Parca, Pyroscope); `?pid=N` keeps one process's stacks.
+    http.Get("/debug/pprof/heap", [&s, no_report](const httplib::Request& req, httplib::Response& res) {
+        auto bad = [&res](const std::string& why) {
+            res.status = 400;
+            res.set_content("memtop: /debug/pprof/heap: " + why + "\n", "text/plain");
+        };
+        std::optional<uint32_t> pid;
+        if (req.has_param("pid")) {
+            const std::string v = req.get_param_value("pid");
+            char* end = nullptr;
+            errno = 0;
+            unsigned long n = std::strtoul(v.c_str(), &end, 10);
+            if (v.empty() || *end || v[0] == '-' || errno == ERANGE || n == 0 || n > UINT32_MAX)
+                return bad("pid=" + v + " is not a process id");
+            pid = static_cast<uint32_t>(n);
+        }
+        // memtop's figures are the moment's: a delta over N seconds is not
+        // served (yet), and is refused rather than answered with the moment.
+        if (req.has_param("seconds")) return bad("seconds= (a delta profile) is not supported; omit it");
+        auto r = s.latest();
+        if (!r) return no_report(res);
+        std::vector<ReportStack> stacks;
+        for (const auto& st : r->all_stacks)
+            if (!pid || st.stats.pid == *pid) stacks.push_back(st);
+        res.set_header("Content-Disposition", "attachment; filename=\"heap.pb.gz\"");
+        res.set_content(gzip(encode_pprof(*r, stacks)), "application/octet-stream");
+    });
     // A known path asked with another method is 405; httplib's own answers
     // are 404 for unknown paths and 400 for requests it cannot parse.
     http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-        if ((req.path == "/metrics" || req.path == "/report.json") && req.method != "GET" && req.method != "HEAD") {
+        if ((req.path == "/metrics" || req.path == "/report.json" || req.path == "/debug/pprof/heap") &&
+            req.method != "GET" && req.method != "HEAD") {
             res.status = 405;
             res.set_header("Allow", "GET, HEAD");
             res.set_content("memtop: " + req.method + " " + req.path + ": only GET and HEAD\n", "text/plain");
