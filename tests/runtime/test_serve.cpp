@@ -336,12 +336,12 @@ TEST_CASE("the systemd unit's capabilities are enough, and fewer are refused", "
     for (const auto& l : r.err_lines) CHECK(l.find("Operation not permitted") == std::string::npos);
     // Without BPF's capabilities (CAP_BPF, and CAP_SYS_ADMIN that also
     // grants it) loading is refused, so the bounding set above did take
-    // effect. (memtop exits 4 here, not the documented 3 for permission:
-    // its loader reads EPERM from the skeleton as the kernel's lack.)
+    // effect, and memtop says so as a permission problem (exit 3), not as
+    // a kernel's lack (4).
     Run none = run_memtop(
         {setpriv, "--bounding-set=-all,+perfmon,+sys_resource", memtop_path(), "--json", "-q", "-d", "1", "-n", "2"});
     INFO(none.diag);
-    CHECK(none.exit_code != 0);
+    CHECK(none.exit_code == 3);
     bool refused = false;
     for (const auto& l : none.err_lines) refused |= l.find("Operation not permitted") != std::string::npos;
     CHECK(refused);

@@ -5,8 +5,10 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/capability.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -206,6 +208,24 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     return 0;
 }
 
+namespace {
+
+constexpr unsigned kCapBpf = 39;  // CAP_BPF (Linux 5.8); older headers lack the name
+
+// Whether this process holds what loading BPF takes (CAP_BPF, or
+// CAP_SYS_ADMIN which also grants it), as effective capabilities: root
+// without them (a systemd unit's bounding set, setpriv) is refused like
+// any other user, and that refusal is the user's to fix.
+bool may_load_bpf() {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+    if (syscall(SYS_capget, &header, data) != 0) return geteuid() == 0;
+    auto effective = [&](unsigned cap) { return (data[cap / 32].effective >> (cap % 32)) & 1u; };
+    return effective(CAP_SYS_ADMIN) || effective(kCapBpf);
+}
+
+}  // namespace
+
 Tracer::Tracer(const TracerConfig& config, EventSink& sink) : events_(sink, *this), sizes_(config.sizes) {
     capture_libbpf_log(config.verbose);
     if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
@@ -218,7 +238,7 @@ Tracer::Tracer(const TracerConfig& config, EventSink& sink) : events_(sink, *thi
     // build of the same source. The kernel says EPERM/EACCES both for a
     // missing privilege and for a program its verifier refuses; only the
     // first is the user's to fix.
-    bool privileged = geteuid() == 0;
+    bool privileged = may_load_bpf();
     auto permission_error = [&](int err) {
         return MemtopError(kExitPermission, describe("load BPF programs", err) +
                                                 " (memtop needs root, or CAP_BPF and CAP_PERFMON)" + libbpf_hint());
