@@ -13,6 +13,7 @@
 
 #include <capstone/capstone.h>
 
+#include "attach/fde_ranges.h"
 #include "util/errors.h"
 
 namespace memtop {
@@ -182,6 +183,29 @@ std::optional<std::string> ElfImage::plt_target(uint64_t vaddr) const {
     if (n) cs_free(insn, n);
     cs_close(&cs);
     return result;
+}
+
+std::optional<std::pair<uint64_t, uint64_t>> ElfImage::code_range(uint64_t vaddr) const {
+    if (!fdes_) {
+        fdes_.emplace();
+        ElfHandle h;
+        h.elf = elf_memory(reinterpret_cast<char*>(const_cast<uint8_t*>(data_)), size_);
+        size_t shstrndx = 0;
+        if (h.elf && elf_getshdrstrndx(h.elf, &shstrndx) == 0)
+            for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(h.elf, scn));) {
+                GElf_Shdr sh;
+                const char* name = gelf_getshdr(scn, &sh) ? elf_strptr(h.elf, shstrndx, sh.sh_name) : nullptr;
+                if (!name || strcmp(name, ".eh_frame") != 0 || sh.sh_type == SHT_NOBITS) continue;
+                for (const auto& r : fde_ranges(h.elf, scn, true)) fdes_->push_back({r.lo, r.hi});
+                break;
+            }
+    }
+    auto it = std::upper_bound(fdes_->begin(), fdes_->end(), vaddr,
+                               [](uint64_t v, const std::pair<uint64_t, uint64_t>& r) { return v < r.first; });
+    if (it == fdes_->begin()) return std::nullopt;
+    --it;
+    if (vaddr >= it->second) return std::nullopt;
+    return *it;
 }
 
 }  // namespace memtop

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace memtop {
@@ -47,6 +48,12 @@ public:
     std::vector<uint8_t> bytes(uint64_t vaddr, size_t len) const;
     // Symbol that the PLT stub at vaddr jumps to, if vaddr is a PLT stub.
     std::optional<std::string> plt_target(uint64_t vaddr) const;
+    // The [start, end) of the function (or function part: a .cold split has
+    // its own) that contains vaddr, from the file's call frame information
+    // (.eh_frame), which covers local functions that have no symbol. Every
+    // instruction boundary from start on is certain: x86-64 compilers put no
+    // data inside a function's range.
+    std::optional<std::pair<uint64_t, uint64_t>> code_range(uint64_t vaddr) const;
 
 private:
     ElfImage() = default;
@@ -63,6 +70,8 @@ private:
     std::map<std::string, ElfFunction> functions_;
     std::map<uint64_t, ElfFunction> by_addr_;
     std::map<uint64_t, std::string> got_slots_;  // GOT slot vaddr -> imported symbol
+    // Opened on the first code_range() call; most images never need them.
+    mutable std::optional<std::vector<std::pair<uint64_t, uint64_t>>> fdes_;
 };
 
 }  // namespace memtop
