@@ -286,6 +286,41 @@ int BPF_KPROBE(new_entry, __u64 size)
 	return 0;
 }
 
+/* operator new of an allocator that does not go through malloc (jemalloc,
+ * tcmalloc, mimalloc): nothing inside returns the block on new's behalf, so
+ * alloc_ret_site takes it at new's own `ret` instructions. Nested allocator
+ * calls inside it are not adopted (begin_call adopts for MEMTOP_KIND_NEW
+ * only). */
+SEC("uprobe")
+int BPF_KPROBE(new_own_entry, __u64 size)
+{
+	use_task_stack(ctx);
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_NEW_OWN);
+	if (st)
+		st->size = size;
+	return 0;
+}
+
+/* An entry-type probe on a `ret` of such an operator new (or of code it
+ * tail-calls), where rax holds the block and sp is back at new's entry sp:
+ * the same moment a return probe would see, without replacing the return
+ * address the C++ unwinder reads when new throws. The same code serves
+ * malloc's slow paths too (tcmalloc tail-calls shared functions); only the
+ * thread whose outermost call is that operator new, at that very sp, counts. */
+SEC("uprobe")
+int BPF_KPROBE(alloc_ret_site)
+{
+	use_task_stack(ctx);
+	struct call_state *st = thread_state(0);
+	if (!st || !st->active || st->kind != MEMTOP_KIND_NEW_OWN || PT_REGS_SP(ctx) != st->sp)
+		return 0;
+	st->active = 0;
+	__u64 ret = PT_REGS_RC(ctx);
+	if (ret)
+		record_alloc(current_tgid(), ret, st->size, st->stack_id, &st->stack, 0);
+	return 0;
+}
+
 SEC("uprobe")
 int BPF_KPROBE(calloc_entry, __u64 nmemb, __u64 size)
 {
@@ -374,6 +409,23 @@ int BPF_KPROBE(free_entry, __u64 ptr)
 		return 0;
 	struct memtop_alloc_val old;
 	take_alloc(p, tgid, ptr, &old);
+	return 0;
+}
+
+/* __cxa_allocate_exception, called inside an allocator call in flight: that
+ * call is throwing (bad_alloc from an operator new, or from the new handler
+ * it ran) and will never return through a probe, so its state ends here. Left
+ * active, it would swallow the exception's own allocation as nested, and
+ * every later call from the same depth as a tail call. libstdc++'s new needs
+ * none of it (its malloc returned NULL first); jemalloc's, tcmalloc's and
+ * mimalloc's throw from inside. */
+SEC("uprobe")
+int BPF_KPROBE(exception_entry)
+{
+	use_task_stack(ctx);
+	struct call_state *st = thread_state(0);
+	if (st && st->active && PT_REGS_SP(ctx) < st->sp)
+		st->active = 0;
 	return 0;
 }
 

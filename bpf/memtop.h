@@ -23,6 +23,7 @@ enum memtop_kind {
 	MEMTOP_KIND_MEMALIGN,       /* align, size: memalign, aligned_alloc */
 	MEMTOP_KIND_POSIX_MEMALIGN, /* void **memptr, align, size -> int */
 	MEMTOP_KIND_NEW,            /* size in arg0; may throw instead of returning */
+	MEMTOP_KIND_NEW_OWN,        /* the same, allocating without malloc: taken at its rets */
 };
 
 /* stack_id 0 is the bucket for allocations whose stack could not be stored. */

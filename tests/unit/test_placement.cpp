@@ -78,3 +78,64 @@ TEST_CASE("opening a file that is not ELF names the file", "[placement]") {
         CHECK(e.exit_code() == kExitAttach);
     }
 }
+
+namespace {
+const char* kJemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+const char* kTcmalloc = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4";
+const char* kMimalloc = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2";
+}  // namespace
+
+TEST_CASE("libstdc++'s operator new takes its block from malloc; no return site is needed", "[placement]") {
+    auto p = plan(kLibstdcxx);
+    // Its body calls malloc / aligned_alloc: the block is adopted from that call.
+    CHECK(p["_Znwm"].program == ProbeProgram::NewEntry);
+    CHECK(p["_ZnwmSt11align_val_t"].program == ProbeProgram::NewEntry);
+    CHECK(p["_Znwm"].return_sites.empty());
+    // The exception that ends a throwing new in flight.
+    REQUIRE(p.count("__cxa_allocate_exception"));
+    CHECK(p["__cxa_allocate_exception"].program == ProbeProgram::ExceptionEntry);
+}
+
+TEST_CASE("jemalloc, tcmalloc and mimalloc: operator new is probed at its returns", "[placement]") {
+    for (const char* lib : {kJemalloc, kTcmalloc, kMimalloc}) {
+        INFO(lib);
+        auto p = plan(lib);
+        REQUIRE(p.count("_Znwm"));
+        const ProbeSite& s = p["_Znwm"];
+        CHECK(s.not_traced.empty());
+        CHECK(s.program == ProbeProgram::NewOwnEntry);
+        REQUIRE_FALSE(s.return_sites.empty());
+        // Every return site is a ret instruction in the file (c3, or f3 c3).
+        for (uint64_t off : s.return_sites) {
+            uint8_t b[2] = {0, 0};
+            FILE* f = fopen(lib, "rb");
+            REQUIRE(f);
+            fseek(f, static_cast<long>(off), SEEK_SET);
+            REQUIRE(fread(b, 1, 2, f) == 2);
+            fclose(f);
+            CHECK((b[0] == 0xc3 || (b[0] == 0xf3 && b[1] == 0xc3)));
+        }
+        // Their malloc family is probed as glibc's is.
+        for (const char* f : {"malloc", "free", "calloc", "realloc"}) {
+            INFO(f);
+            CHECK(p.count(f));
+        }
+    }
+    // jemalloc's own API.
+    auto j = plan(kJemalloc);
+    CHECK(j["mallocx"].program == ProbeProgram::MallocEntry);
+    CHECK(j["sdallocx"].program == ProbeProgram::FreeEntry);
+    // Its fast path returns its own block; only a slow path elsewhere calls
+    // an allocator: taking the block from that call would take the next malloc.
+    CHECK(j["_Znwm"].return_sites.size() >= 2);
+}
+
+TEST_CASE("a function's code range comes from its FDE, also without a symbol", "[placement]") {
+    auto img = ElfImage::open(kLibstdcxx);
+    auto fn = img->function("_Znwm");
+    REQUIRE(fn);
+    auto r = img->code_range(fn->vaddr + 4);
+    REQUIRE(r);
+    CHECK(r->first == fn->vaddr);
+    CHECK(r->second == fn->vaddr + fn->size);
+}

@@ -3,6 +3,7 @@
 #include <capstone/capstone.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -14,6 +15,8 @@ const char* program_name(ProbeProgram p) {
             return "malloc_entry";
         case ProbeProgram::NewEntry:
             return "new_entry";
+        case ProbeProgram::NewOwnEntry:
+            return "new_own_entry";
         case ProbeProgram::CallocEntry:
             return "calloc_entry";
         case ProbeProgram::ReallocEntry:
@@ -26,6 +29,8 @@ const char* program_name(ProbeProgram p) {
             return "posix_memalign_entry";
         case ProbeProgram::FreeEntry:
             return "free_entry";
+        case ProbeProgram::ExceptionEntry:
+            return "exception_entry";
     }
     return "?";
 }
@@ -44,6 +49,13 @@ const std::vector<AllocatorSymbol>& allocator_symbols() {
         {"valloc", P::MallocEntry, true, DI, false},
         {"pvalloc", P::MallocEntry, true, DI, false},
         {"free", P::FreeEntry, false, DI, true},
+        // jemalloc's own API (Rust's jemallocator allocates through it):
+        // mallocx(size, flags), rallocx(ptr, size, flags), sdallocx(ptr, size,
+        // flags), dallocx(ptr, flags).
+        {"mallocx", P::MallocEntry, true, DI, false},
+        {"rallocx", P::ReallocEntry, true, DI | SI, false},
+        {"sdallocx", P::FreeEntry, false, DI, true},
+        {"dallocx", P::FreeEntry, false, DI, true},
         // operator new / new[]: plain, nothrow, aligned, aligned nothrow. No
         // return probe: it would break unwinding of bad_alloc (bpf/heap.h).
         {"_Znwm", P::NewEntry, false, DI, false},
@@ -67,6 +79,9 @@ const std::vector<AllocatorSymbol>& allocator_symbols() {
         {"_ZdaPvRKSt9nothrow_t", P::FreeEntry, false, DI, true},
         {"_ZdlPvSt11align_val_tRKSt9nothrow_t", P::FreeEntry, false, DI, true},
         {"_ZdaPvSt11align_val_tRKSt9nothrow_t", P::FreeEntry, false, DI, true},
+        // An operator new that throws bad_alloc never returns: the exception
+        // is allocated first, and that ends the call in flight (bpf/heap.h).
+        {"__cxa_allocate_exception", P::ExceptionEntry, false, 0, false},
     };
     return table;
 }
@@ -127,10 +142,135 @@ struct Capstone {
     ~Capstone() { cs_close(&h); }
 };
 
+std::string hex(uint64_t v) {
+    char b[24];
+    snprintf(b, sizeof b, "0x%llx", (unsigned long long)v);
+    return b;
+}
+
 std::string text(const cs_insn& i) {
     std::string s = i.mnemonic;
     if (i.op_str[0]) s += std::string(" ") + i.op_str;
     return s;
+}
+
+// How an operator new returns its block. libstdc++'s (and libc++'s) call
+// malloc or aligned_alloc, whose probes see the block on new's behalf
+// (bpf/heap.h, begin_call). jemalloc's, tcmalloc's and mimalloc's allocate
+// themselves; their result is taken at every `ret` by which a call can
+// leave: those of the function, and of the code it jumps to (tail calls,
+// .cold parts), found by sweeping each piece of code whole within the
+// bounds the call frame information gives it.
+struct NewPlan {
+    bool calls_malloc = false;   // its body calls a malloc-family entry: adopt that call's block
+    std::vector<uint64_t> rets;  // vaddrs of the ret instructions
+    std::string error;           // why the returns cannot all be found
+};
+
+NewPlan scan_new(const ElfImage& image, const Capstone& cs, uint64_t entry,
+                 const std::map<std::string, ProbeProgram>& known) {
+    constexpr size_t kMaxPieces = 16, kMaxBytes = 256 << 10, kMaxRets = 64;
+    NewPlan plan;
+    std::vector<uint64_t> todo{entry};
+    std::set<uint64_t> swept;  // piece starts
+    size_t bytes_seen = 0;
+    auto fail = [&](std::string why) {
+        if (plan.error.empty()) plan.error = std::move(why);
+    };
+    // What a direct branch to `target` reaches: an allocator entry memtop
+    // probes (by name), another function of this file, or one of another file.
+    struct Target {
+        std::optional<ProbeProgram> allocator;
+        std::optional<uint64_t> local;  // code of this file to follow
+        std::string external;           // a PLT stub of a function defined elsewhere
+    };
+    auto resolve = [&](uint64_t target) {
+        Target t;
+        std::optional<std::string> name = image.plt_target(target);
+        if (!name) {
+            auto f = image.function_at(target);
+            if (f && f->vaddr == target) name = f->name;
+        }
+        if (name) {
+            auto k = known.find(*name);
+            if (k != known.end()) t.allocator = k->second;
+            if (auto f = image.function(*name))
+                t.local = f->vaddr;
+            else if (image.plt_target(target))
+                t.external = *name;
+        }
+        if (!name || (!t.local && t.external.empty())) t.local = target;
+        return t;
+    };
+    while (!todo.empty() && plan.error.empty()) {
+        uint64_t at = todo.back();
+        todo.pop_back();
+        auto range = image.code_range(at);
+        if (!range) {
+            fail("no call frame information covers its code at " + hex(at));
+            break;
+        }
+        if (!swept.insert(range->first).second) continue;
+        if (swept.size() > kMaxPieces) {
+            fail("its code spans more than " + std::to_string(kMaxPieces) + " functions");
+            break;
+        }
+        uint64_t len = range->second - range->first;
+        bytes_seen += len;
+        if (bytes_seen > kMaxBytes) {
+            fail("its code is larger than " + std::to_string(kMaxBytes >> 10) + " KiB");
+            break;
+        }
+        auto code = image.bytes(range->first, len);
+        if (code.size() != len) {
+            fail("its code is not all in the file");
+            break;
+        }
+        cs_insn* insn = nullptr;
+        size_t n = cs_disasm(cs.h, code.data(), code.size(), range->first, 0, &insn);
+        uint64_t decoded = n ? insn[n - 1].address + insn[n - 1].size - range->first : 0;
+        if (decoded != len) fail("its code does not decode as whole instructions");
+        for (size_t i = 0; i < n && plan.error.empty(); i++) {
+            const cs_insn& in = insn[i];
+            if (in.id == X86_INS_RET) {
+                plan.rets.push_back(in.address);
+                continue;
+            }
+            bool call = in.id == X86_INS_CALL;
+            if (!is_branch(in) || in.id == X86_INS_RET) continue;
+            if (!is_direct_branch(in)) {
+                // An indirect call returns here; an indirect jump may leave
+                // for code no sweep can name.
+                if (!call && in.id == X86_INS_JMP) fail("it jumps through a pointer (at " + hex(in.address) + ")");
+                continue;
+            }
+            uint64_t target = in.detail->x86.operands[0].imm;
+            if (target >= range->first && target < range->second) continue;
+            Target t = resolve(target);
+            bool allocation = t.allocator &&
+                              (*t.allocator == ProbeProgram::MallocEntry || *t.allocator == ProbeProgram::CallocEntry ||
+                               *t.allocator == ProbeProgram::MemalignEntry);
+            if (call) {
+                // Only new's own body counts: jemalloc's fast path returns its
+                // own block and only a slow path elsewhere calls malloc.
+                if (allocation && range->first <= entry && entry < range->second) plan.calls_malloc = true;
+                continue;
+            }
+            // A jump out of this piece: a tail call, or a jump to a .cold
+            // part. A tail call into a probed allocation entry returns through
+            // that entry's return probe with new's stack pointer, which
+            // counts it (alloc_return); anything else is swept in turn.
+            if (allocation) continue;
+            if (!t.external.empty()) {
+                fail("it tail-calls " + t.external + " in another file");
+                continue;
+            }
+            todo.push_back(*t.local);
+        }
+        if (n) cs_free(insn, n);
+        if (plan.rets.size() > kMaxRets) fail("it returns from more than " + std::to_string(kMaxRets) + " places");
+    }
+    return plan;
 }
 
 }  // namespace
@@ -172,6 +312,25 @@ std::vector<ProbeSite> plan_probes(const ElfImage& image) {
                 out.push_back(site);
                 if (n) cs_free(insn, n);
                 continue;
+            }
+        }
+
+        if (sym.program == ProbeProgram::NewEntry) {
+            NewPlan np = scan_new(image, cs, fn->vaddr, known);
+            if (!np.calls_malloc) {
+                site.program = ProbeProgram::NewOwnEntry;
+                if (np.error.empty() && np.rets.empty()) np.error = "it has no return instruction";
+                for (uint64_t r : np.rets) {
+                    auto off = image.file_offset(r);
+                    if (!off)
+                        np.error = "a return instruction is not in the file";
+                    else
+                        site.return_sites.push_back(*off);
+                }
+                if (!np.error.empty()) {
+                    site.return_sites.clear();
+                    site.not_traced = "memtop cannot find every return of " + std::string(sym.name) + ": " + np.error;
+                }
             }
         }
 

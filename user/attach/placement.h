@@ -22,13 +22,15 @@ namespace memtop {
 // One BPF program per argument layout (bpf/heap.h).
 enum class ProbeProgram {
     MallocEntry,
-    NewEntry,
+    NewEntry,     // operator new that allocates through malloc: the block is taken from that call
+    NewOwnEntry,  // operator new with an allocator of its own: the block is taken at its returns
     CallocEntry,
     ReallocEntry,
     ReallocarrayEntry,
     MemalignEntry,
     PosixMemalignEntry,
     FreeEntry,
+    ExceptionEntry,  // __cxa_allocate_exception: an operator new in flight is throwing
 };
 
 const char* program_name(ProbeProgram p);
@@ -55,6 +57,16 @@ struct ProbeSite {
     bool emulated = false;     // the kernel emulates the probed instruction
     std::string instruction;   // e.g. "push rbp"
     std::string forwards_to;   // non-empty: not probed, jumps to this allocator
+    // NewOwnEntry: file offsets of the `ret` instructions by which the call
+    // returns (its own, and those of the functions it tail-calls), probed
+    // with an entry-type uprobe each. A return probe would do it with one
+    // trap less, but it replaces the return address on the stack and the C++
+    // unwinder, finding no unwind info there, turns a bad_alloc thrown
+    // through it into std::terminate.
+    std::vector<uint64_t> return_sites;
+    // Non-empty: memtop cannot take this function's result exactly, so it is
+    // not probed, and this says why (shown once when the file is attached).
+    std::string not_traced;
 };
 
 // Plans every allocator symbol `image` defines. Pure: reads only the image.

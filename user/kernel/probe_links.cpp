@@ -27,10 +27,19 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
     // program for every allocation.
     std::map<bpf_program*, std::vector<const ProbeSite*>> groups;
     bpf_program* ret_prog = program_of(ProgramRole::AllocatorReturn, {});
+    // operator new's ret instructions (NewOwnEntry): one probe per address,
+    // whichever variants share it. Attached as entry probes at those offsets.
+    bpf_program* ret_site_prog = program_of(ProgramRole::AllocatorRetSite, {});
+    std::map<uint64_t, const ProbeSite*> ret_sites;
     for (const auto& site : lib.sites) {
         if (!site.forwards_to.empty()) continue;
+        if (!site.not_traced.empty()) {
+            lib.not_traced.push_back(site.symbol + ": " + site.not_traced);
+            continue;
+        }
         groups[program_of(ProgramRole::AllocatorEntry, site.program)].push_back(&site);
         if (site.has_return) groups[ret_prog].push_back(&site);
+        for (uint64_t off : site.return_sites) ret_sites.emplace(off, &site);
     }
     if (groups.empty())
         throw MemtopError(kExitAttach, "attach to " + shown_path + " (" + who +
@@ -55,21 +64,39 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
                 "holds a uprobe at this address; stop it and retry)";
         throw MemtopError(kExitAttach, why + libbpf_hint());
     };
+    // (program, is return probe, offsets, the site each offset is for)
+    struct Group {
+        bpf_program* prog;
+        bool ret;
+        std::vector<uint64_t> offsets;
+        std::vector<const ProbeSite*> sites;
+    };
+    std::vector<Group> plan;
     for (const auto& [prog, sites] : groups) {
-        bool ret = prog == ret_prog;
+        Group g{prog, prog == ret_prog, {}, sites};
+        for (const auto* s : sites) g.offsets.push_back(s->file_offset);
+        plan.push_back(std::move(g));
+    }
+    if (!ret_sites.empty()) {
+        Group g{ret_site_prog, false, {}, {}};
+        for (const auto& [off, site] : ret_sites) {
+            g.offsets.push_back(off);
+            g.sites.push_back(site);
+        }
+        plan.push_back(std::move(g));
+    }
+    for (const auto& g : plan) {
         if (use_multi_) {
-            std::vector<uint64_t> offsets;
-            for (const auto* s : sites) offsets.push_back(s->file_offset);
-            int fd = attach_uprobe_multi(bpf_program__fd(prog), open_path, offsets, ret, pid);
-            if (fd < 0) fail(*sites.front(), ret, fd);
+            int fd = attach_uprobe_multi(bpf_program__fd(g.prog), open_path, g.offsets, g.ret, pid);
+            if (fd < 0) fail(*g.sites.front(), g.ret, fd);
             multi.emplace_back(fd);
-            lib.links += offsets.size();
+            lib.links += g.offsets.size();
             continue;
         }
-        for (const auto* s : sites) {
-            LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret);
-            LinkPtr l(bpf_program__attach_uprobe_opts(prog, pid, open_path.c_str(), s->file_offset, &opts));
-            if (!l) fail(*s, ret, errno);
+        for (size_t i = 0; i < g.offsets.size(); i++) {
+            LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = g.ret);
+            LinkPtr l(bpf_program__attach_uprobe_opts(g.prog, pid, open_path.c_str(), g.offsets[i], &opts));
+            if (!l) fail(*g.sites[i], g.ret, errno);
             links.push_back(std::move(l));
             lib.links++;
         }

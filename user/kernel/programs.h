@@ -14,10 +14,11 @@
 namespace memtop {
 
 enum class ProgramRole {
-    AllocatorEntry,   // uprobe at an allocator's entry, one per argument layout
-    AllocatorReturn,  // uretprobe of every allocation
-    Tracepoint,       // attached once at load
-    Iterator,         // run by user space before each report
+    AllocatorEntry,    // uprobe at an allocator's entry, one per argument layout
+    AllocatorReturn,   // uretprobe of every allocation
+    AllocatorRetSite,  // uprobe on the ret instructions of an operator new (NewOwnEntry)
+    Tracepoint,        // attached once at load
+    Iterator,          // run by user space before each report
 };
 
 // What must be on for the program to load and run. Programs that need more
@@ -39,13 +40,16 @@ struct ProgramSpec {
 inline constexpr ProgramSpec kPrograms[] = {
     {"malloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::MallocEntry},
     {"new_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::NewEntry},
+    {"new_own_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::NewOwnEntry},
     {"calloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::CallocEntry},
     {"realloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ReallocEntry},
     {"reallocarray_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ReallocarrayEntry},
     {"memalign_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::MemalignEntry},
     {"posix_memalign_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::PosixMemalignEntry},
     {"free_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::FreeEntry},
+    {"exception_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ExceptionEntry},
     {"alloc_return", ProgramRole::AllocatorReturn, ProgramNeeds::Always, {}},
+    {"alloc_ret_site", ProgramRole::AllocatorRetSite, ProgramNeeds::Always, {}},
     {"process_exec", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},
     {"process_exit", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},
     {"rss_stat", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},

@@ -34,6 +34,9 @@ struct AttachedLibrary {
     int pid = -1;      // -1: every process mapping the file
     std::vector<ProbeSite> sites;
     size_t links = 0;  // probes attached (entry and return)
+    // Allocator functions the file defines that memtop leaves unprobed
+    // because it cannot count them exactly ("symbol: why").
+    std::vector<std::string> not_traced;
 };
 
 class Tracer {
