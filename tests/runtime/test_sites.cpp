@@ -1,10 +1,12 @@
 // Per-call-site accounting: c_sites / cpp_sites (fp, nofp, static) under
 // `memtop -- CMD` and under `memtop -p PID` (attach protocol, see common.h).
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <iterator>
+#include <optional>
 
 #include <catch2/catch.hpp>
 
@@ -19,7 +21,17 @@ struct Variant {
     std::string target;  // c_sites_fp, ...
     std::string src;     // c_sites.c / cpp_sites.cpp
     bool fp;             // full frame-pointer chains and file:line expected
+    // Runs the program through this command (e.g. env LD_PRELOAD=lib): CMD
+    // execs the program, whose allocator memtop must find then.
+    std::vector<std::string> wrap = {};
 };
+
+std::vector<std::string> command_of(const Variant& v, const std::vector<std::string>& args = {}) {
+    std::vector<std::string> cmd = v.wrap;
+    cmd.push_back(prog_path(v.target));
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    return cmd;
+}
 
 template <class Sites>
 void check_sites(const json& rep, int pid, const Sites& sites, const Variant& v) {
@@ -88,7 +100,7 @@ struct Baseline {
 // emergency exception pool, static glibc's search paths): the same binary run
 // with --baseline returns from main immediately.
 Baseline measure_baseline(const Variant& v) {
-    Run r = run_memtop_cmd({prog_path(v.target), "--baseline"});
+    Run r = run_memtop_cmd(command_of(v, {"--baseline"}));
     INFO(r.diag);
     REQUIRE(r.exit_code == 0);
     REQUIRE(r.final_report);
@@ -109,7 +121,7 @@ void c_sites_cmd(const Variant& v, bool use_baseline, const std::vector<std::str
     Baseline b;
     if (use_baseline) b = measure_baseline(v);
 
-    Run r = run_memtop_cmd({prog_path(v.target)}, extra);
+    Run r = run_memtop_cmd(command_of(v), extra);
     INFO(r.diag);
     REQUIRE_FALSE(r.timed_out);
     REQUIRE(r.exit_code == 0);  // memtop passes the exit status through; 0 = self-checks passed
@@ -136,12 +148,14 @@ void c_sites_cmd(const Variant& v, bool use_baseline, const std::vector<std::str
     }
 }
 
-void cpp_sites_cmd(const Variant& v, const std::vector<std::string>& extra = {}) {
+// throws: the program's failing operator new throws bad_alloc (it aborts
+// under some allocators: then it is not run, and nothing is thrown).
+void cpp_sites_cmd(const Variant& v, const std::vector<std::string>& extra = {}, bool throws = true) {
     RT_REQUIRE_ENV();
     if (!have_prog(v.target)) return;
     Baseline b = measure_baseline(v);
 
-    Run r = run_memtop_cmd({prog_path(v.target)}, extra);
+    Run r = run_memtop_cmd(throws ? command_of(v) : command_of(v, {"--no-throw"}), extra);
     INFO(r.diag);
     REQUIRE_FALSE(r.timed_out);
     // 0 = self-checks passed.  134 (SIGABRT) typically means the failing
@@ -160,8 +174,9 @@ void cpp_sites_cmd(const Variant& v, const std::vector<std::string>& extra = {})
 
     CHECK(p.heap_bytes == b.heap + CPP_TOTAL_BYTES);
     CHECK(p.heap_peak_bytes == std::max(b.peak, b.heap + CPP_PEAK_BYTES));
-    CHECK(p.allocs_total == b.allocs_total + CPP_ALLOCS_TOTAL + CPP_EH_ALLOCS);
-    CHECK(p.frees_total == b.frees_total + CPP_FREES_TOTAL + CPP_EH_ALLOCS);
+    const long long eh = throws ? CPP_EH_ALLOCS : 0;
+    CHECK(p.allocs_total == b.allocs_total + CPP_ALLOCS_TOTAL + eh);
+    CHECK(p.frees_total == b.frees_total + CPP_FREES_TOTAL + eh);
     Sum all = sum_all(rep, p.pid);
     CHECK(all.bytes == p.heap_bytes);
 }
@@ -171,6 +186,24 @@ const Variant c_nofp{"c_sites_nofp", "c_sites.c", false};
 const Variant c_static{"c_sites_static", "c_sites.c", true};
 const Variant cpp_fp{"cpp_sites_fp", "cpp_sites.cpp", true};
 const Variant cpp_nofp{"cpp_sites_nofp", "cpp_sites.cpp", false};
+
+// The allocators Debian ships besides glibc's. Their operator new does not
+// call malloc (memtop takes its result at its returns) and throws bad_alloc
+// from inside.
+const char* const kJemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+const char* const kTcmalloc = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4";
+const char* const kMimalloc = "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2";
+
+// `env LD_PRELOAD=lib prog`: memtop starts env, which execs prog with lib.
+std::optional<Variant> preloaded(Variant v, const char* lib) {
+    if (access(lib, R_OK) != 0) {
+        if (ci_mode()) FAIL(lib << " is missing (tools/deps.txt installs it)");
+        WARN("skipped: " << lib << " is missing");
+        return std::nullopt;
+    }
+    v.wrap = {"/usr/bin/env", std::string("LD_PRELOAD=") + lib};
+    return v;
+}
 
 }  // namespace
 
@@ -317,4 +350,25 @@ TEST_CASE("fallbacks count exactly: the 5.10 BPF build with classic uprobes", "[
 
 TEST_CASE("fallbacks count exactly: the 5.10 BPF build, C++ sites", "[bpf][sites][cmd][cpp][fallback]") {
     cpp_sites_cmd(cpp_nofp, {"--compat-bpf"});
+}
+
+TEST_CASE("allocators: c_sites and cpp_sites exact under a preloaded jemalloc, tcmalloc, mimalloc (env execs them)",
+          "[bpf][sites][cmd][allocators][host]") {
+    for (const char* lib : {kJemalloc, kTcmalloc, kMimalloc}) {
+        DYNAMIC_SECTION(lib) {
+            auto c = preloaded(c_fp, lib);
+            if (!c) return;
+            // c_sites checks glibc's realloc(p, 0) (frees, returns NULL);
+            // mimalloc returns a new empty block, as C allows.
+            if (lib != kMimalloc) c_sites_cmd(*c, true);
+            // Debian's mimalloc aborts where operator new should throw.
+            bool throws = lib != kMimalloc;
+            cpp_sites_cmd(*preloaded(cpp_fp, lib), {}, throws);
+            cpp_sites_cmd(*preloaded(cpp_nofp, lib), {}, throws);
+        }
+    }
+}
+
+TEST_CASE("allocators: a program linked with jemalloc is traced through it", "[bpf][sites][cmd][allocators][host]") {
+    cpp_sites_cmd({"cpp_sites_jemalloc", "cpp_sites.cpp", true});
 }

@@ -52,6 +52,14 @@ std::string no_allocator(const std::string& what) {
 }
 }  // namespace
 
+size_t Attacher::attach_file(const LibraryFile& f, int pid) {
+    const AttachedLibrary& lib = tracer_.attach_library(f.open_path, f.path, pid);
+    // Said once per file: these calls are not counted at all, rather than
+    // counted wrong.
+    for (const auto& why : lib.not_traced) log("warning: " + f.path + ": " + why + "; not traced");
+    return lib.links;
+}
+
 Attacher::Attacher(const Options& opt, Tracer& tracer, std::string cgroup_dir)
     : opt_(opt), tracer_(tracer), cgroup_dir_(std::move(cgroup_dir)) {}
 
@@ -83,7 +91,7 @@ std::string Attacher::attach_pid(int pid) {
         if (files.empty()) throw MemtopError(kExitAttach, no_allocator("trace " + who + " (" + comm_of(pid) + ")"));
         // Tables before probes: the first stacks are whole too.
         if (auto* tables = tracer_.unwind_tables()) tables->load_process(pid);
-        for (const auto& f : files) probes += tracer_.attach_library(f.open_path, f.path, pid).links;
+        for (const auto& f : files) probes += attach_file(f, pid);
     } catch (const MemtopError& e) {
         attach_failed(pid, who, e);
     }
@@ -119,26 +127,63 @@ void Attacher::start_command() {
     auto maps = read_proc_maps(getpid(), &err);
     if (!maps) throw MemtopError(kExitFailure, "read memtop's own maps: " + err);
     for (auto& f : finder_.files_of(getpid(), *maps)) files.push_back(std::move(f));
-
-    // Unwind tables for what CMD will map at start, before it runs: the
-    // stacks of its first allocations (constructors included) are whole.
-    // Libraries it opens later are tabled when a stack first meets them.
-    if (auto* tables = tracer_.unwind_tables())
-        for (const auto& file : program_files(path)) {
-            struct stat fst;
-            if (stat(file.c_str(), &fst) == 0) tables->load_file({kernel_dev(fst.st_dev), fst.st_ino}, file, file);
-        }
+    // And the allocator files CMD links or preloads itself (-ljemalloc).
+    for (auto& f : loaded_allocator_files(path, nullptr)) files.push_back(std::move(f));
 
     // NDJSON on stdout stays parseable line by line: CMD prints to stderr.
     cmd_ = std::make_unique<TracedCommand>(path, opt_.command, opt_.json && opt_.output.empty());
     int pid = cmd_->pid();
     size_t probes = 0;
-    std::set<std::pair<uint64_t, uint64_t>> done;
     for (const auto& f : files)
-        if (done.insert({f.dev, f.ino}).second) probes += tracer_.attach_library(f.open_path, f.path, pid).links;
-    log("tracing " + opt_.command[0] + " (pid " + std::to_string(pid) + "): " + std::to_string(done.size()) +
+        if (command_files_.insert({f.dev, f.ino}).second) probes += attach_file(f, pid);
+    log("tracing " + opt_.command[0] + " (pid " + std::to_string(pid) + "): " + std::to_string(command_files_.size()) +
         " libraries, " + std::to_string(probes) + " probes");
     cmd_->release();
+}
+
+std::vector<LibraryFile> Attacher::loaded_allocator_files(const std::string& exe, const std::vector<std::string>* env) {
+    std::vector<LibraryFile> out;
+    // Unwind tables for every file the program will map at start, before
+    // it runs: the stacks of its first allocations (constructors included)
+    // are whole. Libraries it opens later are tabled when a stack first
+    // meets them.
+    auto* tables = tracer_.unwind_tables();
+    for (const auto& file : program_files(exe, env)) {
+        struct stat st;
+        if (stat(file.c_str(), &st) != 0) continue;
+        if (tables) tables->load_file({kernel_dev(st.st_dev), st.st_ino}, file, file);
+        if (finder_.defines_allocator(file, st.st_dev, st.st_ino))
+            out.push_back({static_cast<uint64_t>(st.st_dev), st.st_ino, file, file});
+    }
+    return out;
+}
+
+void Attacher::command_exec() {
+    int pid = cmd_->pid();
+    std::string proc = "/proc/" + std::to_string(pid);
+    char exe[4096];
+    ssize_t n = readlink((proc + "/exe").c_str(), exe, sizeof exe - 1);
+    if (n <= 0) return;  // gone already
+    exe[n] = 0;
+    std::ifstream in(proc + "/environ", std::ios::binary);
+    std::vector<std::string> env;
+    for (std::string var; std::getline(in, var, '\0');) env.push_back(var);
+    size_t probes = 0;
+    std::string names;
+    try {
+        for (const auto& f : loaded_allocator_files(exe, &env)) {
+            if (!command_files_.insert({f.dev, f.ino}).second) continue;
+            probes += attach_file(f, pid);
+            names += (names.empty() ? "" : ", ") + f.path;
+        }
+    } catch (const MemtopError& e) {
+        // CMD runs on; what it allocates through this file is not counted.
+        log(std::string("warning: ") + exe + " (pid " + std::to_string(pid) + "): " + e.what());
+        return;
+    }
+    if (probes)
+        log(std::string(exe) + " (pid " + std::to_string(pid) + ") loads " + names + ": " + std::to_string(probes) +
+            " more probes");
 }
 
 void Attacher::scan_host() {
@@ -154,7 +199,7 @@ void Attacher::scan_host() {
         for (const auto& f : finder_.files_of(pid, *maps)) {
             if (!host_files_.insert({f.dev, f.ino}).second) continue;
             try {
-                tracer_.attach_library(f.open_path, f.path, -1);
+                attach_file(f, -1);
                 if (opt_.verbose) log("attached to " + f.path + " (via pid " + std::to_string(pid) + ")");
             } catch (const MemtopError& e) {
                 log(std::string("warning: ") + e.what());

@@ -31,6 +31,11 @@ public:
     std::string attach_pid(int pid);
     // -- CMD: forks it at its gate, attaches, lets it exec.
     void start_command();
+    // -- CMD has exec'd a program (CMD itself, or what CMD runs in its place:
+    // `env LD_PRELOAD=lib prog`, `sh -c prog`), stopped before its loader
+    // runs: probes the allocator files it will load that are not probed yet
+    // (an LD_PRELOAD'ed or linked jemalloc, tcmalloc, mimalloc).
+    void command_exec();
     // --heap-all, --cgroup: every allocator file of the processes (of the
     // cgroup), for every process mapping it; files seen before are skipped.
     void scan_host();
@@ -42,14 +47,22 @@ public:
     const std::string& cgroup_dir() const { return cgroup_dir_; }
 
 private:
+    // Probes one allocator file for `pid` (-1: all), says what it leaves
+    // out; returns the number of probes.
+    size_t attach_file(const LibraryFile& f, int pid);
+    // The files `exe` will load at start (with `env`, or memtop's own) that
+    // define an allocator; tables every one of them on the way.
+    std::vector<LibraryFile> loaded_allocator_files(const std::string& exe, const std::vector<std::string>* env);
+
     const Options& opt_;
     Tracer& tracer_;
     std::string cgroup_dir_;
     AllocatorFinder finder_;
     std::unique_ptr<TracedCommand> cmd_;
-    std::set<std::pair<uint64_t, uint64_t>> host_files_;  // --heap-all, --cgroup: files attached
-    std::set<int> live_pids_;                             // -p targets still running
-    std::set<int> scanned_pids_;                          // cgroup processes whose files have tables
+    std::set<std::pair<uint64_t, uint64_t>> host_files_;     // --heap-all, --cgroup: files attached
+    std::set<int> live_pids_;                                // -p targets still running
+    std::set<int> scanned_pids_;                             // cgroup processes whose files have tables
+    std::set<std::pair<uint64_t, uint64_t>> command_files_;  // -- CMD: files probed for it
 };
 
 }  // namespace memtop

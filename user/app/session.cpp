@@ -317,7 +317,7 @@ int Session::run() {
                 signalfd_siginfo si;
                 while (read(sfd.get(), &si, sizeof si) == (ssize_t)sizeof si) {
                     if (si.ssi_signo == SIGCHLD) {
-                        if (cmd) cmd->on_child_state(on_exit_stop);
+                        if (cmd) cmd->on_child_state(on_exit_stop, [&] { attacher_->command_exec(); });
                     } else if (cmd) {
                         // A terminal's Ctrl-C reaches CMD itself; a signal
                         // sent to memtop alone is passed on. Either way

@@ -50,9 +50,10 @@ TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv, bo
     // at a successful exec (its write end is close-on-exec).
     gate_fd_ = std::move(gate_write);
     error_fd_ = std::move(err_read);
-    // Seize (no stop now); only PTRACE_EVENT_EXIT is asked for. Without it
-    // memtop still works, but may name fewer frames of the final report.
-    traced_ = ptrace(PTRACE_SEIZE, pid_, nullptr, (void*)(long)PTRACE_O_TRACEEXIT) == 0;
+    // Seize (no stop now); only exec and exit stops are asked for. Without
+    // them memtop still works, but probes only the files CMD itself loads
+    // and may name fewer frames of the final report.
+    traced_ = ptrace(PTRACE_SEIZE, pid_, nullptr, (void*)(long)(PTRACE_O_TRACEEXIT | PTRACE_O_TRACEEXEC)) == 0;
 }
 
 TracedCommand::~TracedCommand() = default;
@@ -79,7 +80,7 @@ void TracedCommand::signal(int sig) {
     if (!exited_) kill(pid_, sig);
 }
 
-void TracedCommand::on_child_state(const std::function<void()>& at_exit) {
+void TracedCommand::on_child_state(const std::function<void()>& at_exit, const std::function<void()>& at_exec) {
     for (;;) {
         int st = 0;
         pid_t r = waitpid(pid_, &st, __WALL | WNOHANG);
@@ -95,6 +96,9 @@ void TracedCommand::on_child_state(const std::function<void()>& at_exit) {
             at_exit();
             ptrace(PTRACE_DETACH, pid_, nullptr, nullptr);
             traced_ = false;
+        } else if (event == PTRACE_EVENT_EXEC) {
+            if (at_exec) at_exec();
+            ptrace(PTRACE_CONT, pid_, nullptr, nullptr);
         } else if (event == PTRACE_EVENT_STOP) {
             // Group stop (SIGSTOP, SIGTSTP): stay stopped as without memtop.
             ptrace(PTRACE_LISTEN, pid_, nullptr, nullptr);

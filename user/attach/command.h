@@ -1,6 +1,8 @@
 // `memtop -- CMD`: CMD is forked, held at a gate until every probe is
 // attached (no attach race), then exec'd. memtop watches it with ptrace for
-// one reason only: to stop it at exit while its memory is still mapped, so
+// two reasons only: to stop it at each exec (`env LD_PRELOAD=... prog`, a
+// shell running prog) so the allocator files the new program loads are
+// probed before it runs, and at exit while its memory is still mapped, so
 // the final report can name the code of a program that has just ended.
 #pragma once
 
@@ -29,8 +31,10 @@ public:
     // Lets the child exec. Throws MemtopError (126/127) if exec failed.
     void release();
     // Call when SIGCHLD arrives. `at_exit` runs while the exiting child's
-    // memory is still mapped.
-    void on_child_state(const std::function<void()>& at_exit);
+    // memory is still mapped; `at_exec` runs when it has exec'd a program
+    // (its own exec of CMD too), before the new program's loader runs, so
+    // probes put on the files it will load see its first allocation.
+    void on_child_state(const std::function<void()>& at_exit, const std::function<void()>& at_exec = {});
     void signal(int sig);  // passes a signal on to the child
     bool exited() const { return exited_; }
     int exit_status() const { return status_; }  // as a shell reports it: code, or 128+signal

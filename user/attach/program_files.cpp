@@ -32,7 +32,7 @@ std::vector<std::string> parse_loader_list(std::string_view text) {
     return out;
 }
 
-std::vector<std::string> program_files(const std::string& exe) {
+std::vector<std::string> program_files(const std::string& exe, const std::vector<std::string>* env) {
     std::vector<std::string> files{exe};
     std::string interp;
     try {
@@ -42,6 +42,12 @@ std::vector<std::string> program_files(const std::string& exe) {
     }
     if (interp.empty()) return files;
 
+    // Prepared before fork: the child only execs.
+    std::vector<char*> envp;
+    if (env) {
+        for (const auto& e : *env) envp.push_back(const_cast<char*>(e.c_str()));
+        envp.push_back(nullptr);
+    }
     int out[2];
     if (pipe2(out, O_CLOEXEC) != 0) return files;
     pid_t pid = fork();
@@ -49,7 +55,8 @@ std::vector<std::string> program_files(const std::string& exe) {
         dup2(out[1], 1);
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0) dup2(devnull, 2);
-        execl(interp.c_str(), interp.c_str(), "--list", exe.c_str(), (char*)nullptr);
+        const char* argv[] = {interp.c_str(), "--list", exe.c_str(), nullptr};
+        execve(interp.c_str(), const_cast<char* const*>(argv), env ? envp.data() : environ);
         _exit(127);
     }
     close(out[1]);
