@@ -372,3 +372,26 @@ TEST_CASE("allocators: c_sites and cpp_sites exact under a preloaded jemalloc, t
 TEST_CASE("allocators: a program linked with jemalloc is traced through it", "[bpf][sites][cmd][allocators][host]") {
     cpp_sites_cmd({"cpp_sites_jemalloc", "cpp_sites.cpp", true});
 }
+
+TEST_CASE("allocators: memtop -p attaches to a running cpp_sites_fp under tcmalloc: exact sites",
+          "[bpf][sites][attach][allocators][host]") {
+    RT_REQUIRE_ENV();
+    auto v = preloaded(cpp_fp, kTcmalloc);
+    if (!v || !have_prog(v->target)) return;
+    Attached a = run_attached({command_of(*v, {"--wait"})});
+    INFO(a.run.diag);
+    CHECK(a.run.exit_code == 0);
+    REQUIRE(a.run.final_report);
+    const json& rep = *a.run.final_report;
+    const int pid = a.pids.at(0);
+    ProcStats p = proc_stats(rep, pid);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, pid));
+    check_sites(rep, pid, expect::cpp_sites, *v);
+    check_vector(rep, pid, *v);
+    // Attached before any allocation of the sites: everything is exact.
+    CHECK(p.heap_bytes == CPP_TOTAL_BYTES);
+    CHECK(p.heap_peak_bytes == CPP_PEAK_BYTES);
+    CHECK(p.allocs_total == CPP_ALLOCS_TOTAL + CPP_EH_ALLOCS);
+    CHECK(p.frees_total == CPP_FREES_TOTAL + CPP_EH_ALLOCS);
+}
