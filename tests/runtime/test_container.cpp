@@ -83,3 +83,35 @@ TEST_CASE("--heap-all traces a process whose libc is its own file", "[bpf][heap-
         CHECK(sum_frame0(*r.final_report, pid, "leak_malloc").bytes + frameless >=
               C_LEAK_MALLOC_N * C_LEAK_MALLOC_SIZE);
 }
+
+// A container built with chroot: a directory with its own copies of the
+// program, its libc and loader. The process's maps show host paths (the
+// kernel names files from the reader's root), which its root does not hold.
+TEST_CASE("-p traces a chrooted process through its own libc", "[bpf][attach][container][host]") {
+    RT_REQUIRE_ENV();
+    char dir[] = "/tmp/memtop-chroot-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    const std::string root = dir;
+    const std::string libdir = root + "/lib/x86_64-linux-gnu";
+    REQUIRE(system(("mkdir -p " + libdir + " " + root + "/lib64 && cp /lib/x86_64-linux-gnu/libc.so.6 " + libdir +
+                    "/ && cp /lib64/ld-linux-x86-64.so.2 " + root + "/lib64/ && cp " + prog_path("c_sites_fp") + " " +
+                    root + "/c_sites_fp")
+                       .c_str()) == 0);
+
+    Attached a = run_attached({{"chroot", root, "/c_sites_fp", "--wait"}});
+    system(("rm -rf " + root).c_str());
+    INFO(a.run.diag);
+    CHECK(a.run.exit_code == 0);
+    REQUIRE(a.run.final_report);
+    const json& rep = *a.run.final_report;
+    const int pid = a.pids.at(0);
+    ProcStats p = proc_stats(rep, pid);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, pid));
+    // Attached before the program's allocations: exact.
+    CHECK(p.heap_bytes == C_TOTAL_BYTES);
+    CHECK(p.heap_peak_bytes == C_PEAK_BYTES);
+    CHECK(p.allocs_total == C_ALLOCS_TOTAL);
+    CHECK(p.frees_total == C_FREES_TOTAL);
+    CHECK(sum_frame0(rep, pid, "leak_malloc").bytes == C_LEAK_MALLOC_N * C_LEAK_MALLOC_SIZE);
+}

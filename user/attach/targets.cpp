@@ -53,9 +53,14 @@ std::vector<LibraryFile> AllocatorFinder::files_of(int pid, const std::vector<Ma
         if (m.perms.find('x') == std::string::npos || m.path.empty() || m.path[0] != '/' || m.ino == 0) continue;
         if (!seen.insert({m.dev, m.ino}).second) continue;
         // Through the process's root, so a container's own libc is the file
-        // probed, not the host's file of the same name.
+        // probed, not the host's file of the same name. A chrooted process's
+        // maps show host paths (the kernel names files from the reader's
+        // root), which its root does not hold: whenever the path does not
+        // lead to the very file mapped, the mapping itself is opened.
         std::string open_path = "/proc/" + std::to_string(pid) + "/root" + m.path;
-        if (m.deleted) {
+        struct stat st;
+        bool same_file = stat(open_path.c_str(), &st) == 0 && st.st_dev == m.dev && st.st_ino == m.ino;
+        if (m.deleted || !same_file) {
             char range[64];
             snprintf(range, sizeof range, "%llx-%llx", (unsigned long long)m.start, (unsigned long long)m.end);
             open_path = "/proc/" + std::to_string(pid) + "/map_files/" + range;
