@@ -395,3 +395,44 @@ TEST_CASE("allocators: memtop -p attaches to a running cpp_sites_fp under tcmall
     CHECK(p.allocs_total == CPP_ALLOCS_TOTAL + CPP_EH_ALLOCS);
     CHECK(p.frees_total == CPP_FREES_TOTAL + CPP_EH_ALLOCS);
 }
+
+TEST_CASE("-f follows the processes CMD starts: a shell's child is traced exactly", "[bpf][sites][cmd][follow]") {
+    // sh forks, the child execs c_sites_fp (sh waits for it, so it does not
+    // exec in place): without -f only sh would be traced.
+    Variant v = c_fp;
+    v.wrap = {"/bin/sh", "-c", "\"$0\" \"$@\"; exit $?"};
+    c_sites_cmd(v, false, {"-f"});
+}
+
+TEST_CASE("without -f a shell's child is not traced", "[bpf][sites][cmd][follow]") {
+    RT_REQUIRE_ENV();
+    Run r = run_memtop_cmd({"/bin/sh", "-c", "\"$0\"; exit $?", prog_path(c_fp.target)});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    for (const auto& p : (*r.final_report)["processes"]) CHECK(p.value("comm", std::string()) == "sh");
+}
+
+TEST_CASE("-f: a forked child gets its own exact numbers, the parent keeps its own", "[bpf][cmd][follow]") {
+    RT_REQUIRE_ENV();
+    if (!have_prog("forker_fp")) return;
+    Run r = run_memtop_cmd({prog_path("forker_fp")}, {"-f"});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    REQUIRE(rep["processes"].size() == 2);
+    long long parent_bytes = -1, child_bytes = -1, child_allocs = -1;
+    for (const auto& p : rep["processes"]) {
+        if (sum_frame0(rep, p["pid"].get<int>(), "child_site").bytes > 0) {
+            child_bytes = p["heap_bytes"].get<long long>();
+            child_allocs = p["allocs_total"].get<long long>();
+        } else {
+            parent_bytes = p["heap_bytes"].get<long long>();
+        }
+    }
+    INFO(rep.dump());
+    CHECK(parent_bytes == FORK_PARENT_BYTES);
+    CHECK(child_bytes == FORK_CHILD_BYTES);
+    CHECK(child_allocs == FORK_CHILD_ALLOCS);
+}

@@ -131,13 +131,14 @@ void Attacher::start_command() {
     for (auto& f : loaded_allocator_files(path, nullptr)) files.push_back(std::move(f));
 
     // NDJSON on stdout stays parseable line by line: CMD prints to stderr.
-    cmd_ = std::make_unique<TracedCommand>(path, opt_.command, opt_.json && opt_.output.empty());
+    cmd_ = std::make_unique<TracedCommand>(path, opt_.command, opt_.json && opt_.output.empty(), opt_.follow);
     int pid = cmd_->pid();
     size_t probes = 0;
+    auto& done = command_files_[pid];
     for (const auto& f : files)
-        if (command_files_.insert({f.dev, f.ino}).second) probes += attach_file(f, pid);
-    log("tracing " + opt_.command[0] + " (pid " + std::to_string(pid) + "): " + std::to_string(command_files_.size()) +
-        " libraries, " + std::to_string(probes) + " probes");
+        if (done.insert({f.dev, f.ino}).second) probes += attach_file(f, pid);
+    log("tracing " + opt_.command[0] + " (pid " + std::to_string(pid) + "): " + std::to_string(done.size()) +
+        " libraries, " + std::to_string(probes) + " probes" + (opt_.follow ? ", and the processes it starts" : ""));
     cmd_->release();
 }
 
@@ -158,8 +159,24 @@ std::vector<LibraryFile> Attacher::loaded_allocator_files(const std::string& exe
     return out;
 }
 
-void Attacher::command_exec() {
-    int pid = cmd_->pid();
+void Attacher::command_fork(int pid) {
+    // The child maps what its parent mapped at the fork.
+    auto maps = read_proc_maps(pid, nullptr);
+    if (!maps) return;  // gone already
+    auto& done = command_files_[pid];
+    size_t probes = 0;
+    try {
+        for (const auto& f : finder_.files_of(pid, *maps))
+            if (done.insert({f.dev, f.ino}).second) probes += attach_file(f, pid);
+    } catch (const MemtopError& e) {
+        log("warning: pid " + std::to_string(pid) + " (" + comm_of(pid) + "): " + e.what());
+        return;
+    }
+    if (opt_.verbose)
+        log("following pid " + std::to_string(pid) + " (" + comm_of(pid) + "): " + std::to_string(probes) + " probes");
+}
+
+void Attacher::command_exec(int pid) {
     std::string proc = "/proc/" + std::to_string(pid);
     char exe[4096];
     ssize_t n = readlink((proc + "/exe").c_str(), exe, sizeof exe - 1);
@@ -172,7 +189,7 @@ void Attacher::command_exec() {
     std::string names;
     try {
         for (const auto& f : loaded_allocator_files(exe, &env)) {
-            if (!command_files_.insert({f.dev, f.ino}).second) continue;
+            if (!command_files_[pid].insert({f.dev, f.ino}).second) continue;
             probes += attach_file(f, pid);
             names += (names.empty() ? "" : ", ") + f.path;
         }

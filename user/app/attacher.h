@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -31,11 +32,14 @@ public:
     std::string attach_pid(int pid);
     // -- CMD: forks it at its gate, attaches, lets it exec.
     void start_command();
-    // -- CMD has exec'd a program (CMD itself, or what CMD runs in its place:
+    // -- CMD (or with -f a process it started) has exec'd a program (CMD itself, or what CMD runs in its place:
     // `env LD_PRELOAD=lib prog`, `sh -c prog`), stopped before its loader
     // runs: probes the allocator files it will load that are not probed yet
     // (an LD_PRELOAD'ed or linked jemalloc, tcmalloc, mimalloc).
-    void command_exec();
+    void command_exec(int pid);
+    // -f: a process CMD (or one it started) forked, stopped before it runs:
+    // probes its allocator files for it.
+    void command_fork(int pid);
     // --heap-all, --cgroup: every allocator file of the processes (of the
     // cgroup), for every process mapping it; files seen before are skipped.
     void scan_host();
@@ -59,10 +63,10 @@ private:
     std::string cgroup_dir_;
     AllocatorFinder finder_;
     std::unique_ptr<TracedCommand> cmd_;
-    std::set<std::pair<uint64_t, uint64_t>> host_files_;     // --heap-all, --cgroup: files attached
-    std::set<int> live_pids_;                                // -p targets still running
-    std::set<int> scanned_pids_;                             // cgroup processes whose files have tables
-    std::set<std::pair<uint64_t, uint64_t>> command_files_;  // -- CMD: files probed for it
+    std::set<std::pair<uint64_t, uint64_t>> host_files_;                    // --heap-all, --cgroup: files attached
+    std::set<int> live_pids_;                                               // -p targets still running
+    std::set<int> scanned_pids_;                                            // cgroup processes whose files have tables
+    std::map<int, std::set<std::pair<uint64_t, uint64_t>>> command_files_;  // -- CMD: files probed, per process
 };
 
 }  // namespace memtop

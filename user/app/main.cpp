@@ -274,6 +274,8 @@ int main(int argc, char** argv) {
     app.add_flag("--no-uprobe-multi", no_multi,
                  "attach one perf-event uprobe per probe even where the kernel has uprobe_multi links");
     app.add_option("command", opt.command, "-- CMD [ARGS...]: run CMD traced from its first allocation");
+    app.add_flag("-f,--follow", opt.follow,
+                 "with -- CMD: trace the processes CMD starts too (forks, and what they exec), as strace -f");
     // Set by memtop itself when it re-runs on private allocator copies.
     std::string private_libs;
     std::optional<std::string> saved_library_path;
@@ -306,6 +308,8 @@ int main(int argc, char** argv) {
             !opt.pids.empty() + !opt.command.empty() + opt.heap_all + !opt.cgroup.empty() + !opt.container.empty();
         if (targets > 1)
             throw MemtopError(kExitUsage, "choose one target: -p PID, -- CMD, --cgroup, --container or --heap-all");
+        if (opt.follow && opt.command.empty())
+            throw MemtopError(kExitUsage, "-f/--follow: follows the processes of -- CMD; give one");
         // Probes on every process mapping the allocator files: memtop's too.
         bool probes_everywhere = opt.heap_all || !opt.cgroup.empty() || !opt.container.empty();
         if (!private_libs.empty())

@@ -14,6 +14,7 @@ namespace memtop {
 struct Options {
     std::vector<int> pids;               // -p
     std::vector<std::string> command;    // -- CMD ARGS...
+    bool follow = false;                 // -f: also the processes CMD starts
     bool heap_all = false;               // --heap-all
     std::string cgroup;                  // --cgroup PATH (v2, under /sys/fs/cgroup)
     std::string container;               // --container ID (a runtime's id, or a prefix of it)

@@ -70,7 +70,8 @@ void Session::report(bool final) {
     m.focus = focus_;
     m.hidden = hidden_;
     for (int pid : opt_.pids) m.targets.insert(static_cast<uint32_t>(pid));
-    if (auto* cmd = attacher_->command()) m.targets.insert(static_cast<uint32_t>(cmd->pid()));
+    if (auto* cmd = attacher_->command())
+        for (int pid : cmd->processes()) m.targets.insert(static_cast<uint32_t>(pid));
     // Every heap stack, named: for the files written at the end, each
     // recorded report, and the pprof endpoint's profile of the moment.
     m.all_stacks = (final && opt_.exports.any()) || recorder_ || server_;
@@ -289,11 +290,14 @@ int Session::run() {
     if (opt_.duration) end_at = start + seconds(*opt_.duration);
     bool stop = false;
 
-    auto on_exit_stop = [&] {
-        // The child is about to exit with its memory still mapped.
+    TracedCommand::Hooks hooks;
+    hooks.at_exit = [&](int pid) {
+        // The process is about to exit with its memory still mapped.
         for (const auto& p : tracer_->heap_processes())
-            if (static_cast<int>(p.pid) == cmd->pid()) namer_.snapshot(p.pid, p.epoch);
+            if (static_cast<int>(p.pid) == pid) namer_.snapshot(p.pid, p.epoch);
     };
+    hooks.at_exec = [&](int pid) { attacher_->command_exec(pid); };
+    hooks.at_fork = [&](int pid) { attacher_->command_fork(pid); };
 
     while (!stop) {
         auto now = Clock::now();
@@ -317,7 +321,7 @@ int Session::run() {
                 signalfd_siginfo si;
                 while (read(sfd.get(), &si, sizeof si) == (ssize_t)sizeof si) {
                     if (si.ssi_signo == SIGCHLD) {
-                        if (cmd) cmd->on_child_state(on_exit_stop, [&] { attacher_->command_exec(); });
+                        if (cmd) cmd->on_child_state(hooks);
                     } else if (cmd) {
                         // A terminal's Ctrl-C reaches CMD itself; a signal
                         // sent to memtop alone is passed on. Either way

@@ -13,8 +13,8 @@
 
 namespace memtop {
 
-TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv, bool stdout_to_stderr)
-    : path_(std::move(path)) {
+TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv, bool stdout_to_stderr, bool follow)
+    : path_(std::move(path)), follow_(follow) {
     int gate[2], err[2];
     if (pipe2(gate, O_CLOEXEC) != 0) throw MemtopError(kExitFailure, describe("create pipes for " + path_, errno));
     UniqueFd gate_read(gate[0]), gate_write(gate[1]);
@@ -53,7 +53,10 @@ TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv, bo
     // Seize (no stop now); only exec and exit stops are asked for. Without
     // them memtop still works, but probes only the files CMD itself loads
     // and may name fewer frames of the final report.
-    traced_ = ptrace(PTRACE_SEIZE, pid_, nullptr, (void*)(long)(PTRACE_O_TRACEEXIT | PTRACE_O_TRACEEXEC)) == 0;
+    long options = PTRACE_O_TRACEEXIT | PTRACE_O_TRACEEXEC;
+    if (follow_) options |= PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
+    traced_ = ptrace(PTRACE_SEIZE, pid_, nullptr, (void*)options) == 0;
+    processes_.push_back(pid_);
 }
 
 TracedCommand::~TracedCommand() = default;
@@ -80,31 +83,57 @@ void TracedCommand::signal(int sig) {
     if (!exited_) kill(pid_, sig);
 }
 
-void TracedCommand::on_child_state(const std::function<void()>& at_exit, const std::function<void()>& at_exec) {
+void TracedCommand::on_child_state(const Hooks& hooks) {
+    // A new process is stopped at birth (auto-attached, PTRACE_EVENT_STOP)
+    // until it is probed; its parent's fork event and its own first stop
+    // arrive in either order, and whichever comes first probes it.
+    auto adopt = [&](int child) {
+        if (!followed_.insert(child).second) return false;
+        processes_.push_back(child);
+        if (hooks.at_fork) hooks.at_fork(child);
+        return true;
+    };
     for (;;) {
         int st = 0;
-        pid_t r = waitpid(pid_, &st, __WALL | WNOHANG);
+        pid_t r = waitpid(follow_ ? -1 : pid_, &st, __WALL | WNOHANG);
         if (r <= 0) return;
         if (WIFEXITED(st) || WIFSIGNALED(st)) {
-            exited_ = true;
-            status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            return;
+            if (r == pid_) {
+                exited_ = true;
+                status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            }
+            followed_.erase(r);
+            continue;
         }
-        if (!WIFSTOPPED(st) || !traced_) continue;
+        if (!WIFSTOPPED(st) || (r == pid_ && !traced_)) continue;
+        // A stop of a process memtop has not seen yet: one CMD started, stopped
+        // at birth before its parent's fork event was read.
+        bool newborn = r != pid_ && adopt(r);
         int event = st >> 16;
         if (event == PTRACE_EVENT_EXIT) {
-            at_exit();
-            ptrace(PTRACE_DETACH, pid_, nullptr, nullptr);
-            traced_ = false;
+            if (hooks.at_exit) hooks.at_exit(r);
+            ptrace(PTRACE_DETACH, r, nullptr, nullptr);
+            if (r == pid_) traced_ = false;
+            followed_.erase(r);
         } else if (event == PTRACE_EVENT_EXEC) {
-            if (at_exec) at_exec();
-            ptrace(PTRACE_CONT, pid_, nullptr, nullptr);
+            if (hooks.at_exec) hooks.at_exec(r);
+            ptrace(PTRACE_CONT, r, nullptr, nullptr);
+        } else if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK) {
+            unsigned long child = 0;
+            if (ptrace(PTRACE_GETEVENTMSG, r, nullptr, &child) == 0 && child && adopt(static_cast<int>(child)))
+                first_stops_.insert(static_cast<int>(child));
+            ptrace(PTRACE_CONT, r, nullptr, nullptr);
         } else if (event == PTRACE_EVENT_STOP) {
-            // Group stop (SIGSTOP, SIGTSTP): stay stopped as without memtop.
-            ptrace(PTRACE_LISTEN, pid_, nullptr, nullptr);
+            // A new process's first stop: probed now (adopt), it may run.
+            // Otherwise a group stop (SIGSTOP, SIGTSTP): stay stopped as
+            // without memtop.
+            if (newborn || first_stops_.erase(r))
+                ptrace(PTRACE_CONT, r, nullptr, nullptr);
+            else
+                ptrace(PTRACE_LISTEN, r, nullptr, nullptr);
         } else {
-            // A signal on its way to the child: deliver it unchanged.
-            ptrace(PTRACE_CONT, pid_, nullptr, (void*)(long)WSTOPSIG(st));
+            // A signal on its way: deliver it unchanged.
+            ptrace(PTRACE_CONT, r, nullptr, (void*)(long)WSTOPSIG(st));
         }
     }
 }

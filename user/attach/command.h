@@ -1,6 +1,7 @@
 // `memtop -- CMD`: CMD is forked, held at a gate until every probe is
 // attached (no attach race), then exec'd. memtop watches it with ptrace for
-// two reasons only: to stop it at each exec (`env LD_PRELOAD=... prog`, a
+// three reasons only: with -f, to stop each process it forks until that
+// process is probed; to stop it at each exec (`env LD_PRELOAD=... prog`, a
 // shell running prog) so the allocator files the new program loads are
 // probed before it runs, and at exit while its memory is still mapped, so
 // the final report can name the code of a program that has just ended.
@@ -9,6 +10,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,7 +24,9 @@ public:
     // executable (resolve_command), argv[0] stays as the user typed it.
     // stdout_to_stderr: CMD's stdout is memtop's stderr (memtop's stdout
     // carries reports a program reads, --json).
-    TracedCommand(std::string path, std::vector<std::string> argv, bool stdout_to_stderr = false);
+    // follow (-f): the processes CMD forks are traced too, each stopped at
+    // birth until `at_fork` has probed it.
+    TracedCommand(std::string path, std::vector<std::string> argv, bool stdout_to_stderr = false, bool follow = false);
     ~TracedCommand();
     TracedCommand(const TracedCommand&) = delete;  // one owner of the child and its pipes
     TracedCommand& operator=(const TracedCommand&) = delete;
@@ -30,11 +34,19 @@ public:
     pid_t pid() const { return pid_; }
     // Lets the child exec. Throws MemtopError (126/127) if exec failed.
     void release();
-    // Call when SIGCHLD arrives. `at_exit` runs while the exiting child's
-    // memory is still mapped; `at_exec` runs when it has exec'd a program
+    // What memtop does at each stop of a traced process (CMD, or with follow
+    // a process it started), given its pid. at_exit runs while the exiting
+    // process's memory is still mapped; at_exec when it has exec'd a program
     // (its own exec of CMD too), before the new program's loader runs, so
-    // probes put on the files it will load see its first allocation.
-    void on_child_state(const std::function<void()>& at_exit, const std::function<void()>& at_exec = {});
+    // probes put on the files it will load see its first allocation; at_fork
+    // for a new process, before it runs.
+    struct Hooks {
+        std::function<void(int)> at_exit, at_exec, at_fork;
+    };
+    // Call when SIGCHLD arrives.
+    void on_child_state(const Hooks& hooks);
+    // CMD and, with follow, every process it started, exited or not.
+    const std::vector<int>& processes() const { return processes_; }
     void signal(int sig);  // passes a signal on to the child
     bool exited() const { return exited_; }
     int exit_status() const { return status_; }  // as a shell reports it: code, or 128+signal
@@ -45,6 +57,10 @@ private:
     UniqueFd gate_fd_;   // write end: one byte opens the gate
     UniqueFd error_fd_;  // read end: errno from a failed exec
     bool traced_ = false;
+    bool follow_ = false;
+    std::vector<int> processes_;
+    std::set<int> followed_;     // with follow: children traced and not yet detached
+    std::set<int> first_stops_;  // children probed at their parent's fork event, not yet stopped at birth
     bool exited_ = false;
     int status_ = 0;
 };
