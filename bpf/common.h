@@ -48,6 +48,7 @@ struct call_state {
 	__u32 old_found;
 	__u32 pad;
 	__u64 stack_id;
+	__u64 last_alloc; /* the block this thread allocated last: freed next, it was temporary */
 	struct memtop_stack stack;
 };
 

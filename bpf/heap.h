@@ -175,7 +175,7 @@ static __always_inline struct memtop_agg_val *get_agg(struct memtop_agg_key *k)
 }
 
 static __always_inline void charge(struct memtop_proc *p, __u32 tgid, __u64 stack_id, __s64 bytes,
-                                   __s64 nallocs, int cumulative)
+                                   __s64 nallocs, int cumulative, int temporary)
 {
 	struct memtop_agg_key k = {.tgid = tgid, .epoch = p->epoch, .stack_id = stack_id};
 	struct memtop_agg_val *a = get_agg(&k);
@@ -186,13 +186,17 @@ static __always_inline void charge(struct memtop_proc *p, __u32 tgid, __u64 stac
 			__sync_fetch_and_add(&a->alloc_bytes_total, bytes);
 			__sync_fetch_and_add(&a->allocs_total, 1);
 		}
+		if (temporary) {
+			__sync_fetch_and_add(&a->temp_bytes, -bytes);
+			__sync_fetch_and_add(&a->temp_allocs, 1);
+		}
 	}
 }
 
 /* Forget a live allocation; only the thread whose delete succeeds accounts
  * for it, so a racing double free cannot subtract twice. */
 static __always_inline int take_alloc(struct memtop_proc *p, __u32 tgid, __u64 addr,
-                                      struct memtop_alloc_val *out)
+                                      struct memtop_alloc_val *out, int temporary)
 {
 	struct memtop_alloc_key k = {.tgid = tgid, .epoch = p->epoch, .addr = addr};
 	struct memtop_alloc_val *v = bpf_map_lookup_elem(&allocs, &k);
@@ -210,7 +214,7 @@ static __always_inline int take_alloc(struct memtop_proc *p, __u32 tgid, __u64 a
 			count(MEMTOP_CNT_MAP_BUSY);
 		return 0;
 	}
-	charge(p, tgid, out->stack_id, -(__s64)out->size, -1, 0);
+	charge(p, tgid, out->stack_id, -(__s64)out->size, -1, 0, temporary);
 	__sync_fetch_and_add(&p->heap_bytes, -(__s64)out->size);
 	__sync_fetch_and_add(&p->frees_total, 1);
 	return 1;
@@ -230,7 +234,7 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 	}
 
 	struct memtop_alloc_key k = {.tgid = tgid, .epoch = p->epoch, .addr = addr};
-	struct memtop_alloc_val v = {.size = size, .stack_id = stack_id};
+	struct memtop_alloc_val v = {.size = size, .stack_id = stack_id, .birth_ns = bpf_ktime_get_ns()};
 	long err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
 	for (int i = 0; i < MAP_RETRIES && err && err != -17 && err != -7 /* E2BIG: full */; i++)
 		err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
@@ -238,7 +242,7 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 		/* The allocator handed this address out again without a free we
 		 * saw: the old block is gone, account for it before reuse. */
 		struct memtop_alloc_val old;
-		if (take_alloc(p, tgid, addr, &old))
+		if (take_alloc(p, tgid, addr, &old, 0))
 			count(MEMTOP_CNT_MISSED_FREE);
 		err = bpf_map_update_elem(&allocs, &k, &v, BPF_NOEXIST);
 	}
@@ -249,7 +253,7 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 		return;
 	}
 
-	charge(p, tgid, stack_id, size, 1, !undo_free);
+	charge(p, tgid, stack_id, size, 1, !undo_free, 0);
 	/* User space deletes the stacks no agg references (Tracer::forget). It
 	 * may have deleted ours between the insert above and the charge. */
 	if (stack && stack_id != MEMTOP_STACK_LOST && !bpf_map_lookup_elem(&stacks, &stack_id))
@@ -316,8 +320,10 @@ int BPF_KPROBE(alloc_ret_site)
 		return 0;
 	st->active = 0;
 	__u64 ret = PT_REGS_RC(ctx);
-	if (ret)
+	if (ret) {
 		record_alloc(current_tgid(), ret, st->size, st->stack_id, &st->stack, 0);
+		st->last_alloc = ret;
+	}
 	return 0;
 }
 
@@ -367,7 +373,7 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 s
 		__u32 tgid = current_tgid();
 		struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 		struct memtop_alloc_val old;
-		if (p && take_alloc(p, tgid, ptr, &old)) {
+		if (p && take_alloc(p, tgid, ptr, &old, 0)) {
 			st->old_found = 1;
 			st->old_size = old.size;
 			st->old_stack_id = old.stack_id;
@@ -407,8 +413,13 @@ int BPF_KPROBE(free_entry, __u64 ptr)
 	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	if (!p)
 		return 0;
+	/* Freed before this thread allocated anything else: temporary. */
+	struct call_state *st = thread_state(0);
+	int temporary = st && st->last_alloc == ptr;
+	if (temporary)
+		st->last_alloc = 0;
 	struct memtop_alloc_val old;
-	take_alloc(p, tgid, ptr, &old);
+	take_alloc(p, tgid, ptr, &old, temporary);
 	return 0;
 }
 
@@ -447,8 +458,10 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 		 * charged to new's caller with the size asked of new. On failure
 		 * new retries or throws; either way this state is done. */
 		st->active = 0;
-		if (ret)
+		if (ret) {
 			record_alloc(tgid, ret, st->size, st->stack_id, &st->stack, 0);
+			st->last_alloc = ret;
+		}
 		return 0;
 	}
 	if (sp != st->sp)
@@ -479,6 +492,7 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 			return 0;
 	}
 	record_alloc(tgid, addr, st->size, st->stack_id, &st->stack, 0);
+	st->last_alloc = addr;
 	return 0;
 }
 

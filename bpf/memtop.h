@@ -50,6 +50,7 @@ struct memtop_alloc_key {
 struct memtop_alloc_val {
 	__u64 size;
 	__u64 stack_id;
+	__u64 birth_ns; /* bpf_ktime_get_ns() when allocated: its age at a report */
 };
 
 /* Per (process instance, stack) aggregate. */
@@ -64,6 +65,10 @@ struct memtop_agg_val {
 	__s64 allocs;            /* outstanding */
 	__u64 alloc_bytes_total; /* cumulative */
 	__u64 allocs_total;      /* cumulative */
+	/* Temporary allocations (heaptrack's sense): freed by the thread that
+	 * made them before it made any other allocation. Cumulative. */
+	__u64 temp_allocs;
+	__u64 temp_bytes;
 };
 
 /* Page-fault growth per (process, stack), keyed by memtop_agg_key with

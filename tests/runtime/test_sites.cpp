@@ -436,3 +436,38 @@ TEST_CASE("-f: a forked child gets its own exact numbers, the parent keeps its o
     CHECK(child_bytes == FORK_CHILD_BYTES);
     CHECK(child_allocs == FORK_CHILD_ALLOCS);
 }
+
+TEST_CASE("--sort temporary and allocated list stacks whose blocks were all freed", "[bpf][sites][cmd][sort]") {
+    RT_REQUIRE_ENV();
+    for (const char* order : {"temporary", "allocated", "allocations"}) {
+        DYNAMIC_SECTION(order) {
+            Run r = run_memtop_cmd({prog_path(c_fp.target)}, {"--sort", order});
+            INFO(r.diag);
+            REQUIRE(r.exit_code == 0);
+            REQUIRE(r.final_report);
+            const json& rep = *r.final_report;
+            CHECK(rep["stack_order"] == order);
+            ProcStats p = proc_by_comm(rep, c_fp.target);
+            REQUIRE(p.found);
+            // temp_malloc: 1000 x (malloc(64); free), each freed before the
+            // next allocation: nothing outstanding, all of it temporary.
+            const auto temp = stacks_frame0(rep, p.pid, "temp_malloc");
+            REQUIRE(temp.size() == 1);
+            const json& s = *temp[0];
+            CHECK(s["bytes"] == 0);
+            CHECK(s["allocs_total"] == C_TEMP_N);
+            CHECK(s["alloc_bytes_total"] == C_TEMP_N * C_TEMP_SIZE);
+            CHECK(s["temporary_allocs"] == C_TEMP_N);
+            CHECK(s["temporary_bytes"] == C_TEMP_N * C_TEMP_SIZE);
+            // By count, it is the top stack of the program.
+            if (std::string(order) != "allocated") CHECK(fn_is(rep["stacks"][0]["frames"][0], "temp_malloc"));
+            // Leaks are never temporary.
+            for (const json* l : stacks_frame0(rep, p.pid, "leak_malloc")) CHECK((*l)["temporary_allocs"] == 0);
+        }
+    }
+    // The default order lists only what is still outstanding.
+    Run r = run_memtop_cmd({prog_path(c_fp.target)});
+    REQUIRE(r.final_report);
+    CHECK((*r.final_report)["stack_order"] == "outstanding");
+    CHECK(stacks_frame0(*r.final_report, proc_by_comm(*r.final_report, c_fp.target).pid, "temp_malloc").empty());
+}

@@ -477,6 +477,12 @@ TEST_CASE("live screen with -p: the traced program's heap and its stacks", "[bpf
     pane.keys({"Enter"});
     REQUIRE(pane.wait_text("leak_malloc", &s));
     CHECK(contains(s, "heap-traced (t stops)"));
+    // o: allocation hotspots; temp_malloc, all freed, shows up.
+    CHECK_FALSE(contains(s, "temp_malloc"));
+    pane.text("o");
+    REQUIRE(pane.wait_text("heap stacks by allocated from the next report", &s));
+    REQUIRE(pane.wait_text("Heap stacks, by bytes allocated in all", &s));
+    REQUIRE(pane.wait_text("temp_malloc", &s));
     pane.text("q");
     CHECK(pane.exit_status() == 0);
     end_prog({&prog}, prog);

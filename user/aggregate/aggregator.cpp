@@ -121,7 +121,9 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
     if (m.all_stacks)
         for (const auto& s : candidates)
             if (s.allocs_total || s.bytes || s.allocs) r.all_stacks.push_back(report_stack(s, k));
-    for (const auto& s : top_stacks(std::move(candidates), opt_.top, m.focus)) r.stacks.push_back(report_stack(s, k));
+    r.stack_order = opt_.order;
+    for (const auto& s : top_stacks(std::move(candidates), opt_.top, m.focus, opt_.order))
+        r.stacks.push_back(report_stack(s, k));
     // Which code grew resident memory, and mapped anonymous memory, for the
     // processes in this report.
     std::set<uint32_t> shown_pids;

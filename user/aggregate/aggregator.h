@@ -26,9 +26,10 @@
 namespace memtop {
 
 struct AggregateOptions {
-    bool system_view = false;               // no target: every process, resident memory first
-    size_t top = 10;                        // stacks per list
-    std::optional<std::string> lines_file;  // --lines FILE: every heap stack goes to the line listing
+    bool system_view = false;                    // no target: every process, resident memory first
+    size_t top = 10;                             // stacks per list
+    StackOrder order = StackOrder::Outstanding;  // --sort: which heap stacks, in what order
+    std::optional<std::string> lines_file;       // --lines FILE: every heap stack goes to the line listing
 };
 
 // What one report is about besides the kernel's numbers.
@@ -50,6 +51,9 @@ inline constexpr int kGrowingIntervals = 3;
 class Aggregator {
 public:
     explicit Aggregator(AggregateOptions opt) : opt_(std::move(opt)) {}
+    // The screen's `o`: the next reports' heap stacks in this order.
+    void set_order(StackOrder order) { opt_.order = order; }
+    StackOrder order() const { return opt_.order; }
 
     // `ended`: every process that ended since the last report, as its exit
     // event gave its final numbers (heap-traced or not).

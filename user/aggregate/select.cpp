@@ -16,13 +16,45 @@ std::vector<StackStats> top_stacks(std::vector<StackStats> stacks, size_t n) {
     return stacks;
 }
 
-std::vector<StackStats> top_stacks(std::vector<StackStats> stacks, size_t n, std::optional<uint32_t> focus) {
-    if (!focus) return top_stacks(std::move(stacks), n);
+namespace {
+
+// The order's own figure, then outstanding bytes and the stable tie-breaks.
+std::vector<StackStats> top_by(std::vector<StackStats> stacks, size_t n, StackOrder order) {
+    if (order == StackOrder::Outstanding) return top_stacks(std::move(stacks), n);
+    auto key = [order](const StackStats& s) -> uint64_t {
+        switch (order) {
+            case StackOrder::Allocated:
+                return s.alloc_bytes_total;
+            case StackOrder::Allocations:
+                return s.allocs_total;
+            case StackOrder::Temporary:
+                return s.temp_allocs;
+            case StackOrder::Outstanding:
+                break;
+        }
+        return 0;
+    };
+    std::erase_if(stacks, [&](const StackStats& s) { return key(s) == 0; });
+    std::sort(stacks.begin(), stacks.end(), [&](const StackStats& a, const StackStats& b) {
+        if (key(a) != key(b)) return key(a) > key(b);
+        if (a.bytes != b.bytes) return a.bytes > b.bytes;
+        if (a.pid != b.pid) return a.pid < b.pid;
+        return a.stack_id < b.stack_id;
+    });
+    if (stacks.size() > n) stacks.resize(n);
+    return stacks;
+}
+
+}  // namespace
+
+std::vector<StackStats> top_stacks(std::vector<StackStats> stacks, size_t n, std::optional<uint32_t> focus,
+                                   StackOrder order) {
+    if (!focus) return top_by(std::move(stacks), n, order);
     std::vector<StackStats> mine;
     for (const auto& s : stacks)
         if (s.pid == *focus) mine.push_back(s);
-    auto top = top_stacks(std::move(stacks), n);
-    for (const auto& s : top_stacks(std::move(mine), n)) {
+    auto top = top_by(std::move(stacks), n, order);
+    for (const auto& s : top_by(std::move(mine), n, order)) {
         bool there = std::any_of(top.begin(), top.end(), [&](const StackStats& t) {
             return t.pid == s.pid && t.epoch == s.epoch && t.stack_id == s.stack_id;
         });

@@ -196,8 +196,14 @@ int main(int argc, char** argv) {
     app.add_option("-d,--interval", opt.interval, "seconds between reports (at least 0.1)")
         ->check(seconds_at_least(kMinInterval, "must be at least 0.1 seconds"))
         ->capture_default_str();
-    app.add_option("-T,--top", opt.top, "stacks per report, by outstanding bytes")
+    app.add_option("-T,--top", opt.top, "stacks per report (heap stacks in --sort's order)")
         ->check(positive_count())
+        ->capture_default_str();
+    std::string sort_name = "outstanding";
+    app.add_option("--sort", sort_name,
+                   "heap stacks by: outstanding (bytes not freed: leaks), allocated (bytes allocated in all), "
+                   "allocations (count in all), temporary (allocations freed before the thread's next one)")
+        ->check(CLI::IsMember({"outstanding", "allocated", "allocations", "temporary"}))
         ->capture_default_str();
     app.add_flag("--json", opt.json,
                  "one JSON object per report on stdout (NDJSON); -- CMD then prints on stderr unless -o is given");
@@ -300,6 +306,7 @@ int main(int argc, char** argv) {
     try {
         if (!probes_file.empty()) return print_probe_plan(probes_file);
         if (!pid_list.empty()) opt.pids = parse_pids(pid_list);
+        opt.order = *parse_stack_order(sort_name);
         check_export_files(opt.exports);
         check_output_path("--record", opt.record);
         opt.argv.assign(argv, argv + argc);

@@ -33,6 +33,7 @@ AggregateOptions aggregate_options(const Options& o) {
     AggregateOptions a;
     a.system_view = is_system_view(o);
     a.top = o.top;
+    a.order = o.order;
     if (!o.lines.empty()) a.lines_file = o.lines;
     return a;
 }

@@ -58,6 +58,8 @@ private:
     // SessionControl: what the view asks (session_control.cpp).
     double interval() const override { return interval_; }
     void set_interval(double seconds) override;
+    StackOrder stack_order() const override { return aggregator_.order(); }
+    void set_stack_order(StackOrder order) override { aggregator_.set_order(order); }
     void quit() override { quit_ = true; }
     void focus(std::optional<uint32_t> pid) override { focus_ = pid; }
     std::string trace_pid(int pid) override;

@@ -25,7 +25,8 @@ std::vector<ProcessStats> MapReader::heap_processes() const {
 std::vector<StackStats> MapReader::read_aggs(int fd) const {
     std::vector<StackStats> out;
     for (const auto& [k, v] : dump_map<memtop_agg_key, memtop_agg_val>(fd))
-        out.push_back({k.tgid, k.epoch, k.stack_id, v.bytes, v.allocs, v.alloc_bytes_total, v.allocs_total});
+        out.push_back({k.tgid, k.epoch, k.stack_id, v.bytes, v.allocs, v.alloc_bytes_total, v.allocs_total,
+                       v.temp_allocs, v.temp_bytes});
     return out;
 }
 

@@ -14,7 +14,7 @@ namespace memtop {
 
 const AttachedLibrary& Tracer::attach_library(const std::string& open_path, const std::string& shown_path, int pid) {
     auto image = ElfImage::open(open_path);
-    AttachedLibrary lib{shown_path, pid, plan_probes(*image), 0};
+    AttachedLibrary lib{shown_path, pid, plan_probes(*image), 0, {}};
     std::string who = pid < 0 ? "all processes" : "pid " + std::to_string(pid);
 
     auto program_of = [&](ProgramRole role, ProbeProgram entry) -> bpf_program* {

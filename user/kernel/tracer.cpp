@@ -28,9 +28,9 @@ namespace memtop {
 
 static_assert(sizeof(memtop_stack) == 8 + 8 * MEMTOP_MAX_FRAMES);
 static_assert(sizeof(memtop_alloc_key) == 16);
-static_assert(sizeof(memtop_alloc_val) == 16);
+static_assert(sizeof(memtop_alloc_val) == 24);
 static_assert(sizeof(memtop_agg_key) == 16);
-static_assert(sizeof(memtop_agg_val) == 32);
+static_assert(sizeof(memtop_agg_val) == 48);
 static_assert(sizeof(memtop_proc) == 56);
 static_assert(sizeof(memtop_event) == 136);
 static_assert(sizeof(memtop_map_proc) == 32);

@@ -72,7 +72,8 @@ struct Report {
     SelfStats self;
     std::optional<MemInfo> host;  // the host's memory (/proc/meminfo)
     std::vector<ProcessStats> processes;
-    std::vector<ReportStack> stacks;         // heap: outstanding bytes per allocation stack
+    std::vector<ReportStack> stacks;  // heap: the top stacks in stack_order (outstanding bytes by default)
+    StackOrder stack_order = StackOrder::Outstanding;
     std::vector<ReportStack> growth_stacks;  // estimated resident bytes first touched per stack (page faults)
     std::vector<ReportStack> mappings;       // anonymous mmap/brk bytes still mapped, per stack
     LostCounters lost;

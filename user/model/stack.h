@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace memtop {
@@ -15,7 +17,40 @@ struct StackStats {
     int64_t allocs = 0;     // outstanding
     uint64_t alloc_bytes_total = 0;
     uint64_t allocs_total = 0;
+    // Temporary allocations (heaptrack's sense): freed by the thread that
+    // made them before it allocated anything else. Cumulative.
+    uint64_t temp_allocs = 0;
+    uint64_t temp_bytes = 0;
 };
+
+// Which heap stacks a report shows, and in what order (--sort).
+enum class StackOrder {
+    Outstanding,  // bytes not freed yet: leaks
+    Allocated,    // bytes allocated in all, freed or not: allocation hotspots
+    Allocations,  // number of allocations in all
+    Temporary,    // number of temporary allocations
+};
+
+inline const char* stack_order_name(StackOrder o) {
+    switch (o) {
+        case StackOrder::Allocated:
+            return "allocated";
+        case StackOrder::Allocations:
+            return "allocations";
+        case StackOrder::Temporary:
+            return "temporary";
+        case StackOrder::Outstanding:
+            break;
+    }
+    return "outstanding";
+}
+
+inline std::optional<StackOrder> parse_stack_order(const std::string& name) {
+    for (StackOrder o :
+         {StackOrder::Outstanding, StackOrder::Allocated, StackOrder::Allocations, StackOrder::Temporary})
+        if (name == stack_order_name(o)) return o;
+    return std::nullopt;
+}
 
 // A stored stack: user-space addresses, innermost first. ips[0] is the
 // return address into the allocator's caller (heap stacks) or the faulting

@@ -28,7 +28,9 @@ namespace memtop {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InlinedFrame, function, file, line)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FrameMapping, start, end, offset, build_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Frame, address, function, offset, module, file, line, inlined, mapping)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StackStats, pid, epoch, stack_id, bytes, allocs, alloc_bytes_total, allocs_total)
+// With defaults: recordings made before the temporary counts read on.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StackStats, pid, epoch, stack_id, bytes, allocs, alloc_bytes_total,
+                                                allocs_total, temp_allocs, temp_bytes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportStack, stats, ips, frames, truncated, complete)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SelfStats, rss_bytes, cpu_seconds, cpu_percent, probes, kernel_bytes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UnwindSummary, tables, stacks, incomplete, incomplete_by_module, table_files,
@@ -73,7 +75,8 @@ nlohmann::json encode_report(const Report& r) {
             {"lost", lost_json(r.lost)},
             {"unwind", r.unwind},
             {"lines", r.lines},
-            {"all_stacks", r.all_stacks}};
+            {"all_stacks", r.all_stacks},
+            {"stack_order", stack_order_name(r.stack_order)}};
 }
 
 Report decode_report(const nlohmann::json& j) {
@@ -92,6 +95,7 @@ Report decode_report(const nlohmann::json& j) {
         r.unwind = j.at("unwind").get<UnwindSummary>();
         r.lines = j.at("lines").get<std::optional<LineReport>>();
         r.all_stacks = j.at("all_stacks").get<std::vector<ReportStack>>();
+        if (auto order = parse_stack_order(j.value("stack_order", std::string("outstanding")))) r.stack_order = *order;
         return r;
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(std::string("malformed report: ") + e.what());

@@ -108,26 +108,33 @@ std::string render_json(const Report& r) {
     };
     // Heap stacks and mapping stacks: outstanding bytes and counts
     // (mappings count as allocations).
-    auto outstanding_list = [](const std::vector<ReportStack>& list) {
+    auto outstanding_list = [](const std::vector<ReportStack>& list, bool heap) {
         json out = json::array();
-        for (const auto& s : list)
-            out.push_back({{"pid", s.stats.pid},
-                           {"bytes", s.stats.bytes},
-                           {"allocs", s.stats.allocs},
-                           {"alloc_bytes_total", s.stats.alloc_bytes_total},
-                           {"allocs_total", s.stats.allocs_total},
-                           {"truncated", s.truncated},
-                           {"complete", s.complete},
-                           {"frames", frames_json(s.frames)}});
+        for (const auto& s : list) {
+            json j = {{"pid", s.stats.pid},
+                      {"bytes", s.stats.bytes},
+                      {"allocs", s.stats.allocs},
+                      {"alloc_bytes_total", s.stats.alloc_bytes_total},
+                      {"allocs_total", s.stats.allocs_total}};
+            if (heap) {
+                j["temporary_allocs"] = s.stats.temp_allocs;
+                j["temporary_bytes"] = s.stats.temp_bytes;
+            }
+            j["truncated"] = s.truncated;
+            j["complete"] = s.complete;
+            j["frames"] = frames_json(s.frames);
+            out.push_back(std::move(j));
+        }
         return out;
     };
     json j = {{"type", "report"},
               {"time", rfc3339(r.time)},
               {"final", r.final},
               {"processes", std::move(procs)},
-              {"stacks", outstanding_list(r.stacks)},
+              {"stacks", outstanding_list(r.stacks, true)},
+              {"stack_order", stack_order_name(r.stack_order)},
               {"growth_stacks", stack_list(r.growth_stacks)},
-              {"mappings", outstanding_list(r.mappings)},
+              {"mappings", outstanding_list(r.mappings, false)},
               {"lost", lost_json(r.lost)},
               {"unwind", unwind_json(r.unwind)},
               {"self",

@@ -118,13 +118,24 @@ std::string render_text(const Report& r) {
             out += line;
         }
     }
-    if (!r.stacks.empty()) out += "\nTop stacks by outstanding bytes:\n";
+    static const char* const kOrderTitle[] = {
+        "\nTop stacks by outstanding bytes:\n",
+        "\nTop stacks by bytes allocated in all (freed or not):\n",
+        "\nTop stacks by allocations in all (freed or not):\n",
+        "\nTop stacks by temporary allocations (freed before the thread's next allocation):\n",
+    };
+    if (!r.stacks.empty()) out += kOrderTitle[static_cast<int>(r.stack_order)];
     int rank = 1;
     for (const auto& s : r.stacks) {
+        std::string temp;
+        if (s.stats.temp_allocs)
+            temp = ", " + std::to_string(s.stats.temp_allocs) + " temporary (" +
+                   human_bytes(static_cast<int64_t>(s.stats.temp_bytes)) + ")";
         snprintf(line, sizeof line,
-                 "#%d  pid %u: %s outstanding in %" PRId64 " allocation%s (%s in %" PRIu64 " in all)%s\n", rank++,
+                 "#%d  pid %u: %s outstanding in %" PRId64 " allocation%s (%s in %" PRIu64 " in all%s)%s\n", rank++,
                  s.stats.pid, human_bytes(s.stats.bytes).c_str(), s.stats.allocs, s.stats.allocs == 1 ? "" : "s",
                  human_bytes(static_cast<int64_t>(s.stats.alloc_bytes_total)).c_str(), s.stats.allocs_total,
+                 temp.c_str(),
                  s.truncated                       ? " [truncated]"
                  : !s.complete && s.stats.stack_id ? " [incomplete]"
                                                    : "");

@@ -31,6 +31,9 @@ public:
     // Stops reporting pid's heap; returns what was done. Its probes stay
     // attached until memtop exits (see the definition).
     virtual std::string untrace_pid(int pid) = 0;
+    // Which heap stacks the next reports carry, in what order (--sort).
+    virtual StackOrder stack_order() const = 0;
+    virtual void set_stack_order(StackOrder order) = 0;
 
 protected:
     ~SessionControl() = default;

@@ -45,7 +45,9 @@ void StackList::update(const Report& r, uint32_t pid) {
         if (a.stack.stats.bytes != b.stack.stats.bytes) return a.stack.stats.bytes > b.stack.stats.bytes;
         return a.stack.stats.stack_id < b.stack.stats.stack_id;
     };
-    std::stable_sort(heap.begin(), heap.end(), by_bytes);
+    // Heap stacks in the report's own order (--sort, the `o` key).
+    order_ = r.stack_order;
+    if (order_ == StackOrder::Outstanding) std::stable_sort(heap.begin(), heap.end(), by_bytes);
     std::stable_sort(growth.begin(), growth.end(), by_bytes);
     items_ = std::move(heap);
     items_.insert(items_.end(), growth.begin(), growth.end());
@@ -95,10 +97,16 @@ std::vector<DetailLine> StackList::lines(bool heap_traced) const {
             bool open = open_.count(it.key()) > 0;
             std::string text = std::string(open ? "[-] " : "[+] ") + human_bytes(s.stats.bytes);
             if (!growth) {
-                char buf[64];
+                char buf[128];
                 snprintf(buf, sizeof buf, " in %" PRId64 " allocation%s", s.stats.allocs,
                          s.stats.allocs == 1 ? "" : "s");
                 text += buf;
+                if (order_ != StackOrder::Outstanding) {
+                    snprintf(buf, sizeof buf, "; %s in %" PRIu64 " in all, %" PRIu64 " temporary",
+                             human_bytes(static_cast<int64_t>(s.stats.alloc_bytes_total)).c_str(), s.stats.allocs_total,
+                             s.stats.temp_allocs);
+                    text += buf;
+                }
             }
             if (s.stats.stack_id == 0)
                 text += "   (stack not stored: the stack map was full)";
@@ -117,10 +125,17 @@ std::vector<DetailLine> StackList::lines(bool heap_traced) const {
         }
         return any;
     };
-    out.push_back({DetailLine::Title, "Heap stacks, by outstanding bytes", -1});
+    static const char* const kTitle[] = {
+        "Heap stacks, by outstanding bytes",
+        "Heap stacks, by bytes allocated in all (freed or not)",
+        "Heap stacks, by allocations in all (freed or not)",
+        "Heap stacks, by temporary allocations (freed before the thread's next allocation)",
+    };
+    out.push_back({DetailLine::Title, kTitle[static_cast<int>(order_)], -1});
     if (!add_stacks(false))
         out.push_back({DetailLine::Note,
-                       heap_traced ? "    no outstanding heap allocations"
+                       heap_traced ? (order_ == StackOrder::Outstanding ? "    no outstanding heap allocations"
+                                                                        : "    no heap allocations of this kind")
                                    : "    not heap-traced: press t to trace this process's allocations",
                        -1});
     out.push_back({DetailLine::Title, "Growth stacks, by resident bytes first touched (page faults)", -1});

@@ -67,6 +67,7 @@ private:
         Key key() const { return {growth, stack.stats.stack_id}; }
     };
     std::vector<Item> items_;
+    StackOrder order_ = StackOrder::Outstanding;  // of the heap stacks, as the report chose them
     std::set<Key> open_;
     std::optional<Key> at_;  // under the cursor
     int cursor_ = 0;

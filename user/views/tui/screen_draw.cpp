@@ -35,6 +35,7 @@ const char* const kHelp[] = {
     "  t                            start heap tracing of the selected process, or stop it",
     "  Space or Z                   pause: the display stays frozen, reports keep coming",
     "  + -                          longer / shorter interval between reports",
+    "  o                            heap stacks by outstanding, allocated bytes, allocations, temporary (--sort)",
     "  h, F1 or ?                   this help (any key returns)",
     "  q or F10                     quit (a final text report follows, as without the screen)",
     "",

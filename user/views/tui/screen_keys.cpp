@@ -44,6 +44,14 @@ void Screen::on_key(int key) {
             say("a report every " + interval_text(control_->interval()));
             return;
         }
+        case 'o': {
+            // Leaks, then allocation hotspots by bytes and by count, then
+            // temporary allocations; from the next report on.
+            auto next = static_cast<StackOrder>((static_cast<int>(control_->stack_order()) + 1) % 4);
+            control_->set_stack_order(next);
+            say(std::string("heap stacks by ") + stack_order_name(next) + " from the next report");
+            return;
+        }
         case 'h':
         case '?':
         case KEY_F(1):
