@@ -471,3 +471,59 @@ TEST_CASE("--sort temporary and allocated list stacks whose blocks were all free
     CHECK((*r.final_report)["stack_order"] == "outstanding");
     CHECK(stacks_frame0(*r.final_report, proc_by_comm(*r.final_report, c_fp.target).pid, "temp_malloc").empty());
 }
+
+TEST_CASE("--min-age: a leak counts once its blocks are that old, with its age histogram",
+          "[bpf][sites][attach][age]") {
+    RT_REQUIRE_ENV();
+    Child prog, memtop;
+    const int pid = start_prog(prog, {prog_path(c_fp.target), "--wait"});
+    start_memtop(memtop,
+                 {memtop_path(), "--json", "-d", "1", "-T", "1000", "--min-age", "1", "-p", std::to_string(pid)});
+    wait_tracing({&memtop, &prog}, memtop, {pid});
+    go({&memtop, &prog}, prog);
+    const long long leak = C_LEAK_MALLOC_N * C_LEAK_MALLOC_SIZE;
+    // Every report counts leak_malloc's blocks all or not at all (they were
+    // made together), and does count them all once a second has passed.
+    size_t seen = 0;
+    std::string last;
+    auto aged = report_until(
+        {&memtop, &prog}, memtop, seen,
+        [&](const json& rep) {
+            long long b = sum_frame0(rep, pid, "leak_malloc").bytes;
+            CHECK((b == 0 || b == leak));
+            return b == leak;
+        },
+        &last, 10);
+    INFO(last);
+    REQUIRE(aged);
+    const json& rep = *aged;
+    CHECK(rep["min_age_seconds"] == 1.0);
+    // The process's own totals are not filtered.
+    CHECK(proc_stats(rep, pid).heap_bytes == C_TOTAL_BYTES);
+    for (const json* s : stacks_frame0(rep, pid, "leak_malloc")) {
+        REQUIRE(s->contains("ages"));
+        long long bytes = 0, allocs = 0, young = (*s)["ages"][0]["bytes"].get<long long>();
+        for (const auto& a : (*s)["ages"]) {
+            bytes += a["bytes"].get<long long>();
+            allocs += a["allocs"].get<long long>();
+        }
+        // The histogram holds every outstanding block of the stack; none
+        // under a second old any more.
+        CHECK(bytes == (*s)["bytes"].get<long long>());
+        CHECK(allocs == (*s)["allocs"].get<long long>());
+        CHECK(young == 0);
+    }
+    stop_memtop({&memtop, &prog}, memtop, SIGINT);
+    end_prog({&prog}, prog);
+}
+
+TEST_CASE("--min-age longer than the run: no heap stack, totals unchanged", "[bpf][sites][cmd][age]") {
+    RT_REQUIRE_ENV();
+    Run r = run_memtop_cmd({prog_path(c_fp.target)}, {"--min-age", "3600"});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    ProcStats p = proc_by_comm(*r.final_report, c_fp.target);
+    CHECK(p.heap_bytes == C_TOTAL_BYTES);
+    CHECK(stacks_of(*r.final_report, p.pid).empty());
+}

@@ -39,7 +39,8 @@ Report full_report() {
     q.pid = 43, q.comm = "idle", q.heap_traced = false, q.exited = true;
     r.processes = {p, q};
     ReportStack s;
-    s.stats = {42, 3, 5, 3000, 3, 3000, 3};
+    s.stats = {42, 3, 5, 3000, 3, 3000, 3, 2, 128};
+    s.ages = {{1, 1000, 1}, {10, 0, 0}, {60, 2000, 2}, {600, 0, 0}, {3600, 0, 0}, {-1, 0, 0}};
     s.ips = {0x401234, 0x401400};
     Frame f;
     f.address = 0x401234, f.function = "leak", f.offset = 0x14, f.module = "/usr/bin/app", f.file = "app.c",
@@ -56,6 +57,8 @@ Report full_report() {
     r.all_stacks = {s, s};
     r.all_stacks[1].stats.bytes = 0;
     r.lost[Lost::stack_map_full] = 3;
+    r.stack_order = StackOrder::Temporary;
+    r.min_age = 2.5;
     r.unwind.tables = true, r.unwind.stacks = 4, r.unwind.incomplete = 1;
     r.unwind.incomplete_by_module = {{"/usr/lib/libx.so", 1}};
     r.unwind.table_files = 2, r.unwind.table_rows = 300, r.unwind.table_capacity = 1000, r.unwind.table_bytes = 2400;

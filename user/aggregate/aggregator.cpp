@@ -18,6 +18,21 @@ ReportStack report_stack(const StackStats& s, const KernelSnapshot& k) {
     return rs;
 }
 
+std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<AgeBucket>> age_histograms(
+    const std::vector<BlockAge>& blocks) {
+    std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<AgeBucket>> out;
+    for (const auto& b : blocks) {
+        auto& h = out[{b.pid, b.epoch, b.stack_id}];
+        if (h.empty())
+            for (double bound : kAgeBounds) h.push_back({bound, 0, 0});
+        size_t i = 0;
+        while (kAgeBounds[i] >= 0 && b.age_seconds >= kAgeBounds[i]) i++;
+        h[i].bytes += b.size;
+        h[i].allocs++;
+    }
+    return out;
+}
+
 UnwindSummary unwind_summary(const std::vector<StackStats>& stacks, const KernelSnapshot& k) {
     UnwindSummary u;
     u.tables = k.unwind_tables;
@@ -111,6 +126,24 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
     std::vector<StackStats> candidates;
     for (const auto& s : k.heap_stacks)
         if (shown.count({s.pid, s.epoch})) candidates.push_back(s);
+    // --min-age: outstanding means outstanding for at least that long.
+    std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<AgeBucket>> ages;
+    if (opt_.min_age && k.blocks_read) {
+        ages = age_histograms(k.blocks);
+        std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::pair<int64_t, int64_t>> old;
+        for (const auto& b : k.blocks)
+            if (b.age_seconds >= *opt_.min_age) {
+                auto& o = old[{b.pid, b.epoch, b.stack_id}];
+                o.first += static_cast<int64_t>(b.size);
+                o.second++;
+            }
+        for (auto& s : candidates) {
+            auto it = old.find({s.pid, s.epoch, s.stack_id});
+            s.bytes = it == old.end() ? 0 : it->second.first;
+            s.allocs = it == old.end() ? 0 : it->second.second;
+        }
+        r.min_age = opt_.min_age;
+    }
     r.unwind = unwind_summary(candidates, k);
     if (opt_.lines_file) {
         // Every stack, not only the top ones: a line's total is the sum.
@@ -122,8 +155,10 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
         for (const auto& s : candidates)
             if (s.allocs_total || s.bytes || s.allocs) r.all_stacks.push_back(report_stack(s, k));
     r.stack_order = opt_.order;
-    for (const auto& s : top_stacks(std::move(candidates), opt_.top, m.focus, opt_.order))
+    for (const auto& s : top_stacks(std::move(candidates), opt_.top, m.focus, opt_.order)) {
         r.stacks.push_back(report_stack(s, k));
+        if (auto it = ages.find({s.pid, s.epoch, s.stack_id}); it != ages.end()) r.stacks.back().ages = it->second;
+    }
     // Which code grew resident memory, and mapped anonymous memory, for the
     // processes in this report.
     std::set<uint32_t> shown_pids;

@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "aggregate/process_facts.h"
@@ -29,7 +30,11 @@ struct AggregateOptions {
     bool system_view = false;                    // no target: every process, resident memory first
     size_t top = 10;                             // stacks per list
     StackOrder order = StackOrder::Outstanding;  // --sort: which heap stacks, in what order
-    std::optional<std::string> lines_file;       // --lines FILE: every heap stack goes to the line listing
+    // --min-age: heap stacks' outstanding figures count only blocks at least
+    // this many seconds old, and each carries its age histogram. Needs the
+    // snapshot's blocks.
+    std::optional<double> min_age;
+    std::optional<std::string> lines_file;  // --lines FILE: every heap stack goes to the line listing
 };
 
 // What one report is about besides the kernel's numbers.
@@ -47,6 +52,10 @@ struct ReportMoment {
 // A process "is growing" after this many reports in a row with more
 // resident memory than the one before.
 inline constexpr int kGrowingIntervals = 3;
+
+// Each (pid, epoch, stack)'s outstanding blocks by age (kAgeBounds). Pure.
+std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<AgeBucket>> age_histograms(
+    const std::vector<BlockAge>& blocks);
 
 class Aggregator {
 public:

@@ -199,6 +199,10 @@ int main(int argc, char** argv) {
     app.add_option("-T,--top", opt.top, "stacks per report (heap stacks in --sort's order)")
         ->check(positive_count())
         ->capture_default_str();
+    app.add_option("--min-age", opt.min_age,
+                   "heap stacks count only blocks at least SEC old (memleak's -o), and each gets its age "
+                   "histogram (0: the histogram alone); walks the whole allocation table every report")
+        ->check(seconds_or_zero());
     std::string sort_name = "outstanding";
     app.add_option("--sort", sort_name,
                    "heap stacks by: outstanding (bytes not freed: leaks), allocated (bytes allocated in all), "

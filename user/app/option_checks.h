@@ -29,6 +29,19 @@ inline CLI::Validator seconds_at_least(double min, const std::string& what) {
         "SECONDS");
 }
 
+// Seconds, 0 allowed (an age: 0 is every block).
+inline CLI::Validator seconds_or_zero() {
+    return CLI::Validator(
+        [](std::string& v) -> std::string {
+            char* end = nullptr;
+            double d = std::strtod(v.c_str(), &end);
+            if (v.empty() || *end || !std::isfinite(d) || d < 0)
+                return "must be 0 or a positive number of seconds (got " + (v.empty() ? "''" : v) + ")";
+            return {};
+        },
+        "SECONDS");
+}
+
 inline CLI::Validator positive_seconds() {
     return seconds_at_least(0, "");
 }

@@ -23,6 +23,7 @@ struct Options {
     double interval = 5.0;                       // -d SEC
     size_t top = 10;                             // -T N
     StackOrder order = StackOrder::Outstanding;  // --sort: which heap stacks a report shows
+    std::optional<double> min_age;               // --min-age SEC: heap stacks count only older blocks
     bool json = false;                           // --json
     std::string output;                          // -o FILE: the reports go there, not to stdout
     bool batch = false;                          // -b: print reports even on a terminal (no live screen)

@@ -34,6 +34,7 @@ AggregateOptions aggregate_options(const Options& o) {
     a.system_view = is_system_view(o);
     a.top = o.top;
     a.order = o.order;
+    a.min_age = o.min_age;
     if (!o.lines.empty()) a.lines_file = o.lines;
     return a;
 }
@@ -81,7 +82,8 @@ void Session::report(bool final) {
     m.self.cpu_seconds = self.cpu_seconds;
     m.self.cpu_percent = self.cpu_percent;
 
-    auto shared = std::make_shared<Report>(aggregator_.build(tracer_->snapshot(), ended_, facts_, m));
+    auto shared =
+        std::make_shared<Report>(aggregator_.build(tracer_->snapshot(opt_.min_age.has_value()), ended_, facts_, m));
     Report& r = *shared;
     namer_.name(r);
     // Served before it is shown: what a reader of the printed report asks

@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 
 #include <algorithm>
+#include <ctime>
 #include <set>
 
 #include "kernel/map_dump.h"
@@ -83,6 +84,19 @@ const RawStack* MapReader::stack(uint64_t id) {
     raw.truncated = s.flags & MEMTOP_STACK_TRUNCATED;
     raw.complete = s.flags & MEMTOP_STACK_COMPLETE;
     return &stack_cache_.emplace(id, std::move(raw)).first->second;
+}
+
+std::vector<BlockAge> MapReader::block_ages() const {
+    // The birth times are bpf_ktime_get_ns(): CLOCK_MONOTONIC.
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+    std::vector<BlockAge> out;
+    for (const auto& [k, v] : dump_map<memtop_alloc_key, memtop_alloc_val>(maps_.allocs)) {
+        uint64_t age_ns = now > v.birth_ns ? now - v.birth_ns : 0;
+        out.push_back({k.tgid, k.epoch, v.stack_id, v.size, static_cast<double>(age_ns) / 1e9});
+    }
+    return out;
 }
 
 KernelSnapshot MapReader::read() {

@@ -25,6 +25,8 @@ public:
     KernelSnapshot read();
 
     std::vector<ProcessStats> heap_processes() const;  // the procs map alone
+    // Every live block's size, stack and age: the whole allocation table.
+    std::vector<BlockAge> block_ages() const;
 
 private:
     std::vector<StackStats> read_aggs(int fd) const;

@@ -347,9 +347,13 @@ void Tracer::sum_rss_exactly() const {
     }
 }
 
-KernelSnapshot Tracer::snapshot() {
+KernelSnapshot Tracer::snapshot(bool with_ages) {
     sum_rss_exactly();
     KernelSnapshot k = reader_->read();
+    if (with_ages) {
+        k.blocks = reader_->block_ages();
+        k.blocks_read = true;
+    }
     k.mappings_recorded = mappings_;
     k.unwind_tables = dwarf_unwind_;
     if (unwind_) k.tables = unwind_->stats();

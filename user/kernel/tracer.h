@@ -87,7 +87,9 @@ public:
 
     // The maps now. Where the kernel keeps resident-memory counters per CPU
     // (6.2+), the per-CPU parts are summed first (rss_exact), as /proc does.
-    KernelSnapshot snapshot();
+    // with_ages: also every live block's age (a walk of the whole allocation
+    // table: --min-age only).
+    KernelSnapshot snapshot(bool with_ages = false);
     std::vector<ProcessStats> heap_processes() const { return reader_->heap_processes(); }
 
     // Deletes what the kernel holds for ended process instances.

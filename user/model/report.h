@@ -21,10 +21,11 @@ namespace memtop {
 
 struct ReportStack {
     StackStats stats;
-    std::vector<uint64_t> ips;  // as stored; empty for stack id 0
-    std::vector<Frame> frames;  // ips named (symbolize/); frames[0]: the code that called the allocator
-    bool truncated = false;     // deeper than memtop keeps
-    bool complete = false;      // reaches the outermost frame (_start, a thread start)
+    std::vector<uint64_t> ips;    // as stored; empty for stack id 0
+    std::vector<Frame> frames;    // ips named (symbolize/); frames[0]: the code that called the allocator
+    bool truncated = false;       // deeper than memtop keeps
+    bool complete = false;        // reaches the outermost frame (_start, a thread start)
+    std::vector<AgeBucket> ages;  // --min-age: outstanding blocks by age (kAgeBounds), else empty
 };
 
 // memtop's own cost, shown in every report.
@@ -74,6 +75,7 @@ struct Report {
     std::vector<ProcessStats> processes;
     std::vector<ReportStack> stacks;  // heap: the top stacks in stack_order (outstanding bytes by default)
     StackOrder stack_order = StackOrder::Outstanding;
+    std::optional<double> min_age;           // --min-age: heap stacks count only blocks at least this old (seconds)
     std::vector<ReportStack> growth_stacks;  // estimated resident bytes first touched per stack (page faults)
     std::vector<ReportStack> mappings;       // anonymous mmap/brk bytes still mapped, per stack
     LostCounters lost;

@@ -32,6 +32,8 @@ struct KernelSnapshot {
     std::vector<StackStats> growth_stacks;          // estimated resident bytes first touched; allocs = samples
     std::vector<StackStats> mapping_stacks;         // bytes still mapped; allocs = mappings; epoch = mm_id
     std::unordered_map<uint64_t, RawStack> stacks;  // every stack id the three lists name (0 aside)
+    std::vector<BlockAge> blocks;                   // --min-age: every live block's age, else empty
+    bool blocks_read = false;
     LostCounters lost;
 
     bool mappings_recorded = false;  // mmap/munmap/mremap/brk are traced

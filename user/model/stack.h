@@ -23,6 +23,26 @@ struct StackStats {
     uint64_t temp_bytes = 0;
 };
 
+// One live block's age (--min-age), as the allocation table holds it.
+struct BlockAge {
+    uint32_t pid = 0;
+    uint32_t epoch = 0;
+    uint64_t stack_id = 0;
+    uint64_t size = 0;
+    double age_seconds = 0;
+};
+
+// Outstanding blocks of a stack younger than max_seconds and no younger
+// than the bucket before (max_seconds < 0: the last bucket, no bound).
+struct AgeBucket {
+    double max_seconds = 0;
+    uint64_t bytes = 0;
+    uint64_t allocs = 0;
+};
+
+// The histogram's upper bounds: a second, ten, a minute, ten, an hour, more.
+inline constexpr double kAgeBounds[] = {1, 10, 60, 600, 3600, -1};
+
 // Which heap stacks a report shows, and in what order (--sort).
 enum class StackOrder {
     Outstanding,  // bytes not freed yet: leaks

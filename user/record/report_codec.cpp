@@ -31,7 +31,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Frame, address, function, offset, module, fil
 // With defaults: recordings made before the temporary counts read on.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StackStats, pid, epoch, stack_id, bytes, allocs, alloc_bytes_total,
                                                 allocs_total, temp_allocs, temp_bytes)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ReportStack, stats, ips, frames, truncated, complete)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AgeBucket, max_seconds, bytes, allocs)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ReportStack, stats, ips, frames, truncated, complete, ages)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SelfStats, rss_bytes, cpu_seconds, cpu_percent, probes, kernel_bytes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UnwindSummary, tables, stacks, incomplete, incomplete_by_module, table_files,
                                    table_rows, table_capacity, table_failed, table_bytes)
@@ -76,7 +77,8 @@ nlohmann::json encode_report(const Report& r) {
             {"unwind", r.unwind},
             {"lines", r.lines},
             {"all_stacks", r.all_stacks},
-            {"stack_order", stack_order_name(r.stack_order)}};
+            {"stack_order", stack_order_name(r.stack_order)},
+            {"min_age", r.min_age}};
 }
 
 Report decode_report(const nlohmann::json& j) {
@@ -96,6 +98,7 @@ Report decode_report(const nlohmann::json& j) {
         r.lines = j.at("lines").get<std::optional<LineReport>>();
         r.all_stacks = j.at("all_stacks").get<std::vector<ReportStack>>();
         if (auto order = parse_stack_order(j.value("stack_order", std::string("outstanding")))) r.stack_order = *order;
+        if (j.contains("min_age")) r.min_age = j.at("min_age").get<std::optional<double>>();
         return r;
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(std::string("malformed report: ") + e.what());

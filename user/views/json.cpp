@@ -120,6 +120,14 @@ std::string render_json(const Report& r) {
                 j["temporary_allocs"] = s.stats.temp_allocs;
                 j["temporary_bytes"] = s.stats.temp_bytes;
             }
+            if (!s.ages.empty()) {
+                json ages = json::array();
+                for (const auto& a : s.ages)
+                    ages.push_back({{"max_seconds", a.max_seconds < 0 ? json(nullptr) : json(a.max_seconds)},
+                                    {"bytes", a.bytes},
+                                    {"allocs", a.allocs}});
+                j["ages"] = std::move(ages);
+            }
             j["truncated"] = s.truncated;
             j["complete"] = s.complete;
             j["frames"] = frames_json(s.frames);
@@ -133,6 +141,7 @@ std::string render_json(const Report& r) {
               {"processes", std::move(procs)},
               {"stacks", outstanding_list(r.stacks, true)},
               {"stack_order", stack_order_name(r.stack_order)},
+              {"min_age_seconds", r.min_age ? json(*r.min_age) : json(nullptr)},
               {"growth_stacks", stack_list(r.growth_stacks)},
               {"mappings", outstanding_list(r.mappings, false)},
               {"lost", lost_json(r.lost)},

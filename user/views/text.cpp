@@ -124,7 +124,13 @@ std::string render_text(const Report& r) {
         "\nTop stacks by allocations in all (freed or not):\n",
         "\nTop stacks by temporary allocations (freed before the thread's next allocation):\n",
     };
-    if (!r.stacks.empty()) out += kOrderTitle[static_cast<int>(r.stack_order)];
+    if (!r.stacks.empty()) {
+        out += kOrderTitle[static_cast<int>(r.stack_order)];
+        if (r.min_age) {
+            snprintf(line, sizeof line, "(outstanding: blocks at least %gs old only, --min-age)\n", *r.min_age);
+            out += line;
+        }
+    }
     int rank = 1;
     for (const auto& s : r.stacks) {
         std::string temp;
@@ -141,6 +147,20 @@ std::string render_text(const Report& r) {
                                                    : "");
         out += line;
         if (s.stats.stack_id == 0) out += "      (stack not stored: the stack map was full)\n";
+        if (!s.ages.empty()) {
+            std::string ages = "      ages:";
+            for (const auto& a : s.ages) {
+                if (!a.allocs) continue;
+                char b[96];
+                if (a.max_seconds < 0)
+                    snprintf(b, sizeof b, " older %s (%" PRIu64 ")", human_bytes(int64_t(a.bytes)).c_str(), a.allocs);
+                else
+                    snprintf(b, sizeof b, " <%gs %s (%" PRIu64 ")", a.max_seconds,
+                             human_bytes(int64_t(a.bytes)).c_str(), a.allocs);
+                ages += b;
+            }
+            out += ages + "\n";
+        }
         out += render_frames(s.frames);
     }
     if (!r.growth_stacks.empty()) out += "\nTop stacks by resident memory first touched (page faults, sampled):\n";

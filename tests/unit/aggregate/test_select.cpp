@@ -1,6 +1,7 @@
 // Which heap stacks a report shows, per --sort order: pure, no root.
 #include <catch2/catch.hpp>
 
+#include "aggregate/aggregator.h"
 #include "aggregate/select.h"
 
 using namespace memtop;
@@ -27,8 +28,8 @@ std::vector<uint64_t> ids(const std::vector<StackStats>& v) {
 
 // 1: a leak; 2: all freed, the most bytes allocated; 3: all freed, the most
 // allocations and all of them temporary; 4: nothing at all.
-const std::vector<StackStats> kStacks = {stack(1, 500, 500, 1, 0), stack(2, 0, 9000, 3, 1),
-                                         stack(3, 0, 800, 100, 100), stack(4, 0, 0, 0, 0)};
+const std::vector<StackStats> kStacks = {stack(1, 500, 500, 1, 0), stack(2, 0, 9000, 3, 1), stack(3, 0, 800, 100, 100),
+                                         stack(4, 0, 0, 0, 0)};
 }  // namespace
 
 TEST_CASE("outstanding: only stacks still holding memory", "[select]") {
@@ -47,4 +48,20 @@ TEST_CASE("stack orders have names a command line and a recording use", "[select
          {StackOrder::Outstanding, StackOrder::Allocated, StackOrder::Allocations, StackOrder::Temporary})
         CHECK(parse_stack_order(stack_order_name(o)) == o);
     CHECK_FALSE(parse_stack_order("leaks"));
+}
+
+TEST_CASE("age histograms put each block in the bucket of its age", "[select][age]") {
+    std::vector<BlockAge> blocks = {{7, 1, 5, 100, 0.5},  {7, 1, 5, 200, 1.0},    {7, 1, 5, 300, 59.9},
+                                    {7, 1, 5, 400, 7200}, {7, 1, 6, 50, 3599.99}, {8, 1, 5, 10, 0}};
+    auto h = age_histograms(blocks);
+    REQUIRE(h.size() == 3);
+    const auto& a = h[{7, 1, 5}];
+    REQUIRE(a.size() == std::size(kAgeBounds));
+    CHECK(a[0].bytes == 100);  // < 1 s
+    CHECK(a[1].bytes == 200);  // 1 s is not under 1 s
+    CHECK(a[2].bytes == 300);  // < 60 s
+    CHECK(a[5].bytes == 400);  // over an hour: the last bucket
+    CHECK(a[5].max_seconds < 0);
+    CHECK(h[{7, 1, 6}][4].allocs == 1);
+    CHECK(h[{8, 1, 5}][0].bytes == 10);
 }
