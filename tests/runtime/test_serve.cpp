@@ -61,6 +61,50 @@ std::string http_raw(int port, const std::string& request) {
     return out;
 }
 
+// A GET whose answer comes in two parts: the status and headers at once,
+// the body later (a delta profile's, when its window closes).
+struct Pending {
+    int fd = -1;
+    std::string head;  // status line and headers
+    std::string body;  // what came after them so far
+};
+
+Pending start_get(int port, const std::string& path) {
+    Pending p;
+    p.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (p.fd < 0) return p;
+    timeval tv{30, 0};
+    setsockopt(p.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (connect(p.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        send(p.fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size()))
+        return p;
+    std::string got;
+    char buf[4096];
+    ssize_t n;
+    while (got.find("\r\n\r\n") == std::string::npos && (n = read(p.fd, buf, sizeof buf)) > 0)
+        got.append(buf, static_cast<size_t>(n));
+    auto at = got.find("\r\n\r\n");
+    if (at == std::string::npos) return p;
+    p.head = got.substr(0, at + 4);
+    p.body = got.substr(at + 4);
+    return p;
+}
+
+// The rest of the body, until the server closes.
+std::string finish_get(Pending& p) {
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(p.fd, buf, sizeof buf)) > 0) p.body.append(buf, static_cast<size_t>(n));
+    close(p.fd);
+    p.fd = -1;
+    return p.body;
+}
+
 std::string http_get(int port, const std::string& path, const std::string& headers = "") {
     return http_raw(port, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n" + headers + "\r\n");
 }
@@ -242,7 +286,9 @@ TEST_CASE("--listen: Prometheus scrapes memtop; heap and RSS as memtop's JSON sa
         Raw other = parse_raw(pprof(*gobin, dir, {"-raw", base + "?pid=" + std::to_string(pid + 1)}));
         CHECK(other.by_leaf.empty());
         CHECK(status_of(http_get(port, "/debug/pprof/heap?pid=abc")) == 400);
-        CHECK(status_of(http_get(port, "/debug/pprof/heap?seconds=5")) == 400);
+        // A delta's window is bounded (1 to 300 s); ?seconds=N itself is [serve] "delta".
+        for (const char* bad : {"0", "301", "-1", "abc", ""})
+            CHECK(status_of(http_get(port, "/debug/pprof/heap?seconds=" + std::string(bad))) == 400);
         CHECK(status_of(http_raw(port, "POST /debug/pprof/heap HTTP/1.0\r\nContent-Length: 0\r\n\r\n")) == 405);
     }
 
@@ -299,6 +345,116 @@ TEST_CASE("--listen: Prometheus scrapes memtop; heap and RSS as memtop's JSON sa
         prom.signal(SIGTERM);
         wait_exit(all, prom);
     }
+    std::string rm = "rm -rf " + dir;
+    CHECK(system(rm.c_str()) == 0);
+}
+
+TEST_CASE("--listen: /debug/pprof/heap?seconds=N is what the window allocated and freed", "[bpf][serve][host]") {
+    RT_REQUIRE_ENV();
+    auto gobin = go_binary();
+    if (!gobin) {
+        if (ci_mode()) FAIL("go tool pprof is needed (golang-go, tools/deps.txt)");
+        WARN("skipped: no go (golang-go) for go tool pprof");
+        return;
+    }
+    const std::string target = "delta_sites_fp";
+    if (!have_prog(target)) return;
+    char tmpl[] = "/tmp/memtop-delta-XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    std::string dir = tmpl;
+
+    Child prog, memtop;
+    int pid = start_prog(prog, {prog_path(target)});
+    std::vector<std::string> argv = memtop_attach_args({pid});
+    argv.insert(argv.end(), {"--listen", "0"});
+    start_memtop(memtop, argv);
+    std::vector<Child*> all = {&prog, &memtop};
+    wait_tracing(all, memtop, {pid});
+    auto serving = wait_line(all, memtop, true, [](const std::string& l) { return starts_with(l, "memtop: serving"); });
+    REQUIRE(serving);
+    int port = std::atoi(serving->c_str() + serving->rfind("(port ") + 6);
+    REQUIRE(port > 0);
+    const std::string heap = "/debug/pprof/heap?pid=" + std::to_string(pid);
+
+    // The allocations before the window, in a published report: the window
+    // opens at the last report before the request, so they are before it.
+    tell(all, prog, "go", "before");
+    size_t seen = 0;
+    auto before = report_until(all, memtop, seen, [&](const json& r) {
+        return proc_stats(r, pid).heap_bytes == DELTA_HELD_SIZE + DELTA_FREED_SIZE;
+    });
+    REQUIRE(before);
+
+    SECTION("go tool pprof -raw of the delta: exactly the window's allocations and frees") {
+        constexpr int window = 3;
+        Pending p = start_get(port, heap + "&seconds=" + std::to_string(window));
+        INFO("answer's head: " << p.head);
+        REQUIRE(status_of(p.head) == 200);
+        REQUIRE(p.head.find("X-Memtop-Window-Start: ") != std::string::npos);
+        // The window is open (its start is in the headers): allocate in it.
+        auto opened = std::chrono::steady_clock::now();
+        tell(all, prog, "go", "during");
+        REQUIRE(std::chrono::steady_clock::now() - opened < std::chrono::seconds(window));
+        std::atomic<bool> done{false};
+        std::thread reader([&] {
+            finish_get(p);
+            done = true;
+        });
+        bool finished = pump_until(
+            all, [&] { return done.load(); }, std::chrono::seconds(30));
+        if (!finished) shutdown(p.fd, SHUT_RDWR);
+        reader.join();
+        REQUIRE(finished);
+        std::string file = dir + "/delta.pb.gz";
+        std::ofstream(file, std::ios::binary) << p.body;
+        auto lines = pprof(*gobin, dir, {"-raw", file});
+        Raw raw = parse_raw(lines);
+        using V = std::array<long long, 4>;  // alloc_objects alloc_space inuse_objects inuse_space
+        CHECK(raw.by_leaf["window_site"] == V{DELTA_WINDOW_N, DELTA_WINDOW_N * DELTA_WINDOW_SIZE, DELTA_WINDOW_N,
+                                              DELTA_WINDOW_N * DELTA_WINDOW_SIZE});
+        CHECK(raw.by_leaf["churn_site"] == V{DELTA_CHURN_N, DELTA_CHURN_N * DELTA_CHURN_SIZE, 0, 0});
+        CHECK(raw.by_leaf["freed_site"] == V{0, 0, -1, -DELTA_FREED_SIZE});
+        CHECK(raw.by_leaf.count("held_site") == 0);  // unchanged in the window
+        CHECK(raw.by_leaf.size() == 3);
+        // The profile says its window: at least the N seconds asked.
+        bool duration = false;
+        for (const auto& l : lines)
+            if (starts_with(l, "Duration:")) duration = l.find("Duration: 0") == std::string::npos;
+        CHECK(duration);
+    }
+
+    SECTION("go tool pprof fetches ?seconds= itself; windows are bounded in length and number") {
+        // Nothing allocates: the window's profile holds none of the program's stacks.
+        Raw idle =
+            parse_raw(pprof(*gobin, dir, {"-raw", "http://127.0.0.1:" + std::to_string(port) + heap + "&seconds=1"}));
+        CHECK(idle.by_leaf.empty());
+        for (const char* bad : {"0", "301", "1.5", "abc"})
+            CHECK(status_of(http_get(port, heap + "&seconds=" + bad)) == 400);
+        // Two windows at once, at most: a third is refused until one closes.
+        Pending a = start_get(port, heap + "&seconds=2"), b = start_get(port, heap + "&seconds=2");
+        CHECK(status_of(a.head) == 200);
+        CHECK(status_of(b.head) == 200);
+        std::string third = http_get(port, heap + "&seconds=1");
+        CHECK(status_of(third) == 503);
+        CHECK(third.find("Retry-After: 1") != std::string::npos);
+        CHECK(status_of(http_get(port, "/metrics")) == 200);  // scrapes go on meanwhile
+        std::atomic<bool> done{false};
+        std::thread reader([&] {
+            finish_get(a);
+            finish_get(b);
+            done = true;
+        });
+        bool finished = pump_until(
+            all, [&] { return done.load(); }, std::chrono::seconds(30));
+        reader.join();
+        REQUIRE(finished);
+        Pending c = start_get(port, heap + "&seconds=1");
+        CHECK(status_of(c.head) == 200);
+        close(c.fd);  // a client that leaves: its window still ends, and frees its place
+    }
+
+    stop_memtop(all, memtop, SIGINT);
+    end_prog(all, prog);
     std::string rm = "rm -rf " + dir;
     CHECK(system(rm.c_str()) == 0);
 }

@@ -254,8 +254,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_flag("-q,--quiet", opt.quiet, "print no reports (with --listen, the endpoint is the output: a daemon)");
     app.add_option("--listen", opt.listen,
-                   "serve /metrics (Prometheus, OpenMetrics) and /report.json over HTTP on [ADDRESS:]PORT "
-                   "(loopback unless an address is given)");
+                   "serve /metrics (Prometheus, OpenMetrics), /report.json and /debug/pprof/heap (?pid=N, "
+                   "?seconds=N for a delta) over HTTP on [ADDRESS:]PORT (loopback unless an address is given)");
     app.add_flag("--metrics-pid-label", opt.metrics.pid_label,
                  "label /metrics series with the pid (one set per process; else per comm, container and cgroup)");
     app.add_option("--metrics-max-processes", opt.metrics.max_processes,

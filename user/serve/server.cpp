@@ -9,13 +9,16 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <thread>
 
+#include "serve/delta.h"
 #include "util/errors.h"
 #include "views/export/pprof.h"
 #include "views/json.h"
@@ -26,6 +29,15 @@ namespace {
 
 // Request threads: enough for a few scrapers at once; more queue up.
 constexpr size_t kThreads = 4;
+// /debug/pprof/heap?seconds=N holds a request thread for the window: at
+// most this many at once (the other threads keep answering scrapes), and
+// no window longer than kMaxDeltaSeconds.
+constexpr int kMaxDeltaWindows = 2;
+constexpr long kMaxDeltaSeconds = 300;
+
+double unix_seconds(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
 
 }  // namespace
 
@@ -58,10 +70,21 @@ struct ReportServer::Impl {
     int port = 0;
     mutable std::mutex mu;
     std::shared_ptr<const Report> last;  // guarded by mu; the report itself is never changed
+    std::condition_variable published;   // a report was published, or stopping
+    bool stopping = false;               // guarded by mu
+    std::atomic<int> delta_windows{0};   // ?seconds= requests waiting for their window's end
 
     std::shared_ptr<const Report> latest() const {
         std::lock_guard<std::mutex> lock(mu);
         return last;
+    }
+
+    // The first report made at `until` or later, waited for in the calling
+    // (HTTP) thread; nullptr if the server stops first.
+    std::shared_ptr<const Report> first_report_at(std::chrono::system_clock::time_point until) {
+        std::unique_lock<std::mutex> lock(mu);
+        published.wait(lock, [&] { return stopping || (last && last->time >= until); });
+        return stopping ? nullptr : last;
     }
 };
 
@@ -99,10 +122,55 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
         if (!r) return no_report(res);
         res.set_content(render_json(*r) + "\n", "application/json");
     });
+    // ?seconds=N, a delta profile as Go's runtime serves it: the window
+    // opens at the last report before the request and closes at the first
+    // report made N seconds or more after the request (reports come every
+    // -d), and the answer is what changed between the two (serve/delta.h).
+    // The wait happens in this request's HTTP thread, never in the loop
+    // that reads the kernel: the status and headers go out at once (with
+    // the window's start), the profile when the window closes.
+    auto delta = [&s, no_report](const httplib::Request& req, httplib::Response& res, std::optional<uint32_t> pid) {
+        auto bad = [&res](int status, const std::string& why) {
+            res.status = status;
+            res.set_content("memtop: /debug/pprof/heap: " + why + "\n", "text/plain");
+        };
+        const std::string v = req.get_param_value("seconds");
+        char* end = nullptr;
+        errno = 0;
+        long n = std::strtol(v.c_str(), &end, 10);
+        if (v.empty() || *end || errno == ERANGE || n < 1 || n > kMaxDeltaSeconds)
+            return bad(400, "seconds=" + v + ": a delta profile's window is a whole number of seconds from 1 to " +
+                                std::to_string(kMaxDeltaSeconds));
+        auto start = s.latest();
+        if (!start) return no_report(res);
+        if (++s.delta_windows > kMaxDeltaWindows) {
+            --s.delta_windows;
+            res.set_header("Retry-After", std::to_string(n));
+            return bad(503, std::to_string(kMaxDeltaWindows) + " delta profiles (?seconds=) are being made already");
+        }
+        auto until = std::chrono::system_clock::now() + std::chrono::seconds(n);
+        char when[32];
+        snprintf(when, sizeof when, "%.6f", unix_seconds(start->time));
+        res.set_header("X-Memtop-Window-Start", when);
+        res.set_header("Content-Disposition", "attachment; filename=\"heap.pb.gz\"");
+        res.set_content_provider(
+            "application/octet-stream",
+            [&s, start, until, pid](size_t, httplib::DataSink& sink) {
+                auto last = s.first_report_at(until);
+                if (!last) return false;  // memtop is ending: the client sees the connection close
+                Report d = heap_delta(*start, *last, pid);
+                auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(last->time - start->time);
+                std::string body = gzip(with_duration(encode_pprof(d, d.all_stacks), nanos.count()));
+                sink.write(body.data(), body.size());
+                sink.done();
+                return true;
+            },
+            [&s](bool) { --s.delta_windows; });
+    };
     // The heap profile of the last report, as Go's runtime serves it, for
     // `go tool pprof http://HOST:PORT/debug/pprof/heap` and agents that pull
     // it (Parca, Pyroscope); `?pid=N` keeps one process's stacks.
-    http.Get("/debug/pprof/heap", [&s, no_report](const httplib::Request& req, httplib::Response& res) {
+    http.Get("/debug/pprof/heap", [&s, no_report, delta](const httplib::Request& req, httplib::Response& res) {
         auto bad = [&res](const std::string& why) {
             res.status = 400;
             res.set_content("memtop: /debug/pprof/heap: " + why + "\n", "text/plain");
@@ -117,9 +185,7 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
                 return bad("pid=" + v + " is not a process id");
             pid = static_cast<uint32_t>(n);
         }
-        // memtop's figures are the moment's: a delta over N seconds is not
-        // served (yet), and is refused rather than answered with the moment.
-        if (req.has_param("seconds")) return bad("seconds= (a delta profile) is not supported; omit it");
+        if (req.has_param("seconds")) return delta(req, res, pid);
         auto r = s.latest();
         if (!r) return no_report(res);
         std::vector<ReportStack> stacks;
@@ -170,13 +236,21 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
 }
 
 ReportServer::~ReportServer() {
+    {
+        std::lock_guard<std::mutex> lock(impl_->mu);
+        impl_->stopping = true;
+    }
+    impl_->published.notify_all();  // delta windows end now, unanswered
     impl_->http.stop();
     if (impl_->thread.joinable()) impl_->thread.join();
 }
 
 void ReportServer::publish(std::shared_ptr<const Report> r) {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->last = std::move(r);
+    {
+        std::lock_guard<std::mutex> lock(impl_->mu);
+        impl_->last = std::move(r);
+    }
+    impl_->published.notify_all();
 }
 
 int ReportServer::port() const {
