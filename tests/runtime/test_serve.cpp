@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -168,6 +169,33 @@ std::string promtool_check(const std::string& exposition, const std::string& dir
     while (p && fgets(buf, sizeof buf, p)) out += buf;
     int rc = p ? pclose(p) : -1;
     return rc == 0 ? "" : "promtool failed (" + std::to_string(rc) + "): " + out;
+}
+
+// A host tool (curl, openssl) run to its end while `all` are pumped: its
+// exit code and stdout lines. REQUIREs that it starts and ends.
+std::pair<int, std::vector<std::string>> run_tool(const std::vector<Child*>& all,
+                                                  const std::vector<std::string>& argv) {
+    Child c;
+    std::string err;
+    REQUIRE(spawn(c, argv, false, &err));
+    std::vector<Child*> with = all;
+    with.push_back(&c);
+    REQUIRE(wait_exit(with, c, std::chrono::seconds(60)));
+    INFO(c.describe(5));
+    return {c.exit_code(), c.out_lines};
+}
+
+std::string joined(const std::vector<std::string>& lines) {
+    std::string out;
+    for (const auto& l : lines) out += l + "\n";
+    return out;
+}
+
+// A file holding `text`, with `mode`.
+std::string write_file(const std::string& path, const std::string& text, mode_t mode) {
+    std::ofstream(path) << text;
+    REQUIRE(chmod(path.c_str(), mode) == 0);
+    return path;
 }
 
 json lost_of(const json& report) {
@@ -452,6 +480,83 @@ TEST_CASE("--listen: /debug/pprof/heap?seconds=N is what the window allocated an
         CHECK(status_of(c.head) == 200);
         close(c.fd);  // a client that leaves: its window still ends, and frees its place
     }
+
+    stop_memtop(all, memtop, SIGINT);
+    end_prog(all, prog);
+    std::string rm = "rm -rf " + dir;
+    CHECK(system(rm.c_str()) == 0);
+}
+
+TEST_CASE("--listen-auth: basic auth, checked by curl; a readable password file is refused", "[bpf][serve][host]") {
+    RT_REQUIRE_ENV();
+    std::string curl = find_tool("curl");
+    if (curl.empty()) {
+        if (ci_mode()) FAIL("curl is needed (tools/deps.txt)");
+        WARN("skipped: no curl");
+        return;
+    }
+    const std::string target = "c_sites_fp";
+    if (!have_prog(target)) return;
+    char tmpl[] = "/tmp/memtop-auth-XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    std::string dir = tmpl;
+    std::string auth = write_file(dir + "/auth", "prom:s3cret pass\n", 0600);
+
+    // Others could read it: refused, with one message, before anything is traced.
+    std::string open_file = write_file(dir + "/auth-644", "prom:s3cret pass\n", 0644);
+    Run refused = run_memtop({memtop_path(), "-q", "--listen", "0", "--listen-auth", open_file, "-n", "1"});
+    INFO(refused.diag);
+    CHECK(refused.exit_code == 2);
+    REQUIRE(refused.err_lines.size() == 1);
+    CHECK(refused.err_lines[0].find("must be a regular file of mode 0600 or 0400") != std::string::npos);
+    CHECK(refused.err_lines[0].find("mode 0644") != std::string::npos);
+    Run bad = run_memtop({memtop_path(), "-q", "--listen", "0", "--listen-auth",
+                          write_file(dir + "/auth-bad", "no colon\n", 0400), "-n", "1"});
+    CHECK(bad.exit_code == 2);
+    Run alone = run_memtop({memtop_path(), "-q", "--listen-auth", auth, "-n", "1"});
+    CHECK(alone.exit_code == 2);
+
+    Child prog, memtop;
+    int pid = start_prog(prog, {prog_path(target), "--wait"});
+    std::vector<std::string> argv = memtop_attach_args({pid});
+    argv.insert(argv.end(), {"--listen", "0", "--listen-auth", auth});
+    start_memtop(memtop, argv);
+    std::vector<Child*> all = {&prog, &memtop};
+    wait_tracing(all, memtop, {pid});
+    auto serving = wait_line(all, memtop, true, [](const std::string& l) { return starts_with(l, "memtop: serving"); });
+    REQUIRE(serving);
+    CHECK(serving->find("basic auth") != std::string::npos);
+    int port = std::atoi(serving->c_str() + serving->rfind("(port ") + 6);
+    REQUIRE(port > 0);
+    go(all, prog);
+    size_t seen = 0;
+    auto rep =
+        report_until(all, memtop, seen, [&](const json& r) { return proc_stats(r, pid).heap_bytes == C_TOTAL_BYTES; });
+    REQUIRE(rep);
+
+    const std::string base = "http://127.0.0.1:" + std::to_string(port);
+    auto status = [&](const std::vector<std::string>& extra, const std::string& path) {
+        std::vector<std::string> a = {curl, "-s", "-o", "/dev/null", "-w", "%{http_code}"};
+        a.insert(a.end(), extra.begin(), extra.end());
+        a.push_back(base + path);
+        auto [rc, out] = run_tool(all, a);
+        return out.empty() ? "" : out[0];
+    };
+    for (const char* path : {"/metrics", "/report.json", "/debug/pprof/heap", "/nothing-here"}) {
+        INFO(path);
+        CHECK(status({}, path) == "401");
+        CHECK(status({"-u", "prom:wrong"}, path) == "401");
+        CHECK(status({"-u", "other:s3cret pass"}, path) == "401");
+    }
+    // The challenge, and nothing of what is served.
+    auto [rc, head] = run_tool(all, {curl, "-s", "-D", "-", "-o", "/dev/null", base + "/metrics"});
+    CHECK(joined(head).find("WWW-Authenticate: Basic realm=\"memtop\"") != std::string::npos);
+    CHECK(status({"-u", "prom:s3cret pass"}, "/nothing-here") == "404");
+    CHECK(status({"-u", "prom:s3cret pass"}, "/metrics") == "200");
+    auto [jrc, body] = run_tool(all, {curl, "-s", "-f", "-u", "prom:s3cret pass", base + "/report.json"});
+    REQUIRE(jrc == 0);
+    REQUIRE(body.size() == 1);
+    CHECK(proc_stats(json::parse(body[0]), pid).heap_bytes == C_TOTAL_BYTES);
 
     stop_memtop(all, memtop, SIGINT);
     end_prog(all, prog);

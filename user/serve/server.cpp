@@ -18,6 +18,7 @@
 #include <optional>
 #include <thread>
 
+#include "serve/auth.h"
 #include "serve/delta.h"
 #include "util/errors.h"
 #include "views/export/pprof.h"
@@ -62,8 +63,13 @@ ListenAddress parse_listen(const std::string& spec) {
     return a;
 }
 
+void check_listen_security(const ListenSecurity& s) {
+    if (!s.auth_file.empty()) BasicAuth::load(s.auth_file);
+}
+
 struct ReportServer::Impl {
     httplib::Server http;
+    std::optional<BasicAuth> auth;  // --listen-auth
     MetricsOptions metrics;
     std::thread thread;
     std::atomic<bool> done{false};  // listen_after_bind returned
@@ -88,10 +94,11 @@ struct ReportServer::Impl {
     }
 };
 
-ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& metrics)
+ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& metrics, const ListenSecurity& security)
     : impl_(std::make_unique<Impl>()) {
     Impl& s = *impl_;
     s.metrics = metrics;
+    if (!security.auth_file.empty()) s.auth = BasicAuth::load(security.auth_file);
     auto& http = s.http;
     http.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
     // Requests carry no body; a slow client is dropped, not waited for.
@@ -196,7 +203,15 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
     });
     // A known path asked with another method is 405; httplib's own answers
     // are 404 for unknown paths and 400 for requests it cannot parse.
-    http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    // With --listen-auth, a request without the credentials gets 401 and
+    // the challenge, whatever it asks for (no path tells anything first).
+    http.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
+        if (s.auth && !s.auth->accepts(req.get_header_value("Authorization"))) {
+            res.status = 401;
+            res.set_header("WWW-Authenticate", "Basic realm=\"memtop\", charset=\"UTF-8\"");
+            res.set_content("memtop: authentication required\n", "text/plain");
+            return httplib::Server::HandlerResponse::Handled;
+        }
         if ((req.path == "/metrics" || req.path == "/report.json" || req.path == "/debug/pprof/heap") &&
             req.method != "GET" && req.method != "HEAD") {
             res.status = 405;

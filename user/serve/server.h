@@ -21,11 +21,22 @@ struct ListenAddress {
 // "PORT", "HOST:PORT" or "[IPv6]:PORT". Throws MemtopError(kExitUsage).
 ListenAddress parse_listen(const std::string& spec);
 
+// Who may ask, and how they connect. Empty: anyone who reaches the port.
+struct ListenSecurity {
+    std::string auth_file;  // --listen-auth FILE: basic auth, USER:PASSWORD (serve/auth.h)
+};
+
+// Checks what `s` names (the auth file's mode, owner and content) as the
+// server would, for a usage error before anything else happens. Throws
+// MemtopError(kExitUsage).
+void check_listen_security(const ListenSecurity& s);
+
 class ReportServer {
 public:
     // Binds now (a port in use is one error before anything is traced,
-    // MemtopError(kExitFailure)) and serves until destroyed.
-    ReportServer(const ListenAddress& where, const MetricsOptions& metrics);
+    // MemtopError(kExitFailure)) and serves until destroyed. With
+    // security.auth_file, every request without its credentials gets 401.
+    ReportServer(const ListenAddress& where, const MetricsOptions& metrics, const ListenSecurity& security = {});
     ~ReportServer();
     ReportServer(const ReportServer&) = delete;
     ReportServer& operator=(const ReportServer&) = delete;
