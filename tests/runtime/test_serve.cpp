@@ -564,6 +564,123 @@ TEST_CASE("--listen-auth: basic auth, checked by curl; a readable password file 
     CHECK(system(rm.c_str()) == 0);
 }
 
+TEST_CASE("--listen-cert/--listen-key: HTTPS; curl and Prometheus scrape over TLS with basic auth",
+          "[bpf][serve][host]") {
+    RT_REQUIRE_ENV();
+    if (!prometheus_ok()) return;
+    std::string curl = find_tool("curl"), openssl = find_tool("openssl");
+    if (curl.empty() || openssl.empty()) {
+        if (ci_mode()) FAIL("curl and openssl are needed (tools/deps.txt)");
+        WARN("skipped: no curl or openssl");
+        return;
+    }
+    const std::string target = "c_sites_fp";
+    if (!have_prog(target)) return;
+    char tmpl[] = "/tmp/memtop-tls-XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    std::string dir = tmpl;
+    const std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
+    // A self-signed certificate for 127.0.0.1: its own CA for the clients.
+    auto [grc, gout] =
+        run_tool({}, {openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days",
+                      "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"});
+    REQUIRE(grc == 0);
+    std::string auth = write_file(dir + "/auth", "prom:tls pass\n", 0600);
+    write_file(dir + "/password", "tls pass", 0600);  // Prometheus's password_file
+
+    // A certificate and a key that do not belong together: one message, status 2.
+    std::string other = dir + "/other.pem";
+    REQUIRE(run_tool({}, {openssl, "genpkey", "-algorithm", "RSA", "-out", other}).first == 0);
+    Run mismatch = run_memtop({memtop_path(), "-q", "--listen", "0", "--listen-cert", cert, "--listen-key", other});
+    INFO(mismatch.diag);
+    CHECK(mismatch.exit_code == 2);
+    REQUIRE(mismatch.err_lines.size() == 1);
+    CHECK(mismatch.err_lines[0].find("not a PEM certificate and the private key that matches it") != std::string::npos);
+    CHECK(run_memtop({memtop_path(), "-q", "--listen", "0", "--listen-cert", cert}).exit_code == 2);
+
+    Child prog, memtop, prom;
+    int pid = start_prog(prog, {prog_path(target), "--wait"});
+    std::vector<std::string> argv = memtop_attach_args({pid});
+    argv.insert(argv.end(), {"--listen", "0", "--metrics-pid-label", "--listen-auth", auth, "--listen-cert", cert,
+                             "--listen-key", key});
+    start_memtop(memtop, argv);
+    std::vector<Child*> all = {&prog, &memtop, &prom};
+    wait_tracing(all, memtop, {pid});
+    auto serving = wait_line(all, memtop, true, [](const std::string& l) { return starts_with(l, "memtop: serving"); });
+    REQUIRE(serving);
+    CHECK(serving->find("https, basic auth") != std::string::npos);
+    int port = std::atoi(serving->c_str() + serving->rfind("(port ") + 6);
+    REQUIRE(port > 0);
+    go(all, prog);
+    size_t seen = 0;
+    auto rep =
+        report_until(all, memtop, seen, [&](const json& r) { return proc_stats(r, pid).heap_bytes == C_TOTAL_BYTES; });
+    REQUIRE(rep);
+    const json* e = entry(*rep, pid);
+    REQUIRE(e);
+
+    const std::string https = "https://127.0.0.1:" + std::to_string(port);
+    auto [jrc, body] =
+        run_tool(all, {curl, "-s", "-f", "--cacert", cert, "-u", "prom:tls pass", https + "/report.json"});
+    REQUIRE(jrc == 0);
+    REQUIRE(body.size() == 1);
+    CHECK(proc_stats(json::parse(body[0]), pid).heap_bytes == C_TOTAL_BYTES);
+    // TLS and auth together: no credentials is still 401, over TLS.
+    auto [nrc, code] =
+        run_tool(all, {curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", cert, https + "/metrics"});
+    CHECK(code == std::vector<std::string>{"401"});
+    // Without the CA, curl does not trust the certificate (60: peer certificate cannot be authenticated).
+    CHECK(run_tool(all, {curl, "-s", "-u", "prom:tls pass", https + "/metrics"}).first == 60);
+    // Plain HTTP to the TLS port gets no HTTP answer; memtop goes on serving.
+    auto [prc, pcode] = run_tool(all, {curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", "prom:tls pass",
+                                       "http://127.0.0.1:" + std::to_string(port) + "/metrics"});
+    CHECK(prc != 0);
+    CHECK(pcode == std::vector<std::string>{"000"});
+    std::string raw = http_get(port, "/metrics");
+    CHECK(raw.rfind("HTTP/", 0) == std::string::npos);
+
+    // A real Prometheus scrapes over TLS with basic auth and stores the
+    // exact heap and allocation count memtop's JSON gives.
+    int prom_port = free_port();
+    std::ofstream(dir + "/prometheus.yml")
+        << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        << "scrape_configs:\n  - job_name: memtop\n    scheme: https\n"
+        << "    tls_config:\n      ca_file: " << cert << "\n"
+        << "    basic_auth:\n      username: prom\n      password_file: " << dir << "/password\n"
+        << "    static_configs:\n      - targets: ['127.0.0.1:" << port << "']\n";
+    std::string err;
+    REQUIRE(
+        spawn(prom,
+              {find_tool("prometheus"), "--config.file=" + dir + "/prometheus.yml",
+               "--storage.tsdb.path=" + dir + "/data", "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
+              false, &err));
+    std::string sel = "{job=\"memtop\",pid=\"" + std::to_string(pid) + "\"}";
+    std::optional<std::string> heap, allocs;
+    bool found = pump_until(
+        all,
+        [&] {
+            heap = query_one(prom_port, "memtop_process_heap_bytes" + sel);
+            allocs = query_one(prom_port, "memtop_process_allocations_total" + sel);
+            return heap && allocs;
+        },
+        std::chrono::seconds(60));
+    INFO(prom.describe(5));
+    REQUIRE(found);
+    CHECK(std::stoll(*heap) == (*e)["heap_bytes"].get<long long>());
+    CHECK(std::stoll(*heap) == C_TOTAL_BYTES);
+    CHECK(std::stoll(*allocs) == (*e)["allocs_total"].get<long long>());
+    auto up = query_one(prom_port, "up{job=\"memtop\"}");
+    REQUIRE(up);
+    CHECK(*up == "1");
+
+    stop_memtop(all, memtop, SIGINT);
+    end_prog(all, prog);
+    prom.signal(SIGTERM);
+    wait_exit(all, prom);
+    std::string rm = "rm -rf " + dir;
+    CHECK(system(rm.c_str()) == 0);
+}
+
 // The capabilities packaging/memtop.service grants, as setpriv's bounding set.
 std::string unit_bounding_set() {
     std::ifstream unit(std::string(PROGS_SRC_DIR) + "/../../packaging/memtop.service");

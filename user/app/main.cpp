@@ -262,6 +262,14 @@ int main(int argc, char** argv) {
                    "owned by root or you)")
         ->check(not_empty("a file name"))
         ->needs(listen);
+    CLI::Option* cert = app.add_option("--listen-cert", opt.listen_cert,
+                                       "--listen: speak HTTPS only (TLS), with the PEM certificate (chain) in FILE")
+                            ->check(not_empty("a file name"))
+                            ->needs(listen);
+    app.add_option("--listen-key", opt.listen_key, "--listen-cert's PEM private key")
+        ->check(not_empty("a file name"))
+        ->needs(cert);
+    cert->needs("--listen-key");
     app.add_flag("--metrics-pid-label", opt.metrics.pid_label,
                  "label /metrics series with the pid (one set per process; else per comm, container and cgroup)");
     app.add_option("--metrics-max-processes", opt.metrics.max_processes,
@@ -317,7 +325,7 @@ int main(int argc, char** argv) {
         std::unique_ptr<View> view;
         if (!opt.listen.empty()) {  // usage errors before anything else happens
             parse_listen(opt.listen);
-            check_listen_security({opt.listen_auth});
+            check_listen_security({opt.listen_auth, opt.listen_cert, opt.listen_key});
         }
         if (opt.quiet) {
             view = std::make_unique<QuietView>();

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <httplib.h>
+#include <openssl/err.h>
 
 #include <atomic>
 #include <cerrno>
@@ -63,13 +64,38 @@ ListenAddress parse_listen(const std::string& spec) {
     return a;
 }
 
+namespace {
+
+// The server that speaks TLS with --listen-cert and --listen-key (both or
+// neither: the command line requires it), plain HTTP without.
+std::unique_ptr<httplib::Server> make_http(const ListenSecurity& sec) {
+    if (sec.tls_cert.empty()) return std::make_unique<httplib::Server>();
+    // Unreadable files get the system's reason; OpenSSL's would not name the file.
+    for (const auto& [opt, path] : {std::pair{"--listen-cert ", sec.tls_cert}, {"--listen-key ", sec.tls_key}})
+        if (access(path.c_str(), R_OK) != 0) throw MemtopError(kExitUsage, describe(opt + path, errno));
+    ERR_clear_error();
+    auto tls = std::make_unique<httplib::SSLServer>(sec.tls_cert.c_str(), sec.tls_key.c_str());
+    if (!tls->is_valid()) {
+        char why[256] = "";
+        if (unsigned long e = ERR_peek_last_error()) ERR_error_string_n(e, why, sizeof why);
+        ERR_clear_error();
+        throw MemtopError(kExitUsage, "--listen-cert " + sec.tls_cert + ", --listen-key " + sec.tls_key +
+                                          ": not a PEM certificate and the private key that matches it" +
+                                          (*why ? std::string(" (OpenSSL: ") + why + ")" : std::string()));
+    }
+    return tls;
+}
+
+}  // namespace
+
 void check_listen_security(const ListenSecurity& s) {
     if (!s.auth_file.empty()) BasicAuth::load(s.auth_file);
+    make_http(s);
 }
 
 struct ReportServer::Impl {
-    httplib::Server http;
-    std::optional<BasicAuth> auth;  // --listen-auth
+    std::unique_ptr<httplib::Server> http;  // an httplib::SSLServer with TLS
+    std::optional<BasicAuth> auth;          // --listen-auth
     MetricsOptions metrics;
     std::thread thread;
     std::atomic<bool> done{false};  // listen_after_bind returned
@@ -99,7 +125,8 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
     Impl& s = *impl_;
     s.metrics = metrics;
     if (!security.auth_file.empty()) s.auth = BasicAuth::load(security.auth_file);
-    auto& http = s.http;
+    s.http = make_http(security);
+    auto& http = *s.http;
     http.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
     // Requests carry no body; a slow client is dropped, not waited for.
     http.set_payload_max_length(4096);
@@ -242,7 +269,7 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
     sigaddset(&pipe, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe, &old);
     s.thread = std::thread([&s] {
-        s.http.listen_after_bind();
+        s.http->listen_after_bind();
         s.done = true;
     });
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -256,7 +283,7 @@ ReportServer::~ReportServer() {
         impl_->stopping = true;
     }
     impl_->published.notify_all();  // delta windows end now, unanswered
-    impl_->http.stop();
+    impl_->http->stop();
     if (impl_->thread.joinable()) impl_->thread.join();
 }
 
