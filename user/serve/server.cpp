@@ -192,9 +192,14 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
             [&s, start, until, pid](size_t, httplib::DataSink& sink) {
                 auto last = s.first_report_at(until);
                 if (!last) return false;  // memtop is ending: the client sees the connection close
-                Report d = heap_delta(*start, *last, pid);
-                auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(last->time - start->time);
-                std::string body = gzip(with_duration(encode_pprof(d, d.all_stacks), nanos.count()));
+                std::string body;
+                try {  // this runs after the handler, where httplib catches nothing
+                    Report d = heap_delta(*start, *last, pid);
+                    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(last->time - start->time);
+                    body = gzip(with_duration(encode_pprof(d, d.all_stacks), nanos.count()));
+                } catch (const std::exception&) {
+                    return false;  // the status is sent: closing without a body is all that is left
+                }
                 sink.write(body.data(), body.size());
                 sink.done();
                 return true;
