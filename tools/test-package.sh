@@ -18,7 +18,7 @@ depends=$(dpkg-deb -f "$deb" Depends)
 echo "test-package: Depends: $depends"
 # What memtop links, as dpkg-shlibdeps found it: an install with apt pulls these.
 case "$depends" in *"libbpf1 (>= 1:1.1)"*) ;; *) fail "Depends lacks libbpf1 (>= 1:1.1)" ;; esac
-for lib in libbpf1 libcpp-httplib0.11 libdw1 libelf1 libcapstone4 libc6; do
+for lib in libbpf1 libcpp-httplib0.11 libssl3 libdw1 libelf1 libcapstone4 libc6; do
     case "$depends" in *"$lib "* | *"$lib," | *"$lib") ;; *) fail "Depends lacks $lib" ;; esac
 done
 dpkg -x "$deb" "$tmp/root"

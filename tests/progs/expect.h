@@ -250,4 +250,19 @@ inline constexpr Site cpp_sites[] = {
 #define MAP_FIXED_KB 2048  /* map_fixed: mmap 2 MiB, its upper half replaced by MAP_FIXED: 1 + 1 MiB */
 #define MAP_BRK_KB 256     /* grow_brk: sbrk(256 KiB), given back at "unmap" */
 
+/* ------------------------------------------------------------- delta_sites */
+/* /debug/pprof/heap?seconds=N: before the window ("before"), held_site keeps
+ * one block and freed_site another; in the window ("during"), window_site
+ * keeps DELTA_WINDOW_N blocks, churn_site allocates and frees DELTA_CHURN_N,
+ * and freed_site's block is freed. The window's delta per site, in pprof's
+ * order (alloc_objects alloc_space inuse_objects inuse_space):
+ *   window_site: N_W, N_W*S_W, N_W, N_W*S_W;  churn_site: N_C, N_C*S_C, 0, 0;
+ *   freed_site: 0, 0, -1, -DELTA_FREED_SIZE;  held_site: nothing (unchanged). */
+#define DELTA_HELD_SIZE 7000
+#define DELTA_FREED_SIZE 3000
+#define DELTA_WINDOW_N 4
+#define DELTA_WINDOW_SIZE 2500
+#define DELTA_CHURN_N 10
+#define DELTA_CHURN_SIZE 128
+
 #endif

@@ -269,9 +269,23 @@ int main(int argc, char** argv) {
         ->check(seconds_at_least(0.01, "--record-interval: at least 0.01 s"))
         ->capture_default_str();
     app.add_flag("-q,--quiet", opt.quiet, "print no reports (with --listen, the endpoint is the output: a daemon)");
-    app.add_option("--listen", opt.listen,
-                   "serve /metrics (Prometheus, OpenMetrics) and /report.json over HTTP on [ADDRESS:]PORT "
-                   "(loopback unless an address is given)");
+    CLI::Option* listen =
+        app.add_option("--listen", opt.listen,
+                       "serve /metrics (Prometheus, OpenMetrics), /report.json and /debug/pprof/heap (?pid=N, "
+                       "?seconds=N for a delta) over HTTP on [ADDRESS:]PORT (loopback unless an address is given)");
+    app.add_option("--listen-auth", opt.listen_auth,
+                   "--listen: require HTTP basic auth with the USER:PASSWORD held in FILE (mode 0600 or 0400, "
+                   "owned by root or you)")
+        ->check(not_empty("a file name"))
+        ->needs(listen);
+    CLI::Option* cert = app.add_option("--listen-cert", opt.listen_cert,
+                                       "--listen: speak HTTPS only (TLS), with the PEM certificate (chain) in FILE")
+                            ->check(not_empty("a file name"))
+                            ->needs(listen);
+    app.add_option("--listen-key", opt.listen_key, "--listen-cert's PEM private key")
+        ->check(not_empty("a file name"))
+        ->needs(cert);
+    cert->needs("--listen-key");
     app.add_flag("--metrics-pid-label", opt.metrics.pid_label,
                  "label /metrics series with the pid (one set per process; else per comm, container and cgroup)");
     app.add_option("--metrics-max-processes", opt.metrics.max_processes,
@@ -330,7 +344,10 @@ int main(int argc, char** argv) {
         const char* no_color_env = std::getenv("NO_COLOR");
         opt.color = !no_color && !(no_color_env && *no_color_env);
         std::unique_ptr<View> view;
-        if (!opt.listen.empty()) parse_listen(opt.listen);  // a usage error before anything else happens
+        if (!opt.listen.empty()) {  // usage errors before anything else happens
+            parse_listen(opt.listen);
+            check_listen_security({opt.listen_auth, opt.listen_cert, opt.listen_key});
+        }
         if (opt.quiet) {
             view = std::make_unique<QuietView>();
         } else if (!opt.output.empty()) {

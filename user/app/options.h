@@ -43,6 +43,8 @@ struct Options {
     std::vector<std::string> argv;               // memtop's own command line, for the recording
     bool quiet = false;                          // -q: no reports on stdout (--listen serves them)
     std::string listen;                          // --listen [ADDR:]PORT: /metrics and /report.json over HTTP
+    std::string listen_auth;                     // --listen-auth FILE: basic auth (USER:PASSWORD in FILE)
+    std::string listen_cert, listen_key;         // --listen-cert, --listen-key: HTTPS
     MetricsOptions metrics;                      // --metrics-pid-label, --metrics-max-processes
 };
 

@@ -251,8 +251,10 @@ int Session::run() {
     // Its threads start now, with these signals blocked (they are the
     // loop's), and before anything is traced: a port in use is one error.
     if (!opt_.listen.empty()) {
-        server_ = std::make_unique<ReportServer>(parse_listen(opt_.listen), opt_.metrics);
-        log("serving /metrics and /report.json on " + opt_.listen + " (port " + std::to_string(server_->port()) + ")");
+        server_ = std::make_unique<ReportServer>(parse_listen(opt_.listen), opt_.metrics,
+                                                 ListenSecurity{opt_.listen_auth, opt_.listen_cert, opt_.listen_key});
+        log("serving /metrics and /report.json on " + opt_.listen + " (port " + std::to_string(server_->port()) +
+            (opt_.listen_cert.empty() ? "" : ", https") + (opt_.listen_auth.empty() ? "" : ", basic auth") + ")");
     }
     load();
     attach();

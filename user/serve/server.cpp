@@ -6,16 +6,21 @@
 #include <sys/socket.h>
 
 #include <httplib.h>
+#include <openssl/err.h>
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <thread>
 
+#include "serve/auth.h"
+#include "serve/delta.h"
 #include "util/errors.h"
 #include "views/export/pprof.h"
 #include "views/json.h"
@@ -26,6 +31,15 @@ namespace {
 
 // Request threads: enough for a few scrapers at once; more queue up.
 constexpr size_t kThreads = 4;
+// /debug/pprof/heap?seconds=N holds a request thread for the window: at
+// most this many at once (the other threads keep answering scrapes), and
+// no window longer than kMaxDeltaSeconds.
+constexpr int kMaxDeltaWindows = 2;
+constexpr long kMaxDeltaSeconds = 300;
+
+double unix_seconds(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
 
 }  // namespace
 
@@ -50,26 +64,69 @@ ListenAddress parse_listen(const std::string& spec) {
     return a;
 }
 
+namespace {
+
+// The server that speaks TLS with --listen-cert and --listen-key (both or
+// neither: the command line requires it), plain HTTP without.
+std::unique_ptr<httplib::Server> make_http(const ListenSecurity& sec) {
+    if (sec.tls_cert.empty()) return std::make_unique<httplib::Server>();
+    // Unreadable files get the system's reason; OpenSSL's would not name the file.
+    for (const auto& [opt, path] : {std::pair{"--listen-cert ", sec.tls_cert}, {"--listen-key ", sec.tls_key}})
+        if (access(path.c_str(), R_OK) != 0) throw MemtopError(kExitUsage, describe(opt + path, errno));
+    ERR_clear_error();
+    auto tls = std::make_unique<httplib::SSLServer>(sec.tls_cert.c_str(), sec.tls_key.c_str());
+    if (!tls->is_valid()) {
+        char why[256] = "";
+        if (unsigned long e = ERR_peek_last_error()) ERR_error_string_n(e, why, sizeof why);
+        ERR_clear_error();
+        throw MemtopError(kExitUsage, "--listen-cert " + sec.tls_cert + ", --listen-key " + sec.tls_key +
+                                          ": not a PEM certificate and the private key that matches it" +
+                                          (*why ? std::string(" (OpenSSL: ") + why + ")" : std::string()));
+    }
+    return tls;
+}
+
+}  // namespace
+
+void check_listen_security(const ListenSecurity& s) {
+    if (!s.auth_file.empty()) BasicAuth::load(s.auth_file);
+    make_http(s);
+}
+
 struct ReportServer::Impl {
-    httplib::Server http;
+    std::unique_ptr<httplib::Server> http;  // an httplib::SSLServer with TLS
+    std::optional<BasicAuth> auth;          // --listen-auth
     MetricsOptions metrics;
     std::thread thread;
     std::atomic<bool> done{false};  // listen_after_bind returned
     int port = 0;
     mutable std::mutex mu;
     std::shared_ptr<const Report> last;  // guarded by mu; the report itself is never changed
+    std::condition_variable published;   // a report was published, or stopping
+    bool stopping = false;               // guarded by mu
+    std::atomic<int> delta_windows{0};   // ?seconds= requests waiting for their window's end
 
     std::shared_ptr<const Report> latest() const {
         std::lock_guard<std::mutex> lock(mu);
         return last;
     }
+
+    // The first report made at `until` or later, waited for in the calling
+    // (HTTP) thread; nullptr if the server stops first.
+    std::shared_ptr<const Report> first_report_at(std::chrono::system_clock::time_point until) {
+        std::unique_lock<std::mutex> lock(mu);
+        published.wait(lock, [&] { return stopping || (last && last->time >= until); });
+        return stopping ? nullptr : last;
+    }
 };
 
-ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& metrics)
+ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& metrics, const ListenSecurity& security)
     : impl_(std::make_unique<Impl>()) {
     Impl& s = *impl_;
     s.metrics = metrics;
-    auto& http = s.http;
+    if (!security.auth_file.empty()) s.auth = BasicAuth::load(security.auth_file);
+    s.http = make_http(security);
+    auto& http = *s.http;
     http.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
     // Requests carry no body; a slow client is dropped, not waited for.
     http.set_payload_max_length(4096);
@@ -99,10 +156,60 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
         if (!r) return no_report(res);
         res.set_content(render_json(*r) + "\n", "application/json");
     });
+    // ?seconds=N, a delta profile as Go's runtime serves it: the window
+    // opens at the last report before the request and closes at the first
+    // report made N seconds or more after the request (reports come every
+    // -d), and the answer is what changed between the two (serve/delta.h).
+    // The wait happens in this request's HTTP thread, never in the loop
+    // that reads the kernel: the status and headers go out at once (with
+    // the window's start), the profile when the window closes.
+    auto delta = [&s, no_report](const httplib::Request& req, httplib::Response& res, std::optional<uint32_t> pid) {
+        auto bad = [&res](int status, const std::string& why) {
+            res.status = status;
+            res.set_content("memtop: /debug/pprof/heap: " + why + "\n", "text/plain");
+        };
+        const std::string v = req.get_param_value("seconds");
+        char* end = nullptr;
+        errno = 0;
+        long n = std::strtol(v.c_str(), &end, 10);
+        if (v.empty() || *end || errno == ERANGE || n < 1 || n > kMaxDeltaSeconds)
+            return bad(400, "seconds=" + v + ": a delta profile's window is a whole number of seconds from 1 to " +
+                                std::to_string(kMaxDeltaSeconds));
+        auto start = s.latest();
+        if (!start) return no_report(res);
+        if (++s.delta_windows > kMaxDeltaWindows) {
+            --s.delta_windows;
+            res.set_header("Retry-After", std::to_string(n));
+            return bad(503, std::to_string(kMaxDeltaWindows) + " delta profiles (?seconds=) are being made already");
+        }
+        auto until = std::chrono::system_clock::now() + std::chrono::seconds(n);
+        char when[32];
+        snprintf(when, sizeof when, "%.6f", unix_seconds(start->time));
+        res.set_header("X-Memtop-Window-Start", when);
+        res.set_header("Content-Disposition", "attachment; filename=\"heap.pb.gz\"");
+        res.set_content_provider(
+            "application/octet-stream",
+            [&s, start, until, pid](size_t, httplib::DataSink& sink) {
+                auto last = s.first_report_at(until);
+                if (!last) return false;  // memtop is ending: the client sees the connection close
+                std::string body;
+                try {  // this runs after the handler, where httplib catches nothing
+                    Report d = heap_delta(*start, *last, pid);
+                    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(last->time - start->time);
+                    body = gzip(with_duration(encode_pprof(d, d.all_stacks), nanos.count()));
+                } catch (const std::exception&) {
+                    return false;  // the status is sent: closing without a body is all that is left
+                }
+                sink.write(body.data(), body.size());
+                sink.done();
+                return true;
+            },
+            [&s](bool) { --s.delta_windows; });
+    };
     // The heap profile of the last report, as Go's runtime serves it, for
     // `go tool pprof http://HOST:PORT/debug/pprof/heap` and agents that pull
     // it (Parca, Pyroscope); `?pid=N` keeps one process's stacks.
-    http.Get("/debug/pprof/heap", [&s, no_report](const httplib::Request& req, httplib::Response& res) {
+    http.Get("/debug/pprof/heap", [&s, no_report, delta](const httplib::Request& req, httplib::Response& res) {
         auto bad = [&res](const std::string& why) {
             res.status = 400;
             res.set_content("memtop: /debug/pprof/heap: " + why + "\n", "text/plain");
@@ -117,9 +224,7 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
                 return bad("pid=" + v + " is not a process id");
             pid = static_cast<uint32_t>(n);
         }
-        // memtop's figures are the moment's: a delta over N seconds is not
-        // served (yet), and is refused rather than answered with the moment.
-        if (req.has_param("seconds")) return bad("seconds= (a delta profile) is not supported; omit it");
+        if (req.has_param("seconds")) return delta(req, res, pid);
         auto r = s.latest();
         if (!r) return no_report(res);
         std::vector<ReportStack> stacks;
@@ -130,7 +235,15 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
     });
     // A known path asked with another method is 405; httplib's own answers
     // are 404 for unknown paths and 400 for requests it cannot parse.
-    http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    // With --listen-auth, a request without the credentials gets 401 and
+    // the challenge, whatever it asks for (no path tells anything first).
+    http.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
+        if (s.auth && !s.auth->accepts(req.get_header_value("Authorization"))) {
+            res.status = 401;
+            res.set_header("WWW-Authenticate", "Basic realm=\"memtop\", charset=\"UTF-8\"");
+            res.set_content("memtop: authentication required\n", "text/plain");
+            return httplib::Server::HandlerResponse::Handled;
+        }
         if ((req.path == "/metrics" || req.path == "/report.json" || req.path == "/debug/pprof/heap") &&
             req.method != "GET" && req.method != "HEAD") {
             res.status = 405;
@@ -161,7 +274,7 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
     sigaddset(&pipe, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe, &old);
     s.thread = std::thread([&s] {
-        s.http.listen_after_bind();
+        s.http->listen_after_bind();
         s.done = true;
     });
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -170,13 +283,21 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
 }
 
 ReportServer::~ReportServer() {
-    impl_->http.stop();
+    {
+        std::lock_guard<std::mutex> lock(impl_->mu);
+        impl_->stopping = true;
+    }
+    impl_->published.notify_all();  // delta windows end now, unanswered
+    impl_->http->stop();
     if (impl_->thread.joinable()) impl_->thread.join();
 }
 
 void ReportServer::publish(std::shared_ptr<const Report> r) {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->last = std::move(r);
+    {
+        std::lock_guard<std::mutex> lock(impl_->mu);
+        impl_->last = std::move(r);
+    }
+    impl_->published.notify_all();
 }
 
 int ReportServer::port() const {
