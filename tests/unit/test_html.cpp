@@ -95,9 +95,10 @@ TEST_CASE("html: a series per process from samples and reports, in time order", 
     run.reports = {report_at(1700000001, 3000), report_at(1700000002, 5000)};
     run.reports[1].lost[Lost::stack_map_full] = 2;
     for (int i = 0; i < 3; i++)
-        run.samples.push_back({{"type", "sample"},
-                               {"time_ns", (1700000000LL + i) * 1000000000LL + 500000000},
-                               {"processes", {{{"pid", 10}, {"epoch", 1}, {"heap_bytes", 100 * i}, {"heap_peak_bytes", 900}}}}});
+        run.samples.push_back(
+            {{"type", "sample"},
+             {"time_ns", (1700000000LL + i) * 1000000000LL + 500000000},
+             {"processes", {{{"pid", 10}, {"epoch", 1}, {"heap_bytes", 100 * i}, {"heap_peak_bytes", 900}}}}});
     json d = html_data(run);
     CHECK(d["t0_ns"] == 1700000000500000000LL);
     REQUIRE(d["series"].size() == 1);

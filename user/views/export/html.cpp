@@ -148,8 +148,9 @@ json html_data(const HtmlRun& run) {
     if (t0 == INT64_MAX) t0 = 0;
     json out_series = json::array();
     for (auto& [key, s] : series) {
-        std::stable_sort(s.points.begin(), s.points.end(),
-                         [](const auto& a, const auto& b) { return a[0].template get<int64_t>() < b[0].template get<int64_t>(); });
+        std::stable_sort(s.points.begin(), s.points.end(), [](const auto& a, const auto& b) {
+            return a[0].template get<int64_t>() < b[0].template get<int64_t>();
+        });
         json pts = json::array();
         for (auto& p : s.points) {
             p[0] = p[0].get<int64_t>() - t0;  // ns since the first moment
