@@ -164,6 +164,16 @@ async function main() {
         return svg ? Number(svg.getAttribute('data-moment')) === Number(document.getElementById('moment').value) ? svg.querySelectorAll('g.frame').length : -1 : 0;
       }));
     }
+    // Between two moments: the last one minus the first.
+    out.between = {};
+    if (out.moments > 1) {
+      await page.select('#moment', String(out.moments - 1));
+      await page.select('#base', '0');
+      for (const name of names)
+        out.between[name] = await page.$$eval('#flame g.frame', (gs, n) => gs.filter(g => g.getAttribute('data-name') === n)
+          .reduce((a, g) => [a[0] + Number(g.getAttribute('data-value')), a[1] + Number(g.getAttribute('data-count'))], [0, 0]), name);
+      await page.select('#base', '');
+    }
     out.tables = await page.evaluate(() => ({
       processes: document.querySelectorAll('#proc-table tr').length - 1,
       lost: document.querySelectorAll('#lost tr').length - 1,

@@ -42,14 +42,14 @@ std::string browser_missing() {
     return "";
 }
 
-#define RT_REQUIRE_BROWSER()                                               \
-    do {                                                                   \
-        std::string missing = browser_missing();                           \
-        if (!missing.empty()) {                                            \
-            if (ci_mode()) FAIL("a browser is needed: " << missing);      \
-            WARN("skipped: " << missing);                                  \
-            return;                                                        \
-        }                                                                  \
+#define RT_REQUIRE_BROWSER()                                         \
+    do {                                                             \
+        std::string missing = browser_missing();                     \
+        if (!missing.empty()) {                                      \
+            if (ci_mode()) FAIL("a browser is needed: " << missing); \
+            WARN("skipped: " << missing);                            \
+            return;                                                  \
+        }                                                            \
     } while (0)
 
 std::string site_list() {
@@ -138,8 +138,10 @@ TEST_CASE("--html from a recording: chromium shows the time series, every report
     argv.insert(argv.end(), {"--record", rec, "--record-interval", "0.05", "--html", live});
     start_memtop(memtop, argv);
     wait_tracing({&prog, &memtop}, memtop, {pid});
-    go({&prog, &memtop}, prog);
+    // A report before the program allocates: the base of "between two moments".
     size_t seen_reports = 0;
+    REQUIRE(next_report({&prog, &memtop}, memtop, seen_reports));
+    go({&prog, &memtop}, prog);
     REQUIRE(report_until({&prog, &memtop}, memtop, seen_reports,
                          [&](const json& r) { return proc_stats(r, pid).heap_bytes == C_TOTAL_BYTES; }));
     REQUIRE(next_report({&prog, &memtop}, memtop, seen_reports));
@@ -157,14 +159,20 @@ TEST_CASE("--html from a recording: chromium shows the time series, every report
     CHECK(seen["moments"] == run.reports.size());
     CHECK(seen["chart"]["moments"] == run.reports.size());
     CHECK(seen["chart"]["lines"].get<int>() > 0);
+    // The last report minus the first (before the program allocated):
+    // exactly each site's bytes.
+    for (const auto& site : expect::c_sites) {
+        if (site.bytes == 0) continue;
+        INFO("site " << site.function);
+        CHECK(seen["between"][site.function] == json::array({site.bytes, site.allocs}));
+    }
     // The live run's own page, drawn from its recording at the end.
     json seen_live = look_at(live, "html-live-recorded");
     check_page(seen_live);
     CHECK(seen_live["moments"] == run.reports.size());
 }
 
-TEST_CASE("--html at the end of a live run without --record: the final report's stacks, exact",
-          "[bpf][html][host]") {
+TEST_CASE("--html at the end of a live run without --record: the final report's stacks, exact", "[bpf][html][host]") {
     RT_REQUIRE_ENV();
     RT_REQUIRE_BROWSER();
     TempDir dir;
