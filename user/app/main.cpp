@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "app/html_run.h"
 #include "app/option_checks.h"
 #include "app/private_allocator.h"
 #include "app/session.h"
@@ -130,6 +131,8 @@ int report_main(int argc, char** argv) {
     app.add_flag("--json", json, "the report as one JSON object (as memtop --json prints it)");
     app.add_option("--pprof", exports.pprof, "write its heap stacks to OUT as a gzip'd pprof profile");
     app.add_option("--folded", exports.folded, "write its heap stacks to OUT as folded stacks");
+    app.add_option("--html", exports.html,
+                   "write the whole recording to OUT as one self-contained HTML report (charts, flame graphs)");
     app.footer(
         "Exit status: 0 ok; 1 the file is truncated or corrupt (what could be read is shown); 2 usage, or "
         "not a recording.");
@@ -167,6 +170,7 @@ int report_main(int argc, char** argv) {
         if (!last) return kExitFailure;
         PrintView(json).show(*last);
         write_export_files(*last, exports);
+        write_html_file(exports.html, html_run_from_recording(rec, file));
         return rec.problem.empty() ? kExitOk : kExitFailure;
     } catch (const MemtopError& e) {
         fprintf(stderr, "memtop: %s\n", e.what());
@@ -260,6 +264,9 @@ int main(int argc, char** argv) {
         ->check(not_empty("a file name"));
     app.add_option("--folded", opt.exports.folded,
                    "at the end, write every heap stack's outstanding bytes to OUT as folded stacks (flamegraph.pl)")
+        ->check(not_empty("a file name"));
+    app.add_option("--html", opt.exports.html,
+                   "at the end, write OUT: one self-contained HTML report (memory over time, flame graph, tables)")
         ->check(not_empty("a file name"));
     app.add_option("--record", opt.record,
                    "write the whole run to FILE (every report's stacks, a heap time series); "

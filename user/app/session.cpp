@@ -93,6 +93,7 @@ void Session::report(bool final) {
     view_->show(r);
     warn_full_maps(r.lost);
     record([&] { return nlohmann::json{{"type", "report"}, {"report", encode_report(r)}}; });
+    html_report(r, final);
     if (final && opt_.exports.any()) {
         try {
             write_export_files(r, opt_.exports);
@@ -378,6 +379,7 @@ int Session::run() {
     tracer_->consume_events();
     report(true);
     finish_recording();
+    finish_html();
     if (export_failed_) return kExitFailure;
     if (cmd) {
         if (!cmd->exited()) {

@@ -48,6 +48,11 @@ private:
     void record(const std::function<nlohmann::json()>& make);
     void record_sample();
     void finish_recording();
+    nlohmann::json run_meta() const;  // the run's metadata: a recording's header, the HTML report's
+    // --html (session_html.cpp): a report's point of the time series, and
+    // the page from the final report, or from the recording once it ends.
+    void html_report(const Report& r, bool final);
+    void finish_html();
 
     // EventSink: what the kernel reports as it happens.
     void process_ended(const ProcessStats& p) override;
@@ -67,6 +72,7 @@ private:
     bool heap_traced(int pid) const;
 
     Options opt_;
+    std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
     std::unique_ptr<View> view_;
     std::unique_ptr<ReportServer> server_;  // --listen
     bool system_view_ = false;
@@ -87,8 +93,9 @@ private:
     std::set<int> view_pids_;  // attached by trace_pid
     std::set<int> hidden_;     // untrace_pid: probes stay, the heap is not reported
     bool warned_full_[std::size(kLostKinds)] = {};
-    bool export_failed_ = false;                 // --pprof/--folded/--record could not be written
+    bool export_failed_ = false;                 // --pprof/--folded/--html/--record could not be written
     std::unique_ptr<RecordingWriter> recorder_;  // --record
+    std::vector<nlohmann::json> html_samples_;   // --html without --record: each report's processes
 };
 
 }  // namespace memtop

@@ -23,8 +23,7 @@ std::string mode_of(const Options& o) {
 
 }  // namespace
 
-void Session::start_recording() {
-    if (opt_.record.empty()) return;
+nlohmann::json Session::run_meta() const {
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     struct utsname u {};
@@ -32,11 +31,16 @@ void Session::start_recording() {
     nlohmann::json meta = {{"argv", opt_.argv},
                            {"host", host},
                            {"kernel", u.release},
-                           {"start", rfc3339(std::chrono::system_clock::now())},
+                           {"start", rfc3339(started_)},
                            {"mode", mode_of(opt_)},
                            {"interval", interval_},
                            {"record_interval", opt_.record_interval}};
-    recorder_ = std::make_unique<RecordingWriter>(opt_.record, meta);
+    return meta;
+}
+
+void Session::start_recording() {
+    if (opt_.record.empty()) return;
+    recorder_ = std::make_unique<RecordingWriter>(opt_.record, run_meta());
 }
 
 void Session::record(const std::function<nlohmann::json()>& make) {

@@ -60,11 +60,16 @@ void write_whole(const char* option, const std::string& path, const std::string&
 void check_export_files(const ExportFiles& files) {
     check_output_path("--pprof", files.pprof);
     check_output_path("--folded", files.folded);
+    check_output_path("--html", files.html);
 }
 
 void write_export_files(const Report& r, const ExportFiles& files) {
     if (!files.pprof.empty()) write_whole("--pprof", files.pprof, gzip(encode_pprof(r, r.all_stacks)));
     if (!files.folded.empty()) write_whole("--folded", files.folded, render_folded(r, r.all_stacks));
+}
+
+void write_html_file(const std::string& path, const HtmlRun& run) {
+    if (!path.empty()) write_whole("--html", path, render_html(run));
 }
 
 }  // namespace memtop

@@ -1,17 +1,19 @@
-// Where the file exports of a run go (--pprof, --folded), checked before
+// Where the file exports of a run go (--pprof, --folded, --html), checked before
 // anything is traced and written from the final report.
 #pragma once
 
 #include <string>
 
 #include "model/report.h"
+#include "views/export/html.h"
 
 namespace memtop {
 
 struct ExportFiles {
     std::string pprof;   // --pprof OUT: gzip'd profile.proto; "" for none
     std::string folded;  // --folded OUT: folded stacks; "" for none
-    bool any() const { return !pprof.empty() || !folded.empty(); }
+    std::string html;    // --html OUT: the HTML report; "" for none (written by write_html_file)
+    bool any() const { return !pprof.empty() || !folded.empty() || !html.empty(); }
 };
 
 // Throws MemtopError (usage) when an output could not be created later: its
@@ -25,5 +27,9 @@ void check_output_path(const char* option, const std::string& path);
 // MemtopError naming the file and the reason. A file is replaced whole
 // (written beside it, then renamed) so a failure never leaves half of one.
 void write_export_files(const Report& r, const ExportFiles& files);
+
+// --html: the page of a whole run (a recording, or a live run's final
+// report and time series), written the same way.
+void write_html_file(const std::string& path, const HtmlRun& run);
 
 }  // namespace memtop

@@ -1,0 +1,62 @@
+// --html OUT: the HTML report at the end of a live run (docs/exports.md).
+// With --record the page is drawn from the recording, which holds the whole
+// run; without it, from the final report's stacks and the time series the
+// reports give (each process's heap, peak, resident and mapped bytes at
+// every report).
+#include <cstdio>
+
+#include "app/html_run.h"
+#include "app/session.h"
+#include "record/report_codec.h"
+#include "util/errors.h"
+
+namespace memtop {
+
+HtmlRun html_run_from_recording(const Recording& rec, const std::string& path) {
+    HtmlRun run;
+    run.meta = rec.header;
+    run.source = "recording " + path;
+    run.problem = rec.problem;
+    for (const auto& r : rec.records) {
+        std::string type = r.value("type", "");
+        if (type == "sample") {
+            run.samples.push_back(r);
+        } else if (type == "report") {
+            try {
+                run.reports.push_back(decode_report(r.at("report")));
+            } catch (const std::exception& e) {
+                run.problem += (run.problem.empty() ? "" : "; ") + std::string(e.what());
+            }
+        }
+    }
+    return run;
+}
+
+void Session::html_report(const Report& r, bool final) {
+    if (opt_.exports.html.empty() || !opt_.record.empty()) return;  // drawn from the recording at the end
+    html_samples_.push_back(html_sample(r));
+    if (!final) return;
+    HtmlRun run;
+    run.meta = run_meta();
+    run.source = "live run";
+    run.samples = std::move(html_samples_);
+    run.reports.push_back(r);
+    try {
+        write_html_file(opt_.exports.html, run);
+    } catch (const MemtopError& e) {
+        fprintf(stderr, "memtop: %s\n", e.what());
+        export_failed_ = true;
+    }
+}
+
+void Session::finish_html() {
+    if (opt_.exports.html.empty() || opt_.record.empty()) return;
+    try {
+        write_html_file(opt_.exports.html, html_run_from_recording(read_recording(opt_.record), opt_.record));
+    } catch (const MemtopError& e) {
+        fprintf(stderr, "memtop: %s\n", e.what());
+        export_failed_ = true;
+    }
+}
+
+}  // namespace memtop
