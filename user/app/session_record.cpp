@@ -29,13 +29,17 @@ void Session::start_recording() {
     gethostname(host, sizeof host - 1);
     struct utsname u {};
     uname(&u);
-    nlohmann::json meta = {{"argv", opt_.argv},
-                           {"host", host},
-                           {"kernel", u.release},
-                           {"start", rfc3339(std::chrono::system_clock::now())},
-                           {"mode", mode_of(opt_)},
-                           {"interval", interval_},
-                           {"record_interval", opt_.record_interval}};
+    auto now = std::chrono::system_clock::now();
+    // start_ns: `memtop report --at SECONDS` counts from it (start has whole seconds).
+    nlohmann::json meta = {
+        {"argv", opt_.argv},
+        {"host", host},
+        {"kernel", u.release},
+        {"start", rfc3339(now)},
+        {"start_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count()},
+        {"mode", mode_of(opt_)},
+        {"interval", interval_},
+        {"record_interval", opt_.record_interval}};
     recorder_ = std::make_unique<RecordingWriter>(opt_.record, meta);
 }
 
