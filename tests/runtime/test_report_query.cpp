@@ -1,7 +1,10 @@
-// memtop report FILE --at TIME / --peak [PID] on a recording of
-// leak_steps (tests/progs/leak_steps.c): a steady heap, a checkpoint, then
-// a leak at one site. --at the checkpoint shows the steady heap, --peak the
-// leak's; a moment the recording does not hold is one line and status 2.
+// memtop report FILE --at / --peak / --diff-from TIME / --diff BASE, on
+// recordings of leak_steps (tests/progs/leak_steps.c): a heap that grows at
+// one site (grow_leak) between two checkpoints. --at the checkpoint shows
+// the steady heap, --peak the leak's; a moment the recording does not hold
+// is one line and status 2. The diff shows exactly that growth at that
+// site and nothing else, in text, JSON and a pprof profile that `go tool
+// pprof` reads back (tagged [host]: the VMs have no Go).
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +15,7 @@
 
 #include "harness.h"
 #include "leak_steps.h"
+#include "pprof_tool.h"
 
 using namespace rt;
 
@@ -20,14 +24,14 @@ namespace {
 struct TempDir {
     std::string path;
     TempDir() {
-        char tmpl[] = "/tmp/memtop-report-XXXXXX";
+        char tmpl[] = "/tmp/memtop-diff-XXXXXX";
         REQUIRE(mkdtemp(tmpl));
         path = tmpl;
     }
     ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
 };
 
-// RFC 3339 with nanoseconds, as --at takes it.
+// RFC 3339 with nanoseconds, as --at and --diff-from take it.
 std::string rfc3339_ns(std::chrono::system_clock::time_point t) {
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
     std::time_t s = ns / 1000000000;
@@ -42,6 +46,57 @@ std::string rfc3339_ns(std::chrono::system_clock::time_point t) {
 Run report(std::vector<std::string> args) {
     args.insert(args.begin(), {memtop_path(), "report"});
     return run_memtop(args);
+}
+
+// The diff's JSON (one line) of a run that must succeed.
+json diff_json(const Run& r) {
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.out_lines.size() == 1);
+    return json::parse(r.out_lines[0]);
+}
+
+// Exactly grow_leak's growth, and nothing else outstanding.
+void check_leak_only(const json& d, const std::string& comm) {
+    INFO(d.dump(1));
+    CHECK(d["total"]["bytes"] == LS_LEAK_BYTES);
+    CHECK(d["total"]["allocs"] == LS_LEAK_N);
+    REQUIRE(d["stacks"].size() == 1);
+    const json& s = d["stacks"][0];
+    CHECK(s["comm"] == comm);
+    CHECK(s["bytes"] == LS_LEAK_BYTES);
+    CHECK(s["allocs"] == LS_LEAK_N);
+    CHECK(s["alloc_bytes_total"] == LS_LEAK_BYTES);
+    CHECK(s["allocs_total"] == LS_LEAK_N);
+    CHECK(s["base"]["bytes"] == 0);
+    CHECK(s["new"]["bytes"] == LS_LEAK_BYTES);
+    REQUIRE_FALSE(s["frames"].empty());
+    CHECK(fn_is(s["frames"][0], "grow_leak"));
+    CHECK(s["frames"][0]["line"] == marker_line("leak_steps.c", "grow_leak"));
+    // steady_temp ran again (from another line of main): it allocated and
+    // freed, nothing outstanding.
+    CHECK(d["churn_stacks"] == 1);
+}
+
+// go tool pprof reads the diff profile: grow_leak's exact bytes and
+// counts, steady_temp's second round in alloc_* only, nothing else.
+void check_pprof(const std::string& go, const std::string& dir, const std::string& prof) {
+    Raw raw = parse_raw(pprof(go, dir, {"-raw", prof}));
+    using Values = std::array<long long, 4>;
+    CHECK(raw.by_leaf["grow_leak"] == Values{LS_LEAK_N, LS_LEAK_BYTES, LS_LEAK_N, LS_LEAK_BYTES});
+    CHECK(raw.by_leaf["steady_temp"] == Values{LS_TEMP_N, LS_TEMP_N * LS_TEMP_SIZE, 0, 0});
+    for (const auto& [fn, v] : raw.by_leaf) {
+        INFO("leaf " << fn);
+        if (fn != "grow_leak" && fn != "steady_temp") CHECK(v == Values{0, 0, 0, 0});
+    }
+    auto top = parse_top(pprof(go, dir,
+                               {"-unit=byte", "-top", "-nodecount=1000", "-nodefraction=0", "-edgefraction=0",
+                                "-sample_index=inuse_space", prof}));
+    CHECK(top["grow_leak"] == LS_LEAK_BYTES);
+    for (const auto& [fn, v] : top) {
+        INFO("top " << fn);
+        if (fn != "grow_leak") CHECK(v == 0);
+    }
 }
 
 // A recording of `leak_steps --wait` under `memtop -p`: step 1, a report
@@ -126,4 +181,86 @@ TEST_CASE("--at and --peak choose a recording's reports; a moment it does not ho
     refused({file, "--at", "86400"}, "--at 86400: after the end of " + file);
     refused({file, "--peak", "999999"}, "--peak 999999: " + file + " holds no heap of pid 999999");
     refused({file, "--at", "soon"}, "--at soon: not a time");
+}
+
+TEST_CASE("--diff-from TIME: two checkpoints of one recording differ by exactly the leak",
+          "[bpf][record][diff][host]") {
+    RT_REQUIRE_ENV();
+    const std::string prog = "leak_steps_fp";
+    if (!have_prog(prog)) return;
+    auto gobin = go_binary();
+    if (!gobin) {
+        if (ci_mode()) FAIL("go tool pprof is needed (golang-go, tools/deps.txt)");
+        WARN("skipped: no go (golang-go) for go tool pprof");
+        return;
+    }
+    TempDir dir;
+    const std::string file = dir.path + "/run.gz";
+    const TwoSteps run = record_two_steps(prog, file);
+    const int pid = run.pid;
+    const auto checkpoint = run.checkpoint;
+    const std::string at = rfc3339_ns(checkpoint);
+    INFO("checkpoint " << at);
+    check_leak_only(diff_json(report({file, "--diff-from", at, "--json"})), prog);
+
+    Run text = report({file, "--diff-from", at});
+    INFO(text.diag);
+    CHECK(text.exit_code == 0);
+    std::string all;
+    for (const auto& l : text.out_lines) all += l + "\n";
+    CHECK(all.find("#1  " + prog + " (pid " + std::to_string(pid) +
+                   "): +41.0 KiB outstanding (42000 B, 0 B -> 41.0 KiB) "
+                   "in +6 allocations") != std::string::npos);
+    CHECK(all.find("#2") == std::string::npos);
+    CHECK(all.find("grow_leak (" + prog +
+                   ")  leak_steps.c:" + std::to_string(marker_line("leak_steps.c", "grow_leak"))) != std::string::npos);
+
+    const std::string prof = dir.path + "/diff.pb.gz";
+    Run pp = report({file, "--diff-from", at, "--pprof", prof});
+    INFO(pp.diag);
+    REQUIRE(pp.exit_code == 0);
+    check_pprof(*gobin, dir.path, prof);
+
+    // Bad input: one line, a non-zero exit.
+    auto refused = [&](std::vector<std::string> args, const std::string& says) {
+        Run r = report(args);
+        INFO(r.diag);
+        CHECK(r.exit_code == 2);
+        CHECK(r.out_lines.empty());
+        REQUIRE(r.err_lines.size() == 1);
+        CHECK(r.err_lines[0].find(says) != std::string::npos);
+    };
+    refused({file, "--diff", "/etc/passwd"}, "not a memtop recording");
+    refused({file, "--diff-from", "yesterday"}, "--diff-from yesterday: not a time");
+    refused({file, "--diff-from", "86400"}, "--diff-from 86400: after the end of " + file);
+    refused({file, "--diff-from", "0", "--folded", dir.path + "/f"}, "--folded: not with a diff");
+}
+
+TEST_CASE("--diff BASE: two runs (other pids, other addresses) differ by exactly the leak",
+          "[bpf][record][diff][host]") {
+    RT_REQUIRE_ENV();
+    const std::string prog = "leak_steps_fp";
+    if (!have_prog(prog)) return;
+    auto gobin = go_binary();
+    if (!gobin) {
+        if (ci_mode()) FAIL("go tool pprof is needed (golang-go, tools/deps.txt)");
+        WARN("skipped: no go (golang-go) for go tool pprof");
+        return;
+    }
+    TempDir dir;
+    const std::string base = dir.path + "/base.gz", now = dir.path + "/new.gz", prof = dir.path + "/diff.pb.gz";
+    Run b = run_memtop_cmd({prog_path(prog)}, {"--record", base});
+    INFO(b.diag);
+    REQUIRE(b.exit_code == 0);
+    Run n = run_memtop_cmd({prog_path(prog), "--leak"}, {"--record", now});
+    INFO(n.diag);
+    REQUIRE(n.exit_code == 0);
+
+    check_leak_only(diff_json(report({now, "--diff", base, "--json", "--pprof", prof})), prog);
+    check_pprof(*gobin, dir.path, prof);
+    // The other way round: the leak as a shrink, first.
+    json back = diff_json(report({base, "--diff", now, "--json"}));
+    REQUIRE(back["stacks"].size() == 1);
+    CHECK(back["stacks"][0]["bytes"] == -LS_LEAK_BYTES);
+    CHECK(back["stacks"][0]["allocs"] == -LS_LEAK_N);
 }

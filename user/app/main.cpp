@@ -132,6 +132,12 @@ int report_main(int argc, char** argv) {
                    "the report made at or last before the moment of PID's highest heap (without PID: the "
                    "process whose heap went highest)")
         ->expected(0, 1);
+    app.add_option("--diff", query.diff,
+                   "print the report minus BASE's last report (another recording): per stack, the change in "
+                   "outstanding bytes and allocations, largest growth first; --pprof writes it");
+    app.add_option("--diff-from", query.diff_from,
+                   "the same against this recording's report at or before TIME (seconds since its start, or "
+                   "RFC 3339)");
     app.footer(
         "Exit status: 0 ok; 1 the file is truncated or corrupt (what could be read is shown); 2 usage, or "
         "not a recording.");
@@ -156,6 +162,10 @@ int report_main(int argc, char** argv) {
             fprintf(stderr, "memtop: %s holds no report (the run ended before its first one)\n", file.c_str());
         if (!chosen) return kExitFailure;
         const Report& last = chosen->report;
+        if (query.diffing()) {
+            show_diff(rec, file, *chosen, query, json, exports);
+            return rec.problem.empty() ? kExitOk : kExitFailure;
+        }
         PrintView(json).show(last);
         write_export_files(last, exports);
         return rec.problem.empty() ? kExitOk : kExitFailure;

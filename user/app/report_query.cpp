@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "record/diff.h"
+#include "record/diff_view.h"
 #include "util/errors.h"
 #include "views/format.h"
 
@@ -36,8 +38,13 @@ uint32_t parse_pid(const std::string& s) {
 
 }  // namespace
 
-void check_report_query(const ReportQuery& q, const ExportFiles& /*exports*/) {
+void check_report_query(const ReportQuery& q, const ExportFiles& exports) {
     if (!q.at.empty() && q.peak) throw MemtopError(kExitUsage, "--at and --peak: choose one moment");
+    if (!q.diff.empty() && !q.diff_from.empty())
+        throw MemtopError(kExitUsage, "--diff and --diff-from: choose one base");
+    if (q.diffing() && !exports.folded.empty())
+        throw MemtopError(
+            kExitUsage, "--folded: not with a diff (folded stacks hold no negative numbers); --pprof writes the diff");
 }
 
 std::optional<ChosenReport> choose_report(Recording& rec, const std::string& file, const ReportQuery& q) {
@@ -86,6 +93,54 @@ std::optional<ChosenReport> choose_report(Recording& rec, const std::string& fil
     fprintf(stderr, "memtop: %s: showing report %zu of %zu, made at %s%s\n", asked.c_str(), chosen->number,
             chosen->reports, when(chosen->time_ns, start).c_str(), heap_then.c_str());
     return chosen;
+}
+
+namespace {
+
+std::string side_name(const std::string& file, const ChosenReport& c, int64_t start) {
+    return file + ", report " + std::to_string(c.number) + " of " + std::to_string(c.reports) + ", made at " +
+           when(c.time_ns, start);
+}
+
+}  // namespace
+
+void show_diff(Recording& rec, const std::string& file, const ChosenReport& now, const ReportQuery& q, bool json,
+               const ExportFiles& exports) {
+    DiffSides sides;
+    sides.now = side_name(file, now, recording_start_ns(rec));
+    std::optional<ChosenReport> base;
+    if (!q.diff_from.empty()) {
+        const int64_t start = recording_start_ns(rec);
+        const int64_t t = parse_moment(q.diff_from, start, "--diff-from");
+        if (t > recording_end_ns(rec))
+            throw MemtopError(kExitUsage, "--diff-from " + q.diff_from + ": after the end of " + file +
+                                              " (its last record is at " + since_start(recording_end_ns(rec), start) +
+                                              ")");
+        base = report_at_or_before(rec, t);
+        if (!base)
+            throw MemtopError(kExitUsage, "--diff-from " + q.diff_from + ": " + file + " has no report at or before " +
+                                              since_start(t, start));
+        sides.base = side_name(file, *base, start);
+    } else {
+        Recording other = read_recording(q.diff);
+        base = report_at_or_before(other, std::nullopt);
+        if (!base)
+            throw MemtopError(kExitFailure, "--diff " + q.diff + ": holds no whole report" +
+                                                (other.problem.empty() ? "" : " (" + other.problem + ")"));
+        if (!other.problem.empty())
+            fprintf(stderr, "memtop: read recording %s: %s; diffing against its last whole report\n", q.diff.c_str(),
+                    other.problem.c_str());
+        sides.base = side_name(q.diff, *base, recording_start_ns(other));
+    }
+    ReportDiff d = diff_reports(base->report, now.report);
+    std::string out = json ? render_diff_json(d, sides) + "\n" : render_diff_text(d, sides);
+    fwrite(out.data(), 1, out.size(), stdout);
+    fflush(stdout);
+    if (!exports.pprof.empty()) {
+        ExportFiles pprof_only;
+        pprof_only.pprof = exports.pprof;
+        write_export_files(diff_as_report(d, now.report), pprof_only);
+    }
 }
 
 }  // namespace memtop

@@ -1,5 +1,7 @@
 // `memtop report FILE`: which moment of the recording to show (--at TIME,
-// --peak [PID]). The command line is main.cpp's; the choices are made here.
+// --peak [PID]), and what to make of it besides the report (--diff BASE,
+// --diff-from TIME). The command line is main.cpp's; the
+// choices are made here.
 #pragma once
 
 #include <optional>
@@ -14,6 +16,9 @@ namespace memtop {
 struct ReportQuery {
     std::string at;                   // --at TIME; "" for the last report
     std::optional<std::string> peak;  // --peak [PID]: set ("" without PID) when given
+    std::string diff;                 // --diff BASE: another recording
+    std::string diff_from;            // --diff-from TIME: a moment of the same recording
+    bool diffing() const { return !diff.empty() || !diff_from.empty(); }
 };
 
 // Throws MemtopError (usage) for options that do not go together.
@@ -25,5 +30,12 @@ void check_report_query(const ReportQuery& q, const ExportFiles& exports);
 // recording does not hold (before its first report, after its end, a pid
 // it never saw). nullopt when the file holds no whole report at all.
 std::optional<ChosenReport> choose_report(Recording& rec, const std::string& file, const ReportQuery& q);
+
+// --diff BASE / --diff-from TIME: prints `now` minus the base (BASE's last
+// report, or this recording's report at or before TIME) as text or JSON,
+// and writes exports.pprof as that difference. Throws MemtopError for a
+// base that is not there (not a recording, no report at TIME).
+void show_diff(Recording& rec, const std::string& file, const ChosenReport& now, const ReportQuery& q, bool json,
+               const ExportFiles& exports);
 
 }  // namespace memtop
