@@ -4,17 +4,25 @@
 // the steady heap, --peak the leak's; a moment the recording does not hold
 // is one line and status 2. The diff shows exactly that growth at that
 // site and nothing else, in text, JSON and a pprof profile that `go tool
-// pprof` reads back (tagged [host]: the VMs have no Go).
+// pprof` reads back (tagged [host]: the VMs have no Go). --plot OUT.svg of
+// such a recording is read by a real consumer: rsvg-convert (Debian's
+// librsvg2-bin) renders it to a PNG without error, the PNG has the line's
+// and the peak's colour where the SVG puts them, and the SVG's numbers are
+// the recording's (tagged [host]: the VMs have no librsvg).
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
+#include <iterator>
+#include <regex>
 
 #include <catch2/catch.hpp>
 
 #include "harness.h"
 #include "leak_steps.h"
+#include "png_read.h"
 #include "pprof_tool.h"
 
 using namespace rt;
@@ -30,6 +38,15 @@ struct TempDir {
     }
     ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
 };
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+bool have_rsvg() {
+    return std::system("command -v rsvg-convert >/dev/null 2>&1") == 0;
+}
 
 // RFC 3339 with nanoseconds, as --at and --diff-from take it.
 std::string rfc3339_ns(std::chrono::system_clock::time_point t) {
@@ -263,4 +280,97 @@ TEST_CASE("--diff BASE: two runs (other pids, other addresses) differ by exactly
     REQUIRE(back["stacks"].size() == 1);
     CHECK(back["stacks"][0]["bytes"] == -LS_LEAK_BYTES);
     CHECK(back["stacks"][0]["allocs"] == -LS_LEAK_N);
+}
+
+TEST_CASE("--plot OUT.svg: rsvg-convert renders the recording's heap line and its peak", "[bpf][record][plot][host]") {
+    RT_REQUIRE_ENV();
+    const std::string prog = "leak_steps_fp";
+    if (!have_prog(prog)) return;
+    if (!have_rsvg()) {
+        if (ci_mode()) FAIL("rsvg-convert is needed (librsvg2-bin, tools/deps.txt)");
+        WARN("skipped: no rsvg-convert (librsvg2-bin)");
+        return;
+    }
+    TempDir tmp;
+    const std::string dir = tmp.path, file = dir + "/run.gz", svg = dir + "/plot.svg", png = dir + "/plot.png";
+    const TwoSteps run = record_two_steps(prog, file);
+    const int pid = run.pid;
+
+    Run r = run_memtop({memtop_path(), "report", file, "--plot", svg});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    const std::string text = slurp(svg);
+    INFO(text.substr(0, 4000));
+
+    // The heap line's numbers: the recording's, ending at the final heap.
+    std::smatch m;
+    REQUIRE(std::regex_search(text, m,
+                              std::regex("<polyline class=\"heap\" data-pid=\"" + std::to_string(pid) +
+                                         "\" data-values=\"([^\"]*)\"[^>]*points=\"([^\"]*)\"")));
+    const std::string values = m[1], points = m[2];
+    std::vector<long long> bytes;
+    std::regex v(":([0-9]+)");
+    for (auto it = std::sregex_iterator(values.begin(), values.end(), v); it != std::sregex_iterator(); ++it)
+        bytes.push_back(std::stoll((*it)[1]));
+    REQUIRE_FALSE(bytes.empty());
+    CHECK(bytes.back() == LS_KEEP_BYTES + LS_LEAK_BYTES);
+    long long top = 0;
+    for (long long b : bytes) {
+        top = std::max(top, b);
+        // At most one steady_temp block in flight on top of what is kept.
+        CHECK(b <= LS_KEEP_BYTES + LS_LEAK_BYTES + LS_TEMP_SIZE);
+    }
+    CHECK(top >= LS_KEEP_BYTES + LS_LEAK_BYTES);
+    CHECK(std::find(bytes.begin(), bytes.end(), LS_KEEP_BYTES) != bytes.end());  // step 1, before the leak
+    // The peak dot: at the highest value, labelled with its exact bytes.
+    REQUIRE(std::regex_search(text, m,
+                              std::regex("<circle class=\"peak\" data-pid=\"" + std::to_string(pid) +
+                                         "\" data-bytes=\"([0-9]+)\" cx=\"([0-9.]+)\" cy=\"([0-9.]+)\"")));
+    CHECK(std::stoll(m[1]) == top);
+    const double cx = std::stod(m[2]), cy = std::stod(m[3]);
+    CHECK(text.find("peak heap " + std::to_string(top) + " B") != std::string::npos);
+
+    // A real consumer renders it.
+    Run conv = run_memtop({"rsvg-convert", "-o", png, svg});
+    INFO(conv.diag);
+    REQUIRE(conv.exit_code == 0);
+    CHECK(conv.err_lines.empty());
+    std::string error;
+    auto img = read_png(png, &error);
+    INFO(error);
+    REQUIRE(img);
+    CHECK(img->width == 1000);
+    CHECK(img->height == 500);
+    int px[3];
+    // The first process's colour (#1f77b4) at the peak dot's centre.
+    img->rgb(int(cx), int(cy), px);
+    CHECK(std::abs(px[0] - 0x1f) <= 8);
+    CHECK(std::abs(px[1] - 0x77) <= 8);
+    CHECK(std::abs(px[2] - 0xb4) <= 8);
+    // The line: the last point's pixel has the colour, and so do many
+    // pixels in all; the plot's top left corner (above every value) is white.
+    auto last_comma = points.rfind(',');
+    auto last_space = points.rfind(' ', last_comma);
+    const double lx = std::stod(points.substr(last_space + 1, last_comma - last_space - 1));
+    const double ly = std::stod(points.substr(last_comma + 1));
+    img->rgb(int(lx) - 1, int(ly), px);
+    CHECK(px[2] > px[0] + 60);  // blue, not white or grey
+    int blue = 0;
+    for (int y = 0; y < img->height; y++)
+        for (int x = 0; x < img->width; x++) {
+            img->rgb(x, y, px);
+            blue += std::abs(px[0] - 0x1f) <= 8 && std::abs(px[1] - 0x77) <= 8 && std::abs(px[2] - 0xb4) <= 8;
+        }
+    CHECK(blue > 200);
+    img->rgb(95, 45, px);
+    CHECK((px[0] == 255 && px[1] == 255 && px[2] == 255));
+
+    // Nowhere to write it: one line, status 2, before reading anything.
+    Run bad = run_memtop({memtop_path(), "report", file, "--plot", "/nonexistent-dir/p.svg"});
+    INFO(bad.diag);
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.out_lines.empty());
+    REQUIRE(bad.err_lines.size() == 1);
+    CHECK(bad.err_lines[0].find("--plot /nonexistent-dir/p.svg: cannot write in /nonexistent-dir") !=
+          std::string::npos);
 }

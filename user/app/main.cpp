@@ -138,6 +138,9 @@ int report_main(int argc, char** argv) {
     app.add_option("--diff-from", query.diff_from,
                    "the same against this recording's report at or before TIME (seconds since its start, or "
                    "RFC 3339)");
+    app.add_option("--plot", query.plot,
+                   "also draw the recording's memory over time per process (heap, RSS, the peak marked) as an "
+                   "SVG in OUT");
     app.footer(
         "Exit status: 0 ok; 1 the file is truncated or corrupt (what could be read is shown); 2 usage, or "
         "not a recording.");
@@ -149,6 +152,7 @@ int report_main(int argc, char** argv) {
     try {
         check_export_files(exports);
         check_report_query(query, exports);
+        check_output_path("--plot", query.plot);
         Recording rec = read_recording(file);
         std::optional<ChosenReport> chosen = choose_report(rec, file, query);
         // One line, whatever went wrong.
@@ -162,6 +166,7 @@ int report_main(int argc, char** argv) {
             fprintf(stderr, "memtop: %s holds no report (the run ended before its first one)\n", file.c_str());
         if (!chosen) return kExitFailure;
         const Report& last = chosen->report;
+        if (!query.plot.empty()) write_plot(rec, file, query.plot);
         if (query.diffing()) {
             show_diff(rec, file, *chosen, query, json, exports);
             return rec.problem.empty() ? kExitOk : kExitFailure;

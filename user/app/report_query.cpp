@@ -1,11 +1,15 @@
 #include "app/report_query.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 
 #include "record/diff.h"
 #include "record/diff_view.h"
+#include "record/plot_svg.h"
 #include "util/errors.h"
 #include "views/format.h"
 
@@ -140,6 +144,20 @@ void show_diff(Recording& rec, const std::string& file, const ChosenReport& now,
         ExportFiles pprof_only;
         pprof_only.pprof = exports.pprof;
         write_export_files(diff_as_report(d, now.report), pprof_only);
+    }
+}
+
+void write_plot(const Recording& rec, const std::string& file, const std::string& out) {
+    const std::string svg = render_plot_svg(rec, "memtop: memory over time, " + file);
+    const std::string tmp = out + ".tmp";
+    FILE* f = fopen(tmp.c_str(), "we");
+    if (!f) throw MemtopError(kExitFailure, describe("--plot " + out + ": create " + tmp, errno));
+    bool ok = fwrite(svg.data(), 1, svg.size(), f) == svg.size();
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp.c_str(), out.c_str()) != 0) {
+        int err = errno;
+        unlink(tmp.c_str());
+        throw MemtopError(kExitFailure, describe("--plot " + out, err));
     }
 }
 

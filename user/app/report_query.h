@@ -1,6 +1,6 @@
 // `memtop report FILE`: which moment of the recording to show (--at TIME,
 // --peak [PID]), and what to make of it besides the report (--diff BASE,
-// --diff-from TIME). The command line is main.cpp's; the
+// --diff-from TIME, --plot OUT.svg). The command line is main.cpp's; the
 // choices are made here.
 #pragma once
 
@@ -18,6 +18,7 @@ struct ReportQuery {
     std::optional<std::string> peak;  // --peak [PID]: set ("" without PID) when given
     std::string diff;                 // --diff BASE: another recording
     std::string diff_from;            // --diff-from TIME: a moment of the same recording
+    std::string plot;                 // --plot OUT.svg
     bool diffing() const { return !diff.empty() || !diff_from.empty(); }
 };
 
@@ -37,5 +38,9 @@ std::optional<ChosenReport> choose_report(Recording& rec, const std::string& fil
 // base that is not there (not a recording, no report at TIME).
 void show_diff(Recording& rec, const std::string& file, const ChosenReport& now, const ReportQuery& q, bool json,
                const ExportFiles& exports);
+
+// --plot OUT.svg: the recording's memory over time (record/plot_svg.h),
+// written whole (beside OUT, then renamed). Throws MemtopError naming OUT.
+void write_plot(const Recording& rec, const std::string& file, const std::string& out);
 
 }  // namespace memtop
