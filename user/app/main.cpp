@@ -127,20 +127,25 @@ int report_main(int argc, char** argv) {
     app.add_option("--pprof", exports.pprof, "write its heap stacks to OUT as a gzip'd pprof profile");
     app.add_option("--folded", exports.folded, "write its heap stacks to OUT as folded stacks");
     app.add_option("--at", query.at,
-                   "the report made at or last before TIME: seconds since the recording's start, or RFC 3339");
+                   "the report made at or last before TIME: seconds since the recording's start, or RFC 3339")
+        ->type_name("TIME");
     app.add_option("--peak", query.peak,
                    "the report made at or last before the moment of PID's highest heap (without PID: the "
                    "process whose heap went highest)")
-        ->expected(0, 1);
+        ->expected(0, 1)
+        ->type_name("[PID]");
     app.add_option("--diff", query.diff,
                    "print the report minus BASE's last report (another recording): per stack, the change in "
-                   "outstanding bytes and allocations, largest growth first; --pprof writes it");
+                   "outstanding bytes and allocations, largest growth first; --pprof writes it")
+        ->type_name("BASE");
     app.add_option("--diff-from", query.diff_from,
                    "the same against this recording's report at or before TIME (seconds since its start, or "
-                   "RFC 3339)");
+                   "RFC 3339)")
+        ->type_name("TIME");
     app.add_option("--plot", query.plot,
                    "also draw the recording's memory over time per process (heap, RSS, the peak marked) as an "
-                   "SVG in OUT");
+                   "SVG in OUT")
+        ->type_name("OUT");
     app.footer(
         "Exit status: 0 ok; 1 the file is truncated or corrupt (what could be read is shown); 2 usage, or "
         "not a recording.");
