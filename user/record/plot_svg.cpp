@@ -15,7 +15,7 @@ namespace {
 
 constexpr int kWidth = 1000, kHeight = 500;
 constexpr int kLeft = 90, kRight = 230, kTop = 40, kBottom = 50;  // the legend is on the right
-constexpr double kLegendStep = 50;                                // a process's 3 lines in the legend
+constexpr double kLegendStep = 46;                                // a process's 3 lines in the legend
 // Distinct on white, in the order processes are drawn (matplotlib's "tab10").
 constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
@@ -214,8 +214,12 @@ std::string render_plot_svg(const Recording& rec, const std::string& title, size
         auto top = std::max_element(pv.begin(), pv.end(),
                                     [](const PlotPoint& a, const PlotPoint& b) { return a.bytes < b.bytes; });
         if (top != pv.end()) {
-            const std::string label = "peak " + (s.heap.empty() ? std::string("RSS ") : std::string("heap ")) +
-                                      std::to_string(top->bytes) + " B (" + human_bytes(top->bytes) + ")";
+            // Exact bytes on one legend line, the rounded size and the time
+            // on the next: each fits the legend's width.
+            const std::string exact = "peak " + (s.heap.empty() ? std::string("RSS ") : std::string("heap ")) +
+                                      std::to_string(top->bytes) + " B";
+            const std::string rounded = "(" + human_bytes(top->bytes) + ")";
+            const std::string label = exact + " " + rounded;
             const std::string at = "at " + since_start(top->t_ns, start);
             peaks += "<circle class=\"peak\" data-pid=\"" + std::to_string(s.pid) + "\" data-bytes=\"" +
                      std::to_string(top->bytes) + "\" cx=\"" + num(X(top->t_ns)) + "\" cy=\"" + num(Y(top->bytes)) +
@@ -226,10 +230,10 @@ std::string render_plot_svg(const Recording& rec, const std::string& title, size
                       num(kWidth - kRight + 32) + "\" y2=\"" + num(ly - 4) + "\" stroke=\"" + color +
                       "\" stroke-width=\"2\"/>\n";
             legend += "<text x=\"" + num(kWidth - kRight + 38) + "\" y=\"" + num(ly) + "\">" + xml(who) + "</text>\n";
-            legend += "<text class=\"peak-label\" x=\"" + num(kWidth - kRight + 38) + "\" y=\"" + num(ly + 16) +
-                      "\" font-size=\"11\">" + xml(label) + "</text>\n";
-            legend += "<text x=\"" + num(kWidth - kRight + 38) + "\" y=\"" + num(ly + 30) + "\" font-size=\"11\">" +
-                      xml(at) + "</text>\n";
+            legend += "<text class=\"peak-label\" x=\"" + num(kWidth - kRight + 38) + "\" y=\"" + num(ly + 15) +
+                      "\" font-size=\"11\">" + xml(exact) + "</text>\n";
+            legend += "<text x=\"" + num(kWidth - kRight + 38) + "\" y=\"" + num(ly + 28) + "\" font-size=\"11\">" +
+                      xml(rounded + " " + at) + "</text>\n";
         }
     }
     svg += peaks;
