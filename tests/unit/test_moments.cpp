@@ -101,6 +101,7 @@ TEST_CASE("the report at or before a moment", "[record][moments]") {
     auto skipped = report_at_or_before(rec, kStart + 2 * kSec);
     REQUIRE(skipped);
     CHECK(skipped->number == 1);
+    CHECK(skipped->reports == 3);
     CHECK(rec.problem.find("malformed report") != std::string::npos);
 }
 

@@ -96,28 +96,29 @@ std::string since_start(int64_t t_ns, int64_t start_ns) {
 }
 
 std::optional<ChosenReport> report_at_or_before(Recording& rec, std::optional<int64_t> t_ns) {
-    std::optional<ChosenReport> chosen;
-    size_t number = 0, reports = 0;
-    for (const auto& r : rec.records) {
-        if (r.value("type", "") != "report") continue;
+    // Only the chosen report is decoded (an hour of reports is thousands):
+    // from the last report backwards to the first at or before t_ns.
+    std::vector<const nlohmann::json*> reports;
+    for (const auto& r : rec.records)
+        if (r.value("type", "") == "report") reports.push_back(&r);
+    for (size_t i = reports.size(); i-- > 0;) {
+        const nlohmann::json& r = *reports[i];
+        const int64_t t = record_time(r);
+        if (t_ns && t > *t_ns) continue;
         // A report of a newer memtop may fail to decode: it is skipped, as
         // the reader skips a record type it does not know.
         try {
-            Report rep = decode_report(r.at("report"));
-            reports++;
-            number++;
-            int64_t t = record_time(r);
-            if (t_ns && t > *t_ns) continue;
-            if (!chosen) chosen.emplace();
-            chosen->report = std::move(rep);
-            chosen->time_ns = t;
-            chosen->number = number;
+            ChosenReport c;
+            c.report = decode_report(r.at("report"));
+            c.time_ns = t;
+            c.number = i + 1;
+            c.reports = reports.size();
+            return c;
         } catch (const std::exception& e) {
             rec.problem += (rec.problem.empty() ? "" : "; ") + std::string(e.what());
         }
     }
-    if (chosen) chosen->reports = reports;
-    return chosen;
+    return std::nullopt;
 }
 
 std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> pid) {

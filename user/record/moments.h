@@ -31,13 +31,13 @@ std::string since_start(int64_t t_ns, int64_t start_ns);
 struct ChosenReport {
     Report report;
     int64_t time_ns = 0;
-    size_t number = 0;   // 1-based among the file's whole reports
-    size_t reports = 0;  // report records in the file (whole ones: decoded)
+    size_t number = 0;   // 1-based among the file's report records
+    size_t reports = 0;  // report records in the file
 };
 
-// The last report at or before `t_ns` (every report when t_ns is nullopt)
-// that decodes; a report that does not is skipped, its reason appended to
-// rec.problem. nullopt when there is none.
+// The last report at or before `t_ns` (the last of all when t_ns is
+// nullopt) that decodes; a later one that does not is skipped, its reason
+// appended to rec.problem. nullopt when there is none.
 std::optional<ChosenReport> report_at_or_before(Recording& rec, std::optional<int64_t> t_ns);
 
 // The highest heap a process reached in the recording: the largest
