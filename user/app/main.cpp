@@ -14,6 +14,7 @@
 #include "app/html_run.h"
 #include "app/option_checks.h"
 #include "app/private_allocator.h"
+#include "app/report_query.h"
 #include "app/session.h"
 #include "attach/elf_image.h"
 #include "attach/placement.h"
@@ -126,6 +127,7 @@ int report_main(int argc, char** argv) {
     std::string file;
     bool json = false;
     ExportFiles exports;
+    ReportQuery query;
     CLI::App app{"memtop report: print a recording's last report (as the live run printed it)"};
     app.add_option("file", file, "a file written by memtop --record")->required();
     app.add_flag("--json", json, "the report as one JSON object (as memtop --json prints it)");
@@ -133,6 +135,26 @@ int report_main(int argc, char** argv) {
     app.add_option("--folded", exports.folded, "write its heap stacks to OUT as folded stacks");
     app.add_option("--html", exports.html,
                    "write the whole recording to OUT as one self-contained HTML report (charts, flame graphs)");
+    app.add_option("--at", query.at,
+                   "the report made at or last before TIME: seconds since the recording's start, or RFC 3339")
+        ->type_name("TIME");
+    app.add_option("--peak", query.peak,
+                   "the report made at or last before the moment of PID's highest heap (without PID: the "
+                   "process whose heap went highest)")
+        ->expected(0, 1)
+        ->type_name("[PID]");
+    app.add_option("--diff", query.diff,
+                   "print the report minus BASE's last report (another recording): per stack, the change in "
+                   "outstanding bytes and allocations, largest growth first; --pprof writes it")
+        ->type_name("BASE");
+    app.add_option("--diff-from", query.diff_from,
+                   "the same against this recording's report at or before TIME (seconds since its start, or "
+                   "RFC 3339)")
+        ->type_name("TIME");
+    app.add_option("--plot", query.plot,
+                   "also draw the recording's memory over time per process (heap, RSS, the peak marked) as an "
+                   "SVG in OUT")
+        ->type_name("OUT");
     app.footer(
         "Exit status: 0 ok; 1 the file is truncated or corrupt (what could be read is shown); 2 usage, or "
         "not a recording.");
@@ -143,33 +165,28 @@ int report_main(int argc, char** argv) {
     }
     try {
         check_export_files(exports);
+        check_report_query(query, exports);
+        check_output_path("--plot", query.plot);
         Recording rec = read_recording(file);
-        std::optional<Report> last;
-        size_t reports = 0;
-        for (auto it = rec.records.rbegin(); it != rec.records.rend(); ++it) {
-            if (it->value("type", "") != "report") continue;
-            reports++;
-            if (!last) {
-                try {
-                    last = decode_report(it->at("report"));
-                } catch (const std::exception& e) {
-                    rec.problem += (rec.problem.empty() ? "" : "; ") + std::string(e.what());
-                    last.reset();
-                    reports--;
-                    continue;
-                }
-            }
-        }
+        std::optional<ChosenReport> chosen = choose_report(rec, file, query);
         // One line, whatever went wrong.
         if (!rec.problem.empty())
             fprintf(stderr, "memtop: read recording %s: %s; %s\n", file.c_str(), rec.problem.c_str(),
-                    last ? ("showing the last of the " + std::to_string(reports) + " whole reports").c_str()
-                         : "no whole report in what could be read");
-        else if (!last)
+                    chosen ? ("showing report " + std::to_string(chosen->number) + " of the " +
+                              std::to_string(chosen->reports) + " whole reports")
+                                 .c_str()
+                           : "no whole report in what could be read");
+        else if (!chosen)
             fprintf(stderr, "memtop: %s holds no report (the run ended before its first one)\n", file.c_str());
-        if (!last) return kExitFailure;
-        PrintView(json).show(*last);
-        write_export_files(*last, exports);
+        if (!chosen) return kExitFailure;
+        const Report& last = chosen->report;
+        if (!query.plot.empty()) write_plot(rec, file, query.plot);
+        if (query.diffing()) {
+            show_diff(rec, file, *chosen, query, json, exports);
+            return rec.problem.empty() ? kExitOk : kExitFailure;
+        }
+        PrintView(json).show(last);
+        write_export_files(last, exports);
         write_html_file(exports.html, html_run_from_recording(rec, file));
         return rec.problem.empty() ? kExitOk : kExitFailure;
     } catch (const MemtopError& e) {

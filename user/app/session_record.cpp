@@ -28,13 +28,16 @@ nlohmann::json Session::run_meta() const {
     gethostname(host, sizeof host - 1);
     struct utsname u {};
     uname(&u);
-    nlohmann::json meta = {{"argv", opt_.argv},
-                           {"host", host},
-                           {"kernel", u.release},
-                           {"start", rfc3339(started_)},
-                           {"mode", mode_of(opt_)},
-                           {"interval", interval_},
-                           {"record_interval", opt_.record_interval}};
+    // start_ns: `memtop report --at SECONDS` counts from it (start has whole seconds).
+    nlohmann::json meta = {
+        {"argv", opt_.argv},
+        {"host", host},
+        {"kernel", u.release},
+        {"start", rfc3339(started_)},
+        {"start_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(started_.time_since_epoch()).count()},
+        {"mode", mode_of(opt_)},
+        {"interval", interval_},
+        {"record_interval", opt_.record_interval}};
     return meta;
 }
 

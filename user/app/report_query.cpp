@@ -1,0 +1,164 @@
+#include "app/report_query.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+
+#include "record/diff.h"
+#include "record/diff_view.h"
+#include "record/plot_svg.h"
+#include "util/errors.h"
+#include "views/format.h"
+
+namespace memtop {
+
+namespace {
+
+std::string bytes_text(int64_t b) {
+    return b < 1024 ? human_bytes(b) : std::to_string(b) + " B (" + human_bytes(b) + ")";
+}
+
+// "+2.50 s (2026-12-06T07:00:01.250Z)": both forms --at takes.
+std::string when(int64_t t_ns, int64_t start_ns) {
+    std::time_t s = static_cast<std::time_t>(t_ns / 1000000000);
+    std::tm tm;
+    gmtime_r(&s, &tm);
+    char buf[48];
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(t_ns % 1000000000 / 1000000));
+    return since_start(t_ns, start_ns) + " (" + buf + ")";
+}
+
+uint32_t parse_pid(const std::string& s) {
+    char* end = nullptr;
+    long v = strtol(s.c_str(), &end, 10);
+    if (s.empty() || *end || v <= 0 || v > 0x3fffffff)
+        throw MemtopError(kExitUsage, "--peak " + s + ": not a process id");
+    return static_cast<uint32_t>(v);
+}
+
+}  // namespace
+
+void check_report_query(const ReportQuery& q, const ExportFiles& exports) {
+    if (!q.at.empty() && q.peak) throw MemtopError(kExitUsage, "--at and --peak: choose one moment");
+    if (!q.diff.empty() && !q.diff_from.empty())
+        throw MemtopError(kExitUsage, "--diff and --diff-from: choose one base");
+    if (q.diffing() && !exports.folded.empty())
+        throw MemtopError(
+            kExitUsage, "--folded: not with a diff (folded stacks hold no negative numbers); --pprof writes the diff");
+}
+
+std::optional<ChosenReport> choose_report(Recording& rec, const std::string& file, const ReportQuery& q) {
+    const int64_t start = recording_start_ns(rec);
+    std::optional<int64_t> moment;
+    std::optional<uint32_t> peak_pid;
+    std::string asked;
+    if (!q.at.empty()) {
+        moment = parse_moment(q.at, start, "--at");
+        const int64_t end = recording_end_ns(rec);
+        if (*moment > end)
+            throw MemtopError(kExitUsage, "--at " + q.at + ": after the end of " + file + " (its last record is at " +
+                                              since_start(end, start) + ")");
+        asked = "--at " + when(*moment, start);
+    } else if (q.peak) {
+        std::optional<uint32_t> pid;
+        if (!q.peak->empty()) pid = parse_pid(*q.peak);
+        auto peak = heap_peak(rec, pid);
+        if (!peak)
+            throw MemtopError(kExitUsage, pid ? "--peak " + *q.peak + ": " + file + " holds no heap of pid " + *q.peak
+                                              : "--peak: " + file + " holds no heap numbers (no heap-traced process)");
+        moment = peak->until_ns;
+        peak_pid = peak->pid;
+        asked = "the peak heap of pid " + std::to_string(peak->pid) + (pid ? "" : " (the highest of all processes)") +
+                ", " + bytes_text(peak->heap_bytes) + ", at " + when(peak->time_ns, start) +
+                (peak->until_ns > peak->time_ns ? " until " + since_start(peak->until_ns, start) : "");
+    }
+    auto chosen = report_at_or_before(rec, moment);
+    if (!moment) return chosen;
+    if (!chosen) {
+        std::string first = " (it holds no whole report)";
+        for (const auto& r : rec.records)
+            if (r.value("type", "") == "report" && r.contains("report") && r["report"].is_object()) {
+                first = " (its first is at " + since_start(r["report"].value("time_ns", int64_t{0}), start) + ")";
+                break;
+            }
+        throw MemtopError(kExitUsage, (q.at.empty() ? std::string("--peak") : "--at " + q.at) + ": " + file +
+                                          " has no report at or before " + since_start(*moment, start) + first);
+    }
+    // With --peak, the report's own heap of that process: the peak, or
+    // (when the heap fell before the next report) what the report before saw.
+    std::string heap_then;
+    if (peak_pid)
+        for (const auto& p : chosen->report.processes)
+            if (p.pid == *peak_pid && p.heap_traced) heap_then = ", its heap there " + bytes_text(p.heap_bytes);
+    fprintf(stderr, "memtop: %s: showing report %zu of %zu, made at %s%s\n", asked.c_str(), chosen->number,
+            chosen->reports, when(chosen->time_ns, start).c_str(), heap_then.c_str());
+    return chosen;
+}
+
+namespace {
+
+std::string side_name(const std::string& file, const ChosenReport& c, int64_t start) {
+    return file + ", report " + std::to_string(c.number) + " of " + std::to_string(c.reports) + ", made at " +
+           when(c.time_ns, start);
+}
+
+}  // namespace
+
+void show_diff(Recording& rec, const std::string& file, const ChosenReport& now, const ReportQuery& q, bool json,
+               const ExportFiles& exports) {
+    DiffSides sides;
+    sides.now = side_name(file, now, recording_start_ns(rec));
+    std::optional<ChosenReport> base;
+    if (!q.diff_from.empty()) {
+        const int64_t start = recording_start_ns(rec);
+        const int64_t t = parse_moment(q.diff_from, start, "--diff-from");
+        if (t > recording_end_ns(rec))
+            throw MemtopError(kExitUsage, "--diff-from " + q.diff_from + ": after the end of " + file +
+                                              " (its last record is at " + since_start(recording_end_ns(rec), start) +
+                                              ")");
+        base = report_at_or_before(rec, t);
+        if (!base)
+            throw MemtopError(kExitUsage, "--diff-from " + q.diff_from + ": " + file + " has no report at or before " +
+                                              since_start(t, start));
+        sides.base = side_name(file, *base, start);
+    } else {
+        Recording other = read_recording(q.diff);
+        base = report_at_or_before(other, std::nullopt);
+        if (!base)
+            throw MemtopError(kExitFailure, "--diff " + q.diff + ": holds no whole report" +
+                                                (other.problem.empty() ? "" : " (" + other.problem + ")"));
+        if (!other.problem.empty())
+            fprintf(stderr, "memtop: read recording %s: %s; diffing against its last whole report\n", q.diff.c_str(),
+                    other.problem.c_str());
+        sides.base = side_name(q.diff, *base, recording_start_ns(other));
+    }
+    ReportDiff d = diff_reports(base->report, now.report);
+    std::string out = json ? render_diff_json(d, sides) + "\n" : render_diff_text(d, sides);
+    fwrite(out.data(), 1, out.size(), stdout);
+    fflush(stdout);
+    if (!exports.pprof.empty()) {
+        ExportFiles pprof_only;
+        pprof_only.pprof = exports.pprof;
+        write_export_files(diff_as_report(d, now.report), pprof_only);
+    }
+}
+
+void write_plot(const Recording& rec, const std::string& file, const std::string& out) {
+    const std::string svg = render_plot_svg(rec, "memtop: memory over time, " + file);
+    const std::string tmp = out + ".tmp";
+    FILE* f = fopen(tmp.c_str(), "we");
+    if (!f) throw MemtopError(kExitFailure, describe("--plot " + out + ": create " + tmp, errno));
+    bool ok = fwrite(svg.data(), 1, svg.size(), f) == svg.size();
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp.c_str(), out.c_str()) != 0) {
+        int err = errno;
+        unlink(tmp.c_str());
+        throw MemtopError(kExitFailure, describe("--plot " + out, err));
+    }
+}
+
+}  // namespace memtop

@@ -1,0 +1,46 @@
+// `memtop report FILE`: which moment of the recording to show (--at TIME,
+// --peak [PID]), and what to make of it besides the report (--diff BASE,
+// --diff-from TIME, --plot OUT.svg). The command line is main.cpp's; the
+// choices are made here.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "record/moments.h"
+#include "record/recording.h"
+#include "views/export/files.h"
+
+namespace memtop {
+
+struct ReportQuery {
+    std::string at;                   // --at TIME; "" for the last report
+    std::optional<std::string> peak;  // --peak [PID]: set ("" without PID) when given
+    std::string diff;                 // --diff BASE: another recording
+    std::string diff_from;            // --diff-from TIME: a moment of the same recording
+    std::string plot;                 // --plot OUT.svg
+    bool diffing() const { return !diff.empty() || !diff_from.empty(); }
+};
+
+// Throws MemtopError (usage) for options that do not go together.
+void check_report_query(const ReportQuery& q, const ExportFiles& exports);
+
+// The report the query asks for: the last one, or the last at or before
+// --at's moment or --peak's. Says on stderr, in one line, which moment was
+// chosen when it was asked for. Throws MemtopError for a moment the
+// recording does not hold (before its first report, after its end, a pid
+// it never saw). nullopt when the file holds no whole report at all.
+std::optional<ChosenReport> choose_report(Recording& rec, const std::string& file, const ReportQuery& q);
+
+// --diff BASE / --diff-from TIME: prints `now` minus the base (BASE's last
+// report, or this recording's report at or before TIME) as text or JSON,
+// and writes exports.pprof as that difference. Throws MemtopError for a
+// base that is not there (not a recording, no report at TIME).
+void show_diff(Recording& rec, const std::string& file, const ChosenReport& now, const ReportQuery& q, bool json,
+               const ExportFiles& exports);
+
+// --plot OUT.svg: the recording's memory over time (record/plot_svg.h),
+// written whole (beside OUT, then renamed). Throws MemtopError naming OUT.
+void write_plot(const Recording& rec, const std::string& file, const std::string& out);
+
+}  // namespace memtop
