@@ -373,6 +373,14 @@ TEST_CASE("allocators: a program linked with jemalloc is traced through it", "[b
     cpp_sites_cmd({"cpp_sites_jemalloc", "cpp_sites.cpp", true});
 }
 
+TEST_CASE("allocators: a static program with jemalloc inside is traced through it",
+          "[bpf][sites][cmd][allocators][static][host]") {
+    // --no-throw: a static program's first throw has libgcc sort every FDE
+    // of the executable into arrays it mallocs and frees (unwind-dw2-fde.c),
+    // which the --baseline run never does; the sites are what is checked.
+    cpp_sites_cmd({"cpp_sites_static_jemalloc", "cpp_sites.cpp", true}, {}, false);
+}
+
 TEST_CASE("allocators: memtop -p attaches to a running cpp_sites_fp under tcmalloc: exact sites",
           "[bpf][sites][attach][allocators][host]") {
     RT_REQUIRE_ENV();
