@@ -135,7 +135,7 @@ TEST_CASE("a process's peak heap: its highest sample or report, the earliest mom
     CHECK(chosen->number == 2);  // +2 s, inside the plateau
 }
 
-TEST_CASE("--at and --peak choose a report, or say in one line why not", "[record][moments]") {
+TEST_CASE("report --at and --peak choose a report, or say in one line why not", "[record][moments]") {
     Recording rec = recording();
     ReportQuery q;
     q.at = "1.5";

@@ -42,7 +42,7 @@ Recording recording() {
 
 }  // namespace
 
-TEST_CASE("--plot: each process's heap and RSS series, the highest peak first", "[record][plot]") {
+TEST_CASE("plot: each process's heap and RSS series, the highest peak first", "[record][plot]") {
     auto series = memory_series(recording());
     REQUIRE(series.size() == 2);
     const ProcessSeries& s = series[0];
@@ -58,7 +58,7 @@ TEST_CASE("--plot: each process's heap and RSS series, the highest peak first", 
     CHECK(series[1].pid == 9);
 }
 
-TEST_CASE("--plot: the SVG's lines are at the recording's values, the peak marked", "[record][plot]") {
+TEST_CASE("plot: the SVG's lines are at the recording's values, the peak marked", "[record][plot]") {
     const std::string svg = render_plot_svg(recording(), "t & t");
     CHECK(svg.rfind("<?xml", 0) == 0);
     CHECK(svg.find("<title>t &amp; t</title>") != std::string::npos);
