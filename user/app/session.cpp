@@ -55,7 +55,7 @@ void Session::process_ended(const ProcessStats& p) {
 void Session::process_exec(const EndedInstance& old_image) {
     // The old image's memory is gone with it; so are its stacks.
     exec_ended_.push_back(old_image);
-    namer_.exec(old_image.pid);
+    namer_.exec(old_image.pid, old_image.epoch);
 }
 
 void Session::stack_stored(uint32_t pid, uint32_t epoch) {

@@ -31,8 +31,13 @@ void StackNamer::stack_stored(uint32_t pid, uint32_t epoch) {
         snapshot(pid, epoch);
 }
 
-void StackNamer::exec(uint32_t pid) {
-    maps_.erase(pid);
+void StackNamer::exec(uint32_t pid, uint32_t old_epoch) {
+    auto m = maps_.find(pid);
+    // Under load the ring buffer is read late: a short CMD can exec, run,
+    // stop at its exit (where its maps were read) before this event is
+    // read. Erasing that snapshot left the final report unnamed.
+    if (m != maps_.end() && m->second.epoch != 0 && m->second.epoch != old_epoch) return;
+    if (m != maps_.end()) maps_.erase(m);
     symbolizer_.forget_process(static_cast<int>(pid));  // the old image's JIT is gone too
 }
 

@@ -26,7 +26,10 @@ public:
     // exit stop): the last chance to read its maps.
     void snapshot(uint32_t pid, uint32_t epoch);
     // The process exec'd: the old image's maps and JIT names are gone.
-    void exec(uint32_t pid);
+    // old_epoch: the old image's heap instance (0: it had none). A snapshot
+    // of a newer heap instance is the new image's and is kept: the exec
+    // event may be read after the new image ran, and exited.
+    void exec(uint32_t pid, uint32_t old_epoch);
     // The instance's final numbers were reported: drop what is kept of it.
     void forget(uint32_t pid, uint32_t epoch);
 
