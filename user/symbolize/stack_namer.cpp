@@ -89,6 +89,11 @@ void StackNamer::name(Report& r) {
         r.unwind.incomplete_by_module[module]++;
     }
     r.unwind.incomplete_ends.clear();
+    // What became of each reported process's perf map, said in the report
+    // whether it was used, refused or used in part.
+    r.perf_maps.clear();
+    for (const auto& p : r.processes)
+        if (auto note = symbolizer_.perf_map_note(static_cast<int>(p.pid))) r.perf_maps.push_back(std::move(*note));
 }
 
 }  // namespace memtop

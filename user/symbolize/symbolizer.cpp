@@ -18,6 +18,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -333,8 +334,26 @@ void describe_cached(Module& m, Dwarf_Addr addr, uint64_t extra, Frame& f) {
 }
 
 // A perf map is read up to this many bytes; past it a (runaway or hostile)
-// JIT's later entries stay unnamed rather than memtop's memory growing.
-constexpr uint64_t kMaxPerfMapBytes = 256ull << 20;
+// JIT's later entries stay unnamed, and the report says how much was not
+// read, rather than memtop's memory growing with the file. 64 MiB is some
+// 800,000 lines of JIT code: more live code than any JIT has, though a
+// long-running node --perf-basic-prof (which never removes lines) gets there.
+constexpr uint64_t kMaxPerfMapBytes = 64ull << 20;
+// Read in pieces of this size: memory for the text read stays this small.
+constexpr size_t kPerfMapChunk = size_t(1) << 20;
+// A file with at least this many malformed lines, and more malformed lines
+// than good ones, is not a perf map (random bytes, a binary, another
+// program's text): none of it is used. A real map's few bad lines (a JIT
+// that died mid-write) stay under it.
+constexpr uint64_t kNotAPerfMapLines = 16;
+
+std::string file_type(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+    return "something else";
+}
 
 // Opens /tmp/perf-NSPID.map as process `pid` sees it. The path is resolved
 // inside the process's root (RESOLVE_IN_ROOT): a symlink there that points
@@ -342,7 +361,10 @@ constexpr uint64_t kMaxPerfMapBytes = 256ull << 20;
 // file, as it would through a plain open of /proc/PID/root/tmp/.... Only a
 // regular file owned by the process's user or root counts (perf's own rule):
 // another user could create /tmp/perf-PID.map for a pid before it runs.
-UniqueFd open_perf_map(int pid, int nspid, struct stat& st) {
+// A file that is there but refused leaves an empty fd and `why` says why;
+// none there (or the process gone) leaves both empty.
+UniqueFd open_perf_map(int pid, int nspid, struct stat& st, std::string& why) {
+    why.clear();
     const std::string proc = "/proc/" + std::to_string(pid);
     UniqueFd root(::open((proc + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) return UniqueFd();
@@ -355,14 +377,38 @@ UniqueFd open_perf_map(int pid, int nspid, struct stat& st) {
     // check below lets through as root's.
     how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW;
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root.get(), rel.c_str(), &how, sizeof how)));
+    UniqueFd fd;
+    for (int attempt = 0; attempt < 3 && !fd; ++attempt) {  // EAGAIN: a rename raced the resolution
+        fd = UniqueFd(static_cast<int>(::syscall(SYS_openat2, root.get(), rel.c_str(), &how, sizeof how)));
+        if (!fd && errno != EAGAIN) break;
+    }
     if (!fd && errno == ENOSYS)  // before 5.6, or a seccomp filter: no symlink at the end at least
         fd = UniqueFd(::openat(root.get(), rel.c_str(), static_cast<int>(how.flags)));
-    if (!fd) return UniqueFd();
-    struct stat owner {};
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || ::stat(proc.c_str(), &owner) != 0 ||
-        (st.st_uid != 0 && st.st_uid != owner.st_uid))
+    if (!fd) {
+        const int err = errno;
+        if (err == ELOOP)
+            why = "a symlink (not followed)";
+        else if (err == ENXIO)  // a socket
+            why = "not a regular file";
+        else if (err != ENOENT && err != ENOTDIR && err != ESRCH)
+            why = std::string("could not be opened: ") + std::strerror(err);
         return UniqueFd();
+    }
+    struct stat owner {};
+    if (::fstat(fd.get(), &st) != 0) {
+        why = std::string("could not be read: ") + std::strerror(errno);
+        return UniqueFd();
+    }
+    if (!S_ISREG(st.st_mode)) {
+        why = file_type(st.st_mode) + ", not a regular file";
+        return UniqueFd();
+    }
+    if (::stat(proc.c_str(), &owner) != 0) return UniqueFd();  // the process is gone
+    if (st.st_uid != 0 && st.st_uid != owner.st_uid) {
+        why = "owned by uid " + std::to_string(st.st_uid) + ", neither the process's user (uid " +
+              std::to_string(owner.st_uid) + ") nor root";
+        return UniqueFd();
+    }
     return fd;
 }
 
@@ -372,10 +418,81 @@ struct PerfMapState {
     bool read = false;
     uint64_t dev = 0, ino = 0, size = 0;
     struct timespec mtime {};
-    uint64_t consumed = 0;  // bytes parsed: up to the end of the last whole line
+    uint64_t consumed = 0;      // bytes parsed: up to the end of the last whole line
+    bool in_long_line = false;  // consumed ends inside a line longer than a chunk
     PerfMap table;
     std::string label;  // "[perf-NSPID.map]"
+    // What the report says of it: found at all, refused, lines skipped.
+    bool seen = false;
+    std::string rejected;
+    PerfMapLineCounts lines;
+    uint64_t overlapping = 0;
+    uint64_t bytes_unread = 0;
+
+    // A new file (or the first): what was said of the old one goes too.
+    void restart() {
+        table.clear();
+        consumed = 0;
+        in_long_line = false;
+        rejected.clear();
+        lines = {};
+        overlapping = 0;
+        bytes_unread = 0;
+    }
+    void reject(std::string why) {
+        table.clear();
+        rejected = std::move(why);
+    }
 };
+
+// Parses what was appended to the map since `st.consumed`, up to `end`, in
+// pieces of kPerfMapChunk; whole lines only: the JIT may be in the middle
+// of writing the last one, which is read again next time.
+void read_perf_map(int fd, uint64_t end, PerfMapState& st) {
+    std::string buf;
+    while (st.consumed < end && st.rejected.empty()) {
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(kPerfMapChunk, end - st.consumed));
+        buf.resize(want);
+        size_t got = 0;
+        while (got < want) {
+            ssize_t n = ::pread(fd, buf.data() + got, want - got, off_t(st.consumed + got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            got += size_t(n);
+        }
+        if (got == 0) return;
+        std::string_view text(buf.data(), got);
+        if (st.in_long_line) {  // the rest of a line already counted as malformed
+            const size_t nl = text.find('\n');
+            if (nl == std::string_view::npos) {
+                if (got < kPerfMapChunk) return;  // still not ended: look again next time
+                st.consumed += got;
+                continue;
+            }
+            text.remove_prefix(nl + 1);
+            st.consumed += nl + 1;
+            st.in_long_line = false;
+        }
+        const size_t whole = text.rfind('\n');
+        if (whole == std::string_view::npos) {
+            if (text.size() == kPerfMapChunk) {
+                // A line longer than a whole chunk: no JIT writes one.
+                ++st.lines.malformed;
+                st.consumed += text.size();
+                st.in_long_line = true;
+                continue;
+            }
+            if (text.data() != buf.data()) continue;  // read on from that line's start
+            return;                                   // the last line, not ended yet
+        }
+        text = text.substr(0, whole + 1);
+        st.overlapping += st.table.add(parse_perf_map(text, &st.lines));
+        st.consumed += text.size();
+        if (st.lines.malformed >= kNotAPerfMapLines && st.lines.malformed > st.lines.good)
+            st.reject("not a perf map: " + std::to_string(st.lines.malformed) + " of its first " +
+                      std::to_string(st.lines.malformed + st.lines.good + st.lines.absurd) + " lines malformed");
+    }
+}
 
 void refresh(int pid, PerfMapState& st) {
     if (st.nspid == 0) {
@@ -385,40 +502,34 @@ void refresh(int pid, PerfMapState& st) {
         st.label = "[perf-" + std::to_string(st.nspid) + ".map]";
     }
     struct stat fs {};
-    UniqueFd fd = open_perf_map(pid, st.nspid, fs);
-    if (!fd) return;  // removed, or the process is gone: keep what was read
+    std::string why;
+    UniqueFd fd = open_perf_map(pid, st.nspid, fs, why);
+    if (!fd) {
+        // Refused: nothing of it names a frame, not even what an earlier
+        // file there named. Not there (removed, or the process is gone):
+        // keep what was read.
+        if (!why.empty()) {
+            st.restart();
+            st.reject(std::move(why));
+            st.seen = true;
+            st.read = false;
+        }
+        return;
+    }
+    st.seen = true;
     if (st.read && st.dev == fs.st_dev && st.ino == fs.st_ino && st.size == uint64_t(fs.st_size) &&
         st.mtime.tv_sec == fs.st_mtim.tv_sec && st.mtime.tv_nsec == fs.st_mtim.tv_nsec)
         return;
     // JITs only append: the same file grown is read on from where it was
     // left. Another file, or a shorter one, is a new map.
-    if (!st.read || st.dev != fs.st_dev || st.ino != fs.st_ino || uint64_t(fs.st_size) < st.consumed) {
-        st.table.clear();
-        st.consumed = 0;
-    }
+    if (!st.read || st.dev != fs.st_dev || st.ino != fs.st_ino || uint64_t(fs.st_size) < st.consumed) st.restart();
     st.read = true;
     st.dev = fs.st_dev;
     st.ino = fs.st_ino;
     st.size = fs.st_size;
     st.mtime = fs.st_mtim;
-    const uint64_t end = std::min<uint64_t>(fs.st_size, kMaxPerfMapBytes);
-    if (end <= st.consumed) return;
-    std::string text(end - st.consumed, '\0');
-    size_t got = 0;
-    while (got < text.size()) {
-        ssize_t n = ::pread(fd.get(), text.data() + got, text.size() - got, off_t(st.consumed + got));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += size_t(n);
-    }
-    text.resize(got);
-    // Only whole lines: the JIT may be in the middle of writing the last one,
-    // which is read again next time.
-    size_t whole = text.rfind('\n');
-    if (whole == std::string::npos) return;
-    text.resize(whole + 1);
-    st.table.add(parse_perf_map(text));
-    st.consumed += text.size();
+    st.bytes_unread = uint64_t(fs.st_size) > kMaxPerfMapBytes ? uint64_t(fs.st_size) - kMaxPerfMapBytes : 0;
+    read_perf_map(fd.get(), std::min<uint64_t>(fs.st_size, kMaxPerfMapBytes), st);
 }
 
 }  // namespace
@@ -544,6 +655,23 @@ void Symbolizer::forget_process(int pid) noexcept {
 
 size_t Symbolizer::cached_modules() const {
     return impl_ ? impl_->modules.size() : 0;
+}
+
+std::optional<PerfMapNote> Symbolizer::perf_map_note(int pid) const {
+    if (!impl_) return std::nullopt;
+    auto it = impl_->perf_maps.find(pid);
+    if (it == impl_->perf_maps.end() || !it->second.seen) return std::nullopt;
+    const PerfMapState& st = it->second;
+    PerfMapNote n;
+    n.pid = static_cast<uint32_t>(pid);
+    n.file = "/tmp/perf-" + std::to_string(st.nspid) + ".map";
+    n.rejected = st.rejected;
+    n.lines_used = st.rejected.empty() ? st.lines.good : 0;
+    n.lines_malformed = st.lines.malformed;
+    n.lines_absurd = st.lines.absurd;
+    n.lines_overlapping = st.overlapping;
+    n.bytes_unread = st.bytes_unread;
+    return n;
 }
 
 size_t Symbolizer::perf_map_pieces(int pid) const {
