@@ -167,6 +167,18 @@ TEST_CASE("perf maps refused or read in part are in the JSON and text reports", 
     CHECK(nlohmann::json::parse(render_json(Report{}))["perf_maps"].empty());
 }
 
+TEST_CASE("files whose symbols could not be read are in the JSON and text reports", "[report][json][text]") {
+    Report r;
+    r.symbol_files = {{"/srv/app/bin", "DWARF unreadable (the unit at .debug_info offset 0)"}};
+    auto j = nlohmann::json::parse(render_json(r));
+    REQUIRE(j["symbol_files"].size() == 1);
+    CHECK(j["symbol_files"][0]["file"] == "/srv/app/bin");
+    CHECK(j["symbol_files"][0]["problem"] == "DWARF unreadable (the unit at .debug_info offset 0)");
+    CHECK(render_text(r).find("symbols of /srv/app/bin: DWARF unreadable (the unit at .debug_info offset 0)\n") !=
+          std::string::npos);
+    CHECK(nlohmann::json::parse(render_json(Report{}))["symbol_files"].empty());
+}
+
 TEST_CASE("JSON: untraced processes have null heap columns, system columns when known", "[report][json]") {
     Report r;
     ProcessStats p;

@@ -80,6 +80,14 @@ struct PerfMapNote {
     uint64_t bytes_unread = 0;       // past the most memtop reads of a map (64 MiB)
 };
 
+// A file of a traced process that frames were looked up in but whose
+// symbols or DWARF (or the whole of it) memtop could not read: frames in it
+// stay unnamed, or without file:line, and the report says which file.
+struct SymbolFileNote {
+    std::string file;     // as the process maps it
+    std::string problem;  // what could not be read, and libelf/libdw's reason
+};
+
 struct Report {
     std::chrono::system_clock::time_point time;
     bool final = false;
@@ -95,6 +103,9 @@ struct Report {
     // The perf maps of the reported processes that memtop found (read,
     // refused or read in part), by pid; filled by symbolization.
     std::vector<PerfMapNote> perf_maps;
+    // Files whose symbols or DWARF could not be read, among those the
+    // report's frames are in; filled by symbolization.
+    std::vector<SymbolFileNote> symbol_files;
     // --lines: every heap stack of the reported processes, named so the
     // listing can sum them; consumed by symbolization, never shown.
     std::vector<ReportStack> line_stacks;

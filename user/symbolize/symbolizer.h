@@ -62,6 +62,11 @@ public:
     // none (none was found when it was looked for) or it was forgotten.
     std::optional<PerfMapNote> perf_map_note(int pid) const;
 
+    // The files frames were looked up in, since the last call, whose
+    // symbols or DWARF could not be read, or that are not ELF files memtop
+    // can read (corrupt, truncated): once per file, with what went wrong.
+    std::vector<SymbolFileNote> take_file_notes() noexcept;
+
     // Number of ELF files opened and kept.
     size_t cached_modules() const;
     // Entries named by the perf map kept for `pid` (0 when none was read).

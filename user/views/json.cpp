@@ -61,6 +61,12 @@ json unwind_json(const UnwindSummary& u) {
               {"bytes", u.table_bytes}}}};
 }
 
+json symbol_files_json(const std::vector<SymbolFileNote>& notes) {
+    json out = json::array();
+    for (const auto& n : notes) out.push_back({{"file", n.file}, {"problem", n.problem}});
+    return out;
+}
+
 json perf_maps_json(const std::vector<PerfMapNote>& notes) {
     json out = json::array();
     for (const auto& n : notes)
@@ -145,6 +151,7 @@ std::string render_json(const Report& r) {
               {"lost", lost_json(r.lost)},
               {"unwind", unwind_json(r.unwind)},
               {"perf_maps", perf_maps_json(r.perf_maps)},
+              {"symbol_files", symbol_files_json(r.symbol_files)},
               {"self",
                {{"rss_bytes", r.self.rss_bytes},
                 {"cpu_seconds", r.self.cpu_seconds},

@@ -181,6 +181,7 @@ std::string render_text(const Report& r) {
     }
     out += "\nlost: " + (lost.empty() ? std::string("nothing") : lost) + "\n";
     for (const auto& n : r.perf_maps) out += perf_map_line(n);
+    for (const auto& n : r.symbol_files) out += "symbols of " + n.file + ": " + n.problem + "\n";
     const auto& u = r.unwind;
     if (u.stacks) {
         snprintf(line, sizeof line, "stacks: %" PRIu64 ", incomplete %" PRIu64 " (%.1f%%)", u.stacks, u.incomplete,
