@@ -61,6 +61,9 @@ Report full_report() {
     r.unwind.incomplete_by_module = {{"/usr/lib/libx.so", 1}};
     r.unwind.table_files = 2, r.unwind.table_rows = 300, r.unwind.table_capacity = 1000, r.unwind.table_bytes = 2400;
     r.lines = LineReport{"app.c", "/src/app.c", {{20, "leak", 3000, 3, 3000, 3}}};
+    r.perf_maps = {PerfMapNote{42, "/tmp/perf-7.map", "", 10, 1, 2, 3, 4},
+                   PerfMapNote{43, "/tmp/perf-43.map", "a symlink (not followed)", 0, 0, 0, 0, 0}};
+    r.symbol_files = {{"/usr/bin/app", "DWARF unreadable (the unit at .debug_info offset 0)"}};
     return r;
 }
 
@@ -92,6 +95,11 @@ TEST_CASE("report codec: a decoded report shows exactly what the original showed
     CHECK(encode_pprof(back, back.all_stacks) == encode_pprof(r, r.all_stacks));
     CHECK(render_folded(back, back.all_stacks) == render_folded(r, r.all_stacks));
     CHECK(back.stacks[0].frames[0].mapping->build_id == "abcd");
+    // A recording from before perf_maps and symbol_files still decodes.
+    json older = encode_report(r);
+    older.erase("perf_maps");
+    older.erase("symbol_files");
+    CHECK(decode_report(older).perf_maps.empty());
     json broken = encode_report(r);
     broken.erase("processes");
     CHECK_THROWS_WITH(decode_report(broken), Catch::Contains("malformed report"));

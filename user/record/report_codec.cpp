@@ -37,6 +37,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LineStats, line, function, bytes, allocs, all
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LineReport, file, matched, lines)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MemInfo, total, free, available, swap_total, swap_free)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RssStats, file, anon, shmem, swap, peak)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PerfMapNote, pid, file, rejected, lines_used, lines_malformed, lines_absurd,
+                                   lines_overlapping, bytes_unread)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SymbolFileNote, file, problem)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessStats, pid, epoch, comm, heap_bytes, heap_peak_bytes, allocs_total,
                                    frees_total, exited, heap_traced, rss, growth_bytes, growth_rate, growing,
                                    has_identity, cgroup, container, nspid, mapped_known, mapped_bytes,
@@ -95,7 +98,9 @@ nlohmann::json encode_report(const Report& r) {
             {"lost", lost_json(r.lost)},
             {"unwind", r.unwind},
             {"lines", r.lines},
-            {"all_stacks", r.all_stacks}};
+            {"all_stacks", r.all_stacks},
+            {"perf_maps", r.perf_maps},
+            {"symbol_files", r.symbol_files}};
 }
 
 Report decode_report(const nlohmann::json& j) {
@@ -115,6 +120,10 @@ Report decode_report(const nlohmann::json& j) {
         r.unwind = j.at("unwind").get<UnwindSummary>();
         r.lines = j.at("lines").get<std::optional<LineReport>>();
         r.all_stacks = j.at("all_stacks").get<std::vector<ReportStack>>();
+        // What symbolization refused or could not read: absent from the
+        // recordings of a memtop before them.
+        if (j.contains("perf_maps")) r.perf_maps = j.at("perf_maps").get<std::vector<PerfMapNote>>();
+        if (j.contains("symbol_files")) r.symbol_files = j.at("symbol_files").get<std::vector<SymbolFileNote>>();
         return r;
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(std::string("malformed report: ") + e.what());
