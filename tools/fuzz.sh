@@ -5,7 +5,7 @@
 # --smoke: a few seconds each from the seeds only, in a scratch corpus (the
 # ctest entry fuzz_smoke). --time N (default 300): N seconds each, the
 # corpus kept in $build/corpus/TARGET and grown across runs. Targets:
-# perf_map proc_maps proc_status cgroup cfi_table (default: all).
+# perf_map proc_maps proc_status cgroup cfi_table recording (default: all).
 # The build directory is $MEMTOP_FUZZ_BUILD, else build-fuzz/. Crashing
 # inputs land in $build/crashes/ and the script fails.
 set -eu
@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     *) break ;;
     esac
 done
-targets=${*:-perf_map proc_maps proc_status cgroup cfi_table}
+targets=${*:-perf_map proc_maps proc_status cgroup cfi_table recording}
 
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DMEMTOP_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
@@ -31,7 +31,7 @@ seeds=$build/seeds
 rm -rf "$seeds"
 mkdir -p "$seeds"
 cp -r "$root/tests/fuzz/seeds/." "$seeds/"
-mkdir -p "$seeds/proc_maps" "$seeds/proc_status" "$seeds/cgroup" "$seeds/cfi_table" "$seeds/perf_map"
+mkdir -p "$seeds/proc_maps" "$seeds/proc_status" "$seeds/cgroup" "$seeds/cfi_table" "$seeds/perf_map" "$seeds/recording"
 # Every input a fuzzer once failed on is replayed first (TARGET-what).
 for f in "$root"/tests/fuzz/regressions/*; do
     name=${f##*/}
@@ -62,9 +62,9 @@ for t in $targets; do
         corpus=$build/corpus/$t
     fi
     mkdir -p "$corpus" "$build/crashes"
-    # ELF inputs need room; text files are small.
+    # ELF inputs and recordings need room; text files are small.
     max_len=4096
-    [ "$t" = cfi_table ] && max_len=65536
+    case $t in cfi_table | recording) max_len=65536 ;; esac
     log=$build/$t.log
     if "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -max_len="$max_len" -timeout=20 \
         -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/crashes/$t-" \

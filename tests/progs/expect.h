@@ -179,6 +179,16 @@
 /* Offset in the stub of the return address of its call to malloc: what
  * frames[0].offset must be (push 1 + mov 3 + movabs 10 + call 2 bytes). */
 #define JIT_STUB_RET_OFFSET 16
+/* jit_sites --perf-map=random|shadow|absurd: a hostile perf map in place of
+ * the good one, and this exit status (memtop -- CMD passes it through). */
+#define JIT_HOSTILE_EXIT 23
+#define JIT_RANDOM_MAP_BYTES (50 << 20)
+/* --perf-map=absurd: lines memtop must skip as absurd (every one of them
+ * would cover the stub), and lines that overlap earlier ones (none covers
+ * the stub), of JIT_ABSURD_USED lines that parse and are kept. */
+#define JIT_ABSURD_LINES 5
+#define JIT_OVERLAPPING_LINES 2
+#define JIT_ABSURD_USED 3
 
 #ifdef __cplusplus
 namespace expect {

@@ -14,6 +14,7 @@
 #include "util/errors.h"
 #include "views/export/folded.h"
 #include "views/export/pprof.h"
+#include "views/format.h"
 #include "views/json.h"
 #include "views/text.h"
 
@@ -63,6 +64,9 @@ Report full_report() {
     r.unwind.incomplete_by_module = {{"/usr/lib/libx.so", 1}};
     r.unwind.table_files = 2, r.unwind.table_rows = 300, r.unwind.table_capacity = 1000, r.unwind.table_bytes = 2400;
     r.lines = LineReport{"app.c", "/src/app.c", {{20, "leak", 3000, 3, 3000, 3}}};
+    r.perf_maps = {PerfMapNote{42, "/tmp/perf-7.map", "", 10, 1, 2, 3, 4},
+                   PerfMapNote{43, "/tmp/perf-43.map", "a symlink (not followed)", 0, 0, 0, 0, 0}};
+    r.symbol_files = {{"/usr/bin/app", "DWARF unreadable (the unit at .debug_info offset 0)"}};
     return r;
 }
 
@@ -94,6 +98,11 @@ TEST_CASE("report codec: a decoded report shows exactly what the original showed
     CHECK(encode_pprof(back, back.all_stacks) == encode_pprof(r, r.all_stacks));
     CHECK(render_folded(back, back.all_stacks) == render_folded(r, r.all_stacks));
     CHECK(back.stacks[0].frames[0].mapping->build_id == "abcd");
+    // A recording from before perf_maps and symbol_files still decodes.
+    json older = encode_report(r);
+    older.erase("perf_maps");
+    older.erase("symbol_files");
+    CHECK(decode_report(older).perf_maps.empty());
     json broken = encode_report(r);
     broken.erase("processes");
     CHECK_THROWS_WITH(decode_report(broken), Catch::Contains("malformed report"));
@@ -168,4 +177,53 @@ TEST_CASE("recording: damaged bytes are said, never crash, and never pass for th
     CHECK_THROWS_WITH(read_recording(path), Catch::Contains("not a memtop recording"));
     unlink(path.c_str());
     CHECK_THROWS_WITH(read_recording(path), Catch::Contains("No such file"));
+}
+
+// What tests/fuzz/fuzz_recording found (its inputs are in
+// tests/fuzz/regressions/recording-*): a recording is input from another
+// host, so each of these is one error or a shown report, never a crash or
+// undefined behaviour.
+// `text` gzip'd into `path`, as a recording holds its lines.
+void gz_spit(const std::string& path, const std::string& text) {
+    gzFile g = gzopen(path.c_str(), "wb");
+    REQUIRE(g);
+    REQUIRE(gzwrite(g, text.data(), unsigned(text.size())) == int(text.size()));
+    REQUIRE(gzclose(g) == Z_OK);
+}
+
+TEST_CASE("recording: a header whose type or version is of another JSON type is not a crash", "[record]") {
+    std::string path = temp_path();
+    for (const char* header : {"{\"type\":5}", "{\"type\":null,\"version\":1}", "[1,2]", "\"memtop-recording\""}) {
+        INFO(header);
+        gz_spit(path, std::string(header) + "\n");
+        CHECK_THROWS_WITH(read_recording(path), Catch::Contains("not a memtop recording"));
+    }
+    // A version that is not a number reads as version 0: no "newer" claim.
+    gz_spit(path, "{\"type\":\"memtop-recording\",\"version\":\"9\"}\n");
+    CHECK(read_recording(path).problem.empty());
+    unlink(path.c_str());
+}
+
+TEST_CASE("report codec: a number with a fraction in a whole-number field is malformed, not converted", "[record]") {
+    json j = encode_report(full_report());
+    // 1e35 does not fit any integer: converting it was undefined behaviour.
+    json bad = j;
+    bad["time_ns"] = 1e35;
+    CHECK_THROWS_WITH(decode_report(bad), Catch::Contains("time_ns is not a whole number"));
+    bad = j;
+    bad["processes"][0]["allocs_total"] = -2.5;
+    CHECK_THROWS_WITH(decode_report(bad), Catch::Contains("allocs_total is not a whole number"));
+    // The fields memtop writes with a fraction still decode.
+    bad = j;
+    bad["processes"][0]["growth_rate"] = 1e300;
+    CHECK(decode_report(bad).processes[0].growth_rate == 1e300);
+}
+
+TEST_CASE("views: the most negative byte count is shown, without overflow", "[record]") {
+    Report r = full_report();
+    r.processes[0].heap_bytes = INT64_MIN;
+    CHECK(render_text(r).find("-8388608.0 TiB") != std::string::npos);  // units stop at TiB
+    CHECK(human_bytes(INT64_MIN) == "-8388608.0 TiB");
+    CHECK(human_bytes(-5) == "-5 B");
+    CHECK(human_bytes(INT64_MAX) == "8388608.0 TiB");
 }

@@ -123,6 +123,62 @@ TEST_CASE("text report lists processes, stacks and what was lost", "[report][tex
     CHECK(render_text(r).find("lost: nothing") != std::string::npos);
 }
 
+TEST_CASE("perf maps refused or read in part are in the JSON and text reports", "[report][json][text]") {
+    Report r;
+    PerfMapNote refused;
+    refused.pid = 12;
+    refused.file = "/tmp/perf-12.map";
+    refused.rejected = "a symlink (not followed)";
+    PerfMapNote partly;
+    partly.pid = 13;
+    partly.file = "/tmp/perf-13.map";
+    partly.lines_used = 40;
+    partly.lines_malformed = 2;
+    partly.lines_absurd = 3;
+    partly.lines_overlapping = 4;
+    partly.bytes_unread = 5 << 20;
+    PerfMapNote clean;
+    clean.pid = 14;
+    clean.file = "/tmp/perf-14.map";
+    clean.lines_used = 9;
+    r.perf_maps = {refused, partly, clean};
+
+    auto j = nlohmann::json::parse(render_json(r));
+    REQUIRE(j["perf_maps"].size() == 3);
+    CHECK(j["perf_maps"][0]["pid"] == 12);
+    CHECK(j["perf_maps"][0]["file"] == "/tmp/perf-12.map");
+    CHECK(j["perf_maps"][0]["rejected"] == "a symlink (not followed)");
+    CHECK(j["perf_maps"][0]["lines_used"] == 0);
+    CHECK(j["perf_maps"][1]["rejected"].is_null());
+    CHECK(j["perf_maps"][1]["lines_used"] == 40);
+    CHECK(j["perf_maps"][1]["lines_malformed"] == 2);
+    CHECK(j["perf_maps"][1]["lines_absurd"] == 3);
+    CHECK(j["perf_maps"][1]["lines_overlapping"] == 4);
+    CHECK(j["perf_maps"][1]["bytes_unread"] == 5 << 20);
+    CHECK(j["perf_maps"][2]["rejected"].is_null());
+
+    const std::string t = render_text(r);
+    CHECK(t.find("perf map /tmp/perf-12.map (pid 12): rejected: a symlink (not followed)\n") != std::string::npos);
+    CHECK(t.find("perf map /tmp/perf-13.map (pid 13): 2 lines skipped as malformed, 3 skipped as absurd (size 0 or "
+                 "over 1 GiB, or past user space), 4 overlapping earlier ones (the later names the code), 5.0 MiB "
+                 "past 64 MiB not read\n") != std::string::npos);
+    CHECK(t.find("perf-14.map") == std::string::npos);  // wholly used: nothing to say
+    // None found: the JSON list is there and empty.
+    CHECK(nlohmann::json::parse(render_json(Report{}))["perf_maps"].empty());
+}
+
+TEST_CASE("files whose symbols could not be read are in the JSON and text reports", "[report][json][text]") {
+    Report r;
+    r.symbol_files = {{"/srv/app/bin", "DWARF unreadable (the unit at .debug_info offset 0)"}};
+    auto j = nlohmann::json::parse(render_json(r));
+    REQUIRE(j["symbol_files"].size() == 1);
+    CHECK(j["symbol_files"][0]["file"] == "/srv/app/bin");
+    CHECK(j["symbol_files"][0]["problem"] == "DWARF unreadable (the unit at .debug_info offset 0)");
+    CHECK(render_text(r).find("symbols of /srv/app/bin: DWARF unreadable (the unit at .debug_info offset 0)\n") !=
+          std::string::npos);
+    CHECK(nlohmann::json::parse(render_json(Report{}))["symbol_files"].empty());
+}
+
 TEST_CASE("JSON: untraced processes have null heap columns, system columns when known", "[report][json]") {
     Report r;
     ProcessStats p;

@@ -67,6 +67,28 @@ struct LineReport {
     std::vector<LineStats> lines;  // sorted by line
 };
 
+// A perf map memtop read, or refused, to name a process's JIT frames. The
+// traced process (or anyone who can write its /tmp) controls that file, so
+// what memtop did not use of it is said, never dropped silently.
+struct PerfMapNote {
+    uint32_t pid = 0;
+    std::string file;                // as the process sees it: /tmp/perf-NSPID.map
+    std::string rejected;            // why nothing of it is used; "" when it is read
+    uint64_t lines_used = 0;         // entries that name code
+    uint64_t lines_malformed = 0;    // skipped: not "START SIZE NAME"
+    uint64_t lines_absurd = 0;       // skipped: a size of 0 or over 1 GiB, or past user space
+    uint64_t lines_overlapping = 0;  // overlapped earlier entries (the later line names the code)
+    uint64_t bytes_unread = 0;       // past the most memtop reads of a map (64 MiB)
+};
+
+// A file of a traced process that frames were looked up in but whose
+// symbols or DWARF (or the whole of it) memtop could not read: frames in it
+// stay unnamed, or without file:line, and the report says which file.
+struct SymbolFileNote {
+    std::string file;     // as the process maps it
+    std::string problem;  // what could not be read, and libelf/libdw's reason
+};
+
 struct Report {
     std::chrono::system_clock::time_point time;
     bool final = false;
@@ -81,6 +103,12 @@ struct Report {
     LostCounters lost;
     UnwindSummary unwind;
     std::optional<LineReport> lines;  // --lines FILE
+    // The perf maps of the reported processes that memtop found (read,
+    // refused or read in part), by pid; filled by symbolization.
+    std::vector<PerfMapNote> perf_maps;
+    // Files whose symbols or DWARF could not be read, among those the
+    // report's frames are in; filled by symbolization.
+    std::vector<SymbolFileNote> symbol_files;
     // --lines: every heap stack of the reported processes, named so the
     // listing can sum them; consumed by symbolization, never shown.
     std::vector<ReportStack> line_stacks;

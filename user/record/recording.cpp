@@ -105,10 +105,15 @@ Recording read_recording(const std::string& path) {
             rec.records.push_back(std::move(j));
     }
     if (pos < text.size() && rec.problem.empty()) rec.problem = "its last record is cut short";
-    if (!rec.header.is_object() || rec.header.value("type", "") != "memtop-recording")
+    // Fields looked at by type first: value() throws a json type_error on a
+    // "type" or "version" of another type (found by fuzz_recording), which is
+    // a file that is not a recording, not a crash of the reader.
+    const auto type = rec.header.is_object() ? rec.header.find("type") : rec.header.end();
+    if (!rec.header.is_object() || type == rec.header.end() || !type->is_string() || *type != "memtop-recording")
         throw MemtopError(kExitUsage, "read recording " + path + ": not a memtop recording" +
                                           (rec.problem.empty() ? "" : " (" + rec.problem + ")"));
-    int version = rec.header.value("version", 0);
+    const auto v = rec.header.find("version");
+    const int64_t version = v != rec.header.end() && v->is_number_integer() ? v->get<int64_t>() : 0;
     if (version > kRecordingVersion && rec.problem.empty())
         rec.problem = "written by a newer memtop (format version " + std::to_string(version) + ", this one reads " +
                       std::to_string(kRecordingVersion) + ")";

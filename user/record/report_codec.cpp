@@ -40,6 +40,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LineStats, line, function, bytes, allocs, all
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LineReport, file, matched, lines)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(MemInfo, total, free, available, swap_total, swap_free)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RssStats, file, anon, shmem, swap, peak)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PerfMapNote, pid, file, rejected, lines_used, lines_malformed, lines_absurd,
+                                   lines_overlapping, bytes_unread)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SymbolFileNote, file, problem)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessStats, pid, epoch, comm, heap_bytes, heap_peak_bytes, allocs_total,
                                    frees_total, exited, heap_traced, rss, growth_bytes, growth_rate, growing,
                                    has_identity, cgroup, container, nspid, mapped_known, mapped_bytes,
@@ -62,6 +65,28 @@ LostCounters lost_of(const nlohmann::json& j) {
     return l;
 }
 
+// The fields memtop writes as numbers with a fraction; every other number it
+// writes is whole.
+bool is_fraction_field(const std::string& key) {
+    return key == "cpu_seconds" || key == "cpu_percent" || key == "growth_rate";
+}
+
+// nlohmann reads "1e35" or "2.5" as a double, and get<> then converts it to
+// the integer field with a plain cast: undefined behaviour when it does not
+// fit (found by tests/fuzz/fuzz_recording). A recording is input from
+// another host, so such a number anywhere but in a fraction field makes the
+// report malformed, said as such, before anything is converted.
+void check_numbers(const nlohmann::json& j, const std::string& key, int depth = 0) {
+    if (depth > 64) throw std::runtime_error("malformed report: nested too deep");
+    if (j.is_number_float() && !is_fraction_field(key))
+        throw std::runtime_error("malformed report: " + (key.empty() ? std::string("a value") : key) +
+                                 " is not a whole number");
+    if (j.is_object())
+        for (const auto& [k, v] : j.items()) check_numbers(v, k, depth + 1);
+    else if (j.is_array())
+        for (const auto& v : j) check_numbers(v, key, depth + 1);
+}
+
 }  // namespace
 
 nlohmann::json encode_report(const Report& r) {
@@ -78,10 +103,13 @@ nlohmann::json encode_report(const Report& r) {
             {"lines", r.lines},
             {"all_stacks", r.all_stacks},
             {"stack_order", stack_order_name(r.stack_order)},
-            {"min_age", r.min_age}};
+            {"min_age", r.min_age},
+            {"perf_maps", r.perf_maps},
+            {"symbol_files", r.symbol_files}};
 }
 
 Report decode_report(const nlohmann::json& j) {
+    check_numbers(j, "");
     try {
         Report r;
         r.time = std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
@@ -99,6 +127,10 @@ Report decode_report(const nlohmann::json& j) {
         r.all_stacks = j.at("all_stacks").get<std::vector<ReportStack>>();
         if (auto order = parse_stack_order(j.value("stack_order", std::string("outstanding")))) r.stack_order = *order;
         if (j.contains("min_age")) r.min_age = j.at("min_age").get<std::optional<double>>();
+        // What symbolization refused or could not read: absent from the
+        // recordings of a memtop before them.
+        if (j.contains("perf_maps")) r.perf_maps = j.at("perf_maps").get<std::vector<PerfMapNote>>();
+        if (j.contains("symbol_files")) r.symbol_files = j.at("symbol_files").get<std::vector<SymbolFileNote>>();
         return r;
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(std::string("malformed report: ") + e.what());

@@ -24,36 +24,56 @@ void skip_blanks(std::string_view& s) {
     while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
 }
 
-std::optional<PerfMapEntry> parse_line(std::string_view line) {
-    PerfMapEntry e;
+enum class LineKind { Good, Malformed, Absurd };
+
+LineKind parse_line(std::string_view line, PerfMapEntry& e) {
     skip_blanks(line);
-    if (!take_hex(line, e.start)) return std::nullopt;
+    if (!take_hex(line, e.start)) return LineKind::Malformed;
     skip_blanks(line);
-    if (!take_hex(line, e.size)) return std::nullopt;
+    if (!take_hex(line, e.size)) return LineKind::Malformed;
     skip_blanks(line);
     // The name is everything else, inner and trailing spaces included: perf
     // keeps them too, and JITs put signatures there.
-    if (line.empty() || e.size == 0 || e.size > kMaxPerfMapEntrySize || e.start + e.size < e.start) return std::nullopt;
+    if (line.empty()) return LineKind::Malformed;
+    if (e.size == 0 || e.size > kMaxPerfMapEntrySize || e.start >= kPerfMapAddressLimit ||
+        e.size > kPerfMapAddressLimit - e.start)
+        return LineKind::Absurd;
     e.name = std::string(line);
-    return e;
+    return LineKind::Good;
 }
 
 }  // namespace
 
-std::vector<PerfMapEntry> parse_perf_map(std::string_view text) {
+std::vector<PerfMapEntry> parse_perf_map(std::string_view text, PerfMapLineCounts* counts) {
     std::vector<PerfMapEntry> out;
+    PerfMapLineCounts n;
     while (!text.empty()) {
         size_t nl = text.find('\n');
         std::string_view line = text.substr(0, nl);
         text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (auto e = parse_line(line)) out.push_back(std::move(*e));
+        if (line.empty()) continue;
+        PerfMapEntry e;
+        switch (parse_line(line, e)) {
+            case LineKind::Good:
+                out.push_back(std::move(e));
+                ++n.good;
+                break;
+            case LineKind::Malformed:
+                ++n.malformed;
+                break;
+            case LineKind::Absurd:
+                ++n.absurd;
+                break;
+        }
     }
+    if (counts) *counts += n;
     return out;
 }
 
-void PerfMap::add(const PerfMapEntry& e) {
-    if (e.size == 0 || e.start + e.size < e.start) return;
+bool PerfMap::add(const PerfMapEntry& e) {
+    if (e.size == 0 || e.start + e.size < e.start) return false;
+    bool overlapped = false;
     const uint64_t lo = e.start, hi = e.start + e.size;
     // Cut away what older pieces have in [lo, hi), keeping their parts
     // outside it. The first piece that may reach into the range starts
@@ -62,17 +82,20 @@ void PerfMap::add(const PerfMapEntry& e) {
     if (it != pieces_.begin()) {
         auto prev = std::prev(it);
         if (prev->second.end > lo) {
+            overlapped = true;
             Piece tail = prev->second;
             prev->second.end = lo;                         // the part before lo stays
             if (tail.end > hi) pieces_.emplace(hi, tail);  // the new range is inside it
         }
     }
     while (it != pieces_.end() && it->first < hi) {
+        overlapped = true;
         if (it->second.end > hi) pieces_.emplace(hi, it->second);  // its part after hi stays
         it = pieces_.erase(it);
     }
     names_.push_back(e.name);
     pieces_[lo] = Piece{hi, lo, names_.size() - 1};
+    return overlapped;
 }
 
 std::optional<PerfMap::Hit> PerfMap::find(uint64_t addr) const {

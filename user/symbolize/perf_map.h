@@ -24,15 +24,34 @@ struct PerfMapEntry {
 // No JIT emits one piece of code this large; a line claiming it (a garbled
 // or hostile map) would otherwise name every unnamed frame in its range.
 constexpr uint64_t kMaxPerfMapEntrySize = 1ull << 30;
+// No user-space address reaches this (57 bits: x86-64 with 5-level paging;
+// arm64 has at most 52): code said to lie past it is not code of the process.
+constexpr uint64_t kPerfMapAddressLimit = 1ull << 57;
+
+// Lines of a perf map that parse_perf_map() skipped, by reason, so that a
+// report can say what of a map was not used rather than drop it silently.
+struct PerfMapLineCounts {
+    uint64_t good = 0;       // entries returned
+    uint64_t malformed = 0;  // not "START SIZE NAME" (or NAME empty)
+    uint64_t absurd = 0;     // a SIZE of 0 or over kMaxPerfMapEntrySize, or past kPerfMapAddressLimit
+    PerfMapLineCounts& operator+=(const PerfMapLineCounts& o) {
+        good += o.good;
+        malformed += o.malformed;
+        absurd += o.absurd;
+        return *this;
+    }
+};
 
 // Parses the text of a perf map. Pure. Lines are "START SIZE NAME": START
 // and SIZE in hex, with or without "0x"; NAME is the rest of the line and
 // may contain spaces (C++ signatures, "LazyCompile:*f file.js:1:2"). Fields
 // are separated by spaces or tabs; a trailing '\r' is dropped. Lines that do
-// not parse, have an empty NAME, a SIZE of 0 or over kMaxPerfMapEntrySize,
-// or a range past 2^64 are skipped. Entries keep the file's order (the order
-// matters: see PerfMap).
-std::vector<PerfMapEntry> parse_perf_map(std::string_view text);
+// not parse or have an empty NAME (malformed), and lines with a SIZE of 0 or
+// over kMaxPerfMapEntrySize or a range past kPerfMapAddressLimit (absurd)
+// are skipped; empty lines are neither kept nor counted. `counts`, when
+// given, is added what was kept and skipped. Entries keep the file's order
+// (the order matters: see PerfMap).
+std::vector<PerfMapEntry> parse_perf_map(std::string_view text, PerfMapLineCounts* counts = nullptr);
 
 // The code ranges of a perf map, for lookups. A JIT reuses memory: when
 // code is freed and other code is generated at the same place it appends a
@@ -45,9 +64,14 @@ public:
         uint64_t start;           // the entry's own start (offsets are from here)
     };
 
-    void add(const PerfMapEntry& e);
-    void add(const std::vector<PerfMapEntry>& entries) {
-        for (const auto& e : entries) add(e);
+    // Returns whether the entry overlapped code that entries added before
+    // it named (which it now names instead).
+    bool add(const PerfMapEntry& e);
+    // Returns how many of `entries` overlapped earlier ones.
+    uint64_t add(const std::vector<PerfMapEntry>& entries) {
+        uint64_t overlapping = 0;
+        for (const auto& e : entries) overlapping += add(e) ? 1 : 0;
+        return overlapping;
     }
     // The entry whose range holds `addr`, if any.
     std::optional<Hit> find(uint64_t addr) const;

@@ -73,6 +73,7 @@ void StackNamer::name_stack(ReportStack& s, AddressKind first) {
 }
 
 void StackNamer::name(Report& r) {
+    (void)symbolizer_.take_file_notes();  // only what this report's frames meet
     for (auto& s : r.stacks) name_stack(s, AddressKind::Return);
     for (auto& s : r.all_stacks) name_stack(s, AddressKind::Return);
     for (auto& s : r.growth_stacks) name_stack(s, AddressKind::Exact);
@@ -94,6 +95,12 @@ void StackNamer::name(Report& r) {
         r.unwind.incomplete_by_module[module]++;
     }
     r.unwind.incomplete_ends.clear();
+    // What became of each reported process's perf map, said in the report
+    // whether it was used, refused or used in part.
+    r.symbol_files = symbolizer_.take_file_notes();
+    r.perf_maps.clear();
+    for (const auto& p : r.processes)
+        if (auto note = symbolizer_.perf_map_note(static_cast<int>(p.pid))) r.perf_maps.push_back(std::move(*note));
 }
 
 }  // namespace memtop

@@ -33,8 +33,9 @@ public:
     // The instance's final numbers were reported: drop what is kept of it.
     void forget(uint32_t pid, uint32_t epoch);
 
-    // Names every stack of `r`, fills the unwind summary's modules, and
-    // builds the line listing from r.line_stacks (then drops them).
+    // Names every stack of `r`, fills the unwind summary's modules and
+    // r.perf_maps, and builds the line listing from r.line_stacks (then
+    // drops them).
     void name(Report& r);
 
 private:

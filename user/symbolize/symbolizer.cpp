@@ -18,8 +18,9 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
-#include <set>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -140,6 +141,9 @@ struct Module {
     // By libdwfl address * 2 + (whether the frame's address is one past it).
     std::unordered_map<uint64_t, Described> described;
     std::string build_id;  // hex, for exports that name files by build-id
+    // What of the file could not be read (its symbols, its DWARF), for the
+    // report; "" when nothing was amiss.
+    std::string problem;
 
     Module() = default;
     Module(const Module&) = delete;
@@ -162,32 +166,143 @@ struct Module {
     }
 };
 
+// What a traced process's file fails to be, for the report: the reason
+// libdwfl gives, when it gives one.
+std::string dwfl_problem(const char* what) {
+    const int err = dwfl_errno();
+    return err ? std::string(what) + " (" + dwfl_errmsg(err) + ")" : std::string(what);
+}
+
+// Whether every section of `elf` that has bytes in the file lies within
+// the file (`file_size` bytes); else `problem` names the first that does not
+// (a truncated file, a garbled section header).
+bool sections_within(Elf* elf, uint64_t file_size, std::string& problem) {
+    size_t shnum = 0, shstrndx = 0;
+    if (elf_getshdrnum(elf, &shnum) != 0) {
+        problem = std::string("section headers unreadable (") + elf_errmsg(-1) + ")";
+        return false;
+    }
+    // libelf finds no section at all when the header table it is told of
+    // lies past the file's end (a truncated file, a garbled e_shoff or
+    // e_shnum such as 65,535): say so rather than "no symbols".
+    GElf_Ehdr ehdr;
+    if (gelf_getehdr(elf, &ehdr) && ehdr.e_shoff != 0 &&
+        (shnum == 0 || ehdr.e_shoff > file_size ||
+         uint64_t(ehdr.e_shnum) * ehdr.e_shentsize > file_size - ehdr.e_shoff)) {
+        problem = "section headers (" + std::to_string(ehdr.e_shnum) + " at offset " + std::to_string(ehdr.e_shoff) +
+                  ") past the end of the file (" + std::to_string(file_size) + " bytes)";
+        return false;
+    }
+    if (elf_getshdrstrndx(elf, &shstrndx) != 0) shstrndx = 0;
+    for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn; scn = elf_nextscn(elf, scn)) {
+        GElf_Shdr mem;
+        const GElf_Shdr* sh = gelf_getshdr(scn, &mem);
+        if (!sh) {
+            problem = std::string("section headers unreadable (") + elf_errmsg(-1) + ")";
+            return false;
+        }
+        if (sh->sh_type == SHT_NOBITS || sh->sh_type == SHT_NULL) continue;
+        if (sh->sh_offset > file_size || sh->sh_size > file_size - sh->sh_offset) {
+            const char* name = shstrndx ? elf_strptr(elf, shstrndx, sh->sh_name) : nullptr;
+            problem = std::string("section ") + (name ? name : "#" + std::to_string(elf_ndxscn(scn))) +
+                      " runs past the end of the file";
+            return false;
+        }
+    }
+    return true;
+}
+
+bool has_section(Elf* elf, const char* wanted) {
+    size_t shstrndx = 0;
+    if (elf_getshdrstrndx(elf, &shstrndx) != 0) return false;
+    for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn; scn = elf_nextscn(elf, scn)) {
+        GElf_Shdr mem;
+        const GElf_Shdr* sh = gelf_getshdr(scn, &mem);
+        const char* name = sh ? elf_strptr(elf, shstrndx, sh->sh_name) : nullptr;
+        if (name && std::strcmp(name, wanted) == 0) return true;
+    }
+    return false;
+}
+
+// Whether the compile-unit headers of `dw` and each unit's first DIE can
+// be read: garbage in .debug_info or .debug_abbrev shows there first.
+// (Reading every DIE would cost too much at load; what fails later leaves
+// frames without file:line.) Else `problem` says where.
+bool dwarf_units_readable(Dwarf* dw, std::string& problem) {
+    Dwarf_Off off = 0, next = 0;
+    size_t header = 0;
+    for (int units = 0; units < (1 << 20); ++units) {
+        int rc = dwarf_nextcu(dw, off, &next, &header, nullptr, nullptr, nullptr);
+        if (rc == 1) return true;
+        Dwarf_Die die;
+        int tag = rc == 0 && dwarf_offdie(dw, off + header, &die) ? dwarf_tag(&die) : DW_TAG_invalid;
+        if (tag != DW_TAG_compile_unit && tag != DW_TAG_partial_unit && tag != DW_TAG_skeleton_unit &&
+            tag != DW_TAG_type_unit) {
+            problem = "DWARF unreadable (the unit at .debug_info offset " + std::to_string(off) + ")";
+            return false;
+        }
+        off = next;
+    }
+    return true;
+}
+
+// Entries of the symbol table libdwfl reads (.symtab, else .dynsym) it
+// cannot name (a name offset past the string table, a garbled entry), of
+// `count`: a garbled table names nothing, which the report should say.
+int unnamed_symbols(Dwfl_Module* mod, int count) {
+    int bad = 0;
+    for (int i = 1; i < count; ++i) {
+        GElf_Sym sym;
+        GElf_Off off = 0;
+        GElf_Word shndx = 0;
+        Elf* elf = nullptr;
+        Dwarf_Addr bias = 0;
+        if (!dwfl_module_getsym_info(mod, i, &sym, &off, &shndx, &elf, &bias)) ++bad;
+    }
+    return bad;
+}
+
 // Takes ownership of `file.fd`. Returns nullptr if the file is not a usable
-// ELF file.
-std::unique_ptr<Module> load_module(OpenedFile file, const std::string& name) {
+// ELF file, with `problem` saying why; a module whose symbols or DWARF
+// could not be read is returned with its `problem` set.
+std::unique_ptr<Module> load_module(OpenedFile file, const std::string& name, std::string& problem) {
     auto m = std::make_unique<Module>();
+    struct stat st {};
+    const uint64_t file_size = ::fstat(file.fd.get(), &st) == 0 ? uint64_t(st.st_size) : ~0ull;
     m->dwfl = dwfl_begin(&kOfflineCallbacks);
     if (!m->dwfl) return nullptr;
     dwfl_report_begin(m->dwfl);
     m->mod = dwfl_report_elf(m->dwfl, name.c_str(), file.file_name.c_str(), file.fd.get(),
                              /*base=*/0, /*add_p_vaddr=*/true);
-    if (!m->mod) return nullptr;  // file.fd still ours, closed on return
-    file.fd.release();            // now owned by the Dwfl
+    if (!m->mod) {  // file.fd still ours, closed on return
+        problem = dwfl_problem("not an ELF file memtop can read");
+        return nullptr;
+    }
+    file.fd.release();  // now owned by the Dwfl
     dwfl_report_end(m->dwfl, nullptr, nullptr);
 
     GElf_Addr bias = 0;
     Elf* elf = dwfl_module_getelf(m->mod, &bias);
-    if (!elf) return nullptr;
+    if (!elf) {
+        problem = dwfl_problem("not an ELF file memtop can read");
+        return nullptr;
+    }
     m->bias = bias;
     size_t phnum = 0;
-    if (elf_getphdrnum(elf, &phnum) != 0) return nullptr;
+    if (elf_getphdrnum(elf, &phnum) != 0) {
+        problem = std::string("program headers unreadable (") + elf_errmsg(-1) + ")";
+        return nullptr;
+    }
     for (size_t i = 0; i < phnum; ++i) {
         GElf_Phdr mem;
         const GElf_Phdr* ph = gelf_getphdr(elf, static_cast<int>(i), &mem);
         if (ph && ph->p_type == PT_LOAD && ph->p_filesz > 0)
             m->segments.push_back({ph->p_offset, ph->p_filesz, ph->p_vaddr, (ph->p_flags & PF_X) != 0});
     }
-    if (m->segments.empty()) return nullptr;
+    if (m->segments.empty()) {
+        problem = "no loadable segment";
+        return nullptr;
+    }
     const unsigned char* id = nullptr;
     GElf_Addr id_vaddr = 0;
     int id_len = dwfl_module_build_id(m->mod, &id, &id_vaddr);
@@ -198,10 +313,32 @@ std::unique_ptr<Module> load_module(OpenedFile file, const std::string& name) {
     }
 
     // Look for debug info and the symbol table now, while the /proc paths
-    // used to find .gnu_debuglink files still exist.
+    // used to find .gnu_debuglink files still exist. What of them cannot be
+    // read is said in the report (take_file_notes()), never silently.
+    // Section headers past the file's end (a truncated file, a garbled
+    // e_shnum): libelf then reads what sections it can (symbols from the
+    // dynamic segment's .dynsym at best); the report says the file was cut.
+    std::string unread;
+    if (!sections_within(elf, file_size, unread)) unread = "sections unreadable: " + unread;
     Dwarf_Addr dwbias = 0;
-    (void)dwfl_module_getdwarf(m->mod, &dwbias);
-    if (dwfl_module_getsymtab(m->mod) > 0) m->symbols = SymbolIndex(m->mod);
+    Dwarf* dw = dwfl_module_getdwarf(m->mod, &dwbias);
+    // No DWARF is the rule for a distro's files (the separate debug file is
+    // not installed): a problem only when the file has DWARF of its own.
+    if (!dw && has_section(elf, ".debug_info"))
+        unread += (unread.empty() ? "" : "; ") + dwfl_problem("DWARF unreadable");
+    else if (std::string why; dw && !dwarf_units_readable(dw, why))
+        unread += (unread.empty() ? "" : "; ") + why;
+    const int symbols = dwfl_module_getsymtab(m->mod);
+    if (symbols > 0)
+        m->symbols = SymbolIndex(m->mod);
+    else if (symbols < 0)
+        unread += (unread.empty() ? "" : "; ") + dwfl_problem("symbol table unreadable");
+    if (symbols > 1) {
+        if (int bad = unnamed_symbols(m->mod, symbols))
+            unread += (unread.empty() ? "" : "; ") + std::string("symbol table garbled (") + std::to_string(bad) +
+                      " of " + std::to_string(symbols - 1) + " entries unreadable)";
+    }
+    m->problem = std::move(unread);
     return m;
 }
 
@@ -333,8 +470,26 @@ void describe_cached(Module& m, Dwarf_Addr addr, uint64_t extra, Frame& f) {
 }
 
 // A perf map is read up to this many bytes; past it a (runaway or hostile)
-// JIT's later entries stay unnamed rather than memtop's memory growing.
-constexpr uint64_t kMaxPerfMapBytes = 256ull << 20;
+// JIT's later entries stay unnamed, and the report says how much was not
+// read, rather than memtop's memory growing with the file. 64 MiB is some
+// 800,000 lines of JIT code: more live code than any JIT has, though a
+// long-running node --perf-basic-prof (which never removes lines) gets there.
+constexpr uint64_t kMaxPerfMapBytes = 64ull << 20;
+// Read in pieces of this size: memory for the text read stays this small.
+constexpr size_t kPerfMapChunk = size_t(1) << 20;
+// A file with at least this many malformed lines, and more malformed lines
+// than good ones, is not a perf map (random bytes, a binary, another
+// program's text): none of it is used. A real map's few bad lines (a JIT
+// that died mid-write) stay under it.
+constexpr uint64_t kNotAPerfMapLines = 16;
+
+std::string file_type(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+    return "something else";
+}
 
 // Opens /tmp/perf-NSPID.map as process `pid` sees it. The path is resolved
 // inside the process's root (RESOLVE_IN_ROOT): a symlink there that points
@@ -342,7 +497,10 @@ constexpr uint64_t kMaxPerfMapBytes = 256ull << 20;
 // file, as it would through a plain open of /proc/PID/root/tmp/.... Only a
 // regular file owned by the process's user or root counts (perf's own rule):
 // another user could create /tmp/perf-PID.map for a pid before it runs.
-UniqueFd open_perf_map(int pid, int nspid, struct stat& st) {
+// A file that is there but refused leaves an empty fd and `why` says why;
+// none there (or the process gone) leaves both empty.
+UniqueFd open_perf_map(int pid, int nspid, struct stat& st, std::string& why) {
+    why.clear();
     const std::string proc = "/proc/" + std::to_string(pid);
     UniqueFd root(::open((proc + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) return UniqueFd();
@@ -355,14 +513,38 @@ UniqueFd open_perf_map(int pid, int nspid, struct stat& st) {
     // check below lets through as root's.
     how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW;
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root.get(), rel.c_str(), &how, sizeof how)));
+    UniqueFd fd;
+    for (int attempt = 0; attempt < 3 && !fd; ++attempt) {  // EAGAIN: a rename raced the resolution
+        fd = UniqueFd(static_cast<int>(::syscall(SYS_openat2, root.get(), rel.c_str(), &how, sizeof how)));
+        if (!fd && errno != EAGAIN) break;
+    }
     if (!fd && errno == ENOSYS)  // before 5.6, or a seccomp filter: no symlink at the end at least
         fd = UniqueFd(::openat(root.get(), rel.c_str(), static_cast<int>(how.flags)));
-    if (!fd) return UniqueFd();
-    struct stat owner {};
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || ::stat(proc.c_str(), &owner) != 0 ||
-        (st.st_uid != 0 && st.st_uid != owner.st_uid))
+    if (!fd) {
+        const int err = errno;
+        if (err == ELOOP)
+            why = "a symlink (not followed)";
+        else if (err == ENXIO)  // a socket
+            why = "not a regular file";
+        else if (err != ENOENT && err != ENOTDIR && err != ESRCH)
+            why = std::string("could not be opened: ") + std::strerror(err);
         return UniqueFd();
+    }
+    struct stat owner {};
+    if (::fstat(fd.get(), &st) != 0) {
+        why = std::string("could not be read: ") + std::strerror(errno);
+        return UniqueFd();
+    }
+    if (!S_ISREG(st.st_mode)) {
+        why = file_type(st.st_mode) + ", not a regular file";
+        return UniqueFd();
+    }
+    if (::stat(proc.c_str(), &owner) != 0) return UniqueFd();  // the process is gone
+    if (st.st_uid != 0 && st.st_uid != owner.st_uid) {
+        why = "owned by uid " + std::to_string(st.st_uid) + ", neither the process's user (uid " +
+              std::to_string(owner.st_uid) + ") nor root";
+        return UniqueFd();
+    }
     return fd;
 }
 
@@ -372,10 +554,81 @@ struct PerfMapState {
     bool read = false;
     uint64_t dev = 0, ino = 0, size = 0;
     struct timespec mtime {};
-    uint64_t consumed = 0;  // bytes parsed: up to the end of the last whole line
+    uint64_t consumed = 0;      // bytes parsed: up to the end of the last whole line
+    bool in_long_line = false;  // consumed ends inside a line longer than a chunk
     PerfMap table;
     std::string label;  // "[perf-NSPID.map]"
+    // What the report says of it: found at all, refused, lines skipped.
+    bool seen = false;
+    std::string rejected;
+    PerfMapLineCounts lines;
+    uint64_t overlapping = 0;
+    uint64_t bytes_unread = 0;
+
+    // A new file (or the first): what was said of the old one goes too.
+    void restart() {
+        table.clear();
+        consumed = 0;
+        in_long_line = false;
+        rejected.clear();
+        lines = {};
+        overlapping = 0;
+        bytes_unread = 0;
+    }
+    void reject(std::string why) {
+        table.clear();
+        rejected = std::move(why);
+    }
 };
+
+// Parses what was appended to the map since `st.consumed`, up to `end`, in
+// pieces of kPerfMapChunk; whole lines only: the JIT may be in the middle
+// of writing the last one, which is read again next time.
+void read_perf_map(int fd, uint64_t end, PerfMapState& st) {
+    std::string buf;
+    while (st.consumed < end && st.rejected.empty()) {
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(kPerfMapChunk, end - st.consumed));
+        buf.resize(want);
+        size_t got = 0;
+        while (got < want) {
+            ssize_t n = ::pread(fd, buf.data() + got, want - got, off_t(st.consumed + got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            got += size_t(n);
+        }
+        if (got == 0) return;
+        std::string_view text(buf.data(), got);
+        if (st.in_long_line) {  // the rest of a line already counted as malformed
+            const size_t nl = text.find('\n');
+            if (nl == std::string_view::npos) {
+                if (got < kPerfMapChunk) return;  // still not ended: look again next time
+                st.consumed += got;
+                continue;
+            }
+            text.remove_prefix(nl + 1);
+            st.consumed += nl + 1;
+            st.in_long_line = false;
+        }
+        const size_t whole = text.rfind('\n');
+        if (whole == std::string_view::npos) {
+            if (text.size() == kPerfMapChunk) {
+                // A line longer than a whole chunk: no JIT writes one.
+                ++st.lines.malformed;
+                st.consumed += text.size();
+                st.in_long_line = true;
+                continue;
+            }
+            if (text.data() != buf.data()) continue;  // read on from that line's start
+            return;                                   // the last line, not ended yet
+        }
+        text = text.substr(0, whole + 1);
+        st.overlapping += st.table.add(parse_perf_map(text, &st.lines));
+        st.consumed += text.size();
+        if (st.lines.malformed >= kNotAPerfMapLines && st.lines.malformed > st.lines.good)
+            st.reject("not a perf map: " + std::to_string(st.lines.malformed) + " of its first " +
+                      std::to_string(st.lines.malformed + st.lines.good + st.lines.absurd) + " lines malformed");
+    }
+}
 
 void refresh(int pid, PerfMapState& st) {
     if (st.nspid == 0) {
@@ -385,47 +638,49 @@ void refresh(int pid, PerfMapState& st) {
         st.label = "[perf-" + std::to_string(st.nspid) + ".map]";
     }
     struct stat fs {};
-    UniqueFd fd = open_perf_map(pid, st.nspid, fs);
-    if (!fd) return;  // removed, or the process is gone: keep what was read
+    std::string why;
+    UniqueFd fd = open_perf_map(pid, st.nspid, fs, why);
+    if (!fd) {
+        // Refused: nothing of it names a frame, not even what an earlier
+        // file there named. Not there (removed, or the process is gone):
+        // keep what was read.
+        if (!why.empty()) {
+            st.restart();
+            st.reject(std::move(why));
+            st.seen = true;
+            st.read = false;
+        }
+        return;
+    }
+    st.seen = true;
     if (st.read && st.dev == fs.st_dev && st.ino == fs.st_ino && st.size == uint64_t(fs.st_size) &&
         st.mtime.tv_sec == fs.st_mtim.tv_sec && st.mtime.tv_nsec == fs.st_mtim.tv_nsec)
         return;
     // JITs only append: the same file grown is read on from where it was
     // left. Another file, or a shorter one, is a new map.
-    if (!st.read || st.dev != fs.st_dev || st.ino != fs.st_ino || uint64_t(fs.st_size) < st.consumed) {
-        st.table.clear();
-        st.consumed = 0;
-    }
+    if (!st.read || st.dev != fs.st_dev || st.ino != fs.st_ino || uint64_t(fs.st_size) < st.consumed) st.restart();
     st.read = true;
     st.dev = fs.st_dev;
     st.ino = fs.st_ino;
     st.size = fs.st_size;
     st.mtime = fs.st_mtim;
-    const uint64_t end = std::min<uint64_t>(fs.st_size, kMaxPerfMapBytes);
-    if (end <= st.consumed) return;
-    std::string text(end - st.consumed, '\0');
-    size_t got = 0;
-    while (got < text.size()) {
-        ssize_t n = ::pread(fd.get(), text.data() + got, text.size() - got, off_t(st.consumed + got));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += size_t(n);
-    }
-    text.resize(got);
-    // Only whole lines: the JIT may be in the middle of writing the last one,
-    // which is read again next time.
-    size_t whole = text.rfind('\n');
-    if (whole == std::string::npos) return;
-    text.resize(whole + 1);
-    st.table.add(parse_perf_map(text));
-    st.consumed += text.size();
+    st.bytes_unread = uint64_t(fs.st_size) > kMaxPerfMapBytes ? uint64_t(fs.st_size) - kMaxPerfMapBytes : 0;
+    read_perf_map(fd.get(), std::min<uint64_t>(fs.st_size, kMaxPerfMapBytes), st);
 }
 
 }  // namespace
 
 struct Symbolizer::Impl {
     std::map<FileId, std::unique_ptr<Module>> modules;
-    std::set<FileId> unusable;              // opened, but not a usable ELF file
+    std::map<FileId, std::string> unusable;  // opened, but not a usable ELF file: why
+    // Files with a problem that frames were looked up in since
+    // take_file_notes(): what the next report says of them.
+    std::map<FileId, SymbolFileNote> noted;
+
+    void note(const FileId& id, const std::string& path, const std::string& problem) {
+        if (problem.empty() || noted.count(id)) return;
+        noted.emplace(id, SymbolFileNote{path, problem});
+    }
     std::map<int, PerfMapState> perf_maps;  // by pid
 
     // Names f from pid's perf map; `fresh`: the map was refreshed already
@@ -450,17 +705,27 @@ struct Symbolizer::Impl {
 
     Module* module_for(int pid, const Mapping& m) {
         FileId id{m.dev, m.ino};
-        if (auto it = modules.find(id); it != modules.end()) return it->second.get();
-        if (unusable.count(id)) return nullptr;
+        if (auto it = modules.find(id); it != modules.end()) {
+            note(id, m.path, it->second->problem);
+            return it->second.get();
+        }
+        if (auto it = unusable.find(id); it != unusable.end()) {
+            note(id, m.path, it->second);
+            return nullptr;
+        }
         // Failures to open are not remembered: another process mapping the
         // same file may still be alive.
         std::optional<OpenedFile> file = open_mapped_file(pid, m);
         if (!file) return nullptr;
-        std::unique_ptr<Module> mod = load_module(std::move(*file), m.path);
+        std::string problem;
+        std::unique_ptr<Module> mod = load_module(std::move(*file), m.path, problem);
         if (!mod) {
-            unusable.insert(id);
+            if (problem.empty()) problem = "not an ELF file memtop can read";
+            note(id, m.path, problem);
+            unusable.emplace(id, std::move(problem));
             return nullptr;
         }
+        note(id, m.path, mod->problem);
         return modules.emplace(id, std::move(mod)).first->second.get();
     }
 
@@ -544,6 +809,35 @@ void Symbolizer::forget_process(int pid) noexcept {
 
 size_t Symbolizer::cached_modules() const {
     return impl_ ? impl_->modules.size() : 0;
+}
+
+std::vector<SymbolFileNote> Symbolizer::take_file_notes() noexcept {
+    std::vector<SymbolFileNote> out;
+    if (!impl_) return out;
+    try {
+        for (auto& [id, n] : impl_->noted) out.push_back(std::move(n));
+    } catch (...) {
+        // Out of memory: what was taken is said.
+    }
+    impl_->noted.clear();
+    return out;
+}
+
+std::optional<PerfMapNote> Symbolizer::perf_map_note(int pid) const {
+    if (!impl_) return std::nullopt;
+    auto it = impl_->perf_maps.find(pid);
+    if (it == impl_->perf_maps.end() || !it->second.seen) return std::nullopt;
+    const PerfMapState& st = it->second;
+    PerfMapNote n;
+    n.pid = static_cast<uint32_t>(pid);
+    n.file = "/tmp/perf-" + std::to_string(st.nspid) + ".map";
+    n.rejected = st.rejected;
+    n.lines_used = st.rejected.empty() ? st.lines.good : 0;
+    n.lines_malformed = st.lines.malformed;
+    n.lines_absurd = st.lines.absurd;
+    n.lines_overlapping = st.overlapping;
+    n.bytes_unread = st.bytes_unread;
+    return n;
 }
 
 size_t Symbolizer::perf_map_pieces(int pid) const {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "model/frame.h"
+#include "model/report.h"
 #include "procinfo/proc_maps.h"
 
 namespace memtop {
@@ -55,6 +56,16 @@ public:
     // Drops what is kept of process `pid` (its perf map): call it once the
     // process's final numbers are reported, or when it execs another image.
     void forget_process(int pid) noexcept;
+
+    // What became of process `pid`'s perf map: read (lines used, skipped
+    // and why), refused (why), or read in part. Nullopt when the process has
+    // none (none was found when it was looked for) or it was forgotten.
+    std::optional<PerfMapNote> perf_map_note(int pid) const;
+
+    // The files frames were looked up in, since the last call, whose
+    // symbols or DWARF could not be read, or that are not ELF files memtop
+    // can read (corrupt, truncated): once per file, with what went wrong.
+    std::vector<SymbolFileNote> take_file_notes() noexcept;
 
     // Number of ELF files opened and kept.
     size_t cached_modules() const;

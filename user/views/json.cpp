@@ -61,6 +61,26 @@ json unwind_json(const UnwindSummary& u) {
               {"bytes", u.table_bytes}}}};
 }
 
+json symbol_files_json(const std::vector<SymbolFileNote>& notes) {
+    json out = json::array();
+    for (const auto& n : notes) out.push_back({{"file", n.file}, {"problem", n.problem}});
+    return out;
+}
+
+json perf_maps_json(const std::vector<PerfMapNote>& notes) {
+    json out = json::array();
+    for (const auto& n : notes)
+        out.push_back({{"pid", n.pid},
+                       {"file", n.file},
+                       {"rejected", n.rejected.empty() ? json(nullptr) : json(n.rejected)},
+                       {"lines_used", n.lines_used},
+                       {"lines_malformed", n.lines_malformed},
+                       {"lines_absurd", n.lines_absurd},
+                       {"lines_overlapping", n.lines_overlapping},
+                       {"bytes_unread", n.bytes_unread}});
+    return out;
+}
+
 }  // namespace
 
 std::string render_json(const Report& r) {
@@ -146,6 +166,8 @@ std::string render_json(const Report& r) {
               {"mappings", outstanding_list(r.mappings, false)},
               {"lost", lost_json(r.lost)},
               {"unwind", unwind_json(r.unwind)},
+              {"perf_maps", perf_maps_json(r.perf_maps)},
+              {"symbol_files", symbol_files_json(r.symbol_files)},
               {"self",
                {{"rss_bytes", r.self.rss_bytes},
                 {"cpu_seconds", r.self.cpu_seconds},

@@ -15,6 +15,27 @@ constexpr size_t kTextProcesses = 25;  // rows of the text view's system table
 }
 
 namespace {
+// "perf map /tmp/perf-12.map (pid 12): rejected: a symlink (not followed)",
+// or what of a map was not used; "" for a map wholly used.
+std::string perf_map_line(const PerfMapNote& n) {
+    std::string what;
+    auto add = [&](uint64_t count, const char* text) {
+        if (!count) return;
+        what += (what.empty() ? "" : ", ") + std::to_string(count) + text;
+    };
+    if (!n.rejected.empty()) {
+        what = "rejected: " + n.rejected;
+    } else {
+        add(n.lines_malformed, " lines skipped as malformed");
+        add(n.lines_absurd, " skipped as absurd (size 0 or over 1 GiB, or past user space)");
+        add(n.lines_overlapping, " overlapping earlier ones (the later names the code)");
+        if (n.bytes_unread)
+            what += (what.empty() ? "" : ", ") + human_bytes(int64_t(n.bytes_unread)) + " past 64 MiB not read";
+    }
+    if (what.empty()) return "";
+    return "perf map " + n.file + " (pid " + std::to_string(n.pid) + "): " + what + "\n";
+}
+
 std::string render_frames(const std::vector<Frame>& frames) {
     std::string out;
     char line[512];
@@ -190,6 +211,8 @@ std::string render_text(const Report& r) {
         lost += std::string(k.text) + " " + std::to_string(r.lost[k.kind]);
     }
     out += "\nlost: " + (lost.empty() ? std::string("nothing") : lost) + "\n";
+    for (const auto& n : r.perf_maps) out += perf_map_line(n);
+    for (const auto& n : r.symbol_files) out += "symbols of " + n.file + ": " + n.problem + "\n";
     const auto& u = r.unwind;
     if (u.stacks) {
         snprintf(line, sizeof line, "stacks: %" PRIu64 ", incomplete %" PRIu64 " (%.1f%%)", u.stacks, u.incomplete,

@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -86,6 +87,38 @@ TEST_CASE("parse_perf_map skips lines that do not parse", "[perf_map]") {
     e = parse_perf_map("0 40000000 one GiB\n");
     REQUIRE(e.size() == 1);
     CHECK(e[0].size == memtop::kMaxPerfMapEntrySize);
+}
+
+TEST_CASE("parse_perf_map counts the lines it skips, by reason", "[perf_map]") {
+    memtop::PerfMapLineCounts n;
+    auto e = parse_perf_map(
+        "\n"                                       // empty: not a line of the map at all
+        "garbage\n"                                // malformed
+        "7f00 10\n"                                // malformed: no name
+        "7f00 0 empty range\n"                     // absurd: size 0
+        "0 40000001 larger than any JIT's code\n"  // absurd: over 1 GiB
+        "ffffffffffffff00 10 kernel space\n"       // absurd: past user space
+        "1fffffffffff000 2000 ends past 2^57\n"    // absurd
+        "1000 10 good\n"
+        "2000 10 good too",
+        &n);
+    CHECK(e.size() == 2);
+    CHECK(n.good == 2);
+    CHECK(n.malformed == 2);
+    CHECK(n.absurd == 4);
+    // Counts add up over calls: a map read in pieces.
+    parse_perf_map("x\n3000 10 third\n", &n);
+    CHECK(n.good == 3);
+    CHECK(n.malformed == 3);
+}
+
+TEST_CASE("PerfMap::add says which entries overlapped earlier ones", "[perf_map]") {
+    PerfMap m;
+    CHECK(m.add(parse_perf_map("1000 100 a\n1100 80 b\n2000 10 c\n")) == 0);  // adjacent is not overlapping
+    CHECK(m.add(PerfMapEntry{0x10f0, 0x20, "across_a_b"}));
+    CHECK(m.add(PerfMapEntry{0x1ff0, 0x20, "over_c"}));
+    CHECK_FALSE(m.add(PerfMapEntry{0x5000, 0x10, "alone"}));
+    CHECK(m.add(parse_perf_map("5000 10 again\n6000 10 new\n")) == 1);
 }
 
 TEST_CASE("PerfMap: an address is named by the entry holding it", "[perf_map]") {
@@ -243,6 +276,29 @@ TEST_CASE("Symbolizer ignores a perf map owned by another user", "[perf_map][sym
     munmap(mem, page);
 }
 
+TEST_CASE("Symbolizer notes a perf map owned by another user as rejected", "[perf_map][symbolizer]") {
+    if (geteuid() != 0) {
+        WARN("skipped: needs root to give the file another owner");
+        return;
+    }
+    const int pid = getpid();
+    const std::string path = "/tmp/perf-" + std::to_string(pid) + ".map";
+    FILE* f = std::fopen(path.c_str(), "w");
+    REQUIRE(f);
+    std::fprintf(f, "1000 40 planted\n");
+    std::fclose(f);
+    REQUIRE(chown(path.c_str(), 65534, 65534) == 0);
+    Symbolizer s;
+    s.refresh_perf_map(pid);
+    auto note = s.perf_map_note(pid);
+    REQUIRE(note);
+    CHECK(note->pid == uint32_t(pid));
+    CHECK(note->file == path);
+    CHECK(note->rejected == "owned by uid 65534, neither the process's user (uid 0) nor root");
+    CHECK(note->lines_used == 0);
+    unlink(path.c_str());
+}
+
 TEST_CASE("Symbolizer refuses a perf map that is a symlink", "[perf_map][symbolizer]") {
     // /tmp/perf-PID.map -> a root-owned file of secrets: the owner check
     // alone would accept it as root's. The target here is a root-owned (as
@@ -265,10 +321,141 @@ TEST_CASE("Symbolizer refuses a perf map that is a symlink", "[perf_map][symboli
     REQUIRE(maps);
     Symbolizer s;
     CHECK_FALSE(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function.has_value());
+    auto note = s.perf_map_note(pid);
+    REQUIRE(note);
+    CHECK(note->rejected == "a symlink (not followed)");
     // The same file in place of the link is read: the link was the reason.
     unlink(path.c_str());
     REQUIRE(rename(secret.c_str(), path.c_str()) == 0);
     CHECK(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function == "secret");
+    note = s.perf_map_note(pid);
+    REQUIRE(note);
+    CHECK(note->rejected.empty());
+    CHECK(note->lines_used == 1);
     unlink(path.c_str());
     munmap(mem, page);
+}
+
+namespace {
+// Writes `text` as this process's perf map, returns its path.
+std::string write_own_perf_map(const std::string& text) {
+    const std::string path = "/tmp/perf-" + std::to_string(getpid()) + ".map";
+    unlink(path.c_str());
+    FILE* f = std::fopen(path.c_str(), "w");
+    REQUIRE(f);
+    REQUIRE(std::fwrite(text.data(), 1, text.size(), f) == text.size());
+    std::fclose(f);
+    return path;
+}
+}  // namespace
+
+TEST_CASE("Symbolizer: no perf map, no note", "[perf_map][symbolizer]") {
+    const int pid = getpid();
+    unlink(("/tmp/perf-" + std::to_string(pid) + ".map").c_str());
+    Symbolizer s;
+    s.refresh_perf_map(pid);
+    CHECK_FALSE(s.perf_map_note(pid));
+}
+
+TEST_CASE("Symbolizer rejects a perf map of random bytes and names nothing from it", "[perf_map][symbolizer]") {
+    // Bytes with line ends among them, and one line that parses and would
+    // name the code: the file as a whole is not a perf map, so not even that
+    // line is used.
+    const int pid = getpid();
+    const long page = sysconf(_SC_PAGESIZE);
+    void* mem = mmap(nullptr, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(mem != MAP_FAILED);
+    const uint64_t code = reinterpret_cast<uint64_t>(mem);
+    char good[64];
+    std::snprintf(good, sizeof good, "%llx 40 planted\n", (unsigned long long)code);
+    std::string text = good;
+    uint32_t x = 12345;
+    for (int i = 0; i < 100000; ++i) {
+        x = x * 1103515245u + 12345u;
+        text += char(x >> 24);
+    }
+    text += "\n";
+    const std::string path = write_own_perf_map(text);
+    auto maps = memtop::read_proc_maps(pid, nullptr);
+    REQUIRE(maps);
+    Symbolizer s;
+    CHECK_FALSE(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function.has_value());
+    auto note = s.perf_map_note(pid);
+    REQUIRE(note);
+    CHECK(note->rejected.rfind("not a perf map: ", 0) == 0);
+    CHECK(note->lines_used == 0);
+    CHECK(note->lines_malformed >= 16);
+    unlink(path.c_str());
+    munmap(mem, page);
+}
+
+TEST_CASE("Symbolizer notes the lines of a perf map it skipped", "[perf_map][symbolizer]") {
+    const int pid = getpid();
+    const long page = sysconf(_SC_PAGESIZE);
+    void* mem = mmap(nullptr, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(mem != MAP_FAILED);
+    const uint64_t code = reinterpret_cast<uint64_t>(mem);
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "0 ffffffffffff covers everything\n"  // absurd: over 1 GiB
+                  "%llx 0 nothing\n"                    // absurd: size 0
+                  "%llx 40 first\n"
+                  "%llx 40 second\n"  // overlaps first: names the code now
+                  "a line the JIT garbled\n",
+                  (unsigned long long)code, (unsigned long long)code, (unsigned long long)code + 0x20);
+    const std::string path = write_own_perf_map(buf);
+    auto maps = memtop::read_proc_maps(pid, nullptr);
+    REQUIRE(maps);
+    Symbolizer s;
+    CHECK(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function == "first");
+    CHECK(s.resolve(pid, *maps, code + 0x24, AddressKind::Exact).function == "second");
+    auto note = s.perf_map_note(pid);
+    REQUIRE(note);
+    CHECK(note->rejected.empty());
+    CHECK(note->lines_used == 2);
+    CHECK(note->lines_absurd == 2);
+    CHECK(note->lines_malformed == 1);
+    CHECK(note->lines_overlapping == 1);
+    CHECK(note->bytes_unread == 0);
+    s.forget_process(pid);
+    CHECK_FALSE(s.perf_map_note(pid));
+    unlink(path.c_str());
+    munmap(mem, page);
+}
+
+TEST_CASE("Symbolizer reads a perf map line longer than its read size as one malformed line",
+          "[perf_map][symbolizer]") {
+    const int pid = getpid();
+    const long page = sysconf(_SC_PAGESIZE);
+    void* mem = mmap(nullptr, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(mem != MAP_FAILED);
+    const uint64_t code = reinterpret_cast<uint64_t>(mem);
+    char good[64];
+    std::snprintf(good, sizeof good, "%llx 40 after_the_long_line\n", (unsigned long long)code);
+    // 2.5 MiB without a line end, then a good line.
+    const std::string path = write_own_perf_map("1000 10 " + std::string((5u << 19), 'x') + "\n" + good);
+    auto maps = memtop::read_proc_maps(pid, nullptr);
+    REQUIRE(maps);
+    Symbolizer s;
+    CHECK(s.resolve(pid, *maps, code + 4, AddressKind::Exact).function == "after_the_long_line");
+    auto note = s.perf_map_note(pid);
+    REQUIRE(note);
+    CHECK(note->rejected.empty());
+    CHECK(note->lines_malformed == 1);
+    CHECK(note->lines_used == 1);
+    unlink(path.c_str());
+    munmap(mem, page);
+}
+
+TEST_CASE("Symbolizer notes a perf map that is not a regular file", "[perf_map][symbolizer]") {
+    const int pid = getpid();
+    const std::string path = "/tmp/perf-" + std::to_string(pid) + ".map";
+    unlink(path.c_str());
+    REQUIRE(mkfifo(path.c_str(), 0600) == 0);
+    Symbolizer s;
+    s.refresh_perf_map(pid);  // must not block on the FIFO
+    auto note = s.perf_map_note(pid);
+    REQUIRE(note);
+    CHECK(note->rejected == "a FIFO, not a regular file");
+    unlink(path.c_str());
 }

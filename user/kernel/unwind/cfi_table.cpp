@@ -205,6 +205,12 @@ CfiTable build_cfi_table(const std::string& path) {
         // Consecutive ranges with one rule are one row.
         if (!t.rows.empty()) {
             auto& last = t.rows.back();
+            // Rows must come out sorted: the BPF side binary-searches them.
+            // A broken or hostile file can make them go back (FDEs that
+            // overlap, segments that map addresses out of order; found by
+            // fuzz_cfi_table): such a row is dropped, and the code it would
+            // describe keeps the row before it.
+            if (r.off < last.off) return;
             if (last.type == r.type && last.cfa == r.cfa && last.rbp == r.rbp) return;
             if (last.off == r.off) {
                 last = r;
@@ -234,7 +240,7 @@ CfiTable build_cfi_table(const std::string& path) {
         }
         // A gap until the next function described.
         uint64_t off = 0;
-        if ((i + 1 == ranges.size() || ranges[i + 1].lo > rg.hi) && to_offset(rg.hi - 1, off))
+        if ((i + 1 == ranges.size() || ranges[i + 1].lo > rg.hi) && to_offset(rg.hi - 1, off) && off < 0xffffffffULL)
             push(memtop_unwind_row{(uint32_t)(off + 1), 0, MEMTOP_ROW_NONE, 0});
     }
     if (entry_uncovered) {
