@@ -98,6 +98,7 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
     Report r;
     r.time = m.time;
     r.final = m.final;
+    r.sample_bytes = k.sample_bytes;
     r.processes = k.heap;
     std::set<std::pair<uint32_t, uint32_t>> shown;
     for (const auto& p : r.processes) shown.insert({p.pid, p.epoch});
@@ -109,6 +110,12 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
         if (!opt_.system_view && e.epoch == 0 && !target) continue;
         if (!shown.insert({e.pid, e.epoch}).second) continue;
         r.processes.push_back(ended_process(e, k));
+        if (k.sample_bytes && e.epoch) {
+            // The exit event's numbers are sums of sampled blocks; the
+            // process's aggregates are still there (purged after this report).
+            auto it = k.heap_estimates.find({e.pid, e.epoch});
+            apply_estimate(r.processes.back(), it == k.heap_estimates.end() ? nullptr : &it->second);
+        }
         if (target) r.processes.back().heap_traced = true;
     }
     if (opt_.system_view) {

@@ -16,6 +16,7 @@
 #include "app/session.h"
 #include "attach/elf_image.h"
 #include "attach/placement.h"
+#include "model/sampling.h"
 #include "procinfo/proc_maps.h"
 #include "record/recording.h"
 #include "record/report_codec.h"
@@ -246,6 +247,12 @@ int main(int argc, char** argv) {
                    "for source file FILE (a path or its trailing part), each line's outstanding and allocated "
                    "bytes and allocations")
         ->check(not_empty("a source file"));
+    app.add_option("--sample", opt.sample,
+                   "heap: record allocations sampled every BYTES allocated on average (a Poisson process over "
+                   "bytes; unsampled calls take no stack walk); every heap figure is then an unbiased estimate, "
+                   "marked as one. Default: exact (0)")
+        ->check(byte_count())
+        ->capture_default_str();
     app.add_option("--fault-sample", opt.fault_sample,
                    "growth stacks: sample first-touch page faults every BYTES on average (0: off)")
         ->check(byte_count())
@@ -319,6 +326,8 @@ int main(int argc, char** argv) {
             !opt.pids.empty() + !opt.command.empty() + opt.heap_all + !opt.cgroup.empty() + !opt.container.empty();
         if (targets > 1)
             throw MemtopError(kExitUsage, "choose one target: -p PID, -- CMD, --cgroup, --container or --heap-all");
+        if (opt.sample > kMaxSampleBytes)
+            throw MemtopError(kExitUsage, "--sample: at most " + std::to_string(kMaxSampleBytes) + " bytes");
         if (opt.follow && opt.command.empty())
             throw MemtopError(kExitUsage, "-f/--follow: follows the processes of -- CMD; give one");
         // Probes on every process mapping the allocator files: memtop's too.

@@ -35,7 +35,9 @@ void Session::start_recording() {
                            {"start", rfc3339(std::chrono::system_clock::now())},
                            {"mode", mode_of(opt_)},
                            {"interval", interval_},
-                           {"record_interval", opt_.record_interval}};
+                           {"record_interval", opt_.record_interval},
+                           // --sample: every heap number recorded is an estimate; 0 exact.
+                           {"sample_bytes", opt_.sample}};
     recorder_ = std::make_unique<RecordingWriter>(opt_.record, meta);
 }
 

@@ -78,7 +78,8 @@ nlohmann::json encode_report(const Report& r) {
             {"lines", r.lines},
             {"all_stacks", r.all_stacks},
             {"stack_order", stack_order_name(r.stack_order)},
-            {"min_age", r.min_age}};
+            {"min_age", r.min_age},
+            {"sample_bytes", r.sample_bytes}};  // --sample: heap figures are estimates; 0 exact
 }
 
 Report decode_report(const nlohmann::json& j) {
@@ -99,6 +100,7 @@ Report decode_report(const nlohmann::json& j) {
         r.all_stacks = j.at("all_stacks").get<std::vector<ReportStack>>();
         if (auto order = parse_stack_order(j.value("stack_order", std::string("outstanding")))) r.stack_order = *order;
         if (j.contains("min_age")) r.min_age = j.at("min_age").get<std::optional<double>>();
+        r.sample_bytes = j.value("sample_bytes", uint64_t{0});  // absent in recordings before --sample
         return r;
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(std::string("malformed report: ") + e.what());
