@@ -14,8 +14,8 @@
 /* -ln(U) * 2^24 for U uniform in (0, 1): U = v / 2^32 with v a random 32-bit
  * number (made odd, so never 0), -ln(U) = (32 - log2 v) * ln 2. log2 v is its
  * top bit's index plus log2 of the mantissa, from the table (log2(1 + i/256)
- * in units of 2^-24, i = 0..256) with linear interpolation (error below 3e-6; the tail is cut at 22.2 means, where the
- * exponential has 2e-10 of its mass). */
+ * in units of 2^-24, i = 0..256) with linear interpolation (error below 3e-6; the tail is cut at 22.2 means,
+ * where the exponential has 2e-10 of its mass). */
 static __always_inline __u64 exp_q24_of(__u32 random, const volatile __u32 *log2_frac_q24)
 {
 	__u32 v = random | 1;

@@ -40,7 +40,9 @@ const SampleSite kSites[] = {
     {"sample_big", SAMPLE_BIG_N, SAMPLE_BIG_N, SAMPLE_BIG_SIZE},
 };
 
-double p_of(long long size) { return -std::expm1(-static_cast<double>(size) / kT); }
+double p_of(long long size) {
+    return -std::expm1(-static_cast<double>(size) / kT);
+}
 
 // 4 sigma of the estimate of n blocks' bytes (weight size/p) or count (weight 1/p).
 double bound(long long n, long long size, bool bytes) {

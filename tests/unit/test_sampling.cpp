@@ -56,8 +56,8 @@ TEST_CASE("sampling: a process's estimate is the sum of its stacks'", "[sampling
     CHECK(e.bytes == sum);
     ProcessStats p;
     p.pid = p.epoch = 1;
-    p.heap_bytes = 2048 + (1 << 20);        // the kernel's: sampled blocks' true sizes
-    p.heap_peak_bytes = 4096 + (1 << 20);   // all of them at once
+    p.heap_bytes = 2048 + (1 << 20);       // the kernel's: sampled blocks' true sizes
+    p.heap_peak_bytes = 4096 + (1 << 20);  // all of them at once
     p.allocs_total = 5;
     apply_estimate(p, &e);
     CHECK(p.heap_bytes == e.bytes);

@@ -24,6 +24,8 @@ namespace memtop {
 
 // Largest --sample: bpf/sample.h scales a Q24 draw by T within 64 bits.
 inline constexpr uint64_t kMaxSampleBytes = 1ull << 32;
+// --heap-all, --cgroup, --container sample at this interval unless --exact.
+inline constexpr uint64_t kDefaultWideSampleBytes = 512 * 1024;
 
 // Probability that a Poisson process over bytes with mean interval `mean`
 // samples a block of `size` bytes.
@@ -34,7 +36,8 @@ inline double sample_probability(uint64_t size, uint64_t mean) {
 // bpf/sample.h's table: log2(1 + i/256) in units of 2^-24.
 inline std::array<uint32_t, 257> log2_fraction_table() {
     std::array<uint32_t, 257> t{};
-    for (size_t i = 0; i < t.size(); i++) t[i] = static_cast<uint32_t>(std::lround(std::log2(1.0 + i / 256.0) * 16777216.0));
+    for (size_t i = 0; i < t.size(); i++)
+        t[i] = static_cast<uint32_t>(std::lround(std::log2(1.0 + i / 256.0) * 16777216.0));
     return t;
 }
 
@@ -47,15 +50,19 @@ struct SampledAgg {
 
 // A process's heap figures, estimated from its sampled aggregates.
 struct HeapEstimate {
-    int64_t bytes = 0;           // outstanding
-    int64_t allocs = 0;          // outstanding blocks
+    int64_t bytes = 0;   // outstanding
+    int64_t allocs = 0;  // outstanding blocks
     uint64_t alloc_bytes_total = 0;
     uint64_t allocs_total = 0;
-    double peak_scale = 1.0;     // estimated / sampled bytes allocated, for the peak
+    double peak_scale = 1.0;  // estimated / sampled bytes allocated, for the peak
 };
 
-inline int64_t weigh(int64_t v, double p) { return static_cast<int64_t>(std::llround(static_cast<double>(v) / p)); }
-inline uint64_t weigh(uint64_t v, double p) { return static_cast<uint64_t>(std::llround(static_cast<double>(v) / p)); }
+inline int64_t weigh(int64_t v, double p) {
+    return static_cast<int64_t>(std::llround(static_cast<double>(v) / p));
+}
+inline uint64_t weigh(uint64_t v, double p) {
+    return static_cast<uint64_t>(std::llround(static_cast<double>(v) / p));
+}
 
 // One estimate per (process instance, stack): each size's sums divided by
 // its p(size), then summed over sizes.
