@@ -54,7 +54,7 @@ struct HeapEstimate {
     int64_t allocs = 0;  // outstanding blocks
     uint64_t alloc_bytes_total = 0;
     uint64_t allocs_total = 0;
-    double peak_scale = 1.0;  // estimated / sampled bytes allocated, for the peak
+    double peak_scale = 1.0;  // estimated / sampled bytes, for the peak (see apply_estimate)
 };
 
 inline int64_t weigh(int64_t v, double p) {
@@ -90,7 +90,7 @@ inline std::vector<StackStats> weigh_stacks(const std::vector<SampledAgg>& aggs,
 inline std::map<std::pair<uint32_t, uint32_t>, HeapEstimate> heap_estimates(const std::vector<SampledAgg>& aggs,
                                                                             uint64_t mean) {
     std::map<std::pair<uint32_t, uint32_t>, HeapEstimate> out;
-    std::map<std::pair<uint32_t, uint32_t>, uint64_t> sampled_total;
+    std::map<std::pair<uint32_t, uint32_t>, std::pair<int64_t, uint64_t>> sampled;  // outstanding, allocated
     for (const auto& a : aggs) {
         if (!a.size) continue;
         double p = sample_probability(a.size, mean);
@@ -99,18 +99,27 @@ inline std::map<std::pair<uint32_t, uint32_t>, HeapEstimate> heap_estimates(cons
         e.allocs += weigh(a.stats.allocs, p);
         e.alloc_bytes_total += weigh(a.stats.alloc_bytes_total, p);
         e.allocs_total += weigh(a.stats.allocs_total, p);
-        sampled_total[{a.stats.pid, a.stats.epoch}] += a.stats.alloc_bytes_total;
+        auto& raw = sampled[{a.stats.pid, a.stats.epoch}];
+        raw.first += a.stats.bytes;
+        raw.second += a.stats.alloc_bytes_total;
     }
     for (auto& [k, e] : out) {
-        uint64_t raw = sampled_total[k];
-        e.peak_scale = raw ? static_cast<double>(e.alloc_bytes_total) / static_cast<double>(raw) : 1.0;
+        // The blocks outstanding now are the likeliest mix of sizes at the
+        // peak; with none, those ever allocated.
+        auto [now, total] = sampled[k];
+        if (now > 0)
+            e.peak_scale = static_cast<double>(e.bytes) / static_cast<double>(now);
+        else if (total)
+            e.peak_scale = static_cast<double>(e.alloc_bytes_total) / static_cast<double>(total);
     }
     return out;
 }
 
 // A process's kernel numbers (sums of sampled blocks) replaced by estimates.
 // The peak has no unbiased estimate from sums: the sampled peak is scaled by
-// the process's estimated / sampled bytes allocated (an approximation).
+// the process's estimated / sampled outstanding bytes (allocated bytes when
+// nothing is outstanding), and is never below the estimate of now: an
+// approximation, exact only when the mix of sizes at the peak is that of now.
 inline void apply_estimate(ProcessStats& p, const HeapEstimate* e) {
     if (!e) {
         // Nothing sampled (or its aggregates were lost): no estimate but 0.
