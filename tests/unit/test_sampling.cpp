@@ -7,8 +7,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "model/sampling.h"
+#include "profile.pb.h"
+#include "record/report_codec.h"
 #include "sample_math.h"
+#include "views/export/pprof.h"
+#include "views/json.h"
+#include "views/text.h"
 
 using namespace memtop;
 
@@ -114,4 +121,29 @@ TEST_CASE("sampling: countdown and weights together are unbiased", "[sampling]")
               4 * sigma_blocks * size + size);
     }
     CHECK(sampled.size() == 4);
+}
+
+TEST_CASE("sampling: every view marks a sampled report as estimates, an exact one not", "[sampling]") {
+    Report r;
+    ProcessStats p;
+    p.pid = 5;
+    p.epoch = 1;
+    p.comm = "app";
+    r.processes = {p};
+    ReportStack s;
+    s.stats = {5, 1, 7, 1 << 20, 16, 1 << 21, 32};
+    r.all_stacks = {s};
+    for (uint64_t t : {uint64_t{0}, kT}) {
+        INFO("sample_bytes " << t);
+        r.sample_bytes = t;
+        auto j = nlohmann::json::parse(render_json(r));
+        CHECK(j.contains("sampling") == (t != 0));
+        if (t) CHECK(j["sampling"]["bytes"] == t);
+        CHECK((render_text(r).find("ESTIMATES") != std::string::npos) == (t != 0));
+        perftools::profiles::Profile prof;
+        REQUIRE(prof.ParseFromString(gunzip(gzip(encode_pprof(r, r.all_stacks)))));
+        CHECK(prof.period() == static_cast<int64_t>(t ? t : 1));
+        CHECK(prof.sample(0).value(3) == (1 << 20));  // values are the estimates as given, not scaled again
+        CHECK(decode_report(nlohmann::json::parse(encode_report(r).dump())).sample_bytes == t);
+    }
 }
