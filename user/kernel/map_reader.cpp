@@ -33,7 +33,9 @@ std::vector<ProcessStats> MapReader::heap_processes() const {
 std::vector<SampledAgg> MapReader::read_sampled_aggs() const {
     std::vector<SampledAgg> out;
     for (const auto& [k, v] : dump_map<memtop_agg_key, memtop_agg_val>(maps_.aggs))
-        out.push_back({{k.tgid, k.epoch, k.stack_id, v.bytes, v.allocs, v.alloc_bytes_total, v.allocs_total}, k.size});
+        out.push_back({{k.tgid, k.epoch, k.stack_id, v.bytes, v.allocs, v.alloc_bytes_total, v.allocs_total,
+                        v.temp_allocs, v.temp_bytes},
+                       k.size});
     return out;
 }
 

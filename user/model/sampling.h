@@ -64,6 +64,15 @@ inline uint64_t weigh(uint64_t v, double p) {
     return static_cast<uint64_t>(std::llround(static_cast<double>(v) / p));
 }
 
+// What one live block of `size` stands for: (bytes, blocks); itself when
+// exact (mean 0). For --min-age's per-block sums.
+inline std::pair<double, double> block_weight(uint64_t size, uint64_t mean) {
+    if (!mean) return {static_cast<double>(size), 1.0};
+    if (!size) return {0.0, 0.0};
+    double p = sample_probability(size, mean);
+    return {static_cast<double>(size) / p, 1.0 / p};
+}
+
 // One estimate per (process instance, stack): each size's sums divided by
 // its p(size), then summed over sizes.
 inline std::vector<StackStats> weigh_stacks(const std::vector<SampledAgg>& aggs, uint64_t mean) {
@@ -79,6 +88,8 @@ inline std::vector<StackStats> weigh_stacks(const std::vector<SampledAgg>& aggs,
         s.allocs += weigh(a.stats.allocs, p);
         s.alloc_bytes_total += weigh(a.stats.alloc_bytes_total, p);
         s.allocs_total += weigh(a.stats.allocs_total, p);
+        s.temp_allocs += weigh(a.stats.temp_allocs, p);
+        s.temp_bytes += weigh(a.stats.temp_bytes, p);
     }
     std::vector<StackStats> out;
     out.reserve(by_stack.size());
