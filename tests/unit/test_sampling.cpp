@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "aggregate/aggregator.h"
 #include "model/sampling.h"
 #include "profile.pb.h"
 #include "record/report_codec.h"
@@ -146,4 +147,19 @@ TEST_CASE("sampling: every view marks a sampled report as estimates, an exact on
         CHECK(prof.sample(0).value(3) == (1 << 20));  // values are the estimates as given, not scaled again
         CHECK(decode_report(nlohmann::json::parse(encode_report(r).dump())).sample_bytes == t);
     }
+}
+
+TEST_CASE("sampling: --min-age's age histogram weights each live block by its size", "[sampling]") {
+    CHECK(block_weight(100, 0) == std::pair<double, double>{100.0, 1.0});
+    CHECK(block_weight(0, kT) == std::pair<double, double>{0.0, 0.0});
+    double p = sample_probability(1024, kT);
+    std::vector<BlockAge> blocks = {{1, 1, 7, 1024, 0.5}, {1, 1, 7, 1024, 0.5}, {1, 1, 7, 1 << 20, 20}};
+    auto h = age_histograms(blocks, kT).at({1, 1, 7});
+    REQUIRE(h.size() == std::size(kAgeBounds));
+    CHECK(h[0].bytes == static_cast<uint64_t>(std::llround(2048 / p)));
+    CHECK(h[0].allocs == static_cast<uint64_t>(std::llround(2 / p)));
+    CHECK(h[2].bytes == static_cast<uint64_t>(std::llround((1 << 20) / sample_probability(1 << 20, kT))));
+    auto exact = age_histograms(blocks).at({1, 1, 7});
+    CHECK(exact[0].bytes == 2048);
+    CHECK(exact[0].allocs == 2);
 }
