@@ -415,6 +415,13 @@ int BPF_KPROBE(free_entry, __u64 ptr)
 	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	if (!p)
 		return 0;
+	/* --sample: most blocks freed were never sampled; for them one failed
+	 * lookup, not the thread's state too (a sampled one is looked up twice). */
+	if (heap_sample_bytes) {
+		struct memtop_alloc_key k = {.tgid = tgid, .epoch = p->epoch, .addr = ptr};
+		if (!bpf_map_lookup_elem(&allocs, &k))
+			return 0;
+	}
 	/* Freed before this thread allocated anything else: temporary. */
 	struct call_state *st = thread_state(0);
 	int temporary = st && st->last_alloc == ptr;
