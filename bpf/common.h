@@ -46,6 +46,9 @@ struct call_state {
 	__u64 old_size; /* realloc: the record taken out at entry */
 	__u64 old_stack_id;
 	__u32 old_found;
+	__u32 sampled;       /* --sample: this call is recorded (always 1 when exact) */
+	__s64 countdown;     /* --sample: bytes left until this thread's next sample */
+	__u32 countdown_set; /* countdown has been drawn */
 	__u32 pad;
 	__u64 stack_id;
 	__u64 last_alloc; /* the block this thread allocated last: freed next, it was temporary */

@@ -4,7 +4,9 @@
  *
  * Hot path (every traced malloc/free), in order of cost after the trap:
  *   entry:  one task-storage lookup, a stack walk (stack.h), an FNV hash of
- *           the frames.
+ *           the frames. Under --sample (sample.h) the walk only for a
+ *           sampled call: an unsampled one costs the lookup and a subtraction,
+ *           its return only the lookup, its free one failed lookup.
  *   return: task-storage lookup, stack/alloc/agg/proc map operations, atomics.
  *   free:   proc lookup, alloc lookup+delete, agg and proc atomics.
  * Nothing else happens per call; new-stack notices go to user space through
@@ -19,6 +21,7 @@
 
 #include "common.h"
 #include "stack.h"
+#include "sample.h"
 
 /* How far below operator new's entry sp its inner allocation may start:
  * libstdc++'s new and its nothrow/aligned wrappers use a few words. */
@@ -96,8 +99,11 @@ struct {
  * address the kernel has replaced with its trampoline). Returns NULL when this
  * call is nested inside an allocator call already being traced (operator new
  * -> malloc, realloc(NULL) -> malloc): the outer call is the one counted.
+ * Under --sample an outermost call that is not sampled still owns the state
+ * (so that what it calls is nested and its return clears it) but takes no
+ * walk and is never recorded (st->sampled = 0).
  */
-static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 kind)
+static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 kind, __u64 size)
 {
 	struct call_state *st;
 	__u64 sp = PT_REGS_SP(ctx);
@@ -134,6 +140,11 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 	st->active = 1;
 	st->old_found = 0;
 	st->adopt_sp = 0;
+	st->size = size;
+	/* Decided before the walk: an unsampled call takes none. */
+	st->sampled = sample_call(st, size);
+	if (!st->sampled)
+		return st;
 
 	/* Frame 0: the caller's return address, at [sp] on entry. */
 	__u64 ret = 0;
@@ -174,10 +185,12 @@ static __always_inline struct memtop_agg_val *get_agg(struct memtop_agg_key *k)
 	return a;
 }
 
-static __always_inline void charge(struct memtop_proc *p, __u32 tgid, __u64 stack_id, __s64 bytes,
-                                   __s64 nallocs, int cumulative, int temporary)
+static __always_inline void charge(struct memtop_proc *p, __u32 tgid, __u64 stack_id, __u64 block_size,
+                                   __s64 bytes, __s64 nallocs, int cumulative, int temporary)
 {
-	struct memtop_agg_key k = {.tgid = tgid, .epoch = p->epoch, .stack_id = stack_id};
+	__u64 size = heap_sample_bytes ? block_size : 0;
+	/* Sampled: per size, for user space's weights (sample.h). */
+	struct memtop_agg_key k = {.tgid = tgid, .epoch = p->epoch, .stack_id = stack_id, .size = size};
 	struct memtop_agg_val *a = get_agg(&k);
 	if (a) {
 		__sync_fetch_and_add(&a->bytes, bytes);
@@ -214,7 +227,7 @@ static __always_inline int take_alloc(struct memtop_proc *p, __u32 tgid, __u64 a
 			count(MEMTOP_CNT_MAP_BUSY);
 		return 0;
 	}
-	charge(p, tgid, out->stack_id, -(__s64)out->size, -1, 0, temporary);
+	charge(p, tgid, out->stack_id, out->size, -(__s64)out->size, -1, 0, temporary);
 	__sync_fetch_and_add(&p->heap_bytes, -(__s64)out->size);
 	__sync_fetch_and_add(&p->frees_total, 1);
 	return 1;
@@ -253,7 +266,7 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 		return;
 	}
 
-	charge(p, tgid, stack_id, size, 1, !undo_free, 0);
+	charge(p, tgid, stack_id, size, size, 1, !undo_free, 0);
 	/* User space deletes the stacks no agg references (Tracer::forget). It
 	 * may have deleted ours between the insert above and the charge. */
 	if (stack && stack_id != MEMTOP_STACK_LOST && !bpf_map_lookup_elem(&stacks, &stack_id))
@@ -270,9 +283,7 @@ SEC("uprobe")
 int BPF_KPROBE(malloc_entry, __u64 size)
 {
 	use_task_stack(ctx);
-	struct call_state *st = begin_call(ctx, MEMTOP_KIND_MALLOC);
-	if (st)
-		st->size = size;
+	begin_call(ctx, MEMTOP_KIND_MALLOC, size);
 	return 0;
 }
 
@@ -284,9 +295,7 @@ SEC("uprobe")
 int BPF_KPROBE(new_entry, __u64 size)
 {
 	use_task_stack(ctx);
-	struct call_state *st = begin_call(ctx, MEMTOP_KIND_NEW);
-	if (st)
-		st->size = size;
+	begin_call(ctx, MEMTOP_KIND_NEW, size);
 	return 0;
 }
 
@@ -299,9 +308,7 @@ SEC("uprobe")
 int BPF_KPROBE(new_own_entry, __u64 size)
 {
 	use_task_stack(ctx);
-	struct call_state *st = begin_call(ctx, MEMTOP_KIND_NEW_OWN);
-	if (st)
-		st->size = size;
+	begin_call(ctx, MEMTOP_KIND_NEW_OWN, size);
 	return 0;
 }
 
@@ -321,7 +328,8 @@ int BPF_KPROBE(alloc_ret_site)
 	st->active = 0;
 	__u64 ret = PT_REGS_RC(ctx);
 	if (ret) {
-		record_alloc(current_tgid(), ret, st->size, st->stack_id, &st->stack, 0);
+		if (st->sampled)
+			record_alloc(current_tgid(), ret, st->size, st->stack_id, &st->stack, 0);
 		st->last_alloc = ret;
 	}
 	return 0;
@@ -331,9 +339,8 @@ SEC("uprobe")
 int BPF_KPROBE(calloc_entry, __u64 nmemb, __u64 size)
 {
 	use_task_stack(ctx);
-	struct call_state *st = begin_call(ctx, MEMTOP_KIND_CALLOC);
-	if (st)
-		st->size = nmemb * size; /* overflow makes calloc fail: never counted */
+	/* Overflow makes calloc fail: never counted. */
+	begin_call(ctx, MEMTOP_KIND_CALLOC, nmemb * size);
 	return 0;
 }
 
@@ -341,9 +348,7 @@ SEC("uprobe")
 int BPF_KPROBE(memalign_entry, __u64 align, __u64 size)
 {
 	use_task_stack(ctx);
-	struct call_state *st = begin_call(ctx, MEMTOP_KIND_MEMALIGN);
-	if (st)
-		st->size = size;
+	begin_call(ctx, MEMTOP_KIND_MEMALIGN, size);
 	return 0;
 }
 
@@ -351,11 +356,9 @@ SEC("uprobe")
 int BPF_KPROBE(posix_memalign_entry, __u64 memptr, __u64 align, __u64 size)
 {
 	use_task_stack(ctx);
-	struct call_state *st = begin_call(ctx, MEMTOP_KIND_POSIX_MEMALIGN);
-	if (st) {
-		st->size = size;
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_POSIX_MEMALIGN, size);
+	if (st)
 		st->arg_ptr = memptr;
-	}
 	return 0;
 }
 
@@ -364,10 +367,9 @@ int BPF_KPROBE(posix_memalign_entry, __u64 memptr, __u64 align, __u64 size)
  * record must not be the one we delete. A failed realloc puts it back. */
 static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 size)
 {
-	struct call_state *st = begin_call(ctx, MEMTOP_KIND_REALLOC);
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_REALLOC, size);
 	if (!st)
 		return 0;
-	st->size = size;
 	st->arg_ptr = ptr;
 	if (ptr) {
 		__u32 tgid = current_tgid();
@@ -413,6 +415,13 @@ int BPF_KPROBE(free_entry, __u64 ptr)
 	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	if (!p)
 		return 0;
+	/* --sample: most blocks freed were never sampled; for them one failed
+	 * lookup, not the thread's state too (a sampled one is looked up twice). */
+	if (heap_sample_bytes) {
+		struct memtop_alloc_key k = {.tgid = tgid, .epoch = p->epoch, .addr = ptr};
+		if (!bpf_map_lookup_elem(&allocs, &k))
+			return 0;
+	}
 	/* Freed before this thread allocated anything else: temporary. */
 	struct call_state *st = thread_state(0);
 	int temporary = st && st->last_alloc == ptr;
@@ -459,7 +468,8 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 		 * new retries or throws; either way this state is done. */
 		st->active = 0;
 		if (ret) {
-			record_alloc(tgid, ret, st->size, st->stack_id, &st->stack, 0);
+			if (st->sampled)
+				record_alloc(tgid, ret, st->size, st->stack_id, &st->stack, 0);
 			st->last_alloc = ret;
 		}
 		return 0;
@@ -467,6 +477,19 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 	if (sp != st->sp)
 		return 0; /* a nested call returned */
 	st->active = 0;
+	/* Unsampled (--sample): nothing to record, unless a failed realloc
+	 * must give its old block back its record. */
+	if (!st->sampled && !(st->kind == MEMTOP_KIND_REALLOC && st->old_found)) {
+		/* Still the thread's latest block: a sampled block freed after it
+		 * was not temporary. */
+		if (st->kind == MEMTOP_KIND_POSIX_MEMALIGN) {
+			if ((int)ret == 0)
+				st->last_alloc = 0;
+		} else if (ret) {
+			st->last_alloc = ret;
+		}
+		return 0;
+	}
 
 	__u64 addr = ret;
 
@@ -484,6 +507,10 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 			 * the old block is still live: give it back its record. */
 			if (st->size && st->old_found)
 				record_alloc(tgid, st->arg_ptr, st->old_size, st->old_stack_id, NULL, 1);
+			return 0;
+		}
+		if (!st->sampled) {
+			st->last_alloc = ret;
 			return 0;
 		}
 		break;

@@ -58,6 +58,10 @@ struct memtop_agg_key {
 	__u32 tgid;
 	__u32 epoch;
 	__u64 stack_id;
+	/* Heap aggregates under --sample: the blocks' true size, so that user
+	 * space can weight each size by its own sampling probability (bpf/heap.h);
+	 * 0 everywhere else. */
+	__u64 size;
 };
 
 struct memtop_agg_val {

@@ -23,6 +23,15 @@
 #ifndef MEMTOP_TEST_PROGS_EXPECT_H
 #define MEMTOP_TEST_PROGS_EXPECT_H
 
+/* ------------------------------------------------------------- sample_sites */
+/* --sample tests: one block size per site (see sample_sites.c). */
+#define SAMPLE_SMALL_N 65536 /* malloc(1 KiB) x 65536 = 64 MiB, every second one freed */
+#define SAMPLE_SMALL_SIZE 1024
+#define SAMPLE_MID_N 128 /* malloc(64 KiB) x 128 = 8 MiB, kept */
+#define SAMPLE_MID_SIZE 65536
+#define SAMPLE_BIG_N 4 /* malloc(1 MiB) x 4 = 4 MiB, kept */
+#define SAMPLE_BIG_SIZE (1024 * 1024)
+
 /* ------------------------------------------------------------------ c_sites */
 /* Site functions are called in this order by run_sites() (called by main). */
 #define C_LEAK_MALLOC_N 3 /* leak_malloc: 3 x malloc(1000), kept */

@@ -69,7 +69,7 @@ TEST_CASE("--cgroup traces the cgroup's processes, later ones too, and nothing o
     const int out_pid = start_prog(outside, {prog_path("c_sites_fp"), "--wait"}, {&inside});
 
     auto args = memtop_base_args();
-    args.insert(args.end(), {"--cgroup", cg.name});
+    args.insert(args.end(), {"--cgroup", cg.name, "--exact"});
     start_memtop(memtop, args);
     std::vector<Child*> all{&memtop, &inside, &outside};
     wait_memtop_ready(all, memtop, "memtop: tracing cgroup");
@@ -102,7 +102,7 @@ TEST_CASE("--container finds the container's cgroup from its id; unknown ids and
     const int pid = start_prog(app, cg.run({"unshare", "-p", "-f", "--kill-child", prog_path("c_sites_fp"), "--wait"}));
 
     auto args = memtop_base_args();
-    args.insert(args.end(), {"--container", id.substr(0, 12)});
+    args.insert(args.end(), {"--container", id.substr(0, 12), "--exact"});
     start_memtop(memtop, args);
     std::vector<Child*> all{&memtop, &app};
     {

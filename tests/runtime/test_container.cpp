@@ -27,7 +27,7 @@ TEST_CASE("--heap-all traces a process whose libc is its own file", "[bpf][heap-
     // memtop first, the program then (memtop must find its libc as it
     // appears): the steps of the attach protocol in that order.
     Child memtop, prog;
-    start_memtop(memtop, {memtop_path(), "--heap-all", "--json", "-d", "60", "-T", "1000000", "-v"});
+    start_memtop(memtop, {memtop_path(), "--heap-all", "--exact", "--json", "-d", "60", "-T", "1000000", "-v"});
     wait_memtop_ready({&memtop}, memtop, "memtop: tracing all processes");
 
     // The "container": a private mount namespace where the copy is its libc.

@@ -141,7 +141,9 @@ TEST_CASE("without privileges memtop says what it needs (status 3)", "[bpf][fail
 
 TEST_CASE("bad pids and two targets are usage errors (status 2)", "[bpf][failure][cli]") {
     RT_REQUIRE_ENV();
-    for (std::vector<std::string> args : {std::vector<std::string>{"-p", "12x"}, {"-p", "1", "--heap-all"}}) {
+    for (std::vector<std::string> args : {std::vector<std::string>{"-p", "12x"},
+                                          {"-p", "1", "--heap-all"},
+                                          {"--heap-all", "--exact", "--sample", "4096"}}) {
         std::vector<std::string> argv = {memtop_path()};
         argv.insert(argv.end(), args.begin(), args.end());
         Run r = run_memtop(argv);

@@ -78,7 +78,7 @@ TEST_CASE("memtop --heap-all: fork parent and child are accounted separately", "
     // (on SIGINT) is used, so a long interval keeps the output small.
     // memtop first, the program then (its fork must be seen): the steps of
     // the attach protocol in that order.
-    std::vector<std::string> margv = {memtop_path(), "--heap-all", "--json", "-d", "60", "-T", "1000000"};
+    std::vector<std::string> margv = {memtop_path(), "--heap-all", "--exact", "--json", "-d", "60", "-T", "1000000"};
     Child mt;
     start_memtop(mt, margv);
     wait_memtop_ready({&mt}, mt);

@@ -1,8 +1,11 @@
 #include "aggregate/aggregator.h"
 
 #include <algorithm>
+#include <cmath>
+#include <iterator>
 
 #include "aggregate/select.h"
+#include "model/sampling.h"
 
 namespace memtop {
 
@@ -19,16 +22,25 @@ ReportStack report_stack(const StackStats& s, const KernelSnapshot& k) {
 }
 
 std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<AgeBucket>> age_histograms(
-    const std::vector<BlockAge>& blocks) {
-    std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<AgeBucket>> out;
+    const std::vector<BlockAge>& blocks, uint64_t sample_bytes) {
+    // --sample: each block weighted by what it stands for, summed before
+    // rounding (model/sampling.h).
+    std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<std::pair<double, double>>> sums;
     for (const auto& b : blocks) {
-        auto& h = out[{b.pid, b.epoch, b.stack_id}];
-        if (h.empty())
-            for (double bound : kAgeBounds) h.push_back({bound, 0, 0});
+        auto& h = sums[{b.pid, b.epoch, b.stack_id}];
+        if (h.empty()) h.resize(std::size(kAgeBounds));
         size_t i = 0;
         while (kAgeBounds[i] >= 0 && b.age_seconds >= kAgeBounds[i]) i++;
-        h[i].bytes += b.size;
-        h[i].allocs++;
+        auto [bytes, blocks_of] = block_weight(b.size, sample_bytes);
+        h[i].first += bytes;
+        h[i].second += blocks_of;
+    }
+    std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<AgeBucket>> out;
+    for (const auto& [k, h] : sums) {
+        auto& o = out[k];
+        for (size_t i = 0; i < h.size(); i++)
+            o.push_back({kAgeBounds[i], static_cast<uint64_t>(std::llround(h[i].first)),
+                         static_cast<uint64_t>(std::llround(h[i].second))});
     }
     return out;
 }
@@ -98,6 +110,7 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
     Report r;
     r.time = m.time;
     r.final = m.final;
+    r.sample_bytes = k.sample_bytes;
     r.processes = k.heap;
     std::set<std::pair<uint32_t, uint32_t>> shown;
     for (const auto& p : r.processes) shown.insert({p.pid, p.epoch});
@@ -109,6 +122,12 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
         if (!opt_.system_view && e.epoch == 0 && !target) continue;
         if (!shown.insert({e.pid, e.epoch}).second) continue;
         r.processes.push_back(ended_process(e, k));
+        if (k.sample_bytes && e.epoch) {
+            // The exit event's numbers are sums of sampled blocks; the
+            // process's aggregates are still there (purged after this report).
+            auto it = k.heap_estimates.find({e.pid, e.epoch});
+            apply_estimate(r.processes.back(), it == k.heap_estimates.end() ? nullptr : &it->second);
+        }
         if (target) r.processes.back().heap_traced = true;
     }
     if (opt_.system_view) {
@@ -129,18 +148,19 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
     // --min-age: outstanding means outstanding for at least that long.
     std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<AgeBucket>> ages;
     if (opt_.min_age && k.blocks_read) {
-        ages = age_histograms(k.blocks);
-        std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::pair<int64_t, int64_t>> old;
+        ages = age_histograms(k.blocks, k.sample_bytes);
+        std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::pair<double, double>> old;
         for (const auto& b : k.blocks)
             if (b.age_seconds >= *opt_.min_age) {
                 auto& o = old[{b.pid, b.epoch, b.stack_id}];
-                o.first += static_cast<int64_t>(b.size);
-                o.second++;
+                auto [bytes, blocks] = block_weight(b.size, k.sample_bytes);  // estimates under --sample
+                o.first += bytes;
+                o.second += blocks;
             }
         for (auto& s : candidates) {
             auto it = old.find({s.pid, s.epoch, s.stack_id});
-            s.bytes = it == old.end() ? 0 : it->second.first;
-            s.allocs = it == old.end() ? 0 : it->second.second;
+            s.bytes = it == old.end() ? 0 : std::llround(it->second.first);
+            s.allocs = it == old.end() ? 0 : std::llround(it->second.second);
         }
         r.min_age = opt_.min_age;
     }

@@ -55,7 +55,7 @@ inline constexpr int kGrowingIntervals = 3;
 
 // Each (pid, epoch, stack)'s outstanding blocks by age (kAgeBounds). Pure.
 std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<AgeBucket>> age_histograms(
-    const std::vector<BlockAge>& blocks);
+    const std::vector<BlockAge>& blocks, uint64_t sample_bytes = 0);
 
 class Aggregator {
 public:

@@ -18,6 +18,7 @@
 #include "app/session.h"
 #include "attach/elf_image.h"
 #include "attach/placement.h"
+#include "model/sampling.h"
 #include "procinfo/proc_maps.h"
 #include "record/recording.h"
 #include "record/report_codec.h"
@@ -267,6 +268,15 @@ int main(int argc, char** argv) {
                    "for source file FILE (a path or its trailing part), each line's outstanding and allocated "
                    "bytes and allocations")
         ->check(not_empty("a source file"));
+    CLI::Option* sample_opt =
+        app.add_option("--sample", opt.sample,
+                       "heap: record allocations sampled every BYTES allocated on average (a Poisson process over "
+                       "bytes; unsampled calls take no stack walk); every heap figure is then an unbiased "
+                       "estimate, marked as one. Default: exact (0) for -p and -- CMD, 524288 for --heap-all, "
+                       "--cgroup and --container")
+            ->check(byte_count());
+    app.add_flag("--exact", opt.exact,
+                 "with --heap-all, --cgroup or --container: record every allocation (they sample by default)");
     app.add_option("--fault-sample", opt.fault_sample,
                    "growth stacks: sample first-touch page faults every BYTES on average (0: off)")
         ->check(byte_count())
@@ -357,6 +367,10 @@ int main(int argc, char** argv) {
             !opt.pids.empty() + !opt.command.empty() + opt.heap_all + !opt.cgroup.empty() + !opt.container.empty();
         if (targets > 1)
             throw MemtopError(kExitUsage, "choose one target: -p PID, -- CMD, --cgroup, --container or --heap-all");
+        if (opt.sample > kMaxSampleBytes)
+            throw MemtopError(kExitUsage, "--sample: at most " + std::to_string(kMaxSampleBytes) + " bytes");
+        if (opt.exact && sample_opt->count() && opt.sample)
+            throw MemtopError(kExitUsage, "--exact and --sample: choose one");
         if (opt.follow && opt.command.empty())
             throw MemtopError(kExitUsage, "-f/--follow: follows the processes of -- CMD; give one");
         // Probes on every process mapping the allocator files: memtop's too.
@@ -365,6 +379,15 @@ int main(int argc, char** argv) {
             finish_private_allocator(private_libs, saved_library_path);
         else if (probes_everywhere)
             rerun_on_private_allocator(argc, argv);
+        if (probes_everywhere && !opt.exact && !sample_opt->count()) {
+            // Every process on the host (or in the cgroup) takes the traps:
+            // sampled by default, so that what memtop adds stays near them.
+            opt.sample = kDefaultWideSampleBytes;
+            fprintf(stderr,
+                    "memtop: heap allocations sampled every %llu bytes on average: heap figures are estimates "
+                    "(--exact records every one)\n",
+                    static_cast<unsigned long long>(opt.sample));
+        }
         const char* no_color_env = std::getenv("NO_COLOR");
         opt.color = !no_color && !(no_color_env && *no_color_env);
         std::unique_ptr<View> view;

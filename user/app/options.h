@@ -35,6 +35,8 @@ struct Options {
     bool uprobe_multi = true;                    // --no-uprobe-multi turns it off
     bool compat_bpf = false;                     // --compat-bpf: the 5.10 build of the BPF programs
     bool frame_pointers_only = false;            // --frame-pointers-only: no unwind tables
+    uint64_t sample = 0;                         // --sample BYTES: heap calls sampled every BYTES on average; 0 exact
+    bool exact = false;                          // --exact: no default sampling for --heap-all, --cgroup, --container
     uint64_t fault_sample = 512 * 1024;          // --fault-sample BYTES: growth stacks' mean sampling interval; 0 off
     bool no_mappings = false;                    // --no-mappings: no mmap/munmap/mremap/brk tracepoints
     ExportFiles exports;                         // --pprof, --folded: files written from the final report

@@ -141,6 +141,7 @@ void Session::load() {
     tc.force_compat = opt_.compat_bpf;
     tc.dwarf = !opt_.frame_pointers_only;
     tc.fault_sample_bytes = opt_.fault_sample;
+    tc.heap_sample_bytes = opt_.sample;
     tc.cgroup_fd = cgroup_fd.get();  // the kernel keeps its own reference
     tc.traced_only = !system_view_;
     tc.mappings = !opt_.no_mappings;

@@ -37,7 +37,9 @@ nlohmann::json Session::run_meta() const {
         {"start_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(started_.time_since_epoch()).count()},
         {"mode", mode_of(opt_)},
         {"interval", interval_},
-        {"record_interval", opt_.record_interval}};
+        {"record_interval", opt_.record_interval},
+        // --sample: every heap number recorded is an estimate; 0 exact.
+        {"sample_bytes", opt_.sample}};
     return meta;
 }
 

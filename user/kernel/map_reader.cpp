@@ -13,13 +13,29 @@
 
 namespace memtop {
 
-MapReader::MapReader(const KernelMaps& maps, double growth_weight, uint32_t max_stacks)
-    : maps_(maps), growth_weight_(growth_weight), max_stacks_(max_stacks) {}
+MapReader::MapReader(const KernelMaps& maps, double growth_weight, uint32_t max_stacks, uint64_t sample_bytes)
+    : maps_(maps), growth_weight_(growth_weight), max_stacks_(max_stacks), sample_bytes_(sample_bytes) {}
 
 std::vector<ProcessStats> MapReader::heap_processes() const {
     std::vector<ProcessStats> out;
     for (const auto& [tgid, p] : dump_map<uint32_t, memtop_proc>(maps_.procs))
         out.push_back(process_from_kernel(tgid, p));
+    if (sample_bytes_) {
+        auto estimates = heap_estimates(read_sampled_aggs(), sample_bytes_);
+        for (auto& p : out) {
+            auto it = estimates.find({p.pid, p.epoch});
+            apply_estimate(p, it == estimates.end() ? nullptr : &it->second);
+        }
+    }
+    return out;
+}
+
+std::vector<SampledAgg> MapReader::read_sampled_aggs() const {
+    std::vector<SampledAgg> out;
+    for (const auto& [k, v] : dump_map<memtop_agg_key, memtop_agg_val>(maps_.aggs))
+        out.push_back({{k.tgid, k.epoch, k.stack_id, v.bytes, v.allocs, v.alloc_bytes_total, v.allocs_total,
+                        v.temp_allocs, v.temp_bytes},
+                       k.size});
     return out;
 }
 
@@ -101,9 +117,23 @@ std::vector<BlockAge> MapReader::block_ages() const {
 
 KernelSnapshot MapReader::read() {
     KernelSnapshot k;
-    k.heap = heap_processes();
+    k.sample_bytes = sample_bytes_;
+    if (sample_bytes_) {
+        // Processes and stacks from one reading of the aggregates, so that a
+        // process's estimate is the sum of its stacks'.
+        auto aggs = read_sampled_aggs();
+        k.heap_estimates = heap_estimates(aggs, sample_bytes_);
+        for (const auto& [tgid, p] : dump_map<uint32_t, memtop_proc>(maps_.procs)) {
+            k.heap.push_back(process_from_kernel(tgid, p));
+            auto it = k.heap_estimates.find({tgid, p.epoch});
+            apply_estimate(k.heap.back(), it == k.heap_estimates.end() ? nullptr : &it->second);
+        }
+        k.heap_stacks = weigh_stacks(aggs, sample_bytes_);
+    } else {
+        k.heap = heap_processes();
+        k.heap_stacks = read_aggs(maps_.aggs);
+    }
     k.rss = read_rss();
-    k.heap_stacks = read_aggs(maps_.aggs);
     k.growth_stacks = read_growth();
     if (maps_.mapped_aggs >= 0) {
         auto stacks = read_aggs(maps_.mapped_aggs);

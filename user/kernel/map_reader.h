@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernel/maps.h"
+#include "model/sampling.h"
 #include "model/snapshot.h"
 
 namespace memtop {
@@ -16,7 +17,9 @@ class MapReader {
 public:
     // growth_weight: bytes one growth sample stands for (4096 / p).
     // max_stacks: the stack map's size; cached stacks beyond 4x are dropped.
-    MapReader(const KernelMaps& maps, double growth_weight, uint32_t max_stacks);
+    // sample_bytes: --sample's mean interval (0: exact); heap figures are
+    // then estimates (model/sampling.h).
+    MapReader(const KernelMaps& maps, double growth_weight, uint32_t max_stacks, uint64_t sample_bytes = 0);
 
     // Processes, resident memory, the three kinds of stacks with every stack
     // they name, and the lost counters. Per-process mapping totals are read
@@ -24,12 +27,15 @@ public:
     // gone while its bytes are still in the process's total.
     KernelSnapshot read();
 
-    std::vector<ProcessStats> heap_processes() const;  // the procs map alone
+    // The procs map (and, when sampling, the heap aggregates the estimates
+    // come from).
+    std::vector<ProcessStats> heap_processes() const;
     // Every live block's size, stack and age: the whole allocation table.
     std::vector<BlockAge> block_ages() const;
 
 private:
     std::vector<StackStats> read_aggs(int fd) const;
+    std::vector<SampledAgg> read_sampled_aggs() const;
     std::vector<StackStats> read_growth() const;
     std::map<uint32_t, MappedStats> read_mapped() const;
     std::map<uint32_t, RssStats> read_rss() const;
@@ -41,6 +47,7 @@ private:
     KernelMaps maps_;
     double growth_weight_;
     uint32_t max_stacks_;
+    uint64_t sample_bytes_;
     std::unordered_map<uint64_t, RawStack> stack_cache_;
 };
 

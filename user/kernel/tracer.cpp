@@ -22,6 +22,7 @@
 #include "memtop.h"
 #include "memtop.skel.h"
 #include "memtop_compat.skel.h"
+#include "model/sampling.h"
 #include "util/errors.h"
 
 namespace memtop {
@@ -29,7 +30,7 @@ namespace memtop {
 static_assert(sizeof(memtop_stack) == 8 + 8 * MEMTOP_MAX_FRAMES);
 static_assert(sizeof(memtop_alloc_key) == 16);
 static_assert(sizeof(memtop_alloc_val) == 24);
-static_assert(sizeof(memtop_agg_key) == 16);
+static_assert(sizeof(memtop_agg_key) == 24);
 static_assert(sizeof(memtop_agg_val) == 48);
 static_assert(sizeof(memtop_proc) == 56);
 static_assert(sizeof(memtop_event) == 136);
@@ -115,6 +116,11 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     size_maps(skel->obj, config.sizes);
     skel->rodata->self_tgid = static_cast<uint32_t>(getpid());
     skel->rodata->cgroup_filter = config.cgroup_fd >= 0;
+    // --sample (bpf/sample.h): the mean interval and the log table its
+    // exponential draws use.
+    skel->rodata->heap_sample_bytes = config.heap_sample_bytes;
+    auto log2_table = log2_fraction_table();
+    for (size_t i = 0; i < log2_table.size(); i++) skel->rodata->log2_frac_q24[i] = log2_table[i];
     fault_threshold_ = 0;
     growth_weight_ = 0;
     exact_rss_possible_ = false;
@@ -277,7 +283,7 @@ Tracer::Tracer(const TracerConfig& config, EventSink& sink) : events_(sink, *thi
     attach_tracepoints();
     ring_.reset(ring_buffer__new(maps_.events, on_ring_event, static_cast<EventSink*>(&events_), nullptr));
     if (!ring_) throw MemtopError(kExitFailure, describe("create ring buffer reader", errno));
-    reader_ = std::make_unique<MapReader>(maps_, growth_weight_, sizes_.stacks);
+    reader_ = std::make_unique<MapReader>(maps_, growth_weight_, sizes_.stacks, config.heap_sample_bytes);
     if (dwarf_unwind_)
         unwind_ =
             std::make_unique<UnwindTables>(maps_.unwind_rows, maps_.unwind_files, sizes_.unwind_rows, config.verbose);

@@ -92,6 +92,10 @@ struct SymbolFileNote {
 struct Report {
     std::chrono::system_clock::time_point time;
     bool final = false;
+    // --sample: mean bytes between heap samples; 0 exact. When set, every heap
+    // figure (processes' heap, peak and counts, every heap stack, --lines)
+    // is an estimate (model/sampling.h).
+    uint64_t sample_bytes = 0;
     SelfStats self;
     std::optional<MemInfo> host;  // the host's memory (/proc/meminfo)
     std::vector<ProcessStats> processes;

@@ -11,6 +11,7 @@
 
 #include "model/lost.h"
 #include "model/process.h"
+#include "model/sampling.h"
 #include "model/stack.h"
 
 namespace memtop {
@@ -35,6 +36,11 @@ struct KernelSnapshot {
     std::vector<BlockAge> blocks;                   // --min-age: every live block's age, else empty
     bool blocks_read = false;
     LostCounters lost;
+    // --sample: mean bytes between samples, 0 when exact. Then `heap` and
+    // `heap_stacks` hold estimates (model/sampling.h), and heap_estimates
+    // those of every (pid, epoch) with aggregates, ended processes' included.
+    uint64_t sample_bytes = 0;
+    std::map<std::pair<uint32_t, uint32_t>, HeapEstimate> heap_estimates;
 
     bool mappings_recorded = false;  // mmap/munmap/mremap/brk are traced
     bool unwind_tables = false;      // stacks are unwound with tables (else frame pointers)

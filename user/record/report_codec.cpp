@@ -105,7 +105,8 @@ nlohmann::json encode_report(const Report& r) {
             {"stack_order", stack_order_name(r.stack_order)},
             {"min_age", r.min_age},
             {"perf_maps", r.perf_maps},
-            {"symbol_files", r.symbol_files}};
+            {"symbol_files", r.symbol_files},
+            {"sample_bytes", r.sample_bytes}};  // --sample: heap figures are estimates; 0 exact
 }
 
 Report decode_report(const nlohmann::json& j) {
@@ -131,6 +132,7 @@ Report decode_report(const nlohmann::json& j) {
         // recordings of a memtop before them.
         if (j.contains("perf_maps")) r.perf_maps = j.at("perf_maps").get<std::vector<PerfMapNote>>();
         if (j.contains("symbol_files")) r.symbol_files = j.at("symbol_files").get<std::vector<SymbolFileNote>>();
+        r.sample_bytes = j.value("sample_bytes", uint64_t{0});  // absent in recordings before --sample
         return r;
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(std::string("malformed report: ") + e.what());

@@ -174,6 +174,8 @@ std::string render_json(const Report& r) {
                 {"cpu_percent", r.self.cpu_percent},
                 {"probes", r.self.probes},
                 {"kernel_bytes", r.self.kernel_bytes}}}};
+    // --sample: every heap figure is an estimate (docs/json.md, "Sampling").
+    if (r.sample_bytes) j["sampling"] = {{"bytes", r.sample_bytes}, {"estimates", "heap"}};
     if (r.lines) {
         json lines = json::array();
         for (const auto& l : r.lines->lines)

@@ -98,6 +98,12 @@ std::string render_text(const Report& r) {
     char line[512];
     snprintf(line, sizeof line, "memtop %s%s\n", rfc3339(r.time).c_str(), r.final ? "  (final)" : "");
     out += line;
+    if (r.sample_bytes) {
+        snprintf(
+            line, sizeof line, "heap figures are ESTIMATES: allocations sampled every %s on average (--sample %llu)\n",
+            human_bytes(static_cast<int64_t>(r.sample_bytes)).c_str(), static_cast<unsigned long long>(r.sample_bytes));
+        out += line;
+    }
     // The system table when some processes are not heap-traced (the system
     // view); with a target every row is traced and gets the heap table,
     // plus its resident memory.

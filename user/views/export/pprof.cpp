@@ -133,9 +133,15 @@ std::string encode_pprof(const Report& r, const std::vector<ReportStack>& stacks
     b.value_type(p.add_sample_type(), "inuse_space", "bytes");
     p.set_default_sample_type(b.str("inuse_space"));
     b.value_type(p.mutable_period_type(), "space", "bytes");
-    p.set_period(1);
+    // --sample: the period is the mean bytes between samples, and the values
+    // are already the unbiased estimates (each sample weighted by 1/p).
+    p.set_period(r.sample_bytes ? static_cast<int64_t>(r.sample_bytes) : 1);
     p.set_time_nanos(std::chrono::duration_cast<std::chrono::nanoseconds>(r.time.time_since_epoch()).count());
-    p.add_comment(b.str("memtop: exact numbers (every allocation traced, none sampled)"));
+    if (r.sample_bytes)
+        p.add_comment(b.str("memtop: estimates: allocations sampled every " + std::to_string(r.sample_bytes) +
+                            " bytes on average (--sample), each weighted by 1/p(size)"));
+    else
+        p.add_comment(b.str("memtop: exact numbers (every allocation traced, none sampled)"));
     for (const auto& k : kLostKinds)
         if (r.lost[k.kind]) p.add_comment(b.str("memtop lost: " + std::to_string(r.lost[k.kind]) + " " + k.text));
 

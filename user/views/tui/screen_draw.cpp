@@ -89,6 +89,9 @@ void Screen::draw() {
 void Screen::draw_title() {
     std::string title = " memtop  " + opt_.mode + "  every " + interval_text(control_->interval());
     if (last_) title += "  " + clock_text(last_->time);
+    // --sample: every heap number on the screen is an estimate.
+    if (last_ && last_->sample_bytes)
+        title += "  heap ESTIMATED (--sample " + std::to_string(last_->sample_bytes) + ")";
     std::string bar = title + std::string(std::max<int>(0, COLS - static_cast<int>(title.size())), ' ');
     put(0, 0, bar, A_REVERSE);
     if (paused_) {

@@ -1,0 +1,123 @@
+// --sample BYTES: byte-sampled heap tracing (docs/hot-path.md, "Sampled heap
+// tracing"). sample_sites (tests/progs/sample_sites.c) has three sites of one
+// block size each; sampled at T = 64 KiB every site's estimates must be
+// within 4 standard deviations of the truth, and without --sample exact.
+//
+// The bound. Each block of size s is sampled independently (the countdown
+// is a Poisson process over bytes, memoryless) with p = 1 - exp(-s/T) and
+// then weighted s/p bytes and 1/p objects. For n blocks the byte estimate's
+// variance is n s^2 (1-p)/p (sqrt(T B) for B = n s bytes in blocks much
+// smaller than T), the object estimate's n (1-p)/p. Per site and figure the
+// test allows 4 sigma plus 1 for the rounding of each estimate to an integer.
+// Sigma of the sites, outstanding bytes (T = 65536):
+//   sample_small: 32768 x 1 KiB, p = 0.0155: sigma 1.46 MiB of 32 MiB (4.6%)
+//   sample_mid:   128 x 64 KiB,  p = 0.632:  sigma 0.55 MiB of 8 MiB (6.7%)
+//   sample_big:   4 x 1 MiB,     p = 1 - 1.1e-7: sigma 0.7 KiB of 4 MiB
+// 4 sigma is exceeded with probability 6e-5 per figure (normal tails; the
+// binomial counts here are close to normal), about 1e-3 for each of the two
+// sampled runs: no fixed seed is needed (none can be set in BPF).
+#include <cmath>
+
+#include <catch2/catch.hpp>
+
+#include "expect.h"
+#include "harness.h"
+
+using namespace rt;
+
+namespace {
+
+constexpr long long kT = 65536;
+
+struct SampleSite {
+    const char* function;
+    long long n_kept, n_total, size;
+};
+
+const SampleSite kSites[] = {
+    {"sample_small", SAMPLE_SMALL_N / 2, SAMPLE_SMALL_N, SAMPLE_SMALL_SIZE},
+    {"sample_mid", SAMPLE_MID_N, SAMPLE_MID_N, SAMPLE_MID_SIZE},
+    {"sample_big", SAMPLE_BIG_N, SAMPLE_BIG_N, SAMPLE_BIG_SIZE},
+};
+
+double p_of(long long size) {
+    return -std::expm1(-static_cast<double>(size) / kT);
+}
+
+// 4 sigma of the estimate of n blocks' bytes (weight size/p) or count (weight 1/p).
+double bound(long long n, long long size, bool bytes) {
+    double p = p_of(size), w = bytes ? static_cast<double>(size) : 1.0;
+    return 4.0 * w * std::sqrt(static_cast<double>(n) * (1.0 - p) / p) + 1.0;
+}
+
+void check_within(const char* what, long long got, long long truth, double tolerance) {
+    INFO(what << ": estimate " << got << ", truth " << truth << ", 4 sigma " << tolerance);
+    CHECK(std::fabs(static_cast<double>(got - truth)) <= tolerance);
+}
+
+void sampled_sites(const std::vector<std::string>& extra) {
+    RT_REQUIRE_ENV();
+    if (!have_prog("sample_sites_fp")) return;
+    std::vector<std::string> args = {"--sample", std::to_string(kT)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    Run r = run_memtop_cmd({prog_path("sample_sites_fp")}, args);
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    check_report_shape(rep);
+    REQUIRE(rep.contains("sampling"));
+    CHECK(rep["sampling"].value("bytes", 0LL) == kT);
+    ProcStats p = proc_by_comm(rep, "sample_sites_fp");
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+    for (const auto& site : kSites) {
+        INFO("site " << site.function);
+        Sum s = sum_frame0(rep, p.pid, site.function);
+        check_within("bytes", s.bytes, site.n_kept * site.size, bound(site.n_kept, site.size, true));
+        check_within("allocs", s.allocs, site.n_kept, bound(site.n_kept, site.size, false));
+        check_within("alloc_bytes_total", s.alloc_bytes_total, site.n_total * site.size,
+                     bound(site.n_total, site.size, true));
+        check_within("allocs_total", s.allocs_total, site.n_total, bound(site.n_total, site.size, false));
+    }
+    // The process's estimate is the sum of its stacks' (up to each stack's
+    // rounding), so the two views of one heap agree.
+    Sum all = sum_all(rep, p.pid);
+    CHECK(std::llabs(p.heap_bytes - all.bytes) <= all.stacks + 1);
+    CHECK(p.heap_peak_bytes >= p.heap_bytes);
+}
+
+}  // namespace
+
+TEST_CASE("--sample 65536: every site's estimates within 4 sigma, marked as estimates", "[bpf][sample][cmd]") {
+    sampled_sites({});
+}
+
+// The compat build (Linux 5.10) keeps the countdown in its per-thread hash.
+TEST_CASE("--sample 65536 in the compat BPF build", "[bpf][sample][cmd][compat]") {
+    sampled_sites({"--compat-bpf", "--no-uprobe-multi"});
+}
+
+TEST_CASE("without --sample the same sites are exact and not marked", "[bpf][sample][cmd]") {
+    RT_REQUIRE_ENV();
+    if (!have_prog("sample_sites_fp")) return;
+    Run r = run_memtop_cmd({prog_path("sample_sites_fp")});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    CHECK_FALSE(rep.contains("sampling"));
+    ProcStats p = proc_by_comm(rep, "sample_sites_fp");
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+    for (const auto& site : kSites) {
+        INFO("site " << site.function);
+        Sum s = sum_frame0(rep, p.pid, site.function);
+        CHECK(s.bytes == site.n_kept * site.size);
+        CHECK(s.allocs == site.n_kept);
+        CHECK(s.alloc_bytes_total == site.n_total * site.size);
+        CHECK(s.allocs_total == site.n_total);
+    }
+}
