@@ -68,7 +68,8 @@ LostCounters lost_of(const nlohmann::json& j) {
 // The fields memtop writes as numbers with a fraction; every other number it
 // writes is whole.
 bool is_fraction_field(const std::string& key) {
-    return key == "cpu_seconds" || key == "cpu_percent" || key == "growth_rate";
+    return key == "cpu_seconds" || key == "cpu_percent" || key == "growth_rate" || key == "max_seconds" ||
+           key == "min_age";
 }
 
 // nlohmann reads "1e35" or "2.5" as a double, and get<> then converts it to
