@@ -12,6 +12,16 @@ using std::chrono::seconds;
 
 namespace {
 
+// Every other field at its default (a designated initializer would warn of
+// each one it leaves out).
+AggregateOptions options(bool system_view, size_t top = 10, std::optional<std::string> lines = std::nullopt) {
+    AggregateOptions o;
+    o.system_view = system_view;
+    o.top = top;
+    o.lines_file = std::move(lines);
+    return o;
+}
+
 // /proc as the test says it is.
 struct FakeFacts : ProcessFacts {
     std::map<uint32_t, RssStats> status;  // live processes and what /proc/PID/status says
@@ -71,7 +81,7 @@ ReportMoment at(int s, bool final = false) {
 
 TEST_CASE("system view: growth since the previous report, its rate, and 'growing' after 3 in a row",
           "[aggregate][system]") {
-    Aggregator agg({.system_view = true});
+    Aggregator agg(options(true));
     FakeFacts facts;
     facts.status[7] = rss(1000);
     KernelSnapshot k;
@@ -98,7 +108,7 @@ TEST_CASE("system view: growth since the previous report, its rate, and 'growing
 
 TEST_CASE("system view: /proc seeds a process the kernel has not seen, once; identity is read once",
           "[aggregate][system]") {
-    Aggregator agg({.system_view = true});
+    Aggregator agg(options(true));
     FakeFacts facts;
     facts.status[5] = rss(4096, 8192);
     facts.status[6] = RssStats{};  // a kernel thread: nothing resident
@@ -123,7 +133,7 @@ TEST_CASE("system view: /proc seeds a process the kernel has not seen, once; ide
 
 TEST_CASE("system view: an ended process is listed once with its final numbers and the peak seen before",
           "[aggregate][system]") {
-    Aggregator agg({.system_view = true});
+    Aggregator agg(options(true));
     FakeFacts facts;
     facts.status[9] = rss(50000);
     facts.ids[9] = {"/user.slice", std::nullopt, 9};
@@ -154,7 +164,7 @@ TEST_CASE("system view: an ended process is listed once with its final numbers a
 
 TEST_CASE("targets: traced processes with resident memory; untraced exits are not the report's",
           "[aggregate][targets]") {
-    Aggregator agg({.system_view = false});
+    Aggregator agg(options(false));
     FakeFacts facts;
     KernelSnapshot k;
     k.heap = {heap_process(10, 3, 4096)};
@@ -177,7 +187,7 @@ TEST_CASE("targets: traced processes with resident memory; untraced exits are no
 
 TEST_CASE("targets: listed before their first allocation and at an exit without one, with their growth",
           "[aggregate][targets]") {
-    Aggregator agg({.system_view = false});
+    Aggregator agg(options(false));
     FakeFacts facts;
     facts.status[20] = rss(1000);  // -p 20: no allocation yet, not in the kernel's heap records
     facts.status[21] = rss(500);   // not a target
@@ -220,7 +230,7 @@ TEST_CASE("targets: listed before their first allocation and at an exit without 
 }
 
 TEST_CASE("mappings: per process when recorded, for traced processes only with a target", "[aggregate][mappings]") {
-    Aggregator agg({.system_view = false});
+    Aggregator agg(options(false));
     FakeFacts facts;
     KernelSnapshot k;
     k.heap = {heap_process(10, 1, 0)};
@@ -244,7 +254,7 @@ TEST_CASE("mappings: per process when recorded, for traced processes only with a
 }
 
 TEST_CASE("stacks: the top per list, only of the report's processes, with their raw addresses", "[aggregate][stacks]") {
-    Aggregator agg({.system_view = false, .top = 2});
+    Aggregator agg(options(false, 2));
     FakeFacts facts;
     KernelSnapshot k;
     k.heap = {heap_process(10, 1, 600), heap_process(20, 1, 50)};
@@ -276,7 +286,7 @@ TEST_CASE("stacks: the top per list, only of the report's processes, with their 
 }
 
 TEST_CASE("unwind summary: distinct stacks, the incomplete ones and where each stopped", "[aggregate][unwind]") {
-    Aggregator agg({.system_view = false});
+    Aggregator agg(options(false));
     FakeFacts facts;
     KernelSnapshot k;
     k.unwind_tables = true;
@@ -297,7 +307,7 @@ TEST_CASE("unwind summary: distinct stacks, the incomplete ones and where each s
 
 TEST_CASE("line listing (--lines): every heap stack of the report's processes goes to it, not only the top",
           "[aggregate][lines]") {
-    Aggregator agg({.system_view = false, .top = 1, .lines_file = std::string("a.c")});
+    Aggregator agg(options(false, 1, std::string("a.c")));
     FakeFacts facts;
     KernelSnapshot k;
     k.heap = {heap_process(10, 1, 10)};
@@ -312,7 +322,7 @@ TEST_CASE("line listing (--lines): every heap stack of the report's processes go
 }
 
 TEST_CASE("hidden processes keep their rows but lose their heap; the rest is as before", "[aggregate][hidden]") {
-    Aggregator agg({.system_view = false});
+    Aggregator agg(options(false));
     FakeFacts facts;
     KernelSnapshot k;
     k.heap = {heap_process(10, 1, 500), heap_process(20, 1, 300)};
@@ -329,7 +339,7 @@ TEST_CASE("hidden processes keep their rows but lose their heap; the rest is as 
 }
 
 TEST_CASE("a report carries what was lost, memtop's own cost and the host's memory", "[aggregate]") {
-    Aggregator agg({.system_view = false});
+    Aggregator agg(options(false));
     FakeFacts facts;
     KernelSnapshot k;
     k.lost[Lost::stack_map_full] = 12;
