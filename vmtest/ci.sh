@@ -7,8 +7,8 @@
 #
 #   --budget SEC    wall-clock limit for everything below, package
 #                   installation included (default $MEMTOP_VMTEST_BUDGET or
-#                   1500); when it runs out the VMs are stopped and ci.sh fails
-#   --timeout SEC   limit per VM (default 600; the suite takes 150-250 s under TCG, more on a loaded host)
+#                   2100); when it runs out the VMs are stopped and ci.sh fails
+#   --timeout SEC   limit per VM (default 900; the suite takes 200-530 s under TCG, two VMs at a time on 2 cores)
 #   --build DIR     build tree with memtop and runtime_tests (default
 #                   $MEMTOP_BUILD or ./build; built with tools/build.sh if
 #                   runtime_tests is missing)
@@ -32,7 +32,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 . "$here/kernels.sh"
 
-budget=${MEMTOP_VMTEST_BUDGET:-1500} timeout_s=600 build=${MEMTOP_BUILD:-$repo/build} logs='' kernels=()
+budget=${MEMTOP_VMTEST_BUDGET:-2100} timeout_s=900 build=${MEMTOP_BUILD:-$repo/build} logs='' kernels=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --budget) budget=$2; shift ;;
