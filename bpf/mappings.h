@@ -130,14 +130,18 @@ static __always_inline struct memtop_map_proc *map_proc(__u32 tgid, __u32 mm_id,
 	return mp;
 }
 
+/* The value a new aggregate starts from, read from .rodata rather than built
+ * on the stack: mmap_exit's four nested calls stay under the 512-byte stack
+ * that Linux 6.1's verifier allows them together (it refused 544). */
+static const struct memtop_agg_val zero_mapped_agg;
+
 static __always_inline void map_charge(struct memtop_map_proc *mp, __u32 tgid, __u64 stack_id, __s64 bytes,
                                        __s64 nmaps)
 {
 	struct memtop_agg_key k = {.tgid = tgid, .epoch = mp->mm_id, .stack_id = stack_id};
 	struct memtop_agg_val *a = bpf_map_lookup_elem(&mapped_aggs, &k);
 	if (!a) {
-		struct memtop_agg_val zero = {};
-		bpf_map_update_elem(&mapped_aggs, &k, &zero, BPF_NOEXIST);
+		bpf_map_update_elem(&mapped_aggs, &k, &zero_mapped_agg, BPF_NOEXIST);
 		a = bpf_map_lookup_elem(&mapped_aggs, &k);
 	}
 	if (a) {
@@ -167,7 +171,10 @@ static __always_inline void map_charge(struct memtop_map_proc *mp, __u32 tgid, _
  * back from the end (whole records, then a tail trim). Returns the bytes
  * taken out.
  */
-static __always_inline __s64 unmap_range(struct memtop_map_proc *mp, __u32 tgid, __u64 start, __u64 len)
+/* Not inlined: its records and keys then live in a frame of their own, off
+ * the call chain of the stack walk that follows in mmap_exit and
+ * mremap_exit, whose combined stack Linux 6.1's verifier caps at 512 bytes. */
+static __noinline __s64 unmap_range(struct memtop_map_proc *mp, __u32 tgid, __u64 start, __u64 len)
 {
 	__u64 end = start + len;
 	__s64 taken = 0;
