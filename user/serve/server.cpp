@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <httplib.h>
@@ -28,6 +29,9 @@
 namespace memtop {
 
 namespace {
+
+// How much lower than the loop's the request threads' priority is.
+constexpr int kRequestNice = 10;
 
 // Request threads: enough for a few scrapers at once; more queue up.
 constexpr size_t kThreads = 4;
@@ -274,6 +278,12 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
     sigaddset(&pipe, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe, &old);
     s.thread = std::thread([&s] {
+        // Answers are built from published snapshots, but building them
+        // (JSON, pprof, gzip) takes CPU that the loop reading the ring buffer
+        // needs: many scrapers on a busy host made memtop lose events.
+        // Linux keeps nice per thread and new threads inherit it, so the
+        // listener and the request threads it starts yield to the loop.
+        setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kRequestNice);
         s.http->listen_after_bind();
         s.done = true;
     });
