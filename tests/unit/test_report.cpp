@@ -123,6 +123,18 @@ TEST_CASE("text report lists processes, stacks and what was lost", "[report][tex
     CHECK(render_text(r).find("lost: nothing") != std::string::npos);
 }
 
+TEST_CASE("text report titles its stacks by the order they were chosen in", "[report][text][sort]") {
+    Report r;
+    ReportStack s;
+    s.stats = {42, 1, 99, 3000, 3, 3000, 3};
+    r.stacks.push_back(s);
+    CHECK(render_text(r).find("\nTop stacks by outstanding bytes:\n") != std::string::npos);
+    r.stack_order = StackOrder::Allocations;
+    CHECK(render_text(r).find("\nTop stacks by allocations in all (freed or not):\n") != std::string::npos);
+    r.stacks.clear();
+    CHECK(render_text(r).find("Top stacks by") == std::string::npos);
+}
+
 TEST_CASE("perf maps refused or read in part are in the JSON and text reports", "[report][json][text]") {
     Report r;
     PerfMapNote refused;

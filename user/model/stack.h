@@ -51,24 +51,33 @@ enum class StackOrder {
     Temporary,    // number of temporary allocations
 };
 
+// Each order's name on the command line and in JSON, and what it ranks by
+// in the views' titles ("Top stacks by ...").
+struct StackOrderInfo {
+    StackOrder order;
+    const char* name;
+    const char* ranks_by;
+};
+inline constexpr StackOrderInfo kStackOrders[] = {
+    {StackOrder::Outstanding, "outstanding", "outstanding bytes"},
+    {StackOrder::Allocated, "allocated", "bytes allocated in all (freed or not)"},
+    {StackOrder::Allocations, "allocations", "allocations in all (freed or not)"},
+    {StackOrder::Temporary, "temporary", "temporary allocations (freed before the thread's next allocation)"},
+};
+
+inline const StackOrderInfo& stack_order_info(StackOrder o) {
+    for (const auto& i : kStackOrders)
+        if (i.order == o) return i;
+    return kStackOrders[0];
+}
+
 inline const char* stack_order_name(StackOrder o) {
-    switch (o) {
-        case StackOrder::Allocated:
-            return "allocated";
-        case StackOrder::Allocations:
-            return "allocations";
-        case StackOrder::Temporary:
-            return "temporary";
-        case StackOrder::Outstanding:
-            break;
-    }
-    return "outstanding";
+    return stack_order_info(o).name;
 }
 
 inline std::optional<StackOrder> parse_stack_order(const std::string& name) {
-    for (StackOrder o :
-         {StackOrder::Outstanding, StackOrder::Allocated, StackOrder::Allocations, StackOrder::Temporary})
-        if (name == stack_order_name(o)) return o;
+    for (const auto& i : kStackOrders)
+        if (name == i.name) return i.order;
     return std::nullopt;
 }
 

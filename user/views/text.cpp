@@ -145,14 +145,8 @@ std::string render_text(const Report& r) {
             out += line;
         }
     }
-    static const char* const kOrderTitle[] = {
-        "\nTop stacks by outstanding bytes:\n",
-        "\nTop stacks by bytes allocated in all (freed or not):\n",
-        "\nTop stacks by allocations in all (freed or not):\n",
-        "\nTop stacks by temporary allocations (freed before the thread's next allocation):\n",
-    };
     if (!r.stacks.empty()) {
-        out += kOrderTitle[static_cast<int>(r.stack_order)];
+        out += std::string("\nTop stacks by ") + stack_order_info(r.stack_order).ranks_by + ":\n";
         if (r.min_age) {
             snprintf(line, sizeof line, "(outstanding: blocks at least %gs old only, --min-age)\n", *r.min_age);
             out += line;

@@ -45,9 +45,13 @@ TEST_CASE("allocated, allocations, temporary: freed stacks are listed, by their 
 
 TEST_CASE("stack orders have names a command line and a recording use", "[select]") {
     for (StackOrder o :
-         {StackOrder::Outstanding, StackOrder::Allocated, StackOrder::Allocations, StackOrder::Temporary})
+         {StackOrder::Outstanding, StackOrder::Allocated, StackOrder::Allocations, StackOrder::Temporary}) {
         CHECK(parse_stack_order(stack_order_name(o)) == o);
+        CHECK(stack_order_info(o).order == o);
+    }
     CHECK_FALSE(parse_stack_order("leaks"));
+    CHECK(std::string(stack_order_info(StackOrder::Temporary).ranks_by) ==
+          "temporary allocations (freed before the thread's next allocation)");
 }
 
 TEST_CASE("age histograms put each block in the bucket of its age", "[select][age]") {

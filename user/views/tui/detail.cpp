@@ -125,13 +125,7 @@ std::vector<DetailLine> StackList::lines(bool heap_traced) const {
         }
         return any;
     };
-    static const char* const kTitle[] = {
-        "Heap stacks, by outstanding bytes",
-        "Heap stacks, by bytes allocated in all (freed or not)",
-        "Heap stacks, by allocations in all (freed or not)",
-        "Heap stacks, by temporary allocations (freed before the thread's next allocation)",
-    };
-    out.push_back({DetailLine::Title, kTitle[static_cast<int>(order_)], -1});
+    out.push_back({DetailLine::Title, std::string("Heap stacks, by ") + stack_order_info(order_).ranks_by, -1});
     if (!add_stacks(false))
         out.push_back({DetailLine::Note,
                        heap_traced ? (order_ == StackOrder::Outstanding ? "    no outstanding heap allocations"
