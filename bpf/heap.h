@@ -185,13 +185,27 @@ static __always_inline struct memtop_agg_val *get_agg(struct memtop_agg_key *k)
 	return a;
 }
 
-static __always_inline void charge(struct memtop_proc *p, __u32 tgid, __u64 stack_id, __u64 block_size,
-                                   __s64 bytes, __s64 nallocs, int cumulative, int temporary)
+/* The aggregate of (process instance, stack[, size]): sampled, per size,
+ * for user space's weights (sample.h). */
+static __always_inline void agg_key(struct memtop_agg_key *k, __u32 tgid, const struct memtop_proc *p,
+                                    __u64 stack_id, __u64 block_size)
 {
-	__u64 size = heap_sample_bytes ? block_size : 0;
-	/* Sampled: per size, for user space's weights (sample.h). */
-	struct memtop_agg_key k = {.tgid = tgid, .epoch = p->epoch, .stack_id = stack_id, .size = size};
-	struct memtop_agg_val *a = get_agg(&k);
+	k->tgid = tgid;
+	k->epoch = p->epoch;
+	k->stack_id = stack_id;
+	k->size = heap_sample_bytes ? block_size : 0;
+}
+
+/* a: the aggregate if the caller has looked it up already, else NULL. */
+static __always_inline void charge(struct memtop_proc *p, __u32 tgid, __u64 stack_id, __u64 block_size,
+                                   __s64 bytes, __s64 nallocs, int cumulative, int temporary,
+                                   struct memtop_agg_val *a)
+{
+	if (!a) {
+		struct memtop_agg_key k;
+		agg_key(&k, tgid, p, stack_id, block_size);
+		a = get_agg(&k);
+	}
 	if (a) {
 		__sync_fetch_and_add(&a->bytes, bytes);
 		__sync_fetch_and_add(&a->allocs, nallocs);
@@ -227,7 +241,7 @@ static __always_inline int take_alloc(struct memtop_proc *p, __u32 tgid, __u64 a
 			count(MEMTOP_CNT_MAP_BUSY);
 		return 0;
 	}
-	charge(p, tgid, out->stack_id, out->size, -(__s64)out->size, -1, 0, temporary);
+	charge(p, tgid, out->stack_id, out->size, -(__s64)out->size, -1, 0, temporary, NULL);
 	__sync_fetch_and_add(&p->heap_bytes, -(__s64)out->size);
 	__sync_fetch_and_add(&p->frees_total, 1);
 	return 1;
@@ -240,8 +254,17 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 	if (!p)
 		return;
 
+	/* The stack's aggregate in this process instance. Once it exists, the
+	 * stack is stored (user space deletes only stacks no aggregate names,
+	 * and the thread that made the aggregate checks the stack after it):
+	 * the common case takes this one lookup, no lookup in `stacks`. */
+	struct memtop_agg_val *a = NULL;
 	if (stack) {
-		store_stack(&stack_id, stack, tgid, p);
+		struct memtop_agg_key ak;
+		agg_key(&ak, tgid, p, stack_id, size);
+		a = bpf_map_lookup_elem(&aggs, &ak);
+		if (!a)
+			store_stack(&stack_id, stack, tgid, p);
 		if (stack->flags & MEMTOP_STACK_TRUNCATED)
 			count(MEMTOP_CNT_STACK_TRUNCATED);
 	}
@@ -266,10 +289,11 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 		return;
 	}
 
-	charge(p, tgid, stack_id, size, size, 1, !undo_free, 0);
-	/* User space deletes the stacks no agg references (Tracer::forget). It
-	 * may have deleted ours between the insert above and the charge. */
-	if (stack && stack_id != MEMTOP_STACK_LOST && !bpf_map_lookup_elem(&stacks, &stack_id))
+	charge(p, tgid, stack_id, size, size, 1, !undo_free, 0, a);
+	/* User space deletes the stacks no agg references (purge_instances). It
+	 * may have deleted ours between store_stack and the charge that made
+	 * the aggregate naming it. */
+	if (stack && !a && stack_id != MEMTOP_STACK_LOST && !bpf_map_lookup_elem(&stacks, &stack_id))
 		bpf_map_update_elem(&stacks, &stack_id, stack, BPF_NOEXIST);
 	__s64 now = ADD_FETCH(&p->heap_bytes, (__s64)size);
 	if (undo_free)
