@@ -110,7 +110,8 @@ struct {
 static __always_inline __u32 current_image(void)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
-	__u64 h = (t->group_leader->start_time ^ (t->self_exec_id * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+	__u64 h = (t->group_leader->start_time ^ (t->self_exec_id * 0x9e3779b97f4a7c15ULL)) *
+	          0xff51afd7ed558ccdULL;
 	return (__u32)(h >> 32);
 }
 
