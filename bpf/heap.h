@@ -83,6 +83,22 @@ static __always_inline void use_task_stack(void *ctx)
 	bpf_tail_call(ctx, &task_stack_only, 0);
 }
 
+/* The same for the entry programs that may be loaded as uprobe sessions
+ * (session_entry() in user/kernel/programs.h): the kernel lets programs of
+ * one attach type only share a program array (6.18 refuses the load with
+ * EINVAL otherwise), and those programs are sessions or not together. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} task_stack_only_alloc SEC(".maps");
+
+static __always_inline void use_task_stack_alloc(void *ctx)
+{
+	bpf_tail_call(ctx, &task_stack_only_alloc, 0);
+}
+
 /* --cgroup/--container: probes are on every process mapping the files, and
  * only tasks in target_cgroup (or below it) are traced. */
 const volatile __u32 cgroup_filter = 0;
@@ -95,6 +111,37 @@ struct {
 } target_cgroup SEC(".maps");
 
 /*
+ * Uprobe sessions (Linux 6.13+, set by the loader where it attaches the
+ * allocation entry programs as BPF_TRACE_UPROBE_SESSION links): the entry
+ * program runs at the return too, and its result at entry decides whether
+ * the return is trapped at all (0: yes). Every call that needs nothing at
+ * its return leaves it untrapped: a nested call, and under --sample an
+ * unsampled call of a function that makes no allocator call of its own
+ * (session_leaf()). The return half is told apart without the session
+ * kfuncs, whose prototype changed in Linux 7.0 (libbpf 1.1 cannot load one
+ * declaration on both): at the return the registers' pc is the return
+ * address, at entry it is the probed address, which bpf_get_func_ip gives
+ * in both.
+ */
+const volatile __u32 uprobe_session = 0;
+
+static __always_inline int session_return(struct pt_regs *ctx)
+{
+	return uprobe_session && bpf_get_func_ip(ctx) != PT_REGS_IP(ctx);
+}
+
+/* Calls that make no call to a probed allocator function before they
+ * return (glibc's, jemalloc's, tcmalloc's, mimalloc's malloc, calloc and
+ * aligned allocations): an unsampled one needs no state, so its return
+ * need not be trapped. realloc can call malloc (realloc(NULL, n), mmapped
+ * blocks), operator new does. */
+static __always_inline int session_leaf(__u32 kind)
+{
+	return kind == MEMTOP_KIND_MALLOC || kind == MEMTOP_KIND_CALLOC || kind == MEMTOP_KIND_MEMALIGN ||
+	       kind == MEMTOP_KIND_POSIX_MEMALIGN;
+}
+
+/*
  * Entry: capture the stack now (never in the return probe, whose return
  * address the kernel has replaced with its trampoline). Returns NULL when this
  * call is nested inside an allocator call already being traced (operator new
@@ -103,9 +150,11 @@ struct {
  * (so that what it calls is nested and its return clears it) but takes no
  * walk and is never recorded (st->sampled = 0).
  */
-static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 kind, __u64 size)
+static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 kind, __u64 size,
+                                                     int *want_return)
 {
 	struct call_state *st;
+	*want_return = 0;
 	__u64 sp = PT_REGS_SP(ctx);
 	__u32 tgid = current_tgid();
 
@@ -130,8 +179,19 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 		 * block on its behalf. */
 		if (st->kind == MEMTOP_KIND_NEW && !st->adopt_sp && st->sp - sp < ADOPT_WINDOW &&
 		    (kind == MEMTOP_KIND_MALLOC || kind == MEMTOP_KIND_MEMALIGN ||
-		     kind == MEMTOP_KIND_CALLOC))
+		     kind == MEMTOP_KIND_CALLOC)) {
+			/* With sessions an unsampled new ends here: its block is
+			 * not recorded, so this call's return need not be seen.
+			 * (A new that retries after its new handler then sees
+			 * the retry as a call of its own.) */
+			if (uprobe_session && !st->sampled) {
+				st->active = 0;
+				st->last_alloc = 0;
+				return NULL;
+			}
 			st->adopt_sp = sp;
+			*want_return = 1;
+		}
 		return NULL;
 	}
 
@@ -143,8 +203,18 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 	st->size = size;
 	/* Decided before the walk: an unsampled call takes none. */
 	st->sampled = sample_call(st, size);
-	if (!st->sampled)
+	*want_return = 1;
+	if (!st->sampled) {
+		/* Sessions: an unsampled leaf call keeps no state and takes no
+		 * return trap. It still allocates: a sampled block freed after
+		 * it is not temporary. */
+		if (uprobe_session && session_leaf(kind)) {
+			st->active = 0;
+			st->last_alloc = 0;
+			*want_return = 0;
+		}
 		return st;
+	}
 
 	/* Frame 0: the caller's return address, at [sp] on entry. */
 	__u64 ret = 0;
@@ -185,13 +255,27 @@ static __always_inline struct memtop_agg_val *get_agg(struct memtop_agg_key *k)
 	return a;
 }
 
-static __always_inline void charge(struct memtop_proc *p, __u32 tgid, __u64 stack_id, __u64 block_size,
-                                   __s64 bytes, __s64 nallocs, int cumulative, int temporary)
+/* The aggregate of (process instance, stack[, size]): sampled, per size,
+ * for user space's weights (sample.h). */
+static __always_inline void agg_key(struct memtop_agg_key *k, __u32 tgid, const struct memtop_proc *p,
+                                    __u64 stack_id, __u64 block_size)
 {
-	__u64 size = heap_sample_bytes ? block_size : 0;
-	/* Sampled: per size, for user space's weights (sample.h). */
-	struct memtop_agg_key k = {.tgid = tgid, .epoch = p->epoch, .stack_id = stack_id, .size = size};
-	struct memtop_agg_val *a = get_agg(&k);
+	k->tgid = tgid;
+	k->epoch = p->epoch;
+	k->stack_id = stack_id;
+	k->size = heap_sample_bytes ? block_size : 0;
+}
+
+/* a: the aggregate if the caller has looked it up already, else NULL. */
+static __always_inline void charge(struct memtop_proc *p, __u32 tgid, __u64 stack_id, __u64 block_size,
+                                   __s64 bytes, __s64 nallocs, int cumulative, int temporary,
+                                   struct memtop_agg_val *a)
+{
+	if (!a) {
+		struct memtop_agg_key k;
+		agg_key(&k, tgid, p, stack_id, block_size);
+		a = get_agg(&k);
+	}
 	if (a) {
 		__sync_fetch_and_add(&a->bytes, bytes);
 		__sync_fetch_and_add(&a->allocs, nallocs);
@@ -227,7 +311,7 @@ static __always_inline int take_alloc(struct memtop_proc *p, __u32 tgid, __u64 a
 			count(MEMTOP_CNT_MAP_BUSY);
 		return 0;
 	}
-	charge(p, tgid, out->stack_id, out->size, -(__s64)out->size, -1, 0, temporary);
+	charge(p, tgid, out->stack_id, out->size, -(__s64)out->size, -1, 0, temporary, NULL);
 	__sync_fetch_and_add(&p->heap_bytes, -(__s64)out->size);
 	__sync_fetch_and_add(&p->frees_total, 1);
 	return 1;
@@ -240,8 +324,17 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 	if (!p)
 		return;
 
+	/* The stack's aggregate in this process instance. Once it exists, the
+	 * stack is stored (user space deletes only stacks no aggregate names,
+	 * and the thread that made the aggregate checks the stack after it):
+	 * the common case takes this one lookup, no lookup in `stacks`. */
+	struct memtop_agg_val *a = NULL;
 	if (stack) {
-		store_stack(&stack_id, stack, tgid, p);
+		struct memtop_agg_key ak;
+		agg_key(&ak, tgid, p, stack_id, size);
+		a = bpf_map_lookup_elem(&aggs, &ak);
+		if (!a)
+			store_stack(&stack_id, stack, tgid, p);
 		if (stack->flags & MEMTOP_STACK_TRUNCATED)
 			count(MEMTOP_CNT_STACK_TRUNCATED);
 	}
@@ -266,10 +359,11 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 		return;
 	}
 
-	charge(p, tgid, stack_id, size, size, 1, !undo_free, 0);
-	/* User space deletes the stacks no agg references (Tracer::forget). It
-	 * may have deleted ours between the insert above and the charge. */
-	if (stack && stack_id != MEMTOP_STACK_LOST && !bpf_map_lookup_elem(&stacks, &stack_id))
+	charge(p, tgid, stack_id, size, size, 1, !undo_free, 0, a);
+	/* User space deletes the stacks no agg references (purge_instances). It
+	 * may have deleted ours between store_stack and the charge that made
+	 * the aggregate naming it. */
+	if (stack && !a && stack_id != MEMTOP_STACK_LOST && !bpf_map_lookup_elem(&stacks, &stack_id))
 		bpf_map_update_elem(&stacks, &stack_id, stack, BPF_NOEXIST);
 	__s64 now = ADD_FETCH(&p->heap_bytes, (__s64)size);
 	if (undo_free)
@@ -279,12 +373,22 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 	raise_peak(&p->heap_peak_bytes, now);
 }
 
+/* The return half (below): a return probe, or a session program at the return. */
+static __always_inline int finish_call(struct pt_regs *ctx, __u64 ret);
+
+/* 0: trap this call's return (sessions; a classic uprobe's result means
+ * nothing). */
+#define RETURN_WANTED(want) ((want) ? 0 : 1)
+
 SEC("uprobe")
 int BPF_KPROBE(malloc_entry, __u64 size)
 {
-	use_task_stack(ctx);
-	begin_call(ctx, MEMTOP_KIND_MALLOC, size);
-	return 0;
+	use_task_stack_alloc(ctx);
+	if (session_return(ctx))
+		return finish_call(ctx, PT_REGS_RC(ctx));
+	int want;
+	begin_call(ctx, MEMTOP_KIND_MALLOC, size, &want);
+	return RETURN_WANTED(want);
 }
 
 /* Entry only. A return probe replaces the return address with the kernel's
@@ -295,7 +399,8 @@ SEC("uprobe")
 int BPF_KPROBE(new_entry, __u64 size)
 {
 	use_task_stack(ctx);
-	begin_call(ctx, MEMTOP_KIND_NEW, size);
+	int want;
+	begin_call(ctx, MEMTOP_KIND_NEW, size, &want);
 	return 0;
 }
 
@@ -308,7 +413,8 @@ SEC("uprobe")
 int BPF_KPROBE(new_own_entry, __u64 size)
 {
 	use_task_stack(ctx);
-	begin_call(ctx, MEMTOP_KIND_NEW_OWN, size);
+	int want;
+	begin_call(ctx, MEMTOP_KIND_NEW_OWN, size, &want);
 	return 0;
 }
 
@@ -338,28 +444,37 @@ int BPF_KPROBE(alloc_ret_site)
 SEC("uprobe")
 int BPF_KPROBE(calloc_entry, __u64 nmemb, __u64 size)
 {
-	use_task_stack(ctx);
+	use_task_stack_alloc(ctx);
+	if (session_return(ctx))
+		return finish_call(ctx, PT_REGS_RC(ctx));
+	int want;
 	/* Overflow makes calloc fail: never counted. */
-	begin_call(ctx, MEMTOP_KIND_CALLOC, nmemb * size);
-	return 0;
+	begin_call(ctx, MEMTOP_KIND_CALLOC, nmemb * size, &want);
+	return RETURN_WANTED(want);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(memalign_entry, __u64 align, __u64 size)
 {
-	use_task_stack(ctx);
-	begin_call(ctx, MEMTOP_KIND_MEMALIGN, size);
-	return 0;
+	use_task_stack_alloc(ctx);
+	if (session_return(ctx))
+		return finish_call(ctx, PT_REGS_RC(ctx));
+	int want;
+	begin_call(ctx, MEMTOP_KIND_MEMALIGN, size, &want);
+	return RETURN_WANTED(want);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(posix_memalign_entry, __u64 memptr, __u64 align, __u64 size)
 {
-	use_task_stack(ctx);
-	struct call_state *st = begin_call(ctx, MEMTOP_KIND_POSIX_MEMALIGN, size);
+	use_task_stack_alloc(ctx);
+	if (session_return(ctx))
+		return finish_call(ctx, PT_REGS_RC(ctx));
+	int want;
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_POSIX_MEMALIGN, size, &want);
 	if (st)
 		st->arg_ptr = memptr;
-	return 0;
+	return RETURN_WANTED(want);
 }
 
 /* realloc takes the old block out at entry: if realloc frees it and another
@@ -367,9 +482,10 @@ int BPF_KPROBE(posix_memalign_entry, __u64 memptr, __u64 align, __u64 size)
  * record must not be the one we delete. A failed realloc puts it back. */
 static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 size)
 {
-	struct call_state *st = begin_call(ctx, MEMTOP_KIND_REALLOC, size);
+	int want;
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_REALLOC, size, &want);
 	if (!st)
-		return 0;
+		return RETURN_WANTED(want);
 	st->arg_ptr = ptr;
 	if (ptr) {
 		__u32 tgid = current_tgid();
@@ -381,13 +497,15 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 s
 			st->old_stack_id = old.stack_id;
 		}
 	}
-	return 0;
+	return RETURN_WANTED(want);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(realloc_entry, __u64 ptr, __u64 size)
 {
-	use_task_stack(ctx);
+	use_task_stack_alloc(ctx);
+	if (session_return(ctx))
+		return finish_call(ctx, PT_REGS_RC(ctx));
 	return realloc_begin(ctx, ptr, size);
 }
 
@@ -396,7 +514,9 @@ int BPF_KPROBE(realloc_entry, __u64 ptr, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(reallocarray_entry, __u64 ptr, __u64 nmemb, __u64 size)
 {
-	use_task_stack(ctx);
+	use_task_stack_alloc(ctx);
+	if (session_return(ctx))
+		return finish_call(ctx, PT_REGS_RC(ctx));
 	__u64 bytes = nmemb * size, n = nmemb;
 	/* Opaque to clang, which would turn the check into __multi3. */
 	asm volatile("" : "+r"(n));
@@ -449,10 +569,8 @@ int BPF_KPROBE(exception_entry)
 	return 0;
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(alloc_return, __u64 ret)
+static __always_inline int finish_call(struct pt_regs *ctx, __u64 ret)
 {
-	use_task_stack(ctx);
 	struct call_state *st = thread_state(0);
 	if (!st || !st->active)
 		return 0;
@@ -521,6 +639,13 @@ int BPF_KRETPROBE(alloc_return, __u64 ret)
 	record_alloc(tgid, addr, st->size, st->stack_id, &st->stack, 0);
 	st->last_alloc = addr;
 	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_return, __u64 ret)
+{
+	use_task_stack(ctx);
+	return finish_call(ctx, ret);
 }
 
 #endif /* MEMTOP_HEAP_H */

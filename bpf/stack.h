@@ -85,6 +85,7 @@ static __always_inline __u64 walk_user_stack(struct memtop_stack *s, __u64 pc, _
 			              .bp = bp,
 			              .exact = exact,
 			              .tgid = tgid,
+			              .image = current_image(),
 			              .find_budget = origin == STACK_AT_FAULT ? find_budget_irqs_off
 			                                                      : find_budget_walk},
 			        .n = 1,

@@ -79,6 +79,42 @@ struct {
 	__type(value, struct vma_cache);
 } vma_cache_zero SEC(".maps");
 
+/*
+ * The row each return address (or exact pc) of a process image unwinds by,
+ * once found: one hash lookup per frame instead of the mapping lookup (cache
+ * scan, table lookup) and the binary search of the file's rows, which cost
+ * most of a walk (tools/bpf-runtime.sh). Keyed by tgid and image (the
+ * process's start time and exec count: a reused pid or a new exec never
+ * reads another image's entries), so nothing needs deleting at exec or
+ * exit; the least recently used entries make room. Only rows of READY
+ * tables are kept: a frame without one takes the full path each time, and
+ * asks for its table there. Like vma_caches, a library unmapped and another
+ * mapped at the same address within one image could be misread.
+ */
+struct pc_row_key {
+	__u32 tgid;
+	__u32 image;
+	__u64 addr; /* pc, minus 1 for a return address: the address looked up */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 14);
+	__type(key, struct pc_row_key);
+	__type(value, struct memtop_unwind_row);
+} unwind_pc_rows SEC(".maps");
+
+/* The current process image, for unwind_pc_rows: every thread of an image
+ * has the exec count of the thread that made it (threads copy it, exec
+ * increments it, and exec leaves no other thread). */
+static __always_inline __u32 current_image(void)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 h = (t->group_leader->start_time ^ (t->self_exec_id * 0x9e3779b97f4a7c15ULL)) *
+	          0xff51afd7ed558ccdULL;
+	return (__u32)(h >> 32);
+}
+
 /* Set by the loader when the kernel has bpf_loop and bpf_find_vma. */
 const volatile __u32 dwarf_unwind = 0;
 
@@ -107,7 +143,7 @@ struct unwind_regs {
 	__u32 exact; /* pc is an instruction address, not a return address */
 	__u32 tgid;
 	__u32 find_budget; /* bpf_find_vma calls still allowed */
-	__u32 pad;
+	__u32 image;       /* this process image's key in unwind_pc_rows (current_image()) */
 	/* Return probes in flight: a return address that is the kernel's
 	 * trampoline stands for the next of these instances' saved one. */
 	__u64 trampoline;   /* its address, 0: none in this process */
@@ -329,15 +365,21 @@ __noinline int unwind_frame(struct unwind_regs *u)
 	if (!u)
 		return 0;
 	__u64 bp = u->bp;
-	if (!unwind_locate(u))
-		return 0;
-
-	if (u->state == MEMTOP_UNWIND_READY) {
-		/* A return address points after its call: look up the call. */
-		__u64 off = u->pc - u->vm_start + u->vm_off - (u->exact ? 0 : 1);
-		const struct memtop_unwind_row *r = unwind_find_row(u, off);
-		if (!r)
+	/* A return address points after its call: look up the call. */
+	struct pc_row_key k = {.tgid = u->tgid, .image = u->image, .addr = u->pc - (u->exact ? 0 : 1)};
+	const struct memtop_unwind_row *r = bpf_map_lookup_elem(&unwind_pc_rows, &k);
+	if (!r) {
+		if (!unwind_locate(u))
 			return 0;
+		if (u->state == MEMTOP_UNWIND_READY) {
+			r = unwind_find_row(u, k.addr - u->vm_start + u->vm_off);
+			if (!r)
+				return 0;
+			bpf_map_update_elem(&unwind_pc_rows, &k, r, BPF_ANY);
+		}
+	}
+
+	if (r) {
 		switch (memtop_row_type(r)) {
 		case MEMTOP_ROW_CFA_RSP:
 			cfa = u->sp + ((__u64)memtop_row_cfa(r) << 3);

@@ -8,6 +8,9 @@
 #   memtop -fp    memtop --frame-pointers-only (stops where frame pointers do)
 #   sampled       memtop --sample 524288 -p (byte-sampled: unsampled calls take
 #                 no walk and no map operation; issue 15 target <= 1.05x floor)
+#   ... no sess.  the same two without uprobe sessions (--no-uprobe-session:
+#                 a return probe per allocation, as before Linux 6.13), when
+#                 memtop and the kernel have sessions
 #   memleak       BCC's memleak-bpfcc -p, when installed (tools/bench-bcc.sh)
 # Targets (issue 2): memtop's added cost <= 1.3x the floor's, and under half
 # of memleak's. Run as root: sudo tools/bench.sh [ITERATIONS] [REPEATS]
@@ -102,6 +105,14 @@ echo "bench: malloc(64)+free loop, $iters iterations traced, median of $repeats 
 # lands on all of them rather than on one.
 have_memleak=""
 command -v memleak-bpfcc >/dev/null 2>&1 && have_memleak=1
+# Sessions: the kernel names the attach type, and this memtop knows them.
+# (grep -c, not -q: under pipefail a writer cut short by -q fails the test.)
+have_session=""
+bpftool=$(command -v bpftool || echo /usr/sbin/bpftool)
+if [ "$("$memtop" --help 2>/dev/null | grep -c -- --no-uprobe-session)" -gt 0 ] &&
+    [ "$("$bpftool" btf dump file /sys/kernel/btf/vmlinux format raw 2>/dev/null | grep -c "'BPF_TRACE_UPROBE_SESSION'")" -gt 0 ]; then
+    have_session=1
+fi
 for ((r = 0; r < repeats; r++)); do
     run_once untraced $((iters * 50)) >>"$tmp.base"
     READY='attached' run_retry floor "$iters" "$floor" >>"$tmp.floor"
@@ -109,6 +120,11 @@ for ((r = 0; r < repeats; r++)); do
     READY='tracing' run_retry memtop "$iters" "$memtop" -d 3600 -p >>"$tmp.memtop"
     READY='tracing' run_retry memtop-fp "$iters" "$memtop" --frame-pointers-only -d 3600 -p >>"$tmp.memtopfp"
     READY='tracing' run_retry memtop-sampled "$iters" "$memtop" --sample 524288 -d 3600 -p >>"$tmp.sampled"
+    if [ -n "$have_session" ]; then
+        READY='tracing' run_retry memtop-nosess "$iters" "$memtop" --no-uprobe-session -d 3600 -p >>"$tmp.nosess"
+        READY='tracing' run_retry sampled-nosess "$iters" "$memtop" --no-uprobe-session --sample 524288 -d 3600 -p \
+            >>"$tmp.snosess"
+    fi
     # memleak prints its line before it attaches: give it time to finish.
     [ -z "$have_memleak" ] || READY='Attaching to pid' SETTLE=5 run_retry memleak "$iters" memleak-bpfcc 3600 -p >>"$tmp.memleak"
 done
@@ -120,7 +136,10 @@ mtfp=$(median <"$tmp.memtopfp")
 mts=$(median <"$tmp.sampled")
 ml=""
 [ -z "$have_memleak" ] || ml=$(median <"$tmp.memleak")
-rm -f "$tmp".base "$tmp".floor "$tmp".naive "$tmp".memtop "$tmp".memtopfp "$tmp".sampled "$tmp".memleak
+mtns="" mtsns=""
+[ -z "$have_session" ] || { mtns=$(median <"$tmp.nosess"); mtsns=$(median <"$tmp.snosess"); }
+rm -f "$tmp".base "$tmp".floor "$tmp".naive "$tmp".memtop "$tmp".memtopfp "$tmp".sampled "$tmp".memleak \
+    "$tmp".nosess "$tmp".snosess
 
 added() { awk -v a="$1" -v b="$base" 'BEGIN {printf "%.0f", a - b}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
@@ -131,12 +150,22 @@ printf '%-34s %12s %14s\n' "floor: empty BPF, first insns" "$naive" "$(added "$n
 printf '%-34s %12s %14s\n' "memtop (unwind tables)" "$mt" "$(added "$mt")"
 printf '%-34s %12s %14s\n' "memtop --frame-pointers-only" "$mtfp" "$(added "$mtfp")"
 printf '%-34s %12s %14s\n' "memtop --sample 524288" "$mts" "$(added "$mts")"
+if [ -n "$have_session" ]; then
+    printf '%-34s %12s %14s\n' "memtop, no uprobe sessions" "$mtns" "$(added "$mtns")"
+    printf '%-34s %12s %14s\n' "memtop --sample, no sessions" "$mtsns" "$(added "$mtsns")"
+fi
 [ -z "$ml" ] || printf '%-34s %12s %14s\n' "BCC memleak-bpfcc" "$ml" "$(added "$ml")"
 echo
 echo "memtop / floor (added cost):          $(ratio "$(added "$mt")" "$(added "$fl")")   target <= 1.30"
 echo "tables / frame pointers (added):      $(ratio "$(added "$mt")" "$(added "$mtfp")")   at depth ${MALLOC_LOOP_DEPTH:-0} (+4 frames of main and libc)"
 echo "sampled / floor (added cost):         $(ratio "$(added "$mts")" "$(added "$fl")")   target <= 1.05 (issue 15)"
 echo "sampled / exact memtop (added cost):  $(ratio "$(added "$mts")" "$(added "$mt")")"
+if [ -n "$have_session" ]; then
+    echo "sessions: exact / without (added):    $(ratio "$(added "$mt")" "$(added "$mtns")")"
+    echo "sessions: sampled / without (added):  $(ratio "$(added "$mts")" "$(added "$mtsns")")   (sampled / floor above: target <= 0.75 with sessions)"
+else
+    echo "uprobe sessions: not measured (this kernel or this memtop has none)"
+fi
 echo "first-insn floor / memtop's floor:    $(ratio "$(added "$naive")" "$(added "$fl")")"
 if [ -n "$ml" ]; then
     echo "memtop / BCC memleak (added cost):    $(ratio "$(added "$mt")" "$(added "$ml")")   target < 0.50"

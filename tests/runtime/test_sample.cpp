@@ -99,6 +99,11 @@ TEST_CASE("--sample 65536 in the compat BPF build", "[bpf][sample][cmd][compat]"
     sampled_sites({"--compat-bpf", "--no-uprobe-multi"});
 }
 
+// Without uprobe sessions every call's return is trapped (Linux 6.6-6.12).
+TEST_CASE("--sample 65536 without uprobe sessions", "[bpf][sample][cmd][fallback]") {
+    sampled_sites({"--no-uprobe-session"});
+}
+
 TEST_CASE("without --sample the same sites are exact and not marked", "[bpf][sample][cmd]") {
     RT_REQUIRE_ENV();
     if (!have_prog("sample_sites_fp")) return;

@@ -344,6 +344,16 @@ TEST_CASE("fallbacks count exactly: classic perf-event uprobes", "[bpf][sites][c
     c_sites_cmd(c_nofp, false, {"--no-uprobe-multi"});
 }
 
+// uprobe_multi links with a return probe per allocation (Linux 6.6-6.12),
+// where this kernel has uprobe sessions.
+TEST_CASE("fallbacks count exactly: uprobe_multi without sessions", "[bpf][sites][cmd][fallback]") {
+    c_sites_cmd(c_nofp, false, {"--no-uprobe-session"});
+}
+
+TEST_CASE("fallbacks count exactly: uprobe_multi without sessions, C++ sites", "[bpf][sites][cmd][cpp][fallback]") {
+    cpp_sites_cmd(cpp_nofp, {"--no-uprobe-session"});
+}
+
 TEST_CASE("fallbacks count exactly: the 5.10 BPF build with classic uprobes", "[bpf][sites][cmd][fallback]") {
     c_sites_cmd(c_fp, false, {"--compat-bpf", "--no-uprobe-multi"});
 }

@@ -331,6 +331,10 @@ int main(int argc, char** argv) {
     bool no_multi = false;
     app.add_flag("--no-uprobe-multi", no_multi,
                  "attach one perf-event uprobe per probe even where the kernel has uprobe_multi links");
+    bool no_session = false;
+    app.add_flag("--no-uprobe-session", no_session,
+                 "trap every allocation's return with a return probe even where the kernel has uprobe "
+                 "sessions");
     app.add_option("command", opt.command, "-- CMD [ARGS...]: run CMD traced from its first allocation");
     app.add_flag("-f,--follow", opt.follow,
                  "with -- CMD: trace the processes CMD starts too (forks, and what they exec), as strace -f");
@@ -363,6 +367,7 @@ int main(int argc, char** argv) {
         check_output_path("--record", opt.record);
         opt.argv.assign(argv, argv + argc);
         opt.uprobe_multi = !no_multi;
+        opt.uprobe_session = !no_session;
         int targets =
             !opt.pids.empty() + !opt.command.empty() + opt.heap_all + !opt.cgroup.empty() + !opt.container.empty();
         if (targets > 1)

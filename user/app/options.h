@@ -33,6 +33,7 @@ struct Options {
     MapSizes sizes;                              // --max-*
     bool verbose = false;                        // -v
     bool uprobe_multi = true;                    // --no-uprobe-multi turns it off
+    bool uprobe_session = true;                  // --no-uprobe-session turns it off
     bool compat_bpf = false;                     // --compat-bpf: the 5.10 build of the BPF programs
     bool frame_pointers_only = false;            // --frame-pointers-only: no unwind tables
     uint64_t sample = 0;                         // --sample BYTES: heap calls sampled every BYTES on average; 0 exact

@@ -138,6 +138,7 @@ void Session::load() {
     if (system_view_ && !view_->interactive() && opt_.sizes.allocs == MapSizes{}.allocs) tc.sizes.allocs = 1;
     tc.verbose = opt_.verbose;
     tc.uprobe_multi = opt_.uprobe_multi;
+    tc.uprobe_session = opt_.uprobe_session;
     tc.force_compat = opt_.compat_bpf;
     tc.dwarf = !opt_.frame_pointers_only;
     tc.fault_sample_bytes = opt_.fault_sample;
@@ -148,8 +149,9 @@ void Session::load() {
     tracer_ = std::make_unique<Tracer>(tc, static_cast<EventSink&>(*this));
     attacher_ = std::make_unique<Attacher>(opt_, *tracer_, cgroup_dir);
     if (opt_.verbose)
-        log(tracer_->uses_uprobe_multi() ? "attaching with uprobe_multi links"
-                                         : "attaching one perf-event uprobe per probe");
+        log(tracer_->uses_uprobe_session() ? "attaching with uprobe_multi links and uprobe sessions"
+            : tracer_->uses_uprobe_multi() ? "attaching with uprobe_multi links"
+                                           : "attaching one perf-event uprobe per probe");
 }
 
 void Session::attach() {

@@ -18,6 +18,7 @@ struct TracerConfig {
     MapSizes sizes;
     bool verbose = false;
     bool uprobe_multi = true;                  // uprobe_multi links where the kernel has them
+    bool uprobe_session = true;                // and uprobe sessions (6.13+) for the allocation entries
     bool force_compat = false;                 // the 5.10 build even where the full one loads (tests of the fallback)
     bool dwarf = true;                         // unwind with tables where the kernel can (else frame pointers)
     uint64_t heap_sample_bytes = 0;            // --sample: heap calls sampled every BYTES on average; 0 exact

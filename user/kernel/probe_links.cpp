@@ -17,11 +17,20 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
     AttachedLibrary lib{shown_path, pid, plan_probes(*image), 0, {}};
     std::string who = pid < 0 ? "all processes" : "pid " + std::to_string(pid);
 
-    auto program_of = [&](ProgramRole role, ProbeProgram entry) -> bpf_program* {
+    auto spec_of = [&](ProgramRole role, ProbeProgram entry) -> size_t {
         for (size_t i = 0; i < kProgramCount; i++)
             if (kPrograms[i].role == role && (role != ProgramRole::AllocatorEntry || kPrograms[i].entry == entry))
-                return programs_[i];
-        return nullptr;
+                return i;
+        return kProgramCount;
+    };
+    auto program_of = [&](ProgramRole role, ProbeProgram entry) -> bpf_program* {
+        size_t i = spec_of(role, entry);
+        return i < kProgramCount ? programs_[i] : nullptr;
+    };
+    // Uprobe sessions: the entry program takes the return too.
+    auto is_session = [&](ProbeProgram entry) {
+        size_t i = spec_of(ProgramRole::AllocatorEntry, entry);
+        return use_session_ && i < kProgramCount && session_entry(kPrograms[i]);
     };
     // Sites per program: entry programs by argument layout, one return
     // program for every allocation.
@@ -38,7 +47,7 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
             continue;
         }
         groups[program_of(ProgramRole::AllocatorEntry, site.program)].push_back(&site);
-        if (site.has_return) groups[ret_prog].push_back(&site);
+        if (site.has_return && !is_session(site.program)) groups[ret_prog].push_back(&site);
         for (uint64_t off : site.return_sites) ret_sites.emplace(off, &site);
     }
     if (groups.empty())
@@ -70,15 +79,16 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
         bool ret;
         std::vector<uint64_t> offsets;
         std::vector<const ProbeSite*> sites;
+        bool session = false;
     };
     std::vector<Group> plan;
     for (const auto& [prog, sites] : groups) {
-        Group g{prog, prog == ret_prog, {}, sites};
+        Group g{prog, prog == ret_prog, {}, sites, prog != ret_prog && is_session(sites.front()->program)};
         for (const auto* s : sites) g.offsets.push_back(s->file_offset);
         plan.push_back(std::move(g));
     }
     if (!ret_sites.empty()) {
-        Group g{ret_site_prog, false, {}, {}};
+        Group g{ret_site_prog, false, {}, {}, false};
         for (const auto& [off, site] : ret_sites) {
             g.offsets.push_back(off);
             g.sites.push_back(site);
@@ -87,7 +97,7 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
     }
     for (const auto& g : plan) {
         if (use_multi_) {
-            int fd = attach_uprobe_multi(bpf_program__fd(g.prog), open_path, g.offsets, g.ret, pid);
+            int fd = attach_uprobe_multi(bpf_program__fd(g.prog), open_path, g.offsets, g.ret, pid, g.session);
             if (fd < 0) fail(*g.sites.front(), g.ret, fd);
             multi.emplace_back(fd);
             lib.links += g.offsets.size();

@@ -63,4 +63,23 @@ inline constexpr ProgramSpec kPrograms[] = {
 };
 inline constexpr size_t kProgramCount = std::size(kPrograms);
 
+// The allocation entries whose calls return a block. Where the kernel has
+// uprobe sessions, their entry programs are loaded as session programs and
+// take the return themselves, trapping it only when they need it
+// (bpf/heap.h); alloc_return is then attached nowhere.
+constexpr bool session_entry(const ProgramSpec& p) {
+    if (p.role != ProgramRole::AllocatorEntry) return false;
+    switch (p.entry) {
+        case ProbeProgram::MallocEntry:
+        case ProbeProgram::CallocEntry:
+        case ProbeProgram::ReallocEntry:
+        case ProbeProgram::ReallocarrayEntry:
+        case ProbeProgram::MemalignEntry:
+        case ProbeProgram::PosixMemalignEntry:
+            return true;
+        default:
+            return false;
+    }
+}
+
 }  // namespace memtop

@@ -165,11 +165,20 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
         if (bpf_program* p = bpf_object__find_program_by_name(skel->obj, kPrograms[i].name))
             bpf_program__set_autoload(p, needed(kPrograms[i].needs));
     use_multi_ = config.uprobe_multi && kernel_has_uprobe_multi();
+    // Sessions: the entry programs of the calls that have a return take it
+    // themselves (bpf/heap.h), and trap it only when they need it.
+    use_session_ = use_multi_ && config.uprobe_session && kernel_has_uprobe_session();
+    skel->rodata->uprobe_session = use_session_;
     if (use_multi_) {
         bpf_program* p;
         bpf_object__for_each_program(p, skel->obj) {
-            if (bpf_program__type(p) == BPF_PROG_TYPE_KPROBE)
-                bpf_program__set_expected_attach_type(p, static_cast<bpf_attach_type>(kAttachTraceUprobeMulti));
+            if (bpf_program__type(p) != BPF_PROG_TYPE_KPROBE) continue;
+            bool session = false;
+            for (size_t i = 0; i < kProgramCount; i++)
+                if (std::strcmp(kPrograms[i].name, bpf_program__name(p)) == 0)
+                    session = use_session_ && session_entry(kPrograms[i]);
+            bpf_program__set_expected_attach_type(
+                p, static_cast<bpf_attach_type>(session ? kAttachTraceUprobeSession : kAttachTraceUprobeMulti));
         }
     }
     int err = load(skel);

@@ -62,6 +62,7 @@ public:
 
     // What loaded.
     bool uses_uprobe_multi() const { return use_multi_; }
+    bool uses_uprobe_session() const { return use_session_; }
     // The 5.10 build: per-thread state in a hash, peak without CAS.
     bool compat() const { return compat_; }
     // Stacks are unwound with tables (bpf/unwind.h) rather than frame
@@ -138,6 +139,7 @@ private:
     std::string unwinder_error_;
     std::string mappings_why_not_;
     bool use_multi_ = false;
+    bool use_session_ = false;  // the allocation entry programs are uprobe sessions
 
     // Owned handles, released in reverse order before the skeleton.
     std::unique_ptr<SkeletonOwner> skeleton_;

@@ -41,13 +41,28 @@ bool kernel_has_uprobe_multi() {
     return has;
 }
 
+bool kernel_has_uprobe_session() {
+    btf* vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux) return false;
+    bool has = false;
+    int id = btf__find_by_name_kind(vmlinux, "bpf_attach_type", BTF_KIND_ENUM);
+    if (id > 0) {
+        const btf_type* t = btf__type_by_id(vmlinux, id);
+        const struct btf_enum* e = btf_enum(t);
+        for (int i = 0; i < btf_vlen(t) && !has; i++)
+            has = strcmp(btf__name_by_offset(vmlinux, e[i].name_off), "BPF_TRACE_UPROBE_SESSION") == 0;
+    }
+    btf__free(vmlinux);
+    return has;
+}
+
 int attach_uprobe_multi(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets, bool retprobe,
-                        int pid) {
+                        int pid, bool session) {
     bpf_attr attr;
     memset(&attr, 0, sizeof attr);
     auto* lc = reinterpret_cast<LinkCreateUprobeMulti*>(&attr);
     lc->prog_fd = static_cast<uint32_t>(prog_fd);
-    lc->attach_type = kAttachTraceUprobeMulti;
+    lc->attach_type = session ? kAttachTraceUprobeSession : kAttachTraceUprobeMulti;
     lc->path = reinterpret_cast<uint64_t>(path.c_str());
     lc->offsets = reinterpret_cast<uint64_t>(offsets.data());
     lc->cnt = static_cast<uint32_t>(offsets.size());

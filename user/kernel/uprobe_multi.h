@@ -14,11 +14,20 @@ namespace memtop {
 // Does the running kernel know uprobe_multi links? (its BTF has the link type)
 bool kernel_has_uprobe_multi();
 
-// The attach type programs must be loaded with to be used here.
-constexpr int kAttachTraceUprobeMulti = 48;  // BPF_TRACE_UPROBE_MULTI
+// Uprobe sessions (Linux 6.13): a uprobe_multi link whose program runs at
+// entry and, when it returned 0 there, again at the return of that call
+// (bpf/heap.h). Does the running kernel know them? (its BTF names the
+// attach type)
+bool kernel_has_uprobe_session();
 
-// Creates the link; returns its fd, or -errno.
+// The attach types programs must be loaded with to be used here.
+constexpr int kAttachTraceUprobeMulti = 48;    // BPF_TRACE_UPROBE_MULTI
+constexpr int kAttachTraceUprobeSession = 57;  // BPF_TRACE_UPROBE_SESSION
+
+// Creates the link; returns its fd, or -errno. session: a session link (the
+// program must have been loaded with kAttachTraceUprobeSession; retprobe is
+// then false).
 int attach_uprobe_multi(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets, bool retprobe,
-                        int pid);
+                        int pid, bool session = false);
 
 }  // namespace memtop
