@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "aggregate/select.h"
+#include "model/footprint.h"
 #include "model/sampling.h"
 
 namespace memtop {
@@ -42,6 +43,21 @@ std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<AgeBucket>> age_h
             o.push_back({kAgeBounds[i], static_cast<uint64_t>(std::llround(h[i].first)),
                          static_cast<uint64_t>(std::llround(h[i].second))});
     }
+    return out;
+}
+
+std::map<std::tuple<uint32_t, uint32_t, uint64_t>, int64_t> glibc_used_bytes(const std::vector<BlockAge>& blocks,
+                                                                             uint64_t sample_bytes,
+                                                                             std::optional<double> min_age) {
+    std::map<std::tuple<uint32_t, uint32_t, uint64_t>, double> sums;
+    for (const auto& b : blocks) {
+        if (min_age && b.age_seconds < *min_age) continue;
+        // The block stands for 1/p(size) blocks of its size (model/sampling.h).
+        double count = block_weight(b.size, sample_bytes).second;
+        sums[{b.pid, b.epoch, b.stack_id}] += count * static_cast<double>(glibc_used_bytes(b.size));
+    }
+    std::map<std::tuple<uint32_t, uint32_t, uint64_t>, int64_t> out;
+    for (const auto& [k, v] : sums) out[k] = std::llround(v);
     return out;
 }
 
@@ -175,9 +191,15 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
         for (const auto& s : candidates)
             if (s.allocs_total || s.bytes || s.allocs) r.all_stacks.push_back(report_stack(s, k));
     r.stack_order = opt_.order;
+    std::map<std::tuple<uint32_t, uint32_t, uint64_t>, int64_t> used;
+    if (m.glibc_heap && k.blocks_read) used = glibc_used_bytes(k.blocks, k.sample_bytes, opt_.min_age);
     for (const auto& s : top_stacks(std::move(candidates), opt_.top, m.focus, opt_.order)) {
         r.stacks.push_back(report_stack(s, k));
         if (auto it = ages.find({s.pid, s.epoch, s.stack_id}); it != ages.end()) r.stacks.back().ages = it->second;
+        if (m.glibc_heap && k.blocks_read) {
+            auto it = used.find({s.pid, s.epoch, s.stack_id});
+            r.stacks.back().used_bytes = it == used.end() ? 0 : it->second;
+        }
     }
     // Which code grew resident memory, and mapped anonymous memory, for the
     // processes in this report.

@@ -47,6 +47,7 @@ struct ReportMoment {
     SelfStats self;                 // memtop's own resident memory and CPU
     std::set<uint32_t> targets;     // -p PIDs, CMD: listed even before (or without) an allocation
     bool all_stacks = false;        // carry every heap stack (file exports, recordings)
+    bool glibc_heap = false;        // every allocator probed is glibc's: its footprint rules apply
 };
 
 // A process "is growing" after this many reports in a row with more
@@ -56,6 +57,13 @@ inline constexpr int kGrowingIntervals = 3;
 // Each (pid, epoch, stack)'s outstanding blocks by age (kAgeBounds). Pure.
 std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<AgeBucket>> age_histograms(
     const std::vector<BlockAge>& blocks, uint64_t sample_bytes = 0);
+
+// Each (pid, epoch, stack)'s outstanding blocks' glibc footprint (bytes
+// used, model/footprint.h), blocks younger than min_age left out; weighted
+// under --sample. Pure.
+std::map<std::tuple<uint32_t, uint32_t, uint64_t>, int64_t> glibc_used_bytes(const std::vector<BlockAge>& blocks,
+                                                                             uint64_t sample_bytes = 0,
+                                                                             std::optional<double> min_age = {});
 
 class Aggregator {
 public:

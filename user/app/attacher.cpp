@@ -57,6 +57,12 @@ size_t Attacher::attach_file(const LibraryFile& f, int pid) {
     // Said once per file: these calls are not counted at all, rather than
     // counted wrong.
     for (const auto& why : lib.not_traced) log("warning: " + f.path + ": " + why + "; not traced");
+    // A malloc of another file than glibc's libc (jemalloc, tcmalloc,
+    // mimalloc, a static build): glibc's footprint rules no longer apply.
+    std::string base = f.path.substr(f.path.rfind('/') + 1);
+    bool glibc = base.rfind("libc.so", 0) == 0 || base.rfind("libc-", 0) == 0;
+    for (const auto& s : lib.sites)
+        if (!glibc && (s.symbol == "malloc" || s.symbol == "mallocx")) other_malloc_ = true;
     return lib.links;
 }
 

@@ -48,6 +48,9 @@ public:
     // is left.
     bool targets_gone();
     TracedCommand* command() { return cmd_.get(); }
+    // No malloc but glibc's has been probed: glibc's footprint rules
+    // (model/footprint.h) hold for every heap block.
+    bool glibc_heap() const { return !other_malloc_; }
     const std::string& cgroup_dir() const { return cgroup_dir_; }
 
 private:
@@ -67,6 +70,7 @@ private:
     std::set<int> live_pids_;                                               // -p targets still running
     std::set<int> scanned_pids_;                                            // cgroup processes whose files have tables
     std::map<int, std::set<std::pair<uint64_t, uint64_t>>> command_files_;  // -- CMD: files probed, per process
+    bool other_malloc_ = false;                                             // a malloc not glibc's is probed
 };
 
 }  // namespace memtop

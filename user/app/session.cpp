@@ -77,13 +77,17 @@ void Session::report(bool final) {
     // Every heap stack, named: for the files written at the end, each
     // recorded report, and the pprof endpoint's profile of the moment.
     m.all_stacks = (final && opt_.exports.any()) || recorder_ || server_;
+    m.glibc_heap = attacher_->glibc_heap();
     auto self = self_.sample();
     m.self.rss_bytes = self.rss_bytes;
     m.self.cpu_seconds = self.cpu_seconds;
     m.self.cpu_percent = self.cpu_percent;
 
-    auto shared =
-        std::make_shared<Report>(aggregator_.build(tracer_->snapshot(opt_.min_age.has_value()), ended_, facts_, m));
+    // The live blocks (their ages, their footprint) are read for --min-age,
+    // and once for the final report: a dump of the allocation table each
+    // interval would cost more than the report.
+    auto shared = std::make_shared<Report>(
+        aggregator_.build(tracer_->snapshot(opt_.min_age.has_value() || final), ended_, facts_, m));
     Report& r = *shared;
     namer_.name(r);
     // Served before it is shown: what a reader of the printed report asks

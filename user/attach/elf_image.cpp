@@ -208,4 +208,9 @@ std::optional<std::pair<uint64_t, uint64_t>> ElfImage::code_range(uint64_t vaddr
     return *it;
 }
 
+const std::vector<std::pair<uint64_t, uint64_t>>& ElfImage::code_ranges() const {
+    code_range(0);  // reads the FDEs once
+    return *fdes_;
+}
+
 }  // namespace memtop

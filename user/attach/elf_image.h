@@ -54,6 +54,8 @@ public:
     // instruction boundary from start on is certain: x86-64 compilers put no
     // data inside a function's range.
     std::optional<std::pair<uint64_t, uint64_t>> code_range(uint64_t vaddr) const;
+    // Every such [start, end), sorted: the file's code, instruction-aligned.
+    const std::vector<std::pair<uint64_t, uint64_t>>& code_ranges() const;
 
 private:
     ElfImage() = default;

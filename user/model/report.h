@@ -26,6 +26,11 @@ struct ReportStack {
     bool truncated = false;       // deeper than memtop keeps
     bool complete = false;        // reaches the outermost frame (_start, a thread start)
     std::vector<AgeBucket> ages;  // --min-age: outstanding blocks by age (kAgeBounds), else empty
+    // The outstanding blocks' real footprint under glibc's malloc (chunk
+    // headers and rounding, model/footprint.h): set when every allocator
+    // memtop probes is glibc's and the live blocks were read (the final
+    // report, --min-age). An estimate under --sample.
+    std::optional<int64_t> used_bytes;
 };
 
 // memtop's own cost, shown in every report.

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "model/footprint.h"
 #include "views/format.h"
 
 namespace memtop {
@@ -139,6 +140,11 @@ std::string render_json(const Report& r) {
             if (heap) {
                 j["temporary_allocs"] = s.stats.temp_allocs;
                 j["temporary_bytes"] = s.stats.temp_bytes;
+                // Per block: outstanding bytes over outstanding blocks, and
+                // glibc's real footprint of them (null when unknown).
+                j["bytes_per_alloc"] =
+                    s.stats.allocs > 0 ? json(bytes_per_block(s.stats.bytes, s.stats.allocs)) : json(nullptr);
+                j["used_bytes"] = s.used_bytes ? json(*s.used_bytes) : json(nullptr);
             }
             if (!s.ages.empty()) {
                 json ages = json::array();

@@ -2,17 +2,64 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
+#include "model/footprint.h"
 #include "views/format.h"
 
 namespace memtop {
 
 namespace {
-constexpr size_t kTextProcesses = 25;  // rows of the text view's system table
+
+// Bytes per block, as a figure to compare stacks by, exact below 1 MiB
+// (1024 and 1040 must not both read "1.0 KiB"): "28 B", "56.5 B", "1.5 MiB".
+std::string per_block(double b) {
+    char buf[32];
+    if (b >= 1024 * 1024) return human_bytes(std::llround(b));
+    if (b == std::floor(b))
+        snprintf(buf, sizeof buf, "%.0f B", b);
+    else
+        snprintf(buf, sizeof buf, "%.1f B", b);
+    return buf;
 }
+
+// A heap stack's size per block (the __slots__ question: what does one
+// object of this line cost?), and under glibc what each really uses
+// (model/footprint.h), with a note when header and rounding are a large
+// share of many small blocks.
+std::string per_block_line(const ReportStack& s) {
+    std::string out;
+    if (s.stats.allocs > 0) {
+        out = "      per block: " + per_block(bytes_per_block(s.stats.bytes, s.stats.allocs)) + " requested";
+        if (s.used_bytes && *s.used_bytes > 0) {
+            int64_t overhead = *s.used_bytes - s.stats.bytes;
+            double share = static_cast<double>(overhead) / static_cast<double>(*s.used_bytes);
+            char b[160];
+            snprintf(b, sizeof b, ", %s used under glibc (%s in all, %.*f%% chunk header and rounding)",
+                     per_block(bytes_per_block(*s.used_bytes, s.stats.allocs)).c_str(),
+                     human_bytes(*s.used_bytes).c_str(), share < 0.1 ? 1 : 0, 100 * share);
+            out += b;
+            out += "\n";
+            if (share >= kOverheadNoteShare && s.stats.allocs >= kOverheadNoteBlocks)
+                out +=
+                    "      note: many small blocks; glibc's 8-byte header and 16-byte rounding are a large share "
+                    "(one array or a pool of them would save it)\n";
+            return out;
+        }
+        return out + "\n";
+    }
+    if (s.stats.allocs_total > 0)
+        out = "      per block: " +
+              per_block(bytes_per_block(static_cast<int64_t>(s.stats.alloc_bytes_total),
+                                        static_cast<int64_t>(s.stats.allocs_total))) +
+              " requested, in all\n";
+    return out;
+}
+constexpr size_t kTextProcesses = 25;  // rows of the text view's system table
+}  // namespace
 
 namespace {
 // "perf map /tmp/perf-12.map (pid 12): rejected: a symlink (not followed)",
@@ -168,6 +215,7 @@ std::string render_text(const Report& r) {
                                                    : "");
         out += line;
         if (s.stats.stack_id == 0) out += "      (stack not stored: the stack map was full)\n";
+        out += per_block_line(s);
         if (!s.ages.empty()) {
             std::string ages = "      ages:";
             for (const auto& a : s.ages) {
