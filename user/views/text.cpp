@@ -40,6 +40,15 @@ std::string render_frames(const std::vector<Frame>& frames) {
     std::string out;
     char line[512];
     for (const auto& f : frames) {
+        if (f.kind == FrameKind::Python) {
+            // `function (file.py:line)`, in the column of function names.
+            std::string src = f.file ? std::filesystem::path(*f.file).filename().string() : "?";
+            if (f.line) src += ":" + std::to_string(*f.line);
+            snprintf(line, sizeof line, "      %-16s %s (%s)\n", "", f.function ? f.function->c_str() : "??",
+                     src.c_str());
+            out += line;
+            continue;
+        }
         std::string where = f.function ? *f.function : "??";
         if (f.function && f.offset) {
             snprintf(line, sizeof line, "+0x%" PRIx64, *f.offset);
@@ -219,6 +228,7 @@ std::string render_text(const Report& r) {
     out += "\nlost: " + (lost.empty() ? std::string("nothing") : lost) + "\n";
     for (const auto& n : r.perf_maps) out += perf_map_line(n);
     for (const auto& n : r.symbol_files) out += "symbols of " + n.file + ": " + n.problem + "\n";
+    for (const auto& n : r.python_notes) out += "python: " + n + "\n";
     const auto& u = r.unwind;
     if (u.stacks) {
         snprintf(line, sizeof line, "stacks: %" PRIu64 ", incomplete %" PRIu64 " (%.1f%%)", u.stacks, u.incomplete,
