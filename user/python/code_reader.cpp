@@ -103,6 +103,10 @@ const CodeInfo* CodeReader::code(uint64_t addr) {
     Entry e;
     e.header = std::move(key);
     e.info.qualname = std::move(*qual);
+    // Relative: from the process's working directory; "<string>" and
+    // "<frozen ...>" are names, not files.
+    if (!cwd_.empty() && !file->empty() && file->front() != '/' && file->front() != '<')
+        *file = cwd_ + "/" + (file->rfind("./", 0) == 0 ? file->substr(2) : *file);
     e.info.file = std::move(*file);
     e.info.firstlineno = first;
     e.info.lines = decode_linetable(*table, first);

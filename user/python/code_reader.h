@@ -28,7 +28,10 @@ struct CodeInfo {
 // (type, file, name, line table pointers, first line) changed.
 class CodeReader {
 public:
-    CodeReader(int pid, const PythonLayout& layout) : pid_(pid), layout_(layout) {}
+    // cwd: the process's working directory, which relative file names
+    // (`python3 app.py` names its code objects "app.py") are taken from.
+    CodeReader(int pid, const PythonLayout& layout, std::string cwd = "")
+        : pid_(pid), layout_(layout), cwd_(std::move(cwd)) {}
 
     // nullopt: the process is gone or the address holds no code object.
     const CodeInfo* code(uint64_t addr);
@@ -49,6 +52,7 @@ private:
     };
     int pid_;
     const PythonLayout& layout_;
+    std::string cwd_;
     bool gone_ = false;
     std::map<uint64_t, Entry> cache_;
 };

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <utility>
 
 namespace memtop {
@@ -14,7 +15,9 @@ void PythonFrames::add_process(int pid, const PythonTarget& t) {
                          "), a version memtop has no layout for: its stacks show native frames only");
         return;
     }
-    readers_[static_cast<uint32_t>(pid)] = std::make_unique<CodeReader>(pid, *t.layout);
+    std::error_code ec;
+    auto cwd = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/cwd", ec);
+    readers_[static_cast<uint32_t>(pid)] = std::make_unique<CodeReader>(pid, *t.layout, ec ? "" : cwd.string());
 }
 
 std::vector<PyFrame> PythonFrames::name(uint32_t pid, const RawPyStack& raw) {

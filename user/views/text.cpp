@@ -88,6 +88,25 @@ std::string render_lines(const LineReport& lr) {
     char line[512];
     snprintf(line, sizeof line, "%6s %12s %12s %10s  %s\n", "LINE", "OUTSTANDING", "ALLOCATED", "ALLOCS", "SOURCE");
     out += line;
+    // A Python file is listed whole, each line with its text, as
+    // memory_profiler lists a function: the lines that allocated nothing
+    // give the others their place.
+    bool python = lr.matched.size() > 3 && lr.matched.compare(lr.matched.size() - 3, 3, ".py") == 0;
+    if (python && !source.empty()) {
+        auto it = lr.lines.begin();
+        for (int n = 1; n <= int(source.size()); n++) {
+            while (it != lr.lines.end() && it->line < n) ++it;
+            std::string text = source[n - 1];
+            if (text.size() > 80) text = text.substr(0, 77) + "...";
+            if (it != lr.lines.end() && it->line == n)
+                snprintf(line, sizeof line, "%6d %12s %12s %10" PRIu64 "  %s\n", n, human_bytes(it->bytes).c_str(),
+                         human_bytes(int64_t(it->alloc_bytes_total)).c_str(), it->allocs_total, text.c_str());
+            else
+                snprintf(line, sizeof line, "%6d %12s %12s %10s  %s\n", n, "", "", "", text.c_str());
+            out += line;
+        }
+        return out;
+    }
     for (const auto& l : lr.lines) {
         std::string text = l.line >= 1 && size_t(l.line) <= source.size() ? source[l.line - 1] : "(" + l.function + ")";
         size_t b = text.find_first_not_of(" \t");
