@@ -172,8 +172,8 @@ TEST_CASE("merge_python_frames: each evaluation loop frame gives way to the Pyth
     merged = merge_python_frames(cut, frames);
     names.clear();
     for (const auto& f : merged) names.push_back(f.function.value_or("??"));
-    CHECK(names == std::vector<std::string>{"malloc_caller", "inner", "callback", "outer", "<module>",
-                                            "PyObject_Call"});
+    CHECK(names ==
+          std::vector<std::string>{"malloc_caller", "inner", "callback", "outer", "<module>", "PyObject_Call"});
     // No Python frames: the native stack as it was.
     CHECK(merge_python_frames(stack, {}).size() == stack.size());
 }
@@ -194,12 +194,12 @@ TEST_CASE("find_python and CodeReader: a live python3.11's _PyRuntime and code o
         close(to_child[1]);
         close(from_child[0]);
         const char* script =
-                "import sys\n"
-                "class Outer:\n"
-                "    def método(self):\n"
-                "        return 1\n"
-                "print(id(Outer.método.__code__), flush=True)\n"
-                "sys.stdin.read()\n";
+            "import sys\n"
+            "class Outer:\n"
+            "    def método(self):\n"
+            "        return 1\n"
+            "print(id(Outer.método.__code__), flush=True)\n"
+            "sys.stdin.read()\n";
         execl(kPython, kPython, "-c", script, (char*)nullptr);
         _exit(127);
     }
