@@ -22,6 +22,7 @@
 #include "common.h"
 #include "stack.h"
 #include "sample.h"
+#include "python_frames.h"
 
 /* How far below operator new's entry sp its inner allocation may start:
  * libstdc++'s new and its nothrow/aligned wrappers use a few words. */
@@ -221,6 +222,8 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp))
 		ret = 0;
 	st->stack_id = walk_user_stack(&st->stack, ret, sp, PT_REGS_FP(ctx), tgid, STACK_AT_CALL);
+	/* A CPython process: its Python frames join the stack and its id. */
+	st->stack_id = python_frames(st->stack_id, tgid);
 	return st;
 }
 

@@ -175,6 +175,8 @@ enum memtop_event_type {
 	MEMTOP_EV_EXEC = 2,        /* process exec'd: final numbers of the old image */
 	MEMTOP_EV_NEW_STACK = 3,   /* a stack was stored: snapshot the process's maps soon */
 	MEMTOP_EV_NEED_UNWIND = 4, /* a frame ran through a file with no unwind table: build one */
+	MEMTOP_EV_NEW_PY_STACK =
+	        5, /* Python frames were stored under stack_id: name them while the process lives */
 };
 
 struct memtop_event {
@@ -192,6 +194,7 @@ struct memtop_event {
 	struct memtop_file_key file; /* NEED_UNWIND: the file */
 	__s64 mapped_bytes;          /* EXIT: anonymous memory mapped (bpf/mappings.h) */
 	__s64 mapped_peak_bytes;     /* EXIT: and its peak */
+	__u64 stack_id;              /* NEW_PY_STACK: the py_stacks entry */
 };
 
 /* Resident memory of one process, from kmem:rss_stat: the kernel's own
@@ -209,6 +212,46 @@ struct memtop_rss {
 	__u64 events;
 	__u32 mm_id; /* the address space these numbers are of (mm and process start) */
 	__u32 pad;
+};
+
+/*
+ * Python frames (bpf/python_frames.h). A CPython process gets a
+ * memtop_py_proc from the loader (user/python/layout.cpp): where its current
+ * thread state pointer lives and the offsets of the fields the walk follows,
+ * from a table per CPython version. Each heap stack taken in it records the
+ * thread's interpreter frames beside the native ones, in py_stacks under the
+ * same stack id (the id hashes both).
+ */
+#define MEMTOP_PY_MAX_FRAMES 32
+
+struct memtop_py_proc {
+	__u64 tstate_addr;    /* address of the current PyThreadState pointer */
+	__u16 tstate_cframe;  /* PyThreadState.cframe (3.11) */
+	__u16 tstate_thread;  /* PyThreadState.thread_id: pthread_self(), checked against fsbase */
+	__u16 cframe_current; /* _PyCFrame.current_frame */
+	__u16 frame_code;     /* _PyInterpreterFrame.f_code */
+	__u16 frame_previous; /* _PyInterpreterFrame.previous */
+	__u16 frame_instr;    /* _PyInterpreterFrame.prev_instr */
+	__u16 frame_is_entry; /* _PyInterpreterFrame.is_entry (bool) */
+	__u16 frame_owner;    /* _PyInterpreterFrame.owner (char) */
+	__u32 owner_skip; /* owner value of frames that are no Python code (3.12's C-stack shims); 0xff: none
+	                   */
+	__u32 pad;
+};
+
+/* instr's bit 0 (instructions are 2-byte code units): the frame is the first
+ * one a call of the evaluation loop pushed (is_entry). */
+#define MEMTOP_PY_ENTRY 1ULL
+
+struct memtop_py_frame {
+	__u64 code;  /* PyCodeObject address */
+	__u64 instr; /* prev_instr: the instruction running | MEMTOP_PY_ENTRY */
+};
+
+struct memtop_py_stack {
+	__u32 tgid; /* the process that stored it first (naming reads its memory) */
+	__u32 nr;   /* frames used, innermost first */
+	struct memtop_py_frame frames[MEMTOP_PY_MAX_FRAMES];
 };
 
 #endif /* MEMTOP_H */

@@ -101,6 +101,7 @@ std::string Attacher::attach_pid(int pid) {
     } catch (const MemtopError& e) {
         attach_failed(pid, who, e);
     }
+    watch_python(pid, *maps);
     return "tracing " + who + " (" + comm_of(pid) + "): " + std::to_string(files.size()) + " libraries, " +
            std::to_string(probes) + " probes";
 }
@@ -165,10 +166,16 @@ std::vector<LibraryFile> Attacher::loaded_allocator_files(const std::string& exe
     return out;
 }
 
+void Attacher::watch_python(int pid, const std::vector<Mapping>& maps) {
+    std::string said = tracer_.watch_python(pid, maps);
+    if (!said.empty() && (opt_.verbose || said.find("Python frames on") == std::string::npos)) log(said);
+}
+
 void Attacher::command_fork(int pid) {
     // The child maps what its parent mapped at the fork.
     auto maps = read_proc_maps(pid, nullptr);
-    if (!maps) return;  // gone already
+    if (!maps) return;         // gone already
+    watch_python(pid, *maps);  // a forked CPython (multiprocessing) runs the same interpreter
     auto& done = command_files_[pid];
     size_t probes = 0;
     try {
@@ -207,6 +214,8 @@ void Attacher::command_exec(int pid) {
     if (probes)
         log(std::string(exe) + " (pid " + std::to_string(pid) + ") loads " + names + ": " + std::to_string(probes) +
             " more probes");
+    // Stopped at exec: the interpreter is mapped, it has not run yet.
+    if (auto maps = read_proc_maps(pid, nullptr)) watch_python(pid, *maps);
 }
 
 void Attacher::scan_host() {

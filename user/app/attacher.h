@@ -57,6 +57,8 @@ private:
     // Probes one allocator file for `pid` (-1: all), says what it leaves
     // out; returns the number of probes.
     size_t attach_file(const LibraryFile& f, int pid);
+    // A CPython process gets Python frames in its heap stacks.
+    void watch_python(int pid, const std::vector<Mapping>& maps);
     // The files `exe` will load at start (with `env`, or memtop's own) that
     // define an allocator; tables every one of them on the way.
     std::vector<LibraryFile> loaded_allocator_files(const std::string& exe, const std::vector<std::string>* env);

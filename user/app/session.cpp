@@ -152,6 +152,7 @@ void Session::load() {
     tc.mappings = !opt_.no_mappings;
     tracer_ = std::make_unique<Tracer>(tc, static_cast<EventSink&>(*this));
     attacher_ = std::make_unique<Attacher>(opt_, *tracer_, cgroup_dir);
+    namer_.set_python(tracer_->python());
     if (opt_.verbose)
         log(tracer_->uses_uprobe_session() ? "attaching with uprobe_multi links and uprobe sessions"
             : tracer_->uses_uprobe_multi() ? "attaching with uprobe_multi links"
@@ -308,6 +309,11 @@ int Session::run() {
         // The process is about to exit with its memory still mapped.
         for (const auto& p : tracer_->heap_processes())
             if (static_cast<int>(p.pid) == pid) namer_.snapshot(p.pid, p.epoch);
+        // Its code objects too: the Python frames not named yet.
+        if (auto* py = tracer_->python()) {
+            tracer_->consume_events();
+            py->name_all(static_cast<uint32_t>(pid));
+        }
     };
     hooks.at_exec = [&](int pid) { attacher_->command_exec(pid); };
     hooks.at_fork = [&](int pid) { attacher_->command_fork(pid); };

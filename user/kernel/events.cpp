@@ -36,6 +36,9 @@ int dispatch_event(EventSink& sink, const void* data, size_t size) {
         case MEMTOP_EV_NEW_STACK:
             sink.stack_stored(e.tgid, e.epoch);
             break;
+        case MEMTOP_EV_NEW_PY_STACK:
+            sink.python_stack_stored(e.tgid, e.stack_id);
+            break;
         case MEMTOP_EV_NEED_UNWIND:
             sink.unwind_table_needed(e.tgid, {e.file.dev, e.file.ino});
             break;

@@ -23,6 +23,9 @@ public:
     // A stack was stored for this process instance: its maps are worth
     // reading while it lives.
     virtual void stack_stored(uint32_t pid, uint32_t epoch) = 0;
+    // Python frames were stored under stack_id for process `pid`: their
+    // code objects are worth naming while it lives.
+    virtual void python_stack_stored(uint32_t /*pid*/, uint64_t /*stack_id*/) {}
     // A stack walk met a file with no unwind table in process `pid`.
     virtual void unwind_table_needed(uint32_t pid, const FileKey& file) = 0;
 

@@ -75,6 +75,11 @@ void purge_instances(const KernelMaps& maps, const std::vector<EndedInstance>& i
     // were read above: so they are read again after the deletes, and a
     // deleted stack that is referenced by then is put back. A charge after
     // that second read finds its stack missing and stores it again itself.
+    // Python frames (full build): a process's own, gone with it.
+    if (maps.py_stacks >= 0)
+        for (const auto& [id, ps] : dump_map<uint64_t, memtop_py_stack>(maps.py_stacks))
+            if (pids.count(ps.tgid) && !referenced.count(id)) bpf_map_delete_elem(maps.py_stacks, &id);
+
     std::vector<std::pair<uint64_t, memtop_stack>> deleted;
     for (const auto& [id, stack] : dump_map<uint64_t, memtop_stack>(maps.stacks))
         if (!referenced.count(id) && bpf_map_delete_elem(maps.stacks, &id) == 0) deleted.emplace_back(id, stack);

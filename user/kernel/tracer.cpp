@@ -17,6 +17,7 @@
 #include <iterator>
 
 #include "kernel/libbpf_log.h"
+#include "kernel/map_dump.h"
 #include "kernel/purge.h"
 #include "kernel/uprobe_multi.h"
 #include "memtop.h"
@@ -33,7 +34,9 @@ static_assert(sizeof(memtop_alloc_val) == 24);
 static_assert(sizeof(memtop_agg_key) == 24);
 static_assert(sizeof(memtop_agg_val) == 48);
 static_assert(sizeof(memtop_proc) == 56);
-static_assert(sizeof(memtop_event) == 136);
+static_assert(sizeof(memtop_event) == 144);
+static_assert(sizeof(memtop_py_proc) == 32);
+static_assert(sizeof(memtop_py_stack) == 8 + 16 * MEMTOP_PY_MAX_FRAMES);
 static_assert(sizeof(memtop_map_proc) == 32);
 static_assert(sizeof(memtop_unwind_row) == 8);
 static_assert(sizeof(memtop_file_key) == 16);
@@ -84,6 +87,7 @@ void size_maps(bpf_object* obj, const MapSizes& sizes) {
         {"rss", sizes.procs},        {"unwind_rows", sizes.unwind_rows},
         {"mapped", sizes.mappings},  {"mapped_ends", sizes.mappings},
         {"mapped_aggs", sizes.aggs}, {"map_procs", sizes.procs},
+        {"py_stacks", sizes.stacks},
     };
     for (const auto& t : table)
         if (bpf_map* m = bpf_object__find_map_by_name(obj, t.name)) bpf_map__set_max_entries(m, t.size);
@@ -205,6 +209,8 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     maps_.growth = fault_threshold_ ? map_fd(obj_, "growth") : -1;
     maps_.unwind_rows = map_fd(obj_, "unwind_rows");
     maps_.unwind_files = map_fd(obj_, "unwind_files");
+    maps_.py_procs = map_fd(obj_, "py_procs");
+    maps_.py_stacks = map_fd(obj_, "py_stacks");
     if (mappings_) {
         maps_.mapped = map_fd(obj_, "mapped");
         maps_.mapped_ends = map_fd(obj_, "mapped_ends");
@@ -296,6 +302,29 @@ Tracer::Tracer(const TracerConfig& config, EventSink& sink) : events_(sink, *thi
     if (dwarf_unwind_)
         unwind_ =
             std::make_unique<UnwindTables>(maps_.unwind_rows, maps_.unwind_files, sizes_.unwind_rows, config.verbose);
+    if (maps_.py_procs >= 0 && maps_.py_stacks >= 0) {
+        int fd = maps_.py_stacks;
+        auto convert = [](const memtop_py_stack& s) {
+            RawPyStack r;
+            r.pid = s.tgid;
+            for (uint32_t i = 0; i < std::min<uint32_t>(s.nr, MEMTOP_PY_MAX_FRAMES); i++)
+                if (s.frames[i].code)  // 0: a frame that runs no Python code
+                    r.frames.push_back({s.frames[i].code, s.frames[i].instr & ~MEMTOP_PY_ENTRY,
+                                        (s.frames[i].instr & MEMTOP_PY_ENTRY) != 0});
+            return r;
+        };
+        python_ = std::make_unique<PythonFrames>(
+            [fd, convert](uint64_t id) -> std::optional<RawPyStack> {
+                memtop_py_stack s;
+                if (bpf_map_lookup_elem(fd, &id, &s) != 0) return std::nullopt;
+                return convert(s);
+            },
+            [fd, convert] {
+                std::vector<std::pair<uint64_t, RawPyStack>> out;
+                for (const auto& [id, s] : dump_map<uint64_t, memtop_py_stack>(fd)) out.emplace_back(id, convert(s));
+                return out;
+            });
+    }
 }
 
 void Tracer::attach_tracepoints() {
@@ -375,6 +404,31 @@ KernelSnapshot Tracer::snapshot(bool with_ages) {
     k.probes = probe_count();
     k.kernel_bytes = kernel_bytes();
     return k;
+}
+
+std::string Tracer::watch_python(int pid, const std::vector<Mapping>& maps) {
+    auto t = find_python(maps, "/proc/" + std::to_string(pid) + "/root");
+    if (!t) return "";
+    std::string who = "pid " + std::to_string(pid) + " runs " + t->module;
+    if (!python_) return who + ": no Python frames in the compat BPF build (Linux 5.12 and older)";
+    python_->add_process(pid, *t);
+    if (!t->layout) return "";  // said once, in the report's notes
+    const PythonLayout& l = *t->layout;
+    memtop_py_proc c{};
+    c.tstate_addr = t->runtime + l.runtime_tstate_current;
+    c.tstate_cframe = l.tstate_cframe;
+    c.tstate_thread = l.tstate_thread_id;
+    c.cframe_current = l.cframe_current_frame;
+    c.frame_code = l.frame_code;
+    c.frame_previous = l.frame_previous;
+    c.frame_instr = l.frame_prev_instr;
+    c.frame_is_entry = l.frame_is_entry;
+    c.frame_owner = l.frame_owner;
+    c.owner_skip = l.owner_skip;
+    uint32_t key = static_cast<uint32_t>(pid);
+    if (bpf_map_update_elem(maps_.py_procs, &key, &c, BPF_ANY) != 0)
+        return who + ": " + describe("record its Python layout", errno);
+    return who + " (CPython " + std::to_string(l.major) + "." + std::to_string(l.minor) + "): Python frames on";
 }
 
 void Tracer::forget(const std::vector<EndedInstance>& instances) {

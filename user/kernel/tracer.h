@@ -22,6 +22,8 @@
 #include "kernel/programs.h"
 #include "kernel/unwind/unwind_tables.h"
 #include "model/snapshot.h"
+#include "procinfo/proc_maps.h"
+#include "python/python_frames.h"
 #include "util/unique_fd.h"
 
 struct bpf_program;
@@ -93,6 +95,14 @@ public:
     KernelSnapshot snapshot(bool with_ages = false);
     std::vector<ProcessStats> heap_processes() const { return reader_->heap_processes(); }
 
+    // Process `pid` (its maps): if it runs CPython, the kernel is told
+    // where its Python frames are (bpf/python_frames.h). Returns what to
+    // tell the user: "" for no CPython; else that Python frames are on, or
+    // why not (a version memtop has no layout for, the compat build).
+    std::string watch_python(int pid, const std::vector<Mapping>& maps);
+    // The Python frames of the heap stacks, named (null in the compat build).
+    PythonFrames* python() { return python_.get(); }
+
     // Deletes what the kernel holds for ended process instances.
     void forget(const std::vector<EndedInstance>& instances);
 
@@ -110,6 +120,9 @@ private:
         void process_ended(const ProcessStats& p) override { out_.process_ended(p); }
         void process_exec(const EndedInstance& old) override { out_.process_exec(old); }
         void stack_stored(uint32_t pid, uint32_t epoch) override { out_.stack_stored(pid, epoch); }
+        void python_stack_stored(uint32_t pid, uint64_t stack_id) override {
+            if (t_.python_) t_.python_->stack_stored(pid, stack_id);
+        }
         void unwind_table_needed(uint32_t pid, const FileKey& file) override {
             if (t_.unwind_) t_.unwind_->on_need(pid, file);
         }
@@ -149,6 +162,7 @@ private:
     RingBufferPtr ring_;
     std::unique_ptr<MapReader> reader_;
     std::unique_ptr<UnwindTables> unwind_;
+    std::unique_ptr<PythonFrames> python_;
     std::vector<AttachedLibrary> libraries_;
 };
 

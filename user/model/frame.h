@@ -23,7 +23,18 @@ struct FrameMapping {
     std::string build_id;                     // hex; "" when the file has none or could not be read
 };
 
+// What ran at a frame: machine code, or a Python function (its frame in the
+// interpreter, python/python_frames.h). A Python frame's address is its code
+// object's; function, file and line are the code object's qualified name,
+// file and the line it was at.
+enum class FrameKind { Native, Python };
+
+inline const char* frame_kind_name(FrameKind k) {
+    return k == FrameKind::Python ? "python" : "native";
+}
+
 struct Frame {
+    FrameKind kind = FrameKind::Native;
     uint64_t address = 0;
     std::optional<std::string> function;  // demangled; from the symbol table
     std::optional<uint64_t> offset;       // address - function start

@@ -118,6 +118,9 @@ struct Report {
     // Files whose symbols or DWARF could not be read, among those the
     // report's frames are in; filled by symbolization.
     std::vector<SymbolFileNote> symbol_files;
+    // Python frames not shown: a CPython version memtop has no layout for,
+    // code objects unread because the process ended; filled by symbolization.
+    std::vector<std::string> python_notes;
     // --lines: every heap stack of the reported processes, named so the
     // listing can sum them; consumed by symbolization, never shown.
     std::vector<ReportStack> line_stacks;

@@ -27,7 +27,10 @@ namespace memtop {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InlinedFrame, function, file, line)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FrameMapping, start, end, offset, build_id)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Frame, address, function, offset, module, file, line, inlined, mapping)
+NLOHMANN_JSON_SERIALIZE_ENUM(FrameKind, {{FrameKind::Native, "native"}, {FrameKind::Python, "python"}})
+// With defaults: recordings made before Python frames read on (native).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Frame, kind, address, function, offset, module, file, line, inlined,
+                                                mapping)
 // With defaults: recordings made before the temporary counts read on.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StackStats, pid, epoch, stack_id, bytes, allocs, alloc_bytes_total,
                                                 allocs_total, temp_allocs, temp_bytes)
@@ -107,6 +110,7 @@ nlohmann::json encode_report(const Report& r) {
             {"min_age", r.min_age},
             {"perf_maps", r.perf_maps},
             {"symbol_files", r.symbol_files},
+            {"python_notes", r.python_notes},
             {"sample_bytes", r.sample_bytes}};  // --sample: heap figures are estimates; 0 exact
 }
 
@@ -133,6 +137,7 @@ Report decode_report(const nlohmann::json& j) {
         // recordings of a memtop before them.
         if (j.contains("perf_maps")) r.perf_maps = j.at("perf_maps").get<std::vector<PerfMapNote>>();
         if (j.contains("symbol_files")) r.symbol_files = j.at("symbol_files").get<std::vector<SymbolFileNote>>();
+        if (j.contains("python_notes")) r.python_notes = j.at("python_notes").get<std::vector<std::string>>();
         r.sample_bytes = j.value("sample_bytes", uint64_t{0});  // absent in recordings before --sample
         return r;
     } catch (const nlohmann::json::exception& e) {

@@ -62,14 +62,19 @@ void StackNamer::name_stack(ReportStack& s, AddressKind first) {
     if (s.ips.empty()) return;
     if (const auto* maps = maps_for(s.stats.pid, s.stats.epoch)) {
         s.frames = symbolizer_.resolve_stack(static_cast<int>(s.stats.pid), *maps, s.ips, first);
-        return;
+    } else {
+        s.frames.clear();
+        for (auto ip : s.ips) {
+            Frame f;
+            f.address = ip;
+            s.frames.push_back(f);
+        }
     }
-    s.frames.clear();
-    for (auto ip : s.ips) {
-        Frame f;
-        f.address = ip;
-        s.frames.push_back(f);
-    }
+    // Heap stacks of a CPython: the interpreter's frames in place of its
+    // evaluation loop's.
+    if (python_ && first == AddressKind::Return && s.stats.stack_id)
+        if (const auto* py = python_->frames(s.stats.pid, s.stats.stack_id))
+            s.frames = merge_python_frames(s.frames, *py);
 }
 
 void StackNamer::name(Report& r) {
@@ -98,6 +103,9 @@ void StackNamer::name(Report& r) {
     // What became of each reported process's perf map, said in the report
     // whether it was used, refused or used in part.
     r.symbol_files = symbolizer_.take_file_notes();
+    if (python_)
+        for (auto& n : python_->take_notes()) python_notes_.push_back(std::move(n));
+    r.python_notes = python_notes_;
     r.perf_maps.clear();
     for (const auto& p : r.processes)
         if (auto note = symbolizer_.perf_map_note(static_cast<int>(p.pid))) r.perf_maps.push_back(std::move(*note));

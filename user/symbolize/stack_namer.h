@@ -12,6 +12,7 @@
 
 #include "model/report.h"
 #include "procinfo/proc_maps.h"
+#include "python/python_frames.h"
 #include "symbolize/symbolizer.h"
 
 namespace memtop {
@@ -32,6 +33,8 @@ public:
     void exec(uint32_t pid, uint32_t old_epoch);
     // The instance's final numbers were reported: drop what is kept of it.
     void forget(uint32_t pid, uint32_t epoch);
+    // Where heap stacks' Python frames come from (null: none).
+    void set_python(PythonFrames* python) { python_ = python; }
 
     // Names every stack of `r`, fills the unwind summary's modules and
     // r.perf_maps, and builds the line listing from r.line_stacks (then
@@ -53,6 +56,8 @@ private:
 
     Symbolizer symbolizer_;
     std::map<uint32_t, MapsSnapshot> maps_;
+    PythonFrames* python_ = nullptr;
+    std::vector<std::string> python_notes_;  // said in every report from the first on
 };
 
 }  // namespace memtop

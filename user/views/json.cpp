@@ -36,7 +36,8 @@ json frames_json(const std::vector<Frame>& frames) {
         json inl = json::array();
         for (const auto& i : f.inlined)
             inl.push_back({{"function", or_null(i.function)}, {"file", or_null(i.file)}, {"line", or_null(i.line)}});
-        out.push_back({{"address", hex(f.address)},
+        out.push_back({{"kind", frame_kind_name(f.kind)},
+                       {"address", hex(f.address)},
                        {"function", or_null(f.function)},
                        {"offset", or_null(f.offset)},
                        {"module", or_null(f.module)},
@@ -174,6 +175,7 @@ std::string render_json(const Report& r) {
               {"unwind", unwind_json(r.unwind)},
               {"perf_maps", perf_maps_json(r.perf_maps)},
               {"symbol_files", symbol_files_json(r.symbol_files)},
+              {"python_notes", r.python_notes},
               {"self",
                {{"rss_bytes", r.self.rss_bytes},
                 {"cpu_seconds", r.self.cpu_seconds},

@@ -87,6 +87,15 @@ std::string render_frames(const std::vector<Frame>& frames) {
     std::string out;
     char line[512];
     for (const auto& f : frames) {
+        if (f.kind == FrameKind::Python) {
+            // `function (file.py:line)`, in the column of function names.
+            std::string src = f.file ? std::filesystem::path(*f.file).filename().string() : "?";
+            if (f.line) src += ":" + std::to_string(*f.line);
+            snprintf(line, sizeof line, "      %-16s %s (%s)\n", "", f.function ? f.function->c_str() : "??",
+                     src.c_str());
+            out += line;
+            continue;
+        }
         std::string where = f.function ? *f.function : "??";
         if (f.function && f.offset) {
             snprintf(line, sizeof line, "+0x%" PRIx64, *f.offset);
@@ -126,6 +135,25 @@ std::string render_lines(const LineReport& lr) {
     char line[512];
     snprintf(line, sizeof line, "%6s %12s %12s %10s  %s\n", "LINE", "OUTSTANDING", "ALLOCATED", "ALLOCS", "SOURCE");
     out += line;
+    // A Python file is listed whole, each line with its text, as
+    // memory_profiler lists a function: the lines that allocated nothing
+    // give the others their place.
+    bool python = lr.matched.size() > 3 && lr.matched.compare(lr.matched.size() - 3, 3, ".py") == 0;
+    if (python && !source.empty()) {
+        auto it = lr.lines.begin();
+        for (int n = 1; n <= int(source.size()); n++) {
+            while (it != lr.lines.end() && it->line < n) ++it;
+            std::string text = source[n - 1];
+            if (text.size() > 80) text = text.substr(0, 77) + "...";
+            if (it != lr.lines.end() && it->line == n)
+                snprintf(line, sizeof line, "%6d %12s %12s %10" PRIu64 "  %s\n", n, human_bytes(it->bytes).c_str(),
+                         human_bytes(int64_t(it->alloc_bytes_total)).c_str(), it->allocs_total, text.c_str());
+            else
+                snprintf(line, sizeof line, "%6d %12s %12s %10s  %s\n", n, "", "", "", text.c_str());
+            out += line;
+        }
+        return out;
+    }
     for (const auto& l : lr.lines) {
         std::string text = l.line >= 1 && size_t(l.line) <= source.size() ? source[l.line - 1] : "(" + l.function + ")";
         size_t b = text.find_first_not_of(" \t");
@@ -261,6 +289,7 @@ std::string render_text(const Report& r) {
     out += "\nlost: " + (lost.empty() ? std::string("nothing") : lost) + "\n";
     for (const auto& n : r.perf_maps) out += perf_map_line(n);
     for (const auto& n : r.symbol_files) out += "symbols of " + n.file + ": " + n.problem + "\n";
+    for (const auto& n : r.python_notes) out += "python: " + n + "\n";
     const auto& u = r.unwind;
     if (u.stacks) {
         snprintf(line, sizeof line, "stacks: %" PRIu64 ", incomplete %" PRIu64 " (%.1f%%)", u.stacks, u.incomplete,

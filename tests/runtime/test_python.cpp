@@ -1,0 +1,189 @@
+// Python frames: Debian 12's unmodified /usr/bin/python3.11 (no debug
+// package) running tests/progs/python/*.py. Its heap stacks show the
+// interpreter's frames as `function (file.py:line)` in place of
+// _PyEval_EvalFrameDefault, with the native frames above and below kept, and
+// --lines lists a Python file like memory_profiler. Tagged [host]: the VM's
+// userland has no python3.11.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <regex>
+#include <sstream>
+
+#include "harness.h"
+
+using namespace rt;
+
+namespace {
+
+const std::string kPython = "/usr/bin/python3.11";
+// py_sites.py: bytearray(N) asks realloc(NULL, N + 1) for its buffer.
+constexpr long long kBlockA = 100000 + 1, kBlockB = 200000 + 1;
+constexpr int kCallsA = 3;
+
+bool have_python() {
+    if (access(kPython.c_str(), X_OK) == 0) return true;
+    WARN("skipped: no " << kPython << " (tools/deps.txt)");
+    return false;
+}
+
+int python_pid(const json& report) {
+    for (const auto& p : report["processes"])
+        if (p["comm"] == "python3.11") return p["pid"].get<int>();
+    return -1;
+}
+
+// The stack of pid whose `field` is `bytes`.
+const json* stack_where(const json& report, int pid, const char* field, long long bytes) {
+    for (const json* s : stacks_of(report, pid))
+        if ((*s)[field] == bytes) return s;
+    return nullptr;
+}
+
+// The Python frames of a stack, in order, as "function:line", and a check
+// that native frames come before and after them.
+std::vector<std::string> python_frames(const json& stack) {
+    std::vector<std::string> out;
+    const json& f = stack["frames"];
+    size_t first = f.size(), last = 0;
+    for (size_t i = 0; i < f.size(); i++) {
+        if (f[i]["kind"] != "python") {
+            CHECK(f[i]["kind"] == "native");
+            continue;
+        }
+        first = std::min(first, i);
+        last = i;
+        CHECK(basename_of(f[i].value("file", std::string())) == "py_sites.py");
+        out.push_back(f[i].value("function", std::string("??")) + ":" +
+                      (f[i]["line"].is_number() ? std::to_string(f[i]["line"].get<int>()) : "?"));
+    }
+    // bytearray's C code (PyByteArray_Resize) allocated; the interpreter's
+    // start (Py_BytesMain, _start) called <module>.
+    CHECK(first > 0);
+    CHECK(last + 1 < f.size());
+    if (first < f.size()) CHECK(f[first - 1]["kind"] == "native");
+    CHECK(f[last + 1]["kind"] == "native");
+    return out;
+}
+
+std::string at(const char* fn, const char* marker) {
+    int line = marker_line("python/py_sites.py", marker);
+    REQUIRE(line > 0);
+    return std::string(fn) + ":" + std::to_string(line);
+}
+
+}  // namespace
+
+TEST_CASE("memtop -- python3.11 py_sites.py: two Python lines over one C path are two stacks, each named",
+          "[bpf][python][cmd][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    Run r = run_memtop_cmd({kPython, progs_src("python/py_sites.py")}, {"--sort", "allocated"});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    int pid = python_pid(rep);
+    REQUIRE(pid > 0);
+    INFO(describe_stacks(rep, pid));
+    // The interpreter frees them at exit: what they allocated in all.
+    const json* a = stack_where(rep, pid, "alloc_bytes_total", kCallsA * kBlockA);
+    const json* b = stack_where(rep, pid, "alloc_bytes_total", kBlockB);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK((*a)["allocs_total"] == kCallsA);
+    CHECK((*b)["allocs_total"] == 1);
+    CHECK(python_frames(*a) == std::vector<std::string>{at("site_a", "py_site_a"), at("run_sites", "py_run_a"),
+                                                        at("<module>", "py_module")});
+    CHECK(python_frames(*b) == std::vector<std::string>{at("site_b", "py_site_b"), at("run_sites", "py_run_b"),
+                                                        at("<module>", "py_module")});
+    // python_notes may say that some frames of the interpreter's start are
+    // unnamed: imported modules' <module> code objects are freed once run,
+    // before memtop reads them if their stack's event comes late.
+}
+
+TEST_CASE("memtop -p on a python3.11 waiting on stdin: its blocks outstanding under their Python lines",
+          "[bpf][python][attach][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    Attached at_ = run_attached({{kPython, progs_src("python/py_sites.py"), "--wait"}});
+    const Run& r = at_.run;
+    INFO(r.diag);
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    int pid = at_.pids[0];
+    INFO(describe_stacks(rep, pid));
+    const json* a = stack_where(rep, pid, "bytes", kCallsA * kBlockA);
+    const json* b = stack_where(rep, pid, "bytes", kBlockB);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK((*a)["allocs"] == kCallsA);
+    CHECK(python_frames(*a) == std::vector<std::string>{at("site_a", "py_site_a"), at("run_sites", "py_run_a"),
+                                                        at("<module>", "py_module_wait")});
+    CHECK(python_frames(*b) == std::vector<std::string>{at("site_b", "py_site_b"), at("run_sites", "py_run_b"),
+                                                        at("<module>", "py_module_wait")});
+}
+
+TEST_CASE("--lines sos.py: the line that allocates most is memory_profiler's", "[bpf][python][lines][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    const std::string script = progs_src("python/sos.py");
+    // memory_profiler's table: "LINE  MEM MiB  INCREMENT MiB  OCCURRENCES  TEXT".
+    std::string table;
+    {
+        FILE* p = popen((kPython + " -m memory_profiler " + script + " 2>&1").c_str(), "r");
+        REQUIRE(p);
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, p)) > 0) table.append(buf, n);
+        if (pclose(p) != 0 || table.find("Line #") == std::string::npos) {
+            WARN("skipped: no memory_profiler (python3-memory-profiler, tools/deps.txt): " << table);
+            return;
+        }
+    }
+    INFO(table);
+    static const std::regex row(R"(^\s*(\d+)\s+[\d.]+ MiB\s+(-?[\d.]+) MiB\s+\d+\s+(.*)$)");
+    int mp_line = 0, first_row = 0;
+    double mp_most = -1;
+    std::vector<int> function_lines;
+    std::istringstream in(table);
+    for (std::string l; std::getline(in, l);) {
+        std::smatch m;
+        if (!std::regex_match(l, m, row)) continue;
+        int line = std::stoi(m[1]);
+        if (!first_row) {
+            first_row = line;  // the decorator's row: the process's memory before the call
+            continue;
+        }
+        function_lines.push_back(line);
+        if (std::stod(m[2]) > mp_most) {
+            mp_most = std::stod(m[2]);
+            mp_line = line;
+        }
+    }
+    REQUIRE(mp_line == marker_line("python/sos.py", "sos_slice"));
+
+    Run r = run_memtop_cmd({kPython, script}, {"--lines", "sos.py"});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& lines = (*r.final_report)["lines"];
+    INFO(lines.dump());
+    REQUIRE(lines.is_object());
+    REQUIRE(lines["matched"].is_string());
+    CHECK(basename_of(lines["matched"].get<std::string>()) == "sos.py");
+    int memtop_line = 0;
+    unsigned long long memtop_most = 0;
+    for (const auto& l : lines["lines"]) {
+        int line = l["line"].get<int>();
+        if (std::find(function_lines.begin(), function_lines.end(), line) == function_lines.end()) continue;
+        if (l["alloc_bytes_total"].get<unsigned long long>() > memtop_most) {
+            memtop_most = l["alloc_bytes_total"].get<unsigned long long>();
+            memtop_line = line;
+        }
+    }
+    CHECK(memtop_line == mp_line);
+    // vals[1:] copies 333,332 pointers into one list: at least that much.
+    CHECK(memtop_most >= 333332ULL * 8);
+}
