@@ -117,7 +117,7 @@ std::string drop_capabilities() {
     struct __user_cap_header_struct hdr {
         _LINUX_CAPABILITY_VERSION_3, 0
     };
-    struct __user_cap_data_struct data[2] {};
+    struct __user_cap_data_struct data[2]{};
     if (::syscall(SYS_capset, &hdr, data) != 0) return errno_text("capset");
     return "";
 }
@@ -129,14 +129,31 @@ std::string install_seccomp() {
     // worker under strace on the symbolization benchmark and the tests):
     // reading and mapping descriptors, memory, its socket, ending.
     const int allowed[] = {
-        SCMP_SYS(read),        SCMP_SYS(pread64),       SCMP_SYS(lseek),      SCMP_SYS(fstat),
-        SCMP_SYS(mmap),        SCMP_SYS(munmap),        SCMP_SYS(mremap),     SCMP_SYS(mprotect),
-        SCMP_SYS(madvise),     SCMP_SYS(brk),           SCMP_SYS(close),      SCMP_SYS(sendmsg),
-        SCMP_SYS(recvmsg),     SCMP_SYS(poll),          SCMP_SYS(exit),       SCMP_SYS(exit_group),
-        SCMP_SYS(rt_sigreturn), SCMP_SYS(futex),        SCMP_SYS(getpid),     SCMP_SYS(gettid),
+        SCMP_SYS(read),
+        SCMP_SYS(pread64),
+        SCMP_SYS(lseek),
+        SCMP_SYS(fstat),
+        SCMP_SYS(mmap),
+        SCMP_SYS(munmap),
+        SCMP_SYS(mremap),
+        SCMP_SYS(mprotect),
+        SCMP_SYS(madvise),
+        SCMP_SYS(brk),
+        SCMP_SYS(close),
+        SCMP_SYS(sendmsg),
+        SCMP_SYS(recvmsg),
+        SCMP_SYS(poll),
+        SCMP_SYS(exit),
+        SCMP_SYS(exit_group),
+        SCMP_SYS(rt_sigreturn),
+        SCMP_SYS(futex),
+        SCMP_SYS(getpid),
+        SCMP_SYS(gettid),
         // abort() (a failed assertion in a library) raises SIGABRT: let
         // it, so that the worker ends with a clear reason.
-        SCMP_SYS(tgkill),      SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigaction),
+        SCMP_SYS(tgkill),
+        SCMP_SYS(rt_sigprocmask),
+        SCMP_SYS(rt_sigaction),
         // glibc's qsort() (libdw sorts with it) asks sysinfo() how much memory
         // there is before it allocates its buffer.
         SCMP_SYS(sysinfo),
@@ -259,8 +276,8 @@ Worker::Worker(const std::function<void(int)>& serve) {
     ReceiveStatus s = receive_message(sock_.get(), hello, nullptr, kStartTimeoutMs);
     if (s != ReceiveStatus::Ok || hello.empty() || hello[0] != 'R') {
         std::string why = s == ReceiveStatus::Ok && hello.size() > 1 ? hello.substr(1)
-                          : s == ReceiveStatus::TimedOut      ? "it did not start"
-                                                              : end_reason();
+                          : s == ReceiveStatus::TimedOut             ? "it did not start"
+                                                                     : end_reason();
         kill();
         end_reason();
         throw MemtopError(kExitFailure, "symbolization worker: " + why);
@@ -289,8 +306,9 @@ std::string Worker::end_reason() {
     if (reaped_) return "ended";
     siginfo_t si{};
     int rc;
-    do rc = pidfd_ ? ::waitid(static_cast<idtype_t>(3 /* P_PIDFD */), static_cast<id_t>(pidfd_.get()), &si, WEXITED)
-                   : ::waitid(P_PID, static_cast<id_t>(pid_), &si, WEXITED);
+    do
+        rc = pidfd_ ? ::waitid(static_cast<idtype_t>(3 /* P_PIDFD */), static_cast<id_t>(pidfd_.get()), &si, WEXITED)
+                    : ::waitid(P_PID, static_cast<id_t>(pid_), &si, WEXITED);
     while (rc != 0 && errno == EINTR);
     reaped_ = true;
     if (rc != 0) return "ended";  // reaped by memtop -f's wait for any child

@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -1015,6 +1016,47 @@ struct Symbolizer::Impl {
         }
     }
 
+    // Addresses to describe at the next flush(), by module: (libdwfl
+    // address, one past it?), each once.
+    std::map<RemoteModule*, std::set<std::pair<uint64_t, uint64_t>>> prefetched;
+
+    void prefetch(int pid, const std::vector<Mapping>& maps, AddressKind first, const std::vector<uint64_t>& ips) {
+        for (size_t i = 0; i < ips.size(); ++i) {
+            const AddressKind kind = i == 0 ? first : AddressKind::Return;
+            const uint64_t lookup = kind == AddressKind::Return && ips[i] > 0 ? ips[i] - 1 : ips[i];
+            const Mapping* m = find_mapping(maps, lookup);
+            if (!m || m->ino == 0 || m->path == "[vdso]" || m->path == "[vsyscall]") continue;
+            RemoteModule* mod = module_for(pid, *m);
+            if (!mod) continue;
+            const bool exec = m->perms.size() > 2 && m->perms[2] == 'x';
+            std::optional<uint64_t> vaddr = vaddr_of(mod->segments, lookup - m->start + m->pgoff, exec);
+            if (!vaddr) continue;
+            const uint64_t addr = *vaddr + mod->bias, extra = ips[i] - lookup;
+            if (!mod->described.count(addr * 2 + (extra != 0))) prefetched[mod].emplace(addr, extra);
+        }
+    }
+
+    // Describes what prefetch() gathered, in requests of up to this many
+    // addresses (each answered within the worker's timeout).
+    static constexpr size_t kBatch = 4096;
+    void flush() {
+        for (auto& [mod, set] : prefetched) {
+            std::vector<std::pair<uint64_t, uint64_t>> all(set.begin(), set.end());
+            for (size_t from = 0; from < all.size() && mod->failed.empty(); from += kBatch) {
+                const size_t n = std::min(kBatch, all.size() - from);
+                std::vector<Frame> frames(n);
+                std::vector<uint64_t> extra(n);
+                std::vector<std::pair<size_t, uint64_t>> todo(n);
+                for (size_t k = 0; k < n; ++k) {
+                    todo[k] = {k, all[from + k].first};
+                    extra[k] = all[from + k].second;
+                }
+                describe(*mod, todo, frames, extra);
+            }
+        }
+        prefetched.clear();
+    }
+
     static void fill(Frame& f, const Described& d) {
         f.function = d.function;
         f.offset = d.offset;
@@ -1124,6 +1166,25 @@ std::vector<Frame> Symbolizer::resolve_stack(int pid, const std::vector<Mapping>
         }
     }
     return frames;
+}
+
+void Symbolizer::prefetch(int pid, const std::vector<Mapping>& maps, const std::vector<uint64_t>& addresses,
+                          AddressKind first) noexcept {
+    if (!impl_) return;
+    try {
+        impl_->prefetch(pid, maps, first, addresses);
+    } catch (...) {
+        // Out of memory: named one stack at a time instead.
+    }
+}
+
+void Symbolizer::flush_prefetched() noexcept {
+    if (!impl_) return;
+    try {
+        impl_->flush();
+    } catch (...) {
+        impl_->prefetched.clear();
+    }
 }
 
 pid_t Symbolizer::worker_pid() const {

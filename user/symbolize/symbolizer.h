@@ -43,6 +43,15 @@ public:
     std::vector<Frame> resolve_stack(int pid, const std::vector<Mapping>& maps, const std::vector<uint64_t>& addresses,
                                      AddressKind first = AddressKind::Return);
 
+    // Many stacks at once (a report): prefetch() each stack's addresses
+    // (as resolve_stack() would take them), then flush_prefetched() names
+    // them all in one request per file to the worker, after which
+    // resolve_stack() on those stacks finds every name cached. Without it
+    // each resolve_stack() costs a round trip to the worker per file.
+    void prefetch(int pid, const std::vector<Mapping>& maps, const std::vector<uint64_t>& addresses,
+                  AddressKind first = AddressKind::Return) noexcept;
+    void flush_prefetched() noexcept;
+
     // An address that no ELF file names (anonymous executable memory, or a
     // mapped file without a symbol there) is looked up in the perf map that
     // JITs write, /tmp/perf-NSPID.map, read inside the process's own root
