@@ -68,12 +68,13 @@ void check_refused(const std::vector<std::string>& before, const std::string& op
 
 }  // namespace
 
-TEST_CASE("memtop's output files refuse a planted symlink: -o, --record, --pprof, --folded, --html",
-          "[cli][files]") {
+TEST_CASE("memtop's output files refuse a planted symlink: -o, --record, --pprof, --folded, --html", "[cli][files]") {
     const std::vector<std::string> live = {memtop_path(), "--json", "-d", "1"};
     const std::vector<std::string> cmd = {"--", "true"};
     for (const char* option : {"-o", "--record", "--pprof", "--folded", "--html"}) {
-        SECTION(option) { check_refused(live, option, cmd); }
+        SECTION(option) {
+            check_refused(live, option, cmd);
+        }
     }
 }
 
@@ -81,6 +82,8 @@ TEST_CASE("memtop report's output files refuse a planted symlink: --plot, --html
     // Checked before the recording is read: none is needed.
     const std::vector<std::string> report = {memtop_path(), "report", "/nonexistent/recording.gz"};
     for (const char* option : {"--plot", "--html", "--pprof"}) {
-        SECTION(option) { check_refused(report, option, {}); }
+        SECTION(option) {
+            check_refused(report, option, {});
+        }
     }
 }
