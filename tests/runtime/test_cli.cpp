@@ -207,10 +207,10 @@ TEST_CASE("memtop --json -- CMD keeps CMD's output out of the NDJSON", "[bpf][cl
     CHECK(printed == std::vector<std::string>{"{not json", "plain", "after"});
 
     // -o FILE: the reports there, CMD's lines on stdout as they were.
-    char path[] = "/tmp/memtop-output-XXXXXX";
-    int fd = mkstemp(path);
-    REQUIRE(fd >= 0);
-    close(fd);
+    // (A new name: memtop creates its output file, never opens one that is there.)
+    char dir[] = "/tmp/memtop-output-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    const std::string path = std::string(dir) + "/out";
     std::vector<std::string> argv = memtop_base_args();
     argv.insert(argv.end(), {"-o", path, "--"});
     argv.insert(argv.end(), cmd.begin(), cmd.end());
@@ -219,7 +219,8 @@ TEST_CASE("memtop --json -- CMD keeps CMD's output out of the NDJSON", "[bpf][cl
     std::vector<std::string> file_lines;
     for (std::string l; std::getline(f, l);)
         if (!l.empty()) file_lines.push_back(l);
-    unlink(path);
+    unlink(path.c_str());
+    rmdir(dir);
     INFO(o.diag);
     CHECK(o.exit_code == 0);
     CHECK(nonempty(o.out_lines) == std::vector<std::string>{"{not json", "plain", "after"});

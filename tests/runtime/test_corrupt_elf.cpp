@@ -64,8 +64,8 @@ enum class Damage {
 
 // A copy of test program `prog`, damaged, in a new directory under its own
 // name (so its comm stays the program's). Returns its path.
-std::string damaged_copy(const std::string& prog, Damage d) {
-    std::ifstream in(prog_path(prog), std::ios::binary);
+std::string damaged_copy(const std::string& prog, Damage d, const std::string& from = "") {
+    std::ifstream in(from.empty() ? prog_path(prog) : from, std::ios::binary);
     REQUIRE(in);
     std::vector<char> elf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const std::vector<Section> secs = sections_of(elf);
@@ -195,4 +195,51 @@ TEST_CASE("a program cut off in its DWARF: exact counts, the file said truncated
     RT_REQUIRE_ENV();
     REQUIRE(have_prog("c_sites_nofp"));
     run_damaged(Damage::Truncated, {"past the end of the file"});
+}
+
+// A library (not the program) whose ELF is garbage where the dynamic
+// loader does not look: deep_sites run with LD_LIBRARY_PATH at a damaged
+// copy of its libdeep_lib.so (its RUNPATH gives way to LD_LIBRARY_PATH).
+TEST_CASE("a library with garbage symbols, DWARF and .eh_frame: exact counts, the library said unreadable",
+          "[bpf][corrupt][cmd]") {
+    RT_REQUIRE_ENV();
+    REQUIRE(have_prog("deep_sites"));
+    const std::string prog = prog_path("deep_sites");
+    const std::string lib =
+        damaged_copy("libdeep_lib.so", Damage::Garbage, prog.substr(0, prog.rfind('/')) + "/libdeep_lib.so");
+    const std::string dir = lib.substr(0, lib.rfind('/'));
+    ::setenv("LD_LIBRARY_PATH", dir.c_str(), 1);
+    Run r = run_memtop_cmd({prog});
+    ::unsetenv("LD_LIBRARY_PATH");
+    remove_copy(lib);
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    check_report_shape(rep);
+    ProcStats p = proc_by_comm(rep, "deep_sites");
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+    // Every site once, exactly; the library's allocation counted whole even
+    // where its unwinding stops in the garbled library.
+    for (uint64_t size :
+         {uint64_t(DEEP_CHAIN_SIZE), uint64_t(DEEP_NEW_SIZE), uint64_t(DEEP_LIB_SIZE), uint64_t(DEEP_THREAD_SIZE)}) {
+        INFO("size " << size);
+        const json* st = stack_with_bytes(rep, p.pid, size);
+        REQUIRE(st);
+        CHECK((*st)["allocs"] == 1);
+    }
+    const json* st = stack_with_bytes(rep, p.pid, DEEP_LIB_SIZE);
+    const json& f0 = (*st)["frames"].at(0);
+    CHECK(f0["module"] == lib);  // the library is known, mapped from the damaged copy
+    // deep_lib_inner is static: only the garbled .symtab named it.
+    CHECK(f0["function"] != "deep_lib_inner");
+    INFO("symbol_files: " << (rep.contains("symbol_files") ? rep["symbol_files"].dump() : "absent"));
+    const json* note = symbol_file(rep, lib);
+    REQUIRE(note);
+    const std::string problem = note->value("problem", std::string());
+    // (libdwfl drops the garbled .symtab of a library with a .dynsym
+    // without an error: only the DWARF is said unreadable.)
+    CHECK(problem.find("DWARF unreadable") != std::string::npos);
 }

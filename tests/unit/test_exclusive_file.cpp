@@ -78,3 +78,56 @@ TEST_CASE("copy_file_exclusive creates a copy only root can read, whatever the u
     CHECK(error == "copy " + d.path + "/missing to " + d.path + "/out: No such file or directory");
     CHECK(access((d.path + "/out").c_str(), F_OK) != 0);
 }
+
+TEST_CASE("write_file_exclusive writes a new file 0600, whole", "[util][files]") {
+    TempDir d;
+    const std::string out = d.path + "/report.html";
+    const mode_t old = umask(0);
+    write_file_exclusive("--html", out, "page");
+    umask(old);
+    CHECK(slurp(out) == "page");
+    struct stat st {};
+    REQUIRE(lstat(out.c_str(), &st) == 0);
+    CHECK(S_ISREG(st.st_mode));
+    CHECK((st.st_mode & 07777) == 0600);
+}
+
+TEST_CASE("write_file_exclusive refuses a planted symlink and an existing file, following neither", "[util][files]") {
+    TempDir d;
+    const std::string victim = d.path + "/victim", out = d.path + "/heap.pb.gz", dangling = d.path + "/new.svg";
+    std::ofstream(victim) << "precious";
+    REQUIRE(symlink(victim.c_str(), out.c_str()) == 0);
+    REQUIRE(symlink((d.path + "/created-through-link").c_str(), dangling.c_str()) == 0);
+    const std::string msg =
+        ": something is already there (memtop only creates new files, never overwrites or "
+        "follows a symlink): remove it or choose another name";
+    CHECK_THROWS_WITH(write_file_exclusive("--pprof", out, "profile"), "--pprof " + out + msg);
+    CHECK_THROWS_WITH(write_file_exclusive("--plot", dangling, "svg"), "--plot " + dangling + msg);
+    CHECK_THROWS_WITH(write_file_exclusive("--html", victim, "page"), "--html " + victim + msg);
+    CHECK(slurp(victim) == "precious");
+    CHECK(access((d.path + "/created-through-link").c_str(), F_OK) != 0);
+    struct stat st {};
+    REQUIRE(lstat(out.c_str(), &st) == 0);
+    CHECK(S_ISLNK(st.st_mode));
+}
+
+TEST_CASE("create_exclusive_stream refuses a planted symlink (-o, --record)", "[util][files]") {
+    TempDir d;
+    const std::string victim = d.path + "/victim", out = d.path + "/rec.gz";
+    std::ofstream(victim) << "precious";
+    REQUIRE(symlink(victim.c_str(), out.c_str()) == 0);
+    CHECK_THROWS_WITH(create_exclusive_stream("--record", out),
+                      "--record " + out +
+                          ": something is already there (memtop only creates new files, never overwrites or "
+                          "follows a symlink): remove it or choose another name");
+    CHECK(slurp(victim) == "precious");
+    const std::string fresh = d.path + "/fresh";
+    FILE* f = create_exclusive_stream("-o", fresh);
+    REQUIRE(f);
+    fputs("report", f);
+    fclose(f);
+    CHECK(slurp(fresh) == "report");
+    struct stat st {};
+    REQUIRE(stat(fresh.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+}

@@ -75,6 +75,7 @@ std::string temp_path() {
     int fd = mkstemp(tmpl);
     REQUIRE(fd >= 0);
     close(fd);
+    unlink(tmpl);  // a fresh name: RecordingWriter only creates files, never opens one that is there
     return tmpl;
 }
 

@@ -23,6 +23,7 @@
 #include "record/recording.h"
 #include "record/report_codec.h"
 #include "util/errors.h"
+#include "util/exclusive_file.h"
 #include "views/tui/screen.h"
 
 using namespace memtop;
@@ -403,9 +404,8 @@ int main(int argc, char** argv) {
         if (opt.quiet) {
             view = std::make_unique<QuietView>();
         } else if (!opt.output.empty()) {
-            // Truncated now, so a bad path fails before anything is traced.
-            FILE* out = fopen(opt.output.c_str(), "we");
-            if (!out) throw MemtopError(kExitUsage, describe("-o: open " + opt.output, errno));
+            // Created now (exclusively), so a bad path fails before anything is traced.
+            FILE* out = create_exclusive_stream("-o", opt.output);
             view = std::make_unique<PrintView>(opt.json, out);
         } else if (!opt.batch && !opt.json && tui::Screen::available()) {
             view = make_screen(opt);

@@ -11,6 +11,7 @@
 #include "record/diff_view.h"
 #include "record/plot_svg.h"
 #include "util/errors.h"
+#include "util/exclusive_file.h"
 #include "views/format.h"
 
 namespace memtop {
@@ -149,16 +150,7 @@ void show_diff(Recording& rec, const std::string& file, const ChosenReport& now,
 
 void write_plot(const Recording& rec, const std::string& file, const std::string& out) {
     const std::string svg = render_plot_svg(rec, "memtop: memory over time, " + file);
-    const std::string tmp = out + ".tmp";
-    FILE* f = fopen(tmp.c_str(), "we");
-    if (!f) throw MemtopError(kExitFailure, describe("--plot " + out + ": create " + tmp, errno));
-    bool ok = fwrite(svg.data(), 1, svg.size(), f) == svg.size();
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp.c_str(), out.c_str()) != 0) {
-        int err = errno;
-        unlink(tmp.c_str());
-        throw MemtopError(kExitFailure, describe("--plot " + out, err));
-    }
+    write_file_exclusive("--plot", out, svg);
 }
 
 }  // namespace memtop

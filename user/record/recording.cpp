@@ -5,12 +5,12 @@
 #include <sstream>
 
 #include "util/errors.h"
+#include "util/exclusive_file.h"
 
 namespace memtop {
 
 RecordingWriter::RecordingWriter(const std::string& path, const nlohmann::json& meta) : path_(path) {
-    file_ = fopen(path.c_str(), "we");
-    if (!file_) throw MemtopError(kExitUsage, describe("--record " + path, errno));
+    file_ = create_exclusive_stream("--record", path);
     // windowBits 15 + 16: gzip, so `zcat FILE` reads it too.
     if (deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         fclose(file_);

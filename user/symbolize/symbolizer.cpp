@@ -3,6 +3,7 @@
 #include <cxxabi.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -20,13 +21,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 
 #include "procinfo/proc_status.h"
 #include "symbolize/perf_map.h"
+#include "symbolize/sandbox.h"
 #include "symbolize/symbol_index.h"
+#include "symbolize/wire.h"
 #include "util/unique_fd.h"
 
 namespace memtop {
@@ -68,6 +72,24 @@ struct OpenedFile {
     std::string file_name;  // where libdwfl looks for .gnu_debuglink files
 };
 
+// Opens `path` (absolute, in the root of process `pid`, or on the host
+// for pid 0) without leaving that root and without following symlinks (a
+// mapped file's path in maps has none; a container's planted link must not
+// lead memtop to the host's files), never blocking on a FIFO.
+UniqueFd open_in_root(int pid, const std::string& path) {
+    if (path.empty() || path.front() != '/') return UniqueFd();
+    UniqueFd root(
+        ::open(pid > 0 ? ("/proc/" + std::to_string(pid) + "/root").c_str() : "/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return UniqueFd();
+    struct open_how how {};
+    how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS;
+    UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root.get(), path.c_str() + 1, &how, sizeof how)));
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return UniqueFd();
+    return fd;
+}
+
 // Opens the file behind `m`, in order: /proc/PID/map_files/START-END (works
 // for deleted files and inside containers; needs CAP_SYS_ADMIN or
 // CAP_CHECKPOINT_RESTORE), /proc/PID/root/PATH, PATH, and /proc/PID/exe (a
@@ -76,7 +98,7 @@ struct OpenedFile {
 // reused pid) is refused.
 std::optional<OpenedFile> open_mapped_file(int pid, const Mapping& m) {
     auto try_open = [&](const std::string& path, bool allow_overlay) -> UniqueFd {
-        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
         if (fd && is_mapped_file(fd.get(), m, allow_overlay)) return fd;
         return UniqueFd();
     };
@@ -91,7 +113,8 @@ std::optional<OpenedFile> open_mapped_file(int pid, const Mapping& m) {
     }
     if (absolute && !m.deleted) {
         if (pid > 0) {
-            if (UniqueFd fd = try_open(root_path, true)) return OpenedFile{std::move(fd), root_path};
+            UniqueFd fd = open_in_root(pid, m.path);
+            if (fd && is_mapped_file(fd.get(), m, true)) return OpenedFile{std::move(fd), root_path};
         }
         if (UniqueFd fd = try_open(m.path, true)) return OpenedFile{std::move(fd), m.path};
     }
@@ -101,9 +124,15 @@ std::optional<OpenedFile> open_mapped_file(int pid, const Mapping& m) {
     return std::nullopt;
 }
 
+// In the worker: asks memtop for the module's separate debug file (the
+// worker cannot open files). Defined with the worker's loop below.
+int worker_find_debuginfo(Dwfl_Module* mod, void** userdata, const char* modname, Dwarf_Addr base,
+                          const char* file_name, const char* debuglink_file, GElf_Word debuglink_crc,
+                          char** debuginfo_file_name);
+
 const Dwfl_Callbacks kOfflineCallbacks = {
     .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = worker_find_debuginfo,
     .section_address = dwfl_offline_section_address,
     .debuginfo_path = nullptr,  // default ":.debug:/usr/lib/debug"
 };
@@ -129,7 +158,20 @@ struct Described {
 // run meets many addresses; past the cap the cache starts over.
 constexpr size_t kMaxDescribedPerModule = size_t(1) << 18;
 
-// One ELF file, alone in its own Dwfl, reported at bias 0 (ET_DYN) or at its
+// ELF vaddr of file offset `off`, preferring a segment whose execute
+// permission matches the mapping's (segments may share a file page).
+std::optional<uint64_t> vaddr_of(const std::vector<Segment>& segments, uint64_t off, bool exec) {
+    std::optional<uint64_t> other;
+    for (const Segment& s : segments) {
+        if (off < s.offset || off - s.offset >= s.filesz) continue;
+        uint64_t v = off - s.offset + s.vaddr;
+        if (s.exec == exec) return v;
+        if (!other) other = v;
+    }
+    return other;
+}
+
+// In the worker: one ELF file, alone in its own Dwfl, reported at bias 0 (ET_DYN) or at its
 // link-time addresses (ET_EXEC): addresses passed to libdwfl are ELF
 // virtual addresses plus `bias`.
 struct Module {
@@ -138,8 +180,6 @@ struct Module {
     Dwarf_Addr bias = 0;
     std::vector<Segment> segments;
     SymbolIndex symbols;
-    // By libdwfl address * 2 + (whether the frame's address is one past it).
-    std::unordered_map<uint64_t, Described> described;
     std::string build_id;  // hex, for exports that name files by build-id
     // What of the file could not be read (its symbols, its DWARF), for the
     // report; "" when nothing was amiss.
@@ -150,19 +190,6 @@ struct Module {
     Module& operator=(const Module&) = delete;
     ~Module() {
         if (dwfl) dwfl_end(dwfl);
-    }
-
-    // ELF vaddr of file offset `off`, preferring a segment whose execute
-    // permission matches the mapping's (segments may share a file page).
-    std::optional<uint64_t> vaddr_of(uint64_t off, bool exec) const {
-        std::optional<uint64_t> other;
-        for (const Segment& s : segments) {
-            if (off < s.offset || off - s.offset >= s.filesz) continue;
-            uint64_t v = off - s.offset + s.vaddr;
-            if (s.exec == exec) return v;
-            if (!other) other = v;
-        }
-        return other;
     }
 };
 
@@ -452,23 +479,6 @@ void describe(Module& m, Dwarf_Addr addr, uint64_t extra, Frame& f) {
     f.line = line;
 }
 
-// describe(), once per address of a module.
-void describe_cached(Module& m, Dwarf_Addr addr, uint64_t extra, Frame& f) {
-    const uint64_t key = addr * 2 + (extra != 0);
-    if (auto it = m.described.find(key); it != m.described.end()) {
-        const Described& d = it->second;
-        f.function = d.function;
-        f.offset = d.offset;
-        f.file = d.file;
-        f.line = d.line;
-        f.inlined = d.inlined;
-        return;
-    }
-    describe(m, addr, extra, f);
-    if (m.described.size() >= kMaxDescribedPerModule) m.described.clear();
-    m.described.emplace(key, Described{f.function, f.offset, f.file, f.line, f.inlined});
-}
-
 // A perf map is read up to this many bytes; past it a (runaway or hostile)
 // JIT's later entries stay unnamed, and the report says how much was not
 // read, rather than memtop's memory growing with the file. 64 MiB is some
@@ -668,20 +678,392 @@ void refresh(int pid, PerfMapState& st) {
     read_perf_map(fd.get(), std::min<uint64_t>(fs.st_size, kMaxPerfMapBytes), st);
 }
 
+// ---- The worker's side: it parses, memtop opens ----
+
+int g_worker_socket = -1;  // in the worker: its socket to memtop
+Symbolizer::WorkerFileHook g_worker_file_hook = nullptr;
+
+void put_described(wire::Writer& w, const Described& d) {
+    w.opt_str(d.function).num<uint8_t>(d.offset.has_value()).num<uint64_t>(d.offset.value_or(0));
+    w.opt_str(d.file).num<uint8_t>(d.line.has_value()).num<int32_t>(d.line.value_or(0));
+    w.num(static_cast<uint32_t>(d.inlined.size()));
+    for (const InlinedFrame& i : d.inlined)
+        w.opt_str(i.function).opt_str(i.file).num<uint8_t>(i.line.has_value()).num<int32_t>(i.line.value_or(0));
+}
+
+// No DWARF nests inlined calls this deep; a reply that says so is garbled.
+constexpr uint32_t kMaxInlined = 4096;
+
+bool get_described(wire::Reader& r, Described& d) {
+    uint8_t has = 0;
+    uint64_t offset = 0;
+    int32_t line = 0;
+    uint32_t n = 0;
+    if (!r.opt_str(d.function) || !r.num(has) || !r.num(offset)) return false;
+    if (has) d.offset = offset;
+    if (!r.opt_str(d.file) || !r.num(has) || !r.num(line)) return false;
+    if (has) d.line = line;
+    if (!r.num(n) || n > kMaxInlined) return false;
+    d.inlined.resize(n);
+    for (InlinedFrame& i : d.inlined) {
+        if (!r.opt_str(i.function) || !r.opt_str(i.file) || !r.num(has) || !r.num(line)) return false;
+        if (has) i.line = line;
+    }
+    return true;
+}
+
+std::string hex(const unsigned char* p, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) {
+        char h[3];
+        std::snprintf(h, sizeof h, "%02x", p[i]);
+        out += h;
+    }
+    return out;
+}
+
+// Whether the ELF file `fd` carries build-id `id`.
+bool has_build_id(int fd, const unsigned char* id, int n) {
+    Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+    if (!elf) return false;
+    const void* got = nullptr;
+    ssize_t len = dwelf_elf_gnu_build_id(elf, &got);
+    bool same = len == n && std::memcmp(got, id, size_t(n)) == 0;
+    elf_end(elf);
+    return same;
+}
+
+int worker_find_debuginfo(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, const char*, const char* debuglink_file,
+                          GElf_Word, char**) {
+    if (g_worker_socket < 0) return -1;
+    const unsigned char* id = nullptr;
+    GElf_Addr id_vaddr = 0;
+    const int id_len = dwfl_module_build_id(mod, &id, &id_vaddr);
+    wire::Writer w('g');
+    w.str(id_len > 0 ? hex(id, id_len) : std::string()).str(debuglink_file ? debuglink_file : "");
+    if (!send_message(g_worker_socket, w.bytes())) return -1;
+    std::string reply;
+    UniqueFd fd;
+    if (receive_message(g_worker_socket, reply, &fd, -1) != ReceiveStatus::Ok || reply != "G" || !fd) return -1;
+    // A debug file found by its debuglink name must be this file's.
+    if (id_len > 0 && !has_build_id(fd.get(), id, id_len)) return -1;
+    return fd.release();
+}
+
+// The worker's loop: loads the files it is handed ('L': id, path; the
+// descriptor attached) and names addresses in them ('D': id, addresses).
+void serve_worker(int sock) {
+    g_worker_socket = sock;
+    elf_version(EV_CURRENT);
+    std::unordered_map<uint32_t, std::unique_ptr<Module>> modules;
+    for (;;) {
+        std::string msg;
+        UniqueFd fd;
+        if (receive_message(sock, msg, &fd, -1) != ReceiveStatus::Ok) return;
+        wire::Reader r(msg);
+        const char type = r.type();
+        uint32_t id = 0;
+        if (type == 'L') {
+            std::string name;
+            if (!r.num(id) || !r.str(name) || !fd) return;
+            if (g_worker_file_hook) g_worker_file_hook(name);
+            std::string problem;
+            std::unique_ptr<Module> m = load_module(OpenedFile{std::move(fd), name}, name, problem);
+            wire::Writer w('l');
+            w.num<uint8_t>(m != nullptr);
+            if (m) {
+                w.str(m->problem).num<uint64_t>(m->bias).str(m->build_id);
+                w.num(static_cast<uint32_t>(m->segments.size()));
+                for (const Segment& s : m->segments) w.num(s.offset).num(s.filesz).num(s.vaddr).num<uint8_t>(s.exec);
+                modules[id] = std::move(m);
+            } else {
+                w.str(problem);
+            }
+            if (!send_message(sock, w.bytes())) return;
+        } else if (type == 'D') {
+            uint32_t n = 0;
+            if (!r.num(id) || !r.num(n)) return;
+            auto it = modules.find(id);
+            wire::Writer w('d');
+            for (uint32_t i = 0; i < n; ++i) {
+                uint64_t addr = 0, extra = 0;
+                if (!r.num(addr) || !r.num(extra)) return;
+                Frame f;
+                if (it != modules.end()) describe(*it->second, addr, extra, f);
+                put_described(w, Described{f.function, f.offset, f.file, f.line, f.inlined});
+            }
+            if (!send_message(sock, w.bytes())) return;
+        } else {
+            return;
+        }
+    }
+}
+
+// ---- memtop's side ----
+
+// A request the worker has not answered in this long (a file that makes
+// libdw loop) ends the worker; the file is then not read.
+constexpr int kWorkerTimeoutMs = 60000;
+
+// A file of a traced process, as memtop knows it: what the worker said of
+// it when it loaded it, and the names it gave.
+struct RemoteModule {
+    uint32_t id = 0;
+    UniqueFd fd;       // kept to load it again into a restarted worker
+    std::string path;  // as mapped
+    int pid = 0;       // a process that maps it: where its debug file is looked for
+    uint64_t bias = 0;
+    std::vector<Segment> segments;
+    std::string build_id;
+    std::string problem;     // what of it the worker could not read
+    uint64_t loaded_in = 0;  // the worker (generation) it is loaded in
+    // The worker ended while reading it: why. Its frames stay unnamed.
+    std::string failed;
+    // By libdwfl address * 2 + (whether the frame's address is one past it).
+    std::unordered_map<uint64_t, Described> described;
+};
+
+// The separate debug file of `m` (what libdwfl's standard search finds):
+// by build-id under the host's /usr/lib/debug (installed by root's package
+// manager), else by its .gnu_debuglink name next to the file, in .debug/
+// there, and under /usr/lib/debug.
+UniqueFd open_debug_file(const RemoteModule& m, const std::string& build_id, const std::string& debuglink) {
+    const bool hex_only = build_id.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (build_id.size() > 2 && hex_only) {
+        if (UniqueFd fd = open_in_root(
+                0, "/usr/lib/debug/.build-id/" + build_id.substr(0, 2) + "/" + build_id.substr(2) + ".debug"))
+            return fd;
+    }
+    if (debuglink.empty() || debuglink.find('/') != std::string::npos || debuglink == "." || debuglink == "..")
+        return UniqueFd();
+    const size_t slash = m.path.rfind('/');
+    if (slash == std::string::npos || m.path.front() != '/') return UniqueFd();
+    const std::string dir = m.path.substr(0, slash);
+    for (const std::string& p : {dir + "/" + debuglink, dir + "/.debug/" + debuglink}) {
+        if (UniqueFd fd = open_in_root(m.pid, p)) return fd;
+    }
+    return open_in_root(0, "/usr/lib/debug" + dir + "/" + debuglink);
+}
+
 }  // namespace
 
 struct Symbolizer::Impl {
-    std::map<FileId, std::unique_ptr<Module>> modules;
+    std::map<FileId, std::unique_ptr<RemoteModule>> modules;
     std::map<FileId, std::string> unusable;  // opened, but not a usable ELF file: why
     // Files with a problem that frames were looked up in since
     // take_file_notes(): what the next report says of them.
     std::map<FileId, SymbolFileNote> noted;
+    std::map<int, PerfMapState> perf_maps;  // by pid
+
+    std::unique_ptr<Worker> worker;
+    uint64_t generation = 0;   // of the current worker
+    std::string worker_error;  // it could not be started: why
+    uint32_t next_id = 1;
 
     void note(const FileId& id, const std::string& path, const std::string& problem) {
         if (problem.empty() || noted.count(id)) return;
         noted.emplace(id, SymbolFileNote{path, problem});
     }
-    std::map<int, PerfMapState> perf_maps;  // by pid
+
+    bool ensure_worker() {
+        if (worker) return true;
+        if (!worker_error.empty()) return false;
+        try {
+            worker = std::make_unique<Worker>(serve_worker);
+            ++generation;
+        } catch (const std::exception& e) {
+            worker_error = e.what();
+            return false;
+        }
+        return true;
+    }
+
+    // Sends `request` (with `fd`) for module `m` and waits for the reply,
+    // serving the worker's requests for debug files meanwhile. If the
+    // worker dies or does not answer in time, it is gone (the next request
+    // starts another) and `m` is marked failed.
+    bool call(RemoteModule& m, const std::string& request, int fd, std::string& reply) {
+        if (!ensure_worker()) {
+            m.failed = worker_error;
+            return false;
+        }
+        ReceiveStatus s = ReceiveStatus::Closed;
+        if (send_message(worker->socket(), request, fd)) {
+            for (;;) {
+                s = receive_message(worker->socket(), reply, nullptr, kWorkerTimeoutMs);
+                if (s != ReceiveStatus::Ok || reply.empty() || reply[0] != 'g') break;
+                wire::Reader r(reply);
+                r.type();
+                std::string build_id, debuglink;
+                UniqueFd debug;
+                if (r.str(build_id) && r.str(debuglink)) debug = open_debug_file(m, build_id, debuglink);
+                if (!send_message(worker->socket(), "G", debug.get())) {
+                    s = ReceiveStatus::Closed;
+                    break;
+                }
+            }
+        }
+        if (s == ReceiveStatus::Ok && !reply.empty() && reply[0] == request[0] + ('a' - 'A')) return true;
+        std::string why;
+        if (s == ReceiveStatus::TimedOut) {
+            why = "did not answer within " + std::to_string(kWorkerTimeoutMs / 1000) + " s";
+            worker->kill();
+            worker->end_reason();
+        } else {
+            if (s == ReceiveStatus::Ok) worker->kill();  // a reply that is not one
+            why = worker->end_reason();
+        }
+        worker.reset();
+        m.failed = "not read: the symbolization worker " + why + " while reading it";
+        return false;
+    }
+
+    // Loads `m` into the current worker (again, after a restart).
+    bool ensure_loaded(RemoteModule& m) {
+        if (!m.failed.empty()) return false;
+        if (worker && m.loaded_in == generation) return true;
+        std::string reply;
+        if (!call(m, wire::Writer('L').num(m.id).str(m.path).bytes(), m.fd.get(), reply)) return false;
+        m.loaded_in = generation;
+        wire::Reader r(reply);
+        r.type();
+        uint8_t ok = 0;
+        std::string problem;
+        if (!r.num(ok) || !r.str(problem)) ok = 0;
+        if (!ok) {
+            m.failed = problem.empty() ? "not an ELF file memtop can read" : problem;
+            return false;
+        }
+        uint32_t nseg = 0;
+        std::vector<Segment> segments;
+        if (r.num(m.bias) && r.str(m.build_id) && r.num(nseg) && nseg < 65536) {
+            for (uint32_t i = 0; i < nseg; ++i) {
+                Segment s{};
+                uint8_t exec = 0;
+                if (!r.num(s.offset) || !r.num(s.filesz) || !r.num(s.vaddr) || !r.num(exec)) break;
+                s.exec = exec != 0;
+                segments.push_back(s);
+            }
+        }
+        if (!r.ok()) {
+            m.failed = "not read: the symbolization worker's reply was garbled";
+            return false;
+        }
+        m.segments = std::move(segments);
+        m.problem = std::move(problem);
+        return true;
+    }
+
+    // The module of mapping `m` (loaded), or null: the file could not be
+    // opened, is not a usable ELF file, or the worker failed on it.
+    RemoteModule* module_for(int pid, const Mapping& m) {
+        FileId id{m.dev, m.ino};
+        if (auto it = modules.find(id); it != modules.end()) {
+            RemoteModule& mod = *it->second;
+            note(id, m.path, mod.failed.empty() ? mod.problem : mod.failed);
+            return mod.failed.empty() ? &mod : nullptr;
+        }
+        if (auto it = unusable.find(id); it != unusable.end()) {
+            note(id, m.path, it->second);
+            return nullptr;
+        }
+        // Failures to open are not remembered (another process mapping the
+        // same file may still be alive), but said.
+        std::optional<OpenedFile> file = open_mapped_file(pid, m);
+        if (!file) {
+            note(id, m.path, "could not be opened (neither through /proc/PID/map_files nor by its path)");
+            return nullptr;
+        }
+        auto mod = std::make_unique<RemoteModule>();
+        mod->id = next_id++;
+        mod->fd = std::move(file->fd);
+        mod->path = m.path;
+        mod->pid = pid;
+        if (!ensure_loaded(*mod)) {
+            note(id, m.path, mod->failed);
+            unusable.emplace(id, mod->failed);
+            return nullptr;
+        }
+        note(id, m.path, mod->problem);
+        return modules.emplace(id, std::move(mod)).first->second.get();
+    }
+
+    // Names the addresses `todo` (frame index, libdwfl address) of `m` in
+    // one request.
+    void describe(RemoteModule& m, const std::vector<std::pair<size_t, uint64_t>>& todo, std::vector<Frame>& frames,
+                  const std::vector<uint64_t>& extra) {
+        if (!ensure_loaded(m)) return;
+        wire::Writer w('D');
+        w.num(m.id).num(static_cast<uint32_t>(todo.size()));
+        for (const auto& [i, addr] : todo) w.num(addr).num(extra[i]);
+        std::string reply;
+        if (!call(m, w.bytes(), -1, reply)) return;
+        wire::Reader r(reply);
+        r.type();
+        std::vector<Described> got(todo.size());
+        for (Described& d : got) {
+            if (!get_described(r, d)) {
+                m.failed = "not read: the symbolization worker's reply was garbled";
+                worker.reset();
+                return;
+            }
+        }
+        if (m.described.size() + got.size() > kMaxDescribedPerModule) m.described.clear();
+        for (size_t k = 0; k < todo.size(); ++k) {
+            const auto& [i, addr] = todo[k];
+            fill(frames[i], got[k]);
+            m.described.emplace(addr * 2 + (extra[i] != 0), std::move(got[k]));
+        }
+    }
+
+    // Addresses to describe at the next flush(), by module: (libdwfl
+    // address, one past it?), each once.
+    std::map<RemoteModule*, std::set<std::pair<uint64_t, uint64_t>>> prefetched;
+
+    void prefetch(int pid, const std::vector<Mapping>& maps, AddressKind first, const std::vector<uint64_t>& ips) {
+        for (size_t i = 0; i < ips.size(); ++i) {
+            const AddressKind kind = i == 0 ? first : AddressKind::Return;
+            const uint64_t lookup = kind == AddressKind::Return && ips[i] > 0 ? ips[i] - 1 : ips[i];
+            const Mapping* m = find_mapping(maps, lookup);
+            if (!m || m->ino == 0 || m->path == "[vdso]" || m->path == "[vsyscall]") continue;
+            RemoteModule* mod = module_for(pid, *m);
+            if (!mod) continue;
+            const bool exec = m->perms.size() > 2 && m->perms[2] == 'x';
+            std::optional<uint64_t> vaddr = vaddr_of(mod->segments, lookup - m->start + m->pgoff, exec);
+            if (!vaddr) continue;
+            const uint64_t addr = *vaddr + mod->bias, extra = ips[i] - lookup;
+            if (!mod->described.count(addr * 2 + (extra != 0))) prefetched[mod].emplace(addr, extra);
+        }
+    }
+
+    // Describes what prefetch() gathered, in requests of up to this many
+    // addresses (each answered within the worker's timeout).
+    static constexpr size_t kBatch = 4096;
+    void flush() {
+        for (auto& [mod, set] : prefetched) {
+            std::vector<std::pair<uint64_t, uint64_t>> all(set.begin(), set.end());
+            for (size_t from = 0; from < all.size() && mod->failed.empty(); from += kBatch) {
+                const size_t n = std::min(kBatch, all.size() - from);
+                std::vector<Frame> frames(n);
+                std::vector<uint64_t> extra(n);
+                std::vector<std::pair<size_t, uint64_t>> todo(n);
+                for (size_t k = 0; k < n; ++k) {
+                    todo[k] = {k, all[from + k].first};
+                    extra[k] = all[from + k].second;
+                }
+                describe(*mod, todo, frames, extra);
+            }
+        }
+        prefetched.clear();
+    }
+
+    static void fill(Frame& f, const Described& d) {
+        f.function = d.function;
+        f.offset = d.offset;
+        f.file = d.file;
+        f.line = d.line;
+        f.inlined = d.inlined;
+    }
 
     // Names f from pid's perf map; `fresh`: the map was refreshed already
     // during this stack, so one stack costs at most one open.
@@ -703,52 +1085,51 @@ struct Symbolizer::Impl {
         f.inlined.clear();
     }
 
-    Module* module_for(int pid, const Mapping& m) {
-        FileId id{m.dev, m.ino};
-        if (auto it = modules.find(id); it != modules.end()) {
-            note(id, m.path, it->second->problem);
-            return it->second.get();
-        }
-        if (auto it = unusable.find(id); it != unusable.end()) {
-            note(id, m.path, it->second);
-            return nullptr;
-        }
-        // Failures to open are not remembered: another process mapping the
-        // same file may still be alive.
-        std::optional<OpenedFile> file = open_mapped_file(pid, m);
-        if (!file) return nullptr;
-        std::string problem;
-        std::unique_ptr<Module> mod = load_module(std::move(*file), m.path, problem);
-        if (!mod) {
-            if (problem.empty()) problem = "not an ELF file memtop can read";
-            note(id, m.path, problem);
-            unusable.emplace(id, std::move(problem));
-            return nullptr;
-        }
-        note(id, m.path, mod->problem);
-        return modules.emplace(id, std::move(mod)).first->second.get();
-    }
-
-    void resolve(int pid, const std::vector<Mapping>& maps, AddressKind kind, bool& perf_fresh, Frame& f) {
-        const uint64_t lookup = kind == AddressKind::Return && f.address > 0 ? f.address - 1 : f.address;
-        const Mapping* m = find_mapping(maps, lookup);
-        if (m && (m->path == "[vdso]" || m->path == "[vsyscall]")) {
-            f.module = m->path;
-            return;
-        }
-        if (m && m->ino != 0) {  // not anonymous memory, [heap], [stack], ...
+    // Names `frames` (their addresses set): what is cached at once, the
+    // rest in one request per module, then what no ELF file names from the
+    // perf map.
+    void resolve(int pid, const std::vector<Mapping>& maps, AddressKind first, std::vector<Frame>& frames) {
+        std::vector<uint64_t> extra(frames.size(), 0);
+        std::map<RemoteModule*, std::vector<std::pair<size_t, uint64_t>>> todo;
+        for (size_t i = 0; i < frames.size(); ++i) {
+            Frame& f = frames[i];
+            const AddressKind kind = i == 0 ? first : AddressKind::Return;
+            const uint64_t lookup = kind == AddressKind::Return && f.address > 0 ? f.address - 1 : f.address;
+            extra[i] = f.address - lookup;
+            const Mapping* m = find_mapping(maps, lookup);
+            if (m && (m->path == "[vdso]" || m->path == "[vsyscall]")) {
+                f.module = m->path;
+                continue;
+            }
+            if (!m || m->ino == 0) continue;  // anonymous memory, [heap], [stack], ...
             f.module = m->path;
             f.mapping = FrameMapping{m->start, m->end, m->pgoff, {}};
-            if (Module* mod = module_for(pid, *m)) {
-                f.mapping->build_id = mod->build_id;
-                const bool exec = m->perms.size() > 2 && m->perms[2] == 'x';
-                if (std::optional<uint64_t> vaddr = mod->vaddr_of(lookup - m->start + m->pgoff, exec))
-                    describe_cached(*mod, *vaddr + mod->bias, f.address - lookup, f);
+            RemoteModule* mod = module_for(pid, *m);
+            if (!mod) continue;
+            f.mapping->build_id = mod->build_id;
+            const bool exec = m->perms.size() > 2 && m->perms[2] == 'x';
+            std::optional<uint64_t> vaddr = vaddr_of(mod->segments, lookup - m->start + m->pgoff, exec);
+            if (!vaddr) continue;
+            const uint64_t addr = *vaddr + mod->bias;
+            if (auto it = mod->described.find(addr * 2 + (extra[i] != 0)); it != mod->described.end())
+                fill(f, it->second);
+            else
+                todo[mod].emplace_back(i, addr);
+        }
+        for (auto& [mod, list] : todo) {
+            describe(*mod, list, frames, extra);
+            if (!mod->failed.empty()) {
+                for (auto& [id, m] : modules) {
+                    if (m.get() == mod) note(id, mod->path, mod->failed);
+                }
             }
         }
         // No ELF file names it: JIT code, in anonymous memory (or a memfd, or
         // mapped after the maps were read), which only its perf map names.
-        if (!f.function) name_from_perf_map(pid, lookup, perf_fresh, f);
+        bool perf_fresh = false;
+        for (size_t i = 0; i < frames.size(); ++i) {
+            if (!frames[i].function) name_from_perf_map(pid, frames[i].address - extra[i], perf_fresh, frames[i]);
+        }
     }
 };
 
@@ -762,36 +1143,56 @@ Frame Symbolizer::resolve(int pid, const std::vector<Mapping>& maps, uint64_t ad
 }
 
 Frame Symbolizer::resolve(int pid, const std::vector<Mapping>& maps, uint64_t address, AddressKind kind) noexcept {
-    Frame f;
-    f.address = address;
-    if (!impl_) return f;
+    std::vector<Frame> frames(1);
+    frames[0].address = address;
+    if (!impl_) return frames[0];
     try {
-        bool perf_fresh = false;
-        impl_->resolve(pid, maps, kind, perf_fresh, f);
+        impl_->resolve(pid, maps, kind, frames);
     } catch (...) {
         // Out of memory: keep what was found.
     }
-    return f;
+    return frames[0];
 }
 
 std::vector<Frame> Symbolizer::resolve_stack(int pid, const std::vector<Mapping>& maps,
                                              const std::vector<uint64_t>& addresses, AddressKind first) {
-    std::vector<Frame> frames;
-    frames.reserve(addresses.size());
-    bool perf_fresh = false;
-    for (size_t i = 0; i < addresses.size(); ++i) {
-        Frame f;
-        f.address = addresses[i];
-        if (impl_) {
-            try {
-                impl_->resolve(pid, maps, i == 0 ? first : AddressKind::Return, perf_fresh, f);
-            } catch (...) {
-                // Out of memory: keep what was found.
-            }
+    std::vector<Frame> frames(addresses.size());
+    for (size_t i = 0; i < addresses.size(); ++i) frames[i].address = addresses[i];
+    if (impl_) {
+        try {
+            impl_->resolve(pid, maps, first, frames);
+        } catch (...) {
+            // Out of memory: keep what was found.
         }
-        frames.push_back(std::move(f));
     }
     return frames;
+}
+
+void Symbolizer::prefetch(int pid, const std::vector<Mapping>& maps, const std::vector<uint64_t>& addresses,
+                          AddressKind first) noexcept {
+    if (!impl_) return;
+    try {
+        impl_->prefetch(pid, maps, first, addresses);
+    } catch (...) {
+        // Out of memory: named one stack at a time instead.
+    }
+}
+
+void Symbolizer::flush_prefetched() noexcept {
+    if (!impl_) return;
+    try {
+        impl_->flush();
+    } catch (...) {
+        impl_->prefetched.clear();
+    }
+}
+
+pid_t Symbolizer::worker_pid() const {
+    return impl_ && impl_->worker ? impl_->worker->pid() : 0;
+}
+
+void Symbolizer::set_worker_file_hook_for_tests(WorkerFileHook hook) {
+    g_worker_file_hook = hook;
 }
 
 void Symbolizer::refresh_perf_map(int pid) noexcept {

@@ -1,10 +1,13 @@
 // Address -> function, file:line for user-space addresses of a process,
-// with elfutils libdwfl. Modules are cached by file identity (dev, ino),
+// with elfutils libdwfl, run in an unprivileged, seccomp-confined worker
+// process (sandbox.h) to which memtop hands the descriptors it opened. Modules are cached by file identity (dev, ino),
 // never by pid: one libc serves every process. Code no ELF file names (JIT
 // code) is named from the process's perf map, kept per pid.
 #pragma once
 
+#include <sys/types.h>
 #include <cstddef>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -40,6 +43,15 @@ public:
     std::vector<Frame> resolve_stack(int pid, const std::vector<Mapping>& maps, const std::vector<uint64_t>& addresses,
                                      AddressKind first = AddressKind::Return);
 
+    // Many stacks at once (a report): prefetch() each stack's addresses
+    // (as resolve_stack() would take them), then flush_prefetched() names
+    // them all in one request per file to the worker, after which
+    // resolve_stack() on those stacks finds every name cached. Without it
+    // each resolve_stack() costs a round trip to the worker per file.
+    void prefetch(int pid, const std::vector<Mapping>& maps, const std::vector<uint64_t>& addresses,
+                  AddressKind first = AddressKind::Return) noexcept;
+    void flush_prefetched() noexcept;
+
     // An address that no ELF file names (anonymous executable memory, or a
     // mapped file without a symbol there) is looked up in the perf map that
     // JITs write, /tmp/perf-NSPID.map, read inside the process's own root
@@ -66,6 +78,17 @@ public:
     // symbols or DWARF could not be read, or that are not ELF files memtop
     // can read (corrupt, truncated): once per file, with what went wrong.
     std::vector<SymbolFileNote> take_file_notes() noexcept;
+
+    // The files are parsed by a worker process without privileges
+    // (sandbox.h), started when first needed and again after it crashed or
+    // hung on a file: that file's frames stay unnamed and take_file_notes()
+    // says why. Its pid, 0 when none runs.
+    pid_t worker_pid() const;
+    // Test seam: the worker calls `hook` with each file's path before it
+    // reads the file. Tests make it crash on one file, to check what
+    // memtop does when a (hostile) file crashes libdw; memtop never sets it.
+    using WorkerFileHook = void (*)(const std::string& path);
+    static void set_worker_file_hook_for_tests(WorkerFileHook hook);
 
     // Number of ELF files opened and kept.
     size_t cached_modules() const;

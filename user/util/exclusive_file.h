@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <string>
 
 #include "util/errors.h"
@@ -27,6 +28,67 @@ inline UniqueFd create_exclusive(const std::string& path, mode_t mode = 0600) {
         return UniqueFd();
     }
     return fd;
+}
+
+// What to tell a user whose output path is taken: memtop never replaces,
+// truncates or follows what is there (a symlink planted in /tmp would make
+// a root memtop write where its planter chose).
+inline std::string exists_message(const std::string& option, const std::string& path) {
+    return option + " " + path + ": something is already there (memtop only creates new files, " +
+           "never overwrites or follows a symlink): remove it or choose another name";
+}
+
+// A new file `path`, opened for writing (create_exclusive), as a stdio
+// stream; throws MemtopError (kExitUsage) saying why not.
+inline FILE* create_exclusive_stream(const std::string& option, const std::string& path, mode_t mode = 0600) {
+    UniqueFd fd = create_exclusive(path, mode);
+    if (!fd) {
+        if (errno == EEXIST) throw MemtopError(kExitUsage, exists_message(option, path));
+        throw MemtopError(kExitUsage, describe(option + " " + path, errno));
+    }
+    FILE* f = ::fdopen(fd.get(), "w");
+    if (!f) throw MemtopError(kExitFailure, describe(option + " " + path, errno));
+    fd.release();
+    return f;
+}
+
+// Writes `data` as the new file `path`, whole or not at all: written into
+// an unnamed file in the same directory (O_TMPFILE) that is then linked at
+// `path`, which fails if anything (a file, a symlink) is there. Where the
+// filesystem has no O_TMPFILE, `path` is created exclusively and removed
+// again on failure. Throws MemtopError naming `option`.
+inline void write_file_exclusive(const std::string& option, const std::string& path, const std::string& data,
+                                 mode_t mode = 0600) {
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    bool named = false;
+    UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, mode));
+    if (!fd) {
+        fd = create_exclusive(path, mode);
+        named = true;
+        if (!fd && errno == EEXIST) throw MemtopError(kExitUsage, exists_message(option, path));
+        if (!fd) throw MemtopError(kExitFailure, describe(option + " " + path, errno));
+    }
+    auto fail = [&](const std::string& what) {
+        const int err = errno;
+        if (named) ::unlink(path.c_str());
+        if (err == EEXIST) throw MemtopError(kExitUsage, exists_message(option, path));
+        throw MemtopError(kExitFailure, describe(option + " " + path + ": " + what, err));
+    };
+    if (::fchmod(fd.get(), mode) != 0) fail("chmod");
+    for (size_t done = 0; done < data.size();) {
+        ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) fail("write");
+        done += static_cast<size_t>(n);
+    }
+    if (::fsync(fd.get()) != 0) fail("write");
+    if (!named) {
+        // linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; the /proc link
+        // does not. The new name is never followed if it is a symlink.
+        const std::string self = "/proc/self/fd/" + std::to_string(fd.get());
+        if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0) fail("create");
+    }
 }
 
 // Copies `from` into a new file `to` (create_exclusive). On failure `to`

@@ -304,3 +304,124 @@ TEST_CASE("a moved-from symbolizer resolves nothing", "[symbolizer]") {
     CHECK(a.cached_modules() == 0);
     CHECK(b.cached_modules() == 0);
 }
+
+namespace {
+
+// /proc/PID/status's value for `key` ("CapEff"), "" if absent.
+std::string status_field(int pid, const std::string& key) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(key + ":", 0) != 0) continue;
+        size_t v = line.find_first_not_of(" \t", key.size() + 1);
+        return v == std::string::npos ? std::string() : line.substr(v);
+    }
+    return "";
+}
+
+// The file the worker is made to crash on (test seam, see symbolizer.h).
+std::string g_crash_on;
+
+void crash_on_file(const std::string& path) {
+    if (!g_crash_on.empty() && path.size() >= g_crash_on.size() &&
+        path.compare(path.size() - g_crash_on.size(), g_crash_on.size(), g_crash_on) == 0) {
+        // What a parser bug does: a wild write.
+        *static_cast<volatile int*>(nullptr) = 1;
+    }
+}
+
+struct CrashOn {
+    explicit CrashOn(const std::string& suffix) {
+        g_crash_on = suffix;
+        Symbolizer::set_worker_file_hook_for_tests(crash_on_file);
+    }
+    ~CrashOn() {
+        Symbolizer::set_worker_file_hook_for_tests(nullptr);
+        g_crash_on.clear();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("files are parsed by a worker without capabilities, under a seccomp filter", "[symbolizer][privsep]") {
+    FixtureProcess p(kO0.exe);
+    Symbolizer s;
+    CHECK(s.worker_pid() == 0);  // started when first needed
+    CHECK(s.resolve(p.pid(), p.maps(), p.at("c_function").address).function == "fixture_c_function");
+    const int worker = s.worker_pid();
+    REQUIRE(worker > 0);
+    CHECK(worker != getpid());
+    CHECK(status_field(worker, "Name") == "memtop-symbols");
+    CHECK(status_field(worker, "CapEff") == "0000000000000000");
+    CHECK(status_field(worker, "CapPrm") == "0000000000000000");
+    CHECK(status_field(worker, "CapInh") == "0000000000000000");
+    CHECK(status_field(worker, "CapAmb") == "0000000000000000");
+    CHECK(status_field(worker, "NoNewPrivs") == "1");
+    CHECK(status_field(worker, "Seccomp") == "2");
+    if (geteuid() == 0) {
+        CHECK(status_field(worker, "CapBnd") == "0000000000000000");
+        CHECK(status_field(worker, "Uid").rfind("65534\t65534\t65534", 0) == 0);
+    }
+    // Its only descriptors: stdin/out/err on /dev/null, its socket, and the
+    // files it was handed (the program, its library via debug lookups...).
+    for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(worker) + "/fd")) {
+        const std::string target = std::filesystem::read_symlink(e.path()).string();
+        INFO(target);
+        CHECK((target == "/dev/null" || target.rfind("socket:", 0) == 0 || target == kO0.exe));
+    }
+}
+
+TEST_CASE("a file that crashes the worker: its frames unnamed with the reason, every other frame exact",
+          "[symbolizer][privsep]") {
+    FixtureProcess p(kO0.exe);
+    std::vector<Mapping> maps = p.maps();
+    // Set before the worker is forked (it keeps the hook it was born with).
+    CrashOn crash(kO0.lib);
+    Symbolizer s;
+    // Warm: the program is loaded by the first worker, which then dies.
+    CHECK(s.resolve(p.pid(), maps, p.at("main").address).function == "main");
+    const int first = s.worker_pid();
+    REQUIRE(first > 0);
+    (void)s.take_file_notes();
+
+    std::vector<uint64_t> stack = {p.at("c_function").address, p.at("lib_function").address,
+                                   p.at("cxx_method").address};
+    std::vector<Frame> frames = s.resolve_stack(p.pid(), maps, stack);
+    REQUIRE(frames.size() == 3);
+    CHECK(frames[0].function == "fixture_c_function");
+    CHECK(frames[0].line == p.at("c_function").line);
+    CHECK(base(frames[1].module) == kO0.lib);  // the module is known, nothing in it is named
+    CHECK_FALSE(frames[1].function.has_value());
+    CHECK_FALSE(frames[1].line.has_value());
+    // Named by a new worker that loaded the program again.
+    CHECK(frames[2].function == "fixture::Widget<int>::compute(int) const");
+    CHECK(frames[2].line == p.at("cxx_method").line);
+    CHECK(s.worker_pid() > 0);
+    CHECK(s.worker_pid() != first);
+
+    std::vector<memtop::SymbolFileNote> notes = s.take_file_notes();
+    REQUIRE(notes.size() == 1);
+    CHECK(base(notes[0].file) == kO0.lib);
+    CHECK(notes[0].problem ==
+          "not read: the symbolization worker was killed by signal 11 (Segmentation fault) while reading it");
+
+    // The file is not handed to a worker again; the rest keeps working.
+    const int second = s.worker_pid();
+    CHECK_FALSE(s.resolve(p.pid(), maps, p.at("lib_function").address).function.has_value());
+    CHECK(s.resolve(p.pid(), maps, p.at("main").address).function == "main");
+    CHECK(s.worker_pid() == second);
+    notes = s.take_file_notes();
+    REQUIRE(notes.size() == 1);  // said again in the next report that meets it
+    CHECK(base(notes[0].file) == kO0.lib);
+}
+
+TEST_CASE("a file memtop cannot open is named in the notes", "[symbolizer][privsep]") {
+    // The mapping says inode 1 on device 0:1; the path names another file.
+    std::vector<Mapping> maps = {Mapping{0x400000, 0x500000, 0, 1, 1, "r-xp", kO0.exe, false}};
+    Symbolizer s;
+    CHECK_FALSE(s.resolve(-1, maps, 0x401000).function.has_value());
+    std::vector<memtop::SymbolFileNote> notes = s.take_file_notes();
+    REQUIRE(notes.size() == 1);
+    CHECK(notes[0].file == kO0.exe);
+    CHECK(notes[0].problem == "could not be opened (neither through /proc/PID/map_files nor by its path)");
+}

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "util/errors.h"
+#include "util/exclusive_file.h"
 #include "util/unique_fd.h"
 #include "views/export/folded.h"
 #include "views/export/pprof.h"
@@ -28,6 +29,9 @@ void check_output_path(const char* option, const std::string& path) {
     struct stat st;
     if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
         throw MemtopError(kExitUsage, std::string(option) + " " + path + ": is a directory");
+    // Checked again when it is written (exclusively): saying so now spares
+    // a whole tracing run.
+    if (lstat(path.c_str(), &st) == 0) throw MemtopError(kExitUsage, exists_message(option, path));
     if (access(dir_of(path).c_str(), W_OK) != 0)
         throw MemtopError(kExitUsage, std::string(option) + " " + path + ": cannot write in " + dir_of(path) + ": " +
                                           std::strerror(errno));
@@ -36,23 +40,7 @@ void check_output_path(const char* option, const std::string& path) {
 namespace {
 
 void write_whole(const char* option, const std::string& path, const std::string& data) {
-    std::string tmp = path + ".tmp";
-    auto fail = [&](const std::string& what) {
-        int err = errno;
-        unlink(tmp.c_str());
-        throw MemtopError(kExitFailure, describe(std::string(option) + " " + path + ": " + what, err));
-    };
-    UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd) fail("create " + tmp);
-    for (size_t done = 0; done < data.size();) {
-        ssize_t n = write(fd.get(), data.data() + done, data.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) fail("write");
-        done += static_cast<size_t>(n);
-    }
-    if (fsync(fd.get()) != 0) fail("write");
-    fd.reset();
-    if (rename(tmp.c_str(), path.c_str()) != 0) fail("rename " + tmp);
+    write_file_exclusive(option, path, data);
 }
 
 }  // namespace
