@@ -91,6 +91,10 @@ public:
     // table: --min-age only).
     KernelSnapshot snapshot(bool with_ages = false);
     std::vector<ProcessStats> heap_processes() const { return reader_->heap_processes(); }
+    // The resident-memory counters as kmem:rss_stat last left them (not
+    // summed per CPU: between reports), and mapped bytes, by pid.
+    std::map<uint32_t, RssStats> rss_now() const { return reader_->read_rss(); }
+    std::map<uint32_t, MappedStats> mapped_now() const { return reader_->read_mapped(); }
 
     // Deletes what the kernel holds for ended process instances.
     void forget(const std::vector<EndedInstance>& instances);

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <cstdint>
 
 #include "symbolize/lines.h"
 
@@ -39,12 +40,18 @@ void StackNamer::exec(uint32_t pid, uint32_t old_epoch) {
     if (m != maps_.end() && m->second.epoch != 0 && m->second.epoch != old_epoch) return;
     if (m != maps_.end()) maps_.erase(m);
     symbolizer_.forget_process(static_cast<int>(pid));  // the old image's JIT is gone too
+    forget_named(pid, old_epoch);
 }
 
 void StackNamer::forget(uint32_t pid, uint32_t epoch) {
     auto m = maps_.find(pid);
     if (m != maps_.end() && m->second.epoch == epoch) maps_.erase(m);
     symbolizer_.forget_process(static_cast<int>(pid));
+    forget_named(pid, epoch);
+}
+
+void StackNamer::forget_named(uint32_t pid, uint32_t epoch) {
+    named_.erase(named_.lower_bound({pid, epoch, 0}), named_.upper_bound({pid, epoch, UINT64_MAX}));
 }
 
 const std::vector<Mapping>* StackNamer::maps_for(uint32_t pid, uint32_t epoch) {
@@ -56,6 +63,18 @@ const std::vector<Mapping>* StackNamer::maps_for(uint32_t pid, uint32_t epoch) {
         current = m != maps_.end();
     }
     return current ? &m->second.maps : nullptr;
+}
+
+void StackNamer::name_heap_stack(ReportStack& s) {
+    const auto key = std::make_tuple(s.stats.pid, s.stats.epoch, s.stats.stack_id);
+    if (auto it = named_.find(key); it != named_.end() && s.stats.stack_id) {
+        s.frames = it->second;
+        return;
+    }
+    name_stack(s, AddressKind::Return);
+    bool in_files = !s.frames.empty() && s.stats.stack_id;
+    for (const auto& f : s.frames) in_files &= f.module && !f.module->empty() && (*f.module)[0] != '[';
+    if (in_files) named_[key] = s.frames;
 }
 
 void StackNamer::name_stack(ReportStack& s, AddressKind first) {
@@ -73,9 +92,10 @@ void StackNamer::name_stack(ReportStack& s, AddressKind first) {
 }
 
 void StackNamer::name(Report& r) {
-    (void)symbolizer_.take_file_notes();  // only what this report's frames meet
-    for (auto& s : r.stacks) name_stack(s, AddressKind::Return);
-    for (auto& s : r.all_stacks) name_stack(s, AddressKind::Return);
+    (void)symbolizer_.take_file_notes();             // only what this report's frames meet
+    if (named_.size() > (1u << 20)) named_.clear();  // a bound: named again when met
+    for (auto& s : r.stacks) name_heap_stack(s);
+    for (auto& s : r.all_stacks) name_heap_stack(s);
     for (auto& s : r.growth_stacks) name_stack(s, AddressKind::Exact);
     for (auto& s : r.mappings) name_stack(s, AddressKind::Exact);
     if (r.lines) {
