@@ -112,7 +112,7 @@ for m in "${memtops[@]}"; do
     for v in v1 v2; do
         /usr/bin/time -v "$m" report "$tmp/hour-$v.gz" --json >/dev/null 2>"$tmp/time" || true
         if grep -q "not a memtop\|newer memtop" "$tmp/time"; then
-            echo "$m, hour-$v: $(grep -m1 memtop: "$tmp/time")"
+            echo "$m, hour-$v: $(grep -m1 memtop: "$tmp/time" | cut -c1-160)..."
             continue
         fi
         awk -v m="$m" -v v="$v" -F': ' '

@@ -131,7 +131,8 @@ TEST_CASE("recording v2: a delta naming a stack never seen is said, the reports 
         w.write({{"type", "report"}, {"report", report(1000, {stack(7, 1, 100)})}});
         json bad = report(2000, json::array());
         bad.erase("all_stacks");
-        bad["all_stacks_delta"] = {{"changed", {{{"k", {9, 9, 9}}, {"n", {1, 1, 1, 1, 0, 0}}}}}, {"gone", json::array()}};
+        bad["all_stacks_delta"] = {{"changed", {{{"k", {9, 9, 9}}, {"n", {1, 1, 1, 1, 0, 0}}}}},
+                                   {"gone", json::array()}};
         w.write({{"type", "report"}, {"report", bad}});
     }
     Recording rec = read_recording(path);
@@ -195,8 +196,8 @@ TEST_CASE("recording v2: samples of changed processes read as points where the n
     using P = std::tuple<int64_t, uint32_t, int64_t>;
     // First seen; the old value held until the last observation before a
     // change or the end; the new value; its hold at the recording's end.
-    CHECK(points == std::vector<P>{P{100, 7, 100}, P{100, 8, 30}, P{300, 8, 30}, P{400, 7, 100}, P{500, 7, 500},
-                                   P{600, 7, 500}});
+    CHECK(points ==
+          std::vector<P>{P{100, 7, 100}, P{100, 8, 30}, P{300, 8, 30}, P{400, 7, 100}, P{500, 7, 500}, P{600, 7, 500}});
     // The peak and its plateau as a sample at every observation gave them.
     auto peak = heap_peak(rec, 7u);
     REQUIRE(peak);

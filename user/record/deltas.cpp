@@ -10,7 +10,8 @@ using nlohmann::json;
 
 // The numbers of a stack that change from report to report, in the order
 // a numbers-only delta lists them.
-constexpr const char* kNumbers[] = {"bytes", "allocs", "alloc_bytes_total", "allocs_total", "temp_allocs", "temp_bytes"};
+constexpr const char* kNumbers[] = {"bytes",        "allocs",      "alloc_bytes_total",
+                                    "allocs_total", "temp_allocs", "temp_bytes"};
 
 [[noreturn]] void malformed(const std::string& what) {
     throw std::runtime_error("malformed report: stack delta: " + what);
@@ -21,7 +22,8 @@ StackKey key_of(const json& stack) {
     if (s == stack.end() || !s->is_object()) malformed("a stack without stats");
     auto whole = [&](const char* name) -> uint64_t {
         const auto v = s->find(name);
-        if (v == s->end() || !v->is_number_unsigned()) malformed(std::string("a stack whose ") + name + " is not a number");
+        if (v == s->end() || !v->is_number_unsigned())
+            malformed(std::string("a stack whose ") + name + " is not a number");
         return v->get<uint64_t>();
     };
     return {static_cast<uint32_t>(whole("pid")), static_cast<uint32_t>(whole("epoch")), whole("stack_id")};
@@ -34,7 +36,9 @@ StackKey key_of_array(const json& k) {
     return {k[0].get<uint32_t>(), k[1].get<uint32_t>(), k[2].get<uint64_t>()};
 }
 
-json key_json(const StackKey& k) { return json::array({std::get<0>(k), std::get<1>(k), std::get<2>(k)}); }
+json key_json(const StackKey& k) {
+    return json::array({std::get<0>(k), std::get<1>(k), std::get<2>(k)});
+}
 
 // Equal but for the numbers: the same frames, addresses and flags.
 bool same_but_numbers(const json& a, const json& b) {
