@@ -61,7 +61,7 @@ busy() {  # SECONDS: the synthetic busy host
 start_memtop() {  # ARG...: memtop --heap-all in the background, back when it watches
     "$memtop" --heap-all -b --json "$@" >/dev/null 2>"$tmp/err" &
     mpid=$!
-    for _ in $(seq 600); do grep -q "memtop: watching" "$tmp/err" && return; sleep 0.1; done
+    for _ in $(seq 600); do grep -q "memtop: tracing all processes\|memtop: watching" "$tmp/err" && return; sleep 0.1; done
     echo "bench-record: memtop did not start: $(cat "$tmp/err")" >&2
     exit 1
 }

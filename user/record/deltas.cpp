@@ -17,21 +17,25 @@ constexpr const char* kNumbers[] = {"bytes",        "allocs",      "alloc_bytes_
     throw std::runtime_error("malformed report: stack delta: " + what);
 }
 
+// A whole number that is not negative (as the reader parses it: unsigned;
+// as encode_report makes it in memory: either kind).
+bool whole(const json& v) {
+    return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
+}
+
 StackKey key_of(const json& stack) {
     const auto s = stack.find("stats");
     if (s == stack.end() || !s->is_object()) malformed("a stack without stats");
-    auto whole = [&](const char* name) -> uint64_t {
+    auto field = [&](const char* name) -> uint64_t {
         const auto v = s->find(name);
-        if (v == s->end() || !v->is_number_unsigned())
-            malformed(std::string("a stack whose ") + name + " is not a number");
+        if (v == s->end() || !whole(*v)) malformed(std::string("a stack whose ") + name + " is not a number");
         return v->get<uint64_t>();
     };
-    return {static_cast<uint32_t>(whole("pid")), static_cast<uint32_t>(whole("epoch")), whole("stack_id")};
+    return {static_cast<uint32_t>(field("pid")), static_cast<uint32_t>(field("epoch")), field("stack_id")};
 }
 
 StackKey key_of_array(const json& k) {
-    if (!k.is_array() || k.size() != 3 || !k[0].is_number_unsigned() || !k[1].is_number_unsigned() ||
-        !k[2].is_number_unsigned())
+    if (!k.is_array() || k.size() != 3 || !whole(k[0]) || !whole(k[1]) || !whole(k[2]))
         malformed("a key that is not [pid, epoch, stack_id]");
     return {k[0].get<uint32_t>(), k[1].get<uint32_t>(), k[2].get<uint64_t>()};
 }
