@@ -131,7 +131,7 @@ TEST_CASE("--record's samples hold resident and mapped memory; report --peak-rss
     // rss_grow maps RSS_GROW_MB, touches every page ("grown"), unmaps it ("shrunk").
     const int pid = start_prog(prog, {prog_path("rss_grow_fp")});
     std::vector<std::string> argv = memtop_attach_args({pid});
-    argv.insert(argv.end(), {"--record", file, "--record-interval", "0.05", "-d", "0.5"});
+    argv.insert(argv.end(), {"--record", file, "--record-interval", "0.05"});
     start_memtop(memtop, argv);
     wait_tracing({&prog, &memtop}, memtop, {pid});
     size_t seen = memtop.out_lines.size();

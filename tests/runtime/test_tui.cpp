@@ -489,60 +489,6 @@ TEST_CASE("live screen with -p: the traced program's heap and its stacks", "[bpf
     end_prog({&prog}, prog);
 }
 
-TEST_CASE("live screen: s saves the last report to a new file memtop report reads", "[bpf][tui][record]") {
-    RT_REQUIRE_ENV();
-    RT_REQUIRE_TMUX();
-    REQUIRE(have_prog("c_sites_fp"));
-    Child prog;
-    const int pid = start_prog(prog, {prog_path("c_sites_fp"), "--wait"});
-    const std::string spid = std::to_string(pid);
-    char tmpl[] = "/tmp/memtop-save.XXXXXX";
-    REQUIRE(mkdtemp(tmpl));
-    const std::string dir = tmpl;
-    // memtop runs in dir: the file goes to its working directory.
-    Pane pane(160, 40, "-d 0.5 -p " + spid, "cd " + dir + " &&");
-    INFO(pane.command());
-    REQUIRE(pane.started());
-    std::string s;
-    REQUIRE(pane.wait_text("memtop  pid " + spid, &s));
-    go({&prog}, prog);  // every site has allocated once this returns
-    // Each s writes a new file; the report it holds is the last one made,
-    // which shows all of the program's heap from some report on.
-    const std::regex saved("saved to (" + dir + "/memtop-[0-9TZ-]+\\.gz)");
-    std::vector<std::string> files;
-    long long heap = -1;
-    for (int i = 0; i < 20 && heap != C_TOTAL_BYTES; i++) {
-        pane.text("s");
-        std::smatch m;
-        bool said = pane.wait_for(
-            [&](const std::string& x) {
-                return std::regex_search(x, m, saved) &&
-                       std::find(files.begin(), files.end(), m[1].str()) == files.end();
-            },
-            &s);
-        INFO(s);
-        REQUIRE(said);
-        std::regex_search(s, m, saved);
-        const std::string file = m[1].str();
-        files.push_back(file);
-        struct stat st {};
-        REQUIRE(stat(file.c_str(), &st) == 0);
-        CHECK((st.st_mode & 0777) == 0600);  // created exclusively, root's alone
-        Run rep = run_memtop({memtop_path(), "report", file, "--json"});
-        INFO(rep.diag);
-        REQUIRE(rep.exit_code == 0);
-        REQUIRE(rep.out_lines.size() == 1);
-        heap = proc_stats(json::parse(rep.out_lines[0]), pid).heap_bytes;
-    }
-    CHECK(heap == C_TOTAL_BYTES);
-    CHECK(files.size() >= 1);
-    pane.text("q");
-    CHECK(pane.exit_status() == 0);
-    end_prog({&prog}, prog);
-    for (const auto& f : files) unlink(f.c_str());
-    rmdir(dir.c_str());
-}
-
 TEST_CASE("live screen: a 40x12 terminal, then a resize, redraw sensibly", "[bpf][tui]") {
     RT_REQUIRE_ENV();
     RT_REQUIRE_TMUX();
