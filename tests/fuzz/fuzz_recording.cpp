@@ -52,13 +52,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!file.empty() && pwrite(fd, file.data(), file.size(), 0) != static_cast<ssize_t>(file.size())) abort();
     try {
         memtop::Recording rec = memtop::read_recording(path);
-        for (const auto& r : rec.records) {
-            const auto type = r.find("type");  // the reader vouches for an object with a "type"
-            if (type == r.end() || !type->is_string() || *type != "report") continue;
+        for (size_t i = 0; i < rec.records.size(); i++) {
+            const auto& r = rec.records[i];
+            const auto type = r.find("type");  // the reader vouches for an object with a string "type"
+            if (type == r.end() || !type->is_string()) abort();
+            if (*type != "report") continue;
             try {
                 // As `memtop report` does: a report that does not decode is
-                // said, and the one before it shown.
-                memtop::Report rep = memtop::decode_report(r.at("report"));
+                // said, and the one before it shown. It is read again whole
+                // (the reader keeps its time and processes only), its stacks
+                // folded from the deltas before it.
+                memtop::Report rep = memtop::decode_report(memtop::whole_report(rec, i));
                 // --lines: the text view prints lines of the source file the
                 // report names; not here (the fuzzer reads no file by name).
                 if (rep.lines) rep.lines->matched.clear();

@@ -14,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "expect.h"
 #include "harness.h"
 
 using namespace rt;

@@ -145,6 +145,15 @@ int report_main(int argc, char** argv) {
                    "process whose heap went highest)")
         ->expected(0, 1)
         ->type_name("[PID]");
+    bool local_sources = false;
+    app.add_flag("--local-sources", local_sources,
+                 "with a report made with --lines: print each line's source text from the path the recording "
+                 "names, read on this host (off: that path is the recording host's)");
+    app.add_option("--peak-rss", query.peak_rss,
+                   "the report made at or last before the moment of PID's highest resident memory (RSS; without "
+                   "PID: the process whose RSS went highest)")
+        ->expected(0, 1)
+        ->type_name("[PID]");
     app.add_option("--diff", query.diff,
                    "print the report minus BASE's last report (another recording): per stack, the change in "
                    "outstanding bytes and allocations, largest growth first; --pprof writes it")
@@ -181,6 +190,7 @@ int report_main(int argc, char** argv) {
         else if (!chosen)
             fprintf(stderr, "memtop: %s holds no report (the run ended before its first one)\n", file.c_str());
         if (!chosen) return kExitFailure;
+        chosen->report.read_line_sources = local_sources;
         const Report& last = chosen->report;
         if (!query.plot.empty()) write_plot(rec, file, query.plot);
         if (query.diffing()) {

@@ -33,18 +33,19 @@ std::string when(int64_t t_ns, int64_t start_ns) {
     return since_start(t_ns, start_ns) + " (" + buf + ")";
 }
 
-uint32_t parse_pid(const std::string& s) {
+uint32_t parse_pid(const std::string& s, const std::string& opt) {
     char* end = nullptr;
     long v = strtol(s.c_str(), &end, 10);
     if (s.empty() || *end || v <= 0 || v > 0x3fffffff)
-        throw MemtopError(kExitUsage, "--peak " + s + ": not a process id");
+        throw MemtopError(kExitUsage, opt + " " + s + ": not a process id");
     return static_cast<uint32_t>(v);
 }
 
 }  // namespace
 
 void check_report_query(const ReportQuery& q, const ExportFiles& exports) {
-    if (!q.at.empty() && q.peak) throw MemtopError(kExitUsage, "--at and --peak: choose one moment");
+    if ((!q.at.empty()) + bool(q.peak) + bool(q.peak_rss) > 1)
+        throw MemtopError(kExitUsage, "--at, --peak and --peak-rss: choose one moment");
     if (!q.diff.empty() && !q.diff_from.empty())
         throw MemtopError(kExitUsage, "--diff and --diff-from: choose one base");
     if (q.diffing() && !exports.folded.empty())
@@ -56,6 +57,7 @@ std::optional<ChosenReport> choose_report(Recording& rec, const std::string& fil
     const int64_t start = recording_start_ns(rec);
     std::optional<int64_t> moment;
     std::optional<uint32_t> peak_pid;
+    bool peak_rss = false;
     std::string asked;
     if (!q.at.empty()) {
         moment = parse_moment(q.at, start, "--at");
@@ -64,17 +66,24 @@ std::optional<ChosenReport> choose_report(Recording& rec, const std::string& fil
             throw MemtopError(kExitUsage, "--at " + q.at + ": after the end of " + file + " (its last record is at " +
                                               since_start(end, start) + ")");
         asked = "--at " + when(*moment, start);
-    } else if (q.peak) {
+    } else if (q.peak || q.peak_rss) {
+        const bool rss = !q.peak;
+        const std::string opt = rss ? "--peak-rss" : "--peak";
+        const std::string& arg = rss ? *q.peak_rss : *q.peak;
+        const char* what = rss ? "resident memory (RSS)" : "heap";
         std::optional<uint32_t> pid;
-        if (!q.peak->empty()) pid = parse_pid(*q.peak);
-        auto peak = heap_peak(rec, pid);
+        if (!arg.empty()) pid = parse_pid(arg, opt);
+        auto peak = heap_peak(rec, pid, rss);
         if (!peak)
-            throw MemtopError(kExitUsage, pid ? "--peak " + *q.peak + ": " + file + " holds no heap of pid " + *q.peak
-                                              : "--peak: " + file + " holds no heap numbers (no heap-traced process)");
+            throw MemtopError(kExitUsage, pid ? opt + " " + arg + ": " + file + " holds no " + what + " of pid " + arg
+                                              : opt + ": " + file + " holds no " + what + " numbers" +
+                                                    (rss ? "" : " (no heap-traced process)"));
         moment = peak->until_ns;
         peak_pid = peak->pid;
-        asked = "the peak heap of pid " + std::to_string(peak->pid) + (pid ? "" : " (the highest of all processes)") +
-                ", " + bytes_text(peak->heap_bytes) + ", at " + when(peak->time_ns, start) +
+        peak_rss = rss;
+        asked = "the peak " + std::string(rss ? "RSS" : "heap") + " of pid " + std::to_string(peak->pid) +
+                (pid ? "" : " (the highest of all processes)") + ", " + bytes_text(peak->heap_bytes) + ", at " +
+                when(peak->time_ns, start) +
                 (peak->until_ns > peak->time_ns ? " until " + since_start(peak->until_ns, start) : "");
     }
     auto chosen = report_at_or_before(rec, moment);
@@ -86,15 +95,20 @@ std::optional<ChosenReport> choose_report(Recording& rec, const std::string& fil
                 first = " (its first is at " + since_start(r["report"].value("time_ns", int64_t{0}), start) + ")";
                 break;
             }
-        throw MemtopError(kExitUsage, (q.at.empty() ? std::string("--peak") : "--at " + q.at) + ": " + file +
-                                          " has no report at or before " + since_start(*moment, start) + first);
+        throw MemtopError(kExitUsage,
+                          (q.at.empty() ? std::string(peak_rss ? "--peak-rss" : "--peak") : "--at " + q.at) + ": " +
+                              file + " has no report at or before " + since_start(*moment, start) + first);
     }
     // With --peak, the report's own heap of that process: the peak, or
     // (when the heap fell before the next report) what the report before saw.
     std::string heap_then;
-    if (peak_pid)
-        for (const auto& p : chosen->report.processes)
-            if (p.pid == *peak_pid && p.heap_traced) heap_then = ", its heap there " + bytes_text(p.heap_bytes);
+    if (peak_pid) {
+        for (const auto& p : chosen->report.processes) {
+            if (p.pid != *peak_pid) continue;
+            if (peak_rss && p.rss) heap_then = ", its RSS there " + bytes_text(p.rss->resident());
+            if (!peak_rss && p.heap_traced) heap_then = ", its heap there " + bytes_text(p.heap_bytes);
+        }
+    }
     fprintf(stderr, "memtop: %s: showing report %zu of %zu, made at %s%s\n", asked.c_str(), chosen->number,
             chosen->reports, when(chosen->time_ns, start).c_str(), heap_then.c_str());
     return chosen;

@@ -14,11 +14,12 @@
 namespace memtop {
 
 struct ReportQuery {
-    std::string at;                   // --at TIME; "" for the last report
-    std::optional<std::string> peak;  // --peak [PID]: set ("" without PID) when given
-    std::string diff;                 // --diff BASE: another recording
-    std::string diff_from;            // --diff-from TIME: a moment of the same recording
-    std::string plot;                 // --plot OUT.svg
+    std::string at;                       // --at TIME; "" for the last report
+    std::optional<std::string> peak;      // --peak [PID]: set ("" without PID) when given
+    std::optional<std::string> peak_rss;  // --peak-rss [PID]: the same of resident memory
+    std::string diff;                     // --diff BASE: another recording
+    std::string diff_from;                // --diff-from TIME: a moment of the same recording
+    std::string plot;                     // --plot OUT.svg
     bool diffing() const { return !diff.empty() || !diff_from.empty(); }
 };
 

@@ -94,9 +94,10 @@ void Session::report(bool final) {
     // the server for next is this report or a later one. Never changed
     // again: the HTTP threads read it.
     if (server_) server_->publish(shared);
+    last_report_ = shared;
     view_->show(r);
     warn_full_maps(r.lost);
-    record([&] { return nlohmann::json{{"type", "report"}, {"report", encode_report(r)}}; });
+    record_report(r);
     html_report(r, final);
     if (final && opt_.exports.any()) {
         try {

@@ -19,6 +19,7 @@
 #include "kernel/events.h"
 #include "kernel/tracer.h"
 #include "procinfo/processes.h"
+#include "record/deltas.h"
 #include "record/recording.h"
 #include "serve/server.h"
 #include "symbolize/stack_namer.h"
@@ -47,6 +48,7 @@ private:
     void start_recording();
     void record(const std::function<nlohmann::json()>& make);
     void record_sample();
+    void record_report(const Report& r);
     void finish_recording();
     nlohmann::json run_meta() const;  // the run's metadata: a recording's header, the HTML report's
     // --html (session_html.cpp): a report's point of the time series, and
@@ -65,6 +67,7 @@ private:
     void set_interval(double seconds) override;
     StackOrder stack_order() const override { return aggregator_.order(); }
     void set_stack_order(StackOrder order) override { aggregator_.set_order(order); }
+    std::string save() override;  // session_record.cpp
     void quit() override { quit_ = true; }
     void focus(std::optional<uint32_t> pid) override { focus_ = pid; }
     std::string trace_pid(int pid) override;
@@ -95,6 +98,10 @@ private:
     bool warned_full_[std::size(kLostKinds)] = {};
     bool export_failed_ = false;                 // --pprof/--folded/--html/--record could not be written
     std::unique_ptr<RecordingWriter> recorder_;  // --record
+    StackDeltaWriter stack_deltas_;              // --record: each report's stacks as changes
+    SampleDeltaWriter sample_deltas_;            // --record: each sample's processes as changes
+    std::set<uint32_t> reported_pids_;           // --record: the last report's processes, sampled
+    std::shared_ptr<const Report> last_report_;  // what the screen's save key writes
     std::vector<nlohmann::json> html_samples_;   // --html without --record: each report's processes
 };
 

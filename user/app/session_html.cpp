@@ -17,18 +17,30 @@ HtmlRun html_run_from_recording(const Recording& rec, const std::string& path) {
     run.meta = rec.header;
     run.source = "recording " + path;
     run.problem = rec.problem;
-    for (const auto& r : rec.records) {
-        std::string type = r.value("type", "");
-        if (type == "sample") {
-            run.samples.push_back(r);
-        } else if (type == "report") {
-            try {
-                run.reports.push_back(decode_report(r.at("report")));
-            } catch (const std::exception& e) {
-                run.problem += (run.problem.empty() ? "" : "; ") + std::string(e.what());
-            }
+    // The samples as the reader keeps them (points where numbers changed);
+    // every report whole, read again one at a time (the page holds them all).
+    for (const auto& r : rec.records)
+        if (r.value("type", "") == "sample") run.samples.push_back(r);
+    auto add = [&](const nlohmann::json& r) {
+        try {
+            run.reports.push_back(decode_report(r.at("report")));
+        } catch (const std::exception& e) {
+            run.problem += (run.problem.empty() ? "" : "; ") + std::string(e.what());
         }
+    };
+    if (rec.path.empty()) {
+        for (const auto& r : rec.records)
+            if (r.value("type", "") == "report") add(r);
+        return run;
     }
+    std::string again;
+    for_each_record(
+        rec.path,
+        [&](size_t, nlohmann::json& r) {
+            if (r["type"] == "report") add(r);
+            return true;
+        },
+        again);
     return run;
 }
 

@@ -33,12 +33,15 @@ public:
     // Every live block's size, stack and age: the whole allocation table.
     std::vector<BlockAge> block_ages() const;
 
+    // Resident memory of every process the kernel follows, and anonymous
+    // memory mapped per process: the cheap reads --record samples.
+    std::map<uint32_t, MappedStats> read_mapped() const;
+    std::map<uint32_t, RssStats> read_rss() const;
+
 private:
     std::vector<StackStats> read_aggs(int fd) const;
     std::vector<SampledAgg> read_sampled_aggs() const;
     std::vector<StackStats> read_growth() const;
-    std::map<uint32_t, MappedStats> read_mapped() const;
-    std::map<uint32_t, RssStats> read_rss() const;
     LostCounters read_lost() const;
     // Stacks never change once stored (the id is their hash), so each is
     // read from the kernel once.

@@ -94,6 +94,10 @@ public:
     // table: --min-age only).
     KernelSnapshot snapshot(bool with_ages = false);
     std::vector<ProcessStats> heap_processes() const { return reader_->heap_processes(); }
+    // The resident-memory counters as kmem:rss_stat last left them (not
+    // summed per CPU: between reports), and mapped bytes, by pid.
+    std::map<uint32_t, RssStats> rss_now() const { return reader_->read_rss(); }
+    std::map<uint32_t, MappedStats> mapped_now() const { return reader_->read_mapped(); }
 
     // Process `pid` (its maps): if it runs CPython, the kernel is told
     // where its Python frames are (bpf/python_frames.h). Returns what to

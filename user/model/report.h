@@ -97,6 +97,11 @@ struct SymbolFileNote {
 struct Report {
     std::chrono::system_clock::time_point time;
     bool final = false;
+    // The text view prints each --lines line's source text from
+    // lines->matched; a report read from a recording names a path of the
+    // host that recorded it, read here only with `memtop report
+    // --local-sources`. Not recorded.
+    bool read_line_sources = true;
     // --sample: mean bytes between heap samples; 0 exact. When set, every heap
     // figure (processes' heap, peak and counts, every heap stack, --lines)
     // is an estimate (model/sampling.h).

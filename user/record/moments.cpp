@@ -98,18 +98,20 @@ std::string since_start(int64_t t_ns, int64_t start_ns) {
 std::optional<ChosenReport> report_at_or_before(Recording& rec, std::optional<int64_t> t_ns) {
     // Only the chosen report is decoded (an hour of reports is thousands):
     // from the last report backwards to the first at or before t_ns.
-    std::vector<const nlohmann::json*> reports;
-    for (const auto& r : rec.records)
-        if (r.value("type", "") == "report") reports.push_back(&r);
+    // The reader keeps a report's time only: the chosen one is read again,
+    // whole (record/recording.h).
+    std::vector<size_t> reports;
+    for (size_t i = 0; i < rec.records.size(); i++)
+        if (rec.records[i].value("type", "") == "report") reports.push_back(i);
     for (size_t i = reports.size(); i-- > 0;) {
-        const nlohmann::json& r = *reports[i];
+        const nlohmann::json& r = rec.records[reports[i]];
         const int64_t t = record_time(r);
         if (t_ns && t > *t_ns) continue;
         // A report of a newer memtop may fail to decode: it is skipped, as
         // the reader skips a record type it does not know.
         try {
             ChosenReport c;
-            c.report = decode_report(r.at("report"));
+            c.report = decode_report(whole_report(rec, reports[i]));
             c.time_ns = t;
             c.number = i + 1;
             c.reports = reports.size();
@@ -121,9 +123,29 @@ std::optional<ChosenReport> report_at_or_before(Recording& rec, std::optional<in
     return std::nullopt;
 }
 
-std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> pid) {
-    // Every heap number of every process: (pid, time, bytes).
+std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> pid, bool rss) {
+    // Every heap (or RSS) number of every process: (pid, time, bytes).
     std::vector<std::tuple<uint32_t, int64_t, int64_t>> seen;
+    auto bytes_of = [&](const nlohmann::json& p, bool in_report) -> std::optional<int64_t> {
+        if (!rss) {
+            if (!p.contains("heap_bytes") || !p.value("heap_traced", true) || !p["heap_bytes"].is_number())
+                return std::nullopt;
+            return p["heap_bytes"].get<int64_t>();
+        }
+        if (!in_report) {
+            if (!p.contains("rss_bytes") || !p["rss_bytes"].is_number_integer()) return std::nullopt;
+            return p["rss_bytes"].get<int64_t>();
+        }
+        const auto r = p.find("rss");
+        if (r == p.end() || !r->is_object()) return std::nullopt;
+        int64_t sum = 0;
+        for (const char* f : {"file", "anon", "shmem"}) {
+            const auto v = r->find(f);
+            if (v == r->end() || !v->is_number_integer()) return std::nullopt;
+            sum += v->get<int64_t>();
+        }
+        return sum;
+    };
     for (const auto& r : rec.records) {
         const std::string type = r.value("type", "");
         const nlohmann::json* procs = nullptr;
@@ -133,11 +155,12 @@ std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> 
             procs = &r["report"]["processes"];
         if (!procs || !procs->is_array()) continue;
         for (const auto& p : *procs) {
-            if (!p.is_object() || !p.contains("pid") || !p.contains("heap_bytes")) continue;
-            if (!p.value("heap_traced", true) || !p["heap_bytes"].is_number() || !p["pid"].is_number()) continue;
+            if (!p.is_object() || !p.contains("pid") || !p["pid"].is_number_unsigned()) continue;
+            auto bytes = bytes_of(p, type == "report");
+            if (!bytes) continue;
             uint32_t p_pid = p["pid"].get<uint32_t>();
             if (pid && p_pid != *pid) continue;
-            seen.emplace_back(p_pid, record_time(r), p["heap_bytes"].get<int64_t>());
+            seen.emplace_back(p_pid, record_time(r), *bytes);
         }
     }
     if (seen.empty()) return std::nullopt;

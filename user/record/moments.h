@@ -53,6 +53,8 @@ struct HeapPeak {
     int64_t time_ns = 0;
     int64_t until_ns = 0;
 };
-std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> pid);
+// With `rss`, the same of resident memory (rss_bytes of the samples, file +
+// anon + shmem of the reports); heap_bytes then holds those bytes.
+std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> pid, bool rss = false);
 
 }  // namespace memtop

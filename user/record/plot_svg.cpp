@@ -103,9 +103,14 @@ std::vector<ProcessSeries> memory_series(const Recording& rec) {
         const std::string type = r.value("type", "");
         const int64_t t = time_of(r);
         if (type == "sample" && r.contains("processes") && r["processes"].is_array()) {
-            for (const auto& p : r["processes"])
-                if (p.is_object() && p.contains("heap_bytes") && p["heap_bytes"].is_number())
+            for (const auto& p : r["processes"]) {
+                if (!p.is_object()) continue;
+                if (p.contains("heap_bytes") && p["heap_bytes"].is_number())
                     proc(p).heap.push_back({t, p["heap_bytes"].get<int64_t>()});
+                // Resident memory in samples: recordings of format version 2.
+                if (p.contains("rss_bytes") && p["rss_bytes"].is_number())
+                    proc(p).rss.push_back({t, p["rss_bytes"].get<int64_t>()});
+            }
         } else if (type == "report" && r.contains("report") && r["report"].contains("processes") &&
                    r["report"]["processes"].is_array()) {
             for (const auto& p : r["report"]["processes"]) {

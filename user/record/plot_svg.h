@@ -1,7 +1,7 @@
 // `memtop report FILE --plot OUT.svg`: memory over time per process, as
 // `mprof plot` draws it, for pasting into a ticket. The heap comes from the
 // recording's samples (every --record-interval) and its reports, resident
-// memory (RSS) from its reports (the samples hold none yet); each process's
+// memory (RSS) too (samples hold it since format version 2); each process's
 // highest heap (its highest RSS without a heap) is marked. Pure: builds
 // the SVG text; the caller writes it.
 #pragma once

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <cstdint>
 
 #include "symbolize/lines.h"
 
@@ -39,12 +40,18 @@ void StackNamer::exec(uint32_t pid, uint32_t old_epoch) {
     if (m != maps_.end() && m->second.epoch != 0 && m->second.epoch != old_epoch) return;
     if (m != maps_.end()) maps_.erase(m);
     symbolizer_.forget_process(static_cast<int>(pid));  // the old image's JIT is gone too
+    forget_named(pid, old_epoch);
 }
 
 void StackNamer::forget(uint32_t pid, uint32_t epoch) {
     auto m = maps_.find(pid);
     if (m != maps_.end() && m->second.epoch == epoch) maps_.erase(m);
     symbolizer_.forget_process(static_cast<int>(pid));
+    forget_named(pid, epoch);
+}
+
+void StackNamer::forget_named(uint32_t pid, uint32_t epoch) {
+    named_.erase(named_.lower_bound({pid, epoch, 0}), named_.upper_bound({pid, epoch, UINT64_MAX}));
 }
 
 const std::vector<Mapping>* StackNamer::maps_for(uint32_t pid, uint32_t epoch) {
@@ -56,6 +63,22 @@ const std::vector<Mapping>* StackNamer::maps_for(uint32_t pid, uint32_t epoch) {
         current = m != maps_.end();
     }
     return current ? &m->second.maps : nullptr;
+}
+
+void StackNamer::name_heap_stack(ReportStack& s) {
+    const auto key = std::make_tuple(s.stats.pid, s.stats.epoch, s.stats.stack_id);
+    if (auto it = named_.find(key); it != named_.end() && s.stats.stack_id) {
+        s.frames = it->second;
+        return;
+    }
+    name_stack(s, AddressKind::Return);
+    bool in_files = !s.frames.empty() && s.stats.stack_id;
+    // Kept only when every frame is named for good: a file-backed native
+    // frame, or a Python frame whose code object was read.
+    for (const auto& f : s.frames)
+        in_files &= f.kind == FrameKind::Python ? f.function.has_value()
+                                                : f.module && !f.module->empty() && (*f.module)[0] != '[';
+    if (in_files) named_[key] = s.frames;
 }
 
 void StackNamer::name_stack(ReportStack& s, AddressKind first) {
@@ -78,24 +101,28 @@ void StackNamer::name_stack(ReportStack& s, AddressKind first) {
 }
 
 void StackNamer::name(Report& r) {
-    (void)symbolizer_.take_file_notes();  // only what this report's frames meet
+    (void)symbolizer_.take_file_notes();             // only what this report's frames meet
+    if (named_.size() > (1u << 20)) named_.clear();  // a bound: named again when met
     // Every address the report names, asked of the worker in one batch per
-    // file rather than one round trip per stack and file.
-    auto prefetch = [&](const std::vector<ReportStack>& stacks, AddressKind first) {
+    // file rather than one round trip per stack and file; heap stacks named
+    // in an earlier report are not asked again.
+    auto prefetch = [&](const std::vector<ReportStack>& stacks, AddressKind first, bool heap) {
         for (const auto& s : stacks) {
             if (s.ips.empty()) continue;
+            if (heap && s.stats.stack_id && named_.count(std::make_tuple(s.stats.pid, s.stats.epoch, s.stats.stack_id)))
+                continue;
             if (const auto* maps = maps_for(s.stats.pid, s.stats.epoch))
                 symbolizer_.prefetch(static_cast<int>(s.stats.pid), *maps, s.ips, first);
         }
     };
-    prefetch(r.stacks, AddressKind::Return);
-    prefetch(r.all_stacks, AddressKind::Return);
-    prefetch(r.growth_stacks, AddressKind::Exact);
-    prefetch(r.mappings, AddressKind::Exact);
-    if (r.lines) prefetch(r.line_stacks, AddressKind::Return);
+    prefetch(r.stacks, AddressKind::Return, true);
+    prefetch(r.all_stacks, AddressKind::Return, true);
+    prefetch(r.growth_stacks, AddressKind::Exact, false);
+    prefetch(r.mappings, AddressKind::Exact, false);
+    if (r.lines) prefetch(r.line_stacks, AddressKind::Return, false);
     symbolizer_.flush_prefetched();
-    for (auto& s : r.stacks) name_stack(s, AddressKind::Return);
-    for (auto& s : r.all_stacks) name_stack(s, AddressKind::Return);
+    for (auto& s : r.stacks) name_heap_stack(s);
+    for (auto& s : r.all_stacks) name_heap_stack(s);
     for (auto& s : r.growth_stacks) name_stack(s, AddressKind::Exact);
     for (auto& s : r.mappings) name_stack(s, AddressKind::Exact);
     if (r.lines) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <tuple>
 #include <vector>
 
 #include "model/report.h"
@@ -53,6 +54,14 @@ private:
     // had (the process is gone and none was taken).
     const std::vector<Mapping>* maps_for(uint32_t pid, uint32_t epoch);
     void name_stack(ReportStack& s, AddressKind first);
+    // A heap stack's frames, named once per (pid, epoch, stack id): a stored
+    // stack never changes, nor do the files its frames are in while the
+    // instance lives, so every report after the first (each one carries
+    // every stack under --record) reuses them. Frames in no file (JIT code,
+    // named by a perf map that may grow) are named each time.
+    void name_heap_stack(ReportStack& s);
+    void forget_named(uint32_t pid, uint32_t epoch);
+    std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<Frame>> named_;
 
     Symbolizer symbolizer_;
     std::map<uint32_t, MapsSnapshot> maps_;

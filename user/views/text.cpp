@@ -123,14 +123,18 @@ std::string render_frames(const std::vector<Frame>& frames) {
 }
 // The annotated listing: each line of the file that allocated, with its
 // source text when the file is readable here.
-std::string render_lines(const LineReport& lr) {
+std::string render_lines(const LineReport& lr, bool read_source) {
     std::string out = "\nLines of " + lr.file;
     if (lr.matched.empty()) return out + ": no allocation passed through it\n";
     out += " (" + lr.matched + "):\n";
     std::vector<std::string> source;
-    {
+    if (read_source) {
         std::ifstream in(lr.matched);
         for (std::string l; std::getline(in, l);) source.push_back(l);
+    } else {
+        out +=
+            "(source text not read: the path is the recording host's; memtop report --local-sources reads it "
+            "here)\n";
     }
     char line[512];
     snprintf(line, sizeof line, "%6s %12s %12s %10s  %s\n", "LINE", "OUTSTANDING", "ALLOCATED", "ALLOCS", "SOURCE");
@@ -279,7 +283,7 @@ std::string render_text(const Report& r) {
         out += line;
         out += render_frames(s.frames);
     }
-    if (r.lines) out += render_lines(*r.lines);
+    if (r.lines) out += render_lines(*r.lines, r.read_line_sources);
     std::string lost;
     for (const auto& k : kLostKinds) {
         if (!r.lost[k.kind]) continue;

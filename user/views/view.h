@@ -34,6 +34,10 @@ public:
     // Which heap stacks the next reports carry, in what order (--sort).
     virtual StackOrder stack_order() const = 0;
     virtual void set_stack_order(StackOrder order) = 0;
+    // Writes what the screen shows (the last report, every stack) to a new
+    // file that `memtop report` reads; returns the message to show (its
+    // path). Throws MemtopError naming what failed.
+    virtual std::string save() = 0;
 
 protected:
     ~SessionControl() = default;

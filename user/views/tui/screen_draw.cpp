@@ -36,6 +36,7 @@ const char* const kHelp[] = {
     "  Space or Z                   pause: the display stays frozen, reports keep coming",
     "  + -                          longer / shorter interval between reports",
     "  o                            heap stacks by outstanding, allocated bytes, allocations, temporary (--sort)",
+    "  s                            save the last report (every stack) to memtop-TIME.gz here, for memtop report",
     "  h, F1 or ?                   this help (any key returns)",
     "  q or F10                     quit (a final text report follows, as without the screen)",
     "",
@@ -253,7 +254,7 @@ void Screen::draw_footer() {
                            ? "Esc back  Enter expand/fold  t trace  Space pause  +/- interval  h help  q quit"
                        : mode_ == Mode::Help ? "any key returns"
                                              : "h help  / filter  < > sort  I invert  Enter details  t trace  "
-                                               "Space pause  +/- interval  q quit";
+                                               "Space pause  +/- interval  s save  q quit";
     put(y, 0, keys);
 }
 

@@ -52,6 +52,15 @@ void Screen::on_key(int key) {
             say(std::string("heap stacks by ") + stack_order_name(next) + " from the next report");
             return;
         }
+        case 's':
+            // The last report as a recording of one report, to read with
+            // `memtop report` (its text, --html, --pprof) after the run.
+            try {
+                say(control_->save());
+            } catch (const MemtopError& e) {
+                say(e.what(), true);
+            }
+            return;
         case 'h':
         case '?':
         case KEY_F(1):
