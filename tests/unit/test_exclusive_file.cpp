@@ -131,3 +131,30 @@ TEST_CASE("create_exclusive_stream refuses a planted symlink (-o, --record)", "[
     REQUIRE(stat(fresh.c_str(), &st) == 0);
     CHECK((st.st_mode & 07777) == 0600);
 }
+
+TEST_CASE("an output at a character device is written as it is; a planted FIFO is refused", "[util][files]") {
+    // -o /dev/null: devices cannot be planted by an unprivileged user.
+    FILE* f = create_exclusive_stream("-o", "/dev/null");
+    REQUIRE(f);
+    CHECK(fputs("report", f) >= 0);
+    CHECK(fclose(f) == 0);
+    write_file_exclusive("--pprof", "/dev/null", "profile");
+    struct stat st {};
+    REQUIRE(lstat("/dev/null", &st) == 0);
+    CHECK(S_ISCHR(st.st_mode));
+
+    // A symlink to a device is still a symlink; a FIFO is not a device.
+    TempDir d;
+    const std::string link = d.path + "/null-link", fifo = d.path + "/fifo";
+    REQUIRE(symlink("/dev/null", link.c_str()) == 0);
+    REQUIRE(mkfifo(fifo.c_str(), 0666) == 0);
+    const std::string msg =
+        ": something is already there (memtop only creates new files, never overwrites or "
+        "follows a symlink): remove it or choose another name";
+    CHECK_THROWS_WITH(create_exclusive_stream("-o", link), "-o " + link + msg);
+    CHECK_THROWS_WITH(create_exclusive_stream("-o", fifo), "-o " + fifo + msg);
+    CHECK_THROWS_WITH(write_file_exclusive("--html", fifo, "page"), "--html " + fifo + msg);
+    // copy_file_exclusive (library copies) takes new files only.
+    std::string error;
+    CHECK_FALSE(copy_file_exclusive("/proc/self/status", "/dev/null", &error));
+}

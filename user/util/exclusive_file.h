@@ -1,7 +1,9 @@
 // Files memtop writes. memtop runs as root and writes where unprivileged
 // users can create names too (/tmp): a file is only ever created, never
 // opened if something is already there (O_EXCL), never through a symlink
-// planted at its name (O_NOFOLLOW), and readable by root alone (0600).
+// planted at its name (O_NOFOLLOW), and readable by root alone (0600). The
+// one exception: an output named at an existing character device
+// (-o /dev/null), which no unprivileged user can create.
 #pragma once
 
 #include <fcntl.h>
@@ -17,8 +19,25 @@
 
 namespace memtop {
 
+// An existing character device at `path` (not through a symlink): /dev/null
+// and terminals are written to as they are. Only root can make device
+// nodes, so no unprivileged user can plant one where memtop writes.
+inline UniqueFd open_existing_device(const std::string& path) {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) {
+        errno = EEXIST;
+        return UniqueFd();
+    }
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd && (::fstat(fd.get(), &st) != 0 || !S_ISCHR(st.st_mode))) {
+        errno = EEXIST;
+        return UniqueFd();
+    }
+    return fd;
+}
+
 // Creates `path` for writing, mode exactly `mode` (whatever the umask).
-// Fails with EEXIST if any file, directory or symlink is at `path`.
+// Fails with EEXIST if any file, directory, symlink or FIFO is at `path`.
 inline UniqueFd create_exclusive(const std::string& path, mode_t mode = 0600) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
     if (fd && ::fchmod(fd.get(), mode) != 0) {
@@ -27,6 +46,15 @@ inline UniqueFd create_exclusive(const std::string& path, mode_t mode = 0600) {
         errno = err;
         return UniqueFd();
     }
+    return fd;
+}
+
+// An output the user named (-o, --pprof, ...): a new file as
+// create_exclusive makes it, or a character device already there
+// (-o /dev/null). Never removed on failure: it may be a device.
+inline UniqueFd open_output(const std::string& path, mode_t mode = 0600) {
+    UniqueFd fd = create_exclusive(path, mode);
+    if (!fd && errno == EEXIST) return open_existing_device(path);
     return fd;
 }
 
@@ -41,7 +69,7 @@ inline std::string exists_message(const std::string& option, const std::string& 
 // A new file `path`, opened for writing (create_exclusive), as a stdio
 // stream; throws MemtopError (kExitUsage) saying why not.
 inline FILE* create_exclusive_stream(const std::string& option, const std::string& path, mode_t mode = 0600) {
-    UniqueFd fd = create_exclusive(path, mode);
+    UniqueFd fd = open_output(path, mode);
     if (!fd) {
         if (errno == EEXIST) throw MemtopError(kExitUsage, exists_message(option, path));
         throw MemtopError(kExitUsage, describe(option + " " + path, errno));
@@ -61,6 +89,15 @@ inline void write_file_exclusive(const std::string& option, const std::string& p
                                  mode_t mode = 0600) {
     const size_t slash = path.rfind('/');
     const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    if (UniqueFd dev = open_existing_device(path)) {
+        for (size_t done = 0; done < data.size();) {
+            ssize_t n = ::write(dev.get(), data.data() + done, data.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) throw MemtopError(kExitFailure, describe(option + " " + path + ": write", errno));
+            done += static_cast<size_t>(n);
+        }
+        return;
+    }
     bool named = false;
     UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, mode));
     if (!fd) {
