@@ -42,6 +42,7 @@ Report full_report() {
     ReportStack s;
     s.stats = {42, 3, 5, 3000, 3, 3000, 3, 2, 128};
     s.ages = {{1, 1000, 1}, {10, 0, 0}, {60, 2000, 2}, {600, 0, 0}, {3600, 0, 0}, {-1, 0, 0}};
+    s.used_bytes = 3072;  // glibc footprint (model/footprint.h)
     s.ips = {0x401234, 0x401400};
     Frame f;
     f.address = 0x401234, f.function = "leak", f.offset = 0x14, f.module = "/usr/bin/app", f.file = "app.c",

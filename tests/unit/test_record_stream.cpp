@@ -29,6 +29,7 @@ std::string temp_path() {
     int fd = mkstemp(tmpl);
     REQUIRE(fd >= 0);
     close(fd);
+    unlink(tmpl);  // a fresh name: recordings are only created, never opened where a file is
     return tmpl;
 }
 
@@ -152,6 +153,7 @@ TEST_CASE("recording: a record whose type is not a string ends the reading with 
     Recording rec = read_recording(path);
     CHECK(rec.records.size() == 1);
     CHECK(rec.problem == "record 3 is corrupt (its type is not a string)");
+    unlink(path.c_str());
     {
         RecordingWriter w(path, {{"mode", "test"}});
         w.write({{"type", "report"}, {"report", {{"time_ns", "soon"}}}});
@@ -256,11 +258,14 @@ TEST_CASE("recording: reading a long recording takes memory bounded by its live 
 }
 
 TEST_CASE("recording: the screen's save creates its file exclusively, 0600, never over another", "[record]") {
-    std::string path = temp_path();  // exists
-    CHECK_THROWS_WITH(RecordingWriter(path, {{"mode", "test"}}, true), Catch::Contains("File exists"));
+    std::string path = temp_path();
+    std::ofstream(path) << "precious";
+    CHECK_THROWS_WITH(RecordingWriter(path, {{"mode", "test"}}, true),
+                      Catch::StartsWith("save " + path + ": something is already there"));
     unlink(path.c_str());
     REQUIRE(symlink("/tmp/memtop-stream-test-elsewhere", path.c_str()) == 0);
-    CHECK_THROWS_WITH(RecordingWriter(path, {{"mode", "test"}}, true), Catch::Contains("File exists"));
+    CHECK_THROWS_WITH(RecordingWriter(path, {{"mode", "test"}}, true),
+                      Catch::StartsWith("save " + path + ": something is already there"));
     CHECK(access("/tmp/memtop-stream-test-elsewhere", F_OK) != 0);
     unlink(path.c_str());
     {

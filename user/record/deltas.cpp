@@ -48,7 +48,7 @@ json key_json(const StackKey& k) {
 bool same_but_numbers(const json& a, const json& b) {
     if (a.size() != b.size()) return false;
     for (const auto& [k, v] : a.items()) {
-        if (k == "stats" || k == "ages") continue;
+        if (k == "stats" || k == "ages" || k == "used_bytes") continue;
         const auto o = b.find(k);
         if (o == b.end() || *o != v) return false;
     }
@@ -81,7 +81,8 @@ void StackDeltaWriter::encode(json& report) {
         json n = json::array();
         for (const char* f : kNumbers) n.push_back(s["stats"].value(f, json(0)));
         json d = {{"k", key_json(k)}, {"n", std::move(n)}};
-        if (s.value("ages", json()) != p->second.value("ages", json())) d["ages"] = s.value("ages", json());
+        for (const char* f : {"ages", "used_bytes"})
+            if (s.value(f, json()) != p->second.value(f, json())) d[f] = s.value(f, json());
         changed.push_back(std::move(d));
     }
     json gone = json::array();
@@ -119,7 +120,8 @@ void StackDeltaReader::apply(json& report) {
         const auto n = c.find("n");
         if (n == c.end() || !n->is_array() || n->size() != std::size(kNumbers)) malformed("numbers not a list of 6");
         for (size_t i = 0; i < std::size(kNumbers); i++) it->second["stats"][kNumbers[i]] = (*n)[i];
-        if (auto a = c.find("ages"); a != c.end()) it->second["ages"] = *a;
+        for (const char* f : {"ages", "used_bytes"})
+            if (auto a = c.find(f); a != c.end()) it->second[f] = *a;
     }
     json all = json::array();
     for (const auto& [k, s] : state_) all.push_back(s);
