@@ -67,7 +67,7 @@ x86_reg widen(x86_reg r) {
 // comes from at `at`. Up to 24 instructions, through up to 2 direct jumps.
 void decode_fallback(const ElfImage& image, const Capstone& cs, uint64_t at, PymallocSite& site) {
     std::map<x86_reg, bool> written;  // registers changed since `at`
-    std::optional<x86_reg> rsi_from;
+    x86_reg rsi_from = X86_REG_RSI;   // rsi itself until an instruction moves another register in
     std::optional<uint64_t> rsi_imm;
     bool rsi_unknown = false;
     int jumps = 0, seen = 0;
@@ -86,8 +86,7 @@ void decode_fallback(const ElfImage& image, const Capstone& cs, uint64_t at, Pym
             if (rsi_imm) {
                 site.imm = rsi_imm;
             } else {
-                x86_reg r = rsi_from.value_or(X86_REG_RSI);
-                site.reg = cs_reg_name(cs.h, r);
+                site.reg = cs_reg_name(cs.h, rsi_from);
             }
             return;
         }
@@ -114,7 +113,7 @@ void decode_fallback(const ElfImage& image, const Capstone& cs, uint64_t at, Pym
         for (uint8_t w = 0; w < nw; w++)
             if (widen(static_cast<x86_reg>(wr[w])) == X86_REG_RSI) writes_rsi = true;
         if (writes_rsi) {
-            rsi_from.reset();
+            rsi_from = X86_REG_RSI;
             rsi_imm.reset();
             rsi_unknown = true;
             if (i.id == X86_INS_MOV && x.op_count == 2 && x.operands[0].type == X86_OP_REG) {
