@@ -200,9 +200,11 @@ TEST_CASE("--record's samples hold resident and mapped memory; report --peak-rss
     CHECK(mapped_max == mapped_last);
     // Resident memory in a sample is the kernel's counter as kmem:rss_stat
     // last left it, whose per-CPU parts (6.2+) may lag by the kernel's
-    // batch on each CPU: max(32, 2 x CPUs) pages.
+    // batch on each CPU: max(32, 2 x CPUs) pages; before 6.2 each thread
+    // keeps up to 64 page events of its own before adding them to the mm's
+    // (SPLIT_RSS_COUNTING): 5.10 and 6.1 guests fell 9 pages short.
     const long long cpus = sysconf(_SC_NPROCESSORS_CONF);
-    const long long lag = std::max(32LL, 2 * cpus) * 4096 * cpus;
+    const long long lag = std::max(32LL, 2 * cpus) * 4096 * cpus + 64 * 4096;
     CHECK(std::llabs(anon_max - anon_grown) <= lag);
     CHECK(anon_max - anon_before >= grow - lag);
 
