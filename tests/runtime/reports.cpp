@@ -230,6 +230,9 @@ std::string describe_stacks(const json& report, int pid, size_t max_stacks) {
         const json& f = frames_of(s);
         if (!f.empty() && f[0].is_object()) {
             o << "  [" << f[0].value("address", std::string("?"));
+            // Which file the frame was looked up in: none means memtop had no
+            // maps of the process when it named the stack.
+            if (f[0].contains("module") && f[0]["module"].is_string()) o << " in " << f[0]["module"].get<std::string>();
             if (f[0].contains("file") && f[0]["file"].is_string()) o << " " << f[0]["file"].get<std::string>();
             if (f[0].contains("line") && f[0]["line"].is_number_integer()) o << ":" << f[0]["line"].get<long long>();
             o << "]";

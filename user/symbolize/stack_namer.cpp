@@ -17,7 +17,11 @@ bool alive(uint32_t pid) {
 
 void StackNamer::snapshot(uint32_t pid, uint32_t epoch) {
     auto maps = read_proc_maps(static_cast<int>(pid), nullptr);
-    if (!maps) return;  // already gone: keep the last snapshot
+    // Already gone: keep the last snapshot. A zombie (exited, not yet
+    // reaped) reads as a process with no mappings at all; taking that would
+    // throw away the snapshot of its exit stop, and a final report read
+    // late (a busy host, a slow guest) named none of its frames.
+    if (!maps || maps->empty()) return;
     maps_[pid] = {epoch, std::move(*maps), Clock::now()};
     // JIT code is named by the process's perf map: read it (what was
     // appended to it) now, while the process and the file exist. A JIT may

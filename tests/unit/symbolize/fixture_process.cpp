@@ -102,6 +102,16 @@ std::vector<Mapping> FixtureProcess::maps() const {
     return *maps;
 }
 
+void FixtureProcess::exit_leaving_zombie() {
+    if (stdin_ >= 0) {
+        ::close(stdin_);
+        stdin_ = -1;
+    }
+    siginfo_t info{};
+    while (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+    }
+}
+
 int FixtureProcess::exit_and_wait() {
     if (stdin_ >= 0) {
         ::close(stdin_);

@@ -32,6 +32,10 @@ public:
     std::vector<Mapping> maps() const;                 // throws on failure
     // Closes the fixture's stdin and reaps it; returns its exit status.
     int exit_and_wait();
+    // Closes the fixture's stdin and waits until it has exited, without
+    // reaping it: it stays a zombie (its pid alive, its maps empty) until
+    // exit_and_wait() or the destructor.
+    void exit_leaving_zombie();
 
 private:
     pid_t pid_ = -1;

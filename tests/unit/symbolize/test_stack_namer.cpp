@@ -1,0 +1,68 @@
+// StackNamer: the maps a report's frames are named with, kept across the
+// traced process's exit.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "fixture_process.h"
+#include "model/report.h"
+#include "symbolize/stack_namer.h"
+
+using memtop::Report;
+using memtop::ReportStack;
+using memtop::StackNamer;
+using memtop::test::FixtureProcess;
+
+namespace {
+
+// One heap stack of (pid, epoch) whose only frame is `address`.
+Report report_of(int pid, uint32_t epoch, uint64_t address) {
+    Report r;
+    ReportStack s;
+    s.stats.pid = static_cast<uint32_t>(pid);
+    s.stats.epoch = epoch;
+    s.ips = {address};
+    r.stacks.push_back(s);
+    return r;
+}
+
+std::string state_of(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    auto close = line.rfind(')');
+    return close == std::string::npos || close + 2 >= line.size() ? "" : line.substr(close + 2, 1);
+}
+
+}  // namespace
+
+// -- CMD snapshots the maps at CMD's exit stop; the ring buffer may be read
+// after that, while CMD is a zombie, and each late stack event asks for a
+// fresh snapshot. A zombie's maps read empty: they must not replace the
+// exit stop's.
+TEST_CASE("a zombie's empty maps do not replace the snapshot of its exit", "[stack_namer]") {
+    FixtureProcess p(FIXTURE_O0);
+    const int pid = p.pid();
+    const uint64_t address = p.at("cxx_method").address;
+    StackNamer namer;
+    namer.snapshot(static_cast<uint32_t>(pid), 7);
+
+    p.exit_leaving_zombie();
+    REQUIRE(state_of(pid) == "Z");
+    namer.snapshot(static_cast<uint32_t>(pid), 7);      // the exit hook, read late
+    namer.stack_stored(static_cast<uint32_t>(pid), 7);  // a late stack event
+
+    Report r = report_of(pid, 7, address);
+    namer.name(r);
+    REQUIRE(r.stacks[0].frames.size() == 1);
+    CHECK(r.stacks[0].frames[0].function == "fixture::Widget<int>::compute(int) const");
+
+    // Once reaped and forgotten, nothing is kept.
+    REQUIRE(p.exit_and_wait() == 0);
+    namer.forget(static_cast<uint32_t>(pid), 7);
+    Report gone = report_of(pid, 7, address);
+    namer.name(gone);
+    REQUIRE(gone.stacks[0].frames.size() == 1);
+    CHECK_FALSE(gone.stacks[0].frames[0].function.has_value());
+}
