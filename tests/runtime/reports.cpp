@@ -60,6 +60,8 @@ void check_report_shape(const json& r) {
     }
     REQUIRE(r.contains("stacks"));
     REQUIRE(r["stacks"].is_array());
+    const long long stack_map_full =
+        r.contains("lost") && r["lost"].is_object() ? r["lost"].value("stack_map_full", 0LL) : 0;
     for (const auto& s : r["stacks"]) {
         INFO("stack: " << s.dump().substr(0, 400));
         REQUIRE(s.is_object());
@@ -70,7 +72,10 @@ void check_report_shape(const json& r) {
         CHECK(num(s, "allocs_total") >= num(s, "allocs"));
         REQUIRE(s.contains("frames"));
         REQUIRE(s["frames"].is_array());
-        CHECK(!s["frames"].empty());
+        // A stack without frames is one whose bytes were kept when the stack
+        // map was full (a busy host under --heap-all fills it in seconds):
+        // only then, and the report must count it.
+        if (s["frames"].empty()) CHECK(stack_map_full > 0);
         for (const auto& f : s["frames"]) {
             REQUIRE(f.is_object());
             CHECK((f.contains("address") && f["address"].is_string() &&

@@ -155,7 +155,12 @@ TEST_CASE("system view: growth stacks name the code that touched the pages (mmap
     // 4 MiB stack (1024 pages, ~650 samples), has a relative standard
     // deviation of ~2.4%: 10% is over four of them.
     Child memtop, prog;
-    start_memtop(memtop, {memtop_path(), "--json", "-d", "1", "-T", "1000", "--fault-sample", "4096"});
+    // --max-stacks: this test is about naming and weighing one program's
+    // growth; on a host busy with other work (compilers starting by the
+    // hundred) their growth stacks fill the default 16,384 in seconds, and
+    // the program's would be counted as lost instead of shown.
+    start_memtop(
+        memtop, {memtop_path(), "--json", "-d", "1", "-T", "1000", "--fault-sample", "4096", "--max-stacks", "131072"});
     wait_memtop_ready({&memtop}, memtop, "memtop: watching");
     if (!kernel_has_unwinder()) {
         // Growth stacks need the full BPF build and bpf_loop: memtop says so.
