@@ -364,11 +364,20 @@ static __always_inline int window_fill(struct unwind_scratch *x, __u64 addr)
 		return 1;
 	}
 	__u32 n = 4096 - (__u32)(addr & 4095);
-	if (n >= 8 && n < UNWIND_WINDOW && bpf_probe_read_user(x->win, n, (void *)addr) == 0) {
+	/* Each bound tested on n itself, apart: clang otherwise tests a copy
+	 * (n - 8 <= 1015), whose bounds 6.1's verifier does not carry over. */
+	asm volatile("" : "+r"(n));
+	if (n >= UNWIND_WINDOW)
+		goto none;
+	asm volatile("" : "+r"(n));
+	if (n < 8)
+		goto none;
+	if (bpf_probe_read_user(x->win, n, (void *)addr) == 0) {
 		x->win_base = addr;
 		x->win_len = n;
 		return 1;
 	}
+none:
 	x->win_len = 0;
 	return 0;
 }
