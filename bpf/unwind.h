@@ -5,11 +5,15 @@
  * through Debian's libc, libstdc++ and -O2 programs, none of which keep frame
  * pointers, while per-stack accounting stays in the kernel.
  *
- * Per frame: the mapping of the pc (bpf_find_vma, skipped while consecutive
- * frames stay in one mapping), the file's table (hash by device and inode:
- * one table serves every process that maps the file), a binary search of its
- * rows, and two user reads. A file without a table gets a frame-pointer step
- * and user space is asked, once, to build one.
+ * Per frame: the row of the pc, from the thread's own cache (heap walks,
+ * struct unwind_scratch in common.h), else unwind_pc_rows, else the long
+ * way: the mapping of the pc (bpf_find_vma, skipped while consecutive frames
+ * stay in one mapping), the file's table (hash by device and inode: one
+ * table serves every process that maps the file) and a binary search of its
+ * rows. Then one or two stack slots, from the heap walk's window of the
+ * stack (one user read per walk, mostly) or read one by one. A file without
+ * a table gets a frame-pointer step and user space is asked, once, to build
+ * one.
  *
  * Needs bpf_loop and bpf_find_vma (5.17); the compat build walks frame
  * pointers only.
