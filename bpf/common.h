@@ -34,6 +34,36 @@ const volatile __u32 traced_only = 0;
 /* Source of process-instance numbers; 0 is never handed out. */
 __u32 next_epoch = 0;
 
+#ifndef MEMTOP_COMPAT
+/*
+ * The heap walk's per-thread scratch (unwind.h), in call_state:
+ * - a window of the user stack, read with one bpf_probe_read_user and
+ *   refilled where a slot lies outside it: the walk reads return addresses
+ *   and saved rbp from it instead of one user read each (a user read costs
+ *   about as much as the rest of a frame step: tools/bpf-runtime.sh, perf);
+ *   emptied at the start of every walk, so no walk sees another's memory;
+ * - a direct-mapped cache of (image, address) -> unwind row, in front of
+ *   unwind_pc_rows: a repeated stack's frames cost no hash lookup.
+ */
+#define UNWIND_WINDOW   1024 /* bytes; a power of two */
+#define UNWIND_PC_SLOTS 64   /* a power of two */
+
+struct unwind_pc_slot {
+	__u64 addr;  /* pc, minus 1 for a return address */
+	__u32 image; /* current_image() */
+	__u32 used;
+	struct memtop_unwind_row row;
+};
+
+struct unwind_scratch {
+	__u64 win_base; /* user address of win[0] */
+	__u32 win_len;  /* bytes of win that hold user memory; 0: none */
+	__u32 pad;
+	__u8 win[UNWIND_WINDOW];
+	struct unwind_pc_slot pcs[UNWIND_PC_SLOTS];
+};
+#endif
+
 /* Per-thread state between an allocator's entry and its return (heap.h);
  * process_exit frees it in the compat build, where no task storage does. */
 struct call_state {
@@ -53,6 +83,11 @@ struct call_state {
 	__u64 stack_id;
 	__u64 last_alloc; /* the block this thread allocated last: freed next, it was temporary */
 	struct memtop_stack stack;
+#ifndef MEMTOP_COMPAT
+	__u32 py_gen; /* py_procs_gen + 1 when py_on was looked up (python_frames.h) */
+	__u32 py_on;  /* this thread's process is a CPython in py_procs */
+	struct unwind_scratch scratch;
+#endif
 };
 
 #ifndef MEMTOP_COMPAT

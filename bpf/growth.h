@@ -57,7 +57,7 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 	}
 	/* Interrupts are off here: one bpf_find_vma (see vma_caches). */
 	struct memtop_agg_key k = {.tgid = tgid, .epoch = 0};
-	k.stack_id = walk_user_stack(s, regs->ip, regs->sp, regs->bp, tgid, STACK_AT_FAULT);
+	k.stack_id = walk_user_stack(s, regs->ip, regs->sp, regs->bp, tgid, STACK_AT_FAULT, NULL);
 	store_stack(&k.stack_id, s, tgid, NULL);
 	struct memtop_growth_val *g = bpf_map_lookup_elem(&growth, &k);
 	if (!g) {

@@ -219,11 +219,27 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 
 	/* Frame 0: the caller's return address, at [sp] on entry. */
 	__u64 ret = 0;
-	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp))
-		ret = 0;
-	st->stack_id = walk_user_stack(&st->stack, ret, sp, PT_REGS_FP(ctx), tgid, STACK_AT_CALL);
+	struct unwind_scratch *scratch = NULL;
+#ifndef MEMTOP_COMPAT
+	/* Unwind tables: one read of the stack from sp on (the window) serves
+	 * [sp] and the first frames' slots. */
+	int have_ret = 0;
+	if (dwarf_unwind) {
+		scratch = &st->scratch;
+		scratch->win_len = 0; /* never a previous walk's memory */
+		if (!(sp & 7) && window_fill(scratch, sp)) {
+			ret = *(__u64 *)scratch->win;
+			have_ret = 1;
+		}
+	}
+	if (!have_ret)
+#endif
+		if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp))
+			ret = 0;
+	st->stack_id = walk_user_stack(&st->stack, ret, sp, PT_REGS_FP(ctx), tgid, STACK_AT_CALL, scratch);
 	/* A CPython process: its Python frames join the stack and its id. */
-	st->stack_id = python_frames(st->stack_id, tgid);
+	if (python_process(st, tgid))
+		st->stack_id = python_frames(st->stack_id, tgid);
 	return st;
 }
 

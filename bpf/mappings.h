@@ -288,7 +288,7 @@ static __always_inline int mapping_traced(__u32 tgid)
  */
 static __always_inline __u64 store_syscall_stack(struct sys_state *st, struct pt_regs *regs, __u32 tgid)
 {
-	__u64 id = walk_user_stack(&st->stack, regs->ip, regs->sp, regs->bp, tgid, STACK_AT_SYSCALL);
+	__u64 id = walk_user_stack(&st->stack, regs->ip, regs->sp, regs->bp, tgid, STACK_AT_SYSCALL, NULL);
 	store_stack(&id, &st->stack, tgid, NULL);
 	return id;
 }

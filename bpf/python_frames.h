@@ -15,8 +15,8 @@
  *   thread's; -> cframe -> current_frame -> _PyInterpreterFrame, then
  *   `previous` up to MEMTOP_PY_MAX_FRAMES frames.
  *
- * Cost for a process that is no CPython: one failed hash lookup per sampled
- * allocation. Not in the compat build (Linux 5.10: no task storage for the
+ * Cost for a process that is no CPython: an array lookup per walked
+ * allocation (python_process). Not in the compat build (Linux 5.10: no task storage for the
  * scratch record, no BTF task access for fsbase).
  */
 #ifndef MEMTOP_PYTHON_FRAMES_H
@@ -33,6 +33,35 @@ struct {
 	__type(key, __u32);
 	__type(value, struct memtop_py_proc);
 } py_procs SEC(".maps");
+
+/* Changed by user space after every change to py_procs (Tracer::
+ * watch_python): a thread looks py_procs up again only then (python_process). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} py_procs_gen SEC(".maps");
+
+/*
+ * Whether the current thread's process is a CPython in py_procs: the answer
+ * of its last lookup, kept in the thread's call_state until py_procs changes.
+ * So a process that is no CPython pays an array lookup (inlined by the
+ * verifier) per walked allocation, not a failed hash lookup and a call.
+ * User space changes py_procs first and the generation after: a thread that
+ * read the old generation and missed the new entry looks again.
+ */
+static __always_inline int python_process(struct call_state *st, __u32 tgid)
+{
+	__u32 zero = 0;
+	__u32 *g = bpf_map_lookup_elem(&py_procs_gen, &zero);
+	__u32 gen = (g ? *g : 0) + 1; /* + 1: a new thread's 0 never matches */
+	if (st->py_gen != gen) {
+		st->py_on = bpf_map_lookup_elem(&py_procs, &tgid) != NULL;
+		st->py_gen = gen;
+	}
+	return st->py_on;
+}
 
 /* Python frames of a heap stack, under the stack's id (the same id as in
  * `stacks`). Sized by the loader like `stacks`; purged with them. */
@@ -152,6 +181,11 @@ __noinline __u64 python_frames(__u64 id, __u32 tgid)
 }
 
 #else
+static __always_inline int python_process(struct call_state *st, __u32 tgid)
+{
+	return 0;
+}
+
 static __always_inline __u64 python_frames(__u64 id, __u32 tgid)
 {
 	return id;

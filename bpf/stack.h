@@ -28,6 +28,8 @@ struct {
 	__type(value, struct memtop_stack);
 } stacks SEC(".maps");
 
+struct unwind_scratch; /* common.h, full build only */
+
 /* Fault and syscall stacks begin at an exact instruction, heap stacks at a
  * return address: kept apart even if the addresses agreed. */
 #define EXACT_STACK_SALT 0x9e3779b97f4a7c15ULL
@@ -57,6 +59,8 @@ enum stack_origin {
  * vma_caches).
  *
  * tgid: the current process (the unwinder's mapping cache is per process).
+ * scratch: the thread's unwind scratch (common.h; heap walks), whose window
+ * the caller has emptied or filled at sp for this walk; NULL: none.
  *
  * Inlined, so origin is a constant and each caller keeps only its own
  * branches. Each kind of walk sets TRUNCATED in its own branch, in the form
@@ -67,7 +71,7 @@ enum stack_origin {
  * tools/bpf-insns.sh, which also shows what any change here costs.
  */
 static __always_inline __u64 walk_user_stack(struct memtop_stack *s, __u64 pc, __u64 sp, __u64 bp, __u32 tgid,
-                                             enum stack_origin origin)
+                                             enum stack_origin origin, struct unwind_scratch *scratch)
 {
 	int exact = origin != STACK_AT_CALL;
 	__u64 h = 0xcbf29ce484222325ULL ^ (exact ? EXACT_STACK_SALT : 0);
@@ -91,6 +95,7 @@ static __always_inline __u64 walk_user_stack(struct memtop_stack *s, __u64 pc, _
 			        .n = 1,
 			        .h = h,
 			        .out = s,
+			        .scratch = scratch,
 			};
 			/* Inside a probed allocator (a mapping or page fault in
 			 * malloc) a return probe may be in flight. A heap probe's

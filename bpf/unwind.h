@@ -5,11 +5,15 @@
  * through Debian's libc, libstdc++ and -O2 programs, none of which keep frame
  * pointers, while per-stack accounting stays in the kernel.
  *
- * Per frame: the mapping of the pc (bpf_find_vma, skipped while consecutive
- * frames stay in one mapping), the file's table (hash by device and inode:
- * one table serves every process that maps the file), a binary search of its
- * rows, and two user reads. A file without a table gets a frame-pointer step
- * and user space is asked, once, to build one.
+ * Per frame: the row of the pc, from the thread's own cache (heap walks,
+ * struct unwind_scratch in common.h), else unwind_pc_rows, else the long
+ * way: the mapping of the pc (bpf_find_vma, skipped while consecutive frames
+ * stay in one mapping), the file's table (hash by device and inode: one
+ * table serves every process that maps the file) and a binary search of its
+ * rows. Then one or two stack slots, from the heap walk's window of the
+ * stack (one user read per walk, mostly) or read one by one. A file without
+ * a table gets a frame-pointer step and user space is asked, once, to build
+ * one.
  *
  * Needs bpf_loop and bpf_find_vma (5.17); the compat build walks frame
  * pointers only.
@@ -188,7 +192,8 @@ struct unwinder {
 	struct unwind_regs r;
 	__u64 h; /* FNV-1a of the frames */
 	struct memtop_stack *out;
-	__u32 n; /* frames in out->ips */
+	struct unwind_scratch *scratch; /* NULL: none (see unwind_frame) */
+	__u32 n;                        /* frames in out->ips */
 	__u32 pad;
 };
 
@@ -350,15 +355,79 @@ static __always_inline int unwind_locate(struct unwind_regs *u)
 }
 
 /*
+ * The window of the user stack (struct unwind_scratch, common.h): reads
+ * UNWIND_WINDOW bytes from addr, or, where that runs past the end of the
+ * mapping (the top of a stack), to the end of addr's page. 1: the window
+ * now starts at addr.
+ */
+static __always_inline int window_fill(struct unwind_scratch *x, __u64 addr)
+{
+	if (bpf_probe_read_user(x->win, UNWIND_WINDOW, (void *)addr) == 0) {
+		x->win_base = addr;
+		x->win_len = UNWIND_WINDOW;
+		return 1;
+	}
+	__u32 n = 4096 - (__u32)(addr & 4095);
+	/* Each bound tested on n itself, apart: clang otherwise tests a copy
+	 * (n - 8 <= 1015), whose bounds 6.1's verifier does not carry over. */
+	asm volatile("" : "+r"(n));
+	if (n >= UNWIND_WINDOW)
+		goto none;
+	asm volatile("" : "+r"(n));
+	if (n < 8)
+		goto none;
+	if (bpf_probe_read_user(x->win, n, (void *)addr) == 0) {
+		x->win_base = addr;
+		x->win_len = n;
+		return 1;
+	}
+none:
+	x->win_len = 0;
+	return 0;
+}
+
+/*
+ * 8 bytes of user memory at addr: from the window when there is one
+ * (refilled from addr when addr is outside it), else one user read. The
+ * window only ever holds this walk's copy of this thread's stack: a slot
+ * read twice reads the same value, as two user reads would while the thread
+ * is stopped in its probe.
+ */
+static __always_inline long read_user_u64(struct unwind_scratch *x, __u64 addr, __u64 *out)
+{
+	if (x && !(addr & 7)) {
+		__u64 d = addr - x->win_base;
+		/* win_base and addr are 8-aligned and win_len a multiple of 8:
+		 * d < win_len leaves 8 bytes. */
+		if (d < x->win_len) {
+			*out = *(__u64 *)(x->win + (d & (UNWIND_WINDOW - 8)));
+			return 0;
+		}
+		if (window_fill(x, addr)) {
+			*out = *(__u64 *)x->win;
+			return 0;
+		}
+	}
+	return bpf_probe_read_user(out, sizeof(*out), (void *)addr);
+}
+
+/* The slot of an address in unwind_scratch.pcs. */
+static __always_inline __u32 pc_slot(__u64 addr)
+{
+	return (__u32)((addr ^ (addr >> 6) ^ (addr >> 12)) & (UNWIND_PC_SLOTS - 1));
+}
+
+/*
  * One frame up: from u->pc's frame to its caller's; returns 1 with the
- * caller's pc in u->pc, 0 to stop.
+ * caller's pc in u->pc, 0 to stop. x: the thread's scratch (heap walks), or
+ * NULL (the user reads are made one by one, rows come from unwind_pc_rows).
  *
- * A global function, verified once on its own with u as plain memory. As a
- * static function inside the bpf_loop callback, the verifier explored it
- * again for every state the loop could be in, times every program: 7.3's
+ * A global function, verified once on its own with u and x as plain memory.
+ * As a static function inside the bpf_loop callback, the verifier explored
+ * it again for every state the loop could be in, times every program: 7.3's
  * verifier gave up on the uprobe programs after a million instructions.
  */
-__noinline int unwind_frame(struct unwind_regs *u)
+__noinline int unwind_frame(struct unwind_regs *u, struct unwind_scratch *x)
 {
 	__u64 cfa, ret = 0;
 
@@ -367,25 +436,44 @@ __noinline int unwind_frame(struct unwind_regs *u)
 	__u64 bp = u->bp;
 	/* A return address points after its call: look up the call. */
 	struct pc_row_key k = {.tgid = u->tgid, .image = u->image, .addr = u->pc - (u->exact ? 0 : 1)};
-	const struct memtop_unwind_row *r = bpf_map_lookup_elem(&unwind_pc_rows, &k);
-	if (!r) {
-		if (!unwind_locate(u))
-			return 0;
-		if (u->state == MEMTOP_UNWIND_READY) {
-			r = unwind_find_row(u, k.addr - u->vm_start + u->vm_off);
-			if (!r)
+	struct memtop_unwind_row row;
+	int have_row = 0;
+	/* Rows are fixed per (image, address): the thread's own cache first. */
+	struct unwind_pc_slot *slot = x ? &x->pcs[pc_slot(k.addr)] : NULL;
+	if (slot && slot->used && slot->addr == k.addr && slot->image == k.image) {
+		row = slot->row;
+		have_row = 1;
+	} else {
+		const struct memtop_unwind_row *r = bpf_map_lookup_elem(&unwind_pc_rows, &k);
+		if (!r) {
+			if (!unwind_locate(u))
 				return 0;
-			bpf_map_update_elem(&unwind_pc_rows, &k, r, BPF_ANY);
+			if (u->state == MEMTOP_UNWIND_READY) {
+				r = unwind_find_row(u, k.addr - u->vm_start + u->vm_off);
+				if (!r)
+					return 0;
+				bpf_map_update_elem(&unwind_pc_rows, &k, r, BPF_ANY);
+			}
+		}
+		if (r) {
+			row = *r;
+			have_row = 1;
+			if (slot) {
+				slot->addr = k.addr;
+				slot->image = k.image;
+				slot->row = row;
+				slot->used = 1;
+			}
 		}
 	}
 
-	if (r) {
-		switch (memtop_row_type(r)) {
+	if (have_row) {
+		switch (memtop_row_type(&row)) {
 		case MEMTOP_ROW_CFA_RSP:
-			cfa = u->sp + ((__u64)memtop_row_cfa(r) << 3);
+			cfa = u->sp + ((__u64)memtop_row_cfa(&row) << 3);
 			break;
 		case MEMTOP_ROW_CFA_RBP:
-			cfa = u->bp + ((__u64)memtop_row_cfa(r) << 3);
+			cfa = u->bp + ((__u64)memtop_row_cfa(&row) << 3);
 			break;
 		case MEMTOP_ROW_PLT:
 			cfa = u->sp + 8;
@@ -396,26 +484,23 @@ __noinline int unwind_frame(struct unwind_regs *u)
 		default:
 			return 0;
 		}
-		if (bpf_probe_read_user(&ret, sizeof(ret), (void *)(cfa - 8)))
+		if (read_user_u64(x, cfa - 8, &ret))
 			return 0;
-		if (r->rbp && bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + ((__s64)r->rbp << 3))))
+		if (row.rbp && read_user_u64(x, cfa + ((__s64)row.rbp << 3), &bp))
 			return 0;
 		u->flags |= MEMTOP_STACK_DWARF;
 		u->sp = cfa;
 		u->bp = bp;
 	} else {
-		/* No table (JIT code, or one not built yet): frame pointers. */
-		struct {
-			__u64 next;
-			__u64 ret;
-		} frame;
+		/* No table (JIT code, or one not built yet): frame pointers,
+		 * bp -> {caller's rbp, return address}. */
+		__u64 next = 0;
 		if (bp < u->sp || bp - u->sp > MAX_FRAME_SPAN || (bp & 7))
 			return 0;
-		if (bpf_probe_read_user(&frame, sizeof(frame), (void *)bp))
+		if (read_user_u64(x, bp, &next) || read_user_u64(x, bp + 8, &ret))
 			return 0;
-		ret = frame.ret;
 		u->sp = bp + 16;
-		u->bp = frame.next;
+		u->bp = next;
 	}
 	u->exact = 0;
 	ret = uretprobe_return(u, ret);
@@ -436,7 +521,7 @@ static long unwind_step(__u32 i, void *data)
 {
 	struct unwinder *u = data;
 
-	if (!unwind_frame(&u->r))
+	if (!unwind_frame(&u->r, u->scratch))
 		return 1;
 	__u32 n = i + 1;
 	if (n >= MEMTOP_MAX_FRAMES)

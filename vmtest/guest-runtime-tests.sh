@@ -17,6 +17,9 @@
 memtop=$1 rt=$2
 shift 2
 export CI=true
+# The memtop run-tests.sh chose (MEMTOP_BIN there): runtime_tests would
+# otherwise run the one whose path it was compiled with.
+export MEMTOP_BIN="$memtop"
 tmp=$(mktemp -d /tmp/rt.XXXXXX)
 now() { cut -d' ' -f1 /proc/uptime; }
 

@@ -10,6 +10,7 @@ struct KernelMaps {
     int mapped = -1, mapped_ends = -1, mapped_aggs = -1, map_procs = -1;  // anonymous mappings
     int unwind_rows = -1, unwind_files = -1;                              // the unwinder's tables
     int py_procs = -1, py_stacks = -1;  // Python frames (bpf/python_frames.h): full build only
+    int py_procs_gen = -1;              // changed after each change to py_procs
 };
 
 }  // namespace memtop

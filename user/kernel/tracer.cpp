@@ -211,6 +211,7 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     maps_.unwind_files = map_fd(obj_, "unwind_files");
     maps_.py_procs = map_fd(obj_, "py_procs");
     maps_.py_stacks = map_fd(obj_, "py_stacks");
+    maps_.py_procs_gen = map_fd(obj_, "py_procs_gen");
     if (mappings_) {
         maps_.mapped = map_fd(obj_, "mapped");
         maps_.mapped_ends = map_fd(obj_, "mapped_ends");
@@ -428,6 +429,11 @@ std::string Tracer::watch_python(int pid, const std::vector<Mapping>& maps) {
     uint32_t key = static_cast<uint32_t>(pid);
     if (bpf_map_update_elem(maps_.py_procs, &key, &c, BPF_ANY) != 0)
         return who + ": " + describe("record its Python layout", errno);
+    // After the entry: each thread keeps its last py_procs answer until the
+    // generation changes (python_process() in bpf/python_frames.h).
+    uint32_t zero = 0, gen = ++py_procs_gen_;
+    if (bpf_map_update_elem(maps_.py_procs_gen, &zero, &gen, BPF_ANY) != 0)
+        return who + ": " + describe("announce its Python layout", errno);
     return who + " (CPython " + std::to_string(l.major) + "." + std::to_string(l.minor) + "): Python frames on";
 }
 

@@ -167,6 +167,7 @@ private:
     std::unique_ptr<MapReader> reader_;
     std::unique_ptr<UnwindTables> unwind_;
     std::unique_ptr<PythonFrames> python_;
+    uint32_t py_procs_gen_ = 0;  // the last value written to the py_procs_gen map (watch_python)
     std::vector<AttachedLibrary> libraries_;
 };
 
