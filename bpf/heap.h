@@ -421,6 +421,23 @@ int BPF_KPROBE(new_own_entry, __u64 size)
 	return 0;
 }
 
+/* mimalloc's mi_new_n(count, size) (what mi_stl_allocator allocates with):
+ * new_own_entry's, for count * size bytes. An overflowing product makes it
+ * throw or return NULL: counted as nothing either way. */
+SEC("uprobe")
+int BPF_KPROBE(new_n_own_entry, __u64 count, __u64 size)
+{
+	use_task_stack(ctx);
+	__u64 bytes = count * size, n = count;
+	/* Opaque to clang, which would turn the check into __multi3. */
+	asm volatile("" : "+r"(n));
+	if (n && bytes / n != size)
+		bytes = ~0ULL;
+	int want;
+	begin_call(ctx, MEMTOP_KIND_NEW_OWN, bytes, &want);
+	return 0;
+}
+
 /* An entry-type probe on a `ret` of such an operator new (or of code it
  * tail-calls), where rax holds the block and sp is back at new's entry sp:
  * the same moment a return probe would see, without replacing the return
