@@ -33,10 +33,17 @@
 #define MAP_RETRIES 4
 
 /* Live allocations and per-stack aggregates. Sizes are set by the loader
- * before load (--max-allocs, --max-aggs). */
+ * before load (--max-allocs, --max-aggs). The allocation table is allocated
+ * as used, not up front: a preallocated one cost 104 bytes per entry
+ * whether used or not (54.5 MB at 2^19 entries), an empty one costs its
+ * buckets (16 bytes per entry: 32 MiB at the default 2^21), and each live
+ * block about 96 bytes more. So its size can be large enough for programs
+ * with millions of live blocks (PYTHONMALLOC=malloc python3) without the
+ * kernel holding that memory for the small ones. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 19);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 21);
 	__type(key, struct memtop_alloc_key);
 	__type(value, struct memtop_alloc_val);
 } allocs SEC(".maps");
