@@ -434,8 +434,9 @@ void api_sites_cmd(const std::string& target, const expect::ApiSite (&sites)[N])
     REQUIRE_FALSE(r.timed_out);
     REQUIRE(r.exit_code == 0);
     REQUIRE(r.final_report);
+    // (Not check_report_shape: it takes every listed stack to hold bytes,
+    // as the default order lists them; --sort allocated lists freed ones.)
     const json& rep = *r.final_report;
-    check_report_shape(rep);
     ProcStats p = proc_by_comm(rep, target);
     REQUIRE(p.found);
     INFO(describe_stacks(rep, p.pid));
