@@ -164,6 +164,27 @@ struct {
 	__type(value, struct memtop_proc);
 } procs SEC(".maps");
 
+/* With a target (-p, -- CMD and, with -f, what it starts): its processes,
+ * put here by user space before they run on (-- CMD) or at the attach (-p).
+ * Their growth and mappings are recorded from then on, not only once their
+ * first heap allocation has made their entry in procs. Ended by
+ * lifecycle.h with the process. Hashed without preallocation: a few
+ * entries. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 14);
+	__type(key, __u32);
+	__type(value, __u32);
+} targets SEC(".maps");
+
+/* With a target, whether process tgid's growth and mappings are recorded:
+ * a target's, or one whose heap is traced. */
+static __always_inline int target_process(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&targets, &tgid) || bpf_map_lookup_elem(&procs, &tgid);
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, MEMTOP_CNT__MAX);

@@ -47,7 +47,7 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (tgid == self_tgid)
 		return 0;
-	if (traced_only && !bpf_map_lookup_elem(&procs, &tgid))
+	if (traced_only && !target_process(tgid))
 		return 0;
 	struct memtop_stack *s = bpf_task_storage_get(&fault_stacks, bpf_get_current_task_btf(), 0,
 	                                              BPF_LOCAL_STORAGE_GET_F_CREATE);

@@ -33,10 +33,17 @@
 #define MAP_RETRIES 4
 
 /* Live allocations and per-stack aggregates. Sizes are set by the loader
- * before load (--max-allocs, --max-aggs). */
+ * before load (--max-allocs, --max-aggs). The allocation table is allocated
+ * as used, not up front: a preallocated one cost 104 bytes per entry
+ * whether used or not (54.5 MB at 2^19 entries), an empty one costs its
+ * buckets (16 bytes per entry: 32 MiB at the default 2^21), and each live
+ * block about 96 bytes more. So its size can be large enough for programs
+ * with millions of live blocks (PYTHONMALLOC=malloc python3) without the
+ * kernel holding that memory for the small ones. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 19);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 21);
 	__type(key, struct memtop_alloc_key);
 	__type(value, struct memtop_alloc_val);
 } allocs SEC(".maps");
@@ -434,6 +441,23 @@ int BPF_KPROBE(new_own_entry, __u64 size)
 	use_task_stack(ctx);
 	int want;
 	begin_call(ctx, MEMTOP_KIND_NEW_OWN, size, &want);
+	return 0;
+}
+
+/* mimalloc's mi_new_n(count, size) (what mi_stl_allocator allocates with):
+ * new_own_entry's, for count * size bytes. An overflowing product makes it
+ * throw or return NULL: counted as nothing either way. */
+SEC("uprobe")
+int BPF_KPROBE(new_n_own_entry, __u64 count, __u64 size)
+{
+	use_task_stack(ctx);
+	__u64 bytes = count * size, n = count;
+	/* Opaque to clang, which would turn the check into __multi3. */
+	asm volatile("" : "+r"(n));
+	if (n && bytes / n != size)
+		bytes = ~0ULL;
+	int want;
+	begin_call(ctx, MEMTOP_KIND_NEW_OWN, bytes, &want);
 	return 0;
 }
 

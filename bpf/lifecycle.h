@@ -73,6 +73,7 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	 * verifier refuses. */
 	asm volatile("" : "+r"(r));
 	asm volatile("" : "+r"(mp));
+	bpf_map_delete_elem(&targets, &tgid);
 	if (!p && !r && !mp)
 		return 0;
 	emit(MEMTOP_EV_EXIT, tgid, p, r, mp);

@@ -270,12 +270,12 @@ static __always_inline void add_mapping(struct memtop_map_proc *mp, __u32 tgid, 
 }
 
 /* Whose mappings are recorded: not memtop's, and with a target only the
- * heap-traced processes'. */
+ * targets' and the heap-traced processes'. */
 static __always_inline int mapping_traced(__u32 tgid)
 {
 	if (tgid == self_tgid)
 		return 0;
-	return !traced_only || bpf_map_lookup_elem(&procs, &tgid);
+	return !traced_only || target_process(tgid);
 }
 
 /*

@@ -23,6 +23,10 @@
 #ifndef MEMTOP_TEST_PROGS_EXPECT_H
 #define MEMTOP_TEST_PROGS_EXPECT_H
 
+/* ---------------------------------------------------------------- map_first */
+/* Mapped (and every page touched) before any heap allocation: 8 MiB. */
+#define MAPFIRST_KB 8192
+
 /* ------------------------------------------------------------- sample_sites */
 /* --sample tests: one block size per site (see sample_sites.c). */
 #define SAMPLE_SMALL_N 65536 /* malloc(1 KiB) x 65536 = 64 MiB, every second one freed */

@@ -102,7 +102,7 @@ TEST_CASE("memtop --help shows every option's default", "[cli]") {
         {"--top", "10"},
         {"--iterations", "none: until stopped"},
         {"--duration", "none: until stopped"},
-        {"--max-allocs", "524288"},
+        {"--max-allocs", "2097152"},
         {"--max-stacks", "16384"},
         {"--max-aggs", "65536"},
         {"--max-procs", "16384"},

@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "api_sites.h"
 #include "expect.h"
 #include "harness.h"
 
@@ -412,6 +413,65 @@ TEST_CASE("allocators: memtop -p attaches to a running cpp_sites_fp under tcmall
     CHECK(p.heap_peak_bytes == CPP_PEAK_BYTES);
     CHECK(p.allocs_total == CPP_ALLOCS_TOTAL + CPP_EH_ALLOCS);
     CHECK(p.frees_total == CPP_FREES_TOTAL + CPP_EH_ALLOCS);
+}
+
+// An allocator's own API called by name (api_sites_X, linked with X): every
+// site exact, outstanding and allocated in all (--sort allocated lists the
+// stacks whose blocks were all freed too), and the process's totals are the
+// sites' plus what the runtime allocated without them (--baseline): a
+// malloc that the allocator routes to its own API counts once.
+template <size_t N>
+void api_sites_cmd(const std::string& target, const expect::ApiSite (&sites)[N]) {
+    RT_REQUIRE_ENV();
+    if (!have_prog(target)) {
+        if (ci_mode()) FAIL(target << " was not built (tools/deps.txt installs its allocator)");
+        return;
+    }
+    Variant v{target, "api_sites.cpp", true};
+    Baseline b = measure_baseline(v);
+    Run r = run_memtop_cmd(command_of(v), {"--sort", "allocated"});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    // (Not check_report_shape: it takes every listed stack to hold bytes,
+    // as the default order lists them; --sort allocated lists freed ones.)
+    const json& rep = *r.final_report;
+    ProcStats p = proc_by_comm(rep, target);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+    long long bytes = 0, allocs = 0, allocs_total = 0;
+    for (const expect::ApiSite& site : sites) {
+        INFO("site " << site.function);
+        Sum s = sum_frame0(rep, p.pid, site.function);
+        CHECK(s.bytes == site.bytes);
+        CHECK(s.allocs == site.allocs);
+        CHECK(s.alloc_bytes_total == site.alloc_bytes_total);
+        CHECK(s.allocs_total == site.allocs_total);
+        bytes += site.bytes;
+        allocs += site.allocs;
+        allocs_total += site.allocs_total;
+    }
+    CHECK(p.heap_bytes == b.heap + bytes);
+    CHECK(p.allocs_total == b.allocs_total + allocs_total);
+    CHECK(p.frees_total == b.frees_total + allocs_total - allocs);
+    Sum all = sum_all(rep, p.pid);
+    CHECK(all.bytes == p.heap_bytes);
+}
+
+TEST_CASE("allocators: jemalloc's own API (mallocx, rallocx, sdallocx, dallocx) by name: exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_jemalloc", expect::api_jemalloc_sites);
+}
+
+TEST_CASE("allocators: tcmalloc's own API (tc_malloc, tc_new, tc_free_sized...) by name: exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_tcmalloc", expect::api_tcmalloc_sites);
+}
+
+TEST_CASE("allocators: mimalloc's own API (mi_malloc, mi_zalloc, mi_new_n, mi_free_size...) by name: exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_sites);
 }
 
 TEST_CASE("-f follows the processes CMD starts: a shell's child is traced exactly", "[bpf][sites][cmd][follow]") {

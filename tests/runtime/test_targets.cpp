@@ -3,6 +3,7 @@
 // their resident memory and heap 0; and a target's growth is measured as
 // the system view measures every process's.
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -85,4 +86,110 @@ TEST_CASE("memtop -- a command that never allocates lists it in the final report
     CHECK(p["exited"] == true);
     CHECK(p["heap_bytes"] == 0);
     CHECK(p["allocs_total"] == 0);
+}
+
+namespace {
+// map_first's mapping (every frame searched for map_first_site, which calls
+// mmap) and its growth stacks (frames[0] is the touching instruction, in
+// touch_first_site), in a report.
+const json* first_mapping(const json& r, int pid) {
+    for (const auto& st : r["mappings"]) {
+        if (st["pid"] != pid) continue;
+        for (const auto& f : st["frames"])
+            if (fn_is(f, "map_first_site")) return &st;
+    }
+    return nullptr;
+}
+long long first_growth(const json& r, int pid) {
+    long long bytes = 0;
+    for (const auto& st : r["growth_stacks"])
+        if (st["pid"] == pid && !st["frames"].empty() && fn_is(st["frames"][0], "touch_first_site"))
+            bytes += st["bytes"].get<long long>();
+    return bytes;
+}
+}  // namespace
+
+// Issue 16: a target's mapping and growth stacks were recorded only once its
+// first heap allocation had registered it with the kernel side. map_first
+// never allocates: it maps MAPFIRST_KB and touches every page.
+TEST_CASE("a -p target's mapping and growth stacks are recorded before its first allocation",
+          "[bpf][targets][mappings][growth]") {
+    RT_REQUIRE_ENV();
+    if (!kernel_has_unwinder()) {
+        WARN("growth stacks need Linux 5.17");
+        return;
+    }
+    Child prog, memtop;
+    const int pid = start_prog(prog, {prog_path("map_first_fp"), "--wait"});
+    // 4 KiB mean sampling interval: each of the 2048 pages is sampled with
+    // p = 1 - exp(-1), weighted 4096/p: a relative standard deviation of
+    // ~2.2%, so 10% is over four of them.
+    auto args = memtop_attach_args({pid});
+    args.insert(args.end(), {"--fault-sample", "4096"});
+    start_memtop(memtop, args);
+    wait_tracing({&prog, &memtop}, memtop, {pid});
+    size_t seen = memtop.out_lines.size();
+    go({&prog, &memtop}, prog);
+
+    const long long size = MAPFIRST_KB * 1024LL;
+    std::string last;
+    auto r = report_until(
+        {&prog, &memtop}, memtop, seen,
+        [&](const json& j) { return first_mapping(j, pid) && first_growth(j, pid) >= size * 9 / 10; }, &last);
+    INFO("last report: " << last);
+    REQUIRE(r);
+    CHECK((*first_mapping(*r, pid))["bytes"] == size);
+    CHECK(first_growth(*r, pid) <= size * 11 / 10);
+    const json* e = entry(*r, pid);
+    REQUIRE(e);
+    CHECK((*e)["heap_bytes"] == 0);  // it never allocated
+    CHECK((*e)["allocs_total"] == 0);
+
+    end_prog({&prog, &memtop}, prog);
+    Run run = stop_memtop({&prog, &memtop}, memtop, 0);
+    CHECK(run.exit_code == 0);
+}
+
+TEST_CASE("memtop -- CMD: mapping and growth stacks of a command that never allocates",
+          "[bpf][targets][mappings][growth][cmd]") {
+    RT_REQUIRE_ENV();
+    if (!kernel_has_unwinder()) {
+        WARN("growth stacks need Linux 5.17");
+        return;
+    }
+    REQUIRE(have_prog("map_first_fp"));
+    // CMD inherits memtop's stdin (a pipe): the test drives map_first
+    // through memtop and reads a report while it runs (an exited process's
+    // mappings are gone with it).
+    std::vector<std::string> argv = memtop_base_args();
+    argv.insert(argv.end(), {"--fault-sample", "4096", "--", prog_path("map_first_fp"), "--wait"});
+    Child memtop;
+    start_memtop(memtop, argv, true);
+    memtop.lines_on_stderr = true;  // with --json, CMD's stdout is memtop's stderr
+    const int pid = wait_ready({&memtop}, memtop);
+    size_t from_err = 0, from = 0;
+    go({&memtop}, memtop, "done", &from_err);
+
+    const long long size = MAPFIRST_KB * 1024LL;
+    std::optional<json> r;
+    auto live = wait_line(
+        {&memtop}, memtop, false,
+        [&](const std::string& l) {
+            if (!starts_with(l, "{")) return false;
+            json j = json::parse(l, nullptr, false);
+            if (j.is_discarded() || !first_mapping(j, pid) || first_growth(j, pid) < size * 9 / 10) return false;
+            r = j;
+            return true;
+        },
+        kTimeout, &from);
+    REQUIRE(live);
+    CHECK((*first_mapping(*r, pid))["bytes"] == size);
+    CHECK(first_growth(*r, pid) <= size * 11 / 10);
+    const json* e = entry(*r, pid);
+    REQUIRE(e);
+    CHECK((*e)["heap_bytes"] == 0);
+
+    memtop.close_stdin();
+    Run run = stop_memtop({&memtop}, memtop, 0);
+    CHECK(run.exit_code == 0);
 }

@@ -130,6 +130,40 @@ TEST_CASE("jemalloc, tcmalloc and mimalloc: operator new is probed at its return
     CHECK(j["_Znwm"].return_sites.size() >= 2);
 }
 
+TEST_CASE("tcmalloc's and mimalloc's own API: aliases probed once, the rest by their own names", "[placement]") {
+    // Debian's tcmalloc: tc_malloc is malloc, tc_new is operator new; the
+    // probe is planned once, under the standard name.
+    auto t = plan(kTcmalloc);
+    CHECK(t.count("malloc"));
+    CHECK_FALSE(t.count("tc_malloc"));
+    CHECK_FALSE(t.count("tc_new"));
+    REQUIRE(t.count("tc_malloc_skip_new_handler"));  // a function of its own
+    CHECK(t["tc_malloc_skip_new_handler"].program == ProbeProgram::MallocEntry);
+    CHECK(t["tc_malloc_skip_new_handler"].has_return);
+
+    auto m = plan(kMimalloc);
+    CHECK(m.count("malloc"));
+    CHECK_FALSE(m.count("mi_malloc"));  // malloc's alias
+    for (const char* f : {"mi_zalloc", "mi_malloc_aligned", "mi_malloc_small"}) {
+        INFO(f);
+        REQUIRE(m.count(f));
+        CHECK(m[f].program == ProbeProgram::MallocEntry);
+    }
+    CHECK(m["mi_mallocn"].program == ProbeProgram::CallocEntry);
+    CHECK(m["mi_calloc_aligned"].program == ProbeProgram::CallocEntry);
+    CHECK(m["mi_rezalloc"].program == ProbeProgram::ReallocEntry);
+    CHECK(m["mi_recalloc"].program == ProbeProgram::ReallocarrayEntry);
+    CHECK(m["mi_free_size"].program == ProbeProgram::FreeEntry);
+    // mi_new_n(count, size) allocates itself: its block is taken at its returns.
+    REQUIRE(m.count("mi_new_n"));
+    CHECK(m["mi_new_n"].program == ProbeProgram::NewNOwnEntry);
+    CHECK(m["mi_new_n"].not_traced.empty());
+    CHECK_FALSE(m["mi_new_n"].return_sites.empty());
+    // Nothing that would count a call twice: mi_new_realloc is left to the
+    // mi_realloc it calls.
+    CHECK_FALSE(m.count("mi_new_realloc"));
+}
+
 TEST_CASE("a function's code range comes from its FDE, also without a symbol", "[placement]") {
     auto img = ElfImage::open(kLibstdcxx);
     auto fn = img->function("_Znwm");

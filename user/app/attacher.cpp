@@ -101,6 +101,7 @@ std::string Attacher::attach_pid(int pid) {
     } catch (const MemtopError& e) {
         attach_failed(pid, who, e);
     }
+    watch_target(pid);
     watch_python(pid, *maps);
     return "tracing " + who + " (" + comm_of(pid) + "): " + std::to_string(files.size()) + " libraries, " +
            std::to_string(probes) + " probes";
@@ -140,6 +141,7 @@ void Attacher::start_command() {
     // NDJSON on stdout stays parseable line by line: CMD prints to stderr.
     cmd_ = std::make_unique<TracedCommand>(path, opt_.command, opt_.json && opt_.output.empty(), opt_.follow);
     int pid = cmd_->pid();
+    watch_target(pid);
     size_t probes = 0;
     auto& done = command_files_[pid];
     for (const auto& f : files)
@@ -166,6 +168,13 @@ std::vector<LibraryFile> Attacher::loaded_allocator_files(const std::string& exe
     return out;
 }
 
+void Attacher::watch_target(int pid) {
+    tracer_.watch_target(pid);
+    // Exited before the entry was made: the exit that deletes it has run,
+    // and the pid could come back as another process.
+    if (process_exited(pid)) tracer_.watch_target(pid, false);
+}
+
 void Attacher::watch_python(int pid, const std::vector<Mapping>& maps) {
     std::string said = tracer_.watch_python(pid, maps);
     if (!said.empty() && (opt_.verbose || said.find("Python frames on") == std::string::npos)) log(said);
@@ -174,7 +183,8 @@ void Attacher::watch_python(int pid, const std::vector<Mapping>& maps) {
 void Attacher::command_fork(int pid) {
     // The child maps what its parent mapped at the fork.
     auto maps = read_proc_maps(pid, nullptr);
-    if (!maps) return;         // gone already
+    if (!maps) return;  // gone already
+    watch_target(pid);
     watch_python(pid, *maps);  // a forked CPython (multiprocessing) runs the same interpreter
     auto& done = command_files_[pid];
     size_t probes = 0;

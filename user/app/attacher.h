@@ -57,6 +57,9 @@ private:
     // Probes one allocator file for `pid` (-1: all), says what it leaves
     // out; returns the number of probes.
     size_t attach_file(const LibraryFile& f, int pid);
+    // A target's growth and mappings are recorded before its first heap
+    // allocation.
+    void watch_target(int pid);
     // A CPython process gets Python frames in its heap stacks.
     void watch_python(int pid, const std::vector<Mapping>& maps);
     // The files `exe` will load at start (with `env`, or memtop's own) that

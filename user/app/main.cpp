@@ -52,7 +52,7 @@ int print_probe_plan(const std::string& path) {
             printf("%-40s not probed: jumps to %s\n", s.symbol.c_str(), s.forwards_to.c_str());
         else if (!s.not_traced.empty())
             printf("%-40s not probed: %s\n", s.symbol.c_str(), s.not_traced.c_str());
-        else if (s.program == ProbeProgram::NewOwnEntry)
+        else if (!s.return_sites.empty())
             printf("%-40s +0x%-4llx %-10s %s  (+%zu return sites)\n", s.symbol.c_str(),
                    (unsigned long long)s.insn_offset, s.emulated ? "emulated" : "stepped", s.instruction.c_str(),
                    s.return_sites.size());

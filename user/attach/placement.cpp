@@ -17,6 +17,8 @@ const char* program_name(ProbeProgram p) {
             return "new_entry";
         case ProbeProgram::NewOwnEntry:
             return "new_own_entry";
+        case ProbeProgram::NewNOwnEntry:
+            return "new_n_own_entry";
         case ProbeProgram::CallocEntry:
             return "calloc_entry";
         case ProbeProgram::ReallocEntry:
@@ -56,6 +58,78 @@ const std::vector<AllocatorSymbol>& allocator_symbols() {
         {"rallocx", P::ReallocEntry, true, DI | SI, false},
         {"sdallocx", P::FreeEntry, false, DI, true},
         {"dallocx", P::FreeEntry, false, DI, true},
+        // tcmalloc's own names (gperftools/tcmalloc.h). Debian's libtcmalloc
+        // makes most of them aliases of malloc, free, new...: those are
+        // probed once, under the first name. Its debug builds define them
+        // as functions of their own.
+        {"tc_malloc", P::MallocEntry, true, DI, false},
+        {"tc_malloc_skip_new_handler", P::MallocEntry, true, DI, false},
+        {"tc_calloc", P::CallocEntry, true, DI | SI, false},
+        {"tc_realloc", P::ReallocEntry, true, DI | SI, false},
+        {"tc_memalign", P::MemalignEntry, true, DI | SI, false},
+        {"tc_posix_memalign", P::PosixMemalignEntry, true, DI | SI | DX, false},
+        {"tc_valloc", P::MallocEntry, true, DI, false},
+        {"tc_pvalloc", P::MallocEntry, true, DI, false},
+        {"tc_free", P::FreeEntry, false, DI, true},
+        {"tc_cfree", P::FreeEntry, false, DI, true},
+        {"tc_free_sized", P::FreeEntry, false, DI, true},
+        {"tc_delete", P::FreeEntry, false, DI, true},
+        {"tc_deletearray", P::FreeEntry, false, DI, true},
+        {"tc_delete_sized", P::FreeEntry, false, DI, true},
+        {"tc_deletearray_sized", P::FreeEntry, false, DI, true},
+        {"tc_delete_nothrow", P::FreeEntry, false, DI, true},
+        {"tc_deletearray_nothrow", P::FreeEntry, false, DI, true},
+        {"tc_delete_aligned", P::FreeEntry, false, DI, true},
+        {"tc_deletearray_aligned", P::FreeEntry, false, DI, true},
+        {"tc_delete_sized_aligned", P::FreeEntry, false, DI, true},
+        {"tc_deletearray_sized_aligned", P::FreeEntry, false, DI, true},
+        {"tc_delete_aligned_nothrow", P::FreeEntry, false, DI, true},
+        {"tc_deletearray_aligned_nothrow", P::FreeEntry, false, DI, true},
+        // mimalloc's own API (mimalloc.h). malloc, calloc, realloc, free and
+        // new are aliases of mi_malloc, mi_calloc, mi_realloc, mi_free and
+        // mi_new in Debian's build; the rest are functions of their own.
+        // Argument layouts: mi_malloc_aligned(size, align) is malloc's (size
+        // in rdi), mi_calloc_aligned(n, size, align) calloc's,
+        // mi_realloc_aligned(p, size, align) realloc's, mi_recalloc(p, n,
+        // size) reallocarray's. Not probed: mi_new_realloc(n) (it calls
+        // mi_realloc, which counts it), mi_strdup/mi_strndup/mi_realpath and
+        // mi_heap_* (see docs/what-it-traces.md).
+        {"mi_malloc", P::MallocEntry, true, DI, false},
+        {"mi_zalloc", P::MallocEntry, true, DI, false},
+        {"mi_malloc_small", P::MallocEntry, true, DI, false},
+        {"mi_zalloc_small", P::MallocEntry, true, DI, false},
+        {"mi_malloc_aligned", P::MallocEntry, true, DI, false},
+        {"mi_malloc_aligned_at", P::MallocEntry, true, DI, false},
+        {"mi_zalloc_aligned", P::MallocEntry, true, DI, false},
+        {"mi_zalloc_aligned_at", P::MallocEntry, true, DI, false},
+        {"mi_valloc", P::MallocEntry, true, DI, false},
+        {"mi_pvalloc", P::MallocEntry, true, DI, false},
+        {"mi_calloc", P::CallocEntry, true, DI | SI, false},
+        {"mi_mallocn", P::CallocEntry, true, DI | SI, false},
+        {"mi_calloc_aligned", P::CallocEntry, true, DI | SI, false},
+        {"mi_calloc_aligned_at", P::CallocEntry, true, DI | SI, false},
+        {"mi_memalign", P::MemalignEntry, true, DI | SI, false},
+        {"mi_aligned_alloc", P::MemalignEntry, true, DI | SI, false},
+        {"mi_posix_memalign", P::PosixMemalignEntry, true, DI | SI | DX, false},
+        {"mi_realloc", P::ReallocEntry, true, DI | SI, false},
+        {"mi_rezalloc", P::ReallocEntry, true, DI | SI, false},
+        // (BSD's reallocf: a failed one frees the block, which memtop then
+        // still counts, as after a failed realloc.)
+        {"mi_reallocf", P::ReallocEntry, true, DI | SI, false},
+        {"mi_realloc_aligned", P::ReallocEntry, true, DI | SI, false},
+        {"mi_realloc_aligned_at", P::ReallocEntry, true, DI | SI, false},
+        {"mi_rezalloc_aligned", P::ReallocEntry, true, DI | SI, false},
+        {"mi_rezalloc_aligned_at", P::ReallocEntry, true, DI | SI, false},
+        {"mi_reallocn", P::ReallocarrayEntry, true, DI | SI | DX, false},
+        {"mi_reallocarray", P::ReallocarrayEntry, true, DI | SI | DX, false},
+        {"mi_recalloc", P::ReallocarrayEntry, true, DI | SI | DX, false},
+        {"mi_recalloc_aligned", P::ReallocarrayEntry, true, DI | SI | DX, false},
+        {"mi_recalloc_aligned_at", P::ReallocarrayEntry, true, DI | SI | DX, false},
+        {"mi_free", P::FreeEntry, false, DI, true},
+        {"mi_cfree", P::FreeEntry, false, DI, true},
+        {"mi_free_size", P::FreeEntry, false, DI, true},
+        {"mi_free_aligned", P::FreeEntry, false, DI, true},
+        {"mi_free_size_aligned", P::FreeEntry, false, DI, true},
         // operator new / new[]: plain, nothrow, aligned, aligned nothrow. No
         // return probe: it would break unwinding of bad_alloc (bpf/heap.h).
         {"_Znwm", P::NewEntry, false, DI, false},
@@ -66,6 +140,22 @@ const std::vector<AllocatorSymbol>& allocator_symbols() {
         {"_ZnamSt11align_val_t", P::NewEntry, false, DI, false},
         {"_ZnwmSt11align_val_tRKSt9nothrow_t", P::NewEntry, false, DI, false},
         {"_ZnamSt11align_val_tRKSt9nothrow_t", P::NewEntry, false, DI, false},
+        // tcmalloc's and mimalloc's own operator new functions (aliases of
+        // the operators above where the file makes them so).
+        {"tc_new", P::NewEntry, false, DI, false},
+        {"tc_newarray", P::NewEntry, false, DI, false},
+        {"tc_new_nothrow", P::NewEntry, false, DI, false},
+        {"tc_newarray_nothrow", P::NewEntry, false, DI, false},
+        {"tc_new_aligned", P::NewEntry, false, DI, false},
+        {"tc_newarray_aligned", P::NewEntry, false, DI, false},
+        {"tc_new_aligned_nothrow", P::NewEntry, false, DI, false},
+        {"tc_newarray_aligned_nothrow", P::NewEntry, false, DI, false},
+        {"mi_new", P::NewEntry, false, DI, false},
+        {"mi_new_nothrow", P::NewEntry, false, DI, false},
+        {"mi_new_aligned", P::NewEntry, false, DI, false},
+        {"mi_new_aligned_nothrow", P::NewEntry, false, DI, false},
+        // mi_new_n(count, size): mi_stl_allocator's allocate.
+        {"mi_new_n", P::NewNOwnEntry, false, DI | SI, false},
         // operator delete / delete[]: plain, sized, aligned, sized aligned, nothrow.
         {"_ZdlPv", P::FreeEntry, false, DI, true},
         {"_ZdaPv", P::FreeEntry, false, DI, true},
@@ -315,10 +405,16 @@ std::vector<ProbeSite> plan_probes(const ElfImage& image) {
             }
         }
 
-        if (sym.program == ProbeProgram::NewEntry) {
+        if (sym.program == ProbeProgram::NewEntry || sym.program == ProbeProgram::NewNOwnEntry) {
             NewPlan np = scan_new(image, cs, fn->vaddr, known);
+            if (np.calls_malloc && sym.program == ProbeProgram::NewNOwnEntry) {
+                // A new_n that allocates through malloc is counted by that
+                // malloc's probes, at new_n's frame: nothing to probe.
+                if (n) cs_free(insn, n);
+                continue;
+            }
             if (!np.calls_malloc) {
-                site.program = ProbeProgram::NewOwnEntry;
+                if (sym.program == ProbeProgram::NewEntry) site.program = ProbeProgram::NewOwnEntry;
                 if (np.error.empty() && np.rets.empty()) np.error = "it has no return instruction";
                 for (uint64_t r : np.rets) {
                     auto off = image.file_offset(r);

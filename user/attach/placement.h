@@ -22,8 +22,9 @@ namespace memtop {
 // One BPF program per argument layout (bpf/heap.h).
 enum class ProbeProgram {
     MallocEntry,
-    NewEntry,     // operator new that allocates through malloc: the block is taken from that call
-    NewOwnEntry,  // operator new with an allocator of its own: the block is taken at its returns
+    NewEntry,      // operator new that allocates through malloc: the block is taken from that call
+    NewOwnEntry,   // operator new with an allocator of its own: the block is taken at its returns
+    NewNOwnEntry,  // the same for mimalloc's mi_new_n(count, size): count * size bytes
     CallocEntry,
     ReallocEntry,
     ReallocarrayEntry,
@@ -43,8 +44,10 @@ struct AllocatorSymbol {
     bool null_noop;     // f(NULL) does nothing (free, delete): may skip the NULL test
 };
 
-// Every allocator entry point memtop knows: glibc's malloc family and every
-// libstdc++/libc++ operator new/new[]/delete/delete[] variant.
+// Every allocator entry point memtop knows: glibc's malloc family, every
+// libstdc++/libc++ operator new/new[]/delete/delete[] variant, and the own
+// APIs of jemalloc (mallocx...), tcmalloc (tc_malloc...) and mimalloc
+// (mi_malloc...). Names that are aliases of one function are probed once.
 const std::vector<AllocatorSymbol>& allocator_symbols();
 
 struct ProbeSite {

@@ -6,7 +6,7 @@
 namespace memtop {
 
 struct MapSizes {
-    uint32_t allocs = 1u << 19;       // live allocations tracked at once
+    uint32_t allocs = 1u << 21;       // live allocations tracked at once (allocated as used: bpf/heap.h)
     uint32_t stacks = 1u << 14;       // distinct stacks
     uint32_t aggs = 1u << 16;         // (process, stack) pairs
     uint32_t procs = 1u << 14;        // processes (heap-traced, and for resident memory)

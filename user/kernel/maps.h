@@ -9,6 +9,7 @@ struct KernelMaps {
     int growth = -1;                                                      // page-fault growth per stack
     int mapped = -1, mapped_ends = -1, mapped_aggs = -1, map_procs = -1;  // anonymous mappings
     int unwind_rows = -1, unwind_files = -1;                              // the unwinder's tables
+    int targets = -1;                                                     // -p/-- CMD's processes (bpf/common.h)
     int py_procs = -1, py_stacks = -1;  // Python frames (bpf/python_frames.h): full build only
     int py_procs_gen = -1;              // changed after each change to py_procs
 };

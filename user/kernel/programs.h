@@ -41,6 +41,7 @@ inline constexpr ProgramSpec kPrograms[] = {
     {"malloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::MallocEntry},
     {"new_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::NewEntry},
     {"new_own_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::NewOwnEntry},
+    {"new_n_own_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::NewNOwnEntry},
     {"calloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::CallocEntry},
     {"realloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ReallocEntry},
     {"reallocarray_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ReallocarrayEntry},

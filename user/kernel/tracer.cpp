@@ -87,7 +87,7 @@ void size_maps(bpf_object* obj, const MapSizes& sizes) {
         {"rss", sizes.procs},        {"unwind_rows", sizes.unwind_rows},
         {"mapped", sizes.mappings},  {"mapped_ends", sizes.mappings},
         {"mapped_aggs", sizes.aggs}, {"map_procs", sizes.procs},
-        {"py_stacks", sizes.stacks},
+        {"py_stacks", sizes.stacks}, {"targets", sizes.procs},
     };
     for (const auto& t : table)
         if (bpf_map* m = bpf_object__find_map_by_name(obj, t.name)) bpf_map__set_max_entries(m, t.size);
@@ -203,6 +203,7 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     maps_.stacks = map_fd(obj_, "stacks");
     maps_.aggs = map_fd(obj_, "aggs");
     maps_.procs = map_fd(obj_, "procs");
+    maps_.targets = map_fd(obj_, "targets");
     maps_.counters = map_fd(obj_, "counters");
     maps_.events = map_fd(obj_, "events");
     maps_.rss = map_fd(obj_, "rss");
@@ -435,6 +436,15 @@ std::string Tracer::watch_python(int pid, const std::vector<Mapping>& maps) {
     if (bpf_map_update_elem(maps_.py_procs_gen, &zero, &gen, BPF_ANY) != 0)
         return who + ": " + describe("announce its Python layout", errno);
     return who + " (CPython " + std::to_string(l.major) + "." + std::to_string(l.minor) + "): Python frames on";
+}
+
+void Tracer::watch_target(int pid, bool on) {
+    uint32_t key = static_cast<uint32_t>(pid), one = 1;
+    if (maps_.targets < 0) return;
+    if (on)
+        bpf_map_update_elem(maps_.targets, &key, &one, BPF_ANY);
+    else
+        bpf_map_delete_elem(maps_.targets, &key);
 }
 
 void Tracer::forget(const std::vector<EndedInstance>& instances) {

@@ -107,6 +107,12 @@ public:
     // The Python frames of the heap stacks, named (null in the compat build).
     PythonFrames* python() { return python_.get(); }
 
+    // A target process (-p, -- CMD, -f's children): its growth and mappings
+    // are recorded from now on, before its first heap allocation (on =
+    // false: not, for a pid that exited meanwhile; the kernel forgets it at
+    // the process's exit).
+    void watch_target(int pid, bool on = true);
+
     // Deletes what the kernel holds for ended process instances.
     void forget(const std::vector<EndedInstance>& instances);
 
