@@ -104,6 +104,11 @@ public:
     // tell the user: "" for no CPython; else that Python frames are on, or
     // why not (a version memtop has no layout for, the compat build).
     std::string watch_python(int pid, const std::vector<Mapping>& maps);
+    // The kernel has pid's Python layout: it runs a CPython memtop
+    // described, and has not exited or exec'd since (bpf/lifecycle.h).
+    bool python_watched(int pid) const;
+    // How many processes that is (the py_procs entries).
+    size_t python_processes() const;
     // The Python frames of the heap stacks, named (null in the compat build).
     PythonFrames* python() { return python_.get(); }
 
