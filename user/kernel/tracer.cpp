@@ -380,6 +380,15 @@ int Tracer::epoll_fd() const {
 
 void Tracer::consume_events() {
     ring_buffer__consume(ring_.get());
+    // One table at a time, the ring read again after each: what came
+    // meanwhile (a new Python stack whose code objects may soon be freed)
+    // waits for one build at most.
+    while (!unwind_needs_.empty()) {
+        auto [pid, file] = unwind_needs_.front();
+        unwind_needs_.pop_front();
+        unwind_->on_need(pid, file);
+        ring_buffer__consume(ring_.get());
+    }
 }
 
 void Tracer::sum_rss_exactly() const {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -132,8 +133,12 @@ private:
         void python_stack_stored(uint32_t pid, uint64_t stack_id) override {
             if (t_.python_) t_.python_->stack_stored(pid, stack_id);
         }
+        // Built after the events waiting with it (consume_events): a
+        // table takes milliseconds, in which a short script's imported
+        // modules' code objects can be freed before their stacks' events
+        // are read.
         void unwind_table_needed(uint32_t pid, const FileKey& file) override {
-            if (t_.unwind_) t_.unwind_->on_need(pid, file);
+            if (t_.unwind_) t_.unwind_needs_.emplace_back(pid, file);
         }
 
     private:
@@ -172,6 +177,7 @@ private:
     std::unique_ptr<MapReader> reader_;
     std::unique_ptr<UnwindTables> unwind_;
     std::unique_ptr<PythonFrames> python_;
+    std::deque<std::pair<uint32_t, FileKey>> unwind_needs_;  // requests read, tables not built yet
     std::vector<AttachedLibrary> libraries_;
 };
 
