@@ -104,6 +104,27 @@ TEST_CASE("memtop -- python3.11 py_sites.py: two Python lines over one C path ar
     // before memtop reads them if their stack's event comes late.
 }
 
+TEST_CASE("memtop -f -- sh -c 'python3.11 py_sites.py': a CPython the command starts gets Python frames",
+          "[bpf][python][fork][exec][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    // `; true`: sh forks the interpreter rather than exec'ing it.
+    Run r = run_memtop_cmd({"sh", "-c", kPython + " " + progs_src("python/py_sites.py") + "; true"},
+                           {"-f", "--sort", "allocated"});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    int pid = python_pid(rep);
+    REQUIRE(pid > 0);
+    INFO(describe_stacks(rep, pid));
+    const json* a = stack_where(rep, pid, "alloc_bytes_total", kCallsA * kBlockA);
+    REQUIRE(a);
+    CHECK((*a)["allocs_total"] == kCallsA);
+    CHECK(python_frames(*a) == std::vector<std::string>{at("site_a", "py_site_a"), at("run_sites", "py_run_a"),
+                                                        at("<module>", "py_module")});
+}
+
 TEST_CASE("memtop -p on a python3.11 waiting on stdin: its blocks outstanding under their Python lines",
           "[bpf][python][attach][host]") {
     RT_REQUIRE_ENV();
