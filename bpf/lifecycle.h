@@ -12,6 +12,7 @@
 #include "rss.h"
 #ifndef MEMTOP_COMPAT
 #include "mappings.h"
+#include "python_frames.h"
 #include "unwind.h"
 #endif
 
@@ -22,6 +23,10 @@ int BPF_PROG(process_exec, struct task_struct *task)
 	struct memtop_map_proc *mp = NULL;
 #ifndef MEMTOP_COMPAT
 	bpf_map_delete_elem(&vma_caches, &tgid); /* a new image, new mappings */
+	/* The new image may run no CPython, or another one: user space
+	 * describes it again if it does (at -- CMD's exec stop, or on its
+	 * first stack under --heap-all). */
+	bpf_map_delete_elem(&py_procs, &tgid);
 	mp = bpf_map_lookup_elem(&map_procs, &tgid);
 #endif
 	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
@@ -62,6 +67,10 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	__u32 tgid = task->tgid;
 #ifndef MEMTOP_COMPAT
 	bpf_map_delete_elem(&vma_caches, &tgid);
+	/* Its Python layout: the entry goes with the process, so py_procs
+	 * holds the CPython processes alive (a reused pid is no CPython until
+	 * user space says so). */
+	bpf_map_delete_elem(&py_procs, &tgid);
 #endif
 	struct memtop_map_proc *mp = NULL;
 #ifndef MEMTOP_COMPAT

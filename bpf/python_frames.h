@@ -26,7 +26,9 @@
 
 #ifndef MEMTOP_COMPAT
 
-/* CPython processes, keyed by tgid: filled by the loader when it attaches. */
+/* CPython processes, keyed by tgid: filled by the loader when it attaches
+ * (or finds one under --heap-all, --cgroup); deleted at the process's exit
+ * and exec (lifecycle.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);

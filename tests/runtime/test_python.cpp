@@ -11,6 +11,7 @@
 #include <regex>
 #include <sstream>
 
+#include "cgroup.h"
 #include "harness.h"
 
 using namespace rt;
@@ -103,6 +104,27 @@ TEST_CASE("memtop -- python3.11 py_sites.py: two Python lines over one C path ar
     // before memtop reads them if their stack's event comes late.
 }
 
+TEST_CASE("memtop -f -- sh -c 'python3.11 py_sites.py': a CPython the command starts gets Python frames",
+          "[bpf][python][fork][exec][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    // `; true`: sh forks the interpreter rather than exec'ing it.
+    Run r = run_memtop_cmd({"sh", "-c", kPython + " " + progs_src("python/py_sites.py") + "; true"},
+                           {"-f", "--sort", "allocated"});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    int pid = python_pid(rep);
+    REQUIRE(pid > 0);
+    INFO(describe_stacks(rep, pid));
+    const json* a = stack_where(rep, pid, "alloc_bytes_total", kCallsA * kBlockA);
+    REQUIRE(a);
+    CHECK((*a)["allocs_total"] == kCallsA);
+    CHECK(python_frames(*a) == std::vector<std::string>{at("site_a", "py_site_a"), at("run_sites", "py_run_a"),
+                                                        at("<module>", "py_module")});
+}
+
 TEST_CASE("memtop -p on a python3.11 waiting on stdin: its blocks outstanding under their Python lines",
           "[bpf][python][attach][host]") {
     RT_REQUIRE_ENV();
@@ -186,4 +208,100 @@ TEST_CASE("--lines sos.py: the line that allocates most is memory_profiler's", "
     CHECK(memtop_line == mp_line);
     // vals[1:] copies 333,332 pointers into one list: at least that much.
     CHECK(memtop_most >= 333332ULL * 8);
+}
+
+namespace {
+// memtop -v says "memtop: pid N runs /usr/bin/python3.11 (CPython 3.11):
+// Python frames on" once the kernel has pid's layout.
+void wait_python_on(const std::vector<Child*>& all, Child& memtop, int pid) {
+    const std::string who = "memtop: pid " + std::to_string(pid) + " runs ";
+    auto l = wait_line(all, memtop, true, [&](const std::string& l) {
+        return starts_with(l, who) && l.find("Python frames on") != std::string::npos;
+    });
+    INFO("memtop's stderr:\n"
+         << [&] {
+                std::string s;
+                for (const auto& e : memtop.err_lines) s += e + "\n";
+                return s;
+            }());
+    REQUIRE(l);
+}
+
+int python_processes(const json& report) {
+    return report["self"]["python_processes"].get<int>();
+}
+}  // namespace
+
+TEST_CASE("memtop --cgroup: CPythons running before it and started after it get Python frames",
+          "[bpf][python][cgroup][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    // --cgroup finds CPythons as --heap-all and --container do (a scan of
+    // the processes, then the kernel's stack events); a cgroup of its own
+    // keeps the host's other processes out of the stack map.
+    TestCgroup cg("py");
+    const std::vector<std::string> argv = cg.run({kPython, progs_src("python/py_sites.py"), "--wait"});
+    // Running before memtop: found by its scan.
+    Child before, after, mt;
+    const int before_pid = start_prog(before, argv);
+    auto args = memtop_base_args();
+    args.insert(args.end(), {"--cgroup", cg.name, "--exact", "-v"});
+    start_memtop(mt, args);
+    std::vector<Child*> all{&mt, &before};
+    wait_memtop_ready(all, mt, "memtop: tracing cgroup");
+    wait_python_on(all, mt, before_pid);
+    // Started after: found from its first stacks (the kernel's events).
+    const int after_pid = start_prog(after, argv, all);
+    all.push_back(&after);
+    wait_python_on(all, mt, after_pid);
+    go(all, before);
+    go(all, after);
+
+    Run r = stop_memtop(all, mt, SIGINT);
+    CHECK(end_prog(all, before) == 0);
+    CHECK(end_prog(all, after) == 0);
+    INFO(r.diag);
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    CHECK(python_processes(rep) == 2);
+    for (int pid : {before_pid, after_pid}) {
+        INFO("pid " << pid << "\n" << describe_stacks(rep, pid));
+        const json* a = stack_where(rep, pid, "bytes", kCallsA * kBlockA);
+        const json* b = stack_where(rep, pid, "bytes", kBlockB);
+        REQUIRE(a);
+        REQUIRE(b);
+        CHECK((*a)["allocs"] == kCallsA);
+        CHECK((*b)["allocs"] == 1);
+        CHECK(python_frames(*a) == std::vector<std::string>{at("site_a", "py_site_a"), at("run_sites", "py_run_a"),
+                                                            at("<module>", "py_module_wait")});
+        CHECK(python_frames(*b) == std::vector<std::string>{at("site_b", "py_site_b"), at("run_sites", "py_run_b"),
+                                                            at("<module>", "py_module_wait")});
+    }
+}
+
+TEST_CASE("memtop -p python3.11: the kernel's entry for its Python frames goes when it exits",
+          "[bpf][python][attach][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    Child prog, mt;
+    const int pid = start_prog(prog, {kPython, progs_src("python/py_sites.py"), "--wait"});
+    start_memtop(mt, memtop_attach_args({pid}));
+    std::vector<Child*> all{&mt, &prog};
+    wait_tracing(all, mt, {pid});
+    go(all, prog);
+    // While it lives the kernel holds its layout (one process: -p's).
+    size_t seen = 0;
+    std::string last;
+    auto live = report_until(
+        all, mt, seen, [](const json& r) { return python_processes(r) == 1; }, &last);
+    INFO(last);
+    REQUIRE(live);
+    // Its exit ends memtop (-p); the final report is read after the exit,
+    // whose tracepoint deletes the entry.
+    CHECK(end_prog(all, prog) == 0);
+    Run r = stop_memtop(all, mt, 0);
+    INFO(r.diag);
+    REQUIRE(r.final_report);
+    CHECK((*r.final_report)["processes"].size() >= 1);
+    CHECK(python_processes(*r.final_report) == 0);
 }

@@ -75,6 +75,7 @@ TEST_CASE("JSON report has the documented shape, nulls for unknowns", "[report][
     r.lost[Lost::stack_map_full] = 2;
     r.self.rss_bytes = 12345678;
     r.self.probes = 25;
+    r.self.python_processes = 2;
 
     auto j = nlohmann::json::parse(render_json(r));
     CHECK(j["type"] == "report");
@@ -103,6 +104,7 @@ TEST_CASE("JSON report has the documented shape, nulls for unknowns", "[report][
     CHECK(j["lost"]["alloc_map_full"] == 0);
     CHECK(j["self"]["rss_bytes"] == 12345678);
     CHECK(j["self"]["probes"] == 25);
+    CHECK(j["self"]["python_processes"] == 2);
     // One line: NDJSON.
     CHECK(render_json(r).find('\n') == std::string::npos);
 }
@@ -121,6 +123,10 @@ TEST_CASE("text report lists processes, stacks and what was lost", "[report][tex
     CHECK(t.find("events lost 3") != std::string::npos);
     r.lost = {};
     CHECK(render_text(r).find("lost: nothing") != std::string::npos);
+    // memtop's own line counts the CPythons with Python frames, when any.
+    CHECK(render_text(r).find("Python frames in") == std::string::npos);
+    r.self.python_processes = 2;
+    CHECK(render_text(r).find(", Python frames in 2 processes") != std::string::npos);
 }
 
 TEST_CASE("text report titles its stacks by the order they were chosen in", "[report][text][sort]") {

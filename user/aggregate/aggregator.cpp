@@ -217,6 +217,7 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
     r.self = m.self;
     r.self.probes = k.probes;
     r.self.kernel_bytes = k.kernel_bytes;
+    r.self.python_processes = k.python_processes;
     r.host = facts.host_memory();
     hide_untraced(r, m.hidden);
     return r;

@@ -238,6 +238,10 @@ void Attacher::scan_host() {
             if (auto* tables = tracer_.unwind_tables()) tables->load_process(pid);
         auto maps = read_proc_maps(pid, nullptr);
         if (!maps) continue;  // gone, or a kernel thread
+        // A CPython running before memtop started (or one whose stacks
+        // are all known already): its layout to the kernel, once per pid
+        // seen (stack_seen catches the pids reused between scans).
+        if (!python_scanned_.count(pid) && !tracer_.python_watched(pid)) watch_python(pid, *maps);
         for (const auto& f : finder_.files_of(pid, *maps)) {
             if (!host_files_.insert({f.dev, f.ino}).second) continue;
             try {
@@ -248,6 +252,16 @@ void Attacher::scan_host() {
             }
         }
     }
+    // What was checked of pids gone since is forgotten (a reused pid is
+    // checked again).
+    python_scanned_ = std::set<int>(pids.begin(), pids.end());
+    for (auto it = python_checked_.begin(); it != python_checked_.end();)
+        it = python_scanned_.count(static_cast<int>(it->first)) ? std::next(it) : python_checked_.erase(it);
+}
+
+void Attacher::stack_seen(uint32_t pid, uint32_t epoch) {
+    if (!python_checked_.insert({pid, epoch}).second || tracer_.python_watched(static_cast<int>(pid))) return;
+    if (auto maps = read_proc_maps(static_cast<int>(pid), nullptr)) watch_python(static_cast<int>(pid), *maps);
 }
 
 bool Attacher::targets_gone() {

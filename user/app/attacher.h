@@ -43,6 +43,11 @@ public:
     // --heap-all, --cgroup: every allocator file of the processes (of the
     // cgroup), for every process mapping it; files seen before are skipped.
     void scan_host();
+    // --heap-all, --cgroup: a stack was stored for this process instance
+    // (the kernel's event): a CPython among them gets Python frames from
+    // then on. Checked once per instance; cheap when the kernel has its
+    // layout already.
+    void stack_seen(uint32_t pid, uint32_t epoch);
 
     // The -p targets that are gone are dropped (and logged); true when none
     // is left.
@@ -71,9 +76,11 @@ private:
     std::string cgroup_dir_;
     AllocatorFinder finder_;
     std::unique_ptr<TracedCommand> cmd_;
-    std::set<std::pair<uint64_t, uint64_t>> host_files_;                    // --heap-all, --cgroup: files attached
-    std::set<int> live_pids_;                                               // -p targets still running
-    std::set<int> scanned_pids_;                                            // cgroup processes whose files have tables
+    std::set<std::pair<uint64_t, uint64_t>> host_files_;  // --heap-all, --cgroup: files attached
+    std::set<int> live_pids_;                             // -p targets still running
+    std::set<int> scanned_pids_;                          // cgroup processes whose files have tables
+    std::set<int> python_scanned_;  // --heap-all, --cgroup: pids of the last scan, checked for CPython
+    std::set<std::pair<uint32_t, uint32_t>> python_checked_;  // (pid, epoch) instances checked for CPython
     std::map<int, std::set<std::pair<uint64_t, uint64_t>>> command_files_;  // -- CMD: files probed, per process
     bool other_malloc_ = false;                                             // a malloc not glibc's is probed
 };

@@ -62,6 +62,8 @@ void Session::stack_stored(uint32_t pid, uint32_t epoch) {
     // Read the maps while the process is alive: it may be gone by the time
     // the report names its frames.
     namer_.stack_stored(pid, epoch);
+    // --heap-all, --cgroup: a CPython started since memtop did.
+    if (opt_.heap_all || by_cgroup_) attacher_->stack_seen(pid, epoch);
 }
 
 void Session::report(bool final) {

@@ -382,6 +382,15 @@ int Tracer::epoll_fd() const {
 
 void Tracer::consume_events() {
     ring_buffer__consume(ring_.get());
+    // One table at a time, the ring read again after each: what came
+    // meanwhile (a new Python stack whose code objects may soon be freed)
+    // waits for one build at most.
+    while (!unwind_needs_.empty()) {
+        auto [pid, file] = unwind_needs_.front();
+        unwind_needs_.pop_front();
+        unwind_->on_need(pid, file);
+        ring_buffer__consume(ring_.get());
+    }
 }
 
 void Tracer::sum_rss_exactly() const {
@@ -405,7 +414,26 @@ KernelSnapshot Tracer::snapshot(bool with_ages) {
     if (unwind_) k.tables = unwind_->stats();
     k.probes = probe_count();
     k.kernel_bytes = kernel_bytes();
+    k.python_processes = python_processes();
     return k;
+}
+
+size_t Tracer::python_processes() const {
+    if (maps_.py_procs < 0) return 0;
+    size_t n = 0;
+    uint32_t key = 0, next = 0;
+    for (uint32_t* prev = nullptr; bpf_map_get_next_key(maps_.py_procs, prev, &next) == 0; prev = &key) {
+        key = next;
+        n++;
+    }
+    return n;
+}
+
+bool Tracer::python_watched(int pid) const {
+    if (maps_.py_procs < 0) return false;
+    uint32_t key = static_cast<uint32_t>(pid);
+    memtop_py_proc c;
+    return bpf_map_lookup_elem(maps_.py_procs, &key, &c) == 0;
 }
 
 std::string Tracer::watch_python(int pid, const std::vector<Mapping>& maps) {

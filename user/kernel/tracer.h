@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -104,6 +105,11 @@ public:
     // tell the user: "" for no CPython; else that Python frames are on, or
     // why not (a version memtop has no layout for, the compat build).
     std::string watch_python(int pid, const std::vector<Mapping>& maps);
+    // The kernel has pid's Python layout: it runs a CPython memtop
+    // described, and has not exited or exec'd since (bpf/lifecycle.h).
+    bool python_watched(int pid) const;
+    // How many processes that is (the py_procs entries).
+    size_t python_processes() const;
     // The Python frames of the heap stacks, named (null in the compat build).
     PythonFrames* python() { return python_.get(); }
 
@@ -133,8 +139,12 @@ private:
         void python_stack_stored(uint32_t pid, uint64_t stack_id) override {
             if (t_.python_) t_.python_->stack_stored(pid, stack_id);
         }
+        // Built after the events waiting with it (consume_events): a
+        // table takes milliseconds, in which a short script's imported
+        // modules' code objects can be freed before their stacks' events
+        // are read.
         void unwind_table_needed(uint32_t pid, const FileKey& file) override {
-            if (t_.unwind_) t_.unwind_->on_need(pid, file);
+            if (t_.unwind_) t_.unwind_needs_.emplace_back(pid, file);
         }
 
     private:
@@ -174,6 +184,7 @@ private:
     std::unique_ptr<UnwindTables> unwind_;
     std::unique_ptr<PythonFrames> python_;
     uint32_t py_procs_gen_ = 0;  // the last value written to the py_procs_gen map (watch_python)
+    std::deque<std::pair<uint32_t, FileKey>> unwind_needs_;  // requests read, tables not built yet
     std::vector<AttachedLibrary> libraries_;
 };
 

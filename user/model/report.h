@@ -36,10 +36,11 @@ struct ReportStack {
 // memtop's own cost, shown in every report.
 struct SelfStats {
     int64_t rss_bytes = 0;
-    double cpu_seconds = 0;     // user + system since memtop started
-    double cpu_percent = 0;     // of one core, over the last interval
-    size_t probes = 0;          // uprobes attached (entry and return)
-    uint64_t kernel_bytes = 0;  // memtop's BPF maps in kernel memory
+    double cpu_seconds = 0;       // user + system since memtop started
+    double cpu_percent = 0;       // of one core, over the last interval
+    size_t probes = 0;            // uprobes attached (entry and return)
+    uint64_t kernel_bytes = 0;    // memtop's BPF maps in kernel memory
+    size_t python_processes = 0;  // live CPython processes getting Python frames (the kernel's py_procs)
 };
 
 // How whole the stacks are: a user's reason to trust a stack, or not.

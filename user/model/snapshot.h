@@ -45,8 +45,9 @@ struct KernelSnapshot {
     bool mappings_recorded = false;  // mmap/munmap/mremap/brk are traced
     bool unwind_tables = false;      // stacks are unwound with tables (else frame pointers)
     UnwindTableStats tables;
-    size_t probes = 0;          // uprobes attached (entry and return)
-    uint64_t kernel_bytes = 0;  // memtop's BPF maps, as the kernel accounts them
+    size_t probes = 0;            // uprobes attached (entry and return)
+    uint64_t kernel_bytes = 0;    // memtop's BPF maps, as the kernel accounts them
+    size_t python_processes = 0;  // CPython processes whose heap stacks get Python frames (py_procs)
 };
 
 }  // namespace memtop

@@ -181,7 +181,8 @@ std::string render_json(const Report& r) {
                 {"cpu_seconds", r.self.cpu_seconds},
                 {"cpu_percent", r.self.cpu_percent},
                 {"probes", r.self.probes},
-                {"kernel_bytes", r.self.kernel_bytes}}}};
+                {"kernel_bytes", r.self.kernel_bytes},
+                {"python_processes", r.self.python_processes}}}};
     // --sample: every heap figure is an estimate (docs/json.md, "Sampling").
     if (r.sample_bytes) j["sampling"] = {{"bytes", r.sample_bytes}, {"estimates", "heap"}};
     if (r.lines) {

@@ -312,6 +312,7 @@ std::string render_text(const Report& r) {
              human_bytes(r.self.rss_bytes).c_str(), human_bytes(static_cast<int64_t>(r.self.kernel_bytes)).c_str(),
              r.self.cpu_percent, r.self.probes);
     out += line;
+    if (r.self.python_processes) out += ", Python frames in " + std::to_string(r.self.python_processes) + " processes";
     if (u.tables) {
         snprintf(line, sizeof line, ", unwind tables for %zu files (%s of %s in the kernel)", u.table_files,
                  human_bytes(int64_t(u.table_rows * 8)).c_str(), human_bytes(int64_t(u.table_bytes)).c_str());
