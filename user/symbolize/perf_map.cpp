@@ -1,5 +1,9 @@
 #include "symbolize/perf_map.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <iterator>
 
@@ -69,6 +73,62 @@ std::vector<PerfMapEntry> parse_perf_map(std::string_view text, PerfMapLineCount
     }
     if (counts) *counts += n;
     return out;
+}
+
+std::string read_perf_map_fd(int fd, uint64_t end, uint64_t budget, size_t chunk, PerfMapCursor& c,
+                             std::vector<PerfMapEntry>& out, bool& more) {
+    more = false;
+    if (chunk == 0) return "";
+    std::string buf;
+    const uint64_t from = c.consumed;
+    while (c.consumed < end) {
+        if (c.consumed - from >= budget) {
+            more = true;
+            return "";
+        }
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk, end - c.consumed));
+        buf.resize(want);
+        size_t got = 0;
+        while (got < want) {
+            ssize_t n = ::pread(fd, buf.data() + got, want - got, off_t(c.consumed + got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            got += size_t(n);
+        }
+        if (got == 0) return "";
+        std::string_view text(buf.data(), got);
+        if (c.in_long_line) {  // the rest of a line already counted as malformed
+            const size_t nl = text.find('\n');
+            if (nl == std::string_view::npos) {
+                if (got < chunk) return "";  // still not ended: look again next time
+                c.consumed += got;
+                continue;
+            }
+            text.remove_prefix(nl + 1);
+            c.consumed += nl + 1;
+            c.in_long_line = false;
+        }
+        const size_t whole = text.rfind('\n');
+        if (whole == std::string_view::npos) {
+            if (text.size() == chunk) {
+                // A line longer than a whole chunk: no JIT writes one.
+                ++c.lines.malformed;
+                c.consumed += text.size();
+                c.in_long_line = true;
+                continue;
+            }
+            if (text.data() != buf.data()) continue;  // read on from that line's start
+            return "";                                // the last line, not ended yet
+        }
+        text = text.substr(0, whole + 1);
+        std::vector<PerfMapEntry> entries = parse_perf_map(text, &c.lines);
+        out.insert(out.end(), std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.end()));
+        c.consumed += text.size();
+        if (c.lines.malformed >= kNotAPerfMapLines && c.lines.malformed > c.lines.good)
+            return "not a perf map: " + std::to_string(c.lines.malformed) + " of its first " +
+                   std::to_string(c.lines.malformed + c.lines.good + c.lines.absurd) + " lines malformed";
+    }
+    return "";
 }
 
 bool PerfMap::add(const PerfMapEntry& e) {

@@ -53,6 +53,34 @@ struct PerfMapLineCounts {
 // (the order matters: see PerfMap).
 std::vector<PerfMapEntry> parse_perf_map(std::string_view text, PerfMapLineCounts* counts = nullptr);
 
+// A perf map file is read in pieces of this size: memory for the text read
+// stays this small.
+constexpr size_t kPerfMapChunk = size_t(1) << 20;
+// A file with at least this many malformed lines, and more malformed lines
+// than good ones, is not a perf map (random bytes, a binary, another
+// program's text): none of it is used. A real map's few bad lines (a JIT
+// that died mid-write) stay under it.
+constexpr uint64_t kNotAPerfMapLines = 16;
+
+// Where a perf map file was parsed up to. The symbolization worker parses
+// the file and keeps nothing between requests: memtop keeps this.
+struct PerfMapCursor {
+    uint64_t consumed = 0;      // bytes parsed: up to the end of the last whole line
+    bool in_long_line = false;  // consumed ends inside a line longer than a chunk
+    PerfMapLineCounts lines;    // of the whole file so far (the rejection rule counts them)
+};
+
+// Parses what of the perf map open at `fd` lies past c.consumed, up to
+// `end`, in pieces of `chunk` bytes (kPerfMapChunk; tests and the fuzzer
+// use smaller ones) and stops once it has parsed `budget` bytes (`more`
+// then says so). Whole lines only: the JIT may be in the middle of writing
+// the last one, which is read again next time; a line longer than a chunk
+// counts as one malformed line. Appends the entries to `out` and advances
+// `c`. Returns why the file is not a perf map (the kNotAPerfMapLines rule),
+// else "".
+std::string read_perf_map_fd(int fd, uint64_t end, uint64_t budget, size_t chunk, PerfMapCursor& c,
+                             std::vector<PerfMapEntry>& out, bool& more);
+
 // The code ranges of a perf map, for lookups. A JIT reuses memory: when
 // code is freed and other code is generated at the same place it appends a
 // new line, so where entries overlap the one added later wins (only the
