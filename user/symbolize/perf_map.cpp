@@ -30,26 +30,25 @@ void skip_blanks(std::string_view& s) {
 
 enum class LineKind { Good, Malformed, Absurd };
 
-LineKind parse_line(std::string_view line, PerfMapEntry& e) {
+LineKind parse_line(std::string_view line, uint64_t& start, uint64_t& size, std::string_view& name) {
     skip_blanks(line);
-    if (!take_hex(line, e.start)) return LineKind::Malformed;
+    if (!take_hex(line, start)) return LineKind::Malformed;
     skip_blanks(line);
-    if (!take_hex(line, e.size)) return LineKind::Malformed;
+    if (!take_hex(line, size)) return LineKind::Malformed;
     skip_blanks(line);
     // The name is everything else, inner and trailing spaces included: perf
     // keeps them too, and JITs put signatures there.
     if (line.empty()) return LineKind::Malformed;
-    if (e.size == 0 || e.size > kMaxPerfMapEntrySize || e.start >= kPerfMapAddressLimit ||
-        e.size > kPerfMapAddressLimit - e.start)
+    if (size == 0 || size > kMaxPerfMapEntrySize || start >= kPerfMapAddressLimit ||
+        size > kPerfMapAddressLimit - start)
         return LineKind::Absurd;
-    e.name = std::string(line);
+    name = line;
     return LineKind::Good;
 }
 
 }  // namespace
 
-std::vector<PerfMapEntry> parse_perf_map(std::string_view text, PerfMapLineCounts* counts) {
-    std::vector<PerfMapEntry> out;
+void parse_perf_map(std::string_view text, PerfMapLineCounts* counts, const PerfMapSink& sink) {
     PerfMapLineCounts n;
     while (!text.empty()) {
         size_t nl = text.find('\n');
@@ -57,10 +56,11 @@ std::vector<PerfMapEntry> parse_perf_map(std::string_view text, PerfMapLineCount
         text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.empty()) continue;
-        PerfMapEntry e;
-        switch (parse_line(line, e)) {
+        uint64_t start = 0, size = 0;
+        std::string_view name;
+        switch (parse_line(line, start, size, name)) {
             case LineKind::Good:
-                out.push_back(std::move(e));
+                sink(start, size, name);
                 ++n.good;
                 break;
             case LineKind::Malformed:
@@ -72,11 +72,18 @@ std::vector<PerfMapEntry> parse_perf_map(std::string_view text, PerfMapLineCount
         }
     }
     if (counts) *counts += n;
+}
+
+std::vector<PerfMapEntry> parse_perf_map(std::string_view text, PerfMapLineCounts* counts) {
+    std::vector<PerfMapEntry> out;
+    parse_perf_map(text, counts, [&](uint64_t start, uint64_t size, std::string_view name) {
+        out.push_back(PerfMapEntry{start, size, std::string(name)});
+    });
     return out;
 }
 
 std::string read_perf_map_fd(int fd, uint64_t end, uint64_t budget, size_t chunk, PerfMapCursor& c,
-                             std::vector<PerfMapEntry>& out, bool& more) {
+                             const PerfMapSink& sink, bool& more) {
     more = false;
     if (chunk == 0) return "";
     std::string buf;
@@ -121,8 +128,7 @@ std::string read_perf_map_fd(int fd, uint64_t end, uint64_t budget, size_t chunk
             return "";                                // the last line, not ended yet
         }
         text = text.substr(0, whole + 1);
-        std::vector<PerfMapEntry> entries = parse_perf_map(text, &c.lines);
-        out.insert(out.end(), std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.end()));
+        parse_perf_map(text, &c.lines, sink);
         c.consumed += text.size();
         if (c.lines.malformed >= kNotAPerfMapLines && c.lines.malformed > c.lines.good)
             return "not a perf map: " + std::to_string(c.lines.malformed) + " of its first " +
@@ -131,10 +137,10 @@ std::string read_perf_map_fd(int fd, uint64_t end, uint64_t budget, size_t chunk
     return "";
 }
 
-bool PerfMap::add(const PerfMapEntry& e) {
-    if (e.size == 0 || e.start + e.size < e.start) return false;
+bool PerfMap::add(uint64_t start, uint64_t size, std::string_view name) {
+    if (size == 0 || start + size < start) return false;
     bool overlapped = false;
-    const uint64_t lo = e.start, hi = e.start + e.size;
+    const uint64_t lo = start, hi = start + size;
     // Cut away what older pieces have in [lo, hi), keeping their parts
     // outside it. The first piece that may reach into the range starts
     // before lo.
@@ -153,7 +159,7 @@ bool PerfMap::add(const PerfMapEntry& e) {
         if (it->second.end > hi) pieces_.emplace(hi, it->second);  // its part after hi stays
         it = pieces_.erase(it);
     }
-    names_.push_back(e.name);
+    names_.emplace_back(name);
     pieces_[lo] = Piece{hi, lo, names_.size() - 1};
     return overlapped;
 }

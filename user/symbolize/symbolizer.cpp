@@ -732,14 +732,35 @@ void serve_worker(int sock) {
                 return;
             c.in_long_line = in_long_line != 0;
             before_reading(path);
-            std::vector<PerfMapEntry> entries;
-            bool more = false;
-            const std::string rejected =
-                read_perf_map_fd(fd.get(), end, kPerfMapRequestBytes, kPerfMapChunk, c, entries, more);
+            // The reply: where the parse stopped, the line counts, the
+            // number of entries, the entries, whether there is more, why the
+            // file is not a perf map. The entries go straight into it (no
+            // copy of each name); the header is filled in after the parse.
             wire::Writer w('p');
-            w.num(c.consumed).num<uint8_t>(c.in_long_line).num(c.lines.good).num(c.lines.malformed).num(c.lines.absurd);
-            w.str(rejected).num<uint8_t>(more).num(static_cast<uint32_t>(entries.size()));
-            for (const PerfMapEntry& e : entries) w.num(e.start).num(e.size).str(e.name);
+            const size_t header = w.size();
+            w.num(c.consumed).num<uint8_t>(0).num(c.lines.good).num(c.lines.malformed).num(c.lines.absurd);
+            w.num<uint32_t>(0);
+            uint32_t n = 0;
+            bool more = false;
+            const std::string rejected = read_perf_map_fd(
+                fd.get(), end, kPerfMapRequestBytes, kPerfMapChunk, c,
+                [&](uint64_t start, uint64_t size, std::string_view name) {
+                    w.num(start).num(size).str(name);
+                    ++n;
+                },
+                more);
+            size_t at = header;
+            auto patch = [&](auto v) {
+                w.put_at(at, v);
+                at += sizeof v;
+            };
+            patch(c.consumed);
+            patch(static_cast<uint8_t>(c.in_long_line));
+            patch(c.lines.good);
+            patch(c.lines.malformed);
+            patch(c.lines.absurd);
+            patch(n);
+            w.num<uint8_t>(more).str(rejected);
             if (!send_message(sock, w.bytes())) return;
         } else {
             return;
@@ -1060,20 +1081,23 @@ struct Symbolizer::Impl {
             PerfMapCursor next;
             uint8_t in_long_line = 0, more = 0;
             uint32_t n = 0;
-            std::string rejected;
             bool ok = r.num(next.consumed) && r.num(in_long_line) && r.num(next.lines.good) &&
-                      r.num(next.lines.malformed) && r.num(next.lines.absurd) && r.str(rejected) && r.num(more) &&
-                      r.num(n) && next.consumed >= c.consumed && next.consumed <= end &&
-                      next.lines.good >= c.lines.good && next.lines.good - c.lines.good == n &&
-                      next.lines.malformed >= c.lines.malformed && next.lines.absurd >= c.lines.absurd;
-            std::vector<PerfMapEntry> entries;
+                      r.num(next.lines.malformed) && r.num(next.lines.absurd) && r.num(n) &&
+                      next.consumed >= c.consumed && next.consumed <= end && next.lines.good >= c.lines.good &&
+                      next.lines.good - c.lines.good == n && next.lines.malformed >= c.lines.malformed &&
+                      next.lines.absurd >= c.lines.absurd;
+            // Into the table as they are decoded: a garbled reply rejects
+            // the whole map below, which empties the table.
             for (uint32_t i = 0; ok && i < n; ++i) {
-                PerfMapEntry e;
-                ok = r.num(e.start) && r.num(e.size) && r.str(e.name) && !e.name.empty() && e.size > 0 &&
-                     e.size <= kMaxPerfMapEntrySize && e.start < kPerfMapAddressLimit &&
-                     e.size <= kPerfMapAddressLimit - e.start && e.name.find('\n') == std::string::npos;
-                if (ok) entries.push_back(std::move(e));
+                uint64_t start = 0, size = 0;
+                std::string_view name;
+                ok = r.num(start) && r.num(size) && r.view(name) && !name.empty() && size > 0 &&
+                     size <= kMaxPerfMapEntrySize && start < kPerfMapAddressLimit &&
+                     size <= kPerfMapAddressLimit - start && name.find('\n') == std::string_view::npos;
+                if (ok) st.overlapping += st.table.add(start, size, name) ? 1 : 0;
             }
+            std::string rejected;
+            ok = ok && r.num(more) && r.str(rejected);
             if (!ok) {
                 st.worker_failed = "not read: the symbolization worker's reply was garbled";
                 st.reject(st.worker_failed);
@@ -1083,7 +1107,6 @@ struct Symbolizer::Impl {
             next.in_long_line = in_long_line != 0;
             const bool progressed = next.consumed > c.consumed;
             st.cursor = next;
-            st.overlapping += st.table.add(entries);
             if (!rejected.empty()) st.reject(std::move(rejected));
             if (!more || !progressed) return;
         }
