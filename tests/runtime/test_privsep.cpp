@@ -102,3 +102,62 @@ TEST_CASE("While memtop runs, the process that parses files has no capabilities 
     REQUIRE(st);
     CHECK((*st)["allocs"] == 1);
 }
+
+// The worker's time limit, on a real run: a test seam (docs/testing.md)
+// makes the worker hang on deep_sites's library, as a parser that loops on a
+// hostile file would, and shortens the limit from 60 s to 2 s. memtop ends
+// that worker and starts another; the library's frames keep their module,
+// unnamed, the report says why, every other file is still named, the
+// counts are exact, and memtop exits with the program's status.
+TEST_CASE("A library that hangs the parsing worker: its frames keep their module, the report says why",
+          "[bpf][privsep][cmd]") {
+    RT_REQUIRE_ENV();
+    REQUIRE(have_prog("deep_sites"));
+    ::setenv("MEMTOP_TEST_WORKER_HANG_ON", "/libdeep_lib.so", 1);
+    ::setenv("MEMTOP_TEST_WORKER_TIMEOUT_MS", "2000", 1);
+    Run r = run_memtop_cmd({prog_path("deep_sites")});
+    ::unsetenv("MEMTOP_TEST_WORKER_HANG_ON");
+    ::unsetenv("MEMTOP_TEST_WORKER_TIMEOUT_MS");
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.exit_code == 0);  // memtop passes the exit status through; 0 = the program's self-checks passed
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    ProcStats p = proc_by_comm(rep, "deep_sites");
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+    for (uint64_t size :
+         {uint64_t(DEEP_CHAIN_SIZE), uint64_t(DEEP_NEW_SIZE), uint64_t(DEEP_LIB_SIZE), uint64_t(DEEP_THREAD_SIZE)}) {
+        INFO("size " << size);
+        const json* st = stack_with_bytes(rep, p.pid, size);
+        REQUIRE(st);
+        CHECK((*st)["allocs"] == 1);
+    }
+    // The library's frames: the module known, nothing in it named.
+    const json* vialib = stack_with_bytes(rep, p.pid, DEEP_LIB_SIZE);
+    const json& f0 = (*vialib)["frames"].at(0);
+    REQUIRE(f0["module"].is_string());
+    const std::string lib = f0["module"].get<std::string>();
+    CHECK(basename_of(lib) == "libdeep_lib.so");
+    for (const auto& f : (*vialib)["frames"]) {
+        if (f["module"] != lib) continue;
+        CHECK(f["function"].is_null());
+        CHECK(f["line"].is_null());
+    }
+    // The program's own frames, and libc's, named by the next worker.
+    CHECK(fn_is((*stack_with_bytes(rep, p.pid, DEEP_CHAIN_SIZE))["frames"][0], "deep_level3"));
+    CHECK(fn_is((*stack_with_bytes(rep, p.pid, DEEP_THREAD_SIZE))["frames"][0], "deep_thread_site"));
+    if (kernel_has_unwinder()) {
+        const json& f = (*vialib)["frames"];
+        REQUIRE(f.size() >= 3);
+        CHECK(fn_is(f[2], "deep_via_lib"));
+    }
+    INFO("symbol_files: " << (rep.contains("symbol_files") ? rep["symbol_files"].dump() : "absent"));
+    bool said = false;
+    for (const auto& n : rep["symbol_files"]) {
+        if (n.value("file", std::string()) != lib) continue;
+        said = true;
+        CHECK(n["problem"] == "not read: the symbolization worker did not answer within 2 s while reading it");
+    }
+    CHECK(said);
+}

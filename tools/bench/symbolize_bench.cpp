@@ -17,6 +17,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -169,6 +170,60 @@ Pass run_pass(Symbolizer& s, int pid, const std::vector<Mapping>& maps,
     return p;
 }
 
+// A perf map of kLines JIT entries (node --perf-basic-prof's shape), this
+// process's own, over anonymous executable memory: how long a fresh
+// Symbolizer (that has named one ELF frame already) takes to read it whole
+// (parsing, the lookup table), then lookups of one frame per entry from it.
+void perf_map_rows(size_t rounds) {
+    constexpr size_t kLines = 200000, kEntry = 64;
+    void* mem = mmap(nullptr, kLines * kEntry, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) die("mmap: " + std::string(strerror(errno)));
+    const uint64_t code = reinterpret_cast<uint64_t>(mem);
+    const std::string path = "/tmp/perf-" + std::to_string(getpid()) + ".map";
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) die("create " + path + ": " + strerror(errno));
+    std::string text;
+    char line[160];
+    for (size_t i = 0; i < kLines; i++) {
+        int n = snprintf(line, sizeof line, "%" PRIx64 " %zx LazyCompile:*handler_%zu /srv/app/routes/r%zu.js:%zu:7\n",
+                         code + i * kEntry, kEntry, i, i % 97, i % 1000);
+        text.append(line, size_t(n));
+    }
+    if (write(fd, text.data(), text.size()) != ssize_t(text.size())) die("write " + path);
+    close(fd);
+    auto maps = read_proc_maps(getpid(), nullptr);
+    if (!maps) die("read own maps");
+    std::vector<std::vector<uint64_t>> stacks;
+    for (size_t i = 0; i < kLines; i += 16) {
+        std::vector<uint64_t> st;
+        for (size_t j = i; j < std::min(kLines, i + 16); j++) st.push_back(code + j * kEntry + 8);
+        stacks.push_back(std::move(st));
+    }
+    std::vector<double> cold, look;
+    size_t named = 0;
+    for (size_t r = 0; r < rounds; r++) {
+        Symbolizer s;
+        // One frame named from this program's ELF file first: memtop has
+        // named frames (and started its worker) before it meets a perf map.
+        s.resolve(getpid(), *maps, reinterpret_cast<uint64_t>(&median), AddressKind::Exact);
+        auto t0 = Clock::now();
+        s.refresh_perf_map(getpid());
+        cold.push_back(seconds_since(t0));
+        t0 = Clock::now();
+        named = 0;
+        for (const auto& st : stacks)
+            for (const auto& f : s.resolve_stack(getpid(), *maps, st)) named += f.function.has_value();
+        look.push_back(seconds_since(t0));
+    }
+    unlink(path.c_str());
+    munmap(mem, kLines * kEntry);
+    const double c = median(cold), l = median(look);
+    printf("\nperf map            %10s %12s %10s\n", "seconds", "per second", "named");
+    printf("  read (fresh)      %10.3f %12.0f   lines (%zu lines, %.1f MiB)\n", c, kLines / c, kLines,
+           double(text.size()) / (1 << 20));
+    printf("  lookups           %10.3f %12.0f %9.1f%%   frames\n", l, kLines / l, 100.0 * named / kLines);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -262,6 +317,8 @@ int main(int argc, char** argv) {
         printf("  %-60s %8zu %12.0f %9.1f%%\n", mod.c_str(), list.size(), double(list.size()) / p.seconds,
                100.0 * p.with_line / double(list.size()));
     }
+
+    perf_map_rows(rounds);
 
     printf("\nbuild_cfi_table (the files the loader maps for %s)\n", program.c_str());
     printf("  %-48s %8s %8s %10s %12s\n", "file", "FDEs", "rows", "ms", "rows/s");

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -53,6 +54,40 @@ struct PerfMapLineCounts {
 // (the order matters: see PerfMap).
 std::vector<PerfMapEntry> parse_perf_map(std::string_view text, PerfMapLineCounts* counts = nullptr);
 
+// An entry as parsed, its name a view into the text parsed.
+using PerfMapSink = std::function<void(uint64_t start, uint64_t size, std::string_view name)>;
+// parse_perf_map() handing each entry to `sink` rather than keeping it (no
+// copy of the name is made).
+void parse_perf_map(std::string_view text, PerfMapLineCounts* counts, const PerfMapSink& sink);
+
+// A perf map file is read in pieces of this size: memory for the text read
+// stays this small.
+constexpr size_t kPerfMapChunk = size_t(1) << 20;
+// A file with at least this many malformed lines, and more malformed lines
+// than good ones, is not a perf map (random bytes, a binary, another
+// program's text): none of it is used. A real map's few bad lines (a JIT
+// that died mid-write) stay under it.
+constexpr uint64_t kNotAPerfMapLines = 16;
+
+// Where a perf map file was parsed up to. The symbolization worker parses
+// the file and keeps nothing between requests: memtop keeps this.
+struct PerfMapCursor {
+    uint64_t consumed = 0;      // bytes parsed: up to the end of the last whole line
+    bool in_long_line = false;  // consumed ends inside a line longer than a chunk
+    PerfMapLineCounts lines;    // of the whole file so far (the rejection rule counts them)
+};
+
+// Parses what of the perf map open at `fd` lies past c.consumed, up to
+// `end`, in pieces of `chunk` bytes (kPerfMapChunk; tests and the fuzzer
+// use smaller ones) and stops once it has parsed `budget` bytes (`more`
+// then says so). Whole lines only: the JIT may be in the middle of writing
+// the last one, which is read again next time; a line longer than a chunk
+// counts as one malformed line. Hands the entries to `sink`, in order, and
+// advances `c`. Returns why the file is not a perf map (the
+// kNotAPerfMapLines rule), else "".
+std::string read_perf_map_fd(int fd, uint64_t end, uint64_t budget, size_t chunk, PerfMapCursor& c,
+                             const PerfMapSink& sink, bool& more);
+
 // The code ranges of a perf map, for lookups. A JIT reuses memory: when
 // code is freed and other code is generated at the same place it appends a
 // new line, so where entries overlap the one added later wins (only the
@@ -66,7 +101,8 @@ public:
 
     // Returns whether the entry overlapped code that entries added before
     // it named (which it now names instead).
-    bool add(const PerfMapEntry& e);
+    bool add(const PerfMapEntry& e) { return add(e.start, e.size, e.name); }
+    bool add(uint64_t start, uint64_t size, std::string_view name);
     // Returns how many of `entries` overlapped earlier ones.
     uint64_t add(const std::vector<PerfMapEntry>& entries) {
         uint64_t overlapping = 0;

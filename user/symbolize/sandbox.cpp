@@ -29,6 +29,8 @@ constexpr uid_t kNobody = 65534;
 constexpr gid_t kNogroup = 65534;
 // The socket becomes this descriptor in the worker; all others are closed.
 constexpr int kWorkerSocket = 3;
+// Each end's send buffer (see Worker::Worker).
+constexpr int kSocketBuffer = 4 << 20;
 // A worker that does not say it is confined within this long is broken.
 constexpr int kStartTimeoutMs = 10000;
 
@@ -239,6 +241,16 @@ Worker::Worker(const std::function<void(int)>& serve) {
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         throw MemtopError(kExitFailure, describe("symbolization worker: socketpair", errno));
     UniqueFd mine(sv[0]), theirs(sv[1]);
+    // Replies of megabytes (a batch of names, a perf map's entries) pass in
+    // a few wakeups rather than one per 200 KiB default buffer: on a busy
+    // host each wakeup of the other process can wait for a CPU. For a unix
+    // stream socket the sender's buffer is what counts. Best effort: the
+    // system's cap (wmem_max) applies unless memtop may force it.
+    for (int fd : {sv[0], sv[1]}) {
+        const int bytes = kSocketBuffer;
+        if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0)
+            ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+    }
     const pid_t parent = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0) throw MemtopError(kExitFailure, describe("symbolization worker: fork", errno));

@@ -9,6 +9,7 @@
 #include <gelf.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -485,13 +486,6 @@ void describe(Module& m, Dwarf_Addr addr, uint64_t extra, Frame& f) {
 // 800,000 lines of JIT code: more live code than any JIT has, though a
 // long-running node --perf-basic-prof (which never removes lines) gets there.
 constexpr uint64_t kMaxPerfMapBytes = 64ull << 20;
-// Read in pieces of this size: memory for the text read stays this small.
-constexpr size_t kPerfMapChunk = size_t(1) << 20;
-// A file with at least this many malformed lines, and more malformed lines
-// than good ones, is not a perf map (random bytes, a binary, another
-// program's text): none of it is used. A real map's few bad lines (a JIT
-// that died mid-write) stay under it.
-constexpr uint64_t kNotAPerfMapLines = 16;
 
 std::string file_type(mode_t mode) {
     if (S_ISDIR(mode)) return "a directory";
@@ -564,24 +558,25 @@ struct PerfMapState {
     bool read = false;
     uint64_t dev = 0, ino = 0, size = 0;
     struct timespec mtime {};
-    uint64_t consumed = 0;      // bytes parsed: up to the end of the last whole line
-    bool in_long_line = false;  // consumed ends inside a line longer than a chunk
+    PerfMapCursor cursor;
     PerfMap table;
     std::string label;  // "[perf-NSPID.map]"
+    std::string path;   // "/tmp/perf-NSPID.map", as the process sees it
     // What the report says of it: found at all, refused, lines skipped.
     bool seen = false;
     std::string rejected;
-    PerfMapLineCounts lines;
     uint64_t overlapping = 0;
     uint64_t bytes_unread = 0;
+    // The worker crashed or hung on this process's map: why. Kept over new
+    // files (restart()): the process can write another as fast as memtop
+    // would start workers to read them.
+    std::string worker_failed;
 
     // A new file (or the first): what was said of the old one goes too.
     void restart() {
         table.clear();
-        consumed = 0;
-        in_long_line = false;
+        cursor = {};
         rejected.clear();
-        lines = {};
         overlapping = 0;
         bytes_unread = 0;
     }
@@ -591,97 +586,29 @@ struct PerfMapState {
     }
 };
 
-// Parses what was appended to the map since `st.consumed`, up to `end`, in
-// pieces of kPerfMapChunk; whole lines only: the JIT may be in the middle
-// of writing the last one, which is read again next time.
-void read_perf_map(int fd, uint64_t end, PerfMapState& st) {
-    std::string buf;
-    while (st.consumed < end && st.rejected.empty()) {
-        const size_t want = static_cast<size_t>(std::min<uint64_t>(kPerfMapChunk, end - st.consumed));
-        buf.resize(want);
-        size_t got = 0;
-        while (got < want) {
-            ssize_t n = ::pread(fd, buf.data() + got, want - got, off_t(st.consumed + got));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
-            got += size_t(n);
-        }
-        if (got == 0) return;
-        std::string_view text(buf.data(), got);
-        if (st.in_long_line) {  // the rest of a line already counted as malformed
-            const size_t nl = text.find('\n');
-            if (nl == std::string_view::npos) {
-                if (got < kPerfMapChunk) return;  // still not ended: look again next time
-                st.consumed += got;
-                continue;
-            }
-            text.remove_prefix(nl + 1);
-            st.consumed += nl + 1;
-            st.in_long_line = false;
-        }
-        const size_t whole = text.rfind('\n');
-        if (whole == std::string_view::npos) {
-            if (text.size() == kPerfMapChunk) {
-                // A line longer than a whole chunk: no JIT writes one.
-                ++st.lines.malformed;
-                st.consumed += text.size();
-                st.in_long_line = true;
-                continue;
-            }
-            if (text.data() != buf.data()) continue;  // read on from that line's start
-            return;                                   // the last line, not ended yet
-        }
-        text = text.substr(0, whole + 1);
-        st.overlapping += st.table.add(parse_perf_map(text, &st.lines));
-        st.consumed += text.size();
-        if (st.lines.malformed >= kNotAPerfMapLines && st.lines.malformed > st.lines.good)
-            st.reject("not a perf map: " + std::to_string(st.lines.malformed) + " of its first " +
-                      std::to_string(st.lines.malformed + st.lines.good + st.lines.absurd) + " lines malformed");
-    }
-}
-
-void refresh(int pid, PerfMapState& st) {
-    if (st.nspid == 0) {
-        auto status = read_proc_status(pid, nullptr);
-        if (!status) return;                                            // gone: keep what was read
-        st.nspid = status->nspid.empty() ? pid : status->nspid.back();  // no NSpid before 4.1: one namespace
-        st.label = "[perf-" + std::to_string(st.nspid) + ".map]";
-    }
-    struct stat fs {};
-    std::string why;
-    UniqueFd fd = open_perf_map(pid, st.nspid, fs, why);
-    if (!fd) {
-        // Refused: nothing of it names a frame, not even what an earlier
-        // file there named. Not there (removed, or the process is gone):
-        // keep what was read.
-        if (!why.empty()) {
-            st.restart();
-            st.reject(std::move(why));
-            st.seen = true;
-            st.read = false;
-        }
-        return;
-    }
-    st.seen = true;
-    if (st.read && st.dev == fs.st_dev && st.ino == fs.st_ino && st.size == uint64_t(fs.st_size) &&
-        st.mtime.tv_sec == fs.st_mtim.tv_sec && st.mtime.tv_nsec == fs.st_mtim.tv_nsec)
-        return;
-    // JITs only append: the same file grown is read on from where it was
-    // left. Another file, or a shorter one, is a new map.
-    if (!st.read || st.dev != fs.st_dev || st.ino != fs.st_ino || uint64_t(fs.st_size) < st.consumed) st.restart();
-    st.read = true;
-    st.dev = fs.st_dev;
-    st.ino = fs.st_ino;
-    st.size = fs.st_size;
-    st.mtime = fs.st_mtim;
-    st.bytes_unread = uint64_t(fs.st_size) > kMaxPerfMapBytes ? uint64_t(fs.st_size) - kMaxPerfMapBytes : 0;
-    read_perf_map(fd.get(), std::min<uint64_t>(fs.st_size, kMaxPerfMapBytes), st);
-}
-
 // ---- The worker's side: it parses, memtop opens ----
 
 int g_worker_socket = -1;  // in the worker: its socket to memtop
 Symbolizer::WorkerFileHook g_worker_file_hook = nullptr;
+// Test seam (docs/testing.md): the worker hangs before it reads a file
+// whose path ends with this, from $MEMTOP_TEST_WORKER_HANG_ON.
+std::string g_worker_hang_on;
+
+// In the worker, before it reads the file memtop calls `path`: the test
+// seams.
+void before_reading(const std::string& path) {
+    if (g_worker_file_hook) g_worker_file_hook(path);
+    if (!g_worker_hang_on.empty() && path.size() >= g_worker_hang_on.size() &&
+        path.compare(path.size() - g_worker_hang_on.size(), g_worker_hang_on.size(), g_worker_hang_on) == 0) {
+        // What a parser that loops does: never answer (poll() is allowed
+        // by the seccomp filter; pause() is not).
+        for (;;) ::poll(nullptr, 0, -1);
+    }
+}
+
+// Text of a perf map parsed per request: the reply (entries) stays within
+// a few times this.
+constexpr uint64_t kPerfMapRequestBytes = 4ull << 20;
 
 void put_described(wire::Writer& w, const Described& d) {
     w.opt_str(d.function).num<uint8_t>(d.offset.has_value()).num<uint64_t>(d.offset.value_or(0));
@@ -766,7 +693,7 @@ void serve_worker(int sock) {
         if (type == 'L') {
             std::string name;
             if (!r.num(id) || !r.str(name) || !fd) return;
-            if (g_worker_file_hook) g_worker_file_hook(name);
+            before_reading(name);
             std::string problem;
             std::unique_ptr<Module> m = load_module(OpenedFile{std::move(fd), name}, name, problem);
             wire::Writer w('l');
@@ -793,6 +720,48 @@ void serve_worker(int sock) {
                 put_described(w, Described{f.function, f.offset, f.file, f.line, f.inlined});
             }
             if (!send_message(sock, w.bytes())) return;
+        } else if (type == 'P') {
+            // A perf map: path (for the test seams), where memtop's parse
+            // left off, up to where to read; the descriptor attached.
+            std::string path;
+            PerfMapCursor c;
+            uint64_t end = 0;
+            uint8_t in_long_line = 0;
+            if (!r.str(path) || !r.num(c.consumed) || !r.num(end) || !r.num(in_long_line) || !r.num(c.lines.good) ||
+                !r.num(c.lines.malformed) || !r.num(c.lines.absurd) || !fd)
+                return;
+            c.in_long_line = in_long_line != 0;
+            before_reading(path);
+            // The reply: where the parse stopped, the line counts, the
+            // number of entries, the entries, whether there is more, why the
+            // file is not a perf map. The entries go straight into it (no
+            // copy of each name); the header is filled in after the parse.
+            wire::Writer w('p');
+            const size_t header = w.size();
+            w.num(c.consumed).num<uint8_t>(0).num(c.lines.good).num(c.lines.malformed).num(c.lines.absurd);
+            w.num<uint32_t>(0);
+            uint32_t n = 0;
+            bool more = false;
+            const std::string rejected = read_perf_map_fd(
+                fd.get(), end, kPerfMapRequestBytes, kPerfMapChunk, c,
+                [&](uint64_t start, uint64_t size, std::string_view name) {
+                    w.num(start).num(size).str(name);
+                    ++n;
+                },
+                more);
+            size_t at = header;
+            auto patch = [&](auto v) {
+                w.put_at(at, v);
+                at += sizeof v;
+            };
+            patch(c.consumed);
+            patch(static_cast<uint8_t>(c.in_long_line));
+            patch(c.lines.good);
+            patch(c.lines.malformed);
+            patch(c.lines.absurd);
+            patch(n);
+            w.num<uint8_t>(more).str(rejected);
+            if (!send_message(sock, w.bytes())) return;
         } else {
             return;
         }
@@ -802,8 +771,22 @@ void serve_worker(int sock) {
 // ---- memtop's side ----
 
 // A request the worker has not answered in this long (a file that makes
-// libdw loop) ends the worker; the file is then not read.
+// libdw loop) ends the worker; the file is then not read. Tests shorten it
+// ($MEMTOP_TEST_WORKER_TIMEOUT_MS, docs/testing.md).
 constexpr int kWorkerTimeoutMs = 60000;
+
+// "60 s", "1500 ms".
+std::string duration_text(int ms) {
+    return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+}
+
+// A test seam's value from the environment, "" when unset or when memtop
+// runs with privileges its invoker lacks (secure_getenv: file
+// capabilities, setuid).
+std::string test_env(const char* name) {
+    const char* v = ::secure_getenv(name);
+    return v ? v : "";
+}
 
 // A file of a traced process, as memtop knows it: what the worker said of
 // it when it loaded it, and the names it gave.
@@ -856,9 +839,23 @@ struct Symbolizer::Impl {
     std::map<int, PerfMapState> perf_maps;  // by pid
 
     std::unique_ptr<Worker> worker;
+    int timeout_ms = kWorkerTimeoutMs;
     uint64_t generation = 0;   // of the current worker
     std::string worker_error;  // it could not be started: why
     uint32_t next_id = 1;
+
+    Impl() {
+        // Test seams (docs/testing.md): a shorter time limit for the
+        // worker, a file it hangs on. memtop's users set neither.
+        const std::string limit = test_env("MEMTOP_TEST_WORKER_TIMEOUT_MS");
+        if (!limit.empty()) {
+            char* end = nullptr;
+            const long ms = std::strtol(limit.c_str(), &end, 10);
+            if (end && *end == '\0' && ms >= 100 && ms <= 600000) timeout_ms = static_cast<int>(ms);
+        }
+        const std::string hang = test_env("MEMTOP_TEST_WORKER_HANG_ON");
+        g_worker_hang_on = hang;
+    }
 
     void note(const FileId& id, const std::string& path, const std::string& problem) {
         if (problem.empty() || noted.count(id)) return;
@@ -878,25 +875,27 @@ struct Symbolizer::Impl {
         return true;
     }
 
-    // Sends `request` (with `fd`) for module `m` and waits for the reply,
-    // serving the worker's requests for debug files meanwhile. If the
-    // worker dies or does not answer in time, it is gone (the next request
-    // starts another) and `m` is marked failed.
-    bool call(RemoteModule& m, const std::string& request, int fd, std::string& reply) {
+    // Sends `request` (with `fd`) and waits for the reply, serving the
+    // worker's requests for the debug files of module `debug_for` (if any)
+    // meanwhile. If the worker dies or does not answer in time, it is gone
+    // (the next request starts another) and `failed` says why.
+    bool call(const std::string& request, int fd, const RemoteModule* debug_for, std::string& reply,
+              std::string& failed) {
         if (!ensure_worker()) {
-            m.failed = worker_error;
+            failed = worker_error;
             return false;
         }
         ReceiveStatus s = ReceiveStatus::Closed;
         if (send_message(worker->socket(), request, fd)) {
             for (;;) {
-                s = receive_message(worker->socket(), reply, nullptr, kWorkerTimeoutMs);
+                s = receive_message(worker->socket(), reply, nullptr, timeout_ms);
                 if (s != ReceiveStatus::Ok || reply.empty() || reply[0] != 'g') break;
                 wire::Reader r(reply);
                 r.type();
                 std::string build_id, debuglink;
                 UniqueFd debug;
-                if (r.str(build_id) && r.str(debuglink)) debug = open_debug_file(m, build_id, debuglink);
+                if (debug_for && r.str(build_id) && r.str(debuglink))
+                    debug = open_debug_file(*debug_for, build_id, debuglink);
                 if (!send_message(worker->socket(), "G", debug.get())) {
                     s = ReceiveStatus::Closed;
                     break;
@@ -906,7 +905,7 @@ struct Symbolizer::Impl {
         if (s == ReceiveStatus::Ok && !reply.empty() && reply[0] == request[0] + ('a' - 'A')) return true;
         std::string why;
         if (s == ReceiveStatus::TimedOut) {
-            why = "did not answer within " + std::to_string(kWorkerTimeoutMs / 1000) + " s";
+            why = "did not answer within " + duration_text(timeout_ms);
             worker->kill();
             worker->end_reason();
         } else {
@@ -914,7 +913,7 @@ struct Symbolizer::Impl {
             why = worker->end_reason();
         }
         worker.reset();
-        m.failed = "not read: the symbolization worker " + why + " while reading it";
+        failed = "not read: the symbolization worker " + why + " while reading it";
         return false;
     }
 
@@ -923,7 +922,7 @@ struct Symbolizer::Impl {
         if (!m.failed.empty()) return false;
         if (worker && m.loaded_in == generation) return true;
         std::string reply;
-        if (!call(m, wire::Writer('L').num(m.id).str(m.path).bytes(), m.fd.get(), reply)) return false;
+        if (!call(wire::Writer('L').num(m.id).str(m.path).bytes(), m.fd.get(), &m, reply, m.failed)) return false;
         m.loaded_in = generation;
         wire::Reader r(reply);
         r.type();
@@ -997,7 +996,7 @@ struct Symbolizer::Impl {
         w.num(m.id).num(static_cast<uint32_t>(todo.size()));
         for (const auto& [i, addr] : todo) w.num(addr).num(extra[i]);
         std::string reply;
-        if (!call(m, w.bytes(), -1, reply)) return;
+        if (!call(w.bytes(), -1, &m, reply, m.failed)) return;
         wire::Reader r(reply);
         r.type();
         std::vector<Described> got(todo.size());
@@ -1055,6 +1054,102 @@ struct Symbolizer::Impl {
             }
         }
         prefetched.clear();
+    }
+
+    // Has the worker parse what was appended to perf map `fd` since
+    // st.cursor, up to `end`, and adds what it found to st.table. The
+    // worker's reply is checked as the parser's own output would be: a
+    // worker that was made to lie names nothing it could not have.
+    void read_perf_map(int fd, uint64_t end, PerfMapState& st) {
+        if (!st.worker_failed.empty()) {
+            st.reject(st.worker_failed);
+            return;
+        }
+        while (st.cursor.consumed < end && st.rejected.empty()) {
+            const PerfMapCursor& c = st.cursor;
+            wire::Writer w('P');
+            w.str(st.path).num(c.consumed).num(end).num<uint8_t>(c.in_long_line);
+            w.num(c.lines.good).num(c.lines.malformed).num(c.lines.absurd);
+            std::string reply, failed;
+            if (!call(w.bytes(), fd, nullptr, reply, failed)) {
+                st.worker_failed = std::move(failed);
+                st.reject(st.worker_failed);
+                return;
+            }
+            wire::Reader r(reply);
+            r.type();
+            PerfMapCursor next;
+            uint8_t in_long_line = 0, more = 0;
+            uint32_t n = 0;
+            bool ok = r.num(next.consumed) && r.num(in_long_line) && r.num(next.lines.good) &&
+                      r.num(next.lines.malformed) && r.num(next.lines.absurd) && r.num(n) &&
+                      next.consumed >= c.consumed && next.consumed <= end && next.lines.good >= c.lines.good &&
+                      next.lines.good - c.lines.good == n && next.lines.malformed >= c.lines.malformed &&
+                      next.lines.absurd >= c.lines.absurd;
+            // Into the table as they are decoded: a garbled reply rejects
+            // the whole map below, which empties the table.
+            for (uint32_t i = 0; ok && i < n; ++i) {
+                uint64_t start = 0, size = 0;
+                std::string_view name;
+                ok = r.num(start) && r.num(size) && r.view(name) && !name.empty() && size > 0 &&
+                     size <= kMaxPerfMapEntrySize && start < kPerfMapAddressLimit &&
+                     size <= kPerfMapAddressLimit - start && name.find('\n') == std::string_view::npos;
+                if (ok) st.overlapping += st.table.add(start, size, name) ? 1 : 0;
+            }
+            std::string rejected;
+            ok = ok && r.num(more) && r.str(rejected);
+            if (!ok) {
+                st.worker_failed = "not read: the symbolization worker's reply was garbled";
+                st.reject(st.worker_failed);
+                worker.reset();
+                return;
+            }
+            next.in_long_line = in_long_line != 0;
+            const bool progressed = next.consumed > c.consumed;
+            st.cursor = next;
+            if (!rejected.empty()) st.reject(std::move(rejected));
+            if (!more || !progressed) return;
+        }
+    }
+
+    void refresh(int pid, PerfMapState& st) {
+        if (st.nspid == 0) {
+            auto status = read_proc_status(pid, nullptr);
+            if (!status) return;                                            // gone: keep what was read
+            st.nspid = status->nspid.empty() ? pid : status->nspid.back();  // no NSpid before 4.1: one namespace
+            st.label = "[perf-" + std::to_string(st.nspid) + ".map]";
+            st.path = "/tmp/perf-" + std::to_string(st.nspid) + ".map";
+        }
+        struct stat fs {};
+        std::string why;
+        UniqueFd fd = open_perf_map(pid, st.nspid, fs, why);
+        if (!fd) {
+            // Refused: nothing of it names a frame, not even what an earlier
+            // file there named. Not there (removed, or the process is gone):
+            // keep what was read.
+            if (!why.empty()) {
+                st.restart();
+                st.reject(std::move(why));
+                st.seen = true;
+                st.read = false;
+            }
+            return;
+        }
+        st.seen = true;
+        if (st.read && st.dev == fs.st_dev && st.ino == fs.st_ino && st.size == uint64_t(fs.st_size) &&
+            st.mtime.tv_sec == fs.st_mtim.tv_sec && st.mtime.tv_nsec == fs.st_mtim.tv_nsec)
+            return;
+        // JITs only append: the same file grown is read on from where it was
+        // left. Another file, or a shorter one, is a new map.
+        if (!st.read || st.dev != fs.st_dev || st.ino != fs.st_ino || uint64_t(fs.st_size) < st.cursor.consumed)
+            st.restart();
+        st.read = true;
+        st.dev = fs.st_dev;
+        st.ino = fs.st_ino;
+        st.size = fs.st_size;
+        st.mtime = fs.st_mtim;
+        st.bytes_unread = uint64_t(fs.st_size) > kMaxPerfMapBytes ? uint64_t(fs.st_size) - kMaxPerfMapBytes : 0;
+        read_perf_map(fd.get(), std::min<uint64_t>(fs.st_size, kMaxPerfMapBytes), st);
     }
 
     static void fill(Frame& f, const Described& d) {
@@ -1198,7 +1293,7 @@ void Symbolizer::set_worker_file_hook_for_tests(WorkerFileHook hook) {
 void Symbolizer::refresh_perf_map(int pid) noexcept {
     if (!impl_ || pid <= 0) return;
     try {
-        refresh(pid, impl_->perf_maps[pid]);
+        impl_->refresh(pid, impl_->perf_maps[pid]);
     } catch (...) {
         // Out of memory: the map stays as it was.
     }
@@ -1231,11 +1326,11 @@ std::optional<PerfMapNote> Symbolizer::perf_map_note(int pid) const {
     const PerfMapState& st = it->second;
     PerfMapNote n;
     n.pid = static_cast<uint32_t>(pid);
-    n.file = "/tmp/perf-" + std::to_string(st.nspid) + ".map";
+    n.file = st.path;
     n.rejected = st.rejected;
-    n.lines_used = st.rejected.empty() ? st.lines.good : 0;
-    n.lines_malformed = st.lines.malformed;
-    n.lines_absurd = st.lines.absurd;
+    n.lines_used = st.rejected.empty() ? st.cursor.lines.good : 0;
+    n.lines_malformed = st.cursor.lines.malformed;
+    n.lines_absurd = st.cursor.lines.absurd;
     n.lines_overlapping = st.overlapping;
     n.bytes_unread = st.bytes_unread;
     return n;

@@ -29,6 +29,13 @@ public:
         num<uint8_t>(s.has_value());
         return s ? str(*s) : *this;
     }
+    // A number written later (a count known only at the end) at `pos`,
+    // where size() was when num() wrote its placeholder.
+    template <typename T>
+    void put_at(size_t pos, T v) {
+        std::memcpy(out_.data() + pos, &v, sizeof v);
+    }
+    size_t size() const { return out_.size(); }
     const std::string& bytes() const { return out_; }
 
 private:
@@ -51,9 +58,16 @@ public:
         return true;
     }
     bool str(std::string& s) {
+        std::string_view v;
+        if (!view(v)) return false;
+        s.assign(v);
+        return true;
+    }
+    // A string as a view into the message (valid while the message is).
+    bool view(std::string_view& s) {
         uint32_t n = 0;
         if (!num(n) || in_.size() < n) return ok_ = false;
-        s.assign(in_.data(), n);
+        s = in_.substr(0, n);
         in_.remove_prefix(n);
         return true;
     }

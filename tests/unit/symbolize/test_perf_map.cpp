@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "procinfo/proc_maps.h"
@@ -458,4 +459,94 @@ TEST_CASE("Symbolizer notes a perf map that is not a regular file", "[perf_map][
     REQUIRE(note);
     CHECK(note->rejected == "a FIFO, not a regular file");
     unlink(path.c_str());
+}
+
+namespace {
+
+// Anonymous executable memory of this process named by its perf map, and
+// the map's path.
+struct OwnJitCode {
+    long page = sysconf(_SC_PAGESIZE);
+    void* mem = mmap(nullptr, page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint64_t code = reinterpret_cast<uint64_t>(mem);
+    std::string path;
+    explicit OwnJitCode(const char* name) {
+        REQUIRE(mem != MAP_FAILED);
+        char line[128];
+        std::snprintf(line, sizeof line, "%llx 40 %s\n", (unsigned long long)code, name);
+        path = write_own_perf_map(line);
+    }
+    ~OwnJitCode() {
+        unlink(path.c_str());
+        munmap(mem, page);
+    }
+};
+
+std::string g_crash_on_perf_map;
+void crash_on_perf_map(const std::string& path) {
+    if (path == g_crash_on_perf_map) *static_cast<volatile int*>(nullptr) = 1;  // a wild write
+}
+
+// Whether `s` still names a function of this test program from its ELF file.
+bool named_from_elf(Symbolizer& s, const std::vector<memtop::Mapping>& maps) {
+    Frame f = s.resolve(getpid(), maps, reinterpret_cast<uint64_t>(&crash_on_perf_map), AddressKind::Exact);
+    return f.function && f.function->find("crash_on_perf_map") != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("Symbolizer: the perf map is parsed by the worker, not by memtop", "[perf_map][symbolizer][privsep]") {
+    OwnJitCode jit("jit fn");
+    auto maps = memtop::read_proc_maps(getpid(), nullptr);
+    REQUIRE(maps);
+    Symbolizer s;
+    CHECK(s.worker_pid() == 0);
+    // No ELF file is involved: the worker is started for the map alone.
+    CHECK(s.resolve(getpid(), *maps, jit.code + 4, AddressKind::Exact).function == "jit fn");
+    CHECK(s.worker_pid() > 0);
+}
+
+TEST_CASE("Symbolizer: a perf map that crashes the worker is rejected with the reason, ELF files still named",
+          "[perf_map][symbolizer][privsep]") {
+    OwnJitCode jit("jit fn");
+    auto maps = memtop::read_proc_maps(getpid(), nullptr);
+    REQUIRE(maps);
+    g_crash_on_perf_map = jit.path;
+    Symbolizer::set_worker_file_hook_for_tests(crash_on_perf_map);  // before the worker is forked
+    Symbolizer s;
+    CHECK_FALSE(s.resolve(getpid(), *maps, jit.code + 4, AddressKind::Exact).function.has_value());
+    Symbolizer::set_worker_file_hook_for_tests(nullptr);
+    auto note = s.perf_map_note(getpid());
+    REQUIRE(note);
+    CHECK(note->rejected ==
+          "not read: the symbolization worker was killed by signal 11 (Segmentation fault) while reading it");
+    CHECK(note->lines_used == 0);
+    // Not handed to a worker again, even as it grows; the rest still works.
+    FILE* f = std::fopen(jit.path.c_str(), "a");
+    REQUIRE(f);
+    std::fputs("1000 10 more\n", f);
+    std::fclose(f);
+    CHECK_FALSE(s.resolve(getpid(), *maps, jit.code + 4, AddressKind::Exact).function.has_value());
+    note = s.perf_map_note(getpid());
+    REQUIRE(note);
+    CHECK(note->rejected.rfind("not read: the symbolization worker was killed", 0) == 0);
+    CHECK(named_from_elf(s, *maps));
+}
+
+TEST_CASE("Symbolizer: a perf map that hangs the worker is rejected at the time limit",
+          "[perf_map][symbolizer][privsep]") {
+    OwnJitCode jit("jit fn");
+    auto maps = memtop::read_proc_maps(getpid(), nullptr);
+    REQUIRE(maps);
+    setenv("MEMTOP_TEST_WORKER_HANG_ON", jit.path.c_str(), 1);
+    setenv("MEMTOP_TEST_WORKER_TIMEOUT_MS", "500", 1);
+    Symbolizer s;
+    unsetenv("MEMTOP_TEST_WORKER_HANG_ON");
+    unsetenv("MEMTOP_TEST_WORKER_TIMEOUT_MS");
+    CHECK_FALSE(s.resolve(getpid(), *maps, jit.code + 4, AddressKind::Exact).function.has_value());
+    auto note = s.perf_map_note(getpid());
+    REQUIRE(note);
+    CHECK(note->rejected == "not read: the symbolization worker did not answer within 500 ms while reading it");
+    CHECK(named_from_elf(s, *maps));
+    Symbolizer reset;  // forgets the hang for the Symbolizers made after
 }

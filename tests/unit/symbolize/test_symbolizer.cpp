@@ -1,7 +1,10 @@
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -424,4 +427,64 @@ TEST_CASE("a file memtop cannot open is named in the notes", "[symbolizer][privs
     REQUIRE(notes.size() == 1);
     CHECK(notes[0].file == kO0.exe);
     CHECK(notes[0].problem == "could not be opened (neither through /proc/PID/map_files nor by its path)");
+}
+
+namespace {
+
+// The worker's test seams from the environment (docs/testing.md): a time
+// limit of `limit_ms`, a hang before reading any file whose path ends with
+// `suffix`. Read when a Symbolizer is made.
+struct HangOn {
+    HangOn(const std::string& suffix, int limit_ms) {
+        setenv("MEMTOP_TEST_WORKER_HANG_ON", suffix.c_str(), 1);
+        setenv("MEMTOP_TEST_WORKER_TIMEOUT_MS", std::to_string(limit_ms).c_str(), 1);
+    }
+    ~HangOn() {
+        unsetenv("MEMTOP_TEST_WORKER_HANG_ON");
+        unsetenv("MEMTOP_TEST_WORKER_TIMEOUT_MS");
+        Symbolizer reset;  // forgets the hang for the Symbolizers made after
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a file that hangs the worker: ended at the time limit, its frames unnamed with the reason",
+          "[symbolizer][privsep]") {
+    FixtureProcess p(kO0.exe);
+    std::vector<Mapping> maps = p.maps();
+    HangOn hang(kO0.lib, 1000);
+    Symbolizer s;
+    CHECK(s.resolve(p.pid(), maps, p.at("main").address).function == "main");
+    const int first = s.worker_pid();
+    REQUIRE(first > 0);
+    (void)s.take_file_notes();
+
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<Frame> frames = s.resolve_stack(
+        p.pid(), maps, {p.at("c_function").address, p.at("lib_function").address, p.at("cxx_method").address});
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(waited >= 0.9);  // the limit, not a crash
+    CHECK(waited < 30);
+    REQUIRE(frames.size() == 3);
+    CHECK(frames[0].function == "fixture_c_function");
+    CHECK(frames[0].line == p.at("c_function").line);
+    CHECK(base(frames[1].module) == kO0.lib);  // the module is known, nothing in it is named
+    CHECK_FALSE(frames[1].function.has_value());
+    CHECK_FALSE(frames[1].line.has_value());
+    CHECK(frames[2].function == "fixture::Widget<int>::compute(int) const");
+    // The hung worker is gone (killed, reaped); a new one named the rest.
+    CHECK(s.worker_pid() > 0);
+    CHECK(s.worker_pid() != first);
+    CHECK(kill(first, 0) != 0);
+
+    std::vector<memtop::SymbolFileNote> notes = s.take_file_notes();
+    REQUIRE(notes.size() == 1);
+    CHECK(base(notes[0].file) == kO0.lib);
+    CHECK(notes[0].problem == "not read: the symbolization worker did not answer within 1 s while reading it");
+
+    // Not handed to a worker again: no second wait.
+    const auto t1 = std::chrono::steady_clock::now();
+    CHECK_FALSE(s.resolve(p.pid(), maps, p.at("lib_function").address).function.has_value());
+    CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() < 0.9);
+    CHECK(s.resolve(p.pid(), maps, p.at("main").address).function == "main");
 }
