@@ -341,7 +341,8 @@ TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval,
     pane.keys({"Space"});
     bool thawed = pane.wait_for(
         [&](const std::string& x) {
-            const std::string* r = row_of(table_of(x), pid);
+            const Table t = table_of(x);  // row_of points into it
+            const std::string* r = row_of(t, pid);
             return !contains(x, "PAUSED") && r && *r != frozen_row;
         },
         &s);
