@@ -73,6 +73,9 @@ async function main() {
     page.on('requestfailed', r => { if (r.url() !== url) out.errors.push('request failed: ' + r.url()); });
     await page.goto(url, { waitUntil: 'load' });
     await page.waitForSelector('body[data-ready="1"]', { timeout: 10000 });
+    // The moment the page opened on, and the one it is shown minus ('' for none).
+    out.view = await page.evaluate(() => ({ moment: document.getElementById('moment').value, base: document.getElementById('base').value,
+                                            note: document.getElementById('flame-note').textContent }));
 
     out.chart = await page.evaluate(() => ({
       lines: document.querySelectorAll('#chart .series-line').length,

@@ -15,6 +15,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "browser.h"
 #include "expect.h"
 #include "harness.h"
 
@@ -33,25 +34,6 @@ struct TempDir {
     ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
 };
 
-// What is needed to drive a browser; the reason it is missing otherwise.
-std::string browser_missing() {
-    if (access("/usr/bin/chromium", X_OK) != 0) return "no /usr/bin/chromium (chromium, tools/deps.txt)";
-    if (access("/usr/bin/node", X_OK) != 0 && access("/usr/local/bin/node", X_OK) != 0) return "no node";
-    if (access(BROWSER_TESTS_DIR "/node_modules/puppeteer-core", R_OK) != 0)
-        return "no puppeteer-core (tools/test runs: npm ci --prefix tests/browser)";
-    return "";
-}
-
-#define RT_REQUIRE_BROWSER()                                         \
-    do {                                                             \
-        std::string missing = browser_missing();                     \
-        if (!missing.empty()) {                                      \
-            if (ci_mode()) FAIL("a browser is needed: " << missing); \
-            WARN("skipped: " << missing);                            \
-            return;                                                  \
-        }                                                            \
-    } while (0)
-
 std::string site_list() {
     std::string s;
     for (const auto& site : expect::c_sites)
@@ -59,19 +41,8 @@ std::string site_list() {
     return s + ",temp_malloc";  // all freed: only in "allocated in all"
 }
 
-// check_html.js on `page`; what it saw. The screenshot goes to
-// kScreenshotDir/NAME.png.
-json look_at(const std::string& page, const std::string& name, const std::string& sites = site_list()) {
-    Child c;
-    std::string error;
-    const std::string shot = std::string(MEMTOP_SCREENSHOT_DIR) + "/" + name + ".png";
-    REQUIRE(spawn(c, {"node", BROWSER_TESTS_DIR "/check_html.js", page, shot, sites}, false, &error));
-    REQUIRE(wait_exit({&c}, c, 90s));  // chromium starts slowly on a loaded host
-    INFO(c.describe(5));
-    REQUIRE(c.exit_code() == 0);
-    REQUIRE_FALSE(c.out_lines.empty());
-    WARN("screenshot: " << shot);
-    return json::parse(c.out_lines.back());
+json look_at(const std::string& page, const std::string& name) {
+    return rt::look_at(page, name, site_list());
 }
 
 std::string grouped(long long v) {

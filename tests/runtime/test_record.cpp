@@ -4,8 +4,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
+#include <regex>
 
 #include <catch2/catch.hpp>
 
@@ -218,5 +222,103 @@ TEST_CASE("--record's samples hold resident and mapped memory; report --peak-rss
     REQUIRE(peak.out_lines.size() == 1);
     // (Which report it shows is said on stderr above; checking that report's
     // anon RSS against the grown one is not done yet.)
+    unlink(file.c_str());
+}
+
+TEST_CASE("report --lines from a recording: the source text only with --local-sources", "[bpf][record][lines]") {
+    RT_REQUIRE_ENV();
+    REQUIRE(have_prog("deep_sites"));
+    const std::string file = temp_file("lines.gz");
+    Run live = run_memtop_cmd({prog_path("deep_sites")}, {"--lines", "deep_sites.cpp", "--record", file});
+    INFO(live.diag);
+    REQUIRE(live.exit_code == 0);
+    REQUIRE(live.final_report);
+    const json& lines = (*live.final_report)["lines"];
+    REQUIRE(lines["matched"].is_string());
+    INFO(lines.dump());
+    // The source file as this host has it: the one the program was built from.
+    std::vector<std::string> source;
+    {
+        std::ifstream in(progs_src("deep_sites.cpp"));
+        for (std::string l; std::getline(in, l);) source.push_back(l);
+    }
+    const int level3 = marker_line("deep_sites.cpp", "deep_level3");
+    REQUIRE(level3 > 0);
+    REQUIRE(size_t(level3) <= source.size());
+    std::string text3 = source[level3 - 1];
+    text3 = text3.substr(text3.find_first_not_of(" \t"));
+    // deep_level3's row: its line, DEEP_CHAIN_SIZE outstanding and allocated
+    // in all, in one allocation, then the source text or the function.
+    char bytes[32];
+    snprintf(bytes, sizeof bytes, "%.1f KiB", DEEP_CHAIN_SIZE / 1024.0);
+    const std::string row_start = std::to_string(level3) + " +" + std::regex_replace(bytes, std::regex("\\."), "\\.") +
+                                  " +" + std::regex_replace(bytes, std::regex("\\."), "\\.") + " +1  ";
+    const std::regex row("^ *" + row_start + "(.*)$");
+    auto row_text = [&](const Run& r) -> std::optional<std::string> {
+        for (const auto& l : r.out_lines) {
+            std::smatch m;
+            if (std::regex_match(l, m, row)) return m[1].str();
+        }
+        return std::nullopt;
+    };
+    auto has_line = [](const Run& r, const std::string& what) {
+        return std::any_of(r.out_lines.begin(), r.out_lines.end(),
+                           [&](const std::string& l) { return l.find(what) != std::string::npos; });
+    };
+
+    // Without --local-sources: the path is the recording host's; not read.
+    Run plain = run_memtop({memtop_path(), "report", file});
+    INFO(plain.diag);
+    CHECK(plain.exit_code == 0);
+    CHECK(has_line(plain, "Lines of deep_sites.cpp (" + lines["matched"].get<std::string>() + "):"));
+    CHECK(has_line(plain, "(source text not read: the path is the recording host's; memtop report --local-sources"));
+    auto fn = row_text(plain);
+    REQUIRE(fn);
+    CHECK(fn->front() == '(');
+    CHECK(fn->find("deep_level3") != std::string::npos);
+    CHECK_FALSE(has_line(plain, text3));
+
+    // With it: the text of each line, from that path on this host. The
+    // path is DWARF's: relative when the build made it so (ccache's
+    // CCACHE_BASEDIR does), then read from the working directory, as a
+    // live run reads it; the program's build directory is where it holds.
+    const std::string matched = lines["matched"].get<std::string>();
+    const std::string prog_dir = prog_path("deep_sites").substr(0, prog_path("deep_sites").rfind('/'));
+    const std::string cwd = matched.front() == '/' ? "/" : prog_dir;
+    std::vector<std::string> there;
+    {
+        std::ifstream in(matched.front() == '/' ? matched : cwd + "/" + matched);
+        for (std::string l; std::getline(in, l);) there.push_back(l);
+    }
+    if (there != source) {
+        WARN("skipped --local-sources: the recorded path " << matched << " is not " << progs_src("deep_sites.cpp")
+                                                           << " from " << cwd);
+        unlink(file.c_str());
+        return;
+    }
+    Run local = run_memtop(
+        {"/bin/sh", "-c", "cd '" + cwd + "' && exec '" + memtop_path() + "' report '" + file + "' --local-sources"});
+    INFO(local.diag);
+    CHECK(local.exit_code == 0);
+    CHECK_FALSE(has_line(local, "source text not read"));
+    auto src = row_text(local);
+    REQUIRE(src);
+    CHECK(*src == text3);
+    // Every other listed line shows its text too, never the function.
+    const std::regex any_row("^ *([0-9]+) +[0-9.]+ [KMG]?i?B +[0-9.]+ [KMG]?i?B +[0-9]+  (.*)$");
+    int rows = 0;
+    for (const auto& l : local.out_lines) {
+        std::smatch m;
+        if (!std::regex_match(l, m, any_row)) continue;
+        const int n = std::stoi(m[1]);
+        REQUIRE(n >= 1);
+        REQUIRE(size_t(n) <= source.size());
+        std::string want = source[n - 1];
+        want = want.substr(std::min(want.size(), want.find_first_not_of(" \t")));
+        if (want.size() > 80) want = want.substr(0, 77) + "...";
+        CHECK(m[2].str() == want);
+        rows++;
+    }
+    CHECK(rows == int(lines["lines"].size()));
     unlink(file.c_str());
 }

@@ -20,6 +20,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "browser.h"
 #include "harness.h"
 #include "leak_steps.h"
 #include "png_read.h"
@@ -122,6 +123,8 @@ void check_pprof(const std::string& go, const std::string& dir, const std::strin
 struct TwoSteps {
     int pid = 0;
     std::chrono::system_clock::time_point checkpoint;
+    // After a report showed the leak, before the last two reports.
+    std::chrono::system_clock::time_point after_leak;
 };
 
 TwoSteps record_two_steps(const std::string& prog, const std::string& file) {
@@ -144,6 +147,7 @@ TwoSteps record_two_steps(const std::string& prog, const std::string& file) {
     REQUIRE(report_until({&p, &memtop}, memtop, seen, [&](const json& r) {
         return proc_stats(r, pid).heap_bytes == LS_KEEP_BYTES + LS_LEAK_BYTES;
     }));
+    out.after_leak = std::chrono::system_clock::now();
     REQUIRE(next_report({&p, &memtop}, memtop, seen));
     Run live = stop_memtop({&p, &memtop}, memtop, SIGINT);
     INFO(live.diag);
@@ -251,6 +255,72 @@ TEST_CASE("--diff-from TIME: two checkpoints of one recording differ by exactly 
     refused({file, "--diff-from", "yesterday"}, "--diff-from yesterday: not a time");
     refused({file, "--diff-from", "86400"}, "--diff-from 86400: after the end of " + file);
     refused({file, "--diff-from", "0", "--folded", dir.path + "/f"}, "--folded: not with a diff");
+}
+
+TEST_CASE("report --diff-from TIME --at TIME --html: chromium opens on one moment minus another, exactly the leak",
+          "[bpf][record][diff][html][host]") {
+    RT_REQUIRE_ENV();
+    RT_REQUIRE_BROWSER();
+    const std::string prog = "leak_steps_fp";
+    if (!have_prog(prog)) return;
+    TempDir dir;
+    const std::string file = dir.path + "/run.gz", page = dir.path + "/diff.html";
+    const TwoSteps run = record_two_steps(prog, file);
+    // Two moments inside the run: the report at or before the checkpoint
+    // (step 1 only) and the first to show the leak (a flat report follows it).
+    const std::string from = rfc3339_ns(run.checkpoint), at = rfc3339_ns(run.after_leak);
+    INFO("from " << from << " at " << at);
+    const json d = diff_json(report({file, "--diff-from", from, "--at", at, "--json", "--html", page}));
+    check_leak_only(d, prog);
+    // Which reports the diff took: "FILE, report N of M, made at ...".
+    auto number = [](const json& side) {
+        std::smatch m;
+        const std::string s = side.get<std::string>();
+        REQUIRE(std::regex_search(s, m, std::regex(", report ([0-9]+) of ([0-9]+),")));
+        return std::make_pair(std::stoi(m[1]), std::stoi(m[2]));
+    };
+    const auto now = number(d["diff"]["new"]), base = number(d["diff"]["base"]);
+    INFO(d["diff"].dump());
+    CHECK(now.first < now.second);  // not the last report
+    CHECK(base.first < now.first);
+
+    json seen = look_at(page, "html-diff", "grow_leak,steady_keep,steady_temp");
+    INFO(seen.dump(1));
+    CHECK(seen["errors"].empty());
+    CHECK(seen["requests"].empty());
+    // The page opened on those two reports (moments count from 0).
+    CHECK(seen["view"]["moment"] == std::to_string(now.first - 1));
+    CHECK(seen["view"]["base"] == std::to_string(base.first - 1));
+    CHECK(seen["view"]["note"].get<std::string>().find("Minus report " + std::to_string(base.first)) !=
+          std::string::npos);
+    CHECK(seen["moments"] == now.second);
+    // The flame graph holds the growth only: grow_leak's exact bytes and
+    // allocations, in its frames, its tooltip and the top table; the
+    // steady heap (unchanged) is not drawn.
+    const json& leak = seen["sites"]["grow_leak"];
+    CHECK(leak["bytes"] == LS_LEAK_BYTES);
+    CHECK(leak["allocs"] == LS_LEAK_N);
+    CHECK(leak["at"].get<std::string>().find(
+              "leak_steps.c:" + std::to_string(marker_line("leak_steps.c", "grow_leak"))) != std::string::npos);
+    CHECK(leak["tooltip"].get<std::string>().find("bytes: 42,000 (") != std::string::npos);
+    long long table = 0;
+    for (const auto& v : leak["table"]) table += v.get<long long>();
+    CHECK(table == LS_LEAK_BYTES);
+    CHECK(seen["sites"]["steady_keep"]["frames"] == 0);
+    CHECK(seen["sites"]["steady_temp"]["frames"] == 0);
+    CHECK(seen["flame"]["ink"].get<long>() > 1000);
+    // Allocated in between: the leak, and steady_temp's second round.
+    CHECK(seen["alloc"]["grow_leak"] == json::array({LS_LEAK_BYTES, LS_LEAK_N}));
+    CHECK(seen["alloc"]["steady_temp"] == json::array({LS_TEMP_N * LS_TEMP_SIZE, LS_TEMP_N}));
+    CHECK(seen["alloc"]["steady_keep"] == json::array({0, 0}));
+
+    // --diff BASE (another recording) has no page: one line, status 2.
+    Run r = report({file, "--diff", file, "--html", dir.path + "/no.html"});
+    INFO(r.diag);
+    CHECK(r.exit_code == 2);
+    REQUIRE(r.err_lines.size() == 1);
+    CHECK(r.err_lines[0].find("--html: not with --diff BASE") != std::string::npos);
+    CHECK(access((dir.path + "/no.html").c_str(), F_OK) != 0);
 }
 
 TEST_CASE("--diff BASE: two runs (other pids, other addresses) differ by exactly the leak",

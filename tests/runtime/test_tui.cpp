@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -340,7 +341,8 @@ TEST_CASE("live screen: header, table, sorting, filter, cursor, pause, interval,
     pane.keys({"Space"});
     bool thawed = pane.wait_for(
         [&](const std::string& x) {
-            const std::string* r = row_of(table_of(x), pid);
+            const Table t = table_of(x);  // row_of points into it
+            const std::string* r = row_of(t, pid);
             return !contains(x, "PAUSED") && r && *r != frozen_row;
         },
         &s);
@@ -487,6 +489,110 @@ TEST_CASE("live screen with -p: the traced program's heap and its stacks", "[bpf
     pane.text("q");
     CHECK(pane.exit_status() == 0);
     end_prog({&prog}, prog);
+}
+
+TEST_CASE("live screen: s saves the last report to a new file memtop report reads", "[bpf][tui][record]") {
+    RT_REQUIRE_ENV();
+    RT_REQUIRE_TMUX();
+    REQUIRE(have_prog("c_sites_fp"));
+    Child prog;
+    const int pid = start_prog(prog, {prog_path("c_sites_fp"), "--wait"});
+    const std::string spid = std::to_string(pid);
+    char tmpl[] = "/tmp/memtop-save.XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    const std::string dir = tmpl;
+    // memtop runs in dir: the file goes to its working directory.
+    Pane pane(160, 40, "-d 0.5 -p " + spid, "cd " + dir + " &&");
+    INFO(pane.command());
+    REQUIRE(pane.started());
+    std::string s;
+    REQUIRE(pane.wait_text("memtop  pid " + spid, &s));
+    go({&prog}, prog);  // every site has allocated once this returns
+    // The screen shows the report with all of the program's heap
+    // (C_TOTAL_BYTES, 14.7 KiB): the last report, which s saves, has it.
+    char heap_text[32];
+    snprintf(heap_text, sizeof heap_text, "%.1f KiB", C_TOTAL_BYTES / 1024.0);
+    const std::string heap = heap_text;
+    bool shown = pane.wait_for(
+        [&](const std::string& x) {
+            const Table t = table_of(x);
+            const std::string* r = row_of(t, pid);
+            return r && contains(*r, heap);
+        },
+        &s);
+    {
+        INFO(heap << "\n" << s);
+        REQUIRE(shown);
+    }
+    const std::regex saved("saved to (" + dir + "/memtop-[0-9]{8}T[0-9]{6}Z(-[0-9]+)?\\.gz)");
+    auto save = [&](const std::vector<std::string>& before) {
+        pane.text("s");
+        std::smatch m;
+        bool said = pane.wait_for(
+            [&](const std::string& x) {
+                return std::regex_search(x, m, saved) &&
+                       std::find(before.begin(), before.end(), m[1].str()) == before.end();
+            },
+            &s);
+        INFO(s);
+        REQUIRE(said);
+        std::regex_search(s, m, saved);
+        return m[1].str();
+    };
+    const std::string file = save({});
+    struct stat st {};
+    REQUIRE(lstat(file.c_str(), &st) == 0);
+    CHECK(S_ISREG(st.st_mode));
+    CHECK((st.st_mode & 0777) == 0600);  // created exclusively, root's alone
+    CHECK(st.st_uid == 0);
+
+    Run rep = run_memtop({memtop_path(), "report", file, "--json"});
+    INFO(rep.diag);
+    REQUIRE(rep.exit_code == 0);
+    CHECK(rep.err_lines.empty());
+    REQUIRE(rep.out_lines.size() == 1);
+    const json r = json::parse(rep.out_lines[0]);
+    ProcStats p = proc_stats(r, pid);
+    INFO(describe_stacks(r, pid));
+    REQUIRE(p.found);
+    CHECK(p.comm == "c_sites_fp");
+    CHECK(p.heap_bytes == C_TOTAL_BYTES);
+    CHECK(p.heap_peak_bytes == C_PEAK_BYTES);
+    CHECK(p.allocs_total == C_ALLOCS_TOTAL);
+    CHECK(p.frees_total == C_FREES_TOTAL);
+    // Its top stacks (-T's): the sites' exact bytes and counts.
+    Sum leak = sum_frame0(r, pid, "leak_malloc");
+    CHECK(leak.bytes == C_LEAK_MALLOC_BYTES);
+    CHECK(leak.allocs == C_LEAK_MALLOC_N);
+    Sum grow = sum_frame0(r, pid, "realloc_grow");
+    CHECK(grow.bytes == C_GROW_BYTES);
+    CHECK(grow.allocs == 1);
+    CHECK(sum_frame0(r, pid, "pvalloc_site").bytes == C_PVALLOC_SIZE);
+    // The text report reads too, and the file is a one-report recording.
+    Run text = run_memtop({memtop_path(), "report", file});
+    INFO(text.diag);
+    CHECK(text.exit_code == 0);
+    bool named = std::any_of(text.out_lines.begin(), text.out_lines.end(),
+                             [&](const std::string& l) { return contains(l, "leak_malloc"); });
+    CHECK(named);
+
+    // A second s: another new file, the first one left as it was.
+    const std::string again = save({file});
+    CHECK(again != file);
+    struct stat st2 {};
+    CHECK(stat(again.c_str(), &st2) == 0);
+    CHECK((st2.st_mode & 0777) == 0600);
+    struct stat st1 {};
+    REQUIRE(stat(file.c_str(), &st1) == 0);
+    CHECK(st1.st_size == st.st_size);
+    CHECK(st1.st_mtim.tv_nsec == st.st_mtim.tv_nsec);
+
+    pane.text("q");
+    CHECK(pane.exit_status() == 0);
+    end_prog({&prog}, prog);
+    unlink(file.c_str());
+    unlink(again.c_str());
+    rmdir(dir.c_str());
 }
 
 TEST_CASE("live screen: a 40x12 terminal, then a resize, redraw sensibly", "[bpf][tui]") {

@@ -34,18 +34,20 @@ json report(int64_t t, uint32_t pid, int64_t heap) {
 
 // Reports at +1, +2, +3 s; pid 7's heap peaks at +1.5 s (samples), pid 8's
 // at +2.5 s with more.
-Recording recording() {
-    Recording rec;
-    rec.header = {
-        {"type", "memtop-recording"}, {"version", 1}, {"start", "2023-11-14T22:13:20Z"}, {"start_ns", kStart}};
-    rec.records = {sample(kStart + kSec / 2, {{7, 100}}),
-                   report(kStart + kSec, 7, 100),
-                   sample(kStart + 3 * kSec / 2, {{7, 900}, {8, 50}}),
-                   report(kStart + 2 * kSec, 7, 300),
-                   sample(kStart + 5 * kSec / 2, {{7, 900}, {8, 5000}}),
-                   report(kStart + 3 * kSec, 8, 10),
-                   sample(kStart + 4 * kSec, {{7, 0}})};
-    return rec;
+std::vector<json> records() {
+    return {sample(kStart + kSec / 2, {{7, 100}}),
+            report(kStart + kSec, 7, 100),
+            sample(kStart + 3 * kSec / 2, {{7, 900}, {8, 50}}),
+            report(kStart + 2 * kSec, 7, 300),
+            sample(kStart + 5 * kSec / 2, {{7, 900}, {8, 5000}}),
+            report(kStart + 3 * kSec, 8, 10),
+            sample(kStart + 4 * kSec, {{7, 0}})};
+}
+
+Recording recording(std::vector<json> recs = records()) {
+    return recording_of(
+        {{"type", "memtop-recording"}, {"version", 1}, {"start", "2023-11-14T22:13:20Z"}, {"start_ns", kStart}},
+        std::move(recs));
 }
 
 }  // namespace
@@ -121,8 +123,10 @@ TEST_CASE("a process's peak heap: its highest sample or report, the earliest mom
     CHECK_FALSE(heap_peak(rec, 9));
 
     // A peak that lasts: the report made while it lasted shows it.
-    rec.records[4]["processes"][0]["heap_bytes"] = 300;  // +2.5 s: pid 7 back at the report's 300
-    rec.records[2]["processes"][0]["heap_bytes"] = 300;  // +1.5 s
+    std::vector<json> recs = records();
+    recs[4]["processes"][0]["heap_bytes"] = 300;  // +2.5 s: pid 7 back at the report's 300
+    recs[2]["processes"][0]["heap_bytes"] = 300;  // +1.5 s
+    rec = recording(recs);
     auto plateau = heap_peak(rec, 7);
     REQUIRE(plateau);
     CHECK(plateau->heap_bytes == 300);

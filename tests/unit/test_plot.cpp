@@ -32,12 +32,10 @@ json report(int64_t t, uint32_t pid, int64_t heap, int64_t anon) {
 }
 
 Recording recording() {
-    Recording rec;
-    rec.header = {{"type", "memtop-recording"}, {"version", 1}, {"start_ns", kStart}};
-    rec.records = {sample(kStart + kSec / 10, 7, 1000), sample(kStart + 2 * kSec / 10, 7, 50000),
-                   report(kStart + kSec, 7, 20000, 90000), sample(kStart + 2 * kSec, 7, 30000),
-                   sample(kStart + 2 * kSec, 9, 10)};
-    return rec;
+    return recording_of({{"type", "memtop-recording"}, {"version", 1}, {"start_ns", kStart}},
+                        {sample(kStart + kSec / 10, 7, 1000), sample(kStart + 2 * kSec / 10, 7, 50000),
+                         report(kStart + kSec, 7, 20000, 90000), sample(kStart + 2 * kSec, 7, 30000),
+                         sample(kStart + 2 * kSec, 9, 10)});
 }
 
 }  // namespace

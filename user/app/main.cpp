@@ -193,13 +193,23 @@ int report_main(int argc, char** argv) {
         chosen->report.read_line_sources = local_sources;
         const Report& last = chosen->report;
         if (!query.plot.empty()) write_plot(rec, file, query.plot);
+        // --html: the whole recording, opened on the chosen report (minus
+        // --diff-from's).
+        auto html = [&](std::optional<int64_t> base_ns) {
+            if (exports.html.empty()) return;
+            HtmlRun run = html_run_from_recording(rec, file);
+            run.view_ns = chosen->time_ns;
+            run.view_base_ns = base_ns;
+            write_html_file(exports.html, run);
+        };
         if (query.diffing()) {
-            show_diff(rec, file, *chosen, query, json, exports);
+            const int64_t base_ns = show_diff(rec, file, *chosen, query, json, exports);
+            html(base_ns);
             return rec.problem.empty() ? kExitOk : kExitFailure;
         }
         PrintView(json).show(last);
         write_export_files(last, exports);
-        write_html_file(exports.html, html_run_from_recording(rec, file));
+        html(std::nullopt);
         return rec.problem.empty() ? kExitOk : kExitFailure;
     } catch (const MemtopError& e) {
         fprintf(stderr, "memtop: %s\n", e.what());

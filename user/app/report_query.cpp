@@ -48,6 +48,12 @@ void check_report_query(const ReportQuery& q, const ExportFiles& exports) {
         throw MemtopError(kExitUsage, "--at, --peak and --peak-rss: choose one moment");
     if (!q.diff.empty() && !q.diff_from.empty())
         throw MemtopError(kExitUsage, "--diff and --diff-from: choose one base");
+    // The page holds one recording's reports: a diff between two of them is
+    // its moment minus another; a report of another recording is not there.
+    if (!q.diff.empty() && !exports.html.empty())
+        throw MemtopError(kExitUsage,
+                          "--html: not with --diff BASE (the page holds one recording); --diff-from TIME opens it on "
+                          "two moments of this one, --pprof writes the diff");
     if (q.diffing() && !exports.folded.empty())
         throw MemtopError(
             kExitUsage, "--folded: not with a diff (folded stacks hold no negative numbers); --pprof writes the diff");
@@ -123,8 +129,8 @@ std::string side_name(const std::string& file, const ChosenReport& c, int64_t st
 
 }  // namespace
 
-void show_diff(Recording& rec, const std::string& file, const ChosenReport& now, const ReportQuery& q, bool json,
-               const ExportFiles& exports) {
+int64_t show_diff(Recording& rec, const std::string& file, const ChosenReport& now, const ReportQuery& q, bool json,
+                  const ExportFiles& exports) {
     DiffSides sides;
     sides.now = side_name(file, now, recording_start_ns(rec));
     std::optional<ChosenReport> base;
@@ -160,6 +166,7 @@ void show_diff(Recording& rec, const std::string& file, const ChosenReport& now,
         pprof_only.pprof = exports.pprof;
         write_export_files(diff_as_report(d, now.report), pprof_only);
     }
+    return base->time_ns;
 }
 
 void write_plot(const Recording& rec, const std::string& file, const std::string& out) {

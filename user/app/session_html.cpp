@@ -19,8 +19,14 @@ HtmlRun html_run_from_recording(const Recording& rec, const std::string& path) {
     run.problem = rec.problem;
     // The samples as the reader keeps them (points where numbers changed);
     // every report whole, read again one at a time (the page holds them all).
-    for (const auto& r : rec.records)
-        if (r.value("type", "") == "sample") run.samples.push_back(r);
+    for (size_t i = 0; i < rec.records.size() && i < rec.points.size(); i++) {
+        const auto& r = rec.records[i];
+        if (r.value("type", "") != "sample") continue;
+        nlohmann::json procs = nlohmann::json::array();
+        for (const auto& p : rec.points[i]) procs.push_back(point_json(rec, p));
+        run.samples.push_back(
+            {{"type", "sample"}, {"time_ns", r.value("time_ns", int64_t{0})}, {"processes", std::move(procs)}});
+    }
     auto add = [&](const nlohmann::json& r) {
         try {
             run.reports.push_back(decode_report(r.at("report")));

@@ -126,41 +126,27 @@ std::optional<ChosenReport> report_at_or_before(Recording& rec, std::optional<in
 std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> pid, bool rss) {
     // Every heap (or RSS) number of every process: (pid, time, bytes).
     std::vector<std::tuple<uint32_t, int64_t, int64_t>> seen;
-    auto bytes_of = [&](const nlohmann::json& p, bool in_report) -> std::optional<int64_t> {
+    auto bytes_of = [&](const ProcPoint& p, bool in_report) -> std::optional<int64_t> {
         if (!rss) {
-            if (!p.contains("heap_bytes") || !p.value("heap_traced", true) || !p["heap_bytes"].is_number())
-                return std::nullopt;
-            return p["heap_bytes"].get<int64_t>();
+            if (!p.holds(ProcPoint::kHeap) || !p.heap_traced) return std::nullopt;
+            return p.heap_bytes;
         }
         if (!in_report) {
-            if (!p.contains("rss_bytes") || !p["rss_bytes"].is_number_integer()) return std::nullopt;
-            return p["rss_bytes"].get<int64_t>();
+            if (!p.holds(ProcPoint::kRssBytes)) return std::nullopt;
+            return p.rss_bytes;
         }
-        const auto r = p.find("rss");
-        if (r == p.end() || !r->is_object()) return std::nullopt;
-        int64_t sum = 0;
-        for (const char* f : {"file", "anon", "shmem"}) {
-            const auto v = r->find(f);
-            if (v == r->end() || !v->is_number_integer()) return std::nullopt;
-            sum += v->get<int64_t>();
-        }
-        return sum;
+        if (!p.holds(ProcPoint::kRssFile | ProcPoint::kRssAnon | ProcPoint::kRssShmem)) return std::nullopt;
+        return p.rss_file + p.rss_anon + p.rss_shmem;
     };
-    for (const auto& r : rec.records) {
+    for (size_t i = 0; i < rec.records.size() && i < rec.points.size(); i++) {
+        const nlohmann::json& r = rec.records[i];
         const std::string type = r.value("type", "");
-        const nlohmann::json* procs = nullptr;
-        if (type == "sample" && r.contains("processes"))
-            procs = &r["processes"];
-        else if (type == "report" && r.contains("report") && r["report"].contains("processes"))
-            procs = &r["report"]["processes"];
-        if (!procs || !procs->is_array()) continue;
-        for (const auto& p : *procs) {
-            if (!p.is_object() || !p.contains("pid") || !p["pid"].is_number_unsigned()) continue;
+        if (type != "sample" && type != "report") continue;
+        for (const auto& p : rec.points[i]) {
             auto bytes = bytes_of(p, type == "report");
             if (!bytes) continue;
-            uint32_t p_pid = p["pid"].get<uint32_t>();
-            if (pid && p_pid != *pid) continue;
-            seen.emplace_back(p_pid, record_time(r), *bytes);
+            if (pid && p.pid != *pid) continue;
+            seen.emplace_back(p.pid, record_time(r), *bytes);
         }
     }
     if (seen.empty()) return std::nullopt;

@@ -79,51 +79,35 @@ std::vector<ProcessSeries> memory_series(const Recording& rec) {
     // A process is reported with epoch 0 until its first traced allocation
     // gives it one: those numbers belong to the instance that follows.
     std::map<uint32_t, uint32_t> first_epoch;
-    auto note_epochs = [&](const nlohmann::json& procs) {
-        if (!procs.is_array()) return;
-        for (const auto& p : procs)
-            if (p.is_object() && p.value("epoch", 0u) != 0)
-                first_epoch.try_emplace(p.value("pid", 0u), p.value("epoch", 0u));
-    };
-    for (const auto& r : rec.records) {
-        if (r.contains("processes")) note_epochs(r["processes"]);
-        if (r.contains("report") && r["report"].is_object() && r["report"].contains("processes"))
-            note_epochs(r["report"]["processes"]);
-    }
+    for (const auto& list : rec.points)
+        for (const auto& p : list)
+            if (p.epoch != 0) first_epoch.try_emplace(p.pid, p.epoch);
     std::map<std::pair<uint32_t, uint32_t>, ProcessSeries> by_proc;
-    auto proc = [&](const nlohmann::json& p) -> ProcessSeries& {
-        uint32_t pid = p.value("pid", 0u), epoch = p.value("epoch", 0u);
+    auto proc = [&](const ProcPoint& p) -> ProcessSeries& {
+        uint32_t epoch = p.epoch;
         if (epoch == 0)
-            if (auto it = first_epoch.find(pid); it != first_epoch.end()) epoch = it->second;
-        ProcessSeries& s = by_proc[{pid, epoch}];
-        s.pid = pid, s.epoch = epoch;
+            if (auto it = first_epoch.find(p.pid); it != first_epoch.end()) epoch = it->second;
+        ProcessSeries& s = by_proc[{p.pid, epoch}];
+        s.pid = p.pid, s.epoch = epoch;
         return s;
     };
-    for (const auto& r : rec.records) {
+    for (size_t i = 0; i < rec.records.size() && i < rec.points.size(); i++) {
+        const nlohmann::json& r = rec.records[i];
         const std::string type = r.value("type", "");
         const int64_t t = time_of(r);
-        if (type == "sample" && r.contains("processes") && r["processes"].is_array()) {
-            for (const auto& p : r["processes"]) {
-                if (!p.is_object()) continue;
-                if (p.contains("heap_bytes") && p["heap_bytes"].is_number())
-                    proc(p).heap.push_back({t, p["heap_bytes"].get<int64_t>()});
+        if (type == "sample") {
+            for (const auto& p : rec.points[i]) {
+                if (p.holds(ProcPoint::kHeap)) proc(p).heap.push_back({t, p.heap_bytes});
                 // Resident memory in samples: recordings of format version 2.
-                if (p.contains("rss_bytes") && p["rss_bytes"].is_number())
-                    proc(p).rss.push_back({t, p["rss_bytes"].get<int64_t>()});
+                if (p.holds(ProcPoint::kRssBytes)) proc(p).rss.push_back({t, p.rss_bytes});
             }
-        } else if (type == "report" && r.contains("report") && r["report"].contains("processes") &&
-                   r["report"]["processes"].is_array()) {
-            for (const auto& p : r["report"]["processes"]) {
-                if (!p.is_object()) continue;
+        } else if (type == "report") {
+            for (const auto& p : rec.points[i]) {
                 ProcessSeries& s = proc(p);
-                if (p.contains("comm") && p["comm"].is_string()) s.comm = p["comm"].get<std::string>();
-                if (p.value("heap_traced", true) && p.contains("heap_bytes") && p["heap_bytes"].is_number())
-                    s.heap.push_back({t, p["heap_bytes"].get<int64_t>()});
-                if (p.contains("rss") && p["rss"].is_object()) {
-                    const auto& rss = p["rss"];
-                    s.rss.push_back({t, rss.value("file", int64_t{0}) + rss.value("anon", int64_t{0}) +
-                                            rss.value("shmem", int64_t{0})});
-                }
+                if (p.holds(ProcPoint::kComm)) s.comm = rec.comm_of(p);
+                if (p.heap_traced && p.holds(ProcPoint::kHeap)) s.heap.push_back({t, p.heap_bytes});
+                if (p.has & (ProcPoint::kRssFile | ProcPoint::kRssAnon | ProcPoint::kRssShmem | ProcPoint::kRssSwap))
+                    s.rss.push_back({t, p.rss_file + p.rss_anon + p.rss_shmem});
             }
         }
     }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <set>
 
 #include "record/deltas.h"
@@ -252,8 +254,66 @@ json stream_records(const std::string& path, const std::function<Parse(size_t)>&
     return header;
 }
 
+// A process entry's numbers as a point; nullopt when it names no pid.
+class PointMaker {
+public:
+    explicit PointMaker(std::vector<std::string>& comms) : comms_(comms) {
+        if (comms_.empty()) comms_.push_back("");
+        for (uint32_t i = 0; i < comms_.size(); i++) ids_.emplace(comms_[i], i);
+    }
+
+    std::optional<ProcPoint> operator()(const json& e) {
+        if (!e.is_object()) return std::nullopt;
+        const auto pid = e.find("pid");
+        if (pid == e.end() || !pid->is_number_unsigned()) return std::nullopt;
+        ProcPoint p;
+        p.pid = static_cast<uint32_t>(pid->get<uint64_t>());
+        if (const auto ep = e.find("epoch"); ep != e.end() && ep->is_number_unsigned())
+            p.epoch = static_cast<uint32_t>(ep->get<uint64_t>());
+        num(p, e, "heap_bytes", ProcPoint::kHeap, p.heap_bytes);
+        num(p, e, "heap_peak_bytes", ProcPoint::kHeapPeak, p.heap_peak_bytes);
+        num(p, e, "allocs_total", ProcPoint::kAllocs, p.allocs_total);
+        num(p, e, "frees_total", ProcPoint::kFrees, p.frees_total);
+        num(p, e, "rss_bytes", ProcPoint::kRssBytes, p.rss_bytes);
+        num(p, e, "rss_peak_bytes", ProcPoint::kRssPeak, p.rss_peak_bytes);
+        num(p, e, "mapped_bytes", ProcPoint::kMapped, p.mapped_bytes);
+        num(p, e, "mapped_peak_bytes", ProcPoint::kMappedPeak, p.mapped_peak_bytes);
+        if (const auto rss = e.find("rss"); rss != e.end() && rss->is_object()) {
+            num(p, *rss, "file", ProcPoint::kRssFile, p.rss_file);
+            num(p, *rss, "anon", ProcPoint::kRssAnon, p.rss_anon);
+            num(p, *rss, "shmem", ProcPoint::kRssShmem, p.rss_shmem);
+            num(p, *rss, "swap", ProcPoint::kRssSwap, p.rss_swap);
+        }
+        if (const auto t = e.find("heap_traced"); t != e.end() && t->is_boolean()) p.heap_traced = t->get<bool>();
+        if (const auto k = e.find("mapped_known"); k != e.end() && k->is_boolean()) {
+            p.has |= ProcPoint::kMappedKnown;
+            p.mapped_known = k->get<bool>();
+        }
+        if (const auto c = e.find("comm"); c != e.end() && c->is_string()) {
+            p.has |= ProcPoint::kComm;
+            const auto& name = c->get_ref<const std::string&>();
+            auto [it, added] = ids_.try_emplace(name, static_cast<uint32_t>(comms_.size()));
+            if (added) comms_.push_back(name);
+            p.comm = it->second;
+        }
+        return p;
+    }
+
+private:
+    // A number the record holds as a whole number (or, as JSON allows, with
+    // a fraction: read as the plot and the moments always read it).
+    static void num(ProcPoint& p, const json& o, const char* key, uint16_t field, int64_t& out) {
+        const auto v = o.find(key);
+        if (v == o.end() || !v->is_number()) return;
+        out = v->is_number_float() ? static_cast<int64_t>(v->get<double>()) : v->get<int64_t>();
+        p.has |= field;
+    }
+    std::vector<std::string>& comms_;
+    std::map<std::string, uint32_t> ids_;
+};
+
 // Folds processes' numbers into points where they change (Recording's
-// comment): `records` is where the hold points go.
+// comment): `points` is where the hold points go.
 class PointFolder {
 public:
     explicit PointFolder(bool by_epoch) : by_epoch_(by_epoch) {}
@@ -261,28 +321,28 @@ public:
     // The observation at record `index` (time t): `list` is every process
     // observed (full) or, with `gone`, only the changed ones. Leaves in
     // `list` only the points to keep.
-    void observe(std::vector<json>& records, size_t index, int64_t t, json& list, const json* gone) {
-        json kept = json::array();
+    void observe(std::vector<std::vector<ProcPoint>>& points, size_t index, int64_t t, std::vector<ProcPoint>& list,
+                 const json* gone) {
+        std::vector<ProcPoint> kept;
         std::set<uint64_t> seen;
         for (auto& e : list) {
-            if (!e.is_object() || !e.contains("pid") || !e["pid"].is_number_unsigned()) continue;
             const uint64_t k = key(e);
             seen.insert(k);
             auto it = live_.find(k);
             if (it != live_.end() && it->second.entry == e) continue;  // unchanged: observed, not kept
-            if (it != live_.end()) hold(records, it->second);
+            if (it != live_.end()) hold(points, it->second);
             live_[k] = {e, t};
-            kept.push_back(std::move(e));
+            kept.push_back(e);
         }
         if (gone) {
             if (gone->is_array())
                 for (const auto& g : *gone)
-                    if (g.is_number_unsigned()) end_of(records, (g.get<uint64_t>() & 0xffffffffu) << 32);
+                    if (g.is_number_unsigned()) end_of(points, (g.get<uint64_t>() & 0xffffffffu) << 32);
         } else {
             std::vector<uint64_t> ended;
             for (const auto& [k, l] : live_)
                 if (!seen.count(k)) ended.push_back(k);
-            for (auto k : ended) end_of(records, k);
+            for (auto k : ended) end_of(points, k);
         }
         list = std::move(kept);
         prev_index_ = index;
@@ -290,35 +350,26 @@ public:
     }
 
     // The recording's end: each live process's last numbers at the last observation.
-    void finish(std::vector<json>& records) {
-        for (auto& [k, l] : live_) hold(records, l);
+    void finish(std::vector<std::vector<ProcPoint>>& points) {
+        for (auto& [k, l] : live_) hold(points, l);
         live_.clear();
     }
 
-    // Where a record of this kind keeps its points.
-    std::function<json*(json&)> list_of;
-
 private:
     struct Live {
-        json entry;
+        ProcPoint entry;
         int64_t t = 0;
     };
-    uint64_t key(const json& e) const {
-        uint64_t pid = e["pid"].get<uint64_t>() & 0xffffffffu;
-        uint64_t epoch = by_epoch_ && e.contains("epoch") && e["epoch"].is_number_unsigned()
-                             ? e["epoch"].get<uint64_t>() & 0xffffffffu
-                             : 0;
-        return pid << 32 | epoch;
-    }
+    uint64_t key(const ProcPoint& e) const { return uint64_t{e.pid} << 32 | (by_epoch_ ? e.epoch : 0); }
     // The old numbers, still seen at the previous observation: a point there.
-    void hold(std::vector<json>& records, const Live& l) {
+    void hold(std::vector<std::vector<ProcPoint>>& points, const Live& l) {
         if (prev_index_ == SIZE_MAX || l.t >= prev_t_) return;
-        if (json* list = list_of(records[prev_index_])) list->push_back(l.entry);
+        points[prev_index_].push_back(l.entry);
     }
-    void end_of(std::vector<json>& records, uint64_t k) {
+    void end_of(std::vector<std::vector<ProcPoint>>& points, uint64_t k) {
         auto it = live_.find(k);
         if (it == live_.end()) return;
-        hold(records, it->second);
+        hold(points, it->second);
         live_.erase(it);
     }
 
@@ -328,47 +379,116 @@ private:
     int64_t prev_t_ = 0;
 };
 
-// The numbers of a report's process that the moments and the plot read.
-json light_process(const json& p) {
-    json out = json::object();
-    for (const char* f : {"pid", "epoch", "comm", "heap_traced", "heap_bytes", "rss", "mapped_known", "mapped_bytes"})
-        if (auto it = p.find(f); it != p.end()) out[f] = *it;
-    return out;
-}
+// Builds a Recording's points record by record, as they are read; `strip`
+// drops the numbers from the records kept (read from a file: the points
+// hold them) rather than keeping the records whole (built in memory).
+class PointIndex {
+public:
+    PointIndex(Recording& rec, bool strip) : rec_(rec), strip_(strip), make_(rec.comms) {}
+
+    void add(size_t n, json& j) {
+        std::vector<ProcPoint> list;
+        const auto type = j.find("type");
+        const bool sample = type != j.end() && *type == "sample", report = type != j.end() && *type == "report";
+        if (sample && j.contains("processes") && j["processes"].is_array()) {
+            for (const auto& e : j["processes"])
+                if (auto p = make_(e)) list.push_back(*p);
+            const auto gone = j.find("gone");
+            rec_.points.emplace_back();
+            samples_.observe(rec_.points, n, j.value("time_ns", int64_t{0}), list, gone == j.end() ? nullptr : &*gone);
+            if (strip_) {
+                j.erase("processes");
+                j.erase("gone");
+            }
+        } else if (report && j.contains("report") && j["report"].is_object() && j["report"].contains("processes") &&
+                   j["report"]["processes"].is_array()) {
+            json& r = j["report"];
+            for (const auto& e : r["processes"])
+                if (auto p = make_(e)) list.push_back(light(*p));
+            rec_.points.emplace_back();
+            reports_.observe(rec_.points, n, r.value("time_ns", int64_t{0}), list, nullptr);
+            if (strip_) r.erase("processes");
+        } else {
+            rec_.points.emplace_back();
+        }
+        rec_.points.back() = std::move(list);
+        rec_.records.push_back(std::move(j));
+    }
+    void finish() {
+        samples_.finish(rec_.points);
+        reports_.finish(rec_.points);
+    }
+
+private:
+    // A report's process: only the numbers the moments and the plot read
+    // of it (its other counters change at every report: a point each).
+    static ProcPoint light(ProcPoint p) {
+        constexpr uint16_t kept = ProcPoint::kHeap | ProcPoint::kRssFile | ProcPoint::kRssAnon | ProcPoint::kRssShmem |
+                                  ProcPoint::kRssSwap | ProcPoint::kMapped | ProcPoint::kMappedKnown | ProcPoint::kComm;
+        ProcPoint out;
+        out.pid = p.pid, out.epoch = p.epoch, out.comm = p.comm, out.has = p.has & kept;
+        out.heap_traced = p.heap_traced, out.mapped_known = p.mapped_known;
+        out.heap_bytes = p.heap_bytes, out.mapped_bytes = p.mapped_bytes;
+        out.rss_file = p.rss_file, out.rss_anon = p.rss_anon, out.rss_shmem = p.rss_shmem, out.rss_swap = p.rss_swap;
+        return out;
+    }
+    Recording& rec_;
+    bool strip_;
+    PointMaker make_;
+    PointFolder samples_{false}, reports_{true};
+};
 
 }  // namespace
 
 Recording read_recording(const std::string& path) {
     Recording rec;
     rec.path = path;
-    PointFolder samples(false), reports(true);
-    samples.list_of = [](json& r) -> json* { return r.contains("processes") ? &r["processes"] : nullptr; };
-    reports.list_of = [](json& r) -> json* {
-        return r.contains("report") && r["report"].contains("processes") ? &r["report"]["processes"] : nullptr;
-    };
+    PointIndex index(rec, true);
     rec.header = stream_records(
         path, [](size_t) { return Parse::light; }, false,
         [&](size_t n, json& j) {
-            const std::string& type = j["type"].get_ref<const std::string&>();
-            if (type == "sample" && j.contains("processes") && j["processes"].is_array()) {
-                const auto gone = j.find("gone");
-                samples.observe(rec.records, n, j.value("time_ns", int64_t{0}), j["processes"],
-                                gone == j.end() ? nullptr : &*gone);
-            } else if (type == "report" && j.contains("report") && j["report"].is_object()) {
-                json& r = j["report"];
-                if (r.contains("processes") && r["processes"].is_array()) {
-                    for (auto& p : r["processes"])
-                        if (p.is_object()) p = light_process(p);
-                    reports.observe(rec.records, n, r.value("time_ns", int64_t{0}), r["processes"], nullptr);
-                }
-            }
-            rec.records.push_back(std::move(j));
+            index.add(n, j);
             return true;
         },
         rec.problem, &rec.stack_resets);
-    samples.finish(rec.records);
-    reports.finish(rec.records);
+    index.finish();
     return rec;
+}
+
+Recording recording_of(json header, std::vector<json> records) {
+    Recording rec;
+    rec.header = std::move(header);
+    PointIndex index(rec, false);
+    for (size_t n = 0; n < records.size(); n++) index.add(n, records[n]);
+    index.finish();
+    return rec;
+}
+
+json point_json(const Recording& rec, const ProcPoint& p) {
+    json e = {{"pid", p.pid}, {"epoch", p.epoch}};
+    auto put = [&](uint16_t f, const char* key, int64_t v) {
+        if (p.holds(f)) e[key] = v;
+    };
+    put(ProcPoint::kHeap, "heap_bytes", p.heap_bytes);
+    put(ProcPoint::kHeapPeak, "heap_peak_bytes", p.heap_peak_bytes);
+    put(ProcPoint::kAllocs, "allocs_total", p.allocs_total);
+    put(ProcPoint::kFrees, "frees_total", p.frees_total);
+    put(ProcPoint::kRssBytes, "rss_bytes", p.rss_bytes);
+    put(ProcPoint::kRssPeak, "rss_peak_bytes", p.rss_peak_bytes);
+    put(ProcPoint::kMapped, "mapped_bytes", p.mapped_bytes);
+    put(ProcPoint::kMappedPeak, "mapped_peak_bytes", p.mapped_peak_bytes);
+    if (p.has & (ProcPoint::kRssFile | ProcPoint::kRssAnon | ProcPoint::kRssShmem | ProcPoint::kRssSwap)) {
+        json rss = json::object();
+        if (p.holds(ProcPoint::kRssFile)) rss["file"] = p.rss_file;
+        if (p.holds(ProcPoint::kRssAnon)) rss["anon"] = p.rss_anon;
+        if (p.holds(ProcPoint::kRssShmem)) rss["shmem"] = p.rss_shmem;
+        if (p.holds(ProcPoint::kRssSwap)) rss["swap"] = p.rss_swap;
+        e["rss"] = std::move(rss);
+    }
+    if (!p.heap_traced) e["heap_traced"] = false;
+    if (p.holds(ProcPoint::kMappedKnown)) e["mapped_known"] = p.mapped_known;
+    if (p.holds(ProcPoint::kComm)) e["comm"] = rec.comm_of(p);
+    return e;
 }
 
 json for_each_record(const std::string& path, const std::function<bool(size_t, json&)>& fn, std::string& problem) {

@@ -159,7 +159,15 @@ json html_data(const HtmlRun& run) {
         out_series.push_back({{"pid", key.first}, {"epoch", key.second}, {"comm", s.comm}, {"points", std::move(pts)}});
     }
     for (auto& m : moments) m["t_ns"] = m["time_ns"].get<int64_t>() - t0;
+    // The moments the page opens on, by the reports' times.
+    json view = json::object();
+    for (size_t i = 0; i < run.reports.size(); i++) {
+        const int64_t t = ns_of(run.reports[i].time);
+        if (run.view_ns && t == *run.view_ns) view["moment"] = i;
+        if (run.view_base_ns && t == *run.view_base_ns) view["base"] = i;
+    }
     return {{"version", 1},
+            {"view", std::move(view)},
             {"source", run.source},
             {"problem", run.problem},
             {"meta", run.meta},

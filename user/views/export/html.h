@@ -5,6 +5,8 @@
 // object; this file builds that object from a run.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,10 @@ struct HtmlRun {
     // The moments the flame graph can show, in time order; each one's
     // all_stacks (every heap stack) when it has them, else its top stacks.
     std::vector<Report> reports;
+    // The moment the page opens on (a report's time, ns; the last report
+    // when unset), and the report it is shown minus (`memtop report FILE
+    // --diff-from TIME --html OUT`: what changed between the two).
+    std::optional<int64_t> view_ns, view_base_ns;
     std::string source;   // "recording FILE" or "live run"
     std::string problem;  // why a recording did not read to its end ("" if it did)
 };
