@@ -20,6 +20,7 @@
 #include <optional>
 #include <thread>
 
+#include "serve/answer_cache.h"
 #include "serve/auth.h"
 #include "serve/delta.h"
 #include "util/errors.h"
@@ -40,6 +41,22 @@ constexpr size_t kThreads = 4;
 // no window longer than kMaxDeltaSeconds.
 constexpr int kMaxDeltaWindows = 2;
 constexpr long kMaxDeltaSeconds = 300;
+// Answers kept per report: the exposition in both formats, plain and gzip'd,
+// the JSON report, the whole pprof profile and some processes' (?pid=).
+constexpr size_t kMaxAnswers = 64;
+
+bool accepts_gzip(const httplib::Request& req) {
+    return req.get_header_value("Accept-Encoding").find("gzip") != std::string::npos;
+}
+
+// Sends a shared answer without copying it into the response.
+void send(httplib::Response& res, AnswerCache::Body body, const char* content_type) {
+    const size_t n = body->size();
+    res.set_content_provider(n, content_type,
+                             [body = std::move(body)](size_t offset, size_t length, httplib::DataSink& sink) {
+                                 return sink.write(body->data() + offset, length);
+                             });
+}
 
 double unix_seconds(std::chrono::system_clock::time_point t) {
     return std::chrono::duration<double>(t.time_since_epoch()).count();
@@ -109,6 +126,7 @@ struct ReportServer::Impl {
     std::condition_variable published;   // a report was published, or stopping
     bool stopping = false;               // guarded by mu
     std::atomic<int> delta_windows{0};   // ?seconds= requests waiting for their window's end
+    AnswerCache answers{kMaxAnswers};
 
     std::shared_ptr<const Report> latest() const {
         std::lock_guard<std::mutex> lock(mu);
@@ -123,6 +141,26 @@ struct ReportServer::Impl {
         return stopping ? nullptr : last;
     }
 };
+
+namespace {
+
+// A text answer (the exposition, the JSON report), gzip'd for clients that
+// accept it, as httplib would do for set_content, but once per report
+// rather than once per request.
+template <typename MakeText>
+void send_text(AnswerCache& answers, const httplib::Request& req, httplib::Response& res,
+               const std::shared_ptr<const Report>& r, const std::string& key, MakeText text,
+               const char* content_type) {
+    if (accepts_gzip(req)) {
+        res.set_header("Content-Encoding", "gzip");
+        res.set_header("Vary", "Accept-Encoding");
+        send(res, answers.get(r, key + ".gz", [&] { return gzip(*text()); }), content_type);
+    } else {
+        send(res, text(), content_type);
+    }
+}
+
+}  // namespace
 
 ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& metrics, const ListenSecurity& security)
     : impl_(std::make_unique<Impl>()) {
@@ -152,13 +190,19 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
         auto r = s.latest();
         if (!r) return no_report(res);
         MetricsFormat f = metrics_format(req.get_header_value("Accept"));
-        res.set_content(render_metrics(*r, s.metrics, f),
-                        f == MetricsFormat::OpenMetrics ? kOpenMetricsContentType : kPrometheusContentType);
+        const bool om = f == MetricsFormat::OpenMetrics;
+        auto text = [&] {
+            return s.answers.get(r, om ? "openmetrics" : "prometheus",
+                                 [&] { return render_metrics(*r, s.metrics, f); });
+        };
+        send_text(s.answers, req, res, r, om ? "openmetrics" : "prometheus", text,
+                  om ? kOpenMetricsContentType : kPrometheusContentType);
     });
-    http.Get("/report.json", [&s, no_report](const httplib::Request&, httplib::Response& res) {
+    http.Get("/report.json", [&s, no_report](const httplib::Request& req, httplib::Response& res) {
         auto r = s.latest();
         if (!r) return no_report(res);
-        res.set_content(render_json(*r) + "\n", "application/json");
+        auto text = [&] { return s.answers.get(r, "json", [&] { return render_json(*r) + "\n"; }); };
+        send_text(s.answers, req, res, r, "json", text, "application/json");
     });
     // ?seconds=N, a delta profile as Go's runtime serves it: the window
     // opens at the last report before the request and closes at the first
@@ -231,11 +275,14 @@ ReportServer::ReportServer(const ListenAddress& where, const MetricsOptions& met
         if (req.has_param("seconds")) return delta(req, res, pid);
         auto r = s.latest();
         if (!r) return no_report(res);
-        std::vector<ReportStack> stacks;
-        for (const auto& st : r->all_stacks)
-            if (!pid || st.stats.pid == *pid) stacks.push_back(st);
+        auto body = s.answers.get(r, pid ? "pprof?pid=" + std::to_string(*pid) : std::string("pprof"), [&] {
+            std::vector<ReportStack> stacks;
+            for (const auto& st : r->all_stacks)
+                if (!pid || st.stats.pid == *pid) stacks.push_back(st);
+            return gzip(encode_pprof(*r, stacks));
+        });
         res.set_header("Content-Disposition", "attachment; filename=\"heap.pb.gz\"");
-        res.set_content(gzip(encode_pprof(*r, stacks)), "application/octet-stream");
+        send(res, std::move(body), "application/octet-stream");
     });
     // A known path asked with another method is 405; httplib's own answers
     // are 404 for unknown paths and 400 for requests it cannot parse.
