@@ -201,8 +201,14 @@ TEST_CASE("--record's samples hold resident and mapped memory; report --peak-rss
     // Mapped bytes: a -p target's mappings are recorded from the attach on,
     // allocating or not (rss_grow does not): its one mapping, then nothing
     // after the munmap.
-    CHECK(mapped_max == grow);
-    CHECK(mapped_last == 0);
+    // Mappings are recorded by the full BPF build (bpf_task_pt_regs, Linux
+    // 5.15); the 5.10 build records none, and says so.
+    if (kernel_at_least(5, 15)) {
+        CHECK(mapped_max == grow);
+        CHECK(mapped_last == 0);
+    } else {
+        CHECK(mapped_max == 0);
+    }
     // Resident memory in a sample is the kernel's counter as kmem:rss_stat
     // last left it, whose per-CPU parts (6.2+) may lag by the kernel's
     // batch on each CPU: max(32, 2 x CPUs) pages; before 6.2 each thread
