@@ -49,6 +49,14 @@ TEST_CASE("a -p target that has not allocated is listed, and its growth is measu
     long long growth = 0;
     bool reached = false;
     std::string dump;
+    // The rest of its resident memory (file pages, shared memory) may move
+    // too: by 1.3 MB of shmem once on a 6.1 guest. The bound allows what
+    // the reports themselves say moved there.
+    auto other = [](const json& p) {
+        return p["rss_file_bytes"].get<long long>() + p["rss_shmem_bytes"].get<long long>();
+    };
+    const long long other_first = other(*e);
+    long long other_moved = 0;
     for (int i = 0; i < 6 && !reached; i++) {
         auto r = next_report({&prog, &memtop}, memtop, seen);
         REQUIRE(r);
@@ -56,12 +64,13 @@ TEST_CASE("a -p target that has not allocated is listed, and its growth is measu
         REQUIRE(g);
         dump += g->dump() + "\n";
         growth += (*g)["growth_bytes"].get<long long>();
+        other_moved = std::llabs(other(*g) - other_first);
         reached = std::llabs((*g)["rss_anon_bytes"].get<long long>() - anon) <= 4096;
     }
     INFO("entries since grown:\n" << dump);
     REQUIRE(reached);
-    CHECK(growth >= grow - (1 << 20));
-    CHECK(growth <= grow + (1 << 20));
+    CHECK(growth >= grow - (1 << 20) - other_moved);
+    CHECK(growth <= grow + (1 << 20) + other_moved);
 
     end_prog({&prog, &memtop}, prog);
     Run r = stop_memtop({&prog, &memtop}, memtop, 0);
