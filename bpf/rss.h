@@ -39,15 +39,17 @@ struct mm_struct___new {
 static __always_inline void mm_counters(struct mm_struct *mm, __s64 pages[4])
 {
 	/* One branch per layout, each with constant indexes: the relocations
-	 * of the layout the kernel lacks stay in dead code. Direct loads (mm
-	 * is the tracepoint's own BTF pointer): a helper call per counter
-	 * cost more than the rest of the program. */
+	 * of the layout the kernel lacks stay in dead code. The per-CPU layout
+	 * (6.2+, where this runs at every first touch of a page) is read with
+	 * direct loads, mm being the tracepoint's own BTF pointer; the old one
+	 * with helper reads, which verifiers before 6.2 need for the atomics
+	 * (and there the event comes only every 64 counter changes a thread). */
 	if (bpf_core_field_exists(((struct mm_struct___old *)mm)->rss_stat)) {
 		struct mm_struct___old *o = (void *)mm;
-		pages[0] = o->rss_stat.count[0].counter;
-		pages[1] = o->rss_stat.count[1].counter;
-		pages[2] = o->rss_stat.count[2].counter;
-		pages[3] = o->rss_stat.count[3].counter;
+		pages[0] = BPF_CORE_READ(o, rss_stat.count[0].counter);
+		pages[1] = BPF_CORE_READ(o, rss_stat.count[1].counter);
+		pages[2] = BPF_CORE_READ(o, rss_stat.count[2].counter);
+		pages[3] = BPF_CORE_READ(o, rss_stat.count[3].counter);
 	} else {
 		struct mm_struct___new *n = (void *)mm;
 		pages[0] = n->rss_stat[0].count;
