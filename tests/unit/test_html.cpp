@@ -169,6 +169,7 @@ TEST_CASE("html: past its budget the page holds evenly spaced moments, the pinne
     CHECK(held > 3);
     CHECK(held < 20);
     CHECK(page.moments_seen() == 100);
+    CHECK(d["reports_in_recording"] == 100);
     std::vector<int64_t> unpinned;
     bool has37 = false, has99 = false;
     for (const auto& m : d["moments"]) {
@@ -238,4 +239,5 @@ TEST_CASE("html: another recording's diff (--diff BASE) is the base of its momen
     // Without a diff there is none (the page of a recording is as before).
     run.diff.reset();
     CHECK_FALSE(html_data(run).contains("diff"));
+    CHECK_FALSE(html_data(run).contains("reports_in_recording"));  // every report held
 }

@@ -136,7 +136,8 @@ int report_main(int argc, char** argv) {
     app.add_option("--pprof", exports.pprof, "write its heap stacks to OUT as a gzip'd pprof profile");
     app.add_option("--folded", exports.folded, "write its heap stacks to OUT as folded stacks");
     app.add_option("--html", exports.html,
-                   "write the whole recording to OUT as one self-contained HTML report (charts, flame graphs)");
+                   "write the whole recording to OUT as one self-contained HTML report (charts, flame graphs; "
+                   "opened on the chosen report, minus --diff's or --diff-from's base)");
     app.add_option("--at", query.at,
                    "the report made at or last before TIME: seconds since the recording's start, or RFC 3339")
         ->type_name("TIME");
@@ -156,7 +157,7 @@ int report_main(int argc, char** argv) {
         ->type_name("[PID]");
     app.add_option("--diff", query.diff,
                    "print the report minus BASE's last report (another recording): per stack, the change in "
-                   "outstanding bytes and allocations, largest growth first; --pprof writes it")
+                   "outstanding bytes and allocations, largest growth first; --pprof and --html write it")
         ->type_name("BASE");
     app.add_option("--diff-from", query.diff_from,
                    "the same against this recording's report at or before TIME (seconds since its start, or "

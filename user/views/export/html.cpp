@@ -246,6 +246,8 @@ void HtmlPage::write_data(std::string& out, bool escape) const {
     }
     out += "],\"problem\":";
     put(dump(problem));
+    // Only when reports were left out: a page that holds them all reads as before.
+    if (moments_.size() < seen_) out += ",\"reports_in_recording\":" + std::to_string(seen_);
     out += ",\"series\":[";
     bool first = true;
     for (const auto& [key, s] : series_) {
