@@ -230,54 +230,59 @@ void perf_map_rows(size_t rounds) {
 void cfi_tables(const std::string& program, size_t rounds) {
     // In memtop the tables are built by the confined worker memtop-cfi
     // (cfi_worker.h): the same builder, plus the descriptor handed over and
-    // the rows sent back. Both columns are medians over the rounds; the
+    // the rows sent back. "no rows" is the worker asked to send none (as
+    // for a table that would not fit): the worker's build alone, without
+    // the transfer. Medians over the rounds, the three interleaved; the
     // worker's start (fork and confinement) is timed once, apart.
     printf("\nbuild_cfi_table (the files the loader maps for %s)\n", program.c_str());
-    printf("  %-48s %8s %8s %10s %12s %12s %8s\n", "file", "FDEs", "rows", "ms", "rows/s", "worker ms", "ratio");
+    printf("  %-44s %6s %7s %8s %11s %10s %10s %7s\n", "file", "FDEs", "rows", "ms", "rows/s", "worker ms",
+           "no rows ms", "ratio");
     CfiWorker worker;
-    double in_process = 0, in_worker = 0;
+    double in_process = 0, in_worker = 0, no_rows = 0;
     bool started = false;
+    auto in_worker_ms = [&](const std::string& file, size_t max_rows, CfiBuild& b) {
+        int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+        auto t0 = Clock::now();
+        b = worker.build(fd, file, max_rows);
+        const double s = seconds_since(t0);
+        ::close(fd);
+        return s;
+    };
     for (const auto& file : program_files(program)) {
-        std::vector<double> t, tw;
+        std::vector<double> t, tw, tn;
         CfiTable table;
+        CfiBuild b;
         try {
-            for (size_t r = 0; r < rounds; r++) {
-                auto t0 = Clock::now();
-                table = build_cfi_table(file);
-                t.push_back(seconds_since(t0));
-            }
+            table = build_cfi_table(file);
         } catch (const MemtopError& e) {
-            printf("  %-48s %s\n", file.c_str(), e.what());
+            printf("  %-44s %s\n", file.c_str(), e.what());
             continue;
         }
         if (!started) {
-            // The first request starts the worker.
-            int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-            auto t0 = Clock::now();
-            CfiBuild b = worker.build(fd, file, SIZE_MAX);
-            printf("  (worker start and first table, %s: %.2f ms)\n", file.c_str(), seconds_since(t0) * 1e3);
-            ::close(fd);
+            const double s = in_worker_ms(file, SIZE_MAX, b);
+            printf("  (worker start and first table, %s: %.2f ms)\n", file.c_str(), s * 1e3);
             started = true;
         }
         for (size_t r = 0; r < rounds; r++) {
-            int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
             auto t0 = Clock::now();
-            CfiBuild b = worker.build(fd, file, SIZE_MAX);
-            tw.push_back(seconds_since(t0));
-            ::close(fd);
+            table = build_cfi_table(file);
+            t.push_back(seconds_since(t0));
+            tw.push_back(in_worker_ms(file, SIZE_MAX, b));
             if (!b.error.empty() || b.rows.size() != table.rows.size()) {
-                printf("  %-48s worker: %s (%zu rows)\n", file.c_str(), b.error.c_str(), b.rows.size());
-                break;
+                printf("  %-44s worker: %s (%zu rows)\n", file.c_str(), b.error.c_str(), b.rows.size());
+                return;
             }
+            tn.push_back(in_worker_ms(file, 0, b));
         }
-        const double s = median(t), w = median(tw);
+        const double s = median(t), w = median(tw), n = median(tn);
         in_process += s;
         in_worker += w;
-        printf("  %-48s %8zu %8zu %10.2f %12.0f %12.2f %8.3f\n", file.c_str(), table.fdes, table.rows.size(), s * 1e3,
-               double(table.rows.size()) / s, w * 1e3, w / s);
+        no_rows += n;
+        printf("  %-44s %6zu %7zu %8.2f %11.0f %10.2f %10.2f %7.3f\n", file.c_str(), table.fdes, table.rows.size(),
+               s * 1e3, double(table.rows.size()) / s, w * 1e3, n * 1e3, w / s);
     }
-    printf("  %-48s %8s %8s %10.2f %12s %12.2f %8.3f\n", "all files", "", "", in_process * 1e3, "", in_worker * 1e3,
-           in_worker / in_process);
+    printf("  %-44s %6s %7s %8.2f %11s %10.2f %10.2f %7.3f\n", "all files", "", "", in_process * 1e3, "",
+           in_worker * 1e3, no_rows * 1e3, in_worker / in_process);
 }
 
 }  // namespace

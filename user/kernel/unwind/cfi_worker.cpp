@@ -86,17 +86,19 @@ std::string printable(std::string_view s) {
 }  // namespace
 
 std::string check_cfi_rows(const std::vector<memtop_unwind_row>& rows) {
+    // Called on every row of every table: the text is made only for a row
+    // that is wrong.
+    auto at = [](size_t i, const std::string& what) { return "row " + std::to_string(i) + ": " + what; };
     for (size_t i = 0; i < rows.size(); ++i) {
         const memtop_unwind_row& r = rows[i];
-        const std::string at = "row " + std::to_string(i) + ": ";
-        if (i > 0 && r.off <= rows[i - 1].off) return at + "offsets out of order";
+        if (i > 0 && r.off <= rows[i - 1].off) return at(i, "offsets out of order");
         const uint8_t type = memtop_row_type(&r);
-        if (type > MEMTOP_ROW_PLT) return at + "type " + std::to_string(type) + " unknown";
+        if (type > MEMTOP_ROW_PLT) return at(i, "type " + std::to_string(type) + " unknown");
         // memtop_row_cfa() is at most MEMTOP_ROW_CFA_MAX by its encoding
         // (21 bits); its high bits belong only to rows that have a CFA.
         const bool has_cfa = type == MEMTOP_ROW_CFA_RSP || type == MEMTOP_ROW_CFA_RBP;
-        if (!has_cfa && (r.type >> 3) != 0) return at + "a CFA offset on a row without a CFA";
-        if (r.rbp > 0) return at + "rbp saved above the CFA";
+        if (!has_cfa && (r.type >> 3) != 0) return at(i, "a CFA offset on a row without a CFA");
+        if (r.rbp > 0) return at(i, "rbp saved above the CFA");
     }
     return "";
 }
