@@ -64,6 +64,9 @@ public:
     pid_t pid() const;
     int timeout_ms() const { return timeout_ms_; }
     const std::string& role() const { return role_; }
+    // Why no worker could be started, "" while none failed to: then every
+    // call fails with this reason, and it is not tried again.
+    const std::string& start_error() const { return start_error_; }
 
 private:
     bool ensure_worker();

@@ -70,6 +70,8 @@ void serve_cfi(int sock) {
             w = wire::Writer('c');
             w.num<uint8_t>(0).str(why);
         }
+        // Closed before the reply: the worker keeps nothing of a file.
+        fd.reset();
         if (!send_message(sock, w.bytes())) return;
     }
 }
@@ -116,7 +118,10 @@ CfiBuild CfiWorker::build(int fd, const std::string& path, size_t max_rows) {
     const uint32_t max = max_rows > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(max_rows);
     std::string reply;
     try {
-        if (!client_.call(wire::Writer('C').str(path).num(max).bytes(), fd, reply, b.error)) return b;
+        if (!client_.call(wire::Writer('C').str(path).num(max).bytes(), fd, reply, b.error)) {
+            b.no_worker = !client_.start_error().empty();
+            return b;
+        }
     } catch (const std::exception& e) {  // memory, at worst
         b.error = e.what();
         return b;

@@ -29,6 +29,8 @@ struct CfiBuild {
     // the unwind-table worker was killed by signal 11 (Segmentation fault)
     // while reading it"). Without the "unwind table for FILE: " prefix.
     std::string error;
+    // No worker could be started (error says why): no file will get a table.
+    bool no_worker = false;
     size_t fdes = 0;         // functions described
     size_t unsupported = 0;  // rows whose rule the BPF unwinder cannot follow
     size_t total_rows = 0;   // rows the table has

@@ -53,6 +53,16 @@ bool UnwindTables::load_file(const FileKey& file, const std::string& open_path, 
     fd.reset();
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     build_seconds_ += ms / 1e3;
+    if (t.no_worker) {
+        // Said once, not for every file: none will get a table.
+        if (!no_worker_said_)
+            fprintf(stderr, "memtop: no unwind tables: %s; stacks are walked by frame pointers only\n",
+                    t.error.c_str());
+        no_worker_said_ = true;
+        stats_.failed++;
+        mark(file, MEMTOP_UNWIND_FAILED, 0, 0);
+        return false;
+    }
     std::string why = t.error.empty() ? "" : "unwind table for " + shown + ": " + t.error;
     if (why.empty() && t.total_rows == 0) why = "unwind table for " + shown + ": no rows";
     bool full = why.empty() && t.rows.size() != t.total_rows;

@@ -49,6 +49,7 @@ private:
     UnwindTableStats stats_;
     double build_seconds_ = 0;                                 // spent deriving tables
     bool full_said_ = false;                                   // the rows array filled, and memtop said so
+    bool no_worker_said_ = false;                              // memtop-cfi could not be started, and memtop said so
     std::map<std::pair<uint64_t, uint64_t>, uint32_t> known_;  // (dev, ino) -> state
 };
 
