@@ -236,10 +236,10 @@ std::string confine_worker() {
     return install_seccomp();
 }
 
-Worker::Worker(const std::function<void(int)>& serve) {
+Worker::Worker(const std::string& name, const std::string& role, const std::function<void(int)>& serve) {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        throw MemtopError(kExitFailure, describe("symbolization worker: socketpair", errno));
+        throw MemtopError(kExitFailure, describe(role + ": socketpair", errno));
     UniqueFd mine(sv[0]), theirs(sv[1]);
     // Replies of megabytes (a batch of names, a perf map's entries) pass in
     // a few wakeups rather than one per 200 KiB default buffer: on a busy
@@ -253,13 +253,13 @@ Worker::Worker(const std::function<void(int)>& serve) {
     }
     const pid_t parent = ::getpid();
     pid_t pid = ::fork();
-    if (pid < 0) throw MemtopError(kExitFailure, describe("symbolization worker: fork", errno));
+    if (pid < 0) throw MemtopError(kExitFailure, describe(role + ": fork", errno));
     if (pid == 0) {
         // The child of a possibly multi-threaded memtop: only this thread
         // runs here (glibc's malloc is made safe across fork).
         ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         if (::getppid() != parent) ::_exit(0);
-        ::prctl(PR_SET_NAME, "memtop-symbols", 0, 0, 0);
+        ::prctl(PR_SET_NAME, name.c_str(), 0, 0, 0);
         // Its own session: a Ctrl-C at memtop's terminal must not end it
         // before the final report is named.
         ::setsid();
@@ -292,7 +292,7 @@ Worker::Worker(const std::function<void(int)>& serve) {
                                                                      : end_reason();
         kill();
         end_reason();
-        throw MemtopError(kExitFailure, "symbolization worker: " + why);
+        throw MemtopError(kExitFailure, role + ": " + why);
     }
 }
 
