@@ -1,6 +1,7 @@
 #!/bin/bash
-# The HTML report of a long recording (issue 13): time and peak RSS of
-# `memtop report LONG --html OUT`, as ratios against baselines measured in
+# The HTML report and the pprof profile of a long recording (issue 13):
+# time and peak RSS of `memtop report LONG --html OUT` and of
+# `memtop report LONG --pprof OUT`, as ratios against baselines measured in
 # the same run on the same file:
 #   - `memtop report LONG --json` (the same build: reads the file and one
 #     report, what every `memtop report` costs);
@@ -126,6 +127,9 @@ measure html-new "$memtop" report "$tmp/long.gz" --html "$tmp/new.html"
 grep -v '^$' "$tmp/html-new.err" | head -3
 echo "page: $(du -h "$tmp/new.html" | cut -f1)"
 echo "new --html / --json: time $(ratio "$html_new_wall" "$json_baseline_wall")x, peak RSS $(ratio "$html_new_rss" "$json_baseline_rss")x"
+measure pprof "$memtop" report "$tmp/long.gz" --pprof "$tmp/long.pb.gz"
+echo "profile: $(du -h "$tmp/long.pb.gz" | cut -f1)"
+echo "--pprof / --json: time $(ratio "$pprof_wall" "$json_baseline_wall")x, peak RSS $(ratio "$pprof_rss" "$json_baseline_rss")x"
 if [ -n "$old" ]; then
     measure html-old "$old" report "$tmp/long.gz" --html "$tmp/old.html"
     echo "page (old): $(du -h "$tmp/old.html" | cut -f1)"
