@@ -62,4 +62,19 @@ void destroy_links(std::vector<LinkPtr>& links) {
     links.clear();
 }
 
+void close_links(std::vector<UniqueFd>& links) {
+    if (links.size() <= 1) {
+        links.clear();
+        return;
+    }
+    std::vector<std::thread> workers;
+    size_t nthreads = std::min<size_t>(links.size(), 32);
+    for (size_t t = 0; t < nthreads; t++)
+        workers.emplace_back([&links, t, nthreads] {
+            for (size_t i = t; i < links.size(); i += nthreads) links[i].reset();
+        });
+    for (auto& w : workers) w.join();
+    links.clear();
+}
+
 }  // namespace memtop

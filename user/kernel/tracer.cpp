@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iterator>
+#include <thread>
 
 #include "kernel/libbpf_log.h"
 #include "kernel/map_dump.h"
@@ -353,8 +354,11 @@ void Tracer::attach_tracepoints() {
 Tracer::~Tracer() {
     ring_.reset();
     rss_iter_.reset();
+    // Both kinds at once: each detach waits for grace periods that
+    // concurrent detaches share.
+    std::thread multi([this] { close_links(multi_links_); });
     destroy_links(links_);
-    multi_links_.clear();
+    multi.join();
 }
 
 uint64_t Tracer::kernel_bytes() const {
