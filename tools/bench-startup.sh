@@ -9,12 +9,14 @@
 #   heaptrack      the same two for heaptrack -- CMD, when installed: the
 #                  in-process tracer a developer picks instead
 # Run as root: sudo tools/bench-startup.sh [ROUNDS] (default 7, interleaved;
-# medians). MEMTOP_BUILD picks the build.
+# medians). MEMTOP_BUILD picks the build; MEMTOP_VS=OTHER_MEMTOP adds another
+# memtop binary (e.g. main's) to the same rounds, for a before/after.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MEMTOP_BUILD:-$root/build}
 memtop=$build/user/memtop
 rounds=${1:-7}
+vs=${MEMTOP_VS:-}
 [ -x "$memtop" ] || { echo "bench-startup: build first (tools/build.sh)" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "bench-startup: run as root" >&2; exit 1; }
 have_heaptrack=""
@@ -49,6 +51,10 @@ for ((r = 0; r < rounds; r++)); do
     first memtop "$memtop" -b --
     wall untraced
     wall memtop "$memtop" -b --
+    if [ -n "$vs" ]; then
+        first vs "$vs" -b --
+        wall vs "$vs" -b --
+    fi
     if [ -n "$have_heaptrack" ]; then
         # heaptrack writes its data file in the current directory.
         (cd "$tmp" && first heaptrack heaptrack -r) || exit 1
@@ -67,6 +73,11 @@ printf '%-36s %10s %10s\n' "untraced: to CMD's first insn" "$(sec "$fu")" "-"
 printf '%-36s %10s %10s\n' "memtop -- CMD: to CMD's first insn" "$(sec "$fm")" "$(added "$fm" "$fu")"
 printf '%-36s %10s %10s\n' "untraced /bin/true: wall" "$(sec "$wu")" "-"
 printf '%-36s %10s %10s\n' "memtop -b -- /bin/true: wall" "$(sec "$wm")" "$(added "$wm" "$wu")"
+if [ -n "$vs" ]; then
+    fv=$(median "$tmp/first.vs") wv=$(median "$tmp/wall.vs")
+    printf '%-36s %10s %10s\n' "MEMTOP_VS: to CMD's first insn" "$(sec "$fv")" "$(added "$fv" "$fu")"
+    printf '%-36s %10s %10s\n' "MEMTOP_VS -b -- /bin/true: wall" "$(sec "$wv")" "$(added "$wv" "$wu")"
+fi
 if [ -n "$have_heaptrack" ]; then
     fh=$(median "$tmp/first.heaptrack") wh=$(median "$tmp/wall.heaptrack")
     printf '%-36s %10s %10s\n' "heaptrack -- CMD: to CMD's first insn" "$(sec "$fh")" "$(added "$fh" "$fu")"
@@ -76,6 +87,10 @@ echo
 echo "memtop -- /bin/true / /bin/true (wall):        $(ratio "$wm" "$wu")"
 echo "memtop to first insn / untraced:               $(ratio "$fm" "$fu")"
 echo "memtop's added start-up: $(added "$fm" "$fu") s before CMD runs (issue 15: under 0.2 s)"
+if [ -n "$vs" ]; then
+    echo "added before CMD runs, memtop / MEMTOP_VS:     $(ratio "$((fm - fu))" "$((fv - fu))")"
+    echo "added wall, memtop / MEMTOP_VS:                $(ratio "$((wm - wu))" "$((wv - wu))")"
+fi
 if [ -n "$have_heaptrack" ]; then
     echo "added before CMD runs, memtop / heaptrack:     $(ratio "$((fm - fu))" "$((fh - fu))")"
     echo "added wall, memtop / heaptrack:                $(ratio "$((wm - wu))" "$((wh - wu))")"
