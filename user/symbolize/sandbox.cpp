@@ -211,10 +211,15 @@ ReceiveStatus receive_message(int sock, std::string& payload, UniqueFd* fd, int 
 
 std::string confine_worker() {
     // Become nobody when root: the capability sets empty themselves.
-    // The bounding set goes first (dropping it needs CAP_SETPCAP).
+    // The bounding set goes first (dropping it needs CAP_SETPCAP). Without
+    // CAP_SETPCAP (the systemd unit's bounding set does not hold it) it is
+    // kept: it only limits what an execve may gain, and no_new_privs below
+    // already forbids any gain; every capability set is emptied anyway.
     if (::geteuid() == 0) {
         for (int cap = 0; cap <= 63; ++cap) {
-            if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return errno_text("PR_CAPBSET_DROP");
+            if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0 || errno == EINVAL) continue;
+            if (errno == EPERM) break;
+            return errno_text("PR_CAPBSET_DROP");
         }
         ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
         if (::setgroups(0, nullptr) != 0) return errno_text("setgroups");
