@@ -222,9 +222,14 @@ std::string confine_worker() {
             return errno_text("PR_CAPBSET_DROP");
         }
         ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-        if (::setgroups(0, nullptr) != 0) return errno_text("setgroups");
-        if (::setresgid(kNogroup, kNogroup, kNogroup) != 0) return errno_text("setresgid");
-        if (::setresuid(kNobody, kNobody, kNobody) != 0) return errno_text("setresuid");
+        // A root memtop limited to some capabilities (the systemd unit has
+        // no CAP_SETUID/CAP_SETGID) cannot change its identity: the worker
+        // then stays uid 0 with every capability set empty below, confined
+        // by no_new_privs and the seccomp filter (which allows it to open
+        // nothing), rather than not run at all.
+        if (::setgroups(0, nullptr) != 0 && errno != EPERM) return errno_text("setgroups");
+        if (::setresgid(kNogroup, kNogroup, kNogroup) != 0 && errno != EPERM) return errno_text("setresgid");
+        if (::setresuid(kNobody, kNobody, kNobody) != 0 && errno != EPERM) return errno_text("setresuid");
     }
     // Not root (capabilities from the file, or a user namespace): keep the
     // uid, empty every capability set.
