@@ -9,7 +9,8 @@
 #               $MEMTOP_VMTEST_KERNELS)
 #   TEST-SPEC   passed to runtime_tests, e.g. '[sites][cmd],[threads]'
 #               (default: every test case but the live screen's and
-#               the host-tool ones, '~[tui]~[host]')
+#               the host-tool ones, and the user-space-only ones listed
+#               below: '~[tui]~[host]~[corrupt]~[hostile]~[sort]~[moments]')
 #
 # Options:
 #   --build DIR       the build tree (default $MEMTOP_BUILD or ./build)
@@ -56,8 +57,13 @@ done
 # ([tui]) do not run here. The screen's drive memtop in tmux, which the guest has
 # not (nor devpts, nor terminfo); the screen is user space only, and the
 # host's suite runs them. So does it the [host] tests, which need tools the
-# guest lacks (go tool pprof, ...). A TEST-SPEC given after -- is used as it is.
-[[ ${#spec[@]} -gt 0 ]] || spec=('~[tui]~[host]')
+# guest lacks (go tool pprof, ...). Nor do the tests whose kernel side is a
+# plain `-- CMD` that the [sites] tests already run on every kernel and whose
+# assertions are on user-space parsing and aggregation only: corrupt ELF files
+# ([corrupt]), hostile perf maps ([hostile]), --sort views ([sort]) and a
+# recording's moments ([moments]); the host's suite runs them. Under TCG each
+# costs 5-10 s per kernel. A TEST-SPEC given after -- is used as it is.
+[[ ${#spec[@]} -gt 0 ]] || spec=('~[tui]~[host]~[corrupt]~[hostile]~[sort]~[moments]')
 [[ ${#kernels[@]} -gt 0 ]] || read -r -a kernels <<<"${MEMTOP_VMTEST_KERNELS:-$MEMTOP_KERNELS_DEFAULT}"
 die() { echo "run-tests: error: $*" >&2; exit 2; }
 
