@@ -88,8 +88,10 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	emit(MEMTOP_EV_EXIT, tgid, p, r, mp);
 	if (p)
 		bpf_map_delete_elem(&procs, &tgid);
-	if (r)
+	if (r) {
 		bpf_map_delete_elem(&rss, &tgid);
+		__sync_fetch_and_add(&rss_gen, 1); /* no rss_stat note of it may match again */
+	}
 #ifndef MEMTOP_COMPAT
 	if (mp)
 		bpf_map_delete_elem(&map_procs, &tgid);

@@ -184,6 +184,48 @@ int rss_exact(struct bpf_iter__task *ctx)
 #endif
 
 /*
+ * Since 6.2 rss_stat fires at every counter change, but the value it can
+ * read (a percpu_counter's folded part) moves only when a CPU's batch of
+ * pages is folded in: about one event in 32 of a faulting thread. The
+ * other events change nothing memtop keeps, and a per-CPU note of the last
+ * event (address space, counter, folded value) lets them leave at once,
+ * before the owner's fields and the entry are looked up. The note is of an
+ * event whose process was live; `rss_gen`, raised at every process exit,
+ * keeps a freed and reused mm from matching an old note.
+ */
+struct rss_last_event {
+	__u64 mm;
+	__s64 count;
+	__u32 member;
+	__u32 gen;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rss_last_event);
+} rss_last SEC(".maps");
+
+__u32 rss_gen = 0;
+
+/* The folded value of counter `member` (per-CPU layout): constant indexes,
+ * each a direct load. */
+static __always_inline __s64 mm_counter_folded(struct mm_struct___new *n, int member)
+{
+	switch (member) {
+	case 0:
+		return n->rss_stat[0].count;
+	case 1:
+		return n->rss_stat[1].count;
+	case 2:
+		return n->rss_stat[2].count;
+	default:
+		return n->rss_stat[3].count;
+	}
+}
+
+/*
  * kmem:rss_stat fires whenever one of a process's resident-memory counters
  * changes. The BTF tracepoint hands over the mm itself: all four counters
  * are read here (the value the tracepoint prints), so every event leaves
@@ -197,6 +239,17 @@ int BPF_PROG(rss_stat, struct mm_struct *mm, int member)
 	/* It runs at every first touch of a page (Linux 6.2+ traces every
 	 * counter change): BTF pointers are read with direct loads, not a
 	 * bpf_probe_read_kernel call each (ten calls cost ~250 ns a fault). */
+	__u32 zero = 0;
+	struct rss_last_event *last = NULL;
+	__s64 folded = 0;
+	if (!bpf_core_field_exists(((struct mm_struct___old *)mm)->rss_stat)) {
+		last = bpf_map_lookup_elem(&rss_last, &zero);
+		folded = mm_counter_folded((void *)mm, member);
+		/* The pointer compared as it is (privileged programs may). */
+		if (last && last->mm == (__u64)mm && last->member == (__u32)member && last->count == folded &&
+		    last->gen == rss_gen)
+			return 0;
+	}
 	__u32 tgid;
 	__u64 leader_start;
 	struct task_struct *owner = NULL;
@@ -224,7 +277,7 @@ int BPF_PROG(rss_stat, struct mm_struct *mm, int member)
 	 * hashes it, and the verifier allows no arithmetic on the pointer. */
 	__u64 mm_addr = 0;
 	bpf_probe_read_kernel(&mm_addr, sizeof(mm_addr), &mm);
-
+	__u32 gen = rss_gen;
 	struct memtop_rss *r = rss_entry(tgid, mm_instance_id(mm_addr, leader_start));
 	if (!r)
 		return 0;
@@ -235,6 +288,12 @@ int BPF_PROG(rss_stat, struct mm_struct *mm, int member)
 	__s64 resident = r->bytes[MEMTOP_RSS_FILE] + r->bytes[MEMTOP_RSS_ANON] + r->bytes[MEMTOP_RSS_SHMEM];
 	r->events++;
 	raise_peak(&r->peak_bytes, resident);
+	if (last) {
+		last->mm = mm_addr;
+		last->member = member;
+		last->count = folded;
+		last->gen = gen;
+	}
 	return 0;
 }
 
