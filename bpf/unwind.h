@@ -30,8 +30,11 @@
 /* Binary-search steps per frame: enough for 4M rows in one file. */
 #define UNWIND_SEARCH_STEPS 22
 
+/* Mappable: user space writes a file's rows through a mapping of their
+ * pages (user/kernel/unwind/unwind_tables.cpp), not a syscall per row. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1 << 20); /* set by the loader (--max-unwind-rows) */
 	__type(key, __u32);
 	__type(value, struct memtop_unwind_row);

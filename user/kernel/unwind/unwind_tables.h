@@ -41,6 +41,7 @@ public:
 
 private:
     void mark(const FileKey& file, uint32_t state, uint32_t start, uint32_t count);
+    void write_rows(uint32_t start, const std::vector<memtop_unwind_row>& rows);
     int rows_fd_, files_fd_;
     bool verbose_;
     // Parses the files (libdw), unprivileged; a file it crashes or hangs on
