@@ -1,5 +1,10 @@
 // Multi-threaded, fork and exec behaviour: threads, forker.
 #include <signal.h>
+#include <stdio.h>
+
+#include <set>
+#include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -168,4 +173,121 @@ TEST_CASE("memtop -- CMD across exec: pre-exec allocations disappear", "[bpf][ex
         REQUIRE(f.size() >= 2);
         CHECK(fn_is(f[1], "run_after_exec"));
     }
+}
+
+namespace {
+
+// The output of a command (bpftool), whole.
+std::string command_output(const std::string& cmd) {
+    std::string text;
+    if (FILE* f = popen(cmd.c_str(), "r")) {
+        char buf[65536];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+        pclose(f);
+    }
+    return text;
+}
+
+// The id of the BPF map named `name` among the descriptors of process
+// `pid` (memtop's own maps, whatever else is loaded on the host).
+long own_map_id(int pid, const std::string& name) {
+    std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo/";
+    for (int fd = 0; fd < 1024; fd++) {
+        FILE* f = fopen((dir + std::to_string(fd)).c_str(), "r");
+        if (!f) continue;
+        long id = -1;
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "map_id: %ld", &id) == 1) break;
+        fclose(f);
+        if (id < 0) continue;
+        auto j = json::parse(command_output("bpftool -j map show id " + std::to_string(id) + " 2>/dev/null"), nullptr,
+                             false);
+        if (j.is_object() && j.value("name", "") == name) return id;
+    }
+    return -1;
+}
+
+// The keys of map `id` (bpftool's BTF-formatted JSON).
+std::vector<json> map_keys(long id) {
+    std::vector<json> keys;
+    auto j =
+        json::parse(command_output("bpftool -j map dump id " + std::to_string(id) + " 2>/dev/null"), nullptr, false);
+    if (j.is_array())
+        for (const auto& e : j)
+            if (e.contains("formatted")) keys.push_back(e["formatted"]["key"]);
+    return keys;
+}
+
+size_t entries_of(const std::vector<json>& keys, int tgid) {
+    size_t n = 0;
+    for (const auto& k : keys) n += k.is_object() && k.value("tgid", -1) == tgid;
+    return n;
+}
+
+}  // namespace
+
+// memtop deletes an ended process's kernel entries (its aggregates, its live
+// blocks' records, the stacks only it used) at the next report, in batches,
+// and leaves those of a process still traced alone: without it, a busy host
+// fills the maps with the dead.
+TEST_CASE("an ended process's kernel entries are deleted, a live one's kept", "[bpf][attach][purge]") {
+    RT_REQUIRE_ENV();
+    if (!have_prog("c_sites_fp") || !have_prog("cpp_sites_fp")) return;
+    Child a, b;
+    const int pa = start_prog(a, {prog_path("c_sites_fp"), "--wait"});
+    const int pb = start_prog(b, {prog_path("cpp_sites_fp"), "--wait"}, {&a});
+    Child mt;
+    start_memtop(mt, {memtop_path(), "--json", "-d", "1", "-p", std::to_string(pa) + "," + std::to_string(pb)});
+    wait_tracing({&mt, &a, &b}, mt, {pa, pb});
+    go({&mt, &a, &b}, a);
+    go({&mt, &a, &b}, b);
+
+    const long aggs = own_map_id(mt.pid, "aggs"), allocs = own_map_id(mt.pid, "allocs"),
+               stacks = own_map_id(mt.pid, "stacks");
+    REQUIRE(aggs >= 0);
+    REQUIRE(allocs >= 0);
+    REQUIRE(stacks >= 0);
+    // Both programs keep their blocks until they exit: entries of each.
+    auto agg_keys = map_keys(aggs);
+    REQUIRE(entries_of(agg_keys, pa) > 0);
+    const size_t b_aggs = entries_of(agg_keys, pb);
+    REQUIRE(b_aggs > 0);
+    REQUIRE(entries_of(map_keys(allocs), pa) > 0);
+    const size_t b_allocs = entries_of(map_keys(allocs), pb);
+    REQUIRE(b_allocs > 0);
+    // The stacks only the C program's aggregates name (the C++ program's
+    // frames are its own).
+    std::set<unsigned long long> a_only, b_ids;
+    for (const auto& k : agg_keys)
+        if (k.value("tgid", -1) == pb) b_ids.insert(k.value("stack_id", 0ULL));
+    for (const auto& k : agg_keys)
+        if (k.value("tgid", -1) == pa && !b_ids.count(k.value("stack_id", 0ULL)))
+            a_only.insert(k.value("stack_id", 0ULL));
+    REQUIRE(!a_only.empty());
+
+    CHECK(end_prog({&mt, &a, &b}, a) == 0);
+    std::string left;
+    bool purged = pump_until(
+        {&mt, &b},
+        [&] {
+            auto ak = map_keys(aggs), lk = map_keys(allocs), sk = map_keys(stacks);
+            size_t stacks_left = 0;
+            for (const auto& k : sk)
+                if (k.is_number_unsigned() && a_only.count(k.get<unsigned long long>())) stacks_left++;
+            left = "aggregates " + std::to_string(entries_of(ak, pa)) + ", records " +
+                   std::to_string(entries_of(lk, pa)) + ", stacks " + std::to_string(stacks_left) + " of " +
+                   std::to_string(a_only.size());
+            return entries_of(ak, pa) == 0 && entries_of(lk, pa) == 0 && stacks_left == 0;
+        },
+        30s);
+    INFO("the ended process's entries left: " << left);
+    CHECK(purged);
+    // The live process lost nothing.
+    CHECK(entries_of(map_keys(aggs), pb) == b_aggs);
+    CHECK(entries_of(map_keys(allocs), pb) == b_allocs);
+
+    CHECK(end_prog({&mt, &b}, b) == 0);
+    stop_memtop({&mt}, mt, SIGINT);
 }

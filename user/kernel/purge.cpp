@@ -13,26 +13,43 @@ namespace memtop {
 
 namespace {
 
+// Deletes `keys` in one call (Linux 5.6+): on a busy host every report
+// ends dozens of processes with hundreds of entries between them, a
+// syscall each before. Where the kernel has no batch delete, or a key is
+// gone meanwhile (the batch stops there), the rest one call each.
+template <typename K>
+void delete_keys(int fd, const std::vector<K>& keys) {
+    if (keys.empty()) return;
+    uint32_t done = static_cast<uint32_t>(keys.size());
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    if (bpf_map_delete_batch(fd, keys.data(), &done, &opts) == 0) return;
+    for (size_t i = done; i < keys.size(); i++) bpf_map_delete_elem(fd, &keys[i]);
+}
+
 // Deletes the entries of an aggregate map (keyed by memtop_agg_key) that
 // `dead` says belong to an ended instance; the stack ids of the others go
 // into `referenced`.
 template <typename V, typename Dead>
 void purge_aggregates(int fd, const Dead& dead, std::unordered_set<uint64_t>& referenced) {
     if (fd < 0) return;
+    std::vector<memtop_agg_key> gone;
     for (const auto& k : dump_keys<memtop_agg_key, V>(fd)) {
         if (dead(k))
-            bpf_map_delete_elem(fd, &k);
+            gone.push_back(k);
         else
             referenced.insert(k.stack_id);
     }
+    delete_keys(fd, gone);
 }
 
 // Deletes the records (keyed by memtop_alloc_key) of ended instances.
 template <typename V, typename Dead>
 void purge_records(int fd, const Dead& dead) {
     if (fd < 0) return;
+    std::vector<memtop_alloc_key> gone;
     for (const auto& k : dump_keys<memtop_alloc_key, V>(fd))
-        if (dead(k)) bpf_map_delete_elem(fd, &k);
+        if (dead(k)) gone.push_back(k);
+    delete_keys(fd, gone);
 }
 
 // Every stack id some aggregate names now.
@@ -81,9 +98,23 @@ void purge_instances(const KernelMaps& maps, const std::vector<EndedInstance>& i
             if (pids.count(ps.tgid) && !referenced.count(id)) bpf_map_delete_elem(maps.py_stacks, &id);
 
     std::vector<std::pair<uint64_t, memtop_stack>> deleted;
-    for (const auto& [id, stack] : dump_map<uint64_t, memtop_stack>(maps.stacks))
-        if (!referenced.count(id) && bpf_map_delete_elem(maps.stacks, &id) == 0) deleted.emplace_back(id, stack);
+    std::vector<uint64_t> ids;
+    for (auto& [id, stack] : dump_map<uint64_t, memtop_stack>(maps.stacks))
+        if (!referenced.count(id)) {
+            deleted.emplace_back(id, stack);
+            ids.push_back(id);
+        }
     if (deleted.empty()) return;
+    uint32_t done = static_cast<uint32_t>(ids.size());
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    if (bpf_map_delete_batch(maps.stacks, ids.data(), &done, &opts) != 0) {
+        // Only the first `done` are gone for sure; the rest one at a time,
+        // keeping those that were deleted.
+        size_t kept = done;
+        for (size_t i = done; i < ids.size(); i++)
+            if (bpf_map_delete_elem(maps.stacks, &ids[i]) == 0) deleted[kept++] = deleted[i];
+        deleted.resize(kept);
+    }
     referenced = referenced_stacks(maps);
     for (const auto& [id, stack] : deleted)
         if (referenced.count(id)) bpf_map_update_elem(maps.stacks, &id, &stack, BPF_NOEXIST);
