@@ -1,30 +1,85 @@
 #!/bin/sh
-# Builds memtop's code and its unit tests with AddressSanitizer and
-# UndefinedBehaviorSanitizer in $MEMTOP_ASAN_BUILD (default build-asan/) and
-# runs the unit tests there: any heap error, leak or undefined behaviour
-# fails them (tools/test runs this after the suite).
+# Builds memtop's code with AddressSanitizer and UndefinedBehaviorSanitizer
+# (-fno-sanitize-recover=undefined: undefined behaviour ends the process) in
+# $MEMTOP_ASAN_BUILD (default build-asan/, -O1 -g1) and runs tests there: any
+# heap error, leak or undefined behaviour fails them. The sanitizer build's
+# workers run under their seccomp filter plus what the sanitizer runtime
+# needs (user/symbolize/sandbox.cpp, MEMTOP_SANITIZER_BUILD).
+#
+# Usage: tools/sanitize.sh [--ci]
+#   (no option)  every unit test binary; then, as root, the runtime tests
+#                below with the sanitized memtop
+#   --ci         what CI runs after the suite (.ci/run; tools/test, the
+#                README's command, does not): a cold build must stay within
+#                a few minutes, so only the unit tests of the parsers and the
+#                workers (unit_symbolize: ELF/DWARF, perf maps, the
+#                symbolization worker; unit_procinfo: the /proc parsers),
+#                which need only a fraction of memtop's code built
+#
+# The runtime tests (root) take the harness and test programs from the
+# normal build, $MEMTOP_BUILD (default build/, built by tools/build.sh if
+# missing: they must stay uninstrumented, their allocations are counted),
+# and the sanitized memtop through MEMTOP_BIN: the hostile-input tests
+# (privilege separation, corrupt ELF, hostile perf maps, recordings but the
+# browser's, the unwind-table worker) and a few plain heap ones.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MEMTOP_ASAN_BUILD:-$root/build-asan}
-tests="unit_core unit_procinfo unit_symbolize unit_tui unit_aggregate"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMTOP_SANITIZE=ON >/dev/null
-# shellcheck disable=SC2086
+ci=0
+case ${1:-} in
+    --ci) ci=1 ;;
+    "") ;;
+    *) echo "sanitize.sh: unknown option $1 (usage: tools/sanitize.sh [--ci])" >&2; exit 2 ;;
+esac
+if [ $ci = 1 ]; then
+    tests="unit_symbolize unit_procinfo"
+    targets=$tests
+else
+    tests="unit_core unit_procinfo unit_symbolize unit_tui unit_aggregate"
+    targets="$tests memtop"
+fi
+runtime_filter='[privsep],[corrupt],[hostile],[record]~[html],c_sites_fp under memtop -- CMD*,cpp_sites_nofp under memtop -- CMD*,deep_sites under memtop -- CMD*'
+
+mkdir -p "$build"
+t0=$(date +%s)
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMEMTOP_SANITIZE=ON >"$build/configure.log" 2>&1 ||
+    { cat "$build/configure.log" >&2; exit 1; }
 # g++ warns falsely (-Wmaybe-uninitialized) in Catch2 under ASan: the
 # build's output goes to a log, shown if it fails.
-if ! cmake --build "$build" -j"$(nproc)" --target $tests >"$build/build.log" 2>&1; then
+# shellcheck disable=SC2086
+if ! cmake --build "$build" -j"$(nproc)" --target $targets >"$build/build.log" 2>&1; then
     grep -m20 error "$build/build.log" >&2
     exit 1
 fi
+echo "sanitizer build ($targets): $(($(date +%s) - t0)) s"
+
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
 for t in $tests; do
+    t1=$(date +%s)
     exe=$(find "$build/tests/unit" -name "$t" -type f | head -1)
     if "$exe" >"$build/$t.log" 2>&1; then
-        echo "$t (ASan+UBSan): $(grep -E 'All tests passed|test cases' "$build/$t.log" | tail -1)"
+        echo "$t (ASan+UBSan): $(grep -E 'All tests passed|test cases' "$build/$t.log" | tail -1), $(($(date +%s) - t1)) s"
     else
         echo "$t (ASan+UBSan): FAILED, log $build/$t.log" >&2
         grep -E 'ERROR: |runtime error|SUMMARY|FAILED' "$build/$t.log" | head -20 >&2
         status=1
     fi
 done
+
+if [ $ci = 0 ] && [ "$(id -u)" = 0 ]; then
+    normal=${MEMTOP_BUILD:-$root/build}
+    [ -x "$normal/tests/runtime/runtime_tests" ] || MEMTOP_BUILD=$normal "$root/tools/build.sh"
+    t1=$(date +%s)
+    # CI=true: a test that cannot run (no BPF, no uprobes) fails rather than
+    # being skipped with a warning.
+    if CI=true MEMTOP_BIN="$build/user/memtop" "$normal/tests/runtime/runtime_tests" "$runtime_filter" \
+        >"$build/runtime_tests.log" 2>&1; then
+        echo "runtime_tests, sanitized memtop: $(grep -E 'All tests passed|test cases' "$build/runtime_tests.log" | tail -1), $(($(date +%s) - t1)) s"
+    else
+        echo "runtime_tests, sanitized memtop: FAILED, log $build/runtime_tests.log" >&2
+        grep -E 'ERROR: |runtime error|SUMMARY|FAILED|with expansion' "$build/runtime_tests.log" | head -20 >&2
+        status=1
+    fi
+fi
 exit $status

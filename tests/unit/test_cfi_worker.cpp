@@ -112,6 +112,9 @@ TEST_CASE("memtop-cfi builds the same tables as the in-process builder, file by 
     CHECK(status_field(worker, "Seccomp") == "2");
     // It keeps no descriptor it was handed: /dev/null and its socket.
     for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(worker) + "/fd")) {
+#ifdef MEMTOP_SANITIZER_BUILD
+        if (e.path().filename() == "2") continue;  // the sanitizer build's worker keeps stderr (sandbox.cpp)
+#endif
         const std::string target = std::filesystem::read_symlink(e.path()).string();
         INFO(target);
         CHECK((target == "/dev/null" || target.rfind("socket:", 0) == 0));

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -162,6 +163,30 @@ std::string install_seccomp() {
     };
     int rc = 0;
     for (int sc : allowed) rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sc, 0);
+#ifdef MEMTOP_SANITIZER_BUILD
+    // Only in the ASan+UBSan build (tools/sanitize.sh), never in memtop's
+    // own: what the sanitizer runtime in the worker needs to say what it
+    // found (its report, on the stderr the worker keeps there) and die with
+    // it, rather than be killed by the filter without a word. Its attempts to
+    // open /proc/self/maps or start a symbolizer fail below (addresses stay
+    // unnamed in a worker's report; the process's own reports name them).
+    // UBSan's vptr check (-fsanitize=vptr) asks whether a vtable is
+    // readable by write()ing it to a pipe it makes and closes: without that
+    // every virtual object in the worker looks invalid to it.
+    for (int sc : {SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(sched_yield), SCMP_SYS(pipe), SCMP_SYS(pipe2)})
+        rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, sc, 0);
+    // ASan asks (a null first argument: nothing set) whether it runs on an
+    // alternate signal stack at each throw (__asan_handle_no_return).
+    if (!rc)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sigaltstack), 1, SCMP_A0(SCMP_CMP_EQ, scmp_datum_t{0}));
+    // isatty(2), whether to colour the report.
+    if (!rc)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                              SCMP_A1(SCMP_CMP_EQ, static_cast<scmp_datum_t>(TCGETS)));
+    for (int sc :
+         {SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(fork), SCMP_SYS(vfork), SCMP_SYS(execve), SCMP_SYS(ptrace)})
+        rc = rc ? rc : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), sc, 0);
+#endif
     // glibc's fstat() is newfstatat(fd, "", st, AT_EMPTY_PATH): allowed
     // only so, never with a path.
     if (!rc)
@@ -279,7 +304,13 @@ Worker::Worker(const std::string& name, const std::string& role, const std::func
         for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
         int null = ::open("/dev/null", O_RDWR);
         if (::dup2(theirs.get(), kWorkerSocket) != kWorkerSocket) ::_exit(2);
-        for (int i = 0; i < 3; ++i) ::dup2(null >= 0 ? null : kWorkerSocket, i);
+#ifdef MEMTOP_SANITIZER_BUILD
+        // The sanitizer build's worker keeps memtop's stderr: its reports.
+        constexpr int kNullFds = 2;
+#else
+        constexpr int kNullFds = 3;
+#endif
+        for (int i = 0; i < kNullFds; ++i) ::dup2(null >= 0 ? null : kWorkerSocket, i);
         if (::syscall(SYS_close_range, kWorkerSocket + 1, ~0u, 0) != 0) {
             for (int i = kWorkerSocket + 1; i < 65536; ++i) ::close(i);
         }
