@@ -179,3 +179,53 @@ TEST_CASE("without --sample the same sites are exact and not marked", "[bpf][sam
         CHECK(s.allocs_total == site.n_total);
     }
 }
+
+// --sample 1 samples every block of more than a few bytes (p(32) = 1 -
+// 1e-14): the preloaded sampler then counts exactly, which checks its set of
+// sampled blocks with eight threads allocating and freeing at once.
+TEST_CASE("--sample 1 in-process: threads' sites exact", "[bpf][sample][cmd][preload][threads]") {
+    RT_REQUIRE_ENV();
+    const std::string target = "threads_nofp";
+    if (!have_prog(target)) return;
+    Run r = run_memtop_cmd({prog_path(target)}, {"--sample", "1"});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    CHECK(said(r.err_lines, "sampled in-process"));
+    const json& rep = *r.final_report;
+    ProcStats p = proc_by_comm(rep, target);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+    Sum keep = sum_frame0(rep, p.pid, "thread_keep");
+    CHECK(keep.bytes == THR_TOTAL_BYTES);
+    CHECK(keep.allocs == THR_TOTAL_ALLOCS);
+    CHECK(keep.allocs_total == THR_TOTAL_ALLOCS);
+    CHECK(sum_frame0(rep, p.pid, "thread_temp").stacks == 0);  // all freed
+    // Every call and every free, each thread's libc block included.
+    CHECK(p.allocs_total == THR_ALLOCS_TOTAL + THR_N * THR_LIBC_ALLOCS_PER_THREAD);
+    CHECK(p.frees_total == THR_FREES_TOTAL + THR_N * THR_LIBC_ALLOCS_PER_THREAD);
+    CHECK(p.heap_bytes == THR_TOTAL_BYTES);
+}
+
+// The program CMD execs inherits the preload and is sampled the same way.
+TEST_CASE("--sample 1 in-process across exec", "[bpf][sample][cmd][preload][exec]") {
+    RT_REQUIRE_ENV();
+    const std::string target = "forker_fp";
+    if (!have_prog(target)) return;
+    Run r = run_memtop_cmd({prog_path(target), "--exec"}, {"--sample", "1"});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    CHECK(said(r.err_lines, "sampled in-process"));
+    CHECK_FALSE(said(r.err_lines, "sampler is not loaded"));
+    const json& rep = *r.final_report;
+    ProcStats p = proc_by_comm(rep, target);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+    CHECK(sum_frame0(rep, p.pid, "pre_exec_site").stacks == 0);
+    Sum post = sum_frame0(rep, p.pid, "post_exec_site");
+    CHECK(post.bytes == EXEC_POST_SIZE);
+    CHECK(post.allocs == 1);
+}
