@@ -615,6 +615,62 @@ int BPF_KPROBE(exception_entry)
 	return 0;
 }
 
+/*
+ * The in-process sampler (user/sampler/sampler.c, preloaded by `--sample N
+ * -- CMD`): the process samples its own allocations and calls these two
+ * empty functions for the sampled ones only. Nothing else of its allocator
+ * is probed, so an unsampled call takes no trap at all.
+ *
+ * memtop_sampled_alloc(ptr, size, ret, sp, fp): a sampled block. ret, sp and
+ * fp are those of the hooked allocator call at its entry (the sampler's own
+ * frames are not walked): the walk and the record are those of a sampled
+ * call at that entry and its return (begin_call, finish_call). The sampling
+ * was done already: no countdown here.
+ */
+SEC("uprobe")
+int BPF_KPROBE(sampled_alloc_entry, __u64 ptr, __u64 size, __u64 ret, __u64 sp, __u64 fp)
+{
+	use_task_stack(ctx);
+	__u32 tgid = current_tgid();
+	if (tgid == self_tgid || !ptr)
+		return 0;
+	struct call_state *st = thread_state(1);
+	if (!st) {
+		count(MEMTOP_CNT_STATE_BUSY);
+		return 0;
+	}
+	struct unwind_scratch *scratch = NULL;
+#ifndef MEMTOP_COMPAT
+	if (dwarf_unwind) {
+		scratch = &st->scratch;
+		scratch->win_len = 0; /* never a previous walk's memory */
+		if (!(sp & 7))
+			window_fill(scratch, sp);
+	}
+#endif
+	st->stack_id = walk_user_stack(&st->stack, ret, sp, fp, tgid, STACK_AT_CALL, scratch);
+	if (python_process(st, tgid))
+		st->stack_id = python_frames(st->stack_id, tgid);
+	record_alloc(tgid, ptr, size, st->stack_id, &st->stack, 0);
+	return 0;
+}
+
+/* memtop_sampled_free(ptr, temporary): a sampled block is being freed (before
+ * the allocator gets it back). temporary: it was the last block its thread
+ * allocated (the sampler knows; no unsampled call reaches memtop). */
+SEC("uprobe")
+int BPF_KPROBE(sampled_free_entry, __u64 ptr, __u64 temporary)
+{
+	use_task_stack(ctx);
+	__u32 tgid = current_tgid();
+	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p || !ptr)
+		return 0;
+	struct memtop_alloc_val old;
+	take_alloc(p, tgid, ptr, &old, (int)temporary & 1);
+	return 0;
+}
+
 static __always_inline int finish_call(struct pt_regs *ctx, __u64 ret)
 {
 	struct call_state *st = thread_state(0);

@@ -16,6 +16,11 @@
 // 4 sigma is exceeded with probability 6e-5 per figure (normal tails; the
 // binomial counts here are close to normal), about 1e-3 for each of the two
 // sampled runs: no fixed seed is needed (none can be set in BPF).
+//
+// `--sample -- CMD` samples in-process: memtop preloads its sampler
+// (user/sampler/sampler.c) and probes only its two probe points; with
+// --kernel-sampling the allocator's probes sample, as for -p. Both paths
+// must give the same estimates, so each test runs on both.
 #include <cmath>
 
 #include <catch2/catch.hpp>
@@ -55,7 +60,8 @@ void check_within(const char* what, long long got, long long truth, double toler
     CHECK(std::fabs(static_cast<double>(got - truth)) <= tolerance);
 }
 
-void sampled_sites(const std::vector<std::string>& extra) {
+// err: the run's stderr lines (what memtop said it attached).
+void sampled_sites(const std::vector<std::string>& extra, std::vector<std::string>* err = nullptr) {
     RT_REQUIRE_ENV();
     if (!have_prog("sample_sites_fp")) return;
     std::vector<std::string> args = {"--sample", std::to_string(kT)};
@@ -86,22 +92,69 @@ void sampled_sites(const std::vector<std::string>& extra) {
     Sum all = sum_all(rep, p.pid);
     CHECK(std::llabs(p.heap_bytes - all.bytes) <= all.stacks + 1);
     CHECK(p.heap_peak_bytes >= p.heap_bytes);
+    if (err) *err = r.err_lines;
+}
+
+bool said(const std::vector<std::string>& lines, const std::string& what) {
+    for (const auto& l : lines)
+        if (l.find(what) != std::string::npos) return true;
+    return false;
 }
 
 }  // namespace
 
-TEST_CASE("--sample 65536: every site's estimates within 4 sigma, marked as estimates", "[bpf][sample][cmd]") {
-    sampled_sites({});
+// The preloaded sampler: every site within 4 sigma, and the only probes are
+// its two probe points, so an unsampled malloc or free takes no trap (the
+// allocator itself carries none).
+TEST_CASE("--sample 65536 in-process: every site's estimates within 4 sigma, no probe on the allocator",
+          "[bpf][sample][cmd][preload]") {
+    std::vector<std::string> err;
+    sampled_sites({}, &err);
+    INFO("stderr:\n"
+         << [&] {
+                std::string all;
+                for (const auto& l : err) all += l + "\n";
+                return all;
+            }());
+    CHECK(said(err, "1 libraries, 2 probes, sampled in-process"));
+}
+
+TEST_CASE("--sample 65536 --kernel-sampling: every site's estimates within 4 sigma, marked as estimates",
+          "[bpf][sample][cmd]") {
+    std::vector<std::string> err;
+    sampled_sites({"--kernel-sampling"}, &err);
+    CHECK_FALSE(said(err, "sampled in-process"));
+}
+
+// A static program cannot load the sampler: the probes sample, said once.
+TEST_CASE("--sample -- a static program falls back to sampling in the probes", "[bpf][sample][cmd][preload]") {
+    RT_REQUIRE_ENV();
+    if (!have_prog("c_sites_static")) return;
+    Run r = run_memtop_cmd({prog_path("c_sites_static")}, {"--sample", "4096"});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    CHECK(said(r.err_lines, "statically linked, so nothing can be preloaded"));
+    CHECK_FALSE(said(r.err_lines, "sampled in-process"));
+    ProcStats p = proc_by_comm(*r.final_report, "c_sites_static");
+    REQUIRE(p.found);
+    CHECK(p.allocs_total > 0);
 }
 
 // The compat build (Linux 5.10) keeps the countdown in its per-thread hash.
 TEST_CASE("--sample 65536 in the compat BPF build", "[bpf][sample][cmd][compat]") {
+    sampled_sites({"--compat-bpf", "--no-uprobe-multi", "--kernel-sampling"});
+}
+
+// The sampler's probe points in the compat build, by perf-event uprobes.
+TEST_CASE("--sample 65536 in-process in the compat BPF build", "[bpf][sample][cmd][compat][preload]") {
     sampled_sites({"--compat-bpf", "--no-uprobe-multi"});
 }
 
 // Without uprobe sessions every call's return is trapped (Linux 6.6-6.12).
 TEST_CASE("--sample 65536 without uprobe sessions", "[bpf][sample][cmd][fallback]") {
-    sampled_sites({"--no-uprobe-session"});
+    sampled_sites({"--no-uprobe-session", "--kernel-sampling"});
 }
 
 TEST_CASE("without --sample the same sites are exact and not marked", "[bpf][sample][cmd]") {
@@ -125,4 +178,54 @@ TEST_CASE("without --sample the same sites are exact and not marked", "[bpf][sam
         CHECK(s.alloc_bytes_total == site.n_total * site.size);
         CHECK(s.allocs_total == site.n_total);
     }
+}
+
+// --sample 1 samples every block of more than a few bytes (p(32) = 1 -
+// 1e-14): the preloaded sampler then counts exactly, which checks its set of
+// sampled blocks with eight threads allocating and freeing at once.
+TEST_CASE("--sample 1 in-process: threads' sites exact", "[bpf][sample][cmd][preload][threads]") {
+    RT_REQUIRE_ENV();
+    const std::string target = "threads_nofp";
+    if (!have_prog(target)) return;
+    Run r = run_memtop_cmd({prog_path(target)}, {"--sample", "1"});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    CHECK(said(r.err_lines, "sampled in-process"));
+    const json& rep = *r.final_report;
+    ProcStats p = proc_by_comm(rep, target);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+    Sum keep = sum_frame0(rep, p.pid, "thread_keep");
+    CHECK(keep.bytes == THR_TOTAL_BYTES);
+    CHECK(keep.allocs == THR_TOTAL_ALLOCS);
+    CHECK(keep.allocs_total == THR_TOTAL_ALLOCS);
+    CHECK(sum_frame0(rep, p.pid, "thread_temp").stacks == 0);  // all freed
+    // Every call and every free, each thread's libc block included.
+    CHECK(p.allocs_total == THR_ALLOCS_TOTAL + THR_N * THR_LIBC_ALLOCS_PER_THREAD);
+    CHECK(p.frees_total == THR_FREES_TOTAL + THR_N * THR_LIBC_ALLOCS_PER_THREAD);
+    CHECK(p.heap_bytes == THR_TOTAL_BYTES);
+}
+
+// The program CMD execs inherits the preload and is sampled the same way.
+TEST_CASE("--sample 1 in-process across exec", "[bpf][sample][cmd][preload][exec]") {
+    RT_REQUIRE_ENV();
+    const std::string target = "forker_fp";
+    if (!have_prog(target)) return;
+    Run r = run_memtop_cmd({prog_path(target), "--exec"}, {"--sample", "1"});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    CHECK(said(r.err_lines, "sampled in-process"));
+    CHECK_FALSE(said(r.err_lines, "sampler is not loaded"));
+    const json& rep = *r.final_report;
+    ProcStats p = proc_by_comm(rep, target);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+    CHECK(sum_frame0(rep, p.pid, "pre_exec_site").stacks == 0);
+    Sum post = sum_frame0(rep, p.pid, "post_exec_site");
+    CHECK(post.bytes == EXEC_POST_SIZE);
+    CHECK(post.allocs == 1);
 }

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "app/sampler_preload.h"
 #include "attach/elf_image.h"
 #include "attach/program_files.h"
 #include "procinfo/processes.h"
@@ -109,6 +110,22 @@ std::string Attacher::attach_pid(int pid) {
 
 void Attacher::start_command() {
     std::string path = resolve_command(opt_.command[0]);
+    // --sample: CMD samples itself in-process when it can load the sampler.
+    std::vector<std::string> env;
+    if (opt_.sample && !opt_.kernel_sampling) {
+        std::string lib = find_sampler_library();
+        std::string why =
+            lib.empty() ? "memtop's sampler library (libmemtop_sampler.so) is not installed" : preload_refused(path);
+        struct stat ls;
+        if (why.empty() && stat(lib.c_str(), &ls) != 0) why = "cannot read " + lib;
+        if (why.empty()) {
+            preload_ = true;
+            sampler_id_ = {static_cast<uint64_t>(ls.st_dev), ls.st_ino};
+            env = preload_environment(lib, opt_.sample);
+        } else {
+            log("sampling in the allocator's probes (every call traps): " + path + ": " + why);
+        }
+    }
     // The child runs memtop's image until exec, and memtop's libc and
     // libstdc++ are the ones a host program loads; a static CMD brings its
     // own allocator, which must then have symbols to probe.
@@ -131,15 +148,22 @@ void Attacher::start_command() {
                                                "malloc; nothing to probe");
         if (is_static) throw MemtopError(kExitAttach, no_allocator("trace " + path + " (statically linked)"));
     }
-    std::string err;
-    auto maps = read_proc_maps(getpid(), &err);
-    if (!maps) throw MemtopError(kExitFailure, "read memtop's own maps: " + err);
-    for (auto& f : finder_.files_of(getpid(), *maps)) files.push_back(std::move(f));
-    // And the allocator files CMD links or preloads itself (-ljemalloc).
-    for (auto& f : loaded_allocator_files(path, nullptr)) files.push_back(std::move(f));
+    if (preload_) {
+        // The sampler's probe points only: memtop's own files, which the
+        // child runs until exec, make no allocation there.
+        files = sampler_only(loaded_allocator_files(path, &env), -1);
+    } else {
+        std::string err;
+        auto maps = read_proc_maps(getpid(), &err);
+        if (!maps) throw MemtopError(kExitFailure, "read memtop's own maps: " + err);
+        for (auto& f : finder_.files_of(getpid(), *maps)) files.push_back(std::move(f));
+        // And the allocator files CMD links or preloads itself (-ljemalloc).
+        for (auto& f : loaded_allocator_files(path, nullptr)) files.push_back(std::move(f));
+    }
 
     // NDJSON on stdout stays parseable line by line: CMD prints to stderr.
-    cmd_ = std::make_unique<TracedCommand>(path, opt_.command, opt_.json && opt_.output.empty(), opt_.follow);
+    cmd_ = std::make_unique<TracedCommand>(path, opt_.command, opt_.json && opt_.output.empty(), opt_.follow,
+                                           std::move(env));
     int pid = cmd_->pid();
     watch_target(pid);
     size_t probes = 0;
@@ -147,7 +171,8 @@ void Attacher::start_command() {
     for (const auto& f : files)
         if (done.insert({f.dev, f.ino}).second) probes += attach_file(f, pid);
     log("tracing " + opt_.command[0] + " (pid " + std::to_string(pid) + "): " + std::to_string(done.size()) +
-        " libraries, " + std::to_string(probes) + " probes" + (opt_.follow ? ", and the processes it starts" : ""));
+        " libraries, " + std::to_string(probes) + " probes" + (opt_.follow ? ", and the processes it starts" : "") +
+        (preload_ ? ", sampled in-process by memtop's preloaded sampler" : ""));
     cmd_->release();
 }
 
@@ -166,6 +191,17 @@ std::vector<LibraryFile> Attacher::loaded_allocator_files(const std::string& exe
             out.push_back({static_cast<uint64_t>(st.st_dev), st.st_ino, file, file});
     }
     return out;
+}
+
+std::vector<LibraryFile> Attacher::sampler_only(std::vector<LibraryFile> files, int pid) {
+    if (!preload_) return files;
+    for (auto& f : files)
+        if (std::pair{f.dev, f.ino} == sampler_id_) return {f};
+    if (pid >= 0)
+        log("pid " + std::to_string(pid) + " (" + comm_of(pid) +
+            "): memtop's sampler is not loaded in it (static, setuid, or LD_PRELOAD changed); its allocations are "
+            "sampled in the allocator's probes");
+    return files;
 }
 
 void Attacher::watch_target(int pid) {
@@ -189,7 +225,7 @@ void Attacher::command_fork(int pid) {
     auto& done = command_files_[pid];
     size_t probes = 0;
     try {
-        for (const auto& f : finder_.files_of(pid, *maps))
+        for (const auto& f : sampler_only(finder_.files_of(pid, *maps), pid))
             if (done.insert({f.dev, f.ino}).second) probes += attach_file(f, pid);
     } catch (const MemtopError& e) {
         log("warning: pid " + std::to_string(pid) + " (" + comm_of(pid) + "): " + e.what());
@@ -211,7 +247,7 @@ void Attacher::command_exec(int pid) {
     size_t probes = 0;
     std::string names;
     try {
-        for (const auto& f : loaded_allocator_files(exe, &env)) {
+        for (const auto& f : sampler_only(loaded_allocator_files(exe, &env), pid)) {
             if (!command_files_[pid].insert({f.dev, f.ino}).second) continue;
             probes += attach_file(f, pid);
             names += (names.empty() ? "" : ", ") + f.path;

@@ -70,6 +70,11 @@ private:
     // The files `exe` will load at start (with `env`, or memtop's own) that
     // define an allocator; tables every one of them on the way.
     std::vector<LibraryFile> loaded_allocator_files(const std::string& exe, const std::vector<std::string>* env);
+    // --sample -- CMD with the sampler preloaded: of a process's allocator
+    // files, the sampler alone when it is among them (its probe points see
+    // every sampled call; probes on the allocator under it would count them
+    // twice); otherwise all of them (sampled in the probes), said once.
+    std::vector<LibraryFile> sampler_only(std::vector<LibraryFile> files, int pid);
 
     const Options& opt_;
     Tracer& tracer_;
@@ -83,6 +88,8 @@ private:
     std::set<std::pair<uint32_t, uint32_t>> python_checked_;  // (pid, epoch) instances checked for CPython
     std::map<int, std::set<std::pair<uint64_t, uint64_t>>> command_files_;  // -- CMD: files probed, per process
     bool other_malloc_ = false;                                             // a malloc not glibc's is probed
+    bool preload_ = false;                                                  // the sampler is preloaded into CMD
+    std::pair<uint64_t, uint64_t> sampler_id_{};                            // its file's (dev, ino)
 };
 
 }  // namespace memtop

@@ -297,6 +297,9 @@ int main(int argc, char** argv) {
                        "estimate, marked as one. Default: exact (0) for -p and -- CMD, 524288 for --heap-all, "
                        "--cgroup and --container")
             ->check(byte_count());
+    app.add_flag("--kernel-sampling", opt.kernel_sampling,
+                 "with --sample and -- CMD: sample in memtop's probes on the allocator instead of preloading "
+                 "memtop's sampler library into CMD (which makes unsampled calls take no trap)");
     app.add_flag("--exact", opt.exact,
                  "with --heap-all, --cgroup or --container: record every allocation (they sample by default)");
     app.add_option("--fault-sample", opt.fault_sample,
@@ -398,6 +401,8 @@ int main(int argc, char** argv) {
             throw MemtopError(kExitUsage, "--sample: at most " + std::to_string(kMaxSampleBytes) + " bytes");
         if (opt.exact && sample_opt->count() && opt.sample)
             throw MemtopError(kExitUsage, "--exact and --sample: choose one");
+        if (opt.kernel_sampling && (opt.command.empty() || !opt.sample))
+            throw MemtopError(kExitUsage, "--kernel-sampling: applies to --sample with -- CMD");
         if (opt.follow && opt.command.empty())
             throw MemtopError(kExitUsage, "-f/--follow: follows the processes of -- CMD; give one");
         // Probes on every process mapping the allocator files: memtop's too.

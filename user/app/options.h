@@ -37,18 +37,19 @@ struct Options {
     bool compat_bpf = false;                     // --compat-bpf: the 5.10 build of the BPF programs
     bool frame_pointers_only = false;            // --frame-pointers-only: no unwind tables
     uint64_t sample = 0;                         // --sample BYTES: heap calls sampled every BYTES on average; 0 exact
-    bool exact = false;                          // --exact: no default sampling for --heap-all, --cgroup, --container
-    uint64_t fault_sample = 512 * 1024;          // --fault-sample BYTES: growth stacks' mean sampling interval; 0 off
-    bool no_mappings = false;                    // --no-mappings: no mmap/munmap/mremap/brk tracepoints
-    ExportFiles exports;                         // --pprof, --folded: files written from the final report
-    std::string record;                          // --record FILE
-    double record_interval = 0.1;                // --record-interval SEC: the time series' step
-    std::vector<std::string> argv;               // memtop's own command line, for the recording
-    bool quiet = false;                          // -q: no reports on stdout (--listen serves them)
-    std::string listen;                          // --listen [ADDR:]PORT: /metrics and /report.json over HTTP
-    std::string listen_auth;                     // --listen-auth FILE: basic auth (USER:PASSWORD in FILE)
-    std::string listen_cert, listen_key;         // --listen-cert, --listen-key: HTTPS
-    MetricsOptions metrics;                      // --metrics-pid-label, --metrics-max-processes
+    bool kernel_sampling = false;         // --kernel-sampling: -- CMD sampled by the probes, no sampler preloaded
+    bool exact = false;                   // --exact: no default sampling for --heap-all, --cgroup, --container
+    uint64_t fault_sample = 512 * 1024;   // --fault-sample BYTES: growth stacks' mean sampling interval; 0 off
+    bool no_mappings = false;             // --no-mappings: no mmap/munmap/mremap/brk tracepoints
+    ExportFiles exports;                  // --pprof, --folded: files written from the final report
+    std::string record;                   // --record FILE
+    double record_interval = 0.1;         // --record-interval SEC: the time series' step
+    std::vector<std::string> argv;        // memtop's own command line, for the recording
+    bool quiet = false;                   // -q: no reports on stdout (--listen serves them)
+    std::string listen;                   // --listen [ADDR:]PORT: /metrics and /report.json over HTTP
+    std::string listen_auth;              // --listen-auth FILE: basic auth (USER:PASSWORD in FILE)
+    std::string listen_cert, listen_key;  // --listen-cert, --listen-key: HTTPS
+    MetricsOptions metrics;               // --metrics-pid-label, --metrics-max-processes
 };
 
 }  // namespace memtop

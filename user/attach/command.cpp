@@ -13,7 +13,8 @@
 
 namespace memtop {
 
-TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv, bool stdout_to_stderr, bool follow)
+TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv, bool stdout_to_stderr, bool follow,
+                             std::vector<std::string> env)
     : path_(std::move(path)), follow_(follow) {
     int gate[2], err[2];
     if (pipe2(gate, O_CLOEXEC) != 0) throw MemtopError(kExitFailure, describe("create pipes for " + path_, errno));
@@ -26,6 +27,9 @@ TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv, bo
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
 
     pid_ = fork();
     if (pid_ < 0) throw MemtopError(kExitFailure, describe("fork for " + path_, errno));
@@ -41,7 +45,10 @@ TracedCommand::TracedCommand(std::string path, std::vector<std::string> argv, bo
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
         if (stdout_to_stderr) dup2(STDERR_FILENO, STDOUT_FILENO);
-        execv(path_.c_str(), args.data());
+        if (env.empty())
+            execv(path_.c_str(), args.data());
+        else
+            execve(path_.c_str(), args.data(), envp.data());
         int e = errno;
         (void)!write(err_write.get(), &e, sizeof e);
         _exit(e == ENOENT ? 127 : 126);

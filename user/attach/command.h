@@ -26,7 +26,9 @@ public:
     // carries reports a program reads, --json).
     // follow (-f): the processes CMD forks are traced too, each stopped at
     // birth until `at_fork` has probed it.
-    TracedCommand(std::string path, std::vector<std::string> argv, bool stdout_to_stderr = false, bool follow = false);
+    // env: CMD's environment ("NAME=value"); empty: memtop's own.
+    TracedCommand(std::string path, std::vector<std::string> argv, bool stdout_to_stderr = false, bool follow = false,
+                  std::vector<std::string> env = {});
     ~TracedCommand();
     TracedCommand(const TracedCommand&) = delete;  // one owner of the child and its pipes
     TracedCommand& operator=(const TracedCommand&) = delete;

@@ -33,6 +33,10 @@ const char* program_name(ProbeProgram p) {
             return "free_entry";
         case ProbeProgram::ExceptionEntry:
             return "exception_entry";
+        case ProbeProgram::SampledAllocEntry:
+            return "sampled_alloc_entry";
+        case ProbeProgram::SampledFreeEntry:
+            return "sampled_free_entry";
     }
     return "?";
 }
@@ -51,6 +55,10 @@ const std::vector<AllocatorSymbol>& allocator_symbols() {
         {"valloc", P::MallocEntry, true, DI, false},
         {"pvalloc", P::MallocEntry, true, DI, false},
         {"free", P::FreeEntry, false, DI, true},
+        // The preloaded sampler's probe points (user/sampler/sampler.c): in
+        // its file nothing else is probed (plan_probes).
+        {"memtop_sampled_alloc", P::SampledAllocEntry, false, DI | SI | DX, false},
+        {"memtop_sampled_free", P::SampledFreeEntry, false, DI | SI, false},
         // jemalloc's own API (Rust's jemallocator allocates through it):
         // mallocx(size, flags), rallocx(ptr, size, flags), sdallocx(ptr, size,
         // flags), dallocx(ptr, flags).
@@ -372,7 +380,13 @@ std::vector<ProbeSite> plan_probes(const ElfImage& image) {
     std::map<std::string, ProbeProgram> known;
     for (const auto& s : allocator_symbols()) known[s.name] = s.program;
 
+    // memtop's sampler: its two probe points, never its malloc family (the
+    // calls it forwards are the next allocator's, counted there or sampled).
+    bool sampler = image.function("memtop_sampled_alloc").has_value();
     for (const auto& sym : allocator_symbols()) {
+        bool sampler_symbol =
+            sym.program == ProbeProgram::SampledAllocEntry || sym.program == ProbeProgram::SampledFreeEntry;
+        if (sampler != sampler_symbol) continue;
         auto fn = image.function(sym.name);
         if (!fn || !seen.insert(fn->vaddr).second) continue;
         ProbeSite site;

@@ -31,7 +31,9 @@ enum class ProbeProgram {
     MemalignEntry,
     PosixMemalignEntry,
     FreeEntry,
-    ExceptionEntry,  // __cxa_allocate_exception: an operator new in flight is throwing
+    ExceptionEntry,     // __cxa_allocate_exception: an operator new in flight is throwing
+    SampledAllocEntry,  // memtop_sampled_alloc of the preloaded sampler (user/sampler/sampler.c)
+    SampledFreeEntry,   // memtop_sampled_free of the preloaded sampler
 };
 
 const char* program_name(ProbeProgram p);
@@ -73,6 +75,8 @@ struct ProbeSite {
 };
 
 // Plans every allocator symbol `image` defines. Pure: reads only the image.
+// memtop's own sampler library (it defines memtop_sampled_alloc) gets its two
+// probe points only: its malloc family forwards to the next allocator.
 std::vector<ProbeSite> plan_probes(const ElfImage& image);
 
 }  // namespace memtop

@@ -49,6 +49,8 @@ inline constexpr ProgramSpec kPrograms[] = {
     {"posix_memalign_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::PosixMemalignEntry},
     {"free_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::FreeEntry},
     {"exception_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ExceptionEntry},
+    {"sampled_alloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::SampledAllocEntry},
+    {"sampled_free_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::SampledFreeEntry},
     {"alloc_return", ProgramRole::AllocatorReturn, ProgramNeeds::Always, {}},
     {"alloc_ret_site", ProgramRole::AllocatorRetSite, ProgramNeeds::Always, {}},
     {"process_exec", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},

@@ -1,0 +1,64 @@
+#include "app/sampler_preload.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "attach/elf_image.h"
+#include "util/errors.h"
+
+extern char** environ;
+
+namespace memtop {
+
+namespace {
+constexpr const char* kLibrary = "libmemtop_sampler.so";
+}
+
+std::string find_sampler_library() {
+    std::vector<std::string> candidates;
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        std::string dir(self);
+        dir = dir.substr(0, dir.rfind('/'));
+        candidates.push_back(dir + "/" + kLibrary);
+    }
+#ifdef MEMTOP_SAMPLER_DIR
+    candidates.push_back(std::string(MEMTOP_SAMPLER_DIR) + "/" + kLibrary);
+#endif
+    for (const auto& c : candidates)
+        if (access(c.c_str(), R_OK) == 0) return c;
+    return "";
+}
+
+std::string preload_refused(const std::string& exe) {
+    struct stat st;
+    if (stat(exe.c_str(), &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)))
+        return "it is setuid or setgid, so its loader ignores LD_PRELOAD";
+    try {
+        if (!ElfImage::open(exe)->dynamic()) return "it is statically linked, so nothing can be preloaded into it";
+    } catch (const MemtopError&) {
+        // Not ELF (a script): its interpreter is dynamically linked.
+    }
+    return "";
+}
+
+std::vector<std::string> preload_environment(const std::string& lib, uint64_t mean) {
+    std::vector<std::string> env;
+    std::string preload = lib;
+    for (char** e = environ; e && *e; e++) {
+        if (!strncmp(*e, "LD_PRELOAD=", 11)) {
+            if ((*e)[11]) preload += ":" + std::string(*e + 11);
+        } else if (strncmp(*e, "MEMTOP_SAMPLE_BYTES=", 20)) {
+            env.emplace_back(*e);
+        }
+    }
+    env.push_back("LD_PRELOAD=" + preload);
+    env.push_back("MEMTOP_SAMPLE_BYTES=" + std::to_string(mean));
+    return env;
+}
+
+}  // namespace memtop

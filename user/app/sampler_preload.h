@@ -1,0 +1,27 @@
+// `--sample N -- CMD`: memtop's in-process sampler (user/sampler/sampler.c)
+// preloaded into CMD, so that an unsampled allocation takes no trap
+// (docs/hot-path.md, "In-process sampling"). What this decides: where the
+// library is, whether CMD can load it, and CMD's environment.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace memtop {
+
+// libmemtop_sampler.so next to the memtop binary (a build tree), else where
+// it is installed; "" when neither exists.
+std::string find_sampler_library();
+
+// Why the loader of `exe` would not preload the library: "" when it would.
+// A static program has no loader; a setuid or setgid one runs in secure
+// mode, where LD_PRELOAD is ignored for libraries outside the system's.
+std::string preload_refused(const std::string& exe);
+
+// memtop's environment for CMD, with `lib` first in LD_PRELOAD (in front of
+// what LD_PRELOAD had: the sampler then wraps a preloaded allocator, whose
+// malloc is the next one it forwards to) and MEMTOP_SAMPLE_BYTES=mean.
+std::vector<std::string> preload_environment(const std::string& lib, uint64_t mean);
+
+}  // namespace memtop

@@ -1,0 +1,483 @@
+/*
+ * libmemtop_sampler.so: the in-process heap sampler that `memtop --sample N
+ * -- CMD` preloads into CMD (docs/hot-path.md, "In-process sampling").
+ *
+ * It interposes the malloc family and forwards every call to the next
+ * definition (glibc's, or an allocator preloaded after it). Each thread
+ * keeps a countdown of bytes to its next sample, drawn from an exponential
+ * with mean N (MEMTOP_SAMPLE_BYTES) by the very code the BPF sampler runs
+ * (bpf/sample_math.h), so a call of s bytes is sampled with probability
+ * 1 - exp(-s/N) exactly as under BPF sampling. Only a sampled allocation
+ * reaches memtop: it is reported to memtop_sampled_alloc(), and its free to
+ * memtop_sampled_free(), two empty functions on which memtop puts its
+ * uprobes. An unsampled call costs a subtraction and no trap.
+ *
+ * A free must know whether its block was sampled without a trap: sampled
+ * addresses are kept in a lock-free hash set (buckets of one cache line,
+ * a second-choice bucket when the first is full), so the free of an
+ * unsampled block costs one read of one cache line, and nothing at all
+ * while no sampled block is live.
+ *
+ * Rules that keep the traced program safe: no allocation in the hooks (the
+ * set lives in one mmap made at first use), no lock (so fork and signals
+ * cannot deadlock on one), a per-thread guard so that a call made from
+ * inside a hook (dlsym at start-up) is forwarded unsampled, and a static
+ * arena for what dlsym allocates before the next malloc is known.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <linux/types.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "sample_math.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* The probe points. Written in assembly so that no compiler removes or
+ * inlines them: `push %rbp` first (an instruction the kernel emulates, so the
+ * uprobe costs one trap), and the arguments stay in their registers:
+ *   memtop_sampled_alloc(ptr, size, ret, sp, fp): ret, sp and fp are the
+ *     hook's caller's return address, stack pointer and frame pointer at the
+ *     hook's entry, so memtop walks the stack as if it had trapped at that
+ *     malloc: the sampler's own frames are not in it.
+ *   memtop_sampled_free(ptr, temporary): temporary = the block is the last one
+ *     this thread allocated (memtop's "temporary" allocations).
+ * The _local aliases are hidden: the calls are direct, never through the PLT. */
+__asm__(
+    ".text\n"
+    ".globl memtop_sampled_alloc\n"
+    ".type memtop_sampled_alloc,@function\n"
+    ".globl memtop_sampled_alloc_local\n"
+    ".hidden memtop_sampled_alloc_local\n"
+    ".p2align 4\n"
+    "memtop_sampled_alloc:\n"
+    "memtop_sampled_alloc_local:\n"
+    "\tpush %rbp\n"
+    "\tpop %rbp\n"
+    "\tret\n"
+    ".size memtop_sampled_alloc, .-memtop_sampled_alloc\n"
+    ".globl memtop_sampled_free\n"
+    ".type memtop_sampled_free,@function\n"
+    ".globl memtop_sampled_free_local\n"
+    ".hidden memtop_sampled_free_local\n"
+    ".p2align 4\n"
+    "memtop_sampled_free:\n"
+    "memtop_sampled_free_local:\n"
+    "\tpush %rbp\n"
+    "\tpop %rbp\n"
+    "\tret\n"
+    ".size memtop_sampled_free, .-memtop_sampled_free\n");
+void memtop_sampled_alloc_local(void* ptr, size_t size, uintptr_t ret, uintptr_t sp, uintptr_t fp);
+void memtop_sampled_free_local(void* ptr, int temporary);
+
+/* The hook's caller as the hook saw it at entry: the hooks are built with
+ * frame pointers (and no shrink-wrapping), so the frame address is entry sp
+ * - 8, holding the caller's rbp, with the return address above it. */
+#define REPORT_ALLOC(p, size)                                                          \
+    do {                                                                               \
+        uintptr_t* fa_ = (uintptr_t*)__builtin_frame_address(0);                       \
+        memtop_sampled_alloc_local((p), (size), fa_[1], (uintptr_t)(fa_ + 1), fa_[0]); \
+    } while (0)
+
+/* --- the next definitions ------------------------------------------------ */
+
+static void* (*next_malloc)(size_t);
+static void* (*next_calloc)(size_t, size_t);
+static void* (*next_realloc)(void*, size_t);
+static void (*next_free)(void*);
+static void* (*next_memalign)(size_t, size_t);
+static int (*next_posix_memalign)(void**, size_t, size_t);
+static void* (*next_aligned_alloc)(size_t, size_t);
+static void* (*next_valloc)(size_t);
+static void* (*next_pvalloc)(size_t);
+
+static int resolved;          /* the next_* pointers are set */
+static uint64_t mean_bytes;   /* MEMTOP_SAMPLE_BYTES; 0: forward only */
+static __u32 log2_table[257]; /* bpf/sample.h's log2_frac_q24 */
+
+static __thread int t_busy;          /* inside a hook: nested calls are forwarded */
+static __thread int t_started;       /* t_countdown holds a draw */
+static __thread int64_t t_countdown; /* bytes to this thread's next sample */
+static __thread uint64_t t_rng;      /* xorshift64* state, 0: not seeded */
+static __thread uintptr_t t_last;    /* the last block this thread allocated */
+
+/* What dlsym allocates while the next_* are being looked up. */
+static char boot_arena[64 * 1024] __attribute__((aligned(64)));
+static size_t boot_used;
+static int in_resolve;
+
+static int in_boot_arena(const void* p) {
+    return (const char*)p >= boot_arena && (const char*)p < boot_arena + sizeof boot_arena;
+}
+
+static void* boot_alloc(size_t size, size_t align) {
+    if (align < 16) align = 16;
+    size_t at = __atomic_load_n(&boot_used, __ATOMIC_RELAXED), start;
+    do {
+        start = (at + align - 1) & ~(align - 1);
+        if (start + size > sizeof boot_arena || start + size < start) return NULL;
+    } while (!__atomic_compare_exchange_n(&boot_used, &at, start + size, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    return boot_arena + start; /* zeroed: static storage never handed out twice */
+}
+
+static uint64_t parse_bytes(const char* s) {
+    uint64_t v = 0;
+    if (!s) return 0;
+    for (; *s >= '0' && *s <= '9'; s++) v = v * 10 + (uint64_t)(*s - '0');
+    /* bpf/sample.h's limit: T * 2^29 within 64 bits. */
+    return v < (1ULL << 32) ? v : 0;
+}
+
+static void resolve(void) {
+    if (__atomic_load_n(&resolved, __ATOMIC_ACQUIRE)) return;
+    in_resolve = 1;
+    next_malloc = dlsym(RTLD_NEXT, "malloc");
+    next_calloc = dlsym(RTLD_NEXT, "calloc");
+    next_realloc = dlsym(RTLD_NEXT, "realloc");
+    next_free = dlsym(RTLD_NEXT, "free");
+    next_memalign = dlsym(RTLD_NEXT, "memalign");
+    next_posix_memalign = dlsym(RTLD_NEXT, "posix_memalign");
+    next_aligned_alloc = dlsym(RTLD_NEXT, "aligned_alloc");
+    next_valloc = dlsym(RTLD_NEXT, "valloc");
+    next_pvalloc = dlsym(RTLD_NEXT, "pvalloc");
+    for (int i = 0; i < 257; i++) log2_table[i] = (__u32)lround(log2(1.0 + i / 256.0) * 16777216.0);
+    mean_bytes = parse_bytes(getenv("MEMTOP_SAMPLE_BYTES"));
+    in_resolve = 0;
+    __atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
+}
+
+__attribute__((constructor)) static void sampler_init(void) {
+    resolve();
+}
+
+/* --- the countdown ----------------------------------------------------- */
+
+static uint32_t next_random(void) {
+    if (UNLIKELY(!t_rng)) {
+        /* Seeded per thread from the clock and the thread's own address. */
+        uint32_t lo, hi;
+        __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+        uint64_t z = (((uint64_t)hi << 32) | lo) ^ (uintptr_t)&t_rng;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL; /* splitmix64 finaliser */
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        t_rng = (z ^ (z >> 31)) | 1;
+    }
+    t_rng ^= t_rng >> 12;
+    t_rng ^= t_rng << 25;
+    t_rng ^= t_rng >> 27;
+    return (uint32_t)((t_rng * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+static int64_t draw_countdown(void) {
+    return (int64_t)((mean_bytes * exp_q24_of(next_random(), log2_table)) >> 24);
+}
+
+/* Whether an allocation of `size` bytes is sampled: bpf/sample.h's
+ * sample_call(). The common case is one subtraction and one compare. */
+static inline int sample_call(size_t size) {
+    if (!mean_bytes || !size) return 0;
+    int64_t s = size > (1ULL << 62) ? (1LL << 62) : (int64_t)size;
+    if (LIKELY((t_countdown -= s) > 0)) return 0;
+    if (UNLIKELY(!t_started)) {
+        /* First call of this thread: its first draw, then this call. */
+        t_started = 1;
+        t_countdown = draw_countdown() - s;
+        if (t_countdown > 0) return 0;
+    }
+    t_countdown = draw_countdown();
+    return 1;
+}
+
+/* --- the set of sampled blocks ---------------------------------------- */
+
+#define SLOTS 4 /* keys and sizes of one bucket: one cache line */
+#define BUCKET_BITS 14
+#define BUCKETS (1u << BUCKET_BITS)
+
+/* 64 Ki slots in 1 MiB of address space, touched as used: a sampled block
+ * touches one line. Full beyond roughly 40 Ki live sampled blocks (then
+ * buckets overflow their second choice and such blocks go unreported): 20
+ * GiB of live heap at --sample 524288, 2.5 GiB at 65536. */
+struct bucket {
+    uintptr_t key[SLOTS];
+    uint64_t size[SLOTS];
+} __attribute__((aligned(64)));
+
+struct sampled_set {
+    struct bucket b[BUCKETS];
+    uint32_t spilled[BUCKETS]; /* keys whose first bucket is this one, in their second */
+};
+
+static struct sampled_set* set;
+static uint64_t live; /* sampled blocks in the set */
+
+static struct sampled_set* the_set(void) {
+    struct sampled_set* s = __atomic_load_n(&set, __ATOMIC_ACQUIRE);
+    if (LIKELY(s != NULL)) return s;
+    /* Touched pages only: a few KiB for a few sampled blocks. */
+    void* m = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    struct sampled_set* expected = NULL;
+    if (!__atomic_compare_exchange_n(&set, &expected, (struct sampled_set*)m, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        munmap(m, sizeof *s);
+        return expected;
+    }
+    return (struct sampled_set*)m;
+}
+
+static inline uint32_t hash1(uintptr_t p) {
+    return (uint32_t)(((p >> 4) * 0x9E3779B97F4A7C15ULL) >> (64 - BUCKET_BITS));
+}
+
+static inline uint32_t hash2(uintptr_t p) {
+    return (uint32_t)(((p >> 4) * 0xC2B2AE3D27D4EB4FULL) >> (64 - BUCKET_BITS));
+}
+
+static int bucket_put(struct sampled_set* s, uint32_t b, uintptr_t p, uint64_t size) {
+    for (int i = 0; i < SLOTS; i++) {
+        uintptr_t zero = 0;
+        if (__atomic_load_n(&s->b[b].key[i], __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&s->b[b].key[i], &zero, p, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            s->b[b].size[i] = size;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 when `p` is in the set now; 0 when both its buckets are full (the
+ * allocation is then not reported: it would be a block memtop could never
+ * see freed). */
+static int set_add(uintptr_t p, uint64_t size) {
+    struct sampled_set* s = the_set();
+    if (!s) return 0;
+    uint32_t b1 = hash1(p);
+    if (!bucket_put(s, b1, p, size)) {
+        __atomic_fetch_add(&s->spilled[b1], 1, __ATOMIC_RELAXED);
+        if (!bucket_put(s, hash2(p), p, size)) {
+            __atomic_fetch_sub(&s->spilled[b1], 1, __ATOMIC_RELAXED);
+            return 0;
+        }
+    }
+    __atomic_fetch_add(&live, 1, __ATOMIC_RELAXED);
+    return 1;
+}
+
+static int bucket_take(struct sampled_set* s, uint32_t b, uintptr_t p, uint64_t* size) {
+    for (int i = 0; i < SLOTS; i++) {
+        uintptr_t k = p;
+        if (__atomic_load_n(&s->b[b].key[i], __ATOMIC_RELAXED) == p &&
+            __atomic_compare_exchange_n(&s->b[b].key[i], &k, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            *size = s->b[b].size[i];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Takes `p` out of the set; 1 if it was sampled (its size in *size). Only
+ * the block's owner frees it, so no other thread adds or takes this key
+ * meanwhile. */
+static inline int set_take(uintptr_t p, uint64_t* size) {
+    if (LIKELY(__atomic_load_n(&live, __ATOMIC_RELAXED) == 0)) return 0;
+    struct sampled_set* s = __atomic_load_n(&set, __ATOMIC_ACQUIRE);
+    if (!s) return 0;
+    uint32_t b1 = hash1(p);
+    int found = bucket_take(s, b1, p, size);
+    if (!found && __atomic_load_n(&s->spilled[b1], __ATOMIC_RELAXED)) {
+        found = bucket_take(s, hash2(p), p, size);
+        if (found) __atomic_fetch_sub(&s->spilled[b1], 1, __ATOMIC_RELAXED);
+    }
+    if (found) __atomic_fetch_sub(&live, 1, __ATOMIC_RELAXED);
+    return found;
+}
+
+/* --- the hooks --------------------------------------------------------- */
+
+/* A fresh block of `size` bytes at `p`: 1 when it is sampled and goes to
+ * memtop (the caller then reports it: REPORT_ALLOC reads the hook's frame). */
+static inline int after_alloc(void* p, size_t size) {
+    if (!p) return 0;
+    t_last = (uintptr_t)p;
+    return sample_call(size) && set_add((uintptr_t)p, size);
+}
+
+/* Before the block at `p` goes back to the allocator (so that memtop forgets
+ * it before another thread can get its address). */
+static inline void before_free(void* p) {
+    uint64_t size;
+    if (p && UNLIKELY(set_take((uintptr_t)p, &size))) {
+        int temporary = t_last == (uintptr_t)p;
+        if (temporary) t_last = 0;
+        memtop_sampled_free_local(p, temporary);
+    }
+}
+
+#define ENTER()                             \
+    do {                                    \
+        if (UNLIKELY(!resolved)) resolve(); \
+    } while (0)
+
+EXPORT void* malloc(size_t size) {
+    if (UNLIKELY(in_resolve)) return boot_alloc(size, 16);
+    ENTER();
+    if (UNLIKELY(t_busy)) return next_malloc(size);
+    t_busy = 1;
+    void* p = next_malloc(size);
+    if (UNLIKELY(after_alloc(p, size))) REPORT_ALLOC(p, size);
+    t_busy = 0;
+    return p;
+}
+
+EXPORT void* calloc(size_t n, size_t size) {
+    if (UNLIKELY(in_resolve)) {
+        size_t bytes;
+        return __builtin_mul_overflow(n, size, &bytes) ? NULL : boot_alloc(bytes, 16);
+    }
+    ENTER();
+    if (UNLIKELY(t_busy)) return next_calloc(n, size);
+    t_busy = 1;
+    void* p = next_calloc(n, size);
+    size_t bytes = n * size; /* p is NULL on overflow */
+    if (UNLIKELY(after_alloc(p, bytes))) REPORT_ALLOC(p, bytes);
+    t_busy = 0;
+    return p;
+}
+
+EXPORT void free(void* p) {
+    if (UNLIKELY(!p || in_boot_arena(p))) return;
+    ENTER();
+    if (UNLIKELY(t_busy)) {
+        next_free(p);
+        return;
+    }
+    t_busy = 1;
+    before_free(p);
+    next_free(p);
+    t_busy = 0;
+}
+
+/* realloc: the old block, if sampled, is freed to memtop first (realloc may
+ * hand its address to another thread at once); the new one is a call of
+ * `size` bytes, sampled like any other. A failed realloc leaves the old
+ * block live: it is reported again. */
+static void* realloc_hooked(void* p, size_t size, uintptr_t* fa) {
+    uint64_t old_size = 0;
+    int old_sampled = p && set_take((uintptr_t)p, &old_size);
+    if (old_sampled) {
+        int temporary = t_last == (uintptr_t)p;
+        if (temporary) t_last = 0;
+        memtop_sampled_free_local(p, temporary);
+    }
+    void* q = next_realloc(p, size);
+    if (!q) {
+        if (old_sampled && size && set_add((uintptr_t)p, old_size))
+            memtop_sampled_alloc_local(p, old_size, fa[1], (uintptr_t)(fa + 1), fa[0]);
+        return q;
+    }
+    if (after_alloc(q, size)) memtop_sampled_alloc_local(q, size, fa[1], (uintptr_t)(fa + 1), fa[0]);
+    return q;
+}
+
+EXPORT void* realloc(void* p, size_t size) {
+    if (UNLIKELY(in_resolve || in_boot_arena(p))) {
+        if (in_resolve) return boot_alloc(size, 16);
+        /* A block of dlsym's: moved into the real heap. */
+        void* q = malloc(size);
+        if (q)
+            memcpy(q, p,
+                   size < (size_t)(boot_arena + sizeof boot_arena - (char*)p)
+                       ? size
+                       : (size_t)(boot_arena + sizeof boot_arena - (char*)p));
+        return q;
+    }
+    ENTER();
+    if (UNLIKELY(t_busy)) return next_realloc(p, size);
+    t_busy = 1;
+    void* q = realloc_hooked(p, size, (uintptr_t*)__builtin_frame_address(0));
+    t_busy = 0;
+    return q;
+}
+
+EXPORT void* reallocarray(void* p, size_t n, size_t size) {
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (UNLIKELY(in_resolve || in_boot_arena(p))) return realloc(p, bytes);
+    ENTER();
+    if (UNLIKELY(t_busy)) return next_realloc(p, bytes);
+    t_busy = 1;
+    void* q = realloc_hooked(p, bytes, (uintptr_t*)__builtin_frame_address(0));
+    t_busy = 0;
+    return q;
+}
+
+EXPORT void* memalign(size_t align, size_t size) {
+    if (UNLIKELY(in_resolve)) return boot_alloc(size, align);
+    ENTER();
+    if (UNLIKELY(t_busy)) return next_memalign(align, size);
+    t_busy = 1;
+    void* p = next_memalign(align, size);
+    if (UNLIKELY(after_alloc(p, size))) REPORT_ALLOC(p, size);
+    t_busy = 0;
+    return p;
+}
+
+EXPORT void* aligned_alloc(size_t align, size_t size) {
+    if (UNLIKELY(in_resolve)) return boot_alloc(size, align);
+    ENTER();
+    if (UNLIKELY(t_busy)) return next_aligned_alloc(align, size);
+    t_busy = 1;
+    void* p = next_aligned_alloc(align, size);
+    if (UNLIKELY(after_alloc(p, size))) REPORT_ALLOC(p, size);
+    t_busy = 0;
+    return p;
+}
+
+EXPORT int posix_memalign(void** out, size_t align, size_t size) {
+    if (UNLIKELY(in_resolve)) {
+        void* p = boot_alloc(size, align);
+        if (!p) return ENOMEM;
+        *out = p;
+        return 0;
+    }
+    ENTER();
+    if (UNLIKELY(t_busy)) return next_posix_memalign(out, align, size);
+    t_busy = 1;
+    int err = next_posix_memalign(out, align, size);
+    if (UNLIKELY(!err && after_alloc(*out, size))) REPORT_ALLOC(*out, size);
+    t_busy = 0;
+    return err;
+}
+
+EXPORT void* valloc(size_t size) {
+    if (UNLIKELY(in_resolve)) return boot_alloc(size, 4096);
+    ENTER();
+    if (UNLIKELY(t_busy)) return next_valloc(size);
+    t_busy = 1;
+    void* p = next_valloc(size);
+    if (UNLIKELY(after_alloc(p, size))) REPORT_ALLOC(p, size);
+    t_busy = 0;
+    return p;
+}
+
+EXPORT void* pvalloc(size_t size) {
+    if (UNLIKELY(in_resolve)) return boot_alloc(size, 4096);
+    ENTER();
+    if (UNLIKELY(t_busy)) return next_pvalloc(size);
+    t_busy = 1;
+    void* p = next_pvalloc(size);
+    if (UNLIKELY(after_alloc(p, size))) REPORT_ALLOC(p, size);
+    t_busy = 0;
+    return p;
+}
