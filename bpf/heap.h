@@ -627,6 +627,18 @@ int BPF_KPROBE(exception_entry)
  * call at that entry and its return (begin_call, finish_call). The sampling
  * was done already: no countdown here.
  */
+/* The sampler's count of sampled allocations it could not report (its set
+ * of sampled blocks was full): the probe points' last argument (r9 of the alloc, rdx of the free). */
+static __always_inline void sampler_dropped(__u64 n)
+{
+	if (n) {
+		__u32 key = MEMTOP_CNT_SAMPLER_SET_FULL;
+		__u64 *c = bpf_map_lookup_elem(&counters, &key);
+		if (c)
+			__sync_fetch_and_add(c, n); /* as count(): preemptible */
+	}
+}
+
 SEC("uprobe")
 int BPF_KPROBE(sampled_alloc_entry, __u64 ptr, __u64 size, __u64 ret, __u64 sp, __u64 fp)
 {
@@ -634,6 +646,7 @@ int BPF_KPROBE(sampled_alloc_entry, __u64 ptr, __u64 size, __u64 ret, __u64 sp, 
 	__u32 tgid = current_tgid();
 	if (tgid == self_tgid || !ptr)
 		return 0;
+	sampler_dropped(ctx->r9);
 	struct call_state *st = thread_state(1);
 	if (!st) {
 		count(MEMTOP_CNT_STATE_BUSY);
@@ -663,6 +676,8 @@ int BPF_KPROBE(sampled_free_entry, __u64 ptr, __u64 temporary)
 {
 	use_task_stack(ctx);
 	__u32 tgid = current_tgid();
+	if (tgid != self_tgid)
+		sampler_dropped(PT_REGS_PARM3(ctx));
 	struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 	if (!p || !ptr)
 		return 0;

@@ -44,12 +44,14 @@
 /* The probe points. Written in assembly so that no compiler removes or
  * inlines them: `push %rbp` first (an instruction the kernel emulates, so the
  * uprobe costs one trap), and the arguments stay in their registers:
- *   memtop_sampled_alloc(ptr, size, ret, sp, fp): ret, sp and fp are the
- *     hook's caller's return address, stack pointer and frame pointer at the
- *     hook's entry, so memtop walks the stack as if it had trapped at that
- *     malloc: the sampler's own frames are not in it.
- *   memtop_sampled_free(ptr, temporary): temporary = the block is the last one
- *     this thread allocated (memtop's "temporary" allocations).
+ *   memtop_sampled_alloc(ptr, size, ret, sp, fp, dropped): ret, sp and fp
+ *     are the hook's caller's return address, stack pointer and frame
+ *     pointer at the hook's entry, so memtop walks the stack as if it had
+ *     trapped at that malloc: the sampler's own frames are not in it.
+ *   memtop_sampled_free(ptr, temporary, dropped): temporary = the block is
+ *     the last one this thread allocated (memtop's "temporary" allocations);
+ *     ptr NULL: only `dropped` to say (at exit).
+ *   dropped: sampled allocations not reported since the last call (below).
  * The _local aliases are hidden: the calls are direct, never through the PLT. */
 __asm__(
     ".text\n"
@@ -75,16 +77,28 @@ __asm__(
     "\tpop %rbp\n"
     "\tret\n"
     ".size memtop_sampled_free, .-memtop_sampled_free\n");
-void memtop_sampled_alloc_local(void* ptr, size_t size, uintptr_t ret, uintptr_t sp, uintptr_t fp);
-void memtop_sampled_free_local(void* ptr, int temporary);
+void memtop_sampled_alloc_local(void* ptr, size_t size, uintptr_t ret, uintptr_t sp, uintptr_t fp, uint64_t dropped);
+void memtop_sampled_free_local(void* ptr, int temporary, uint64_t dropped);
+
+/* Sampled allocations the set of sampled blocks had no room for: they are
+ * not reported (memtop would never see them freed), but never silently:
+ * the count goes to memtop with the next report of either kind (the last
+ * argument), and at exit (a free of NULL), and memtop shows it under
+ * "lost" (sampler_set_full). */
+static uint64_t dropped;
+
+static inline uint64_t take_dropped(void) {
+    if (__builtin_expect(__atomic_load_n(&dropped, __ATOMIC_RELAXED) == 0, 1)) return 0;
+    return __atomic_exchange_n(&dropped, 0, __ATOMIC_RELAXED);
+}
 
 /* The hook's caller as the hook saw it at entry: the hooks are built with
  * frame pointers (and no shrink-wrapping), so the frame address is entry sp
  * - 8, holding the caller's rbp, with the return address above it. */
-#define REPORT_ALLOC(p, size)                                                          \
-    do {                                                                               \
-        uintptr_t* fa_ = (uintptr_t*)__builtin_frame_address(0);                       \
-        memtop_sampled_alloc_local((p), (size), fa_[1], (uintptr_t)(fa_ + 1), fa_[0]); \
+#define REPORT_ALLOC(p, size)                                                                          \
+    do {                                                                                               \
+        uintptr_t* fa_ = (uintptr_t*)__builtin_frame_address(0);                                       \
+        memtop_sampled_alloc_local((p), (size), fa_[1], (uintptr_t)(fa_ + 1), fa_[0], take_dropped()); \
     } while (0)
 
 /* --- the next definitions ------------------------------------------------ */
@@ -199,13 +213,14 @@ static inline int sample_call(size_t size) {
 /* --- the set of sampled blocks ---------------------------------------- */
 
 #define SLOTS 4 /* keys and sizes of one bucket: one cache line */
-#define BUCKET_BITS 14
+#define BUCKET_BITS 16
 #define BUCKETS (1u << BUCKET_BITS)
 
-/* 64 Ki slots in 1 MiB of address space, touched as used: a sampled block
- * touches one line. Full beyond roughly 40 Ki live sampled blocks (then
- * buckets overflow their second choice and such blocks go unreported): 20
- * GiB of live heap at --sample 524288, 2.5 GiB at 65536. */
+/* 256 Ki slots in 4 MiB of address space, touched as used: a sampled block
+ * touches one line. Full beyond roughly 160 Ki live sampled blocks (then
+ * buckets overflow their second choice and such blocks go unreported, and
+ * counted: `dropped`): 80 GiB of live heap at --sample 524288, 10 GiB at
+ * 65536; at --sample 1, 160 Ki live blocks of any size. */
 struct bucket {
     uintptr_t key[SLOTS];
     uint64_t size[SLOTS];
@@ -258,12 +273,16 @@ static int bucket_put(struct sampled_set* s, uint32_t b, uintptr_t p, uint64_t s
  * see freed). */
 static int set_add(uintptr_t p, uint64_t size) {
     struct sampled_set* s = the_set();
-    if (!s) return 0;
+    if (!s) {
+        __atomic_fetch_add(&dropped, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
     uint32_t b1 = hash1(p);
     if (!bucket_put(s, b1, p, size)) {
         __atomic_fetch_add(&s->spilled[b1], 1, __ATOMIC_RELAXED);
         if (!bucket_put(s, hash2(p), p, size)) {
             __atomic_fetch_sub(&s->spilled[b1], 1, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&dropped, 1, __ATOMIC_RELAXED);
             return 0;
         }
     }
@@ -317,7 +336,7 @@ static inline void before_free(void* p) {
     if (p && UNLIKELY(set_take((uintptr_t)p, &size))) {
         int temporary = t_last == (uintptr_t)p;
         if (temporary) t_last = 0;
-        memtop_sampled_free_local(p, temporary);
+        memtop_sampled_free_local(p, temporary, take_dropped());
     }
 }
 
@@ -375,15 +394,15 @@ static void* realloc_hooked(void* p, size_t size, uintptr_t* fa) {
     if (old_sampled) {
         int temporary = t_last == (uintptr_t)p;
         if (temporary) t_last = 0;
-        memtop_sampled_free_local(p, temporary);
+        memtop_sampled_free_local(p, temporary, take_dropped());
     }
     void* q = next_realloc(p, size);
     if (!q) {
         if (old_sampled && size && set_add((uintptr_t)p, old_size))
-            memtop_sampled_alloc_local(p, old_size, fa[1], (uintptr_t)(fa + 1), fa[0]);
+            memtop_sampled_alloc_local(p, old_size, fa[1], (uintptr_t)(fa + 1), fa[0], take_dropped());
         return q;
     }
-    if (after_alloc(q, size)) memtop_sampled_alloc_local(q, size, fa[1], (uintptr_t)(fa + 1), fa[0]);
+    if (after_alloc(q, size)) memtop_sampled_alloc_local(q, size, fa[1], (uintptr_t)(fa + 1), fa[0], take_dropped());
     return q;
 }
 
@@ -480,4 +499,11 @@ EXPORT void* pvalloc(size_t size) {
     if (UNLIKELY(after_alloc(p, size))) REPORT_ALLOC(p, size);
     t_busy = 0;
     return p;
+}
+
+/* What the set had no room for since the last report goes to memtop before
+ * the process ends (a free of NULL carries only the count). */
+__attribute__((destructor)) static void sampler_report_dropped(void) {
+    uint64_t d = take_dropped();
+    if (d) memtop_sampled_free_local(NULL, 0, d);
 }
