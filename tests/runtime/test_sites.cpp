@@ -420,8 +420,9 @@ TEST_CASE("allocators: memtop -p attaches to a running cpp_sites_fp under tcmall
 // stacks whose blocks were all freed too), and the process's totals are the
 // sites' plus what the runtime allocated without them (--baseline): a
 // malloc that the allocator routes to its own API counts once.
+// mode: the program's argument that picks the table's sites (api_sites.cpp).
 template <size_t N>
-void api_sites_cmd(const std::string& target, const expect::ApiSite (&sites)[N]) {
+void api_sites_cmd(const std::string& target, const expect::ApiSite (&sites)[N], const std::string& mode = "") {
     RT_REQUIRE_ENV();
     if (!have_prog(target)) {
         if (ci_mode()) FAIL(target << " was not built (tools/deps.txt installs its allocator)");
@@ -429,7 +430,9 @@ void api_sites_cmd(const std::string& target, const expect::ApiSite (&sites)[N])
     }
     Variant v{target, "api_sites.cpp", true};
     Baseline b = measure_baseline(v);
-    Run r = run_memtop_cmd(command_of(v), {"--sort", "allocated"});
+    std::vector<std::string> args;
+    if (!mode.empty()) args.push_back(mode);
+    Run r = run_memtop_cmd(command_of(v, args), {"--sort", "allocated"});
     INFO(r.diag);
     REQUIRE_FALSE(r.timed_out);
     REQUIRE(r.exit_code == 0);
@@ -472,6 +475,34 @@ TEST_CASE("allocators: tcmalloc's own API (tc_malloc, tc_new, tc_free_sized...) 
 TEST_CASE("allocators: mimalloc's own API (mi_malloc, mi_zalloc, mi_new_n, mi_free_size...) by name: exact sites",
           "[bpf][sites][cmd][allocators][host]") {
     api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_sites);
+}
+
+// mimalloc's heap API: each mi_heap_* call counted once at its caller, and
+// mi_heap_destroy frees every block of its heap (also those plain calls
+// made while the heap was the default), mi_heap_delete none.
+TEST_CASE("allocators: mimalloc's heap API (mi_heap_malloc..., mi_heap_destroy, mi_heap_delete): exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_heap_sites, "--heap");
+}
+
+TEST_CASE("allocators: mimalloc's mi_strdup, mi_strndup, mi_realpath: exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_string_sites, "--strings");
+}
+
+TEST_CASE("allocators: mimalloc's mi_expand resizes a block in place: exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_expand_sites, "--expand");
+}
+
+TEST_CASE("allocators: a failed mi_reallocf frees the block, a failed mi_realloc keeps it: exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_reallocf_fail_sites, "--reallocf-fail");
+}
+
+TEST_CASE("allocators: jemalloc's xallocx resizes a block in place: exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_jemalloc", expect::api_jemalloc_expand_sites, "--expand");
 }
 
 TEST_CASE("-f follows the processes CMD starts: a shell's child is traced exactly", "[bpf][sites][cmd][follow]") {

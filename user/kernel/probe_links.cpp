@@ -40,16 +40,27 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
     // whichever variants share it. Attached as entry probes at those offsets.
     bpf_program* ret_site_prog = program_of(ProgramRole::AllocatorRetSite, {});
     std::map<uint64_t, const ProbeSite*> ret_sites;
+    std::string no_program;  // sites whose program this kernel's build lacks
     for (const auto& site : lib.sites) {
         if (!site.forwards_to.empty()) continue;
         if (!site.not_traced.empty()) {
             lib.not_traced.push_back(site.symbol + ": " + site.not_traced);
             continue;
         }
+        if (!program_of(ProgramRole::AllocatorEntry, site.program)) {
+            no_program += (no_program.empty() ? "" : ", ") + site.symbol;
+            continue;
+        }
         groups[program_of(ProgramRole::AllocatorEntry, site.program)].push_back(&site);
         if (site.has_return && !is_session(site.program)) groups[ret_prog].push_back(&site);
         for (uint64_t off : site.return_sites) ret_sites.emplace(off, &site);
     }
+    // mimalloc's heap API: counted only where mi_heap_destroy can free a
+    // heap's blocks (docs/limits.md).
+    if (!no_program.empty())
+        lib.not_traced.push_back(no_program +
+                                 ": this kernel or BPF build cannot count them exactly (mimalloc's heap API "
+                                 "needs bpf_for_each_map_elem, Linux 5.13, and the full BPF build)");
     if (groups.empty())
         throw MemtopError(kExitAttach, "attach to " + shown_path + " (" + who +
                                            "): it defines none of the allocator functions memtop traces "

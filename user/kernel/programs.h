@@ -28,6 +28,7 @@ enum class ProgramNeeds {
     GrowthStacks,  // --fault-sample > 0, bpf_loop and bpf_find_vma (5.17)
     Mappings,      // syscall tracepoints and bpf_task_pt_regs (5.15), not --no-mappings
     ExactRss,      // per-CPU resident-memory counters that can be summed (6.2+)
+    MiHeaps,       // mimalloc's heap API: bpf_for_each_map_elem (5.13) frees a destroyed heap's blocks
 };
 
 struct ProgramSpec {
@@ -49,6 +50,23 @@ inline constexpr ProgramSpec kPrograms[] = {
     {"posix_memalign_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::PosixMemalignEntry},
     {"free_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::FreeEntry},
     {"exception_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ExceptionEntry},
+    {"reallocf_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ReallocfEntry},
+    {"strdup_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::StrdupEntry},
+    {"realpath_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::RealpathEntry},
+    {"expand_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ExpandEntry},
+    {"xallocx_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::XallocxEntry},
+    {"mi_heap_new_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapNewEntry},
+    {"mi_heap_destroy_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapDestroyEntry},
+    {"mi_heap_delete_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapDeleteEntry},
+    {"mi_heap_set_default_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps,
+     ProbeProgram::MiHeapSetDefaultEntry},
+    {"mi_heap_malloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapMallocEntry},
+    {"mi_heap_calloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapCallocEntry},
+    {"mi_heap_realloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapReallocEntry},
+    {"mi_heap_reallocf_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapReallocfEntry},
+    {"mi_heap_reallocn_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapReallocnEntry},
+    {"mi_heap_strdup_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapStrdupEntry},
+    {"mi_heap_realpath_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapRealpathEntry},
     {"alloc_return", ProgramRole::AllocatorReturn, ProgramNeeds::Always, {}},
     {"alloc_ret_site", ProgramRole::AllocatorRetSite, ProgramNeeds::Always, {}},
     {"process_exec", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},
@@ -77,6 +95,19 @@ constexpr bool session_entry(const ProgramSpec& p) {
         case ProbeProgram::ReallocarrayEntry:
         case ProbeProgram::MemalignEntry:
         case ProbeProgram::PosixMemalignEntry:
+        case ProbeProgram::ReallocfEntry:
+        case ProbeProgram::StrdupEntry:
+        case ProbeProgram::RealpathEntry:
+        case ProbeProgram::ExpandEntry:
+        case ProbeProgram::XallocxEntry:
+        case ProbeProgram::MiHeapNewEntry:
+        case ProbeProgram::MiHeapMallocEntry:
+        case ProbeProgram::MiHeapCallocEntry:
+        case ProbeProgram::MiHeapReallocEntry:
+        case ProbeProgram::MiHeapReallocfEntry:
+        case ProbeProgram::MiHeapReallocnEntry:
+        case ProbeProgram::MiHeapStrdupEntry:
+        case ProbeProgram::MiHeapRealpathEntry:
             return true;
         default:
             return false;

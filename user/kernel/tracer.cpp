@@ -31,6 +31,7 @@ namespace memtop {
 static_assert(sizeof(memtop_stack) == 8 + 8 * MEMTOP_MAX_FRAMES);
 static_assert(sizeof(memtop_alloc_key) == 16);
 static_assert(sizeof(memtop_alloc_val) == 24);
+static_assert(sizeof(memtop_mi_tag) == 16);
 static_assert(sizeof(memtop_agg_key) == 24);
 static_assert(sizeof(memtop_agg_val) == 48);
 static_assert(sizeof(memtop_proc) == 56);
@@ -88,6 +89,7 @@ void size_maps(bpf_object* obj, const MapSizes& sizes) {
         {"mapped", sizes.mappings},  {"mapped_ends", sizes.mappings},
         {"mapped_aggs", sizes.aggs}, {"map_procs", sizes.procs},
         {"py_stacks", sizes.stacks}, {"targets", sizes.procs},
+        {"mi_blocks", sizes.allocs},
     };
     for (const auto& t : table)
         if (bpf_map* m = bpf_object__find_map_by_name(obj, t.name)) bpf_map__set_max_entries(m, t.size);
@@ -109,6 +111,8 @@ bool Tracer::needed(ProgramNeeds needs) const {
             return mappings_;
         case ProgramNeeds::ExactRss:
             return exact_rss_possible_;
+        case ProgramNeeds::MiHeaps:
+            return mi_heaps_;
     }
     return false;
 }
@@ -128,6 +132,7 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     fault_threshold_ = 0;
     growth_weight_ = 0;
     exact_rss_possible_ = false;
+    mi_heaps_ = false;
     if constexpr (requires { skel->rodata->dwarf_unwind; }) {
         // bpf_loop and bpf_find_vma (5.17): a kernel without them gets the
         // frame-pointer walk of the same programs.
@@ -160,6 +165,9 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
             has && ncpus > 0 &&
             libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_map_lookup_percpu_elem, nullptr) == 1;
         skel->rodata->nr_cpus = exact_rss_possible_ ? static_cast<uint32_t>(ncpus) : 0;
+
+        // mimalloc's heap API: mi_heap_destroy walks the heap's blocks.
+        mi_heaps_ = libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_for_each_map_elem, nullptr) == 1;
     } else {
         mappings_ = false;
         mappings_why_not_ = "the compat BPF build (Linux 5.12 and older) has none";
@@ -213,6 +221,8 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     maps_.py_procs = map_fd(obj_, "py_procs");
     maps_.py_stacks = map_fd(obj_, "py_stacks");
     maps_.py_procs_gen = map_fd(obj_, "py_procs_gen");
+    maps_.mi_blocks = map_fd(obj_, "mi_blocks");
+    maps_.mi_heaps = map_fd(obj_, "mi_heaps");
     if (mappings_) {
         maps_.mapped = map_fd(obj_, "mapped");
         maps_.mapped_ends = map_fd(obj_, "mapped_ends");

@@ -169,6 +169,7 @@ private:
     double growth_weight_ = 0;
     bool mappings_ = false;
     bool exact_rss_possible_ = false;
+    bool mi_heaps_ = false;  // mimalloc's heap API programs load (ProgramNeeds::MiHeaps)
     std::string unwinder_error_;
     std::string mappings_why_not_;
     bool use_multi_ = false;
