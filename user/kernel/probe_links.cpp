@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "kernel/libbpf_log.h"
 #include "kernel/tracer.h"
@@ -40,7 +42,7 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
     // whichever variants share it. Attached as entry probes at those offsets.
     bpf_program* ret_site_prog = program_of(ProgramRole::AllocatorRetSite, {});
     std::map<uint64_t, const ProbeSite*> ret_sites;
-    std::string no_program;  // sites whose program this kernel's build lacks
+    std::vector<std::string> no_program;  // sites whose program this kernel's build lacks
     for (const auto& site : lib.sites) {
         if (!site.forwards_to.empty()) continue;
         if (!site.not_traced.empty()) {
@@ -48,7 +50,7 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
             continue;
         }
         if (!program_of(ProgramRole::AllocatorEntry, site.program)) {
-            no_program += (no_program.empty() ? "" : ", ") + site.symbol;
+            no_program.push_back(site.symbol);
             continue;
         }
         groups[program_of(ProgramRole::AllocatorEntry, site.program)].push_back(&site);
@@ -58,9 +60,11 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
     // mimalloc's heap API: counted only where mi_heap_destroy can free a
     // heap's blocks (docs/limits.md).
     if (!no_program.empty())
-        lib.not_traced.push_back(no_program +
-                                 ": this kernel or BPF build cannot count them exactly (mimalloc's heap API "
-                                 "needs bpf_for_each_map_elem, Linux 5.13, and the full BPF build)");
+        lib.not_traced.push_back(
+            no_program.front() +
+            (no_program.size() > 1 ? " and " + std::to_string(no_program.size() - 1) + " more functions" : "") +
+            ": counted exactly only with bpf_for_each_map_elem (Linux 5.13) and the full BPF build (mimalloc's "
+            "heap API: mi_heap_destroy frees a heap's blocks at once)");
     if (groups.empty())
         throw MemtopError(kExitAttach, "attach to " + shown_path + " (" + who +
                                            "): it defines none of the allocator functions memtop traces "
