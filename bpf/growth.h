@@ -30,8 +30,11 @@ struct {
 	__type(value, struct memtop_stack);
 } fault_stacks SEC(".maps");
 
+/* Allocated as used (GFP_ATOMIC, or the BPF allocator's per-CPU caches on
+ * 6.1+: a fault's interrupts-off context is fine for either). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 1 << 16);
 	__type(key, struct memtop_agg_key);
 	__type(value, struct memtop_growth_val);

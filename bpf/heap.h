@@ -48,9 +48,12 @@ struct {
 	__type(value, struct memtop_alloc_val);
 } allocs SEC(".maps");
 
+/* Allocated as used, like `stacks`: an aggregate is created once per
+ * (process instance, stack[, size]). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 16);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 17);
 	__type(key, struct memtop_agg_key);
 	__type(value, struct memtop_agg_val);
 } aggs SEC(".maps");

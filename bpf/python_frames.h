@@ -66,10 +66,12 @@ static __always_inline int python_process(struct call_state *st, __u32 tgid)
 }
 
 /* Python frames of a heap stack, under the stack's id (the same id as in
- * `stacks`). Sized by the loader like `stacks`; purged with them. */
+ * `stacks`). Sized by the loader like `stacks`; purged with them; allocated
+ * as used (most hosts run few CPythons). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 14);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 16);
 	__type(key, __u64);
 	__type(value, struct memtop_py_stack);
 } py_stacks SEC(".maps");

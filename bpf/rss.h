@@ -39,7 +39,11 @@ struct mm_struct___new {
 static __always_inline void mm_counters(struct mm_struct *mm, __s64 pages[4])
 {
 	/* One branch per layout, each with constant indexes: the relocations
-	 * of the layout the kernel lacks stay in dead code. */
+	 * of the layout the kernel lacks stay in dead code. The per-CPU layout
+	 * (6.2+, where this runs at every first touch of a page) is read with
+	 * direct loads, mm being the tracepoint's own BTF pointer; the old one
+	 * with helper reads, which verifiers before 6.2 need for the atomics
+	 * (and there the event comes only every 64 counter changes a thread). */
 	if (bpf_core_field_exists(((struct mm_struct___old *)mm)->rss_stat)) {
 		struct mm_struct___old *o = (void *)mm;
 		pages[0] = BPF_CORE_READ(o, rss_stat.count[0].counter);
@@ -48,10 +52,10 @@ static __always_inline void mm_counters(struct mm_struct *mm, __s64 pages[4])
 		pages[3] = BPF_CORE_READ(o, rss_stat.count[3].counter);
 	} else {
 		struct mm_struct___new *n = (void *)mm;
-		pages[0] = BPF_CORE_READ(n, rss_stat[0].count);
-		pages[1] = BPF_CORE_READ(n, rss_stat[1].count);
-		pages[2] = BPF_CORE_READ(n, rss_stat[2].count);
-		pages[3] = BPF_CORE_READ(n, rss_stat[3].count);
+		pages[0] = n->rss_stat[0].count;
+		pages[1] = n->rss_stat[1].count;
+		pages[2] = n->rss_stat[2].count;
+		pages[3] = n->rss_stat[3].count;
 	}
 }
 
@@ -190,29 +194,38 @@ int rss_exact(struct bpf_iter__task *ctx)
 SEC("tp_btf/rss_stat")
 int BPF_PROG(rss_stat, struct mm_struct *mm, int member)
 {
+	/* It runs at every first touch of a page (Linux 6.2+ traces every
+	 * counter change): BTF pointers are read with direct loads, not a
+	 * bpf_probe_read_kernel call each (ten calls cost ~250 ns a fault). */
+	__u32 tgid;
+	__u64 leader_start;
 	struct task_struct *owner = NULL;
 	if (bpf_core_field_exists(mm->owner))
-		owner = BPF_CORE_READ(mm, owner);
-	if (!owner) {
+		owner = mm->owner;
+	if (owner) {
+		/* An mm that is no longer its owner's (torn down after exit_mm
+		 * or an exec, or by a late mmput elsewhere) belongs to no live
+		 * process: its entry went with the exit event, and must not
+		 * come back for the next process to get this pid. */
+		if (owner->mm != mm)
+			return 0;
+		tgid = owner->tgid;
+		leader_start = owner->group_leader->start_time;
+	} else {
+		/* No mm->owner (CONFIG_MEMCG off): only the mm's own task's
+		 * events are seen. bpf_get_current_task_btf is 5.11+. */
 		struct task_struct *cur = (struct task_struct *)bpf_get_current_task();
 		if (BPF_CORE_READ(cur, mm) != mm)
 			return 0;
-		owner = cur;
+		tgid = BPF_CORE_READ(cur, tgid);
+		leader_start = BPF_CORE_READ(cur, group_leader, start_time);
 	}
-	/* An mm that is no longer its owner's (torn down after exit_mm or an
-	 * exec, or by a late mmput elsewhere) belongs to no live process: its
-	 * entry went with the exit event, and must not come back for the next
-	 * process to get this pid. */
-	/* Both as numbers, copied by helpers: the id below hashes the mm, and
-	 * the verifier allows no arithmetic on the pointer itself. */
-	__u64 owner_mm = (__u64)BPF_CORE_READ(owner, mm), mm_addr = 0;
+	/* The mm's address as a number, copied by a helper: the id below
+	 * hashes it, and the verifier allows no arithmetic on the pointer. */
+	__u64 mm_addr = 0;
 	bpf_probe_read_kernel(&mm_addr, sizeof(mm_addr), &mm);
-	if (owner_mm != mm_addr)
-		return 0;
-	__u32 tgid = BPF_CORE_READ(owner, tgid);
 
-	struct memtop_rss *r =
-	        rss_entry(tgid, mm_instance_id(owner_mm, BPF_CORE_READ(owner, group_leader, start_time)));
+	struct memtop_rss *r = rss_entry(tgid, mm_instance_id(mm_addr, leader_start));
 	if (!r)
 		return 0;
 	__s64 pages[4];

@@ -20,10 +20,15 @@
 #endif
 
 /* Walked stacks by id. Sized by the loader (--max-stacks); user space
- * deletes the stacks no aggregate references any more (Tracer::forget). */
+ * deletes the stacks no aggregate references any more (Tracer::forget).
+ * Allocated as stacks are stored (a stack is stored once, so it is not a hot
+ * path): at start the kernel holds its buckets (16 bytes a slot), not 520
+ * bytes a slot for a size that a busy host's system view needs and one
+ * program seldom does. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1 << 14);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 16);
 	__type(key, __u64);
 	__type(value, struct memtop_stack);
 } stacks SEC(".maps");

@@ -243,6 +243,11 @@ std::string describe_stacks(const json& report, int pid, size_t max_stacks) {
             o << "]";
         }
     }
+    // Why frames are unnamed, when memtop had no maps to name them with.
+    if (report.contains("symbol_files") && report["symbol_files"].is_array())
+        for (const auto& n : report["symbol_files"])
+            if (n.value("file", std::string()) == "/proc/" + std::to_string(pid) + "/maps")
+                o << "\n  maps: " << n.value("problem", std::string());
     return o.str();
 }
 

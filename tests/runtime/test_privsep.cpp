@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 
@@ -160,4 +161,122 @@ TEST_CASE("A library that hangs the parsing worker: its frames keep their module
         CHECK(n["problem"] == "not read: the symbolization worker did not answer within 2 s while reading it");
     }
     CHECK(said);
+}
+
+// The unwind tables' builder (libdw's CFI interpreter on every executable
+// file a target maps) runs in a worker of its own, memtop-cfi, confined as
+// the symbolization worker is. It is started for the tables of CMD's files,
+// before CMD runs, and stays for the files CMD maps later.
+TEST_CASE("While memtop runs a -- CMD with unwind tables, the process that builds them has no capabilities",
+          "[bpf][privsep][cmd][unwind]") {
+    RT_REQUIRE_ENV();
+    if (!kernel_has_unwinder()) {
+        WARN("kernel before 5.17: no unwind tables are built");
+        return;
+    }
+    REQUIRE(have_prog("jit_sites"));
+    std::vector<std::string> argv = memtop_base_args();
+    argv.insert(argv.end(), {"--", prog_path("jit_sites"), "--wait"});
+    Child memtop;
+    start_memtop(memtop, argv, true);
+    memtop.lines_on_stderr = true;  // with --json, CMD's stdout is memtop's stderr
+    const int pid = wait_ready({&memtop}, memtop);
+    const std::vector<int> workers = children_named(memtop.pid, "memtop-cfi");
+    REQUIRE(workers.size() == 1);
+    const int w = workers[0];
+    INFO("worker " << w);
+    CHECK(status_field(w, "CapEff") == "0000000000000000");
+    CHECK(status_field(w, "CapPrm") == "0000000000000000");
+    CHECK(status_field(w, "CapInh") == "0000000000000000");
+    CHECK(status_field(w, "CapAmb") == "0000000000000000");
+    CHECK(status_field(w, "NoNewPrivs") == "1");
+    CHECK(status_field(w, "Seccomp") == "2");
+    if (geteuid() == 0) {
+        CHECK(status_field(w, "CapBnd") == "0000000000000000");
+        CHECK(status_field(w, "Uid").rfind("65534\t65534\t65534", 0) == 0);
+    }
+    CHECK(status_field(memtop.pid, "CapEff") != "0000000000000000");
+    size_t from_err = 0;
+    go({&memtop}, memtop, "done", &from_err);
+    memtop.close_stdin();
+    Run r = stop_memtop({&memtop}, memtop, 0);
+    INFO(r.diag);
+    CHECK(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json* st = stack_with_bytes(*r.final_report, pid, JIT_SIZE);
+    REQUIRE(st);
+    CHECK((*st)["allocs"] == 1);
+    // Its tables were built there, and used.
+    CHECK((*r.final_report)["unwind"]["tables"]["files"].get<int>() >= 3);
+}
+
+namespace {
+
+// deep_sites under memtop, with a test seam (docs/testing.md) that makes the
+// unwind-table worker fail on its library as it would on a hostile file:
+// that file gets no table (its frames are walked by frame pointers, which
+// it omits), stderr says which and why, and nothing else is lost: every
+// count exact, the program's and libc's tables built by a new worker (whole
+// stacks that do not pass through the library), every frame still named.
+void check_cfi_worker_failure(const std::string& seam, const std::string& reason) {
+    RT_REQUIRE_ENV();
+    if (!kernel_has_unwinder()) {
+        WARN("kernel before 5.17: no unwind tables are built");
+        return;
+    }
+    REQUIRE(have_prog("deep_sites"));
+    ::setenv(seam.c_str(), "/libdeep_lib.so", 1);
+    ::setenv("MEMTOP_TEST_WORKER_TIMEOUT_MS", "2000", 1);
+    Run r = run_memtop_cmd({prog_path("deep_sites")});
+    ::unsetenv(seam.c_str());
+    ::unsetenv("MEMTOP_TEST_WORKER_TIMEOUT_MS");
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.exit_code == 0);  // the program's self-checks passed, its status passed through
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    ProcStats p = proc_by_comm(rep, "deep_sites");
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, p.pid));
+    for (uint64_t size :
+         {uint64_t(DEEP_CHAIN_SIZE), uint64_t(DEEP_NEW_SIZE), uint64_t(DEEP_LIB_SIZE), uint64_t(DEEP_THREAD_SIZE)}) {
+        INFO("size " << size);
+        const json* st = stack_with_bytes(rep, p.pid, size);
+        REQUIRE(st);
+        CHECK((*st)["allocs"] == 1);
+    }
+    // The library named by stderr, once, with the reason.
+    const json* vialib = stack_with_bytes(rep, p.pid, DEEP_LIB_SIZE);
+    const std::string lib = (*vialib)["frames"].at(0)["module"].get<std::string>();
+    REQUIRE(basename_of(lib) == "libdeep_lib.so");
+    const std::string said =
+        "memtop: unwind table for " + lib + ": " + reason + "; its frames are walked by frame pointers only";
+    CHECK(std::count(r.err_lines.begin(), r.err_lines.end(), said) == 1);
+    CHECK(rep["unwind"]["tables"]["failed"] == 1);
+    CHECK(rep["unwind"]["tables"]["files"].get<int>() >= 3);  // deep_sites, libc, ld.so (and libstdc++)
+    // Named still (the symbolization worker is another process).
+    CHECK(fn_is((*vialib)["frames"][0], "deep_lib_inner"));
+    // Stacks that do not pass through the library: whole, as ever.
+    for (auto [size, fn] : {std::pair{DEEP_CHAIN_SIZE, "deep_level3"}, {DEEP_THREAD_SIZE, "deep_thread_site"}}) {
+        const json& st = *stack_with_bytes(rep, p.pid, size);
+        INFO("chain: " << chain_of(st));
+        CHECK(fn_is(st["frames"][0], fn));
+        CHECK(st["complete"] == true);
+        if (size == DEEP_CHAIN_SIZE) CHECK(fn_is(st["frames"].back(), "_start"));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("A library that crashes the unwind-table worker: stderr says so, every count exact",
+          "[bpf][privsep][cmd][unwind]") {
+    check_cfi_worker_failure("MEMTOP_TEST_CFI_WORKER_CRASH_ON",
+                             "not read: the unwind-table worker was killed by signal 11 (Segmentation fault) while "
+                             "reading it");
+}
+
+TEST_CASE("A library that hangs the unwind-table worker: ended after its time limit, every count exact",
+          "[bpf][privsep][cmd][unwind]") {
+    check_cfi_worker_failure("MEMTOP_TEST_CFI_WORKER_HANG_ON",
+                             "not read: the unwind-table worker did not answer within 2 s while reading it");
 }

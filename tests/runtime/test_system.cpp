@@ -157,7 +157,7 @@ TEST_CASE("system view: growth stacks name the code that touched the pages (mmap
     Child memtop, prog;
     // --max-stacks: this test is about naming and weighing one program's
     // growth; on a host busy with other work (compilers starting by the
-    // hundred) their growth stacks fill the default 16,384 in seconds, and
+    // hundred) their growth stacks fill the default (65,536) in seconds, and
     // the program's would be counted as lost instead of shown.
     start_memtop(
         memtop, {memtop_path(), "--json", "-d", "1", "-T", "1000", "--fault-sample", "4096", "--max-stacks", "131072"});

@@ -148,3 +148,96 @@ TEST_CASE("html: invalid UTF-8 in a name is replaced, not fatal", "[html]") {
     json d = page_data(render_html(run));
     CHECK(d["moments"].size() == 1);
 }
+
+TEST_CASE("html: past its budget the page holds evenly spaced moments, the pinned ones, and every point", "[html]") {
+    // One moment is about a kilobyte here: the budget holds about ten.
+    HtmlPage page(10000);
+    const int64_t t0 = 1700000000;
+    for (size_t i = 0; i < 100; i++) {
+        Report r = report_at(t0 + static_cast<int64_t>(i), 3000 + static_cast<int64_t>(i));
+        page.report_points((t0 + static_cast<int64_t>(i)) * 1000000000LL, r.processes);
+        const bool pinned = i == 37 || i == 99;
+        if (page.keeps(i, pinned))
+            page.moment(i, r, pinned);
+        else
+            page.passed(i);
+    }
+    page.view_ns = (t0 + 37) * 1000000000LL;
+    json d = json::parse(page.data());
+    const size_t held = d["moments"].size();
+    CHECK(held == page.moments_held());
+    CHECK(held > 3);
+    CHECK(held < 20);
+    CHECK(page.moments_seen() == 100);
+    CHECK(d["reports_in_recording"] == 100);
+    std::vector<int64_t> unpinned;
+    bool has37 = false, has99 = false;
+    for (const auto& m : d["moments"]) {
+        const int64_t i = m["time_ns"].get<int64_t>() / 1000000000LL - t0;
+        has37 |= i == 37, has99 |= i == 99;
+        if (i != 37 && i != 99) unpinned.push_back(i);
+        // Each one whole: its stacks and its report.
+        CHECK(m["heap"].size() == 3);
+        CHECK(m["report"]["processes"][0]["heap_bytes"] == 3000 + i);
+    }
+    CHECK(has37);
+    CHECK(has99);
+    // Evenly spaced from the first report: multiples of one stride.
+    REQUIRE(unpinned.size() >= 2);
+    CHECK(unpinned[0] == 0);
+    const int64_t stride = unpinned[1];
+    CHECK(stride > 1);
+    for (size_t k = 0; k < unpinned.size(); k++) CHECK(unpinned[k] == static_cast<int64_t>(k) * stride);
+    // The chart keeps every report's numbers, held as a moment or not.
+    REQUIRE(d["series"].size() == 1);
+    CHECK(d["series"][0]["points"].size() == 100);
+    CHECK(d["series"][0]["points"][99][1] == 3099);
+    // The page opens on the pinned moment it was asked for.
+    CHECK(d["moments"][d["view"]["moment"].get<size_t>()]["time_ns"] == (t0 + 37) * 1000000000LL);
+}
+
+TEST_CASE("html: another recording's diff (--diff BASE) is the base of its moment, with its exact numbers", "[html]") {
+    HtmlRun run;
+    run.reports = {report_at(1700000001, 3000), report_at(1700000002, 5000)};
+    HtmlDiff diff;
+    diff.now_ns = 1700000002LL * 1000000000LL;
+    diff.label = "base.gz, report 3 of 3, made at +1.00 s";
+    diff.summary = "Outstanding heap: +2000 B";
+    ProcessStats gone;
+    gone.pid = 77, gone.comm = "app";
+    diff.change.processes = {gone};
+    ReportStack grew;
+    grew.stats = {77, 1, 1, 2000, 2, 2500, 3};
+    grew.frames = run.reports[1].all_stacks[0].frames;
+    ReportStack shrank;
+    shrank.stats = {77, 1, 2, -64, -1, static_cast<uint64_t>(-128), static_cast<uint64_t>(-2)};
+    shrank.frames = run.reports[1].all_stacks[1].frames;
+    diff.change.all_stacks = {grew, shrank};
+    run.diff = diff;
+    run.view_ns = diff.now_ns;
+    json d = html_data(run);
+    REQUIRE(d.contains("diff"));
+    CHECK(d["diff"]["moment"] == 1);
+    CHECK(d["view"]["base"] == "diff");
+    CHECK(d["view"]["moment"] == 1);
+    CHECK(d["diff"]["label"] == diff.label);
+    CHECK(d["diff"]["summary"] == diff.summary);
+    CHECK(d["diff"]["comms"]["77"] == "app");
+    const json& heap = d["diff"]["heap"];
+    REQUIRE(heap.size() == 2);
+    CHECK(heap[0][0] == 77);
+    CHECK(heap[0][1] == 2000);
+    CHECK(heap[0][2] == 2);
+    CHECK(heap[0][3] == 2500);
+    CHECK(heap[0][4] == 3);
+    CHECK(heap[1][1] == -64);
+    CHECK(heap[1][2] == -1);
+    CHECK(heap[1][3] == -128);  // fewer allocated in all than BASE: negative, as diff_as_report holds it
+    CHECK(heap[1][4] == -2);
+    // Its frames are the shared table's, as the moments' are.
+    CHECK(heap[0][5] == d["moments"][1]["heap"][0][5]);
+    // Without a diff there is none (the page of a recording is as before).
+    run.diff.reset();
+    CHECK_FALSE(html_data(run).contains("diff"));
+    CHECK_FALSE(html_data(run).contains("reports_in_recording"));  // every report held
+}

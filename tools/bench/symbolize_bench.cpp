@@ -4,7 +4,7 @@
 // the cost) and a warm one (the same Symbolizer, the same frames again); and
 // how fast build_cfi_table turns each file's CFI into unwind rows.
 //
-//   symbolize_bench [--frames N] [--rounds R] [--stack S] [PROGRAM]
+//   symbolize_bench [--frames N] [--rounds R] [--stack S] [--cfi-only] [PROGRAM]
 //
 // PROGRAM (default: the deep_sites test program) is started with --wait and
 // stays parked at its first read (tests/progs/common.h), mapped as it runs.
@@ -37,6 +37,7 @@
 
 #include "attach/program_files.h"
 #include "kernel/unwind/cfi_table.h"
+#include "kernel/unwind/cfi_worker.h"
 #include "procinfo/proc_maps.h"
 #include "symbolize/symbolizer.h"
 #include "util/errors.h"
@@ -224,10 +225,71 @@ void perf_map_rows(size_t rounds) {
     printf("  lookups           %10.3f %12.0f %9.1f%%   frames\n", l, kLines / l, 100.0 * named / kLines);
 }
 
+// How long each file's unwind table takes to build, in-process and through
+// the worker memtop uses.
+void cfi_tables(const std::string& program, size_t rounds) {
+    // In memtop the tables are built by the confined worker memtop-cfi
+    // (cfi_worker.h): the same builder, plus the descriptor handed over and
+    // the rows sent back. "no rows" is the worker asked to send none (as
+    // for a table that would not fit): the worker's build alone, without
+    // the transfer. Medians over the rounds, the three interleaved; the
+    // worker's start (fork and confinement) is timed once, apart.
+    printf("\nbuild_cfi_table (the files the loader maps for %s)\n", program.c_str());
+    printf("  %-44s %6s %7s %8s %11s %10s %10s %7s\n", "file", "FDEs", "rows", "ms", "rows/s", "worker ms",
+           "no rows ms", "ratio");
+    CfiWorker worker;
+    double in_process = 0, in_worker = 0, no_rows = 0;
+    bool started = false;
+    auto in_worker_ms = [&](const std::string& file, size_t max_rows, CfiBuild& b) {
+        int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+        auto t0 = Clock::now();
+        b = worker.build(fd, file, max_rows);
+        const double s = seconds_since(t0);
+        ::close(fd);
+        return s;
+    };
+    for (const auto& file : program_files(program)) {
+        std::vector<double> t, tw, tn;
+        CfiTable table;
+        CfiBuild b;
+        try {
+            table = build_cfi_table(file);
+        } catch (const MemtopError& e) {
+            printf("  %-44s %s\n", file.c_str(), e.what());
+            continue;
+        }
+        if (!started) {
+            const double s = in_worker_ms(file, SIZE_MAX, b);
+            printf("  (worker start and first table, %s: %.2f ms)\n", file.c_str(), s * 1e3);
+            started = true;
+        }
+        for (size_t r = 0; r < rounds; r++) {
+            auto t0 = Clock::now();
+            table = build_cfi_table(file);
+            t.push_back(seconds_since(t0));
+            tw.push_back(in_worker_ms(file, SIZE_MAX, b));
+            if (!b.error.empty() || b.rows.size() != table.rows.size()) {
+                printf("  %-44s worker: %s (%zu rows)\n", file.c_str(), b.error.c_str(), b.rows.size());
+                return;
+            }
+            tn.push_back(in_worker_ms(file, 0, b));
+        }
+        const double s = median(t), w = median(tw), n = median(tn);
+        in_process += s;
+        in_worker += w;
+        no_rows += n;
+        printf("  %-44s %6zu %7zu %8.2f %11.0f %10.2f %10.2f %7.3f\n", file.c_str(), table.fdes, table.rows.size(),
+               s * 1e3, double(table.rows.size()) / s, w * 1e3, n * 1e3, w / s);
+    }
+    printf("  %-44s %6s %7s %8.2f %11s %10.2f %10.2f %7.3f\n", "all files", "", "", in_process * 1e3, "",
+           in_worker * 1e3, no_rows * 1e3, in_worker / in_process);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     size_t nframes = 20000, rounds = 3, stack_depth = 16;
+    bool cfi_only = false;  // only the unwind tables' section
     std::string program = DEEP_SITES_PATH;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -237,14 +299,20 @@ int main(int argc, char** argv) {
             rounds = std::stoul(argv[++i]);
         else if (a == "--stack" && i + 1 < argc)
             stack_depth = std::stoul(argv[++i]);
+        else if (a == "--cfi-only")
+            cfi_only = true;
         else if (a[0] != '-')
             program = a;
         else
-            die("usage: symbolize_bench [--frames N] [--rounds R] [--stack S] [PROGRAM]");
+            die("usage: symbolize_bench [--frames N] [--rounds R] [--stack S] [--cfi-only] [PROGRAM]");
     }
     if (program.empty()) die("no program: pass one (deep_sites was not built with this benchmark)");
     if (rounds == 0 || stack_depth == 0) die("--rounds and --stack must be positive");
     elf_version(EV_CURRENT);
+    if (cfi_only) {
+        cfi_tables(program, rounds);
+        return 0;
+    }
 
     Target target(program);
     std::string err;
@@ -320,24 +388,6 @@ int main(int argc, char** argv) {
 
     perf_map_rows(rounds);
 
-    printf("\nbuild_cfi_table (the files the loader maps for %s)\n", program.c_str());
-    printf("  %-48s %8s %8s %10s %12s\n", "file", "FDEs", "rows", "ms", "rows/s");
-    for (const auto& file : program_files(program)) {
-        std::vector<double> t;
-        CfiTable table;
-        try {
-            for (size_t r = 0; r < rounds; r++) {
-                auto t0 = Clock::now();
-                table = build_cfi_table(file);
-                t.push_back(seconds_since(t0));
-            }
-        } catch (const MemtopError& e) {
-            printf("  %-48s %s\n", file.c_str(), e.what());
-            continue;
-        }
-        const double s = median(t);
-        printf("  %-48s %8zu %8zu %10.2f %12.0f\n", file.c_str(), table.fdes, table.rows.size(), s * 1e3,
-               double(table.rows.size()) / s);
-    }
+    cfi_tables(program, rounds);
     return 0;
 }

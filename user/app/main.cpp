@@ -136,7 +136,8 @@ int report_main(int argc, char** argv) {
     app.add_option("--pprof", exports.pprof, "write its heap stacks to OUT as a gzip'd pprof profile");
     app.add_option("--folded", exports.folded, "write its heap stacks to OUT as folded stacks");
     app.add_option("--html", exports.html,
-                   "write the whole recording to OUT as one self-contained HTML report (charts, flame graphs)");
+                   "write the whole recording to OUT as one self-contained HTML report (charts, flame graphs; "
+                   "opened on the chosen report, minus --diff's or --diff-from's base)");
     app.add_option("--at", query.at,
                    "the report made at or last before TIME: seconds since the recording's start, or RFC 3339")
         ->type_name("TIME");
@@ -156,7 +157,7 @@ int report_main(int argc, char** argv) {
         ->type_name("[PID]");
     app.add_option("--diff", query.diff,
                    "print the report minus BASE's last report (another recording): per stack, the change in "
-                   "outstanding bytes and allocations, largest growth first; --pprof writes it")
+                   "outstanding bytes and allocations, largest growth first; --pprof and --html write it")
         ->type_name("BASE");
     app.add_option("--diff-from", query.diff_from,
                    "the same against this recording's report at or before TIME (seconds since its start, or "
@@ -194,22 +195,22 @@ int report_main(int argc, char** argv) {
         const Report& last = chosen->report;
         if (!query.plot.empty()) write_plot(rec, file, query.plot);
         // --html: the whole recording, opened on the chosen report (minus
-        // --diff-from's).
-        auto html = [&](std::optional<int64_t> base_ns) {
+        // --diff-from's, or --diff BASE's last report).
+        auto html = [&](std::optional<int64_t> base_ns, const std::optional<HtmlDiff>& diff) {
             if (exports.html.empty()) return;
-            HtmlRun run = html_run_from_recording(rec, file);
-            run.view_ns = chosen->time_ns;
-            run.view_base_ns = base_ns;
-            write_html_file(exports.html, run);
+            HtmlPage page = html_page_from_recording(rec, file, chosen->time_ns, base_ns);
+            if (diff) page.set_diff(*diff);
+            write_html_file(exports.html, page);
         };
         if (query.diffing()) {
-            const int64_t base_ns = show_diff(rec, file, *chosen, query, json, exports);
-            html(base_ns);
+            std::optional<HtmlDiff> diff;
+            const int64_t base_ns = show_diff(rec, file, *chosen, query, json, exports, &diff);
+            html(query.diff_from.empty() ? std::nullopt : std::optional<int64_t>(base_ns), diff);
             return rec.problem.empty() ? kExitOk : kExitFailure;
         }
         PrintView(json).show(last);
         write_export_files(last, exports);
-        html(std::nullopt);
+        html(std::nullopt, std::nullopt);
         return rec.problem.empty() ? kExitOk : kExitFailure;
     } catch (const MemtopError& e) {
         fprintf(stderr, "memtop: %s\n", e.what());

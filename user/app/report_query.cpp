@@ -48,12 +48,6 @@ void check_report_query(const ReportQuery& q, const ExportFiles& exports) {
         throw MemtopError(kExitUsage, "--at, --peak and --peak-rss: choose one moment");
     if (!q.diff.empty() && !q.diff_from.empty())
         throw MemtopError(kExitUsage, "--diff and --diff-from: choose one base");
-    // The page holds one recording's reports: a diff between two of them is
-    // its moment minus another; a report of another recording is not there.
-    if (!q.diff.empty() && !exports.html.empty())
-        throw MemtopError(kExitUsage,
-                          "--html: not with --diff BASE (the page holds one recording); --diff-from TIME opens it on "
-                          "two moments of this one, --pprof writes the diff");
     if (q.diffing() && !exports.folded.empty())
         throw MemtopError(
             kExitUsage, "--folded: not with a diff (folded stacks hold no negative numbers); --pprof writes the diff");
@@ -130,7 +124,7 @@ std::string side_name(const std::string& file, const ChosenReport& c, int64_t st
 }  // namespace
 
 int64_t show_diff(Recording& rec, const std::string& file, const ChosenReport& now, const ReportQuery& q, bool json,
-                  const ExportFiles& exports) {
+                  const ExportFiles& exports, std::optional<HtmlDiff>* html) {
     DiffSides sides;
     sides.now = side_name(file, now, recording_start_ns(rec));
     std::optional<ChosenReport> base;
@@ -165,6 +159,20 @@ int64_t show_diff(Recording& rec, const std::string& file, const ChosenReport& n
         ExportFiles pprof_only;
         pprof_only.pprof = exports.pprof;
         write_export_files(diff_as_report(d, now.report), pprof_only);
+    }
+    if (html && !q.diff.empty()) {
+        // The page shows the changes as the text says them: its totals'
+        // lines (the third and fourth), and every changed stack.
+        HtmlDiff h;
+        h.now_ns = now.time_ns;
+        h.label = sides.base;
+        const std::string text = render_diff_text(d, sides);
+        size_t at = 0;
+        for (int line = 0; line < 2 && at != std::string::npos; line++) at = text.find('\n', at) + 1;
+        const size_t end = text.find('\n', text.find('\n', at) + 1);
+        h.summary = text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+        h.change = diff_as_report(d, now.report);
+        *html = std::move(h);
     }
     return base->time_ns;
 }

@@ -36,11 +36,12 @@ std::optional<ChosenReport> choose_report(Recording& rec, const std::string& fil
 // --diff BASE / --diff-from TIME: prints `now` minus the base (BASE's last
 // report, or this recording's report at or before TIME) as text or JSON,
 // and writes exports.pprof as that difference. Returns the base report's
-// time (for --html with --diff-from: the page opens on the two). Throws
-// MemtopError for a base that is not there (not a recording, no report at
-// TIME).
+// time (for --html with --diff-from: the page opens on the two). With
+// --diff BASE, `html` (when given) is set to the difference for the page.
+// Throws MemtopError for a base that is not there (not a recording, no
+// report at TIME).
 int64_t show_diff(Recording& rec, const std::string& file, const ChosenReport& now, const ReportQuery& q, bool json,
-                  const ExportFiles& exports);
+                  const ExportFiles& exports, std::optional<HtmlDiff>* html = nullptr);
 
 // --plot OUT.svg: the recording's memory over time (record/plot_svg.h),
 // written whole (beside OUT, then renamed). Throws MemtopError naming OUT.

@@ -12,42 +12,64 @@
 
 namespace memtop {
 
-HtmlRun html_run_from_recording(const Recording& rec, const std::string& path) {
-    HtmlRun run;
-    run.meta = rec.header;
-    run.source = "recording " + path;
-    run.problem = rec.problem;
-    // The samples as the reader keeps them (points where numbers changed);
-    // every report whole, read again one at a time (the page holds them all).
-    for (size_t i = 0; i < rec.records.size() && i < rec.points.size(); i++) {
+HtmlPage html_page_from_recording(const Recording& rec, const std::string& path, std::optional<int64_t> view_ns,
+                                  std::optional<int64_t> base_ns, size_t budget) {
+    HtmlPage page(budget);
+    page.meta = rec.header;
+    page.source = "recording " + path;
+    page.problem = rec.problem;
+    page.view_ns = view_ns;
+    page.view_base_ns = base_ns;
+    // The samples as the reader keeps them (points where numbers changed).
+    std::vector<size_t> report_no(rec.records.size(), SIZE_MAX);
+    size_t reports = 0, last = SIZE_MAX;
+    for (size_t i = 0; i < rec.records.size(); i++) {
         const auto& r = rec.records[i];
-        if (r.value("type", "") != "sample") continue;
-        nlohmann::json procs = nlohmann::json::array();
-        for (const auto& p : rec.points[i]) procs.push_back(point_json(rec, p));
-        run.samples.push_back(
-            {{"type", "sample"}, {"time_ns", r.value("time_ns", int64_t{0})}, {"processes", std::move(procs)}});
-    }
-    auto add = [&](const nlohmann::json& r) {
-        try {
-            run.reports.push_back(decode_report(r.at("report")));
-        } catch (const std::exception& e) {
-            run.problem += (run.problem.empty() ? "" : "; ") + std::string(e.what());
+        const std::string type = r.value("type", "");
+        if (type == "report") {
+            last = reports;
+            report_no[i] = reports++;
         }
-    };
-    if (rec.path.empty()) {
-        for (const auto& r : rec.records)
-            if (r.value("type", "") == "report") add(r);
-        return run;
+        if (type != "sample" || i >= rec.points.size()) continue;
+        const int64_t t = r.value("time_ns", int64_t{0});
+        page.time(t);
+        for (const auto& p : rec.points[i]) {
+            auto opt = [&](uint16_t f, int64_t v) { return p.holds(f) ? std::optional<int64_t>(v) : std::nullopt; };
+            page.point(t, p.pid, p.epoch, p.holds(ProcPoint::kComm) ? &rec.comm_of(p) : nullptr,
+                       opt(ProcPoint::kHeap, p.heap_bytes), opt(ProcPoint::kHeapPeak, p.heap_peak_bytes),
+                       opt(ProcPoint::kRssBytes, p.rss_bytes), opt(ProcPoint::kMapped, p.mapped_bytes));
+        }
     }
+    // The reports the page opens on, and the last, are always moments.
+    auto pinned = [&](size_t n) {
+        if (report_no[n] == last) return true;
+        const auto& r = rec.records[n];
+        if (!r.contains("report") || !r["report"].is_object()) return false;
+        const int64_t t = r["report"].value("time_ns", int64_t{0});
+        return (view_ns && t == *view_ns) || (base_ns && t == *base_ns);
+    };
+    auto failed = [&](const std::exception& e) {
+        page.problem += (page.problem.empty() ? "" : "; ") + std::string(e.what());
+    };
     std::string again;
-    for_each_record(
-        rec.path,
-        [&](size_t, nlohmann::json& r) {
-            if (r["type"] == "report") add(r);
-            return true;
+    for_each_report(
+        rec, [&](size_t n) { return page.keeps(report_no[n], pinned(n)); },
+        [&](size_t n, nlohmann::json& r, bool whole) {
+            try {
+                if (!whole) {
+                    page.report_points(r.at("time_ns").get<int64_t>(), decode_processes(r));
+                    page.passed(report_no[n]);
+                    return;
+                }
+                Report rep = decode_report(r);
+                page.report_points(r.at("time_ns").get<int64_t>(), rep.processes);
+                page.moment(report_no[n], std::move(rep), pinned(n));
+            } catch (const std::exception& e) {
+                failed(e);
+            }
         },
         again);
-    return run;
+    return page;
 }
 
 void Session::html_report(const Report& r, bool final) {
@@ -70,7 +92,8 @@ void Session::html_report(const Report& r, bool final) {
 void Session::finish_html() {
     if (opt_.exports.html.empty() || opt_.record.empty()) return;
     try {
-        write_html_file(opt_.exports.html, html_run_from_recording(read_recording(opt_.record), opt_.record));
+        const Recording rec = read_recording(opt_.record);
+        write_html_file(opt_.exports.html, html_page_from_recording(rec, opt_.record, std::nullopt, std::nullopt));
     } catch (const MemtopError& e) {
         fprintf(stderr, "memtop: %s\n", e.what());
         export_failed_ = true;

@@ -7,8 +7,8 @@ namespace memtop {
 
 struct MapSizes {
     uint32_t allocs = 1u << 21;       // live allocations tracked at once (allocated as used: bpf/heap.h)
-    uint32_t stacks = 1u << 14;       // distinct stacks
-    uint32_t aggs = 1u << 16;         // (process, stack) pairs
+    uint32_t stacks = 1u << 16;       // distinct stacks (allocated as stored: bpf/stack.h)
+    uint32_t aggs = 1u << 17;         // (process, stack) pairs (allocated as used)
     uint32_t procs = 1u << 14;        // processes (heap-traced, and for resident memory)
     uint32_t unwind_rows = 1u << 21;  // unwind-table rows, all files together (8 bytes each)
     uint32_t mappings = 1u << 17;     // anonymous mappings recorded at once (mmap/brk)

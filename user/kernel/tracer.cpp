@@ -11,10 +11,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <iterator>
+#include <thread>
+#include <vector>
 
 #include "kernel/libbpf_log.h"
 #include "kernel/map_dump.h"
@@ -95,6 +98,24 @@ void size_maps(bpf_object* obj, const MapSizes& sizes) {
         if (bpf_map* m = bpf_object__find_map_by_name(obj, t.name)) bpf_map__set_max_entries(m, t.size);
 }
 
+// How many objects load memtop's programs at once: one per core that is
+// not busy right now (procs_running in /proc/stat counts memtop itself), up
+// to 4. On a 2-core VM two objects took 60-100 ms off the ~240 ms load when
+// the other core was free, and added ~80 ms when both were taken (each
+// object parses the kernel's BTF and relocates its programs again).
+size_t load_parts() {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long running = 1;
+    if (FILE* f = fopen("/proc/stat", "re")) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "procs_running %ld", &running) == 1) break;
+        fclose(f);
+    }
+    long idle = cores - std::max(running - 1, 0L);
+    return static_cast<size_t>(std::clamp(idle, 1L, 4L));
+}
+
 }  // namespace
 
 double page_sample_probability(uint64_t mean) {
@@ -172,18 +193,15 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
         mappings_ = false;
         mappings_why_not_ = "the compat BPF build (Linux 5.12 and older) has none";
     }
-    // Programs that are not needed are not loaded (nor verified).
-    for (size_t i = 0; i < kProgramCount; i++)
-        if (bpf_program* p = bpf_object__find_program_by_name(skel->obj, kPrograms[i].name))
-            bpf_program__set_autoload(p, needed(kPrograms[i].needs));
     use_multi_ = config.uprobe_multi && kernel_has_uprobe_multi();
     // Sessions: the entry programs of the calls that have a return take it
     // themselves (bpf/heap.h), and trap it only when they need it.
     use_session_ = use_multi_ && config.uprobe_session && kernel_has_uprobe_session();
     skel->rodata->uprobe_session = use_session_;
-    if (use_multi_) {
+    auto set_attach_types = [&](Skel* s) {
+        if (!use_multi_) return;
         bpf_program* p;
-        bpf_object__for_each_program(p, skel->obj) {
+        bpf_object__for_each_program(p, s->obj) {
             if (bpf_program__type(p) != BPF_PROG_TYPE_KPROBE) continue;
             bool session = false;
             for (size_t i = 0; i < kProgramCount; i++)
@@ -192,19 +210,105 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
             bpf_program__set_expected_attach_type(
                 p, static_cast<bpf_attach_type>(session ? kAttachTraceUprobeSession : kAttachTraceUprobeMulti));
         }
+    };
+    // Programs that are not needed are not loaded (nor verified). The
+    // verifier takes most of memtop's start-up (~15 ms per allocator entry
+    // program, ~170 ms in all on a 2-core VM), one program after another
+    // within one object: so the maps are created by one object that loads
+    // no program, and the programs are split between objects that share its
+    // maps and are loaded on several threads at once. Part -1: not loaded.
+    const size_t parts = load_parts();
+    std::vector<int> part;
+    {
+        std::vector<std::pair<size_t, size_t>> cost;  // (instructions, program's place in the object)
+        bpf_program* p;
+        bpf_object__for_each_program(p, skel->obj) {
+            bool on = true;
+            for (size_t i = 0; i < kProgramCount; i++)
+                if (std::strcmp(kPrograms[i].name, bpf_program__name(p)) == 0) on = needed(kPrograms[i].needs);
+            if (on) cost.emplace_back(bpf_program__insn_cnt(p), part.size());
+            part.push_back(on ? 0 : -1);
+        }
+        std::sort(cost.rbegin(), cost.rend());
+        std::vector<size_t> load_of(parts, 0);
+        for (const auto& [insns, at] : cost) {
+            size_t k = std::min_element(load_of.begin(), load_of.end()) - load_of.begin();
+            part[at] = static_cast<int>(k);
+            load_of[k] += insns;
+        }
     }
-    int err = load(skel);
-    if (err) {
-        destroy(skel);
-        return err;
+    auto choose = [&](Skel* s, int which) {
+        size_t at = 0;
+        bpf_program* p;
+        bpf_object__for_each_program(p, s->obj) bpf_program__set_autoload(p, part[at++] == which);
+    };
+    std::vector<Skel*> loaders;  // the objects whose programs load
+    auto destroy_all = [destroy](Skel* maps_owner, const std::vector<Skel*>& others) {
+        for (Skel* o : others) destroy(o);
+        destroy(maps_owner);
+    };
+    int err = 0;
+    if (parts == 1) {
+        set_attach_types(skel);
+        choose(skel, 0);
+        err = load(skel);
+        if (err) {
+            destroy(skel);
+            return err;
+        }
+        loaders.push_back(skel);
+    } else {
+        choose(skel, -2);  // the maps alone
+        err = load(skel);
+        if (err) {
+            destroy(skel);
+            return err;
+        }
+        for (size_t k = 0; k < parts && !err; k++) {
+            Skel* o = open();
+            if (!o) {
+                err = -errno;
+                break;
+            }
+            loaders.push_back(o);
+            bpf_map* m;
+            bpf_object__for_each_map(m, o->obj) {
+                bpf_map* own = bpf_object__find_map_by_name(skel->obj, bpf_map__name(m));
+                if (!own || bpf_map__fd(own) < 0) continue;
+                if ((err = bpf_map__reuse_fd(m, bpf_map__fd(own)))) break;
+            }
+            set_attach_types(o);
+            choose(o, static_cast<int>(k));
+        }
+        if (!err) {
+            std::vector<int> errs(loaders.size(), 0);
+            std::vector<std::thread> threads;
+            for (size_t k = 1; k < loaders.size(); k++) threads.emplace_back([&, k] { errs[k] = load(loaders[k]); });
+            errs[0] = load(loaders[0]);
+            for (auto& t : threads) t.join();
+            for (int e : errs)
+                if (e && !err) err = e;
+        }
+        if (err) {
+            destroy_all(skel, loaders);
+            return err;
+        }
     }
     skeleton_ = std::make_unique<SkeletonOwner>();
-    skeleton_->destroy = [skel, destroy] { destroy(skel); };
+    skeleton_->destroy = [skel, loaders, destroy_all] {
+        std::vector<Skel*> others;
+        for (Skel* o : loaders)
+            if (o != skel) others.push_back(o);
+        destroy_all(skel, others);
+    };
     obj_ = skel->obj;
     if constexpr (requires { skel->rodata->dwarf_unwind; }) dwarf_unwind_ = skel->rodata->dwarf_unwind;
     for (size_t i = 0; i < kProgramCount; i++) {
-        bpf_program* p = bpf_object__find_program_by_name(obj_, kPrograms[i].name);
-        programs_[i] = p && bpf_program__autoload(p) ? p : nullptr;
+        programs_[i] = nullptr;
+        for (Skel* o : loaders) {
+            bpf_program* p = bpf_object__find_program_by_name(o->obj, kPrograms[i].name);
+            if (p && bpf_program__autoload(p)) programs_[i] = p;
+        }
     }
     maps_ = KernelMaps{};
     maps_.allocs = map_fd(obj_, "allocs");
@@ -363,8 +467,11 @@ void Tracer::attach_tracepoints() {
 Tracer::~Tracer() {
     ring_.reset();
     rss_iter_.reset();
+    // Both kinds at once: each detach waits for grace periods that
+    // concurrent detaches share.
+    std::thread multi([this] { close_links(multi_links_); });
     destroy_links(links_);
-    multi_links_.clear();
+    multi.join();
 }
 
 uint64_t Tracer::kernel_bytes() const {

@@ -33,27 +33,41 @@ constexpr uint32_t kUprobeMultiReturn = 1;  // BPF_F_UPROBE_MULTI_RETURN
 
 }  // namespace
 
+namespace {
+
+// Both answers from one parse of the kernel's BTF (some megabytes: ~10 ms
+// of memtop's start-up each time), made once.
+struct UprobeFeatures {
+    bool multi = false, session = false;
+};
+
+const UprobeFeatures& uprobe_features() {
+    static const UprobeFeatures features = [] {
+        UprobeFeatures f;
+        btf* vmlinux = btf__load_vmlinux_btf();
+        if (!vmlinux) return f;
+        f.multi = btf__find_by_name_kind(vmlinux, "bpf_uprobe_multi_link", BTF_KIND_STRUCT) > 0;
+        int id = btf__find_by_name_kind(vmlinux, "bpf_attach_type", BTF_KIND_ENUM);
+        if (id > 0) {
+            const btf_type* t = btf__type_by_id(vmlinux, id);
+            const struct btf_enum* e = btf_enum(t);
+            for (int i = 0; i < btf_vlen(t) && !f.session; i++)
+                f.session = strcmp(btf__name_by_offset(vmlinux, e[i].name_off), "BPF_TRACE_UPROBE_SESSION") == 0;
+        }
+        btf__free(vmlinux);
+        return f;
+    }();
+    return features;
+}
+
+}  // namespace
+
 bool kernel_has_uprobe_multi() {
-    btf* vmlinux = btf__load_vmlinux_btf();
-    if (!vmlinux) return false;
-    bool has = btf__find_by_name_kind(vmlinux, "bpf_uprobe_multi_link", BTF_KIND_STRUCT) > 0;
-    btf__free(vmlinux);
-    return has;
+    return uprobe_features().multi;
 }
 
 bool kernel_has_uprobe_session() {
-    btf* vmlinux = btf__load_vmlinux_btf();
-    if (!vmlinux) return false;
-    bool has = false;
-    int id = btf__find_by_name_kind(vmlinux, "bpf_attach_type", BTF_KIND_ENUM);
-    if (id > 0) {
-        const btf_type* t = btf__type_by_id(vmlinux, id);
-        const struct btf_enum* e = btf_enum(t);
-        for (int i = 0; i < btf_vlen(t) && !has; i++)
-            has = strcmp(btf__name_by_offset(vmlinux, e[i].name_off), "BPF_TRACE_UPROBE_SESSION") == 0;
-    }
-    btf__free(vmlinux);
-    return has;
+    return uprobe_features().session;
 }
 
 int attach_uprobe_multi(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets, bool retprobe,

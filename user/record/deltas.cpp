@@ -93,12 +93,13 @@ void StackDeltaWriter::encode(json& report) {
     prev_ = std::move(now);
 }
 
-void StackDeltaReader::apply(json& report) {
+void StackDeltaReader::apply(json& report, bool materialize) {
     if (!report.is_object()) return;
     if (auto all = report.find("all_stacks"); all != report.end()) {
         if (!all->is_array()) return;  // decode_report says what is wrong
         state_.clear();
         for (const auto& s : *all) state_[key_of(s)] = s;
+        if (!materialize) report.erase(all);
         return;
     }
     auto d = report.find("all_stacks_delta");
@@ -123,9 +124,10 @@ void StackDeltaReader::apply(json& report) {
         for (const char* f : {"ages", "used_bytes"})
             if (auto a = c.find(f); a != c.end()) it->second[f] = *a;
     }
+    report.erase(d);
+    if (!materialize) return;
     json all = json::array();
     for (const auto& [k, s] : state_) all.push_back(s);
-    report.erase(d);
     report["all_stacks"] = std::move(all);
 }
 

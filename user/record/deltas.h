@@ -40,9 +40,12 @@ private:
 // back into one with "all_stacks" (ordered by pid, epoch, stack id); one
 // with "all_stacks" (version 1, or a reset) replaces the state. Throws
 // std::runtime_error ("malformed report: ...") on a delta it cannot apply.
+// Without `materialize` the state is updated and the report left without
+// its stacks (a report read only to reach a later one: copying every live
+// stack into it would cost as much as the whole file).
 class StackDeltaReader {
 public:
-    void apply(nlohmann::json& report);
+    void apply(nlohmann::json& report, bool materialize = true);
     size_t live() const { return state_.size(); }
 
 private:

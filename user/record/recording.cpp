@@ -155,6 +155,7 @@ enum class Parse {
     skip,    // not parsed at all (a report before the one a later whole one resets to)
     light,   // a report's time and processes only (read_recording's pass)
     stacks,  // a report's time and its stacks (all_stacks, all_stacks_delta): folded, not shown
+    series,  // a report's time, processes and stacks: folded, its processes shown (the HTML chart)
     whole,
 };
 
@@ -163,6 +164,7 @@ bool keep_report_field(Parse mode, const std::string& key) {
     if (mode == Parse::whole) return true;
     if (key == "time_ns") return true;
     if (mode == Parse::light) return key == "processes" || key == "final";
+    if (mode == Parse::series && (key == "processes" || key == "final")) return true;
     return key == "all_stacks" || key == "all_stacks_delta";
 }
 
@@ -237,8 +239,9 @@ json stream_records(const std::string& path, const std::function<Parse(size_t)>&
             return header;
         }
         if (resets && whole_stacks) resets->push_back(n);
+        // Only a report handed on whole gets its stacks copied in.
         if (fold && j["type"] == "report" && j.contains("report")) try {
-                stacks.apply(j["report"]);
+                stacks.apply(j["report"], m == Parse::whole);
             } catch (const std::exception& e) {
                 problem = "record " + std::to_string(n + 2) + ": " + e.what();
                 return header;
@@ -494,6 +497,35 @@ json point_json(const Recording& rec, const ProcPoint& p) {
 json for_each_record(const std::string& path, const std::function<bool(size_t, json&)>& fn, std::string& problem) {
     return stream_records(
         path, [](size_t) { return Parse::whole; }, true, fn, problem);
+}
+
+void for_each_report(const Recording& rec, const std::function<bool(size_t)>& want_whole,
+                     const std::function<void(size_t, json&, bool)>& fn, std::string& problem) {
+    auto is_report = [&](size_t n) { return n < rec.records.size() && rec.records[n].value("type", "") == "report"; };
+    if (rec.path.empty()) {
+        for (size_t n = 0; n < rec.records.size(); n++)
+            if (is_report(n) && rec.records[n].contains("report")) {
+                json r = rec.records[n]["report"];
+                fn(n, r, true);
+            }
+        return;
+    }
+    // Samples are not parsed again; a report not wanted whole is parsed
+    // for its processes and stacks (to fold the later ones) only.
+    bool whole = false;
+    stream_records(
+        rec.path,
+        [&](size_t n) {
+            if (!is_report(n)) return Parse::skip;
+            whole = want_whole(n);
+            return whole ? Parse::whole : Parse::series;
+        },
+        true,
+        [&](size_t n, json& j) {
+            if (j.contains("report") && j["report"].is_object()) fn(n, j["report"], whole);
+            return true;
+        },
+        problem);
 }
 
 json whole_report(const Recording& rec, size_t index) {

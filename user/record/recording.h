@@ -128,6 +128,15 @@ Recording read_recording(const std::string& path);
 // std::runtime_error naming what is wrong.
 nlohmann::json whole_report(const Recording& rec, size_t index);
 
+// The reports of `rec`, in order, each to fn(n, report, whole), n its index
+// in rec.records: whole (stacks folded, every field) where want_whole(n)
+// says so (asked once per report, before it is read), else with its
+// "time_ns", "final" and "processes" only. The file is read once and its
+// samples are not parsed (rec.points hold them). `problem` as
+// for_each_record's.
+void for_each_report(const Recording& rec, const std::function<bool(size_t)>& want_whole,
+                     const std::function<void(size_t, nlohmann::json&, bool)>& fn, std::string& problem);
+
 // Every record of `path` after the header, in order, reports whole (stacks
 // folded), to `fn` until it returns false. Returns the header; `problem`
 // as Recording's. Throws as read_recording does.

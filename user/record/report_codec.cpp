@@ -148,3 +148,17 @@ Report decode_report(const nlohmann::json& j) {
 }
 
 }  // namespace memtop
+
+namespace memtop {
+
+std::vector<ProcessStats> decode_processes(const nlohmann::json& j) {
+    try {
+        const auto& procs = j.at("processes");
+        check_numbers(procs, "processes");
+        return procs.get<std::vector<ProcessStats>>();
+    } catch (const nlohmann::json::exception& e) {
+        throw std::runtime_error(std::string("malformed report: ") + e.what());
+    }
+}
+
+}  // namespace memtop

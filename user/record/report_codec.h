@@ -13,5 +13,8 @@ namespace memtop {
 nlohmann::json encode_report(const Report& r);
 // Throws std::runtime_error naming what is missing or malformed.
 Report decode_report(const nlohmann::json& j);
+// A report's processes only (its "processes"), checked as decode_report
+// checks them: what the HTML chart takes of a report it does not show.
+std::vector<ProcessStats> decode_processes(const nlohmann::json& j);
 
 }  // namespace memtop

@@ -211,15 +211,25 @@ ReceiveStatus receive_message(int sock, std::string& payload, UniqueFd* fd, int 
 
 std::string confine_worker() {
     // Become nobody when root: the capability sets empty themselves.
-    // The bounding set goes first (dropping it needs CAP_SETPCAP).
+    // The bounding set goes first (dropping it needs CAP_SETPCAP). Without
+    // CAP_SETPCAP (the systemd unit's bounding set does not hold it) it is
+    // kept: it only limits what an execve may gain, and no_new_privs below
+    // already forbids any gain; every capability set is emptied anyway.
     if (::geteuid() == 0) {
         for (int cap = 0; cap <= 63; ++cap) {
-            if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return errno_text("PR_CAPBSET_DROP");
+            if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0 || errno == EINVAL) continue;
+            if (errno == EPERM) break;
+            return errno_text("PR_CAPBSET_DROP");
         }
         ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-        if (::setgroups(0, nullptr) != 0) return errno_text("setgroups");
-        if (::setresgid(kNogroup, kNogroup, kNogroup) != 0) return errno_text("setresgid");
-        if (::setresuid(kNobody, kNobody, kNobody) != 0) return errno_text("setresuid");
+        // A root memtop limited to some capabilities (the systemd unit has
+        // no CAP_SETUID/CAP_SETGID) cannot change its identity: the worker
+        // then stays uid 0 with every capability set empty below, confined
+        // by no_new_privs and the seccomp filter (which allows it to open
+        // nothing), rather than not run at all.
+        if (::setgroups(0, nullptr) != 0 && errno != EPERM) return errno_text("setgroups");
+        if (::setresgid(kNogroup, kNogroup, kNogroup) != 0 && errno != EPERM) return errno_text("setresgid");
+        if (::setresuid(kNobody, kNobody, kNobody) != 0 && errno != EPERM) return errno_text("setresuid");
     }
     // Not root (capabilities from the file, or a user namespace): keep the
     // uid, empty every capability set.
@@ -236,10 +246,10 @@ std::string confine_worker() {
     return install_seccomp();
 }
 
-Worker::Worker(const std::function<void(int)>& serve) {
+Worker::Worker(const std::string& name, const std::string& role, const std::function<void(int)>& serve) {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-        throw MemtopError(kExitFailure, describe("symbolization worker: socketpair", errno));
+        throw MemtopError(kExitFailure, describe(role + ": socketpair", errno));
     UniqueFd mine(sv[0]), theirs(sv[1]);
     // Replies of megabytes (a batch of names, a perf map's entries) pass in
     // a few wakeups rather than one per 200 KiB default buffer: on a busy
@@ -253,13 +263,13 @@ Worker::Worker(const std::function<void(int)>& serve) {
     }
     const pid_t parent = ::getpid();
     pid_t pid = ::fork();
-    if (pid < 0) throw MemtopError(kExitFailure, describe("symbolization worker: fork", errno));
+    if (pid < 0) throw MemtopError(kExitFailure, describe(role + ": fork", errno));
     if (pid == 0) {
         // The child of a possibly multi-threaded memtop: only this thread
         // runs here (glibc's malloc is made safe across fork).
         ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         if (::getppid() != parent) ::_exit(0);
-        ::prctl(PR_SET_NAME, "memtop-symbols", 0, 0, 0);
+        ::prctl(PR_SET_NAME, name.c_str(), 0, 0, 0);
         // Its own session: a Ctrl-C at memtop's terminal must not end it
         // before the final report is named.
         ::setsid();
@@ -292,7 +302,7 @@ Worker::Worker(const std::function<void(int)>& serve) {
                                                                      : end_reason();
         kill();
         end_reason();
-        throw MemtopError(kExitFailure, "symbolization worker: " + why);
+        throw MemtopError(kExitFailure, role + ": " + why);
     }
 }
 

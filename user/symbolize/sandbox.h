@@ -35,10 +35,12 @@ std::string confine_worker();
 
 class Worker {
 public:
-    // Forks a worker that confines itself and then runs serve(socket) until
-    // it returns; the worker's socket is the only descriptor it keeps.
-    // Throws MemtopError if the worker cannot be started.
-    explicit Worker(const std::function<void(int)>& serve);
+    // Forks a worker, process name `name` ("memtop-symbols"), that confines
+    // itself and then runs serve(socket) until it returns; the worker's
+    // socket is the only descriptor it keeps. Throws MemtopError, its text
+    // starting with `role` ("symbolization worker"), if the worker cannot
+    // be started.
+    Worker(const std::string& name, const std::string& role, const std::function<void(int)>& serve);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;

@@ -66,7 +66,21 @@ const std::vector<Mapping>* StackNamer::maps_for(uint32_t pid, uint32_t epoch) {
         m = maps_.find(pid);
         current = m != maps_.end();
     }
-    return current ? &m->second.maps : nullptr;
+    if (current) return &m->second.maps;
+    note_no_maps(pid, epoch);
+    return nullptr;
+}
+
+void StackNamer::note_no_maps(uint32_t pid, uint32_t epoch) {
+    auto key = std::make_pair(pid, epoch);
+    if (no_maps_.count(key)) return;
+    std::string why = "not read: the process ended before memtop read its maps";
+    if (auto m = maps_.find(pid); m != maps_.end())
+        why = "not read for instance " + std::to_string(epoch) + ": the process ended; the maps kept are of instance " +
+              std::to_string(m->second.epoch);
+    else if (alive(static_cast<uint32_t>(pid)))
+        why = "not readable: the process lives but its maps read empty (exiting, or a kernel thread)";
+    no_maps_[key] = std::move(why);
 }
 
 void StackNamer::name_heap_stack(ReportStack& s) {
@@ -105,7 +119,8 @@ void StackNamer::name_stack(ReportStack& s, AddressKind first) {
 }
 
 void StackNamer::name(Report& r) {
-    (void)symbolizer_.take_file_notes();             // only what this report's frames meet
+    (void)symbolizer_.take_file_notes();  // only what this report's frames meet
+    no_maps_.clear();
     if (named_.size() > (1u << 20)) named_.clear();  // a bound: named again when met
     // Every address the report names, asked of the worker in one batch per
     // file rather than one round trip per stack and file; heap stacks named
@@ -149,6 +164,16 @@ void StackNamer::name(Report& r) {
     // What became of each reported process's perf map, said in the report
     // whether it was used, refused or used in part.
     r.symbol_files = symbolizer_.take_file_notes();
+    // A busy host's system view meets many processes that ended unread:
+    // a few are named, the rest counted in one line.
+    constexpr size_t kNamed = 8;
+    size_t n = 0;
+    for (auto& [key, why] : no_maps_)
+        if (n++ < kNamed) r.symbol_files.push_back({"/proc/" + std::to_string(key.first) + "/maps", std::move(why)});
+    if (n > kNamed)
+        r.symbol_files.push_back({"/proc/*/maps", "not read for " + std::to_string(n - kNamed) +
+                                                      " more process instances: they ended before memtop read them"});
+    no_maps_.clear();
     if (python_)
         for (auto& n : python_->take_notes()) python_notes_.push_back(std::move(n));
     r.python_notes = python_notes_;

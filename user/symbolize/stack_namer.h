@@ -8,7 +8,9 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "model/report.h"
@@ -61,6 +63,12 @@ private:
     // named by a perf map that may grow) are named each time.
     void name_heap_stack(ReportStack& s);
     void forget_named(uint32_t pid, uint32_t epoch);
+    // Why maps_for found no maps for (pid, epoch), said once per instance in
+    // the report's symbol_files: its frames are unnamed, and a reader (or a
+    // failed test) should see whether memtop never read the maps, read
+    // another instance's, or found the process gone.
+    void note_no_maps(uint32_t pid, uint32_t epoch);
+    std::map<std::pair<uint32_t, uint32_t>, std::string> no_maps_;
     std::map<std::tuple<uint32_t, uint32_t, uint64_t>, std::vector<Frame>> named_;
 
     Symbolizer symbolizer_;

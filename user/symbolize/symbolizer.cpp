@@ -32,6 +32,7 @@
 #include "symbolize/sandbox.h"
 #include "symbolize/symbol_index.h"
 #include "symbolize/wire.h"
+#include "symbolize/worker_client.h"
 #include "util/unique_fd.h"
 
 namespace memtop {
@@ -598,8 +599,7 @@ std::string g_worker_hang_on;
 // seams.
 void before_reading(const std::string& path) {
     if (g_worker_file_hook) g_worker_file_hook(path);
-    if (!g_worker_hang_on.empty() && path.size() >= g_worker_hang_on.size() &&
-        path.compare(path.size() - g_worker_hang_on.size(), g_worker_hang_on.size(), g_worker_hang_on) == 0) {
+    if (ends_with_suffix(path, g_worker_hang_on)) {
         // What a parser that loops does: never answer (poll() is allowed
         // by the seccomp filter; pause() is not).
         for (;;) ::poll(nullptr, 0, -1);
@@ -775,19 +775,6 @@ void serve_worker(int sock) {
 // ($MEMTOP_TEST_WORKER_TIMEOUT_MS, docs/testing.md).
 constexpr int kWorkerTimeoutMs = 60000;
 
-// "60 s", "1500 ms".
-std::string duration_text(int ms) {
-    return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
-}
-
-// A test seam's value from the environment, "" when unset or when memtop
-// runs with privileges its invoker lacks (secure_getenv: file
-// capabilities, setuid).
-std::string test_env(const char* name) {
-    const char* v = ::secure_getenv(name);
-    return v ? v : "";
-}
-
 // A file of a traced process, as memtop knows it: what the worker said of
 // it when it loaded it, and the names it gave.
 struct RemoteModule {
@@ -838,41 +825,18 @@ struct Symbolizer::Impl {
     std::map<FileId, SymbolFileNote> noted;
     std::map<int, PerfMapState> perf_maps;  // by pid
 
-    std::unique_ptr<Worker> worker;
-    int timeout_ms = kWorkerTimeoutMs;
-    uint64_t generation = 0;   // of the current worker
-    std::string worker_error;  // it could not be started: why
+    WorkerClient worker{"memtop-symbols", "symbolization worker", serve_worker, kWorkerTimeoutMs};
     uint32_t next_id = 1;
 
     Impl() {
-        // Test seams (docs/testing.md): a shorter time limit for the
-        // worker, a file it hangs on. memtop's users set neither.
-        const std::string limit = test_env("MEMTOP_TEST_WORKER_TIMEOUT_MS");
-        if (!limit.empty()) {
-            char* end = nullptr;
-            const long ms = std::strtol(limit.c_str(), &end, 10);
-            if (end && *end == '\0' && ms >= 100 && ms <= 600000) timeout_ms = static_cast<int>(ms);
-        }
-        const std::string hang = test_env("MEMTOP_TEST_WORKER_HANG_ON");
-        g_worker_hang_on = hang;
+        // Test seam (docs/testing.md): a file the worker hangs on. memtop's
+        // users do not set it.
+        g_worker_hang_on = test_env("MEMTOP_TEST_WORKER_HANG_ON");
     }
 
     void note(const FileId& id, const std::string& path, const std::string& problem) {
         if (problem.empty() || noted.count(id)) return;
         noted.emplace(id, SymbolFileNote{path, problem});
-    }
-
-    bool ensure_worker() {
-        if (worker) return true;
-        if (!worker_error.empty()) return false;
-        try {
-            worker = std::make_unique<Worker>(serve_worker);
-            ++generation;
-        } catch (const std::exception& e) {
-            worker_error = e.what();
-            return false;
-        }
-        return true;
     }
 
     // Sends `request` (with `fd`) and waits for the reply, serving the
@@ -881,49 +845,25 @@ struct Symbolizer::Impl {
     // (the next request starts another) and `failed` says why.
     bool call(const std::string& request, int fd, const RemoteModule* debug_for, std::string& reply,
               std::string& failed) {
-        if (!ensure_worker()) {
-            failed = worker_error;
-            return false;
-        }
-        ReceiveStatus s = ReceiveStatus::Closed;
-        if (send_message(worker->socket(), request, fd)) {
-            for (;;) {
-                s = receive_message(worker->socket(), reply, nullptr, timeout_ms);
-                if (s != ReceiveStatus::Ok || reply.empty() || reply[0] != 'g') break;
-                wire::Reader r(reply);
-                r.type();
-                std::string build_id, debuglink;
-                UniqueFd debug;
-                if (debug_for && r.str(build_id) && r.str(debuglink))
-                    debug = open_debug_file(*debug_for, build_id, debuglink);
-                if (!send_message(worker->socket(), "G", debug.get())) {
-                    s = ReceiveStatus::Closed;
-                    break;
-                }
-            }
-        }
-        if (s == ReceiveStatus::Ok && !reply.empty() && reply[0] == request[0] + ('a' - 'A')) return true;
-        std::string why;
-        if (s == ReceiveStatus::TimedOut) {
-            why = "did not answer within " + duration_text(timeout_ms);
-            worker->kill();
-            worker->end_reason();
-        } else {
-            if (s == ReceiveStatus::Ok) worker->kill();  // a reply that is not one
-            why = worker->end_reason();
-        }
-        worker.reset();
-        failed = "not read: the symbolization worker " + why + " while reading it";
-        return false;
+        return worker.call(request, fd, reply, failed, [&](const std::string& msg, int sock) {
+            if (msg.empty() || msg[0] != 'g') return false;
+            wire::Reader r(msg);
+            r.type();
+            std::string build_id, debuglink;
+            UniqueFd debug;
+            if (debug_for && r.str(build_id) && r.str(debuglink))
+                debug = open_debug_file(*debug_for, build_id, debuglink);
+            return send_message(sock, "G", debug.get());
+        });
     }
 
     // Loads `m` into the current worker (again, after a restart).
     bool ensure_loaded(RemoteModule& m) {
         if (!m.failed.empty()) return false;
-        if (worker && m.loaded_in == generation) return true;
+        if (worker.running() && m.loaded_in == worker.generation()) return true;
         std::string reply;
         if (!call(wire::Writer('L').num(m.id).str(m.path).bytes(), m.fd.get(), &m, reply, m.failed)) return false;
-        m.loaded_in = generation;
+        m.loaded_in = worker.generation();
         wire::Reader r(reply);
         r.type();
         uint8_t ok = 0;
@@ -945,7 +885,7 @@ struct Symbolizer::Impl {
             }
         }
         if (!r.ok()) {
-            m.failed = "not read: the symbolization worker's reply was garbled";
+            m.failed = worker.discard();
             return false;
         }
         m.segments = std::move(segments);
@@ -1002,8 +942,7 @@ struct Symbolizer::Impl {
         std::vector<Described> got(todo.size());
         for (Described& d : got) {
             if (!get_described(r, d)) {
-                m.failed = "not read: the symbolization worker's reply was garbled";
-                worker.reset();
+                m.failed = worker.discard();
                 return;
             }
         }
@@ -1099,9 +1038,8 @@ struct Symbolizer::Impl {
             std::string rejected;
             ok = ok && r.num(more) && r.str(rejected);
             if (!ok) {
-                st.worker_failed = "not read: the symbolization worker's reply was garbled";
+                st.worker_failed = worker.discard();
                 st.reject(st.worker_failed);
-                worker.reset();
                 return;
             }
             next.in_long_line = in_long_line != 0;
@@ -1283,7 +1221,7 @@ void Symbolizer::flush_prefetched() noexcept {
 }
 
 pid_t Symbolizer::worker_pid() const {
-    return impl_ && impl_->worker ? impl_->worker->pid() : 0;
+    return impl_ ? impl_->worker.pid() : 0;
 }
 
 void Symbolizer::set_worker_file_hook_for_tests(WorkerFileHook hook) {

@@ -84,6 +84,8 @@ public:
         return true;
     }
     bool ok() const { return ok_; }
+    // Everything read, nothing garbled.
+    bool done() const { return ok_ && in_.empty(); }
 
 private:
     std::string_view in_;

@@ -66,3 +66,52 @@ TEST_CASE("a zombie's empty maps do not replace the snapshot of its exit", "[sta
     REQUIRE(gone.stacks[0].frames.size() == 1);
     CHECK_FALSE(gone.stacks[0].frames[0].function.has_value());
 }
+
+namespace {
+// The report's note on /proc/PID/maps, or "" when it has none.
+std::string maps_note(const Report& r, int pid) {
+    for (const auto& n : r.symbol_files)
+        if (n.file == "/proc/" + std::to_string(pid) + "/maps") return n.problem;
+    return "";
+}
+}  // namespace
+
+// Frames left unnamed because memtop had no maps of their process are said
+// in the report, with why: never read, or read for another instance.
+TEST_CASE("a stack named without maps says why in the report", "[stack_namer]") {
+    FixtureProcess p(FIXTURE_O0);
+    const int pid = p.pid();
+    const uint64_t address = p.at("cxx_method").address;
+    StackNamer namer;
+    namer.snapshot(static_cast<uint32_t>(pid), 3);
+    REQUIRE(p.exit_and_wait() == 0);
+
+    Report named = report_of(pid, 3, address);
+    namer.name(named);
+    CHECK(maps_note(named, pid).empty());
+
+    // Instance 4 of the same pid was never read.
+    Report other = report_of(pid, 4, address);
+    namer.name(other);
+    REQUIRE(other.stacks[0].frames.size() == 1);
+    CHECK_FALSE(other.stacks[0].frames[0].function.has_value());
+    CHECK(maps_note(other, pid) == "not read for instance 4: the process ended; the maps kept are of instance 3");
+
+    namer.forget(static_cast<uint32_t>(pid), 3);
+    Report never = report_of(pid, 3, address);
+    namer.name(never);
+    CHECK(maps_note(never, pid) == "not read: the process ended before memtop read its maps");
+    // Said in the report that met it, not again in the next.
+    Report next;
+    namer.name(next);
+    CHECK(maps_note(next, pid).empty());
+
+    // Many at once: eight named, the rest counted in one line.
+    Report many;
+    for (uint32_t e = 10; e < 30; e++) many.stacks.push_back(report_of(pid, e, address).stacks[0]);
+    namer.name(many);
+    REQUIRE(many.symbol_files.size() == 9);
+    CHECK(many.symbol_files.back().file == "/proc/*/maps");
+    CHECK(many.symbol_files.back().problem ==
+          "not read for 12 more process instances: they ended before memtop read them");
+}

@@ -13,6 +13,7 @@
 
 #include "attach/fde_ranges.h"
 #include "util/errors.h"
+#include "util/unique_fd.h"
 
 namespace memtop {
 
@@ -23,9 +24,8 @@ constexpr int kRegRbp = 6, kRegRsp = 7, kRegRa = 16;
 // Released in reverse order of acquisition on every path out, the throws
 // included: memtop builds a table for each file its targets map, all session
 // long. The CFI of .eh_frame (dwarf_getcfi_elf) is the caller's to end; that
-// of .debug_frame belongs to its Dwarf.
+// of .debug_frame belongs to its Dwarf. The descriptor is the caller's.
 struct ElfFile {
-    int fd = -1;
     Elf* elf = nullptr;
     Dwarf* dw = nullptr;
     Dwarf_CFI* eh_cfi = nullptr;
@@ -33,7 +33,6 @@ struct ElfFile {
         if (eh_cfi) dwarf_cfi_end(eh_cfi);
         if (dw) dwarf_end(dw);
         if (elf) elf_end(elf);
-        if (fd >= 0) close(fd);
     }
 };
 
@@ -130,11 +129,15 @@ const memtop_unwind_row* find_row(const std::vector<memtop_unwind_row>& rows, ui
 }
 
 CfiTable build_cfi_table(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw MemtopError(kExitFailure, "unwind table for " + path + ": " + strerror(errno));
+    return build_cfi_table_fd(fd.get(), path);
+}
+
+CfiTable build_cfi_table_fd(int fd, const std::string& path) {
     elf_version(EV_CURRENT);
     ElfFile f;
-    f.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (f.fd < 0) throw MemtopError(kExitFailure, "unwind table for " + path + ": " + strerror(errno));
-    f.elf = elf_begin(f.fd, ELF_C_READ_MMAP, nullptr);
+    f.elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
     GElf_Ehdr eh;
     if (!f.elf || elf_kind(f.elf) != ELF_K_ELF || !gelf_getehdr(f.elf, &eh))
         throw MemtopError(kExitFailure, "unwind table for " + path + ": not an ELF file");

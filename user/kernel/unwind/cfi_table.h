@@ -20,9 +20,13 @@ struct CfiTable {
     size_t unsupported = 0;  // rows whose rule the BPF unwinder cannot follow
 };
 
-// Reads `path` (any readable path: /proc/PID/map_files/..., a file inside a
-// container's root). Throws MemtopError naming the file when it is not ELF
-// or has no call-frame information at all.
+// Reads the open file `fd`, called `path` in messages (memtop builds tables
+// in its confined worker, kernel/unwind/cfi_worker.h, from descriptors it
+// opened). Throws MemtopError naming the file when it is not ELF or has no
+// call-frame information at all.
+CfiTable build_cfi_table_fd(int fd, const std::string& path);
+// The same for the file at `path` (any readable path), opened here: for
+// tests, tools and the fuzzer.
 CfiTable build_cfi_table(const std::string& path);
 
 // The row for file offset `off`, or nullptr before the first row: the lookup

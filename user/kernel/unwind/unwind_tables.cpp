@@ -1,14 +1,17 @@
 #include "kernel/unwind/unwind_tables.h"
 
 #include <bpf/bpf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 
-#include "kernel/unwind/cfi_table.h"
 #include "memtop.h"
-#include "util/errors.h"
+#include "util/unique_fd.h"
 
 namespace memtop {
 
@@ -35,18 +38,36 @@ bool UnwindTables::load_file(const FileKey& file, const std::string& open_path, 
     if (it != known_.end()) return it->second == MEMTOP_UNWIND_READY;
 
     auto t0 = std::chrono::steady_clock::now();
-    CfiTable t;
-    std::string why;
-    try {
-        t = build_cfi_table(open_path);
-    } catch (const MemtopError& e) {
-        why = e.what();
+    // memtop opens the file (as root: map_files reaches any process's
+    // mappings); the confined worker parses it (cfi_worker.h). O_NONBLOCK:
+    // a path that became a FIFO must not block memtop.
+    CfiBuild t;
+    UniqueFd fd(::open(open_path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+    struct stat st {};
+    if (!fd)
+        t.error = std::strerror(errno);
+    else if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+        t.error = "not a regular file";
+    else
+        t = worker_.build(fd.get(), shown, stats_.capacity - stats_.rows);
+    fd.reset();
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    build_seconds_ += ms / 1e3;
+    if (t.no_worker) {
+        // Said once, not for every file: none will get a table.
+        if (!no_worker_said_)
+            fprintf(stderr, "memtop: no unwind tables: %s; stacks are walked by frame pointers only\n",
+                    t.error.c_str());
+        no_worker_said_ = true;
+        stats_.failed++;
+        mark(file, MEMTOP_UNWIND_FAILED, 0, 0);
+        return false;
     }
-    build_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (why.empty() && t.rows.empty()) why = "unwind table for " + shown + ": no rows";
-    bool full = why.empty() && stats_.rows + t.rows.size() > stats_.capacity;
+    std::string why = t.error.empty() ? "" : "unwind table for " + shown + ": " + t.error;
+    if (why.empty() && t.total_rows == 0) why = "unwind table for " + shown + ": no rows";
+    bool full = why.empty() && t.rows.size() != t.total_rows;
     if (full) {
-        why = "unwind table for " + shown + ": " + std::to_string(t.rows.size()) + " rows do not fit (" +
+        why = "unwind table for " + shown + ": " + std::to_string(t.total_rows) + " rows do not fit (" +
               std::to_string(stats_.capacity - stats_.rows) + " of " + std::to_string(stats_.capacity) +
               " left; raise --max-unwind-rows)";
         // Said once: on a busy host every further file would say it again.
@@ -76,7 +97,8 @@ bool UnwindTables::load_file(const FileKey& file, const std::string& open_path, 
     stats_.files++;
     mark(file, MEMTOP_UNWIND_READY, start, static_cast<uint32_t>(t.rows.size()));
     if (verbose_)
-        fprintf(stderr, "memtop: unwind table for %s: %zu functions, %zu rows\n", shown.c_str(), t.fdes, t.rows.size());
+        fprintf(stderr, "memtop: unwind table for %s: %zu functions, %zu rows, %.1f ms\n", shown.c_str(), t.fdes,
+                t.rows.size(), ms);
     return true;
 }
 

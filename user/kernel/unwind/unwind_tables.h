@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernel/events.h"
+#include "kernel/unwind/cfi_worker.h"
 #include "model/snapshot.h"
 #include "procinfo/proc_maps.h"
 
@@ -35,14 +36,20 @@ public:
 
     const UnwindTableStats& stats() const { return stats_; }
     double build_seconds() const { return build_seconds_; }
+    // The worker that builds the tables (memtop-cfi), 0 when none runs.
+    pid_t worker_pid() const { return worker_.pid(); }
 
 private:
     void mark(const FileKey& file, uint32_t state, uint32_t start, uint32_t count);
     int rows_fd_, files_fd_;
     bool verbose_;
+    // Parses the files (libdw), unprivileged; a file it crashes or hangs on
+    // gets no table, like a file without CFI.
+    CfiWorker worker_;
     UnwindTableStats stats_;
     double build_seconds_ = 0;                                 // spent deriving tables
     bool full_said_ = false;                                   // the rows array filled, and memtop said so
+    bool no_worker_said_ = false;                              // memtop-cfi could not be started, and memtop said so
     std::map<std::pair<uint64_t, uint64_t>, uint32_t> known_;  // (dev, ino) -> state
 };
 

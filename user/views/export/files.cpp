@@ -60,4 +60,8 @@ void write_html_file(const std::string& path, const HtmlRun& run) {
     if (!path.empty()) write_whole("--html", path, render_html(run));
 }
 
+void write_html_file(const std::string& path, const HtmlPage& page) {
+    if (!path.empty()) write_whole("--html", path, page.render());
+}
+
 }  // namespace memtop

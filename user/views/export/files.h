@@ -31,5 +31,6 @@ void write_export_files(const Report& r, const ExportFiles& files);
 // --html: the page of a whole run (a recording, or a live run's final
 // report and time series), written the same way.
 void write_html_file(const std::string& path, const HtmlRun& run);
+void write_html_file(const std::string& path, const HtmlPage& page);
 
 }  // namespace memtop

@@ -40,59 +40,9 @@ std::string where(const std::optional<std::string>& file, const std::optional<in
     return *file + (line ? ":" + std::to_string(*line) : "");
 }
 
-// Frames shared by every stack of every moment, each stored once:
-// [name, "file:line" or "", module or ""].
-class FrameTable {
-public:
-    int id(const std::string& name, const std::string& at, const std::string& module) {
-        auto key = std::make_tuple(name, at, module);
-        auto it = ids_.find(key);
-        if (it != ids_.end()) return it->second;
-        int n = static_cast<int>(rows_.size());
-        rows_.push_back(json::array({name, at, module}));
-        ids_.emplace(std::move(key), n);
-        return n;
-    }
-    json take() { return std::move(rows_); }
-
-private:
-    std::map<std::tuple<std::string, std::string, std::string>, int> ids_;
-    json rows_ = json::array();
-};
-
-// One stack: [pid, bytes, allocs, alloc_bytes_total, allocs_total,
-// [frame ids, outermost first]]; inlined functions are frames of their own,
-// after the function they are inlined into (as in the folded export).
-json stacks_json(const std::vector<ReportStack>& stacks, FrameTable& frames) {
-    json out = json::array();
-    for (const auto& s : stacks) {
-        json ids = json::array();
-        if (s.frames.empty()) ids.push_back(frames.id("[stack not stored]", "", ""));
-        for (auto f = s.frames.rbegin(); f != s.frames.rend(); ++f) {
-            std::string module = f->module.value_or("");
-            ids.push_back(frames.id(f->function ? *f->function : unnamed(*f), where(f->file, f->line), module));
-            for (auto in = f->inlined.rbegin(); in != f->inlined.rend(); ++in)
-                if (in->function) ids.push_back(frames.id(*in->function, where(in->file, in->line), module));
-        }
-        out.push_back(json::array({s.stats.pid, s.stats.bytes, s.stats.allocs, s.stats.alloc_bytes_total,
-                                   s.stats.allocs_total, std::move(ids)}));
-    }
-    return out;
-}
-
-// Per process instance, its points in time order: [t_ns, heap, heap peak,
-// rss, mapped], null where the source does not say.
-struct Series {
-    std::string comm;
-    std::vector<std::array<json, 5>> points;
-};
-
-void add_point(std::map<std::pair<uint32_t, uint32_t>, Series>& series, int64_t t, const json& p) {
-    auto key = std::make_pair(p.value("pid", 0u), p.value("epoch", 0u));
-    Series& s = series[key];
-    if (p.contains("comm") && p["comm"].is_string()) s.comm = p["comm"];
-    auto get = [&](const char* k) { return p.contains(k) && p[k].is_number() ? p[k] : json(nullptr); };
-    s.points.push_back({json(t), get("heap_bytes"), get("heap_peak_bytes"), get("rss_bytes"), get("mapped_bytes")});
+std::string dump(const json& j) {
+    // Invalid UTF-8 in a name (a symbol is bytes) is replaced, not fatal.
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -112,89 +62,256 @@ json html_sample(const Report& r) {
     return {{"type", "sample"}, {"time_ns", ns_of(r.time)}, {"processes", std::move(procs)}};
 }
 
-json html_data(const HtmlRun& run) {
-    std::map<std::pair<uint32_t, uint32_t>, Series> series;
-    int64_t t0 = INT64_MAX;
-    for (const auto& s : run.samples) {
-        int64_t t = s.value("time_ns", int64_t{0});
-        t0 = std::min(t0, t);
-        if (s.contains("processes") && s["processes"].is_array())
-            for (const auto& p : s["processes"]) add_point(series, t, p);
-    }
-    FrameTable frames;
-    json moments = json::array();
-    for (const auto& r : run.reports) {
-        int64_t t = ns_of(r.time);
-        t0 = std::min(t0, t);
-        // The report's processes are points of the series too (RSS and
-        // mapped bytes are only there), and name the processes.
-        json at_report = html_sample(r);
-        for (const auto& p : at_report["processes"]) add_point(series, t, p);
-        json rep = json::parse(render_json(r));
-        for (const char* heavy : {"stacks", "growth_stacks", "mappings", "line_stacks"}) rep.erase(heavy);
-        bool exact = true;
-        for (const auto& k : kLostKinds) exact &= r.lost[k.kind] == 0;
-        const auto& heap = r.all_stacks.empty() ? r.stacks : r.all_stacks;
-        moments.push_back({{"time_ns", t},
-                           {"time", rfc3339(r.time)},
-                           {"final", r.final},
-                           {"exact", exact},
-                           {"all_stacks", !r.all_stacks.empty()},
-                           {"report", std::move(rep)},
-                           {"heap", stacks_json(heap, frames)},
-                           {"growth", stacks_json(r.growth_stacks, frames)},
-                           {"mappings", stacks_json(r.mappings, frames)}});
-    }
-    if (t0 == INT64_MAX) t0 = 0;
-    json out_series = json::array();
-    for (auto& [key, s] : series) {
-        std::stable_sort(s.points.begin(), s.points.end(), [](const auto& a, const auto& b) {
-            return a[0].template get<int64_t>() < b[0].template get<int64_t>();
-        });
-        json pts = json::array();
-        for (auto& p : s.points) {
-            p[0] = p[0].get<int64_t>() - t0;  // ns since the first moment
-            pts.push_back(json::array({p[0], p[1], p[2], p[3], p[4]}));
+int HtmlPage::Frames::id(const std::string& name, const std::string& at, const std::string& module) {
+    auto key = std::make_tuple(name, at, module);
+    auto it = ids_.find(key);
+    if (it != ids_.end()) return it->second;
+    int n = static_cast<int>(rows_.size());
+    rows_.push_back(json::array({name, at, module}));
+    ids_.emplace(std::move(key), n);
+    return n;
+}
+
+// One stack: [pid, bytes, allocs, alloc_bytes_total, allocs_total,
+// [frame ids, outermost first]]; inlined functions are frames of their own,
+// after the function they are inlined into (as in the folded export). The
+// frames are shared by every stack of every moment, each stored once:
+// [name, "file:line" or "", module or ""].
+json HtmlPage::stacks_json(const std::vector<ReportStack>& stacks) {
+    json out = json::array();
+    for (const auto& s : stacks) {
+        json ids = json::array();
+        if (s.frames.empty()) ids.push_back(frames_.id("[stack not stored]", "", ""));
+        for (auto f = s.frames.rbegin(); f != s.frames.rend(); ++f) {
+            std::string module = f->module.value_or("");
+            ids.push_back(frames_.id(f->function ? *f->function : unnamed(*f), where(f->file, f->line), module));
+            for (auto in = f->inlined.rbegin(); in != f->inlined.rend(); ++in)
+                if (in->function) ids.push_back(frames_.id(*in->function, where(in->file, in->line), module));
         }
-        out_series.push_back({{"pid", key.first}, {"epoch", key.second}, {"comm", s.comm}, {"points", std::move(pts)}});
+        // The totals as signed numbers: a diff's (HtmlDiff) can be negative.
+        out.push_back(
+            json::array({s.stats.pid, s.stats.bytes, s.stats.allocs, static_cast<int64_t>(s.stats.alloc_bytes_total),
+                         static_cast<int64_t>(s.stats.allocs_total), std::move(ids)}));
     }
-    for (auto& m : moments) m["t_ns"] = m["time_ns"].get<int64_t>() - t0;
+    return out;
+}
+
+void HtmlPage::point(int64_t t_ns, uint32_t pid, uint32_t epoch, const std::string* comm, std::optional<int64_t> heap,
+                     std::optional<int64_t> heap_peak, std::optional<int64_t> rss, std::optional<int64_t> mapped) {
+    Series& s = series_[{pid, epoch}];
+    if (comm) s.comm = *comm;
+    Point p{t_ns, {}, 0};
+    const std::optional<int64_t>* v[4] = {&heap, &heap_peak, &rss, &mapped};
+    for (int i = 0; i < 4; i++)
+        if (*v[i]) {
+            p.v[i] = **v[i];
+            p.has |= uint8_t(1u << i);
+        }
+    s.points.push_back(p);
+}
+
+void HtmlPage::sample(const json& s) {
+    const int64_t t = s.value("time_ns", int64_t{0});
+    time(t);
+    if (!s.contains("processes") || !s["processes"].is_array()) return;
+    for (const auto& p : s["processes"]) {
+        auto get = [&](const char* k) {
+            const auto v = p.find(k);
+            return v != p.end() && v->is_number() ? std::optional<int64_t>(v->get<int64_t>()) : std::nullopt;
+        };
+        const auto c = p.find("comm");
+        const std::string* comm = c != p.end() && c->is_string() ? &c->get_ref<const std::string&>() : nullptr;
+        point(t, p.value("pid", 0u), p.value("epoch", 0u), comm, get("heap_bytes"), get("heap_peak_bytes"),
+              get("rss_bytes"), get("mapped_bytes"));
+    }
+}
+
+void HtmlPage::report_points(int64_t t_ns, const std::vector<ProcessStats>& processes) {
+    time(t_ns);
+    // The report's processes are points of the series too (RSS and mapped
+    // bytes are only there), and name the processes.
+    for (const auto& p : processes) {
+        std::optional<int64_t> heap, peak, rss, mapped;
+        if (p.heap_traced) heap = p.heap_bytes, peak = p.heap_peak_bytes;
+        if (p.rss) rss = p.rss->resident();
+        if (p.mapped_known) mapped = p.mapped_bytes;
+        point(t_ns, p.pid, p.epoch, &p.comm, heap, peak, rss, mapped);
+    }
+}
+
+void HtmlPage::moment(size_t index, Report r, bool pinned) {
+    seen_ = std::max(seen_, index + 1);
+    if (!keeps(index, pinned)) return;
+    const int64_t t = ns_of(r.time);
+    time(t);
+    bool exact = true;
+    for (const auto& k : kLostKinds) exact &= r.lost[k.kind] == 0;
+    const bool all = !r.all_stacks.empty();
+    json heap = stacks_json(all ? r.all_stacks : r.stacks);
+    json growth = stacks_json(r.growth_stacks);
+    json mappings = stacks_json(r.mappings);
+    // The report's own JSON without its (heavy) stack lists.
+    r.stacks.clear(), r.all_stacks.clear(), r.growth_stacks.clear(), r.mappings.clear();
+    json rep = json::parse(render_json(r));
+    for (const char* heavy : {"stacks", "growth_stacks", "mappings", "line_stacks"}) rep.erase(heavy);
+    // Its JSON as one object's would be (keys in order), "t_ns" between
+    // the two parts: the first moment's time is known at the end.
+    std::string head = dump({{"all_stacks", all},
+                             {"exact", exact},
+                             {"final", r.final},
+                             {"growth", std::move(growth)},
+                             {"heap", std::move(heap)},
+                             {"mappings", std::move(mappings)},
+                             {"report", std::move(rep)}});
+    std::string tail = dump({{"time", rfc3339(r.time)}, {"time_ns", t}});
+    head.pop_back();   // '}'
+    tail.erase(0, 1);  // '{'
+    bytes_ += head.size() + tail.size();
+    moments_.push_back({index, pinned, t, std::move(head), std::move(tail)});
+    thin();
+}
+
+// Past the budget: every other report is left out (the stride doubles),
+// pinned ones kept, until the rest fits or only pinned ones are left.
+void HtmlPage::thin() {
+    while (bytes_ > budget_ && stride_ < seen_) {
+        stride_ *= 2;
+        std::vector<Moment> kept;
+        for (auto& m : moments_) {
+            if (keeps(m.index, m.pinned))
+                kept.push_back(std::move(m));
+            else
+                bytes_ -= m.head.size() + m.tail.size();
+        }
+        moments_ = std::move(kept);
+    }
+}
+
+void HtmlPage::set_diff(const HtmlDiff& d) {
+    json comms = json::object();
+    for (const auto& p : d.change.processes) comms[std::to_string(p.pid)] = p.comm;
+    diff_ = json{{"now_ns", d.now_ns},
+                 {"label", d.label},
+                 {"summary", d.summary},
+                 {"comms", std::move(comms)},
+                 {"heap", stacks_json(d.change.all_stacks)}};
+}
+
+void HtmlPage::write_data(std::string& out, bool escape) const {
+    // '<' is only ever inside a JSON string: as \u003c no name can close
+    // the script element ("</script>") or open a comment in it ("<!--").
+    auto put = [&](const std::string& text) {
+        if (!escape) {
+            out += text;
+            return;
+        }
+        size_t from = 0;
+        for (size_t lt = text.find('<'); lt != std::string::npos; lt = text.find('<', from)) {
+            out.append(text, from, lt - from);
+            out += "\\u003c";
+            from = lt + 1;
+        }
+        out.append(text, from, std::string::npos);
+    };
+    const int64_t t0 = t0_ == INT64_MAX ? 0 : t0_;
+    out += "{";
     // The moments the page opens on, by the reports' times.
     json view = json::object();
-    for (size_t i = 0; i < run.reports.size(); i++) {
-        const int64_t t = ns_of(run.reports[i].time);
-        if (run.view_ns && t == *run.view_ns) view["moment"] = i;
-        if (run.view_base_ns && t == *run.view_base_ns) view["base"] = i;
+    for (size_t i = 0; i < moments_.size(); i++) {
+        if (view_ns && moments_[i].t == *view_ns) view["moment"] = i;
+        if (view_base_ns && moments_[i].t == *view_base_ns) view["base"] = i;
     }
-    return {{"version", 1},
-            {"view", std::move(view)},
-            {"source", run.source},
-            {"problem", run.problem},
-            {"meta", run.meta},
-            {"t0_ns", t0},
-            {"series", std::move(out_series)},
-            {"frames", frames.take()},
-            {"moments", std::move(moments)}};
+    if (diff_) {
+        json d = *diff_;
+        d["moment"] = nullptr;
+        for (size_t i = 0; i < moments_.size(); i++)
+            if (moments_[i].t == d["now_ns"].get<int64_t>()) d["moment"] = i;
+        d.erase("now_ns");
+        out += "\"diff\":";
+        put(dump(d));
+        out += ",";
+        view["base"] = "diff";
+    }
+    out += "\"frames\":";
+    put(dump(frames_.rows()));
+    out += ",\"meta\":";
+    put(dump(meta));
+    out += ",\"moments\":[";
+    for (size_t i = 0; i < moments_.size(); i++) {
+        const Moment& m = moments_[i];
+        if (i) out += ",";
+        put(m.head);
+        out += ",\"t_ns\":" + std::to_string(m.t - t0) + ",";
+        put(m.tail);
+    }
+    out += "],\"problem\":";
+    put(dump(problem));
+    // Only when reports were left out: a page that holds them all reads as before.
+    if (moments_.size() < seen_) out += ",\"reports_in_recording\":" + std::to_string(seen_);
+    out += ",\"series\":[";
+    bool first = true;
+    for (const auto& [key, s] : series_) {
+        std::vector<Point> pts = s.points;
+        std::stable_sort(pts.begin(), pts.end(), [](const Point& a, const Point& b) { return a.t < b.t; });
+        out += first ? "{\"comm\":" : ",{\"comm\":";
+        first = false;
+        put(dump(s.comm));
+        out += ",\"epoch\":" + std::to_string(key.second) + ",\"pid\":" + std::to_string(key.first) + ",\"points\":[";
+        for (size_t i = 0; i < pts.size(); i++) {
+            out += (i ? ",[" : "[") + std::to_string(pts[i].t - t0);  // ns since the first moment
+            for (int k = 0; k < 4; k++) out += pts[i].has & (1u << k) ? "," + std::to_string(pts[i].v[k]) : ",null";
+            out += "]";
+        }
+        out += "]}";
+    }
+    out += "],\"source\":";
+    put(dump(source));
+    out += ",\"t0_ns\":" + std::to_string(t0) + ",\"version\":1,\"view\":";
+    put(dump(view));
+    out += "}";
+}
+
+std::string HtmlPage::data() const {
+    std::string out;
+    write_data(out, false);
+    return out;
+}
+
+std::string HtmlPage::render() const {
+    const std::string page = kHtmlReportTemplate;
+    const std::string slot = "@MEMTOP_DATA@";
+    const auto at = page.find(slot);
+    if (at == std::string::npos) return page;
+    std::string out;
+    out.reserve(page.size() + bytes_ + bytes_ / 64);
+    out.append(page, 0, at);
+    write_data(out, true);
+    out.append(page, at + slot.size(), std::string::npos);
+    return out;
+}
+
+HtmlPage html_page(const HtmlRun& run) {
+    HtmlPage page(SIZE_MAX);
+    page.meta = run.meta;
+    page.source = run.source;
+    page.problem = run.problem;
+    page.view_ns = run.view_ns;
+    page.view_base_ns = run.view_base_ns;
+    for (const auto& s : run.samples) page.sample(s);
+    for (size_t i = 0; i < run.reports.size(); i++) {
+        page.report_points(ns_of(run.reports[i].time), run.reports[i].processes);
+        page.moment(i, run.reports[i], true);
+    }
+    if (run.diff) page.set_diff(*run.diff);
+    return page;
+}
+
+json html_data(const HtmlRun& run) {
+    return json::parse(html_page(run).data());
 }
 
 std::string render_html(const HtmlRun& run) {
-    // Invalid UTF-8 in a name (a symbol is bytes) is replaced, not fatal.
-    std::string data = html_data(run).dump(-1, ' ', false, json::error_handler_t::replace);
-    // '<' is only ever inside a JSON string: as \u003c no name can close
-    // the script element ("</script>") or open a comment in it ("<!--").
-    std::string escaped;
-    escaped.reserve(data.size() + data.size() / 64);
-    for (char c : data) {
-        if (c == '<')
-            escaped += "\\u003c";
-        else
-            escaped += c;
-    }
-    std::string page = kHtmlReportTemplate;
-    const std::string slot = "@MEMTOP_DATA@";
-    auto at = page.find(slot);
-    if (at != std::string::npos) page.replace(at, slot.size(), escaped);
-    return page;
+    return html_page(run).render();
 }
 
 }  // namespace memtop

@@ -1,0 +1,157 @@
+#include "kernel/unwind/cfi_worker.h"
+
+#include <poll.h>
+#include <signal.h>
+
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <string_view>
+
+#include "kernel/unwind/cfi_table.h"
+#include "symbolize/sandbox.h"
+#include "symbolize/wire.h"
+#include "util/errors.h"
+#include "util/unique_fd.h"
+
+namespace memtop {
+namespace {
+
+// A file whose table the worker has not built in this long ends the worker;
+// the file gets no table. libdw builds libc's in about 20 ms and a browser's
+// libxul's in about a second: the margin is for a busy host, where a false
+// time-out would only cost that file its table. A hostile file that loops
+// costs this once, at attach (a -- CMD waits for its files' tables).
+constexpr int kCfiTimeoutMs = 20000;
+
+// A reason the worker gives longer than this is cut (it is printed).
+constexpr size_t kMaxReason = 400;
+
+// Test seams (docs/testing.md), in the worker: before it reads a file whose
+// path ends with one of these, it crashes (as libdw on a hostile file
+// could) or hangs (as a parser that loops would).
+std::string g_crash_on, g_hang_on;
+
+void before_reading(const std::string& path) {
+    if (ends_with_suffix(path, g_crash_on)) ::raise(SIGSEGV);
+    if (ends_with_suffix(path, g_hang_on)) {
+        for (;;) ::poll(nullptr, 0, -1);  // poll() is allowed by the seccomp filter; pause() is not
+    }
+}
+
+// The worker's loop: 'C' (path, max_rows; the descriptor attached) is
+// answered with 'c': 1, FDEs, unsupported rows, the row count, the rows
+// (none when more than max_rows), or 0 and why there is no table.
+void serve_cfi(int sock) {
+    for (;;) {
+        std::string msg;
+        UniqueFd fd;
+        if (receive_message(sock, msg, &fd, -1) != ReceiveStatus::Ok) return;
+        wire::Reader r(msg);
+        std::string path;
+        uint32_t max_rows = 0;
+        if (r.type() != 'C' || !r.str(path) || !r.num(max_rows) || !fd) return;
+        before_reading(path);
+        wire::Writer w('c');
+        try {
+            CfiTable t = build_cfi_table_fd(fd.get(), path);
+            const size_t n = t.rows.size();
+            if (n > UINT32_MAX) throw MemtopError(kExitFailure, "more rows than a table holds");
+            std::string_view rows;
+            if (n <= max_rows) rows = {reinterpret_cast<const char*>(t.rows.data()), n * sizeof(memtop_unwind_row)};
+            w.num<uint8_t>(1).num<uint64_t>(t.fdes).num<uint64_t>(t.unsupported).num(static_cast<uint32_t>(n));
+            w.str(rows);
+        } catch (const std::exception& e) {
+            // The builder says "unwind table for PATH: why": memtop says
+            // the first part itself.
+            std::string why = e.what();
+            const std::string prefix = "unwind table for " + path + ": ";
+            if (why.rfind(prefix, 0) == 0) why.erase(0, prefix.size());
+            w = wire::Writer('c');
+            w.num<uint8_t>(0).str(why);
+        }
+        // Closed before the reply: the worker keeps nothing of a file.
+        fd.reset();
+        if (!send_message(sock, w.bytes())) return;
+    }
+}
+
+// The worker's text, as memtop prints it: no control characters (a
+// compromised worker could otherwise write to memtop's terminal), bounded.
+std::string printable(std::string_view s) {
+    std::string out(s.substr(0, kMaxReason));
+    for (char& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    return out.empty() ? "no table" : out;
+}
+
+}  // namespace
+
+std::string check_cfi_rows(const std::vector<memtop_unwind_row>& rows) {
+    // Called on every row of every table: the text is made only for a row
+    // that is wrong.
+    auto at = [](size_t i, const std::string& what) { return "row " + std::to_string(i) + ": " + what; };
+    for (size_t i = 0; i < rows.size(); ++i) {
+        const memtop_unwind_row& r = rows[i];
+        if (i > 0 && r.off <= rows[i - 1].off) return at(i, "offsets out of order");
+        const uint8_t type = memtop_row_type(&r);
+        if (type > MEMTOP_ROW_PLT) return at(i, "type " + std::to_string(type) + " unknown");
+        // memtop_row_cfa() is at most MEMTOP_ROW_CFA_MAX by its encoding
+        // (21 bits); its high bits belong only to rows that have a CFA.
+        const bool has_cfa = type == MEMTOP_ROW_CFA_RSP || type == MEMTOP_ROW_CFA_RBP;
+        if (!has_cfa && (r.type >> 3) != 0) return at(i, "a CFA offset on a row without a CFA");
+        if (r.rbp > 0) return at(i, "rbp saved above the CFA");
+    }
+    return "";
+}
+
+CfiWorker::CfiWorker() : client_("memtop-cfi", "unwind-table worker", serve_cfi, kCfiTimeoutMs) {
+    // Inherited by the worker at its fork.
+    g_crash_on = test_env("MEMTOP_TEST_CFI_WORKER_CRASH_ON");
+    g_hang_on = test_env("MEMTOP_TEST_CFI_WORKER_HANG_ON");
+}
+
+CfiWorker::~CfiWorker() = default;
+
+CfiBuild CfiWorker::build(int fd, const std::string& path, size_t max_rows) {
+    CfiBuild b;
+    const uint32_t max = max_rows > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(max_rows);
+    std::string reply;
+    try {
+        if (!client_.call(wire::Writer('C').str(path).num(max).bytes(), fd, reply, b.error)) {
+            b.no_worker = !client_.start_error().empty();
+            return b;
+        }
+    } catch (const std::exception& e) {  // memory, at worst
+        b.error = e.what();
+        return b;
+    }
+    wire::Reader r(reply);
+    r.type();
+    uint8_t ok = 0;
+    uint64_t fdes = 0, unsupported = 0;
+    uint32_t total = 0;
+    std::string_view bytes;
+    if (r.num(ok) && ok == 0) {
+        if (r.view(bytes) && r.done()) {
+            b.error = printable(bytes);
+            return b;
+        }
+    } else if (ok == 1 && r.num(fdes) && r.num(unsupported) && r.num(total) && r.view(bytes) && r.done() &&
+               bytes.size() == (total <= max ? size_t(total) * sizeof(memtop_unwind_row) : 0)) {
+        b.fdes = fdes;
+        b.unsupported = unsupported;
+        b.total_rows = total;
+        b.rows.resize(bytes.size() / sizeof(memtop_unwind_row));
+        if (!bytes.empty()) std::memcpy(b.rows.data(), bytes.data(), bytes.size());
+        const std::string wrong = check_cfi_rows(b.rows);
+        if (wrong.empty()) return b;
+        b.rows.clear();
+        b.error = client_.discard() + " (" + wrong + ")";
+        return b;
+    }
+    b.error = client_.discard();
+    return b;
+}
+
+}  // namespace memtop
