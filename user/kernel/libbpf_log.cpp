@@ -51,34 +51,31 @@ std::string libbpf_hint() {
     return " (" + last + "; -v shows libbpf's whole log)";
 }
 
-void destroy_links(std::vector<LinkPtr>& links) {
-    if (links.size() <= 2) {
-        links.clear();
+namespace {
+// Both kinds of link, closed from several threads (libbpf_log.h says why).
+template <typename Handle>
+void reset_in_parallel(std::vector<Handle>& handles, size_t serial_up_to) {
+    if (handles.size() <= serial_up_to) {
+        handles.clear();
         return;
     }
     std::vector<std::thread> workers;
-    size_t nthreads = std::min<size_t>(links.size(), 32);
+    size_t nthreads = std::min<size_t>(handles.size(), 32);
     for (size_t t = 0; t < nthreads; t++)
-        workers.emplace_back([&links, t, nthreads] {
-            for (size_t i = t; i < links.size(); i += nthreads) links[i].reset();
+        workers.emplace_back([&handles, t, nthreads] {
+            for (size_t i = t; i < handles.size(); i += nthreads) handles[i].reset();
         });
     for (auto& w : workers) w.join();
-    links.clear();
+    handles.clear();
+}
+}  // namespace
+
+void destroy_links(std::vector<LinkPtr>& links) {
+    reset_in_parallel(links, 2);
 }
 
 void close_links(std::vector<UniqueFd>& links) {
-    if (links.size() <= 1) {
-        links.clear();
-        return;
-    }
-    std::vector<std::thread> workers;
-    size_t nthreads = std::min<size_t>(links.size(), 32);
-    for (size_t t = 0; t < nthreads; t++)
-        workers.emplace_back([&links, t, nthreads] {
-            for (size_t i = t; i < links.size(); i += nthreads) links[i].reset();
-        });
-    for (auto& w : workers) w.join();
-    links.clear();
+    reset_in_parallel(links, 1);
 }
 
 }  // namespace memtop
