@@ -17,6 +17,7 @@ enum class ProgramRole {
     AllocatorEntry,    // uprobe at an allocator's entry, one per argument layout
     AllocatorReturn,   // uretprobe of every allocation
     AllocatorRetSite,  // uprobe on the ret instructions of an operator new (NewOwnEntry)
+    MimallocReturn,    // uretprobe of the calls of the mimalloc object's entry programs
     Tracepoint,        // attached once at load
     Iterator,          // run by user space before each report
 };
@@ -28,8 +29,16 @@ enum class ProgramNeeds {
     GrowthStacks,  // --fault-sample > 0, bpf_loop and bpf_find_vma (5.17)
     Mappings,      // syscall tracepoints and bpf_task_pt_regs (5.15), not --no-mappings
     ExactRss,      // per-CPU resident-memory counters that can be summed (6.2+)
-    MiHeaps,       // mimalloc's heap API: bpf_for_each_map_elem (5.13) frees a destroyed heap's blocks
+    // In the mimalloc object (bpf/mimalloc.bpf.c, full build only), loaded
+    // at the attach of the first file that defines one of their symbols:
+    Mimalloc,  // entry points some allocators add (mi_strdup, mi_expand, xallocx, ...)
+    MiHeaps,   // mimalloc's heap API: also bpf_for_each_map_elem (5.13) frees a destroyed heap's blocks
 };
+
+// Not in memtop's object but in the mimalloc object, loaded on demand.
+constexpr bool on_demand(ProgramNeeds n) {
+    return n == ProgramNeeds::Mimalloc || n == ProgramNeeds::MiHeaps;
+}
 
 struct ProgramSpec {
     const char* name;  // as in bpf/ (and the skeleton)
@@ -50,11 +59,11 @@ inline constexpr ProgramSpec kPrograms[] = {
     {"posix_memalign_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::PosixMemalignEntry},
     {"free_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::FreeEntry},
     {"exception_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ExceptionEntry},
-    {"reallocf_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ReallocfEntry},
-    {"strdup_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::StrdupEntry},
-    {"realpath_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::RealpathEntry},
-    {"expand_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ExpandEntry},
-    {"xallocx_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::XallocxEntry},
+    {"reallocf_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Mimalloc, ProbeProgram::ReallocfEntry},
+    {"strdup_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Mimalloc, ProbeProgram::StrdupEntry},
+    {"realpath_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Mimalloc, ProbeProgram::RealpathEntry},
+    {"expand_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Mimalloc, ProbeProgram::ExpandEntry},
+    {"xallocx_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Mimalloc, ProbeProgram::XallocxEntry},
     {"mi_heap_new_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapNewEntry},
     {"mi_heap_destroy_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapDestroyEntry},
     {"mi_heap_delete_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapDeleteEntry},
@@ -69,6 +78,7 @@ inline constexpr ProgramSpec kPrograms[] = {
     {"mi_heap_realpath_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapRealpathEntry},
     {"alloc_return", ProgramRole::AllocatorReturn, ProgramNeeds::Always, {}},
     {"alloc_ret_site", ProgramRole::AllocatorRetSite, ProgramNeeds::Always, {}},
+    {"mi_alloc_return", ProgramRole::MimallocReturn, ProgramNeeds::Mimalloc, {}},
     {"process_exec", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},
     {"process_exit", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},
     {"rss_stat", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},

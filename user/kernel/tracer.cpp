@@ -132,6 +132,8 @@ bool Tracer::needed(ProgramNeeds needs) const {
             return mappings_;
         case ProgramNeeds::ExactRss:
             return exact_rss_possible_;
+        case ProgramNeeds::Mimalloc:
+            return true;  // when the mimalloc object loads (load_mimalloc)
         case ProgramNeeds::MiHeaps:
             return mi_heaps_;
     }
@@ -153,7 +155,6 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     fault_threshold_ = 0;
     growth_weight_ = 0;
     exact_rss_possible_ = false;
-    mi_heaps_ = false;
     if constexpr (requires { skel->rodata->dwarf_unwind; }) {
         // bpf_loop and bpf_find_vma (5.17): a kernel without them gets the
         // frame-pointer walk of the same programs.
@@ -186,9 +187,6 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
             has && ncpus > 0 &&
             libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_map_lookup_percpu_elem, nullptr) == 1;
         skel->rodata->nr_cpus = exact_rss_possible_ ? static_cast<uint32_t>(ncpus) : 0;
-
-        // mimalloc's heap API: mi_heap_destroy walks the heap's blocks.
-        mi_heaps_ = libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_for_each_map_elem, nullptr) == 1;
     } else {
         mappings_ = false;
         mappings_why_not_ = "the compat BPF build (Linux 5.12 and older) has none";

@@ -127,6 +127,9 @@ private:
     int load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Skel*), const TracerConfig& config);
     void attach_tracepoints();
     bool needed(ProgramNeeds needs) const;
+    // Loads the mimalloc object (bpf/mimalloc.bpf.c) on the maps of the
+    // loaded one, once, at the first attach that needs it: "" or why not.
+    const std::string& load_mimalloc();
     void sum_rss_exactly() const;
 
     // Events for the session, but unwind-table requests are the tables' own.
@@ -170,6 +173,8 @@ private:
     bool mappings_ = false;
     bool exact_rss_possible_ = false;
     bool mi_heaps_ = false;  // mimalloc's heap API programs load (ProgramNeeds::MiHeaps)
+    bool mimalloc_tried_ = false;
+    std::string mimalloc_error_;  // why the mimalloc object did not load; empty: it did, or not tried
     std::string unwinder_error_;
     std::string mappings_why_not_;
     bool use_multi_ = false;
@@ -177,6 +182,7 @@ private:
 
     // Owned handles, released in reverse order before the skeleton.
     std::unique_ptr<SkeletonOwner> skeleton_;
+    std::unique_ptr<SkeletonOwner> mimalloc_;  // its programs, on skeleton_'s maps
     std::vector<LinkPtr> links_;
     std::vector<UniqueFd> multi_links_;
     LinkPtr rss_iter_;
