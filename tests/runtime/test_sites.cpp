@@ -420,9 +420,11 @@ TEST_CASE("allocators: memtop -p attaches to a running cpp_sites_fp under tcmall
 // stacks whose blocks were all freed too), and the process's totals are the
 // sites' plus what the runtime allocated without them (--baseline): a
 // malloc that the allocator routes to its own API counts once.
-// mode: the program's argument that picks the table's sites (api_sites.cpp).
+// mode: the program's argument that picks the table's sites (api_sites.cpp);
+// memtop_args: memtop's options; wrap: what runs the program (Variant::wrap).
 template <size_t N>
-void api_sites_cmd(const std::string& target, const expect::ApiSite (&sites)[N], const std::string& mode = "") {
+void api_sites_cmd(const std::string& target, const expect::ApiSite (&sites)[N], const std::string& mode = "",
+                   const std::vector<std::string>& memtop_args = {}, const std::vector<std::string>& wrap = {}) {
     RT_REQUIRE_ENV();
     if (!have_prog(target)) {
         if (ci_mode()) FAIL(target << " was not built (tools/deps.txt installs its allocator)");
@@ -430,9 +432,12 @@ void api_sites_cmd(const std::string& target, const expect::ApiSite (&sites)[N],
     }
     Variant v{target, "api_sites.cpp", true};
     Baseline b = measure_baseline(v);
+    v.wrap = wrap;
     std::vector<std::string> args;
     if (!mode.empty()) args.push_back(mode);
-    Run r = run_memtop_cmd(command_of(v, args), {"--sort", "allocated"});
+    std::vector<std::string> options = {"--sort", "allocated"};
+    options.insert(options.end(), memtop_args.begin(), memtop_args.end());
+    Run r = run_memtop_cmd(command_of(v, args), options);
     INFO(r.diag);
     REQUIRE_FALSE(r.timed_out);
     REQUIRE(r.exit_code == 0);
@@ -503,6 +508,23 @@ TEST_CASE("allocators: a failed mi_reallocf frees the block, a failed mi_realloc
 TEST_CASE("allocators: jemalloc's xallocx resizes a block in place: exact sites",
           "[bpf][sites][cmd][allocators][host]") {
     api_sites_cmd("api_sites_jemalloc", expect::api_jemalloc_expand_sites, "--expand");
+}
+
+// The programs of these calls are another BPF object's (bpf/mimalloc.h),
+// loaded at the first attach to a file defining them, with a return program
+// of their own where the kernel has no uprobe sessions.
+TEST_CASE("allocators: mimalloc's heap API and strings without uprobe sessions or uprobe_multi: exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_heap_sites, "--heap", {"--no-uprobe-session"});
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_string_sites, "--strings", {"--no-uprobe-multi"});
+}
+
+// sh (glibc only) is attached first; libmimalloc when sh's child execs the
+// program: the mimalloc object loads then, mid-run.
+TEST_CASE("allocators: mimalloc's heap API in a child started later (-f): its programs load mid-run, exact sites",
+          "[bpf][sites][cmd][allocators][follow][host]") {
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_heap_sites, "--heap", {"-f"},
+                  {"/bin/sh", "-c", "\"$0\" \"$@\"; exit $?"});
 }
 
 TEST_CASE("-f follows the processes CMD starts: a shell's child is traced exactly", "[bpf][sites][cmd][follow]") {
