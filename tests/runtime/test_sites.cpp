@@ -519,6 +519,31 @@ TEST_CASE("allocators: mimalloc's heap API and strings without uprobe sessions o
     api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_string_sites, "--strings", {"--no-uprobe-multi"});
 }
 
+// Where the mimalloc object cannot load (here: the compat build has none),
+// its functions are said once not to be traced and the rest is traced.
+TEST_CASE("allocators: without the mimalloc object (--compat-bpf) mi_strdup and mi_heap_* are said not traced",
+          "[bpf][sites][cmd][allocators][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_prog("api_sites_mimalloc")) {
+        if (ci_mode()) FAIL("api_sites_mimalloc was not built (tools/deps.txt installs its allocator)");
+        return;
+    }
+    Run r = run_memtop_cmd({prog_path("api_sites_mimalloc"), "--strings"}, {"--compat-bpf"});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    ProcStats p = proc_by_comm(*r.final_report, "api_sites_mimalloc");
+    REQUIRE(p.found);
+    CHECK(p.allocs_total > 0);  // its mi_malloc and malloc calls
+    int said = 0;
+    for (const auto& l : r.err_lines)
+        if (l.find(
+                "more functions: the compat BPF build (Linux 5.12 and older) has no programs for them; not traced") !=
+            std::string::npos)
+            said++;
+    CHECK(said == 1);
+}
+
 // sh (glibc only) is attached first; libmimalloc when sh's child execs the
 // program: the mimalloc object loads then, mid-run.
 TEST_CASE("allocators: mimalloc's heap API in a child started later (-f): its programs load mid-run, exact sites",

@@ -62,7 +62,7 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
         if (!prog) {
             // mimalloc's heap API: counted only where mi_heap_destroy can
             // free a heap's blocks (docs/limits.md).
-            no_program[!mimalloc_why.empty() ? "not traced: " + mimalloc_why
+            no_program[!mimalloc_why.empty() ? mimalloc_why
                                              : "counted exactly only with bpf_for_each_map_elem (Linux 5.13) "
                                                "(mimalloc's heap API: mi_heap_destroy frees a heap's blocks at once)"]
                 .push_back(site.symbol);
