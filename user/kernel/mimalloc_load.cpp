@@ -4,14 +4,17 @@
 // allocator programs, so memtop's start-up does not load them: the first
 // attach to a file that defines one of their symbols does, at whatever time
 // that is (a process that starts later too), on the maps memtop's object
-// already made. If that fails, those functions are not traced and said so;
-// everything else goes on.
+// already made; a later file that needs programs not loaded yet loads them
+// from another instance of the object. If a load fails, those functions are
+// not traced and said so (and no load is tried again); everything else goes
+// on.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "kernel/libbpf_log.h"
 #include "kernel/tracer.h"
@@ -41,15 +44,28 @@ bpf_map* same_map(bpf_object* obj, const bpf_map* m) {
 
 }  // namespace
 
-const std::string& Tracer::load_mimalloc() {
-    if (mimalloc_tried_) return mimalloc_error_;
-    mimalloc_tried_ = true;
+const std::string& Tracer::load_mimalloc(const std::vector<bool>& wanted) {
+    if (!mimalloc_error_.empty()) return mimalloc_error_;  // failed once: not tried again
     if (compat_) {
         mimalloc_error_ = "the compat BPF build (Linux 5.12 and older) has no programs for them";
         return mimalloc_error_;
     }
     // mi_heap_destroy walks the heap's blocks (bpf/mimalloc.h).
-    mi_heaps_ = libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_for_each_map_elem, nullptr) == 1;
+    if (!mimalloc_probed_) {
+        mi_heaps_ = libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_for_each_map_elem, nullptr) == 1;
+        mimalloc_probed_ = true;
+    }
+    // Only the programs this file needs and no earlier load brought: a
+    // jemalloc with xallocx verifies one program (and the return), not 17.
+    std::vector<bool> load(kProgramCount, false);
+    bool any = false;
+    for (size_t i = 0; i < kProgramCount; i++) {
+        load[i] = wanted[i] && on_demand(kPrograms[i].needs) && needed(kPrograms[i].needs) && !programs_[i];
+        any |= load[i];
+    }
+    if (!any) return mimalloc_error_;
+    for (size_t i = 0; i < kProgramCount; i++)
+        if (kPrograms[i].role == ProgramRole::MimallocReturn && !use_session_ && !programs_[i]) load[i] = true;
     auto fail = [&](const std::string& what, int err) -> const std::string& {
         mimalloc_error_ = describe(what, err) + libbpf_hint();
         return mimalloc_error_;
@@ -85,7 +101,7 @@ const std::string& Tracer::load_mimalloc() {
         bool on = false, session = false;
         for (size_t i = 0; i < kProgramCount; i++)
             if (std::strcmp(kPrograms[i].name, bpf_program__name(p)) == 0) {
-                on = on_demand(kPrograms[i].needs) && needed(kPrograms[i].needs);
+                on = load[i];
                 session = use_session_ && session_entry(kPrograms[i]);
             }
         bpf_program__set_autoload(p, on);
@@ -97,13 +113,10 @@ const std::string& Tracer::load_mimalloc() {
         destroy();
         return fail("load the BPF programs for them", err);
     }
-    for (size_t i = 0; i < kProgramCount; i++) {
-        if (!on_demand(kPrograms[i].needs)) continue;
-        bpf_program* q = bpf_object__find_program_by_name(skel->obj, kPrograms[i].name);
-        programs_[i] = q && bpf_program__autoload(q) ? q : nullptr;
-    }
-    mimalloc_ = std::make_unique<SkeletonOwner>();
-    mimalloc_->destroy = destroy;
+    for (size_t i = 0; i < kProgramCount; i++)
+        if (load[i]) programs_[i] = bpf_object__find_program_by_name(skel->obj, kPrograms[i].name);
+    mimalloc_.push_back(std::make_unique<SkeletonOwner>());
+    mimalloc_.back()->destroy = destroy;
     return mimalloc_error_;
 }
 

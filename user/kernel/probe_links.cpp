@@ -43,13 +43,14 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
     bpf_program* ret_site_prog = program_of(ProgramRole::AllocatorRetSite, {});
     std::map<uint64_t, const ProbeSite*> ret_sites;
     // The mimalloc object's programs load at the first file that needs them.
+    std::vector<bool> wanted(kProgramCount, false);
     bool wants_mimalloc = false;
     for (const auto& site : lib.sites) {
         size_t i = spec_of(ProgramRole::AllocatorEntry, site.program);
         if (site.forwards_to.empty() && site.not_traced.empty() && i < kProgramCount && on_demand(kPrograms[i].needs))
-            wants_mimalloc = true;
+            wants_mimalloc = wanted[i] = true;
     }
-    const std::string& mimalloc_why = wants_mimalloc ? load_mimalloc() : mimalloc_error_;
+    const std::string& mimalloc_why = wants_mimalloc ? load_mimalloc(wanted) : mimalloc_error_;
     bpf_program* mi_ret_prog = program_of(ProgramRole::MimallocReturn, {});
     std::map<std::string, std::vector<std::string>> no_program;  // why not -> sites whose program is not loaded
     for (const auto& site : lib.sites) {
