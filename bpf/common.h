@@ -82,6 +82,15 @@ struct call_state {
 	__u32 pad;
 	__u64 stack_id;
 	__u64 last_alloc; /* the block this thread allocated last: freed next, it was temporary */
+	/* mimalloc heaps (heap.h): the heap this call allocates from, the
+	 * thread's default heap (mi_heap_set_default), the heap of the block a
+	 * realloc took out at entry; 0: none memtop knows. */
+	__u64 heap;
+	__u64 mi_default_heap;
+	__u64 old_heap;
+	__u64 extra; /* xallocx: the extra bytes asked for */
+	__u32 flags; /* CALL_* (heap.h) */
+	__u32 pad2;
 	struct memtop_stack stack;
 #ifndef MEMTOP_COMPAT
 	__u32 py_gen; /* py_procs_gen + 1 when py_on was looked up (python_frames.h) */

@@ -212,6 +212,11 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 	st->old_found = 0;
 	st->adopt_sp = 0;
 	st->size = size;
+	/* Plain calls allocate from the thread's default heap; the heap API's
+	 * programs set their own after this. */
+	st->heap = st->mi_default_heap;
+	st->old_heap = 0;
+	st->flags = 0;
 	/* Decided before the walk: an unsampled call takes none. */
 	st->sampled = sample_call(st, size);
 	*want_return = 1;
@@ -346,8 +351,84 @@ static __always_inline int take_alloc(struct memtop_proc *p, __u32 tgid, __u64 a
 	return 1;
 }
 
+/*
+ * mimalloc's heaps (mimalloc.h, whose programs are another object's): the
+ * heap tags of blocks, and the heaps memtop saw made. Here, the part of the
+ * shared programs: a block allocated from a known heap gets its tag, a free
+ * or realloc takes it out. The full build only.
+ */
+#ifndef MEMTOP_COMPAT
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 21);
+	__type(key, struct memtop_alloc_key);
+	__type(value, struct memtop_mi_tag);
+} mi_blocks SEC(".maps");
+
+/* Heaps memtop saw made: key addr = the heap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 16);
+	__type(key, struct memtop_alloc_key);
+	__type(value, __u64);
+} mi_heaps SEC(".maps");
+
+/* Global functions: the verifier checks each once on its own, not once
+ * per place the shared programs inline them (three record_alloc calls in
+ * a return), so they add ~30 verified instructions to a program, not ~400. */
+
+/* The block k gets the tag of heap if memtop knows that heap. */
+__noinline int mi_tag_block(__u32 tgid, __u32 epoch, __u64 addr, __u64 heap, __u64 birth_ns)
+{
+	struct memtop_alloc_key hk = {.tgid = tgid, .epoch = epoch, .addr = heap};
+	if (!bpf_map_lookup_elem(&mi_heaps, &hk))
+		return 0;
+	struct memtop_alloc_key k = {.tgid = tgid, .epoch = epoch, .addr = addr};
+	struct memtop_mi_tag t = {.heap = heap, .birth_ns = birth_ns};
+	if (bpf_map_update_elem(&mi_blocks, &k, &t, BPF_ANY))
+		count(MEMTOP_CNT_ALLOC_MAP_FULL);
+	return 0;
+}
+
+/* Deletes the tag of the block at addr; returns its heap if the tag is
+ * that of the block born at birth_ns (0: any), else 0. */
+__noinline __u64 mi_untag_block(__u32 tgid, __u32 epoch, __u64 addr, __u64 birth_ns)
+{
+	struct memtop_alloc_key k = {.tgid = tgid, .epoch = epoch, .addr = addr};
+	struct memtop_mi_tag *t = bpf_map_lookup_elem(&mi_blocks, &k);
+	if (!t)
+		return 0;
+	__u64 heap = !birth_ns || t->birth_ns == birth_ns ? t->heap : 0;
+	bpf_map_delete_elem(&mi_blocks, &k);
+	return heap;
+}
+
+static __always_inline void mi_tag(struct memtop_alloc_key *k, __u64 heap, __u64 birth_ns)
+{
+	if (heap)
+		mi_tag_block(k->tgid, k->epoch, k->addr, heap, birth_ns);
+}
+
+static __always_inline __u64 mi_untag(struct memtop_proc *p, __u32 tgid, __u64 addr, __u64 birth_ns)
+{
+	return p->mi_heaps ? mi_untag_block(tgid, p->epoch, addr, birth_ns) : 0;
+}
+#else
+static __always_inline void mi_tag(struct memtop_alloc_key *k, __u64 heap, __u64 birth_ns)
+{
+}
+
+static __always_inline __u64 mi_untag(struct memtop_proc *p, __u32 tgid, __u64 addr, __u64 birth_ns)
+{
+	return 0;
+}
+#endif
+
+/* heap: the mimalloc heap the block is from (0: none memtop knows). */
 static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u64 stack_id,
-                                         const struct memtop_stack *stack, int undo_free)
+                                         const struct memtop_stack *stack, int undo_free, __u64 heap)
 {
 	struct memtop_proc *p = get_proc(tgid);
 	if (!p)
@@ -400,6 +481,7 @@ static __always_inline void record_alloc(__u32 tgid, __u64 addr, __u64 size, __u
 	else
 		__sync_fetch_and_add(&p->allocs_total, 1);
 	raise_peak(&p->heap_peak_bytes, now);
+	mi_tag(&k, heap, v.birth_ns);
 }
 
 /* The return half (below): a return probe, or a session program at the return. */
@@ -481,7 +563,7 @@ int BPF_KPROBE(alloc_ret_site)
 	__u64 ret = PT_REGS_RC(ctx);
 	if (ret) {
 		if (st->sampled)
-			record_alloc(current_tgid(), ret, st->size, st->stack_id, &st->stack, 0);
+			record_alloc(current_tgid(), ret, st->size, st->stack_id, &st->stack, 0, st->heap);
 		st->last_alloc = ret;
 	}
 	return 0;
@@ -526,13 +608,16 @@ int BPF_KPROBE(posix_memalign_entry, __u64 memptr, __u64 align, __u64 size)
 /* realloc takes the old block out at entry: if realloc frees it and another
  * thread gets the same address before our return probe runs, that thread's
  * record must not be the one we delete. A failed realloc puts it back. */
-static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 size)
+static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 size, __u64 heap, __u32 flags)
 {
 	int want;
 	struct call_state *st = begin_call(ctx, MEMTOP_KIND_REALLOC, size, &want);
 	if (!st)
 		return RETURN_WANTED(want);
 	st->arg_ptr = ptr;
+	if (heap)
+		st->heap = heap;
+	st->flags = flags;
 	if (ptr) {
 		__u32 tgid = current_tgid();
 		struct memtop_proc *p = bpf_map_lookup_elem(&procs, &tgid);
@@ -541,6 +626,8 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 s
 			st->old_found = 1;
 			st->old_size = old.size;
 			st->old_stack_id = old.stack_id;
+			/* Resized in place or failed, the block stays in its heap. */
+			st->old_heap = mi_untag(p, tgid, ptr, old.birth_ns);
 		}
 	}
 	return RETURN_WANTED(want);
@@ -552,7 +639,7 @@ int BPF_KPROBE(realloc_entry, __u64 ptr, __u64 size)
 	use_task_stack_alloc(ctx);
 	if (session_return(ctx))
 		return finish_call(ctx, PT_REGS_RC(ctx));
-	return realloc_begin(ctx, ptr, size);
+	return realloc_begin(ctx, ptr, size, 0, 0);
 }
 
 /* reallocarray(ptr, nmemb, size) is realloc(ptr, nmemb * size) that fails on
@@ -568,7 +655,7 @@ int BPF_KPROBE(reallocarray_entry, __u64 ptr, __u64 nmemb, __u64 size)
 	asm volatile("" : "+r"(n));
 	if (n && bytes / n != size)
 		bytes = ~0ULL;
-	return realloc_begin(ctx, ptr, bytes);
+	return realloc_begin(ctx, ptr, bytes, 0, 0);
 }
 
 SEC("uprobe")
@@ -595,6 +682,7 @@ int BPF_KPROBE(free_entry, __u64 ptr)
 		st->last_alloc = 0;
 	struct memtop_alloc_val old;
 	take_alloc(p, tgid, ptr, &old, temporary);
+	mi_untag(p, tgid, ptr, 0);
 	return 0;
 }
 
@@ -664,7 +752,7 @@ int BPF_KPROBE(sampled_alloc_entry, __u64 ptr, __u64 size, __u64 ret, __u64 sp, 
 	st->stack_id = walk_user_stack(&st->stack, ret, sp, fp, tgid, STACK_AT_CALL, scratch);
 	if (python_process(st, tgid))
 		st->stack_id = python_frames(st->stack_id, tgid);
-	record_alloc(tgid, ptr, size, st->stack_id, &st->stack, 0);
+	record_alloc(tgid, ptr, size, st->stack_id, &st->stack, 0, 0);
 	return 0;
 }
 
@@ -686,32 +774,40 @@ int BPF_KPROBE(sampled_free_entry, __u64 ptr, __u64 temporary)
 	return 0;
 }
 
-static __always_inline int finish_call(struct pt_regs *ctx, __u64 ret)
+/* The call_state of the call returning now (ret), or NULL: none, or a
+ * nested call returned. Its state is done. Shared by finish_call and
+ * mimalloc.h's mi_finish_call. */
+static __always_inline struct call_state *returning_call(struct pt_regs *ctx, __u64 ret, __u32 tgid)
 {
 	struct call_state *st = thread_state(0);
 	if (!st || !st->active)
-		return 0;
+		return NULL;
 
 	/* A call returns with sp one slot above its entry sp. */
 	__u64 sp = PT_REGS_SP(ctx) - 8;
-	__u32 tgid = current_tgid();
 	if (st->kind == MEMTOP_KIND_NEW) {
 		if (!st->adopt_sp || sp != st->adopt_sp)
-			return 0;
+			return NULL;
 		/* The allocation inside operator new returned: the block is new's,
 		 * charged to new's caller with the size asked of new. On failure
 		 * new retries or throws; either way this state is done. */
 		st->active = 0;
 		if (ret) {
 			if (st->sampled)
-				record_alloc(tgid, ret, st->size, st->stack_id, &st->stack, 0);
+				record_alloc(tgid, ret, st->size, st->stack_id, &st->stack, 0, st->heap);
 			st->last_alloc = ret;
 		}
-		return 0;
+		return NULL;
 	}
 	if (sp != st->sp)
-		return 0; /* a nested call returned */
+		return NULL; /* a nested call returned */
 	st->active = 0;
+	return st;
+}
+
+/* The block (if any) of the call of st, which returned ret. */
+static __always_inline int record_return(struct call_state *st, __u32 tgid, __u64 ret)
+{
 	/* Unsampled (--sample): nothing to record, unless a failed realloc
 	 * must give its old block back its record. */
 	if (!st->sampled && !(st->kind == MEMTOP_KIND_REALLOC && st->old_found)) {
@@ -726,7 +822,7 @@ static __always_inline int finish_call(struct pt_regs *ctx, __u64 ret)
 		return 0;
 	}
 
-	__u64 addr = ret;
+	__u64 addr = ret, heap = st->heap;
 
 	switch (st->kind) {
 	case MEMTOP_KIND_POSIX_MEMALIGN:
@@ -739,23 +835,36 @@ static __always_inline int finish_call(struct pt_regs *ctx, __u64 ret)
 	case MEMTOP_KIND_REALLOC:
 		if (!ret) {
 			/* size 0 freed the block (glibc); otherwise realloc failed and
-			 * the old block is still live: give it back its record. */
+			 * the old block is still live: give it back its record (a
+			 * failed reallocf, which freed it, ends in mimalloc.h). */
 			if (st->size && st->old_found)
-				record_alloc(tgid, st->arg_ptr, st->old_size, st->old_stack_id, NULL, 1);
+				record_alloc(tgid, st->arg_ptr, st->old_size, st->old_stack_id, NULL, 1,
+				             st->old_heap);
 			return 0;
 		}
 		if (!st->sampled) {
 			st->last_alloc = ret;
 			return 0;
 		}
+		if (ret == st->arg_ptr)
+			heap = st->old_heap; /* in place: still in its mimalloc heap */
 		break;
 	default:
 		if (!ret)
 			return 0;
 	}
-	record_alloc(tgid, addr, st->size, st->stack_id, &st->stack, 0);
+	record_alloc(tgid, addr, st->size, st->stack_id, &st->stack, 0, heap);
 	st->last_alloc = addr;
 	return 0;
+}
+
+static __always_inline int finish_call(struct pt_regs *ctx, __u64 ret)
+{
+	__u32 tgid = current_tgid();
+	struct call_state *st = returning_call(ctx, ret, tgid);
+	if (!st)
+		return 0;
+	return record_return(st, tgid, ret);
 }
 
 SEC("uretprobe")

@@ -24,6 +24,9 @@ enum memtop_kind {
 	MEMTOP_KIND_POSIX_MEMALIGN, /* void **memptr, align, size -> int */
 	MEMTOP_KIND_NEW,            /* size in arg0; may throw instead of returning */
 	MEMTOP_KIND_NEW_OWN,        /* the same, allocating without malloc: taken at its rets */
+	MEMTOP_KIND_STRING,         /* strdup, strndup, realpath: the size is the result's length + 1 */
+	MEMTOP_KIND_EXPAND,         /* ptr, size: an in-place resize (mi_expand, xallocx) */
+	MEMTOP_KIND_HEAP_NEW,       /* mimalloc's mi_heap_new: the heap it returns is one memtop knows */
 };
 
 /* stack_id 0 is the bucket for allocations whose stack could not be stored. */
@@ -51,6 +54,12 @@ struct memtop_alloc_val {
 	__u64 size;
 	__u64 stack_id;
 	__u64 birth_ns; /* bpf_ktime_get_ns() when allocated: its age at a report */
+};
+
+/* mimalloc: the heap a live block was allocated from (bpf/heap.h, mi_blocks). */
+struct memtop_mi_tag {
+	__u64 heap;
+	__u64 birth_ns; /* memtop_alloc_val.birth_ns of the block tagged */
 };
 
 /* Per (process instance, stack) aggregate. */
@@ -95,7 +104,7 @@ struct memtop_map_proc {
 /* Per process, keyed by tgid. */
 struct memtop_proc {
 	__u32 epoch;
-	__u32 pad;
+	__u32 mi_heaps; /* made a mimalloc heap memtop saw (mi_heap_new): its frees untag blocks */
 	__s64 heap_bytes;
 	__s64 heap_peak_bytes; /* exact: raised at allocation time in the kernel */
 	__u64 allocs_total;

@@ -4,7 +4,12 @@
 // (-ltcmalloc_minimal), API_MIMALLOC (-lmimalloc). Site functions are
 // extern "C", so frames[0].function is their plain name.
 //
-// Usage: api_sites_X [--wait | --baseline]
+// Usage: api_sites_X [--wait | --baseline] [MODE]
+// MODE (api_sites.h has a table for each): none, the allocator's main API;
+// mimalloc: --heap (the heap API, mi_heap_destroy), --strings (mi_strdup,
+// mi_strndup, mi_realpath), --expand (mi_expand), --reallocf-fail;
+// jemalloc: --expand (xallocx).
+#include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -68,6 +73,37 @@ SITE void je_dallocx_of_malloc_site(void) {
 }
 SITE void je_malloc_site(void) {
     keep(malloc(1005));
+}
+
+// xallocx resizes in place as far as it can and returns the block's real
+// size: small blocks stay in their size class (1024 for 1000..1024, 1280
+// for 1025..1280).
+SITE void je_xallocx_grow_site(void) {
+    void* p = check(mallocx(1000, 0));
+    TP_CHECK(xallocx(p, 1010, 0, 0) == 1024);
+    keep(p);
+}
+SITE void je_xallocx_extra_site(void) {
+    void* p = check(mallocx(1100, 0));
+    TP_CHECK(xallocx(p, 1150, 200, 0) == 1280);
+    keep(p);
+}
+SITE void je_xallocx_shrink_site(void) {
+    void* p = check(mallocx(1020, 0));
+    TP_CHECK(xallocx(p, 900, 0, 0) == 1024);
+    keep(p);
+}
+SITE void je_xallocx_fail_site(void) {
+    void* p = check(mallocx(1030, 0));
+    TP_CHECK(xallocx(p, 50000, 0, 0) == 1280);
+    keep(p);
+}
+
+SITE void run_expand_sites(void) {
+    je_xallocx_grow_site();
+    je_xallocx_extra_site();
+    je_xallocx_shrink_site();
+    je_xallocx_fail_site();
 }
 
 SITE void run_sites(void) {
@@ -227,6 +263,234 @@ SITE void mi_plain_malloc_site(void) {
     keep(malloc(1005));
 }
 
+// The heap API: g_heap lives to the end; the destroy sites make, fill and
+// destroy heaps of their own.
+static mi_heap_t* g_heap;
+static const char kStr99[] =
+    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstu";
+static_assert(sizeof kStr99 == 100);
+
+SITE void mi_heap_malloc_site(void) {
+    keep(mi_heap_malloc(g_heap, 1101));
+}
+SITE void mi_heap_zalloc_site(void) {
+    keep(mi_heap_zalloc(g_heap, 1102));
+}
+SITE void mi_heap_calloc_site(void) {
+    keep(mi_heap_calloc(g_heap, 10, 111));
+}
+SITE void mi_heap_mallocn_site(void) {
+    keep(mi_heap_mallocn(g_heap, 10, 112));
+}
+SITE void mi_heap_malloc_small_site(void) {
+    keep(mi_heap_malloc_small(g_heap, 56));
+}
+SITE void mi_heap_malloc_aligned_site(void) {
+    keep(mi_heap_malloc_aligned(g_heap, 1130, 64));
+}
+SITE void mi_heap_malloc_aligned_at_site(void) {
+    keep(mi_heap_malloc_aligned_at(g_heap, 1131, 64, 8));
+}
+SITE void mi_heap_zalloc_aligned_site(void) {
+    keep(mi_heap_zalloc_aligned(g_heap, 1132, 64));
+}
+SITE void mi_heap_calloc_aligned_site(void) {
+    keep(mi_heap_calloc_aligned(g_heap, 10, 114, 64));
+}
+SITE void mi_heap_realloc_site(void) {
+    keep(mi_heap_realloc(g_heap, check(mi_heap_malloc(g_heap, 115)), 2150));
+}
+SITE void mi_heap_rezalloc_site(void) {
+    keep(mi_heap_rezalloc(g_heap, check(mi_heap_zalloc(g_heap, 116)), 2160));
+}
+SITE void mi_heap_reallocn_site(void) {
+    keep(mi_heap_reallocn(g_heap, check(mi_heap_mallocn(g_heap, 2, 59)), 10, 217));
+}
+SITE void mi_heap_recalloc_site(void) {
+    keep(mi_heap_recalloc(g_heap, check(mi_heap_calloc(g_heap, 2, 60)), 10, 218));
+}
+SITE void mi_heap_reallocf_site(void) {
+    keep(mi_heap_reallocf(g_heap, check(mi_heap_malloc(g_heap, 121)), 2190));
+}
+SITE void mi_heap_realloc_aligned_site(void) {
+    keep(mi_heap_realloc_aligned(g_heap, check(mi_heap_malloc_aligned(g_heap, 122, 64)), 2200, 64));
+}
+SITE void mi_heap_strdup_site(void) {
+    keep(mi_heap_strdup(g_heap, kStr99));
+}
+SITE void mi_heap_strndup_site(void) {
+    keep(mi_heap_strndup(g_heap, kStr99, 50));
+}
+SITE void mi_heap_realpath_site(void) {
+    char* p = mi_heap_realpath(g_heap, "/.", NULL);
+    TP_CHECK(p && strcmp(p, "/") == 0);
+    keep(p);
+}
+SITE void mi_heap_free_site(void) {
+    mi_free(check(mi_heap_malloc(g_heap, 331)));
+}
+// Everything allocated from a heap that mi_heap_destroy then frees at once.
+SITE void mi_heap_destroy_site(void) {
+    mi_heap_t* h = mi_heap_new();
+    TP_CHECK(h != NULL);
+    check(mi_heap_malloc(h, 341));
+    check(mi_heap_calloc(h, 2, 171));
+    check(mi_heap_strdup(h, kStr99));
+    check(mi_heap_realloc(h, check(mi_heap_malloc(h, 343)), 3430));
+    check(mi_heap_zalloc_aligned(h, 344, 64));
+    mi_heap_destroy(h);
+}
+// Plain calls while a heap is the thread's default allocate from it.
+SITE void mi_heap_default_destroy_site(void) {
+    mi_heap_t* h = mi_heap_new();
+    TP_CHECK(h != NULL);
+    mi_heap_t* old = mi_heap_set_default(h);
+    check(malloc(351));
+    check(mi_zalloc(352));
+    check(mi_strdup(kStr99));
+    mi_heap_set_default(old);
+    mi_heap_destroy(h);
+}
+// mi_heap_delete gives a heap's blocks to the backing heap: they stay; a
+// heap made after it (likely at the same address) destroys only its own.
+SITE void mi_heap_delete_site(void) {
+    mi_heap_t* e = mi_heap_new();
+    TP_CHECK(e != NULL);
+    keep(mi_heap_malloc(e, 361));
+    mi_heap_delete(e);
+    mi_heap_t* f = mi_heap_new();
+    TP_CHECK(f != NULL);
+    check(mi_heap_malloc(f, 362));
+    mi_heap_destroy(f);
+}
+
+SITE void run_heap_sites(void) {
+    g_heap = mi_heap_new();
+    TP_CHECK(g_heap != NULL);
+    mi_heap_malloc_site();
+    mi_heap_zalloc_site();
+    mi_heap_calloc_site();
+    mi_heap_mallocn_site();
+    mi_heap_malloc_small_site();
+    mi_heap_malloc_aligned_site();
+    mi_heap_malloc_aligned_at_site();
+    mi_heap_zalloc_aligned_site();
+    mi_heap_calloc_aligned_site();
+    mi_heap_realloc_site();
+    mi_heap_rezalloc_site();
+    mi_heap_reallocn_site();
+    mi_heap_recalloc_site();
+    mi_heap_reallocf_site();
+    mi_heap_realloc_aligned_site();
+    mi_heap_strdup_site();
+    mi_heap_strndup_site();
+    mi_heap_realpath_site();
+    mi_heap_free_site();
+    mi_heap_destroy_site();
+    mi_heap_default_destroy_site();
+    mi_heap_delete_site();
+}
+
+// Strings: mimalloc's own strdup family allocates inside, without calling
+// a probed entry point.
+static char g_long[10001];
+static char g_edge[4096];
+
+SITE void mi_strdup_site(void) {
+    keep(mi_strdup(kStr99));
+}
+SITE void mi_strndup_site(void) {
+    keep(mi_strndup(kStr99, 40));
+}
+SITE void mi_strndup_whole_site(void) {
+    keep(mi_strndup("thirty characters, exactly 30.", 200));
+}
+SITE void mi_strdup_long_site(void) {
+    keep(mi_strdup(g_long));
+}
+SITE void mi_strdup_edge_site(void) {
+    keep(mi_strdup(g_edge));
+}
+SITE void mi_strdup_free_site(void) {
+    mi_free(check(mi_strdup(kStr99)));
+}
+SITE void mi_realpath_site(void) {
+    char* p = mi_realpath("/.", NULL);
+    TP_CHECK(p && strcmp(p, "/") == 0);
+    keep(p);
+}
+SITE void mi_realpath_buf_site(void) {
+    static char buf[PATH_MAX];
+    TP_CHECK(mi_realpath("/.", buf) == buf);
+}
+
+SITE void run_string_sites(void) {
+    memset(g_long, 'x', sizeof g_long - 1);
+    memset(g_edge, 'y', sizeof g_edge - 1);
+    mi_strdup_site();
+    mi_strndup_site();
+    mi_strndup_whole_site();
+    mi_strdup_long_site();
+    mi_strdup_edge_site();
+    mi_strdup_free_site();
+    mi_realpath_site();
+    mi_realpath_buf_site();
+}
+
+// mi_expand resizes in place (up to the block's usable size: 1024 for
+// these) and returns the block, or NULL.
+SITE void mi_expand_grow_site(void) {
+    void* p = check(mi_malloc(1000));
+    TP_CHECK(mi_expand(p, 1020) == p);
+    keep(p);
+}
+SITE void mi_expand_shrink_site(void) {
+    void* p = check(mi_malloc(1010));
+    TP_CHECK(mi_expand(p, 900) == p);
+    keep(p);
+}
+SITE void mi_expand_fail_site(void) {
+    void* p = check(mi_malloc(1001));
+    TP_CHECK(mi_expand(p, 100000) == NULL);
+    keep(p);
+}
+SITE void mi_expand_free_site(void) {
+    void* p = check(mi_malloc(1002));
+    TP_CHECK(mi_expand(p, 1015) == p);
+    mi_free(p);
+}
+
+SITE void run_expand_sites(void) {
+    mi_expand_grow_site();
+    mi_expand_shrink_site();
+    mi_expand_fail_site();
+    mi_expand_free_site();
+}
+
+// A failed reallocf frees the block; a failed realloc keeps it.
+// (volatile: the compiler would warn at calls it sees will fail)
+static volatile size_t kTooBig = (size_t)PTRDIFF_MAX + 1;
+
+SITE void mi_reallocf_fail_site(void) {
+    TP_CHECK(mi_reallocf(check(mi_malloc(371)), kTooBig) == NULL);
+}
+SITE void mi_heap_reallocf_fail_site(void) {
+    TP_CHECK(mi_heap_reallocf(g_heap, check(mi_heap_malloc(g_heap, 372)), kTooBig) == NULL);
+}
+SITE void mi_realloc_fail_site(void) {
+    void* p = check(mi_malloc(373));
+    TP_CHECK(mi_realloc(p, kTooBig) == NULL);
+    keep(p);
+}
+
+SITE void run_reallocf_fail_sites(void) {
+    g_heap = mi_heap_new();
+    TP_CHECK(g_heap != NULL);
+    mi_reallocf_fail_site();
+    mi_heap_reallocf_fail_site();
+    mi_realloc_fail_site();
+}
+
 SITE void run_sites(void) {
     mi_malloc_site();
     mi_zalloc_site();
@@ -264,7 +528,16 @@ int main(int argc, char** argv) {
         tp_ready();
         if (!tp_read_line()) return 1;
     }
-    run_sites();
+    void (*run)(void) = run_sites;
+#if defined(API_MIMALLOC)
+    if (tp_has_arg(argc, argv, "--heap")) run = run_heap_sites;
+    if (tp_has_arg(argc, argv, "--strings")) run = run_string_sites;
+    if (tp_has_arg(argc, argv, "--reallocf-fail")) run = run_reallocf_fail_sites;
+#endif
+#if defined(API_MIMALLOC) || defined(API_JEMALLOC)
+    if (tp_has_arg(argc, argv, "--expand")) run = run_expand_sites;
+#endif
+    run();
     if (wait) {
         tp_done();
         tp_wait_eof();

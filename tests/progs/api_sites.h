@@ -76,6 +76,70 @@ inline constexpr ApiSite api_mimalloc_sites[] = {
     {"mi_plain_malloc_site", 1005, 1, 1005, 1}, /* malloc(1005): once, not again as mi_malloc */
 };
 
+/* api_sites_mimalloc --heap: mimalloc's heap API. The heaps themselves
+ * (mi_heap_new's own allocation) are not counted. */
+inline constexpr ApiSite api_mimalloc_heap_sites[] = {
+    {"mi_heap_malloc_site", 1101, 1, 1101, 1},
+    {"mi_heap_zalloc_site", 1102, 1, 1102, 1},
+    {"mi_heap_calloc_site", 1110, 1, 1110, 1},  /* (10, 111) */
+    {"mi_heap_mallocn_site", 1120, 1, 1120, 1}, /* (10, 112) */
+    {"mi_heap_malloc_small_site", 56, 1, 56, 1},
+    {"mi_heap_malloc_aligned_site", 1130, 1, 1130, 1},
+    {"mi_heap_malloc_aligned_at_site", 1131, 1, 1131, 1},
+    {"mi_heap_zalloc_aligned_site", 1132, 1, 1132, 1},
+    {"mi_heap_calloc_aligned_site", 1140, 1, 1140, 1},        /* (10, 114, 64) */
+    {"mi_heap_realloc_site", 2150, 1, 115 + 2150, 2},         /* 115 -> 2150 */
+    {"mi_heap_rezalloc_site", 2160, 1, 116 + 2160, 2},        /* 116 -> 2160 */
+    {"mi_heap_reallocn_site", 2170, 1, 118 + 2170, 2},        /* (2, 59) -> (10, 217) */
+    {"mi_heap_recalloc_site", 2180, 1, 120 + 2180, 2},        /* (2, 60) -> (10, 218) */
+    {"mi_heap_reallocf_site", 2190, 1, 121 + 2190, 2},        /* 121 -> 2190 */
+    {"mi_heap_realloc_aligned_site", 2200, 1, 122 + 2200, 2}, /* 122 -> 2200 */
+    {"mi_heap_strdup_site", 100, 1, 100, 1},                  /* 99 characters */
+    {"mi_heap_strndup_site", 51, 1, 51, 1},                   /* 50 of them */
+    {"mi_heap_realpath_site", 2, 1, 2, 1},                    /* "/" */
+    {"mi_heap_free_site", 0, 0, 331, 1},
+    /* 341 + 2 * 171 + 100 + (343 -> 3430) + 344, all freed by mi_heap_destroy */
+    {"mi_heap_destroy_site", 0, 0, 341 + 342 + 100 + 343 + 3430 + 344, 6},
+    /* malloc(351), mi_zalloc(352), mi_strdup(99 characters) from the default heap */
+    {"mi_heap_default_destroy_site", 0, 0, 351 + 352 + 100, 3},
+    /* 361 outlives mi_heap_delete; 362 goes with the next heap's destroy */
+    {"mi_heap_delete_site", 361, 1, 361 + 362, 2},
+};
+
+/* api_sites_mimalloc --strings */
+inline constexpr ApiSite api_mimalloc_string_sites[] = {
+    {"mi_strdup_site", 100, 1, 100, 1},        {"mi_strndup_site", 41, 1, 41, 1},
+    {"mi_strndup_whole_site", 31, 1, 31, 1},   {"mi_strdup_long_site", 10001, 1, 10001, 1},
+    {"mi_strdup_edge_site", 4096, 1, 4096, 1}, /* 4095 characters */
+    {"mi_strdup_free_site", 0, 0, 100, 1},     {"mi_realpath_site", 2, 1, 2, 1},
+    {"mi_realpath_buf_site", 0, 0, 0, 0}, /* into the caller's buffer */
+};
+
+/* api_sites_mimalloc --expand: growth in place counts as allocated bytes,
+ * not as an allocation. */
+inline constexpr ApiSite api_mimalloc_expand_sites[] = {
+    {"mi_expand_grow_site", 1020, 1, 1020, 1},  /* 1000 -> 1020 */
+    {"mi_expand_shrink_site", 900, 1, 1010, 1}, /* 1010 -> 900 */
+    {"mi_expand_fail_site", 1001, 1, 1001, 1},  /* 1001 -> 100000: NULL */
+    {"mi_expand_free_site", 0, 0, 1015, 1},     /* 1002 -> 1015, freed */
+};
+
+/* api_sites_mimalloc --reallocf-fail */
+inline constexpr ApiSite api_mimalloc_reallocf_fail_sites[] = {
+    {"mi_reallocf_fail_site", 0, 0, 371, 1},
+    {"mi_heap_reallocf_fail_site", 0, 0, 372, 1},
+    {"mi_realloc_fail_site", 373, 1, 373, 1},
+};
+
+/* api_sites_jemalloc --expand: xallocx. The block's size becomes what was
+ * asked (size, up to size + extra) when the real size reaches size. */
+inline constexpr ApiSite api_jemalloc_expand_sites[] = {
+    {"je_xallocx_grow_site", 1010, 1, 1010, 1},  /* 1000 -> 1010 */
+    {"je_xallocx_extra_site", 1280, 1, 1280, 1}, /* 1100 -> 1150 + 200: 1280 */
+    {"je_xallocx_shrink_site", 900, 1, 1020, 1}, /* 1020 -> 900 */
+    {"je_xallocx_fail_site", 1030, 1, 1030, 1},  /* 1030 -> 50000: stays */
+};
+
 }  // namespace expect
 #endif
 

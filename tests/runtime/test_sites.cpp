@@ -420,8 +420,11 @@ TEST_CASE("allocators: memtop -p attaches to a running cpp_sites_fp under tcmall
 // stacks whose blocks were all freed too), and the process's totals are the
 // sites' plus what the runtime allocated without them (--baseline): a
 // malloc that the allocator routes to its own API counts once.
+// mode: the program's argument that picks the table's sites (api_sites.cpp);
+// memtop_args: memtop's options; wrap: what runs the program (Variant::wrap).
 template <size_t N>
-void api_sites_cmd(const std::string& target, const expect::ApiSite (&sites)[N]) {
+void api_sites_cmd(const std::string& target, const expect::ApiSite (&sites)[N], const std::string& mode = "",
+                   const std::vector<std::string>& memtop_args = {}, const std::vector<std::string>& wrap = {}) {
     RT_REQUIRE_ENV();
     if (!have_prog(target)) {
         if (ci_mode()) FAIL(target << " was not built (tools/deps.txt installs its allocator)");
@@ -429,7 +432,12 @@ void api_sites_cmd(const std::string& target, const expect::ApiSite (&sites)[N])
     }
     Variant v{target, "api_sites.cpp", true};
     Baseline b = measure_baseline(v);
-    Run r = run_memtop_cmd(command_of(v), {"--sort", "allocated"});
+    v.wrap = wrap;
+    std::vector<std::string> args;
+    if (!mode.empty()) args.push_back(mode);
+    std::vector<std::string> options = {"--sort", "allocated"};
+    options.insert(options.end(), memtop_args.begin(), memtop_args.end());
+    Run r = run_memtop_cmd(command_of(v, args), options);
     INFO(r.diag);
     REQUIRE_FALSE(r.timed_out);
     REQUIRE(r.exit_code == 0);
@@ -472,6 +480,76 @@ TEST_CASE("allocators: tcmalloc's own API (tc_malloc, tc_new, tc_free_sized...) 
 TEST_CASE("allocators: mimalloc's own API (mi_malloc, mi_zalloc, mi_new_n, mi_free_size...) by name: exact sites",
           "[bpf][sites][cmd][allocators][host]") {
     api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_sites);
+}
+
+// mimalloc's heap API: each mi_heap_* call counted once at its caller, and
+// mi_heap_destroy frees every block of its heap (also those plain calls
+// made while the heap was the default), mi_heap_delete none.
+TEST_CASE("allocators: mimalloc's heap API (mi_heap_malloc..., mi_heap_destroy, mi_heap_delete): exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_heap_sites, "--heap");
+}
+
+TEST_CASE("allocators: mimalloc's mi_strdup, mi_strndup, mi_realpath: exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_string_sites, "--strings");
+}
+
+TEST_CASE("allocators: mimalloc's mi_expand resizes a block in place: exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_expand_sites, "--expand");
+}
+
+TEST_CASE("allocators: a failed mi_reallocf frees the block, a failed mi_realloc keeps it: exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_reallocf_fail_sites, "--reallocf-fail");
+}
+
+TEST_CASE("allocators: jemalloc's xallocx resizes a block in place: exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_jemalloc", expect::api_jemalloc_expand_sites, "--expand");
+}
+
+// The programs of these calls are another BPF object's (bpf/mimalloc.h),
+// loaded at the first attach to a file defining them, with a return program
+// of their own where the kernel has no uprobe sessions.
+TEST_CASE("allocators: mimalloc's heap API and strings without uprobe sessions or uprobe_multi: exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_heap_sites, "--heap", {"--no-uprobe-session"});
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_string_sites, "--strings", {"--no-uprobe-multi"});
+}
+
+// Where the mimalloc object cannot load (here: the compat build has none),
+// its functions are said once not to be traced and the rest is traced.
+TEST_CASE("allocators: without the mimalloc object (--compat-bpf) mi_strdup and mi_heap_* are said not traced",
+          "[bpf][sites][cmd][allocators][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_prog("api_sites_mimalloc")) {
+        if (ci_mode()) FAIL("api_sites_mimalloc was not built (tools/deps.txt installs its allocator)");
+        return;
+    }
+    Run r = run_memtop_cmd({prog_path("api_sites_mimalloc"), "--strings"}, {"--compat-bpf"});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    ProcStats p = proc_by_comm(*r.final_report, "api_sites_mimalloc");
+    REQUIRE(p.found);
+    CHECK(p.allocs_total > 0);  // its mi_malloc and malloc calls
+    int said = 0;
+    for (const auto& l : r.err_lines)
+        if (l.find(
+                "more functions: the compat BPF build (Linux 5.12 and older) has no programs for them; not traced") !=
+            std::string::npos)
+            said++;
+    CHECK(said == 1);
+}
+
+// sh (glibc only) is attached first; libmimalloc when sh's child execs the
+// program: the mimalloc object loads then, mid-run.
+TEST_CASE("allocators: mimalloc's heap API in a child started later (-f): its programs load mid-run, exact sites",
+          "[bpf][sites][cmd][allocators][follow][host]") {
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_heap_sites, "--heap", {"-f"},
+                  {"/bin/sh", "-c", "\"$0\" \"$@\"; exit $?"});
 }
 
 TEST_CASE("-f follows the processes CMD starts: a shell's child is traced exactly", "[bpf][sites][cmd][follow]") {

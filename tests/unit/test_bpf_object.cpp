@@ -11,6 +11,7 @@
 
 #include "memtop.skel.h"
 #include "memtop_compat.skel.h"
+#include "mimalloc.skel.h"
 
 namespace {
 
@@ -50,6 +51,14 @@ TEST_CASE("every uprobe program contains the tail call that keeps it on the task
         CHECK(uprobes == 15);  // 13 entry programs (2 of the sampler), alloc_ret_site, alloc_return: not vacuous
         memtop_bpf__destroy(skel);
     }
+    SECTION("mimalloc object") {
+        mimalloc_bpf* skel = mimalloc_bpf__open();
+        REQUIRE(skel);
+        CHECK(uprobes_without_tail_call(skel->obj, uprobes) == std::vector<std::string>{});
+        // memtop's 13, 16 entry programs of its own and mi_alloc_return
+        CHECK(uprobes == 30);
+        mimalloc_bpf__destroy(skel);
+    }
     SECTION("compat build") {
         memtop_compat_bpf* skel = memtop_compat_bpf__open();
         REQUIRE(skel);
@@ -60,8 +69,9 @@ TEST_CASE("every uprobe program contains the tail call that keeps it on the task
 }
 
 // kernel/programs.h is the one list of programs the loader knows: every
-// program the builds contain is on it, every program on it is in the full
-// build, and the compat build holds exactly those that need nothing newer.
+// program the builds contain is on it, the full build holds every one but
+// those loaded on demand, the mimalloc object (memtop's plus those) every
+// one, and the compat build exactly those that need nothing newer.
 TEST_CASE("the program table names exactly the programs of each build", "[bpf]") {
     auto names_of = [](bpf_object* obj) {
         std::set<std::string> names;
@@ -69,15 +79,20 @@ TEST_CASE("the program table names exactly the programs of each build", "[bpf]")
         bpf_object__for_each_program(p, obj) names.insert(bpf_program__name(p));
         return names;
     };
-    std::set<std::string> all, always;
+    std::set<std::string> all, at_start, always;
     for (const auto& spec : memtop::kPrograms) {
         all.insert(spec.name);
+        if (!memtop::on_demand(spec.needs)) at_start.insert(spec.name);
         if (spec.needs == memtop::ProgramNeeds::Always) always.insert(spec.name);
     }
     memtop_bpf* full = memtop_bpf__open();
     REQUIRE(full);
-    CHECK(names_of(full->obj) == all);
+    CHECK(names_of(full->obj) == at_start);
     memtop_bpf__destroy(full);
+    mimalloc_bpf* mi = mimalloc_bpf__open();
+    REQUIRE(mi);
+    CHECK(names_of(mi->obj) == all);
+    mimalloc_bpf__destroy(mi);
     memtop_compat_bpf* compat = memtop_compat_bpf__open();
     REQUIRE(compat);
     CHECK(names_of(compat->obj) == always);

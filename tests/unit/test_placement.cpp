@@ -164,6 +164,38 @@ TEST_CASE("tcmalloc's and mimalloc's own API: aliases probed once, the rest by t
     CHECK_FALSE(m.count("mi_new_realloc"));
 }
 
+TEST_CASE("mimalloc's heap API, strings and resizes in place: each name once, by its argument layout", "[placement]") {
+    auto m = plan(kMimalloc);
+    // In Debian's libmimalloc2.0 every mi_heap_* name is a function of its own.
+    for (const char* f : {"mi_heap_malloc", "mi_heap_zalloc", "mi_heap_malloc_small", "mi_heap_malloc_aligned"}) {
+        INFO(f);
+        REQUIRE(m.count(f));
+        CHECK(m[f].program == ProbeProgram::MiHeapMallocEntry);
+        CHECK(m[f].has_return);
+    }
+    CHECK(m["mi_heap_calloc"].program == ProbeProgram::MiHeapCallocEntry);
+    CHECK(m["mi_heap_mallocn"].program == ProbeProgram::MiHeapCallocEntry);
+    CHECK(m["mi_heap_realloc"].program == ProbeProgram::MiHeapReallocEntry);
+    CHECK(m["mi_heap_reallocf"].program == ProbeProgram::MiHeapReallocfEntry);
+    CHECK(m["mi_heap_reallocn"].program == ProbeProgram::MiHeapReallocnEntry);
+    CHECK(m["mi_heap_strdup"].program == ProbeProgram::MiHeapStrdupEntry);
+    CHECK(m["mi_heap_realpath"].program == ProbeProgram::MiHeapRealpathEntry);
+    CHECK(m["mi_heap_new"].program == ProbeProgram::MiHeapNewEntry);
+    CHECK(m["mi_heap_destroy"].program == ProbeProgram::MiHeapDestroyEntry);
+    CHECK_FALSE(m["mi_heap_destroy"].has_return);
+    CHECK(m["mi_heap_delete"].program == ProbeProgram::MiHeapDeleteEntry);
+    CHECK(m["mi_heap_set_default"].program == ProbeProgram::MiHeapSetDefaultEntry);
+    CHECK(m["mi_reallocf"].program == ProbeProgram::ReallocfEntry);
+    CHECK(m["mi_strdup"].program == ProbeProgram::StrdupEntry);
+    CHECK(m["mi_strndup"].program == ProbeProgram::StrdupEntry);
+    CHECK(m["mi_realpath"].program == ProbeProgram::RealpathEntry);
+    CHECK(m["mi_expand"].program == ProbeProgram::ExpandEntry);
+    auto j = plan(kJemalloc);
+    REQUIRE(j.count("xallocx"));
+    CHECK(j["xallocx"].program == ProbeProgram::XallocxEntry);
+    CHECK(j["xallocx"].has_return);
+}
+
 TEST_CASE("a function's code range comes from its FDE, also without a symbol", "[placement]") {
     auto img = ElfImage::open(kLibstdcxx);
     auto fn = img->function("_Znwm");

@@ -37,13 +37,45 @@ const char* program_name(ProbeProgram p) {
             return "sampled_alloc_entry";
         case ProbeProgram::SampledFreeEntry:
             return "sampled_free_entry";
+        case ProbeProgram::ReallocfEntry:
+            return "reallocf_entry";
+        case ProbeProgram::StrdupEntry:
+            return "strdup_entry";
+        case ProbeProgram::RealpathEntry:
+            return "realpath_entry";
+        case ProbeProgram::ExpandEntry:
+            return "expand_entry";
+        case ProbeProgram::XallocxEntry:
+            return "xallocx_entry";
+        case ProbeProgram::MiHeapNewEntry:
+            return "mi_heap_new_entry";
+        case ProbeProgram::MiHeapDestroyEntry:
+            return "mi_heap_destroy_entry";
+        case ProbeProgram::MiHeapDeleteEntry:
+            return "mi_heap_delete_entry";
+        case ProbeProgram::MiHeapSetDefaultEntry:
+            return "mi_heap_set_default_entry";
+        case ProbeProgram::MiHeapMallocEntry:
+            return "mi_heap_malloc_entry";
+        case ProbeProgram::MiHeapCallocEntry:
+            return "mi_heap_calloc_entry";
+        case ProbeProgram::MiHeapReallocEntry:
+            return "mi_heap_realloc_entry";
+        case ProbeProgram::MiHeapReallocfEntry:
+            return "mi_heap_reallocf_entry";
+        case ProbeProgram::MiHeapReallocnEntry:
+            return "mi_heap_reallocn_entry";
+        case ProbeProgram::MiHeapStrdupEntry:
+            return "mi_heap_strdup_entry";
+        case ProbeProgram::MiHeapRealpathEntry:
+            return "mi_heap_realpath_entry";
     }
     return "?";
 }
 
 const std::vector<AllocatorSymbol>& allocator_symbols() {
     using P = ProbeProgram;
-    constexpr unsigned DI = 1, SI = 2, DX = 4;
+    constexpr unsigned DI = 1, SI = 2, DX = 4, CX = 8;
     static const std::vector<AllocatorSymbol> table = {
         {"malloc", P::MallocEntry, true, DI, false},
         {"calloc", P::CallocEntry, true, DI | SI, false},
@@ -66,6 +98,8 @@ const std::vector<AllocatorSymbol>& allocator_symbols() {
         {"rallocx", P::ReallocEntry, true, DI | SI, false},
         {"sdallocx", P::FreeEntry, false, DI, true},
         {"dallocx", P::FreeEntry, false, DI, true},
+        // xallocx(ptr, size, extra, flags): resizes in place, never moves.
+        {"xallocx", P::XallocxEntry, true, DI | SI | DX, false},
         // tcmalloc's own names (gperftools/tcmalloc.h). Debian's libtcmalloc
         // makes most of them aliases of malloc, free, new...: those are
         // probed once, under the first name. Its debug builds define them
@@ -100,8 +134,11 @@ const std::vector<AllocatorSymbol>& allocator_symbols() {
         // in rdi), mi_calloc_aligned(n, size, align) calloc's,
         // mi_realloc_aligned(p, size, align) realloc's, mi_recalloc(p, n,
         // size) reallocarray's. Not probed: mi_new_realloc(n) (it calls
-        // mi_realloc, which counts it), mi_strdup/mi_strndup/mi_realpath and
-        // mi_heap_* (see docs/what-it-traces.md).
+        // mi_realloc, which counts it). mi_strdup/mi_strndup/mi_realpath
+        // allocate inside without calling a probed entry point: their block
+        // is taken at their return. Debian's mi_strdup jumps to
+        // mi_heap_strdup, mi_realloc to mi_heap_realloc...: a call through
+        // both is one call (bpf/heap.h, begin_call).
         {"mi_malloc", P::MallocEntry, true, DI, false},
         {"mi_zalloc", P::MallocEntry, true, DI, false},
         {"mi_malloc_small", P::MallocEntry, true, DI, false},
@@ -121,9 +158,8 @@ const std::vector<AllocatorSymbol>& allocator_symbols() {
         {"mi_posix_memalign", P::PosixMemalignEntry, true, DI | SI | DX, false},
         {"mi_realloc", P::ReallocEntry, true, DI | SI, false},
         {"mi_rezalloc", P::ReallocEntry, true, DI | SI, false},
-        // (BSD's reallocf: a failed one frees the block, which memtop then
-        // still counts, as after a failed realloc.)
-        {"mi_reallocf", P::ReallocEntry, true, DI | SI, false},
+        // BSD's reallocf: a failed one frees the block.
+        {"mi_reallocf", P::ReallocfEntry, true, DI | SI, false},
         {"mi_realloc_aligned", P::ReallocEntry, true, DI | SI, false},
         {"mi_realloc_aligned_at", P::ReallocEntry, true, DI | SI, false},
         {"mi_rezalloc_aligned", P::ReallocEntry, true, DI | SI, false},
@@ -138,6 +174,44 @@ const std::vector<AllocatorSymbol>& allocator_symbols() {
         {"mi_free_size", P::FreeEntry, false, DI, true},
         {"mi_free_aligned", P::FreeEntry, false, DI, true},
         {"mi_free_size_aligned", P::FreeEntry, false, DI, true},
+        {"mi_strdup", P::StrdupEntry, true, 0, false},
+        {"mi_strndup", P::StrdupEntry, true, 0, false},
+        {"mi_realpath", P::RealpathEntry, true, SI, false},
+        {"mi_expand", P::ExpandEntry, true, DI | SI, false},
+        // The heap API: mi_heap_X(heap, args of mi_X). Blocks of a heap
+        // memtop saw made carry it, so mi_heap_destroy can free them
+        // (bpf/heap.h). mi_heap_destroy and mi_heap_delete of NULL do nothing.
+        {"mi_heap_new", P::MiHeapNewEntry, true, 0, false},
+        {"mi_heap_new_in_arena", P::MiHeapNewEntry, true, 0, false},
+        {"mi_heap_destroy", P::MiHeapDestroyEntry, false, DI, true},
+        {"mi_heap_delete", P::MiHeapDeleteEntry, false, DI, true},
+        {"mi_heap_set_default", P::MiHeapSetDefaultEntry, false, DI, false},
+        {"mi_heap_malloc", P::MiHeapMallocEntry, true, DI | SI, false},
+        {"mi_heap_zalloc", P::MiHeapMallocEntry, true, DI | SI, false},
+        {"mi_heap_malloc_small", P::MiHeapMallocEntry, true, DI | SI, false},
+        {"mi_heap_zalloc_small", P::MiHeapMallocEntry, true, DI | SI, false},
+        {"mi_heap_malloc_aligned", P::MiHeapMallocEntry, true, DI | SI, false},
+        {"mi_heap_malloc_aligned_at", P::MiHeapMallocEntry, true, DI | SI, false},
+        {"mi_heap_zalloc_aligned", P::MiHeapMallocEntry, true, DI | SI, false},
+        {"mi_heap_zalloc_aligned_at", P::MiHeapMallocEntry, true, DI | SI, false},
+        {"mi_heap_calloc", P::MiHeapCallocEntry, true, DI | SI | DX, false},
+        {"mi_heap_mallocn", P::MiHeapCallocEntry, true, DI | SI | DX, false},
+        {"mi_heap_calloc_aligned", P::MiHeapCallocEntry, true, DI | SI | DX, false},
+        {"mi_heap_calloc_aligned_at", P::MiHeapCallocEntry, true, DI | SI | DX, false},
+        {"mi_heap_realloc", P::MiHeapReallocEntry, true, DI | SI | DX, false},
+        {"mi_heap_rezalloc", P::MiHeapReallocEntry, true, DI | SI | DX, false},
+        {"mi_heap_realloc_aligned", P::MiHeapReallocEntry, true, DI | SI | DX, false},
+        {"mi_heap_realloc_aligned_at", P::MiHeapReallocEntry, true, DI | SI | DX, false},
+        {"mi_heap_rezalloc_aligned", P::MiHeapReallocEntry, true, DI | SI | DX, false},
+        {"mi_heap_rezalloc_aligned_at", P::MiHeapReallocEntry, true, DI | SI | DX, false},
+        {"mi_heap_reallocf", P::MiHeapReallocfEntry, true, DI | SI | DX, false},
+        {"mi_heap_reallocn", P::MiHeapReallocnEntry, true, DI | SI | DX | CX, false},
+        {"mi_heap_recalloc", P::MiHeapReallocnEntry, true, DI | SI | DX | CX, false},
+        {"mi_heap_recalloc_aligned", P::MiHeapReallocnEntry, true, DI | SI | DX | CX, false},
+        {"mi_heap_recalloc_aligned_at", P::MiHeapReallocnEntry, true, DI | SI | DX | CX, false},
+        {"mi_heap_strdup", P::MiHeapStrdupEntry, true, DI, false},
+        {"mi_heap_strndup", P::MiHeapStrdupEntry, true, DI, false},
+        {"mi_heap_realpath", P::MiHeapRealpathEntry, true, DI | DX, false},
         // operator new / new[]: plain, nothrow, aligned, aligned nothrow. No
         // return probe: it would break unwinding of bad_alloc (bpf/heap.h).
         {"_Znwm", P::NewEntry, false, DI, false},
@@ -189,9 +263,9 @@ namespace {
 // Argument registers and every alias whose write clobbers them.
 bool clobbers_args(x86_reg r, unsigned arg_regs) {
     static const std::map<x86_reg, unsigned> alias = {
-        {X86_REG_RDI, 1}, {X86_REG_EDI, 1}, {X86_REG_DI, 1},  {X86_REG_DIL, 1}, {X86_REG_RSI, 2},
-        {X86_REG_ESI, 2}, {X86_REG_SI, 2},  {X86_REG_SIL, 2}, {X86_REG_RDX, 4}, {X86_REG_EDX, 4},
-        {X86_REG_DX, 4},  {X86_REG_DL, 4},  {X86_REG_DH, 4},
+        {X86_REG_RDI, 1}, {X86_REG_EDI, 1}, {X86_REG_DI, 1},  {X86_REG_DIL, 1}, {X86_REG_RSI, 2}, {X86_REG_ESI, 2},
+        {X86_REG_SI, 2},  {X86_REG_SIL, 2}, {X86_REG_RDX, 4}, {X86_REG_EDX, 4}, {X86_REG_DX, 4},  {X86_REG_DL, 4},
+        {X86_REG_DH, 4},  {X86_REG_RCX, 8}, {X86_REG_ECX, 8}, {X86_REG_CX, 8},  {X86_REG_CL, 8},  {X86_REG_CH, 8},
     };
     auto it = alias.find(r);
     return it != alias.end() && (it->second & arg_regs);

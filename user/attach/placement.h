@@ -34,6 +34,24 @@ enum class ProbeProgram {
     ExceptionEntry,     // __cxa_allocate_exception: an operator new in flight is throwing
     SampledAllocEntry,  // memtop_sampled_alloc of the preloaded sampler (user/sampler/sampler.c)
     SampledFreeEntry,   // memtop_sampled_free of the preloaded sampler
+    ReallocfEntry,      // realloc's arguments; a failed call frees the block (mi_reallocf)
+    StrdupEntry,        // mi_strdup, mi_strndup: the size is the result's length + 1
+    RealpathEntry,      // mi_realpath(name, resolved): a block only when resolved is NULL
+    ExpandEntry,        // mi_expand(ptr, size): resizes in place, returns ptr or NULL
+    XallocxEntry,       // jemalloc's xallocx(ptr, size, extra, flags): resizes in place, returns the real size
+    // mimalloc's heap API (full BPF build, Linux 5.13+): the heap in rdi,
+    // then the arguments of the plain call.
+    MiHeapNewEntry,         // mi_heap_new: the heap it returns
+    MiHeapDestroyEntry,     // mi_heap_destroy: frees every block of the heap
+    MiHeapDeleteEntry,      // mi_heap_delete: the heap's blocks go to the backing heap
+    MiHeapSetDefaultEntry,  // mi_heap_set_default: the heap plain calls use
+    MiHeapMallocEntry,
+    MiHeapCallocEntry,
+    MiHeapReallocEntry,
+    MiHeapReallocfEntry,
+    MiHeapReallocnEntry,
+    MiHeapStrdupEntry,
+    MiHeapRealpathEntry,
 };
 
 const char* program_name(ProbeProgram p);

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "kernel/libbpf_log.h"
 #include "kernel/tracer.h"
@@ -40,16 +42,43 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
     // whichever variants share it. Attached as entry probes at those offsets.
     bpf_program* ret_site_prog = program_of(ProgramRole::AllocatorRetSite, {});
     std::map<uint64_t, const ProbeSite*> ret_sites;
+    // The mimalloc object's programs load at the first file that needs them.
+    std::vector<bool> wanted(kProgramCount, false);
+    bool wants_mimalloc = false;
+    for (const auto& site : lib.sites) {
+        size_t i = spec_of(ProgramRole::AllocatorEntry, site.program);
+        if (site.forwards_to.empty() && site.not_traced.empty() && i < kProgramCount && on_demand(kPrograms[i].needs))
+            wants_mimalloc = wanted[i] = true;
+    }
+    const std::string& mimalloc_why = wants_mimalloc ? load_mimalloc(wanted) : mimalloc_error_;
+    bpf_program* mi_ret_prog = program_of(ProgramRole::MimallocReturn, {});
+    std::map<std::string, std::vector<std::string>> no_program;  // why not -> sites whose program is not loaded
     for (const auto& site : lib.sites) {
         if (!site.forwards_to.empty()) continue;
         if (!site.not_traced.empty()) {
             lib.not_traced.push_back(site.symbol + ": " + site.not_traced);
             continue;
         }
-        groups[program_of(ProgramRole::AllocatorEntry, site.program)].push_back(&site);
-        if (site.has_return && !is_session(site.program)) groups[ret_prog].push_back(&site);
+        bpf_program* prog = program_of(ProgramRole::AllocatorEntry, site.program);
+        if (!prog) {
+            // mimalloc's heap API: counted only where mi_heap_destroy can
+            // free a heap's blocks (docs/limits.md).
+            no_program[!mimalloc_why.empty() ? mimalloc_why
+                                             : "counted exactly only with bpf_for_each_map_elem (Linux 5.13) "
+                                               "(mimalloc's heap API: mi_heap_destroy frees a heap's blocks at once)"]
+                .push_back(site.symbol);
+            continue;
+        }
+        size_t i = spec_of(ProgramRole::AllocatorEntry, site.program);
+        groups[prog].push_back(&site);
+        bpf_program* ret = on_demand(kPrograms[i].needs) ? mi_ret_prog : ret_prog;
+        if (site.has_return && !is_session(site.program)) groups[ret].push_back(&site);
         for (uint64_t off : site.return_sites) ret_sites.emplace(off, &site);
     }
+    for (const auto& [why, symbols] : no_program)
+        lib.not_traced.push_back(
+            symbols.front() +
+            (symbols.size() > 1 ? " and " + std::to_string(symbols.size() - 1) + " more functions" : "") + ": " + why);
     if (groups.empty())
         throw MemtopError(kExitAttach, "attach to " + shown_path + " (" + who +
                                            "): it defines none of the allocator functions memtop traces "
@@ -83,7 +112,8 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
     };
     std::vector<Group> plan;
     for (const auto& [prog, sites] : groups) {
-        Group g{prog, prog == ret_prog, {}, sites, prog != ret_prog && is_session(sites.front()->program)};
+        bool ret = prog == ret_prog || prog == mi_ret_prog;
+        Group g{prog, ret, {}, sites, !ret && is_session(sites.front()->program)};
         for (const auto* s : sites) g.offsets.push_back(s->file_offset);
         plan.push_back(std::move(g));
     }

@@ -17,6 +17,7 @@ enum class ProgramRole {
     AllocatorEntry,    // uprobe at an allocator's entry, one per argument layout
     AllocatorReturn,   // uretprobe of every allocation
     AllocatorRetSite,  // uprobe on the ret instructions of an operator new (NewOwnEntry)
+    MimallocReturn,    // uretprobe of the calls of the mimalloc object's entry programs
     Tracepoint,        // attached once at load
     Iterator,          // run by user space before each report
 };
@@ -28,7 +29,16 @@ enum class ProgramNeeds {
     GrowthStacks,  // --fault-sample > 0, bpf_loop and bpf_find_vma (5.17)
     Mappings,      // syscall tracepoints and bpf_task_pt_regs (5.15), not --no-mappings
     ExactRss,      // per-CPU resident-memory counters that can be summed (6.2+)
+    // In the mimalloc object (bpf/mimalloc.bpf.c, full build only), loaded
+    // at the attach of the first file that defines one of their symbols:
+    Mimalloc,  // entry points some allocators add (mi_strdup, mi_expand, xallocx, ...)
+    MiHeaps,   // mimalloc's heap API: also bpf_for_each_map_elem (5.13) frees a destroyed heap's blocks
 };
+
+// Not in memtop's object but in the mimalloc object, loaded on demand.
+constexpr bool on_demand(ProgramNeeds n) {
+    return n == ProgramNeeds::Mimalloc || n == ProgramNeeds::MiHeaps;
+}
 
 struct ProgramSpec {
     const char* name;  // as in bpf/ (and the skeleton)
@@ -51,8 +61,26 @@ inline constexpr ProgramSpec kPrograms[] = {
     {"exception_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ExceptionEntry},
     {"sampled_alloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::SampledAllocEntry},
     {"sampled_free_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::SampledFreeEntry},
+    {"reallocf_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Mimalloc, ProbeProgram::ReallocfEntry},
+    {"strdup_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Mimalloc, ProbeProgram::StrdupEntry},
+    {"realpath_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Mimalloc, ProbeProgram::RealpathEntry},
+    {"expand_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Mimalloc, ProbeProgram::ExpandEntry},
+    {"xallocx_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Mimalloc, ProbeProgram::XallocxEntry},
+    {"mi_heap_new_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapNewEntry},
+    {"mi_heap_destroy_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapDestroyEntry},
+    {"mi_heap_delete_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapDeleteEntry},
+    {"mi_heap_set_default_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps,
+     ProbeProgram::MiHeapSetDefaultEntry},
+    {"mi_heap_malloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapMallocEntry},
+    {"mi_heap_calloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapCallocEntry},
+    {"mi_heap_realloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapReallocEntry},
+    {"mi_heap_reallocf_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapReallocfEntry},
+    {"mi_heap_reallocn_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapReallocnEntry},
+    {"mi_heap_strdup_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapStrdupEntry},
+    {"mi_heap_realpath_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapRealpathEntry},
     {"alloc_return", ProgramRole::AllocatorReturn, ProgramNeeds::Always, {}},
     {"alloc_ret_site", ProgramRole::AllocatorRetSite, ProgramNeeds::Always, {}},
+    {"mi_alloc_return", ProgramRole::MimallocReturn, ProgramNeeds::Mimalloc, {}},
     {"process_exec", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},
     {"process_exit", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},
     {"rss_stat", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},
@@ -79,6 +107,19 @@ constexpr bool session_entry(const ProgramSpec& p) {
         case ProbeProgram::ReallocarrayEntry:
         case ProbeProgram::MemalignEntry:
         case ProbeProgram::PosixMemalignEntry:
+        case ProbeProgram::ReallocfEntry:
+        case ProbeProgram::StrdupEntry:
+        case ProbeProgram::RealpathEntry:
+        case ProbeProgram::ExpandEntry:
+        case ProbeProgram::XallocxEntry:
+        case ProbeProgram::MiHeapNewEntry:
+        case ProbeProgram::MiHeapMallocEntry:
+        case ProbeProgram::MiHeapCallocEntry:
+        case ProbeProgram::MiHeapReallocEntry:
+        case ProbeProgram::MiHeapReallocfEntry:
+        case ProbeProgram::MiHeapReallocnEntry:
+        case ProbeProgram::MiHeapStrdupEntry:
+        case ProbeProgram::MiHeapRealpathEntry:
             return true;
         default:
             return false;

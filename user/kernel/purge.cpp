@@ -82,6 +82,8 @@ void purge_instances(const KernelMaps& maps, const std::vector<EndedInstance>& i
     std::unordered_set<uint64_t> referenced;
     purge_aggregates<memtop_agg_val>(maps.aggs, heap_of, referenced);
     purge_records<memtop_alloc_val>(maps.allocs, heap_of);
+    purge_records<memtop_mi_tag>(maps.mi_blocks, heap_of);
+    purge_records<uint64_t>(maps.mi_heaps, heap_of);
     purge_aggregates<memtop_growth_val>(maps.growth, growth_of, referenced);
     purge_records<memtop_alloc_val>(maps.mapped, mappings_of);
     purge_records<uint64_t>(maps.mapped_ends, mappings_of);

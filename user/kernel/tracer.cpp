@@ -34,6 +34,7 @@ namespace memtop {
 static_assert(sizeof(memtop_stack) == 8 + 8 * MEMTOP_MAX_FRAMES);
 static_assert(sizeof(memtop_alloc_key) == 16);
 static_assert(sizeof(memtop_alloc_val) == 24);
+static_assert(sizeof(memtop_mi_tag) == 16);
 static_assert(sizeof(memtop_agg_key) == 24);
 static_assert(sizeof(memtop_agg_val) == 48);
 static_assert(sizeof(memtop_proc) == 56);
@@ -91,6 +92,7 @@ void size_maps(bpf_object* obj, const MapSizes& sizes) {
         {"mapped", sizes.mappings},  {"mapped_ends", sizes.mappings},
         {"mapped_aggs", sizes.aggs}, {"map_procs", sizes.procs},
         {"py_stacks", sizes.stacks}, {"targets", sizes.procs},
+        {"mi_blocks", sizes.allocs},
     };
     for (const auto& t : table)
         if (bpf_map* m = bpf_object__find_map_by_name(obj, t.name)) bpf_map__set_max_entries(m, t.size);
@@ -130,6 +132,10 @@ bool Tracer::needed(ProgramNeeds needs) const {
             return mappings_;
         case ProgramNeeds::ExactRss:
             return exact_rss_possible_;
+        case ProgramNeeds::Mimalloc:
+            return true;  // when the mimalloc object loads (load_mimalloc)
+        case ProgramNeeds::MiHeaps:
+            return mi_heaps_;
     }
     return false;
 }
@@ -317,6 +323,8 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     maps_.py_procs = map_fd(obj_, "py_procs");
     maps_.py_stacks = map_fd(obj_, "py_stacks");
     maps_.py_procs_gen = map_fd(obj_, "py_procs_gen");
+    maps_.mi_blocks = map_fd(obj_, "mi_blocks");
+    maps_.mi_heaps = map_fd(obj_, "mi_heaps");
     if (mappings_) {
         maps_.mapped = map_fd(obj_, "mapped");
         maps_.mapped_ends = map_fd(obj_, "mapped_ends");

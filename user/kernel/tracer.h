@@ -127,6 +127,10 @@ private:
     int load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Skel*), const TracerConfig& config);
     void attach_tracepoints();
     bool needed(ProgramNeeds needs) const;
+    // Loads the programs of the mimalloc object (bpf/mimalloc.bpf.c) among
+    // wanted (by kPrograms index) not loaded yet, on the maps of the loaded
+    // object, at the attach that needs them: "" or why not.
+    const std::string& load_mimalloc(const std::vector<bool>& wanted);
     void sum_rss_exactly() const;
 
     // Events for the session, but unwind-table requests are the tables' own.
@@ -169,6 +173,9 @@ private:
     double growth_weight_ = 0;
     bool mappings_ = false;
     bool exact_rss_possible_ = false;
+    bool mi_heaps_ = false;         // mimalloc's heap API programs load (ProgramNeeds::MiHeaps)
+    bool mimalloc_probed_ = false;  // mi_heaps_ known
+    std::string mimalloc_error_;    // why the mimalloc object did not load; empty: it did, or not tried
     std::string unwinder_error_;
     std::string mappings_why_not_;
     bool use_multi_ = false;
@@ -176,6 +183,7 @@ private:
 
     // Owned handles, released in reverse order before the skeleton.
     std::unique_ptr<SkeletonOwner> skeleton_;
+    std::vector<std::unique_ptr<SkeletonOwner>> mimalloc_;  // its programs, on skeleton_'s maps
     std::vector<LinkPtr> links_;
     std::vector<UniqueFd> multi_links_;
     LinkPtr rss_iter_;
