@@ -22,6 +22,13 @@ void StackNamer::snapshot(uint32_t pid, uint32_t epoch) {
     // throw away the snapshot of its exit stop, and a final report read
     // late (a busy host, a slow guest) named none of its frames.
     if (!maps || maps->empty()) return;
+    // Epoch 0 is no heap instance (a growth or mapping stack, keyed by pid):
+    // the maps it reads are those of the image a kept snapshot was taken
+    // for (an exec erases that, exec()), so the snapshot keeps its instance.
+    // Relabelled 0, a heap instance's stacks found no maps once the process
+    // had ended: a mapping stack's event read after -- CMD's exit stop
+    // undid the exit stop's snapshot.
+    if (auto old = maps_.find(pid); epoch == 0 && old != maps_.end()) epoch = old->second.epoch;
     maps_[pid] = {epoch, std::move(*maps), Clock::now()};
     // JIT code is named by the process's perf map: read it (what was
     // appended to it) now, while the process and the file exist. A JIT may

@@ -115,3 +115,23 @@ TEST_CASE("a stack named without maps says why in the report", "[stack_namer]") 
     CHECK(many.symbol_files.back().problem ==
           "not read for 12 more process instances: they ended before memtop read them");
 }
+
+// A growth or mapping stack (instance 0, keyed by pid) read after -- CMD's
+// exit stop took its snapshot, while the process still lived: the fresh
+// maps are the same image's, and the heap instance's stacks must still be
+// named from them once the process is gone.
+TEST_CASE("a snapshot for a pid's growth or mapping stacks keeps the heap instance it was taken for", "[stack_namer]") {
+    FixtureProcess p(FIXTURE_O0);
+    const int pid = p.pid();
+    const uint64_t address = p.at("cxx_method").address;
+    StackNamer namer;
+    namer.snapshot(static_cast<uint32_t>(pid), 9);  // the exit stop
+    namer.snapshot(static_cast<uint32_t>(pid), 0);  // a mapping stack's event, read late
+    REQUIRE(p.exit_and_wait() == 0);
+
+    Report r = report_of(pid, 9, address);
+    namer.name(r);
+    REQUIRE(r.stacks[0].frames.size() == 1);
+    CHECK(r.stacks[0].frames[0].function == "fixture::Widget<int>::compute(int) const");
+    CHECK(maps_note(r, pid).empty());
+}
