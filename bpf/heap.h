@@ -23,6 +23,7 @@
 #include "stack.h"
 #include "sample.h"
 #include "python_frames.h"
+#include "pymalloc_domain.h"
 
 /* How far below operator new's entry sp its inner allocation may start:
  * libstdc++'s new and its nothrow/aligned wrappers use a few words. */
@@ -212,6 +213,11 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 	st->old_found = 0;
 	st->adopt_sp = 0;
 	st->size = size;
+#ifndef MEMTOP_COMPAT
+	/* A Python block over 512 bytes: its malloc adopts it (pymalloc.h). */
+	st->py_adopted = st->py_adopt && (kind == MEMTOP_KIND_MALLOC || kind == MEMTOP_KIND_CALLOC);
+	st->py_adopt = 0;
+#endif
 	/* Decided before the walk: an unsampled call takes none. */
 	st->sampled = sample_call(st, size);
 	*want_return = 1;
@@ -542,6 +548,16 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 s
 			st->old_size = old.size;
 			st->old_stack_id = old.stack_id;
 		}
+#ifndef MEMTOP_COMPAT
+		/* A block of Python's domain (PyMem_RawRealloc under PyMem_Realloc):
+		 * its new block stays in the domain. */
+		else if (p && st->py_on && py_take(tgid, ptr, &old)) {
+			st->old_found = 1;
+			st->old_size = old.size;
+			st->old_stack_id = old.stack_id;
+			st->py_adopted = 1;
+		}
+#endif
 	}
 	return RETURN_WANTED(want);
 }
@@ -594,7 +610,13 @@ int BPF_KPROBE(free_entry, __u64 ptr)
 	if (temporary)
 		st->last_alloc = 0;
 	struct memtop_alloc_val old;
-	take_alloc(p, tgid, ptr, &old, temporary);
+	if (take_alloc(p, tgid, ptr, &old, temporary))
+		return 0;
+#ifndef MEMTOP_COMPAT
+	/* A Python-domain block that reached glibc (pymalloc_domain.h). */
+	if (st && st->py_on)
+		py_forget(tgid, ptr);
+#endif
 	return 0;
 }
 
@@ -669,8 +691,15 @@ static __always_inline int finish_call(struct pt_regs *ctx, __u64 ret)
 		if (!ret) {
 			/* size 0 freed the block (glibc); otherwise realloc failed and
 			 * the old block is still live: give it back its record. */
-			if (st->size && st->old_found)
+			if (st->size && st->old_found) {
+#ifndef MEMTOP_COMPAT
+				if (st->py_adopted) {
+					py_record(tgid, st->arg_ptr, st->old_size, st->old_stack_id);
+					return 0;
+				}
+#endif
 				record_alloc(tgid, st->arg_ptr, st->old_size, st->old_stack_id, NULL, 1);
+			}
 			return 0;
 		}
 		if (!st->sampled) {
@@ -682,6 +711,17 @@ static __always_inline int finish_call(struct pt_regs *ctx, __u64 ret)
 		if (!ret)
 			return 0;
 	}
+#ifndef MEMTOP_COMPAT
+	if (st->py_adopted) {
+		struct memtop_proc *p = get_proc(tgid);
+		if (p) {
+			store_stack(&st->stack_id, &st->stack, tgid, p);
+			py_record(tgid, addr, st->size, st->stack_id);
+		}
+		st->last_alloc = addr;
+		return 0;
+	}
+#endif
 	record_alloc(tgid, addr, st->size, st->stack_id, &st->stack, 0);
 	st->last_alloc = addr;
 	return 0;

@@ -35,10 +35,15 @@ int python_pid(const json& report) {
     return -1;
 }
 
-// The stack of pid whose `field` is `bytes`.
+// The stack of pid whose `field` is `bytes`: a heap stack, or a stack of
+// Python's object-allocator domain (bytearray's buffer is asked of
+// PyObject_Realloc, so it is the domain's: bpf/pymalloc.h).
 const json* stack_where(const json& report, int pid, const char* field, long long bytes) {
     for (const json* s : stacks_of(report, pid))
         if ((*s)[field] == bytes) return s;
+    if (report.contains("python"))
+        for (const auto& s : report["python"]["stacks"])
+            if (s["pid"] == pid && s[field] == bytes) return &s;
     return nullptr;
 }
 

@@ -19,6 +19,7 @@ enum class ProgramRole {
     AllocatorRetSite,  // uprobe on the ret instructions of an operator new (NewOwnEntry)
     Tracepoint,        // attached once at load
     Iterator,          // run by user space before each report
+    PythonAllocator,   // pymalloc's sites and functions in a CPython (Tracer::watch_python)
 };
 
 // What must be on for the program to load and run. Programs that need more
@@ -28,6 +29,7 @@ enum class ProgramNeeds {
     GrowthStacks,  // --fault-sample > 0, bpf_loop and bpf_find_vma (5.17)
     Mappings,      // syscall tracepoints and bpf_task_pt_regs (5.15), not --no-mappings
     ExactRss,      // per-CPU resident-memory counters that can be summed (6.2+)
+    PythonDomain,  // uprobe_multi links (6.6), whose cookies carry each site's recipe
 };
 
 struct ProgramSpec {
@@ -61,6 +63,8 @@ inline constexpr ProgramSpec kPrograms[] = {
     {"brk_enter", ProgramRole::Tracepoint, ProgramNeeds::Mappings, {}},
     {"brk_exit", ProgramRole::Tracepoint, ProgramNeeds::Mappings, {}},
     {"rss_exact", ProgramRole::Iterator, ProgramNeeds::ExactRss, {}},
+    {"py_site", ProgramRole::PythonAllocator, ProgramNeeds::PythonDomain, {}},
+    {"py_new_pool_return", ProgramRole::PythonAllocator, ProgramNeeds::PythonDomain, {}},
 };
 inline constexpr size_t kProgramCount = std::size(kPrograms);
 
