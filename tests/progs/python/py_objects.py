@@ -6,25 +6,22 @@
 # `for` line.
 #
 # With --tracemalloc it starts tracemalloc first and prints, after app()
-# returns, `traced <current> <peak>` and the top line of
-# snapshot.statistics('lineno') taken while the list is still alive:
-# `top <file>:<line> <size> <count>`.
-# With --keep the list stays alive until the end (for -p: "ready <pid>",
-# then a line on stdin, allocate, "done", wait for EOF).
+# returns, `traced <current> <peak>`; then (with --wait, after one more line
+# on stdin, once the test has read memtop's figures) the top line of
+# snapshot.statistics('lineno'), taken while the list is still alive:
+# `top <file>:<line> <size> <count>`. Taking the snapshot allocates far more
+# than app() (a tuple per trace), which tracemalloc does not count.
+# With --keep the list stays alive until the end. With --wait: "ready
+# <pid>", a line on stdin, allocate, ("measured", a line,) "done", EOF.
 import sys
 
 KEEP = []
 
 
-def app(snapshot):
+def app():
     lt = []
     for i in range(0, 100000):  # @line py_ints
-        lt.append(i)
-    if snapshot:
-        import tracemalloc
-        top = tracemalloc.take_snapshot().statistics("lineno")[0]
-        frame = top.traceback[0]
-        print("top %s:%d %d %d" % (frame.filename, frame.lineno, top.size, top.count), flush=True)
+        lt.append(i)  # @line py_append
     if "--keep" in sys.argv:
         KEEP.append(lt)
 
@@ -37,10 +34,16 @@ if "--wait" in sys.argv:
     import os
     print("ready %d" % os.getpid(), flush=True)
     sys.stdin.readline()
-app(traced)
+app()
 if traced:
     current, peak = tracemalloc.get_traced_memory()
     print("traced %d %d" % (current, peak), flush=True)
+    if "--wait" in sys.argv:
+        print("measured", flush=True)
+        sys.stdin.readline()
+    top = tracemalloc.take_snapshot().statistics("lineno")[0]
+    frame = top.traceback[0]
+    print("top %s:%d %d %d" % (frame.filename, frame.lineno, top.size, top.count), flush=True)
     tracemalloc.stop()
 if "--wait" in sys.argv:
     print("done", flush=True)
