@@ -95,6 +95,11 @@ struct call_state {
 #ifndef MEMTOP_COMPAT
 	__u32 py_gen; /* py_procs_gen + 1 when py_on was looked up (python_frames.h) */
 	__u32 py_on;  /* this thread's process is a CPython in py_procs */
+	/* Python's object-allocator domain (pymalloc_domain.h): the next
+	 * outermost allocator call is PyMem_RawMalloc's for a Python block over
+	 * 512 bytes (py_adopt); the call in flight is one (py_adopted). */
+	__u32 py_adopt;
+	__u32 py_adopted;
 	struct unwind_scratch scratch;
 #endif
 };
@@ -277,11 +282,17 @@ static __always_inline void emit(__u32 type, __u32 tgid, const struct memtop_pro
 		e->heap_peak_bytes = p->heap_peak_bytes;
 		e->allocs_total = p->allocs_total;
 		e->frees_total = p->frees_total;
+		e->py_bytes = p->py_bytes;
+		e->py_peak_bytes = p->py_peak_bytes;
+		e->py_allocs_total = p->py_allocs_total;
+		e->py_frees_total = p->py_frees_total;
 		__builtin_memcpy(e->comm, p->comm, sizeof(e->comm));
 	} else {
 		e->epoch = 0;
 		e->heap_bytes = e->heap_peak_bytes = 0;
 		e->allocs_total = e->frees_total = 0;
+		e->py_bytes = e->py_peak_bytes = 0;
+		e->py_allocs_total = e->py_frees_total = 0;
 		bpf_get_current_comm(e->comm, sizeof(e->comm)); /* events fire in the process's own context */
 	}
 	if (r) {

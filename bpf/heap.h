@@ -23,6 +23,7 @@
 #include "stack.h"
 #include "sample.h"
 #include "python_frames.h"
+#include "pymalloc_domain.h"
 
 /* How far below operator new's entry sp its inner allocation may start:
  * libstdc++'s new and its nothrow/aligned wrappers use a few words. */
@@ -217,6 +218,11 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 	st->heap = st->mi_default_heap;
 	st->old_heap = 0;
 	st->flags = 0;
+#ifndef MEMTOP_COMPAT
+	/* A Python block over 512 bytes: its malloc adopts it (pymalloc.h). */
+	st->py_adopted = st->py_adopt && (kind == MEMTOP_KIND_MALLOC || kind == MEMTOP_KIND_CALLOC);
+	st->py_adopt = 0;
+#endif
 	/* Decided before the walk: an unsampled call takes none. */
 	st->sampled = sample_call(st, size);
 	*want_return = 1;
@@ -629,6 +635,16 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 s
 			/* Resized in place or failed, the block stays in its heap. */
 			st->old_heap = mi_untag(p, tgid, ptr, old.birth_ns);
 		}
+#ifndef MEMTOP_COMPAT
+		/* A block of Python's domain (PyMem_RawRealloc under PyMem_Realloc):
+		 * its new block stays in the domain. */
+		else if (p && st->py_on && py_take(tgid, ptr, &old)) {
+			st->old_found = 1;
+			st->old_size = old.size;
+			st->old_stack_id = old.stack_id;
+			st->py_adopted = 1;
+		}
+#endif
 	}
 	return RETURN_WANTED(want);
 }
@@ -681,8 +697,15 @@ int BPF_KPROBE(free_entry, __u64 ptr)
 	if (temporary)
 		st->last_alloc = 0;
 	struct memtop_alloc_val old;
-	take_alloc(p, tgid, ptr, &old, temporary);
+	int found = take_alloc(p, tgid, ptr, &old, temporary);
 	mi_untag(p, tgid, ptr, 0);
+	if (found)
+		return 0;
+#ifndef MEMTOP_COMPAT
+	/* A Python-domain block that reached glibc (pymalloc_domain.h). */
+	if (st && st->py_on)
+		py_forget(tgid, ptr);
+#endif
 	return 0;
 }
 
@@ -837,9 +860,16 @@ static __always_inline int record_return(struct call_state *st, __u32 tgid, __u6
 			/* size 0 freed the block (glibc); otherwise realloc failed and
 			 * the old block is still live: give it back its record (a
 			 * failed reallocf, which freed it, ends in mimalloc.h). */
-			if (st->size && st->old_found)
+			if (st->size && st->old_found) {
+#ifndef MEMTOP_COMPAT
+				if (st->py_adopted) {
+					py_record(tgid, st->arg_ptr, st->old_size, st->old_stack_id);
+					return 0;
+				}
+#endif
 				record_alloc(tgid, st->arg_ptr, st->old_size, st->old_stack_id, NULL, 1,
 				             st->old_heap);
+			}
 			return 0;
 		}
 		if (!st->sampled) {
@@ -853,6 +883,17 @@ static __always_inline int record_return(struct call_state *st, __u32 tgid, __u6
 		if (!ret)
 			return 0;
 	}
+#ifndef MEMTOP_COMPAT
+	if (st->py_adopted) {
+		struct memtop_proc *p = get_proc(tgid);
+		if (p) {
+			store_stack(&st->stack_id, &st->stack, tgid, p);
+			py_record(tgid, addr, st->size, st->stack_id);
+		}
+		st->last_alloc = addr;
+		return 0;
+	}
+#endif
 	record_alloc(tgid, addr, st->size, st->stack_id, &st->stack, 0, heap);
 	st->last_alloc = addr;
 	return 0;

@@ -19,6 +19,7 @@
 #ifndef MEMTOP_COMPAT
 #include "growth.h"
 #include "mappings.h"
+#include "pymalloc.h"
 #endif
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

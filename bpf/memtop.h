@@ -110,7 +110,48 @@ struct memtop_proc {
 	__u64 allocs_total;
 	__u64 frees_total;
 	char comm[16];
+	/* Python's object allocator (bpf/pymalloc.h): blocks pymalloc serves
+	 * (1..512 bytes), apart from the heap above. */
+	__s64 py_bytes;
+	__s64 py_peak_bytes;
+	__u64 py_allocs_total;
+	__u64 py_frees_total;
 };
+
+/* pymalloc probe recipes (bpf/pymalloc.h), in the uprobe's cookie:
+ * bits 0-3 the kind, 4-7 the register holding the value (0: the immediate),
+ * 8-31 the immediate, 32-63 the address of pymalloc's usedpools array (a
+ * non-PIE executable's: the address is the file's). */
+enum memtop_pym_kind {
+	MEMTOP_PYM_MALLOC_SITE = 1, /* inlined check of a malloc: the size */
+	MEMTOP_PYM_FREE_SITE = 2,   /* inlined check of a free: the block */
+	MEMTOP_PYM_MALLOC_FN = 3,   /* pymalloc's malloc function: size in rsi */
+	MEMTOP_PYM_FREE_FN = 4,     /* pymalloc's free function: block in rsi */
+};
+enum memtop_pym_reg {
+	MEMTOP_PYM_REG_RAX = 1,
+	MEMTOP_PYM_REG_RBX,
+	MEMTOP_PYM_REG_RCX,
+	MEMTOP_PYM_REG_RDX,
+	MEMTOP_PYM_REG_RSI,
+	MEMTOP_PYM_REG_RDI,
+	MEMTOP_PYM_REG_RBP,
+	MEMTOP_PYM_REG_R8,
+	MEMTOP_PYM_REG_R9,
+	MEMTOP_PYM_REG_R10,
+	MEMTOP_PYM_REG_R11,
+	MEMTOP_PYM_REG_R12,
+	MEMTOP_PYM_REG_R13,
+	MEMTOP_PYM_REG_R14,
+	MEMTOP_PYM_REG_R15,
+};
+#define MEMTOP_PYM_SMALL_MAX 512 /* pymalloc's SMALL_REQUEST_THRESHOLD */
+#define MEMTOP_PYM_COOKIE(kind, reg, imm, pools) \
+	((__u64)(kind) | ((__u64)(reg) << 4) | ((__u64)((imm)&0xffffff) << 8) | ((__u64)(pools) << 32))
+#define MEMTOP_PYM_COOKIE_KIND(c)  ((__u32)((c)&0xf))
+#define MEMTOP_PYM_COOKIE_REG(c)   ((__u32)(((c) >> 4) & 0xf))
+#define MEMTOP_PYM_COOKIE_IMM(c)   (((c) >> 8) & 0xffffff)
+#define MEMTOP_PYM_COOKIE_POOLS(c) ((c) >> 32)
 
 /* Counted, never silent: indexes into the per-CPU `counters` array, one per
  * line of lost_counters.def (what each means is said there). */
@@ -204,6 +245,10 @@ struct memtop_event {
 	__s64 mapped_bytes;          /* EXIT: anonymous memory mapped (bpf/mappings.h) */
 	__s64 mapped_peak_bytes;     /* EXIT: and its peak */
 	__u64 stack_id;              /* NEW_PY_STACK: the py_stacks entry */
+	__s64 py_bytes;              /* EXIT: the Python domain (bpf/pymalloc.h) */
+	__s64 py_peak_bytes;
+	__u64 py_allocs_total;
+	__u64 py_frees_total;
 };
 
 /* Resident memory of one process, from kmem:rss_stat: the kernel's own

@@ -30,6 +30,9 @@ TEST_CASE("python3.11's inlined pymalloc sites are found, with the call's argume
     }
     CHECK(plan.impl[int(PymallocOp::Malloc)] == 0x4fb450);
     CHECK(plan.impl[int(PymallocOp::Free)] == 0x500fe0);
+    // `mov 0x959d20(,%rax,8),%rdx` and `call 4fb540` in pymalloc's malloc.
+    CHECK(plan.usedpools == 0x959d20);
+    CHECK(plan.new_pool == 0x4fb540);
     size_t mallocs = plan.count(PymallocOp::Malloc), frees = plan.count(PymallocOp::Free);
     WARN("python3.11: " << mallocs << " malloc sites (" << plan.count(PymallocOp::Malloc, true) << " decoded), "
                         << frees << " free sites (" << plan.count(PymallocOp::Free, true) << " decoded), "

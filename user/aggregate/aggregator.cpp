@@ -186,6 +186,10 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
         r.lines = LineReport{*opt_.lines_file, "", {}};
         for (const auto& s : candidates)
             if (s.stack_id) r.line_stacks.push_back(report_stack(s, k));
+        // Python's object-allocator domain too: a Python line's objects
+        // (bpf/pymalloc.h) are what memory_profiler's table is about.
+        for (const auto& s : k.python_stacks)
+            if (s.stack_id) r.line_stacks.push_back(report_stack(s, k));
     }
     if (m.all_stacks)
         for (const auto& s : candidates)
@@ -213,6 +217,12 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
     };
     for (const auto& g : top_stacks(of_shown(k.growth_stacks), opt_.top)) r.growth_stacks.push_back(report_stack(g, k));
     for (const auto& s : top_stacks(of_shown(k.mapping_stacks), opt_.top)) r.mappings.push_back(report_stack(s, k));
+    // In the heap stacks' order (--sort): `allocated` lists the lines whose
+    // objects were all freed too.
+    for (const auto& s : top_stacks(of_shown(k.python_stacks), opt_.top, std::nullopt, opt_.order))
+        r.python_stacks.push_back(report_stack(s, k));
+    r.python_sites = k.py_sites;
+    r.python_sites_skipped = k.py_sites_skipped;
     r.lost = k.lost;
     r.self = m.self;
     r.self.probes = k.probes;

@@ -306,6 +306,9 @@ int main(int argc, char** argv) {
                    "growth stacks: sample first-touch page faults every BYTES on average (0: off)")
         ->check(byte_count())
         ->capture_default_str();
+    app.add_flag("--python-objects", opt.python_objects,
+                 "CPython: count Python's object allocator (pymalloc) per Python line, exactly, as tracemalloc "
+                 "does; a trap per object (tens of times tracemalloc's cost today)");
     app.add_flag("--no-mappings", opt.no_mappings,
                  "do not record anonymous mmap/munmap/mremap/brk per stack (saves a stack walk per mmap)");
     app.add_option("--max-mappings", opt.sizes.mappings, "anonymous mappings recorded at once")

@@ -41,6 +41,7 @@ struct Options {
     bool exact = false;                   // --exact: no default sampling for --heap-all, --cgroup, --container
     uint64_t fault_sample = 512 * 1024;   // --fault-sample BYTES: growth stacks' mean sampling interval; 0 off
     bool no_mappings = false;             // --no-mappings: no mmap/munmap/mremap/brk tracepoints
+    bool python_objects = false;          // --python-objects: Python's object allocator, exactly (a trap per object)
     ExportFiles exports;                  // --pprof, --folded: files written from the final report
     std::string record;                   // --record FILE
     double record_interval = 0.1;         // --record-interval SEC: the time series' step

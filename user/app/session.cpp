@@ -153,6 +153,7 @@ void Session::load() {
     tc.cgroup_fd = cgroup_fd.get();  // the kernel keeps its own reference
     tc.traced_only = !system_view_;
     tc.mappings = !opt_.no_mappings;
+    tc.python_objects = opt_.python_objects;
     tracer_ = std::make_unique<Tracer>(tc, static_cast<EventSink&>(*this));
     attacher_ = std::make_unique<Attacher>(opt_, *tracer_, cgroup_dir);
     namer_.set_python(tracer_->python());

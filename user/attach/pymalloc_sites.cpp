@@ -2,6 +2,7 @@
 
 #include <capstone/capstone.h>
 
+#include <algorithm>
 #include <map>
 
 namespace memtop {
@@ -135,6 +136,33 @@ void decode_fallback(const ElfImage& image, const Capstone& cs, uint64_t at, Pym
     }
 }
 
+// In pymalloc's malloc function: the usedpools array and
+// allocate_from_new_pool (see PymallocPlan).
+void decode_malloc_fn(const ElfImage& image, const Capstone& cs, uint64_t fn, PymallocPlan& plan) {
+    auto range = image.code_range(fn);
+    if (!range) return;
+    auto code = image.bytes(fn, std::min<uint64_t>(range->second - fn, 512));
+    cs_insn* in = nullptr;
+    size_t n = code.empty() ? 0 : cs_disasm(cs.h, code.data(), code.size(), fn, 0, &in);
+    for (size_t i = 0; i < n; i++) {
+        const cs_x86& x = in[i].detail->x86;
+        for (uint8_t o = 0; o < x.op_count && !plan.usedpools; o++) {
+            const cs_x86_op& op = x.operands[o];
+            if (in[i].id == X86_INS_MOV && op.type == X86_OP_MEM && op.mem.base == X86_REG_INVALID &&
+                op.mem.index != X86_REG_INVALID && op.mem.scale == 8 && op.mem.disp > 0 &&
+                !image.code_range(static_cast<uint64_t>(op.mem.disp)))
+                plan.usedpools = static_cast<uint64_t>(op.mem.disp);
+        }
+        if (in[i].id == X86_INS_CALL && x.op_count == 1 && x.operands[0].type == X86_OP_IMM && !plan.new_pool) {
+            auto target = static_cast<uint64_t>(x.operands[0].imm);
+            // A function of this file, not a PLT stub (malloc@plt comes later).
+            if (image.code_range(target) && image.code_range(target)->first == target) plan.new_pool = target;
+        }
+        if (plan.usedpools && plan.new_pool) break;
+    }
+    if (n) cs_free(in, n);
+}
+
 }  // namespace
 
 PymallocPlan plan_pymalloc(const ElfImage& image) {
@@ -160,6 +188,7 @@ PymallocPlan plan_pymalloc(const ElfImage& image) {
         if (n) cs_free(in, n);
     }
     if (impls.empty()) return plan;
+    if (plan.impl[int(PymallocOp::Malloc)]) decode_malloc_fn(image, cs, plan.impl[int(PymallocOp::Malloc)], plan);
 
     for (const auto& [lo, hi] : image.code_ranges()) {
         auto code = image.bytes(lo, hi - lo);

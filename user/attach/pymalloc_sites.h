@@ -9,7 +9,7 @@
 // hook such as tracemalloc is installed) where the call's argument is at the
 // jump: a register or an immediate. Pure: reads only the image.
 //
-// Groundwork for probing those sites; nothing attaches them yet.
+// user/python/pymalloc_probes turns the plan into probes.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +42,12 @@ struct PymallocPlan {
     // against them (0: not found).
     uint64_t impl[4] = {0, 0, 0, 0};  // by PymallocOp
     std::vector<PymallocSite> sites;  // inlined checks, by address
+    // Read from pymalloc's own malloc function (0: not found): the address
+    // of its `usedpools` array (the operand of `mov usedpools(,%idx,8)`)
+    // and of allocate_from_new_pool (its first direct call), where a block
+    // comes from when its size class has no pool with a free block.
+    uint64_t usedpools = 0;
+    uint64_t new_pool = 0;
     size_t count(PymallocOp op, bool decoded_only = false) const;
 };
 

@@ -24,8 +24,9 @@ struct TracerConfig {
     uint64_t heap_sample_bytes = 0;            // --sample: heap calls sampled every BYTES on average; 0 exact
     uint64_t fault_sample_bytes = 512 * 1024;  // page-fault growth stacks: mean bytes between samples; 0 off
     int cgroup_fd = -1;                        // heap tracing only for tasks in this cgroup (v2 directory fd); -1 all
-    bool traced_only = false;  // growth and mapping stacks only of heap-traced processes (a target was given)
-    bool mappings = true;      // anonymous mmap/munmap/mremap/brk per stack (syscall tracepoints)
+    bool traced_only = false;     // growth and mapping stacks only of heap-traced processes (a target was given)
+    bool mappings = true;         // anonymous mmap/munmap/mremap/brk per stack (syscall tracepoints)
+    bool python_objects = false;  // --python-objects: Python's object allocator per Python line (a trap per object)
 };
 
 // Probability that a Poisson process over bytes with mean interval `mean`

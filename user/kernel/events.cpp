@@ -21,6 +21,10 @@ int dispatch_event(EventSink& sink, const void* data, size_t size) {
             p.heap_peak_bytes = e.heap_peak_bytes;
             p.allocs_total = e.allocs_total;
             p.frees_total = e.frees_total;
+            p.py_bytes = e.py_bytes;
+            p.py_peak_bytes = e.py_peak_bytes;
+            p.py_allocs_total = e.py_allocs_total;
+            p.py_frees_total = e.py_frees_total;
             p.heap_traced = e.epoch != 0;
             p.exited = true;
             p.mm_id = e.mm_id;

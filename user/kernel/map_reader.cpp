@@ -145,8 +145,10 @@ KernelSnapshot MapReader::read() {
             if (it != k.mapped.end() && it->second.mm_id == s.epoch) k.mapping_stacks.push_back(s);
         }
     }
+    // Python's object-allocator domain: exact (never sampled).
+    if (maps_.py_aggs >= 0) k.python_stacks = read_aggs(maps_.py_aggs);
     if (stack_cache_.size() > 4 * size_t(max_stacks_)) stack_cache_.clear();  // purged since: read again
-    for (const auto* list : {&k.heap_stacks, &k.growth_stacks, &k.mapping_stacks})
+    for (const auto* list : {&k.heap_stacks, &k.growth_stacks, &k.mapping_stacks, &k.python_stacks})
         for (const auto& s : *list)
             if (s.stack_id && !k.stacks.count(s.stack_id))
                 if (const RawStack* raw = stack(s.stack_id)) k.stacks.emplace(s.stack_id, *raw);

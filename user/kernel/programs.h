@@ -20,6 +20,7 @@ enum class ProgramRole {
     MimallocReturn,    // uretprobe of the calls of the mimalloc object's entry programs
     Tracepoint,        // attached once at load
     Iterator,          // run by user space before each report
+    PythonAllocator,   // pymalloc's sites and functions in a CPython (Tracer::watch_python)
 };
 
 // What must be on for the program to load and run. Programs that need more
@@ -31,8 +32,9 @@ enum class ProgramNeeds {
     ExactRss,      // per-CPU resident-memory counters that can be summed (6.2+)
     // In the mimalloc object (bpf/mimalloc.bpf.c, full build only), loaded
     // at the attach of the first file that defines one of their symbols:
-    Mimalloc,  // entry points some allocators add (mi_strdup, mi_expand, xallocx, ...)
-    MiHeaps,   // mimalloc's heap API: also bpf_for_each_map_elem (5.13) frees a destroyed heap's blocks
+    Mimalloc,      // entry points some allocators add (mi_strdup, mi_expand, xallocx, ...)
+    MiHeaps,       // mimalloc's heap API: also bpf_for_each_map_elem (5.13) frees a destroyed heap's blocks
+    PythonDomain,  // uprobe_multi links (6.6), whose cookies carry each site's recipe
 };
 
 // Not in memtop's object but in the mimalloc object, loaded on demand.
@@ -91,6 +93,8 @@ inline constexpr ProgramSpec kPrograms[] = {
     {"brk_enter", ProgramRole::Tracepoint, ProgramNeeds::Mappings, {}},
     {"brk_exit", ProgramRole::Tracepoint, ProgramNeeds::Mappings, {}},
     {"rss_exact", ProgramRole::Iterator, ProgramNeeds::ExactRss, {}},
+    {"py_site", ProgramRole::PythonAllocator, ProgramNeeds::PythonDomain, {}},
+    {"py_new_pool_return", ProgramRole::PythonAllocator, ProgramNeeds::PythonDomain, {}},
 };
 inline constexpr size_t kProgramCount = std::size(kPrograms);
 

@@ -59,6 +59,7 @@ std::unordered_set<uint64_t> referenced_stacks(const KernelMaps& maps) {
     purge_aggregates<memtop_agg_val>(maps.aggs, none, ids);
     purge_aggregates<memtop_growth_val>(maps.growth, none, ids);
     purge_aggregates<memtop_agg_val>(maps.mapped_aggs, none, ids);
+    purge_aggregates<memtop_agg_val>(maps.py_aggs, none, ids);
     return ids;
 }
 
@@ -88,6 +89,9 @@ void purge_instances(const KernelMaps& maps, const std::vector<EndedInstance>& i
     purge_records<memtop_alloc_val>(maps.mapped, mappings_of);
     purge_records<uint64_t>(maps.mapped_ends, mappings_of);
     purge_aggregates<memtop_agg_val>(maps.mapped_aggs, mappings_of, referenced);
+    // Python's object-allocator domain: keyed like the heap's.
+    purge_aggregates<memtop_agg_val>(maps.py_aggs, heap_of, referenced);
+    purge_records<memtop_alloc_val>(maps.py_allocs, heap_of);
 
     // A stack no aggregate references is deleted. The kernel may be storing
     // one meanwhile whose aggregate did not exist yet when the aggregates

@@ -23,6 +23,10 @@ ProcessStats process_from_kernel(uint32_t tgid, const memtop_proc& p) {
     s.heap_peak_bytes = p.heap_peak_bytes;
     s.allocs_total = p.allocs_total;
     s.frees_total = p.frees_total;
+    s.py_bytes = p.py_bytes;
+    s.py_peak_bytes = p.py_peak_bytes;
+    s.py_allocs_total = p.py_allocs_total;
+    s.py_frees_total = p.py_frees_total;
     return s;
 }
 

@@ -22,6 +22,7 @@
 #include "kernel/libbpf_log.h"
 #include "kernel/map_dump.h"
 #include "kernel/purge.h"
+#include "kernel/pymalloc_probes.h"
 #include "kernel/uprobe_multi.h"
 #include "memtop.h"
 #include "memtop.skel.h"
@@ -37,8 +38,8 @@ static_assert(sizeof(memtop_alloc_val) == 24);
 static_assert(sizeof(memtop_mi_tag) == 16);
 static_assert(sizeof(memtop_agg_key) == 24);
 static_assert(sizeof(memtop_agg_val) == 48);
-static_assert(sizeof(memtop_proc) == 56);
-static_assert(sizeof(memtop_event) == 144);
+static_assert(sizeof(memtop_proc) == 88);
+static_assert(sizeof(memtop_event) == 176);
 static_assert(sizeof(memtop_py_proc) == 32);
 static_assert(sizeof(memtop_py_stack) == 8 + 16 * MEMTOP_PY_MAX_FRAMES);
 static_assert(sizeof(memtop_map_proc) == 32);
@@ -92,7 +93,8 @@ void size_maps(bpf_object* obj, const MapSizes& sizes) {
         {"mapped", sizes.mappings},  {"mapped_ends", sizes.mappings},
         {"mapped_aggs", sizes.aggs}, {"map_procs", sizes.procs},
         {"py_stacks", sizes.stacks}, {"targets", sizes.procs},
-        {"mi_blocks", sizes.allocs},
+        {"mi_blocks", sizes.allocs}, {"py_allocs", sizes.allocs},
+        {"py_aggs", sizes.aggs},
     };
     for (const auto& t : table)
         if (bpf_map* m = bpf_object__find_map_by_name(obj, t.name)) bpf_map__set_max_entries(m, t.size);
@@ -136,6 +138,8 @@ bool Tracer::needed(ProgramNeeds needs) const {
             return true;  // when the mimalloc object loads (load_mimalloc)
         case ProgramNeeds::MiHeaps:
             return mi_heaps_;
+        case ProgramNeeds::PythonDomain:
+            return use_multi_ && python_objects_;
     }
     return false;
 }
@@ -325,6 +329,8 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     maps_.py_procs_gen = map_fd(obj_, "py_procs_gen");
     maps_.mi_blocks = map_fd(obj_, "mi_blocks");
     maps_.mi_heaps = map_fd(obj_, "mi_heaps");
+    maps_.py_allocs = map_fd(obj_, "py_allocs");
+    maps_.py_aggs = map_fd(obj_, "py_aggs");
     if (mappings_) {
         maps_.mapped = map_fd(obj_, "mapped");
         maps_.mapped_ends = map_fd(obj_, "mapped_ends");
@@ -361,7 +367,8 @@ bool may_load_bpf() {
 
 }  // namespace
 
-Tracer::Tracer(const TracerConfig& config, EventSink& sink) : events_(sink, *this), sizes_(config.sizes) {
+Tracer::Tracer(const TracerConfig& config, EventSink& sink)
+    : events_(sink, *this), sizes_(config.sizes), python_objects_(config.python_objects) {
     capture_libbpf_log(config.verbose);
     if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
         throw MemtopError(kExitKernel,
@@ -530,6 +537,8 @@ KernelSnapshot Tracer::snapshot(bool with_ages) {
     k.probes = probe_count();
     k.kernel_bytes = kernel_bytes();
     k.python_processes = python_processes();
+    k.py_sites = py_sites_;
+    k.py_sites_skipped = py_sites_skipped_;
     return k;
 }
 
@@ -578,7 +587,42 @@ std::string Tracer::watch_python(int pid, const std::vector<Mapping>& maps) {
     uint32_t zero = 0, gen = ++py_procs_gen_;
     if (bpf_map_update_elem(maps_.py_procs_gen, &zero, &gen, BPF_ANY) != 0)
         return who + ": " + describe("announce its Python layout", errno);
-    return who + " (CPython " + std::to_string(l.major) + "." + std::to_string(l.minor) + "): Python frames on";
+    std::string said =
+        who + " (CPython " + std::to_string(l.major) + "." + std::to_string(l.minor) + "): Python frames on";
+    // The domain costs a trap per Python object (docs/design.md): asked for.
+    std::string domain =
+        python_objects_ ? attach_pymalloc(pid, "/proc/" + std::to_string(pid) + "/root" + t->module) : "";
+    return said + (domain.empty() ? "" : "; " + domain);
+}
+
+std::string Tracer::attach_pymalloc(int pid, const std::string& path) {
+    size_t site = 0, ret = 0;
+    for (size_t i = 0; i < kProgramCount; i++) {
+        if (std::strcmp(kPrograms[i].name, "py_site") == 0) site = i;
+        if (std::strcmp(kPrograms[i].name, "py_new_pool_return") == 0) ret = i;
+    }
+    if (!programs_[site] || !programs_[ret]) return "no Python-domain counts: they need uprobe_multi links (Linux 6.6)";
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) return "no Python-domain counts: " + describe("stat " + path, errno);
+    auto key = std::make_pair(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
+    auto it = pymalloc_plans_.find(key);
+    if (it == pymalloc_plans_.end()) it = pymalloc_plans_.emplace(key, pymalloc_probes(path)).first;
+    const PymallocProbes& pr = it->second;
+    if (!pr.problem.empty()) return "no Python-domain counts: " + pr.problem;
+    int a = attach_uprobe_multi(bpf_program__fd(programs_[site]), path, pr.offsets, false, pid, false, &pr.cookies);
+    if (a < 0) return "no Python-domain counts: " + describe("probe pymalloc's sites", -a);
+    int b = attach_uprobe_multi(bpf_program__fd(programs_[ret]), path, {pr.new_pool_offset}, true, pid);
+    if (b < 0) {
+        close(a);
+        return "no Python-domain counts: " + describe("probe allocate_from_new_pool", -b);
+    }
+    multi_links_.emplace_back(a);
+    multi_links_.emplace_back(b);
+    py_sites_ = pr.sites;
+    py_sites_skipped_ = pr.skipped;
+    std::string said = "Python domain on (" + std::to_string(pr.sites) + " pymalloc sites";
+    if (pr.skipped) said += ", " + std::to_string(pr.skipped) + " skipped: " + pr.skipped_why;
+    return said + ")";
 }
 
 void Tracer::watch_target(int pid, bool on) {

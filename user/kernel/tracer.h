@@ -21,6 +21,7 @@
 #include "kernel/map_reader.h"
 #include "kernel/maps.h"
 #include "kernel/programs.h"
+#include "kernel/pymalloc_probes.h"
 #include "kernel/unwind/unwind_tables.h"
 #include "model/snapshot.h"
 #include "procinfo/proc_maps.h"
@@ -191,7 +192,14 @@ private:
     std::unique_ptr<MapReader> reader_;
     std::unique_ptr<UnwindTables> unwind_;
     std::unique_ptr<PythonFrames> python_;
-    uint32_t py_procs_gen_ = 0;  // the last value written to the py_procs_gen map (watch_python)
+    // Python's object-allocator domain (bpf/pymalloc.h): the probes of each
+    // CPython executable by file identity, planned once; the last attached
+    // plan's figures for the report.
+    std::string attach_pymalloc(int pid, const std::string& path);
+    std::map<std::pair<uint64_t, uint64_t>, PymallocProbes> pymalloc_plans_;
+    size_t py_sites_ = 0, py_sites_skipped_ = 0;
+    bool python_objects_ = false;  // --python-objects: the Python domain's programs load and attach
+    uint32_t py_procs_gen_ = 0;    // the last value written to the py_procs_gen map (watch_python)
     std::deque<std::pair<uint32_t, FileKey>> unwind_needs_;  // requests read, tables not built yet
     std::vector<AttachedLibrary> libraries_;
 };

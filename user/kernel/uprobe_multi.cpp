@@ -71,7 +71,7 @@ bool kernel_has_uprobe_session() {
 }
 
 int attach_uprobe_multi(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets, bool retprobe,
-                        int pid, bool session) {
+                        int pid, bool session, const std::vector<uint64_t>* cookies) {
     bpf_attr attr;
     memset(&attr, 0, sizeof attr);
     auto* lc = reinterpret_cast<LinkCreateUprobeMulti*>(&attr);
@@ -80,6 +80,7 @@ int attach_uprobe_multi(int prog_fd, const std::string& path, const std::vector<
     lc->path = reinterpret_cast<uint64_t>(path.c_str());
     lc->offsets = reinterpret_cast<uint64_t>(offsets.data());
     lc->cnt = static_cast<uint32_t>(offsets.size());
+    if (cookies) lc->cookies = reinterpret_cast<uint64_t>(cookies->data());
     lc->multi_flags = retprobe ? kUprobeMultiReturn : 0;
     lc->pid = pid > 0 ? static_cast<uint32_t>(pid) : 0;
     long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof attr);

@@ -26,8 +26,8 @@ constexpr int kAttachTraceUprobeSession = 57;  // BPF_TRACE_UPROBE_SESSION
 
 // Creates the link; returns its fd, or -errno. session: a session link (the
 // program must have been loaded with kAttachTraceUprobeSession; retprobe is
-// then false).
+// then false). cookies: one per offset (bpf_get_attach_cookie), or null.
 int attach_uprobe_multi(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets, bool retprobe,
-                        int pid, bool session = false);
+                        int pid, bool session = false, const std::vector<uint64_t>* cookies = nullptr);
 
 }  // namespace memtop

@@ -33,6 +33,13 @@ struct ProcessStats {
     uint64_t frees_total = 0;
     bool exited = false;      // final numbers of a process that has ended
     bool heap_traced = true;  // heap_* and *_total are known (its allocator is probed)
+    // Python's object allocator (pymalloc's blocks of 1..512 bytes, counted
+    // once: not in heap_bytes, which has the larger blocks it passes on to
+    // malloc). All zero for a process that is no CPython memtop probes.
+    int64_t py_bytes = 0;
+    int64_t py_peak_bytes = 0;
+    uint64_t py_allocs_total = 0;
+    uint64_t py_frees_total = 0;
 
     // System-wide columns (always there in the system view).
     std::optional<RssStats> rss;

@@ -115,6 +115,11 @@ struct Report {
     std::optional<double> min_age;           // --min-age: heap stacks count only blocks at least this old (seconds)
     std::vector<ReportStack> growth_stacks;  // estimated resident bytes first touched per stack (page faults)
     std::vector<ReportStack> mappings;       // anonymous mmap/brk bytes still mapped, per stack
+    // Python's object-allocator domain (pymalloc's blocks, apart from the
+    // heap): the top stacks by outstanding bytes, and the inlined pymalloc
+    // sites probed and skipped (attach/pymalloc_sites.h).
+    std::vector<ReportStack> python_stacks;
+    size_t python_sites = 0, python_sites_skipped = 0;
     LostCounters lost;
     UnwindSummary unwind;
     std::optional<LineReport> lines;  // --lines FILE

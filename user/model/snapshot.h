@@ -32,7 +32,7 @@ struct KernelSnapshot {
     std::vector<StackStats> heap_stacks;            // outstanding and total bytes per (process, stack)
     std::vector<StackStats> growth_stacks;          // estimated resident bytes first touched; allocs = samples
     std::vector<StackStats> mapping_stacks;         // bytes still mapped; allocs = mappings; epoch = mm_id
-    std::unordered_map<uint64_t, RawStack> stacks;  // every stack id the three lists name (0 aside)
+    std::unordered_map<uint64_t, RawStack> stacks;  // every stack id the lists name (0 aside)
     std::vector<BlockAge> blocks;                   // --min-age: every live block's age, else empty
     bool blocks_read = false;
     LostCounters lost;
@@ -48,6 +48,10 @@ struct KernelSnapshot {
     size_t probes = 0;            // uprobes attached (entry and return)
     uint64_t kernel_bytes = 0;    // memtop's BPF maps, as the kernel accounts them
     size_t python_processes = 0;  // CPython processes whose heap stacks get Python frames (py_procs)
+    // Python's object-allocator domain (bpf/pymalloc.h): inlined pymalloc
+    // sites probed and skipped; the domain's stacks (bytes and objects).
+    size_t py_sites = 0, py_sites_skipped = 0;
+    std::vector<StackStats> python_stacks;
 };
 
 }  // namespace memtop

@@ -118,9 +118,11 @@ void StackNamer::name_stack(ReportStack& s, AddressKind first) {
             s.frames.push_back(f);
         }
     }
-    // Heap stacks of a CPython: the interpreter's frames in place of its
-    // evaluation loop's.
-    if (python_ && first == AddressKind::Return && s.stats.stack_id)
+    // Heap stacks of a CPython, and its Python-domain stacks (walked from
+    // inside the interpreter: Exact): the interpreter's frames in place of
+    // its evaluation loop's. Growth and mapping stacks have no Python
+    // frames stored under their ids.
+    if (python_ && s.stats.stack_id)
         if (const auto* py = python_->frames(s.stats.pid, s.stats.stack_id))
             s.frames = merge_python_frames(s.frames, *py);
 }
@@ -145,12 +147,14 @@ void StackNamer::name(Report& r) {
     prefetch(r.all_stacks, AddressKind::Return, true);
     prefetch(r.growth_stacks, AddressKind::Exact, false);
     prefetch(r.mappings, AddressKind::Exact, false);
+    prefetch(r.python_stacks, AddressKind::Exact, false);
     if (r.lines) prefetch(r.line_stacks, AddressKind::Return, false);
     symbolizer_.flush_prefetched();
     for (auto& s : r.stacks) name_heap_stack(s);
     for (auto& s : r.all_stacks) name_heap_stack(s);
     for (auto& s : r.growth_stacks) name_stack(s, AddressKind::Exact);
     for (auto& s : r.mappings) name_stack(s, AddressKind::Exact);
+    for (auto& s : r.python_stacks) name_stack(s, AddressKind::Exact);
     if (r.lines) {
         for (auto& s : r.line_stacks) {
             name_stack(s, AddressKind::Return);

@@ -107,6 +107,14 @@ std::string render_json(const Report& r) {
             e["growth_bytes_per_sec"] = static_cast<int64_t>(p.growth_rate);
             e["growing"] = p.growing;
         }
+        // Python's object allocator, apart from the heap (docs/json.md).
+        if (p.py_allocs_total || p.py_frees_total)
+            e["python"] = {{"domain", "pymalloc"},
+                           {"bytes", p.py_bytes},
+                           {"peak_bytes", p.py_peak_bytes},
+                           {"allocs", static_cast<int64_t>(p.py_allocs_total - p.py_frees_total)},
+                           {"allocs_total", p.py_allocs_total},
+                           {"frees_total", p.py_frees_total}};
         if (p.mapped_known) {
             e["mapped_bytes"] = p.mapped_bytes;
             e["mapped_peak_bytes"] = p.mapped_peak_bytes;
@@ -171,6 +179,11 @@ std::string render_json(const Report& r) {
               {"min_age_seconds", r.min_age ? json(*r.min_age) : json(nullptr)},
               {"growth_stacks", stack_list(r.growth_stacks)},
               {"mappings", outstanding_list(r.mappings, false)},
+              {"python",
+               {{"domain", "pymalloc"},
+                {"sites", r.python_sites},
+                {"sites_skipped", r.python_sites_skipped},
+                {"stacks", outstanding_list(r.python_stacks, false)}}},
               {"lost", lost_json(r.lost)},
               {"unwind", unwind_json(r.unwind)},
               {"perf_maps", perf_maps_json(r.perf_maps)},

@@ -283,6 +283,32 @@ std::string render_text(const Report& r) {
         out += line;
         out += render_frames(s.frames);
     }
+    // Python's object allocator, apart from the heap above (pymalloc's
+    // blocks of 1..512 bytes; larger ones are malloc's, in the heap).
+    for (const auto& p : r.processes) {
+        if (!p.py_allocs_total && !p.py_frees_total) continue;
+        snprintf(line, sizeof line,
+                 "\npython domain (pymalloc, not in HEAP): pid %u: %s outstanding in %" PRId64
+                 " objects, peak %s, %" PRIu64 " allocated, %" PRIu64 " freed\n",
+                 p.pid, human_bytes(p.py_bytes).c_str(), static_cast<int64_t>(p.py_allocs_total - p.py_frees_total),
+                 human_bytes(p.py_peak_bytes).c_str(), p.py_allocs_total, p.py_frees_total);
+        out += line;
+    }
+    if (r.python_sites_skipped)
+        out += "python domain: " + std::to_string(r.python_sites_skipped) + " of " +
+               std::to_string(r.python_sites + r.python_sites_skipped) + " inlined pymalloc sites not probed\n";
+    if (!r.python_stacks.empty()) out += "\nTop stacks of the Python domain (pymalloc objects outstanding):\n";
+    rank = 1;
+    for (const auto& s : r.python_stacks) {
+        snprintf(line, sizeof line,
+                 "#%d  pid %u: %s outstanding in %" PRId64 " object%s (%s in %" PRIu64 " in all)%s\n", rank++,
+                 s.stats.pid, human_bytes(s.stats.bytes).c_str(), s.stats.allocs, s.stats.allocs == 1 ? "" : "s",
+                 human_bytes(static_cast<int64_t>(s.stats.alloc_bytes_total)).c_str(), s.stats.allocs_total,
+                 !s.complete && s.stats.stack_id ? " [incomplete]" : "");
+        out += line;
+        out += per_block_line(s);
+        out += render_frames(s.frames);
+    }
     if (r.lines) out += render_lines(*r.lines, r.read_line_sources);
     std::string lost;
     for (const auto& k : kLostKinds) {

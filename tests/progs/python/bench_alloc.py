@@ -1,6 +1,6 @@
 # Allocation-heavy workloads for tools/bench-python.sh. Each prints
 # "elapsed SECONDS" of its own loop, so that the tracer's start-up is not
-# timed. Usage: bench_alloc.py ints|dicts|objects|bytes [--tracemalloc]
+# timed. Usage: bench_alloc.py example|ints|dicts|objects|bytes [--tracemalloc]
 import sys
 import time
 
@@ -9,6 +9,14 @@ class Point:
     def __init__(self, x, y):
         self.x = x
         self.y = y
+
+
+def example(n):
+    # tracemalloc's classic example: 100,000 ints appended to a list.
+    lt = []
+    for i in range(0, 100000):
+        lt.append(i)
+    return lt
 
 
 def ints(n):
@@ -31,7 +39,7 @@ def blobs(n):
     return [bytes(1000) for _ in range(n // 20)]
 
 
-WORK = {"ints": ints, "dicts": dicts, "objects": objects, "bytes": blobs}
+WORK = {"example": example, "ints": ints, "dicts": dicts, "objects": objects, "bytes": blobs}
 
 if "--tracemalloc" in sys.argv:
     import tracemalloc

@@ -1,0 +1,183 @@
+// Python's object-allocator domain (bpf/pymalloc.h): Debian 12's unmodified
+// /usr/bin/python3.11 running tests/progs/python/py_objects.py,
+// tracemalloc's classic example. Its ints are pymalloc objects that never
+// reach malloc; memtop counts each one at its inlined pymalloc site (or,
+// with tracemalloc's hook installed, at pymalloc's own function), exactly
+// once. Tagged [host]: the VM's userland has no python3.11.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <sstream>
+
+#include "harness.h"
+
+using namespace rt;
+
+namespace {
+
+const std::string kPython = "/usr/bin/python3.11";
+// range(0, 100000) makes a new int for each value from 257 on (-5..256 are
+// cached): 99,743 one-digit ints of 32 bytes (the 24-byte header and one
+// 4-byte digit, rounded up to 8: sizeof(PyLongObject)).
+constexpr long long kInts = 100000 - 257, kIntBytes = 32;
+
+bool have_python() {
+    if (access(kPython.c_str(), X_OK) == 0) return true;
+    WARN("skipped: no " << kPython << " (tools/deps.txt)");
+    return false;
+}
+
+// A frame's string field; "" when it is null (a frame not named).
+std::string text_of(const json& f, const char* key) {
+    return f.contains(key) && f[key].is_string() ? f[key].get<std::string>() : std::string();
+}
+
+const json* python_proc(const json& report) {
+    for (const auto& p : report["processes"])
+        if (p["comm"] == "python3.11") return &p;
+    return nullptr;
+}
+
+// The Python-domain stacks of pid whose innermost Python frame is
+// py_objects.py:line, summed.
+struct LineSum {
+    long long bytes = 0, allocs = 0, alloc_bytes_total = 0, allocs_total = 0;
+    int stacks = 0;
+};
+
+LineSum python_line(const json& report, int pid, int line) {
+    LineSum out;
+    for (const auto& s : report["python"]["stacks"]) {
+        if (s["pid"] != pid) continue;
+        for (const auto& f : s["frames"]) {
+            if (f["kind"] != "python") continue;
+            if (basename_of(text_of(f, "file")) == "py_objects.py" && f["line"] == line) {
+                out.bytes += s["bytes"].get<long long>();
+                out.allocs += s["allocs"].get<long long>();
+                out.alloc_bytes_total += s["alloc_bytes_total"].get<long long>();
+                out.allocs_total += s["allocs_total"].get<long long>();
+                out.stacks++;
+            }
+            break;  // the innermost Python frame only
+        }
+    }
+    return out;
+}
+
+std::string describe_python(const json& report) {
+    std::ostringstream o;
+    o << "python: sites " << report["python"]["sites"] << ", skipped " << report["python"]["sites_skipped"] << "\n";
+    int n = 0;
+    for (const auto& s : report["python"]["stacks"]) {
+        if (n++ >= 12) break;
+        o << "  " << s["bytes"] << " B in " << s["allocs"] << " (total " << s["alloc_bytes_total"] << " in "
+          << s["allocs_total"] << "):";
+        for (const auto& f : s["frames"])
+            if (f["kind"] == "python")
+                o << " " << text_of(f, "function") << ":" << (f["line"].is_number() ? f["line"].get<int>() : -1);
+        o << "\n";
+    }
+    return o.str();
+}
+
+}  // namespace
+
+TEST_CASE("memtop -- python3.11 py_objects.py: every int of the example is one Python-domain object on its line",
+          "[bpf][python][cmd][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    // --sort allocated: the ints are all freed by the end, and such stacks
+    // are listed only in that order.
+    Run r = run_memtop_cmd({kPython, progs_src("python/py_objects.py")}, {"--python-objects", "--sort", "allocated"});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    INFO(describe_python(rep));
+    CHECK(rep["python"]["domain"] == "pymalloc");
+    CHECK(rep["python"]["sites"].get<long long>() > 200);
+    const json* p = python_proc(rep);
+    REQUIRE(p);
+    REQUIRE(p->contains("python"));
+    const json& py = (*p)["python"];
+    // The ints alone are 3.2 MB: the domain's peak is at least theirs.
+    CHECK(py["peak_bytes"].get<long long>() >= kInts * kIntBytes);
+    CHECK(py["allocs_total"].get<long long>() >= kInts);
+    int line = marker_line("python/py_objects.py", "py_ints");
+    REQUIRE(line > 0);
+    LineSum s = python_line(rep, (*p)["pid"].get<int>(), line);
+    CHECK(s.allocs_total == kInts);
+    CHECK(s.alloc_bytes_total == kInts * kIntBytes);
+    // app() returned: the list and its ints were freed, each free seen.
+    CHECK(s.allocs == 0);
+    CHECK(s.bytes == 0);
+}
+
+// tracemalloc counts from its start; memtop counts the blocks allocated
+// while it traces. So memtop attaches (-p) to the script once tracemalloc
+// has started and the script waits: both then see the same allocations.
+TEST_CASE("memtop -p python3.11 py_objects.py --tracemalloc: memtop's Python domain agrees with tracemalloc",
+          "[bpf][python][attach][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    Child prog;
+    int pid = start_prog(prog, {kPython, progs_src("python/py_objects.py"), "--tracemalloc", "--wait", "--keep"});
+    Child mt;
+    std::vector<Child*> all{&prog, &mt};
+    auto args = memtop_attach_args({pid});
+    args.push_back("--python-objects");
+    start_memtop(mt, args);
+    wait_tracing(all, mt, {pid});
+    // app() runs; its figures are read from a report made after it
+    // returned (the second after "measured": the first may have begun
+    // before), before the script takes tracemalloc's snapshot.
+    tell(all, prog, "go", "measured");
+    size_t seen = mt.out_lines.size();
+    REQUIRE(next_report(all, mt, seen));
+    auto after = next_report(all, mt, seen);
+    REQUIRE(after);
+    go(all, prog);
+    Run r = stop_memtop(all, mt, SIGINT);
+    REQUIRE(end_prog(all, prog) == 0);
+    INFO(r.diag);
+    REQUIRE(r.final_report);
+    long long current = -1, peak = -1, top_size = -1, top_count = -1;
+    std::string top_where;
+    for (const auto& l : prog.out_lines) {
+        long long a, b;
+        char where[512];
+        if (sscanf(l.c_str(), "traced %lld %lld", &a, &b) == 2) current = a, peak = b;
+        if (sscanf(l.c_str(), "top %511s %lld %lld", where, &a, &b) == 3)
+            top_where = where, top_size = a, top_count = b;
+    }
+    REQUIRE(peak > 0);
+    REQUIRE(top_count > 0);
+    const json& rep = *r.final_report;
+    INFO(describe_python(rep));
+    INFO("tracemalloc: current " << current << ", peak " << peak << "; top " << top_where << " " << top_size << " B in "
+                                 << top_count);
+    const json* p = python_proc(rep);
+    REQUIRE(p);
+    const json* pa = python_proc(*after);
+    REQUIRE(pa);
+    REQUIRE(pa->contains("python"));
+    const json& py = (*pa)["python"];
+    int line = marker_line("python/py_objects.py", "py_ints");
+    REQUIRE(line > 0);
+    // tracemalloc's top line is the `for` line, and memtop's objects there
+    // are tracemalloc's blocks there.
+    CHECK(basename_of(top_where) == "py_objects.py:" + std::to_string(line));
+    LineSum s = python_line(rep, pid, line);
+    CHECK(s.allocs_total == top_count);
+    CHECK(s.alloc_bytes_total == top_size);
+    CHECK(s.allocs_total == kInts);
+    // (current, peak) after app(): the list is kept (--keep), so both are
+    // the list and its ints, within 2%.
+    long long mcur = py["bytes"].get<long long>(), mpeak = py["peak_bytes"].get<long long>();
+    WARN("tracemalloc (current, peak) = (" << current << ", " << peak << "); memtop (" << mcur << ", " << mpeak << ")");
+    CHECK(mpeak >= peak * 98 / 100);
+    CHECK(mpeak <= peak * 102 / 100);
+    CHECK(mcur >= current * 98 / 100);
+    CHECK(mcur <= current * 102 / 100);
+}
