@@ -114,6 +114,27 @@ TEST_CASE("memtop -- python3.11 py_objects.py: every int of the example is one P
     CHECK(s.bytes == 0);
 }
 
+// The domain costs a trap per object: only --python-objects turns it on.
+// Without it nothing of it is probed, and the ints are nowhere.
+TEST_CASE("memtop -- python3.11 py_objects.py without --python-objects: no Python domain, nothing probed for it",
+          "[bpf][python][cmd][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    Run r = run_memtop_cmd({kPython, progs_src("python/py_objects.py")}, {"--sort", "allocated"});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    CHECK(rep["python"]["sites"].get<long long>() == 0);
+    CHECK(rep["python"]["stacks"].empty());
+    const json* p = python_proc(rep);
+    REQUIRE(p);
+    CHECK_FALSE(p->contains("python"));
+    int line = marker_line("python/py_objects.py", "py_ints");
+    REQUIRE(line > 0);
+    CHECK(python_line(rep, (*p)["pid"].get<int>(), line).allocs_total == 0);
+}
+
 // tracemalloc counts from its start; memtop counts the blocks allocated
 // while it traces. So memtop attaches (-p) to the script once tracemalloc
 // has started and the script waits: both then see the same allocations.
