@@ -90,6 +90,11 @@ done < <(grep -E '^/[^ ]*progs$' <<<"$strs")
 [[ -n $srcdir ]] || die "test program sources (PROGS_SRC_DIR, with expect.h) not found"
 
 adds=(--add "$memtop" --add "$rt" --add "$srcdir" --add "$here/guest-runtime-tests.sh")
+# The sampler memtop preloads for `--sample N -- CMD` lives beside it
+# (user/app/sampler_preload.cpp); without it memtop samples in its probes
+# and the in-process tests fail.
+sampler=$(dirname "$memtop")/libmemtop_sampler.so
+[[ -f $sampler ]] && adds+=(--add "$sampler")
 IFS='|' read -r -a pairs <<<"$progmap"
 for pr in "${pairs[@]}"; do
   p=${pr#*=}
