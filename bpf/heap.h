@@ -381,12 +381,14 @@ struct {
 	__type(value, __u64);
 } mi_heaps SEC(".maps");
 
-/* Global functions: the verifier checks each once on its own, not once
- * per place the shared programs inline them (three record_alloc calls in
- * a return), so they add ~30 verified instructions to a program, not ~400. */
+/* Inlined, not global functions: a global function's own stack adds to
+ * its caller's, and Linux 6.1's verifier refused the shared programs
+ * ("combined stack size of 4 calls is 544. Too large") and memtop fell
+ * back to the compat build there. Inlined they cost ~400 more verified
+ * instructions a program (docs/hot-path.md). */
 
 /* The block k gets the tag of heap if memtop knows that heap. */
-__noinline int mi_tag_block(__u32 tgid, __u32 epoch, __u64 addr, __u64 heap, __u64 birth_ns)
+static __always_inline int mi_tag_block(__u32 tgid, __u32 epoch, __u64 addr, __u64 heap, __u64 birth_ns)
 {
 	struct memtop_alloc_key hk = {.tgid = tgid, .epoch = epoch, .addr = heap};
 	if (!bpf_map_lookup_elem(&mi_heaps, &hk))
@@ -400,7 +402,7 @@ __noinline int mi_tag_block(__u32 tgid, __u32 epoch, __u64 addr, __u64 heap, __u
 
 /* Deletes the tag of the block at addr; returns its heap if the tag is
  * that of the block born at birth_ns (0: any), else 0. */
-__noinline __u64 mi_untag_block(__u32 tgid, __u32 epoch, __u64 addr, __u64 birth_ns)
+static __always_inline __u64 mi_untag_block(__u32 tgid, __u32 epoch, __u64 addr, __u64 birth_ns)
 {
 	struct memtop_alloc_key k = {.tgid = tgid, .epoch = epoch, .addr = addr};
 	struct memtop_mi_tag *t = bpf_map_lookup_elem(&mi_blocks, &k);
@@ -750,6 +752,19 @@ static __always_inline void sampler_dropped(__u64 n)
 	}
 }
 
+/* The record of a sampled block, in a subprogram of its own: inlined, its
+ * locals made sampled_alloc_entry's frame so large that with the walk's
+ * calls beneath it Linux 6.1's verifier refused the program ("combined
+ * stack size of 4 calls is 544"), and memtop fell back to the compat
+ * build there. Here they are on no path with the walk. */
+static __noinline int sampled_record(__u32 tgid, __u64 ptr, __u64 size)
+{
+	struct call_state *st = thread_state(0);
+	if (st)
+		record_alloc(tgid, ptr, size, st->stack_id, &st->stack, 0, 0);
+	return 0;
+}
+
 SEC("uprobe")
 int BPF_KPROBE(sampled_alloc_entry, __u64 ptr, __u64 size, __u64 ret, __u64 sp, __u64 fp)
 {
@@ -775,8 +790,7 @@ int BPF_KPROBE(sampled_alloc_entry, __u64 ptr, __u64 size, __u64 ret, __u64 sp, 
 	st->stack_id = walk_user_stack(&st->stack, ret, sp, fp, tgid, STACK_AT_CALL, scratch);
 	if (python_process(st, tgid))
 		st->stack_id = python_frames(st->stack_id, tgid);
-	record_alloc(tgid, ptr, size, st->stack_id, &st->stack, 0, 0);
-	return 0;
+	return sampled_record(tgid, ptr, size);
 }
 
 /* memtop_sampled_free(ptr, temporary): a sampled block is being freed (before
