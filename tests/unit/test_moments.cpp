@@ -115,11 +115,13 @@ TEST_CASE("a process's peak heap: its highest sample or report, the earliest mom
     CHECK(p7->heap_bytes == 900);
     CHECK(p7->time_ns == kStart + 3 * kSec / 2);
     CHECK(p7->until_ns == kStart + 3 * kSec / 2);  // the report at +2 s saw 300
+    CHECK(p7->report_ns == kStart + 2 * kSec);     // the highest a report saw (300, not +1 s's 100)
     auto any = heap_peak(rec, std::nullopt);
     REQUIRE(any);
     CHECK(any->pid == 8);
     CHECK(any->heap_bytes == 5000);
     CHECK(any->time_ns == kStart + 5 * kSec / 2);
+    CHECK(any->report_ns == kStart + 3 * kSec);  // the one report holding pid 8
     CHECK_FALSE(heap_peak(rec, 9));
 
     // A peak that lasts: the report made while it lasted shows it.
@@ -166,11 +168,18 @@ TEST_CASE("report --at and --peak choose a report, or say in one line why not", 
 
     ReportQuery peak;
     peak.peak = "7";
-    auto p7 = choose_report(rec, "f.gz", peak);  // peak at +1.5 s: the report of +1 s
+    // Peak at +1.5 s, shorter than a report interval: the report nearest it
+    // in bytes (+2 s's 300), not the one before it (+1 s's 100).
+    auto p7 = choose_report(rec, "f.gz", peak);
     REQUIRE(p7);
-    CHECK(p7->number == 1);
+    CHECK(p7->number == 2);
     peak.peak = "";
-    CHECK(choose_report(rec, "f.gz", peak)->number == 2);  // pid 8 at +2.5 s
+    CHECK(choose_report(rec, "f.gz", peak)->number == 3);  // pid 8 peaks at +2.5 s; +3 s's report holds it
+    // A process no report holds: the report at or before its peak's end.
+    std::vector<json> recs = records();
+    recs[5] = report(kStart + 3 * kSec, 7, 10);
+    Recording no8 = recording(recs);
+    CHECK(choose_report(no8, "f.gz", peak)->number == 2);
     peak.peak = "9";
     fails(peak, "--peak 9: f.gz holds no heap of pid 9");
     peak.peak = "x";

@@ -142,8 +142,8 @@ int report_main(int argc, char** argv) {
                    "the report made at or last before TIME: seconds since the recording's start, or RFC 3339")
         ->type_name("TIME");
     app.add_option("--peak", query.peak,
-                   "the report made at or last before the moment of PID's highest heap (without PID: the "
-                   "process whose heap went highest)")
+                   "the report that saw PID's heap highest, nearest its peak (without PID: of the process "
+                   "whose heap went highest)")
         ->expected(0, 1)
         ->type_name("[PID]");
     bool local_sources = false;
@@ -151,8 +151,8 @@ int report_main(int argc, char** argv) {
                  "with a report made with --lines: print each line's source text from the path the recording "
                  "names, read on this host (off: that path is the recording host's)");
     app.add_option("--peak-rss", query.peak_rss,
-                   "the report made at or last before the moment of PID's highest resident memory (RSS; without "
-                   "PID: the process whose RSS went highest)")
+                   "the report that saw PID's resident memory (RSS) highest, nearest its peak (without PID: "
+                   "of the process whose RSS went highest)")
         ->expected(0, 1)
         ->type_name("[PID]");
     app.add_option("--diff", query.diff,

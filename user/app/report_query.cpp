@@ -78,7 +78,7 @@ std::optional<ChosenReport> choose_report(Recording& rec, const std::string& fil
             throw MemtopError(kExitUsage, pid ? opt + " " + arg + ": " + file + " holds no " + what + " of pid " + arg
                                               : opt + ": " + file + " holds no " + what + " numbers" +
                                                     (rss ? "" : " (no heap-traced process)"));
-        moment = peak->until_ns;
+        moment = peak->report_ns ? peak->report_ns : peak->until_ns;
         peak_pid = peak->pid;
         peak_rss = rss;
         asked = "the peak " + std::string(rss ? "RSS" : "heap") + " of pid " + std::to_string(peak->pid) +
@@ -100,7 +100,8 @@ std::optional<ChosenReport> choose_report(Recording& rec, const std::string& fil
                               file + " has no report at or before " + since_start(*moment, start) + first);
     }
     // With --peak, the report's own heap of that process: the peak, or
-    // (when the heap fell before the next report) what the report before saw.
+    // (when the peak was shorter than the report interval) the highest any
+    // report saw.
     std::string heap_then;
     if (peak_pid) {
         for (const auto& p : chosen->report.processes) {

@@ -124,8 +124,13 @@ std::optional<ChosenReport> report_at_or_before(Recording& rec, std::optional<in
 }
 
 std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> pid, bool rss) {
-    // Every heap (or RSS) number of every process: (pid, time, bytes).
-    std::vector<std::tuple<uint32_t, int64_t, int64_t>> seen;
+    // Every heap (or RSS) number of every process, in time order.
+    struct Seen {
+        uint32_t pid;
+        int64_t time_ns, bytes;
+        bool in_report;
+    };
+    std::vector<Seen> seen;
     auto bytes_of = [&](const ProcPoint& p, bool in_report) -> std::optional<int64_t> {
         if (!rss) {
             if (!p.holds(ProcPoint::kHeap) || !p.heap_traced) return std::nullopt;
@@ -146,21 +151,25 @@ std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> 
             auto bytes = bytes_of(p, type == "report");
             if (!bytes) continue;
             if (pid && p.pid != *pid) continue;
-            seen.emplace_back(p.pid, record_time(r), *bytes);
+            seen.push_back({p.pid, record_time(r), *bytes, type == "report"});
         }
     }
     if (seen.empty()) return std::nullopt;
     // Whose peak: the given pid's, or the highest heap's (the earliest of equals).
-    std::stable_sort(seen.begin(), seen.end(),
-                     [](const auto& a, const auto& b) { return std::get<1>(a) < std::get<1>(b); });
-    auto top = std::max_element(seen.begin(), seen.end(),
-                                [](const auto& a, const auto& b) { return std::get<2>(a) < std::get<2>(b); });
-    HeapPeak peak{std::get<0>(*top), std::get<2>(*top), std::get<1>(*top), std::get<1>(*top)};
+    std::stable_sort(seen.begin(), seen.end(), [](const Seen& a, const Seen& b) { return a.time_ns < b.time_ns; });
+    auto top = std::max_element(seen.begin(), seen.end(), [](const Seen& a, const Seen& b) { return a.bytes < b.bytes; });
+    HeapPeak peak{top->pid, top->bytes, top->time_ns, top->time_ns};
     for (auto it = top; it != seen.end(); ++it) {
-        if (std::get<0>(*it) != peak.pid) continue;
-        if (std::get<2>(*it) != peak.heap_bytes) break;
-        peak.until_ns = std::get<1>(*it);
+        if (it->pid != peak.pid) continue;
+        if (it->bytes != peak.heap_bytes) break;
+        peak.until_ns = it->time_ns;
     }
+    // The report nearest the peak in bytes: a peak shorter than the report
+    // interval (a burst of temporaries between two reports) is in no report.
+    const Seen* best = nullptr;
+    for (const Seen& s : seen)
+        if (s.in_report && s.pid == peak.pid && (!best || s.bytes > best->bytes)) best = &s;
+    if (best) peak.report_ns = best->time_ns;
     return peak;
 }
 

@@ -43,15 +43,19 @@ std::optional<ChosenReport> report_at_or_before(Recording& rec, std::optional<in
 // The highest heap a process reached in the recording: the largest
 // heap_bytes among the samples and the reports' processes, and how long it
 // lasted the first time: from the first observation at that value
-// (time_ns) to the last one before it changed (until_ns). A report made in
-// that span shows the peak; --peak takes the report at or before until_ns.
-// With `pid`, that process's; without, the process whose heap went
+// (time_ns) to the last one before it changed (until_ns). Reports come
+// only every -d seconds, so a peak shorter than that is in none of them:
+// report_ns is the time of the report that saw that process's heap
+// highest (the earliest of equals; the peak itself when a report was made
+// while it lasted), 0 when no report holds its heap. --peak shows that
+// report. With `pid`, that process's; without, the process whose heap went
 // highest. nullopt when the recording holds no heap number of it.
 struct HeapPeak {
     uint32_t pid = 0;
     int64_t heap_bytes = 0;
     int64_t time_ns = 0;
     int64_t until_ns = 0;
+    int64_t report_ns = 0;
 };
 // With `rss`, the same of resident memory (rss_bytes of the samples, file +
 // anon + shmem of the reports); heap_bytes then holds those bytes.
