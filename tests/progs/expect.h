@@ -35,6 +35,11 @@
 #define SAMPLE_MID_SIZE 65536
 #define SAMPLE_BIG_N 4 /* malloc(1 MiB) x 4 = 4 MiB, kept */
 #define SAMPLE_BIG_SIZE (1024 * 1024)
+/* sample_sites --many: more live blocks than the preloaded sampler's set
+ * of sampled blocks holds (256 Ki slots), so that at --sample 1 some are
+ * counted as lost (sampler_set_full) instead of reported. */
+#define SAMPLE_MANY_N 300000 /* malloc(48) x 300000, kept */
+#define SAMPLE_MANY_SIZE 48
 
 /* ------------------------------------------------------------------ c_sites */
 /* Site functions are called in this order by run_sites() (called by main). */

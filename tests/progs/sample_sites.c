@@ -7,7 +7,9 @@
  *   sample_big     4 MiB in 1 MiB blocks (mmap'd by glibc), kept.
  * Everything kept is freed only by the exit. Sizes: expect.h (SAMPLE_*).
  *
- * Usage: sample_sites
+ * Usage: sample_sites [--many]
+ *   --many  instead: sample_many keeps SAMPLE_MANY_N blocks of
+ *           SAMPLE_MANY_SIZE (more than the in-process sampler's set holds).
  */
 #include <stdlib.h>
 
@@ -47,7 +49,21 @@ SITE void sample_big(void) {
     }
 }
 
-int main(void) {
+static void* g_many[SAMPLE_MANY_N];
+
+SITE void sample_many(void) {
+    for (int i = 0; i < SAMPLE_MANY_N; i++) {
+        g_many[i] = malloc(SAMPLE_MANY_SIZE);
+        TP_CHECK(g_many[i] != NULL);
+        escape(g_many[i]);
+    }
+}
+
+int main(int argc, char** argv) {
+    if (tp_has_arg(argc, argv, "--many")) {
+        sample_many();
+        return 0;
+    }
     sample_small();
     sample_mid();
     sample_big();

@@ -208,6 +208,32 @@ TEST_CASE("--sample 1 in-process: threads' sites exact", "[bpf][sample][cmd][pre
     CHECK(p.heap_bytes == THR_TOTAL_BYTES);
 }
 
+// More live sampled blocks than the sampler's set holds: what it could not
+// hold is not reported (memtop would never see it freed) but counted, and
+// the count reaches the final report: reported + lost = every block.
+TEST_CASE("--sample 1 in-process: blocks the sampler's set cannot hold are counted as lost",
+          "[bpf][sample][cmd][preload][lost]") {
+    RT_REQUIRE_ENV();
+    const std::string target = "sample_sites_fp";
+    if (!have_prog(target)) return;
+    Run r = run_memtop_cmd({prog_path(target), "--many"}, {"--sample", "1"});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    CHECK(said(r.err_lines, "sampled in-process"));
+    const json& rep = *r.final_report;
+    ProcStats p = proc_by_comm(rep, target);
+    REQUIRE(p.found);
+    Sum many = sum_frame0(rep, p.pid, "sample_many");
+    REQUIRE(rep.contains("lost"));
+    const long long lost = rep["lost"].value("sampler_set_full", 0LL);
+    INFO("reported " << many.allocs << ", lost " << lost);
+    CHECK(lost > 0);
+    CHECK(many.allocs + lost == SAMPLE_MANY_N);
+    CHECK(many.bytes == many.allocs * SAMPLE_MANY_SIZE);
+}
+
 // The program CMD execs inherits the preload and is sampled the same way.
 TEST_CASE("--sample 1 in-process across exec", "[bpf][sample][cmd][preload][exec]") {
     RT_REQUIRE_ENV();
