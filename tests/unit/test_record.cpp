@@ -221,6 +221,30 @@ TEST_CASE("report codec: a number with a fraction in a whole-number field is mal
     CHECK(decode_report(bad).processes[0].growth_rate == 1e300);
 }
 
+TEST_CASE("recording: a process number that fits no int64 is left out, not converted", "[record]") {
+    // -9.6e18 and 1e300 fit no int64_t: casting them was undefined
+    // behaviour (tests/fuzz/regressions/recording-point-float-out-of-range).
+    std::string path = temp_path();
+    const std::string header = "{\"type\":\"memtop-recording\",\"version\":1,\"start_ns\":1000}\n";
+    gz_spit(path, header +
+                      "{\"type\":\"sample\",\"time_ns\":1500,\"processes\":[{\"pid\":7,\"epoch\":1,"
+                      "\"heap_bytes\":-9.6e18,\"rss_bytes\":2.5,\"mapped_bytes\":1e300}]}\n"
+                      "{\"type\":\"sample\",\"time_ns\":2000,\"processes\":[{\"pid\":7,\"epoch\":1,"
+                      "\"heap_bytes\":18446744073709551615}]}\n");
+    Recording rec = read_recording(path);
+    INFO(rec.problem);
+    CHECK(rec.problem.empty());
+    REQUIRE(rec.records.size() == 2);
+    REQUIRE_FALSE(rec.points[0].empty());
+    const ProcPoint& p = rec.points[0][0];
+    CHECK_FALSE(p.holds(ProcPoint::kHeap));
+    CHECK_FALSE(p.holds(ProcPoint::kMapped));
+    CHECK(p.holds(ProcPoint::kRssBytes));
+    CHECK(p.rss_bytes == 2);                                                     // a fraction is truncated
+    for (const auto& q : rec.points[1]) CHECK_FALSE(q.holds(ProcPoint::kHeap));  // 2^64 - 1 does not fit
+    unlink(path.c_str());
+}
+
 TEST_CASE("views: the most negative byte count is shown, without overflow", "[record]") {
     Report r = full_report();
     r.processes[0].heap_bytes = INT64_MIN;

@@ -157,7 +157,8 @@ std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> 
     if (seen.empty()) return std::nullopt;
     // Whose peak: the given pid's, or the highest heap's (the earliest of equals).
     std::stable_sort(seen.begin(), seen.end(), [](const Seen& a, const Seen& b) { return a.time_ns < b.time_ns; });
-    auto top = std::max_element(seen.begin(), seen.end(), [](const Seen& a, const Seen& b) { return a.bytes < b.bytes; });
+    auto top =
+        std::max_element(seen.begin(), seen.end(), [](const Seen& a, const Seen& b) { return a.bytes < b.bytes; });
     HeapPeak peak{top->pid, top->bytes, top->time_ns, top->time_ns};
     for (auto it = top; it != seen.end(); ++it) {
         if (it->pid != peak.pid) continue;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -73,6 +74,24 @@ void RecordingWriter::close() {
 namespace {
 
 using nlohmann::json;
+
+// A number of a record as the int64_t every reader of it takes: a whole
+// number, or (as JSON allows) one with a fraction, truncated as the plot and
+// the moments read it. nullopt when it is no number or does not fit: a cast
+// of 1e300 is undefined behaviour (found by tests/fuzz/fuzz_recording).
+std::optional<int64_t> whole_number(const json& v) {
+    if (v.is_number_unsigned()) {
+        const auto u = v.get<uint64_t>();
+        if (u > uint64_t(std::numeric_limits<int64_t>::max())) return std::nullopt;
+        return static_cast<int64_t>(u);
+    }
+    if (v.is_number_integer()) return v.get<int64_t>();
+    if (!v.is_number_float()) return std::nullopt;
+    const double d = v.get<double>();
+    // 2^63 is exact as a double; every double below it in magnitude fits.
+    if (!(d > -9223372036854775808.0 && d < 9223372036854775808.0)) return std::nullopt;
+    return static_cast<int64_t>(d);
+}
 
 // The file's text, one line at a time, inflated as it is read: memory is a
 // line and a buffer, whatever the file's size.
@@ -307,8 +326,10 @@ private:
     // a fraction: read as the plot and the moments always read it).
     static void num(ProcPoint& p, const json& o, const char* key, uint16_t field, int64_t& out) {
         const auto v = o.find(key);
-        if (v == o.end() || !v->is_number()) return;
-        out = v->is_number_float() ? static_cast<int64_t>(v->get<double>()) : v->get<int64_t>();
+        if (v == o.end()) return;
+        const auto n = whole_number(*v);
+        if (!n) return;
+        out = *n;
         p.has |= field;
     }
     std::vector<std::string>& comms_;
