@@ -83,10 +83,12 @@ busy "$secs"
 t1=$(date +%s.%N)
 stop_memtop
 bytes=$(stat -c %s "$tmp/busy.gz")
-"$py" - "$tmp/busy.gz" "$tmp/whole.gz" <<'EOF' >"$tmp/whole.txt"
+"$py" - "$tmp/busy.gz" "$tmp/whole.gz" "$root/tools/bench" <<'EOF' >"$tmp/whole.txt"
 # The same recording with every report's stacks whole (format 1's way),
 # folded from the deltas as memtop's reader does.
 import gzip, json, sys
+sys.path.insert(0, sys.argv[3])
+from lengthen_recording import fold_report
 state, counts = {}, {"sample": 0, "report": 0, "sample_processes": 0, "stacks_written": 0, "stacks": 0}
 with gzip.open(sys.argv[1], "rt") as f, gzip.open(sys.argv[2], "wt") as out:
     for n, line in enumerate(f):
@@ -100,25 +102,7 @@ with gzip.open(sys.argv[1], "rt") as f, gzip.open(sys.argv[2], "wt") as out:
             counts["sample_processes"] += len(r.get("processes", []))
         rep = r.get("report") if r.get("type") == "report" else None
         if rep is not None:
-            key = lambda s: (s["stats"]["pid"], s["stats"]["epoch"], s["stats"]["stack_id"])
-            if "all_stacks" in rep:
-                state = {key(s): s for s in rep["all_stacks"]}
-                counts["stacks_written"] += len(rep["all_stacks"])
-            else:
-                d = rep.pop("all_stacks_delta")
-                for k in d["gone"]:
-                    state.pop(tuple(k), None)
-                for c in d["changed"]:
-                    if "k" in c:
-                        s = state[tuple(c["k"])]
-                        for i, f in enumerate(["bytes", "allocs", "alloc_bytes_total", "allocs_total", "temp_allocs", "temp_bytes"]):
-                            s["stats"][f] = c["n"][i]
-                        if "ages" in c:
-                            s["ages"] = c["ages"]
-                    else:
-                        state[key(c)] = c
-                counts["stacks_written"] += len(d["changed"])
-                rep["all_stacks"] = [state[k] for k in sorted(state)]
+            counts["stacks_written"] += fold_report(state, rep)
             counts["stacks"] += len(rep["all_stacks"])
         out.write(json.dumps(r, separators=(",", ":")) + "\n")
 print(counts["sample"], counts["report"], counts["sample_processes"], counts["stacks_written"], counts["stacks"])

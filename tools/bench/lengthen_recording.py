@@ -8,7 +8,8 @@ the file holds N reports (default: whole repeats up to one hour). --v1 writes
 every report whole (version 1); --v2 writes stacks as changes against the
 previous report (version 2's `all_stacks_delta`, what memtop records today).
 Sample records that are changes (`gone`) are dropped: a long file keeps the
-reports' numbers only. tools/bench-report.sh and tools/bench-html.sh use it.
+reports' numbers only. tools/bench-report.sh and tools/bench-html.sh use it;
+tools/bench-record.sh imports fold_report.
 """
 import argparse
 import copy
@@ -25,6 +26,31 @@ def key(s):
     return (s["stats"]["pid"], s["stats"]["epoch"], s["stats"]["stack_id"])
 
 
+def fold_report(state, rep):
+    """Folds report `rep` (whole, or version 2's delta) into `state` (stacks
+    by key) and gives it its whole stack list, as memtop's reader does.
+    Returns how many stacks the record itself wrote."""
+    if "all_stacks_delta" not in rep:
+        state.clear()
+        state.update({key(s): s for s in rep["all_stacks"]})
+        return len(rep["all_stacks"])
+    d = rep.pop("all_stacks_delta")
+    for k in d["gone"]:
+        state.pop(tuple(k), None)
+    for c in d["changed"]:
+        if "k" in c:
+            s = state[tuple(c["k"])]
+            for i, n in enumerate(NUM):
+                s["stats"][n] = c["n"][i]
+            for a in EXTRA:
+                if a in c:
+                    s[a] = c[a]
+        else:
+            state[key(c)] = c
+    rep["all_stacks"] = [copy.deepcopy(state[k]) for k in sorted(state)]
+    return len(d["changed"])
+
+
 def read_short(path):
     """SHORT's header and records, every report with its whole stack list."""
     recs, state = [], {}
@@ -36,24 +62,7 @@ def read_short(path):
             except ValueError:
                 break  # a cut last line
             if r.get("type") == "report":
-                rep = r["report"]
-                if "all_stacks_delta" in rep:  # folded back to whole stacks
-                    d = rep.pop("all_stacks_delta")
-                    for k in d["gone"]:
-                        state.pop(tuple(k), None)
-                    for c in d["changed"]:
-                        if "k" in c:
-                            s = state[tuple(c["k"])]
-                            for i, n in enumerate(NUM):
-                                s["stats"][n] = c["n"][i]
-                            for a in EXTRA:
-                                if a in c:
-                                    s[a] = c[a]
-                        else:
-                            state[key(c)] = c
-                    rep["all_stacks"] = [copy.deepcopy(state[k]) for k in sorted(state)]
-                else:
-                    state = {key(s): s for s in rep["all_stacks"]}
+                fold_report(state, r["report"])
             elif r.get("type") == "sample" and "gone" in r:
                 continue
             else:
