@@ -256,7 +256,23 @@ static __always_inline void raise_peak(__s64 *peak, __s64 now)
 #endif
 }
 
-/* A process event (exit, exec, new stack) with whichever of its numbers the
+/* A stack event (struct memtop_stack_event). */
+static __always_inline void emit_stack_event(__u32 type, __u32 tgid, __u32 epoch, __u64 stack_id)
+{
+	struct memtop_stack_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(MEMTOP_CNT_EVENTS_LOST);
+		return;
+	}
+	e->type = type;
+	e->tgid = tgid;
+	e->epoch = epoch;
+	e->pad = 0;
+	e->stack_id = stack_id;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* A process event (exit, exec) with whichever of its numbers the
  * caller has; a missing one reads as zero. */
 static __always_inline void emit(__u32 type, __u32 tgid, const struct memtop_proc *p,
                                  const struct memtop_rss *r, const struct memtop_map_proc *mp)

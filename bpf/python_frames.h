@@ -166,16 +166,7 @@ __noinline __u64 python_frames(__u64 id, __u32 tgid)
 	if (!h)
 		h = 1; /* 0 is the lost-stack bucket */
 	if (bpf_map_update_elem(&py_stacks, &h, &x->s, BPF_NOEXIST) == 0) {
-		struct memtop_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-		if (e) {
-			__builtin_memset(e, 0, sizeof(*e));
-			e->type = MEMTOP_EV_NEW_PY_STACK;
-			e->tgid = tgid;
-			e->stack_id = h;
-			bpf_ringbuf_submit(e, 0);
-		} else {
-			count(MEMTOP_CNT_EVENTS_LOST);
-		}
+		emit_stack_event(MEMTOP_EV_NEW_PY_STACK, tgid, 0, h);
 	} else if (!bpf_map_lookup_elem(&py_stacks, &h)) {
 		/* Full: the native stack alone, under its own id. */
 		count(MEMTOP_CNT_STACK_MAP_FULL);

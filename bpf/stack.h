@@ -157,7 +157,7 @@ static __always_inline void store_stack(__u64 *stack_id, const struct memtop_sta
 {
 	if (!bpf_map_lookup_elem(&stacks, stack_id)) {
 		if (bpf_map_update_elem(&stacks, stack_id, s, BPF_NOEXIST) == 0) {
-			emit(MEMTOP_EV_NEW_STACK, tgid, p, NULL, NULL);
+			emit_stack_event(MEMTOP_EV_NEW_STACK, tgid, p ? p->epoch : 0, 0);
 		} else if (!bpf_map_lookup_elem(&stacks, stack_id)) {
 			count(MEMTOP_CNT_STACK_MAP_FULL);
 			*stack_id = MEMTOP_STACK_LOST;

@@ -8,6 +8,19 @@
 namespace memtop {
 
 int dispatch_event(EventSink& sink, const void* data, size_t size) {
+    // A stack event is the short record (bpf/memtop.h); the rest are whole.
+    if (size >= sizeof(memtop_stack_event)) {
+        memtop_stack_event s;
+        std::memcpy(&s, data, sizeof s);
+        if (s.type == MEMTOP_EV_NEW_STACK) {
+            sink.stack_stored(s.tgid, s.epoch);
+            return 0;
+        }
+        if (s.type == MEMTOP_EV_NEW_PY_STACK) {
+            sink.python_stack_stored(s.tgid, s.stack_id);
+            return 0;
+        }
+    }
     if (size < sizeof(memtop_event)) return 0;
     memtop_event e;
     std::memcpy(&e, data, sizeof e);
@@ -36,12 +49,6 @@ int dispatch_event(EventSink& sink, const void* data, size_t size) {
         }
         case MEMTOP_EV_EXEC:
             sink.process_exec({e.tgid, e.epoch, e.mm_id});
-            break;
-        case MEMTOP_EV_NEW_STACK:
-            sink.stack_stored(e.tgid, e.epoch);
-            break;
-        case MEMTOP_EV_NEW_PY_STACK:
-            sink.python_stack_stored(e.tgid, e.stack_id);
             break;
         case MEMTOP_EV_NEED_UNWIND:
             sink.unwind_table_needed(e.tgid, {e.file.dev, e.file.ino});
