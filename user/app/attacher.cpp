@@ -256,11 +256,16 @@ void Attacher::command_fork(int pid) {
     watch_target(pid);
     auto& done = command_files_[pid];
     size_t probes = 0;
+    std::vector<LibraryFile> files;
     try {
-        auto files = sampler_only(finder_.files_of(pid, *maps), pid);
-        // A forked CPython (multiprocessing) runs the same interpreter, with
-        // its parent's allocator hooks.
-        watch_python(pid, *maps, has_sampler(files));
+        files = sampler_only(finder_.files_of(pid, *maps), pid);
+    } catch (const MemtopError& e) {
+        log("warning: pid " + std::to_string(pid) + " (" + comm_of(pid) + "): " + e.what());
+    }
+    // A forked CPython (multiprocessing) runs the same interpreter, with its
+    // parent's allocator hooks.
+    watch_python(pid, *maps, has_sampler(files));
+    try {
         for (const auto& f : files)
             if (done.insert({f.dev, f.ino}).second) probes += attach_file(f, pid);
     } catch (const MemtopError& e) {
