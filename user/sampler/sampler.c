@@ -247,62 +247,67 @@ static inline int sample_call(struct countdown* c, size_t size) {
 /* --- the set of sampled blocks ---------------------------------------- */
 
 #define SLOTS 4 /* keys and sizes of one bucket: one cache line */
-#define BUCKET_BITS 16
-#define BUCKETS (1u << BUCKET_BITS)
 
-/* 256 Ki slots in 4 MiB of address space, touched as used: a sampled block
- * touches one line. Full beyond roughly 160 Ki live sampled blocks (then
- * buckets overflow their second choice and such blocks go unreported, and
- * counted: `dropped`): 80 GiB of live heap at --sample 524288, 10 GiB at
- * 65536; at --sample 1, 160 Ki live blocks of any size. */
+/* The native set: 2^16 buckets, 256 Ki slots in 4 MiB of address space,
+ * touched as used: a sampled block touches one line. Full beyond roughly
+ * 160 Ki live sampled blocks (then buckets overflow their second choice and
+ * such blocks go unreported, and counted: `dropped`): 80 GiB of live heap at
+ * --sample 524288, 10 GiB at 65536; at --sample 1, 160 Ki live blocks of any
+ * size. The Python set: 2^18 buckets (1 Mi slots, 16 MiB of address space,
+ * touched as used): a CPython's live objects alone are ~50 Ki after start-up,
+ * and at --sample 1 every one of them is in the set. */
 struct bucket {
     uintptr_t key[SLOTS];
     uint64_t size[SLOTS];
 } __attribute__((aligned(64)));
 
-struct sampled_set {
-    struct bucket b[BUCKETS];
-    uint32_t spilled[BUCKETS]; /* keys whose first bucket is this one, in their second */
-};
-
 /* One set per domain: the native heap's, and the Python domain's (an
  * unsampled Python free looks in its own set only, and only while it holds
- * a block). */
+ * a block). Mapped at its first sampled block: 2^bits buckets, then as many
+ * `spilled` counts (keys whose first bucket is that one, in their second). */
 struct set_ref {
-    struct sampled_set* set; /* mapped at its first sampled block */
-    uint64_t live;           /* sampled blocks in the set */
+    struct bucket* b;
+    uint32_t bits;
+    uint64_t live; /* sampled blocks in the set */
 };
-static struct set_ref native_set, python_set;
+static struct set_ref native_set = {NULL, 16, 0}, python_set = {NULL, 18, 0};
 
-static struct sampled_set* the_set(struct set_ref* r) {
-    struct sampled_set* s = __atomic_load_n(&r->set, __ATOMIC_ACQUIRE);
+static inline size_t set_bytes(const struct set_ref* r) {
+    return ((size_t)1 << r->bits) * (sizeof(struct bucket) + sizeof(uint32_t));
+}
+
+static inline uint32_t* spilled_of(const struct set_ref* r, struct bucket* b) {
+    return (uint32_t*)(b + ((size_t)1 << r->bits));
+}
+
+static struct bucket* the_set(struct set_ref* r) {
+    struct bucket* s = __atomic_load_n(&r->b, __ATOMIC_ACQUIRE);
     if (LIKELY(s != NULL)) return s;
     /* Touched pages only: a few KiB for a few sampled blocks. */
-    void* m = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* m = mmap(NULL, set_bytes(r), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return NULL;
-    struct sampled_set* expected = NULL;
-    if (!__atomic_compare_exchange_n(&r->set, &expected, (struct sampled_set*)m, 0, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE)) {
-        munmap(m, sizeof *s);
+    struct bucket* expected = NULL;
+    if (!__atomic_compare_exchange_n(&r->b, &expected, (struct bucket*)m, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        munmap(m, set_bytes(r));
         return expected;
     }
-    return (struct sampled_set*)m;
+    return (struct bucket*)m;
 }
 
-static inline uint32_t hash1(uintptr_t p) {
-    return (uint32_t)(((p >> 4) * 0x9E3779B97F4A7C15ULL) >> (64 - BUCKET_BITS));
+static inline uint32_t hash1(const struct set_ref* r, uintptr_t p) {
+    return (uint32_t)(((p >> 4) * 0x9E3779B97F4A7C15ULL) >> (64 - r->bits));
 }
 
-static inline uint32_t hash2(uintptr_t p) {
-    return (uint32_t)(((p >> 4) * 0xC2B2AE3D27D4EB4FULL) >> (64 - BUCKET_BITS));
+static inline uint32_t hash2(const struct set_ref* r, uintptr_t p) {
+    return (uint32_t)(((p >> 4) * 0xC2B2AE3D27D4EB4FULL) >> (64 - r->bits));
 }
 
-static int bucket_put(struct sampled_set* s, uint32_t b, uintptr_t p, uint64_t size) {
+static int bucket_put(struct bucket* s, uint32_t b, uintptr_t p, uint64_t size) {
     for (int i = 0; i < SLOTS; i++) {
         uintptr_t zero = 0;
-        if (__atomic_load_n(&s->b[b].key[i], __ATOMIC_RELAXED) == 0 &&
-            __atomic_compare_exchange_n(&s->b[b].key[i], &zero, p, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-            s->b[b].size[i] = size;
+        if (__atomic_load_n(&s[b].key[i], __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&s[b].key[i], &zero, p, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            s[b].size[i] = size;
             return 1;
         }
     }
@@ -313,16 +318,17 @@ static int bucket_put(struct sampled_set* s, uint32_t b, uintptr_t p, uint64_t s
  * allocation is then not reported: it would be a block memtop could never
  * see freed). */
 static int set_add(struct set_ref* r, uintptr_t p, uint64_t size) {
-    struct sampled_set* s = the_set(r);
+    struct bucket* s = the_set(r);
     if (!s) {
         __atomic_fetch_add(&dropped, 1, __ATOMIC_RELAXED);
         return 0;
     }
-    uint32_t b1 = hash1(p);
+    uint32_t b1 = hash1(r, p);
+    uint32_t* spilled = spilled_of(r, s);
     if (!bucket_put(s, b1, p, size)) {
-        __atomic_fetch_add(&s->spilled[b1], 1, __ATOMIC_RELAXED);
-        if (!bucket_put(s, hash2(p), p, size)) {
-            __atomic_fetch_sub(&s->spilled[b1], 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&spilled[b1], 1, __ATOMIC_RELAXED);
+        if (!bucket_put(s, hash2(r, p), p, size)) {
+            __atomic_fetch_sub(&spilled[b1], 1, __ATOMIC_RELAXED);
             __atomic_fetch_add(&dropped, 1, __ATOMIC_RELAXED);
             return 0;
         }
@@ -331,12 +337,12 @@ static int set_add(struct set_ref* r, uintptr_t p, uint64_t size) {
     return 1;
 }
 
-static int bucket_take(struct sampled_set* s, uint32_t b, uintptr_t p, uint64_t* size) {
+static int bucket_take(struct bucket* s, uint32_t b, uintptr_t p, uint64_t* size) {
     for (int i = 0; i < SLOTS; i++) {
         uintptr_t k = p;
-        if (__atomic_load_n(&s->b[b].key[i], __ATOMIC_RELAXED) == p &&
-            __atomic_compare_exchange_n(&s->b[b].key[i], &k, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-            *size = s->b[b].size[i];
+        if (__atomic_load_n(&s[b].key[i], __ATOMIC_RELAXED) == p &&
+            __atomic_compare_exchange_n(&s[b].key[i], &k, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            *size = s[b].size[i];
             return 1;
         }
     }
@@ -348,13 +354,14 @@ static int bucket_take(struct sampled_set* s, uint32_t b, uintptr_t p, uint64_t*
  * meanwhile. */
 static inline int set_take(struct set_ref* r, uintptr_t p, uint64_t* size) {
     if (LIKELY(__atomic_load_n(&r->live, __ATOMIC_RELAXED) == 0)) return 0;
-    struct sampled_set* s = __atomic_load_n(&r->set, __ATOMIC_ACQUIRE);
+    struct bucket* s = __atomic_load_n(&r->b, __ATOMIC_ACQUIRE);
     if (!s) return 0;
-    uint32_t b1 = hash1(p);
+    uint32_t b1 = hash1(r, p);
+    uint32_t* spilled = spilled_of(r, s);
     int found = bucket_take(s, b1, p, size);
-    if (!found && __atomic_load_n(&s->spilled[b1], __ATOMIC_RELAXED)) {
-        found = bucket_take(s, hash2(p), p, size);
-        if (found) __atomic_fetch_sub(&s->spilled[b1], 1, __ATOMIC_RELAXED);
+    if (!found && __atomic_load_n(&spilled[b1], __ATOMIC_RELAXED)) {
+        found = bucket_take(s, hash2(r, p), p, size);
+        if (found) __atomic_fetch_sub(&spilled[b1], 1, __ATOMIC_RELAXED);
     }
     if (found) __atomic_fetch_sub(&r->live, 1, __ATOMIC_RELAXED);
     return found;
