@@ -56,6 +56,11 @@ struct memtop_alloc_val {
 	__u64 birth_ns; /* bpf_ktime_get_ns() when allocated: its age at a report */
 };
 
+/* py_allocs (Python's object domain, bpf/pymalloc_domain.h) keeps no birth
+ * time: its birth_ns is 0, or this for an object the in-process sampler
+ * sampled (its aggregate is keyed by its size, to be weighed). */
+#define MEMTOP_PY_SAMPLED 1
+
 /* mimalloc: the heap a live block was allocated from (bpf/heap.h, mi_blocks). */
 struct memtop_mi_tag {
 	__u64 heap;

@@ -171,6 +171,76 @@ int BPF_KRETPROBE(py_new_pool_return, __u64 ret)
 	return 0;
 }
 
+/*
+ * --python-objects --sample N -- CMD: the preloaded sampler samples
+ * Python's object allocator in-process (user/sampler/sampler.c, "CPython's
+ * object allocator") and calls these two points for its sampled objects
+ * only; pymalloc's sites are not probed then, so an unsampled object takes
+ * no trap. The same shape as the native heap's sampled_alloc_entry and
+ * sampled_free_entry (heap.h), recorded in this domain with the object's
+ * size in its aggregate's key: user space weighs it by 1/p(size).
+ *
+ * memtop_sampled_py_alloc(ptr, size, ret, sp, fp, dropped): ret, sp, fp of
+ * the hook's caller (the code that asked Python's allocator), for the walk.
+ */
+
+/* Apart from the walk, as sampled_record: Linux 6.1's verifier counts a
+ * subprogram's frame apart from its caller's only when it is not inlined. */
+static __noinline int py_sampled_record(__u32 tgid, __u64 ptr, __u64 size)
+{
+	struct call_state *st = thread_state(0);
+	if (!st)
+		return 0;
+	struct memtop_proc *p = get_proc(tgid);
+	if (!p)
+		return 0;
+	__u64 id = st->stack_id;
+	store_stack(&id, &st->stack, tgid, p);
+	if (st->stack.flags & MEMTOP_STACK_TRUNCATED)
+		count(MEMTOP_CNT_STACK_TRUNCATED);
+	py_record_as(tgid, ptr, size, id, 1);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(py_sampled_alloc_entry, __u64 ptr, __u64 size, __u64 ret, __u64 sp, __u64 fp)
+{
+	use_task_stack(ctx);
+	__u32 tgid = current_tgid();
+	if (tgid == self_tgid || !ptr)
+		return 0;
+	sampler_dropped(ctx->r9);
+	struct call_state *st = thread_state(1);
+	if (!st) {
+		count(MEMTOP_CNT_STATE_BUSY);
+		return 0;
+	}
+	struct unwind_scratch *scratch = NULL;
+	if (dwarf_unwind) {
+		scratch = &st->scratch;
+		scratch->win_len = 0; /* never a previous walk's memory */
+		if (!(sp & 7))
+			window_fill(scratch, sp);
+	}
+	st->stack_id = walk_user_stack(&st->stack, ret, sp, fp, tgid, STACK_AT_CALL, scratch);
+	if (python_process(st, tgid))
+		st->stack_id = python_frames(st->stack_id, tgid);
+	return py_sampled_record(tgid, ptr, size);
+}
+
+/* memtop_sampled_py_free(ptr, dropped): a sampled object is being freed. */
+SEC("uprobe")
+int BPF_KPROBE(py_sampled_free_entry, __u64 ptr, __u64 dropped)
+{
+	use_task_stack(ctx);
+	__u32 tgid = current_tgid();
+	if (tgid == self_tgid)
+		return 0;
+	sampler_dropped(dropped);
+	py_forget(tgid, ptr);
+	return 0;
+}
+
 #endif /* MEMTOP_COMPAT */
 
 #endif /* MEMTOP_PYMALLOC_H */

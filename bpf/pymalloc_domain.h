@@ -32,18 +32,29 @@ struct {
 
 static __always_inline struct memtop_proc *get_proc(__u32 tgid);
 
-static __always_inline void py_record(__u32 tgid, __u64 addr, __u64 size, __u64 stack_id)
+/* A record's aggregate key size: 0 for a counted object; its size for one
+ * the in-process sampler sampled (MEMTOP_PY_SAMPLED), which user space
+ * weighs by its size's sampling probability as the heap's (model/sampling.h). */
+static __always_inline __u64 py_agg_size(const struct memtop_alloc_val *v)
+{
+	return v->birth_ns == MEMTOP_PY_SAMPLED ? v->size : 0;
+}
+
+/* sampled: the object was sampled in-process (bpf/pymalloc.h), not counted. */
+static __always_inline void py_record_as(__u32 tgid, __u64 addr, __u64 size, __u64 stack_id, int sampled)
 {
 	struct memtop_proc *p = get_proc(tgid);
 	if (!p || !addr)
 		return;
 	struct memtop_alloc_key k = {.tgid = tgid, .epoch = p->epoch, .addr = addr};
-	struct memtop_alloc_val v = {.size = size, .stack_id = stack_id, .birth_ns = 0};
+	struct memtop_alloc_val v = {
+	        .size = size, .stack_id = stack_id, .birth_ns = sampled ? MEMTOP_PY_SAMPLED : 0};
 	struct memtop_alloc_val *old = bpf_map_lookup_elem(&py_allocs, &k);
 	if (old) {
 		/* Handed out again without a free seen (an in-place realloc, or a
 		 * free memtop did not see): the old block is gone. */
-		struct memtop_agg_key ok = {.tgid = tgid, .epoch = p->epoch, .stack_id = old->stack_id};
+		struct memtop_agg_key ok = {
+		        .tgid = tgid, .epoch = p->epoch, .stack_id = old->stack_id, .size = py_agg_size(old)};
 		struct memtop_agg_val *oa = bpf_map_lookup_elem(&py_aggs, &ok);
 		if (oa) {
 			__sync_fetch_and_add(&oa->bytes, -(__s64)old->size);
@@ -56,7 +67,8 @@ static __always_inline void py_record(__u32 tgid, __u64 addr, __u64 size, __u64 
 		count(MEMTOP_CNT_ALLOC_MAP_FULL);
 		return;
 	}
-	struct memtop_agg_key ak = {.tgid = tgid, .epoch = p->epoch, .stack_id = stack_id};
+	struct memtop_agg_key ak = {
+	        .tgid = tgid, .epoch = p->epoch, .stack_id = stack_id, .size = py_agg_size(&v)};
 	struct memtop_agg_val *a = bpf_map_lookup_elem(&py_aggs, &ak);
 	if (!a) {
 		struct memtop_agg_val zero = {};
@@ -76,6 +88,11 @@ static __always_inline void py_record(__u32 tgid, __u64 addr, __u64 size, __u64 
 	raise_peak(&p->py_peak_bytes, now);
 }
 
+static __always_inline void py_record(__u32 tgid, __u64 addr, __u64 size, __u64 stack_id)
+{
+	py_record_as(tgid, addr, size, stack_id, 0);
+}
+
 /* Takes block addr out of the domain; 1 if it was there (*out: its record). */
 static __always_inline int py_take(__u32 tgid, __u64 addr, struct memtop_alloc_val *out)
 {
@@ -90,7 +107,8 @@ static __always_inline int py_take(__u32 tgid, __u64 addr, struct memtop_alloc_v
 	if (bpf_map_delete_elem(&py_allocs, &k))
 		return 0; /* a racing free of the same block accounts for it */
 	*out = old;
-	struct memtop_agg_key ak = {.tgid = tgid, .epoch = p->epoch, .stack_id = old.stack_id};
+	struct memtop_agg_key ak = {
+	        .tgid = tgid, .epoch = p->epoch, .stack_id = old.stack_id, .size = py_agg_size(&old)};
 	struct memtop_agg_val *a = bpf_map_lookup_elem(&py_aggs, &ak);
 	if (a) {
 		__sync_fetch_and_add(&a->bytes, -(__s64)old.size);

@@ -4,14 +4,20 @@
 #   untraced     python3.11 WORK
 #   tracemalloc  the same with tracemalloc started in the process
 #   memtop       memtop -b --python-objects -- python3.11 WORK (exact)
-#   sampled      memtop -b --python-objects --sample 524288 -- python3.11 WORK
+#   probes       memtop -b --python-objects --sample 524288 --kernel-sampling
+#                -- python3.11 WORK: the native heap sampled in its probes,
+#                Python's objects counted exactly at pymalloc's sites
+#   in-process   memtop -b --python-objects --sample 524288 -- python3.11 WORK:
+#                the preloaded sampler samples the heap and Python's objects
 # Each workload times its own loop ("elapsed S"), so memtop's start-up is
-# not counted. memtop traces Python's object allocator too, as asked (one trap per
-# object allocated or freed at pymalloc's inlined sites, docs/design.md,
-# "Python's object allocator"), always exactly: --sample samples the native
-# heap only. `example` is tracemalloc's classic (100,000 ints appended to a
-# list, run three times).
-# Run as root: sudo tools/bench-python.sh [WORKLOAD...]
+# not counted. Exact, memtop takes one trap per Python object allocated or
+# freed at pymalloc's inlined sites (docs/design.md, "Python's object
+# allocator"); in-process, only the sampled ones reach it. `example` is
+# tracemalloc's classic (100,000 ints appended to a list, run three times).
+# Run as root: sudo tools/bench-python.sh [WORKLOAD...]. memtop's runs take
+# /tmp/memtop-bpf-tests.lock; under `flock /tmp/memtop-bpf-tests.lock env
+# BENCH_LOCKED=1 tools/bench-python.sh` every run is made holding it (the
+# untraced ones too, on a machine the lock keeps quiet).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${MEMTOP_BUILD:-$root/build}
@@ -21,6 +27,8 @@ script=$root/tests/progs/python/bench_alloc.py
 [ -x "$memtop" ] || { echo "bench-python: build first (tools/build.sh)" >&2; exit 1; }
 [ -x "$py" ] || { echo "bench-python: needs $py (Debian's python3.11)" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "bench-python: run as root" >&2; exit 1; }
+lock=(flock /tmp/memtop-bpf-tests.lock)
+[ -z "${BENCH_LOCKED:-}" ] || lock=()
 works=("$@")
 [ ${#works[@]} -gt 0 ] || works=(example ints dicts objects bytes)
 
@@ -32,12 +40,14 @@ elapsed() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "fail" || b == "" || b == 0) print "-"; else printf "%.2fx", a / b }'; }
 
-printf '%-9s %10s %12s %10s %10s\n' WORKLOAD untraced tracemalloc memtop sampled
+printf '%-9s %10s %12s %10s %10s %11s\n' WORKLOAD untraced tracemalloc memtop probes in-process
 for w in "${works[@]}"; do
     base=$(elapsed "$py" "$script" "$w")
     tm=$(elapsed "$py" "$script" "$w" --tracemalloc)
-    ex=$(elapsed flock /tmp/memtop-bpf-tests.lock "$memtop" -b --python-objects -- "$py" "$script" "$w")
-    sa=$(elapsed flock /tmp/memtop-bpf-tests.lock "$memtop" -b --python-objects --sample 524288 -- "$py" "$script" "$w")
-    printf '%-9s %9ss %12s %10s %10s\n' "$w" "$base" "$(ratio "$tm" "$base")" "$(ratio "$ex" "$base")" \
-        "$(ratio "$sa" "$base")"
+    ex=$(elapsed "${lock[@]}" "$memtop" -b --python-objects -- "$py" "$script" "$w")
+    ks=$(elapsed "${lock[@]}" "$memtop" -b --python-objects --sample 524288 --kernel-sampling \
+        -- "$py" "$script" "$w")
+    ip=$(elapsed "${lock[@]}" "$memtop" -b --python-objects --sample 524288 -- "$py" "$script" "$w")
+    printf '%-9s %9ss %12s %10s %10s %11s\n' "$w" "$base" "$(ratio "$tm" "$base")" "$(ratio "$ex" "$base")" \
+        "$(ratio "$ks" "$base")" "$(ratio "$ip" "$base")"
 done

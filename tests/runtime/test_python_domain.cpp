@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -201,4 +202,77 @@ TEST_CASE("memtop -p python3.11 py_objects.py --tracemalloc: memtop's Python dom
     CHECK(mpeak <= peak * 102 / 100);
     CHECK(mcur >= current * 98 / 100);
     CHECK(mcur <= current * 102 / 100);
+}
+
+// --python-objects --sample N -- CMD: the preloaded sampler hooks CPython's
+// object allocator (user/sampler/sampler.c) and reports its sampled objects
+// only; pymalloc's sites are not probed, so an unsampled object takes no
+// trap.
+namespace {
+
+bool err_says(const Run& r, const std::string& what) {
+    for (const auto& l : r.err_lines)
+        if (l.find(what) != std::string::npos) return true;
+    return false;
+}
+
+// The example's `for` line as the in-process sampler saw it, at --sample N.
+LineSum sampled_example(uint64_t sample, Run& r) {
+    r = run_memtop_cmd({kPython, progs_src("python/py_objects.py")},
+                       {"--python-objects", "--sample", std::to_string(sample), "--sort", "allocated"});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    INFO(describe_python(rep));
+    CHECK(err_says(r, "Python objects sampled in-process by memtop's preloaded sampler"));
+    CHECK_FALSE(err_says(r, "counted at pymalloc's sites"));
+    // Not one pymalloc site probed, and the figures are estimates.
+    CHECK(rep["python"]["sites"].get<long long>() == 0);
+    CHECK(rep["python"]["estimates"] == true);
+    const json* p = python_proc(rep);
+    REQUIRE(p);
+    REQUIRE(p->contains("python"));
+    CHECK((*p)["python"]["estimates"] == true);
+    int line = marker_line("python/py_objects.py", "py_ints");
+    REQUIRE(line > 0);
+    return python_line(rep, (*p)["pid"].get<int>(), line);
+}
+
+}  // namespace
+
+// At --sample 1 the countdown's draws (mean one byte) never exceed 22
+// bytes (bpf/sample_math.h cuts the tail at 22.2 means), so every 32-byte
+// int is sampled, with weight 1/(1 - e^-32) = 1 + 1.3e-14: the line's
+// estimates round to the exact run's numbers, exactly.
+TEST_CASE(
+    "memtop --python-objects --sample 1 -- python3.11 py_objects.py: sampled in-process, every int of the example",
+    "[bpf][python][sample][preload][cmd][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    Run r;
+    LineSum s = sampled_example(1, r);
+    CHECK(s.allocs_total == kInts);
+    CHECK(s.alloc_bytes_total == kInts * kIntBytes);
+    CHECK(s.allocs == 0);
+    CHECK(s.bytes == 0);
+}
+
+// At --sample 65536 an int is sampled with p = 1 - e^(-32/65536): the line's
+// bytes are an estimate with variance sum s^2 (1-p)/p, sigma ~ 457 KB for
+// the 3.19 MB of ints (~ sqrt(T * B)).
+TEST_CASE("memtop --python-objects --sample 65536 -- python3.11 py_objects.py: the line's bytes within 4 sigma",
+          "[bpf][python][sample][preload][cmd][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    Run r;
+    LineSum s = sampled_example(65536, r);
+    const double bytes = static_cast<double>(kInts * kIntBytes);
+    const double p = -std::expm1(-static_cast<double>(kIntBytes) / 65536.0);
+    const double sigma = std::sqrt(static_cast<double>(kInts) * kIntBytes * kIntBytes * (1 - p) / p);
+    WARN("estimated " << s.alloc_bytes_total << " B in " << s.allocs_total << " ints (exact " << bytes << ", sigma "
+                      << sigma << ")");
+    CHECK(std::abs(static_cast<double>(s.alloc_bytes_total) - bytes) <= 4 * sigma);
+    // Each (stack, size) aggregate's counts are rounded apart: half an int each.
+    CHECK(std::llabs(s.allocs_total * kIntBytes - s.alloc_bytes_total) <= kIntBytes * s.stacks);
 }

@@ -2,6 +2,7 @@
 // exponential draw the BPF side uses (bpf/sample_math.h, the same code).
 #include <linux/types.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aggregate/aggregator.h"
+#include "app/sampler_preload.h"
 #include "model/sampling.h"
 #include "profile.pb.h"
 #include "record/report_codec.h"
@@ -162,4 +164,44 @@ TEST_CASE("sampling: --min-age's age histogram weights each live block by its si
     auto exact = age_histograms(blocks).at({1, 1, 7});
     CHECK(exact[0].bytes == 2048);
     CHECK(exact[0].allocs == 2);
+}
+
+// --python-objects --sample -- CMD: a process's Python objects sampled
+// in-process get the heap's estimate, in their own py_* numbers.
+TEST_CASE("sampling: a process's Python domain sampled in-process gets its estimate, marked", "[sampling]") {
+    std::vector<SampledAgg> aggs = {agg(7, 32, 10, 40), agg(8, 600, 1, 2)};
+    const HeapEstimate e = heap_estimates(aggs, kT).at({1, 1});
+    ProcessStats p;
+    p.pid = p.epoch = 1;
+    p.heap_bytes = 5000;  // the heap is not touched
+    p.py_bytes = 10 * 32 + 600;
+    p.py_peak_bytes = 40 * 32 + 1200;
+    apply_python_estimate(p, e);
+    CHECK(p.py_sampled);
+    CHECK(p.heap_bytes == 5000);
+    CHECK(p.py_bytes == e.bytes);
+    CHECK(p.py_allocs_total == e.allocs_total);
+    CHECK(p.py_frees_total == e.allocs_total - static_cast<uint64_t>(e.allocs));
+    CHECK(p.py_peak_bytes == std::max<int64_t>(e.bytes, std::llround((40 * 32 + 1200) * e.peak_scale)));
+    Report r;
+    r.processes.push_back(p);
+    nlohmann::json j = nlohmann::json::parse(render_json(r));
+    CHECK(j["processes"][0]["python"]["estimates"] == true);
+}
+
+// Where CPython would install its own allocators over the sampler's hooks,
+// memtop probes pymalloc's sites instead (the sampler checks the same
+// environment).
+TEST_CASE("sampling: CPython's PYTHONMALLOC, PYTHONDEVMODE and -X dev refuse the in-process hooks", "[sampling]") {
+    std::vector<std::string> argv = {"/usr/bin/python3.11", "script.py"};
+    CHECK(python_hook_refused({"HOME=/root", "PYTHONMALLOC="}, argv).empty());
+    CHECK(python_hook_refused({"PYTHONMALLOC=malloc"}, argv).find("PYTHONMALLOC=malloc") != std::string::npos);
+    CHECK_FALSE(python_hook_refused({"PYTHONDEVMODE=1"}, argv).empty());
+    CHECK_FALSE(python_hook_refused({}, {"python3", "-X", "dev", "s.py"}).empty());
+    CHECK_FALSE(python_hook_refused({}, {"python3", "-Xdev", "s.py"}).empty());
+    CHECK(python_hook_refused({}, {"python3", "-X", "utf8", "s.py"}).empty());
+    auto env = preload_environment("/lib/libmemtop_sampler.so", 4096, true);
+    CHECK(std::find(env.begin(), env.end(), "MEMTOP_SAMPLE_PYTHON=1") != env.end());
+    env = preload_environment("/lib/libmemtop_sampler.so", 4096, false);
+    CHECK(std::find(env.begin(), env.end(), "MEMTOP_SAMPLE_PYTHON=1") == env.end());
 }

@@ -144,6 +144,9 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
             auto it = k.heap_estimates.find({e.pid, e.epoch});
             apply_estimate(r.processes.back(), it == k.heap_estimates.end() ? nullptr : &it->second);
         }
+        // Its Python objects, when sampled in-process: the same, from their aggregates.
+        if (auto it = k.python_estimates.find({e.pid, e.epoch}); it != k.python_estimates.end())
+            apply_python_estimate(r.processes.back(), it->second);
         if (target) r.processes.back().heap_traced = true;
     }
     if (opt_.system_view) {
@@ -223,6 +226,7 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
         r.python_stacks.push_back(report_stack(s, k));
     r.python_sites = k.py_sites;
     r.python_sites_skipped = k.py_sites_skipped;
+    r.python_sampled = !k.python_estimates.empty();
     r.lost = k.lost;
     r.self = m.self;
     r.self.probes = k.probes;

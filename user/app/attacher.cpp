@@ -121,7 +121,7 @@ void Attacher::start_command() {
         if (why.empty()) {
             preload_ = true;
             sampler_id_ = {static_cast<uint64_t>(ls.st_dev), ls.st_ino};
-            env = preload_environment(lib, opt_.sample);
+            env = preload_environment(lib, opt_.sample, opt_.python_objects);
         } else {
             log("sampling in the allocator's probes (every call traps): " + path + ": " + why);
         }
@@ -204,6 +204,13 @@ std::vector<LibraryFile> Attacher::sampler_only(std::vector<LibraryFile> files, 
     return files;
 }
 
+bool Attacher::has_sampler(const std::vector<LibraryFile>& files) const {
+    if (!preload_) return false;
+    for (const auto& f : files)
+        if (std::pair{f.dev, f.ino} == sampler_id_) return true;
+    return false;
+}
+
 void Attacher::watch_target(int pid) {
     tracer_.watch_target(pid);
     // Exited before the entry was made: the exit that deletes it has run,
@@ -211,9 +218,35 @@ void Attacher::watch_target(int pid) {
     if (process_exited(pid)) tracer_.watch_target(pid, false);
 }
 
-void Attacher::watch_python(int pid, const std::vector<Mapping>& maps) {
-    std::string said = tracer_.watch_python(pid, maps);
+namespace {
+// /proc/PID/environ or cmdline: its NUL-separated strings.
+std::vector<std::string> proc_strings(int pid, const char* file) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/" + file, std::ios::binary);
+    std::vector<std::string> out;
+    for (std::string s; std::getline(in, s, '\0');) out.push_back(s);
+    return out;
+}
+}  // namespace
+
+void Attacher::watch_python(int pid, const std::vector<Mapping>& maps, bool sampler_loaded) {
+    // --python-objects --sample: its objects are sampled in-process when the
+    // preloaded sampler hooks CPython's allocator; else why not.
+    std::string refused;
+    const std::string* sampling = nullptr;
+    if (opt_.python_objects && opt_.sample) {
+        sampling = &refused;
+        if (opt_.kernel_sampling)
+            refused = "--kernel-sampling";
+        else if (!sampler_loaded)
+            refused = cmd_ ? "memtop's sampler is not loaded in it"
+                           : "memtop attached to it running (the sampler is preloaded into -- CMD only)";
+        else
+            refused = python_hook_refused(proc_strings(pid, "environ"), proc_strings(pid, "cmdline"));
+    }
+    std::string note;
+    std::string said = tracer_.watch_python(pid, maps, sampling, &note);
     if (!said.empty() && (opt_.verbose || said.find("Python frames on") == std::string::npos)) log(said);
+    if (!note.empty()) log(note);
 }
 
 void Attacher::command_fork(int pid) {
@@ -221,11 +254,19 @@ void Attacher::command_fork(int pid) {
     auto maps = read_proc_maps(pid, nullptr);
     if (!maps) return;  // gone already
     watch_target(pid);
-    watch_python(pid, *maps);  // a forked CPython (multiprocessing) runs the same interpreter
     auto& done = command_files_[pid];
     size_t probes = 0;
+    std::vector<LibraryFile> files;
     try {
-        for (const auto& f : sampler_only(finder_.files_of(pid, *maps), pid))
+        files = sampler_only(finder_.files_of(pid, *maps), pid);
+    } catch (const MemtopError& e) {
+        log("warning: pid " + std::to_string(pid) + " (" + comm_of(pid) + "): " + e.what());
+    }
+    // A forked CPython (multiprocessing) runs the same interpreter, with its
+    // parent's allocator hooks.
+    watch_python(pid, *maps, has_sampler(files));
+    try {
+        for (const auto& f : files)
             if (done.insert({f.dev, f.ino}).second) probes += attach_file(f, pid);
     } catch (const MemtopError& e) {
         log("warning: pid " + std::to_string(pid) + " (" + comm_of(pid) + "): " + e.what());
@@ -246,8 +287,11 @@ void Attacher::command_exec(int pid) {
     for (std::string var; std::getline(in, var, '\0');) env.push_back(var);
     size_t probes = 0;
     std::string names;
+    bool sampler_loaded = false;
     try {
-        for (const auto& f : sampler_only(loaded_allocator_files(exe, &env), pid)) {
+        auto files = sampler_only(loaded_allocator_files(exe, &env), pid);
+        sampler_loaded = has_sampler(files);
+        for (const auto& f : files) {
             if (!command_files_[pid].insert({f.dev, f.ino}).second) continue;
             probes += attach_file(f, pid);
             names += (names.empty() ? "" : ", ") + f.path;
@@ -261,7 +305,7 @@ void Attacher::command_exec(int pid) {
         log(std::string(exe) + " (pid " + std::to_string(pid) + ") loads " + names + ": " + std::to_string(probes) +
             " more probes");
     // Stopped at exec: the interpreter is mapped, it has not run yet.
-    if (auto maps = read_proc_maps(pid, nullptr)) watch_python(pid, *maps);
+    if (auto maps = read_proc_maps(pid, nullptr)) watch_python(pid, *maps, sampler_loaded);
 }
 
 void Attacher::scan_host() {

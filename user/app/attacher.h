@@ -66,7 +66,11 @@ private:
     // allocation.
     void watch_target(int pid);
     // A CPython process gets Python frames in its heap stacks.
-    void watch_python(int pid, const std::vector<Mapping>& maps);
+    // sampler_loaded: memtop's sampler is preloaded in it (--sample -- CMD),
+    // which samples its Python objects too when it can (--python-objects).
+    void watch_python(int pid, const std::vector<Mapping>& maps, bool sampler_loaded = false);
+    // The sampler is among a process's probed files.
+    bool has_sampler(const std::vector<LibraryFile>& files) const;
     // The files `exe` will load at start (with `env`, or memtop's own) that
     // define an allocator; tables every one of them on the way.
     std::vector<LibraryFile> loaded_allocator_files(const std::string& exe, const std::vector<std::string>* env);

@@ -46,19 +46,33 @@ std::string preload_refused(const std::string& exe) {
     return "";
 }
 
-std::vector<std::string> preload_environment(const std::string& lib, uint64_t mean) {
+std::vector<std::string> preload_environment(const std::string& lib, uint64_t mean, bool python) {
     std::vector<std::string> env;
     std::string preload = lib;
     for (char** e = environ; e && *e; e++) {
         if (!strncmp(*e, "LD_PRELOAD=", 11)) {
             if ((*e)[11]) preload += ":" + std::string(*e + 11);
-        } else if (strncmp(*e, "MEMTOP_SAMPLE_BYTES=", 20)) {
+        } else if (strncmp(*e, "MEMTOP_SAMPLE_BYTES=", 20) && strncmp(*e, "MEMTOP_SAMPLE_PYTHON=", 21)) {
             env.emplace_back(*e);
         }
     }
     env.push_back("LD_PRELOAD=" + preload);
     env.push_back("MEMTOP_SAMPLE_BYTES=" + std::to_string(mean));
+    if (python) env.push_back("MEMTOP_SAMPLE_PYTHON=1");
     return env;
+}
+
+std::string python_hook_refused(const std::vector<std::string>& env, const std::vector<std::string>& argv) {
+    // CPython's pre-initialization sets the allocators again for
+    // PYTHONMALLOC and for the development mode (its debug hooks).
+    for (const char* var : {"PYTHONMALLOC=", "PYTHONDEVMODE="})
+        for (const auto& e : env)
+            if (e.size() > strlen(var) && e.compare(0, strlen(var), var) == 0)
+                return e + " is set, so CPython installs allocators of its own";
+    for (size_t i = 1; i < argv.size(); i++)
+        if (argv[i] == "-Xdev" || (argv[i] == "-X" && i + 1 < argv.size() && argv[i + 1] == "dev"))
+            return "-X dev installs CPython's debug allocators";
+    return "";
 }
 
 }  // namespace memtop

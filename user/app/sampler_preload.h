@@ -21,7 +21,14 @@ std::string preload_refused(const std::string& exe);
 
 // memtop's environment for CMD, with `lib` first in LD_PRELOAD (in front of
 // what LD_PRELOAD had: the sampler then wraps a preloaded allocator, whose
-// malloc is the next one it forwards to) and MEMTOP_SAMPLE_BYTES=mean.
-std::vector<std::string> preload_environment(const std::string& lib, uint64_t mean);
+// malloc is the next one it forwards to) and MEMTOP_SAMPLE_BYTES=mean;
+// python (--python-objects): MEMTOP_SAMPLE_PYTHON=1, CPython's object
+// allocator sampled too (sampler.c, "CPython's object allocator").
+std::vector<std::string> preload_environment(const std::string& lib, uint64_t mean, bool python);
+
+// Why CPython started with `env` and `argv` would install allocators of its
+// own over the sampler's hooks of its object allocator (the sampler checks
+// the same environment): "" when it keeps them.
+std::string python_hook_refused(const std::vector<std::string>& env, const std::vector<std::string>& argv);
 
 }  // namespace memtop

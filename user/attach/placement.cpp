@@ -37,6 +37,10 @@ const char* program_name(ProbeProgram p) {
             return "sampled_alloc_entry";
         case ProbeProgram::SampledFreeEntry:
             return "sampled_free_entry";
+        case ProbeProgram::SampledPyAllocEntry:
+            return "py_sampled_alloc_entry";
+        case ProbeProgram::SampledPyFreeEntry:
+            return "py_sampled_free_entry";
         case ProbeProgram::ReallocfEntry:
             return "reallocf_entry";
         case ProbeProgram::StrdupEntry:
@@ -91,6 +95,10 @@ const std::vector<AllocatorSymbol>& allocator_symbols() {
         // its file nothing else is probed (plan_probes).
         {"memtop_sampled_alloc", P::SampledAllocEntry, false, DI | SI | DX, false},
         {"memtop_sampled_free", P::SampledFreeEntry, false, DI | SI, false},
+        // Its Python-domain points (--python-objects), probed where their
+        // programs are loaded.
+        {"memtop_sampled_py_alloc", P::SampledPyAllocEntry, false, DI | SI | DX, false},
+        {"memtop_sampled_py_free", P::SampledPyFreeEntry, false, DI | SI, false},
         // jemalloc's own API (Rust's jemallocator allocates through it):
         // mallocx(size, flags), rallocx(ptr, size, flags), sdallocx(ptr, size,
         // flags), dallocx(ptr, flags).
@@ -459,7 +467,8 @@ std::vector<ProbeSite> plan_probes(const ElfImage& image) {
     bool sampler = image.function("memtop_sampled_alloc").has_value();
     for (const auto& sym : allocator_symbols()) {
         bool sampler_symbol =
-            sym.program == ProbeProgram::SampledAllocEntry || sym.program == ProbeProgram::SampledFreeEntry;
+            sym.program == ProbeProgram::SampledAllocEntry || sym.program == ProbeProgram::SampledFreeEntry ||
+            sym.program == ProbeProgram::SampledPyAllocEntry || sym.program == ProbeProgram::SampledPyFreeEntry;
         if (sampler != sampler_symbol) continue;
         auto fn = image.function(sym.name);
         if (!fn || !seen.insert(fn->vaddr).second) continue;

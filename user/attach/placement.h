@@ -31,14 +31,16 @@ enum class ProbeProgram {
     MemalignEntry,
     PosixMemalignEntry,
     FreeEntry,
-    ExceptionEntry,     // __cxa_allocate_exception: an operator new in flight is throwing
-    SampledAllocEntry,  // memtop_sampled_alloc of the preloaded sampler (user/sampler/sampler.c)
-    SampledFreeEntry,   // memtop_sampled_free of the preloaded sampler
-    ReallocfEntry,      // realloc's arguments; a failed call frees the block (mi_reallocf)
-    StrdupEntry,        // mi_strdup, mi_strndup: the size is the result's length + 1
-    RealpathEntry,      // mi_realpath(name, resolved): a block only when resolved is NULL
-    ExpandEntry,        // mi_expand(ptr, size): resizes in place, returns ptr or NULL
-    XallocxEntry,       // jemalloc's xallocx(ptr, size, extra, flags): resizes in place, returns the real size
+    ExceptionEntry,       // __cxa_allocate_exception: an operator new in flight is throwing
+    SampledAllocEntry,    // memtop_sampled_alloc of the preloaded sampler (user/sampler/sampler.c)
+    SampledFreeEntry,     // memtop_sampled_free of the preloaded sampler
+    SampledPyAllocEntry,  // memtop_sampled_py_alloc: an object of CPython's allocator the sampler sampled
+    SampledPyFreeEntry,   // memtop_sampled_py_free
+    ReallocfEntry,        // realloc's arguments; a failed call frees the block (mi_reallocf)
+    StrdupEntry,          // mi_strdup, mi_strndup: the size is the result's length + 1
+    RealpathEntry,        // mi_realpath(name, resolved): a block only when resolved is NULL
+    ExpandEntry,          // mi_expand(ptr, size): resizes in place, returns ptr or NULL
+    XallocxEntry,         // jemalloc's xallocx(ptr, size, extra, flags): resizes in place, returns the real size
     // mimalloc's heap API (full BPF build, Linux 5.13+): the heap in rdi,
     // then the arguments of the plain call.
     MiHeapNewEntry,         // mi_heap_new: the heap it returns

@@ -145,8 +145,28 @@ KernelSnapshot MapReader::read() {
             if (it != k.mapped.end() && it->second.mm_id == s.epoch) k.mapping_stacks.push_back(s);
         }
     }
-    // Python's object-allocator domain: exact (never sampled).
-    if (maps_.py_aggs >= 0) k.python_stacks = read_aggs(maps_.py_aggs);
+    // Python's object-allocator domain: counted at pymalloc's sites (key
+    // size 0), or sampled in-process (the object's size, bpf/pymalloc.h):
+    // those weighed as the heap's.
+    if (maps_.py_aggs >= 0) {
+        std::vector<SampledAgg> sampled;
+        for (const auto& [key, v] : dump_map<memtop_agg_key, memtop_agg_val>(maps_.py_aggs)) {
+            StackStats s{key.tgid,       key.epoch,     key.stack_id, v.bytes, v.allocs, v.alloc_bytes_total,
+                         v.allocs_total, v.temp_allocs, v.temp_bytes};
+            if (key.size && sample_bytes_)
+                sampled.push_back({s, key.size});
+            else
+                k.python_stacks.push_back(s);
+        }
+        if (!sampled.empty()) {
+            for (auto& s : weigh_stacks(sampled, sample_bytes_)) k.python_stacks.push_back(s);
+            k.python_estimates = heap_estimates(sampled, sample_bytes_);
+            for (auto& p : k.heap) {
+                auto it = k.python_estimates.find({p.pid, p.epoch});
+                if (it != k.python_estimates.end()) apply_python_estimate(p, it->second);
+            }
+        }
+    }
     if (stack_cache_.size() > 4 * size_t(max_stacks_)) stack_cache_.clear();  // purged since: read again
     for (const auto* list : {&k.heap_stacks, &k.growth_stacks, &k.mapping_stacks, &k.python_stacks})
         for (const auto& s : *list)

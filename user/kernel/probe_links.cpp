@@ -60,6 +60,9 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
             continue;
         }
         bpf_program* prog = program_of(ProgramRole::AllocatorEntry, site.program);
+        size_t spec = spec_of(ProgramRole::AllocatorEntry, site.program);
+        // The sampler's Python-domain points: probed with --python-objects only.
+        if (!prog && spec < kProgramCount && kPrograms[spec].needs == ProgramNeeds::PythonSampled) continue;
         if (!prog) {
             // mimalloc's heap API: counted only where mi_heap_destroy can
             // free a heap's blocks (docs/limits.md).

@@ -32,9 +32,10 @@ enum class ProgramNeeds {
     ExactRss,      // per-CPU resident-memory counters that can be summed (6.2+)
     // In the mimalloc object (bpf/mimalloc.bpf.c, full build only), loaded
     // at the attach of the first file that defines one of their symbols:
-    Mimalloc,      // entry points some allocators add (mi_strdup, mi_expand, xallocx, ...)
-    MiHeaps,       // mimalloc's heap API: also bpf_for_each_map_elem (5.13) frees a destroyed heap's blocks
-    PythonDomain,  // uprobe_multi links (6.6), whose cookies carry each site's recipe
+    Mimalloc,       // entry points some allocators add (mi_strdup, mi_expand, xallocx, ...)
+    MiHeaps,        // mimalloc's heap API: also bpf_for_each_map_elem (5.13) frees a destroyed heap's blocks
+    PythonDomain,   // uprobe_multi links (6.6), whose cookies carry each site's recipe
+    PythonSampled,  // --python-objects: the in-process sampler's Python-domain points
 };
 
 // Not in memtop's object but in the mimalloc object, loaded on demand.
@@ -95,6 +96,10 @@ inline constexpr ProgramSpec kPrograms[] = {
     {"rss_exact", ProgramRole::Iterator, ProgramNeeds::ExactRss, {}},
     {"py_site", ProgramRole::PythonAllocator, ProgramNeeds::PythonDomain, {}},
     {"py_new_pool_return", ProgramRole::PythonAllocator, ProgramNeeds::PythonDomain, {}},
+    {"py_sampled_alloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::PythonSampled,
+     ProbeProgram::SampledPyAllocEntry},
+    {"py_sampled_free_entry", ProgramRole::AllocatorEntry, ProgramNeeds::PythonSampled,
+     ProbeProgram::SampledPyFreeEntry},
 };
 inline constexpr size_t kProgramCount = std::size(kPrograms);
 

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "attach/elf_image.h"
 #include "kernel/libbpf_log.h"
 #include "kernel/map_dump.h"
 #include "kernel/purge.h"
@@ -141,6 +142,8 @@ bool Tracer::needed(ProgramNeeds needs) const {
             return mi_heaps_;
         case ProgramNeeds::PythonDomain:
             return use_multi_ && python_objects_;
+        case ProgramNeeds::PythonSampled:
+            return python_objects_;
     }
     return false;
 }
@@ -561,7 +564,20 @@ bool Tracer::python_watched(int pid) const {
     return bpf_map_lookup_elem(maps_.py_procs, &key, &c) == 0;
 }
 
-std::string Tracer::watch_python(int pid, const std::vector<Mapping>& maps) {
+namespace {
+// CPython's PyMem_SetAllocator, which the in-process sampler looks up with
+// dlsym: in the module's symbols (a CPython 3.4 or newer).
+bool exports_set_allocator(const std::string& module) {
+    try {
+        return ElfImage::open(module)->function("PyMem_SetAllocator").has_value();
+    } catch (const MemtopError&) {
+        return false;
+    }
+}
+}  // namespace
+
+std::string Tracer::watch_python(int pid, const std::vector<Mapping>& maps, const std::string* in_process_refused,
+                                 std::string* note) {
     auto t = find_python(maps, "/proc/" + std::to_string(pid) + "/root");
     if (!t) return "";
     std::string who = "pid " + std::to_string(pid) + " runs " + t->module;
@@ -591,8 +607,26 @@ std::string Tracer::watch_python(int pid, const std::vector<Mapping>& maps) {
     std::string said =
         who + " (CPython " + std::to_string(l.major) + "." + std::to_string(l.minor) + "): Python frames on";
     // The domain costs a trap per Python object (docs/design.md): asked for.
-    std::string domain =
-        python_objects_ ? attach_pymalloc(pid, "/proc/" + std::to_string(pid) + "/root" + t->module) : "";
+    std::string domain;
+    if (python_objects_) {
+        std::string module = "/proc/" + std::to_string(pid) + "/root" + t->module;
+        std::string refused = in_process_refused ? *in_process_refused : "";
+        if (in_process_refused && refused.empty() && !exports_set_allocator(module))
+            refused = t->module + " exports no PyMem_SetAllocator for the sampler to hook";
+        if (in_process_refused && refused.empty()) {
+            // The sampler's two points, probed with its file, see every
+            // sampled object: pymalloc's sites would count them again.
+            if (note)
+                *note = "pid " + std::to_string(pid) +
+                        ": Python objects sampled in-process by memtop's preloaded sampler (pymalloc's sites not "
+                        "probed)";
+        } else {
+            domain = attach_pymalloc(pid, module);
+            if (in_process_refused && note)
+                *note = "pid " + std::to_string(pid) + ": Python objects counted at pymalloc's sites, a trap each (" +
+                        refused + ")";
+        }
+    }
     return said + (domain.empty() ? "" : "; " + domain);
 }
 

@@ -105,7 +105,11 @@ public:
     // where its Python frames are (bpf/python_frames.h). Returns what to
     // tell the user: "" for no CPython; else that Python frames are on, or
     // why not (a version memtop has no layout for, the compat build).
-    std::string watch_python(int pid, const std::vector<Mapping>& maps);
+    // --python-objects --sample: in_process_refused points to "" when the
+    // preloaded sampler samples its objects in-process (pymalloc's sites are
+    // then not probed), else to why not; *note then says which is used.
+    std::string watch_python(int pid, const std::vector<Mapping>& maps, const std::string* in_process_refused = nullptr,
+                             std::string* note = nullptr);
     // The kernel has pid's Python layout: it runs a CPython memtop
     // described, and has not exited or exec'd since (bpf/lifecycle.h).
     bool python_watched(int pid) const;

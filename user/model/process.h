@@ -40,6 +40,7 @@ struct ProcessStats {
     int64_t py_peak_bytes = 0;
     uint64_t py_allocs_total = 0;
     uint64_t py_frees_total = 0;
+    bool py_sampled = false;  // the py_* are estimates: its objects were sampled in-process (--sample -- CMD)
 
     // System-wide columns (always there in the system view).
     std::optional<RssStats> rss;

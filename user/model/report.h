@@ -120,6 +120,7 @@ struct Report {
     // sites probed and skipped (attach/pymalloc_sites.h).
     std::vector<ReportStack> python_stacks;
     size_t python_sites = 0, python_sites_skipped = 0;
+    bool python_sampled = false;  // some process's objects were sampled in-process: its figures are estimates
     LostCounters lost;
     UnwindSummary unwind;
     std::optional<LineReport> lines;  // --lines FILE

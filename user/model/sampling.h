@@ -146,4 +146,15 @@ inline void apply_estimate(ProcessStats& p, const HeapEstimate* e) {
                         : 0;
 }
 
+// The same for a process's Python object domain (its py_* numbers), whose
+// objects the in-process sampler sampled.
+inline void apply_python_estimate(ProcessStats& p, const HeapEstimate& e) {
+    p.py_peak_bytes = std::max(e.bytes, static_cast<int64_t>(std::llround(p.py_peak_bytes * e.peak_scale)));
+    p.py_bytes = e.bytes;
+    p.py_allocs_total = e.allocs_total;
+    int64_t live = std::max<int64_t>(e.allocs, 0);
+    p.py_frees_total = e.allocs_total > static_cast<uint64_t>(live) ? e.allocs_total - static_cast<uint64_t>(live) : 0;
+    p.py_sampled = true;
+}
+
 }  // namespace memtop

@@ -52,6 +52,10 @@ struct KernelSnapshot {
     // sites probed and skipped; the domain's stacks (bytes and objects).
     size_t py_sites = 0, py_sites_skipped = 0;
     std::vector<StackStats> python_stacks;
+    // The processes whose Python objects the in-process sampler sampled
+    // (aggregates keyed by size): their python_stacks and py_* are estimates,
+    // those of every (pid, epoch) here.
+    std::map<std::pair<uint32_t, uint32_t>, HeapEstimate> python_estimates;
 };
 
 }  // namespace memtop

@@ -76,9 +76,35 @@ __asm__(
     "\tpush %rbp\n"
     "\tpop %rbp\n"
     "\tret\n"
-    ".size memtop_sampled_free, .-memtop_sampled_free\n");
+    ".size memtop_sampled_free, .-memtop_sampled_free\n"
+    ".globl memtop_sampled_py_alloc\n"
+    ".type memtop_sampled_py_alloc,@function\n"
+    ".globl memtop_sampled_py_alloc_local\n"
+    ".hidden memtop_sampled_py_alloc_local\n"
+    ".p2align 4\n"
+    "memtop_sampled_py_alloc:\n"
+    "memtop_sampled_py_alloc_local:\n"
+    "\tpush %rbp\n"
+    "\tpop %rbp\n"
+    "\tret\n"
+    ".size memtop_sampled_py_alloc, .-memtop_sampled_py_alloc\n"
+    ".globl memtop_sampled_py_free\n"
+    ".type memtop_sampled_py_free,@function\n"
+    ".globl memtop_sampled_py_free_local\n"
+    ".hidden memtop_sampled_py_free_local\n"
+    ".p2align 4\n"
+    "memtop_sampled_py_free:\n"
+    "memtop_sampled_py_free_local:\n"
+    "\tpush %rbp\n"
+    "\tpop %rbp\n"
+    "\tret\n"
+    ".size memtop_sampled_py_free, .-memtop_sampled_py_free\n");
 void memtop_sampled_alloc_local(void* ptr, size_t size, uintptr_t ret, uintptr_t sp, uintptr_t fp, uint64_t dropped);
 void memtop_sampled_free_local(void* ptr, int temporary, uint64_t dropped);
+/* CPython's object allocator (MEMTOP_SAMPLE_PYTHON=1, below): the same two
+ * points for the Python domain, memtop_sampled_py_free(ptr, dropped). */
+void memtop_sampled_py_alloc_local(void* ptr, size_t size, uintptr_t ret, uintptr_t sp, uintptr_t fp, uint64_t dropped);
+void memtop_sampled_py_free_local(void* ptr, uint64_t dropped);
 
 /* Sampled allocations the set of sampled blocks had no room for: they are
  * not reported (memtop would never see them freed), but never silently:
@@ -117,11 +143,16 @@ static int resolved;          /* the next_* pointers are set */
 static uint64_t mean_bytes;   /* MEMTOP_SAMPLE_BYTES; 0: forward only */
 static __u32 log2_table[257]; /* bpf/sample.h's log2_frac_q24 */
 
-static __thread int t_busy;          /* inside a hook: nested calls are forwarded */
-static __thread int t_started;       /* t_countdown holds a draw */
-static __thread int64_t t_countdown; /* bytes to this thread's next sample */
-static __thread uint64_t t_rng;      /* xorshift64* state, 0: not seeded */
-static __thread uintptr_t t_last;    /* the last block this thread allocated */
+static __thread int t_busy; /* inside a hook: nested calls are forwarded */
+/* Bytes to this thread's next sample, of the native heap and of the Python
+ * domain (each its own countdown: one stream of draws each). */
+struct countdown {
+    int64_t left;
+    int started; /* left holds a draw */
+};
+static __thread struct countdown t_native, t_python;
+static __thread uint64_t t_rng;   /* xorshift64* state, 0: not seeded */
+static __thread uintptr_t t_last; /* the last block this thread allocated */
 
 /* What dlsym allocates while the next_* are being looked up. */
 static char boot_arena[64 * 1024] __attribute__((aligned(64)));
@@ -168,8 +199,11 @@ static void resolve(void) {
     __atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
 }
 
+static void python_install(void);
+
 __attribute__((constructor)) static void sampler_init(void) {
     resolve();
+    python_install();
 }
 
 /* --- the countdown ----------------------------------------------------- */
@@ -196,72 +230,84 @@ static int64_t draw_countdown(void) {
 
 /* Whether an allocation of `size` bytes is sampled: bpf/sample.h's
  * sample_call(). The common case is one subtraction and one compare. */
-static inline int sample_call(size_t size) {
+static inline int sample_call(struct countdown* c, size_t size) {
     if (!mean_bytes || !size) return 0;
     int64_t s = size > (1ULL << 62) ? (1LL << 62) : (int64_t)size;
-    if (LIKELY((t_countdown -= s) > 0)) return 0;
-    if (UNLIKELY(!t_started)) {
+    if (LIKELY((c->left -= s) > 0)) return 0;
+    if (UNLIKELY(!c->started)) {
         /* First call of this thread: its first draw, then this call. */
-        t_started = 1;
-        t_countdown = draw_countdown() - s;
-        if (t_countdown > 0) return 0;
+        c->started = 1;
+        c->left = draw_countdown() - s;
+        if (c->left > 0) return 0;
     }
-    t_countdown = draw_countdown();
+    c->left = draw_countdown();
     return 1;
 }
 
 /* --- the set of sampled blocks ---------------------------------------- */
 
 #define SLOTS 4 /* keys and sizes of one bucket: one cache line */
-#define BUCKET_BITS 16
-#define BUCKETS (1u << BUCKET_BITS)
 
-/* 256 Ki slots in 4 MiB of address space, touched as used: a sampled block
- * touches one line. Full beyond roughly 160 Ki live sampled blocks (then
- * buckets overflow their second choice and such blocks go unreported, and
- * counted: `dropped`): 80 GiB of live heap at --sample 524288, 10 GiB at
- * 65536; at --sample 1, 160 Ki live blocks of any size. */
+/* The native set: 2^16 buckets, 256 Ki slots in 4 MiB of address space,
+ * touched as used: a sampled block touches one line. Full beyond roughly
+ * 160 Ki live sampled blocks (then buckets overflow their second choice and
+ * such blocks go unreported, and counted: `dropped`): 80 GiB of live heap at
+ * --sample 524288, 10 GiB at 65536; at --sample 1, 160 Ki live blocks of any
+ * size. The Python set: 2^18 buckets (1 Mi slots, 16 MiB of address space,
+ * touched as used): a CPython's live objects alone are ~50 Ki after start-up,
+ * and at --sample 1 every one of them is in the set. */
 struct bucket {
     uintptr_t key[SLOTS];
     uint64_t size[SLOTS];
 } __attribute__((aligned(64)));
 
-struct sampled_set {
-    struct bucket b[BUCKETS];
-    uint32_t spilled[BUCKETS]; /* keys whose first bucket is this one, in their second */
+/* One set per domain: the native heap's, and the Python domain's (an
+ * unsampled Python free looks in its own set only, and only while it holds
+ * a block). Mapped at its first sampled block: 2^bits buckets, then as many
+ * `spilled` counts (keys whose first bucket is that one, in their second). */
+struct set_ref {
+    struct bucket* b;
+    uint32_t bits;
+    uint64_t live; /* sampled blocks in the set */
 };
+static struct set_ref native_set = {NULL, 16, 0}, python_set = {NULL, 18, 0};
 
-static struct sampled_set* set;
-static uint64_t live; /* sampled blocks in the set */
+static inline size_t set_bytes(const struct set_ref* r) {
+    return ((size_t)1 << r->bits) * (sizeof(struct bucket) + sizeof(uint32_t));
+}
 
-static struct sampled_set* the_set(void) {
-    struct sampled_set* s = __atomic_load_n(&set, __ATOMIC_ACQUIRE);
+static inline uint32_t* spilled_of(const struct set_ref* r, struct bucket* b) {
+    return (uint32_t*)(b + ((size_t)1 << r->bits));
+}
+
+static struct bucket* the_set(struct set_ref* r) {
+    struct bucket* s = __atomic_load_n(&r->b, __ATOMIC_ACQUIRE);
     if (LIKELY(s != NULL)) return s;
     /* Touched pages only: a few KiB for a few sampled blocks. */
-    void* m = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* m = mmap(NULL, set_bytes(r), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return NULL;
-    struct sampled_set* expected = NULL;
-    if (!__atomic_compare_exchange_n(&set, &expected, (struct sampled_set*)m, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        munmap(m, sizeof *s);
+    struct bucket* expected = NULL;
+    if (!__atomic_compare_exchange_n(&r->b, &expected, (struct bucket*)m, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        munmap(m, set_bytes(r));
         return expected;
     }
-    return (struct sampled_set*)m;
+    return (struct bucket*)m;
 }
 
-static inline uint32_t hash1(uintptr_t p) {
-    return (uint32_t)(((p >> 4) * 0x9E3779B97F4A7C15ULL) >> (64 - BUCKET_BITS));
+static inline uint32_t hash1(const struct set_ref* r, uintptr_t p) {
+    return (uint32_t)(((p >> 4) * 0x9E3779B97F4A7C15ULL) >> (64 - r->bits));
 }
 
-static inline uint32_t hash2(uintptr_t p) {
-    return (uint32_t)(((p >> 4) * 0xC2B2AE3D27D4EB4FULL) >> (64 - BUCKET_BITS));
+static inline uint32_t hash2(const struct set_ref* r, uintptr_t p) {
+    return (uint32_t)(((p >> 4) * 0xC2B2AE3D27D4EB4FULL) >> (64 - r->bits));
 }
 
-static int bucket_put(struct sampled_set* s, uint32_t b, uintptr_t p, uint64_t size) {
+static int bucket_put(struct bucket* s, uint32_t b, uintptr_t p, uint64_t size) {
     for (int i = 0; i < SLOTS; i++) {
         uintptr_t zero = 0;
-        if (__atomic_load_n(&s->b[b].key[i], __ATOMIC_RELAXED) == 0 &&
-            __atomic_compare_exchange_n(&s->b[b].key[i], &zero, p, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-            s->b[b].size[i] = size;
+        if (__atomic_load_n(&s[b].key[i], __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&s[b].key[i], &zero, p, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            s[b].size[i] = size;
             return 1;
         }
     }
@@ -271,31 +317,32 @@ static int bucket_put(struct sampled_set* s, uint32_t b, uintptr_t p, uint64_t s
 /* 1 when `p` is in the set now; 0 when both its buckets are full (the
  * allocation is then not reported: it would be a block memtop could never
  * see freed). */
-static int set_add(uintptr_t p, uint64_t size) {
-    struct sampled_set* s = the_set();
+static int set_add(struct set_ref* r, uintptr_t p, uint64_t size) {
+    struct bucket* s = the_set(r);
     if (!s) {
         __atomic_fetch_add(&dropped, 1, __ATOMIC_RELAXED);
         return 0;
     }
-    uint32_t b1 = hash1(p);
+    uint32_t b1 = hash1(r, p);
+    uint32_t* spilled = spilled_of(r, s);
     if (!bucket_put(s, b1, p, size)) {
-        __atomic_fetch_add(&s->spilled[b1], 1, __ATOMIC_RELAXED);
-        if (!bucket_put(s, hash2(p), p, size)) {
-            __atomic_fetch_sub(&s->spilled[b1], 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&spilled[b1], 1, __ATOMIC_RELAXED);
+        if (!bucket_put(s, hash2(r, p), p, size)) {
+            __atomic_fetch_sub(&spilled[b1], 1, __ATOMIC_RELAXED);
             __atomic_fetch_add(&dropped, 1, __ATOMIC_RELAXED);
             return 0;
         }
     }
-    __atomic_fetch_add(&live, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&r->live, 1, __ATOMIC_RELAXED);
     return 1;
 }
 
-static int bucket_take(struct sampled_set* s, uint32_t b, uintptr_t p, uint64_t* size) {
+static int bucket_take(struct bucket* s, uint32_t b, uintptr_t p, uint64_t* size) {
     for (int i = 0; i < SLOTS; i++) {
         uintptr_t k = p;
-        if (__atomic_load_n(&s->b[b].key[i], __ATOMIC_RELAXED) == p &&
-            __atomic_compare_exchange_n(&s->b[b].key[i], &k, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-            *size = s->b[b].size[i];
+        if (__atomic_load_n(&s[b].key[i], __ATOMIC_RELAXED) == p &&
+            __atomic_compare_exchange_n(&s[b].key[i], &k, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            *size = s[b].size[i];
             return 1;
         }
     }
@@ -305,17 +352,18 @@ static int bucket_take(struct sampled_set* s, uint32_t b, uintptr_t p, uint64_t*
 /* Takes `p` out of the set; 1 if it was sampled (its size in *size). Only
  * the block's owner frees it, so no other thread adds or takes this key
  * meanwhile. */
-static inline int set_take(uintptr_t p, uint64_t* size) {
-    if (LIKELY(__atomic_load_n(&live, __ATOMIC_RELAXED) == 0)) return 0;
-    struct sampled_set* s = __atomic_load_n(&set, __ATOMIC_ACQUIRE);
+static inline int set_take(struct set_ref* r, uintptr_t p, uint64_t* size) {
+    if (LIKELY(__atomic_load_n(&r->live, __ATOMIC_RELAXED) == 0)) return 0;
+    struct bucket* s = __atomic_load_n(&r->b, __ATOMIC_ACQUIRE);
     if (!s) return 0;
-    uint32_t b1 = hash1(p);
+    uint32_t b1 = hash1(r, p);
+    uint32_t* spilled = spilled_of(r, s);
     int found = bucket_take(s, b1, p, size);
-    if (!found && __atomic_load_n(&s->spilled[b1], __ATOMIC_RELAXED)) {
-        found = bucket_take(s, hash2(p), p, size);
-        if (found) __atomic_fetch_sub(&s->spilled[b1], 1, __ATOMIC_RELAXED);
+    if (!found && __atomic_load_n(&spilled[b1], __ATOMIC_RELAXED)) {
+        found = bucket_take(s, hash2(r, p), p, size);
+        if (found) __atomic_fetch_sub(&spilled[b1], 1, __ATOMIC_RELAXED);
     }
-    if (found) __atomic_fetch_sub(&live, 1, __ATOMIC_RELAXED);
+    if (found) __atomic_fetch_sub(&r->live, 1, __ATOMIC_RELAXED);
     return found;
 }
 
@@ -326,14 +374,14 @@ static inline int set_take(uintptr_t p, uint64_t* size) {
 static inline int after_alloc(void* p, size_t size) {
     if (!p) return 0;
     t_last = (uintptr_t)p;
-    return sample_call(size) && set_add((uintptr_t)p, size);
+    return sample_call(&t_native, size) && set_add(&native_set, (uintptr_t)p, size);
 }
 
 /* Before the block at `p` goes back to the allocator (so that memtop forgets
  * it before another thread can get its address). */
 static inline void before_free(void* p) {
     uint64_t size;
-    if (p && UNLIKELY(set_take((uintptr_t)p, &size))) {
+    if (p && UNLIKELY(set_take(&native_set, (uintptr_t)p, &size))) {
         int temporary = t_last == (uintptr_t)p;
         if (temporary) t_last = 0;
         memtop_sampled_free_local(p, temporary, take_dropped());
@@ -390,7 +438,7 @@ EXPORT void free(void* p) {
  * block live: it is reported again. */
 static void* realloc_hooked(void* p, size_t size, uintptr_t* fa) {
     uint64_t old_size = 0;
-    int old_sampled = p && set_take((uintptr_t)p, &old_size);
+    int old_sampled = p && set_take(&native_set, (uintptr_t)p, &old_size);
     if (old_sampled) {
         int temporary = t_last == (uintptr_t)p;
         if (temporary) t_last = 0;
@@ -398,7 +446,7 @@ static void* realloc_hooked(void* p, size_t size, uintptr_t* fa) {
     }
     void* q = next_realloc(p, size);
     if (!q) {
-        if (old_sampled && size && set_add((uintptr_t)p, old_size))
+        if (old_sampled && size && set_add(&native_set, (uintptr_t)p, old_size))
             memtop_sampled_alloc_local(p, old_size, fa[1], (uintptr_t)(fa + 1), fa[0], take_dropped());
         return q;
     }
@@ -499,6 +547,143 @@ EXPORT void* pvalloc(size_t size) {
     if (UNLIKELY(after_alloc(p, size))) REPORT_ALLOC(p, size);
     t_busy = 0;
     return p;
+}
+
+/* --- CPython's object allocator ---------------------------------------- */
+
+/*
+ * MEMTOP_SAMPLE_PYTHON=1 (memtop --python-objects --sample N -- CMD): in a
+ * CPython process, Python's object allocator is sampled here too, so that
+ * an unsampled object costs a subtraction instead of a uprobe trap at one
+ * of pymalloc's inlined sites (docs/design.md, "Python's object allocator").
+ *
+ * The hooks wrap the PYMEM_DOMAIN_OBJ and PYMEM_DOMAIN_MEM allocators (both
+ * pymalloc's by default, and both what memtop's exact Python domain counts)
+ * through CPython's public PyMem_SetAllocator, installed from this
+ * library's constructor, before the interpreter's main() runs: CPython's
+ * pre-initialization sets the allocators again only when asked to
+ * (PYTHONMALLOC, or the development mode's debug hooks), which memtop
+ * checks too (user/app/attacher.cpp) and then probes pymalloc's sites
+ * instead. On LTO builds such as Debian's, pymalloc's inlined fast path
+ * first checks that the domain's allocator is still pymalloc's own: with
+ * the hook installed every call goes through it, as under tracemalloc.
+ *
+ * A sampled object is reported to memtop_sampled_py_alloc (the hook's caller
+ * as the stack's start, like the native hooks), its free to
+ * memtop_sampled_py_free; both counted in the Python domain, apart from the
+ * heap. The forward runs with t_busy set: a block over 512 bytes that
+ * pymalloc passes on to PyMem_RawMalloc reaches malloc() above, which then
+ * forwards it unsampled, so the native heap does not count it again. The GIL
+ * serialises these calls; the countdown is per thread and the set is the
+ * lock-free one anyway.
+ */
+
+/* CPython's PyMemAllocatorEx and domains (Include/cpython/pymem.h), stable
+ * since 3.5. */
+struct py_allocator {
+    void* ctx;
+    void* (*malloc)(void* ctx, size_t size);
+    void* (*calloc)(void* ctx, size_t nelem, size_t elsize);
+    void* (*realloc)(void* ctx, void* ptr, size_t new_size);
+    void (*free)(void* ctx, void* ptr);
+};
+enum { PY_DOMAIN_MEM = 1, PY_DOMAIN_OBJ = 2 };
+
+/* The allocators the hooks forward to: each hook's ctx is its domain's. */
+static struct py_allocator py_next[3];
+
+#define REPORT_PY_ALLOC(p, size)                                                                          \
+    do {                                                                                                  \
+        uintptr_t* fa_ = (uintptr_t*)__builtin_frame_address(0);                                          \
+        memtop_sampled_py_alloc_local((p), (size), fa_[1], (uintptr_t)(fa_ + 1), fa_[0], take_dropped()); \
+    } while (0)
+
+static inline int py_sampled(void* p, size_t size) {
+    return p && sample_call(&t_python, size) && set_add(&python_set, (uintptr_t)p, size);
+}
+
+static inline void py_before_free(void* p) {
+    uint64_t size;
+    if (p && UNLIKELY(set_take(&python_set, (uintptr_t)p, &size))) memtop_sampled_py_free_local(p, take_dropped());
+}
+
+static void* py_malloc_hook(void* ctx, size_t size) {
+    const struct py_allocator* a = ctx;
+    int busy = t_busy;
+    t_busy = 1;
+    void* p = a->malloc(a->ctx, size);
+    if (UNLIKELY(!busy && py_sampled(p, size))) REPORT_PY_ALLOC(p, size);
+    t_busy = busy;
+    return p;
+}
+
+static void* py_calloc_hook(void* ctx, size_t n, size_t size) {
+    const struct py_allocator* a = ctx;
+    int busy = t_busy;
+    t_busy = 1;
+    void* p = a->calloc(a->ctx, n, size);
+    size_t bytes = n * size; /* p is NULL on overflow */
+    if (UNLIKELY(!busy && py_sampled(p, bytes))) REPORT_PY_ALLOC(p, bytes);
+    t_busy = busy;
+    return p;
+}
+
+/* As realloc_hooked: the old block, if sampled, leaves first; the new one is
+ * an object of `size` bytes; a failed realloc leaves the old one live. */
+static void* py_realloc_hook(void* ctx, void* p, size_t size) {
+    const struct py_allocator* a = ctx;
+    int busy = t_busy;
+    t_busy = 1;
+    uintptr_t* fa = (uintptr_t*)__builtin_frame_address(0);
+    uint64_t old_size = 0;
+    int old_sampled = !busy && p && set_take(&python_set, (uintptr_t)p, &old_size);
+    if (old_sampled) memtop_sampled_py_free_local(p, take_dropped());
+    void* q = a->realloc(a->ctx, p, size);
+    if (!q) {
+        if (old_sampled && size && set_add(&python_set, (uintptr_t)p, old_size))
+            memtop_sampled_py_alloc_local(p, old_size, fa[1], (uintptr_t)(fa + 1), fa[0], take_dropped());
+    } else if (!busy && py_sampled(q, size)) {
+        memtop_sampled_py_alloc_local(q, size, fa[1], (uintptr_t)(fa + 1), fa[0], take_dropped());
+    }
+    t_busy = busy;
+    return q;
+}
+
+static void py_free_hook(void* ctx, void* p) {
+    const struct py_allocator* a = ctx;
+    int busy = t_busy;
+    t_busy = 1;
+    if (!busy) py_before_free(p);
+    a->free(a->ctx, p);
+    t_busy = busy;
+}
+
+/* Set and not empty: CPython's pre-initialization installs allocators of its
+ * own then, over the hooks. */
+static int env_set(const char* name) {
+    const char* v = getenv(name);
+    return v && *v;
+}
+
+static void python_install(void) {
+    const char* on = getenv("MEMTOP_SAMPLE_PYTHON");
+    if (!mean_bytes || !on || strcmp(on, "1") != 0) return;
+    if (env_set("PYTHONMALLOC") || env_set("PYTHONDEVMODE")) return;
+    /* The executable's or a loaded libpython's: a process that is not
+     * CPython has neither. */
+    void (*get)(int, struct py_allocator*) =
+        (void (*)(int, struct py_allocator*))dlsym(RTLD_DEFAULT, "PyMem_GetAllocator");
+    void (*set)(int, struct py_allocator*) =
+        (void (*)(int, struct py_allocator*))dlsym(RTLD_DEFAULT, "PyMem_SetAllocator");
+    if (!get || !set) return;
+    static const int domains[] = {PY_DOMAIN_MEM, PY_DOMAIN_OBJ};
+    for (size_t i = 0; i < sizeof domains / sizeof domains[0]; i++) {
+        int d = domains[i];
+        get(d, &py_next[d]);
+        if (!py_next[d].malloc || !py_next[d].calloc || !py_next[d].realloc || !py_next[d].free) continue;
+        struct py_allocator hook = {&py_next[d], py_malloc_hook, py_calloc_hook, py_realloc_hook, py_free_hook};
+        set(d, &hook);
+    }
 }
 
 /* What the set had no room for since the last report goes to memtop before

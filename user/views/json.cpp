@@ -114,7 +114,8 @@ std::string render_json(const Report& r) {
                            {"peak_bytes", p.py_peak_bytes},
                            {"allocs", static_cast<int64_t>(p.py_allocs_total - p.py_frees_total)},
                            {"allocs_total", p.py_allocs_total},
-                           {"frees_total", p.py_frees_total}};
+                           {"frees_total", p.py_frees_total},
+                           {"estimates", p.py_sampled}};
         if (p.mapped_known) {
             e["mapped_bytes"] = p.mapped_bytes;
             e["mapped_peak_bytes"] = p.mapped_peak_bytes;
@@ -183,6 +184,7 @@ std::string render_json(const Report& r) {
                {{"domain", "pymalloc"},
                 {"sites", r.python_sites},
                 {"sites_skipped", r.python_sites_skipped},
+                {"estimates", r.python_sampled},
                 {"stacks", outstanding_list(r.python_stacks, false)}}},
               {"lost", lost_json(r.lost)},
               {"unwind", unwind_json(r.unwind)},

@@ -288,16 +288,19 @@ std::string render_text(const Report& r) {
     for (const auto& p : r.processes) {
         if (!p.py_allocs_total && !p.py_frees_total) continue;
         snprintf(line, sizeof line,
-                 "\npython domain (pymalloc, not in HEAP): pid %u: %s outstanding in %" PRId64
+                 "\npython domain (pymalloc, not in HEAP%s): pid %u: %s outstanding in %" PRId64
                  " objects, peak %s, %" PRIu64 " allocated, %" PRIu64 " freed\n",
-                 p.pid, human_bytes(p.py_bytes).c_str(), static_cast<int64_t>(p.py_allocs_total - p.py_frees_total),
-                 human_bytes(p.py_peak_bytes).c_str(), p.py_allocs_total, p.py_frees_total);
+                 p.py_sampled ? "; ESTIMATES, sampled in-process" : "", p.pid, human_bytes(p.py_bytes).c_str(),
+                 static_cast<int64_t>(p.py_allocs_total - p.py_frees_total), human_bytes(p.py_peak_bytes).c_str(),
+                 p.py_allocs_total, p.py_frees_total);
         out += line;
     }
     if (r.python_sites_skipped)
         out += "python domain: " + std::to_string(r.python_sites_skipped) + " of " +
                std::to_string(r.python_sites + r.python_sites_skipped) + " inlined pymalloc sites not probed\n";
-    if (!r.python_stacks.empty()) out += "\nTop stacks of the Python domain (pymalloc objects outstanding):\n";
+    if (!r.python_stacks.empty())
+        out += std::string("\nTop stacks of the Python domain (pymalloc objects outstanding") +
+               (r.python_sampled ? "; ESTIMATES" : "") + "):\n";
     rank = 1;
     for (const auto& s : r.python_stacks) {
         snprintf(line, sizeof line,
