@@ -307,8 +307,9 @@ int main(int argc, char** argv) {
         ->check(byte_count())
         ->capture_default_str();
     app.add_flag("--python-objects", opt.python_objects,
-                 "CPython: count Python's object allocator (pymalloc) per Python line, exactly, as tracemalloc "
-                 "does; a trap per object (tens of times tracemalloc's cost today)");
+                 "CPython: count Python's object allocator (pymalloc) per Python line, as tracemalloc does: "
+                 "exactly, a trap per object (tens of times tracemalloc's cost); with --sample N -- CMD sampled "
+                 "inside the process instead (cheaper than tracemalloc)");
     app.add_flag("--no-mappings", opt.no_mappings,
                  "do not record anonymous mmap/munmap/mremap/brk per stack (saves a stack walk per mmap)");
     app.add_option("--max-mappings", opt.sizes.mappings, "anonymous mappings recorded at once")
