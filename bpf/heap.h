@@ -765,14 +765,12 @@ static __noinline int sampled_record(__u32 tgid, __u64 ptr, __u64 size)
 	return 0;
 }
 
-SEC("uprobe")
-int BPF_KPROBE(sampled_alloc_entry, __u64 ptr, __u64 size, __u64 ret, __u64 sp, __u64 fp)
+/* A sampled block's stack, walked from the hook's caller (ret, sp, fp) as
+ * the probes walk at malloc's entry, with the thread's Python frames: in
+ * the thread's state (stack, stack_id). 0 when the state is busy. Shared
+ * by the native and the Python domain's sampled points (pymalloc.h). */
+static __always_inline int sampled_walk(__u32 tgid, __u64 ret, __u64 sp, __u64 fp)
 {
-	use_task_stack(ctx);
-	__u32 tgid = current_tgid();
-	if (tgid == self_tgid || !ptr)
-		return 0;
-	sampler_dropped(ctx->r9);
 	struct call_state *st = thread_state(1);
 	if (!st) {
 		count(MEMTOP_CNT_STATE_BUSY);
@@ -790,6 +788,19 @@ int BPF_KPROBE(sampled_alloc_entry, __u64 ptr, __u64 size, __u64 ret, __u64 sp, 
 	st->stack_id = walk_user_stack(&st->stack, ret, sp, fp, tgid, STACK_AT_CALL, scratch);
 	if (python_process(st, tgid))
 		st->stack_id = python_frames(st->stack_id, tgid);
+	return 1;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(sampled_alloc_entry, __u64 ptr, __u64 size, __u64 ret, __u64 sp, __u64 fp)
+{
+	use_task_stack(ctx);
+	__u32 tgid = current_tgid();
+	if (tgid == self_tgid || !ptr)
+		return 0;
+	sampler_dropped(ctx->r9);
+	if (!sampled_walk(tgid, ret, sp, fp))
+		return 0;
 	return sampled_record(tgid, ptr, size);
 }
 

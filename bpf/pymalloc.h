@@ -210,21 +210,8 @@ int BPF_KPROBE(py_sampled_alloc_entry, __u64 ptr, __u64 size, __u64 ret, __u64 s
 	if (tgid == self_tgid || !ptr)
 		return 0;
 	sampler_dropped(ctx->r9);
-	struct call_state *st = thread_state(1);
-	if (!st) {
-		count(MEMTOP_CNT_STATE_BUSY);
+	if (!sampled_walk(tgid, ret, sp, fp))
 		return 0;
-	}
-	struct unwind_scratch *scratch = NULL;
-	if (dwarf_unwind) {
-		scratch = &st->scratch;
-		scratch->win_len = 0; /* never a previous walk's memory */
-		if (!(sp & 7))
-			window_fill(scratch, sp);
-	}
-	st->stack_id = walk_user_stack(&st->stack, ret, sp, fp, tgid, STACK_AT_CALL, scratch);
-	if (python_process(st, tgid))
-		st->stack_id = python_frames(st->stack_id, tgid);
 	return py_sampled_record(tgid, ptr, size);
 }
 

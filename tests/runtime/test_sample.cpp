@@ -101,6 +101,18 @@ bool said(const std::vector<std::string>& lines, const std::string& what) {
     return false;
 }
 
+// memtop --sample 1 -- CMD, which must end well and say it sampled
+// in-process: at --sample 1 the preloaded sampler counts every block.
+Run run_sample1_in_process(const std::vector<std::string>& cmd) {
+    Run r = run_memtop_cmd(cmd, {"--sample", "1"});
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    CHECK(said(r.err_lines, "sampled in-process"));
+    return r;
+}
+
 }  // namespace
 
 // The preloaded sampler: every site within 4 sigma, and the only probes are
@@ -187,12 +199,8 @@ TEST_CASE("--sample 1 in-process: threads' sites exact", "[bpf][sample][cmd][pre
     RT_REQUIRE_ENV();
     const std::string target = "threads_nofp";
     if (!have_prog(target)) return;
-    Run r = run_memtop_cmd({prog_path(target)}, {"--sample", "1"});
+    Run r = run_sample1_in_process({prog_path(target)});
     INFO(r.diag);
-    REQUIRE_FALSE(r.timed_out);
-    REQUIRE(r.exit_code == 0);
-    REQUIRE(r.final_report);
-    CHECK(said(r.err_lines, "sampled in-process"));
     const json& rep = *r.final_report;
     ProcStats p = proc_by_comm(rep, target);
     REQUIRE(p.found);
@@ -216,12 +224,8 @@ TEST_CASE("--sample 1 in-process: blocks the sampler's set cannot hold are count
     RT_REQUIRE_ENV();
     const std::string target = "sample_sites_fp";
     if (!have_prog(target)) return;
-    Run r = run_memtop_cmd({prog_path(target), "--many"}, {"--sample", "1"});
+    Run r = run_sample1_in_process({prog_path(target), "--many"});
     INFO(r.diag);
-    REQUIRE_FALSE(r.timed_out);
-    REQUIRE(r.exit_code == 0);
-    REQUIRE(r.final_report);
-    CHECK(said(r.err_lines, "sampled in-process"));
     const json& rep = *r.final_report;
     ProcStats p = proc_by_comm(rep, target);
     REQUIRE(p.found);
@@ -239,12 +243,8 @@ TEST_CASE("--sample 1 in-process across exec", "[bpf][sample][cmd][preload][exec
     RT_REQUIRE_ENV();
     const std::string target = "forker_fp";
     if (!have_prog(target)) return;
-    Run r = run_memtop_cmd({prog_path(target), "--exec"}, {"--sample", "1"});
+    Run r = run_sample1_in_process({prog_path(target), "--exec"});
     INFO(r.diag);
-    REQUIRE_FALSE(r.timed_out);
-    REQUIRE(r.exit_code == 0);
-    REQUIRE(r.final_report);
-    CHECK(said(r.err_lines, "sampled in-process"));
     CHECK_FALSE(said(r.err_lines, "sampler is not loaded"));
     const json& rep = *r.final_report;
     ProcStats p = proc_by_comm(rep, target);
