@@ -8,6 +8,8 @@
 #include <iterator>
 #include <optional>
 
+#include <cstdlib>
+
 #include <catch2/catch.hpp>
 
 #include "api_sites.h"
@@ -517,6 +519,18 @@ TEST_CASE("allocators: mimalloc's heap API and strings without uprobe sessions o
           "[bpf][sites][cmd][allocators][host]") {
     api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_heap_sites, "--heap", {"--no-uprobe-session"});
     api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_string_sites, "--strings", {"--no-uprobe-multi"});
+}
+
+// Those programs split between two instances of their object, loaded on
+// two threads at once (what an idle 2-core host does; forced here so that
+// a busy host tests it too): both share memtop's maps.
+TEST_CASE("allocators: mimalloc's heap API with its programs loaded by two objects at once: exact sites",
+          "[bpf][sites][cmd][allocators][host]") {
+    struct Forced {
+        Forced() { ::setenv("MEMTOP_TEST_LOAD_PARTS", "2", 1); }
+        ~Forced() { ::unsetenv("MEMTOP_TEST_LOAD_PARTS"); }
+    } forced;
+    api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_heap_sites, "--heap");
 }
 
 // Where the mimalloc object cannot load (here: the compat build has none),

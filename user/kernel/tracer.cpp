@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <thread>
@@ -83,24 +84,40 @@ int map_fd(bpf_object* obj, const char* name) {
 }
 
 // Sizes of the maps the command line can change, by name; maps a build
-// lacks are skipped.
-void size_maps(bpf_object* obj, const MapSizes& sizes) {
+// lacks are skipped. A hash map's bucket array (16 bytes a bucket, rounded
+// up to a power of two) is allocated whole when the map is made, even with
+// BPF_F_NO_PREALLOC: a table of 2^21 entries costs 32 MiB before its first
+// element. So the tables of a part that is off get one entry (the Python
+// object domain without --python-objects: nothing writes them then), and
+// mimalloc's heap tags, written only for blocks of heaps a program made
+// with mi_heap_new, an eighth of the allocation table.
+void size_maps(bpf_object* obj, const MapSizes& sizes, bool python_objects) {
+    uint32_t py_allocs = python_objects ? sizes.allocs : 1, py_aggs = python_objects ? sizes.aggs : 1;
     const struct {
         const char* name;
         uint32_t size;
     } table[] = {
-        {"allocs", sizes.allocs},    {"stacks", sizes.stacks},
-        {"aggs", sizes.aggs},        {"procs", sizes.procs},
-        {"rss", sizes.procs},        {"unwind_rows", sizes.unwind_rows},
-        {"mapped", sizes.mappings},  {"mapped_ends", sizes.mappings},
-        {"mapped_aggs", sizes.aggs}, {"map_procs", sizes.procs},
-        {"py_stacks", sizes.stacks}, {"targets", sizes.procs},
-        {"mi_blocks", sizes.allocs}, {"py_allocs", sizes.allocs},
-        {"py_aggs", sizes.aggs},
+        {"allocs", sizes.allocs},
+        {"stacks", sizes.stacks},
+        {"aggs", sizes.aggs},
+        {"procs", sizes.procs},
+        {"rss", sizes.procs},
+        {"unwind_rows", sizes.unwind_rows},
+        {"mapped", sizes.mappings},
+        {"mapped_ends", sizes.mappings},
+        {"mapped_aggs", sizes.aggs},
+        {"map_procs", sizes.procs},
+        {"py_stacks", sizes.stacks},
+        {"targets", sizes.procs},
+        {"mi_blocks", std::max(sizes.allocs / 8, 1u)},
+        {"py_allocs", py_allocs},
+        {"py_aggs", py_aggs},
     };
     for (const auto& t : table)
         if (bpf_map* m = bpf_object__find_map_by_name(obj, t.name)) bpf_map__set_max_entries(m, t.size);
 }
+
+}  // namespace
 
 // How many objects load memtop's programs at once: one per core that is
 // not busy right now (procs_running in /proc/stat counts memtop itself), up
@@ -108,6 +125,12 @@ void size_maps(bpf_object* obj, const MapSizes& sizes) {
 // the other core was free, and added ~80 ms when both were taken (each
 // object parses the kernel's BTF and relocates its programs again).
 size_t load_parts() {
+    // Test seam (docs/testing.md): the split whatever the host's load, so
+    // that the several-object path is tested on a busy host too.
+    if (const char* forced = std::getenv("MEMTOP_TEST_LOAD_PARTS")) {
+        long n = std::strtol(forced, nullptr, 10);
+        if (n >= 1 && n <= 4) return static_cast<size_t>(n);
+    }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long running = 1;
     if (FILE* f = fopen("/proc/stat", "re")) {
@@ -119,8 +142,6 @@ size_t load_parts() {
     long idle = cores - std::max(running - 1, 0L);
     return static_cast<size_t>(std::clamp(idle, 1L, 4L));
 }
-
-}  // namespace
 
 double page_sample_probability(uint64_t mean) {
     return mean ? -std::expm1(-4096.0 / static_cast<double>(mean)) : 0.0;
@@ -152,7 +173,7 @@ template <typename Skel>
 int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Skel*), const TracerConfig& config) {
     Skel* skel = open();
     if (!skel) return -errno;
-    size_maps(skel->obj, config.sizes);
+    size_maps(skel->obj, config.sizes, config.python_objects);
     skel->rodata->self_tgid = static_cast<uint32_t>(getpid());
     skel->rodata->cgroup_filter = config.cgroup_fd >= 0;
     // --sample (bpf/sample.h): the mean interval and the log table its

@@ -43,6 +43,11 @@ struct AttachedLibrary {
     std::vector<std::string> not_traced;
 };
 
+// How many BPF objects to load at once, on as many threads: one per core
+// not busy now, up to 4 (the verifier works one program after another
+// within an object).
+size_t load_parts();
+
 class Tracer {
 public:
     // Opens, sizes and loads the BPF object (the full build, else without
