@@ -15,9 +15,19 @@
 namespace memtop {
 
 const AttachedLibrary& Tracer::attach_library(const std::string& open_path, const std::string& shown_path, int pid) {
-    auto image = ElfImage::open(open_path);
-    AttachedLibrary lib{shown_path, pid, plan_probes(*image), 0, {}};
     std::string who = pid < 0 ? "all processes" : "pid " + std::to_string(pid);
+    // The file is parsed by memtop-cfi, unprivileged (cfi_worker.h); its
+    // plan comes back checked: every offset in the file's code.
+    PlacementResult planned = cfi_worker_.plan_file(open_path, shown_path, PlanKind::Probes);
+    if (planned.worker_failed) {
+        // This file only: its allocations are not traced, the others' are.
+        fprintf(stderr, "memtop: probes for %s: %s; its allocations are not traced\n", shown_path.c_str(),
+                planned.error.c_str());
+        not_placed_ = AttachedLibrary{shown_path, pid, {}, 0, {}};
+        return not_placed_;
+    }
+    if (!planned.error.empty()) throw MemtopError(kExitAttach, planned.error);
+    AttachedLibrary lib{shown_path, pid, std::move(planned.plan.sites), 0, {}};
 
     auto spec_of = [&](ProgramRole role, ProbeProgram entry) -> size_t {
         for (size_t i = 0; i < kProgramCount; i++)
