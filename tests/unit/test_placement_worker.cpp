@@ -236,3 +236,19 @@ TEST_CASE("a library that hangs memtop-cfi's placement: ended at the time limit,
     CHECK(access(("/proc/" + std::to_string(first)).c_str(), F_OK) != 0);
     CHECK(w.plan_file(kLibstdcxx, kLibstdcxx, PlanKind::Probes).error == "");
 }
+
+TEST_CASE("a garbled placement reply is a worker failure: no plan, the worker ended, the next one new",
+          "[privsep][placement]") {
+    Seam garble("MEMTOP_TEST_PLACEMENT_GARBLE_ON", "/libc.so.6");
+    CfiWorker w;
+    CHECK(w.plan_file(kLibstdcxx, kLibstdcxx, PlanKind::Probes).error == "");
+    const int first = w.pid();
+    REQUIRE(first > 0);
+    const PlacementResult bad = w.plan_file(kLibc, kLibc, PlanKind::Probes);
+    CHECK(bad.error == "not read: the placement worker (memtop-cfi)'s reply was garbled (the reply is garbled)");
+    CHECK(bad.worker_failed);
+    CHECK(bad.plan.sites.empty());
+    CHECK(w.pid() == 0);
+    CHECK(access(("/proc/" + std::to_string(first)).c_str(), F_OK) != 0);
+    CHECK(w.plan_file(kLibstdcxx, kLibstdcxx, PlanKind::Probes).error == "");
+}

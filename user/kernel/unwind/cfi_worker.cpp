@@ -35,7 +35,9 @@ constexpr size_t kMaxReason = 400;
 // could) or hangs (as a parser that loops would).
 // The placement seams are separate: a test can fail one request and not
 // the other on the same file.
-std::string g_crash_on, g_hang_on, g_place_crash_on, g_place_hang_on;
+// A garbled plan: the reply gets a byte more, as a compromised worker's
+// could (memtop must reject it).
+std::string g_crash_on, g_hang_on, g_place_crash_on, g_place_hang_on, g_place_garble_on;
 
 void before_reading(const std::string& path, const std::string& crash_on, const std::string& hang_on) {
     if (ends_with_suffix(path, crash_on)) ::raise(SIGSEGV);
@@ -62,6 +64,7 @@ std::string serve_placement(wire::Reader& r, UniqueFd fd) {
         image.reset();
         w.num<uint8_t>(1);
         encode_plan(w, plan);
+        if (ends_with_suffix(path, g_place_garble_on)) w.num<uint8_t>(0);
     } catch (const std::exception& e) {
         w = wire::Writer('p');
         w.num<uint8_t>(0).str(e.what());
@@ -147,6 +150,7 @@ CfiWorker::CfiWorker() : client_("memtop-cfi", "unwind-table worker", serve_cfi,
     g_hang_on = test_env("MEMTOP_TEST_CFI_WORKER_HANG_ON");
     g_place_crash_on = test_env("MEMTOP_TEST_PLACEMENT_CRASH_ON");
     g_place_hang_on = test_env("MEMTOP_TEST_PLACEMENT_HANG_ON");
+    g_place_garble_on = test_env("MEMTOP_TEST_PLACEMENT_GARBLE_ON");
 }
 
 CfiWorker::~CfiWorker() = default;
