@@ -370,3 +370,28 @@ TEST_CASE("A libc that crashes the placement worker: the program's own allocator
     REQUIRE(st);
     CHECK((*st)["allocs"] == 1);
 }
+
+TEST_CASE("A libc that crashes the placement worker: said once for a -f -- CMD that forks and execs, its status kept",
+          "[bpf][privsep][cmd]") {
+    RT_REQUIRE_ENV();
+    REQUIRE(have_prog("forker_nofp"));
+    for (const char* mode : {"", "--exec"}) {
+        DYNAMIC_SECTION("forker " << mode) {
+            std::vector<std::string> cmd = {prog_path("forker_nofp")};
+            if (*mode) cmd.push_back(mode);
+            Run r;
+            {
+                SeamEnv seam("MEMTOP_TEST_PLACEMENT_CRASH_ON", "/libc.so.6");
+                r = run_memtop_cmd(cmd, {"-f"});  // each fork and exec attached
+            }
+            INFO(r.diag);
+            REQUIRE_FALSE(r.timed_out);
+            CHECK(r.exit_code == 0);  // CMD's own
+            // memtop's libc at the start; the child's and the exec'd
+            // program's libc is the same file, not asked again.
+            CHECK(lines_like(r.err_lines, "memtop: probes for ",
+                             std::string("/libc.so.6: ") + kCrashed + "; its allocations are not traced")
+                      .size() == 1);
+        }
+    }
+}

@@ -11,7 +11,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attach/placement.h"
@@ -214,6 +216,10 @@ private:
     std::deque<std::pair<uint32_t, FileKey>> unwind_needs_;  // requests read, tables not built yet
     std::vector<AttachedLibrary> libraries_;
     AttachedLibrary not_placed_;  // attach_library's result for a file the placement worker failed on
+    // Files (dev, ino) the placement worker failed on: not asked again (a
+    // -- CMD's every fork and exec would otherwise cost a crash, or the
+    // time limit, and say it again).
+    std::set<std::pair<uint64_t, uint64_t>> placement_failed_;
 };
 
 }  // namespace memtop
