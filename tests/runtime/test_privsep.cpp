@@ -280,3 +280,118 @@ TEST_CASE("A library that hangs the unwind-table worker: ended after its time li
     check_cfi_worker_failure("MEMTOP_TEST_CFI_WORKER_HANG_ON",
                              "not read: the unwind-table worker did not answer within 2 s while reading it");
 }
+
+namespace {
+
+// The lines of `lines` that start with `prefix` and end with `suffix`.
+std::vector<std::string> lines_like(const std::vector<std::string>& lines, const std::string& prefix,
+                                    const std::string& suffix) {
+    std::vector<std::string> out;
+    for (const auto& l : lines)
+        if (l.rfind(prefix, 0) == 0 && l.size() >= prefix.size() + suffix.size() &&
+            l.compare(l.size() - suffix.size(), suffix.size(), suffix) == 0)
+            out.push_back(l);
+    return out;
+}
+
+const char* const kCrashed =
+    "not read: the placement worker (memtop-cfi) was killed by signal 11 (Segmentation fault) while reading it";
+
+// A test seam for the time of one memtop run (read when memtop starts).
+struct SeamEnv {
+    SeamEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+    ~SeamEnv() { ::unsetenv(name_); }
+    const char* name_;
+};
+
+}  // namespace
+
+TEST_CASE("A libc that crashes the placement worker: -p on a program with no other allocator says so and exits 6",
+          "[bpf][privsep][attach]") {
+    RT_REQUIRE_ENV();
+    REQUIRE(have_prog("c_sites_nofp"));
+    Child prog;
+    const int pid = start_prog(prog, {prog_path("c_sites_nofp"), "--wait"});
+    Run r;
+    {
+        SeamEnv seam("MEMTOP_TEST_PLACEMENT_CRASH_ON", "/libc.so.6");
+        Child memtop;
+        start_memtop(memtop, memtop_attach_args({pid}));
+        r = stop_memtop({&prog, &memtop}, memtop, 0);
+    }
+    INFO(r.diag);
+    CHECK(r.exit_code == 6);  // docs/usage.md: no allocator could be probed
+    // One line for libc, with the reason; then the attach error.
+    const auto said = lines_like(r.err_lines, "memtop: probes for ",
+                                 std::string("/libc.so.6: ") + kCrashed + "; its allocations are not traced");
+    CHECK(said.size() == 1);
+    CHECK(lines_like(r.err_lines, "memtop: trace pid " + std::to_string(pid),
+                     "none of its allocator files could be probed")
+              .size() == 1);
+    go({&prog}, prog);  // untraced, it still runs
+    CHECK(end_prog({&prog}, prog) == 0);
+}
+
+TEST_CASE("A libc that crashes the placement worker: the program's own allocator (jemalloc) is traced, exactly",
+          "[bpf][privsep][attach][jemalloc][host]") {
+    RT_REQUIRE_ENV();
+    const std::string jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+    if (access(jemalloc.c_str(), R_OK) != 0) {
+        if (ci_mode()) FAIL(jemalloc << " is missing (tools/deps.txt installs it)");
+        WARN("skipped: " << jemalloc << " is missing");
+        return;
+    }
+    REQUIRE(have_prog("c_sites_nofp"));
+    Attached a;
+    {
+        SeamEnv seam("MEMTOP_TEST_PLACEMENT_CRASH_ON", "/libc.so.6");
+        a = run_attached({{"/usr/bin/env", "LD_PRELOAD=" + jemalloc, prog_path("c_sites_nofp"), "--wait"}});
+    }
+    INFO(a.run.diag);
+    CHECK(a.run.exit_code == 0);
+    const auto said = lines_like(a.run.err_lines, "memtop: probes for ",
+                                 std::string("/libc.so.6: ") + kCrashed + "; its allocations are not traced");
+    CHECK(said.size() == 1);
+    REQUIRE(a.run.final_report);
+    const json& rep = *a.run.final_report;
+    const int pid = a.pids.at(0);
+    ProcStats p = proc_stats(rep, pid);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, pid));
+    // Attached before any allocation of the sites, all through jemalloc's
+    // malloc family, which the worker planned: exact. All but pvalloc,
+    // which jemalloc lacks: glibc's runs, in the libc left unprobed, and
+    // is exactly what is lost.
+    CHECK(p.heap_bytes == C_TOTAL_BYTES - C_PVALLOC_SIZE);
+    CHECK(p.allocs_total == C_ALLOCS_TOTAL - 1);
+    CHECK(p.frees_total == C_FREES_TOTAL);
+    CHECK(stack_with_bytes(rep, pid, C_PVALLOC_SIZE) == nullptr);
+    const json* st = stack_with_bytes(rep, pid, C_MEMALIGN_SIZE);
+    REQUIRE(st);
+    CHECK((*st)["allocs"] == 1);
+}
+
+TEST_CASE("A libc that crashes the placement worker: said once for a -f -- CMD that forks and execs, its status kept",
+          "[bpf][privsep][cmd]") {
+    RT_REQUIRE_ENV();
+    REQUIRE(have_prog("forker_nofp"));
+    for (const char* mode : {"", "--exec"}) {
+        DYNAMIC_SECTION("forker " << mode) {
+            std::vector<std::string> cmd = {prog_path("forker_nofp")};
+            if (*mode) cmd.push_back(mode);
+            Run r;
+            {
+                SeamEnv seam("MEMTOP_TEST_PLACEMENT_CRASH_ON", "/libc.so.6");
+                r = run_memtop_cmd(cmd, {"-f"});  // each fork and exec attached
+            }
+            INFO(r.diag);
+            REQUIRE_FALSE(r.timed_out);
+            CHECK(r.exit_code == 0);  // CMD's own
+            // memtop's libc at the start; the child's and the exec'd
+            // program's libc is the same file, not asked again.
+            CHECK(lines_like(r.err_lines, "memtop: probes for ",
+                             std::string("/libc.so.6: ") + kCrashed + "; its allocations are not traced")
+                      .size() == 1);
+        }
+    }
+}

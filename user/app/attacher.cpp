@@ -99,6 +99,10 @@ std::string Attacher::attach_pid(int pid) {
         // Tables before probes: the first stacks are whole too.
         if (auto* tables = tracer_.unwind_tables()) tables->load_process(pid);
         for (const auto& f : files) probes += attach_file(f, pid);
+        // Every allocator file failed the placement worker (each said why).
+        if (probes == 0)
+            throw MemtopError(kExitAttach,
+                              "trace " + who + " (" + comm_of(pid) + "): none of its allocator files could be probed");
     } catch (const MemtopError& e) {
         attach_failed(pid, who, e);
     }

@@ -40,10 +40,16 @@ ElfImage::~ElfImage() {
 }
 
 std::unique_ptr<ElfImage> ElfImage::open(const std::string& path, const std::vector<std::string>& wanted_list) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw MemtopError(kExitAttach, describe("open " + path, errno));
+    return open_fd(fd, path, wanted_list);
+}
+
+std::unique_ptr<ElfImage> ElfImage::open_fd(int fd, const std::string& path,
+                                            const std::vector<std::string>& wanted_list) {
     std::unique_ptr<ElfImage> img(new ElfImage());
     img->path_ = path;
-    img->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (img->fd_ < 0) throw MemtopError(kExitAttach, describe("open " + path, errno));
+    img->fd_ = fd;
     struct stat st;
     if (fstat(img->fd_, &st) != 0) throw MemtopError(kExitAttach, describe("stat " + path, errno));
     img->size_ = st.st_size;
@@ -57,6 +63,8 @@ std::unique_ptr<ElfImage> ElfImage::open(const std::string& path, const std::vec
     h.elf = elf_memory(reinterpret_cast<char*>(const_cast<uint8_t*>(img->data_)), img->size_);
     if (!h.elf || elf_kind(h.elf) != ELF_K_ELF) throw MemtopError(kExitAttach, "read " + path + ": not an ELF file");
 
+    GElf_Ehdr eh;
+    img->position_dependent_ = gelf_getehdr(h.elf, &eh) && eh.e_type == ET_EXEC;
     size_t nphdr = 0;
     elf_getphdrnum(h.elf, &nphdr);
     for (size_t i = 0; i < nphdr; i++) {
@@ -69,7 +77,7 @@ std::unique_ptr<ElfImage> ElfImage::open(const std::string& path, const std::vec
                                 strnlen(reinterpret_cast<const char*>(img->data_ + ph.p_offset), ph.p_filesz));
         }
         if (gelf_getphdr(h.elf, i, &ph) && ph.p_type == PT_LOAD)
-            img->segments_.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz});
+            img->segments_.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz, (ph.p_flags & PF_X) != 0});
     }
 
     Elf_Scn* scn = nullptr;

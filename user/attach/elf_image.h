@@ -13,6 +13,12 @@
 
 namespace memtop {
 
+// A PT_LOAD segment, as the program headers give it.
+struct LoadSegment {
+    uint64_t vaddr = 0, memsz = 0, offset = 0, filesz = 0;
+    bool exec = false;  // PF_X: code the kernel maps executable (where a uprobe can go)
+};
+
 struct ElfFunction {
     std::string name;    // without symbol version
     uint64_t vaddr = 0;  // link-time address
@@ -26,6 +32,11 @@ public:
     // library costs only the pages its symbol tables touch.
     // Throws MemtopError naming the file and the reason on failure.
     static std::unique_ptr<ElfImage> open(const std::string& path, const std::vector<std::string>& wanted = {});
+    // The same on a descriptor the image takes over (closes), `path` only
+    // for messages: the confined worker (kernel/unwind/cfi_worker) cannot
+    // open files, memtop hands it the descriptor.
+    static std::unique_ptr<ElfImage> open_fd(int fd, const std::string& path,
+                                             const std::vector<std::string>& wanted = {});
     ~ElfImage();
     ElfImage(const ElfImage&) = delete;
     ElfImage& operator=(const ElfImage&) = delete;
@@ -42,6 +53,10 @@ public:
     bool has_functions() const { return !functions_.empty(); }
     // Function containing vaddr, if any.
     std::optional<ElfFunction> function_at(uint64_t vaddr) const;
+    // The PT_LOAD segments, in program-header order.
+    const std::vector<LoadSegment>& segments() const { return segments_; }
+    // ET_EXEC: link-time addresses are the process's.
+    bool position_dependent() const { return position_dependent_; }
     // Link-time address -> file offset, through the PT_LOAD segments.
     std::optional<uint64_t> file_offset(uint64_t vaddr) const;
     // Up to `len` bytes of the file image at vaddr (fewer at a segment end).
@@ -59,16 +74,14 @@ public:
 
 private:
     ElfImage() = default;
-    struct Segment {
-        uint64_t vaddr, memsz, offset, filesz;
-    };
     std::string path_;
     bool dynamic_ = false;
+    bool position_dependent_ = false;
     std::string interpreter_;
     int fd_ = -1;
     const uint8_t* data_ = nullptr;  // the mapped file
     size_t size_ = 0;
-    std::vector<Segment> segments_;
+    std::vector<LoadSegment> segments_;
     std::map<std::string, ElfFunction> functions_;
     std::map<uint64_t, ElfFunction> by_addr_;
     std::map<uint64_t, std::string> got_slots_;  // GOT slot vaddr -> imported symbol

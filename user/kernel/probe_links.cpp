@@ -1,6 +1,7 @@
 // Allocator probes on one file: one link per program (uprobe_multi, 6.6+)
 // or one perf-event uprobe per site, with the pid filter of the target.
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <map>
@@ -15,9 +16,24 @@
 namespace memtop {
 
 const AttachedLibrary& Tracer::attach_library(const std::string& open_path, const std::string& shown_path, int pid) {
-    auto image = ElfImage::open(open_path);
-    AttachedLibrary lib{shown_path, pid, plan_probes(*image), 0, {}};
     std::string who = pid < 0 ? "all processes" : "pid " + std::to_string(pid);
+    // The file is parsed by memtop-cfi, unprivileged (cfi_worker.h); its
+    // plan comes back checked: every offset in the file's code.
+    struct stat st {};
+    const bool known = ::stat(open_path.c_str(), &st) == 0;
+    const std::pair<uint64_t, uint64_t> file{st.st_dev, st.st_ino};
+    not_placed_ = AttachedLibrary{shown_path, pid, {}, 0, {}};
+    if (known && placement_failed_.count(file)) return not_placed_;  // said when it failed
+    PlacementResult planned = cfi_worker_.plan_file(open_path, shown_path, PlanKind::Probes);
+    if (planned.worker_failed) {
+        // This file only: its allocations are not traced, the others' are.
+        fprintf(stderr, "memtop: probes for %s: %s; its allocations are not traced\n", shown_path.c_str(),
+                planned.error.c_str());
+        if (known) placement_failed_.insert(file);
+        return not_placed_;
+    }
+    if (!planned.error.empty()) throw MemtopError(kExitAttach, planned.error);
+    AttachedLibrary lib{shown_path, pid, std::move(planned.plan.sites), 0, {}};
 
     auto spec_of = [&](ProgramRole role, ProbeProgram entry) -> size_t {
         for (size_t i = 0; i < kProgramCount; i++)

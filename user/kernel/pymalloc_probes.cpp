@@ -1,13 +1,7 @@
 #include "kernel/pymalloc_probes.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <elf.h>
 #include <map>
 
-#include "attach/elf_image.h"
-#include "attach/pymalloc_sites.h"
 #include "memtop.h"
 
 namespace memtop {
@@ -26,45 +20,26 @@ uint32_t reg_code(const std::string& r) {
     return it == m.end() ? 0 : it->second;
 }
 
-// A position-dependent executable: its link-time addresses are the
-// process's, so the cookie can carry usedpools' address as it is.
-bool position_dependent(const std::string& path) {
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    Elf64_Ehdr h{};
-    bool ok = pread(fd, &h, sizeof h, 0) == static_cast<ssize_t>(sizeof h) && h.e_type == ET_EXEC;
-    close(fd);
-    return ok;
-}
-
 }  // namespace
 
-PymallocProbes pymalloc_probes(const std::string& path) {
+PymallocProbes pymalloc_probes(const FilePlan& file) {
     PymallocProbes out;
-    std::unique_ptr<ElfImage> image;
-    try {
-        image = ElfImage::open(path);
-    } catch (const std::exception& e) {
-        out.problem = e.what();
-        return out;
-    }
-    if (!image) {
-        out.problem = "cannot read " + path;
-        return out;
-    }
-    PymallocPlan plan = plan_pymalloc(*image);
+    const PymallocPlan& plan = file.pymalloc;
     uint64_t malloc_fn = plan.impl[int(PymallocOp::Malloc)], free_fn = plan.impl[int(PymallocOp::Free)];
     if (!malloc_fn || !free_fn || !plan.usedpools || !plan.new_pool) {
         out.problem = "pymalloc's functions not found in it (not a pymalloc build memtop can read)";
         return out;
     }
-    if (!position_dependent(path) || plan.usedpools >> 32) {
+    // A position-dependent executable: its link-time addresses are the
+    // process's, so the cookie can carry usedpools' address as it is.
+    if (!file.position_dependent || plan.usedpools >> 32) {
         out.problem = "a position-independent CPython (its Python domain is not supported yet)";
         return out;
     }
     auto add = [&](uint64_t vaddr, uint64_t cookie) {
-        auto off = image->file_offset(vaddr);
-        if (!off) return false;
+        // In the file's code: the plan came from the worker (cfi_worker.h).
+        auto off = file.file_offset(vaddr);
+        if (!off || !file.in_code(*off)) return false;
         out.offsets.push_back(*off);
         out.cookies.push_back(cookie);
         return true;
@@ -94,8 +69,8 @@ PymallocProbes pymalloc_probes(const std::string& path) {
         out.problem = "pymalloc's functions are outside the file's segments";
         return out;
     }
-    auto np = image->file_offset(plan.new_pool);
-    if (!np) {
+    auto np = file.file_offset(plan.new_pool);
+    if (!np || !file.in_code(*np)) {
         out = PymallocProbes{};
         out.problem = "allocate_from_new_pool is outside the file's segments";
         return out;

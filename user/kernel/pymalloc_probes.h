@@ -2,12 +2,15 @@
 // CPython executable: each inlined pymalloc check found by
 // attach/pymalloc_sites with its recipe as the probe's cookie, pymalloc's
 // own malloc and free functions (what a hook such as tracemalloc calls),
-// and allocate_from_new_pool's return. Pure: reads only the file.
+// and allocate_from_new_pool's return. Pure: reads only the plan, which the
+// placement worker (kernel/unwind/cfi_worker, PlanKind::Pymalloc) made.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "attach/file_plan.h"
 
 namespace memtop {
 
@@ -25,7 +28,7 @@ struct PymallocProbes {
     std::string problem;  // non-empty: nothing can be probed, and why
 };
 
-// path: the executable as memtop opens it.
-PymallocProbes pymalloc_probes(const std::string& path);
+// file: the executable's plan; every offset is checked to be in its code.
+PymallocProbes pymalloc_probes(const FilePlan& file);
 
 }  // namespace memtop

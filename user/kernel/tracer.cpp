@@ -446,8 +446,8 @@ Tracer::Tracer(const TracerConfig& config, EventSink& sink)
     if (!ring_) throw MemtopError(kExitFailure, describe("create ring buffer reader", errno));
     reader_ = std::make_unique<MapReader>(maps_, growth_weight_, sizes_.stacks, config.heap_sample_bytes);
     if (dwarf_unwind_)
-        unwind_ =
-            std::make_unique<UnwindTables>(maps_.unwind_rows, maps_.unwind_files, sizes_.unwind_rows, config.verbose);
+        unwind_ = std::make_unique<UnwindTables>(maps_.unwind_rows, maps_.unwind_files, sizes_.unwind_rows,
+                                                 config.verbose, cfi_worker_);
     if (maps_.py_procs >= 0 && maps_.py_stacks >= 0) {
         int fd = maps_.py_stacks;
         auto convert = [](const memtop_py_stack& s) {
@@ -662,7 +662,16 @@ std::string Tracer::attach_pymalloc(int pid, const std::string& path) {
     if (stat(path.c_str(), &st) != 0) return "no Python-domain counts: " + describe("stat " + path, errno);
     auto key = std::make_pair(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
     auto it = pymalloc_plans_.find(key);
-    if (it == pymalloc_plans_.end()) it = pymalloc_plans_.emplace(key, pymalloc_probes(path)).first;
+    if (it == pymalloc_plans_.end()) {
+        // Parsed by memtop-cfi, unprivileged (cfi_worker.h).
+        PlacementResult planned = cfi_worker_.plan_file(path, path, PlanKind::Pymalloc);
+        PymallocProbes pr;
+        if (planned.error.empty())
+            pr = pymalloc_probes(planned.plan);
+        else
+            pr.problem = planned.error;
+        it = pymalloc_plans_.emplace(key, std::move(pr)).first;
+    }
     const PymallocProbes& pr = it->second;
     if (!pr.problem.empty()) return "no Python-domain counts: " + pr.problem;
     int a = attach_uprobe_multi(bpf_program__fd(programs_[site]), path, pr.offsets, false, pid, false, &pr.cookies);

@@ -11,7 +11,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attach/placement.h"
@@ -64,6 +66,9 @@ public:
     // (a path the kernel resolves to the file's inode; /proc/PID/root/...
     // for a container's file) with a pid filter (-1: all processes).
     // Throws MemtopError(kExitAttach) naming the file, symbol and errno.
+    // A file the placement worker (memtop-cfi) crashes or hangs on gets no
+    // probes, and stderr says so: the result has no links, and is not one
+    // of libraries(). (Valid until the next call.)
     const AttachedLibrary& attach_library(const std::string& open_path, const std::string& shown_path, int pid);
     const std::vector<AttachedLibrary>& libraries() const { return libraries_; }
     size_t probe_count() const;     // probes attached, entry and return
@@ -191,6 +196,10 @@ private:
     bool use_multi_ = false;
     bool use_session_ = false;  // the allocation entry programs are uprobe sessions
 
+    // memtop-cfi: parses the files of traced processes unprivileged, for the
+    // unwind tables and for probe placement (cfi_worker.h). Before unwind_,
+    // which uses it.
+    CfiWorker cfi_worker_;
     // Owned handles, released in reverse order before the skeleton.
     std::unique_ptr<SkeletonOwner> skeleton_;
     std::vector<std::unique_ptr<SkeletonOwner>> mimalloc_;  // its programs, on skeleton_'s maps
@@ -211,6 +220,11 @@ private:
     uint32_t py_procs_gen_ = 0;    // the last value written to the py_procs_gen map (watch_python)
     std::deque<std::pair<uint32_t, FileKey>> unwind_needs_;  // requests read, tables not built yet
     std::vector<AttachedLibrary> libraries_;
+    AttachedLibrary not_placed_;  // attach_library's result for a file the placement worker failed on
+    // Files (dev, ino) the placement worker failed on: not asked again (a
+    // -- CMD's every fork and exec would otherwise cost a crash, or the
+    // time limit, and say it again).
+    std::set<std::pair<uint64_t, uint64_t>> placement_failed_;
 };
 
 }  // namespace memtop

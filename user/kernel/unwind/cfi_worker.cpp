@@ -1,13 +1,16 @@
 #include "kernel/unwind/cfi_worker.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <cstring>
 #include <exception>
 #include <string_view>
 
+#include "attach/elf_image.h"
 #include "kernel/unwind/cfi_table.h"
 #include "symbolize/sandbox.h"
 #include "symbolize/wire.h"
@@ -30,13 +33,43 @@ constexpr size_t kMaxReason = 400;
 // Test seams (docs/testing.md), in the worker: before it reads a file whose
 // path ends with one of these, it crashes (as libdw on a hostile file
 // could) or hangs (as a parser that loops would).
-std::string g_crash_on, g_hang_on;
+// The placement seams are separate: a test can fail one request and not
+// the other on the same file.
+// A garbled plan: the reply gets a byte more, as a compromised worker's
+// could (memtop must reject it).
+std::string g_crash_on, g_hang_on, g_place_crash_on, g_place_hang_on, g_place_garble_on;
 
-void before_reading(const std::string& path) {
-    if (ends_with_suffix(path, g_crash_on)) ::raise(SIGSEGV);
-    if (ends_with_suffix(path, g_hang_on)) {
+void before_reading(const std::string& path, const std::string& crash_on, const std::string& hang_on) {
+    if (ends_with_suffix(path, crash_on)) ::raise(SIGSEGV);
+    if (ends_with_suffix(path, hang_on)) {
         for (;;) ::poll(nullptr, 0, -1);  // poll() is allowed by the seccomp filter; pause() is not
     }
+}
+
+// 'P' (path, kind; the descriptor attached) is answered with 'p': 1 and the
+// plan (file_plan.h), or 0 and why there is none.
+std::string serve_placement(wire::Reader& r, UniqueFd fd) {
+    std::string path;
+    uint8_t kind = 0;
+    if (!r.str(path) || !r.num(kind) || !r.done() || !fd ||
+        (kind != uint8_t(PlanKind::Probes) && kind != uint8_t(PlanKind::Pymalloc)))
+        return "";
+    before_reading(path, g_place_crash_on, g_place_hang_on);
+    wire::Writer w('p');
+    try {
+        // The image takes the descriptor over and closes it: the worker
+        // keeps nothing of a file.
+        auto image = ElfImage::open_fd(fd.release(), path);
+        FilePlan plan = make_plan(*image, static_cast<PlanKind>(kind));
+        image.reset();
+        w.num<uint8_t>(1);
+        encode_plan(w, plan);
+        if (ends_with_suffix(path, g_place_garble_on)) w.num<uint8_t>(0);
+    } catch (const std::exception& e) {
+        w = wire::Writer('p');
+        w.num<uint8_t>(0).str(e.what());
+    }
+    return w.bytes();
 }
 
 // The worker's loop: 'C' (path, max_rows; the descriptor attached) is
@@ -48,10 +81,16 @@ void serve_cfi(int sock) {
         UniqueFd fd;
         if (receive_message(sock, msg, &fd, -1) != ReceiveStatus::Ok) return;
         wire::Reader r(msg);
+        const char type = r.type();
+        if (type == 'P') {
+            const std::string reply = serve_placement(r, std::move(fd));
+            if (reply.empty() || !send_message(sock, reply)) return;
+            continue;
+        }
         std::string path;
         uint32_t max_rows = 0;
-        if (r.type() != 'C' || !r.str(path) || !r.num(max_rows) || !fd) return;
-        before_reading(path);
+        if (type != 'C' || !r.str(path) || !r.num(max_rows) || !fd) return;
+        before_reading(path, g_crash_on, g_hang_on);
         wire::Writer w('c');
         try {
             CfiTable t = build_cfi_table_fd(fd.get(), path);
@@ -109,6 +148,9 @@ CfiWorker::CfiWorker() : client_("memtop-cfi", "unwind-table worker", serve_cfi,
     // Inherited by the worker at its fork.
     g_crash_on = test_env("MEMTOP_TEST_CFI_WORKER_CRASH_ON");
     g_hang_on = test_env("MEMTOP_TEST_CFI_WORKER_HANG_ON");
+    g_place_crash_on = test_env("MEMTOP_TEST_PLACEMENT_CRASH_ON");
+    g_place_hang_on = test_env("MEMTOP_TEST_PLACEMENT_HANG_ON");
+    g_place_garble_on = test_env("MEMTOP_TEST_PLACEMENT_GARBLE_ON");
 }
 
 CfiWorker::~CfiWorker() = default;
@@ -152,6 +194,63 @@ CfiBuild CfiWorker::build(int fd, const std::string& path, size_t max_rows) {
     }
     b.error = client_.discard();
     return b;
+}
+
+PlacementResult CfiWorker::plan(int fd, const std::string& path, PlanKind kind, uint64_t file_size) {
+    PlacementResult p;
+    std::string reply;
+    // The client names the worker by its first role; a placement failure
+    // should not be read as an unwind table's.
+    auto placement_role = [&](std::string why) {
+        const std::string role = "the " + client_.role();
+        auto at = why.find(role);
+        if (at != std::string::npos) why.replace(at, role.size(), "the placement worker (memtop-cfi)");
+        return why;
+    };
+    try {
+        if (!client_.call(wire::Writer('P').str(path).num(static_cast<uint8_t>(kind)).bytes(), fd, reply, p.error)) {
+            p.error = placement_role(p.error);
+            p.worker_failed = true;
+            return p;
+        }
+        wire::Reader r(reply);
+        r.type();
+        uint8_t ok = 0;
+        std::string_view why;
+        if (r.num(ok) && ok == 0 && r.view(why) && r.done()) {
+            p.error = printable(why);
+            return p;
+        }
+        if (ok == 1) {
+            const std::string wrong = decode_plan(r, kind, file_size, p.plan);
+            if (wrong.empty()) return p;
+            p.plan = FilePlan{};
+            p.error = placement_role(client_.discard()) + " (" + wrong + ")";
+        } else {
+            p.error = placement_role(client_.discard());
+        }
+        p.worker_failed = true;
+    } catch (const std::exception& e) {  // memory, at worst
+        p.error = e.what();
+        p.worker_failed = true;
+    }
+    return p;
+}
+
+PlacementResult CfiWorker::plan_file(const std::string& open_path, const std::string& shown, PlanKind kind) {
+    // memtop opens the file (as root: map_files reaches any process's
+    // mappings); the worker parses it. O_NONBLOCK: a path that became a
+    // FIFO must not block memtop.
+    UniqueFd fd(::open(open_path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+    struct stat st {};
+    PlacementResult p;
+    if (!fd)
+        p.error = describe("open " + shown, errno);
+    else if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+        p.error = "read " + shown + ": not a regular file";
+    else
+        p = plan(fd.get(), shown, kind, static_cast<uint64_t>(st.st_size));
+    return p;
 }
 
 }  // namespace memtop

@@ -9,6 +9,11 @@
 // One request per file: the descriptor in, the rows out (8 bytes each, as
 // they go to the kernel). memtop checks every row before it is written into
 // the BPF maps (check_cfi_rows).
+//
+// The same worker plans the allocator probes of a file (request 'P',
+// attach/file_plan.h): the symbol tables, relocations and code of the
+// allocator libraries are read here too, not in memtop. Both run on the
+// tracing path, at attach: one worker serves both (Tracer owns it).
 #pragma once
 
 #include <sys/types.h>
@@ -17,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "attach/file_plan.h"
 #include "memtop.h"
 #include "symbolize/worker_client.h"
 
@@ -37,6 +43,17 @@ struct CfiBuild {
     // The rows, checked, when total_rows <= the request's max_rows; empty
     // otherwise (they would not fit: not sent).
     std::vector<memtop_unwind_row> rows;
+};
+
+// What the worker planned for one allocator file (request 'P').
+struct PlacementResult {
+    // Why there is no plan, "" when there is one: the parser's reason
+    // ("read FILE: not an ELF file"), a plan that failed memtop's checks,
+    // or the worker's failure ("not read: the placement worker (memtop-cfi)
+    // was killed by signal 11 (Segmentation fault) while reading it").
+    std::string error;
+    bool worker_failed = false;  // the worker crashed, hung, sent garbage, or could not start
+    FilePlan plan;               // checked (decode_plan)
 };
 
 // "" when `rows` may go to the BPF unwinder as a table, else what is wrong:
@@ -62,6 +79,16 @@ public:
     // Never throws. A worker that crashed or hung on the file is replaced
     // at the next request; the file's error says so.
     CfiBuild build(int fd, const std::string& path, size_t max_rows);
+
+    // Probe placement for the open file `fd` (a regular file of
+    // `file_size` bytes), called `path` in messages and by the test seams
+    // $MEMTOP_TEST_PLACEMENT_CRASH_ON / _HANG_ON: the worker runs
+    // make_plan on it, memtop checks the reply (decode_plan). Never throws.
+    PlacementResult plan(int fd, const std::string& path, PlanKind kind, uint64_t file_size);
+    // The same for the file at `open_path` (as UnwindTables opens one: as
+    // root, O_NONBLOCK, a regular file only), `shown` in messages. An error
+    // with worker_failed false: the file could not be opened or parsed.
+    PlacementResult plan_file(const std::string& open_path, const std::string& shown, PlanKind kind);
 
     // The worker's pid, 0 when none runs.
     pid_t pid() const { return client_.pid(); }

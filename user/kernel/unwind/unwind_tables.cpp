@@ -21,8 +21,8 @@ uint64_t kernel_dev(uint64_t user_dev) {
     return (uint64_t(major(user_dev)) << 20) | minor(user_dev);
 }
 
-UnwindTables::UnwindTables(int rows_fd, int files_fd, uint32_t capacity, bool verbose)
-    : rows_fd_(rows_fd), files_fd_(files_fd), verbose_(verbose) {
+UnwindTables::UnwindTables(int rows_fd, int files_fd, uint32_t capacity, bool verbose, CfiWorker& worker)
+    : rows_fd_(rows_fd), files_fd_(files_fd), verbose_(verbose), worker_(worker) {
     stats_.capacity = capacity;
     stats_.bytes = size_t(capacity) * sizeof(memtop_unwind_row);
 }

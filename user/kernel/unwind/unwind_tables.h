@@ -22,8 +22,10 @@ uint64_t kernel_dev(uint64_t user_dev);
 
 class UnwindTables {
 public:
-    // rows_fd: the unwind_rows array (capacity entries); files_fd: unwind_files.
-    UnwindTables(int rows_fd, int files_fd, uint32_t capacity, bool verbose);
+    // rows_fd: the unwind_rows array (capacity entries); files_fd:
+    // unwind_files; worker: memtop-cfi, which the Tracer shares with probe
+    // placement (it outlives this).
+    UnwindTables(int rows_fd, int files_fd, uint32_t capacity, bool verbose, CfiWorker& worker);
 
     // Every executable file mapping of `pid` gets a table (before it runs
     // code memtop will unwind through: at attach, at a -- CMD's start).
@@ -46,7 +48,7 @@ private:
     bool verbose_;
     // Parses the files (libdw), unprivileged; a file it crashes or hangs on
     // gets no table, like a file without CFI.
-    CfiWorker worker_;
+    CfiWorker& worker_;
     UnwindTableStats stats_;
     double build_seconds_ = 0;                                 // spent deriving tables
     bool full_said_ = false;                                   // the rows array filled, and memtop said so
