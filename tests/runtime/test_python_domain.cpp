@@ -312,32 +312,58 @@ TEST_CASE("memtop --python-objects -- python3.11 py_objects.py: sampled by defau
 // Python domain is sampled (default) or exact: the Python-only sampler has
 // no malloc of its own, and the blocks pymalloc passes to PyMem_RawMalloc
 // for it are the domain's in both (bpf/pymalloc.h, MEMTOP_PY_MSG_RAW).
-// PYTHONHASHSEED=0: the same dicts, so the same mallocs, in both runs.
-TEST_CASE("memtop --python-objects -- python3.11: the native heap of the default run equals --exact's",
+// Every block of up to 512 bytes (all that native code asks for here but
+// a few buffers) is the same in both, in number and bytes. Over 512 bytes
+// the default heap may hold fewer: the exact domain misses some Python
+// blocks at sites it cannot decode (PyMem_Calloc's, the compiler's
+// PyMem_Malloc'd arena blocks: about 140 here), which --exact leaves in the
+// heap and the default counts in the domain (docs/design.md, "Sampled by
+// default"). PYTHONHASHSEED=0: the same dicts, so the same mallocs, in both.
+TEST_CASE("memtop --python-objects -- python3.11: the native heap of the default run is --exact's",
           "[bpf][python][sample][preload][cmd][host]") {
     RT_REQUIRE_ENV();
     if (!have_python()) return;
+    struct Heap {
+        long long small_allocs = 0, small_bytes = 0, big_allocs = 0, big_bytes = 0, allocs = 0, frees = 0;
+    };
     setenv("PYTHONHASHSEED", "0", 1);
     auto heap_of = [](const std::vector<std::string>& extra) {
-        std::vector<std::string> args = {"--python-objects"};
+        std::vector<std::string> args = {"--python-objects", "--sort", "allocated"};
         args.insert(args.end(), extra.begin(), extra.end());
         Run r = run_memtop_cmd({kPython, progs_src("python/py_objects.py")}, args);
         INFO(r.diag);
         REQUIRE(r.exit_code == 0);
         REQUIRE(r.final_report);
-        const json* p = python_proc(*r.final_report);
+        const json& rep = *r.final_report;
+        CHECK_FALSE(rep.contains("sampling"));
+        const json* p = python_proc(rep);
         REQUIRE(p);
-        CHECK_FALSE(r.final_report->contains("sampling"));
-        return std::vector<long long>{(*p)["heap_bytes"].get<long long>(), (*p)["heap_peak_bytes"].get<long long>(),
-                                      (*p)["allocs_total"].get<long long>(), (*p)["frees_total"].get<long long>()};
+        Heap h;
+        h.allocs = (*p)["allocs_total"].get<long long>();
+        h.frees = (*p)["frees_total"].get<long long>();
+        for (const auto& s : rep["stacks"]) {
+            if (s["pid"] != (*p)["pid"]) continue;
+            long long n = s["allocs_total"].get<long long>(), b = s["alloc_bytes_total"].get<long long>();
+            if (!n) continue;
+            (b <= 512 * n ? h.small_allocs : h.big_allocs) += n;
+            (b <= 512 * n ? h.small_bytes : h.big_bytes) += b;
+        }
+        return h;
     };
-    auto sampled = heap_of({});
-    auto exact = heap_of({"--exact"});
+    Heap d = heap_of({});
+    Heap e = heap_of({"--exact"});
     unsetenv("PYTHONHASHSEED");
-    WARN("heap (bytes, peak, allocs, frees): default " << sampled[0] << " " << sampled[1] << " " << sampled[2] << " "
-                                                       << sampled[3] << ", --exact " << exact[0] << " " << exact[1]
-                                                       << " " << exact[2] << " " << exact[3]);
-    CHECK(sampled == exact);
+    WARN("heap blocks <= 512 B (count, bytes): default "
+         << d.small_allocs << " " << d.small_bytes << ", --exact " << e.small_allocs << " " << e.small_bytes
+         << "; over 512 B: default " << d.big_allocs << " " << d.big_bytes << ", --exact " << e.big_allocs << " "
+         << e.big_bytes << "; allocations " << d.allocs << " / " << e.allocs);
+    CHECK(d.small_allocs > 500);
+    CHECK(d.small_allocs == e.small_allocs);
+    CHECK(d.small_bytes == e.small_bytes);
+    CHECK(d.big_allocs <= e.big_allocs);
+    CHECK(d.big_bytes <= e.big_bytes);
+    CHECK(d.allocs == d.small_allocs + d.big_allocs);
+    CHECK(e.allocs == e.small_allocs + e.big_allocs);
 }
 
 // A CPython that replaces the sampler's hooks after it installed them
