@@ -66,6 +66,8 @@ struct unwind_scratch {
 
 /* Per-thread state between an allocator's entry and its return (heap.h);
  * process_exit frees it in the compat build, where no task storage does. */
+#define PY_ADOPT_DROP 2 /* call_state's py_adopt: the Python-only sampler's raw block */
+
 struct call_state {
 	__u64 sp;       /* stack pointer at the outermost allocator entry */
 	__u64 size;     /* requested bytes */
@@ -97,7 +99,9 @@ struct call_state {
 	__u32 py_on;  /* this thread's process is a CPython in py_procs */
 	/* Python's object-allocator domain (pymalloc_domain.h): the next
 	 * outermost allocator call is PyMem_RawMalloc's for a Python block over
-	 * 512 bytes (py_adopt); the call in flight is one (py_adopted). */
+	 * 512 bytes (py_adopt 1: counted in the domain, exactly; PY_ADOPT_DROP:
+	 * the Python-only sampler's, counted in the domain if it sampled it,
+	 * never in the heap); the call in flight is one (py_adopted). */
 	__u32 py_adopt;
 	__u32 py_adopted;
 	struct unwind_scratch scratch;

@@ -219,12 +219,25 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 	st->old_heap = 0;
 	st->flags = 0;
 #ifndef MEMTOP_COMPAT
-	/* A Python block over 512 bytes: its malloc adopts it (pymalloc.h). */
-	st->py_adopted = st->py_adopt && (kind == MEMTOP_KIND_MALLOC || kind == MEMTOP_KIND_CALLOC);
+	/* A Python block over 512 bytes: its malloc adopts it (pymalloc.h).
+	 * Under the Python-only sampler the raw call is not the heap's at all:
+	 * recorded nowhere, as an unsampled call (its free finds nothing). A
+	 * raw realloc is dropped only if its old block is not the heap's
+	 * (realloc_begin decides): the exact domain keeps a heap block (a
+	 * PyMem_Malloc(0)'s malloc(1)) in the heap when it is resized. */
+	int py_drop =
+	        st->py_adopt == PY_ADOPT_DROP && (kind == MEMTOP_KIND_MALLOC || kind == MEMTOP_KIND_CALLOC);
+	st->py_adopted = 0;
+	if (st->py_adopt == 1 && (kind == MEMTOP_KIND_MALLOC || kind == MEMTOP_KIND_CALLOC))
+		st->py_adopted = 1;
+	else if (st->py_adopt == PY_ADOPT_DROP && kind == MEMTOP_KIND_REALLOC)
+		st->py_adopted = PY_ADOPT_DROP;
 	st->py_adopt = 0;
+#else
+	int py_drop = 0;
 #endif
 	/* Decided before the walk: an unsampled call takes none. */
-	st->sampled = sample_call(st, size);
+	st->sampled = py_drop ? 0 : sample_call(st, size);
 	*want_return = 1;
 	if (!st->sampled) {
 		/* Sessions: an unsampled leaf call keeps no state and takes no
@@ -648,6 +661,15 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 s
 		}
 #endif
 	}
+#ifndef MEMTOP_COMPAT
+	/* The Python-only sampler's raw realloc (begin_call): not the heap's
+	 * unless its old block was. */
+	if (st->py_adopted == PY_ADOPT_DROP) {
+		st->py_adopted = 0;
+		if (!st->old_found)
+			st->sampled = 0;
+	}
+#endif
 	return RETURN_WANTED(want);
 }
 

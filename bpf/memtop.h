@@ -60,6 +60,10 @@ struct memtop_alloc_val {
  * time: its birth_ns is 0, or this for an object the in-process sampler
  * sampled (its aggregate is keyed by its size, to be weighed). */
 #define MEMTOP_PY_SAMPLED 1
+/* memtop_sampled_py_free's messages (bpf/pymalloc.h), ptr values no object
+ * has; user/sampler/sampler.c sends them. */
+#define MEMTOP_PY_MSG_RAW        1
+#define MEMTOP_PY_MSG_HOOKS_LOST 2
 
 /* mimalloc: the heap a live block was allocated from (bpf/heap.h, mi_blocks). */
 struct memtop_mi_tag {
@@ -232,6 +236,7 @@ enum memtop_event_type {
 	MEMTOP_EV_NEED_UNWIND = 4, /* a frame ran through a file with no unwind table: build one */
 	MEMTOP_EV_NEW_PY_STACK =
 	        5, /* Python frames were stored under stack_id: name them while the process lives */
+	MEMTOP_EV_PY_HOOKS_LOST = 6, /* the sampler's hooks of CPython's allocator were replaced (tgid) */
 };
 
 /* NEW_STACK and NEW_PY_STACK, the events of every first-seen stack (the

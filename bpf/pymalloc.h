@@ -215,7 +215,15 @@ int BPF_KPROBE(py_sampled_alloc_entry, __u64 ptr, __u64 size, __u64 ret, __u64 s
 	return py_sampled_record(tgid, ptr, size);
 }
 
-/* memtop_sampled_py_free(ptr, dropped): a sampled object is being freed. */
+/* memtop_sampled_py_free(ptr, dropped): a sampled object is being freed.
+ * Two values of ptr that are never objects carry messages of the
+ * Python-only sampler (libmemtop_pysampler.so: the native heap is traced
+ * exactly by the probes, the Python domain sampled in-process):
+ *   MEMTOP_PY_MSG_RAW: this thread's next outermost malloc, calloc or
+ *     realloc is pymalloc's PyMem_Raw* call for a Python block (over 512
+ *     bytes): the Python domain's, so not the heap's (heap.h, py_adopt);
+ *   MEMTOP_PY_MSG_HOOKS_LOST: CPython replaced the sampler's hooks (its
+ *     debug hooks, PYTHONMALLOC): this process's domain is incomplete. */
 SEC("uprobe")
 int BPF_KPROBE(py_sampled_free_entry, __u64 ptr, __u64 dropped)
 {
@@ -224,6 +232,16 @@ int BPF_KPROBE(py_sampled_free_entry, __u64 ptr, __u64 dropped)
 	if (tgid == self_tgid)
 		return 0;
 	sampler_dropped(dropped);
+	if (ptr == MEMTOP_PY_MSG_RAW) {
+		struct call_state *st = thread_state(1);
+		if (st && !st->active)
+			st->py_adopt = PY_ADOPT_DROP;
+		return 0;
+	}
+	if (ptr == MEMTOP_PY_MSG_HOOKS_LOST) {
+		emit_stack_event(MEMTOP_EV_PY_HOOKS_LOST, tgid, 0, 0);
+		return 0;
+	}
 	py_forget(tgid, ptr);
 	return 0;
 }

@@ -3,7 +3,10 @@
 # against untraced runs measured in the same run (ratios are the result):
 #   untraced     python3.11 WORK
 #   tracemalloc  the same with tracemalloc started in the process
-#   memtop       memtop -b --python-objects -- python3.11 WORK (exact)
+#   default      memtop -b --python-objects -- python3.11 WORK: Python's
+#                objects sampled in-process every 64 KiB (the Python-only
+#                sampler), the native heap exact in the probes
+#   exact        memtop -b --python-objects --exact -- python3.11 WORK
 #   probes       memtop -b --python-objects --sample 524288 --kernel-sampling
 #                -- python3.11 WORK: the native heap sampled in its probes,
 #                Python's objects counted exactly at pymalloc's sites
@@ -40,14 +43,16 @@ elapsed() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "fail" || b == "" || b == 0) print "-"; else printf "%.2fx", a / b }'; }
 
-printf '%-9s %10s %12s %10s %10s %11s\n' WORKLOAD untraced tracemalloc memtop probes in-process
+printf '%-9s %10s %12s %10s %10s %10s %11s\n' WORKLOAD untraced tracemalloc default exact probes in-process
 for w in "${works[@]}"; do
     base=$(elapsed "$py" "$script" "$w")
     tm=$(elapsed "$py" "$script" "$w" --tracemalloc)
-    ex=$(elapsed "${lock[@]}" "$memtop" -b --python-objects -- "$py" "$script" "$w")
+    df=$(elapsed "${lock[@]}" "$memtop" -b --python-objects -- "$py" "$script" "$w")
+    ex=$(elapsed "${lock[@]}" "$memtop" -b --python-objects --exact -- "$py" "$script" "$w")
     ks=$(elapsed "${lock[@]}" "$memtop" -b --python-objects --sample 524288 --kernel-sampling \
         -- "$py" "$script" "$w")
     ip=$(elapsed "${lock[@]}" "$memtop" -b --python-objects --sample 524288 -- "$py" "$script" "$w")
-    printf '%-9s %9ss %12s %10s %10s %11s\n' "$w" "$base" "$(ratio "$tm" "$base")" "$(ratio "$ex" "$base")" \
+    printf '%-9s %9ss %12s %10s %10s %10s %11s\n' "$w" "$base" "$(ratio "$tm" "$base")" "$(ratio "$df" "$base")" \
+        "$(ratio "$ex" "$base")" \
         "$(ratio "$ks" "$base")" "$(ratio "$ip" "$base")"
 done

@@ -93,8 +93,11 @@ adds=(--add "$memtop" --add "$rt" --add "$srcdir" --add "$here/guest-runtime-tes
 # The sampler memtop preloads for `--sample N -- CMD` lives beside it
 # (user/app/sampler_preload.cpp); without it memtop samples in its probes
 # and the in-process tests fail.
-sampler=$(dirname "$memtop")/libmemtop_sampler.so
-[[ -f $sampler ]] && adds+=(--add "$sampler")
+# And the Python-only one (--python-objects -- CMD by default).
+for lib in libmemtop_sampler.so libmemtop_pysampler.so; do
+  sampler=$(dirname "$memtop")/$lib
+  [[ -f $sampler ]] && adds+=(--add "$sampler")
+done
 IFS='|' read -r -a pairs <<<"$progmap"
 for pr in "${pairs[@]}"; do
   p=${pr#*=}

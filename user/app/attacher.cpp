@@ -129,6 +129,23 @@ void Attacher::start_command() {
         } else {
             log("sampling in the allocator's probes (every call traps): " + path + ": " + why);
         }
+    } else if (opt_.python_sample) {
+        // --python-objects alone: Python's objects sampled in-process by the
+        // Python-only sampler (no malloc of its own), the heap exact in the
+        // probes. Without it, pymalloc's sites (watch_python says why).
+        std::string lib = find_sampler_library(kPythonSamplerLibrary);
+        std::string why = lib.empty() ? std::string("memtop's Python sampler library (") + kPythonSamplerLibrary +
+                                            ") is not installed"
+                                      : preload_refused(path);
+        struct stat ls;
+        if (why.empty() && stat(lib.c_str(), &ls) != 0) why = "cannot read " + lib;
+        if (why.empty()) {
+            py_preload_ = true;
+            sampler_id_ = {static_cast<uint64_t>(ls.st_dev), ls.st_ino};
+            env = preload_environment(lib, opt_.python_sample, true);
+        } else {
+            py_refused_ = path + ": " + why;
+        }
     }
     // The child runs memtop's image until exec, and memtop's libc and
     // libstdc++ are the ones a host program loads; a static CMD brings its
@@ -161,8 +178,9 @@ void Attacher::start_command() {
         auto maps = read_proc_maps(getpid(), &err);
         if (!maps) throw MemtopError(kExitFailure, "read memtop's own maps: " + err);
         for (auto& f : finder_.files_of(getpid(), *maps)) files.push_back(std::move(f));
-        // And the allocator files CMD links or preloads itself (-ljemalloc).
-        for (auto& f : loaded_allocator_files(path, nullptr)) files.push_back(std::move(f));
+        // And the allocator files CMD links or preloads itself (-ljemalloc),
+        // and the Python-only sampler's probe points.
+        for (auto& f : loaded_allocator_files(path, py_preload_ ? &env : nullptr)) files.push_back(std::move(f));
     }
 
     // NDJSON on stdout stays parseable line by line: CMD prints to stderr.
@@ -209,7 +227,7 @@ std::vector<LibraryFile> Attacher::sampler_only(std::vector<LibraryFile> files, 
 }
 
 bool Attacher::has_sampler(const std::vector<LibraryFile>& files) const {
-    if (!preload_) return false;
+    if (!preload_ && !py_preload_) return false;
     for (const auto& f : files)
         if (std::pair{f.dev, f.ino} == sampler_id_) return true;
     return false;
@@ -237,10 +255,12 @@ void Attacher::watch_python(int pid, const std::vector<Mapping>& maps, bool samp
     // preloaded sampler hooks CPython's allocator; else why not.
     std::string refused;
     const std::string* sampling = nullptr;
-    if (opt_.python_objects && opt_.sample) {
+    if (opt_.python_objects && (opt_.sample || opt_.python_sample)) {
         sampling = &refused;
         if (opt_.kernel_sampling)
             refused = "--kernel-sampling";
+        else if (!py_refused_.empty())
+            refused = py_refused_;
         else if (!sampler_loaded)
             refused = cmd_ ? "memtop's sampler is not loaded in it"
                            : "memtop attached to it running (the sampler is preloaded into -- CMD only)";

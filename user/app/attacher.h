@@ -92,8 +92,10 @@ private:
     std::set<std::pair<uint32_t, uint32_t>> python_checked_;  // (pid, epoch) instances checked for CPython
     std::map<int, std::set<std::pair<uint64_t, uint64_t>>> command_files_;  // -- CMD: files probed, per process
     bool other_malloc_ = false;                                             // a malloc not glibc's is probed
-    bool preload_ = false;                                                  // the sampler is preloaded into CMD
-    std::pair<uint64_t, uint64_t> sampler_id_{};                            // its file's (dev, ino)
+    bool preload_ = false;                        // the sampler is preloaded into CMD (--sample: it samples the heap)
+    bool py_preload_ = false;                     // the Python-only sampler is (--python-objects: the heap stays exact)
+    std::string py_refused_;                      // why the Python-only sampler could not be preloaded
+    std::pair<uint64_t, uint64_t> sampler_id_{};  // its file's (dev, ino)
 };
 
 }  // namespace memtop

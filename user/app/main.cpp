@@ -301,15 +301,17 @@ int main(int argc, char** argv) {
                  "with --sample and -- CMD: sample in memtop's probes on the allocator instead of preloading "
                  "memtop's sampler library into CMD (which makes unsampled calls take no trap)");
     app.add_flag("--exact", opt.exact,
-                 "with --heap-all, --cgroup or --container: record every allocation (they sample by default)");
+                 "record every allocation: with --heap-all, --cgroup or --container (they sample the heap by "
+                 "default), and with --python-objects -- CMD (it samples Python's objects by default)");
     app.add_option("--fault-sample", opt.fault_sample,
                    "growth stacks: sample first-touch page faults every BYTES on average (0: off)")
         ->check(byte_count())
         ->capture_default_str();
     app.add_flag("--python-objects", opt.python_objects,
-                 "CPython: count Python's object allocator (pymalloc) per Python line, as tracemalloc does: "
-                 "exactly, a trap per object (tens of times tracemalloc's cost); with --sample N -- CMD sampled "
-                 "inside the process instead (cheaper than tracemalloc)");
+                 "CPython: count Python's object allocator (pymalloc) per Python line, as tracemalloc does. "
+                 "With -- CMD sampled inside the process every 65536 bytes by default (estimates, within "
+                 "tracemalloc's cost; the native heap stays exact), every --sample N bytes with the heap, or "
+                 "exactly with --exact; with -p exactly, a trap per object (~100x the untraced run)");
     app.add_flag("--no-mappings", opt.no_mappings,
                  "do not record anonymous mmap/munmap/mremap/brk per stack (saves a stack walk per mmap)");
     app.add_option("--max-mappings", opt.sizes.mappings, "anonymous mappings recorded at once")
@@ -423,6 +425,20 @@ int main(int argc, char** argv) {
                     "memtop: heap allocations sampled every %llu bytes on average: heap figures are estimates "
                     "(--exact records every one)\n",
                     static_cast<unsigned long long>(opt.sample));
+        }
+        // The Python domain: a trap per object is ~100x the untraced run, so
+        // -- CMD samples it in-process by default (its own rate: the native
+        // heap stays exact unless --sample); --sample N means both.
+        if (opt.python_objects && !opt.command.empty() && !opt.kernel_sampling) {
+            if (opt.sample) {
+                opt.python_sample = opt.sample;
+            } else if (!opt.exact) {
+                opt.python_sample = kDefaultPythonSampleBytes;
+                fprintf(stderr,
+                        "memtop: Python objects sampled every %llu bytes in-process: Python-domain figures are "
+                        "estimates (--exact counts every one)\n",
+                        static_cast<unsigned long long>(opt.python_sample));
+            }
         }
         const char* no_color_env = std::getenv("NO_COLOR");
         opt.color = !no_color && !(no_color_env && *no_color_env);

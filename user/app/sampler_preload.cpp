@@ -12,11 +12,7 @@ extern char** environ;
 
 namespace memtop {
 
-namespace {
-constexpr const char* kLibrary = "libmemtop_sampler.so";
-}
-
-std::string find_sampler_library() {
+std::string find_sampler_library(const char* kLibrary) {
     std::vector<std::string> candidates;
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);

@@ -10,9 +10,14 @@
 
 namespace memtop {
 
-// libmemtop_sampler.so next to the memtop binary (a build tree), else where
-// it is installed; "" when neither exists.
-std::string find_sampler_library();
+// The sampler (--sample) and the Python-only one (--python-objects -- CMD
+// by default: CPython's object allocator only, no malloc of its own).
+inline constexpr const char* kSamplerLibrary = "libmemtop_sampler.so";
+inline constexpr const char* kPythonSamplerLibrary = "libmemtop_pysampler.so";
+
+// `name` next to the memtop binary (a build tree), else where it is
+// installed; "" when neither exists.
+std::string find_sampler_library(const char* name = kSamplerLibrary);
 
 // Why the loader of `exe` would not preload the library: "" when it would.
 // A static program has no loader; a setuid or setgid one runs in secure

@@ -150,6 +150,7 @@ void Session::load() {
     tc.dwarf = !opt_.frame_pointers_only;
     tc.fault_sample_bytes = opt_.fault_sample;
     tc.heap_sample_bytes = opt_.sample;
+    tc.python_sample_bytes = opt_.python_sample;
     tc.cgroup_fd = cgroup_fd.get();  // the kernel keeps its own reference
     tc.traced_only = !system_view_;
     tc.mappings = !opt_.no_mappings;

@@ -22,6 +22,7 @@ struct TracerConfig {
     bool force_compat = false;                 // the 5.10 build even where the full one loads (tests of the fallback)
     bool dwarf = true;                         // unwind with tables where the kernel can (else frame pointers)
     uint64_t heap_sample_bytes = 0;            // --sample: heap calls sampled every BYTES on average; 0 exact
+    uint64_t python_sample_bytes = 0;          // Python objects sampled in-process every BYTES on average; 0 exact
     uint64_t fault_sample_bytes = 512 * 1024;  // page-fault growth stacks: mean bytes between samples; 0 off
     int cgroup_fd = -1;                        // heap tracing only for tasks in this cgroup (v2 directory fd); -1 all
     bool traced_only = false;     // growth and mapping stacks only of heap-traced processes (a target was given)

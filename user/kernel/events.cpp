@@ -20,6 +20,10 @@ int dispatch_event(EventSink& sink, const void* data, size_t size) {
             sink.python_stack_stored(s.tgid, s.stack_id);
             return 0;
         }
+        if (s.type == MEMTOP_EV_PY_HOOKS_LOST) {
+            sink.python_hooks_lost(s.tgid);
+            return 0;
+        }
     }
     if (size < sizeof(memtop_event)) return 0;
     memtop_event e;

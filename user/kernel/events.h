@@ -26,6 +26,9 @@ public:
     // Python frames were stored under stack_id for process `pid`: their
     // code objects are worth naming while it lives.
     virtual void python_stack_stored(uint32_t /*pid*/, uint64_t /*stack_id*/) {}
+    // CPython replaced the in-process sampler's allocator hooks in `pid`
+    // (its debug hooks, PYTHONMALLOC): its Python domain is incomplete.
+    virtual void python_hooks_lost(uint32_t /*pid*/) {}
     // A stack walk met a file with no unwind table in process `pid`.
     virtual void unwind_table_needed(uint32_t pid, const FileKey& file) = 0;
 

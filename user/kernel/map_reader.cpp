@@ -13,8 +13,13 @@
 
 namespace memtop {
 
-MapReader::MapReader(const KernelMaps& maps, double growth_weight, uint32_t max_stacks, uint64_t sample_bytes)
-    : maps_(maps), growth_weight_(growth_weight), max_stacks_(max_stacks), sample_bytes_(sample_bytes) {}
+MapReader::MapReader(const KernelMaps& maps, double growth_weight, uint32_t max_stacks, uint64_t sample_bytes,
+                     uint64_t python_sample_bytes)
+    : maps_(maps),
+      growth_weight_(growth_weight),
+      max_stacks_(max_stacks),
+      sample_bytes_(sample_bytes),
+      python_sample_bytes_(python_sample_bytes ? python_sample_bytes : sample_bytes) {}
 
 std::vector<ProcessStats> MapReader::heap_processes() const {
     std::vector<ProcessStats> out;
@@ -153,14 +158,14 @@ KernelSnapshot MapReader::read() {
         for (const auto& [key, v] : dump_map<memtop_agg_key, memtop_agg_val>(maps_.py_aggs)) {
             StackStats s{key.tgid,       key.epoch,     key.stack_id, v.bytes, v.allocs, v.alloc_bytes_total,
                          v.allocs_total, v.temp_allocs, v.temp_bytes};
-            if (key.size && sample_bytes_)
+            if (key.size && python_sample_bytes_)
                 sampled.push_back({s, key.size});
             else
                 k.python_stacks.push_back(s);
         }
         if (!sampled.empty()) {
-            for (auto& s : weigh_stacks(sampled, sample_bytes_)) k.python_stacks.push_back(s);
-            k.python_estimates = heap_estimates(sampled, sample_bytes_);
+            for (auto& s : weigh_stacks(sampled, python_sample_bytes_)) k.python_stacks.push_back(s);
+            k.python_estimates = heap_estimates(sampled, python_sample_bytes_);
             for (auto& p : k.heap) {
                 auto it = k.python_estimates.find({p.pid, p.epoch});
                 if (it != k.python_estimates.end()) apply_python_estimate(p, it->second);

@@ -18,8 +18,10 @@ public:
     // growth_weight: bytes one growth sample stands for (4096 / p).
     // max_stacks: the stack map's size; cached stacks beyond 4x are dropped.
     // sample_bytes: --sample's mean interval (0: exact); heap figures are
-    // then estimates (model/sampling.h).
-    MapReader(const KernelMaps& maps, double growth_weight, uint32_t max_stacks, uint64_t sample_bytes = 0);
+    // then estimates (model/sampling.h). python_sample_bytes: the Python
+    // domain's in-process interval (its sampled objects' weights).
+    MapReader(const KernelMaps& maps, double growth_weight, uint32_t max_stacks, uint64_t sample_bytes = 0,
+              uint64_t python_sample_bytes = 0);
 
     // Processes, resident memory, the three kinds of stacks with every stack
     // they name, and the lost counters. Per-process mapping totals are read
@@ -51,6 +53,7 @@ private:
     double growth_weight_;
     uint32_t max_stacks_;
     uint64_t sample_bytes_;
+    uint64_t python_sample_bytes_;
     std::unordered_map<uint64_t, RawStack> stack_cache_;
 };
 

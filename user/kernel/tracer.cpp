@@ -444,7 +444,8 @@ Tracer::Tracer(const TracerConfig& config, EventSink& sink)
     attach_tracepoints();
     ring_.reset(ring_buffer__new(maps_.events, on_ring_event, static_cast<EventSink*>(&events_), nullptr));
     if (!ring_) throw MemtopError(kExitFailure, describe("create ring buffer reader", errno));
-    reader_ = std::make_unique<MapReader>(maps_, growth_weight_, sizes_.stacks, config.heap_sample_bytes);
+    reader_ = std::make_unique<MapReader>(maps_, growth_weight_, sizes_.stacks, config.heap_sample_bytes,
+                                          config.python_sample_bytes);
     if (dwarf_unwind_)
         unwind_ = std::make_unique<UnwindTables>(maps_.unwind_rows, maps_.unwind_files, sizes_.unwind_rows,
                                                  config.verbose, cfi_worker_);

@@ -158,6 +158,9 @@ private:
         void python_stack_stored(uint32_t pid, uint64_t stack_id) override {
             if (t_.python_) t_.python_->stack_stored(pid, stack_id);
         }
+        void python_hooks_lost(uint32_t pid) override {
+            if (t_.python_) t_.python_->hooks_lost(pid);
+        }
         // Built after the events waiting with it (consume_events): a
         // table takes milliseconds, in which a short script's imported
         // modules' code objects can be freed before their stacks' events

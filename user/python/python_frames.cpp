@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <utility>
 
@@ -83,6 +84,15 @@ void PythonFrames::forget(uint32_t pid) {
         readers_.erase(pid);
         unnamed_noted_.erase(pid);
     }
+}
+
+void PythonFrames::hooks_lost(uint32_t pid) {
+    std::string why = "pid " + std::to_string(pid) +
+                      ": CPython replaced memtop's sampler hooks of its object allocator with its own (-X dev's "
+                      "debug hooks, PYTHONMALLOC, or a debug build): its Python objects were not counted, so its "
+                      "Python-domain figures are incomplete, not zero";
+    fprintf(stderr, "memtop: %s\n", why.c_str());
+    notes_.push_back(why);
 }
 
 std::vector<std::string> PythonFrames::take_notes() {

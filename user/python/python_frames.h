@@ -60,6 +60,11 @@ public:
     const std::vector<PyFrame>* frames(uint32_t pid, uint64_t stack_id);
     void forget(uint32_t pid);
 
+    // The sampler's hooks of pid's object allocator were replaced by
+    // CPython (bpf/pymalloc.h, MEMTOP_PY_MSG_HOOKS_LOST): said now on
+    // stderr, and as a note of the next report (its figures incomplete).
+    void hooks_lost(uint32_t pid);
+
     // What a report should say: processes whose Python frames could not be
     // named (gone first), versions memtop does not know. Each once.
     std::vector<std::string> take_notes();

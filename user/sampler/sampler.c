@@ -23,10 +23,18 @@
  * cannot deadlock on one), a per-thread guard so that a call made from
  * inside a hook (dlsym at start-up) is forwarded unsampled, and a static
  * arena for what dlsym allocates before the next malloc is known.
+ *
+ * Built twice: libmemtop_sampler.so (--sample N: the native heap and, with
+ * MEMTOP_SAMPLE_PYTHON=1, CPython's object allocator) and, with
+ * MEMTOP_PYTHON_ONLY, libmemtop_pysampler.so (--python-objects -- CMD by
+ * default): CPython's object allocator only, no malloc family at all, so
+ * the native heap stays exact in memtop's probes on the unmodified
+ * allocator (section "CPython's object allocator").
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/types.h>
 #include <math.h>
 #include <stddef.h>
@@ -34,8 +42,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "sample_math.h"
+
+/* memtop_sampled_py_free's messages: ptr values no object has (bpf/memtop.h). */
+#define MEMTOP_PY_MSG_RAW 1
+#define MEMTOP_PY_MSG_HOOKS_LOST 2
+
+#ifdef MEMTOP_PYTHON_ONLY
+#define NATIVE_ONLY __attribute__((unused))
+#else
+#define NATIVE_ONLY
+#endif
 
 #define EXPORT __attribute__((visibility("default")))
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -129,15 +148,15 @@ static inline uint64_t take_dropped(void) {
 
 /* --- the next definitions ------------------------------------------------ */
 
-static void* (*next_malloc)(size_t);
-static void* (*next_calloc)(size_t, size_t);
-static void* (*next_realloc)(void*, size_t);
-static void (*next_free)(void*);
-static void* (*next_memalign)(size_t, size_t);
-static int (*next_posix_memalign)(void**, size_t, size_t);
-static void* (*next_aligned_alloc)(size_t, size_t);
-static void* (*next_valloc)(size_t);
-static void* (*next_pvalloc)(size_t);
+static void* (*next_malloc)(size_t)NATIVE_ONLY;
+static void* (*next_calloc)(size_t, size_t)NATIVE_ONLY;
+static void* (*next_realloc)(void*, size_t)NATIVE_ONLY;
+static void (*next_free)(void*) NATIVE_ONLY;
+static void* (*next_memalign)(size_t, size_t)NATIVE_ONLY;
+static int (*next_posix_memalign)(void**, size_t, size_t) NATIVE_ONLY;
+static void* (*next_aligned_alloc)(size_t, size_t)NATIVE_ONLY;
+static void* (*next_valloc)(size_t)NATIVE_ONLY;
+static void* (*next_pvalloc)(size_t)NATIVE_ONLY;
 
 static int resolved;          /* the next_* pointers are set */
 static uint64_t mean_bytes;   /* MEMTOP_SAMPLE_BYTES; 0: forward only */
@@ -150,20 +169,20 @@ struct countdown {
     int64_t left;
     int started; /* left holds a draw */
 };
-static __thread struct countdown t_native, t_python;
-static __thread uint64_t t_rng;   /* xorshift64* state, 0: not seeded */
-static __thread uintptr_t t_last; /* the last block this thread allocated */
+static __thread struct countdown t_native NATIVE_ONLY, t_python;
+static __thread uint64_t t_rng;               /* xorshift64* state, 0: not seeded */
+static __thread uintptr_t t_last NATIVE_ONLY; /* the last block this thread allocated */
 
 /* What dlsym allocates while the next_* are being looked up. */
 static char boot_arena[64 * 1024] __attribute__((aligned(64)));
 static size_t boot_used;
 static int in_resolve;
 
-static int in_boot_arena(const void* p) {
+NATIVE_ONLY static int in_boot_arena(const void* p) {
     return (const char*)p >= boot_arena && (const char*)p < boot_arena + sizeof boot_arena;
 }
 
-static void* boot_alloc(size_t size, size_t align) {
+NATIVE_ONLY static void* boot_alloc(size_t size, size_t align) {
     if (align < 16) align = 16;
     size_t at = __atomic_load_n(&boot_used, __ATOMIC_RELAXED), start;
     do {
@@ -184,6 +203,7 @@ static uint64_t parse_bytes(const char* s) {
 static void resolve(void) {
     if (__atomic_load_n(&resolved, __ATOMIC_ACQUIRE)) return;
     in_resolve = 1;
+#ifndef MEMTOP_PYTHON_ONLY
     next_malloc = dlsym(RTLD_NEXT, "malloc");
     next_calloc = dlsym(RTLD_NEXT, "calloc");
     next_realloc = dlsym(RTLD_NEXT, "realloc");
@@ -193,6 +213,7 @@ static void resolve(void) {
     next_aligned_alloc = dlsym(RTLD_NEXT, "aligned_alloc");
     next_valloc = dlsym(RTLD_NEXT, "valloc");
     next_pvalloc = dlsym(RTLD_NEXT, "pvalloc");
+#endif
     for (int i = 0; i < 257; i++) log2_table[i] = (__u32)lround(log2(1.0 + i / 256.0) * 16777216.0);
     mean_bytes = parse_bytes(getenv("MEMTOP_SAMPLE_BYTES"));
     in_resolve = 0;
@@ -270,7 +291,7 @@ struct set_ref {
     uint32_t bits;
     uint64_t live; /* sampled blocks in the set */
 };
-static struct set_ref native_set = {NULL, 16, 0}, python_set = {NULL, 18, 0};
+static struct set_ref native_set NATIVE_ONLY = {NULL, 16, 0}, python_set = {NULL, 18, 0};
 
 static inline size_t set_bytes(const struct set_ref* r) {
     return ((size_t)1 << r->bits) * (sizeof(struct bucket) + sizeof(uint32_t));
@@ -369,6 +390,7 @@ static inline int set_take(struct set_ref* r, uintptr_t p, uint64_t* size) {
 
 /* --- the hooks --------------------------------------------------------- */
 
+#ifndef MEMTOP_PYTHON_ONLY
 /* A fresh block of `size` bytes at `p`: 1 when it is sampled and goes to
  * memtop (the caller then reports it: REPORT_ALLOC reads the hook's frame). */
 static inline int after_alloc(void* p, size_t size) {
@@ -549,6 +571,8 @@ EXPORT void* pvalloc(size_t size) {
     return p;
 }
 
+#endif /* MEMTOP_PYTHON_ONLY */
+
 /* --- CPython's object allocator ---------------------------------------- */
 
 /*
@@ -587,7 +611,7 @@ struct py_allocator {
     void* (*realloc)(void* ctx, void* ptr, size_t new_size);
     void (*free)(void* ctx, void* ptr);
 };
-enum { PY_DOMAIN_MEM = 1, PY_DOMAIN_OBJ = 2 };
+enum { PY_DOMAIN_RAW = 0, PY_DOMAIN_MEM = 1, PY_DOMAIN_OBJ = 2 };
 
 /* The allocators the hooks forward to: each hook's ctx is its domain's. */
 static struct py_allocator py_next[3];
@@ -665,17 +689,87 @@ static int env_set(const char* name) {
     return v && *v;
 }
 
+/* -X dev in the process's own arguments (CPython's debug hooks replace the
+ * hooks then): the same test as memtop's (app/sampler_preload.cpp,
+ * python_hook_refused), so that memtop probes pymalloc's sites exactly when
+ * this library stays out, and never both. Read without allocating. */
+static int dev_mode_argument(void) {
+    static char buf[8192];
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    int prev_x = 0;
+    for (char* a = buf; a < buf + n; a += strlen(a) + 1) {
+        if (strcmp(a, "-Xdev") == 0 || (prev_x && strcmp(a, "dev") == 0)) return 1;
+        prev_x = a != buf && strcmp(a, "-X") == 0;
+    }
+    return 0;
+}
+
+#ifdef MEMTOP_PYTHON_ONLY
+/* The raw domain (PyMem_RawMalloc: glibc's malloc), wrapped so that the
+ * native heap, traced exactly by memtop's probes on malloc, does not count
+ * what pymalloc passes on to it for a Python block over 512 bytes: inside
+ * an object hook (t_busy) the call is the Python domain's, and memtop is
+ * told so first (MEMTOP_PY_MSG_RAW: its next malloc, calloc or realloc on
+ * this thread is not the heap's; bpf/pymalloc.h). Any other call is a tail
+ * call: the stack at malloc is the unwrapped one. */
+static struct py_allocator py_raw_next;
+
+/* A calloc too: --exact leaves Python's calloc'd blocks over 512 bytes in
+ * the heap (pymalloc's calloc sites are not decoded); here the object hook
+ * samples them, so the heap must not count them again. */
+static void py_raw_mark(void) {
+    if (t_busy) memtop_sampled_py_free_local((void*)MEMTOP_PY_MSG_RAW, take_dropped());
+}
+
+static void* py_raw_malloc(void* ctx, size_t size) {
+    const struct py_allocator* a = ctx;
+    /* Size 0 (pymalloc's malloc(1)) stays the heap's, as in the exact
+     * domain (bpf/pymalloc.h, py_malloc). */
+    if (size) py_raw_mark();
+    return a->malloc(a->ctx, size);
+}
+
+static void* py_raw_calloc(void* ctx, size_t n, size_t size) {
+    const struct py_allocator* a = ctx;
+    py_raw_mark();
+    return a->calloc(a->ctx, n, size);
+}
+
+static void* py_raw_realloc(void* ctx, void* p, size_t size) {
+    const struct py_allocator* a = ctx;
+    py_raw_mark();
+    return a->realloc(a->ctx, p, size);
+}
+
+static void py_raw_free(void* ctx, void* p) {
+    const struct py_allocator* a = ctx;
+    a->free(a->ctx, p);
+}
+#endif
+
+extern void PyMem_GetAllocator(int, struct py_allocator*) __attribute__((weak, visibility("default")));
+extern void PyMem_SetAllocator(int, struct py_allocator*) __attribute__((weak, visibility("default")));
+
+static void (*py_get)(int, struct py_allocator*);
+static int py_installed; /* the object hooks were installed */
+
 static void python_install(void) {
     const char* on = getenv("MEMTOP_SAMPLE_PYTHON");
     if (!mean_bytes || !on || strcmp(on, "1") != 0) return;
-    if (env_set("PYTHONMALLOC") || env_set("PYTHONDEVMODE")) return;
-    /* The executable's or a loaded libpython's: a process that is not
-     * CPython has neither. */
-    void (*get)(int, struct py_allocator*) =
-        (void (*)(int, struct py_allocator*))dlsym(RTLD_DEFAULT, "PyMem_GetAllocator");
-    void (*set)(int, struct py_allocator*) =
-        (void (*)(int, struct py_allocator*))dlsym(RTLD_DEFAULT, "PyMem_SetAllocator");
+    if (env_set("PYTHONMALLOC") || env_set("PYTHONDEVMODE") || dev_mode_argument()) return;
+    /* The executable's or a linked libpython's: a process that is not
+     * CPython has neither. Weak references, resolved by the loader: a
+     * failed dlsym would malloc its error message, and the Python-only
+     * sampler must not change the exact heap of a process by one block. */
+    void (*get)(int, struct py_allocator*) = PyMem_GetAllocator;
+    void (*set)(int, struct py_allocator*) = PyMem_SetAllocator;
     if (!get || !set) return;
+    py_get = get;
     static const int domains[] = {PY_DOMAIN_MEM, PY_DOMAIN_OBJ};
     for (size_t i = 0; i < sizeof domains / sizeof domains[0]; i++) {
         int d = domains[i];
@@ -683,12 +777,39 @@ static void python_install(void) {
         if (!py_next[d].malloc || !py_next[d].calloc || !py_next[d].realloc || !py_next[d].free) continue;
         struct py_allocator hook = {&py_next[d], py_malloc_hook, py_calloc_hook, py_realloc_hook, py_free_hook};
         set(d, &hook);
+        if (d == PY_DOMAIN_OBJ) py_installed = 1;
     }
+#ifdef MEMTOP_PYTHON_ONLY
+    get(PY_DOMAIN_RAW, &py_raw_next);
+    if (py_installed && py_raw_next.malloc && py_raw_next.calloc && py_raw_next.realloc && py_raw_next.free) {
+        struct py_allocator raw = {&py_raw_next, py_raw_malloc, py_raw_calloc, py_raw_realloc, py_raw_free};
+        set(PY_DOMAIN_RAW, &raw);
+    }
+#endif
+}
+
+/* Whether CPython replaced the object hook since python_install: its debug
+ * hooks (-X dev=1 and other spellings memtop does not recognise, a debug
+ * build), PYTHONMALLOC set from inside. A wrapper that forwards to the hook
+ * (tracemalloc's, still started at exit) keeps it: its ctx is the allocator
+ * it wraps. */
+static int python_hooks_lost(void) {
+    if (!py_installed || !py_get) return 0;
+    struct py_allocator cur;
+    py_get(PY_DOMAIN_OBJ, &cur);
+    if (cur.malloc == py_malloc_hook) return 0;
+    if (cur.ctx && ((const struct py_allocator*)cur.ctx)->malloc == py_malloc_hook) return 0;
+    return 1;
 }
 
 /* What the set had no room for since the last report goes to memtop before
- * the process ends (a free of NULL carries only the count). */
+ * the process ends (a free of NULL carries only the count); and whether the
+ * Python domain was counted at all (MEMTOP_PY_MSG_HOOKS_LOST). */
 __attribute__((destructor)) static void sampler_report_dropped(void) {
     uint64_t d = take_dropped();
+    if (python_hooks_lost()) {
+        memtop_sampled_py_free_local((void*)MEMTOP_PY_MSG_HOOKS_LOST, d);
+        return;
+    }
     if (d) memtop_sampled_free_local(NULL, 0, d);
 }
