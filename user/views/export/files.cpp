@@ -52,8 +52,10 @@ void check_export_files(const ExportFiles& files) {
 }
 
 void write_export_files(const Report& r, const ExportFiles& files) {
-    if (!files.pprof.empty()) write_whole("--pprof", files.pprof, gzip(encode_pprof(r, r.all_stacks)));
-    if (!files.folded.empty()) write_whole("--folded", files.folded, render_folded(r, r.all_stacks));
+    if (!files.pprof.empty())
+        write_whole("--pprof", files.pprof, gzip(encode_pprof(r, r.all_stacks, r.all_python_stacks)));
+    if (!files.folded.empty())
+        write_whole("--folded", files.folded, render_folded(r, r.all_stacks, r.all_python_stacks));
 }
 
 void write_html_file(const std::string& path, const HtmlRun& run) {
