@@ -220,3 +220,14 @@ TEST_CASE("folded: the Python domain's stacks under a frame of their own", "[exp
           "worker (20);[stack not stored] 50\n"
           "app (10);[python objects];<module>;build 3200\n");
 }
+
+TEST_CASE("pprof: a name that is not UTF-8 is made valid, so protobuf serializes it", "[export]") {
+    Report r = sample_report();
+    r.all_stacks[0].frames[0].function = std::string("bad\xff name\xe2\x82");
+    pb::Profile p;
+    REQUIRE(p.ParseFromString(encode_pprof(r, r.all_stacks)));
+    bool found = false;
+    for (const auto& s : p.string_table())
+        found |= s == "bad\xef\xbf\xbd name\xef\xbf\xbd\xef\xbf\xbd";  // one per stray byte
+    CHECK(found);
+}

@@ -16,13 +16,47 @@ namespace {
 
 namespace pb = perftools::profiles;
 
+// s with each byte that is not part of valid UTF-8 replaced by U+FFFD.
+std::string valid_utf8(const std::string& s) {
+    std::string out;
+    out.reserve(s.size());
+    const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+    for (size_t i = 0; i < s.size();) {
+        const unsigned c = b(i);
+        size_t n = c < 0x80                        ? 1
+                   : (c >> 5) == 0x6 && c >= 0xc2  ? 2
+                   : (c >> 4) == 0xe               ? 3
+                   : (c >> 3) == 0x1e && c <= 0xf4 ? 4
+                                                   : 0;
+        if (n > 1) {
+            if (i + n > s.size()) n = 0;
+            for (size_t k = 1; n && k < n; k++)
+                if ((b(i + k) & 0xc0) != 0x80) n = 0;
+            // Overlong three- and four-byte forms, surrogates, past U+10FFFF.
+            if (n == 3 && ((c == 0xe0 && b(i + 1) < 0xa0) || (c == 0xed && b(i + 1) >= 0xa0))) n = 0;
+            if (n == 4 && ((c == 0xf0 && b(i + 1) < 0x90) || (c == 0xf4 && b(i + 1) >= 0x90))) n = 0;
+        }
+        if (n == 0) {
+            out += "\xef\xbf\xbd";
+            i++;
+        } else {
+            out.append(s, i, n);
+            i += n;
+        }
+    }
+    return out;
+}
+
 // Builds the profile's tables: every string, mapping, function and location
 // once, in first-use order.
 class ProfileBuilder {
 public:
     explicit ProfileBuilder(pb::Profile& p) : p_(p) { str(""); }  // string_table[0] is "" by the format
 
-    int64_t str(const std::string& s) {
+    int64_t str(const std::string& raw) {
+        // profile.proto's strings are UTF-8 (protobuf refuses others); a
+        // name read from a process (a symbol, a code object's) is bytes.
+        const std::string s = valid_utf8(raw);
         auto [it, added] = strings_.try_emplace(s, static_cast<int64_t>(strings_.size()));
         if (added) p_.add_string_table(s);
         return it->second;
