@@ -53,7 +53,7 @@ async function inkOf(page, selector) {
 }
 
 async function main() {
-  const [pagePath, shot, sites] = process.argv.slice(2);
+  const [pagePath, shot, sites, pythonSites] = process.argv.slice(2);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'memtop-chromium-'));
   const browser = await puppeteer.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -184,6 +184,22 @@ async function main() {
       exact: !!document.querySelector('#summary .exact'),
       summary: document.getElementById('summary').textContent,
     }));
+    // Python's object domain (--python-objects): its section's rows, and
+    // its flame graph of objects allocated in all, per site.
+    out.python = await page.evaluate(() => ({
+      shown: !document.getElementById('python').hidden,
+      note: document.getElementById('python-note').textContent,
+      rows: [...document.querySelectorAll('#python-table tr.python-row')].map(tr => [...tr.children].map(td =>
+        td.classList.contains('num') ? Number(td.textContent.replace(/,/g, '')) : td.textContent)),
+    }));
+    out.python.alloc = {};
+    if (await page.$('#metric option[value="python_alloc"]')) {
+      await page.select('#metric', 'python_alloc');
+      for (const name of pythonSites ? pythonSites.split(',') : [])
+        out.python.alloc[name] = await page.$$eval('#flame g.frame', (gs, n) => gs.filter(g => g.getAttribute('data-name') === n)
+          .reduce((a, g) => [a[0] + Number(g.getAttribute('data-value')), a[1] + Number(g.getAttribute('data-count'))], [0, 0]), name);
+      await page.select('#metric', 'inuse');
+    }
     out.pwned = await page.evaluate(() => window.pwned === 1);
   } finally {
     await browser.close();

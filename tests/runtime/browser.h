@@ -35,13 +35,15 @@ inline std::string browser_missing() {
 
 // check_html.js on `page`, measuring `sites` (function names, comma
 // separated); what it saw. The screenshot goes to
-// MEMTOP_SCREENSHOT_DIR/NAME.png.
-inline json look_at(const std::string& page, const std::string& name, const std::string& sites) {
+// MEMTOP_SCREENSHOT_DIR/NAME.png. `python_sites`: functions measured in the
+// Python-object flame graph (--python-objects), the same way.
+inline json look_at(const std::string& page, const std::string& name, const std::string& sites,
+                    const std::string& python_sites = "") {
     using namespace std::chrono_literals;
     Child c;
     std::string error;
     const std::string shot = std::string(MEMTOP_SCREENSHOT_DIR) + "/" + name + ".png";
-    REQUIRE(spawn(c, {"node", BROWSER_TESTS_DIR "/check_html.js", page, shot, sites}, false, &error));
+    REQUIRE(spawn(c, {"node", BROWSER_TESTS_DIR "/check_html.js", page, shot, sites, python_sites}, false, &error));
     REQUIRE(wait_exit({&c}, c, 90s));  // chromium starts slowly on a loaded host
     INFO(c.describe(5));
     REQUIRE(c.exit_code() == 0);

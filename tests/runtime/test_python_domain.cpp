@@ -10,9 +10,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <regex>
 #include <sstream>
 
+#include "browser.h"
 #include "harness.h"
+#include "pprof_tool.h"
 
 using namespace rt;
 
@@ -407,4 +411,226 @@ TEST_CASE("memtop -f --python-objects -- python3.11 starting python3.11 -X dev=1
     for (const auto& l : r.err_lines)
         if (l.find("replaced memtop's sampler hooks") != std::string::npos) lines++;
     CHECK(lines == 1);
+}
+
+// The Python domain in every output of one run: the recording read back by
+// `memtop report`, the pprof profile read by `go tool pprof`, the folded
+// stacks, and the HTML page in headless chromium. The exact numbers are the
+// example's ints, on their line.
+namespace {
+
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/memtop-pyexp-XXXXXX";
+        REQUIRE(mkdtemp(tmpl));
+        path = tmpl;
+    }
+    ~TempDir() { std::system(("rm -rf '" + path + "'").c_str()); }
+};
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// `go tool pprof -raw`: the header's sample types, each sample's values and
+// locations, and each location's innermost line (function, file, line).
+struct RawProfile {
+    std::vector<std::string> types;
+    std::vector<std::pair<std::vector<long long>, std::vector<std::string>>> samples;
+    struct Loc {
+        std::string function, file;
+        int line = 0;
+    };
+    std::map<std::string, Loc> locations;
+};
+
+RawProfile parse_raw_full(const std::vector<std::string>& lines) {
+    RawProfile raw;
+    enum { Head, Types, Samples, Locations, Mappings } part = Head;
+    std::regex loc_re(R"(^\s*(\d+):\s+0x[0-9a-f]+\s+(?:M=\d+\s+)?(\S+)\s+(\S+):(\d+)\s)");
+    for (const auto& l : lines) {
+        if (l.rfind("Samples:", 0) == 0) {
+            part = Types;
+            continue;
+        }
+        if (l.rfind("Locations", 0) == 0) part = Locations;
+        if (l.rfind("Mappings", 0) == 0) part = Mappings;
+        if (part == Types) {
+            std::istringstream in(l);
+            for (std::string t; in >> t;) raw.types.push_back(t.substr(0, t.find('[')));  // "inuse_space/bytes[dflt]"
+            part = Samples;
+        } else if (part == Samples && l.find(':') != std::string::npos && l.find(":[") == std::string::npos) {
+            std::istringstream values(l.substr(0, l.find(':'))), locs(l.substr(l.find(':') + 1));
+            std::vector<long long> v;
+            for (long long x; values >> x;) v.push_back(x);
+            std::vector<std::string> ids;
+            for (std::string id; locs >> id;) ids.push_back(id);
+            raw.samples.push_back({v, ids});
+        } else if (part == Locations) {
+            std::smatch m;
+            if (std::regex_search(l, m, loc_re)) raw.locations[m[1]] = {m[2], m[3], std::stoi(m[4])};
+        }
+    }
+    return raw;
+}
+
+// The samples whose innermost Python frame (the first location in a .py
+// file) is py_objects.py:line: their values summed, and the values of the
+// one with the most python_alloc_space (the ints' own stack).
+struct RawLine {
+    std::vector<long long> sum, top;
+};
+
+RawLine raw_python_line(const RawProfile& raw, int line) {
+    RawLine out{std::vector<long long>(raw.types.size(), 0), std::vector<long long>(raw.types.size(), 0)};
+    size_t space = 0;
+    for (size_t i = 0; i < raw.types.size(); i++)
+        if (raw.types[i] == "python_alloc_space/bytes") space = i;
+    for (const auto& [values, ids] : raw.samples)
+        for (const auto& id : ids) {
+            auto it = raw.locations.find(id);
+            if (it == raw.locations.end()) continue;
+            const auto& f = it->second.file;
+            if (f.size() < 3 || f.compare(f.size() - 3, 3, ".py") != 0) continue;
+            if (basename_of(f) == "py_objects.py" && it->second.line == line && values.size() == out.sum.size()) {
+                for (size_t i = 0; i < values.size(); i++) out.sum[i] += values[i];
+                if (values[space] > out.top[space]) out.top = values;
+            }
+            break;
+        }
+    return out;
+}
+
+long long raw_value(const RawProfile& raw, const std::vector<long long>& v, const std::string& type) {
+    for (size_t i = 0; i < raw.types.size(); i++)
+        if (raw.types[i] == type) return v[i];
+    FAIL("no sample type " << type);
+    return -1;
+}
+
+}  // namespace
+
+TEST_CASE("memtop --python-objects -- python3.11 py_objects.py: the Python domain in every file output",
+          "[bpf][python][record][export][html][cmd][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    TempDir dir;
+    const std::string rec = dir.path + "/run.gz", prof = dir.path + "/heap.pb.gz", folded = dir.path + "/stacks.folded",
+                      live_html = dir.path + "/live.html", page = dir.path + "/report.html";
+    // The domain's default, sampled in-process: the outputs must carry the
+    // live report's estimates as they are (exact counting names every
+    // Python stack of the interpreter's start-up too, 18,107 of 55 frames
+    // for this script, and takes minutes to write and read back; the
+    // exact figures are the other tests').
+    Run r = run_memtop_cmd({kPython, progs_src("python/py_objects.py")},
+                           {"--python-objects", "--sort", "allocated", "--record", rec, "--pprof", prof, "--folded",
+                            folded, "--html", live_html},
+                           std::chrono::seconds(120));
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& live = *r.final_report;
+    INFO(describe_python(live));
+    const json* p = python_proc(live);
+    REQUIRE(p);
+    REQUIRE(p->contains("python"));
+    const int pid = (*p)["pid"].get<int>();
+    const int line = marker_line("python/py_objects.py", "py_ints");
+    REQUIRE(line > 0);
+    LineSum s = python_line(live, pid, line);
+    // Sampled every 64 KiB on average: ~49 samples of the 3.2 MB of ints.
+    REQUIRE(s.allocs_total > 0);
+    REQUIRE(s.alloc_bytes_total > 0);
+    CHECK(live["python"].value("estimates", false));
+
+    // One run (the final report names every Python stack: a minute on a
+    // busy host), each output read in turn.
+    {
+        INFO("memtop report FILE --json: the live run's final JSON, Python domain included");
+        Run rep = run_memtop({memtop_path(), "report", rec, "--json"}, std::chrono::seconds(120));
+        INFO(rep.diag);
+        REQUIRE(rep.exit_code == 0);
+        REQUIRE(rep.out_lines.size() == 1);
+        const json back = json::parse(rep.out_lines[0]);
+        CHECK(back["python"] == live["python"]);
+        const json* bp = python_proc(back);
+        REQUIRE(bp);
+        CHECK((*bp)["python"] == (*p)["python"]);
+        LineSum b = python_line(back, pid, line);
+        CHECK(b.allocs_total == s.allocs_total);
+        CHECK(b.alloc_bytes_total == s.alloc_bytes_total);
+        CHECK(rep.out_lines[0] == r.out_lines.back());
+        // The text view of the recording: the same section as a live run's.
+        Run text = run_memtop({memtop_path(), "report", rec}, std::chrono::seconds(120));
+        INFO(text.diag);
+        REQUIRE(text.exit_code == 0);
+        std::string all;
+        for (const auto& l : text.out_lines) all += l + "\n";
+        CHECK(all.find("python domain (pymalloc, not in HEAP): pid " + std::to_string(pid) + ": ") !=
+              std::string::npos);
+        CHECK(all.find(std::to_string((*p)["python"]["allocs_total"].get<long long>()) + " allocated") !=
+              std::string::npos);
+        CHECK(all.find("Top stacks of the Python domain") != std::string::npos);
+    }
+
+    if (auto go = go_binary(); !go) {
+        if (ci_mode()) FAIL("no go (golang-go, tools/deps.txt)");
+        WARN("skipped: no go");
+    } else {
+        INFO("go tool pprof -raw: the python_* sample types, the line's estimate as the live report's");
+        RawProfile raw = parse_raw_full(pprof(*go, dir.path, {"-raw", prof}));
+        std::string types;
+        for (const auto& t : raw.types) types += t + " ";
+        INFO("sample types: " << types);
+        REQUIRE(raw.types.size() == 8);
+        CHECK(raw.types[4] == "python_alloc_objects/count");
+        CHECK(raw.types[7] == "python_inuse_space/bytes");
+        RawLine rl = raw_python_line(raw, line);
+        const std::vector<long long>& v = rl.top;
+        // The line as a whole: the live report's figures, all freed.
+        CHECK(raw_value(raw, rl.sum, "python_alloc_objects/count") == s.allocs_total);
+        CHECK(raw_value(raw, rl.sum, "python_alloc_space/bytes") == s.alloc_bytes_total);
+        CHECK(raw_value(raw, rl.sum, "python_inuse_objects/count") == 0);
+        CHECK(raw_value(raw, rl.sum, "python_inuse_space/bytes") == 0);
+        // Not counted again as heap.
+        CHECK(raw_value(raw, v, "alloc_space/bytes") == 0);
+    }
+
+    {
+        INFO("--folded: the Python stacks with bytes left, under [python objects]");
+        std::string text = slurp(folded);
+        REQUIRE_FALSE(text.empty());
+        CHECK(text.find("python3.11 (" + std::to_string(pid) + ");[python objects];") != std::string::npos);
+    }
+
+    {
+        INFO("--html, live and from the recording: chromium shows the Python section and its flame graph");
+        RT_REQUIRE_BROWSER();
+        Run rep = run_memtop({memtop_path(), "report", rec, "--html", page}, std::chrono::seconds(120));
+        INFO(rep.diag);
+        REQUIRE(rep.exit_code == 0);
+        for (const auto& [file, name] : {std::pair{live_html, "python-live"}, std::pair{page, "python-recording"}}) {
+            INFO(name);
+            json seen = rt::look_at(file, name, "", "app");
+            INFO(seen.dump(1));
+            CHECK(seen["errors"].empty());
+            REQUIRE(seen.contains("python"));
+            CHECK(seen["python"]["shown"] == true);
+            REQUIRE(seen["python"]["rows"].size() >= 1);
+            bool ours = false;
+            for (const auto& row : seen["python"]["rows"])
+                if (row[0] == std::to_string(pid)) {
+                    ours = true;
+                    CHECK(row[3] == (*p)["python"]["peak_bytes"].get<long long>());
+                    CHECK(row[5] == (*p)["python"]["allocs_total"].get<long long>());
+                }
+            CHECK(ours);
+            // The flame graph of Python objects allocated in all: app's line
+            // holds the ints (and the list's own small blocks).
+            CHECK(seen["python"]["alloc"]["app"][0].get<long long>() >= s.alloc_bytes_total);
+            CHECK(seen["python"]["alloc"]["app"][1].get<long long>() >= s.allocs_total);
+        }
+    }
 }

@@ -724,3 +724,76 @@ TEST_CASE("the systemd unit's capabilities are enough, and fewer are refused", "
     for (const auto& l : none.err_lines) refused |= l.find("Operation not permitted") != std::string::npos;
     CHECK(refused);
 }
+
+// --python-objects: Python's object domain in the exposition, per process,
+// apart from its heap. Debian 12's python3.11 keeps the example's list of
+// 99,743 ints (tests/progs/python/py_objects.py --keep) and idles on stdin.
+TEST_CASE("memtop --listen --python-objects: /metrics has the Python domain's gauges, as memtop's JSON says",
+          "[bpf][serve][python][host]") {
+    RT_REQUIRE_ENV();
+    const std::string python = "/usr/bin/python3.11";
+    if (access(python.c_str(), X_OK) != 0) {
+        WARN("skipped: no " << python << " (tools/deps.txt)");
+        return;
+    }
+    const bool promtool = !find_tool("promtool").empty();
+    if (!promtool && ci_mode()) FAIL("promtool not installed (CI=true); tools/install-deps.sh installs it");
+    constexpr long long kInts = 100000 - 257, kIntBytes = 32;  // as test_python_domain.cpp says
+
+    char tmpl[] = "/tmp/memtop-serve-py-XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    std::string dir = tmpl;
+    Child prog, memtop;
+    int pid = start_prog(prog, {python, progs_src("python/py_objects.py"), "--wait", "--keep"});
+    std::vector<std::string> argv = memtop_attach_args({pid});
+    argv.insert(argv.end(), {"--listen", "0", "--metrics-pid-label", "--python-objects"});
+    start_memtop(memtop, argv);
+    std::vector<Child*> all = {&prog, &memtop};
+    wait_tracing(all, memtop, {pid});
+    auto serving = wait_line(all, memtop, true, [](const std::string& l) { return starts_with(l, "memtop: serving"); });
+    REQUIRE(serving);
+    int port = std::atoi(serving->c_str() + serving->rfind("(port ") + 6);
+    REQUIRE(port > 0);
+    go(all, prog);  // app() ran: the list and its ints are kept
+
+    // A report made after "done" that the next one repeats: the script idles.
+    size_t seen = 0;
+    std::optional<json> prev;
+    auto rep = report_until(all, memtop, seen, [&](const json& r) {
+        const json* e = entry(r, pid);
+        bool same = e && e->contains("python") && prev && entry(*prev, pid) &&
+                    (*entry(*prev, pid)).value("python", json()) == (*e)["python"];
+        prev = r;
+        return same && (*e)["python"]["allocs_total"].get<long long>() >= kInts;
+    });
+    REQUIRE(rep);
+    const json& py = (*entry(*rep, pid))["python"];
+    INFO("memtop's report: " << py.dump());
+    CHECK(py["bytes"].get<long long>() >= kInts * kIntBytes);
+
+    std::string text = http_get(port, "/metrics");
+    REQUIRE(status_of(text) == 200);
+    const std::string body = body_of(text);
+    INFO(body);
+    auto value_of = [&](const std::string& name) -> long long {
+        std::istringstream in(body);
+        for (std::string l; std::getline(in, l);)
+            if (starts_with(l, name + "{") && l.find("pid=\"" + std::to_string(pid) + "\"") != std::string::npos)
+                return std::stoll(l.substr(l.rfind(' ') + 1));
+        return -1;
+    };
+    CHECK(value_of("memtop_process_python_bytes") == py["bytes"].get<long long>());
+    CHECK(value_of("memtop_process_python_peak_bytes") == py["peak_bytes"].get<long long>());
+    CHECK(value_of("memtop_process_python_allocations_total") == py["allocs_total"].get<long long>());
+    CHECK(value_of("memtop_process_python_frees_total") == py["frees_total"].get<long long>());
+    CHECK(body.find("# TYPE memtop_process_python_bytes gauge") != std::string::npos);
+    if (promtool)
+        CHECK(promtool_check(body, dir) == "");
+    else
+        WARN("promtool not installed: the exposition's format is not checked");
+    Run r = stop_memtop(all, memtop, SIGINT);
+    INFO(r.diag);
+    CHECK(r.exit_code == 0);
+    CHECK(end_prog(all, prog) == 0);
+    std::system(("rm -rf '" + dir + "'").c_str());
+}

@@ -146,3 +146,88 @@ TEST_CASE("folded: process root, frames outermost first with inlined ones, outst
           "worker (20);[stack not stored] 50\n"
           "app (10);app+0x2500;0x7f0000001000 8\n");
 }
+
+namespace {
+
+// A Python frame (python/python_frames.h): the code object's address, the
+// function's qualified name, its file and the line it was at.
+Frame python_frame(uint64_t code, const char* fn, int line) {
+    Frame f;
+    f.kind = FrameKind::Python;
+    f.address = code;
+    f.function = fn;
+    f.file = "/srv/app.py";
+    f.line = line;
+    return f;
+}
+
+// Python's object domain of pid 10: two lines of one function (one code
+// object), one of whose objects were all freed.
+std::vector<ReportStack> python_stacks() {
+    ReportStack kept, freed;
+    kept.stats = {10, 1, 101, 3200, 100, 6400, 200};
+    kept.frames = {python_frame(0x7f00aa, "build", 12), python_frame(0x7f00bb, "<module>", 30)};
+    freed.stats = {10, 1, 102, 0, 0, 320, 10};
+    freed.frames = {python_frame(0x7f00aa, "build", 14), python_frame(0x7f00bb, "<module>", 30)};
+    return {kept, freed};
+}
+
+}  // namespace
+
+TEST_CASE("pprof: the Python domain's own sample types, apart from the heap's; a code object's lines apart",
+          "[export][python]") {
+    Report r = sample_report();
+    pb::Profile p;
+    REQUIRE(p.ParseFromString(encode_pprof(r, r.all_stacks, python_stacks())));
+    REQUIRE(p.sample_type_size() == 8);
+    const char* types[] = {"alloc_objects",        "alloc_space",        "inuse_objects",        "inuse_space",
+                           "python_alloc_objects", "python_alloc_space", "python_inuse_objects", "python_inuse_space"};
+    for (int i = 0; i < 8; i++) CHECK(str(p, p.sample_type(i).type()) == types[i]);
+    CHECK(str(p, p.default_sample_type()) == "inuse_space");
+    REQUIRE(p.sample_size() == 5);
+    // The heap's samples have no Python values, the Python ones no heap values.
+    auto values = [&](int i) { return std::vector<int64_t>(p.sample(i).value().begin(), p.sample(i).value().end()); };
+    CHECK(values(0) == std::vector<int64_t>{3, 3000, 3, 3000, 0, 0, 0, 0});
+    CHECK(values(3) == std::vector<int64_t>{0, 0, 0, 0, 200, 6400, 100, 3200});
+    CHECK(values(4) == std::vector<int64_t>{0, 0, 0, 0, 10, 320, 0, 0});
+    CHECK(str(p, p.sample(3).label(1).str()) == "app");
+    // Lines 12 and 14 of one code object are two locations; <module>:30 one.
+    const pb::Location& l12 = p.location(static_cast<int>(p.sample(3).location_id(0) - 1));
+    const pb::Location& l14 = p.location(static_cast<int>(p.sample(4).location_id(0) - 1));
+    CHECK(l12.line(0).line() == 12);
+    CHECK(l14.line(0).line() == 14);
+    CHECK(str(p, fn(p, l12.line(0).function_id()).name()) == "build");
+    CHECK(str(p, fn(p, l12.line(0).function_id()).filename()) == "/srv/app.py");
+    CHECK(p.sample(3).location_id(1) == p.sample(4).location_id(1));
+    bool said = false;
+    for (int64_t c : p.comment()) said |= str(p, c).find("python_*: Python's object allocator") != std::string::npos;
+    CHECK(said);
+    // Sampled in-process: the Python values are said to be estimates.
+    r.python_sampled = true, r.sample_bytes = 65536;
+    REQUIRE(p.ParseFromString(encode_pprof(r, r.all_stacks, python_stacks())));
+    said = false;
+    for (int64_t c : p.comment()) said |= str(p, c).find("python_* are estimates") != std::string::npos;
+    CHECK(said);
+    // Without Python stacks the profile is Go's heap profile, as before.
+    REQUIRE(p.ParseFromString(encode_pprof(r, r.all_stacks)));
+    CHECK(p.sample_type_size() == 4);
+}
+
+TEST_CASE("folded: the Python domain's stacks under a frame of their own", "[export][python]") {
+    Report r = sample_report();
+    CHECK(render_folded(r, r.all_stacks, python_stacks()) ==
+          "app (10);main;leak;helper 3000\n"
+          "worker (20);[stack not stored] 50\n"
+          "app (10);[python objects];<module>;build 3200\n");
+}
+
+TEST_CASE("pprof: a name that is not UTF-8 is made valid, so protobuf serializes it", "[export]") {
+    Report r = sample_report();
+    r.all_stacks[0].frames[0].function = std::string("bad\xff name\xe2\x82");
+    pb::Profile p;
+    REQUIRE(p.ParseFromString(encode_pprof(r, r.all_stacks)));
+    bool found = false;
+    for (const auto& s : p.string_table())
+        found |= s == "bad\xef\xbf\xbd name\xef\xbf\xbd\xef\xbf\xbd";  // one per stray byte
+    CHECK(found);
+}

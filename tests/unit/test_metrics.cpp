@@ -127,3 +127,24 @@ TEST_CASE("metrics: the pid label splits processes; the bound keeps the largest 
     CHECK(t.find("pid=\"12\"") == std::string::npos);  // the smallest resident set is left out
     CHECK(has_line(t, "memtop_metrics_processes_omitted 1"));
 }
+
+TEST_CASE("metrics: the Python domain's gauges and counters, only for processes that have one", "[metrics][python]") {
+    Report r;
+    auto py = proc(10, "python3.11", 4096, 300);
+    py.py_bytes = 3200, py.py_peak_bytes = 6400, py.py_allocs_total = 200, py.py_frees_total = 100;
+    r.processes.push_back(py);
+    r.processes.push_back(proc(11, "app", 4096, 300));
+    std::string t = render_metrics(r, {}, MetricsFormat::Prometheus);
+    std::string labels = R"(comm="python3.11",container="",cgroup="/system.slice/a.service")";
+    CHECK(has_line(t, "# TYPE memtop_process_python_bytes gauge"));
+    CHECK(has_line(t, "memtop_process_python_bytes{" + labels + "} 3200"));
+    CHECK(has_line(t, "memtop_process_python_peak_bytes{" + labels + "} 6400"));
+    CHECK(has_line(t, "memtop_process_python_allocations_total{" + labels + "} 200"));
+    CHECK(has_line(t, "memtop_process_python_frees_total{" + labels + "} 100"));
+    // The heap's series are the heap's alone.
+    CHECK(has_line(t, "memtop_process_heap_bytes{" + labels + "} 300"));
+    CHECK(t.find("memtop_process_python_bytes{comm=\"app\"") == std::string::npos);
+    // No Python process: no Python family at all.
+    r.processes.erase(r.processes.begin());
+    CHECK(render_metrics(r, {}, MetricsFormat::Prometheus).find("python") == std::string::npos);
+}

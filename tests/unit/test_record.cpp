@@ -36,6 +36,7 @@ Report full_report() {
     p.growth_bytes = 4096, p.growth_rate = 2048.5, p.growing = true;
     p.has_identity = true, p.cgroup = "/system.slice/app.service", p.container = "abc", p.nspid = 7;
     p.mapped_known = true, p.mapped_bytes = 1 << 20, p.mapped_peak_bytes = 2 << 20, p.mm_id = 9;
+    p.py_bytes = 3200, p.py_peak_bytes = 6400, p.py_allocs_total = 200, p.py_frees_total = 100, p.py_sampled = true;
     ProcessStats q;
     q.pid = 43, q.comm = "idle", q.heap_traced = false, q.exited = true;
     r.processes = {p, q};
@@ -68,6 +69,18 @@ Report full_report() {
     r.perf_maps = {PerfMapNote{42, "/tmp/perf-7.map", "", 10, 1, 2, 3, 4},
                    PerfMapNote{43, "/tmp/perf-43.map", "a symlink (not followed)", 0, 0, 0, 0, 0}};
     r.symbol_files = {{"/usr/bin/app", "DWARF unreadable (the unit at .debug_info offset 0)"}};
+    // Python's object domain (--python-objects).
+    ReportStack py = s;
+    py.stats = {42, 3, 11, 3200, 100, 6400, 200};
+    Frame pyf;
+    pyf.kind = FrameKind::Python, pyf.address = 0x7f00aa, pyf.function = "build", pyf.file = "app.py", pyf.line = 12;
+    py.frames = {pyf, g};
+    py.ages.clear(), py.used_bytes.reset();
+    r.python_stacks = {py};
+    r.all_python_stacks = {py, py};
+    r.all_python_stacks[1].stats.stack_id = 12, r.all_python_stacks[1].stats.bytes = 0;
+    r.python_sites = 250, r.python_sites_skipped = 3, r.python_sampled = true;
+    r.python_notes = {"pid 42: a note"};
     return r;
 }
 
@@ -100,6 +113,41 @@ TEST_CASE("report codec: a decoded report shows exactly what the original showed
     CHECK(encode_pprof(back, back.all_stacks) == encode_pprof(r, r.all_stacks));
     CHECK(render_folded(back, back.all_stacks) == render_folded(r, r.all_stacks));
     CHECK(back.stacks[0].frames[0].mapping->build_id == "abcd");
+    // The Python domain, in every view that shows it.
+    CHECK(encode_pprof(back, back.all_stacks, back.all_python_stacks) ==
+          encode_pprof(r, r.all_stacks, r.all_python_stacks));
+    CHECK(render_folded(back, back.all_stacks, back.all_python_stacks) ==
+          render_folded(r, r.all_stacks, r.all_python_stacks));
+    CHECK(render_text(back).find("python domain (pymalloc, not in HEAP; ESTIMATES, sampled in-process): pid 42: "
+                                 "3.1 KiB outstanding in 100 objects, peak 6.2 KiB") != std::string::npos);
+    CHECK(back.processes[0].py_bytes == 3200);
+    CHECK(back.processes[0].py_peak_bytes == 6400);
+    CHECK(back.processes[0].py_allocs_total == 200);
+    CHECK(back.processes[0].py_frees_total == 100);
+    CHECK(back.processes[0].py_sampled);
+    REQUIRE(back.python_stacks.size() == 1);
+    CHECK(back.python_stacks[0].frames[0].kind == FrameKind::Python);
+    CHECK(back.python_stacks[0].frames[0].line == 12);
+    CHECK(back.all_python_stacks.size() == 2);
+    CHECK(back.python_sites == 250);
+    CHECK(back.python_sites_skipped == 3);
+    CHECK(back.python_sampled);
+    // A recording from before the Python domain was recorded: none, the rest as it was.
+    json before_python = encode_report(r);
+    before_python.erase("python");
+    for (auto& p : before_python["processes"])
+        for (const char* k : {"py_bytes", "py_peak_bytes", "py_allocs_total", "py_frees_total", "py_sampled"})
+            p.erase(k);
+    Report old = decode_report(before_python);
+    CHECK(old.python_stacks.empty());
+    CHECK(old.all_python_stacks.empty());
+    CHECK(old.python_sites == 0);
+    CHECK_FALSE(old.python_sampled);
+    CHECK(old.processes[0].py_bytes == 0);
+    CHECK(old.processes[0].py_allocs_total == 0);
+    CHECK_FALSE(old.processes[0].py_sampled);
+    CHECK(old.processes[0].heap_bytes == 3000);
+    CHECK(render_text(old).find("python domain") == std::string::npos);
     // A recording from before perf_maps and symbol_files still decodes.
     json older = encode_report(r);
     older.erase("perf_maps");

@@ -222,8 +222,15 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
     for (const auto& s : top_stacks(of_shown(k.mapping_stacks), opt_.top)) r.mappings.push_back(report_stack(s, k));
     // In the heap stacks' order (--sort): `allocated` lists the lines whose
     // objects were all freed too.
-    for (const auto& s : top_stacks(of_shown(k.python_stacks), opt_.top, std::nullopt, opt_.order))
+    // The screen's detail view (focus): that process's top Python stacks too.
+    for (const auto& s : top_stacks(of_shown(k.python_stacks), opt_.top, m.focus, opt_.order))
         r.python_stacks.push_back(report_stack(s, k));
+    // Every Python stack in the final report only: a recording would
+    // otherwise hold them all whole at every report (the heap's are
+    // written as changes, record/deltas.h), and no view of a moment needs them.
+    if (m.all_stacks && m.final)
+        for (const auto& s : of_shown(k.python_stacks))
+            if (s.allocs_total || s.bytes || s.allocs) r.all_python_stacks.push_back(report_stack(s, k));
     r.python_sites = k.py_sites;
     r.python_sites_skipped = k.py_sites_skipped;
     r.python_sampled = !k.python_estimates.empty();

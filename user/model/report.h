@@ -121,6 +121,11 @@ struct Report {
     std::vector<ReportStack> python_stacks;
     size_t python_sites = 0, python_sites_skipped = 0;
     bool python_sampled = false;  // some process's objects were sampled in-process: its figures are estimates
+    // Every Python-domain stack of the reported processes, freed ones
+    // included, in the final report only, when all_stacks is filled: the
+    // file exports' (--pprof, --folded, --html) Python profile. An earlier
+    // report (a recording's --at) has its top python_stacks only.
+    std::vector<ReportStack> all_python_stacks;
     LostCounters lost;
     UnwindSummary unwind;
     std::optional<LineReport> lines;  // --lines FILE

@@ -48,10 +48,12 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RssStats, file, anon, shmem, swap, peak)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PerfMapNote, pid, file, rejected, lines_used, lines_malformed, lines_absurd,
                                    lines_overlapping, bytes_unread)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SymbolFileNote, file, problem)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ProcessStats, pid, epoch, comm, heap_bytes, heap_peak_bytes, allocs_total,
-                                   frees_total, exited, heap_traced, rss, growth_bytes, growth_rate, growing,
-                                   has_identity, cgroup, container, nspid, mapped_known, mapped_bytes,
-                                   mapped_peak_bytes, mm_id)
+// With defaults: recordings made before the Python domain's py_* read on (0).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProcessStats, pid, epoch, comm, heap_bytes, heap_peak_bytes,
+                                                allocs_total, frees_total, exited, heap_traced, py_bytes, py_peak_bytes,
+                                                py_allocs_total, py_frees_total, py_sampled, rss, growth_bytes,
+                                                growth_rate, growing, has_identity, cgroup, container, nspid,
+                                                mapped_known, mapped_bytes, mapped_peak_bytes, mm_id)
 
 namespace {
 
@@ -113,6 +115,13 @@ nlohmann::json encode_report(const Report& r) {
             {"perf_maps", r.perf_maps},
             {"symbol_files", r.symbol_files},
             {"python_notes", r.python_notes},
+            // Python's object domain (--python-objects): absent in recordings before it.
+            {"python",
+             {{"stacks", r.python_stacks},
+              {"all_stacks", r.all_python_stacks},
+              {"sites", r.python_sites},
+              {"sites_skipped", r.python_sites_skipped},
+              {"estimates", r.python_sampled}}},
             {"sample_bytes", r.sample_bytes}};  // --sample: heap figures are estimates; 0 exact
 }
 
@@ -141,6 +150,14 @@ Report decode_report(const nlohmann::json& j) {
         if (j.contains("symbol_files")) r.symbol_files = j.at("symbol_files").get<std::vector<SymbolFileNote>>();
         if (j.contains("python_notes")) r.python_notes = j.at("python_notes").get<std::vector<std::string>>();
         r.sample_bytes = j.value("sample_bytes", uint64_t{0});  // absent in recordings before --sample
+        if (j.contains("python")) {
+            const auto& py = j.at("python");
+            r.python_stacks = py.at("stacks").get<std::vector<ReportStack>>();
+            r.all_python_stacks = py.at("all_stacks").get<std::vector<ReportStack>>();
+            r.python_sites = py.at("sites").get<size_t>();
+            r.python_sites_skipped = py.at("sites_skipped").get<size_t>();
+            r.python_sampled = py.at("estimates").get<bool>();
+        }
         return r;
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(std::string("malformed report: ") + e.what());

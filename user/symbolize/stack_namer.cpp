@@ -148,6 +148,7 @@ void StackNamer::name(Report& r) {
     prefetch(r.growth_stacks, AddressKind::Exact, false);
     prefetch(r.mappings, AddressKind::Exact, false);
     prefetch(r.python_stacks, AddressKind::Exact, false);
+    prefetch(r.all_python_stacks, AddressKind::Exact, false);
     if (r.lines) prefetch(r.line_stacks, AddressKind::Return, false);
     symbolizer_.flush_prefetched();
     for (auto& s : r.stacks) name_heap_stack(s);
@@ -155,6 +156,9 @@ void StackNamer::name(Report& r) {
     for (auto& s : r.growth_stacks) name_stack(s, AddressKind::Exact);
     for (auto& s : r.mappings) name_stack(s, AddressKind::Exact);
     for (auto& s : r.python_stacks) name_stack(s, AddressKind::Exact);
+    // Every Python-domain stack (file exports, recordings): named at each
+    // report as the top ones are (no cache: they are few beside the heap's).
+    for (auto& s : r.all_python_stacks) name_stack(s, AddressKind::Exact);
     if (r.lines) {
         for (auto& s : r.line_stacks) {
             name_stack(s, AddressKind::Return);

@@ -73,6 +73,9 @@ struct Group {
     uint64_t allocs = 0, frees = 0;
     bool mapped = false;
     int64_t mapped_bytes = 0, mapped_peak = 0;
+    bool python = false;  // Python's object domain (--python-objects), apart from the heap
+    int64_t py_bytes = 0, py_peak = 0;
+    uint64_t py_allocs = 0, py_frees = 0;
 };
 
 std::string label(const char* name, const std::string& value) {
@@ -167,6 +170,13 @@ std::string render_metrics(const Report& r, const MetricsOptions& o, MetricsForm
             g.allocs += p->allocs_total;
             g.frees += p->frees_total;
         }
+        if (p->py_allocs_total || p->py_frees_total) {
+            g.python = true;
+            g.py_bytes += p->py_bytes;
+            g.py_peak += p->py_peak_bytes;
+            g.py_allocs += p->py_allocs_total;
+            g.py_frees += p->py_frees_total;
+        }
         if (p->mapped_known) {
             g.mapped = true;
             g.mapped_bytes += p->mapped_bytes;
@@ -195,6 +205,15 @@ std::string render_metrics(const Report& r, const MetricsOptions& o, MetricsForm
     Family heap_peak{"memtop_process_heap_peak_bytes", "gauge", "bytes", "Highest heap bytes outstanding.", {}};
     Family allocs{"memtop_process_allocations", "counter", "", "Heap allocations seen.", {}};
     Family frees{"memtop_process_frees", "counter", "", "Heap frees seen.", {}};
+    Family py{"memtop_process_python_bytes",
+              "gauge",
+              "bytes",
+              "Python objects (pymalloc's blocks) allocated and not freed; not in the heap bytes.",
+              {}};
+    Family py_peak{
+        "memtop_process_python_peak_bytes", "gauge", "bytes", "Highest Python object bytes outstanding.", {}};
+    Family py_allocs{"memtop_process_python_allocations", "counter", "", "Python objects allocated.", {}};
+    Family py_frees{"memtop_process_python_frees", "counter", "", "Python objects freed.", {}};
     Family mapped{"memtop_process_mapped_bytes",
                   "gauge",
                   "bytes",
@@ -216,6 +235,12 @@ std::string render_metrics(const Report& r, const MetricsOptions& o, MetricsForm
             heap_peak.samples.push_back({key, number(g.heap_peak)});
             allocs.samples.push_back({key, number(g.allocs)});
             frees.samples.push_back({key, number(g.frees)});
+        }
+        if (g.python) {
+            py.samples.push_back({key, number(g.py_bytes)});
+            py_peak.samples.push_back({key, number(g.py_peak)});
+            py_allocs.samples.push_back({key, number(g.py_allocs)});
+            py_frees.samples.push_back({key, number(g.py_frees)});
         }
         if (g.mapped) {
             mapped.samples.push_back({key, number(g.mapped_bytes)});
@@ -252,8 +277,9 @@ std::string render_metrics(const Report& r, const MetricsOptions& o, MetricsForm
                 {{"", number(t)}}};
 
     std::string out;
-    for (const Family* f : {&processes, &resident, &swap, &peak, &growth, &heap, &heap_peak, &allocs, &frees, &mapped,
-                            &mapped_peak, &omitted_f, &lost, &cpu, &self_rss, &kernel, &probes, &when})
+    for (const Family* f : {&processes, &resident, &swap,     &peak,      &growth,   &heap,   &heap_peak,   &allocs,
+                            &frees,     &py,       &py_peak,  &py_allocs, &py_frees, &mapped, &mapped_peak, &omitted_f,
+                            &lost,      &cpu,      &self_rss, &kernel,    &probes,   &when})
         render(out, *f, fmt);
     if (fmt == MetricsFormat::OpenMetrics) out += "# EOF\n";
     return out;

@@ -111,3 +111,39 @@ TEST_CASE("stack list: what is said when there are no stacks", "[tui][detail]") 
     CHECK_FALSE(has(lines, "no growth stacks yet"));
     CHECK(has(lines, "[+] 4.0 KiB   touch_pages"));
 }
+
+TEST_CASE("stack list: a process's Python objects, their totals and stacks apart from the heap",
+          "[tui][detail][python]") {
+    Report r;
+    ProcessStats p;
+    p.pid = 7, p.epoch = 1, p.comm = "python3.11";
+    p.py_bytes = 3200, p.py_peak_bytes = 6400, p.py_allocs_total = 200, p.py_frees_total = 100;
+    r.processes = {p};
+    r.stacks = {stack(7, 1, 100, {"PyMem_Malloc", "main"})};
+    ReportStack py = stack(7, 9, 3200, {"build", "<module>"});
+    py.stats.allocs = 100;
+    py.frames[0].kind = py.frames[1].kind = FrameKind::Python;
+    r.python_stacks = {py, stack(8, 10, 999, {"other_process"})};
+    StackList s;
+    s.update(r, 7);
+    REQUIRE(s.size() == 2);
+    auto lines = s.lines(true);
+    CHECK(has(lines, "Python objects (pymalloc, not in heap): 3.1 KiB outstanding in 100 objects, peak 6.2 KiB"));
+    CHECK(has(lines, "[+] 3.1 KiB in 100 objects   build"));
+    CHECK_FALSE(has(lines, "other_process"));
+    // The Python section comes after the heap's and growth's.
+    CHECK(texts(lines).back().find("[+] 3.1 KiB in 100 objects") == 0);
+    // Expanded like any stack.
+    s.move(1);
+    s.toggle();
+    CHECK(has(s.lines(true), "#1   <module>"));
+    // Sampled in-process: estimates, said so.
+    r.processes[0].py_sampled = true;
+    s.update(r, 7);
+    CHECK(has(s.lines(true), "Python objects (pymalloc, not in heap; ESTIMATES)"));
+    // A process without a Python domain has no such section.
+    r.processes[0].py_allocs_total = r.processes[0].py_frees_total = 0;
+    r.python_stacks.clear();
+    s.update(r, 7);
+    CHECK_FALSE(has(s.lines(true), "Python objects"));
+}

@@ -52,8 +52,11 @@ void check_export_files(const ExportFiles& files) {
 }
 
 void write_export_files(const Report& r, const ExportFiles& files) {
-    if (!files.pprof.empty()) write_whole("--pprof", files.pprof, gzip(encode_pprof(r, r.all_stacks)));
-    if (!files.folded.empty()) write_whole("--folded", files.folded, render_folded(r, r.all_stacks));
+    // Every Python stack is in the final report; an earlier one of a
+    // recording (memtop report --at) has its top ones.
+    const auto& python = r.all_python_stacks.empty() ? r.python_stacks : r.all_python_stacks;
+    if (!files.pprof.empty()) write_whole("--pprof", files.pprof, gzip(encode_pprof(r, r.all_stacks, python)));
+    if (!files.folded.empty()) write_whole("--folded", files.folded, render_folded(r, r.all_stacks, python));
 }
 
 void write_html_file(const std::string& path, const HtmlRun& run) {

@@ -23,7 +23,8 @@ void check_export_files(const ExportFiles& files);
 // The same for one output file given with `option`.
 void check_output_path(const char* option, const std::string& path);
 
-// Writes each asked-for file from r.all_stacks (every heap stack); throws
+// Writes each asked-for file from r.all_stacks (every heap stack) and the
+// Python domain's stacks (all_python_stacks, else python_stacks); throws
 // MemtopError naming the file and the reason. A file is replaced whole
 // (written beside it, then renamed) so a failure never leaves half of one.
 void write_export_files(const Report& r, const ExportFiles& files);

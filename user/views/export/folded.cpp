@@ -29,14 +29,18 @@ std::string unnamed(const Frame& f) {
 
 }  // namespace
 
-std::string render_folded(const Report& r, const std::vector<ReportStack>& stacks) {
+std::string render_folded(const Report& r, const std::vector<ReportStack>& stacks,
+                          const std::vector<ReportStack>& python_stacks) {
     std::map<std::pair<uint32_t, uint32_t>, std::string> comm;
     for (const auto& p : r.processes) comm[{p.pid, p.epoch}] = p.comm;
     std::string out;
-    for (const auto& s : stacks) {
-        if (s.stats.bytes <= 0) continue;
+    auto add = [&](const ReportStack& s, bool python_domain) {
+        if (s.stats.bytes <= 0) return;
         auto c = comm.find({s.stats.pid, s.stats.epoch});
         std::string line = clean(c != comm.end() ? c->second : "?") + " (" + std::to_string(s.stats.pid) + ")";
+        // The Python domain's objects are not in the heap's bytes: a frame
+        // of their own under the process keeps them apart in a flame graph.
+        if (python_domain) line += ";" + std::string(kFoldedPythonRoot);
         if (s.frames.empty()) line += ";[stack not stored]";
         for (auto f = s.frames.rbegin(); f != s.frames.rend(); ++f) {
             line += ';' + clean(f->function ? *f->function : unnamed(*f));
@@ -45,7 +49,9 @@ std::string render_folded(const Report& r, const std::vector<ReportStack>& stack
                 if (in->function) line += ';' + clean(*in->function);
         }
         out += line + ' ' + std::to_string(s.stats.bytes) + '\n';
-    }
+    };
+    for (const auto& s : stacks) add(s, false);
+    for (const auto& s : python_stacks) add(s, true);
     return out;
 }
 

@@ -150,10 +150,15 @@ void HtmlPage::moment(size_t index, Report r, bool pinned) {
     json heap = stacks_json(all ? r.all_stacks : r.stacks);
     json growth = stacks_json(r.growth_stacks);
     json mappings = stacks_json(r.mappings);
+    // Python's object domain (--python-objects): every stack when the
+    // report has them all, as the heap's.
+    json python = stacks_json(r.all_python_stacks.empty() ? r.python_stacks : r.all_python_stacks);
     // The report's own JSON without its (heavy) stack lists.
     r.stacks.clear(), r.all_stacks.clear(), r.growth_stacks.clear(), r.mappings.clear();
+    r.python_stacks.clear(), r.all_python_stacks.clear();
     json rep = json::parse(render_json(r));
     for (const char* heavy : {"stacks", "growth_stacks", "mappings", "line_stacks"}) rep.erase(heavy);
+    if (rep.contains("python")) rep["python"].erase("stacks");
     // Its JSON as one object's would be (keys in order), "t_ns" between
     // the two parts: the first moment's time is known at the end.
     std::string head = dump({{"all_stacks", all},
@@ -162,6 +167,7 @@ void HtmlPage::moment(size_t index, Report r, bool pinned) {
                              {"growth", std::move(growth)},
                              {"heap", std::move(heap)},
                              {"mappings", std::move(mappings)},
+                             {"python", std::move(python)},
                              {"report", std::move(rep)}});
     std::string tail = dump({{"time", rfc3339(r.time)}, {"time_ns", t}});
     head.pop_back();   // '}'

@@ -16,13 +16,47 @@ namespace {
 
 namespace pb = perftools::profiles;
 
+// s with each byte that is not part of valid UTF-8 replaced by U+FFFD.
+std::string valid_utf8(const std::string& s) {
+    std::string out;
+    out.reserve(s.size());
+    const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+    for (size_t i = 0; i < s.size();) {
+        const unsigned c = b(i);
+        size_t n = c < 0x80                        ? 1
+                   : (c >> 5) == 0x6 && c >= 0xc2  ? 2
+                   : (c >> 4) == 0xe               ? 3
+                   : (c >> 3) == 0x1e && c <= 0xf4 ? 4
+                                                   : 0;
+        if (n > 1) {
+            if (i + n > s.size()) n = 0;
+            for (size_t k = 1; n && k < n; k++)
+                if ((b(i + k) & 0xc0) != 0x80) n = 0;
+            // Overlong three- and four-byte forms, surrogates, past U+10FFFF.
+            if (n == 3 && ((c == 0xe0 && b(i + 1) < 0xa0) || (c == 0xed && b(i + 1) >= 0xa0))) n = 0;
+            if (n == 4 && ((c == 0xf0 && b(i + 1) < 0x90) || (c == 0xf4 && b(i + 1) >= 0x90))) n = 0;
+        }
+        if (n == 0) {
+            out += "\xef\xbf\xbd";
+            i++;
+        } else {
+            out.append(s, i, n);
+            i += n;
+        }
+    }
+    return out;
+}
+
 // Builds the profile's tables: every string, mapping, function and location
 // once, in first-use order.
 class ProfileBuilder {
 public:
     explicit ProfileBuilder(pb::Profile& p) : p_(p) { str(""); }  // string_table[0] is "" by the format
 
-    int64_t str(const std::string& s) {
+    int64_t str(const std::string& raw) {
+        // profile.proto's strings are UTF-8 (protobuf refuses others); a
+        // name read from a process (a symbol, a code object's) is bytes.
+        const std::string s = valid_utf8(raw);
         auto [it, added] = strings_.try_emplace(s, static_cast<int64_t>(strings_.size()));
         if (added) p_.add_string_table(s);
         return it->second;
@@ -36,8 +70,11 @@ public:
     uint64_t location(uint32_t pid, const Frame& f) {
         uint64_t mapping_id = f.mapping && f.module ? mapping(*f.module, *f.mapping) : 0;
         // Without a mapping the same address means different code in
-        // different processes (JIT code, anonymous memory).
-        LocationKey key{mapping_id, f.address, mapping_id ? 0 : pid};
+        // different processes (JIT code, anonymous memory). A Python
+        // frame's address is its code object's, the same at each of its
+        // lines: the line is part of the location.
+        LocationKey key{mapping_id, f.address, mapping_id ? 0 : pid,
+                        f.kind == FrameKind::Python ? f.line.value_or(0) : 0};
         auto it = locations_.find(key);
         if (it != locations_.end()) return it->second;
         pb::Location* l = p_.add_location();
@@ -73,7 +110,7 @@ public:
     }
 
 private:
-    using LocationKey = std::tuple<uint64_t, uint64_t, uint32_t>;
+    using LocationKey = std::tuple<uint64_t, uint64_t, uint32_t, int>;
 
     uint64_t mapping(const std::string& path, const FrameMapping& fm) {
         auto key = std::make_tuple(path, fm.start, fm.end, fm.offset);
@@ -124,13 +161,26 @@ std::string zlib_error(const char* what, int rc) {
 
 }  // namespace
 
-std::string encode_pprof(const Report& r, const std::vector<ReportStack>& stacks) {
+std::string encode_pprof(const Report& r, const std::vector<ReportStack>& stacks,
+                         const std::vector<ReportStack>& python_stacks) {
     pb::Profile p;
     ProfileBuilder b(p);
     b.value_type(p.add_sample_type(), "alloc_objects", "count");
     b.value_type(p.add_sample_type(), "alloc_space", "bytes");
     b.value_type(p.add_sample_type(), "inuse_objects", "count");
     b.value_type(p.add_sample_type(), "inuse_space", "bytes");
+    // Python's object domain (pymalloc's blocks, never in the heap's
+    // figures): its own four sample types, chosen with -sample_index, so
+    // that no view adds the two domains' objects together. Every sample
+    // has all eight values; a heap sample's Python ones are 0 and the other
+    // way round.
+    const bool python = !python_stacks.empty();
+    if (python) {
+        b.value_type(p.add_sample_type(), "python_alloc_objects", "count");
+        b.value_type(p.add_sample_type(), "python_alloc_space", "bytes");
+        b.value_type(p.add_sample_type(), "python_inuse_objects", "count");
+        b.value_type(p.add_sample_type(), "python_inuse_space", "bytes");
+    }
     p.set_default_sample_type(b.str("inuse_space"));
     b.value_type(p.mutable_period_type(), "space", "bytes");
     // --sample: the period is the mean bytes between samples, and the values
@@ -142,20 +192,30 @@ std::string encode_pprof(const Report& r, const std::vector<ReportStack>& stacks
                             " bytes on average (--sample), each weighted by 1/p(size)"));
     else
         p.add_comment(b.str("memtop: exact numbers (every allocation traced, none sampled)"));
+    if (python)
+        p.add_comment(b.str(r.python_sampled
+                                ? "memtop: python_* are estimates: Python objects sampled in-process every " +
+                                      std::to_string(r.sample_bytes) + " bytes on average, each weighted by 1/p(size)"
+                                : "memtop: python_*: Python's object allocator (pymalloc), every object traced; "
+                                  "not in the heap's figures"));
     for (const auto& k : kLostKinds)
         if (r.lost[k.kind]) p.add_comment(b.str("memtop lost: " + std::to_string(r.lost[k.kind]) + " " + k.text));
 
     std::map<std::pair<uint32_t, uint32_t>, std::string> comm;
     for (const auto& proc : r.processes) comm[{proc.pid, proc.epoch}] = proc.comm;
     const int64_t pid_key = b.str("pid"), comm_key = b.str("comm");
-    for (const auto& s : stacks) {
+    auto add = [&](const ReportStack& s, bool python_domain) {
         pb::Sample* sample = p.add_sample();
         for (const auto& f : s.frames) sample->add_location_id(b.location(s.stats.pid, f));
         if (s.frames.empty()) sample->add_location_id(b.unknown_stack());
+        if (python_domain)
+            for (int i = 0; i < 4; i++) sample->add_value(0);
         sample->add_value(static_cast<int64_t>(s.stats.allocs_total));
         sample->add_value(static_cast<int64_t>(s.stats.alloc_bytes_total));
         sample->add_value(s.stats.allocs);
         sample->add_value(s.stats.bytes);
+        if (python && !python_domain)
+            for (int i = 0; i < 4; i++) sample->add_value(0);
         pb::Label* pid = sample->add_label();
         pid->set_key(pid_key);
         pid->set_num(s.stats.pid);
@@ -164,7 +224,9 @@ std::string encode_pprof(const Report& r, const std::vector<ReportStack>& stacks
             c->set_key(comm_key);
             c->set_str(b.str(it->second));
         }
-    }
+    };
+    for (const auto& s : stacks) add(s, false);
+    for (const auto& s : python_stacks) add(s, true);
     std::string out;
     if (!p.SerializeToString(&out)) throw std::runtime_error("encode pprof profile: protobuf serialization failed");
     return out;

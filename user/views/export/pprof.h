@@ -16,8 +16,12 @@ namespace memtop {
 // comm. Sample types in Go's heap order: alloc_objects/count,
 // alloc_space/bytes, inuse_objects/count, inuse_space/bytes (the default).
 // Values are exact (every allocation is traced: period 1). Returns the
-// serialized profile, not yet compressed.
-std::string encode_pprof(const Report& r, const std::vector<ReportStack>& stacks);
+// serialized profile, not yet compressed. `python_stacks` (Python's object
+// domain, --python-objects), when given, add four sample types of their own:
+// python_alloc_objects, python_alloc_space, python_inuse_objects,
+// python_inuse_space (`go tool pprof -sample_index=python_inuse_space`).
+std::string encode_pprof(const Report& r, const std::vector<ReportStack>& stacks,
+                         const std::vector<ReportStack>& python_stacks = {});
 
 // gzip (zlib, RFC 1952) of `data`; throws std::runtime_error if zlib fails.
 std::string gzip(std::string_view data);

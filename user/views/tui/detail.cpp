@@ -36,11 +36,16 @@ std::vector<std::optional<int64_t>> History::heap(uint32_t pid) const {
 }
 
 void StackList::update(const Report& r, uint32_t pid) {
-    std::vector<Item> heap, growth;
+    std::vector<Item> heap, growth, python;
     for (const auto& s : r.stacks)
-        if (s.stats.pid == pid) heap.push_back({false, s});
+        if (s.stats.pid == pid) heap.push_back({Heap, s});
     for (const auto& s : r.growth_stacks)
-        if (s.stats.pid == pid) growth.push_back({true, s});
+        if (s.stats.pid == pid) growth.push_back({Growth, s});
+    for (const auto& s : r.python_stacks)
+        if (s.stats.pid == pid) python.push_back({Python, s});
+    python_.reset();
+    for (const auto& p : r.processes)
+        if (p.pid == pid && !p.exited && (p.py_allocs_total || p.py_frees_total)) python_ = p;
     auto by_bytes = [](const Item& a, const Item& b) {
         if (a.stack.stats.bytes != b.stack.stats.bytes) return a.stack.stats.bytes > b.stack.stats.bytes;
         return a.stack.stats.stack_id < b.stack.stats.stack_id;
@@ -49,8 +54,10 @@ void StackList::update(const Report& r, uint32_t pid) {
     order_ = r.stack_order;
     if (order_ == StackOrder::Outstanding) std::stable_sort(heap.begin(), heap.end(), by_bytes);
     std::stable_sort(growth.begin(), growth.end(), by_bytes);
+    if (order_ == StackOrder::Outstanding) std::stable_sort(python.begin(), python.end(), by_bytes);
     items_ = std::move(heap);
     items_.insert(items_.end(), growth.begin(), growth.end());
+    items_.insert(items_.end(), python.begin(), python.end());
     if (items_.empty()) {
         cursor_ = 0;
         return;
@@ -87,19 +94,20 @@ void StackList::expand(bool open) {
 
 std::vector<DetailLine> StackList::lines(bool heap_traced) const {
     std::vector<DetailLine> out;
-    auto add_stacks = [&](bool growth) {
+    auto add_stacks = [&](Kind kind) {
+        const bool growth = kind == Growth;
         bool any = false;
         for (size_t i = 0; i < items_.size(); i++) {
             const Item& it = items_[i];
-            if (it.growth != growth) continue;
+            if (it.kind != kind) continue;
             any = true;
             const auto& s = it.stack;
             bool open = open_.count(it.key()) > 0;
             std::string text = std::string(open ? "[-] " : "[+] ") + human_bytes(s.stats.bytes);
             if (!growth) {
                 char buf[128];
-                snprintf(buf, sizeof buf, " in %" PRId64 " allocation%s", s.stats.allocs,
-                         s.stats.allocs == 1 ? "" : "s");
+                snprintf(buf, sizeof buf, " in %" PRId64 " %s%s", s.stats.allocs,
+                         kind == Python ? "object" : "allocation", s.stats.allocs == 1 ? "" : "s");
                 text += buf;
                 if (order_ != StackOrder::Outstanding) {
                     snprintf(buf, sizeof buf, "; %s in %" PRIu64 " in all, %" PRIu64 " temporary",
@@ -126,14 +134,27 @@ std::vector<DetailLine> StackList::lines(bool heap_traced) const {
         return any;
     };
     out.push_back({DetailLine::Title, std::string("Heap stacks, by ") + stack_order_info(order_).ranks_by, -1});
-    if (!add_stacks(false))
+    if (!add_stacks(Heap))
         out.push_back({DetailLine::Note,
                        heap_traced ? (order_ == StackOrder::Outstanding ? "    no outstanding heap allocations"
                                                                         : "    no heap allocations of this kind")
                                    : "    not heap-traced: press t to trace this process's allocations",
                        -1});
     out.push_back({DetailLine::Title, "Growth stacks, by resident bytes first touched (page faults)", -1});
-    if (!add_stacks(true)) out.push_back({DetailLine::Note, "    no growth stacks yet", -1});
+    if (!add_stacks(Growth)) out.push_back({DetailLine::Note, "    no growth stacks yet", -1});
+    // Python's object domain: apart from the heap (pymalloc's blocks are
+    // not in its bytes), shown only for a process that has one.
+    if (python_) {
+        const auto& p = *python_;
+        out.push_back({DetailLine::Title,
+                       "Python objects (pymalloc, not in heap" + std::string(p.py_sampled ? "; ESTIMATES" : "") +
+                           "): " + human_bytes(p.py_bytes) + " outstanding in " +
+                           std::to_string(static_cast<int64_t>(p.py_allocs_total - p.py_frees_total)) +
+                           " objects, peak " + human_bytes(p.py_peak_bytes) + "; stacks by " +
+                           stack_order_info(order_).ranks_by,
+                       -1});
+        if (!add_stacks(Python)) out.push_back({DetailLine::Note, "    no Python object stacks", -1});
+    }
     return out;
 }
 

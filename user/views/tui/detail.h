@@ -44,8 +44,9 @@ struct DetailLine {
     int item = -1;  // the stack a Stack or Frame line belongs to
 };
 
-// A process's heap stacks (by outstanding bytes) and growth stacks (resident
-// bytes first touched, from page faults), with a cursor on one of them.
+// A process's heap stacks (by outstanding bytes), growth stacks (resident
+// bytes first touched, from page faults) and, under --python-objects, its
+// Python-domain stacks (pymalloc's objects), with a cursor on one of them.
 // Expanded stacks and the cursor stay on the same stacks across reports.
 class StackList {
 public:
@@ -60,13 +61,17 @@ public:
     std::vector<DetailLine> lines(bool heap_traced) const;
 
 private:
-    using Key = std::pair<bool, uint64_t>;  // (growth, stack id)
+    enum Kind { Heap, Growth, Python };
+    using Key = std::pair<Kind, uint64_t>;  // (list, stack id)
     struct Item {
-        bool growth = false;
+        Kind kind = Heap;
         ReportStack stack;
-        Key key() const { return {growth, stack.stats.stack_id}; }
+        Key key() const { return {kind, stack.stats.stack_id}; }
     };
     std::vector<Item> items_;
+    // The process's Python domain (--python-objects), when it has one: its
+    // section's title says its totals.
+    std::optional<ProcessStats> python_;
     StackOrder order_ = StackOrder::Outstanding;  // of the heap stacks, as the report chose them
     std::set<Key> open_;
     std::optional<Key> at_;  // under the cursor

@@ -78,7 +78,12 @@ std::string frame_text(const Frame& f) {
         out = buf;
     }
     if (f.file) out += "  " + base(*f.file) + (f.line ? ":" + std::to_string(*f.line) : "");
-    out += "  (" + (f.module ? base(*f.module) : std::string("?")) + ")";
+    // A Python frame is the interpreter's, not a module's code.
+    out += "  (" +
+           (f.kind == FrameKind::Python ? std::string("python")
+            : f.module                  ? base(*f.module)
+                                        : std::string("?")) +
+           ")";
     return out;
 }
 
