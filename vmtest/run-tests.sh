@@ -10,7 +10,7 @@
 #   TEST-SPEC   passed to runtime_tests, e.g. '[sites][cmd],[threads]'
 #               (default: every test case but the live screen's and
 #               the host-tool ones, and the user-space-only ones listed
-#               below: '~[tui]~[host]~[corrupt]~[hostile]~[sort]~[moments]')
+#               below: '~[tui]~[host]~[corrupt]~[hostile]~[sort]~[moments]~[record]~[files]~[footprint]~[debuginfo]')
 #
 # Options:
 #   --build DIR       the build tree (default $MEMTOP_BUILD or ./build)
@@ -60,10 +60,13 @@ done
 # guest lacks (go tool pprof, ...). Nor do the tests whose kernel side is a
 # plain `-- CMD` that the [sites] tests already run on every kernel and whose
 # assertions are on user-space parsing and aggregation only: corrupt ELF files
-# ([corrupt]), hostile perf maps ([hostile]), --sort views ([sort]) and a
-# recording's moments ([moments]); the host's suite runs them. Under TCG each
-# costs 5-10 s per kernel. A TEST-SPEC given after -- is used as it is.
-[[ ${#spec[@]} -gt 0 ]] || spec=('~[tui]~[host]~[corrupt]~[hostile]~[sort]~[moments]')
+# ([corrupt]), hostile perf maps ([hostile]), --sort views ([sort]),
+# recordings and what reads them back ([record], [moments]), output files
+# refusing planted symlinks ([files]), glibc's chunk footprint per stack
+# ([footprint]) and split debug info ([debuginfo]); the host's suite runs
+# them. Under TCG each costs 5-20 s per kernel, four times a CI run. A
+# TEST-SPEC given after -- is used as it is.
+[[ ${#spec[@]} -gt 0 ]] || spec=('~[tui]~[host]~[corrupt]~[hostile]~[sort]~[moments]~[record]~[files]~[footprint]~[debuginfo]')
 [[ ${#kernels[@]} -gt 0 ]] || read -r -a kernels <<<"${MEMTOP_VMTEST_KERNELS:-$MEMTOP_KERNELS_DEFAULT}"
 die() { echo "run-tests: error: $*" >&2; exit 2; }
 
