@@ -1,8 +1,10 @@
 #!/bin/bash
 # The system view's cost (issue 3), in one run: a page-fault-heavy loop
-# (every first touch fires kmem:rss_stat) and a malloc-heavy loop (no uprobe
-# is involved, so it should not notice memtop), untraced and under `memtop`
-# with no target, interleaved over rounds. Prints ratios. The page-fault loop
+# (every first touch fires kmem:rss_stat), a malloc-heavy loop (no uprobe
+# is involved, so it should not notice memtop) and a syscall loop (every
+# syscall passes the programs on the raw syscall tracepoints, which act on
+# mmap/munmap/mremap/brk only), untraced and under `memtop` with no target,
+# interleaved over rounds. Prints ratios. The page-fault loop
 # also runs under `memtop --fault-sample 0`, which separates the cost of
 # resident-memory tracking (rss_stat, every fault) from growth-stack sampling.
 # Run as root: sudo tools/bench-system.sh [ROUNDS]
@@ -12,8 +14,9 @@ build=${MEMTOP_BUILD:-$root/build}
 rounds=${1:-5}
 fault=$build/tools/bench/fault_loop
 malloc=$build/tools/bench/malloc_loop
+syscalls=$build/tools/bench/syscall_loop
 memtop=$build/user/memtop
-[ -x "$fault" ] && [ -x "$malloc" ] && [ -x "$memtop" ] || { echo "bench-system: build first" >&2; exit 1; }
+[ -x "$fault" ] && [ -x "$malloc" ] && [ -x "$syscalls" ] && [ -x "$memtop" ] || { echo "bench-system: build first" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "bench-system: run as root" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'kill -TERM $(jobs -p) 2>/dev/null; wait; rm -rf "$tmp"' EXIT
@@ -37,14 +40,20 @@ for ((r = 0; r < rounds; r++)); do
     with_memtop --fault-sample 0 -- "$fault" 10 | awk '{print $2}' >>"$tmp/fault.nosample"
     "$malloc" 30000000 | awk '{print $2}' >>"$tmp/malloc.base"
     with_memtop -- "$malloc" 30000000 | awk '{print $2}' >>"$tmp/malloc.memtop"
+    "$syscalls" 5000000 | awk '{print $2}' >>"$tmp/sys.base"
+    with_memtop -- "$syscalls" 5000000 | awk '{print $2}' >>"$tmp/sys.memtop"
+    with_memtop --no-mappings -- "$syscalls" 5000000 | awk '{print $2}' >>"$tmp/sys.nomap"
 done
-[ -n "${BENCH_RAW:-}" ] && for f in "$tmp"/fault.* "$tmp"/malloc.*; do echo "$(basename "$f"): $(tr "\n" " " <"$f")"; done
+[ -n "${BENCH_RAW:-}" ] && for f in "$tmp"/fault.* "$tmp"/malloc.* "$tmp"/sys.*; do echo "$(basename "$f"): $(tr "\n" " " <"$f")"; done
 fb=$(median <"$tmp/fault.base"); fm=$(median <"$tmp/fault.memtop"); fn=$(median <"$tmp/fault.nosample")
 mb=$(median <"$tmp/malloc.base"); mm=$(median <"$tmp/malloc.memtop")
+sb=$(median <"$tmp/sys.base"); sm=$(median <"$tmp/sys.memtop"); sn=$(median <"$tmp/sys.nomap")
 printf '%-40s %12s %12s %8s\n' "workload (median of $rounds rounds)" "untraced" "memtop" "ratio"
 printf '%-40s %12s %12s %8s\n' "first-touch page faults, ns per page" "$fb" "$fm" "$(awk -v a="$fm" -v b="$fb" 'BEGIN {printf "%.3f", a / b}')"
 printf '%-40s %12s %12s %8s\n' "  the same, memtop --fault-sample 0" "$fb" "$fn" "$(awk -v a="$fn" -v b="$fb" 'BEGIN {printf "%.3f", a / b}')"
 printf '%-40s %12s %12s %8s\n' "malloc(64)+free, ns per pair" "$mb" "$mm" "$(awk -v a="$mm" -v b="$mb" 'BEGIN {printf "%.3f", a / b}')"
+printf '%-40s %12s %12s %8s\n' "getppid(), ns per call" "$sb" "$sm" "$(awk -v a="$sm" -v b="$sb" 'BEGIN {printf "%.3f", a / b}')"
+printf '%-40s %12s %12s %8s\n' "  the same, memtop --no-mappings" "$sb" "$sn" "$(awk -v a="$sn" -v b="$sb" 'BEGIN {printf "%.3f", a / b}')"
 echo "targets (issue 3): page faults within 10 percent (ratio <= 1.10), malloc within 2 percent (<= 1.02)"
 
 # memtop's own footprint watching every process of this (now idle) host at
