@@ -68,6 +68,48 @@ TEST_CASE("memtop killed by SIGKILL leaves no probe attached and the traced prog
     CHECK(end_prog({&prog}, prog) == 0);
 }
 
+// At a normal exit memtop leaves the release of its syscall tracepoints to
+// a child, memtop-detach (user/kernel/late_detach.h), so as not to wait for
+// the kernel's grace periods itself. That child must not keep them: a
+// program of memtop's still attached after it has gone would run on every
+// mmap of the host, for ever if the child never ended.
+TEST_CASE("memtop's normal exit leaves nothing attached: its syscall tracepoints are released after it",
+          "[bpf][failure]") {
+    RT_REQUIRE_ENV();
+    Child prog, memtop;
+    const int pid = start_prog(prog, {prog_path("c_sites_fp"), "--wait"});
+    const auto others = bpf_prog_ids("mmap_exit");
+    start_memtop(memtop, memtop_attach_args({pid}));
+    wait_tracing({&prog, &memtop}, memtop, {pid});
+    std::set<long> ours;
+    for (long id : bpf_prog_ids("mmap_exit"))
+        if (!others.count(id)) ours.insert(id);
+    if (ours.empty()) {
+        // No syscall tracepoint in this build or kernel: memtop said why.
+        bool said = false;
+        for (const auto& l : memtop.err_lines) said = said || l.rfind("memtop: no mapping stacks", 0) == 0;
+        INFO(memtop.describe());
+        CHECK(said);
+    }
+
+    // The program ends; memtop ends with it, normally.
+    go({&prog, &memtop}, prog);
+    CHECK(end_prog({&prog, &memtop}, prog) == 0);
+    Run r = stop_memtop({&prog, &memtop}, memtop, 0);
+    INFO(r.diag);
+    CHECK(r.exit_code == 0);
+    CHECK(r.final_report);
+
+    bool gone = false;
+    for (int i = 0; i < 300 && !gone; i++) {
+        auto now = bpf_prog_ids("mmap_exit");
+        gone = true;
+        for (long id : ours) gone = gone && !now.count(id);
+        if (!gone) usleep(100 * 1000);
+    }
+    CHECK(gone);
+}
+
 TEST_CASE("a traced process that exits ends memtop with its final numbers", "[bpf][failure][attach]") {
     RT_REQUIRE_ENV();
     AttachOptions opt;

@@ -46,7 +46,10 @@ Session::Session(Options opt, std::unique_ptr<View> view)
       view_(view ? std::move(view) : std::make_unique<PrintView>(opt_.json)),
       aggregator_(aggregate_options(opt_)),
       interval_(opt_.interval) {}
-Session::~Session() = default;
+Session::~Session() {
+    // memtop exits right after: the slow part of detaching can outlive it.
+    if (tracer_) tracer_->detach_after_exit();
+}
 
 void Session::process_ended(const ProcessStats& p) {
     ended_.push_back(p);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "attach/elf_image.h"
+#include "kernel/late_detach.h"
 #include "kernel/libbpf_log.h"
 #include "kernel/map_dump.h"
 #include "kernel/purge.h"
@@ -483,7 +484,8 @@ void Tracer::attach_tracepoints() {
             if (!l)
                 throw MemtopError(kExitKernel, describe(std::string("attach tracepoint ") + kPrograms[i].name, errno) +
                                                    libbpf_hint());
-            links_.push_back(std::move(l));
+            // The syscall tracepoints (perf events) are the slow ones to release.
+            (kPrograms[i].needs == ProgramNeeds::Mappings ? syscall_links_ : links_).push_back(std::move(l));
         } else if (kPrograms[i].role == ProgramRole::Iterator) {
             // Not fatal: without it resident memory is rss_stat's folded values.
             rss_iter_.reset(bpf_program__attach_iter(p, nullptr));
@@ -501,8 +503,19 @@ Tracer::~Tracer() {
     // Both kinds at once: each detach waits for grace periods that
     // concurrent detaches share.
     std::thread multi([this] { close_links(multi_links_); });
+    std::thread syscalls([this] { destroy_links(syscall_links_); });
     destroy_links(links_);
     multi.join();
+    syscalls.join();
+}
+
+void Tracer::detach_after_exit() {
+    std::vector<int> fds;
+    for (const auto& l : syscall_links_) fds.push_back(bpf_link__fd(l.get()));
+    // Then our copies: libbpf disables each event first, so no program of
+    // them runs from here on, and closes them without waiting (the child's
+    // are the last).
+    if (close_after_exit(fds)) destroy_links(syscall_links_);
 }
 
 uint64_t Tracer::kernel_bytes() const {
