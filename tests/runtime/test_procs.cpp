@@ -191,9 +191,17 @@ std::string command_output(const std::string& cmd) {
     return text;
 }
 
-// The id of the BPF map named `name` among the descriptors of process
-// `pid` (memtop's own maps, whatever else is loaded on the host).
-long own_map_id(int pid, const std::string& name) {
+struct OwnMap {
+    std::string name;
+    long id = -1;
+    long long max_entries = 0, memlock = 0;
+};
+
+// memtop's maps by name (each once: a map shared by two of memtop's objects
+// has two descriptors), as bpftool shows them.
+std::map<std::string, OwnMap> own_maps(int pid) {
+    std::map<std::string, OwnMap> maps;
+    std::set<long> ids;
     std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo/";
     for (int fd = 0; fd < 1024; fd++) {
         FILE* f = fopen((dir + std::to_string(fd)).c_str(), "r");
@@ -203,12 +211,21 @@ long own_map_id(int pid, const std::string& name) {
         while (fgets(line, sizeof line, f))
             if (sscanf(line, "map_id: %ld", &id) == 1) break;
         fclose(f);
-        if (id < 0) continue;
+        if (id < 0 || !ids.insert(id).second) continue;
         auto j = json::parse(command_output("bpftool -j map show id " + std::to_string(id) + " 2>/dev/null"), nullptr,
                              false);
-        if (j.is_object() && j.value("name", "") == name) return id;
+        if (!j.is_object()) continue;
+        OwnMap m{j.value("name", ""), id, j.value("max_entries", 0LL), j.value("bytes_memlock", 0LL)};
+        maps[m.name] = m;
     }
-    return -1;
+    return maps;
+}
+
+// The id of the BPF map named `name` among memtop's own (-1: none).
+long own_map_id(int pid, const std::string& name) {
+    auto maps = own_maps(pid);
+    auto it = maps.find(name);
+    return it == maps.end() ? -1 : it->second.id;
 }
 
 // The keys of map `id` (bpftool's BTF-formatted JSON).
@@ -293,39 +310,6 @@ TEST_CASE("an ended process's kernel entries are deleted, a live one's kept", "[
     CHECK(end_prog({&mt, &b}, b) == 0);
     stop_memtop({&mt}, mt, SIGINT);
 }
-
-namespace {
-
-struct OwnMap {
-    std::string name;
-    long long max_entries = 0, memlock = 0;
-};
-
-// memtop's maps by name (each once: a map shared by two of memtop's objects
-// has two descriptors), as bpftool shows them.
-std::map<std::string, OwnMap> own_maps(int pid) {
-    std::map<std::string, OwnMap> maps;
-    std::set<long> ids;
-    std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo/";
-    for (int fd = 0; fd < 1024; fd++) {
-        FILE* f = fopen((dir + std::to_string(fd)).c_str(), "r");
-        if (!f) continue;
-        long id = -1;
-        char line[256];
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "map_id: %ld", &id) == 1) break;
-        fclose(f);
-        if (id < 0 || !ids.insert(id).second) continue;
-        auto j = json::parse(command_output("bpftool -j map show id " + std::to_string(id) + " 2>/dev/null"), nullptr,
-                             false);
-        if (!j.is_object()) continue;
-        OwnMap m{j.value("name", ""), j.value("max_entries", 0LL), j.value("bytes_memlock", 0LL)};
-        maps[m.name] = m;
-    }
-    return maps;
-}
-
-}  // namespace
 
 // A hash map's bucket array is allocated whole when the map is made (16
 // bytes a bucket), even where its elements are allocated as used: the
