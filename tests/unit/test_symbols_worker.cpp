@@ -14,12 +14,14 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "attach/elf_image.h"
 #include "attach/file_plan.h"
 #include "attach/program_files.h"
+#include "attach/targets.h"
 #include "kernel/unwind/cfi_worker.h"
 #include "util/errors.h"
 
@@ -36,7 +38,7 @@ constexpr const char* kPython = "/usr/bin/python3.11";
 // shell, and a static-pie stripped program (ldconfig).
 std::vector<std::string> files_to_compare() {
     const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-    std::vector<std::string> out = program_files(self);
+    std::vector<std::string> out = program_files(self, ElfImage::open(self)->interpreter());
     for (const char* name : {"libjemalloc.so.2", "libtcmalloc.so.4", "libtcmalloc_minimal.so.4", "libmimalloc.so.2",
                              "libpython3.11.so.1.0", "libm.so.6"}) {
         const std::string path = std::string("/usr/lib/x86_64-linux-gnu/") + name;
@@ -258,4 +260,38 @@ TEST_CASE("a garbled symbols answer from the worker is a worker failure: the wor
     CHECK(bad.symbols.defined.empty());
     CHECK(access(("/proc/" + std::to_string(first)).c_str(), F_OK) != 0);
     CHECK(w.symbols_file(kLibstdcxx, kLibstdcxx).error == "");
+}
+
+TEST_CASE("a file the worker failed on is counted as unread, asked about once, and not probed; the others are",
+          "[privsep][symbols][targets]") {
+    // The reader memtop gives the finder (Tracer::file_symbols), with the
+    // worker failing on libc.
+    std::map<std::string, int> asked;
+    auto in_process = in_process_symbols();
+    AllocatorFinder finder([&](const std::string& open_path, const std::string& shown, bool* failed) {
+        asked[shown]++;
+        if (shown.size() > 10 && shown.compare(shown.size() - 10, 10, "/libc.so.6") == 0) {
+            *failed = true;
+            return static_cast<const FileSymbols*>(nullptr);
+        }
+        return in_process(open_path, shown, failed);
+    });
+    auto maps = read_proc_maps(getpid(), nullptr);
+    REQUIRE(maps);
+    for (int round = 0; round < 2; round++) {
+        size_t unread = 9;
+        const auto files = finder.files_of(getpid(), *maps, &unread);
+        CHECK(unread == 1);
+        bool libc = false, libstdcxx = false;
+        for (const auto& f : files) {
+            libc = libc || f.path.find("/libc.so.6") != std::string::npos;
+            libstdcxx = libstdcxx || f.path.find("/libstdc++.so.6") != std::string::npos;
+        }
+        CHECK_FALSE(libc);
+        CHECK(libstdcxx);
+    }
+    for (const auto& [path, n] : asked) {
+        INFO(path);
+        CHECK(n == 1);  // each file once, the failed one too
+    }
 }
