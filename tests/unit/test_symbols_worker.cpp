@@ -14,6 +14,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -293,5 +295,38 @@ TEST_CASE("a file the worker failed on is counted as unread, asked about once, a
     for (const auto& [path, n] : asked) {
         INFO(path);
         CHECK(n == 1);  // each file once, the failed one too
+    }
+}
+
+TEST_CASE("a PT_INTERP memtop would not run (relative, escape codes) is no loader: only the program is known",
+          "[privsep][symbols]") {
+    // Copies of /bin/sh whose PT_INTERP string is patched in place, as a
+    // hostile program could ship it: memtop runs the loader as root
+    // (`ld.so --list`), so the worker's answer names none.
+    std::ifstream in("/bin/sh", std::ios::binary);
+    const std::string image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string loader = "/lib64/ld-linux-x86-64.so.2";
+    const size_t at = image.find(loader + '\0');
+    REQUIRE(at != std::string::npos);
+    CfiWorker w;
+    for (const std::string& hostile :
+         {std::string("lib64/ld-linux-x86-64.so.2X"), std::string("/lib64/\x1b[2Jx86-64.so.2XXXXX")}) {
+        REQUIRE(hostile.size() == loader.size());
+        std::string patched = image;
+        patched.replace(at, loader.size(), hostile);
+        char path[] = "/tmp/memtop-interp-XXXXXX";
+        const int fd = mkstemp(path);
+        REQUIRE(fd >= 0);
+        REQUIRE(write(fd, patched.data(), patched.size()) == static_cast<ssize_t>(patched.size()));
+        close(fd);
+        INFO(hostile);
+        CHECK(ElfImage::open(path)->interpreter() == hostile);  // what the file says
+        const SymbolsResult got = w.symbols_file(path, path);
+        CHECK(got.error == "");
+        CHECK(got.symbols.dynamic);
+        CHECK(got.symbols.interpreter == "");
+        CHECK(encoded(got.symbols) == encoded(read_file_symbols(path)));
+        CHECK(program_files(path, got.symbols.interpreter) == std::vector<std::string>{path});
+        unlink(path);
     }
 }
