@@ -395,3 +395,115 @@ TEST_CASE("A libc that crashes the placement worker: said once for a -f -- CMD t
         }
     }
 }
+
+// The question asked of every file a target maps before anything is placed
+// (which of them define an allocator: memtop-cfi's request 'S'), failed on
+// one file: that file only is not probed, said once.
+const char* const kSymbolsNotRead = "; if it defines an allocator, its allocations are not traced";
+
+TEST_CASE("A program file that crashes the symbols worker: said once, every count exact", "[bpf][privsep][attach]") {
+    RT_REQUIRE_ENV();
+    REQUIRE(have_prog("c_sites_nofp"));
+    Attached a;
+    {
+        // The program's own file defines no allocator: libc's probes count
+        // everything, and the program's frames are still named (the
+        // symbolization worker reads it).
+        SeamEnv seam("MEMTOP_TEST_SYMBOLS_CRASH_ON", "/c_sites_nofp");
+        a = run_attached({{prog_path("c_sites_nofp"), "--wait"}});
+    }
+    INFO(a.run.diag);
+    CHECK(a.run.exit_code == 0);
+    CHECK(
+        lines_like(a.run.err_lines, "memtop: symbols of ", std::string("/c_sites_nofp: ") + kCrashed + kSymbolsNotRead)
+            .size() == 1);
+    CHECK(lines_like(a.run.err_lines, "memtop: ", kSymbolsNotRead).size() == 1);  // no other file
+    REQUIRE(a.run.final_report);
+    const json& rep = *a.run.final_report;
+    const int pid = a.pids.at(0);
+    ProcStats p = proc_stats(rep, pid);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, pid));
+    CHECK(p.heap_bytes == C_TOTAL_BYTES);
+    CHECK(p.allocs_total == C_ALLOCS_TOTAL);
+    CHECK(p.frees_total == C_FREES_TOTAL);
+    const json* st = stack_with_bytes(rep, pid, C_PVALLOC_SIZE);
+    REQUIRE(st);
+    CHECK((*st)["allocs"] == 1);
+}
+
+TEST_CASE("A libc that crashes the symbols worker: -p on a program with no other allocator says so and exits 6",
+          "[bpf][privsep][attach]") {
+    RT_REQUIRE_ENV();
+    REQUIRE(have_prog("c_sites_nofp"));
+    Child prog;
+    const int pid = start_prog(prog, {prog_path("c_sites_nofp"), "--wait"});
+    Run r;
+    {
+        SeamEnv seam("MEMTOP_TEST_SYMBOLS_CRASH_ON", "/libc.so.6");
+        Child memtop;
+        start_memtop(memtop, memtop_attach_args({pid}));
+        r = stop_memtop({&prog, &memtop}, memtop, 0);
+    }
+    INFO(r.diag);
+    CHECK(r.exit_code == 6);
+    CHECK(lines_like(r.err_lines, "memtop: symbols of ", std::string("/libc.so.6: ") + kCrashed + kSymbolsNotRead)
+              .size() == 1);
+    // Not "makes no malloc calls": the file it could not read may be its allocator's.
+    CHECK(lines_like(r.err_lines, "memtop: trace pid " + std::to_string(pid),
+                     "none of its allocator files could be probed: 1 file it maps could not be read")
+              .size() == 1);
+    go({&prog}, prog);
+    CHECK(end_prog({&prog}, prog) == 0);
+}
+
+TEST_CASE("A libc that crashes the symbols worker: the program's own allocator (jemalloc) is traced, exactly",
+          "[bpf][privsep][attach][jemalloc][host]") {
+    RT_REQUIRE_ENV();
+    const std::string jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+    if (access(jemalloc.c_str(), R_OK) != 0) {
+        if (ci_mode()) FAIL(jemalloc << " is missing (tools/deps.txt installs it)");
+        WARN("skipped: " << jemalloc << " is missing");
+        return;
+    }
+    REQUIRE(have_prog("c_sites_nofp"));
+    Attached a;
+    {
+        SeamEnv seam("MEMTOP_TEST_SYMBOLS_CRASH_ON", "/libc.so.6");
+        a = run_attached({{"/usr/bin/env", "LD_PRELOAD=" + jemalloc, prog_path("c_sites_nofp"), "--wait"}});
+    }
+    INFO(a.run.diag);
+    CHECK(a.run.exit_code == 0);
+    CHECK(lines_like(a.run.err_lines, "memtop: symbols of ", std::string("/libc.so.6: ") + kCrashed + kSymbolsNotRead)
+              .size() == 1);
+    REQUIRE(a.run.final_report);
+    const json& rep = *a.run.final_report;
+    const int pid = a.pids.at(0);
+    ProcStats p = proc_stats(rep, pid);
+    REQUIRE(p.found);
+    INFO(describe_stacks(rep, pid));
+    // As when placement fails on libc: all but glibc's pvalloc, which
+    // jemalloc lacks.
+    CHECK(p.heap_bytes == C_TOTAL_BYTES - C_PVALLOC_SIZE);
+    CHECK(p.allocs_total == C_ALLOCS_TOTAL - 1);
+    CHECK(p.frees_total == C_FREES_TOTAL);
+    CHECK(stack_with_bytes(rep, pid, C_PVALLOC_SIZE) == nullptr);
+}
+
+TEST_CASE("A libc that crashes the symbols worker: a -f -- CMD that forks and execs runs on, said once",
+          "[bpf][privsep][cmd]") {
+    RT_REQUIRE_ENV();
+    REQUIRE(have_prog("forker_nofp"));
+    Run r;
+    {
+        SeamEnv seam("MEMTOP_TEST_SYMBOLS_CRASH_ON", "/libc.so.6");
+        r = run_memtop_cmd({prog_path("forker_nofp"), "--exec"}, {"-f"});
+    }
+    INFO(r.diag);
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.exit_code == 0);  // CMD's own
+    // memtop's own libc at the start; CMD's, its child's and the exec'd
+    // program's are the same file, not asked again.
+    CHECK(lines_like(r.err_lines, "memtop: symbols of ", std::string("/libc.so.6: ") + kCrashed + kSymbolsNotRead)
+              .size() == 1);
+}

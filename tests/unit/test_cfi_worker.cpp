@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "attach/elf_image.h"
 #include "attach/program_files.h"
 #include "kernel/unwind/cfi_table.h"
 #include "kernel/unwind/cfi_worker.h"
@@ -48,7 +49,8 @@ bool same_rows(const std::vector<memtop_unwind_row>& a, const std::vector<memtop
 // Every file this test program maps at start (libc, libstdc++, libdw,
 // ld.so...), the unwind fixtures and the fuzzer's regression files.
 std::vector<std::string> files_to_compare() {
-    std::vector<std::string> files = program_files(std::filesystem::read_symlink("/proc/self/exe").string());
+    const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+    std::vector<std::string> files = program_files(self, ElfImage::open(self)->interpreter());
     for (const char* f : {UNWIND_FIXTURE_EH, UNWIND_FIXTURE_DEBUG, UNWIND_FIXTURE_NOCFI}) files.push_back(f);
     for (const auto& e : std::filesystem::directory_iterator(FUZZ_REGRESSIONS_DIR))
         if (e.path().filename().string().rfind("cfi_table", 0) == 0) files.push_back(e.path().string());

@@ -11,11 +11,13 @@
 #include <sstream>
 #include <string>
 
+#include "attach/file_plan.h"
 #include "procinfo/proc_maps.h"
 #include "python/code_reader.h"
 #include "python/layout.h"
 #include "python/linetable.h"
 #include "python/python_frames.h"
+#include "util/errors.h"
 
 using namespace memtop;
 
@@ -211,7 +213,17 @@ TEST_CASE("find_python and CodeReader: a live python3.11's _PyRuntime and code o
     uint64_t code = std::stoull(buf);
     auto maps = read_proc_maps(pid, nullptr);
     REQUIRE(maps);
-    auto t = find_python(*maps, "/proc/" + std::to_string(pid) + "/root");
+    // _PyRuntime read in-process here (memtop asks memtop-cfi).
+    auto runtime_offset = [](const std::string& path, const Mapping&) -> std::optional<uint64_t> {
+        try {
+            const FileSymbols s = read_file_symbols(path);
+            auto vaddr = s.symbol("_PyRuntime");
+            return vaddr ? s.file_offset(*vaddr) : std::nullopt;
+        } catch (const MemtopError&) {
+            return std::nullopt;
+        }
+    };
+    auto t = find_python(*maps, "/proc/" + std::to_string(pid) + "/root", runtime_offset);
     REQUIRE(t);
     CHECK(t->module == kPython);
     CHECK(t->major == 3);

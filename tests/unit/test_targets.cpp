@@ -41,7 +41,7 @@ TEST_CASE("a missing command is 127, a non-executable one 126", "[targets]") {
 }
 
 TEST_CASE("the allocator files of a process are its libc and libstdc++", "[targets]") {
-    AllocatorFinder finder;
+    AllocatorFinder finder(in_process_symbols());
     std::string err;
     auto maps = read_proc_maps(getpid(), &err);
     REQUIRE(maps);

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "attach/elf_image.h"
 #include "attach/program_files.h"
 #include "kernel/unwind/cfi_table.h"
 #include "util/errors.h"
@@ -58,7 +59,7 @@ TEST_CASE("program_files asks this program's own loader", "[unwind][loader]") {
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     REQUIRE(n > 0);
     self[n] = 0;
-    auto files = program_files(self);
+    auto files = program_files(self, ElfImage::open(self)->interpreter());
     REQUIRE(files.size() >= 3);
     CHECK(files[0] == self);
     auto has = [&](const std::string& base) {

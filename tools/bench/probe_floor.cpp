@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
         std::string err;
         auto maps = read_proc_maps(pid, &err);
         if (!maps) throw MemtopError(kExitNoTarget, err);
-        AllocatorFinder finder;
+        AllocatorFinder finder(in_process_symbols());  // a bench tool, run by hand: in-process
         auto files = finder.files_of(pid, *maps);
 
         floor_bpf* skel = floor_bpf__open();

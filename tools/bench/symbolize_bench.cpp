@@ -35,6 +35,7 @@
 #include <tuple>
 #include <vector>
 
+#include "attach/elf_image.h"
 #include "attach/program_files.h"
 #include "kernel/unwind/cfi_table.h"
 #include "kernel/unwind/cfi_worker.h"
@@ -248,7 +249,7 @@ void cfi_tables(const std::string& program, size_t rounds) {
         ::close(fd);
         return s;
     };
-    for (const auto& file : program_files(program)) {
+    for (const auto& file : program_files(program, ElfImage::open(program)->interpreter())) {
         std::vector<double> t, tw, tn;
         CfiTable table;
         CfiBuild b;

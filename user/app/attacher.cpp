@@ -11,7 +11,6 @@
 #include <iterator>
 
 #include "app/sampler_preload.h"
-#include "attach/elf_image.h"
 #include "attach/program_files.h"
 #include "procinfo/processes.h"
 #include "util/errors.h"
@@ -68,7 +67,12 @@ size_t Attacher::attach_file(const LibraryFile& f, int pid) {
 }
 
 Attacher::Attacher(const Options& opt, Tracer& tracer, std::string cgroup_dir)
-    : opt_(opt), tracer_(tracer), cgroup_dir_(std::move(cgroup_dir)) {}
+    : opt_(opt),
+      tracer_(tracer),
+      cgroup_dir_(std::move(cgroup_dir)),
+      finder_([this](const std::string& open_path, const std::string& shown, bool* failed) {
+          return tracer_.file_symbols(open_path, shown, failed);
+      }) {}
 
 void Attacher::attach_pids() {
     for (int pid : opt_.pids) {
@@ -94,7 +98,14 @@ std::string Attacher::attach_pid(int pid) {
     size_t probes = 0;
     std::vector<LibraryFile> files;
     try {
-        files = finder_.files_of(pid, *maps);
+        size_t unread = 0;
+        files = finder_.files_of(pid, *maps, &unread);
+        // Files the worker failed on (each said why) may have been its allocator's.
+        if (files.empty() && unread)
+            throw MemtopError(kExitAttach,
+                              "trace " + who + " (" + comm_of(pid) +
+                                  "): none of its allocator files could be probed: " + std::to_string(unread) +
+                                  (unread == 1 ? " file" : " files") + " it maps could not be read");
         if (files.empty()) throw MemtopError(kExitAttach, no_allocator("trace " + who + " (" + comm_of(pid) + ")"));
         // Tables before probes: the first stacks are whole too.
         if (auto* tables = tracer_.unwind_tables()) tables->load_process(pid);
@@ -114,12 +125,15 @@ std::string Attacher::attach_pid(int pid) {
 
 void Attacher::start_command() {
     std::string path = resolve_command(opt_.command[0]);
+    // How CMD is linked, and its symbols: read by memtop-cfi (null for a
+    // script, or a file it could not read).
+    const FileSymbols* exe = tracer_.file_symbols(path, path);
     // --sample: CMD samples itself in-process when it can load the sampler.
     std::vector<std::string> env;
     if (opt_.sample && !opt_.kernel_sampling) {
         std::string lib = find_sampler_library();
-        std::string why =
-            lib.empty() ? "memtop's sampler library (libmemtop_sampler.so) is not installed" : preload_refused(path);
+        std::string why = lib.empty() ? "memtop's sampler library (libmemtop_sampler.so) is not installed"
+                                      : preload_refused(path, exe);
         struct stat ls;
         if (why.empty() && stat(lib.c_str(), &ls) != 0) why = "cannot read " + lib;
         if (why.empty()) {
@@ -136,7 +150,7 @@ void Attacher::start_command() {
         std::string lib = find_sampler_library(kPythonSamplerLibrary);
         std::string why = lib.empty() ? std::string("memtop's Python sampler library (") + kPythonSamplerLibrary +
                                             ") is not installed"
-                                      : preload_refused(path);
+                                      : preload_refused(path, exe);
         struct stat ls;
         if (why.empty() && stat(lib.c_str(), &ls) != 0) why = "cannot read " + lib;
         if (why.empty()) {
@@ -152,17 +166,12 @@ void Attacher::start_command() {
     // own allocator, which must then have symbols to probe.
     std::vector<LibraryFile> files;
     struct stat st;
-    if (stat(path.c_str(), &st) == 0 && finder_.defines_allocator(path, st.st_dev, st.st_ino)) {
+    if (stat(path.c_str(), &st) == 0 && finder_.defines_allocator(path, path, st.st_dev, st.st_ino)) {
         files.push_back({static_cast<uint64_t>(st.st_dev), st.st_ino, path, path});
     } else {
-        bool is_static = false, stripped = false;
-        try {
-            auto img = ElfImage::open(path);
-            is_static = !img->dynamic();
-            stripped = !img->has_functions();
-        } catch (const MemtopError&) {
-            // A script: its interpreter is dynamically linked.
-        }
+        // Not read (a script): its interpreter is dynamically linked.
+        const bool is_static = exe && !exe->dynamic;
+        const bool stripped = exe && !exe->has_functions;
         if (is_static && stripped)
             throw MemtopError(kExitAttach, "trace " + path +
                                                ": it is statically linked and stripped, so no symbol names its "
@@ -205,11 +214,13 @@ std::vector<LibraryFile> Attacher::loaded_allocator_files(const std::string& exe
     // are whole. Libraries it opens later are tabled when a stack first
     // meets them.
     auto* tables = tracer_.unwind_tables();
-    for (const auto& file : program_files(exe, env)) {
+    // Its loader, as memtop-cfi read it (the file is not parsed here).
+    const FileSymbols* symbols = tracer_.file_symbols(exe, exe);
+    for (const auto& file : program_files(exe, symbols ? symbols->interpreter : "", env)) {
         struct stat st;
         if (stat(file.c_str(), &st) != 0) continue;
         if (tables) tables->load_file({kernel_dev(st.st_dev), st.st_ino}, file, file);
-        if (finder_.defines_allocator(file, st.st_dev, st.st_ino))
+        if (finder_.defines_allocator(file, file, st.st_dev, st.st_ino))
             out.push_back({static_cast<uint64_t>(st.st_dev), st.st_ino, file, file});
     }
     return out;

@@ -5,9 +5,6 @@
 
 #include <cstring>
 
-#include "attach/elf_image.h"
-#include "util/errors.h"
-
 extern char** environ;
 
 namespace memtop {
@@ -30,15 +27,11 @@ std::string find_sampler_library(const char* kLibrary) {
     return "";
 }
 
-std::string preload_refused(const std::string& exe) {
+std::string preload_refused(const std::string& exe, const FileSymbols* symbols) {
     struct stat st;
     if (stat(exe.c_str(), &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)))
         return "it is setuid or setgid, so its loader ignores LD_PRELOAD";
-    try {
-        if (!ElfImage::open(exe)->dynamic()) return "it is statically linked, so nothing can be preloaded into it";
-    } catch (const MemtopError&) {
-        // Not ELF (a script): its interpreter is dynamically linked.
-    }
+    if (symbols && !symbols->dynamic) return "it is statically linked, so nothing can be preloaded into it";
     return "";
 }
 

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "attach/file_plan.h"
+
 namespace memtop {
 
 // The sampler (--sample) and the Python-only one (--python-objects -- CMD
@@ -22,7 +24,9 @@ std::string find_sampler_library(const char* name = kSamplerLibrary);
 // Why the loader of `exe` would not preload the library: "" when it would.
 // A static program has no loader; a setuid or setgid one runs in secure
 // mode, where LD_PRELOAD is ignored for libraries outside the system's.
-std::string preload_refused(const std::string& exe);
+// `symbols`: what memtop-cfi read of exe (null: not ELF, a script, whose
+// interpreter is dynamically linked; or unreadable).
+std::string preload_refused(const std::string& exe, const FileSymbols* symbols);
 
 // memtop's environment for CMD, with `lib` first in LD_PRELOAD (in front of
 // what LD_PRELOAD had: the sampler then wraps a preloaded allocator, whose

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
+#include <string_view>
 
 #include <capstone/capstone.h>
 
@@ -56,7 +57,7 @@ std::unique_ptr<ElfImage> ElfImage::open_fd(int fd, const std::string& path,
     void* m = img->size_ ? mmap(nullptr, img->size_, PROT_READ, MAP_PRIVATE, img->fd_, 0) : MAP_FAILED;
     if (m == MAP_FAILED) throw MemtopError(kExitAttach, describe("map " + path, img->size_ ? errno : EINVAL));
     img->data_ = static_cast<const uint8_t*>(m);
-    std::set<std::string> wanted(wanted_list.begin(), wanted_list.end());
+    const std::set<std::string, std::less<>> wanted(wanted_list.begin(), wanted_list.end());
 
     elf_version(EV_CURRENT);
     ElfHandle h;
@@ -90,14 +91,22 @@ std::unique_ptr<ElfImage> ElfImage::open_fd(int fd, const std::string& path,
             size_t n = sh.sh_entsize ? sh.sh_size / sh.sh_entsize : 0;
             for (size_t i = 0; i < n; i++) {
                 GElf_Sym sym;
-                if (!gelf_getsym(d, i, &sym)) continue;
+                if (!gelf_getsym(d, i, &sym) || sym.st_shndx == SHN_UNDEF) continue;
                 int type = GELF_ST_TYPE(sym.st_info);
-                if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
-                    continue;
+                const bool func = (type == STT_FUNC || type == STT_GNU_IFUNC) && sym.st_value != 0;
+                // Other symbols only when asked for by name (_PyRuntime).
+                if (!func && wanted.empty()) continue;
                 const char* name = elf_strptr(h.elf, sh.sh_link, sym.st_name);
                 if (!name || !*name) continue;
-                ElfFunction f{strip_version(name), sym.st_value, sym.st_size};
-                if (!wanted.empty() && !wanted.count(f.name)) continue;
+                if (func) img->defines_functions_ = true;
+                // Compared before a string is made: most symbols are not asked for.
+                const std::string_view bare(name, std::strcspn(name, "@"));
+                if (!wanted.empty() && wanted.find(bare) == wanted.end()) continue;
+                if (!func) {
+                    img->objects_.emplace(std::string(bare), sym.st_value);
+                    continue;
+                }
+                ElfFunction f{std::string(bare), sym.st_value, sym.st_size};
                 // Prefer the global name; .symtab may add local aliases.
                 if (GELF_ST_BIND(sym.st_info) != STB_LOCAL || !img->functions_.count(f.name))
                     img->functions_[f.name] = f;
@@ -131,6 +140,13 @@ std::unique_ptr<ElfImage> ElfImage::open_fd(int fd, const std::string& path,
 std::optional<ElfFunction> ElfImage::function(const std::string& name) const {
     auto it = functions_.find(name);
     if (it == functions_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::optional<uint64_t> ElfImage::symbol(const std::string& name) const {
+    if (auto f = function(name)) return f->vaddr;
+    auto it = objects_.find(name);
+    if (it == objects_.end()) return std::nullopt;
     return it->second;
 }
 

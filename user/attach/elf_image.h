@@ -42,6 +42,7 @@ public:
     ElfImage& operator=(const ElfImage&) = delete;
 
     const std::string& path() const { return path_; }
+    uint64_t file_size() const { return size_; }
     // Has a PT_INTERP: dynamically linked, its libc comes from elsewhere.
     bool dynamic() const { return dynamic_; }
     // The PT_INTERP path (the dynamic loader), empty for a static file.
@@ -51,6 +52,12 @@ public:
     // Has any function symbol (of those asked for): false for a stripped
     // static program, whose allocator then has no name to probe.
     bool has_functions() const { return !functions_.empty(); }
+    // Has any function symbol at all, asked for or not.
+    bool defines_functions() const { return defines_functions_; }
+    // A defined symbol of any type among those asked for (an object, such
+    // as CPython's _PyRuntime): a function's address as function() gives
+    // it, else the first other symbol's. Only when `wanted` was not empty.
+    std::optional<uint64_t> symbol(const std::string& name) const;
     // Function containing vaddr, if any.
     std::optional<ElfFunction> function_at(uint64_t vaddr) const;
     // The PT_LOAD segments, in program-header order.
@@ -77,12 +84,14 @@ private:
     std::string path_;
     bool dynamic_ = false;
     bool position_dependent_ = false;
+    bool defines_functions_ = false;
     std::string interpreter_;
     int fd_ = -1;
     const uint8_t* data_ = nullptr;  // the mapped file
     size_t size_ = 0;
     std::vector<LoadSegment> segments_;
     std::map<std::string, ElfFunction> functions_;
+    std::map<std::string, uint64_t> objects_;  // wanted symbols that are not functions: the first of each name
     std::map<uint64_t, ElfFunction> by_addr_;
     std::map<uint64_t, std::string> got_slots_;  // GOT slot vaddr -> imported symbol
     // Opened on the first code_range() call; most images never need them.

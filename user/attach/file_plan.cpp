@@ -1,5 +1,6 @@
 #include "attach/file_plan.h"
 
+#include <climits>
 #include <set>
 #include <string_view>
 
@@ -32,12 +33,51 @@ const std::set<std::string, std::less<>>& symbol_names() {
     return names;
 }
 
-}  // namespace
+const std::string kGarbled = "the reply is garbled";
 
-std::optional<uint64_t> FilePlan::file_offset(uint64_t vaddr) const {
+void encode_segments(wire::Writer& w, const std::vector<LoadSegment>& segments) {
+    w.num(static_cast<uint32_t>(segments.size()));
+    for (const auto& s : segments) w.num(s.vaddr).num(s.memsz).num(s.offset).num(s.filesz).num<uint8_t>(s.exec);
+}
+
+std::string decode_segments(wire::Reader& r, uint64_t file_size, std::vector<LoadSegment>& out) {
+    uint32_t n = 0;
+    if (!r.num(n)) return kGarbled;
+    if (n > kMaxSegments) return std::to_string(n) + " segments";
+    for (uint32_t i = 0; i < n; i++) {
+        LoadSegment s;
+        uint8_t exec = 0;
+        if (!r.num(s.vaddr) || !r.num(s.memsz) || !r.num(s.offset) || !r.num(s.filesz) || !r.num(exec) || exec > 1)
+            return kGarbled;
+        s.exec = exec;
+        // Only the file's bytes count: memtop checks offsets against them.
+        if (s.offset > file_size || s.filesz > file_size - s.offset)
+            return "segment " + std::to_string(i) + " is outside the file";
+        out.push_back(s);
+    }
+    return "";
+}
+
+std::optional<uint64_t> offset_in(const std::vector<LoadSegment>& segments, uint64_t vaddr) {
     for (const auto& s : segments)
         if (vaddr >= s.vaddr && vaddr - s.vaddr < s.filesz) return vaddr - s.vaddr + s.offset;
     return std::nullopt;
+}
+
+// A loader memtop may run: what the kernel would exec for the program, as
+// a path with nothing a terminal or a shell could read otherwise.
+bool runnable_interpreter(const std::string& path) {
+    return !path.empty() && path[0] == '/' && printable(path, PATH_MAX - 1);
+}
+
+size_t allocator_count() {
+    return allocator_symbols().size();
+}
+
+}  // namespace
+
+std::optional<uint64_t> FilePlan::file_offset(uint64_t vaddr) const {
+    return offset_in(segments, vaddr);
 }
 
 bool FilePlan::in_code(uint64_t offset) const {
@@ -59,8 +99,7 @@ FilePlan make_plan(const ElfImage& image, PlanKind kind) {
 }
 
 void encode_plan(wire::Writer& w, const FilePlan& p) {
-    w.num(static_cast<uint32_t>(p.segments.size()));
-    for (const auto& s : p.segments) w.num(s.vaddr).num(s.memsz).num(s.offset).num(s.filesz).num<uint8_t>(s.exec);
+    encode_segments(w, p.segments);
     w.num<uint8_t>(p.position_dependent);
     if (p.kind == PlanKind::Probes) {
         w.num(static_cast<uint32_t>(p.sites.size()));
@@ -86,21 +125,9 @@ void encode_plan(wire::Writer& w, const FilePlan& p) {
 std::string decode_plan(wire::Reader& r, PlanKind kind, uint64_t file_size, FilePlan& p) {
     p = FilePlan{};
     p.kind = kind;
-    const std::string garbled = "the reply is garbled";
+    const std::string& garbled = kGarbled;
+    if (std::string wrong = decode_segments(r, file_size, p.segments); !wrong.empty()) return wrong;
     uint32_t n = 0;
-    if (!r.num(n)) return garbled;
-    if (n > kMaxSegments) return std::to_string(n) + " segments";
-    for (uint32_t i = 0; i < n; i++) {
-        LoadSegment s;
-        uint8_t exec = 0;
-        if (!r.num(s.vaddr) || !r.num(s.memsz) || !r.num(s.offset) || !r.num(s.filesz) || !r.num(exec) || exec > 1)
-            return garbled;
-        s.exec = exec;
-        // Only the file's bytes count: memtop checks offsets against them.
-        if (s.offset > file_size || s.filesz > file_size - s.offset)
-            return "segment " + std::to_string(i) + " is outside the file";
-        p.segments.push_back(s);
-    }
     uint8_t pd = 0;
     if (!r.num(pd) || pd > 1) return garbled;
     p.position_dependent = pd;
@@ -169,6 +196,108 @@ std::string decode_plan(wire::Reader& r, PlanKind kind, uint64_t file_size, File
     // The addresses are checked where they become offsets (pymalloc_probes):
     // each must land in the file's code.
     return r.done() ? "" : garbled;
+}
+
+const std::vector<std::string>& symbol_questions() {
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> v;
+        for (const auto& a : allocator_symbols()) v.push_back(a.name);
+        v.push_back("PyMem_SetAllocator");
+        v.push_back("_PyRuntime");
+        return v;
+    }();
+    return names;
+}
+
+bool FileSymbols::defines_allocator() const {
+    for (const auto& d : defined)
+        if (d.function && d.index < allocator_count()) return true;
+    return false;
+}
+
+namespace {
+const FileSymbols::Defined* find_defined(const std::vector<FileSymbols::Defined>& defined, std::string_view name) {
+    const auto& names = symbol_questions();
+    for (const auto& d : defined)
+        if (d.index < names.size() && names[d.index] == name) return &d;
+    return nullptr;
+}
+}  // namespace
+
+std::optional<uint64_t> FileSymbols::function(std::string_view name) const {
+    const Defined* d = find_defined(defined, name);
+    if (!d || !d->function) return std::nullopt;
+    return d->vaddr;
+}
+
+std::optional<uint64_t> FileSymbols::symbol(std::string_view name) const {
+    const Defined* d = find_defined(defined, name);
+    if (!d) return std::nullopt;
+    return d->vaddr;
+}
+
+std::optional<uint64_t> FileSymbols::file_offset(uint64_t vaddr) const {
+    return offset_in(segments, vaddr);
+}
+
+FileSymbols read_file_symbols(const ElfImage& image) {
+    FileSymbols s;
+    s.dynamic = image.dynamic();
+    if (runnable_interpreter(image.interpreter())) s.interpreter = image.interpreter();
+    s.has_functions = image.defines_functions();
+    // Only segments whose bytes are in the file, as many as memtop takes: a
+    // truncated or hostile file's others hold nothing to read, and an
+    // honest worker's answer must pass decode_file_symbols.
+    for (const auto& seg : image.segments())
+        if (seg.offset <= image.file_size() && seg.filesz <= image.file_size() - seg.offset &&
+            s.segments.size() < kMaxSegments)
+            s.segments.push_back(seg);
+    const auto& names = symbol_questions();
+    for (size_t i = 0; i < names.size(); i++) {
+        if (auto f = image.function(names[i]))
+            s.defined.push_back({static_cast<uint16_t>(i), true, f->vaddr});
+        else if (auto a = image.symbol(names[i]))
+            s.defined.push_back({static_cast<uint16_t>(i), false, *a});
+    }
+    return s;
+}
+
+FileSymbols read_file_symbols(const std::string& path) {
+    return read_file_symbols(*ElfImage::open(path, symbol_questions()));
+}
+
+void encode_file_symbols(wire::Writer& w, const FileSymbols& s) {
+    w.num<uint8_t>(s.dynamic).str(s.interpreter).num<uint8_t>(s.has_functions);
+    encode_segments(w, s.segments);
+    w.num(static_cast<uint32_t>(s.defined.size()));
+    for (const auto& d : s.defined) w.num(d.index).num<uint8_t>(d.function).num(d.vaddr);
+}
+
+std::string decode_file_symbols(wire::Reader& r, uint64_t file_size, FileSymbols& s) {
+    s = FileSymbols{};
+    uint8_t dynamic = 0, has_functions = 0;
+    if (!r.num(dynamic) || dynamic > 1 || !r.str(s.interpreter) || !r.num(has_functions) || has_functions > 1)
+        return kGarbled;
+    s.dynamic = dynamic;
+    s.has_functions = has_functions;
+    // Run by memtop (ld.so --list): only what read_file_symbols leaves.
+    if (!s.interpreter.empty() && (!s.dynamic || !runnable_interpreter(s.interpreter)))
+        return "an interpreter memtop would not run";
+    if (std::string wrong = decode_segments(r, file_size, s.segments); !wrong.empty()) return wrong;
+    uint32_t n = 0;
+    const size_t asked = symbol_questions().size();
+    if (!r.num(n)) return kGarbled;
+    if (n > asked) return std::to_string(n) + " symbols for " + std::to_string(asked) + " names";
+    for (uint32_t i = 0; i < n; i++) {
+        FileSymbols::Defined d;
+        uint8_t function = 0;
+        if (!r.num(d.index) || !r.num(function) || !r.num(d.vaddr) || function > 1) return kGarbled;
+        if (d.index >= asked || (i > 0 && d.index <= s.defined.back().index))
+            return "symbol " + std::to_string(i) + ": not one of the names asked";
+        d.function = function;
+        s.defined.push_back(d);
+    }
+    return r.done() ? "" : kGarbled;
 }
 
 }  // namespace memtop

@@ -7,9 +7,6 @@
 #include <cstdio>
 #include <sstream>
 
-#include "attach/elf_image.h"
-#include "util/errors.h"
-
 namespace memtop {
 
 std::vector<std::string> parse_loader_list(std::string_view text) {
@@ -32,14 +29,10 @@ std::vector<std::string> parse_loader_list(std::string_view text) {
     return out;
 }
 
-std::vector<std::string> program_files(const std::string& exe, const std::vector<std::string>* env) {
+std::vector<std::string> program_files(const std::string& exe, const std::string& interp,
+                                       const std::vector<std::string>* env) {
     std::vector<std::string> files{exe};
-    std::string interp;
-    try {
-        interp = ElfImage::open(exe)->interpreter();
-    } catch (const MemtopError&) {
-        return files;  // a script: its interpreter's files are found when it runs
-    }
+    // A script's interpreter's files are found when it runs.
     if (interp.empty()) return files;
 
     // Prepared before fork: the child only execs.

@@ -7,46 +7,51 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <set>
 
-#include "attach/elf_image.h"
-#include "attach/placement.h"
 #include "procinfo/identity.h"
 #include "procinfo/processes.h"
 #include "util/errors.h"
 
 namespace memtop {
 
-namespace {
-std::vector<std::string> allocator_names() {
-    std::vector<std::string> names;
-    for (const auto& s : allocator_symbols()) names.push_back(s.name);
-    return names;
+SymbolReader in_process_symbols() {
+    auto known = std::make_shared<std::map<std::string, std::optional<FileSymbols>>>();
+    return [known](const std::string& open_path, const std::string&, bool* failed) -> const FileSymbols* {
+        if (failed) *failed = false;
+        auto it = known->find(open_path);
+        if (it == known->end()) {
+            std::optional<FileSymbols> s;
+            try {
+                s = read_file_symbols(open_path);
+            } catch (const MemtopError&) {
+                // Not an ELF file: nothing to probe.
+            }
+            it = known->emplace(open_path, std::move(s)).first;
+        }
+        return it->second ? &*it->second : nullptr;
+    };
 }
-}  // namespace
 
-bool AllocatorFinder::defines_allocator(const std::string& open_path, uint64_t dev, uint64_t ino) {
+bool AllocatorFinder::defines_allocator(const std::string& open_path, const std::string& shown, uint64_t dev,
+                                        uint64_t ino, bool* unread) {
     auto key = std::make_pair(dev, ino);
     auto it = known_.find(key);
-    if (it != known_.end()) return it->second;
-    bool found = false;
-    try {
-        static const std::vector<std::string> names = allocator_names();
-        auto img = ElfImage::open(open_path, names);
-        for (const auto& n : names)
-            if (img->function(n)) {
-                found = true;
-                break;
-            }
-    } catch (const MemtopError&) {
-        // Not an ELF file we can read (a deleted file, a data file mapped
-        // executable): not a place to probe.
+    if (it == known_.end()) {
+        // Not an ELF file memtop-cfi can read (a deleted file, a data file
+        // mapped executable) is not a place to probe.
+        bool failed = false;
+        const FileSymbols* s = read_(open_path, shown, &failed);
+        it = known_.emplace(key, failed ? Known::Unread : s && s->defines_allocator() ? Known::Yes : Known::No).first;
     }
-    known_[key] = found;
-    return found;
+    if (unread) *unread = it->second == Known::Unread;
+    return it->second == Known::Yes;
 }
 
-std::vector<LibraryFile> AllocatorFinder::files_of(int pid, const std::vector<Mapping>& maps) {
+std::vector<LibraryFile> AllocatorFinder::files_of(int pid, const std::vector<Mapping>& maps, size_t* unread) {
+    if (unread) *unread = 0;
     std::vector<LibraryFile> out;
     std::set<std::pair<uint64_t, uint64_t>> seen;
     for (const auto& m : maps) {
@@ -65,7 +70,10 @@ std::vector<LibraryFile> AllocatorFinder::files_of(int pid, const std::vector<Ma
             snprintf(range, sizeof range, "%llx-%llx", (unsigned long long)m.start, (unsigned long long)m.end);
             open_path = "/proc/" + std::to_string(pid) + "/map_files/" + range;
         }
-        if (defines_allocator(open_path, m.dev, m.ino)) out.push_back({m.dev, m.ino, m.path, open_path});
+        bool failed = false;
+        if (defines_allocator(open_path, m.path, m.dev, m.ino, &failed))
+            out.push_back({m.dev, m.ino, m.path, open_path});
+        if (failed && unread) ++*unread;
     }
     return out;
 }

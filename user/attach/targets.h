@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "attach/file_plan.h"
 #include "procinfo/proc_maps.h"
 
 namespace memtop {
@@ -18,16 +20,33 @@ struct LibraryFile {
     std::string open_path;      // where this process's file can be opened from here
 };
 
+// A file's headers and symbols (FileSymbols) for the file at `open_path`,
+// `shown` in messages: memtop asks its confined worker
+// (Tracer::file_symbols). Null when the file cannot be read; *failed set
+// (when given) when the worker failed on it, which the reader has said.
+using SymbolReader =
+    std::function<const FileSymbols*(const std::string& open_path, const std::string& shown, bool* failed)>;
+
+// read_file_symbols in-process, each file once: for tests, and tools run on
+// files their user chose. memtop itself asks the worker.
+SymbolReader in_process_symbols();
+
 // Remembers, per file identity, whether a file defines an allocator, so a
-// rescan of every process on the host opens each library once.
+// rescan of every process on the host asks about each library once.
 class AllocatorFinder {
 public:
-    // Executable file mappings of `pid` that define an allocator symbol.
-    std::vector<LibraryFile> files_of(int pid, const std::vector<Mapping>& maps);
-    bool defines_allocator(const std::string& open_path, uint64_t dev, uint64_t ino);
+    explicit AllocatorFinder(SymbolReader read) : read_(std::move(read)) {}
+    // Executable file mappings of `pid` that define an allocator symbol;
+    // *unread (when given): how many of its files the worker failed on.
+    std::vector<LibraryFile> files_of(int pid, const std::vector<Mapping>& maps, size_t* unread = nullptr);
+    // `shown`: the file as the process maps it, for messages.
+    bool defines_allocator(const std::string& open_path, const std::string& shown, uint64_t dev, uint64_t ino,
+                           bool* unread = nullptr);
 
 private:
-    std::map<std::pair<uint64_t, uint64_t>, bool> known_;
+    enum class Known : uint8_t { No, Yes, Unread };
+    SymbolReader read_;
+    std::map<std::pair<uint64_t, uint64_t>, Known> known_;
 };
 
 // The cgroup v2 directory for --cgroup PATH: PATH itself when it is a

@@ -15,6 +15,35 @@
 
 namespace memtop {
 
+const FileSymbols* Tracer::file_symbols(const std::string& open_path, const std::string& shown, bool* failed) {
+    if (failed) *failed = false;
+    struct stat st {};
+    if (::stat(open_path.c_str(), &st) != 0) return nullptr;  // gone: nothing to read
+    const std::pair<uint64_t, uint64_t> file{st.st_dev, st.st_ino};
+    if (placement_failed_.count(file)) {  // said when it failed
+        if (failed) *failed = true;
+        return nullptr;
+    }
+    auto it = file_symbols_.find(file);
+    if (it == file_symbols_.end()) {
+        // Parsed by memtop-cfi, unprivileged (cfi_worker.h); the answer
+        // comes back checked.
+        SymbolsResult got = cfi_worker_.symbols_file(open_path, shown);
+        if (got.worker_failed) {
+            // This file only: the others are read by a new worker.
+            fprintf(stderr, "memtop: symbols of %s: %s; if it defines an allocator, its allocations are not traced\n",
+                    shown.c_str(), got.error.c_str());
+            placement_failed_.insert(file);
+            if (failed) *failed = true;
+            return nullptr;
+        }
+        std::optional<FileSymbols> answer;
+        if (got.error.empty()) answer = std::move(got.symbols);  // else not ELF: not a file to probe
+        it = file_symbols_.emplace(file, std::move(answer)).first;
+    }
+    return it->second ? &*it->second : nullptr;
+}
+
 const AttachedLibrary& Tracer::attach_library(const std::string& open_path, const std::string& shown_path, int pid) {
     std::string who = pid < 0 ? "all processes" : "pid " + std::to_string(pid);
     // The file is parsed by memtop-cfi, unprivileged (cfi_worker.h); its

@@ -20,7 +20,6 @@
 #include <thread>
 #include <vector>
 
-#include "attach/elf_image.h"
 #include "kernel/late_detach.h"
 #include "kernel/libbpf_log.h"
 #include "kernel/map_dump.h"
@@ -599,21 +598,15 @@ bool Tracer::python_watched(int pid) const {
     return bpf_map_lookup_elem(maps_.py_procs, &key, &c) == 0;
 }
 
-namespace {
-// CPython's PyMem_SetAllocator, which the in-process sampler looks up with
-// dlsym: in the module's symbols (a CPython 3.4 or newer).
-bool exports_set_allocator(const std::string& module) {
-    try {
-        return ElfImage::open(module)->function("PyMem_SetAllocator").has_value();
-    } catch (const MemtopError&) {
-        return false;
-    }
-}
-}  // namespace
-
 std::string Tracer::watch_python(int pid, const std::vector<Mapping>& maps, const std::string* in_process_refused,
                                  std::string* note) {
-    auto t = find_python(maps, "/proc/" + std::to_string(pid) + "/root");
+    // _PyRuntime's place in each candidate file, as memtop-cfi read it.
+    auto runtime_offset = [&](const std::string& path, const Mapping& m) -> std::optional<uint64_t> {
+        const FileSymbols* s = file_symbols(path, m.path);
+        auto vaddr = s ? s->symbol("_PyRuntime") : std::nullopt;
+        return vaddr ? s->file_offset(*vaddr) : std::nullopt;
+    };
+    auto t = find_python(maps, "/proc/" + std::to_string(pid) + "/root", runtime_offset);
     if (!t) return "";
     std::string who = "pid " + std::to_string(pid) + " runs " + t->module;
     if (!python_) return who + ": no Python frames in the compat BPF build (Linux 5.12 and older)";
@@ -646,7 +639,10 @@ std::string Tracer::watch_python(int pid, const std::vector<Mapping>& maps, cons
     if (python_objects_) {
         std::string module = "/proc/" + std::to_string(pid) + "/root" + t->module;
         std::string refused = in_process_refused ? *in_process_refused : "";
-        if (in_process_refused && refused.empty() && !exports_set_allocator(module))
+        // CPython's PyMem_SetAllocator, which the in-process sampler looks
+        // up with dlsym: in the module's symbols (a CPython 3.4 or newer).
+        const FileSymbols* symbols = in_process_refused && refused.empty() ? file_symbols(module, t->module) : nullptr;
+        if (in_process_refused && refused.empty() && !(symbols && symbols->function("PyMem_SetAllocator")))
             refused = t->module + " exports no PyMem_SetAllocator for the sampler to hook";
         if (in_process_refused && refused.empty()) {
             // The sampler's two points, probed with its file, see every

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -16,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "attach/file_plan.h"
 #include "attach/placement.h"
 #include "kernel/bpf_handles.h"
 #include "kernel/config.h"
@@ -70,6 +72,13 @@ public:
     // probes, and stderr says so: the result has no links, and is not one
     // of libraries(). (Valid until the next call.)
     const AttachedLibrary& attach_library(const std::string& open_path, const std::string& shown_path, int pid);
+    // What memtop-cfi read of the file at `open_path` (`shown` in
+    // messages): its headers and the symbols memtop asks of every file
+    // (FileSymbols, attach/file_plan.h), once per file identity. Null when
+    // it is not an ELF file memtop can read, or the worker crashed or hung
+    // on it (then *failed is set): that is said once on stderr, and the
+    // file, as one placement failed on, is not asked about again.
+    const FileSymbols* file_symbols(const std::string& open_path, const std::string& shown, bool* failed = nullptr);
     const std::vector<AttachedLibrary>& libraries() const { return libraries_; }
     size_t probe_count() const;     // probes attached, entry and return
     uint64_t kernel_bytes() const;  // kernel memory of memtop's BPF maps, as the kernel accounts it
@@ -236,6 +245,8 @@ private:
     // -- CMD's every fork and exec would otherwise cost a crash, or the
     // time limit, and say it again).
     std::set<std::pair<uint64_t, uint64_t>> placement_failed_;
+    // file_symbols()'s answers (nullopt: not ELF, unreadable).
+    std::map<std::pair<uint64_t, uint64_t>, std::optional<FileSymbols>> file_symbols_;
 };
 
 }  // namespace memtop

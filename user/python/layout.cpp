@@ -1,12 +1,6 @@
 #include "python/layout.h"
 
-#include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstring>
 #include <regex>
 
 namespace memtop {
@@ -50,49 +44,12 @@ const PythonLayout kLayouts[] = {
     }(),
 };
 
-// The address of `symbol` (an object in .dynsym or .symtab) in the process,
-// through the file's mapping of the segment that holds it.
-std::optional<uint64_t> symbol_address(const std::string& path, const std::vector<Mapping>& maps, const Mapping& file,
-                                       const char* symbol) {
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
-    elf_version(EV_CURRENT);
-    Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
-    std::optional<uint64_t> vaddr;
-    std::optional<uint64_t> file_off;
-    if (elf) {
-        for (Elf_Scn* scn = nullptr; !vaddr && (scn = elf_nextscn(elf, scn));) {
-            GElf_Shdr sh;
-            if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB)) continue;
-            Elf_Data* data = elf_getdata(scn, nullptr);
-            if (!data || !sh.sh_entsize) continue;
-            for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
-                GElf_Sym sym;
-                if (!gelf_getsym(data, static_cast<int>(i), &sym) || sym.st_shndx == SHN_UNDEF) continue;
-                const char* name = elf_strptr(elf, sh.sh_link, sym.st_name);
-                if (name && std::strcmp(name, symbol) == 0) {
-                    vaddr = sym.st_value;
-                    break;
-                }
-            }
-        }
-        size_t nph = 0;
-        if (vaddr && elf_getphdrnum(elf, &nph) == 0)
-            for (size_t i = 0; i < nph; i++) {
-                GElf_Phdr ph;
-                if (!gelf_getphdr(elf, static_cast<int>(i), &ph) || ph.p_type != PT_LOAD) continue;
-                if (*vaddr >= ph.p_vaddr && *vaddr < ph.p_vaddr + ph.p_filesz) {
-                    file_off = *vaddr - ph.p_vaddr + ph.p_offset;
-                    break;
-                }
-            }
-        elf_end(elf);
-    }
-    close(fd);
-    if (!file_off) return std::nullopt;
+// The address in the process of the byte at `offset` of the file a
+// mapping maps, through that file's mappings.
+std::optional<uint64_t> address_of(const std::vector<Mapping>& maps, const Mapping& file, uint64_t offset) {
     for (const auto& m : maps)
-        if (m.dev == file.dev && m.ino == file.ino && *file_off >= m.pgoff && *file_off < m.pgoff + (m.end - m.start))
-            return m.start + (*file_off - m.pgoff);
+        if (m.dev == file.dev && m.ino == file.ino && offset >= m.pgoff && offset - m.pgoff < m.end - m.start)
+            return m.start + (offset - m.pgoff);
     return std::nullopt;
 }
 
@@ -112,13 +69,15 @@ std::optional<std::pair<int, int>> python_version_of(const std::string& file_nam
     return std::make_pair(std::stoi(m[1]), std::stoi(m[2]));
 }
 
-std::optional<PythonTarget> find_python(const std::vector<Mapping>& maps, const std::string& root) {
+std::optional<PythonTarget> find_python(const std::vector<Mapping>& maps, const std::string& root,
+                                        const RuntimeOffset& runtime_offset) {
     std::vector<std::pair<uint64_t, uint64_t>> seen;
     for (const auto& m : maps) {
         if (!m.ino || m.path.empty() || m.path.find("python") == std::string::npos) continue;
         if (std::find(seen.begin(), seen.end(), std::make_pair(m.dev, m.ino)) != seen.end()) continue;
         seen.emplace_back(m.dev, m.ino);
-        auto runtime = symbol_address(root + m.path, maps, m, "_PyRuntime");
+        auto offset = runtime_offset(root + m.path, m);
+        auto runtime = offset ? address_of(maps, m, *offset) : std::nullopt;
         if (!runtime) continue;
         PythonTarget t;
         t.module = m.path;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,12 +41,19 @@ struct PythonTarget {
     const PythonLayout* layout = nullptr;  // null: a version memtop does not know
 };
 
+// Where _PyRuntime is in the file a mapping maps (`path`: where that file
+// is opened from memtop), as a file offset; nullopt when the file defines
+// none or cannot be read. memtop asks its confined worker
+// (Tracer::file_symbols): the file's symbol tables are not parsed here.
+using RuntimeOffset = std::function<std::optional<uint64_t>(const std::string& path, const Mapping& file)>;
+
 // The CPython of a process, found by the module that exports _PyRuntime
 // (the executable, or libpython for a shared build); its version from the
 // file name (python3.11, libpython3.11.so). nullopt: no CPython there.
 // root: the process's file system root ("/proc/PID/root"), where its files
 // are opened.
-std::optional<PythonTarget> find_python(const std::vector<Mapping>& maps, const std::string& root);
+std::optional<PythonTarget> find_python(const std::vector<Mapping>& maps, const std::string& root,
+                                        const RuntimeOffset& runtime_offset);
 
 // "3.11" from a file name such as "python3.11" or "libpython3.11.so.1.0".
 std::optional<std::pair<int, int>> python_version_of(const std::string& file_name);

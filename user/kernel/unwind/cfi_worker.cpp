@@ -38,6 +38,7 @@ constexpr size_t kMaxReason = 400;
 // A garbled plan: the reply gets a byte more, as a compromised worker's
 // could (memtop must reject it).
 std::string g_crash_on, g_hang_on, g_place_crash_on, g_place_hang_on, g_place_garble_on;
+std::string g_sym_crash_on, g_sym_hang_on, g_sym_garble_on;
 
 void before_reading(const std::string& path, const std::string& crash_on, const std::string& hang_on) {
     if (ends_with_suffix(path, crash_on)) ::raise(SIGSEGV);
@@ -72,6 +73,27 @@ std::string serve_placement(wire::Reader& r, UniqueFd fd) {
     return w.bytes();
 }
 
+// 'S' (path; the descriptor attached) is answered with 's': 1 and the
+// file's symbols (file_plan.h), or 0 and why there are none.
+std::string serve_symbols(wire::Reader& r, UniqueFd fd) {
+    std::string path;
+    if (!r.str(path) || !r.done() || !fd) return "";
+    before_reading(path, g_sym_crash_on, g_sym_hang_on);
+    wire::Writer w('s');
+    try {
+        auto image = ElfImage::open_fd(fd.release(), path, symbol_questions());
+        const FileSymbols symbols = read_file_symbols(*image);
+        image.reset();
+        w.num<uint8_t>(1);
+        encode_file_symbols(w, symbols);
+        if (ends_with_suffix(path, g_sym_garble_on)) w.num<uint8_t>(0);
+    } catch (const std::exception& e) {
+        w = wire::Writer('s');
+        w.num<uint8_t>(0).str(e.what());
+    }
+    return w.bytes();
+}
+
 // The worker's loop: 'C' (path, max_rows; the descriptor attached) is
 // answered with 'c': 1, FDEs, unsupported rows, the row count, the rows
 // (none when more than max_rows), or 0 and why there is no table.
@@ -82,8 +104,8 @@ void serve_cfi(int sock) {
         if (receive_message(sock, msg, &fd, -1) != ReceiveStatus::Ok) return;
         wire::Reader r(msg);
         const char type = r.type();
-        if (type == 'P') {
-            const std::string reply = serve_placement(r, std::move(fd));
+        if (type == 'P' || type == 'S') {
+            const std::string reply = type == 'P' ? serve_placement(r, std::move(fd)) : serve_symbols(r, std::move(fd));
             if (reply.empty() || !send_message(sock, reply)) return;
             continue;
         }
@@ -151,6 +173,9 @@ CfiWorker::CfiWorker() : client_("memtop-cfi", "unwind-table worker", serve_cfi,
     g_place_crash_on = test_env("MEMTOP_TEST_PLACEMENT_CRASH_ON");
     g_place_hang_on = test_env("MEMTOP_TEST_PLACEMENT_HANG_ON");
     g_place_garble_on = test_env("MEMTOP_TEST_PLACEMENT_GARBLE_ON");
+    g_sym_crash_on = test_env("MEMTOP_TEST_SYMBOLS_CRASH_ON");
+    g_sym_hang_on = test_env("MEMTOP_TEST_SYMBOLS_HANG_ON");
+    g_sym_garble_on = test_env("MEMTOP_TEST_SYMBOLS_GARBLE_ON");
 }
 
 CfiWorker::~CfiWorker() = default;
@@ -196,20 +221,36 @@ CfiBuild CfiWorker::build(int fd, const std::string& path, size_t max_rows) {
     return b;
 }
 
+namespace {
+// The client names the worker by its first role; a placement failure (or
+// a symbols one, asked for placement) should not be read as an unwind
+// table's.
+std::string placement_role(const WorkerClient& client, std::string why) {
+    const std::string role = "the " + client.role();
+    auto at = why.find(role);
+    if (at != std::string::npos) why.replace(at, role.size(), "the placement worker (memtop-cfi)");
+    return why;
+}
+
+// memtop opens the file (as root: map_files reaches any process's
+// mappings); the worker parses it. O_NONBLOCK: a path that became a FIFO
+// must not block memtop. "" and the descriptor and size, or why not.
+std::string open_regular(const std::string& open_path, const std::string& shown, UniqueFd& fd, uint64_t& size) {
+    fd.reset(::open(open_path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+    struct stat st {};
+    if (!fd) return describe("open " + shown, errno);
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return "read " + shown + ": not a regular file";
+    size = static_cast<uint64_t>(st.st_size);
+    return "";
+}
+}  // namespace
+
 PlacementResult CfiWorker::plan(int fd, const std::string& path, PlanKind kind, uint64_t file_size) {
     PlacementResult p;
     std::string reply;
-    // The client names the worker by its first role; a placement failure
-    // should not be read as an unwind table's.
-    auto placement_role = [&](std::string why) {
-        const std::string role = "the " + client_.role();
-        auto at = why.find(role);
-        if (at != std::string::npos) why.replace(at, role.size(), "the placement worker (memtop-cfi)");
-        return why;
-    };
     try {
         if (!client_.call(wire::Writer('P').str(path).num(static_cast<uint8_t>(kind)).bytes(), fd, reply, p.error)) {
-            p.error = placement_role(p.error);
+            p.error = placement_role(client_, p.error);
             p.worker_failed = true;
             return p;
         }
@@ -225,9 +266,9 @@ PlacementResult CfiWorker::plan(int fd, const std::string& path, PlanKind kind, 
             const std::string wrong = decode_plan(r, kind, file_size, p.plan);
             if (wrong.empty()) return p;
             p.plan = FilePlan{};
-            p.error = placement_role(client_.discard()) + " (" + wrong + ")";
+            p.error = placement_role(client_, client_.discard()) + " (" + wrong + ")";
         } else {
-            p.error = placement_role(client_.discard());
+            p.error = placement_role(client_, client_.discard());
         }
         p.worker_failed = true;
     } catch (const std::exception& e) {  // memory, at worst
@@ -238,19 +279,54 @@ PlacementResult CfiWorker::plan(int fd, const std::string& path, PlanKind kind, 
 }
 
 PlacementResult CfiWorker::plan_file(const std::string& open_path, const std::string& shown, PlanKind kind) {
-    // memtop opens the file (as root: map_files reaches any process's
-    // mappings); the worker parses it. O_NONBLOCK: a path that became a
-    // FIFO must not block memtop.
-    UniqueFd fd(::open(open_path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
-    struct stat st {};
+    UniqueFd fd;
+    uint64_t size = 0;
     PlacementResult p;
-    if (!fd)
-        p.error = describe("open " + shown, errno);
-    else if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
-        p.error = "read " + shown + ": not a regular file";
-    else
-        p = plan(fd.get(), shown, kind, static_cast<uint64_t>(st.st_size));
+    p.error = open_regular(open_path, shown, fd, size);
+    if (p.error.empty()) p = plan(fd.get(), shown, kind, size);
     return p;
+}
+
+SymbolsResult CfiWorker::symbols(int fd, const std::string& path, uint64_t file_size) {
+    SymbolsResult s;
+    std::string reply;
+    try {
+        if (!client_.call(wire::Writer('S').str(path).bytes(), fd, reply, s.error)) {
+            s.error = placement_role(client_, s.error);
+            s.worker_failed = true;
+            return s;
+        }
+        wire::Reader r(reply);
+        r.type();
+        uint8_t ok = 0;
+        std::string_view why;
+        if (r.num(ok) && ok == 0 && r.view(why) && r.done()) {
+            s.error = printable(why);
+            return s;
+        }
+        if (ok == 1) {
+            const std::string wrong = decode_file_symbols(r, file_size, s.symbols);
+            if (wrong.empty()) return s;
+            s.symbols = FileSymbols{};
+            s.error = placement_role(client_, client_.discard()) + " (" + wrong + ")";
+        } else {
+            s.error = placement_role(client_, client_.discard());
+        }
+        s.worker_failed = true;
+    } catch (const std::exception& e) {  // memory, at worst
+        s.error = e.what();
+        s.worker_failed = true;
+    }
+    return s;
+}
+
+SymbolsResult CfiWorker::symbols_file(const std::string& open_path, const std::string& shown) {
+    UniqueFd fd;
+    uint64_t size = 0;
+    SymbolsResult s;
+    s.error = open_regular(open_path, shown, fd, size);
+    if (s.error.empty()) s = symbols(fd.get(), shown, size);
+    return s;
 }
 
 }  // namespace memtop

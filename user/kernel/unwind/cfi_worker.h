@@ -12,8 +12,10 @@
 //
 // The same worker plans the allocator probes of a file (request 'P',
 // attach/file_plan.h): the symbol tables, relocations and code of the
-// allocator libraries are read here too, not in memtop. Both run on the
-// tracing path, at attach: one worker serves both (Tracer owns it).
+// allocator libraries are read here too, not in memtop; and it answers
+// what memtop asks of every file before that (request 'S': which define an
+// allocator, how a -- CMD is linked, CPython's symbols). All run on the
+// tracing path, at attach: one worker serves them (Tracer owns it).
 #pragma once
 
 #include <sys/types.h>
@@ -56,6 +58,16 @@ struct PlacementResult {
     FilePlan plan;               // checked (decode_plan)
 };
 
+// What the worker read of one file's headers and symbol tables (request
+// 'S', FileSymbols in attach/file_plan.h).
+struct SymbolsResult {
+    // Why there is no answer, "" when there is one: as PlacementResult's
+    // ("read FILE: not an ELF file", or the worker's failure).
+    std::string error;
+    bool worker_failed = false;  // the worker crashed, hung, sent garbage, or could not start
+    FileSymbols symbols;         // checked (decode_file_symbols)
+};
+
 // "" when `rows` may go to the BPF unwinder as a table, else what is wrong:
 // offsets not strictly increasing (the BPF side binary-searches them), a
 // type that is not one of enum memtop_row_type, CFA offset bits on a row
@@ -89,6 +101,15 @@ public:
     // root, O_NONBLOCK, a regular file only), `shown` in messages. An error
     // with worker_failed false: the file could not be opened or parsed.
     PlacementResult plan_file(const std::string& open_path, const std::string& shown, PlanKind kind);
+
+    // The headers and symbol tables of the open file `fd` (a regular file
+    // of `file_size` bytes), called `path` in messages and by the test
+    // seams $MEMTOP_TEST_SYMBOLS_CRASH_ON / _HANG_ON / _GARBLE_ON: the
+    // worker runs read_file_symbols, memtop checks the reply
+    // (decode_file_symbols). Never throws.
+    SymbolsResult symbols(int fd, const std::string& path, uint64_t file_size);
+    // The same for the file at `open_path`, opened as plan_file opens one.
+    SymbolsResult symbols_file(const std::string& open_path, const std::string& shown);
 
     // The worker's pid, 0 when none runs.
     pid_t pid() const { return client_.pid(); }
