@@ -8,6 +8,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <malloc.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -72,6 +73,52 @@ TEST_CASE("program_files asks this program's own loader", "[unwind][loader]") {
     CHECK(has("/ld-linux-x86-64.so.2"));
     CHECK(std::count(files.begin(), files.end(), std::string(self)) == 1);
     for (const auto& f : files) CHECK(access(f.c_str(), R_OK) == 0);
+}
+
+// A followed process's loader is that process's choice (its PT_INTERP):
+// memtop runs it with the process's user and group, never more. Here the
+// "loader" is a script that writes who runs it. Needs root, to change ids.
+TEST_CASE("program_files runs the loader as the user it is given, with no way back", "[unwind][loader]") {
+    if (geteuid() != 0) {
+        WARN("not root: the loader cannot be run as another user");
+        return;
+    }
+    char dir[] = "/tmp/memtop-loader.XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    REQUIRE(chmod(dir, 01777) == 0);
+    const std::string loader = std::string(dir) + "/ld.sh", out = std::string(dir) + "/who";
+    {
+        FILE* f = fopen(loader.c_str(), "w");
+        REQUIRE(f);
+        fprintf(f, "#!/bin/sh\necho \"$(id -u) $(id -g) $(id -G)\" > %s\necho '\tlibx.so => /lib/libx.so (0x1)'\n",
+                out.c_str());
+        fclose(f);
+    }
+    REQUIRE(chmod(loader.c_str(), 0755) == 0);
+    RunAs nobody{65534, 65534};
+    auto files = program_files("/bin/true", loader, nullptr, &nobody);
+    CHECK(files == std::vector<std::string>{"/bin/true", "/lib/libx.so"});
+    std::string who;
+    if (FILE* f = fopen(out.c_str(), "r")) {
+        char buf[256] = {};
+        if (fgets(buf, sizeof buf, f)) who = buf;
+        fclose(f);
+    }
+    // uid, gid, and no supplementary group of root's left.
+    CHECK(who == "65534 65534 65534\n");
+    // Without `as`: memtop's own ids (a -- CMD memtop starts itself).
+    unlink(out.c_str());
+    program_files("/bin/true", loader, nullptr, nullptr);
+    std::string root;
+    if (FILE* f = fopen(out.c_str(), "r")) {
+        char buf[256] = {};
+        if (fgets(buf, sizeof buf, f)) root = buf;
+        fclose(f);
+    }
+    CHECK(root.rfind("0 0", 0) == 0);
+    unlink(out.c_str());
+    unlink(loader.c_str());
+    rmdir(dir);
 }
 
 // ------------------------------------------------------------ build_cfi_table

@@ -12,6 +12,7 @@
 
 #include "app/sampler_preload.h"
 #include "attach/program_files.h"
+#include "procinfo/proc_status.h"
 #include "procinfo/processes.h"
 #include "util/errors.h"
 
@@ -207,7 +208,8 @@ void Attacher::start_command() {
     cmd_->release();
 }
 
-std::vector<LibraryFile> Attacher::loaded_allocator_files(const std::string& exe, const std::vector<std::string>* env) {
+std::vector<LibraryFile> Attacher::loaded_allocator_files(const std::string& exe, const std::vector<std::string>* env,
+                                                          const RunAs* as) {
     std::vector<LibraryFile> out;
     // Unwind tables for every file the program will map at start, before
     // it runs: the stacks of its first allocations (constructors included)
@@ -216,7 +218,7 @@ std::vector<LibraryFile> Attacher::loaded_allocator_files(const std::string& exe
     auto* tables = tracer_.unwind_tables();
     // Its loader, as memtop-cfi read it (the file is not parsed here).
     const FileSymbols* symbols = tracer_.file_symbols(exe, exe);
-    for (const auto& file : program_files(exe, symbols ? symbols->interpreter : "", env)) {
+    for (const auto& file : program_files(exe, symbols ? symbols->interpreter : "", env, as)) {
         struct stat st;
         if (stat(file.c_str(), &st) != 0) continue;
         if (tables) tables->load_file({kernel_dev(st.st_dev), st.st_ino}, file, file);
@@ -324,7 +326,12 @@ void Attacher::command_exec(int pid) {
     std::string names;
     bool sampler_loaded = false;
     try {
-        auto files = sampler_only(loaded_allocator_files(exe, &env), pid);
+        // Its loader runs as the process's real user: a followed process
+        // that dropped root's privileges chose that file.
+        auto status = read_proc_status(pid, nullptr);
+        if (!status || status->uid < 0 || status->gid < 0) return;  // gone already
+        RunAs as{static_cast<unsigned>(status->uid), static_cast<unsigned>(status->gid)};
+        auto files = sampler_only(loaded_allocator_files(exe, &env, status->uid == 0 ? nullptr : &as), pid);
         sampler_loaded = has_sampler(files);
         for (const auto& f : files) {
             if (!command_files_[pid].insert({f.dev, f.ino}).second) continue;

@@ -14,6 +14,7 @@
 
 #include "app/options.h"
 #include "attach/command.h"
+#include "attach/program_files.h"
 #include "attach/targets.h"
 #include "kernel/tracer.h"
 
@@ -73,7 +74,8 @@ private:
     bool has_sampler(const std::vector<LibraryFile>& files) const;
     // The files `exe` will load at start (with `env`, or memtop's own) that
     // define an allocator; tables every one of them on the way.
-    std::vector<LibraryFile> loaded_allocator_files(const std::string& exe, const std::vector<std::string>* env);
+    std::vector<LibraryFile> loaded_allocator_files(const std::string& exe, const std::vector<std::string>* env,
+                                                    const RunAs* as = nullptr);
     // --sample -- CMD with the sampler preloaded: of a process's allocator
     // files, the sampler alone when it is among them (its probe points see
     // every sampled call; probes on the allocator under it would count them

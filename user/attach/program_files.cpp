@@ -1,6 +1,8 @@
 #include "attach/program_files.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,7 +32,7 @@ std::vector<std::string> parse_loader_list(std::string_view text) {
 }
 
 std::vector<std::string> program_files(const std::string& exe, const std::string& interp,
-                                       const std::vector<std::string>* env) {
+                                       const std::vector<std::string>* env, const RunAs* as) {
     std::vector<std::string> files{exe};
     // A script's interpreter's files are found when it runs.
     if (interp.empty()) return files;
@@ -48,6 +50,11 @@ std::vector<std::string> program_files(const std::string& exe, const std::string
         dup2(out[1], 1);
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0) dup2(devnull, 2);
+        // No more privilege than the program's, and no way back to it (a
+        // setuid loader).
+        if (as && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || setgroups(0, nullptr) != 0 ||
+                   setresgid(as->gid, as->gid, as->gid) != 0 || setresuid(as->uid, as->uid, as->uid) != 0))
+            _exit(126);
         const char* argv[] = {interp.c_str(), "--list", exe.c_str(), nullptr};
         execve(interp.c_str(), const_cast<char* const*>(argv), env ? envp.data() : environ);
         _exit(127);

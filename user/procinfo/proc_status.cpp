@@ -98,6 +98,10 @@ std::optional<ProcStatus> parse_proc_status(std::string_view text) {
             ok = parse_int(val, st.ppid);
         } else if (key == "NSpid") {
             ok = parse_int_list(val, st.nspid);
+        } else if (key == "Uid" || key == "Gid") {
+            std::vector<int> ids;  // real, effective, saved, filesystem
+            ok = parse_int_list(val, ids) && !ids.empty() && ids[0] >= 0;
+            if (ok) (key == "Uid" ? st.uid : st.gid) = ids[0];
         } else if (key == "VmRSS") {
             ok = parse_kb(val, st.vm_rss);
         } else if (key == "VmHWM") {

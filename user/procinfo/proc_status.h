@@ -16,6 +16,7 @@ struct ProcStatus {
     std::string name;  // comm, unescaped ("\n" and "\\" as the kernel escapes them)
     int tgid = 0, ppid = 0;
     std::vector<int> nspid;  // NSpid: host pid first, innermost last; empty before Linux 4.1
+    int uid = -1, gid = -1;  // real user and group (the first of Uid:, Gid:); -1: no such line
     int64_t vm_rss = 0, vm_hwm = 0, rss_anon = 0, rss_file = 0, rss_shmem = 0, vm_swap = 0;
 };
 

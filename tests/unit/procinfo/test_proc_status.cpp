@@ -102,6 +102,8 @@ TEST_CASE("parse_proc_status: user process", "[status]") {
     CHECK(st->tgid == 4242);
     CHECK(st->ppid == 4100);
     CHECK(st->nspid == std::vector<int>{4242});
+    CHECK(st->uid == 1000);
+    CHECK(st->gid == 1000);
     CHECK(st->vm_rss == 5120 * 1024);
     CHECK(st->vm_hwm == 5432 * 1024);
     CHECK(st->rss_anon == 1800 * 1024);
@@ -119,6 +121,23 @@ TEST_CASE("parse_proc_status: a size whose bytes overflow is refused", "[status]
     st = parse_proc_status(base + "VmHWM:\t 9007199254740991 kB\n");
     REQUIRE(st);
     CHECK(st->vm_hwm == 9007199254740991LL * 1024);
+}
+
+// A setuid program run by a user: the real ids are the user's (whose loader
+// memtop may run, attacher.cpp), not the effective ones.
+TEST_CASE("parse_proc_status: the real user and group, not the effective ones", "[status]") {
+    std::string text = kUser;
+    auto set_line = [&](const std::string& key, const std::string& line) {
+        size_t at = text.find(key);
+        text.replace(at, text.find('\n', at) + 1 - at, line);
+    };
+    set_line("Uid:", "Uid:\t1000\t0\t0\t0\n");
+    set_line("Gid:", "Gid:\t1001\t0\t0\t0\n");
+    auto st = parse_proc_status(text);
+    REQUIRE(st);
+    CHECK(st->uid == 1000);
+    CHECK(st->gid == 1001);
+    CHECK_FALSE(parse_proc_status(std::string(kUser) + "Uid:\t-5\t0\t0\t0\n"));
 }
 
 TEST_CASE("parse_proc_status: kernel thread has no memory lines", "[status]") {
