@@ -131,7 +131,7 @@ TEST_CASE("recording v2: reports' stacks as deltas read back whole, each of them
 
     Recording rec = read_recording(path);
     CHECK(rec.problem.empty());
-    CHECK(rec.header["version"] == 2);
+    CHECK(rec.header["version"] == kRecordingVersion);
     REQUIRE(rec.records.size() == reports.size());
     // The reader keeps each report's time, not its stacks.
     CHECK_FALSE(rec.records[0]["report"].contains("all_stacks"));
