@@ -7,6 +7,7 @@
 #include <map>
 #include <tuple>
 
+#include "views/export/files.h"
 #include "views/format.h"
 #include "views/json.h"
 
@@ -153,12 +154,12 @@ void HtmlPage::moment(size_t index, Report r, bool pinned) {
     json heap = stacks_json(all ? r.all_stacks : r.stacks);
     json growth = stacks_json(r.growth_stacks);
     json mappings = stacks_json(r.mappings);
-    // Python's object domain (--python-objects): every stack when the
-    // report has them all, as the heap's.
-    json python = stacks_json(r.all_python_stacks.empty() ? r.python_stacks : r.all_python_stacks);
+    // Python's object domain (--python-objects): the file exports' stacks
+    // (the top ones and what they leave out, files.h).
+    json python = stacks_json(python_export_stacks(r));
     // The report's own JSON without its (heavy) stack lists.
     r.stacks.clear(), r.all_stacks.clear(), r.growth_stacks.clear(), r.mappings.clear();
-    r.python_stacks.clear(), r.all_python_stacks.clear();
+    r.python_stacks.clear(), r.all_python_stacks.clear(), r.python_rest.clear();
     json rep = json::parse(render_json(r));
     for (const char* heavy : {"stacks", "growth_stacks", "mappings", "line_stacks"}) rep.erase(heavy);
     if (rep.contains("python")) rep["python"].erase("stacks");
