@@ -17,6 +17,7 @@
 
 #include "browser.h"
 #include "harness.h"
+#include "png_read.h"
 #include "pprof_tool.h"
 
 using namespace rt;
@@ -791,6 +792,33 @@ TEST_CASE("memtop --python-objects --exact --record: the Python domain over time
                         std::to_string(top) + "\"") != std::string::npos);
         // The heap's line is still there, apart.
         CHECK(text.find("<polyline class=\"heap\" data-pid=\"" + std::to_string(pid) + "\"") != std::string::npos);
+        // A real consumer renders it: rsvg-convert, as the heap's plot test
+        // reads it; the square's centre has the process's colour.
+        REQUIRE(std::regex_search(text, m,
+                                  std::regex("<rect class=\"peak-python\" data-pid=\"" + std::to_string(pid) +
+                                             "\" data-bytes=\"[0-9]+\" x=\"([0-9.]+)\" y=\"([0-9.]+)\"[^>]* "
+                                             "fill=\"#([0-9a-f]{6})\"")));
+        const double cx = std::stod(m[1]) + 4, cy = std::stod(m[2]) + 4;
+        const long color = std::stol(m[3], nullptr, 16);
+        if (std::system("command -v rsvg-convert >/dev/null 2>&1") != 0) {
+            if (ci_mode()) FAIL("rsvg-convert is needed (librsvg2-bin, tools/deps.txt)");
+            WARN("skipped: no rsvg-convert (librsvg2-bin)");
+        } else {
+            const std::string png = dir.path + "/plot.png";
+            Run conv = run_memtop({"rsvg-convert", "-o", png, svg});
+            INFO(conv.diag);
+            REQUIRE(conv.exit_code == 0);
+            CHECK(conv.err_lines.empty());
+            std::string error;
+            auto img = read_png(png, &error);
+            INFO(error);
+            REQUIRE(img);
+            int px[3];
+            img->rgb(int(cx), int(cy), px);
+            CHECK(std::abs(px[0] - int(color >> 16 & 0xff)) <= 8);
+            CHECK(std::abs(px[1] - int(color >> 8 & 0xff)) <= 8);
+            CHECK(std::abs(px[2] - int(color & 0xff)) <= 8);
+        }
     }
 
     {
