@@ -300,8 +300,9 @@ public:
         num(p, e, "rss_peak_bytes", ProcPoint::kRssPeak, p.rss_peak_bytes);
         num(p, e, "mapped_bytes", ProcPoint::kMapped, p.mapped_bytes);
         num(p, e, "mapped_peak_bytes", ProcPoint::kMappedPeak, p.mapped_peak_bytes);
-        // The Python domain: a process that has none (no CPython, no
-        // --python-objects, a file before version 3) holds neither.
+        // The Python domain: a sample of a process without one (no
+        // CPython, no --python-objects) or of a file before version 3
+        // holds neither.
         num(p, e, "py_bytes", ProcPoint::kPy, p.py_bytes);
         num(p, e, "py_peak_bytes", ProcPoint::kPyPeak, p.py_peak_bytes);
         // A report lists the py_* of every process, 0 without a domain: a
@@ -464,8 +465,8 @@ private:
         out.pid = p.pid, out.epoch = p.epoch, out.comm = p.comm, out.has = p.has & kept;
         out.heap_traced = p.heap_traced, out.mapped_known = p.mapped_known;
         out.heap_bytes = p.heap_bytes, out.mapped_bytes = p.mapped_bytes;
-        // A report lists py_bytes of every process (0 without a domain):
-        // kept only for one that has a domain (objects allocated).
+        // Its Python domain's bytes (kPy: the maker left it out for a
+        // process without one).
         out.py_bytes = p.py_bytes;
         out.rss_file = p.rss_file, out.rss_anon = p.rss_anon, out.rss_shmem = p.rss_shmem, out.rss_swap = p.rss_swap;
         return out;
