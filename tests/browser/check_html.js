@@ -81,6 +81,11 @@ async function main() {
       lines: document.querySelectorAll('#chart .series-line').length,
       dots: document.querySelectorAll('#chart .series-dot').length,
       peaks: [...document.querySelectorAll('#chart .peak-marker')].map(g => g.getAttribute('data-metric')),
+      // Each line's peak marker: [pid, metric, exact bytes].
+      peakBytes: [...document.querySelectorAll('#chart .peak-marker')].map(g =>
+        [Number(g.getAttribute('data-pid')), g.getAttribute('data-metric'), Number(g.getAttribute('data-bytes'))]),
+      pythonLines: [...document.querySelectorAll('#chart .series-line[data-metric="Python"]')].map(l =>
+        [Number(l.getAttribute('data-pid')), l.getAttribute('points').split(' ').length]),
       moments: document.querySelectorAll('#chart .moment-mark').length,
       processes: document.querySelectorAll('#procs input').length,
     }));

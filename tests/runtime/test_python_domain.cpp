@@ -5,6 +5,7 @@
 // with tracemalloc's hook installed, at pymalloc's own function), exactly
 // once. Tagged [host]: the VM's userland has no python3.11.
 #include <unistd.h>
+#include <zlib.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -16,6 +17,7 @@
 
 #include "browser.h"
 #include "harness.h"
+#include "png_read.h"
 #include "pprof_tool.h"
 
 using namespace rt;
@@ -642,5 +644,218 @@ TEST_CASE("memtop --python-objects -- python3.11 py_objects.py: the Python domai
             CHECK(seen["python"]["alloc"]["app"][0].get<long long>() >= s.alloc_bytes_total);
             CHECK(seen["python"]["alloc"]["app"][1].get<long long>() >= s.allocs_total);
         }
+    }
+}
+
+// The Python domain over time, and an exact run's final report kept small:
+// `--python-objects --exact --record` of py_objects.py --keep (its 99,743
+// ints stay alive until the interpreter's end). The samples carry the
+// domain (format version 3); --plot's Python line, --peak-python and the
+// HTML chart read them back; the final report lists the top -T Python
+// stacks and one remainder, which add up to the exact totals, as `go tool
+// pprof` reads them.
+namespace {
+
+std::vector<json> records_of(const std::string& file) {
+    std::vector<json> out;
+    gzFile g = gzopen(file.c_str(), "rb");
+    if (!g) return out;
+    std::string text;
+    char buf[65536];
+    for (int n; (n = gzread(g, buf, sizeof buf)) > 0;) text.append(buf, size_t(n));
+    gzclose(g);
+    size_t pos = 0;
+    for (size_t end; (end = text.find('\n', pos)) != std::string::npos; pos = end + 1)
+        out.push_back(json::parse(text.substr(pos, end - pos)));
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("memtop --python-objects --exact --record: the Python domain over time; the final stacks cut to -T",
+          "[bpf][python][record][plot][html][export][cmd][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    TempDir dir;
+    const std::string rec = dir.path + "/run.gz", prof = dir.path + "/py.pb.gz", svg = dir.path + "/plot.svg",
+                      page = dir.path + "/report.html";
+    // -T at its default (10): the final report's Python stacks are cut to it.
+    Run r =
+        run_memtop({memtop_path(), "--json", "-d", "0.5", "--record-interval", "0.05", "--python-objects", "--exact",
+                    "--record", rec, "--pprof", prof, "--", kPython, progs_src("python/py_objects.py"), "--keep"},
+                   std::chrono::seconds(180));
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& live = *r.final_report;
+    const json* p = python_proc(live);
+    REQUIRE(p);
+    REQUIRE(p->contains("python"));
+    const json& domain = (*p)["python"];
+    CHECK_FALSE(domain["estimates"].get<bool>());
+    const int pid = (*p)["pid"].get<int>();
+    const long long final_bytes = domain["bytes"].get<long long>(), peak_bytes = domain["peak_bytes"].get<long long>();
+
+    // The recording as written: version 3, samples with the domain.
+    const std::vector<json> recs = records_of(rec);
+    REQUIRE(recs.size() > 2);
+    CHECK(recs[0]["version"] == 3);
+    long long top = -1, samples_with = 0, reports = 0;
+    const json* last_report = nullptr;
+    for (const auto& x : recs) {
+        if (x["type"] == "sample")
+            for (const auto& e : x["processes"])
+                if (e["pid"] == pid && e.contains("py_bytes")) {
+                    samples_with++;
+                    top = std::max(top, e["py_bytes"].get<long long>());
+                    CHECK(e["py_bytes"].get<long long>() <= e["py_peak_bytes"].get<long long>());
+                }
+        if (x["type"] == "report") {
+            reports++;
+            last_report = &x["report"];
+            for (const auto& e : x["report"]["processes"])
+                if (e["pid"] == pid) top = std::max(top, e["py_bytes"].get<long long>());
+        }
+    }
+    INFO("samples with the domain: " << samples_with << ", highest py_bytes " << top);
+    REQUIRE(samples_with >= 3);
+    // The list of ints was alive for several samples, and none passes the
+    // kernel's exact peak.
+    CHECK(top >= kInts * kIntBytes);
+    CHECK(top <= peak_bytes);
+
+    {
+        INFO("the final report: the top -T (10) Python stacks and one remainder, adding up to the exact totals");
+        REQUIRE(last_report);
+        const json& py = (*last_report)["python"];
+        CHECK(py["all_stacks"].size() <= 10);
+        REQUIRE(py["rest"].size() == 1);
+        const json& rest = py["rest"][0];
+        CHECK(rest["stats"]["pid"] == pid);
+        CHECK(rest["stacks"].get<long long>() > 1000);  // the interpreter's start-up
+        long long bytes = rest["stats"]["bytes"].get<long long>(), allocs_total = rest["stats"]["allocs_total"];
+        for (const auto& st : py["all_stacks"]) {
+            bytes += st["stats"]["bytes"].get<long long>();
+            allocs_total += st["stats"]["allocs_total"].get<long long>();
+        }
+        CHECK(bytes == final_bytes);
+        CHECK(allocs_total == domain["allocs_total"].get<long long>());
+    }
+
+    if (auto go = go_binary(); !go) {
+        if (ci_mode()) FAIL("no go (golang-go, tools/deps.txt)");
+        WARN("skipped: no go");
+    } else {
+        INFO("go tool pprof -raw: the listed stacks and the remainder hold the domain's exact totals");
+        const std::vector<std::string> lines = pprof(*go, dir.path, {"-raw", prof});
+        RawProfile raw = parse_raw_full(lines);
+        REQUIRE(raw.types.size() == 8);
+        std::vector<long long> sum(8, 0);
+        size_t python_samples = 0;
+        for (const auto& [values, ids] : raw.samples) {
+            if (values.size() != 8) continue;
+            if (values[4] || values[5] || values[6] || values[7]) python_samples++;
+            for (size_t i = 0; i < 8; i++) sum[i] += values[i];
+        }
+        CHECK(raw_value(raw, sum, "python_alloc_objects/count") == domain["allocs_total"].get<long long>());
+        CHECK(raw_value(raw, sum, "python_inuse_space/bytes") == final_bytes);
+        CHECK(raw_value(raw, sum, "python_inuse_objects/count") == domain["allocs"].get<long long>());
+        CHECK(python_samples <= 11);
+        bool named = false;
+        std::regex other(R"(\[([0-9]+) other Python stacks\])");
+        for (const auto& l : lines) {
+            std::smatch m;
+            if (std::regex_search(l, m, other)) named = std::stoll(m[1]) > 1000;
+        }
+        CHECK(named);
+    }
+
+    {
+        INFO("--plot: the Python line is the recording's, its peak marked");
+        Run plot = run_memtop({memtop_path(), "report", rec, "--plot", svg}, std::chrono::seconds(120));
+        INFO(plot.diag);
+        REQUIRE(plot.exit_code == 0);
+        const std::string text = slurp(svg);
+        std::smatch m;
+        REQUIRE(std::regex_search(text, m,
+                                  std::regex("<polyline class=\"python\" data-pid=\"" + std::to_string(pid) +
+                                             "\" data-values=\"([^\"]*)\"")));
+        const std::string values = m[1];
+        std::vector<long long> bytes;
+        std::regex v(":([0-9]+)");
+        for (auto it = std::sregex_iterator(values.begin(), values.end(), v); it != std::sregex_iterator(); ++it)
+            bytes.push_back(std::stoll((*it)[1]));
+        REQUIRE(bytes.size() > size_t(reports));  // samples between the reports
+        CHECK(*std::max_element(bytes.begin(), bytes.end()) == top);
+        CHECK(bytes.back() == final_bytes);
+        CHECK(text.find("<rect class=\"peak-python\" data-pid=\"" + std::to_string(pid) + "\" data-bytes=\"" +
+                        std::to_string(top) + "\"") != std::string::npos);
+        // The heap's line is still there, apart.
+        CHECK(text.find("<polyline class=\"heap\" data-pid=\"" + std::to_string(pid) + "\"") != std::string::npos);
+        // A real consumer renders it: rsvg-convert, as the heap's plot test
+        // reads it; the square's centre has the process's colour.
+        REQUIRE(std::regex_search(text, m,
+                                  std::regex("<rect class=\"peak-python\" data-pid=\"" + std::to_string(pid) +
+                                             "\" data-bytes=\"[0-9]+\" x=\"([0-9.]+)\" y=\"([0-9.]+)\"[^>]* "
+                                             "fill=\"#([0-9a-f]{6})\"")));
+        const double cx = std::stod(m[1]) + 4, cy = std::stod(m[2]) + 4;
+        const long color = std::stol(m[3], nullptr, 16);
+        if (std::system("command -v rsvg-convert >/dev/null 2>&1") != 0) {
+            if (ci_mode()) FAIL("rsvg-convert is needed (librsvg2-bin, tools/deps.txt)");
+            WARN("skipped: no rsvg-convert (librsvg2-bin)");
+        } else {
+            const std::string png = dir.path + "/plot.png";
+            Run conv = run_memtop({"rsvg-convert", "-o", png, svg});
+            INFO(conv.diag);
+            REQUIRE(conv.exit_code == 0);
+            CHECK(conv.err_lines.empty());
+            std::string error;
+            auto img = read_png(png, &error);
+            INFO(error);
+            REQUIRE(img);
+            int px[3];
+            img->rgb(int(cx), int(cy), px);
+            CHECK(std::abs(px[0] - int(color >> 16 & 0xff)) <= 8);
+            CHECK(std::abs(px[1] - int(color >> 8 & 0xff)) <= 8);
+            CHECK(std::abs(px[2] - int(color & 0xff)) <= 8);
+        }
+    }
+
+    {
+        INFO("--peak-python: the moment of the domain's highest, said in one line");
+        Run pk = run_memtop({memtop_path(), "report", rec, "--peak-python", "--json"}, std::chrono::seconds(120));
+        INFO(pk.diag);
+        REQUIRE(pk.exit_code == 0);
+        REQUIRE(pk.err_lines.size() == 1);
+        CHECK(pk.err_lines[0].find("the peak Python domain of pid " + std::to_string(pid) +
+                                   " (the highest of all processes), " + std::to_string(top) + " B") !=
+              std::string::npos);
+        Run none = run_memtop({memtop_path(), "report", rec, "--peak-python", "1"}, std::chrono::seconds(120));
+        CHECK(none.exit_code == 2);
+        REQUIRE(none.err_lines.size() == 1);
+        CHECK(none.err_lines[0].find("--peak-python 1: " + rec + " holds no Python domain of pid 1") !=
+              std::string::npos);
+    }
+
+    {
+        INFO("--html: chromium draws the Python line beside the heap's, its peak the recording's");
+        RT_REQUIRE_BROWSER();
+        Run h = run_memtop({memtop_path(), "report", rec, "--html", page}, std::chrono::seconds(120));
+        INFO(h.diag);
+        REQUIRE(h.exit_code == 0);
+        json seen = rt::look_at(page, "python-over-time", "", "app");
+        INFO(seen["chart"].dump(1));
+        CHECK(seen["errors"].empty());
+        bool line = false, peak = false, heap = false;
+        for (const auto& l : seen["chart"]["pythonLines"])
+            if (l[0] == pid) line = l[1].get<long long>() > reports;
+        for (const auto& pkb : seen["chart"]["peakBytes"]) {
+            if (pkb[0] != pid) continue;
+            if (pkb[1] == "Python") peak = pkb[2].get<long long>() == top;
+            if (pkb[1] == "heap") heap = true;
+        }
+        CHECK(line);
+        CHECK(peak);
+        CHECK(heap);
     }
 }

@@ -143,3 +143,75 @@ TEST_CASE("the pprof of a diff holds the changes, negative ones too", "[record][
     CHECK(by_fn["leak"] == std::vector<int64_t>{6, 42000, 6, 42000});
     CHECK(by_fn["shrink"] == std::vector<int64_t>{0, 0, -2, -200});
 }
+
+TEST_CASE("a diff of the Python domain: its own totals and stacks, the rest as one stack", "[record][diff][python]") {
+    auto pyframe = [](uint64_t code, const char* fn, int line) {
+        Frame f;
+        f.kind = FrameKind::Python;
+        f.address = code;
+        f.function = fn;
+        f.file = "app.py";
+        f.line = line;
+        return f;
+    };
+    // BASE (pid 10) and NEW (pid 20): the same heap; the Python domain's
+    // `grow` line holds 32,000 more bytes, `drop` 640 fewer, and the
+    // stacks neither lists (the rest) allocated 100 more objects.
+    Report base = report(10, {stack(10, 1, 1000, 2, 1000, 2, {frame(0x401010, "keep", 5)})});
+    Report now = report(20, {stack(20, 7, 1000, 2, 1000, 2, {frame(0x7f1010, "keep", 5, 0x7f0000)})});
+    base.all_python_stacks = {stack(10, 3, 3200, 100, 3200, 100, {pyframe(0x1000, "grow", 3)}),
+                              stack(10, 4, 640, 20, 640, 20, {pyframe(0x1100, "drop", 7)})};
+    now.all_python_stacks = {stack(20, 5, 35200, 1100, 35200, 1100, {pyframe(0x9000, "grow", 3)})};
+    StackRemainder rest;
+    rest.stacks = 40;
+    rest.stats = {10, 1, 0, 0, 0, 5000, 500};
+    base.python_rest = {rest};
+    rest.stacks = 41;
+    rest.stats = {20, 1, 0, 0, 0, 5600, 600};
+    now.python_rest = {rest};
+    ReportDiff d = diff_reports(base, now);
+    CHECK(d.stacks.empty());  // the heap did not change
+    REQUIRE(d.python);
+    REQUIRE(d.python_stacks.size() == 2);
+    CHECK(d.python_stacks[0].frames[0].function == "grow");
+    CHECK(d.python_stacks[0].change().bytes == 32000);
+    CHECK(d.python_stacks[0].change().allocs == 1000);
+    CHECK(d.python_stacks[1].frames[0].function == "drop");
+    CHECK(d.python_stacks[1].change().bytes == -640);
+    REQUIRE(d.python_churn.size() == 1);  // the rest: 40 and 41 stacks, one key
+    CHECK(d.python_churn[0].frames[0].function == kOtherPythonStacks);
+    CHECK(d.python_churn[0].change().allocs_total == 100);
+    CHECK(d.python_churn[0].change().alloc_bytes_total == 600);
+    // The totals are the listed stacks' and the rest's: each side's domain.
+    CHECK(d.python_base_total.bytes == 3840);
+    CHECK(d.python_now_total.bytes == 35200);
+    CHECK(d.python_now_total.allocs_total == 1700);
+
+    std::string text = render_diff_text(d, {"new.gz", "base.gz"});
+    INFO(text);
+    CHECK(text.find("Outstanding heap: 0 B (0 B) in 0 allocations") != std::string::npos);
+    CHECK(text.find("Python domain (pymalloc, not in the heap): +30.6 KiB (31360 B) in +980 objects; allocated in "
+                    "all +31.2 KiB in +1080.") != std::string::npos);
+    CHECK(text.find("#1  app (pid 20): +31.2 KiB outstanding (32000 B, 3.1 KiB -> 34.4 KiB) in +1000 objects") !=
+          std::string::npos);
+    CHECK(text.find("grow (?)  app.py:3") != std::string::npos);
+
+    auto j = nlohmann::json::parse(render_diff_json(d, {"new.gz", "base.gz"}));
+    CHECK(j["total"]["bytes"] == 0);
+    CHECK(j["python"]["total"]["bytes"] == 31360);
+    CHECK(j["python"]["churn_stacks"] == 1);
+    REQUIRE(j["python"]["stacks"].size() == 2);
+    CHECK(j["python"]["stacks"][0]["bytes"] == 32000);
+
+    // The pprof of the diff: the Python changes under python_*, apart.
+    Report r = diff_as_report(d, now);
+    CHECK(r.all_stacks.empty());
+    REQUIRE(r.all_python_stacks.size() == 3);
+    CHECK(r.all_python_stacks[0].stats.bytes == 32000);
+    CHECK(r.all_python_stacks[1].stats.bytes == -640);
+
+    // Neither side with a Python domain: no Python part, in JSON too.
+    ReportDiff heap_only = diff_reports(report(10, {}), report(20, {}));
+    CHECK_FALSE(heap_only.python);
+    CHECK_FALSE(nlohmann::json::parse(render_diff_json(heap_only, {"a", "b"})).contains("python"));
+}

@@ -95,10 +95,14 @@ TEST_CASE("html: a series per process from samples and reports, in time order", 
     run.reports = {report_at(1700000001, 3000), report_at(1700000002, 5000)};
     run.reports[1].lost[Lost::stack_map_full] = 2;
     for (int i = 0; i < 3; i++)
-        run.samples.push_back(
-            {{"type", "sample"},
-             {"time_ns", (1700000000LL + i) * 1000000000LL + 500000000},
-             {"processes", {{{"pid", 10}, {"epoch", 1}, {"heap_bytes", 100 * i}, {"heap_peak_bytes", 900}}}}});
+        run.samples.push_back({{"type", "sample"},
+                               {"time_ns", (1700000000LL + i) * 1000000000LL + 500000000},
+                               {"processes",
+                                {{{"pid", 10},
+                                  {"epoch", 1},
+                                  {"heap_bytes", 100 * i},
+                                  {"heap_peak_bytes", 900},
+                                  {"py_bytes", 1000 + i}}}}});
     json d = html_data(run);
     CHECK(d["t0_ns"] == 1700000000500000000LL);
     REQUIRE(d["series"].size() == 1);
@@ -110,9 +114,10 @@ TEST_CASE("html: a series per process from samples and reports, in time order", 
         CHECK(p[0].get<int64_t>() > last);
         last = p[0];
     }
-    // A sample: heap and peak, no RSS. A report: RSS too.
-    CHECK(s["points"][0] == json::array({0, 0, 900, nullptr, nullptr}));
-    CHECK(s["points"][1] == json::array({500000000, 3000, 3100, 12288, nullptr}));
+    // A sample: heap and peak, no RSS, its Python domain (--python-objects).
+    // A report: RSS too; its process has no Python domain.
+    CHECK(s["points"][0] == json::array({0, 0, 900, nullptr, nullptr, 1000}));
+    CHECK(s["points"][1] == json::array({500000000, 3000, 3100, 12288, nullptr, nullptr}));
     CHECK(d["moments"][0]["exact"] == true);
     CHECK(d["moments"][1]["exact"] == false);
     CHECK(d["moments"][1]["t_ns"] == 1500000000);

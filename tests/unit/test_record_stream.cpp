@@ -131,7 +131,7 @@ TEST_CASE("recording v2: reports' stacks as deltas read back whole, each of them
 
     Recording rec = read_recording(path);
     CHECK(rec.problem.empty());
-    CHECK(rec.header["version"] == 2);
+    CHECK(rec.header["version"] == kRecordingVersion);
     REQUIRE(rec.records.size() == reports.size());
     // The reader keeps each report's time, not its stacks.
     CHECK_FALSE(rec.records[0]["report"].contains("all_stacks"));
@@ -232,7 +232,7 @@ TEST_CASE("recording v2: samples of changed processes read as points where the n
     CHECK(peak->heap_bytes == 500);
     CHECK(peak->time_ns == 500);
     CHECK(peak->until_ns == 600);
-    auto rss = heap_peak(rec, std::nullopt, true);
+    auto rss = heap_peak(rec, std::nullopt, PeakOf::Rss);
     REQUIRE(rss);
     // 8192 B: pid 8 from the first sample (until its last), pid 7 later: the earliest wins.
     CHECK(rss->pid == 8);
@@ -322,7 +322,7 @@ TEST_CASE("recording: a long system view's processes are kept as compact points,
         }
         exact &= points == size_t(kReports) * kProcs;
         // The series the plot draws: every report's RSS of every process.
-        auto peak = heap_peak(rec, 100u, true);
+        auto peak = heap_peak(rec, 100u, PeakOf::Rss);
         exact &= peak && peak->heap_bytes == (1 << 20) + int64_t(kReports - 1) * 4096 + 8192;
         fprintf(stderr, "compact points: %zu points of %d reports, peak RSS grew by %lld KiB\n", points, kReports,
                 static_cast<long long>(grew));

@@ -155,6 +155,11 @@ int report_main(int argc, char** argv) {
                    "of the process whose RSS went highest)")
         ->expected(0, 1)
         ->type_name("[PID]");
+    app.add_option("--peak-python", query.peak_python,
+                   "the report that saw PID's Python domain (--python-objects) highest, nearest its peak "
+                   "(without PID: of the process whose Python domain went highest)")
+        ->expected(0, 1)
+        ->type_name("[PID]");
     app.add_option("--diff", query.diff,
                    "print the report minus BASE's last report (another recording): per stack, the change in "
                    "outstanding bytes and allocations, largest growth first; --pprof and --html write it")
@@ -164,7 +169,8 @@ int report_main(int argc, char** argv) {
                    "RFC 3339)")
         ->type_name("TIME");
     app.add_option("--plot", query.plot,
-                   "also draw the recording's memory over time per process (heap, RSS, the peak marked) as an "
+                   "also draw the recording's memory over time per process (heap, RSS, the Python domain, the peaks "
+                   "marked) as an "
                    "SVG in OUT")
         ->type_name("OUT");
     app.footer(

@@ -44,8 +44,8 @@ uint32_t parse_pid(const std::string& s, const std::string& opt) {
 }  // namespace
 
 void check_report_query(const ReportQuery& q, const ExportFiles& exports) {
-    if ((!q.at.empty()) + bool(q.peak) + bool(q.peak_rss) > 1)
-        throw MemtopError(kExitUsage, "--at, --peak and --peak-rss: choose one moment");
+    if ((!q.at.empty()) + bool(q.peak) + bool(q.peak_rss) + bool(q.peak_python) > 1)
+        throw MemtopError(kExitUsage, "--at, --peak, --peak-rss and --peak-python: choose one moment");
     if (!q.diff.empty() && !q.diff_from.empty())
         throw MemtopError(kExitUsage, "--diff and --diff-from: choose one base");
     if (q.diffing() && !exports.folded.empty())
@@ -57,7 +57,7 @@ std::optional<ChosenReport> choose_report(Recording& rec, const std::string& fil
     const int64_t start = recording_start_ns(rec);
     std::optional<int64_t> moment;
     std::optional<uint32_t> peak_pid;
-    bool peak_rss = false;
+    PeakOf peak_of = PeakOf::Heap;
     std::string asked;
     if (!q.at.empty()) {
         moment = parse_moment(q.at, start, "--at");
@@ -66,22 +66,27 @@ std::optional<ChosenReport> choose_report(Recording& rec, const std::string& fil
             throw MemtopError(kExitUsage, "--at " + q.at + ": after the end of " + file + " (its last record is at " +
                                               since_start(end, start) + ")");
         asked = "--at " + when(*moment, start);
-    } else if (q.peak || q.peak_rss) {
-        const bool rss = !q.peak;
-        const std::string opt = rss ? "--peak-rss" : "--peak";
-        const std::string& arg = rss ? *q.peak_rss : *q.peak;
-        const char* what = rss ? "resident memory (RSS)" : "heap";
+    } else if (q.peak || q.peak_rss || q.peak_python) {
+        peak_of = q.peak ? PeakOf::Heap : q.peak_rss ? PeakOf::Rss : PeakOf::Python;
+        const std::string opt = q.peak ? "--peak" : q.peak_rss ? "--peak-rss" : "--peak-python";
+        const std::string& arg = q.peak ? *q.peak : q.peak_rss ? *q.peak_rss : *q.peak_python;
+        const char* what = peak_of == PeakOf::Heap  ? "heap"
+                           : peak_of == PeakOf::Rss ? "resident memory (RSS)"
+                                                    : "Python domain";
+        const char* none = peak_of == PeakOf::Heap  ? " (no heap-traced process)"
+                           : peak_of == PeakOf::Rss ? ""
+                                                    : " (recorded without --python-objects, or no CPython's "
+                                                      "objects were counted)";
         std::optional<uint32_t> pid;
         if (!arg.empty()) pid = parse_pid(arg, opt);
-        auto peak = heap_peak(rec, pid, rss);
+        auto peak = heap_peak(rec, pid, peak_of);
         if (!peak)
             throw MemtopError(kExitUsage, pid ? opt + " " + arg + ": " + file + " holds no " + what + " of pid " + arg
-                                              : opt + ": " + file + " holds no " + what + " numbers" +
-                                                    (rss ? "" : " (no heap-traced process)"));
+                                              : opt + ": " + file + " holds no " + what + " numbers" + none);
         moment = peak->report_ns ? peak->report_ns : peak->until_ns;
         peak_pid = peak->pid;
-        peak_rss = rss;
-        asked = "the peak " + std::string(rss ? "RSS" : "heap") + " of pid " + std::to_string(peak->pid) +
+        const char* short_name = peak_of == PeakOf::Heap ? "heap" : peak_of == PeakOf::Rss ? "RSS" : "Python domain";
+        asked = "the peak " + std::string(short_name) + " of pid " + std::to_string(peak->pid) +
                 (pid ? "" : " (the highest of all processes)") + ", " + bytes_text(peak->heap_bytes) + ", at " +
                 when(peak->time_ns, start) +
                 (peak->until_ns > peak->time_ns ? " until " + since_start(peak->until_ns, start) : "");
@@ -95,9 +100,12 @@ std::optional<ChosenReport> choose_report(Recording& rec, const std::string& fil
                 first = " (its first is at " + since_start(r["report"].value("time_ns", int64_t{0}), start) + ")";
                 break;
             }
-        throw MemtopError(kExitUsage,
-                          (q.at.empty() ? std::string(peak_rss ? "--peak-rss" : "--peak") : "--at " + q.at) + ": " +
-                              file + " has no report at or before " + since_start(*moment, start) + first);
+        throw MemtopError(kExitUsage, (q.at.empty() ? std::string(peak_of == PeakOf::Heap  ? "--peak"
+                                                                  : peak_of == PeakOf::Rss ? "--peak-rss"
+                                                                                           : "--peak-python")
+                                                    : "--at " + q.at) +
+                                          ": " + file + " has no report at or before " + since_start(*moment, start) +
+                                          first);
     }
     // With --peak, the report's own heap of that process: the peak, or
     // (when the peak was shorter than the report interval) the highest any
@@ -106,8 +114,9 @@ std::optional<ChosenReport> choose_report(Recording& rec, const std::string& fil
     if (peak_pid) {
         for (const auto& p : chosen->report.processes) {
             if (p.pid != *peak_pid) continue;
-            if (peak_rss && p.rss) heap_then = ", its RSS there " + bytes_text(p.rss->resident());
-            if (!peak_rss && p.heap_traced) heap_then = ", its heap there " + bytes_text(p.heap_bytes);
+            if (peak_of == PeakOf::Rss && p.rss) heap_then = ", its RSS there " + bytes_text(p.rss->resident());
+            if (peak_of == PeakOf::Heap && p.heap_traced) heap_then = ", its heap there " + bytes_text(p.heap_bytes);
+            if (peak_of == PeakOf::Python) heap_then = ", its Python domain there " + bytes_text(p.py_bytes);
         }
     }
     fprintf(stderr, "memtop: %s: showing report %zu of %zu, made at %s%s\n", asked.c_str(), chosen->number,

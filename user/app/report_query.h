@@ -14,12 +14,13 @@
 namespace memtop {
 
 struct ReportQuery {
-    std::string at;                       // --at TIME; "" for the last report
-    std::optional<std::string> peak;      // --peak [PID]: set ("" without PID) when given
-    std::optional<std::string> peak_rss;  // --peak-rss [PID]: the same of resident memory
-    std::string diff;                     // --diff BASE: another recording
-    std::string diff_from;                // --diff-from TIME: a moment of the same recording
-    std::string plot;                     // --plot OUT.svg
+    std::string at;                          // --at TIME; "" for the last report
+    std::optional<std::string> peak;         // --peak [PID]: set ("" without PID) when given
+    std::optional<std::string> peak_rss;     // --peak-rss [PID]: the same of resident memory
+    std::optional<std::string> peak_python;  // --peak-python [PID]: of the Python domain (--python-objects)
+    std::string diff;                        // --diff BASE: another recording
+    std::string diff_from;                   // --diff-from TIME: a moment of the same recording
+    std::string plot;                        // --plot OUT.svg
     bool diffing() const { return !diff.empty() || !diff_from.empty(); }
 };
 
@@ -27,7 +28,7 @@ struct ReportQuery {
 void check_report_query(const ReportQuery& q, const ExportFiles& exports);
 
 // The report the query asks for: the last one, or the last at or before
-// --at's moment or --peak's. Says on stderr, in one line, which moment was
+// --at's moment or --peak's (--peak-rss's, --peak-python's). Says on stderr, in one line, which moment was
 // chosen when it was asked for. Throws MemtopError for a moment the
 // recording does not hold (before its first report, after its end, a pid
 // it never saw). nullopt when the file holds no whole report at all.

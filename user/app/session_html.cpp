@@ -1,8 +1,8 @@
 // --html OUT: the HTML report at the end of a live run (docs/exports.md).
 // With --record the page is drawn from the recording, which holds the whole
 // run; without it, from the final report's stacks and the time series the
-// reports give (each process's heap, peak, resident and mapped bytes at
-// every report).
+// reports give (each process's heap, peak, resident and mapped bytes, and
+// its Python domain, at every report).
 #include <cstdio>
 
 #include "app/html_run.h"
@@ -37,7 +37,8 @@ HtmlPage html_page_from_recording(const Recording& rec, const std::string& path,
             auto opt = [&](uint16_t f, int64_t v) { return p.holds(f) ? std::optional<int64_t>(v) : std::nullopt; };
             page.point(t, p.pid, p.epoch, p.holds(ProcPoint::kComm) ? &rec.comm_of(p) : nullptr,
                        opt(ProcPoint::kHeap, p.heap_bytes), opt(ProcPoint::kHeapPeak, p.heap_peak_bytes),
-                       opt(ProcPoint::kRssBytes, p.rss_bytes), opt(ProcPoint::kMapped, p.mapped_bytes));
+                       opt(ProcPoint::kRssBytes, p.rss_bytes), opt(ProcPoint::kMapped, p.mapped_bytes),
+                       opt(ProcPoint::kPy, p.py_bytes));
         }
     }
     // The reports the page opens on, and the last, are always moments.

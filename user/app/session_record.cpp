@@ -83,6 +83,12 @@ void Session::record_sample() {
                           {"heap_peak_bytes", p.heap_peak_bytes},
                           {"allocs_total", p.allocs_total},
                           {"frees_total", p.frees_total}};
+            // Its Python domain (--python-objects), when its object
+            // allocator has allocated: the estimates when sampled in-process.
+            if (p.py_allocs_total || p.py_frees_total) {
+                now[p.pid]["py_bytes"] = p.py_bytes;
+                now[p.pid]["py_peak_bytes"] = p.py_peak_bytes;
+            }
         }
         for (const auto& [pid, r] : tracer_->rss_now()) {
             if (!pids.count(pid)) continue;

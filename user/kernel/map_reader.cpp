@@ -32,6 +32,23 @@ std::vector<ProcessStats> MapReader::heap_processes() const {
             apply_estimate(p, it == estimates.end() ? nullptr : &it->second);
         }
     }
+    // The Python domain of a process whose objects are sampled in-process:
+    // its kernel numbers are sums of sampled objects, estimated as read()
+    // estimates them (a recording's samples are read here, between reports).
+    if (python_sample_bytes_ && maps_.py_aggs >= 0) {
+        std::vector<SampledAgg> sampled;
+        for (const auto& [key, v] : dump_map<memtop_agg_key, memtop_agg_val>(maps_.py_aggs))
+            if (key.size)
+                sampled.push_back({{key.tgid, key.epoch, key.stack_id, v.bytes, v.allocs, v.alloc_bytes_total,
+                                    v.allocs_total, v.temp_allocs, v.temp_bytes},
+                                   key.size});
+        if (!sampled.empty()) {
+            const auto estimates = heap_estimates(sampled, python_sample_bytes_);
+            for (auto& p : out)
+                if (auto it = estimates.find({p.pid, p.epoch}); it != estimates.end())
+                    apply_python_estimate(p, it->second);
+        }
+    }
     return out;
 }
 
@@ -135,7 +152,9 @@ KernelSnapshot MapReader::read() {
         }
         k.heap_stacks = weigh_stacks(aggs, sample_bytes_);
     } else {
-        k.heap = heap_processes();
+        // Not heap_processes(): its Python estimates are applied below.
+        for (const auto& [tgid, p] : dump_map<uint32_t, memtop_proc>(maps_.procs))
+            k.heap.push_back(process_from_kernel(tgid, p));
         k.heap_stacks = read_aggs(maps_.aggs);
     }
     k.rss = read_rss();

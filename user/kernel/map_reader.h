@@ -30,7 +30,8 @@ public:
     KernelSnapshot read();
 
     // The procs map (and, when sampling, the heap aggregates the estimates
-    // come from).
+    // come from; when the Python domain is sampled in-process, its
+    // aggregates too).
     std::vector<ProcessStats> heap_processes() const;
     // Every live block's size, stack and age: the whole allocation table.
     std::vector<BlockAge> block_ages() const;

@@ -33,6 +33,13 @@ struct ReportStack {
     std::optional<int64_t> used_bytes;
 };
 
+// Stacks a list leaves out (Report::python_rest): their count, and their
+// numbers summed in stats (pid and epoch theirs, stack_id 0).
+struct StackRemainder {
+    uint64_t stacks = 0;
+    StackStats stats;
+};
+
 // memtop's own cost, shown in every report.
 struct SelfStats {
     int64_t rss_bytes = 0;
@@ -121,11 +128,19 @@ struct Report {
     std::vector<ReportStack> python_stacks;
     size_t python_sites = 0, python_sites_skipped = 0;
     bool python_sampled = false;  // some process's objects were sampled in-process: its figures are estimates
-    // Every Python-domain stack of the reported processes, freed ones
-    // included, in the final report only, when all_stacks is filled: the
-    // file exports' (--pprof, --folded, --html) Python profile. An earlier
-    // report (a recording's --at) has its top python_stacks only.
+    // The Python-domain stacks of the file exports (--pprof, --folded,
+    // --html), in the final report only, when all_stacks is filled: the top
+    // -T of the reported processes in the report's order (--sort), never
+    // focused (fewer with bytes outstanding than -T: the most allocated
+    // after them), and python_rest, what they leave out. Not every stack, as
+    // the heap's all_stacks: an exactly counted CPython's start-up alone
+    // has some 18,000, each ~55 frames (a 259 MB report). An earlier report
+    // (a recording's --at) has its top python_stacks only.
     std::vector<ReportStack> all_python_stacks;
+    // Per process instance, the Python-domain stacks all_python_stacks
+    // leaves out: how many, and their numbers summed (stats.stack_id 0), so
+    // that the listed stacks and these add up to the domain's totals.
+    std::vector<StackRemainder> python_rest;
     LostCounters lost;
     UnwindSummary unwind;
     std::optional<LineReport> lines;  // --lines FILE

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <tuple>
@@ -88,17 +89,45 @@ std::string diff_key(const std::string& comm, const std::vector<Frame>& frames, 
     return key;
 }
 
-ReportDiff diff_reports(const Report& base, const Report& now) {
-    ReportDiff d;
+namespace {
+
+// A side's Python-domain stacks as a diff matches them: the listed ones,
+// and the rest as one stack of kOtherPythonStacks.
+std::vector<ReportStack> python_side(const Report& r) {
+    if (r.all_python_stacks.empty() && r.python_rest.empty()) return r.python_stacks;
+    std::vector<ReportStack> out = r.all_python_stacks;
+    for (const auto& rest : r.python_rest) {
+        ReportStack s;
+        s.stats = rest.stats;
+        s.stats.stack_id = UINT64_MAX;  // stored: it has a frame that names it
+        Frame f;
+        f.function = kOtherPythonStacks;
+        s.frames.push_back(std::move(f));
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+bool has_python(const Report& r) {
+    if (!r.python_stacks.empty() || !r.all_python_stacks.empty() || !r.python_rest.empty()) return true;
+    for (const auto& p : r.processes)
+        if (p.py_allocs_total || p.py_frees_total) return true;
+    return false;
+}
+
+// NEW minus BASE over two lists of stacks, each process's by its comm.
+void diff_lists(const Report& base, const std::vector<ReportStack>& base_stacks, const Report& now,
+                const std::vector<ReportStack>& now_stacks, std::vector<DiffStack>& stacks,
+                std::vector<DiffStack>& churn, DiffSide& base_total, DiffSide& now_total, size_t& unchanged) {
     struct Entry {
         DiffStack ds;
         bool named_by_now = false;
     };
     std::map<std::string, Entry> by_key;  // ordered: equal changes keep one order
-    auto take = [&](const Report& r, bool is_now) {
+    auto take = [&](const Report& r, const std::vector<ReportStack>& list, bool is_now) {
         std::map<std::pair<uint32_t, uint32_t>, std::string> comm;
         for (const auto& p : r.processes) comm[{p.pid, p.epoch}] = p.comm;
-        for (const auto& s : r.all_stacks) {
+        for (const auto& s : list) {
             auto c = comm.find({s.stats.pid, s.stats.epoch});
             std::string name = c != comm.end() ? c->second : "?";
             bool stored = s.stats.stack_id != 0;
@@ -114,18 +143,18 @@ ReportDiff diff_reports(const Report& base, const Report& now) {
                 e.named_by_now = is_now;
             }
             sum(is_now ? e.ds.now : e.ds.base, side_of(s.stats));
-            sum(is_now ? d.now_total : d.base_total, side_of(s.stats));
+            sum(is_now ? now_total : base_total, side_of(s.stats));
         }
     };
-    take(base, false);
-    take(now, true);
+    take(base, base_stacks, false);
+    take(now, now_stacks, true);
     for (auto& [key, e] : by_key) {
         if (same(e.ds.base, e.ds.now)) {
-            d.unchanged++;
+            unchanged++;
             continue;
         }
         DiffSide c = e.ds.change();
-        (c.bytes || c.allocs ? d.stacks : d.churn).push_back(std::move(e.ds));
+        (c.bytes || c.allocs ? stacks : churn).push_back(std::move(e.ds));
     }
     // Largest growth of outstanding bytes first, then of outstanding
     // allocations, then of bytes allocated in all; equal ones by comm and
@@ -135,8 +164,19 @@ ReportDiff diff_reports(const Report& base, const Report& now) {
         return std::make_tuple(-ca.bytes, -ca.allocs, -ca.alloc_bytes_total) <
                std::make_tuple(-cb.bytes, -cb.allocs, -cb.alloc_bytes_total);
     };
-    std::stable_sort(d.stacks.begin(), d.stacks.end(), by_growth);
-    std::stable_sort(d.churn.begin(), d.churn.end(), by_growth);
+    std::stable_sort(stacks.begin(), stacks.end(), by_growth);
+    std::stable_sort(churn.begin(), churn.end(), by_growth);
+}
+
+}  // namespace
+
+ReportDiff diff_reports(const Report& base, const Report& now) {
+    ReportDiff d;
+    diff_lists(base, base.all_stacks, now, now.all_stacks, d.stacks, d.churn, d.base_total, d.now_total, d.unchanged);
+    d.python = has_python(base) || has_python(now);
+    if (d.python)
+        diff_lists(base, python_side(base), now, python_side(now), d.python_stacks, d.python_churn, d.python_base_total,
+                   d.python_now_total, d.python_unchanged);
     return d;
 }
 

@@ -48,13 +48,26 @@ struct ReportDiff {
     std::vector<DiffStack> churn;
     DiffSide base_total, now_total;  // over every stack of each side
     size_t unchanged = 0;            // stacks on both sides with the same numbers
+    // The Python domain (--python-objects), apart from the heap, when either
+    // side has one: each side's listed stacks (a final report's top -T and
+    // one "[other Python stacks]" for the rest, so its totals are the
+    // domain's; an earlier report's top -T only), matched as the heap's.
+    bool python = false;
+    std::vector<DiffStack> python_stacks, python_churn;
+    DiffSide python_base_total, python_now_total;
+    size_t python_unchanged = 0;
 };
+
+// The frame that stands for the Python stacks a final report does not list
+// (Report::python_rest) in a diff.
+inline constexpr const char* kOtherPythonStacks = "[other Python stacks]";
 
 // The key two stacks are matched by (exposed for tests): comm, then each
 // frame as described above, innermost first.
 std::string diff_key(const std::string& comm, const std::vector<Frame>& frames, bool stored);
 
-// NEW minus BASE over each report's all_stacks (every heap stack).
+// NEW minus BASE over each report's all_stacks (every heap stack), and
+// over their Python domains.
 ReportDiff diff_reports(const Report& base, const Report& now);
 
 }  // namespace memtop

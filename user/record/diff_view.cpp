@@ -83,6 +83,8 @@ DiffSide minus(const DiffSide& a, const DiffSide& b) {
             a.allocs_total - b.allocs_total};
 }
 
+std::string stack_lines(const std::vector<DiffStack>& stacks, const char* unit);
+
 }  // namespace
 
 std::string render_diff_text(const ReportDiff& d, const DiffSides& sides) {
@@ -99,16 +101,39 @@ std::string render_diff_text(const ReportDiff& d, const DiffSides& sides) {
              d.stacks.size() == 1 ? "" : "s", d.churn.size(), d.unchanged);
     out += line;
     if (!d.stacks.empty()) out += "\nStacks by growth of outstanding bytes:\n";
+    out += stack_lines(d.stacks, "allocation");
+    if (!d.python) return out;
+    // The Python domain: its own totals and stacks, never added to the heap's.
+    const DiffSide pt = minus(d.python_now_total, d.python_base_total);
+    snprintf(line, sizeof line,
+             "\nPython domain (pymalloc, not in the heap): %s (%" PRId64
+             " B) in %s objects; allocated in all %s in %s.\n"
+             "%zu Python stack%s changed outstanding, %zu only allocated and freed more, %zu unchanged "
+             "(each side's top stacks, the rest as one).\n",
+             signed_bytes(pt.bytes).c_str(), pt.bytes, signed_count(pt.allocs).c_str(),
+             signed_bytes(pt.alloc_bytes_total).c_str(), signed_count(pt.allocs_total).c_str(), d.python_stacks.size(),
+             d.python_stacks.size() == 1 ? "" : "s", d.python_churn.size(), d.python_unchanged);
+    out += line;
+    if (!d.python_stacks.empty()) out += "\nPython stacks by growth of outstanding bytes:\n";
+    out += stack_lines(d.python_stacks, "object");
+    return out;
+}
+
+namespace {
+
+std::string stack_lines(const std::vector<DiffStack>& stacks, const char* unit) {
+    std::string out;
+    char line[512];
     int rank = 1;
-    for (const auto& s : d.stacks) {
+    for (const auto& s : stacks) {
         const DiffSide c = s.change();
         snprintf(line, sizeof line,
                  "#%d  %s (pid %u): %s outstanding (%" PRId64
-                 " B, %s -> %s) in %s allocation%s "
+                 " B, %s -> %s) in %s %s%s "
                  "(allocated %s in %s)\n",
                  rank++, s.comm.c_str(), s.pid, signed_bytes(c.bytes).c_str(), c.bytes,
                  human_bytes(s.base.bytes).c_str(), human_bytes(s.now.bytes).c_str(), signed_count(c.allocs).c_str(),
-                 c.allocs == 1 || c.allocs == -1 ? "" : "s", signed_bytes(c.alloc_bytes_total).c_str(),
+                 unit, c.allocs == 1 || c.allocs == -1 ? "" : "s", signed_bytes(c.alloc_bytes_total).c_str(),
                  signed_count(c.allocs_total).c_str());
         out += line;
         if (!s.stored) out += "      (stack not stored: the stack map was full)\n";
@@ -117,18 +142,24 @@ std::string render_diff_text(const ReportDiff& d, const DiffSides& sides) {
     return out;
 }
 
+}  // namespace
+
 std::string render_diff_json(const ReportDiff& d, const DiffSides& sides) {
-    ojson stacks = ojson::array();
-    for (const auto& s : d.stacks) {
-        ojson e = side_json(s.change());
-        e["comm"] = s.comm;
-        e["pid"] = s.pid;
-        e["base"] = side_json(s.base);
-        e["new"] = side_json(s.now);
-        e["stored"] = s.stored;
-        e["frames"] = frames_json(s.frames);
-        stacks.push_back(std::move(e));
-    }
+    auto stacks_of = [](const std::vector<DiffStack>& list) {
+        ojson stacks = ojson::array();
+        for (const auto& s : list) {
+            ojson e = side_json(s.change());
+            e["comm"] = s.comm;
+            e["pid"] = s.pid;
+            e["base"] = side_json(s.base);
+            e["new"] = side_json(s.now);
+            e["stored"] = s.stored;
+            e["frames"] = frames_json(s.frames);
+            stacks.push_back(std::move(e));
+        }
+        return stacks;
+    };
+    ojson stacks = stacks_of(d.stacks);
     ojson j = {{"diff", {{"new", sides.now}, {"base", sides.base}}},
                {"matched_by", "function, module, file:line and inline chain of every frame, and comm"},
                {"total", side_json(minus(d.now_total, d.base_total))},
@@ -137,6 +168,14 @@ std::string render_diff_json(const ReportDiff& d, const DiffSides& sides) {
                {"unchanged_stacks", d.unchanged},
                {"churn_stacks", d.churn.size()},
                {"stacks", std::move(stacks)}};
+    // The Python domain, apart (docs/recording.md): only when a side has one.
+    if (d.python)
+        j["python"] = {{"total", side_json(minus(d.python_now_total, d.python_base_total))},
+                       {"base_total", side_json(d.python_base_total)},
+                       {"new_total", side_json(d.python_now_total)},
+                       {"unchanged_stacks", d.python_unchanged},
+                       {"churn_stacks", d.python_churn.size()},
+                       {"stacks", stacks_of(d.python_stacks)}};
     return j.dump(-1, ' ', false, ojson::error_handler_t::replace);
 }
 
@@ -146,27 +185,33 @@ Report diff_as_report(const ReportDiff& d, const Report& now) {
     r.final = now.final;
     std::set<std::pair<uint32_t, uint32_t>> seen;
     uint64_t id = 1;
-    std::vector<const DiffStack*> all;
-    for (const auto& s : d.stacks) all.push_back(&s);
-    for (const auto& s : d.churn) all.push_back(&s);
-    for (const DiffStack* sp : all) {
-        const DiffStack& s = *sp;
-        if (seen.insert({s.pid, s.epoch}).second) {
-            ProcessStats p;
-            p.pid = s.pid, p.epoch = s.epoch, p.comm = s.comm;
-            r.processes.push_back(p);
+    auto add = [&](const std::vector<DiffStack>& changed, const std::vector<DiffStack>& churn,
+                   std::vector<ReportStack>& into) {
+        std::vector<const DiffStack*> all;
+        for (const auto& s : changed) all.push_back(&s);
+        for (const auto& s : churn) all.push_back(&s);
+        for (const DiffStack* sp : all) {
+            const DiffStack& s = *sp;
+            if (seen.insert({s.pid, s.epoch}).second) {
+                ProcessStats p;
+                p.pid = s.pid, p.epoch = s.epoch, p.comm = s.comm;
+                r.processes.push_back(p);
+            }
+            const DiffSide c = s.change();
+            ReportStack rs;
+            rs.stats.pid = s.pid, rs.stats.epoch = s.epoch;
+            rs.stats.stack_id = s.stored ? id++ : 0;
+            rs.stats.bytes = c.bytes;
+            rs.stats.allocs = c.allocs;
+            rs.stats.alloc_bytes_total = static_cast<uint64_t>(c.alloc_bytes_total);
+            rs.stats.allocs_total = static_cast<uint64_t>(c.allocs_total);
+            rs.frames = s.frames;
+            into.push_back(std::move(rs));
         }
-        const DiffSide c = s.change();
-        ReportStack rs;
-        rs.stats.pid = s.pid, rs.stats.epoch = s.epoch;
-        rs.stats.stack_id = s.stored ? id++ : 0;
-        rs.stats.bytes = c.bytes;
-        rs.stats.allocs = c.allocs;
-        rs.stats.alloc_bytes_total = static_cast<uint64_t>(c.alloc_bytes_total);
-        rs.stats.allocs_total = static_cast<uint64_t>(c.allocs_total);
-        rs.frames = s.frames;
-        r.all_stacks.push_back(std::move(rs));
-    }
+    };
+    add(d.stacks, d.churn, r.all_stacks);
+    // The Python domain's changes: the profile's python_* sample types.
+    add(d.python_stacks, d.python_churn, r.all_python_stacks);
     return r;
 }
 

@@ -123,7 +123,8 @@ std::optional<ChosenReport> report_at_or_before(Recording& rec, std::optional<in
     return std::nullopt;
 }
 
-std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> pid, bool rss) {
+std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> pid, PeakOf of) {
+    const bool rss = of == PeakOf::Rss;
     // Every heap (or RSS) number of every process, in time order.
     struct Seen {
         uint32_t pid;
@@ -132,6 +133,10 @@ std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> 
     };
     std::vector<Seen> seen;
     auto bytes_of = [&](const ProcPoint& p, bool in_report) -> std::optional<int64_t> {
+        if (of == PeakOf::Python) {
+            if (!p.holds(ProcPoint::kPy)) return std::nullopt;
+            return p.py_bytes;
+        }
         if (!rss) {
             if (!p.holds(ProcPoint::kHeap) || !p.heap_traced) return std::nullopt;
             return p.heap_bytes;

@@ -57,8 +57,11 @@ struct HeapPeak {
     int64_t until_ns = 0;
     int64_t report_ns = 0;
 };
-// With `rss`, the same of resident memory (rss_bytes of the samples, file +
-// anon + shmem of the reports); heap_bytes then holds those bytes.
-std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> pid, bool rss = false);
+// PeakOf::Rss: the same of resident memory (rss_bytes of the samples, file
+// + anon + shmem of the reports); PeakOf::Python: of the Python domain
+// (py_bytes of the samples, from format version 3, and of the reports);
+// heap_bytes then holds those bytes.
+enum class PeakOf { Heap, Rss, Python };
+std::optional<HeapPeak> heap_peak(const Recording& rec, std::optional<uint32_t> pid, PeakOf of = PeakOf::Heap);
 
 }  // namespace memtop

@@ -100,6 +100,8 @@ std::vector<ProcessSeries> memory_series(const Recording& rec) {
                 if (p.holds(ProcPoint::kHeap)) proc(p).heap.push_back({t, p.heap_bytes});
                 // Resident memory in samples: recordings of format version 2.
                 if (p.holds(ProcPoint::kRssBytes)) proc(p).rss.push_back({t, p.rss_bytes});
+                // The Python domain in samples: recordings of format version 3.
+                if (p.holds(ProcPoint::kPy)) proc(p).python.push_back({t, p.py_bytes});
             }
         } else if (type == "report") {
             for (const auto& p : rec.points[i]) {
@@ -108,15 +110,17 @@ std::vector<ProcessSeries> memory_series(const Recording& rec) {
                 if (p.heap_traced && p.holds(ProcPoint::kHeap)) s.heap.push_back({t, p.heap_bytes});
                 if (p.has & (ProcPoint::kRssFile | ProcPoint::kRssAnon | ProcPoint::kRssShmem | ProcPoint::kRssSwap))
                     s.rss.push_back({t, p.rss_file + p.rss_anon + p.rss_shmem});
+                if (p.holds(ProcPoint::kPy)) s.python.push_back({t, p.py_bytes});
             }
         }
     }
     std::vector<ProcessSeries> out;
     for (auto& [key, s] : by_proc) {
-        if (s.heap.empty() && s.rss.empty()) continue;
+        if (s.heap.empty() && s.rss.empty() && s.python.empty()) continue;
         auto by_time = [](const PlotPoint& a, const PlotPoint& b) { return a.t_ns < b.t_ns; };
         std::stable_sort(s.heap.begin(), s.heap.end(), by_time);
         std::stable_sort(s.rss.begin(), s.rss.end(), by_time);
+        std::stable_sort(s.python.begin(), s.python.end(), by_time);
         out.push_back(std::move(s));
     }
     std::stable_sort(out.begin(), out.end(), [](const ProcessSeries& a, const ProcessSeries& b) {
@@ -134,6 +138,7 @@ std::string render_plot_svg(const Recording& rec, const std::string& title, size
     for (size_t i = 0; i < shown; i++) {
         for (const auto& p : all[i].heap) max_bytes = std::max(max_bytes, p.bytes);
         for (const auto& p : all[i].rss) max_bytes = std::max(max_bytes, p.bytes);
+        for (const auto& p : all[i].python) max_bytes = std::max(max_bytes, p.bytes);
     }
     const double seconds = static_cast<double>(end - start) / 1e9;
     const double y_step = nice_step(static_cast<double>(max_bytes), 5);
@@ -178,8 +183,10 @@ std::string render_plot_svg(const Recording& rec, const std::string& title, size
     svg += "<rect x=\"" + num(kLeft) + "\" y=\"" + num(kTop) + "\" width=\"" + num(pw) + "\" height=\"" + num(ph) +
            "\" fill=\"none\" stroke=\"#333333\"/>\n";
 
-    // Series: RSS dashed under heap solid, then the peak dots on top.
+    // Series: RSS dashed and Python dotted under heap solid, then the peaks on top.
     std::string peaks, legend;
+    double legend_y = kTop + 14;  // the next process's first legend line
+    bool any_python = false;
     for (size_t i = 0; i < shown; i++) {
         const ProcessSeries& s = all[i];
         const char* color = kColors[i % (sizeof kColors / sizeof kColors[0])];
@@ -198,6 +205,7 @@ std::string render_plot_svg(const Recording& rec, const std::string& title, size
                    "\"><title>" + xml(who) + " " + kind + "</title></polyline>\n";
         };
         line(s.rss, "rss", "6,4");
+        line(s.python, "python", "2,3");
         line(s.heap, "heap", nullptr);
         const auto& pv = s.heap.empty() ? s.rss : s.heap;
         auto top = std::max_element(pv.begin(), pv.end(),
@@ -214,7 +222,8 @@ std::string render_plot_svg(const Recording& rec, const std::string& title, size
                      std::to_string(top->bytes) + "\" cx=\"" + num(X(top->t_ns)) + "\" cy=\"" + num(Y(top->bytes)) +
                      "\" r=\"5\" fill=\"" + color + "\" stroke=\"#000000\"><title>" +
                      xml(who + ": " + label + " " + at) + "</title></circle>\n";
-            const double ly = kTop + 14 + kLegendStep * static_cast<double>(i);
+            const double ly = legend_y;
+            legend_y += kLegendStep;
             legend += "<line x1=\"" + num(kWidth - kRight + 12) + "\" y1=\"" + num(ly - 4) + "\" x2=\"" +
                       num(kWidth - kRight + 32) + "\" y2=\"" + num(ly - 4) + "\" stroke=\"" + color +
                       "\" stroke-width=\"2\"/>\n";
@@ -224,11 +233,31 @@ std::string render_plot_svg(const Recording& rec, const std::string& title, size
             legend += "<text x=\"" + num(kWidth - kRight + 38) + "\" y=\"" + num(ly + 28) + "\" font-size=\"11\">" +
                       xml(rounded + " " + at) + "</text>\n";
         }
+        // The Python domain's highest, a square (its bytes are not the
+        // heap's: a peak of their own), on one more legend line.
+        auto py_top = std::max_element(s.python.begin(), s.python.end(),
+                                       [](const PlotPoint& a, const PlotPoint& b) { return a.bytes < b.bytes; });
+        if (py_top != s.python.end()) {
+            any_python = true;
+            const std::string exact = "peak python " + std::to_string(py_top->bytes) + " B";
+            const std::string at = "at " + since_start(py_top->t_ns, start);
+            peaks += "<rect class=\"peak-python\" data-pid=\"" + std::to_string(s.pid) + "\" data-bytes=\"" +
+                     std::to_string(py_top->bytes) + "\" x=\"" + num(X(py_top->t_ns) - 4) + "\" y=\"" +
+                     num(Y(py_top->bytes) - 4) + "\" width=\"8\" height=\"8\" fill=\"" + color +
+                     "\" stroke=\"#000000\"><title>" +
+                     xml(who + ": " + exact + " (" + human_bytes(py_top->bytes) + ") " + at) + "</title></rect>\n";
+            // Under the process's three lines (a process is listed when it has a heap or RSS).
+            if (top != pv.end()) {
+                legend += "<text class=\"peak-python-label\" x=\"" + num(kWidth - kRight + 38) + "\" y=\"" +
+                          num(legend_y - kLegendStep + 41) + "\" font-size=\"11\">" + xml(exact) + "</text>\n";
+                legend_y += 14;
+            }
+        }
     }
     svg += peaks;
-    const double ny = kTop + 14 + kLegendStep * static_cast<double>(shown);
+    const double ny = legend_y;
     legend += "<text x=\"" + num(kWidth - kRight + 12) + "\" y=\"" + num(ny) +
-              "\" font-size=\"11\">solid: heap; dashed: RSS</text>\n";
+              "\" font-size=\"11\">solid: heap; dashed: RSS" + (any_python ? "; dotted: Python" : "") + "</text>\n";
     if (all.size() > shown)
         legend += "<text x=\"" + num(kWidth - kRight + 12) + "\" y=\"" + num(ny + 16) + "\" font-size=\"11\">" +
                   std::to_string(all.size() - shown) + " more processes not shown</text>\n";

@@ -300,6 +300,17 @@ public:
         num(p, e, "rss_peak_bytes", ProcPoint::kRssPeak, p.rss_peak_bytes);
         num(p, e, "mapped_bytes", ProcPoint::kMapped, p.mapped_bytes);
         num(p, e, "mapped_peak_bytes", ProcPoint::kMappedPeak, p.mapped_peak_bytes);
+        // The Python domain: a sample of a process without one (no
+        // CPython, no --python-objects) or of a file before version 3
+        // holds neither.
+        num(p, e, "py_bytes", ProcPoint::kPy, p.py_bytes);
+        num(p, e, "py_peak_bytes", ProcPoint::kPyPeak, p.py_peak_bytes);
+        // A report lists the py_* of every process, 0 without a domain: a
+        // process whose Python allocator never allocated has none.
+        if (const auto a = e.find("py_allocs_total"); a != e.end() && whole_number(*a) == 0) {
+            const auto f = e.find("py_frees_total");
+            if (f == e.end() || whole_number(*f) == 0) p.has &= ~(ProcPoint::kPy | ProcPoint::kPyPeak);
+        }
         if (const auto rss = e.find("rss"); rss != e.end() && rss->is_object()) {
             num(p, *rss, "file", ProcPoint::kRssFile, p.rss_file);
             num(p, *rss, "anon", ProcPoint::kRssAnon, p.rss_anon);
@@ -448,11 +459,15 @@ private:
     // of it (its other counters change at every report: a point each).
     static ProcPoint light(ProcPoint p) {
         constexpr uint16_t kept = ProcPoint::kHeap | ProcPoint::kRssFile | ProcPoint::kRssAnon | ProcPoint::kRssShmem |
-                                  ProcPoint::kRssSwap | ProcPoint::kMapped | ProcPoint::kMappedKnown | ProcPoint::kComm;
+                                  ProcPoint::kRssSwap | ProcPoint::kMapped | ProcPoint::kMappedKnown |
+                                  ProcPoint::kComm | ProcPoint::kPy;
         ProcPoint out;
         out.pid = p.pid, out.epoch = p.epoch, out.comm = p.comm, out.has = p.has & kept;
         out.heap_traced = p.heap_traced, out.mapped_known = p.mapped_known;
         out.heap_bytes = p.heap_bytes, out.mapped_bytes = p.mapped_bytes;
+        // Its Python domain's bytes (kPy: the maker left it out for a
+        // process without one).
+        out.py_bytes = p.py_bytes;
         out.rss_file = p.rss_file, out.rss_anon = p.rss_anon, out.rss_shmem = p.rss_shmem, out.rss_swap = p.rss_swap;
         return out;
     }
@@ -501,6 +516,8 @@ json point_json(const Recording& rec, const ProcPoint& p) {
     put(ProcPoint::kRssPeak, "rss_peak_bytes", p.rss_peak_bytes);
     put(ProcPoint::kMapped, "mapped_bytes", p.mapped_bytes);
     put(ProcPoint::kMappedPeak, "mapped_peak_bytes", p.mapped_peak_bytes);
+    put(ProcPoint::kPy, "py_bytes", p.py_bytes);
+    put(ProcPoint::kPyPeak, "py_peak_bytes", p.py_peak_bytes);
     if (p.has & (ProcPoint::kRssFile | ProcPoint::kRssAnon | ProcPoint::kRssShmem | ProcPoint::kRssSwap)) {
         json rss = json::object();
         if (p.holds(ProcPoint::kRssFile)) rss["file"] = p.rss_file;

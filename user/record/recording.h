@@ -16,9 +16,10 @@
 
 namespace memtop {
 
-// 2: samples and reports' stacks as deltas (record/deltas.h). Version 1
-// files read as before.
-inline constexpr int kRecordingVersion = 2;
+// 2: samples and reports' stacks as deltas (record/deltas.h). 3: samples
+// carry each process's Python domain (py_bytes, ...) when it has one.
+// Files of versions 1 and 2 read as before (no Python domain over time).
+inline constexpr int kRecordingVersion = 3;
 
 class RecordingWriter {
 public:
@@ -68,6 +69,8 @@ struct ProcPoint {
         kMappedPeak = 1 << 11,
         kComm = 1 << 12,
         kMappedKnown = 1 << 13,
+        kPy = 1 << 14,  // the Python domain: py_bytes (samples and reports), py_peak_bytes (samples)
+        kPyPeak = 1 << 15,
     };
     uint32_t pid = 0, epoch = 0;
     uint32_t comm = 0;  // its index in Recording::comms
@@ -77,6 +80,7 @@ struct ProcPoint {
     int64_t heap_bytes = 0, heap_peak_bytes = 0, allocs_total = 0, frees_total = 0;
     int64_t rss_file = 0, rss_anon = 0, rss_shmem = 0, rss_swap = 0, rss_bytes = 0, rss_peak_bytes = 0;
     int64_t mapped_bytes = 0, mapped_peak_bytes = 0;
+    int64_t py_bytes = 0, py_peak_bytes = 0;
 
     bool holds(uint16_t fields) const { return (has & fields) == fields; }
     bool operator==(const ProcPoint&) const = default;

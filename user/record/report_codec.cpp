@@ -35,6 +35,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Frame, kind, address, function, 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StackStats, pid, epoch, stack_id, bytes, allocs, alloc_bytes_total,
                                                 allocs_total, temp_allocs, temp_bytes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AgeBucket, max_seconds, bytes, allocs)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StackRemainder, stacks, stats)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ReportStack, stats, ips, frames, truncated, complete, ages, used_bytes)
 // With defaults: recordings made before python_processes read on (0).
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SelfStats, rss_bytes, cpu_seconds, cpu_percent, probes, kernel_bytes,
@@ -119,6 +120,7 @@ nlohmann::json encode_report(const Report& r) {
             {"python",
              {{"stacks", r.python_stacks},
               {"all_stacks", r.all_python_stacks},
+              {"rest", r.python_rest},
               {"sites", r.python_sites},
               {"sites_skipped", r.python_sites_skipped},
               {"estimates", r.python_sampled}}},
@@ -154,6 +156,8 @@ Report decode_report(const nlohmann::json& j) {
             const auto& py = j.at("python");
             r.python_stacks = py.at("stacks").get<std::vector<ReportStack>>();
             r.all_python_stacks = py.at("all_stacks").get<std::vector<ReportStack>>();
+            // Absent in recordings whose all_stacks listed every stack.
+            if (py.contains("rest")) r.python_rest = py.at("rest").get<std::vector<StackRemainder>>();
             r.python_sites = py.at("sites").get<size_t>();
             r.python_sites_skipped = py.at("sites_skipped").get<size_t>();
             r.python_sampled = py.at("estimates").get<bool>();

@@ -356,3 +356,73 @@ TEST_CASE("a report carries what was lost, memtop's own cost and the host's memo
     REQUIRE(r.host);
     CHECK(r.host->available == 400);
 }
+
+TEST_CASE("the final report's Python stacks: the top -T and one remainder per process that adds up to the domain",
+          "[aggregate][python]") {
+    Aggregator agg(options(false, 3));
+    FakeFacts facts;
+    KernelSnapshot k;
+    ProcessStats py = heap_process(10, 1, 600);
+    ProcessStats other = heap_process(20, 1, 50);
+    // 8 stacks of pid 10 (3 with objects outstanding), 2 of pid 20 (1), and
+    // one of a process not in the report.
+    k.python_stacks = {{10, 1, 200, 3000, 30, 9000, 90}, {10, 1, 201, 0, 0, 50000, 500}, {10, 1, 202, 700, 7, 700, 7},
+                       {10, 1, 203, 0, 0, 8000, 80},     {10, 1, 204, 64, 2, 6400, 200}, {10, 1, 205, 0, 0, 10, 1},
+                       {10, 1, 206, 0, 0, 20, 2},        {10, 1, 0, 0, 0, 30, 3},        {20, 1, 300, 32, 1, 3200, 100},
+                       {20, 1, 301, 0, 0, 900000, 9000}, {30, 1, 500, 5, 5, 5, 5}};
+    py.py_bytes = 3000 + 700 + 64, py.py_allocs_total = 90 + 500 + 7 + 80 + 200 + 1 + 2 + 3;
+    other.py_bytes = 32, other.py_allocs_total = 9100;
+    k.heap = {py, other};
+    ReportMoment m = at(0, true);
+    m.all_stacks = true;
+    Report r = agg.build(k, {}, facts, m);
+
+    // By outstanding bytes (the report's order): 200, 202, 204; both
+    // processes' stacks compete for the 3 places, as in the heap's -T.
+    REQUIRE(r.all_python_stacks.size() == 3);
+    CHECK(r.all_python_stacks[0].stats.stack_id == 200);
+    CHECK(r.all_python_stacks[1].stats.stack_id == 202);
+    CHECK(r.all_python_stacks[2].stats.stack_id == 204);
+    REQUIRE(r.python_rest.size() == 2);
+    const StackRemainder& rest10 = r.python_rest[0];
+    CHECK(rest10.stats.pid == 10);
+    CHECK(rest10.stats.epoch == 1);
+    CHECK(rest10.stacks == 5);  // 201, 203, 205, 206 and the stack not stored
+    CHECK(rest10.stats.stack_id == 0);
+    CHECK(rest10.stats.bytes == 0);
+    CHECK(rest10.stats.alloc_bytes_total == 50000 + 8000 + 10 + 20 + 30);
+    CHECK(r.python_rest[1].stats.pid == 20);
+    CHECK(r.python_rest[1].stacks == 2);
+    CHECK(r.python_rest[1].stats.bytes == 32);
+
+    // Listed and left out add up to each process's domain.
+    for (const ProcessStats* p : {find(r, 10), find(r, 20)}) {
+        REQUIRE(p);
+        int64_t bytes = 0;
+        uint64_t allocs_total = 0;
+        for (const auto& s : r.all_python_stacks)
+            if (s.stats.pid == p->pid) bytes += s.stats.bytes, allocs_total += s.stats.allocs_total;
+        for (const auto& s : r.python_rest)
+            if (s.stats.pid == p->pid) bytes += s.stats.bytes, allocs_total += s.stats.allocs_total;
+        CHECK(bytes == p->py_bytes);
+        CHECK(allocs_total == p->py_allocs_total);
+    }
+
+    // Nothing outstanding (a CPython that freed its objects as it exited):
+    // the places go to the most allocated.
+    for (auto& s : k.python_stacks) s.bytes = s.allocs = 0;
+    r = agg.build(k, {}, facts, m);
+    REQUIRE(r.all_python_stacks.size() == 3);
+    CHECK(r.all_python_stacks[0].stats.stack_id == 301);
+    CHECK(r.all_python_stacks[1].stats.stack_id == 201);
+    CHECK(r.all_python_stacks[2].stats.stack_id == 200);
+    REQUIRE(r.python_rest.size() == 2);
+    CHECK(r.python_rest[0].stacks == 6);
+    CHECK(r.python_rest[1].stacks == 1);
+
+    // Not in an earlier report: its top python_stacks are the exports'.
+    m.final = false;
+    r = agg.build(k, {}, facts, m);
+    CHECK(r.all_python_stacks.empty());
+    CHECK(r.python_rest.empty());
+}

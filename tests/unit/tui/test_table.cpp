@@ -155,8 +155,9 @@ TEST_CASE("table: cells, titles and the sort mark", "[tui][table]") {
 }
 
 TEST_CASE("table: columns that fit the width, least useful left out first", "[tui][table]") {
-    auto all = fit_columns(200, false);
+    auto all = fit_columns(200, false, true);
     CHECK(all.size() == std::size(kAllColumns));
+    CHECK(fit_columns(200, false).size() == std::size(kAllColumns) - 1);  // no process with a Python domain
     auto narrow = fit_columns(40, false);
     CHECK(narrow == std::vector<Column>{Column::Pid, Column::Comm, Column::Rss});
     CHECK(fit_columns(40, true) == std::vector<Column>{Column::Pid, Column::Comm, Column::Heap});
@@ -167,4 +168,36 @@ TEST_CASE("table: columns that fit the width, least useful left out first", "[tu
         auto [x, width] = column_span(cols, cols.size() - 1);
         CHECK(x + width <= w);
     }
+}
+
+TEST_CASE("table: the Python domain's column, for a process that has one, next to its heap", "[tui][table][python]") {
+    Report r;
+    ProcessStats py;
+    py.pid = 7, py.epoch = 1, py.comm = "python3.11", py.heap_bytes = 4096;
+    py.py_bytes = 3191776, py.py_allocs_total = 99743;
+    ProcessStats c;
+    c.pid = 8, c.epoch = 1, c.comm = "cc", c.heap_bytes = 100000;
+    r.processes = {py, c};
+    auto rows = rows_of(r, {}, 1);
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].python == 3191776);
+    CHECK_FALSE(rows[1].python);  // no Python domain: "-", not 0
+    CHECK(cell(rows[0], Column::Python) == "3.0 MiB");
+    CHECK(cell(rows[1], Column::Python) == "-");
+
+    // Kept right after the heap when the terminal is narrow (-p: no RSS yet).
+    CHECK(fit_columns(50, true, true) == std::vector<Column>{Column::Pid, Column::Comm, Column::Heap, Column::Python});
+    CHECK(fit_columns(50, true, false) ==
+          std::vector<Column>{Column::Pid, Column::Comm, Column::Heap, Column::AllocRate});
+    auto cols = fit_columns(200, true, true);
+    CHECK(header_line(cols, Column::Python, true).find("  PYTHON v") != std::string::npos);
+
+    // Sorted by it: the process with the domain first, the one without last either way.
+    Table t;
+    t.update(r);
+    t.sort_by(Column::Python);
+    REQUIRE(t.rows().size() == 2);
+    CHECK(t.rows()[0].pid == 7);
+    t.invert();
+    CHECK(t.rows()[0].pid == 7);
 }

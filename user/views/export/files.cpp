@@ -51,10 +51,25 @@ void check_export_files(const ExportFiles& files) {
     check_output_path("--html", files.html);
 }
 
+std::vector<ReportStack> python_export_stacks(const Report& r) {
+    if (r.all_python_stacks.empty() && r.python_rest.empty()) return r.python_stacks;
+    std::vector<ReportStack> out = r.all_python_stacks;
+    for (const auto& rest : r.python_rest) {
+        ReportStack s;
+        s.stats = rest.stats;
+        s.stats.stack_id = 0;
+        Frame f;
+        f.function = "[" + std::to_string(rest.stacks) + " other Python stack" + (rest.stacks == 1 ? "" : "s") + "]";
+        s.frames.push_back(std::move(f));
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
 void write_export_files(const Report& r, const ExportFiles& files) {
-    // Every Python stack is in the final report; an earlier one of a
-    // recording (memtop report --at) has its top ones.
-    const auto& python = r.all_python_stacks.empty() ? r.python_stacks : r.all_python_stacks;
+    // The final report's top Python stacks and the rest; an earlier one of
+    // a recording (memtop report --at) has its top ones.
+    const auto python = python_export_stacks(r);
     if (!files.pprof.empty()) write_whole("--pprof", files.pprof, gzip(encode_pprof(r, r.all_stacks, python)));
     if (!files.folded.empty()) write_whole("--folded", files.folded, render_folded(r, r.all_stacks, python));
 }

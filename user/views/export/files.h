@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "model/report.h"
 #include "views/export/html.h"
@@ -23,8 +24,15 @@ void check_export_files(const ExportFiles& files);
 // The same for one output file given with `option`.
 void check_output_path(const char* option, const std::string& path);
 
+// The Python domain's stacks of the file exports: all_python_stacks and,
+// for each python_rest, one stack of one frame named "[N other Python
+// stacks]" holding their numbers (so a profile's totals are the domain's);
+// a report without them (an earlier one of a recording) gives its top
+// python_stacks.
+std::vector<ReportStack> python_export_stacks(const Report& r);
+
 // Writes each asked-for file from r.all_stacks (every heap stack) and the
-// Python domain's stacks (all_python_stacks, else python_stacks); throws
+// Python domain's stacks (python_export_stacks); throws
 // MemtopError naming the file and the reason. A file is replaced whole
 // (written beside it, then renamed) so a failure never leaves half of one.
 void write_export_files(const Report& r, const ExportFiles& files);

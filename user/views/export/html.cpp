@@ -7,6 +7,7 @@
 #include <map>
 #include <tuple>
 
+#include "views/export/files.h"
 #include "views/format.h"
 #include "views/json.h"
 
@@ -57,6 +58,7 @@ json html_sample(const Report& r) {
         }
         if (p.rss) e["rss_bytes"] = p.rss->resident();
         if (p.mapped_known) e["mapped_bytes"] = p.mapped_bytes;
+        if (p.py_allocs_total || p.py_frees_total) e["py_bytes"] = p.py_bytes;
         procs.push_back(std::move(e));
     }
     return {{"type", "sample"}, {"time_ns", ns_of(r.time)}, {"processes", std::move(procs)}};
@@ -97,12 +99,13 @@ json HtmlPage::stacks_json(const std::vector<ReportStack>& stacks) {
 }
 
 void HtmlPage::point(int64_t t_ns, uint32_t pid, uint32_t epoch, const std::string* comm, std::optional<int64_t> heap,
-                     std::optional<int64_t> heap_peak, std::optional<int64_t> rss, std::optional<int64_t> mapped) {
+                     std::optional<int64_t> heap_peak, std::optional<int64_t> rss, std::optional<int64_t> mapped,
+                     std::optional<int64_t> python) {
     Series& s = series_[{pid, epoch}];
     if (comm) s.comm = *comm;
     Point p{t_ns, {}, 0};
-    const std::optional<int64_t>* v[4] = {&heap, &heap_peak, &rss, &mapped};
-    for (int i = 0; i < 4; i++)
+    const std::optional<int64_t>* v[5] = {&heap, &heap_peak, &rss, &mapped, &python};
+    for (int i = 0; i < 5; i++)
         if (*v[i]) {
             p.v[i] = **v[i];
             p.has |= uint8_t(1u << i);
@@ -122,7 +125,7 @@ void HtmlPage::sample(const json& s) {
         const auto c = p.find("comm");
         const std::string* comm = c != p.end() && c->is_string() ? &c->get_ref<const std::string&>() : nullptr;
         point(t, p.value("pid", 0u), p.value("epoch", 0u), comm, get("heap_bytes"), get("heap_peak_bytes"),
-              get("rss_bytes"), get("mapped_bytes"));
+              get("rss_bytes"), get("mapped_bytes"), get("py_bytes"));
     }
 }
 
@@ -131,11 +134,12 @@ void HtmlPage::report_points(int64_t t_ns, const std::vector<ProcessStats>& proc
     // The report's processes are points of the series too (RSS and mapped
     // bytes are only there), and name the processes.
     for (const auto& p : processes) {
-        std::optional<int64_t> heap, peak, rss, mapped;
+        std::optional<int64_t> heap, peak, rss, mapped, python;
         if (p.heap_traced) heap = p.heap_bytes, peak = p.heap_peak_bytes;
         if (p.rss) rss = p.rss->resident();
         if (p.mapped_known) mapped = p.mapped_bytes;
-        point(t_ns, p.pid, p.epoch, &p.comm, heap, peak, rss, mapped);
+        if (p.py_allocs_total || p.py_frees_total) python = p.py_bytes;
+        point(t_ns, p.pid, p.epoch, &p.comm, heap, peak, rss, mapped, python);
     }
 }
 
@@ -150,12 +154,12 @@ void HtmlPage::moment(size_t index, Report r, bool pinned) {
     json heap = stacks_json(all ? r.all_stacks : r.stacks);
     json growth = stacks_json(r.growth_stacks);
     json mappings = stacks_json(r.mappings);
-    // Python's object domain (--python-objects): every stack when the
-    // report has them all, as the heap's.
-    json python = stacks_json(r.all_python_stacks.empty() ? r.python_stacks : r.all_python_stacks);
+    // Python's object domain (--python-objects): the file exports' stacks
+    // (the top ones and what they leave out, files.h).
+    json python = stacks_json(python_export_stacks(r));
     // The report's own JSON without its (heavy) stack lists.
     r.stacks.clear(), r.all_stacks.clear(), r.growth_stacks.clear(), r.mappings.clear();
-    r.python_stacks.clear(), r.all_python_stacks.clear();
+    r.python_stacks.clear(), r.all_python_stacks.clear(), r.python_rest.clear();
     json rep = json::parse(render_json(r));
     for (const char* heavy : {"stacks", "growth_stacks", "mappings", "line_stacks"}) rep.erase(heavy);
     if (rep.contains("python")) rep["python"].erase("stacks");
@@ -265,7 +269,7 @@ void HtmlPage::write_data(std::string& out, bool escape) const {
         out += ",\"epoch\":" + std::to_string(key.second) + ",\"pid\":" + std::to_string(key.first) + ",\"points\":[";
         for (size_t i = 0; i < pts.size(); i++) {
             out += (i ? ",[" : "[") + std::to_string(pts[i].t - t0);  // ns since the first moment
-            for (int k = 0; k < 4; k++) out += pts[i].has & (1u << k) ? "," + std::to_string(pts[i].v[k]) : ",null";
+            for (int k = 0; k < 5; k++) out += pts[i].has & (1u << k) ? "," + std::to_string(pts[i].v[k]) : ",null";
             out += "]";
         }
         out += "]}";

@@ -50,9 +50,11 @@ public:
 
     // An observation's time (a sample with no process still starts the time axis).
     void time(int64_t t_ns) { t0_ = std::min(t0_, t_ns); }
-    // One process's numbers at t_ns; nullopt where the source does not say.
+    // One process's numbers at t_ns; nullopt where the source does not say
+    // (python: its Python domain's bytes, for a process that has one).
     void point(int64_t t_ns, uint32_t pid, uint32_t epoch, const std::string* comm, std::optional<int64_t> heap,
-               std::optional<int64_t> heap_peak, std::optional<int64_t> rss, std::optional<int64_t> mapped);
+               std::optional<int64_t> heap_peak, std::optional<int64_t> rss, std::optional<int64_t> mapped,
+               std::optional<int64_t> python = std::nullopt);
     // A sample record's processes ({"time_ns", "processes": [...]}).
     void sample(const nlohmann::json& s);
     // A report's processes as points (heap, peak, RSS, mapped), and its time.
@@ -80,8 +82,8 @@ public:
 private:
     struct Point {
         int64_t t;
-        int64_t v[4];
-        uint8_t has;  // bit i: v[i] is known
+        int64_t v[5];  // heap, heap peak, RSS, mapped, Python domain
+        uint8_t has;   // bit i: v[i] is known
     };
     struct Series {
         std::string comm;
@@ -123,7 +125,7 @@ struct HtmlRun {
     nlohmann::json meta = nlohmann::json::object();
     // Time-series samples, in time order, in the recording's "sample" record
     // shape: {"time_ns", "processes": [{"pid", "epoch", "heap_bytes",
-    // "heap_peak_bytes", ...}]}. Reports add their processes' numbers too.
+    // "heap_peak_bytes", ..., "py_bytes"}]}. Reports add their processes' numbers too.
     std::vector<nlohmann::json> samples;
     // The moments the flame graph can show, in time order; each one's
     // all_stacks (every heap stack) when it has them, else its top stacks.

@@ -115,7 +115,8 @@ void Screen::draw_title() {
 
 std::vector<Column> Screen::columns() const {
     bool heap_first = std::none_of(table_.all().begin(), table_.all().end(), [](const Row& r) { return r.rss; });
-    return fit_columns(COLS, heap_first);
+    bool python = std::any_of(table_.all().begin(), table_.all().end(), [](const Row& r) { return r.python; });
+    return fit_columns(COLS, heap_first, python);
 }
 
 void Screen::draw_table() {

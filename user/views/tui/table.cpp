@@ -10,9 +10,10 @@ namespace memtop::tui {
 
 const ColumnInfo& column_info(Column c) {
     static const ColumnInfo infos[] = {
-        {"PID", 7, false, false},  {"COMM", 15, true, false},      {"CONTAINER", 12, true, false},
-        {"RSS", 10, false, true},  {"RSS PEAK", 10, false, true},  {"GROWTH", 11, false, true},
-        {"HEAP", 10, false, true}, {"HEAP PEAK", 11, false, true}, {"ALLOCS/S", 10, false, true},
+        {"PID", 7, false, false},      {"COMM", 15, true, false},      {"CONTAINER", 12, true, false},
+        {"RSS", 10, false, true},      {"RSS PEAK", 10, false, true},  {"GROWTH", 11, false, true},
+        {"HEAP", 10, false, true},     {"HEAP PEAK", 11, false, true}, {"PYTHON", 10, false, true},
+        {"ALLOCS/S", 10, false, true},
     };
     return infos[static_cast<int>(c)];
 }
@@ -43,13 +44,14 @@ std::vector<Row> rows_of(const Report& r, const std::vector<Row>& prev, double s
                 p.allocs_total >= *b->second->allocs_total)
                 row.alloc_rate = static_cast<double>(p.allocs_total - *b->second->allocs_total) / seconds;
         }
+        if (p.py_allocs_total || p.py_frees_total) row.python = p.py_bytes;
         row.exited = p.exited;
         rows.push_back(std::move(row));
     }
     return rows;
 }
 
-std::vector<Column> fit_columns(int width, bool heap_first) {
+std::vector<Column> fit_columns(int width, bool heap_first, bool python) {
     // Least useful last: they go first when the terminal is narrow.
     std::vector<Column> by_use = {Column::Pid,     Column::Comm,     Column::Rss,
                                   Column::Heap,    Column::Growth,   Column::AllocRate,
@@ -57,6 +59,8 @@ std::vector<Column> fit_columns(int width, bool heap_first) {
     if (heap_first)
         by_use = {Column::Pid, Column::Comm,   Column::Heap,    Column::AllocRate, Column::HeapPeak,
                   Column::Rss, Column::Growth, Column::RssPeak, Column::Container};
+    // A CPython's objects are not in its heap: their column next to it.
+    if (python) by_use.insert(std::find(by_use.begin(), by_use.end(), Column::Heap) + 1, Column::Python);
     std::vector<Column> kept;
     int used = -1;  // n columns take n - 1 separators
     for (Column c : by_use) {
@@ -130,6 +134,8 @@ int compare(const Row& a, const Row& b, Column c) {
             return compare(a.heap, b.heap);
         case Column::HeapPeak:
             return compare(a.heap_peak, b.heap_peak);
+        case Column::Python:
+            return compare(a.python, b.python);
         case Column::AllocRate:
             return compare(a.alloc_rate, b.alloc_rate);
     }
@@ -148,6 +154,8 @@ bool known(const Row& r, Column c) {
             return r.heap.has_value();
         case Column::HeapPeak:
             return r.heap_peak.has_value();
+        case Column::Python:
+            return r.python.has_value();
         case Column::AllocRate:
             return r.alloc_rate.has_value();
         default:
@@ -181,6 +189,8 @@ std::string cell(const Row& row, Column c) {
             return bytes_or_dash(row.heap);
         case Column::HeapPeak:
             return bytes_or_dash(row.heap_peak);
+        case Column::Python:
+            return bytes_or_dash(row.python);
         case Column::AllocRate:
             return row.alloc_rate ? rate(*row.alloc_rate) : "-";
     }

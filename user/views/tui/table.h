@@ -15,10 +15,10 @@
 namespace memtop::tui {
 
 // In the order they are drawn.
-enum class Column { Pid, Comm, Container, Rss, RssPeak, Growth, Heap, HeapPeak, AllocRate };
-inline constexpr Column kAllColumns[] = {Column::Pid,  Column::Comm,     Column::Container,
-                                         Column::Rss,  Column::RssPeak,  Column::Growth,
-                                         Column::Heap, Column::HeapPeak, Column::AllocRate};
+enum class Column { Pid, Comm, Container, Rss, RssPeak, Growth, Heap, HeapPeak, Python, AllocRate };
+inline constexpr Column kAllColumns[] = {Column::Pid,     Column::Comm,     Column::Container, Column::Rss,
+                                         Column::RssPeak, Column::Growth,   Column::Heap,      Column::HeapPeak,
+                                         Column::Python,  Column::AllocRate};
 
 struct ColumnInfo {
     const char* title;
@@ -38,6 +38,9 @@ struct Row {
     std::optional<int64_t> heap, heap_peak;  // unknown when not heap-traced
     std::optional<uint64_t> allocs_total;
     std::optional<double> alloc_rate;  // allocations per second since the previous report
+    // The Python domain's bytes (--python-objects: pymalloc's objects, not
+    // in heap), for a process whose object allocator memtop counted.
+    std::optional<int64_t> python;
     bool exited = false;
 };
 
@@ -48,7 +51,9 @@ std::vector<Row> rows_of(const Report& r, const std::vector<Row>& prev, double s
 // The columns drawn in `width` characters, in drawing order: those that do
 // not fit are left out, least useful first. With heap_first (no row has
 // resident memory, as with -p today) the heap columns are kept before RSS.
-std::vector<Column> fit_columns(int width, bool heap_first);
+// The Python column is there only when `python` (some row has the domain),
+// right after the heap's in usefulness.
+std::vector<Column> fit_columns(int width, bool heap_first, bool python = false);
 
 // A cell's text, unpadded: "-" for what is unknown.
 std::string cell(const Row& row, Column c);
