@@ -376,12 +376,16 @@ TEST_CASE("memtop -p python3.11 py_objects.py --python-objects: sampled in BPF, 
     REQUIRE(pe);
     REQUIRE(pe->contains("python"));
     CHECK((*pe)["python"]["estimates"] == false);
-    // Counted: every int, kept.
+    // Counted: every int, kept. Attached before app(), the line also
+    // allocated the loop's own few objects (the range, its iterator: 6
+    // objects, 224 bytes here), freed since.
     LineSum ints_exact = python_line(ex.report, ex.pid, ints_line);
-    CHECK(ints_exact.allocs_total == kInts);
-    CHECK(ints_exact.alloc_bytes_total == kInts * kIntBytes);
     CHECK(ints_exact.allocs == kInts);
     CHECK(ints_exact.bytes == kInts * kIntBytes);
+    CHECK(ints_exact.allocs_total >= kInts);
+    CHECK(ints_exact.allocs_total <= kInts + 8);
+    CHECK(ints_exact.alloc_bytes_total >= kInts * kIntBytes);
+    CHECK(ints_exact.alloc_bytes_total <= kInts * kIntBytes + 8 * 64);
     LineSum append_exact = python_line(ex.report, ex.pid, append_line);
     CHECK(append_exact.bytes > 100000 * 8);  // the items array of 100,000 pointers
     CHECK(append_exact.allocs == 1);
