@@ -67,6 +67,8 @@ struct unwind_scratch {
 /* Per-thread state between an allocator's entry and its return (heap.h);
  * process_exit frees it in the compat build, where no task storage does. */
 #define PY_ADOPT_DROP 2 /* call_state's py_adopt: the Python-only sampler's raw block */
+/* py_adopted: a realloc'd domain block recorded under its old stack (not walked) */
+#define PY_ADOPT_OLD_STACK 3
 
 struct call_state {
 	__u64 sp;       /* stack pointer at the outermost allocator entry */
@@ -104,6 +106,11 @@ struct call_state {
 	 * never in the heap); the call in flight is one (py_adopted). */
 	__u32 py_adopt;
 	__u32 py_adopted;
+	/* Python objects sampled in BPF (sample.h, sample_py_object): bytes
+	 * left until this thread's next sampled object, and whether drawn. */
+	__s64 py_countdown;
+	__u32 py_countdown_set;
+	__u32 py_pad;
 	struct unwind_scratch scratch;
 #endif
 };

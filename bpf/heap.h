@@ -228,16 +228,20 @@ static __always_inline struct call_state *begin_call(struct pt_regs *ctx, __u32 
 	int py_drop =
 	        st->py_adopt == PY_ADOPT_DROP && (kind == MEMTOP_KIND_MALLOC || kind == MEMTOP_KIND_CALLOC);
 	st->py_adopted = 0;
+	int py_keep = 0;
 	if (st->py_adopt == 1 && (kind == MEMTOP_KIND_MALLOC || kind == MEMTOP_KIND_CALLOC))
-		st->py_adopted = 1;
+		st->py_adopted = py_keep = 1;
 	else if (st->py_adopt == PY_ADOPT_DROP && kind == MEMTOP_KIND_REALLOC)
 		st->py_adopted = PY_ADOPT_DROP;
 	st->py_adopt = 0;
 #else
-	int py_drop = 0;
+	int py_drop = 0, py_keep = 0;
 #endif
-	/* Decided before the walk: an unsampled call takes none. */
-	st->sampled = py_drop ? 0 : sample_call(st, size);
+	/* Decided before the walk: an unsampled call takes none. A block the
+	 * Python domain adopts is that domain's, counted whatever the heap's
+	 * countdown says (the domain samples its objects at pymalloc's sites,
+	 * pymalloc.h, and keeps the blocks beneath it exact). */
+	st->sampled = py_drop ? 0 : py_keep ? 1 : sample_call(st, size);
 	*want_return = 1;
 	if (!st->sampled) {
 		/* Sessions: an unsampled leaf call keeps no state and takes no
@@ -658,6 +662,14 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 s
 			st->old_size = old.size;
 			st->old_stack_id = old.stack_id;
 			st->py_adopted = 1;
+			/* The heap's countdown left it unsampled (--sample): not
+			 * walked, but the domain's block, kept exact, under the
+			 * stack that made it. */
+			if (!st->sampled) {
+				st->sampled = 1;
+				st->stack_id = old.stack_id;
+				st->py_adopted = PY_ADOPT_OLD_STACK;
+			}
 		}
 #endif
 	}
@@ -934,7 +946,8 @@ static __always_inline int record_return(struct call_state *st, __u32 tgid, __u6
 	if (st->py_adopted) {
 		struct memtop_proc *p = get_proc(tgid);
 		if (p) {
-			store_stack(&st->stack_id, &st->stack, tgid, p);
+			if (st->py_adopted != PY_ADOPT_OLD_STACK)
+				store_stack(&st->stack_id, &st->stack, tgid, p);
 			py_record(tgid, addr, st->size, st->stack_id);
 		}
 		st->last_alloc = addr;

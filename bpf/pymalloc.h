@@ -40,6 +40,7 @@
 struct py_pending {
 	__u64 size;
 	__u64 stack_id;
+	__u64 sampled; /* sampled (py_sample_bytes), not counted: weighed by user space */
 };
 
 struct {
@@ -70,9 +71,9 @@ static __always_inline __u64 pym_value(struct pt_regs *ctx, __u64 cookie)
 
 /* The stack at the trap (mid-function: the registers are exact), with the
  * thread's Python frames, stored; its id. */
-static __always_inline __u64 pym_stack(struct pt_regs *ctx, __u32 tgid, struct memtop_proc *p)
+static __always_inline __u64 pym_stack(struct pt_regs *ctx, __u32 tgid, struct memtop_proc *p,
+                                       struct call_state *st)
 {
-	struct call_state *st = thread_state(1);
 	/* An allocator call in flight owns the thread's stack buffer (a hook
 	 * between the inlined check and malloc): not walked. */
 	if (!st || st->active)
@@ -85,7 +86,12 @@ static __always_inline __u64 pym_stack(struct pt_regs *ctx, __u32 tgid, struct m
 }
 
 /* A pymalloc allocation of `size` about to happen on this thread: recorded
- * with the block it will get. */
+ * with the block it will get. Under py_sample_bytes only a sampled one:
+ * an unsampled object costs the thread-state lookup and a subtraction (no
+ * pool read, no walk, no map operation), and its free one failed lookup in
+ * py_allocs. Blocks beneath (over 512 bytes, glibc's) stay exact: a
+ * PyMem_Realloc of one reaches glibc's realloc with no site of its own to
+ * say it is Python's, so an unrecorded one would move into the heap there. */
 static __always_inline void py_malloc(struct pt_regs *ctx, __u64 cookie, __u64 size)
 {
 	if (size - 1 >= MEMTOP_PYM_SMALL_MAX) {
@@ -102,6 +108,13 @@ static __always_inline void py_malloc(struct pt_regs *ctx, __u64 cookie, __u64 s
 		return;
 	if (cgroup_filter && bpf_current_task_under_cgroup(&target_cgroup, 0) != 1)
 		return;
+	struct call_state *st = thread_state(1);
+	int sampled = 0;
+	if (py_sample_bytes) {
+		if (!st || !sample_py_object(st, size))
+			return;
+		sampled = 1;
+	}
 	__u64 usedpools = MEMTOP_PYM_COOKIE_POOLS(cookie);
 	__u64 pool = 0, next = 0, block = 0;
 	if (bpf_probe_read_user(&pool, sizeof(pool), (void *)(usedpools + 16 * ((size - 1) >> 4))) || !pool ||
@@ -112,7 +125,7 @@ static __always_inline void py_malloc(struct pt_regs *ctx, __u64 cookie, __u64 s
 	struct memtop_proc *p = get_proc(tgid);
 	if (!p)
 		return;
-	__u64 stack_id = pym_stack(ctx, tgid, p);
+	__u64 stack_id = pym_stack(ctx, tgid, p, st);
 	if (pool == next) {
 		/* No pool of this size class has a free block: allocate_from_new_pool
 		 * carves one, and its return says where. */
@@ -121,6 +134,7 @@ static __always_inline void py_malloc(struct pt_regs *ctx, __u64 cookie, __u64 s
 		if (pend) {
 			pend->size = size;
 			pend->stack_id = stack_id;
+			pend->sampled = sampled;
 		}
 		return;
 	}
@@ -128,7 +142,7 @@ static __always_inline void py_malloc(struct pt_regs *ctx, __u64 cookie, __u64 s
 		count(MEMTOP_CNT_PY_UNREAD);
 		return;
 	}
-	py_record(tgid, block, size, stack_id);
+	py_record_as(tgid, block, size, stack_id, sampled);
 }
 
 SEC("uprobe")
@@ -157,17 +171,24 @@ int BPF_KPROBE(py_site)
 }
 
 /* allocate_from_new_pool's return: the block of the site that found its
- * size class's pools full. */
-SEC("uretprobe")
-int BPF_KRETPROBE(py_new_pool_return, __u64 ret)
+ * size class's pools full. Where uprobe sessions exist (6.13+) this program
+ * is attached as one at the function's entry too (user/kernel/programs.h,
+ * session_entry): there it asks for the return only when a site left a
+ * size waiting on this thread, so an unsampled object's new pool takes no
+ * return trap. Elsewhere it is a return probe. */
+SEC("uprobe")
+int BPF_KPROBE(py_new_pool_return)
 {
-	use_task_stack(ctx);
+	use_task_stack_alloc(ctx);
+	int at_entry = uprobe_session && !session_return(ctx);
 	struct py_pending *pend = bpf_task_storage_get(&py_pendings, bpf_get_current_task_btf(), 0, 0);
 	if (!pend || !pend->size)
+		return 1; /* at entry: no return trap */
+	if (at_entry)
 		return 0;
 	__u64 size = pend->size, stack_id = pend->stack_id;
 	pend->size = 0;
-	py_record(current_tgid(), ret, size, stack_id);
+	py_record_as(current_tgid(), PT_REGS_RC(ctx), size, stack_id, pend->sampled);
 	return 0;
 }
 

@@ -158,7 +158,8 @@ TEST_CASE("memtop -p python3.11 py_objects.py --tracemalloc: memtop's Python dom
     Child mt;
     std::vector<Child*> all{&prog, &mt};
     auto args = memtop_attach_args({pid});
-    args.push_back("--python-objects");
+    // --exact: -p samples the domain at pymalloc's sites by default.
+    args.insert(args.end(), {"--python-objects", "--exact"});
     start_memtop(mt, args);
     wait_tracing(all, mt, {pid});
     // app() runs; its figures are read from a report made after it
@@ -312,6 +313,130 @@ TEST_CASE("memtop --python-objects -- python3.11 py_objects.py: sampled by defau
                                << ", sigma " << sigma << ")");
     CHECK(std::abs(static_cast<double>(s.alloc_bytes_total) - bytes) <= 4 * sigma);
     CHECK(std::abs(static_cast<double>(s.allocs_total) - kInts) <= 4 * sigma / kIntBytes + s.stacks);
+}
+
+// -p: no sampler can be preloaded into a running CPython, so its objects
+// are sampled in BPF at pymalloc's sites (bpf/pymalloc.h): every object
+// still traps, only the sampled ones are walked and recorded, every 64 KiB
+// on average by default. The blocks beneath pymalloc (over 512 bytes: the
+// list's items array once it holds more than 64) stay counted. The script
+// is parked (--wait) while memtop attaches, so both runs see the same
+// allocations: app()'s 99,743 ints on the `for` line and the list's
+// growth on the `append` line, all kept (--keep).
+namespace {
+
+struct AttachedExample {
+    json report;
+    int pid = 0;
+    std::vector<std::string> err;
+};
+
+AttachedExample attached_example(const std::vector<std::string>& extra) {
+    Child prog;
+    AttachedExample out;
+    out.pid = start_prog(prog, {kPython, progs_src("python/py_objects.py"), "--wait", "--keep"});
+    Child mt;
+    std::vector<Child*> all{&prog, &mt};
+    auto args = memtop_attach_args({out.pid});
+    args.insert(args.end(), {"--python-objects", "--sort", "allocated"});
+    args.insert(args.end(), extra.begin(), extra.end());
+    start_memtop(mt, args);
+    wait_tracing(all, mt, {out.pid});
+    go(all, prog);
+    Run r = stop_memtop(all, mt, SIGINT);
+    REQUIRE(end_prog(all, prog) == 0);
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    out.report = *r.final_report;
+    out.err = r.err_lines;
+    return out;
+}
+
+bool said(const std::vector<std::string>& lines, const std::string& what) {
+    for (const auto& l : lines)
+        if (l.find(what) != std::string::npos) return true;
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("memtop -p python3.11 py_objects.py --python-objects: sampled in BPF, each line within 4 sigma of --exact's",
+          "[bpf][python][sample][attach][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    const int ints_line = marker_line("python/py_objects.py", "py_ints");
+    const int append_line = marker_line("python/py_objects.py", "py_append");
+    REQUIRE(ints_line > 0);
+    REQUIRE(append_line > 0);
+
+    AttachedExample ex = attached_example({"--exact"});
+    INFO(describe_python(ex.report));
+    CHECK_FALSE(said(ex.err, "Python objects sampled"));
+    CHECK(ex.report["python"]["estimates"] == false);
+    const json* pe = python_proc(ex.report);
+    REQUIRE(pe);
+    REQUIRE(pe->contains("python"));
+    CHECK((*pe)["python"]["estimates"] == false);
+    // Counted: every int, kept. Attached before app(), the line also
+    // allocated the loop's own few objects (the range, its iterator: 6
+    // objects, 224 bytes here), freed since.
+    LineSum ints_exact = python_line(ex.report, ex.pid, ints_line);
+    CHECK(ints_exact.allocs == kInts);
+    CHECK(ints_exact.bytes == kInts * kIntBytes);
+    CHECK(ints_exact.allocs_total >= kInts);
+    CHECK(ints_exact.allocs_total <= kInts + 8);
+    CHECK(ints_exact.alloc_bytes_total >= kInts * kIntBytes);
+    CHECK(ints_exact.alloc_bytes_total <= kInts * kIntBytes + 8 * 64);
+    LineSum append_exact = python_line(ex.report, ex.pid, append_line);
+    CHECK(append_exact.bytes > 100000 * 8);  // the items array of 100,000 pointers
+    CHECK(append_exact.allocs == 1);
+
+    AttachedExample sm = attached_example({});
+    INFO(describe_python(sm.report));
+    CHECK(said(sm.err,
+               "memtop: Python objects sampled every 65536 bytes at pymalloc's sites: Python-domain figures are "
+               "estimates (--exact counts every one)"));
+    CHECK(said(sm.err, "pid " + std::to_string(sm.pid) +
+                           ": Python objects sampled every 65536 bytes at pymalloc's sites, a trap each"));
+    // The heap is exact (-p's default), so not marked.
+    CHECK_FALSE(sm.report.contains("sampling"));
+    CHECK(sm.report["python"]["estimates"] == true);
+    CHECK(sm.report["python"]["sites"].get<long long>() > 200);
+    const json* ps = python_proc(sm.report);
+    REQUIRE(ps);
+    REQUIRE(ps->contains("python"));
+    CHECK((*ps)["python"]["estimates"] == true);
+
+    // An int is sampled with p = 1 - e^(-32/65536): sigma ~ sqrt(T * B).
+    const double p = -std::expm1(-static_cast<double>(kIntBytes) / 65536.0);
+    const double sigma = std::sqrt(static_cast<double>(kInts) * kIntBytes * kIntBytes * (1 - p) / p);
+    LineSum ints = python_line(sm.report, sm.pid, ints_line);
+    WARN("-p sampled: the `for` line " << ints.alloc_bytes_total << " B in " << ints.allocs_total << " ints, "
+                                       << ints.bytes << " B kept (exact " << ints_exact.alloc_bytes_total << ", sigma "
+                                       << sigma << ")");
+    CHECK(std::abs(static_cast<double>(ints.alloc_bytes_total - ints_exact.alloc_bytes_total)) <= 4 * sigma);
+    CHECK(std::abs(static_cast<double>(ints.bytes - ints_exact.bytes)) <= 4 * sigma);
+    CHECK(std::abs(static_cast<double>(ints.allocs_total - kInts)) <= 4 * sigma / kIntBytes + ints.stacks);
+    // Not every object was recorded: a sample, ~1 in 2,000 ints, each
+    // standing for ~2,000 (a counted run would give exactly kInts).
+    CHECK(ints.allocs_total != kInts);
+    // The append line: the items array's growth, pymalloc blocks while it
+    // is small (sampled), glibc's after (counted). What is kept is the
+    // last array, counted: the same bytes as --exact's, none of it moved
+    // into the heap.
+    LineSum append = python_line(sm.report, sm.pid, append_line);
+    const double sigma_append = std::sqrt(65536.0 * static_cast<double>(append_exact.alloc_bytes_total));
+    WARN("-p sampled: the append line " << append.alloc_bytes_total << " B allocated, " << append.bytes
+                                        << " B kept (exact " << append_exact.alloc_bytes_total << ", "
+                                        << append_exact.bytes << ")");
+    CHECK(std::abs(static_cast<double>(append.alloc_bytes_total - append_exact.alloc_bytes_total)) <= 4 * sigma_append);
+    CHECK(append.bytes == append_exact.bytes);
+    CHECK(append.allocs == 1);
+    // The process's domain: the sampled ints' estimate and the counted array.
+    const double sigma_proc = std::sqrt(65536.0 * static_cast<double>((*pe)["python"]["bytes"].get<long long>()));
+    CHECK(std::abs(static_cast<double>((*ps)["python"]["bytes"].get<long long>() -
+                                       (*pe)["python"]["bytes"].get<long long>())) <= 4 * sigma_proc);
 }
 
 // The native heap of a script with no C extension is the same whether the
@@ -570,8 +695,8 @@ TEST_CASE("memtop --python-objects -- python3.11 py_objects.py: the Python domai
         REQUIRE(text.exit_code == 0);
         std::string all;
         for (const auto& l : text.out_lines) all += l + "\n";
-        CHECK(all.find("python domain (pymalloc, not in HEAP; ESTIMATES, sampled in-process): pid " +
-                       std::to_string(pid) + ": ") != std::string::npos);
+        CHECK(all.find("python domain (pymalloc, not in HEAP; ESTIMATES, sampled): pid " + std::to_string(pid) +
+                       ": ") != std::string::npos);
         CHECK(all.find(std::to_string((*p)["python"]["allocs_total"].get<long long>()) + " allocated") !=
               std::string::npos);
         CHECK(all.find("Top stacks of the Python domain") != std::string::npos);

@@ -746,7 +746,8 @@ TEST_CASE("memtop --listen --python-objects: /metrics has the Python domain's ga
     Child prog, memtop;
     int pid = start_prog(prog, {python, progs_src("python/py_objects.py"), "--wait", "--keep"});
     std::vector<std::string> argv = memtop_attach_args({pid});
-    argv.insert(argv.end(), {"--listen", "0", "--metrics-pid-label", "--python-objects"});
+    // --exact: -p samples the domain by default; counted, the list's ints are all there.
+    argv.insert(argv.end(), {"--listen", "0", "--metrics-pid-label", "--python-objects", "--exact"});
     start_memtop(memtop, argv);
     std::vector<Child*> all = {&prog, &memtop};
     wait_tracing(all, memtop, {pid});

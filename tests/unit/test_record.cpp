@@ -118,7 +118,7 @@ TEST_CASE("report codec: a decoded report shows exactly what the original showed
           encode_pprof(r, r.all_stacks, r.all_python_stacks));
     CHECK(render_folded(back, back.all_stacks, back.all_python_stacks) ==
           render_folded(r, r.all_stacks, r.all_python_stacks));
-    CHECK(render_text(back).find("python domain (pymalloc, not in HEAP; ESTIMATES, sampled in-process): pid 42: "
+    CHECK(render_text(back).find("python domain (pymalloc, not in HEAP; ESTIMATES, sampled): pid 42: "
                                  "3.1 KiB outstanding in 100 objects, peak 6.2 KiB") != std::string::npos);
     CHECK(back.processes[0].py_bytes == 3200);
     CHECK(back.processes[0].py_peak_bytes == 6400);

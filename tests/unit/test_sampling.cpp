@@ -189,6 +189,35 @@ TEST_CASE("sampling: a process's Python domain sampled in-process gets its estim
     CHECK(j["processes"][0]["python"]["estimates"] == true);
 }
 
+// -p --python-objects: pymalloc's objects sampled at its sites (key size
+// the object's), the blocks beneath counted exactly (key size 0): one
+// estimate per stack and process, the counted ones with weight 1.
+TEST_CASE("sampling: a Python domain's counted blocks join its sampled objects' estimate at weight 1", "[sampling]") {
+    SampledAgg counted = agg(7, 1000, 3, 5);
+    counted.size = 0;
+    counted.exact = true;
+    std::vector<SampledAgg> aggs = {agg(7, 32, 10, 40), counted};
+    const double p = sample_probability(32, kT);
+    auto stacks = weigh_stacks(aggs, kT);
+    REQUIRE(stacks.size() == 1);
+    CHECK(stacks[0].bytes == std::llround(320 / p) + 3000);
+    CHECK(stacks[0].allocs == std::llround(10 / p) + 3);
+    CHECK(stacks[0].allocs_total == static_cast<uint64_t>(std::llround(40 / p) + 5));
+    const HeapEstimate e = heap_estimates(aggs, kT).at({1, 1});
+    CHECK(e.sampled);
+    CHECK(e.bytes == stacks[0].bytes);
+    CHECK(e.alloc_bytes_total == stacks[0].alloc_bytes_total);
+    // Counted blocks only: not an estimate, and the process keeps its numbers.
+    const HeapEstimate c = heap_estimates({counted}, kT).at({1, 1});
+    CHECK_FALSE(c.sampled);
+    CHECK(c.bytes == 3000);
+    ProcessStats proc;
+    proc.py_bytes = 1234;
+    apply_python_estimate(proc, c);
+    CHECK_FALSE(proc.py_sampled);
+    CHECK(proc.py_bytes == 1234);
+}
+
 // Where CPython would install its own allocators over the sampler's hooks,
 // memtop probes pymalloc's sites instead (the sampler checks the same
 // environment).

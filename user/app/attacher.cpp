@@ -144,7 +144,7 @@ void Attacher::start_command() {
         } else {
             log("sampling in the allocator's probes (every call traps): " + path + ": " + why);
         }
-    } else if (opt_.python_sample) {
+    } else if (opt_.python_sample && !opt_.kernel_sampling) {
         // --python-objects alone: Python's objects sampled in-process by the
         // Python-only sampler (no malloc of its own), the heap exact in the
         // probes. Without it, pymalloc's sites (watch_python says why).

@@ -308,16 +308,17 @@ int main(int argc, char** argv) {
                  "memtop's sampler library into CMD (which makes unsampled calls take no trap)");
     app.add_flag("--exact", opt.exact,
                  "record every allocation: with --heap-all, --cgroup or --container (they sample the heap by "
-                 "default), and with --python-objects -- CMD (it samples Python's objects by default)");
+                 "default), and with --python-objects (it samples Python's objects by default)");
     app.add_option("--fault-sample", opt.fault_sample,
                    "growth stacks: sample first-touch page faults every BYTES on average (0: off)")
         ->check(byte_count())
         ->capture_default_str();
     app.add_flag("--python-objects", opt.python_objects,
                  "CPython: count Python's object allocator (pymalloc) per Python line, as tracemalloc does. "
-                 "With -- CMD sampled inside the process every 65536 bytes by default (estimates, within "
-                 "tracemalloc's cost; the native heap stays exact), every --sample N bytes with the heap, or "
-                 "exactly with --exact; with -p exactly, a trap per object (~100x the untraced run)");
+                 "Sampled every 65536 bytes by default (estimates; the native heap keeps its own mode): with "
+                 "-- CMD inside the process (within tracemalloc's cost), with -p and the other targets at "
+                 "pymalloc's sites (a trap per object, a walk per sampled one); every --sample N bytes with "
+                 "the heap; --exact counts every object (a trap and a walk each, ~100x the untraced run)");
     app.add_flag("--no-mappings", opt.no_mappings,
                  "do not record anonymous mmap/munmap/mremap/brk per stack (saves a stack walk per mmap)");
     app.add_option("--max-mappings", opt.sizes.mappings, "anonymous mappings recorded at once")
@@ -423,6 +424,7 @@ int main(int argc, char** argv) {
             finish_private_allocator(private_libs, saved_library_path);
         else if (probes_everywhere)
             rerun_on_private_allocator(argc, argv);
+        bool sample_given = sample_opt->count() && opt.sample;
         if (probes_everywhere && !opt.exact && !sample_opt->count()) {
             // Every process on the host (or in the cgroup) takes the traps:
             // sampled by default, so that what memtop adds stays near them.
@@ -432,18 +434,22 @@ int main(int argc, char** argv) {
                     "(--exact records every one)\n",
                     static_cast<unsigned long long>(opt.sample));
         }
-        // The Python domain: a trap per object is ~100x the untraced run, so
-        // -- CMD samples it in-process by default (its own rate: the native
-        // heap stays exact unless --sample); --sample N means both.
-        if (opt.python_objects && !opt.command.empty() && !opt.kernel_sampling) {
-            if (opt.sample) {
+        // The Python domain: counting every object is ~100x the untraced
+        // run, so it is sampled by default at its own rate (the heap's is
+        // exact, or --heap-all's wider one); --sample N means both. -- CMD
+        // samples it in-process, the other targets (and --kernel-sampling)
+        // at pymalloc's sites in BPF.
+        if (opt.python_objects) {
+            if (sample_given) {
                 opt.python_sample = opt.sample;
             } else if (!opt.exact) {
                 opt.python_sample = kDefaultPythonSampleBytes;
+                bool in_process = !opt.command.empty() && !opt.kernel_sampling;
                 fprintf(stderr,
-                        "memtop: Python objects sampled every %llu bytes in-process: Python-domain figures are "
-                        "estimates (--exact counts every one)\n",
-                        static_cast<unsigned long long>(opt.python_sample));
+                        "memtop: Python objects sampled every %llu bytes %s: Python-domain figures are estimates "
+                        "(--exact counts every one)\n",
+                        static_cast<unsigned long long>(opt.python_sample),
+                        in_process ? "in-process" : "at pymalloc's sites");
             }
         }
         const char* no_color_env = std::getenv("NO_COLOR");

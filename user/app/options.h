@@ -42,8 +42,9 @@ struct Options {
     uint64_t fault_sample = 512 * 1024;   // --fault-sample BYTES: growth stacks' mean sampling interval; 0 off
     bool no_mappings = false;             // --no-mappings: no mmap/munmap/mremap/brk tracepoints
     bool python_objects = false;          // --python-objects: Python's object allocator per Python line
-    uint64_t python_sample = 0;           // the Python domain's in-process sampling interval (-- CMD: --sample's, or by
-                                          // default kDefaultPythonSampleBytes); 0: exact, at pymalloc's sites
+    uint64_t python_sample = 0;           // the Python domain's sampling interval (--sample's, or by default
+                                          // kDefaultPythonSampleBytes): in-process for -- CMD, else at pymalloc's
+                                          // sites in BPF; 0: every object counted at pymalloc's sites (--exact)
     ExportFiles exports;                  // --pprof, --folded: files written from the final report
     std::string record;                   // --record FILE
     double record_interval = 0.1;         // --record-interval SEC: the time series' step

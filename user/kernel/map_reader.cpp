@@ -170,25 +170,33 @@ KernelSnapshot MapReader::read() {
         }
     }
     // Python's object-allocator domain: counted at pymalloc's sites (key
-    // size 0), or sampled in-process (the object's size, bpf/pymalloc.h):
-    // those weighed as the heap's.
+    // size 0), or sampled in-process or at the sites (the object's size,
+    // bpf/pymalloc.h): those weighed as the heap's. A sampled process's
+    // counted blocks (those beneath pymalloc, kept exact) join its estimate
+    // with weight 1.
     if (maps_.py_aggs >= 0) {
-        std::vector<SampledAgg> sampled;
+        std::vector<SampledAgg> aggs;
+        bool sampled = false;
         for (const auto& [key, v] : dump_map<memtop_agg_key, memtop_agg_val>(maps_.py_aggs)) {
             StackStats s{key.tgid,       key.epoch,     key.stack_id, v.bytes, v.allocs, v.alloc_bytes_total,
                          v.allocs_total, v.temp_allocs, v.temp_bytes};
-            if (key.size && python_sample_bytes_)
-                sampled.push_back({s, key.size});
-            else
+            if (!python_sample_bytes_) {
                 k.python_stacks.push_back(s);
+                continue;
+            }
+            aggs.push_back({s, key.size, key.size == 0});
+            sampled |= key.size != 0;
         }
-        if (!sampled.empty()) {
-            for (auto& s : weigh_stacks(sampled, python_sample_bytes_)) k.python_stacks.push_back(s);
-            k.python_estimates = heap_estimates(sampled, python_sample_bytes_);
+        if (sampled) {
+            for (auto& s : weigh_stacks(aggs, python_sample_bytes_)) k.python_stacks.push_back(s);
+            k.python_estimates = heap_estimates(aggs, python_sample_bytes_);
+            std::erase_if(k.python_estimates, [](const auto& e) { return !e.second.sampled; });
             for (auto& p : k.heap) {
                 auto it = k.python_estimates.find({p.pid, p.epoch});
                 if (it != k.python_estimates.end()) apply_python_estimate(p, it->second);
             }
+        } else {
+            for (const auto& a : aggs) k.python_stacks.push_back(a.stats);
         }
     }
     if (stack_cache_.size() > 4 * size_t(max_stacks_)) stack_cache_.clear();  // purged since: read again

@@ -21,6 +21,7 @@ enum class ProgramRole {
     Tracepoint,        // attached once at load
     Iterator,          // run by user space before each report
     PythonAllocator,   // pymalloc's sites and functions in a CPython (Tracer::watch_python)
+    PythonNewPool,     // allocate_from_new_pool's return (a session where the kernel has them)
 };
 
 // What must be on for the program to load and run. Programs that need more
@@ -95,7 +96,7 @@ inline constexpr ProgramSpec kPrograms[] = {
     {"brk_exit", ProgramRole::Tracepoint, ProgramNeeds::Mappings, {}},
     {"rss_exact", ProgramRole::Iterator, ProgramNeeds::ExactRss, {}},
     {"py_site", ProgramRole::PythonAllocator, ProgramNeeds::PythonDomain, {}},
-    {"py_new_pool_return", ProgramRole::PythonAllocator, ProgramNeeds::PythonDomain, {}},
+    {"py_new_pool_return", ProgramRole::PythonNewPool, ProgramNeeds::PythonDomain, {}},
     {"py_sampled_alloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::PythonSampled,
      ProbeProgram::SampledPyAllocEntry},
     {"py_sampled_free_entry", ProgramRole::AllocatorEntry, ProgramNeeds::PythonSampled,
@@ -106,8 +107,11 @@ inline constexpr size_t kProgramCount = std::size(kPrograms);
 // The allocation entries whose calls return a block. Where the kernel has
 // uprobe sessions, their entry programs are loaded as session programs and
 // take the return themselves, trapping it only when they need it
-// (bpf/heap.h); alloc_return is then attached nowhere.
+// (bpf/heap.h); alloc_return is then attached nowhere. So is pymalloc's
+// allocate_from_new_pool (bpf/pymalloc.h): its return is trapped only for a
+// site that left a size waiting, a sampled one under sampling.
 constexpr bool session_entry(const ProgramSpec& p) {
+    if (p.role == ProgramRole::PythonNewPool) return true;
     if (p.role != ProgramRole::AllocatorEntry) return false;
     switch (p.entry) {
         case ProbeProgram::MallocEntry:

@@ -179,6 +179,10 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     // --sample (bpf/sample.h): the mean interval and the log table its
     // exponential draws use.
     skel->rodata->heap_sample_bytes = config.heap_sample_bytes;
+    // The Python domain's own mean, for the objects counted at pymalloc's
+    // sites (bpf/pymalloc.h); in-process sampled ones never reach a site.
+    if constexpr (requires { skel->rodata->py_sample_bytes; })
+        skel->rodata->py_sample_bytes = config.python_objects ? config.python_sample_bytes : 0;
     auto log2_table = log2_fraction_table();
     for (size_t i = 0; i < log2_table.size(); i++) skel->rodata->log2_frac_q24[i] = log2_table[i];
     fault_threshold_ = 0;
@@ -393,7 +397,10 @@ bool may_load_bpf() {
 }  // namespace
 
 Tracer::Tracer(const TracerConfig& config, EventSink& sink)
-    : events_(sink, *this), sizes_(config.sizes), python_objects_(config.python_objects) {
+    : events_(sink, *this),
+      sizes_(config.sizes),
+      python_objects_(config.python_objects),
+      python_sample_bytes_(config.python_objects ? config.python_sample_bytes : 0) {
     capture_libbpf_log(config.verbose);
     if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
         throw MemtopError(kExitKernel,
@@ -653,9 +660,13 @@ std::string Tracer::watch_python(int pid, const std::vector<Mapping>& maps, cons
                         "probed)";
         } else {
             domain = attach_pymalloc(pid, module);
+            // Sampled there (bpf/pymalloc.h) at the domain's rate, when
+            // not --exact: still a trap per object, a walk per sampled one.
             if (in_process_refused && note)
-                *note = "pid " + std::to_string(pid) + ": Python objects counted at pymalloc's sites, a trap each (" +
-                        refused + ")";
+                *note = "pid " + std::to_string(pid) + ": Python objects " +
+                        (python_sample_bytes_ ? "sampled every " + std::to_string(python_sample_bytes_) + " bytes"
+                                              : std::string("counted")) +
+                        " at pymalloc's sites, a trap each (" + refused + ")";
         }
     }
     return said + (domain.empty() ? "" : "; " + domain);
@@ -686,7 +697,9 @@ std::string Tracer::attach_pymalloc(int pid, const std::string& path) {
     if (!pr.problem.empty()) return "no Python-domain counts: " + pr.problem;
     int a = attach_uprobe_multi(bpf_program__fd(programs_[site]), path, pr.offsets, false, pid, false, &pr.cookies);
     if (a < 0) return "no Python-domain counts: " + describe("probe pymalloc's sites", -a);
-    int b = attach_uprobe_multi(bpf_program__fd(programs_[ret]), path, {pr.new_pool_offset}, true, pid);
+    // With sessions its entry decides whether the return is trapped.
+    int b = attach_uprobe_multi(bpf_program__fd(programs_[ret]), path, {pr.new_pool_offset}, !use_session_, pid,
+                                use_session_);
     if (b < 0) {
         close(a);
         return "no Python-domain counts: " + describe("probe allocate_from_new_pool", -b);

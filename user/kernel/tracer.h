@@ -236,8 +236,9 @@ private:
     std::string attach_pymalloc(int pid, const std::string& path);
     std::map<std::pair<uint64_t, uint64_t>, PymallocProbes> pymalloc_plans_;
     size_t py_sites_ = 0, py_sites_skipped_ = 0;
-    bool python_objects_ = false;  // --python-objects: the Python domain's programs load and attach
-    uint32_t py_procs_gen_ = 0;    // the last value written to the py_procs_gen map (watch_python)
+    bool python_objects_ = false;       // --python-objects: the Python domain's programs load and attach
+    uint64_t python_sample_bytes_ = 0;  // its objects sampled at pymalloc's sites every BYTES (0: counted)
+    uint32_t py_procs_gen_ = 0;         // the last value written to the py_procs_gen map (watch_python)
     std::deque<std::pair<uint32_t, FileKey>> unwind_needs_;  // requests read, tables not built yet
     std::vector<AttachedLibrary> libraries_;
     AttachedLibrary not_placed_;  // attach_library's result for a file the placement worker failed on

@@ -48,11 +48,19 @@ inline std::array<uint32_t, 257> log2_fraction_table() {
 }
 
 // The kernel's sums for one (process, stack, block size): stats as read,
-// every block of them `size` bytes.
+// every block of them `size` bytes. exact: counted, not sampled (weight 1):
+// the Python domain samples pymalloc's objects at its sites and counts the
+// blocks beneath exactly (bpf/pymalloc.h), both in one process's estimate.
 struct SampledAgg {
     StackStats stats;
     uint64_t size = 0;
+    bool exact = false;
 };
+
+// The probability a sampled aggregate's blocks had; 1 for counted ones.
+inline double agg_probability(const SampledAgg& a, uint64_t mean) {
+    return a.exact ? 1.0 : sample_probability(a.size, mean);
+}
 
 // A process's heap figures, estimated from its sampled aggregates.
 struct HeapEstimate {
@@ -61,6 +69,7 @@ struct HeapEstimate {
     uint64_t alloc_bytes_total = 0;
     uint64_t allocs_total = 0;
     double peak_scale = 1.0;  // estimated / sampled bytes, for the peak (see apply_estimate)
+    bool sampled = false;     // some of it was sampled (not only exact aggregates): an estimate
 };
 
 inline int64_t weigh(int64_t v, double p) {
@@ -84,8 +93,8 @@ inline std::pair<double, double> block_weight(uint64_t size, uint64_t mean) {
 inline std::vector<StackStats> weigh_stacks(const std::vector<SampledAgg>& aggs, uint64_t mean) {
     std::map<std::pair<std::pair<uint32_t, uint32_t>, uint64_t>, StackStats> by_stack;
     for (const auto& a : aggs) {
-        if (!a.size) continue;  // never sampled (p(0) = 0)
-        double p = sample_probability(a.size, mean);
+        if (!a.size && !a.exact) continue;  // never sampled (p(0) = 0)
+        double p = agg_probability(a, mean);
         auto& s = by_stack[{{a.stats.pid, a.stats.epoch}, a.stats.stack_id}];
         s.pid = a.stats.pid;
         s.epoch = a.stats.epoch;
@@ -109,9 +118,10 @@ inline std::map<std::pair<uint32_t, uint32_t>, HeapEstimate> heap_estimates(cons
     std::map<std::pair<uint32_t, uint32_t>, HeapEstimate> out;
     std::map<std::pair<uint32_t, uint32_t>, std::pair<int64_t, uint64_t>> sampled;  // outstanding, allocated
     for (const auto& a : aggs) {
-        if (!a.size) continue;
-        double p = sample_probability(a.size, mean);
+        if (!a.size && !a.exact) continue;
+        double p = agg_probability(a, mean);
         auto& e = out[{a.stats.pid, a.stats.epoch}];
+        e.sampled |= !a.exact;
         e.bytes += weigh(a.stats.bytes, p);
         e.allocs += weigh(a.stats.allocs, p);
         e.alloc_bytes_total += weigh(a.stats.alloc_bytes_total, p);
@@ -153,8 +163,10 @@ inline void apply_estimate(ProcessStats& p, const HeapEstimate* e) {
 }
 
 // The same for a process's Python object domain (its py_* numbers), whose
-// objects the in-process sampler sampled.
+// objects were sampled in-process or at pymalloc's sites. A process of
+// counted objects only (a fallback to the exact sites) keeps its numbers.
 inline void apply_python_estimate(ProcessStats& p, const HeapEstimate& e) {
+    if (!e.sampled) return;
     p.py_peak_bytes = std::max(e.bytes, static_cast<int64_t>(std::llround(p.py_peak_bytes * e.peak_scale)));
     p.py_bytes = e.bytes;
     p.py_allocs_total = e.allocs_total;

@@ -290,7 +290,7 @@ std::string render_text(const Report& r) {
         snprintf(line, sizeof line,
                  "\npython domain (pymalloc, not in HEAP%s): pid %u: %s outstanding in %" PRId64
                  " objects, peak %s, %" PRIu64 " allocated, %" PRIu64 " freed\n",
-                 p.py_sampled ? "; ESTIMATES, sampled in-process" : "", p.pid, human_bytes(p.py_bytes).c_str(),
+                 p.py_sampled ? "; ESTIMATES, sampled" : "", p.pid, human_bytes(p.py_bytes).c_str(),
                  static_cast<int64_t>(p.py_allocs_total - p.py_frees_total), human_bytes(p.py_peak_bytes).c_str(),
                  p.py_allocs_total, p.py_frees_total);
         out += line;

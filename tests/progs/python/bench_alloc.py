@@ -1,6 +1,8 @@
 # Allocation-heavy workloads for tools/bench-python.sh. Each prints
 # "elapsed SECONDS" of its own loop, so that the tracer's start-up is not
 # timed. Usage: bench_alloc.py example|ints|dicts|objects|bytes [--tracemalloc]
+# [--wait]. With --wait it prints "ready <pid>" and waits for a line on
+# stdin before the loop: memtop attaches (-p) to it meanwhile.
 import sys
 import time
 
@@ -46,6 +48,11 @@ if "--tracemalloc" in sys.argv:
 
     tracemalloc.start()
 work = WORK[sys.argv[1]]
+if "--wait" in sys.argv:
+    import os
+
+    print("ready %d" % os.getpid(), flush=True)
+    sys.stdin.readline()
 t = time.perf_counter()
 for _ in range(3):
     keep = work(200000)

@@ -194,8 +194,10 @@ std::string encode_pprof(const Report& r, const std::vector<ReportStack>& stacks
         p.add_comment(b.str("memtop: exact numbers (every allocation traced, none sampled)"));
     if (python)
         p.add_comment(b.str(r.python_sampled
-                                ? "memtop: python_* are estimates: Python objects sampled in-process every " +
-                                      std::to_string(r.sample_bytes) + " bytes on average, each weighted by 1/p(size)"
+                                // In-process or at pymalloc's sites, at the domain's own mean (the
+                                // heap's sample_bytes may be 0 or another).
+                                ? "memtop: python_* are estimates: Python objects sampled by bytes (a Poisson "
+                                  "process), each weighted by 1/p(size)"
                                 : "memtop: python_*: Python's object allocator (pymalloc), every object traced; "
                                   "not in the heap's figures"));
     for (const auto& k : kLostKinds)
