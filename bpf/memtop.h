@@ -298,6 +298,9 @@ struct memtop_rss {
  * same stack id (the id hashes both).
  */
 #define MEMTOP_PY_MAX_FRAMES 32
+/* py_hold's values (bpf/python_frames.h: py_finalize). */
+#define MEMTOP_PY_HOLD_ARMED 1
+#define MEMTOP_PY_HOLD_SENT  2
 
 struct memtop_py_proc {
 	__u64 tstate_addr;    /* address of the current PyThreadState pointer */

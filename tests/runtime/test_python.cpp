@@ -6,6 +6,7 @@
 // userland has no python3.11.
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <regex>
@@ -102,6 +103,45 @@ TEST_CASE("memtop -- python3.11 py_sites.py: two Python lines over one C path ar
     // python_notes may say that some frames of the interpreter's start are
     // unnamed: imported modules' <module> code objects are freed once run,
     // before memtop reads them if their stack's event comes late.
+}
+
+// memtop holds a CPython it runs at Py_FinalizeEx, by a SIGURG it sends and
+// discards (bpf/python_frames.h: py_finalize), to name its stacks while
+// the code objects exist. The program never sees that signal: its handler
+// would print when the atexit callback (run by Py_FinalizeEx, after the
+// hold) next runs Python code.
+TEST_CASE("memtop -- python3.11: the hold at Py_FinalizeEx names the frames and is not seen by the program",
+          "[bpf][python][cmd][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    const char* script =
+        "import atexit, signal\n"
+        "signal.signal(signal.SIGURG, lambda *a: print('SIGURG', flush=True))\n"
+        "def bye():\n"
+        "    n = 0\n"
+        "    for i in range(1000): n += i\n"
+        "    print('atexit', n, flush=True)\n"
+        "atexit.register(bye)\n"
+        "KEEP = bytearray(123456)\n";
+    Run r = run_memtop_cmd({kPython, "-c", script}, {"--sort", "allocated"});
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    // CMD writes to memtop's stderr (its stdout is the JSON).
+    CHECK(std::count(r.err_lines.begin(), r.err_lines.end(), "atexit 499500") == 1);
+    CHECK(std::count(r.err_lines.begin(), r.err_lines.end(), "SIGURG") == 0);
+    REQUIRE(r.final_report);
+    const json& rep = *r.final_report;
+    int pid = python_pid(rep);
+    REQUIRE(pid > 0);
+    INFO(describe_stacks(rep, pid));
+    // bytearray(N) asks for N + 1 bytes (py_sites.py), on the script's line 8.
+    const json* k = stack_where(rep, pid, "alloc_bytes_total", 123457);
+    REQUIRE(k);
+    bool named = false;
+    for (const auto& f : (*k)["frames"])
+        if (f["kind"] == "python")
+            named = named || (f["function"] == "<module>" && f["line"] == 8 && f["file"] == "<string>");
+    CHECK(named);
 }
 
 TEST_CASE("memtop -f -- sh -c 'python3.11 py_sites.py': a CPython the command starts gets Python frames",

@@ -302,6 +302,7 @@ void Attacher::command_fork(int pid) {
     // A forked CPython (multiprocessing) runs the same interpreter, with its
     // parent's allocator hooks.
     watch_python(pid, *maps, has_sampler(files));
+    hold_python(pid);
     try {
         for (const auto& f : files)
             if (done.insert({f.dev, f.ino}).second) probes += attach_file(f, pid);
@@ -348,6 +349,15 @@ void Attacher::command_exec(int pid) {
             " more probes");
     // Stopped at exec: the interpreter is mapped, it has not run yet.
     if (auto maps = read_proc_maps(pid, nullptr)) watch_python(pid, *maps, sampler_loaded);
+    hold_python(pid);
+}
+
+void Attacher::hold_python(int pid) {
+    // Python frames name code objects its finalization frees before it
+    // exits: memtop reads them at Py_FinalizeEx (Session's at_signal).
+    std::string why = tracer_.hold_python_at_finalize(pid);
+    if (!why.empty())
+        log("warning: pid " + std::to_string(pid) + ": its Python frames may go unnamed if it ends soon: " + why);
 }
 
 void Attacher::scan_host() {

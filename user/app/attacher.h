@@ -70,6 +70,9 @@ private:
     // sampler_loaded: memtop's sampler is preloaded in it (--sample -- CMD),
     // which samples its Python objects too when it can (--python-objects).
     void watch_python(int pid, const std::vector<Mapping>& maps, bool sampler_loaded = false);
+    // A CPython memtop runs (ptraced): held at Py_FinalizeEx while its
+    // Python stacks are named (Tracer::hold_python_at_finalize).
+    void hold_python(int pid);
     // The sampler is among a process's probed files.
     bool has_sampler(const std::vector<LibraryFile>& files) const;
     // The files `exe` will load at start (with `env`, or memtop's own) that

@@ -323,6 +323,16 @@ int Session::run() {
             py->name_all(static_cast<uint32_t>(pid));
         }
     };
+    hooks.at_signal = [&](int pid, int sig) {
+        // Held at Py_FinalizeEx (Attacher::command_exec): its code objects
+        // are about to be freed, its stacks are named first.
+        if (sig != SIGURG || !tracer_->python_hold_fired(pid)) return false;
+        if (auto* py = tracer_->python()) {
+            tracer_->consume_events();
+            py->name_all(static_cast<uint32_t>(pid));
+        }
+        return true;
+    };
     hooks.at_exec = [&](int pid) { attacher_->command_exec(pid); };
     hooks.at_fork = [&](int pid) { attacher_->command_fork(pid); };
 

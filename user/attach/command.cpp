@@ -139,8 +139,10 @@ void TracedCommand::on_child_state(const Hooks& hooks) {
             else
                 ptrace(PTRACE_LISTEN, r, nullptr, nullptr);
         } else {
-            // A signal on its way: deliver it unchanged.
-            ptrace(PTRACE_CONT, r, nullptr, (void*)(long)WSTOPSIG(st));
+            // A signal on its way: delivered unchanged, unless memtop sent it.
+            int sig = WSTOPSIG(st);
+            if (hooks.at_signal && hooks.at_signal(r, sig)) sig = 0;
+            ptrace(PTRACE_CONT, r, nullptr, (void*)(long)sig);
         }
     }
 }

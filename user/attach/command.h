@@ -44,6 +44,9 @@ public:
     // for a new process, before it runs.
     struct Hooks {
         std::function<void(int)> at_exit, at_exec, at_fork;
+        // A signal stopped pid on its way in: true when memtop sent it
+        // itself (bpf/python_frames.h: py_finalize) and it is not delivered.
+        std::function<bool(int pid, int sig)> at_signal;
     };
     // Call when SIGCHLD arrives.
     void on_child_state(const Hooks& hooks);

@@ -204,6 +204,7 @@ const std::vector<std::string>& symbol_questions() {
         for (const auto& a : allocator_symbols()) v.push_back(a.name);
         v.push_back("PyMem_SetAllocator");
         v.push_back("_PyRuntime");
+        v.push_back("Py_FinalizeEx");
         return v;
     }();
     return names;

@@ -89,8 +89,9 @@ struct FileSymbols {
 };
 
 // The names asked of every file: allocator_symbols(), then CPython's
-// PyMem_SetAllocator (what the in-process sampler hooks) and _PyRuntime
-// (where the Python frame walk starts).
+// PyMem_SetAllocator (what the in-process sampler hooks), _PyRuntime
+// (where the Python frame walk starts) and Py_FinalizeEx (where a CPython
+// memtop runs is held while its Python stacks are named).
 const std::vector<std::string>& symbol_questions();
 
 // In-process: what the worker answers for `image`, opened with

@@ -12,6 +12,7 @@ struct KernelMaps {
     int targets = -1;                                                     // -p/-- CMD's processes (bpf/common.h)
     int py_procs = -1, py_stacks = -1;  // Python frames (bpf/python_frames.h): full build only
     int py_procs_gen = -1;              // changed after each change to py_procs
+    int py_hold = -1;                   // CPythons held at Py_FinalizeEx (py_finalize)
     int mi_blocks = -1, mi_heaps = -1;  // mimalloc heaps (bpf/heap.h): full build only
     int py_allocs = -1, py_aggs = -1;   // Python's object-allocator domain (bpf/pymalloc.h): full build only
 };

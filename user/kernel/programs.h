@@ -22,6 +22,7 @@ enum class ProgramRole {
     Iterator,          // run by user space before each report
     PythonAllocator,   // pymalloc's sites and functions in a CPython (Tracer::watch_python)
     PythonNewPool,     // allocate_from_new_pool's return (a session where the kernel has them)
+    PythonFinalize,    // Py_FinalizeEx of a CPython memtop runs (Tracer::hold_python_at_finalize)
 };
 
 // What must be on for the program to load and run. Programs that need more
@@ -37,6 +38,7 @@ enum class ProgramNeeds {
     MiHeaps,        // mimalloc's heap API: also bpf_for_each_map_elem (5.13) frees a destroyed heap's blocks
     PythonDomain,   // uprobe_multi links (6.6), whose cookies carry each site's recipe
     PythonSampled,  // --python-objects: the in-process sampler's Python-domain points
+    PythonFrames,   // Python frames in stacks: the full build
 };
 
 // Not in memtop's object but in the mimalloc object, loaded on demand.
@@ -97,6 +99,7 @@ inline constexpr ProgramSpec kPrograms[] = {
     {"rss_exact", ProgramRole::Iterator, ProgramNeeds::ExactRss, {}},
     {"py_site", ProgramRole::PythonAllocator, ProgramNeeds::PythonDomain, {}},
     {"py_new_pool_return", ProgramRole::PythonNewPool, ProgramNeeds::PythonDomain, {}},
+    {"py_finalize", ProgramRole::PythonFinalize, ProgramNeeds::PythonFrames, {}},
     {"py_sampled_alloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::PythonSampled,
      ProbeProgram::SampledPyAllocEntry},
     {"py_sampled_free_entry", ProgramRole::AllocatorEntry, ProgramNeeds::PythonSampled,

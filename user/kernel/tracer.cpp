@@ -165,6 +165,8 @@ bool Tracer::needed(ProgramNeeds needs) const {
             return use_multi_ && python_objects_;
         case ProgramNeeds::PythonSampled:
             return python_objects_;
+        case ProgramNeeds::PythonFrames:
+            return true;
     }
     return false;
 }
@@ -356,6 +358,7 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     maps_.py_procs = map_fd(obj_, "py_procs");
     maps_.py_stacks = map_fd(obj_, "py_stacks");
     maps_.py_procs_gen = map_fd(obj_, "py_procs_gen");
+    maps_.py_hold = map_fd(obj_, "py_hold");
     maps_.mi_blocks = map_fd(obj_, "mi_blocks");
     maps_.mi_heaps = map_fd(obj_, "mi_heaps");
     maps_.py_allocs = map_fd(obj_, "py_allocs");
@@ -618,6 +621,7 @@ std::string Tracer::watch_python(int pid, const std::vector<Mapping>& maps, cons
     std::string who = "pid " + std::to_string(pid) + " runs " + t->module;
     if (!python_) return who + ": no Python frames in the compat BPF build (Linux 5.12 and older)";
     python_->add_process(pid, *t);
+    py_modules_[pid] = t->module;
     if (!t->layout) return "";  // said once, in the report's notes
     const PythonLayout& l = *t->layout;
     memtop_py_proc c{};
@@ -670,6 +674,50 @@ std::string Tracer::watch_python(int pid, const std::vector<Mapping>& maps, cons
         }
     }
     return said + (domain.empty() ? "" : "; " + domain);
+}
+
+std::string Tracer::hold_python_at_finalize(int pid) {
+    const bpf_program* prog = nullptr;
+    for (size_t i = 0; i < kProgramCount; i++)
+        if (kPrograms[i].role == ProgramRole::PythonFinalize) prog = programs_[i];
+    auto m = py_modules_.find(pid);
+    if (!prog || maps_.py_hold < 0 || m == py_modules_.end() || !python_watched(pid)) return "";
+    std::string open_path = "/proc/" + std::to_string(pid) + "/root" + m->second;
+    struct stat st {};
+    if (stat(open_path.c_str(), &st) != 0) return describe("stat " + m->second, errno);
+    auto key = std::make_pair(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
+    if (!py_finalize_probed_.count(key)) {
+        const FileSymbols* s = file_symbols(open_path, m->second);
+        auto vaddr = s ? s->function("Py_FinalizeEx") : std::nullopt;
+        auto offset = vaddr ? s->file_offset(*vaddr) : std::nullopt;
+        if (!offset) return m->second + " defines no Py_FinalizeEx";
+        // Every process of the file: the program keeps to py_hold's. Loaded
+        // as the other uprobes are (a uprobe_multi program where they are).
+        if (use_multi_) {
+            int fd = attach_uprobe_multi(bpf_program__fd(prog), open_path, {*offset}, false, -1);
+            if (fd < 0) return describe("attach a uprobe to Py_FinalizeEx in " + m->second, -fd);
+            multi_links_.emplace_back(fd);
+        } else {
+            LIBBPF_OPTS(bpf_uprobe_opts, opts);
+            LinkPtr l(
+                bpf_program__attach_uprobe_opts(const_cast<bpf_program*>(prog), -1, open_path.c_str(), *offset, &opts));
+            if (!l) return describe("attach a uprobe to Py_FinalizeEx in " + m->second, errno);
+            links_.push_back(std::move(l));
+        }
+        py_finalize_probed_.insert(key);
+    }
+    uint32_t k = static_cast<uint32_t>(pid), armed = MEMTOP_PY_HOLD_ARMED;
+    if (bpf_map_update_elem(maps_.py_hold, &k, &armed, BPF_ANY) != 0)
+        return describe("arm the hold at Py_FinalizeEx", errno);
+    return "";
+}
+
+bool Tracer::python_hold_fired(int pid) {
+    if (maps_.py_hold < 0) return false;
+    uint32_t k = static_cast<uint32_t>(pid), v = 0;
+    if (bpf_map_lookup_elem(maps_.py_hold, &k, &v) != 0 || v != MEMTOP_PY_HOLD_SENT) return false;
+    bpf_map_delete_elem(maps_.py_hold, &k);
+    return true;
 }
 
 std::string Tracer::attach_pymalloc(int pid, const std::string& path) {

@@ -132,6 +132,14 @@ public:
     // The kernel has pid's Python layout: it runs a CPython memtop
     // described, and has not exited or exec'd since (bpf/lifecycle.h).
     bool python_watched(int pid) const;
+    // A CPython memtop runs under ptrace (`-- CMD`, -f's children), watched
+    // already: at Py_FinalizeEx's entry it stops for memtop, while its code
+    // objects still exist (bpf/python_frames.h: py_finalize). "" when armed
+    // (or nothing to arm: no CPython, the compat build); else why not.
+    std::string hold_python_at_finalize(int pid);
+    // pid stopped for the signal py_finalize sent (then disarmed): its
+    // Python stacks are to be named now, and the signal discarded.
+    bool python_hold_fired(int pid);
     // How many processes that is (the py_procs entries).
     size_t python_processes() const;
     // The Python frames of the heap stacks, named (null in the compat build).
@@ -236,10 +244,12 @@ private:
     std::string attach_pymalloc(int pid, const std::string& path);
     std::map<std::pair<uint64_t, uint64_t>, PymallocProbes> pymalloc_plans_;
     size_t py_sites_ = 0, py_sites_skipped_ = 0;
-    bool python_objects_ = false;       // --python-objects: the Python domain's programs load and attach
-    uint64_t python_sample_bytes_ = 0;  // its objects sampled at pymalloc's sites every BYTES (0: counted)
-    uint32_t py_procs_gen_ = 0;         // the last value written to the py_procs_gen map (watch_python)
-    std::deque<std::pair<uint32_t, FileKey>> unwind_needs_;  // requests read, tables not built yet
+    bool python_objects_ = false;            // --python-objects: the Python domain's programs load and attach
+    uint64_t python_sample_bytes_ = 0;       // its objects sampled at pymalloc's sites every BYTES (0: counted)
+    uint32_t py_procs_gen_ = 0;              // the last value written to the py_procs_gen map (watch_python)
+    std::map<int, std::string> py_modules_;  // watched pids' CPython file, as their maps name it
+    std::set<std::pair<uint64_t, uint64_t>> py_finalize_probed_;  // files with py_finalize attached
+    std::deque<std::pair<uint32_t, FileKey>> unwind_needs_;       // requests read, tables not built yet
     std::vector<AttachedLibrary> libraries_;
     AttachedLibrary not_placed_;  // attach_library's result for a file the placement worker failed on
     // Files (dev, ino) the placement worker failed on: not asked again (a

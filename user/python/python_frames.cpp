@@ -46,10 +46,26 @@ void PythonFrames::stack_stored(uint32_t pid, uint64_t stack_id) {
     if (auto raw = read_(stack_id)) named_[stack_id] = {pid, name(pid, *raw)};
 }
 
+namespace {
+size_t named_count(const std::vector<PyFrame>& frames) {
+    size_t n = 0;
+    for (const auto& f : frames) n += f.function.has_value();
+    return n;
+}
+}  // namespace
+
 void PythonFrames::name_all(uint32_t pid) {
     if (!readers_.count(pid)) return;
-    for (auto& [id, raw] : all_())
-        if (raw.pid == pid && !named_.count(id)) named_[id] = {pid, name(pid, raw)};
+    // Also the stacks named before with a frame missing (its code object
+    // could not be read then).
+    for (auto& [id, raw] : all_()) {
+        if (raw.pid != pid) continue;
+        auto it = named_.find(id);
+        if (it != named_.end() && named_count(it->second.second) == it->second.second.size()) continue;
+        auto again = name(pid, raw);
+        if (it == named_.end() || named_count(again) >= named_count(it->second.second))
+            named_[id] = {pid, std::move(again)};
+    }
 }
 
 const std::vector<PyFrame>* PythonFrames::frames(uint32_t pid, uint64_t stack_id) {
