@@ -10,7 +10,7 @@
 #   TEST-SPEC   passed to runtime_tests, e.g. '[sites][cmd],[threads]'
 #               (default: every test case but the live screen's and
 #               the host-tool ones, and the user-space-only ones listed
-#               below: '~[tui]~[host]~[corrupt]~[hostile]~[sort]~[moments]~[record]~[files]~[footprint]~[debuginfo]')
+#               below: '~[tui]~[host]~[corrupt]~[hostile]~[sort]~[moments]~[record]~[files]~[footprint]~[debuginfo]~[privsep]~[cli]~[preload]~[age]~[jit]~[lines]~[deleted]~[namespace]~[follow]')
 #
 # Options:
 #   --build DIR       the build tree (default $MEMTOP_BUILD or ./build)
@@ -63,10 +63,15 @@ done
 # ([corrupt]), hostile perf maps ([hostile]), --sort views ([sort]),
 # recordings and what reads them back ([record], [moments]), output files
 # refusing planted symlinks ([files]), glibc's chunk footprint per stack
-# ([footprint]) and split debug info ([debuginfo]); the host's suite runs
-# them. Under TCG each costs 5-20 s per kernel, four times a CI run. A
-# TEST-SPEC given after -- is used as it is.
-[[ ${#spec[@]} -gt 0 ]] || spec=('~[tui]~[host]~[corrupt]~[hostile]~[sort]~[moments]~[record]~[files]~[footprint]~[debuginfo]')
+# ([footprint]) and split debug info ([debuginfo]); nor the parsing
+# workers' confinement and failures ([privsep]), argument and message
+# checks ([cli]), the in-process sampler ([preload]; its compat-build run
+# stays), --min-age ([age]), perf maps ([jit]), --lines ([lines]), deleted
+# and namespaced binaries' naming ([deleted], [namespace]), -f's ptrace
+# ([follow]), and the single cases tagged [host] for the same reason; the
+# host's suite runs them all. Under TCG each costs 5-20 s per kernel, four
+# times a CI run. A TEST-SPEC given after -- is used as it is.
+[[ ${#spec[@]} -gt 0 ]] || spec=('~[tui]~[host]~[corrupt]~[hostile]~[sort]~[moments]~[record]~[files]~[footprint]~[debuginfo]~[privsep]~[cli]~[preload]~[age]~[jit]~[lines]~[deleted]~[namespace]~[follow]')
 [[ ${#kernels[@]} -gt 0 ]] || read -r -a kernels <<<"${MEMTOP_VMTEST_KERNELS:-$MEMTOP_KERNELS_DEFAULT}"
 die() { echo "run-tests: error: $*" >&2; exit 2; }
 

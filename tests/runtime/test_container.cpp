@@ -14,7 +14,7 @@
 
 using namespace rt;
 
-TEST_CASE("--heap-all traces a process whose libc is its own file", "[bpf][heap-all][container]") {
+TEST_CASE("--heap-all traces a process whose libc is its own file", "[bpf][heap-all][container][host]") {
     RT_REQUIRE_ENV();
     const std::string host_libc = "/usr/lib/x86_64-linux-gnu/libc.so.6";
     char dir[] = "/tmp/memtop-ct-XXXXXX";

@@ -161,7 +161,7 @@ TEST_CASE("--pprof and --folded: go tool pprof and the folded file show exactly 
     CHECK(folded_total == p.heap_bytes);
 }
 
-TEST_CASE("--pprof into a missing directory fails at once with one line", "[bpf][export]") {
+TEST_CASE("--pprof into a missing directory fails at once with one line", "[bpf][export][host]") {
     Run r = run_memtop({memtop_path(), "--pprof", "/nonexistent-dir/heap.pb.gz", "--", "true"});
     INFO(r.diag);
     CHECK(r.exit_code == 2);

@@ -149,7 +149,7 @@ TEST_CASE("a full allocation map is counted in every report, not silent", "[bpf]
     CHECK(p.allocs_total - p.frees_total <= 16);
 }
 
-TEST_CASE("a stripped static command is refused with one line (status 6)", "[bpf][failure]") {
+TEST_CASE("a stripped static command is refused with one line (status 6)", "[bpf][failure][host]") {
     RT_REQUIRE_ENV();
     if (!have_prog("c_sites_static")) return;
     char dir[] = "/tmp/memtop-rt-XXXXXX";

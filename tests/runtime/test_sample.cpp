@@ -169,7 +169,7 @@ TEST_CASE("--sample 65536 without uprobe sessions", "[bpf][sample][cmd][fallback
     sampled_sites({"--no-uprobe-session", "--kernel-sampling"});
 }
 
-TEST_CASE("without --sample the same sites are exact and not marked", "[bpf][sample][cmd]") {
+TEST_CASE("without --sample the same sites are exact and not marked", "[bpf][sample][cmd][host]") {
     RT_REQUIRE_ENV();
     if (!have_prog("sample_sites_fp")) return;
     Run r = run_memtop_cmd({prog_path("sample_sites_fp")});

@@ -280,7 +280,7 @@ TEST_CASE("memtop -p attaches to a running cpp_sites_nofp: exact totals", "[bpf]
     CHECK(all.allocs == CPP_TOTAL_ALLOCS);
 }
 
-TEST_CASE("memtop -p PID,PID traces two processes separately; SIGTERM stops it", "[bpf][sites][attach]") {
+TEST_CASE("memtop -p PID,PID traces two processes separately; SIGTERM stops it", "[bpf][sites][attach][host]") {
     RT_REQUIRE_ENV();
     if (!have_prog(c_nofp.target) || !have_prog(cpp_fp.target)) return;
     AttachOptions opt;
@@ -315,7 +315,7 @@ TEST_CASE("memtop -p PID,PID traces two processes separately; SIGTERM stops it",
     }
 }
 
-TEST_CASE("memtop -p --duration stops by itself; interval reports precede the final one", "[bpf][attach]") {
+TEST_CASE("memtop -p --duration stops by itself; interval reports precede the final one", "[bpf][attach][host]") {
     RT_REQUIRE_ENV();
     if (!have_prog(c_nofp.target)) return;
     AttachOptions opt;
