@@ -66,6 +66,14 @@ Run run_memtop(const std::vector<std::string>& argv, Millis timeout) {
     return run_of(m, timed_out);
 }
 
+const json* ended_report(const Run& r, const std::string& comm) {
+    std::string want = comm.substr(0, 15);  // the kernel's comm
+    for (auto it = r.reports.rbegin(); it != r.reports.rend(); ++it)
+        for (const auto& p : it->value("processes", json::array()))
+            if (p.value("comm", std::string()) == want && p.value("exited", false)) return &*it;
+    return nullptr;
+}
+
 Run run_memtop_cmd(const std::vector<std::string>& cmd, const std::vector<std::string>& extra, Millis timeout) {
     std::vector<std::string> argv = memtop_base_args();
     argv.insert(argv.end(), extra.begin(), extra.end());

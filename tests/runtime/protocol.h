@@ -40,6 +40,12 @@ struct Run {
     std::vector<std::string> out_lines, err_lines;
 };
 
+// The report that holds the final numbers of the process named `comm`: the
+// final report, unless (-f) it ended before CMD did and an interval report
+// listed it as exited first; memtop lists an ended process once. Null when
+// no report lists it ended.
+const json* ended_report(const Run& r, const std::string& comm);
+
 // argv (memtop, or a command that runs it) until it exits by itself; after
 // `timeout` it is killed and the Run says timed_out.  REQUIREs that it starts.
 Run run_memtop(const std::vector<std::string>& argv, Millis timeout = kTimeout);
