@@ -92,15 +92,18 @@ std::string describe_python(const json& report) {
 }  // namespace
 
 TEST_CASE(
-    "memtop --exact -- python3.11 py_objects.py: every int of the example is one Python-domain object on its line",
+    "memtop --exact (or --sample 0) -- python3.11 py_objects.py: every int of the example is one Python-domain "
+    "object on its line",
     "[bpf][python][cmd][host]") {
     RT_REQUIRE_ENV();
     if (!have_python()) return;
     // --sort allocated: the ints are all freed by the end, and such stacks
-    // are listed only in that order. --exact: -- CMD samples the domain
-    // in-process by default.
-    Run r = run_memtop_cmd({kPython, progs_src("python/py_objects.py")},
-                           {"--python-objects", "--exact", "--sort", "allocated"});
+    // are listed only in that order. --exact, or --sample 0 (whose help
+    // says 0 is exact): -- CMD samples the domain in-process by default.
+    auto exact = GENERATE(std::vector<std::string>{"--exact"}, std::vector<std::string>{"--sample", "0"});
+    std::vector<std::string> args{"--python-objects", "--sort", "allocated"};
+    args.insert(args.end(), exact.begin(), exact.end());
+    Run r = run_memtop_cmd({kPython, progs_src("python/py_objects.py")}, args);
     INFO(r.diag);
     REQUIRE(r.exit_code == 0);
     REQUIRE(r.final_report);
@@ -108,6 +111,7 @@ TEST_CASE(
     INFO(describe_python(rep));
     CHECK(rep["python"]["domain"] == "pymalloc");
     CHECK(rep["python"]["sites"].get<long long>() > 200);
+    CHECK(rep["python"]["estimates"] == false);
     const json* p = python_proc(rep);
     REQUIRE(p);
     REQUIRE(p->contains("python"));

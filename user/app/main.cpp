@@ -424,7 +424,8 @@ int main(int argc, char** argv) {
             finish_private_allocator(private_libs, saved_library_path);
         else if (probes_everywhere)
             rerun_on_private_allocator(argc, argv);
-        bool sample_given = sample_opt->count() && opt.sample;
+        // --sample 0 too: exact, the Python domain as the heap.
+        bool sample_given = sample_opt->count() > 0;
         if (probes_everywhere && !opt.exact && !sample_opt->count()) {
             // Every process on the host (or in the cgroup) takes the traps:
             // sampled by default, so that what memtop adds stays near them.
