@@ -185,7 +185,10 @@ TEST_CASE("system view: growth stacks name the code that touched the pages (mmap
     };
     bool warm = false;
     std::string last;
-    for (int round = 0; round < 20 && !warm; ++round) {
+    // One deadline for all rounds: each round's wait is bounded alone, and
+    // 20 of them once took 21 minutes on a loaded host.
+    const auto warm_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(150);
+    for (int round = 0; round < 20 && !warm && std::chrono::steady_clock::now() < warm_deadline; ++round) {
         tell({&memtop, &prog}, prog, "warm", "warmed");
         warm = report_until({&memtop, &prog}, memtop, seen, whole_warm_up, &last, 2).has_value();
     }
