@@ -312,25 +312,26 @@ int Session::run() {
     if (opt_.duration) end_at = start + seconds(*opt_.duration);
     bool stop = false;
 
-    TracedCommand::Hooks hooks;
-    hooks.at_exit = [&](int pid) {
-        // The process is about to exit with its memory still mapped.
-        for (const auto& p : tracer_->heap_processes())
-            if (static_cast<int>(p.pid) == pid) namer_.snapshot(p.pid, p.epoch);
-        // Its code objects too: the Python frames not named yet.
+    // The Python frames of pid's stacks not named yet, every event read first.
+    auto name_python = [&](int pid) {
         if (auto* py = tracer_->python()) {
             tracer_->consume_events();
             py->name_all(static_cast<uint32_t>(pid));
         }
     };
+    TracedCommand::Hooks hooks;
+    hooks.at_exit = [&](int pid) {
+        // The process is about to exit with its memory still mapped; its
+        // code objects too.
+        for (const auto& p : tracer_->heap_processes())
+            if (static_cast<int>(p.pid) == pid) namer_.snapshot(p.pid, p.epoch);
+        name_python(pid);
+    };
     hooks.at_signal = [&](int pid, int sig) {
         // Held at Py_FinalizeEx (Attacher::command_exec): its code objects
         // are about to be freed, its stacks are named first.
         if (sig != SIGURG || !tracer_->python_hold_fired(pid)) return false;
-        if (auto* py = tracer_->python()) {
-            tracer_->consume_events();
-            py->name_all(static_cast<uint32_t>(pid));
-        }
+        name_python(pid);
         return true;
     };
     hooks.at_exec = [&](int pid) { attacher_->command_exec(pid); };

@@ -70,17 +70,14 @@ void PythonFrames::name_all(uint32_t pid) {
 
 const std::vector<PyFrame>* PythonFrames::frames(uint32_t pid, uint64_t stack_id) {
     auto it = named_.find(stack_id);
-    bool complete = it != named_.end();
-    if (complete)
-        for (const auto& f : it->second.second) complete = complete && f.function.has_value();
+    bool complete = it != named_.end() && named_count(it->second.second) == it->second.second.size();
     if (!complete && readers_.count(pid)) {
         // Not named yet (its event is still on its way), or named while
         // some code object could not be read: try now.
         if (auto raw = read_(stack_id)) {
             auto again = name(pid, *raw);
             auto r = readers_.find(pid);
-            bool unnamed = false;
-            for (const auto& f : again) unnamed = unnamed || !f.function;
+            bool unnamed = named_count(again) < again.size();
             if (unnamed && r->second->gone() && unnamed_noted_.insert(pid).second)
                 notes_.push_back("pid " + std::to_string(pid) +
                                  ": some Python frames are unnamed: the process ended before memtop read their "
