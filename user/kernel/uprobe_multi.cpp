@@ -1,6 +1,5 @@
 #include "kernel/uprobe_multi.h"
 
-#include <bpf/btf.h>
 #include <linux/bpf.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -35,8 +34,69 @@ constexpr uint32_t kUprobeMultiReturn = 1;  // BPF_F_UPROBE_MULTI_RETURN
 
 namespace {
 
-// Both answers from one parse of the kernel's BTF (some megabytes: ~10 ms
-// of memtop's start-up each time), made once.
+long bpf_call(int cmd, bpf_attr& attr) {
+    return syscall(__NR_bpf, cmd, &attr, sizeof attr);
+}
+
+// A program that does nothing, of the type uprobe_multi links take, loaded
+// for the attach type asked; -errno if the kernel refuses it.
+int load_probe_program(uint32_t expected_attach_type) {
+    static const bpf_insn insns[] = {
+        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .src_reg = 0, .off = 0, .imm = 0},
+        {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0},
+    };
+    static const char license[] = "GPL";
+    bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.prog_type = BPF_PROG_TYPE_KPROBE;
+    attr.insns = reinterpret_cast<uint64_t>(insns);
+    attr.insn_cnt = 2;
+    attr.license = reinterpret_cast<uint64_t>(license);
+    attr.expected_attach_type = expected_attach_type;
+    long fd = bpf_call(BPF_PROG_LOAD, attr);
+    return fd < 0 ? -errno : static_cast<int>(fd);
+}
+
+// Asks the kernel to make a link of `attach_type` on "/", which is no
+// regular file: a kernel that knows the link type gets as far as the path
+// and fails with EBADF; one that does not refuses the attach type (EINVAL).
+// pid -1 is no process: a kernel whose multi links filter by process (the
+// fix of Linux 6.10, backported) refuses it before the path, with EINVAL;
+// one that filtered by thread looked it up later (ESRCH or EBADF).
+int link_to_root(int prog_fd, uint32_t attach_type, int pid) {
+    uint64_t offset = 0;
+    bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    auto* lc = reinterpret_cast<LinkCreateUprobeMulti*>(&attr);
+    lc->prog_fd = static_cast<uint32_t>(prog_fd);
+    lc->attach_type = attach_type;
+    lc->path = reinterpret_cast<uint64_t>("/");
+    lc->offsets = reinterpret_cast<uint64_t>(&offset);
+    lc->cnt = 1;
+    lc->pid = static_cast<uint32_t>(pid);
+    long fd = bpf_call(BPF_LINK_CREATE, attr);
+    if (fd >= 0) {
+        close(static_cast<int>(fd));
+        return 0;
+    }
+    return -errno;
+}
+
+bool kernel_takes(uint32_t attach_type) {
+    int prog = load_probe_program(attach_type);
+    if (prog < 0) return false;
+    bool known = link_to_root(prog, attach_type, 0) == -EBADF;
+    // memtop -p filters its links by process: a kernel that filtered by
+    // thread would miss every other thread's calls.
+    bool by_process = known && link_to_root(prog, attach_type, -1) == -EINVAL;
+    close(prog);
+    return by_process;
+}
+
+// Asked of the kernel itself, by two links it refuses: a few system calls
+// where the kernel's BTF (some megabytes, ~50 ms here to read and parse,
+// seconds in an emulated guest) would take longer than the rest of memtop's
+// feature checks. Each answer made once.
 struct UprobeFeatures {
     bool multi = false, session = false;
 };
@@ -44,17 +104,8 @@ struct UprobeFeatures {
 const UprobeFeatures& uprobe_features() {
     static const UprobeFeatures features = [] {
         UprobeFeatures f;
-        btf* vmlinux = btf__load_vmlinux_btf();
-        if (!vmlinux) return f;
-        f.multi = btf__find_by_name_kind(vmlinux, "bpf_uprobe_multi_link", BTF_KIND_STRUCT) > 0;
-        int id = btf__find_by_name_kind(vmlinux, "bpf_attach_type", BTF_KIND_ENUM);
-        if (id > 0) {
-            const btf_type* t = btf__type_by_id(vmlinux, id);
-            const struct btf_enum* e = btf_enum(t);
-            for (int i = 0; i < btf_vlen(t) && !f.session; i++)
-                f.session = strcmp(btf__name_by_offset(vmlinux, e[i].name_off), "BPF_TRACE_UPROBE_SESSION") == 0;
-        }
-        btf__free(vmlinux);
+        f.multi = kernel_takes(kAttachTraceUprobeMulti);
+        f.session = f.multi && kernel_takes(kAttachTraceUprobeSession);
         return f;
     }();
     return features;

@@ -11,13 +11,13 @@
 
 namespace memtop {
 
-// Does the running kernel know uprobe_multi links? (its BTF has the link type)
+// Does the running kernel know uprobe_multi links, filtered by process?
+// (asked of the kernel: uprobe_multi.cpp)
 bool kernel_has_uprobe_multi();
 
 // Uprobe sessions (Linux 6.13): a uprobe_multi link whose program runs at
 // entry and, when it returned 0 there, again at the return of that call
-// (bpf/heap.h). Does the running kernel know them? (its BTF names the
-// attach type)
+// (bpf/heap.h). Does the running kernel know them? (asked of the kernel)
 bool kernel_has_uprobe_session();
 
 // The attach types programs must be loaded with to be used here.
