@@ -10,7 +10,7 @@
 #   TEST-SPEC   passed to runtime_tests, e.g. '[sites][cmd],[threads]'
 #               (default: every test case but the live screen's and
 #               the host-tool ones, and the user-space-only ones listed
-#               below: '~[tui]~[host]~[corrupt]~[hostile]~[sort]~[moments]~[record]~[files]~[footprint]~[debuginfo]~[privsep]~[cli]~[preload]~[age]~[jit]~[lines]~[deleted]~[namespace]~[follow]')
+#               below: '~[tui]~[host]~[corrupt]~[hostile]~[sort]~[moments]~[record]~[files]~[footprint]~[debuginfo]~[privsep]~[cli]~[preload]~[age]~[jit]~[lines]~[deleted]~[namespace]~[follow]~[fallback]~[compat],*--sample 65536 in-process: every site*')
 #
 # Options:
 #   --build DIR       the build tree (default $MEMTOP_BUILD or ./build)
@@ -71,7 +71,7 @@ done
 # ([follow]), and the single cases tagged [host] for the same reason; the
 # host's suite runs them all. Under TCG each costs 5-20 s per kernel, four
 # times a CI run. A TEST-SPEC given after -- is used as it is.
-[[ ${#spec[@]} -gt 0 ]] || spec=('~[tui]~[host]~[corrupt]~[hostile]~[sort]~[moments]~[record]~[files]~[footprint]~[debuginfo]~[privsep]~[cli]~[preload]~[age]~[jit]~[lines]~[deleted]~[namespace]~[follow]')
+[[ ${#spec[@]} -gt 0 ]] || spec=('~[tui]~[host]~[corrupt]~[hostile]~[sort]~[moments]~[record]~[files]~[footprint]~[debuginfo]~[privsep]~[cli]~[preload]~[age]~[jit]~[lines]~[deleted]~[namespace]~[follow]~[fallback]~[compat],*--sample 65536 in-process: every site*')
 [[ ${#kernels[@]} -gt 0 ]] || read -r -a kernels <<<"${MEMTOP_VMTEST_KERNELS:-$MEMTOP_KERNELS_DEFAULT}"
 die() { echo "run-tests: error: $*" >&2; exit 2; }
 
