@@ -620,6 +620,68 @@ TEST_CASE("-f: a forked child gets its own exact numbers, the parent keeps its o
     CHECK(child_allocs == FORK_CHILD_ALLOCS);
 }
 
+// The final report is the run's summary: a child that ended before it,
+// listed then by an interval report, is in it again with the same numbers
+// and its stacks, marked reported_before.
+TEST_CASE("-f: the final report lists a child that ended before it, with its stacks", "[bpf][sites][cmd][follow]") {
+    RT_REQUIRE_ENV();
+    if (!have_prog(c_fp.target)) return;
+    Child memtop;
+    std::vector<std::string> argv = memtop_base_args();
+    for (const char* a : {"-f", "--", "/bin/sh", "-c", "\"$0\"; read x; exit 0"}) argv.push_back(a);
+    argv.push_back(prog_path(c_fp.target));
+    start_memtop(memtop, argv, true);
+    std::vector<Child*> all = {&memtop};
+    wait_memtop_ready(all, memtop);
+    auto ended_in = [](const json& r) -> const json* {
+        auto ps = r.find("processes");
+        if (ps == r.end()) return nullptr;
+        for (const auto& p : *ps)
+            if (p.value("comm", std::string()) == c_fp.target && p.value("exited", false)) return &p;
+        return nullptr;
+    };
+    size_t seen = 0;
+    std::string last = "no report";
+    // sh waits on its stdin: every report until it reads EOF is an interval one.
+    auto ended = report_until(
+        all, memtop, seen, [&](const json& r) { return ended_in(r) != nullptr; }, &last, 30);
+    INFO(last.substr(0, 2000));
+    REQUIRE(ended);
+    CHECK_FALSE(ended->value("final", false));
+    const json child = *ended_in(*ended);
+    CHECK_FALSE(child.contains("reported_before"));
+    const int pid = child["pid"].get<int>();
+    const Sum at_end = sum_all(*ended, pid);
+
+    memtop.close_stdin();
+    Run r = stop_memtop(all, memtop, 0);
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    const json& fin = *r.final_report;
+    const json* again = ended_in(fin);
+    REQUIRE(again);
+    CHECK((*again)["pid"] == pid);
+    CHECK((*again)["reported_before"] == true);
+    for (const char* k : {"heap_bytes", "heap_peak_bytes", "allocs_total", "frees_total"})
+        CHECK((*again)[k] == child[k]);
+    CHECK((*again)["heap_bytes"] == C_TOTAL_BYTES);
+    // -T 1000: every stack it was shown with, each site with its bytes.
+    const Sum in_final = sum_all(fin, pid);
+    CHECK(in_final.bytes == at_end.bytes);
+    CHECK(in_final.allocs == at_end.allocs);
+    CHECK(in_final.bytes == C_TOTAL_BYTES);
+    check_sites(fin, pid, expect::c_sites, c_fp);
+    // sh is there too, once, as the last report's own.
+    int shells = 0;
+    for (const auto& p : fin["processes"])
+        if (p.value("comm", std::string()) == "sh") {
+            shells++;
+            CHECK_FALSE(p.contains("reported_before"));
+        }
+    CHECK(shells == 1);
+}
+
 TEST_CASE("--sort temporary and allocated list stacks whose blocks were all freed", "[bpf][sites][cmd][sort]") {
     RT_REQUIRE_ENV();
     for (const char* order : {"temporary", "allocated", "allocations"}) {

@@ -100,7 +100,22 @@ void Session::report(bool final) {
     // again: the HTTP threads read it.
     if (server_) server_->publish(shared);
     last_report_ = shared;
-    view_->show(r);
+    // A run with targets ends with its summary: every process it traced,
+    // those that ended earlier too (listed by the report at their end). Only
+    // in what is printed: a recording and the server have that report.
+    const bool keeps_ended = !system_view_ && !opt_.heap_all && !by_cgroup_;
+    if (final && keeps_ended && ended_targets_.size()) {
+        Report summary = r;
+        ended_targets_.add_to(summary, focus_);
+        view_->show(summary);
+        if (uint64_t n = ended_targets_.not_kept())
+            log("the final report lists the first " + std::to_string(ended_targets_.size()) +
+                " processes that ended before it; " + std::to_string(n) +
+                " more are only in the reports made when they ended");
+    } else {
+        view_->show(r);
+    }
+    if (!final && keeps_ended) ended_targets_.keep(r);
     warn_full_maps(r.lost);
     record_report(r);
     html_report(r, final);

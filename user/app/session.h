@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "aggregate/aggregator.h"
+#include "aggregate/ended_targets.h"
 #include "app/attacher.h"
 #include "app/options.h"
 #include "app/proc_facts.h"
@@ -88,6 +89,8 @@ private:
     SelfMeter self_;
     std::vector<ProcessStats> ended_;        // exit events since the last report
     std::vector<EndedInstance> exec_ended_;  // old images of exec'd processes, purged after a report
+    // -p, -- CMD: the run's processes that ended before the final report, for it.
+    EndedTargets ended_targets_{opt_.top};
 
     double interval_ = 0;  // seconds; starts as -d
     bool interval_changed_ = false;

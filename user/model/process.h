@@ -31,7 +31,10 @@ struct ProcessStats {
     int64_t heap_peak_bytes = 0;
     uint64_t allocs_total = 0;
     uint64_t frees_total = 0;
-    bool exited = false;      // final numbers of a process that has ended
+    bool exited = false;  // final numbers of a process that has ended
+    // The final report of a run with targets lists its processes that ended
+    // before it again: these final numbers were in an earlier report.
+    bool reported_before = false;
     bool heap_traced = true;  // heap_* and *_total are known (its allocator is probed)
     // Python's object allocator (pymalloc's blocks of 1..512 bytes, counted
     // once: not in heap_bytes, which has the larger blocks it passes on to

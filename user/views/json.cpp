@@ -96,6 +96,8 @@ std::string render_json(const Report& r) {
                   {"allocs_total", heap(p.allocs_total)},
                   {"frees_total", heap(p.frees_total)},
                   {"exited", p.exited}};
+        // Listed again by the final report: an earlier report had these numbers.
+        if (p.reported_before) e["reported_before"] = true;
         if (p.rss) {
             e["rss_bytes"] = p.rss->resident();
             e["rss_peak_bytes"] = p.rss->peak;

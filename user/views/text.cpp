@@ -14,6 +14,12 @@ namespace memtop {
 
 namespace {
 
+// An ended process's row; "earlier": the final report lists again a process
+// an earlier report showed ending (aggregate/ended_targets.h).
+const char* exited_note(const ProcessStats& p) {
+    return !p.exited ? "" : p.reported_before ? "  (exited earlier)" : "  (exited)";
+}
+
 // Bytes per block, as a figure to compare stacks by, exact below 1 MiB
 // (1024 and 1040 must not both read "1.0 KiB"): "28 B", "56.5 B", "1.5 MiB".
 std::string per_block(double b) {
@@ -208,7 +214,7 @@ std::string render_text(const Report& r) {
                      human_bytes(p.rss->shmem).c_str(), human_bytes(p.rss->swap).c_str(), growth.c_str(),
                      p.growing ? "^" : " ", p.mapped_known ? human_bytes(p.mapped_bytes).c_str() : "-",
                      p.heap_traced ? human_bytes(p.heap_bytes).c_str() : "-",
-                     p.container ? p.container->substr(0, 12).c_str() : "", p.exited ? "  (exited)" : "");
+                     p.container ? p.container->substr(0, 12).c_str() : "", exited_note(p));
             out += line;
         }
     } else {
@@ -220,7 +226,7 @@ std::string render_text(const Report& r) {
                      p.comm.c_str(), human_bytes(p.heap_bytes).c_str(), human_bytes(p.heap_peak_bytes).c_str(),
                      p.allocs_total, p.frees_total, p.rss ? human_bytes(p.rss->resident()).c_str() : "-",
                      p.rss ? human_bytes(p.rss->peak).c_str() : "-",
-                     p.mapped_known ? human_bytes(p.mapped_bytes).c_str() : "-", p.exited ? "  (exited)" : "");
+                     p.mapped_known ? human_bytes(p.mapped_bytes).c_str() : "-", exited_note(p));
             out += line;
         }
     }
