@@ -386,6 +386,55 @@ TEST_CASE("allocators: c_sites and cpp_sites exact under a preloaded jemalloc, t
     }
 }
 
+// tcmalloc's debug build puts freed blocks in a quarantine and, inside free,
+// allocates the queue that holds them (MallocBlock::ProcessFreeQueue): a
+// block of the allocator's own, made through its probed malloc, counted
+// under the frames of the free that made it (docs/limits.md). The program's
+// own sites stay exact; every other byte is under the allocator's frames.
+TEST_CASE("allocators: under tcmalloc's debug build the sites are exact, its own blocks under its frames",
+          "[bpf][sites][cmd][allocators][host]") {
+    RT_REQUIRE_ENV();
+    auto v = preloaded(c_fp, "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal_debug.so.4");
+    if (!v) return;
+    // The program's stacks, and those whose innermost frame is tcmalloc's code.
+    struct Split {
+        Sum all, own;
+    };
+    auto split = [&](const std::vector<std::string>& args) {
+        Run r = run_memtop_cmd(command_of(*v, args));
+        INFO(r.diag);
+        REQUIRE(r.exit_code == 0);
+        REQUIRE(r.final_report);
+        const json& rep = *r.final_report;
+        ProcStats p = proc_by_comm(rep, v->target);
+        REQUIRE(p.found);
+        INFO(describe_stacks(rep, p.pid));
+        Split out;
+        out.all = sum_all(rep, p.pid);
+        CHECK(out.all.bytes == p.heap_bytes);
+        for (const auto& st : rep["stacks"]) {
+            if (st["pid"] != p.pid || st["frames"].empty()) continue;
+            const json& f0 = st["frames"][0];
+            if (!f0.value("module", json()).is_string() ||
+                basename_of(f0["module"].get<std::string>()).rfind("libtcmalloc", 0) != 0)
+                continue;
+            out.own.bytes += st["bytes"].get<long long>();
+            out.own.allocs += st["allocs"].get<long long>();
+        }
+        if (args.empty()) check_sites(rep, p.pid, expect::c_sites, *v);
+        return out;
+    };
+    // Before main (--baseline): libstdc++'s exception pool; the allocator's own.
+    const Split base = split({"--baseline"});
+    const Split run = split({});
+    // The quarantine's queue, made inside a free (the program's, or at exit):
+    // the same blocks of the allocator's own either way.
+    CHECK(run.own.bytes > 0);
+    CHECK(run.own.bytes == base.own.bytes);
+    CHECK(run.all.bytes - run.own.bytes == base.all.bytes - base.own.bytes + C_TOTAL_BYTES);
+    CHECK(run.all.allocs - run.own.allocs == base.all.allocs - base.own.allocs + C_TOTAL_ALLOCS);
+}
+
 TEST_CASE("allocators: a program linked with jemalloc is traced through it", "[bpf][sites][cmd][allocators][host]") {
     cpp_sites_cmd({"cpp_sites_jemalloc", "cpp_sites.cpp", true});
 }
