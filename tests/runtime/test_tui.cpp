@@ -491,6 +491,61 @@ TEST_CASE("live screen with -p: the traced program's heap and its stacks", "[bpf
     end_prog({&prog}, prog);
 }
 
+// The PYTHON column (--python-objects): a CPython's object-allocator domain,
+// pymalloc's blocks, apart from its heap. py_objects.py keeps 99,743 ints of
+// 32 bytes each (--keep): 3.0 MiB that never reach malloc.
+TEST_CASE("live screen with --python-objects -p: the PYTHON column holds the CPython's objects",
+          "[bpf][tui][attach][python]") {
+    RT_REQUIRE_ENV();
+    RT_REQUIRE_TMUX();
+    const std::string python = "/usr/bin/python3.11";
+    if (access(python.c_str(), X_OK) != 0) {
+        if (ci_mode()) FAIL(python << " is missing (tools/deps.txt installs it)");
+        WARN("skipped: no " << python);
+        return;
+    }
+    Child prog;
+    const int pid = start_prog(prog, {python, progs_src("python/py_objects.py"), "--wait", "--keep"});
+    const std::string spid = std::to_string(pid);
+    Pane pane(140, 40, "--python-objects --exact -d 1 -p " + spid);
+    INFO(pane.command());
+    REQUIRE(pane.started());
+    std::string s;
+    REQUIRE(pane.wait_text("memtop  pid " + spid + "  every 1s", &s));
+    go({&prog}, prog);
+    // The cell under the PYTHON title (right-aligned, as the title), in bytes.
+    auto python_bytes = [](const Table& t, const std::string& row) -> double {
+        size_t at = t.header.find("PYTHON");
+        if (at == std::string::npos || row.size() < at + 6) return -1;
+        const size_t end = at + 6, width = 10;
+        std::smatch m;
+        const std::string cell = row.substr(end - width, width);
+        if (!std::regex_search(cell, m, std::regex("([0-9.]+) (B|KiB|MiB|GiB)"))) return -1;
+        const double unit = m[2] == "B" ? 1 : m[2] == "KiB" ? 1024.0 : m[2] == "MiB" ? 1048576.0 : 1073741824.0;
+        return std::stod(m[1]) * unit;
+    };
+    const double ints = (100000 - 257) * 32.0;
+    bool shown = pane.wait_for(
+        [&](const std::string& x) {
+            Table t = table_of(x);
+            const std::string* row = row_of(t, pid);
+            // One decimal of MiB: within 0.05 MiB of the ints' bytes, or more
+            // (the interpreter's own objects).
+            return row && python_bytes(t, *row) >= ints - 0.05 * 1048576;
+        },
+        &s);
+    INFO(s);
+    REQUIRE(shown);
+    Table t = table_of(s);
+    CHECK(contains(t.header, "PYTHON"));
+    CHECK(contains(t.header, "HEAP"));
+    // Not more than the domain holds: the ints and the interpreter's objects.
+    CHECK(python_bytes(t, *row_of(t, pid)) < ints + 4 * 1048576);
+    pane.text("q");
+    CHECK(pane.exit_status() == 0);
+    end_prog({&prog}, prog);
+}
+
 TEST_CASE("live screen: s saves the last report to a new file memtop report reads", "[bpf][tui][record]") {
     RT_REQUIRE_ENV();
     RT_REQUIRE_TMUX();
