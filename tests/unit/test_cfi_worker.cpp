@@ -62,7 +62,7 @@ std::vector<std::string> files_to_compare() {
 struct Seam {
     Seam(const char* name, const std::string& suffix) : name_(name) {
         setenv(name, suffix.c_str(), 1);
-        setenv("MEMTOP_TEST_WORKER_TIMEOUT_MS", "1000", 1);
+        setenv("MEMTOP_TEST_WORKER_TIMEOUT_MS", "4000", 1);
     }
     ~Seam() {
         unsetenv(name_);
@@ -195,7 +195,7 @@ TEST_CASE("a file that hangs memtop-cfi: ended at the time limit, the file gets 
     CHECK(build_in_worker(w, UNWIND_FIXTURE_DEBUG).error.empty());
     const int first = w.pid();
     const CfiBuild hung = build_in_worker(w, UNWIND_FIXTURE_EH);
-    CHECK(hung.error == "not read: the unwind-table worker did not answer within 1 s while reading it");
+    CHECK(hung.error == "not read: the unwind-table worker did not answer within 4 s while reading it");
     CHECK(hung.rows.empty());
     // Ended and reaped: no process is left behind.
     CHECK(access(("/proc/" + std::to_string(first)).c_str(), F_OK) != 0);
