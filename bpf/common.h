@@ -267,8 +267,8 @@ static __always_inline void raise_peak(__s64 *peak, __s64 now)
 #endif
 }
 
-/* A stack event (struct memtop_stack_event). */
-static __always_inline void emit_stack_event(__u32 type, __u32 tgid, __u32 epoch, __u64 stack_id)
+/* A stack event (struct memtop_stack_event); flags: bpf_ringbuf_submit's. */
+static __always_inline void emit_stack_event(__u32 type, __u32 tgid, __u32 epoch, __u64 stack_id, __u64 flags)
 {
 	struct memtop_stack_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -280,7 +280,7 @@ static __always_inline void emit_stack_event(__u32 type, __u32 tgid, __u32 epoch
 	e->epoch = epoch;
 	e->pad = 0;
 	e->stack_id = stack_id;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, flags);
 }
 
 /* A process event (exit, exec) with whichever of its numbers the

@@ -232,7 +232,7 @@ struct memtop_unwind_file {
 enum memtop_event_type {
 	MEMTOP_EV_EXIT = 1,        /* process exited: its final numbers */
 	MEMTOP_EV_EXEC = 2,        /* process exec'd: final numbers of the old image */
-	MEMTOP_EV_NEW_STACK = 3,   /* a stack was stored: snapshot the process's maps soon */
+	MEMTOP_EV_NEW_STACK = 3,   /* a stack was stored: user space checks its maps cover it */
 	MEMTOP_EV_NEED_UNWIND = 4, /* a frame ran through a file with no unwind table: build one */
 	MEMTOP_EV_NEW_PY_STACK =
 	        5, /* Python frames were stored under stack_id: name them while the process lives */
@@ -248,7 +248,7 @@ struct memtop_stack_event {
 	__u32 tgid;
 	__u32 epoch; /* NEW_STACK: the heap-traced process's epoch, 0 when none */
 	__u32 pad;
-	__u64 stack_id; /* NEW_PY_STACK: the py_stacks entry */
+	__u64 stack_id; /* NEW_STACK: the stacks entry; NEW_PY_STACK: the py_stacks entry */
 };
 
 struct memtop_event {

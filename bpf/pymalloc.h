@@ -260,7 +260,7 @@ int BPF_KPROBE(py_sampled_free_entry, __u64 ptr, __u64 dropped)
 		return 0;
 	}
 	if (ptr == MEMTOP_PY_MSG_HOOKS_LOST) {
-		emit_stack_event(MEMTOP_EV_PY_HOOKS_LOST, tgid, 0, 0);
+		emit_stack_event(MEMTOP_EV_PY_HOOKS_LOST, tgid, 0, 0, 0);
 		return 0;
 	}
 	py_forget(tgid, ptr);

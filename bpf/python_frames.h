@@ -166,7 +166,7 @@ __noinline __u64 python_frames(__u64 id, __u32 tgid)
 	if (!h)
 		h = 1; /* 0 is the lost-stack bucket */
 	if (bpf_map_update_elem(&py_stacks, &h, &x->s, BPF_NOEXIST) == 0) {
-		emit_stack_event(MEMTOP_EV_NEW_PY_STACK, tgid, 0, h);
+		emit_stack_event(MEMTOP_EV_NEW_PY_STACK, tgid, 0, h, 0);
 	} else if (!bpf_map_lookup_elem(&py_stacks, &h)) {
 		/* Full: the native stack alone, under its own id. */
 		count(MEMTOP_CNT_STACK_MAP_FULL);

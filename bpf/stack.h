@@ -33,6 +33,33 @@ struct {
 	__type(value, struct memtop_stack);
 } stacks SEC(".maps");
 
+/* When a process's last new-stack event woke user space (ns). A new stack
+ * is stored in bursts (a compiler's page faults: hundreds a second, most
+ * of them in code whose maps user space already holds), and a wake-up per
+ * event was most of memtop's CPU watching a build. The first event of a
+ * process wakes user space at once (a short process's maps must be read
+ * before it ends); those within MEMTOP_STACK_WAKE_NS after it wait for the
+ * next wake-up or for user space's own read, at least as frequent
+ * (Session::run). Keyed by tgid: a reused pid's first event may wait that
+ * long too. */
+#define MEMTOP_STACK_WAKE_NS (50 * 1000 * 1000ULL)
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} stack_woke SEC(".maps");
+
+static __always_inline __u64 new_stack_wakeup(__u32 tgid)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *woke = bpf_map_lookup_elem(&stack_woke, &tgid);
+	if (woke && now - *woke < MEMTOP_STACK_WAKE_NS)
+		return BPF_RB_NO_WAKEUP;
+	bpf_map_update_elem(&stack_woke, &tgid, &now, BPF_ANY);
+	return 0;
+}
+
 struct unwind_scratch; /* common.h, full build only */
 
 /* Fault and syscall stacks begin at an exact instruction, heap stacks at a
@@ -148,16 +175,18 @@ static __always_inline __u64 walk_user_stack(struct memtop_stack *s, __u64 pc, _
 /*
  * Stores a walked stack once, under *stack_id; sets *stack_id to
  * MEMTOP_STACK_LOST when the map is full. A stack stored here for the first
- * time tells user space to read the process's mappings while it is alive
- * (MEMTOP_EV_NEW_STACK), with the heap-traced process's record p when there
- * is one: user space keys its snapshot by p's epoch.
+ * time tells user space (MEMTOP_EV_NEW_STACK, with its id) to make sure it
+ * holds the process's mappings of every frame while the process is alive,
+ * with the heap-traced process's record p when there is one: user space
+ * keys its snapshot by p's epoch.
  */
 static __always_inline void store_stack(__u64 *stack_id, const struct memtop_stack *s, __u32 tgid,
                                         const struct memtop_proc *p)
 {
 	if (!bpf_map_lookup_elem(&stacks, stack_id)) {
 		if (bpf_map_update_elem(&stacks, stack_id, s, BPF_NOEXIST) == 0) {
-			emit_stack_event(MEMTOP_EV_NEW_STACK, tgid, p ? p->epoch : 0, 0);
+			emit_stack_event(MEMTOP_EV_NEW_STACK, tgid, p ? p->epoch : 0, *stack_id,
+			                 new_stack_wakeup(tgid));
 		} else if (!bpf_map_lookup_elem(&stacks, stack_id)) {
 			count(MEMTOP_CNT_STACK_MAP_FULL);
 			*stack_id = MEMTOP_STACK_LOST;

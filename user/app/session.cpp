@@ -21,6 +21,11 @@ namespace memtop {
 
 namespace {
 
+// At least this often the ring buffer is read without a wake-up: the kernel
+// queues a process's new stacks after its first without one, for as long
+// (MEMTOP_STACK_WAKE_NS, bpf/stack.h).
+constexpr std::chrono::milliseconds kQuietEventsEvery{50};
+
 void log(const std::string& msg) {
     fprintf(stderr, "memtop: %s\n", msg.c_str());
 }
@@ -61,12 +66,16 @@ void Session::process_exec(const EndedInstance& old_image) {
     namer_.exec(old_image.pid, old_image.epoch);
 }
 
-void Session::stack_stored(uint32_t pid, uint32_t epoch) {
+void Session::stack_stored(uint32_t pid, uint32_t epoch, uint64_t stack_id) {
     // Read the maps while the process is alive: it may be gone by the time
     // the report names its frames.
-    namer_.stack_stored(pid, epoch);
+    namer_.stack_stored(pid, epoch, [&] { return tracer_->stack(stack_id); });
     // --heap-all, --cgroup: a CPython started since memtop did.
     if (opt_.heap_all || by_cgroup_) attacher_->stack_seen(pid, epoch);
+}
+
+std::vector<pid_t> Session::helper_pids() const {
+    return {tracer_->cfi_worker_pid(), namer_.symbolizer_worker_pid()};
 }
 
 void Session::report(bool final) {
@@ -83,7 +92,7 @@ void Session::report(bool final) {
     // recorded report, and the pprof endpoint's profile of the moment.
     m.all_stacks = (final && opt_.exports.any()) || recorder_ || server_;
     m.glibc_heap = attacher_->glibc_heap();
-    auto self = self_.sample();
+    auto self = self_.sample(helper_pids());
     m.self.rss_bytes = self.rss_bytes;
     m.self.cpu_seconds = self.cpu_seconds;
     m.self.cpu_percent = self.cpu_percent;
@@ -312,7 +321,7 @@ int Session::run() {
 
     auto start = Clock::now();
     // The first report's CPU share covers the loop, not loading and attaching.
-    self_.restart();
+    self_.restart(helper_pids());
     auto seconds = [](double s) {
         return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
     };
@@ -326,6 +335,7 @@ int Session::run() {
     std::optional<Clock::time_point> end_at;
     if (opt_.duration) end_at = start + seconds(*opt_.duration);
     bool stop = false;
+    auto events_read = start;
 
     // The Python frames of pid's stacks not named yet, every event read first.
     auto name_python = [&](int pid) {
@@ -361,6 +371,9 @@ int Session::run() {
         int timeout_ms = static_cast<int>(
             std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1));
         if (!opt_.pids.empty()) timeout_ms = std::min(timeout_ms, 200);  // -p targets are polled for exit
+        // Events the kernel queued without waking memtop (bpf/stack.h's
+        // new stacks after a process's first) are read this often.
+        timeout_ms = std::min(timeout_ms, static_cast<int>(kQuietEventsEvery.count()));
 
         epoll_event events[8];
         int n = epoll_wait(ep.get(), events, 8, timeout_ms);
@@ -368,6 +381,7 @@ int Session::run() {
             int fd = events[i].data.fd;
             if (fd == tracer_->epoll_fd()) {
                 tracer_->consume_events();
+                events_read = Clock::now();
             } else if (std::find(view_fds.begin(), view_fds.end(), fd) != view_fds.end()) {
                 view_->on_ready(fd, events[i].events);
             } else {
@@ -387,6 +401,10 @@ int Session::run() {
             }
         }
         now = Clock::now();
+        if (now - events_read >= kQuietEventsEvery) {
+            tracer_->consume_events();
+            events_read = now;
+        }
         if (quit_) stop = true;
         if (interval_changed_) {
             interval = seconds(interval_);

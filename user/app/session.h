@@ -41,6 +41,7 @@ private:
     void load();                                    // the kernel side, and what it says it lacks
     void attach();                                  // the targets of the command line
     void report(bool final);                        // one report, along the data path, to the view
+    std::vector<pid_t> helper_pids() const;         // memtop's worker processes, counted in its own cost
     void log_limits() const;                        // what this kernel cannot do, said once
     void warn_full_maps(const LostCounters& lost);  // the first loss to each full map, said once
     // --record (session_record.cpp): the header, a record made by `make`,
@@ -60,7 +61,7 @@ private:
     // EventSink: what the kernel reports as it happens.
     void process_ended(const ProcessStats& p) override;
     void process_exec(const EndedInstance& old_image) override;
-    void stack_stored(uint32_t pid, uint32_t epoch) override;
+    void stack_stored(uint32_t pid, uint32_t epoch, uint64_t stack_id) override;
     void unwind_table_needed(uint32_t, const FileKey&) override {}  // the tracer's own
 
     // SessionControl: what the view asks (session_control.cpp).

@@ -13,7 +13,7 @@ int dispatch_event(EventSink& sink, const void* data, size_t size) {
         memtop_stack_event s;
         std::memcpy(&s, data, sizeof s);
         if (s.type == MEMTOP_EV_NEW_STACK) {
-            sink.stack_stored(s.tgid, s.epoch);
+            sink.stack_stored(s.tgid, s.epoch, s.stack_id);
             return 0;
         }
         if (s.type == MEMTOP_EV_NEW_PY_STACK) {

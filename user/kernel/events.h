@@ -20,9 +20,9 @@ public:
     virtual void process_ended(const ProcessStats& final_numbers) = 0;
     // A process exec'd: the old image's heap (epoch) and address space end.
     virtual void process_exec(const EndedInstance& old_image) = 0;
-    // A stack was stored for this process instance: its maps are worth
-    // reading while it lives.
-    virtual void stack_stored(uint32_t pid, uint32_t epoch) = 0;
+    // A stack was stored for this process instance under stack_id: its
+    // maps are worth reading while it lives.
+    virtual void stack_stored(uint32_t pid, uint32_t epoch, uint64_t stack_id) = 0;
     // Python frames were stored under stack_id for process `pid`: their
     // code objects are worth naming while it lives.
     virtual void python_stack_stored(uint32_t /*pid*/, uint64_t /*stack_id*/) {}

@@ -41,14 +41,15 @@ public:
     std::map<uint32_t, MappedStats> read_mapped() const;
     std::map<uint32_t, RssStats> read_rss() const;
 
+    // A stored stack. Stacks never change once stored (the id is their
+    // hash), so each is read from the kernel once. Null if it is not there.
+    const RawStack* stack(uint64_t id);
+
 private:
     std::vector<StackStats> read_aggs(int fd) const;
     std::vector<SampledAgg> read_sampled_aggs() const;
     std::vector<StackStats> read_growth() const;
     LostCounters read_lost() const;
-    // Stacks never change once stored (the id is their hash), so each is
-    // read from the kernel once.
-    const RawStack* stack(uint64_t id);
 
     KernelMaps maps_;
     double growth_weight_;

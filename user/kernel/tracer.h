@@ -115,6 +115,10 @@ public:
     // table: --min-age only).
     KernelSnapshot snapshot(bool with_ages = false);
     std::vector<ProcessStats> heap_processes() const { return reader_->heap_processes(); }
+    // memtop-cfi, the unwind-table worker (0: none runs).
+    pid_t cfi_worker_pid() const { return cfi_worker_.pid(); }
+    // A stored stack's frames (read from the kernel once), null if none.
+    const RawStack* stack(uint64_t id) { return reader_->stack(id); }
     // The resident-memory counters as kmem:rss_stat last left them (not
     // summed per CPU: between reports), and mapped bytes, by pid.
     std::map<uint32_t, RssStats> rss_now() const { return reader_->read_rss(); }
@@ -178,7 +182,9 @@ private:
         Events(EventSink& out, Tracer& t) : out_(out), t_(t) {}
         void process_ended(const ProcessStats& p) override { out_.process_ended(p); }
         void process_exec(const EndedInstance& old) override { out_.process_exec(old); }
-        void stack_stored(uint32_t pid, uint32_t epoch) override { out_.stack_stored(pid, epoch); }
+        void stack_stored(uint32_t pid, uint32_t epoch, uint64_t stack_id) override {
+            out_.stack_stored(pid, epoch, stack_id);
+        }
         void python_stack_stored(uint32_t pid, uint64_t stack_id) override {
             if (t_.python_) t_.python_->stack_stored(pid, stack_id);
         }

@@ -8,7 +8,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
+#include <sstream>
 
+#include "procinfo/proc_file.h"
 #include "procinfo/proc_status.h"
 
 namespace memtop {
@@ -41,12 +44,44 @@ bool process_alive(int pid) {
     return kill(pid, 0) == 0 || errno == EPERM;
 }
 
-SelfMeter::Sample SelfMeter::sample() {
+namespace {
+// user + system CPU seconds of `pid` from /proc/PID/stat, nullopt if gone.
+std::optional<double> cpu_seconds_of(pid_t pid) {
+    auto text = read_proc_file("/proc/" + std::to_string(pid) + "/stat", nullptr);
+    if (!text) return std::nullopt;
+    // Fields after the command (which may hold spaces and parentheses).
+    auto close = text->rfind(')');
+    if (close == std::string::npos) return std::nullopt;
+    std::istringstream in(text->substr(close + 1));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && (in >> field); i++) {
+        if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+        if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+    }
+    return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
+}
+}  // namespace
+
+SelfMeter::Sample SelfMeter::sample(const std::vector<pid_t>& helpers) {
     Sample s;
     if (auto st = read_proc_status(getpid(), nullptr)) s.rss_bytes = st->vm_rss;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     s.cpu_seconds = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    std::map<pid_t, double> seen;
+    for (pid_t h : helpers) {
+        if (h <= 0) continue;
+        auto cpu = cpu_seconds_of(h);
+        if (!cpu) continue;
+        seen[h] = *cpu;
+        if (auto st = read_proc_status(h, nullptr)) s.rss_bytes += st->vm_rss;
+    }
+    for (const auto& [pid, cpu] : helper_cpu_)
+        if (!seen.count(pid)) ended_helpers_cpu_ += cpu;  // it ended (a restarted worker)
+    helper_cpu_ = std::move(seen);
+    for (const auto& [pid, cpu] : helper_cpu_) s.cpu_seconds += cpu;
+    s.cpu_seconds += ended_helpers_cpu_;
     auto now = std::chrono::steady_clock::now();
     if (last_at_ != std::chrono::steady_clock::time_point{}) {
         double wall = std::chrono::duration<double>(now - last_at_).count();
@@ -57,8 +92,8 @@ SelfMeter::Sample SelfMeter::sample() {
     return s;
 }
 
-void SelfMeter::restart() {
-    sample();
+void SelfMeter::restart(const std::vector<pid_t>& helpers) {
+    sample(helpers);
     last_at_ = std::chrono::steady_clock::now();
 }
 

@@ -2,8 +2,11 @@
 // of resources.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,8 +19,10 @@ std::string comm_of(int pid);
 // The process exists (a zombie too), whether or not memtop may signal it.
 bool process_alive(int pid);
 
-// memtop's own resident memory and CPU: the share of one core is measured
-// between one sample and the next.
+// memtop's own resident memory and CPU, its helper processes' included
+// (memtop-cfi and memtop-symbols parse files apart from it: a busy host's
+// compilers cost them more than memtop itself): the share of one core is
+// measured between one sample and the next.
 class SelfMeter {
 public:
     struct Sample {
@@ -25,13 +30,17 @@ public:
         double cpu_seconds = 0;  // user + system since memtop started
         double cpu_percent = 0;  // of one core since the previous sample (or restart())
     };
-    Sample sample();
+    // helpers: the pids of memtop's helper processes alive now (0: none).
+    // A helper that ended keeps the CPU it was last seen to have used.
+    Sample sample(const std::vector<pid_t>& helpers = {});
     // The next share is measured from now (e.g. after loading, so the
     // first report's figure covers the loop alone).
-    void restart();
+    void restart(const std::vector<pid_t>& helpers = {});
 
 private:
     double last_cpu_ = 0;
+    std::map<pid_t, double> helper_cpu_;  // last seen, by helper pid
+    double ended_helpers_cpu_ = 0;
     std::chrono::steady_clock::time_point last_at_;
 };
 

@@ -10,12 +10,16 @@
 namespace memtop {
 
 namespace {
+// No user mapping lies at or above it (x86-64's canonical kernel half).
+constexpr uint64_t kKernelAddressStart = 0xffff800000000000ULL;
+
 bool alive(uint32_t pid) {
     return kill(static_cast<int>(pid), 0) == 0 || errno == EPERM;
 }
 }  // namespace
 
 void StackNamer::snapshot(uint32_t pid, uint32_t epoch) {
+    maps_reads_++;
     auto maps = read_proc_maps(static_cast<int>(pid), nullptr);
     // Already gone: keep the last snapshot. A zombie (exited, not yet
     // reaped) reads as a process with no mappings at all; taking that would
@@ -29,18 +33,51 @@ void StackNamer::snapshot(uint32_t pid, uint32_t epoch) {
     // had ended: a mapping stack's event read after -- CMD's exit stop
     // undid the exit stop's snapshot.
     if (auto old = maps_.find(pid); epoch == 0 && old != maps_.end()) epoch = old->second.epoch;
-    maps_[pid] = {epoch, std::move(*maps), Clock::now()};
+    const auto now = Clock::now();
+    maps_[pid] = {epoch, std::move(*maps), now, false, now};
     // JIT code is named by the process's perf map: read it (what was
     // appended to it) now, while the process and the file exist. A JIT may
     // remove it at exit, before the final report.
     symbolizer_.refresh_perf_map(static_cast<int>(pid));
 }
 
-void StackNamer::stack_stored(uint32_t pid, uint32_t epoch) {
+void StackNamer::stack_stored(uint32_t pid, uint32_t epoch, const std::function<const RawStack*()>& frames) {
     auto it = maps_.find(pid);
-    if (it == maps_.end() || it->second.epoch != epoch ||
-        Clock::now() - it->second.taken > std::chrono::milliseconds(100))
-        snapshot(pid, epoch);
+    // Epoch 0 (a growth or mapping stack) is named with any snapshot of the pid.
+    if (it == maps_.end() || (epoch != 0 && it->second.epoch != epoch)) return snapshot(pid, epoch);
+    MapsSnapshot& kept = it->second;
+    const auto now = Clock::now();
+    const RawStack* stack = frames ? frames() : nullptr;
+    if (!stack) {
+        // Nothing to check the snapshot against: a recent one will do.
+        if (now - kept.taken > kRereadInterval) snapshot(pid, epoch);
+        return;
+    }
+    bool outside = false, jit = false;
+    for (uint64_t ip : stack->ips) {
+        if (ip >= kKernelAddressStart) continue;
+        // A return address may sit one past its call at a mapping's end.
+        const Mapping* m = find_mapping(kept.maps, ip);
+        if (!m && ip) m = find_mapping(kept.maps, ip - 1);
+        if (!m) {
+            outside = true;
+            break;
+        }
+        if (m->ino == 0 && (m->path.empty() || m->path.rfind("[anon", 0) == 0)) jit = true;
+    }
+    if (outside) {
+        // The first miss since a read is answered at once (a library just
+        // loaded); further ones at most every kRereadInterval.
+        if (!kept.for_miss || now - kept.taken > kRereadInterval) {
+            snapshot(pid, epoch);
+            if (auto again = maps_.find(pid); again != maps_.end()) again->second.for_miss = true;
+        }
+        return;
+    }
+    if (jit && now - kept.perf_map_read > kRereadInterval) {
+        kept.perf_map_read = now;
+        symbolizer_.refresh_perf_map(static_cast<int>(pid));
+    }
 }
 
 void StackNamer::exec(uint32_t pid, uint32_t old_epoch) {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <tuple>
@@ -22,10 +23,16 @@ namespace memtop {
 
 class StackNamer {
 public:
-    // A stack of this process instance was stored: read its maps now (and
-    // what its JIT appended to its perf map), unless a recent enough
-    // snapshot of this instance is kept.
-    void stack_stored(uint32_t pid, uint32_t epoch);
+    // A stack of this process instance was stored: make sure the maps kept
+    // of it cover its frames while it lives. `frames` reads the stack (null
+    // when it cannot be read); it is asked only when a snapshot of this
+    // instance is kept, and the maps are read again only when one of its
+    // frames lies outside every mapping of that snapshot (a library loaded
+    // since, new JIT code): a compiler on a busy host stores new stacks all
+    // the time, and reading its maps for each (every 100 ms, as memtop
+    // did) was half of memtop's CPU watching a build. A frame in
+    // anonymous executable memory re-reads the process's perf map.
+    void stack_stored(uint32_t pid, uint32_t epoch, const std::function<const RawStack*()>& frames = {});
     // The process is about to end with its memory still mapped (-- CMD's
     // exit stop): the last chance to read its maps.
     void snapshot(uint32_t pid, uint32_t epoch);
@@ -36,6 +43,10 @@ public:
     void exec(uint32_t pid, uint32_t old_epoch);
     // The instance's final numbers were reported: drop what is kept of it.
     void forget(uint32_t pid, uint32_t epoch);
+    // memtop-symbols, the symbolization worker (0: none runs).
+    pid_t symbolizer_worker_pid() const { return symbolizer_.worker_pid(); }
+    // How often /proc/PID/maps was read (a measure of the cost above).
+    uint64_t maps_reads() const { return maps_reads_; }
     // Where heap stacks' Python frames come from (null: none).
     void set_python(PythonFrames* python) { python_ = python; }
 
@@ -50,7 +61,12 @@ private:
         uint32_t epoch = 0;
         std::vector<Mapping> maps;
         Clock::time_point taken;
+        bool for_miss = false;            // read because a frame was outside the snapshot before
+        Clock::time_point perf_map_read;  // when the perf map was last read for a JIT frame
     };
+    // Reads again at most this often for frames the maps do not explain
+    // (a garbage frame from a frame-pointer walk is outside them all).
+    static constexpr std::chrono::milliseconds kRereadInterval{100};
     // The maps to name a stack of (pid, epoch) with; epoch 0 (growth
     // stacks, per pid) takes any snapshot of the pid. Null when none can be
     // had (the process is gone and none was taken).
@@ -73,6 +89,7 @@ private:
 
     Symbolizer symbolizer_;
     std::map<uint32_t, MapsSnapshot> maps_;
+    uint64_t maps_reads_ = 0;
     PythonFrames* python_ = nullptr;
     std::vector<std::string> python_notes_;  // said in every report from the first on
 };

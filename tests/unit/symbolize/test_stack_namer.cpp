@@ -1,7 +1,13 @@
 // StackNamer: the maps a report's frames are named with, kept across the
 // traced process's exit.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 
@@ -134,4 +140,65 @@ TEST_CASE("a snapshot for a pid's growth or mapping stacks keeps the heap instan
     REQUIRE(r.stacks[0].frames.size() == 1);
     CHECK(r.stacks[0].frames[0].function == "fixture::Widget<int>::compute(int) const");
     CHECK(maps_note(r, pid).empty());
+}
+
+namespace {
+// A stack reader for StackNamer::stack_stored.
+std::function<const memtop::RawStack*()> reads(const memtop::RawStack& s) {
+    return [&s] { return &s; };
+}
+}  // namespace
+
+// A busy host stores new stacks all the time: the maps are read again only
+// when a frame lies outside the snapshot kept (a library mapped since).
+TEST_CASE("a new stack is checked against the maps kept, which are read again only for a frame outside them",
+          "[stack_namer]") {
+    const auto self = static_cast<uint32_t>(getpid());
+    StackNamer namer;
+    namer.snapshot(self, 5);
+    REQUIRE(namer.maps_reads() == 1);
+
+    // Inside the snapshot (this test's own code): no read, for the heap
+    // instance and for a growth stack of the pid alike.
+    memtop::RawStack inside;
+    inside.ips = {reinterpret_cast<uint64_t>(&reads), reinterpret_cast<uint64_t>(&getpid)};
+    namer.stack_stored(self, 5, reads(inside));
+    namer.stack_stored(self, 0, reads(inside));
+    CHECK(namer.maps_reads() == 1);
+
+    // A file mapped executable after the snapshot: its frame is outside,
+    // the maps are read at once, and the frame is named with the new file.
+    const std::string file = "/usr/bin/true";
+    int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    void* code = mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+    close(fd);
+    REQUIRE(code != MAP_FAILED);
+    memtop::RawStack loaded;
+    loaded.ips = {reinterpret_cast<uint64_t>(code) + 0x10, reinterpret_cast<uint64_t>(&getpid)};
+    const auto before_miss = std::chrono::steady_clock::now();
+    namer.stack_stored(self, 5, reads(loaded));
+    CHECK(namer.maps_reads() == 2);
+    Report r = report_of(static_cast<int>(self), 5, loaded.ips[0]);
+    namer.name(r);
+    munmap(code, 4096);
+    REQUIRE(r.stacks[0].frames.size() == 1);
+    CHECK(r.stacks[0].frames[0].module == file);
+
+    // A frame no mapping explains (garbage from a frame-pointer walk) reads
+    // them again at most every 100 ms, not for every stack.
+    memtop::RawStack garbage;
+    garbage.ips = {0x10};
+    namer.stack_stored(self, 5, reads(garbage));
+    namer.stack_stored(self, 5, reads(garbage));
+    namer.stack_stored(self, 5, reads(garbage));
+    if (std::chrono::steady_clock::now() - before_miss < std::chrono::milliseconds(100))
+        CHECK(namer.maps_reads() == 2);  // answered by the read for the miss above
+    else
+        CHECK(namer.maps_reads() <= 4);  // a slow host: one read per 100 ms at most
+
+    // Another heap instance of the pid (an exec since): read, whatever its frames.
+    const uint64_t reads_before = namer.maps_reads();
+    namer.stack_stored(self, 6, reads(inside));
+    CHECK(namer.maps_reads() == reads_before + 1);
 }

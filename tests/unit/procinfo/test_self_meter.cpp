@@ -1,0 +1,64 @@
+// SelfMeter: memtop's own cost, its helper processes' included.
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <vector>
+
+#include "procinfo/processes.h"
+
+using memtop::SelfMeter;
+
+namespace {
+
+double process_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
+// A helper stand-in: touches `bytes` of memory and burns `cpu` seconds of
+// CPU, says so on a pipe, then waits to be killed.
+pid_t start_helper(size_t bytes, double cpu) {
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        std::vector<char> block(bytes);
+        memset(block.data(), 1, block.size());
+        volatile unsigned long spin = 0;
+        while (process_cpu_seconds() < cpu) spin = spin + 1;
+        char c = 'r';
+        if (write(fds[1], &c, 1) != 1) _exit(1);
+        for (;;) pause();
+    }
+    close(fds[1]);
+    char c = 0;
+    REQUIRE(read(fds[0], &c, 1) == 1);
+    close(fds[0]);
+    return pid;
+}
+
+}  // namespace
+
+TEST_CASE("memtop's own cost counts its helpers' CPU and memory, and keeps an ended helper's CPU", "[self]") {
+    SelfMeter meter;
+    const auto alone = meter.sample();
+    const pid_t helper = start_helper(64 << 20, 0.3);
+
+    const auto with = meter.sample({helper, 0});
+    // The helper's 0.3 s of CPU (clock ticks: 10 ms) and 64 MiB resident.
+    CHECK(with.cpu_seconds >= alone.cpu_seconds + 0.29);
+    CHECK(with.rss_bytes >= alone.rss_bytes + (64 << 20));
+
+    kill(helper, SIGKILL);
+    waitpid(helper, nullptr, 0);
+    const auto after = meter.sample({helper});
+    CHECK(after.cpu_seconds >= with.cpu_seconds);  // the ended helper's CPU stays counted
+    CHECK(after.rss_bytes < with.rss_bytes - (32 << 20));
+}
