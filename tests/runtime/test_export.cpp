@@ -169,3 +169,74 @@ TEST_CASE("--pprof into a missing directory fails at once with one line", "[bpf]
     CHECK(r.err_lines[0].find("--pprof /nonexistent-dir/heap.pb.gz: cannot write in /nonexistent-dir") !=
           std::string::npos);
 }
+
+namespace {
+// Bytes of the folded file's lines of process `pid` (each line "comm (PID);frames BYTES").
+long long folded_bytes_of(const std::string& path, const std::string& comm, int pid) {
+    const std::string prefix = comm + " (" + std::to_string(pid) + ");";
+    long long total = 0;
+    for (const auto& l : read_lines(path))
+        if (l.rfind(prefix, 0) == 0) total += std::stoll(l.substr(l.rfind(' ') + 1));
+    return total;
+}
+}  // namespace
+
+// The files written at the end of a -f run are its summary: a child that
+// ended before the final report (listed by an interval report then) has
+// every stack in them, and `memtop report` of the run's recording shows
+// the same summary and writes the same file.
+TEST_CASE("-f: the files written at the end, and memtop report, have the stacks of a child that ended before",
+          "[bpf][export][cmd][follow][record]") {
+    RT_REQUIRE_ENV();
+    const std::string prog = "c_sites_fp";
+    if (!have_prog(prog)) return;
+    TempDir dir;
+    const std::string folded = dir.path + "/live.folded", rec = dir.path + "/run.gz",
+                      replayed = dir.path + "/replayed.folded";
+    Child memtop;
+    std::vector<std::string> argv = memtop_base_args();
+    for (const std::string& a :
+         {std::string("--folded"), folded, std::string("--record"), rec, std::string("-f"), std::string("--"),
+          std::string("/bin/sh"), std::string("-c"), std::string("\"$0\"; read x; exit 0"), prog_path(prog)})
+        argv.push_back(a);
+    start_memtop(memtop, argv, true);
+    std::vector<Child*> all = {&memtop};
+    wait_memtop_ready(all, memtop);
+    int child = -1;
+    size_t seen = 0;
+    std::string last = "no report";
+    // sh waits on its stdin: the child's end is in an interval report.
+    auto ended = report_until(
+        all, memtop, seen,
+        [&](const json& r) {
+            for (const auto& p : r.value("processes", json::array()))
+                if (p.value("comm", std::string()) == prog && p.value("exited", false)) child = p["pid"].get<int>();
+            return child > 0;
+        },
+        &last, 30);
+    INFO(last.substr(0, 2000));
+    REQUIRE(ended);
+    CHECK_FALSE(ended->value("final", false));
+    memtop.close_stdin();
+    Run r = stop_memtop(all, memtop, 0);
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+
+    // Every site of the child, exactly: C_TOTAL_BYTES outstanding at its end.
+    CHECK(folded_bytes_of(folded, prog, child) == C_TOTAL_BYTES);
+
+    Run rep = run_memtop({memtop_path(), "report", rec, "--json", "--folded", replayed});
+    INFO(rep.diag);
+    REQUIRE(rep.exit_code == 0);
+    REQUIRE(rep.final_report);
+    bool listed = false;
+    for (const auto& p : (*rep.final_report)["processes"])
+        if (p["pid"] == child) {
+            listed = true;
+            CHECK(p["reported_before"] == true);
+            CHECK(p["heap_bytes"] == C_TOTAL_BYTES);
+        }
+    CHECK(listed);
+    CHECK(folded_bytes_of(replayed, prog, child) == C_TOTAL_BYTES);
+}

@@ -194,9 +194,14 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
         for (const auto& s : k.python_stacks)
             if (s.stack_id) r.line_stacks.push_back(report_stack(s, k));
     }
-    if (m.all_stacks)
+    if (m.all_stacks || m.ended_all_stacks) {
+        std::set<std::pair<uint32_t, uint32_t>> ended;
+        for (const auto& p : r.processes)
+            if (p.exited) ended.insert({p.pid, p.epoch});
         for (const auto& s : candidates)
-            if (s.allocs_total || s.bytes || s.allocs) r.all_stacks.push_back(report_stack(s, k));
+            if ((s.allocs_total || s.bytes || s.allocs) && (m.all_stacks || ended.count({s.pid, s.epoch})))
+                r.all_stacks.push_back(report_stack(s, k));
+    }
     r.stack_order = opt_.order;
     std::map<std::tuple<uint32_t, uint32_t, uint64_t>, int64_t> used;
     if (m.glibc_heap && k.blocks_read) used = glibc_used_bytes(k.blocks, k.sample_bytes, opt_.min_age);

@@ -47,6 +47,7 @@ struct ReportMoment {
     SelfStats self;                 // memtop's own resident memory and CPU
     std::set<uint32_t> targets;     // -p PIDs, CMD: listed even before (or without) an allocation
     bool all_stacks = false;        // carry every heap stack (file exports, recordings)
+    bool ended_all_stacks = false;  // carry every heap stack of the processes that ended (the run's summary files)
     bool glibc_heap = false;        // every allocator probed is glibc's: its footprint rules apply
 };
 

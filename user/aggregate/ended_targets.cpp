@@ -53,6 +53,13 @@ void EndedTargets::keep(const Report& r) {
         kept.insert({p.pid, p.epoch});
     }
     if (kept.empty()) return;
+    for (const auto& s : r.all_stacks) {
+        if (!kept.count({s.stats.pid, s.stats.epoch})) continue;
+        if (all_stacks_.size() >= max_all_stacks_)
+            all_not_kept_++;
+        else
+            all_stacks_.push_back(s);
+    }
     bool added = false;
     for (const auto& s : r.stacks)
         if (kept.count({s.stats.pid, s.stats.epoch})) {
@@ -76,6 +83,8 @@ void EndedTargets::add_to(Report& r, std::optional<uint32_t> focus) const {
     }
     if (added.empty()) return;
     order_processes(r.processes);
+    for (const auto& s : all_stacks_)
+        if (added.count({s.stats.pid, s.stats.epoch})) r.all_stacks.push_back(s);
     std::vector<ReportStack> stacks = r.stacks;
     for (const auto& s : stacks_)
         if (added.count({s.stats.pid, s.stats.epoch})) stacks.push_back(s);

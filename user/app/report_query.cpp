@@ -6,10 +6,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <set>
 
+#include "aggregate/ended_targets.h"
 #include "record/diff.h"
 #include "record/diff_view.h"
 #include "record/plot_svg.h"
+#include "record/report_codec.h"
 #include "util/errors.h"
 #include "util/exclusive_file.h"
 #include "views/format.h"
@@ -51,6 +54,45 @@ void check_report_query(const ReportQuery& q, const ExportFiles& exports) {
     if (q.diffing() && !exports.folded.empty())
         throw MemtopError(
             kExitUsage, "--folded: not with a diff (folded stacks hold no negative numbers); --pprof writes the diff");
+}
+
+void add_ended_earlier(const Recording& rec, ChosenReport& chosen) {
+    const std::string mode = rec.header.value("mode", "");
+    if (!chosen.report.final || (mode != "command" && mode != "pid")) return;
+    // Which reports list a process at its end: their processes only, then
+    // those reports whole (stacks folded). The file is read twice at most.
+    std::set<size_t> with_ended;
+    std::string problem;
+    size_t final_index = 0;
+    for_each_report(
+        rec, [](size_t) { return false; },
+        [&](size_t n, nlohmann::json& r, bool) {
+            if (r.value("final", false)) final_index = n;
+            const auto ps = r.find("processes");
+            if (ps == r.end() || !ps->is_array()) return;
+            for (const auto& p : *ps)
+                if (p.is_object() && p.value("exited", false)) {
+                    with_ended.insert(n);
+                    return;
+                }
+        },
+        problem);
+    with_ended.erase(final_index);
+    if (with_ended.empty()) return;
+    EndedTargets ended(rec.header.value("top", size_t{10}));
+    for_each_report(
+        rec, [&](size_t n) { return with_ended.count(n) > 0; },
+        [&](size_t n, nlohmann::json& r, bool whole) {
+            if (!whole || !with_ended.count(n)) return;
+            try {
+                ended.keep(decode_report(r));
+            } catch (const std::exception&) {
+                // Not decoded: said by the reader's problem, if at all; its
+                // processes are only in the report of their end.
+            }
+        },
+        problem);
+    ended.add_to(chosen.report, std::nullopt);
 }
 
 std::optional<ChosenReport> choose_report(Recording& rec, const std::string& file, const ReportQuery& q) {

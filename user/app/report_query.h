@@ -34,6 +34,13 @@ void check_report_query(const ReportQuery& q, const ExportFiles& exports);
 // it never saw). nullopt when the file holds no whole report at all.
 std::optional<ChosenReport> choose_report(Recording& rec, const std::string& file, const ReportQuery& q);
 
+// The last report of a recorded run with targets (-p, -- CMD, -f) as that
+// run printed it at its end: with the processes that ended before it, from
+// the reports that listed them (aggregate/ended_targets.h), and their
+// stacks in its exports. Another report, or a recording of the system
+// view, --heap-all, --cgroup or --container, is left as it is.
+void add_ended_earlier(const Recording& rec, ChosenReport& chosen);
+
 // --diff BASE / --diff-from TIME: prints `now` minus the base (BASE's last
 // report, or this recording's report at or before TIME) as text or JSON,
 // and writes exports.pprof as that difference. Returns the base report's

@@ -91,6 +91,11 @@ void Session::report(bool final) {
     // Every heap stack, named: for the files written at the end, each
     // recorded report, and the pprof endpoint's profile of the moment.
     m.all_stacks = (final && opt_.exports.any()) || recorder_ || server_;
+    // A run with targets ends with its summary: every process it traced,
+    // those that ended earlier too (listed by the report at their end). The
+    // files written at its end have every stack of those.
+    const bool keeps_ended = !system_view_ && !opt_.heap_all && !by_cgroup_;
+    m.ended_all_stacks = keeps_ended && opt_.exports.any();
     m.glibc_heap = attacher_->glibc_heap();
     auto self = self_.sample(helper_pids());
     m.self.rss_bytes = self.rss_bytes;
@@ -109,28 +114,29 @@ void Session::report(bool final) {
     // again: the HTTP threads read it.
     if (server_) server_->publish(shared);
     last_report_ = shared;
-    // A run with targets ends with its summary: every process it traced,
-    // those that ended earlier too (listed by the report at their end). Only
-    // in what is printed: a recording and the server have that report.
-    const bool keeps_ended = !system_view_ && !opt_.heap_all && !by_cgroup_;
+    // The summary is what is printed and the files written at the end
+    // have; a recording and the server keep each report as it was made.
+    std::optional<Report> summary;
     if (final && keeps_ended && ended_targets_.size()) {
-        Report summary = r;
-        ended_targets_.add_to(summary, focus_);
-        view_->show(summary);
+        summary = r;
+        ended_targets_.add_to(*summary, focus_);
         if (uint64_t n = ended_targets_.not_kept())
             log("the final report lists the first " + std::to_string(ended_targets_.size()) +
                 " processes that ended before it; " + std::to_string(n) +
                 " more are only in the reports made when they ended");
-    } else {
-        view_->show(r);
+        if (uint64_t n = ended_targets_.all_stacks_not_kept())
+            log("the files written at the end leave out " + std::to_string(n) +
+                " stacks of processes that ended before it (more than memtop keeps)");
     }
+    const Report& shown = summary ? *summary : r;
+    view_->show(shown);
     if (!final && keeps_ended) ended_targets_.keep(r);
     warn_full_maps(r.lost);
     record_report(r);
-    html_report(r, final);
+    html_report(r, final, shown);
     if (final && opt_.exports.any()) {
         try {
-            write_export_files(r, opt_.exports);
+            write_export_files(shown, opt_.exports);
         } catch (const MemtopError& e) {
             // The report is out already; the run ends failed, said once.
             log(e.what());

@@ -55,7 +55,8 @@ private:
     nlohmann::json run_meta() const;  // the run's metadata: a recording's header, the HTML report's
     // --html (session_html.cpp): a report's point of the time series, and
     // the page from the final report, or from the recording once it ends.
-    void html_report(const Report& r, bool final);
+    // summary: the final report as printed (with the processes that ended earlier).
+    void html_report(const Report& r, bool final, const Report& summary);
     void finish_html();
 
     // EventSink: what the kernel reports as it happens.

@@ -73,7 +73,7 @@ HtmlPage html_page_from_recording(const Recording& rec, const std::string& path,
     return page;
 }
 
-void Session::html_report(const Report& r, bool final) {
+void Session::html_report(const Report& r, bool final, const Report& summary) {
     if (opt_.exports.html.empty() || !opt_.record.empty()) return;  // drawn from the recording at the end
     html_samples_.push_back(html_sample(r));
     if (!final) return;
@@ -81,7 +81,7 @@ void Session::html_report(const Report& r, bool final) {
     run.meta = run_meta();
     run.source = "live run";
     run.samples = std::move(html_samples_);
-    run.reports.push_back(r);
+    run.reports.push_back(summary);
     try {
         write_html_file(opt_.exports.html, run);
     } catch (const MemtopError& e) {

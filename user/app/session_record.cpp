@@ -42,6 +42,8 @@ nlohmann::json Session::run_meta() const {
         {"mode", mode_of(opt_)},
         {"interval", interval_},
         {"record_interval", opt_.record_interval},
+        // -T: the final report's stacks, as `memtop report` rebuilds it.
+        {"top", opt_.top},
         // --sample: every heap number recorded is an estimate; 0 exact.
         {"sample_bytes", opt_.sample}};
     return meta;

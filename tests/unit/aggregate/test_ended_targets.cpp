@@ -118,3 +118,33 @@ TEST_CASE("the stacks of the focused process stay beside the top -T") {
     kept.add_to(final_report, 10u);
     CHECK(stack_ids(final_report) == std::vector<uint64_t>{1, 7});
 }
+
+// A run writing --pprof, --folded or --html at its end: those files have
+// every stack of the processes that ended before it, not only the top -T.
+TEST_CASE("the files of a run's summary have every stack of the processes that ended before it, bounded") {
+    EndedTargets kept(1, 4096, 3);
+    Report interval;
+    interval.processes = {process(10, 1, 500, false), process(11, 2, 900, true)};
+    interval.stacks = {stack(11, 2, 1, 400)};  // the top -T
+    interval.all_stacks = {stack(11, 2, 1, 400), stack(10, 1, 2, 300), stack(11, 2, 3, 300), stack(11, 2, 4, 200)};
+    kept.keep(interval);
+    Report later;
+    later.processes = {process(10, 1, 500, false), process(12, 1, 50, true)};
+    later.all_stacks = {stack(12, 1, 5, 30), stack(12, 1, 6, 20)};
+    kept.keep(later);
+    // Three kept (the bound), the two of the later report left out and counted.
+    CHECK(kept.all_stacks_not_kept() == 2);
+
+    Report final_report;
+    final_report.final = true;
+    final_report.processes = {process(10, 1, 600, true)};
+    final_report.all_stacks = {stack(10, 1, 2, 300)};
+    kept.add_to(final_report, std::nullopt);
+    std::vector<uint64_t> ids;
+    for (const auto& s : final_report.all_stacks) ids.push_back(s.stats.stack_id);
+    // pid 10's own (still in the kernel), then 11's three, 12's none: the
+    // bound was reached before them. The printed top -T keeps one stack.
+    CHECK(ids == std::vector<uint64_t>{2, 1, 3, 4});
+    CHECK(final_report.stacks.size() == 1);
+    REQUIRE(find(final_report, 12) != nullptr);
+}
