@@ -1,10 +1,12 @@
 // Per-call-site accounting: c_sites / cpp_sites (fp, nofp, static) under
 // `memtop -- CMD` and under `memtop -p PID` (attach protocol, see common.h).
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -216,6 +218,34 @@ std::optional<Variant> preloaded(Variant v, const char* lib) {
 
 TEST_CASE("c_sites_fp under memtop -- CMD: exact per-site numbers, chains, file:line", "[bpf][sites][cmd]") {
     c_sites_cmd(c_fp, false);
+}
+
+// `memtop -- WRAPPER` where the wrapper is a script (a pyenv shim, a
+// launcher) that execs the program: the program's sites are exact, and
+// memtop says nothing of the script having no unwind table (it is no code:
+// the kernel runs its interpreter).
+TEST_CASE("c_sites_fp through a #! wrapper under memtop -- CMD: exact sites, no word on the script",
+          "[bpf][sites][cmd]") {
+    RT_REQUIRE_ENV();
+    if (!have_prog(c_fp.target)) return;
+    char dir[] = "/tmp/memtop-script-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    const std::string script = std::string(dir) + "/wrapper";
+    {
+        std::ofstream out(script);
+        out << "#!/bin/sh\nexec \"" << prog_path(c_fp.target) << "\"\n";
+    }
+    REQUIRE(chmod(script.c_str(), 0755) == 0);
+    Run r = run_memtop_cmd({script});
+    unlink(script.c_str());
+    rmdir(dir);
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(r.final_report);
+    ProcStats p = proc_by_comm(*r.final_report, c_fp.target);
+    REQUIRE(p.found);
+    check_sites(*r.final_report, p.pid, expect::c_sites, c_fp);
+    for (const auto& l : r.err_lines) CHECK(l.find("not an ELF file") == std::string::npos);
 }
 
 TEST_CASE("c_sites_nofp under memtop -- CMD: exact per-site numbers", "[bpf][sites][cmd]") {

@@ -1,5 +1,6 @@
 #include "app/attacher.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,12 +16,20 @@
 #include "procinfo/proc_status.h"
 #include "procinfo/processes.h"
 #include "util/errors.h"
+#include "util/unique_fd.h"
 
 namespace memtop {
 
 namespace {
 void log(const std::string& msg) {
     fprintf(stderr, "memtop: %s\n", msg.c_str());
+}
+
+// A file the kernel runs through its "#!" line.
+bool is_script(const std::string& path) {
+    char head[2] = {};
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+    return fd && ::read(fd.get(), head, sizeof head) == 2 && head[0] == '#' && head[1] == '!';
 }
 
 // Gone, or a zombie: its memory is gone either way.
@@ -218,10 +227,13 @@ std::vector<LibraryFile> Attacher::loaded_allocator_files(const std::string& exe
     auto* tables = tracer_.unwind_tables();
     // Its loader, as memtop-cfi read it (the file is not parsed here).
     const FileSymbols* symbols = tracer_.file_symbols(exe, exe);
+    // A script (a pyenv shim, a wrapper) is no code of its own: the kernel
+    // runs its interpreter, whose files get their tables at that exec.
+    const bool script = is_script(exe);
     for (const auto& file : program_files(exe, symbols ? symbols->interpreter : "", env, as)) {
         struct stat st;
         if (stat(file.c_str(), &st) != 0) continue;
-        if (tables) tables->load_file({kernel_dev(st.st_dev), st.st_ino}, file, file);
+        if (tables && !(script && file == exe)) tables->load_file({kernel_dev(st.st_dev), st.st_ino}, file, file);
         if (finder_.defines_allocator(file, file, st.st_dev, st.st_ino))
             out.push_back({static_cast<uint64_t>(st.st_dev), st.st_ino, file, file});
     }
