@@ -73,7 +73,9 @@ awk -v cpu="$(field cpu_percent)" -v rss="$(field rss_bytes)" -v kern="$(field k
 # ccache (BENCH_BUSY_SECONDS, default 60), every compiler process seen
 # starting, faulting and exiting. memtop's share is its CPU time between
 # its first and last interval reports (loading excluded) over the wall time
-# between them; its resident memory is the highest any report gave.
+# between them; its resident memory is the highest any report gave. Both
+# are the JSON's `self`: memtop's process and its helpers (memtop-cfi,
+# memtop-symbols) together.
 busy_s=${BENCH_BUSY_SECONDS:-60}
 "$memtop" --json -d 5 --duration "$((busy_s + 10))" >"$tmp/busy.json" 2>"$tmp/busy.err" &
 m=$!
