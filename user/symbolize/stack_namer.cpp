@@ -19,6 +19,22 @@ bool alive(uint32_t pid) {
 }  // namespace
 
 void StackNamer::snapshot(uint32_t pid, uint32_t epoch) {
+    // Epoch 0 is no heap instance (a growth or mapping stack, keyed by pid):
+    // the maps it reads are those of the image a kept snapshot was taken
+    // for (an exec erases that, exec()), so the snapshot keeps its instance.
+    // Relabelled 0, a heap instance's stacks found no maps once the process
+    // had ended: a mapping stack's event read after -- CMD's exit stop
+    // undid the exit stop's snapshot.
+    if (auto old = maps_.find(pid); old != maps_.end()) {
+        if (epoch == 0) epoch = old->second.epoch;
+        // Epochs only grow: an event of an earlier instance read late (the
+        // ring buffer behind an exec, a pid reused) would read the maps of
+        // a later one. Labelled with the earlier epoch, they replaced the
+        // later instance's snapshot, which the exec event then dropped: a
+        // `-- WRAPPER` that exec'd a short program lost every frame's name.
+        else if (old->second.epoch > epoch)
+            return;
+    }
     maps_reads_++;
     auto maps = read_proc_maps(static_cast<int>(pid), nullptr);
     // Already gone: keep the last snapshot. A zombie (exited, not yet
@@ -26,13 +42,6 @@ void StackNamer::snapshot(uint32_t pid, uint32_t epoch) {
     // throw away the snapshot of its exit stop, and a final report read
     // late (a busy host, a slow guest) named none of its frames.
     if (!maps || maps->empty()) return;
-    // Epoch 0 is no heap instance (a growth or mapping stack, keyed by pid):
-    // the maps it reads are those of the image a kept snapshot was taken
-    // for (an exec erases that, exec()), so the snapshot keeps its instance.
-    // Relabelled 0, a heap instance's stacks found no maps once the process
-    // had ended: a mapping stack's event read after -- CMD's exit stop
-    // undid the exit stop's snapshot.
-    if (auto old = maps_.find(pid); epoch == 0 && old != maps_.end()) epoch = old->second.epoch;
     const auto now = Clock::now();
     maps_[pid] = {epoch, std::move(*maps), now, false, now};
     // JIT code is named by the process's perf map: read it (what was
@@ -108,7 +117,7 @@ const std::vector<Mapping>* StackNamer::maps_for(uint32_t pid, uint32_t epoch) {
     if (!current && alive(pid)) {
         snapshot(pid, epoch);
         m = maps_.find(pid);
-        current = m != maps_.end();
+        current = m != maps_.end() && m->second.epoch == epoch;
     }
     if (current) return &m->second.maps;
     note_no_maps(pid, epoch);
@@ -120,8 +129,8 @@ void StackNamer::note_no_maps(uint32_t pid, uint32_t epoch) {
     if (no_maps_.count(key)) return;
     std::string why = "not read: the process ended before memtop read its maps";
     if (auto m = maps_.find(pid); m != maps_.end())
-        why = "not read for instance " + std::to_string(epoch) + ": the process ended; the maps kept are of instance " +
-              std::to_string(m->second.epoch);
+        why = "not read for instance " + std::to_string(epoch) +
+              ": it exec'd or ended; the maps kept are of instance " + std::to_string(m->second.epoch);
     else if (alive(static_cast<uint32_t>(pid)))
         why = "not readable: the process lives but its maps read empty (exiting, or a kernel thread)";
     no_maps_[key] = std::move(why);

@@ -101,7 +101,7 @@ TEST_CASE("a stack named without maps says why in the report", "[stack_namer]") 
     namer.name(other);
     REQUIRE(other.stacks[0].frames.size() == 1);
     CHECK_FALSE(other.stacks[0].frames[0].function.has_value());
-    CHECK(maps_note(other, pid) == "not read for instance 4: the process ended; the maps kept are of instance 3");
+    CHECK(maps_note(other, pid) == "not read for instance 4: it exec'd or ended; the maps kept are of instance 3");
 
     namer.forget(static_cast<uint32_t>(pid), 3);
     Report never = report_of(pid, 3, address);
@@ -120,6 +120,32 @@ TEST_CASE("a stack named without maps says why in the report", "[stack_namer]") 
     CHECK(many.symbol_files.back().file == "/proc/*/maps");
     CHECK(many.symbol_files.back().problem ==
           "not read for 12 more process instances: they ended before memtop read them");
+}
+
+// `-- WRAPPER` execs a short program: the exit stop reads the new image's
+// maps (instance 8) before the ring buffer's older events are read. A late
+// stack of the old image (instance 7), read while the process still lives,
+// must not relabel those maps as instance 7's: the exec event then dropped
+// them, and every frame of the program went unnamed (seen on Linux 5.10).
+TEST_CASE("a late event of an earlier instance keeps the later instance's snapshot", "[stack_namer]") {
+    FixtureProcess p(FIXTURE_O0);
+    const int pid = p.pid();
+    const uint64_t address = p.at("cxx_method").address;
+    StackNamer namer;
+    namer.snapshot(static_cast<uint32_t>(pid), 8);      // the exit stop of the new image
+    namer.stack_stored(static_cast<uint32_t>(pid), 7);  // the old image's stack, read late
+    CHECK(namer.maps_reads() == 1);
+    namer.exec(static_cast<uint32_t>(pid), 7);      // the exec event behind it
+    Report old_image = report_of(pid, 7, address);  // never named from the new image's maps
+    namer.name(old_image);
+    CHECK_FALSE(old_image.stacks[0].frames[0].function.has_value());
+    CHECK(maps_note(old_image, pid) == "not read for instance 7: it exec'd or ended; the maps kept are of instance 8");
+    REQUIRE(p.exit_and_wait() == 0);
+
+    Report r = report_of(pid, 8, address);
+    namer.name(r);
+    REQUIRE(r.stacks[0].frames.size() == 1);
+    CHECK(r.stacks[0].frames[0].function == "fixture::Widget<int>::compute(int) const");
 }
 
 // A growth or mapping stack (instance 0, keyed by pid) read after -- CMD's
