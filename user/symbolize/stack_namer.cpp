@@ -241,6 +241,9 @@ void StackNamer::name(Report& r) {
     r.perf_maps.clear();
     for (const auto& p : r.processes)
         if (auto note = symbolizer_.perf_map_note(static_cast<int>(p.pid))) r.perf_maps.push_back(std::move(*note));
+    // A file no report of the last three needed is unloaded from the
+    // worker: its names stay cached, a new address loads it again.
+    symbolizer_.release_idle(3);
 }
 
 }  // namespace memtop

@@ -9,6 +9,7 @@
 #include <gelf.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -707,6 +708,15 @@ void serve_worker(int sock) {
                 w.str(problem);
             }
             if (!send_message(sock, w.bytes())) return;
+        } else if (type == 'U') {
+            // A file memtop has not needed for a while: what libdw built of
+            // it (its symbol table, line tables, the mapped file) goes, and
+            // the freed heap back to the kernel, or the worker keeps the
+            // most it ever held. memtop loads it again when it needs it.
+            if (!r.num(id)) return;
+            modules.erase(id);
+            malloc_trim(0);
+            if (!send_message(sock, "u")) return;
         } else if (type == 'D') {
             uint32_t n = 0;
             if (!r.num(id) || !r.num(n)) return;
@@ -787,6 +797,7 @@ struct RemoteModule {
     std::string build_id;
     std::string problem;     // what of it the worker could not read
     uint64_t loaded_in = 0;  // the worker (generation) it is loaded in
+    uint64_t used_in = 0;    // the last naming pass (Impl::pass) that needed it loaded
     // The worker ended while reading it: why. Its frames stay unnamed.
     std::string failed;
     // By libdwfl address * 2 + (whether the frame's address is one past it).
@@ -827,6 +838,20 @@ struct Symbolizer::Impl {
 
     WorkerClient worker{"memtop-symbols", "symbolization worker", serve_worker, kWorkerTimeoutMs};
     uint32_t next_id = 1;
+    uint64_t pass = 1;  // naming passes (reports) so far: release_idle() counts them
+
+    // Unloads from the worker the files no pass needed in the last
+    // `idle_passes` (their names given so far stay cached here).
+    void release_idle(uint64_t idle_passes) {
+        if (worker.running())
+            for (auto& [id, m] : modules) {
+                if (m->loaded_in != worker.generation() || pass - m->used_in <= idle_passes) continue;
+                std::string reply, failed;
+                if (!call(wire::Writer('U').num(m->id).bytes(), -1, nullptr, reply, failed) || reply != "u") break;
+                m->loaded_in = 0;
+            }
+        pass++;
+    }
 
     Impl() {
         // Test seam (docs/testing.md): a file the worker hangs on. memtop's
@@ -860,6 +885,7 @@ struct Symbolizer::Impl {
     // Loads `m` into the current worker (again, after a restart).
     bool ensure_loaded(RemoteModule& m) {
         if (!m.failed.empty()) return false;
+        m.used_in = pass;
         if (worker.running() && m.loaded_in == worker.generation()) return true;
         std::string reply;
         if (!call(wire::Writer('L').num(m.id).str(m.path).bytes(), m.fd.get(), &m, reply, m.failed)) return false;
@@ -1243,6 +1269,21 @@ void Symbolizer::forget_process(int pid) noexcept {
 
 size_t Symbolizer::cached_modules() const {
     return impl_ ? impl_->modules.size() : 0;
+}
+
+size_t Symbolizer::loaded_modules() const {
+    if (!impl_ || !impl_->worker.running()) return 0;
+    size_t n = 0;
+    for (const auto& [id, m] : impl_->modules) n += m->loaded_in == impl_->worker.generation();
+    return n;
+}
+
+void Symbolizer::release_idle(uint64_t idle_passes) noexcept {
+    try {
+        if (impl_) impl_->release_idle(idle_passes);
+    } catch (const std::exception&) {
+        // Memory, at worst: the files stay loaded.
+    }
 }
 
 std::vector<SymbolFileNote> Symbolizer::take_file_notes() noexcept {

@@ -493,3 +493,31 @@ TEST_CASE("a file that hangs the worker: ended at the time limit, its frames unn
     CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() < 0.9);
     CHECK(s.resolve(p.pid(), maps, p.at("main").address).function == "main");
 }
+
+// An idle host's system view named frames in every file of every process
+// once and kept them all loaded in the worker: a file no pass needed
+// lately is unloaded, its names stay cached, a new address loads it again.
+TEST_CASE("a file no naming pass needed lately is unloaded from the worker, its names kept", "[symbolizer]") {
+    FixtureProcess p(kO0.exe);
+    const std::vector<Mapping> maps = p.maps();
+    Symbolizer s;
+    const uint64_t c_function = p.at("c_function").address;
+    CHECK(s.resolve(p.pid(), maps, c_function).line == p.at("c_function").line);
+    CHECK(s.loaded_modules() == 1);
+    const pid_t worker = s.worker_pid();
+
+    s.release_idle(1);  // the pass that used it
+    s.release_idle(1);  // one pass without it: kept
+    CHECK(s.loaded_modules() == 1);
+    s.release_idle(1);  // two: unloaded
+    CHECK(s.loaded_modules() == 0);
+    CHECK(s.cached_modules() == 1);
+    CHECK(s.worker_pid() == worker);  // the same worker, which let it go
+
+    // Named before: from the cache, nothing loaded.
+    CHECK(s.resolve(p.pid(), maps, c_function).line == p.at("c_function").line);
+    CHECK(s.loaded_modules() == 0);
+    // A new address in it: loaded again, named as ever.
+    CHECK(s.resolve(p.pid(), maps, p.at("cxx_method").address).function == "fixture::Widget<int>::compute(int) const");
+    CHECK(s.loaded_modules() == 1);
+}

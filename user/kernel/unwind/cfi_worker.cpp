@@ -1,6 +1,7 @@
 #include "kernel/unwind/cfi_worker.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -134,6 +135,9 @@ void serve_cfi(int sock) {
         // Closed before the reply: the worker keeps nothing of a file.
         fd.reset();
         if (!send_message(sock, w.bytes())) return;
+        // Nor the heap a large table needed (a compiler's: tens of MB at
+        // its height), which glibc would otherwise keep for good.
+        malloc_trim(0);
     }
 }
 
