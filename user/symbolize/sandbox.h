@@ -33,6 +33,10 @@ ReceiveStatus receive_message(int sock, std::string& payload, UniqueFd* fd, int 
 // what failed (the worker then exits rather than parse unconfined).
 std::string confine_worker();
 
+// Gives the heap's free memory back to the kernel (malloc_trim): a worker
+// calls it after a large file, or it keeps the most it ever held.
+void release_free_heap();
+
 class Worker {
 public:
     // Forks a worker, process name `name` ("memtop-symbols"), that confines

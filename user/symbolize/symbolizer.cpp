@@ -9,7 +9,6 @@
 #include <gelf.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
-#include <malloc.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -715,7 +714,7 @@ void serve_worker(int sock) {
             // most it ever held. memtop loads it again when it needs it.
             if (!r.num(id)) return;
             modules.erase(id);
-            malloc_trim(0);
+            release_free_heap();
             if (!send_message(sock, "u")) return;
         } else if (type == 'D') {
             uint32_t n = 0;

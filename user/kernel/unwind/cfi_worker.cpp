@@ -1,7 +1,6 @@
 #include "kernel/unwind/cfi_worker.h"
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -137,7 +136,7 @@ void serve_cfi(int sock) {
         if (!send_message(sock, w.bytes())) return;
         // Nor the heap a large table needed (a compiler's: tens of MB at
         // its height), which glibc would otherwise keep for good.
-        malloc_trim(0);
+        release_free_heap();
     }
 }
 
