@@ -152,9 +152,9 @@ void StackNamer::name_heap_stack(ReportStack& s) {
     if (in_files) named_[key] = s.frames;
 }
 
-void StackNamer::name_stack(ReportStack& s, AddressKind first) {
+void StackNamer::name_stack(ReportStack& s, AddressKind first, bool any_instance) {
     if (s.ips.empty()) return;
-    if (const auto* maps = maps_for(s.stats.pid, s.stats.epoch)) {
+    if (const auto* maps = maps_for(s.stats.pid, any_instance ? 0 : s.stats.epoch)) {
         s.frames = symbolizer_.resolve_stack(static_cast<int>(s.stats.pid), *maps, s.ips, first);
     } else {
         s.frames.clear();
@@ -180,19 +180,24 @@ void StackNamer::name(Report& r) {
     // Every address the report names, asked of the worker in one batch per
     // file rather than one round trip per stack and file; heap stacks named
     // in an earlier report are not asked again.
-    auto prefetch = [&](const std::vector<ReportStack>& stacks, AddressKind first, bool heap) {
+    auto prefetch = [&](const std::vector<ReportStack>& stacks, AddressKind first, bool heap,
+                        bool any_instance = false) {
         for (const auto& s : stacks) {
             if (s.ips.empty()) continue;
             if (heap && s.stats.stack_id && named_.count(std::make_tuple(s.stats.pid, s.stats.epoch, s.stats.stack_id)))
                 continue;
-            if (const auto* maps = maps_for(s.stats.pid, s.stats.epoch))
+            if (const auto* maps = maps_for(s.stats.pid, any_instance ? 0 : s.stats.epoch))
                 symbolizer_.prefetch(static_cast<int>(s.stats.pid), *maps, s.ips, first);
         }
     };
     prefetch(r.stacks, AddressKind::Return, true);
     prefetch(r.all_stacks, AddressKind::Return, true);
     prefetch(r.growth_stacks, AddressKind::Exact, false);
-    prefetch(r.mappings, AddressKind::Exact, false);
+    // A mapping stack's epoch is its address space's id (bpf/mappings.h),
+    // no heap instance: any snapshot of the pid names it, as a growth
+    // stack's 0 does. Taken for an instance, it relabelled the snapshot,
+    // and the heap stacks of a -p target went unnamed.
+    prefetch(r.mappings, AddressKind::Exact, false, true);
     prefetch(r.python_stacks, AddressKind::Exact, false);
     prefetch(r.all_python_stacks, AddressKind::Exact, false);
     if (r.lines) prefetch(r.line_stacks, AddressKind::Return, false);
@@ -200,7 +205,7 @@ void StackNamer::name(Report& r) {
     for (auto& s : r.stacks) name_heap_stack(s);
     for (auto& s : r.all_stacks) name_heap_stack(s);
     for (auto& s : r.growth_stacks) name_stack(s, AddressKind::Exact);
-    for (auto& s : r.mappings) name_stack(s, AddressKind::Exact);
+    for (auto& s : r.mappings) name_stack(s, AddressKind::Exact, true);
     for (auto& s : r.python_stacks) name_stack(s, AddressKind::Exact);
     // Every Python-domain stack (file exports, recordings): named at each
     // report as the top ones are (no cache: they are few beside the heap's).

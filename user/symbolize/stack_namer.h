@@ -71,7 +71,9 @@ private:
     // stacks, per pid) takes any snapshot of the pid. Null when none can be
     // had (the process is gone and none was taken).
     const std::vector<Mapping>* maps_for(uint32_t pid, uint32_t epoch);
-    void name_stack(ReportStack& s, AddressKind first);
+    // any_instance: named with whichever snapshot of its pid is kept (a
+    // mapping stack, whose epoch is no heap instance).
+    void name_stack(ReportStack& s, AddressKind first, bool any_instance = false);
     // A heap stack's frames, named once per (pid, epoch, stack id): a stored
     // stack never changes, nor do the files its frames are in while the
     // instance lives, so every report after the first (each one carries

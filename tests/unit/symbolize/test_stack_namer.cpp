@@ -140,6 +140,14 @@ TEST_CASE("a late event of an earlier instance keeps the later instance's snapsh
     namer.name(old_image);
     CHECK_FALSE(old_image.stacks[0].frames[0].function.has_value());
     CHECK(maps_note(old_image, pid) == "not read for instance 7: it exec'd or ended; the maps kept are of instance 8");
+    // A mapping stack's epoch is its address space's id, no instance: named
+    // from the snapshot kept, which stays instance 8's.
+    Report mapped = report_of(pid, 1103902729, address);
+    mapped.mappings = std::move(mapped.stacks);
+    mapped.stacks.clear();
+    namer.name(mapped);
+    CHECK(mapped.mappings[0].frames[0].function == "fixture::Widget<int>::compute(int) const");
+    CHECK(namer.maps_reads() == 1);
     REQUIRE(p.exit_and_wait() == 0);
 
     Report r = report_of(pid, 8, address);
