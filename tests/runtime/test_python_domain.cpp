@@ -991,3 +991,68 @@ TEST_CASE("memtop --python-objects --exact --record: the Python domain over time
         CHECK(heap);
     }
 }
+
+// -f: the CPython a shell runs ends before the final report (listed by an
+// interval report then). The profile written at the end, and `memtop
+// report`'s of the recording, have its Python stacks: the line's figures as
+// the report at its end gave them.
+TEST_CASE(
+    "memtop -f --python-objects -- sh -c 'python3.11 py_objects.py; read x': the ended CPython in the summary's pprof",
+    "[bpf][python][export][follow][record][host]") {
+    RT_REQUIRE_ENV();
+    if (!have_python()) return;
+    TempDir dir;
+    const std::string prof = dir.path + "/live.pb.gz", rec = dir.path + "/run.gz",
+                      replayed = dir.path + "/replayed.pb.gz";
+    Child memtop;
+    std::vector<std::string> argv = memtop_base_args();
+    for (const std::string& a :
+         {std::string("--python-objects"), std::string("--sort"), std::string("allocated"), std::string("--pprof"),
+          prof, std::string("--record"), rec, std::string("-f"), std::string("--"), std::string("/bin/sh"),
+          std::string("-c"), std::string("\"$0\" \"$1\"; read x; exit 0"), kPython, progs_src("python/py_objects.py")})
+        argv.push_back(a);
+    start_memtop(memtop, argv, true);
+    std::vector<Child*> all = {&memtop};
+    wait_memtop_ready(all, memtop);
+    int child = -1;
+    size_t seen = 0;
+    std::string last = "no report";
+    auto ended = report_until(
+        all, memtop, seen,
+        [&](const json& r) {
+            for (const auto& p : r.value("processes", json::array()))
+                if (p.value("comm", std::string()) == "python3.11" && p.value("exited", false))
+                    child = p["pid"].get<int>();
+            return child > 0;
+        },
+        &last, 120);
+    INFO(last.substr(0, 2000));
+    REQUIRE(ended);
+    CHECK_FALSE(ended->value("final", false));
+    const int line = marker_line("python/py_objects.py", "py_ints");
+    REQUIRE(line > 0);
+    LineSum s = python_line(*ended, child, line);
+    INFO(describe_python(*ended));
+    REQUIRE(s.allocs_total > 0);
+    memtop.close_stdin();
+    Run r = stop_memtop(all, memtop, 0, std::chrono::seconds(120));
+    INFO(r.diag);
+    REQUIRE(r.exit_code == 0);
+
+    auto go = go_binary();
+    if (!go) {
+        if (ci_mode()) FAIL("no go (golang-go, tools/deps.txt)");
+        WARN("skipped: no go");
+        return;
+    }
+    Run rep = run_memtop({memtop_path(), "report", rec, "--json", "--pprof", replayed}, std::chrono::seconds(120));
+    INFO(rep.diag);
+    REQUIRE(rep.exit_code == 0);
+    for (const std::string& file : {prof, replayed}) {
+        INFO(file);
+        RawProfile raw = parse_raw_full(pprof(*go, dir.path, {"-raw", file}));
+        RawLine rl = raw_python_line(raw, line);
+        CHECK(raw_value(raw, rl.sum, "python_alloc_objects/count") == s.allocs_total);
+        CHECK(raw_value(raw, rl.sum, "python_alloc_space/bytes") == s.alloc_bytes_total);
+    }
+}

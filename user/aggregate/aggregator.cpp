@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <map>
+#include <set>
 
 #include "aggregate/select.h"
 #include "model/footprint.h"
@@ -230,46 +232,17 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
     // The screen's detail view (focus): that process's top Python stacks too.
     for (const auto& s : top_stacks(of_shown(k.python_stacks), opt_.top, m.focus, opt_.order))
         r.python_stacks.push_back(report_stack(s, k));
-    // The file exports' Python stacks, in the final report only: the top
-    // -T as the heap's list has them, and one remainder per process for
-    // the rest (model/report.h: every stack of an exactly counted start-up
-    // made a report of hundreds of MB, named for minutes).
-    if (m.all_stacks && m.final) {
+    // The file exports' Python stacks (model/report.h): in the final report
+    // those of every process shown; before it, those of the processes that
+    // ended (the run's summary files and `memtop report` add them again).
+    if ((m.all_stacks && m.final) || ((m.all_stacks || m.ended_all_stacks) && !m.final)) {
+        std::set<std::pair<uint32_t, uint32_t>> ended;
+        for (const auto& p : r.processes)
+            if (p.exited) ended.insert({p.pid, p.epoch});
         std::vector<StackStats> any;
         for (const auto& s : of_shown(k.python_stacks))
-            if (s.allocs_total || s.bytes || s.allocs) any.push_back(s);
-        std::set<std::tuple<uint32_t, uint32_t, uint64_t>> listed;
-        auto list = [&](const std::vector<StackStats>& top) {
-            for (const auto& s : top) {
-                listed.insert({s.pid, s.epoch, s.stack_id});
-                r.all_python_stacks.push_back(report_stack(s, k));
-            }
-        };
-        list(top_stacks(any, opt_.top, std::nullopt, opt_.order));
-        // A CPython frees its objects as it exits: by outstanding bytes a
-        // final report often lists none. The profiles are of allocations
-        // too (alloc_space): the places left go to the most allocated.
-        if (r.all_python_stacks.size() < opt_.top) {
-            std::vector<StackStats> others;
-            for (const auto& s : any)
-                if (!listed.count({s.pid, s.epoch, s.stack_id})) others.push_back(s);
-            list(top_stacks(std::move(others), opt_.top - r.all_python_stacks.size(), std::nullopt,
-                            StackOrder::Allocated));
-        }
-        std::map<std::pair<uint32_t, uint32_t>, StackRemainder> rest;
-        for (const auto& s : any) {
-            if (listed.count({s.pid, s.epoch, s.stack_id})) continue;
-            StackRemainder& o = rest[{s.pid, s.epoch}];
-            o.stacks++;
-            o.stats.pid = s.pid, o.stats.epoch = s.epoch;
-            o.stats.bytes += s.bytes;
-            o.stats.allocs += s.allocs;
-            o.stats.alloc_bytes_total += s.alloc_bytes_total;
-            o.stats.allocs_total += s.allocs_total;
-            o.stats.temp_allocs += s.temp_allocs;
-            o.stats.temp_bytes += s.temp_bytes;
-        }
-        for (auto& [key, o] : rest) r.python_rest.push_back(o);
+            if ((s.allocs_total || s.bytes || s.allocs) && (m.final || ended.count({s.pid, s.epoch}))) any.push_back(s);
+        add_python_export(r, std::move(any), k);
     }
     r.python_sites = k.py_sites;
     r.python_sites_skipped = k.py_sites_skipped;
@@ -282,6 +255,43 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
     r.host = facts.host_memory();
     hide_untraced(r, m.hidden);
     return r;
+}
+
+// The top -T of `any` as the heap's list has them, and one remainder per
+// process instance for the rest: every stack of an exactly counted
+// start-up made a report of hundreds of MB, named for minutes.
+void Aggregator::add_python_export(Report& r, std::vector<StackStats> any, const KernelSnapshot& k) const {
+    std::set<std::tuple<uint32_t, uint32_t, uint64_t>> listed;
+    auto list = [&](const std::vector<StackStats>& top) {
+        for (const auto& s : top) {
+            listed.insert({s.pid, s.epoch, s.stack_id});
+            r.all_python_stacks.push_back(report_stack(s, k));
+        }
+    };
+    list(top_stacks(any, opt_.top, std::nullopt, opt_.order));
+    // A CPython frees its objects as it exits: by outstanding bytes a
+    // final report often lists none. The profiles are of allocations too
+    // (alloc_space): the places left go to the most allocated.
+    if (r.all_python_stacks.size() < opt_.top) {
+        std::vector<StackStats> others;
+        for (const auto& s : any)
+            if (!listed.count({s.pid, s.epoch, s.stack_id})) others.push_back(s);
+        list(top_stacks(std::move(others), opt_.top - r.all_python_stacks.size(), std::nullopt, StackOrder::Allocated));
+    }
+    std::map<std::pair<uint32_t, uint32_t>, StackRemainder> rest;
+    for (const auto& s : any) {
+        if (listed.count({s.pid, s.epoch, s.stack_id})) continue;
+        StackRemainder& o = rest[{s.pid, s.epoch}];
+        o.stacks++;
+        o.stats.pid = s.pid, o.stats.epoch = s.epoch;
+        o.stats.bytes += s.bytes;
+        o.stats.allocs += s.allocs;
+        o.stats.alloc_bytes_total += s.alloc_bytes_total;
+        o.stats.allocs_total += s.allocs_total;
+        o.stats.temp_allocs += s.temp_allocs;
+        o.stats.temp_bytes += s.temp_bytes;
+    }
+    for (auto& [key, o] : rest) r.python_rest.push_back(o);
 }
 
 // Anonymous memory mapped per live process: every process in the system

@@ -92,6 +92,8 @@ private:
     void add_system_view(Report& r, const KernelSnapshot& k, const std::map<uint32_t, ProcessStats>& heap,
                          ProcessFacts& facts, std::chrono::steady_clock::time_point now);
     void add_mapped(Report& r, const KernelSnapshot& k) const;
+    // Report::all_python_stacks and python_rest of these stacks.
+    void add_python_export(Report& r, std::vector<StackStats> any, const KernelSnapshot& k) const;
     void add_targets(Report& r, const KernelSnapshot& k, const std::set<uint32_t>& targets, ProcessFacts& facts,
                      std::chrono::steady_clock::time_point now);
     void resident(ProcessStats& p, SystemProcess& sp, const KernelSnapshot& k, ProcessFacts& facts, double dt);

@@ -60,14 +60,30 @@ void EndedTargets::keep(const Report& r) {
         else
             all_stacks_.push_back(s);
     }
+    // The Python domain's: its export lists (a list and the rest), whole.
+    for (const auto& s : r.all_python_stacks) {
+        if (!kept.count({s.stats.pid, s.stats.epoch})) continue;
+        if (all_stacks_.size() + all_python_.size() >= max_all_stacks_)
+            all_not_kept_++;
+        else
+            all_python_.push_back(s);
+    }
+    for (const auto& rest : r.python_rest)
+        if (kept.count({rest.stats.pid, rest.stats.epoch})) python_rest_.push_back(rest);
+    keep_top(r.stacks, kept, stacks_);
+    keep_top(r.python_stacks, kept, python_stacks_);
+}
+
+void EndedTargets::keep_top(const std::vector<ReportStack>& from, const std::set<std::pair<uint32_t, uint32_t>>& kept,
+                            std::vector<ReportStack>& into) const {
     bool added = false;
-    for (const auto& s : r.stacks)
+    for (const auto& s : from)
         if (kept.count({s.stats.pid, s.stats.epoch})) {
-            stacks_.push_back(s);
+            into.push_back(s);
             added = true;
         }
     // Only the top -T can ever be in the final report: the rest is not kept.
-    if (added && stacks_.size() > top_n_) stacks_ = rank(std::move(stacks_), top_n_, std::nullopt, order_);
+    if (added && into.size() > top_n_) into = rank(std::move(into), top_n_, std::nullopt, order_);
 }
 
 void EndedTargets::add_to(Report& r, std::optional<uint32_t> focus) const {
@@ -83,12 +99,19 @@ void EndedTargets::add_to(Report& r, std::optional<uint32_t> focus) const {
     }
     if (added.empty()) return;
     order_processes(r.processes);
+    auto of_added = [&](const auto& x) { return added.count({x.stats.pid, x.stats.epoch}) > 0; };
     for (const auto& s : all_stacks_)
-        if (added.count({s.stats.pid, s.stats.epoch})) r.all_stacks.push_back(s);
-    std::vector<ReportStack> stacks = r.stacks;
-    for (const auto& s : stacks_)
-        if (added.count({s.stats.pid, s.stats.epoch})) stacks.push_back(s);
-    if (stacks.size() != r.stacks.size()) r.stacks = rank(std::move(stacks), top_n_, focus, r.stack_order);
+        if (of_added(s)) r.all_stacks.push_back(s);
+    for (const auto& s : all_python_)
+        if (of_added(s)) r.all_python_stacks.push_back(s);
+    for (const auto& rest : python_rest_)
+        if (of_added(rest)) r.python_rest.push_back(rest);
+    for (auto [kept, list] : {std::pair{&stacks_, &r.stacks}, std::pair{&python_stacks_, &r.python_stacks}}) {
+        std::vector<ReportStack> stacks = *list;
+        for (const auto& s : *kept)
+            if (of_added(s)) stacks.push_back(s);
+        if (stacks.size() != list->size()) *list = rank(std::move(stacks), top_n_, focus, r.stack_order);
+    }
 }
 
 }  // namespace memtop

@@ -6,12 +6,15 @@
 // most `max_processes` rows and the report's -T stacks. Reports that carry
 // every heap stack (all_stacks: a run writing --pprof, --folded or --html
 // at its end) have those of ended processes kept too, at most
-// `max_all_stacks`, for the files of the run's summary. Pure, unit-tested.
+// `max_all_stacks`, for the files of the run's summary; so do the Python
+// domain's (its top -T, and its export lists). Pure, unit-tested.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "model/report.h"
@@ -29,7 +32,9 @@ public:
     // Into the final report: each kept process it does not list (marked
     // reported_before) and their stacks where they rank in its top -T
     // (`focus`: the stacks of that process kept too, as the report selects);
-    // and every stack of theirs kept from all_stacks into its all_stacks.
+    // and every stack of theirs kept from all_stacks into its all_stacks;
+    // the Python domain's likewise (python_stacks, all_python_stacks and
+    // python_rest).
     void add_to(Report& final_report, std::optional<uint32_t> focus) const;
     // Ended processes not kept: more than max_processes ended.
     uint64_t not_kept() const { return not_kept_; }
@@ -38,10 +43,16 @@ public:
     size_t size() const { return processes_.size(); }
 
 private:
+    // `from`'s stacks of the `kept` instances added to `into`, cut to the top -T.
+    void keep_top(const std::vector<ReportStack>& from, const std::set<std::pair<uint32_t, uint32_t>>& kept,
+                  std::vector<ReportStack>& into) const;
     size_t top_n_, max_processes_, max_all_stacks_;
     std::vector<ProcessStats> processes_;
     std::vector<ReportStack> stacks_;
     std::vector<ReportStack> all_stacks_;
+    // The Python domain's: the top -T, and the export lists (Report::all_python_stacks, python_rest).
+    std::vector<ReportStack> python_stacks_, all_python_;
+    std::vector<StackRemainder> python_rest_;
     uint64_t all_not_kept_ = 0;
     StackOrder order_ = StackOrder::Outstanding;
     uint64_t not_kept_ = 0;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -129,8 +130,10 @@ struct Report {
     size_t python_sites = 0, python_sites_skipped = 0;
     bool python_sampled = false;  // some process's objects were sampled in-process: its figures are estimates
     // The Python-domain stacks of the file exports (--pprof, --folded,
-    // --html), in the final report only, when all_stacks is filled: the top
-    // -T of the reported processes in the report's order (--sort), never
+    // --html), when all_stacks is filled: in the final report, the top
+    // -T of the reported processes in the report's order (--sort); in an
+    // earlier one, of the processes that ended (for the run's summary,
+    // aggregate/ended_targets.h); never
     // focused (fewer with bytes outstanding than -T: the most allocated
     // after them), and python_rest, what they leave out. Not every stack, as
     // the heap's all_stacks: an exactly counted CPython's start-up alone
@@ -161,5 +164,23 @@ struct Report {
     // a file export (--pprof, --folded) asks for it.
     std::vector<ReportStack> all_stacks;
 };
+
+// The Python-domain stacks a file export or a diff holds: all_python_stacks
+// and, for each python_rest, the stack `rest_stack` makes of it. A report
+// before the final one lists those of its ended processes only: the other
+// processes' top python_stacks come with them.
+template <class RestStack>
+std::vector<ReportStack> python_profile_stacks(const Report& r, RestStack rest_stack) {
+    if (r.all_python_stacks.empty() && r.python_rest.empty()) return r.python_stacks;
+    std::vector<ReportStack> out = r.all_python_stacks;
+    for (const auto& rest : r.python_rest) out.push_back(rest_stack(rest));
+    if (!r.final) {
+        std::set<std::pair<uint32_t, uint32_t>> listed;
+        for (const auto& s : out) listed.insert({s.stats.pid, s.stats.epoch});
+        for (const auto& s : r.python_stacks)
+            if (!listed.count({s.stats.pid, s.stats.epoch})) out.push_back(s);
+    }
+    return out;
+}
 
 }  // namespace memtop

@@ -94,18 +94,15 @@ namespace {
 // A side's Python-domain stacks as a diff matches them: the listed ones,
 // and the rest as one stack of kOtherPythonStacks.
 std::vector<ReportStack> python_side(const Report& r) {
-    if (r.all_python_stacks.empty() && r.python_rest.empty()) return r.python_stacks;
-    std::vector<ReportStack> out = r.all_python_stacks;
-    for (const auto& rest : r.python_rest) {
+    return python_profile_stacks(r, [](const StackRemainder& rest) {
         ReportStack s;
         s.stats = rest.stats;
         s.stats.stack_id = UINT64_MAX;  // stored: it has a frame that names it
         Frame f;
         f.function = kOtherPythonStacks;
         s.frames.push_back(std::move(f));
-        out.push_back(std::move(s));
-    }
-    return out;
+        return s;
+    });
 }
 
 bool has_python(const Report& r) {

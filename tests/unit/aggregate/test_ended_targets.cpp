@@ -148,3 +148,47 @@ TEST_CASE("the files of a run's summary have every stack of the processes that e
     CHECK(final_report.stacks.size() == 1);
     REQUIRE(find(final_report, 12) != nullptr);
 }
+
+// A CPython run by a shell under -f ends before the final report: its
+// Python-domain stacks (the top -T, the export lists and their remainder)
+// are in the run's summary and its files, as its heap stacks are.
+TEST_CASE("the summary has the Python domain of the processes that ended before it") {
+    EndedTargets kept(2);
+    Report interval;
+    interval.processes = {process(10, 1, 500, false), process(11, 2, 900, true)};
+    interval.python_stacks = {stack(11, 2, 7, 3200), stack(10, 1, 8, 100), stack(11, 2, 9, 64)};
+    interval.all_python_stacks = {stack(11, 2, 7, 3200), stack(11, 2, 9, 64)};  // ended processes' only
+    StackRemainder rest;
+    rest.stacks = 40;
+    rest.stats.pid = 11, rest.stats.epoch = 2, rest.stats.bytes = 5000;
+    interval.python_rest = {rest};
+    kept.keep(interval);
+
+    // Before the final report, a file of that report has the live process's
+    // top stack beside the ended one's lists.
+    std::vector<uint64_t> ids;
+    for (const auto& s : python_profile_stacks(interval, [](const StackRemainder& r) {
+             ReportStack s;
+             s.stats = r.stats;
+             return s;
+         }))
+        ids.push_back(s.stats.stack_id);
+    CHECK(ids == std::vector<uint64_t>{7, 9, 0, 8});
+
+    Report final_report;
+    final_report.final = true;
+    final_report.processes = {process(10, 1, 600, true)};
+    final_report.python_stacks = {stack(10, 1, 8, 100)};
+    final_report.all_python_stacks = {stack(10, 1, 8, 100)};
+    kept.add_to(final_report, std::nullopt);
+    ids.clear();
+    for (const auto& s : final_report.all_python_stacks) ids.push_back(s.stats.stack_id);
+    CHECK(ids == std::vector<uint64_t>{8, 7, 9});
+    REQUIRE(final_report.python_rest.size() == 1);
+    CHECK(final_report.python_rest[0].stats.pid == 11);
+    CHECK(final_report.python_rest[0].stacks == 40);
+    // The printed top -T (2) of both processes, by outstanding bytes.
+    ids.clear();
+    for (const auto& s : final_report.python_stacks) ids.push_back(s.stats.stack_id);
+    CHECK(ids == std::vector<uint64_t>{7, 8});
+}

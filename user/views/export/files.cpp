@@ -52,18 +52,15 @@ void check_export_files(const ExportFiles& files) {
 }
 
 std::vector<ReportStack> python_export_stacks(const Report& r) {
-    if (r.all_python_stacks.empty() && r.python_rest.empty()) return r.python_stacks;
-    std::vector<ReportStack> out = r.all_python_stacks;
-    for (const auto& rest : r.python_rest) {
+    return python_profile_stacks(r, [](const StackRemainder& rest) {
         ReportStack s;
         s.stats = rest.stats;
         s.stats.stack_id = 0;
         Frame f;
         f.function = "[" + std::to_string(rest.stacks) + " other Python stack" + (rest.stacks == 1 ? "" : "s") + "]";
         s.frames.push_back(std::move(f));
-        out.push_back(std::move(s));
-    }
-    return out;
+        return s;
+    });
 }
 
 void write_export_files(const Report& r, const ExportFiles& files) {
