@@ -35,13 +35,9 @@ bool is_script(const std::string& path) {
 // Gone, or a zombie: its memory is gone either way.
 bool process_exited(int pid) {
     if (kill(pid, 0) != 0) return errno == ESRCH;
-    // The state follows the command name, which may hold ") ".
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    auto paren = text.rfind(") ");
-    if (paren == std::string::npos || paren + 2 >= text.size()) return !process_alive(pid);
-    char state = text[paren + 2];
-    return state == 'Z' || state == 'X';
+    auto st = read_proc_stat(pid);
+    if (!st) return !process_alive(pid);
+    return st->state == 'Z' || st->state == 'X';
 }
 
 // Why a process cannot be traced, as the user should read it: a process

@@ -44,22 +44,29 @@ bool process_alive(int pid) {
     return kill(pid, 0) == 0 || errno == EPERM;
 }
 
-namespace {
-// user + system CPU seconds of `pid` from /proc/PID/stat, nullopt if gone.
-std::optional<double> cpu_seconds_of(pid_t pid) {
+std::optional<ProcStat> read_proc_stat(int pid) {
     auto text = read_proc_file("/proc/" + std::to_string(pid) + "/stat", nullptr);
     if (!text) return std::nullopt;
-    // Fields after the command (which may hold spaces and parentheses).
-    auto close = text->rfind(')');
-    if (close == std::string::npos) return std::nullopt;
-    std::istringstream in(text->substr(close + 1));
+    auto close = text->rfind(") ");
+    if (close == std::string::npos || close + 2 >= text->size()) return std::nullopt;
+    // Field 3 (the state) on: utime and stime are fields 14 and 15.
+    std::istringstream in(text->substr(close + 2));
     std::string field;
-    unsigned long long utime = 0, stime = 0;
+    ProcStat st;
     for (int i = 3; i <= 15 && (in >> field); i++) {
-        if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
-        if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+        if (i == 3) st.state = field[0];
+        if (i == 14 || i == 15) st.cpu_ticks += std::strtoull(field.c_str(), nullptr, 10);
+        if (i == 15) return st;
     }
-    return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
+    return std::nullopt;
+}
+
+namespace {
+// user + system CPU seconds of `pid`, nullopt if gone.
+std::optional<double> cpu_seconds_of(pid_t pid) {
+    auto st = read_proc_stat(pid);
+    if (!st) return std::nullopt;
+    return double(st->cpu_ticks) / double(sysconf(_SC_CLK_TCK));
 }
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,15 @@ std::vector<int> list_pids();
 std::string comm_of(int pid);
 // The process exists (a zombie too), whether or not memtop may signal it.
 bool process_alive(int pid);
+
+// What memtop reads of /proc/PID/stat: the fields after the command name
+// (which may hold spaces and ") ").
+struct ProcStat {
+    char state = '?';        // R, S, D, Z (zombie), X (dead), ...
+    uint64_t cpu_ticks = 0;  // user + system, in clock ticks (_SC_CLK_TCK)
+};
+// nullopt if the process is gone or the line is not one of the kernel's.
+std::optional<ProcStat> read_proc_stat(int pid);
 
 // memtop's own resident memory and CPU, its helper processes' included
 // (memtop-cfi and memtop-symbols parse files apart from it: a busy host's
