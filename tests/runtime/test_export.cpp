@@ -239,4 +239,20 @@ TEST_CASE("-f: the files written at the end, and memtop report, have the stacks 
         }
     CHECK(listed);
     CHECK(folded_bytes_of(replayed, prog, child) == C_TOTAL_BYTES);
+
+    // --diff BASE compares two runs' summaries: against a run of the shell
+    // alone, the child's sites are the change, all of them.
+    const std::string base = dir.path + "/base.gz";
+    Run b = run_memtop_cmd({"/bin/sh", "-c", "exit 0"}, {"-f", "--record", base});
+    INFO(b.diag);
+    REQUIRE(b.exit_code == 0);
+    Run d = run_memtop({memtop_path(), "report", rec, "--json", "--diff", base});
+    INFO(d.diag);
+    REQUIRE(d.exit_code == 0);
+    REQUIRE(d.out_lines.size() == 1);
+    const json diff = json::parse(d.out_lines[0]);
+    long long child_bytes = 0;
+    for (const auto& st : diff["stacks"])
+        if (st["comm"] == prog) child_bytes += st["bytes"].get<long long>();
+    CHECK(child_bytes == C_TOTAL_BYTES);
 }

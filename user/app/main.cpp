@@ -197,7 +197,10 @@ int report_main(int argc, char** argv) {
         else if (!chosen)
             fprintf(stderr, "memtop: %s holds no report (the run ended before its first one)\n", file.c_str());
         if (!chosen) return kExitFailure;
-        if (!query.diffing()) add_ended_earlier(rec, *chosen);
+        // A run's summary (its last report with the processes that ended
+        // before it), as printed live; --diff BASE compares two runs'
+        // summaries. --diff-from compares two moments of one run as made.
+        if (query.diff_from.empty()) add_ended_earlier(rec, *chosen);
         chosen->report.read_line_sources = local_sources;
         const Report& last = chosen->report;
         if (!query.plot.empty()) write_plot(rec, file, query.plot);

@@ -198,6 +198,7 @@ int64_t show_diff(Recording& rec, const std::string& file, const ChosenReport& n
         if (!base)
             throw MemtopError(kExitFailure, "--diff " + q.diff + ": holds no whole report" +
                                                 (other.problem.empty() ? "" : " (" + other.problem + ")"));
+        add_ended_earlier(other, *base);
         if (!other.problem.empty())
             fprintf(stderr, "memtop: read recording %s: %s; diffing against its last whole report\n", q.diff.c_str(),
                     other.problem.c_str());
