@@ -63,9 +63,10 @@ echo "targets (issue 3): page faults within 10 percent (ratio <= 1.10), malloc w
 # The last interval report is the line before the final one.
 last=$(tail -n 2 "$tmp/idle.json" | head -n 1)
 field() { grep -o "\"$1\":[0-9.e+-]*" <<<"$last" | tail -n 1 | cut -d: -f2; }
-awk -v cpu="$(field cpu_percent)" -v rss="$(field rss_bytes)" -v kern="$(field kernel_bytes)" 'BEGIN {
-    printf "memtop itself, idle host, default interval: %.2f%% of a core (target < 1%%), %.1f MiB resident, %.1f MiB of BPF maps\n",
-        cpu, rss / 1048576, kern / 1048576 }'
+awk -v cpu="$(field cpu_percent)" -v rss="$(field rss_bytes)" -v anon="$(field rss_anon_bytes)" \
+    -v kern="$(field kernel_bytes)" 'BEGIN {
+    printf "memtop itself, idle host, default interval: %.2f%% of a core (target < 1%%), %.1f MiB resident (%.1f MiB anonymous), %.1f MiB of BPF maps\n",
+        cpu, rss / 1048576, anon / 1048576, kern / 1048576 }'
 
 # The same while the host works (issue 15: "< 0.5% of a core and < 32 MiB
 # resident watching a busy host"): a real build, memtop's own sources
@@ -108,8 +109,9 @@ def t(r):
 wall = t(last) - t(first)
 cpu = last["self"]["cpu_seconds"] - first["self"]["cpu_seconds"]
 rss = max(r["self"]["rss_bytes"] for r in reps)
+anon = max(r["self"].get("rss_anon_bytes", 0) for r in reps)
 procs = max(len(r.get("processes", [])) for r in reps)
 print(f"memtop itself, busy host (a build, {sys.argv[2]} s): {100 * cpu / wall:.2f}% of a core over {wall:.0f} s "
-      f"(target < 0.5%), {rss / 1048576:.1f} MiB resident at most (target < 32), "
+      f"(target < 0.5%), {rss / 1048576:.1f} MiB resident at most (target < 32; {anon / 1048576:.1f} MiB anonymous), "
       f"{last['self']['kernel_bytes'] / 1048576:.1f} MiB of BPF maps, up to {procs} processes in a report")
 PY

@@ -27,7 +27,7 @@ Report full_report() {
     Report r;
     r.time = std::chrono::system_clock::time_point(std::chrono::milliseconds(1700000000123));
     r.final = true;
-    r.self = {12345678, 1.5, 2.25, 25, 4096};
+    r.self = {12345678, 3456789, 1.5, 2.25, 25, 4096};
     r.host = MemInfo{1 << 30, 1 << 28, 1 << 29, 1 << 20, 1 << 19};
     ProcessStats p;
     p.pid = 42, p.epoch = 3, p.comm = "app";

@@ -74,6 +74,7 @@ TEST_CASE("JSON report has the documented shape, nulls for unknowns", "[report][
     r.stacks.push_back(s);
     r.lost[Lost::stack_map_full] = 2;
     r.self.rss_bytes = 12345678;
+    r.self.rss_anon_bytes = 4567890;
     r.self.probes = 25;
     r.self.python_processes = 2;
 
@@ -103,6 +104,7 @@ TEST_CASE("JSON report has the documented shape, nulls for unknowns", "[report][
     CHECK(j["lost"]["stack_map_full"] == 2);
     CHECK(j["lost"]["alloc_map_full"] == 0);
     CHECK(j["self"]["rss_bytes"] == 12345678);
+    CHECK(j["self"]["rss_anon_bytes"] == 4567890);
     CHECK(j["self"]["probes"] == 25);
     CHECK(j["self"]["python_processes"] == 2);
     // One line: NDJSON.
@@ -127,6 +129,10 @@ TEST_CASE("text report lists processes, stacks and what was lost", "[report][tex
     CHECK(render_text(r).find("Python frames in") == std::string::npos);
     r.self.python_processes = 2;
     CHECK(render_text(r).find(", Python frames in 2 processes") != std::string::npos);
+    // Its resident memory, and how much of it is anonymous (not its files).
+    r.self.rss_bytes = 48 << 20;
+    r.self.rss_anon_bytes = 20 << 20;
+    CHECK(render_text(r).find("memtop itself: 48.0 MiB resident (20.0 MiB anonymous), ") != std::string::npos);
 }
 
 TEST_CASE("text report titles its stacks by the order they were chosen in", "[report][text][sort]") {

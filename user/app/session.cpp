@@ -99,6 +99,7 @@ void Session::report(bool final) {
     m.glibc_heap = attacher_->glibc_heap();
     auto self = self_.sample(helper_pids());
     m.self.rss_bytes = self.rss_bytes;
+    m.self.rss_anon_bytes = self.rss_anon_bytes;
     m.self.cpu_seconds = self.cpu_seconds;
     m.self.cpu_percent = self.cpu_percent;
 

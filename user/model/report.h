@@ -44,6 +44,9 @@ struct StackRemainder {
 // memtop's own cost, shown in every report.
 struct SelfStats {
     int64_t rss_bytes = 0;
+    // Of it, anonymous memory (RssAnon): the rest is memtop's files mapped
+    // (its binary, libraries: page cache the kernel can drop and share).
+    int64_t rss_anon_bytes = 0;
     double cpu_seconds = 0;       // user + system since memtop started
     double cpu_percent = 0;       // of one core, over the last interval
     size_t probes = 0;            // uprobes attached (entry and return)

@@ -72,7 +72,7 @@ std::optional<double> cpu_seconds_of(pid_t pid) {
 
 SelfMeter::Sample SelfMeter::sample(const std::vector<pid_t>& helpers) {
     Sample s;
-    if (auto st = read_proc_status(getpid(), nullptr)) s.rss_bytes = st->vm_rss;
+    if (auto st = read_proc_status(getpid(), nullptr)) s.rss_bytes = st->vm_rss, s.rss_anon_bytes = st->rss_anon;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     s.cpu_seconds = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
@@ -82,7 +82,7 @@ SelfMeter::Sample SelfMeter::sample(const std::vector<pid_t>& helpers) {
         auto cpu = cpu_seconds_of(h);
         if (!cpu) continue;
         seen[h] = *cpu;
-        if (auto st = read_proc_status(h, nullptr)) s.rss_bytes += st->vm_rss;
+        if (auto st = read_proc_status(h, nullptr)) s.rss_bytes += st->vm_rss, s.rss_anon_bytes += st->rss_anon;
     }
     for (const auto& [pid, cpu] : helper_cpu_)
         if (!seen.count(pid)) ended_helpers_cpu_ += cpu;  // it ended (a restarted worker)

@@ -37,8 +37,9 @@ class SelfMeter {
 public:
     struct Sample {
         int64_t rss_bytes = 0;
-        double cpu_seconds = 0;  // user + system since memtop started
-        double cpu_percent = 0;  // of one core since the previous sample (or restart())
+        int64_t rss_anon_bytes = 0;  // of it, anonymous: what memtop costs a host beyond the page cache of its files
+        double cpu_seconds = 0;      // user + system since memtop started
+        double cpu_percent = 0;      // of one core since the previous sample (or restart())
     };
     // helpers: the pids of memtop's helper processes alive now (0: none).
     // A helper that ended keeps the CPU it was last seen to have used.

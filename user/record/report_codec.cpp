@@ -37,9 +37,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StackStats, pid, epoch, stack_id
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AgeBucket, max_seconds, bytes, allocs)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(StackRemainder, stacks, stats)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ReportStack, stats, ips, frames, truncated, complete, ages, used_bytes)
-// With defaults: recordings made before python_processes read on (0).
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SelfStats, rss_bytes, cpu_seconds, cpu_percent, probes, kernel_bytes,
-                                                python_processes)
+// With defaults: recordings made before python_processes (or rss_anon_bytes) read on (0).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SelfStats, rss_bytes, rss_anon_bytes, cpu_seconds, cpu_percent, probes,
+                                                kernel_bytes, python_processes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UnwindSummary, tables, stacks, incomplete, incomplete_by_module, table_files,
                                    table_rows, table_capacity, table_failed, table_bytes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LineStats, line, function, bytes, allocs, alloc_bytes_total, allocs_total)

@@ -195,6 +195,7 @@ std::string render_json(const Report& r) {
               {"python_notes", r.python_notes},
               {"self",
                {{"rss_bytes", r.self.rss_bytes},
+                {"rss_anon_bytes", r.self.rss_anon_bytes},
                 {"cpu_seconds", r.self.cpu_seconds},
                 {"cpu_percent", r.self.cpu_percent},
                 {"probes", r.self.probes},

@@ -343,9 +343,9 @@ std::string render_text(const Report& r) {
         out += "\n";
     }
     snprintf(line, sizeof line,
-             "memtop itself: %s resident, %s of BPF maps in the kernel, %.1f%% of a core, %zu probes",
-             human_bytes(r.self.rss_bytes).c_str(), human_bytes(static_cast<int64_t>(r.self.kernel_bytes)).c_str(),
-             r.self.cpu_percent, r.self.probes);
+             "memtop itself: %s resident (%s anonymous), %s of BPF maps in the kernel, %.1f%% of a core, %zu probes",
+             human_bytes(r.self.rss_bytes).c_str(), human_bytes(r.self.rss_anon_bytes).c_str(),
+             human_bytes(static_cast<int64_t>(r.self.kernel_bytes)).c_str(), r.self.cpu_percent, r.self.probes);
     out += line;
     if (r.self.python_processes) out += ", Python frames in " + std::to_string(r.self.python_processes) + " processes";
     if (u.tables) {

@@ -56,6 +56,9 @@ TEST_CASE("memtop's own cost counts its helpers' CPU and memory, and keeps an en
     // The helper's 0.3 s of CPU (clock ticks: 10 ms) and 64 MiB resident.
     CHECK(with.cpu_seconds >= alone.cpu_seconds + 0.29);
     CHECK(with.rss_bytes >= alone.rss_bytes + (64 << 20));
+    // Anonymous memory (what it touched), not a file's pages.
+    CHECK(with.rss_anon_bytes >= alone.rss_anon_bytes + (64 << 20));
+    CHECK(with.rss_anon_bytes <= with.rss_bytes);
 
     kill(helper, SIGKILL);
     waitpid(helper, nullptr, 0);
