@@ -149,6 +149,18 @@ std::optional<json> report_until(const std::vector<Child*>& all, Child& memtop, 
     return std::nullopt;
 }
 
+std::optional<json> report_ended(const std::vector<Child*>& all, Child& memtop, size_t& seen, const std::string& comm,
+                                 int& pid, std::string* last, int max_reports) {
+    return report_until(
+        all, memtop, seen,
+        [&](const json& r) {
+            for (const auto& p : r.value("processes", json::array()))
+                if (p.value("comm", std::string()) == comm && p.value("exited", false)) pid = p["pid"].get<int>();
+            return pid > 0;
+        },
+        last, max_reports);
+}
+
 // ---------------------------------------------------------------- the test programs
 
 static void spawn_prog(Child& prog, const std::vector<std::string>& argv) {

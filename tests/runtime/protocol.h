@@ -81,6 +81,11 @@ std::optional<json> next_report(const std::vector<Child*>& all, Child& memtop, s
 std::optional<json> report_until(const std::vector<Child*>& all, Child& memtop, size_t& seen,
                                  const std::function<bool(const json&)>& done, std::string* last = nullptr,
                                  int max_reports = 6);
+// The first of the next max_reports reports that lists a process named
+// `comm` as exited (under -f, the interval report made at its end); its pid
+// in `pid` (0 before: set when found).
+std::optional<json> report_ended(const std::vector<Child*>& all, Child& memtop, size_t& seen, const std::string& comm,
+                                 int& pid, std::string* last = nullptr, int max_reports = 6);
 
 // ---------------------------------------------------------------- the test programs
 

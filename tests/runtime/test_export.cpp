@@ -202,18 +202,11 @@ TEST_CASE("-f: the files written at the end, and memtop report, have the stacks 
     start_memtop(memtop, argv, true);
     std::vector<Child*> all = {&memtop};
     wait_memtop_ready(all, memtop);
-    int child = -1;
+    int child = 0;
     size_t seen = 0;
     std::string last = "no report";
     // sh waits on its stdin: the child's end is in an interval report.
-    auto ended = report_until(
-        all, memtop, seen,
-        [&](const json& r) {
-            for (const auto& p : r.value("processes", json::array()))
-                if (p.value("comm", std::string()) == prog && p.value("exited", false)) child = p["pid"].get<int>();
-            return child > 0;
-        },
-        &last, 30);
+    auto ended = report_ended(all, memtop, seen, prog, child, &last, 30);
     INFO(last.substr(0, 2000));
     REQUIRE(ended);
     CHECK_FALSE(ended->value("final", false));

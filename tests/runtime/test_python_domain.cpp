@@ -1014,18 +1014,10 @@ TEST_CASE(
     start_memtop(memtop, argv, true);
     std::vector<Child*> all = {&memtop};
     wait_memtop_ready(all, memtop);
-    int child = -1;
+    int child = 0;
     size_t seen = 0;
     std::string last = "no report";
-    auto ended = report_until(
-        all, memtop, seen,
-        [&](const json& r) {
-            for (const auto& p : r.value("processes", json::array()))
-                if (p.value("comm", std::string()) == "python3.11" && p.value("exited", false))
-                    child = p["pid"].get<int>();
-            return child > 0;
-        },
-        &last, 120);
+    auto ended = report_ended(all, memtop, seen, "python3.11", child, &last, 120);
     INFO(last.substr(0, 2000));
     REQUIRE(ended);
     CHECK_FALSE(ended->value("final", false));

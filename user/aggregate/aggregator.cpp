@@ -235,7 +235,7 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
     // The file exports' Python stacks (model/report.h): in the final report
     // those of every process shown; before it, those of the processes that
     // ended (the run's summary files and `memtop report` add them again).
-    if ((m.all_stacks && m.final) || ((m.all_stacks || m.ended_all_stacks) && !m.final)) {
+    if (m.final ? m.all_stacks : m.all_stacks || m.ended_all_stacks) {
         std::set<std::pair<uint32_t, uint32_t>> ended;
         for (const auto& p : r.processes)
             if (p.exited) ended.insert({p.pid, p.epoch});
