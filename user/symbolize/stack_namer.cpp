@@ -152,9 +152,27 @@ void StackNamer::name_heap_stack(ReportStack& s) {
     if (in_files) named_[key] = s.frames;
 }
 
+const std::vector<Mapping>* StackNamer::maps_covering(const ReportStack& s, bool any_instance) {
+    if (!any_instance) return maps_for(s.stats.pid, s.stats.epoch);
+    const auto* maps = maps_for(s.stats.pid, 0);
+    if (!maps) return nullptr;
+    // Any snapshot of the pid may be older than the stack (taken at the
+    // process's first growth stack, before its libraries were mapped): read
+    // again for a frame outside it, once per report and process.
+    for (uint64_t ip : s.ips) {
+        if (ip >= kKernelAddressStart || find_mapping(*maps, ip) || (ip && find_mapping(*maps, ip - 1))) continue;
+        if (reread_.insert(s.stats.pid).second && alive(s.stats.pid)) {
+            snapshot(s.stats.pid, 0);
+            maps = maps_for(s.stats.pid, 0);
+        }
+        break;
+    }
+    return maps;
+}
+
 void StackNamer::name_stack(ReportStack& s, AddressKind first, bool any_instance) {
     if (s.ips.empty()) return;
-    if (const auto* maps = maps_for(s.stats.pid, any_instance ? 0 : s.stats.epoch)) {
+    if (const auto* maps = maps_covering(s, any_instance)) {
         s.frames = symbolizer_.resolve_stack(static_cast<int>(s.stats.pid), *maps, s.ips, first);
     } else {
         s.frames.clear();
@@ -176,6 +194,7 @@ void StackNamer::name_stack(ReportStack& s, AddressKind first, bool any_instance
 void StackNamer::name(Report& r) {
     (void)symbolizer_.take_file_notes();  // only what this report's frames meet
     no_maps_.clear();
+    reread_.clear();
     if (named_.size() > (1u << 20)) named_.clear();  // a bound: named again when met
     // Every address the report names, asked of the worker in one batch per
     // file rather than one round trip per stack and file; heap stacks named
@@ -186,7 +205,7 @@ void StackNamer::name(Report& r) {
             if (s.ips.empty()) continue;
             if (heap && s.stats.stack_id && named_.count(std::make_tuple(s.stats.pid, s.stats.epoch, s.stats.stack_id)))
                 continue;
-            if (const auto* maps = maps_for(s.stats.pid, any_instance ? 0 : s.stats.epoch))
+            if (const auto* maps = maps_covering(s, any_instance))
                 symbolizer_.prefetch(static_cast<int>(s.stats.pid), *maps, s.ips, first);
         }
     };

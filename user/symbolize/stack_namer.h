@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -74,6 +75,10 @@ private:
     // any_instance: named with whichever snapshot of its pid is kept (a
     // mapping stack, whose epoch is no heap instance).
     void name_stack(ReportStack& s, AddressKind first, bool any_instance = false);
+    // The maps to name s with (maps_for); any_instance: read again when a
+    // frame lies outside the snapshot kept (once per report and process).
+    const std::vector<Mapping>* maps_covering(const ReportStack& s, bool any_instance);
+    std::set<uint32_t> reread_;  // processes read again by maps_covering in this report
     // A heap stack's frames, named once per (pid, epoch, stack id): a stored
     // stack never changes, nor do the files its frames are in while the
     // instance lives, so every report after the first (each one carries
