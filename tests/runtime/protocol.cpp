@@ -28,6 +28,23 @@ std::vector<std::string> memtop_attach_args(const std::vector<int>& pids) {
 
 // The Run of memtop (exited, or given up on: timed_out): its status, its
 // output and the JSON reports in it (other lines ignored).
+// A report line of memtop's NDJSON, or null.
+static std::optional<json> report_line(const std::string& l) {
+    if (l.empty() || l[0] != '{') return std::nullopt;
+    json j = json::parse(l, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || j.value("type", std::string()) != "report") return std::nullopt;
+    return j;
+}
+
+const std::vector<json>& Run::reports() const {
+    if (!reports_) {
+        reports_.emplace();
+        for (const auto& l : out_lines)
+            if (auto j = report_line(l)) reports_->push_back(std::move(*j));
+    }
+    return *reports_;
+}
+
 static Run run_of(const Child& memtop, bool timed_out) {
     Run r;
     r.pid = memtop.pid;
@@ -36,14 +53,12 @@ static Run run_of(const Child& memtop, bool timed_out) {
     r.out_lines = memtop.out_lines;
     r.err_lines = memtop.err_lines;
     r.diag = memtop.cmdline + "\n" + (timed_out ? "TIMED OUT\n" : "") + memtop.describe();
-    for (const auto& l : memtop.out_lines) {
-        if (l.empty() || l[0] != '{') continue;
-        json j = json::parse(l, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) continue;
-        if (j.value("type", std::string()) != "report") continue;
-        r.reports.push_back(j);
-        if (j.value("final", false)) r.final_report = j;
-    }
+    // The final report is memtop's last report line: the last one parsed.
+    for (auto it = r.out_lines.rbegin(); it != r.out_lines.rend(); ++it)
+        if (auto j = report_line(*it)) {
+            if (j->value("final", false)) r.final_report = std::move(*j);
+            break;
+        }
     return r;
 }
 
@@ -68,7 +83,7 @@ Run run_memtop(const std::vector<std::string>& argv, Millis timeout) {
 
 const json* ended_report(const Run& r, const std::string& comm) {
     std::string want = comm.substr(0, 15);  // the kernel's comm
-    for (auto it = r.reports.rbegin(); it != r.reports.rend(); ++it)
+    for (auto it = r.reports().rbegin(); it != r.reports().rend(); ++it)
         for (const auto& p : it->value("processes", json::array()))
             if (p.value("comm", std::string()) == want && p.value("exited", false)) return &*it;
     return nullptr;

@@ -173,7 +173,7 @@ TEST_CASE("memtop says once which full map lost data and which option raises it"
     CHECK(r.exit_code == 0);
     REQUIRE(r.final_report);
     uint64_t lost = 0;
-    for (const auto& rep : r.reports) lost = std::max(lost, rep["lost"].value("alloc_map_full", uint64_t(0)));
+    for (const auto& rep : r.reports()) lost = std::max(lost, rep["lost"].value("alloc_map_full", uint64_t(0)));
     CHECK(lost > 0);
     size_t said = 0;
     for (const auto& l : r.err_lines)

@@ -127,8 +127,8 @@ TEST_CASE("--html from a recording: chromium shows the time series, every report
     json seen = look_at(page, "html-recording");
     check_page(seen);
     // Every report of the run is a moment; the samples draw lines.
-    CHECK(seen["moments"] == run.reports.size());
-    CHECK(seen["chart"]["moments"] == run.reports.size());
+    CHECK(seen["moments"] == run.reports().size());
+    CHECK(seen["chart"]["moments"] == run.reports().size());
     CHECK(seen["chart"]["lines"].get<int>() > 0);
     // The last report minus the first (before the program allocated):
     // exactly each site's bytes.
@@ -140,7 +140,7 @@ TEST_CASE("--html from a recording: chromium shows the time series, every report
     // The live run's own page, drawn from its recording at the end.
     json seen_live = look_at(live, "html-live-recorded");
     check_page(seen_live);
-    CHECK(seen_live["moments"] == run.reports.size());
+    CHECK(seen_live["moments"] == run.reports().size());
 }
 
 TEST_CASE("--html at the end of a live run without --record: the final report's stacks, exact", "[bpf][html][host]") {

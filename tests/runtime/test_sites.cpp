@@ -363,12 +363,12 @@ TEST_CASE("memtop -p --duration stops by itself; interval reports precede the fi
     REQUIRE(a.run.final_report);
     check_report_shape(*a.run.final_report);
     // -d 1 for 3 s: at least one interval report, all before the final one
-    REQUIRE(a.run.reports.size() >= 2);
-    for (size_t i = 0; i + 1 < a.run.reports.size(); i++) {
-        check_report_shape(a.run.reports[i]);
-        CHECK_FALSE(a.run.reports[i].value("final", true));
+    REQUIRE(a.run.reports().size() >= 2);
+    for (size_t i = 0; i + 1 < a.run.reports().size(); i++) {
+        check_report_shape(a.run.reports()[i]);
+        CHECK_FALSE(a.run.reports()[i].value("final", true));
     }
-    CHECK(a.run.reports.back().value("final", false));
+    CHECK(a.run.reports().back().value("final", false));
     ProcStats p = proc_stats(*a.run.final_report, a.pids.at(0));
     REQUIRE(p.found);
     CHECK(p.heap_bytes == C_TOTAL_BYTES);
@@ -679,7 +679,7 @@ TEST_CASE("-f: a forked child gets its own exact numbers, the parent keeps its o
     // Each process's final numbers, in the report that listed it ended: the
     // child may end, and be listed, in an interval report before its parent.
     std::map<int, std::pair<const json*, const json*>> ended;  // pid -> (report, process)
-    for (const auto& rep : r.reports)
+    for (const auto& rep : r.reports())
         for (const auto& p : rep["processes"])
             if (p.value("exited", false)) ended.try_emplace(p["pid"].get<int>(), &rep, &p);
     REQUIRE(ended.size() == 2);

@@ -717,9 +717,9 @@ TEST_CASE("no terminal: a pipe gets text reports and no escape codes; -b does to
         INFO(r.diag);
         REQUIRE_FALSE(r.timed_out);
         CHECK(r.exit_code == 0);
-        REQUIRE(r.reports.size() == 1);
+        REQUIRE(r.reports().size() == 1);
         CHECK(r.final_report);
-        check_report_shape(r.reports[0]);
+        check_report_shape(r.reports()[0]);
     }
     RT_REQUIRE_TMUX();
     Pane pane(120, 40, "-b -d 0.5 -n 2");
