@@ -273,6 +273,12 @@ TEST_CASE("--listen: Prometheus scrapes memtop; heap and RSS as memtop's JSON sa
         auto allocs = query_one(prom_port, "memtop_process_allocations_total" + sel);
         REQUIRE(allocs);
         CHECK(std::stoll(*allocs) == (*e)["allocs_total"].get<long long>());
+        // memtop's own anonymous memory: a part of its resident memory,
+        // compared in one PromQL expression (one scrape's samples).
+        auto anon = query_one(prom_port,
+                              "(memtop_resident_anon_bytes{job=\"memtop\"} <= "
+                              "memtop_resident_bytes{job=\"memtop\"}) > 0");
+        CHECK(anon);
         // Prometheus asked for OpenMetrics and read it (up is 1 only then).
         auto up = query_one(prom_port, "up{job=\"memtop\"}");
         REQUIRE(up);

@@ -70,6 +70,7 @@ TEST_CASE("metrics: processes sharing labels add up, exited ones go, lost counte
     r.lost[Lost::events_lost] = 3;
     r.self.cpu_seconds = 1.5;
     r.self.rss_bytes = 123;
+    r.self.rss_anon_bytes = 100;
 
     std::string t = render_metrics(r, {}, MetricsFormat::Prometheus);
     std::string worker = R"(comm="wo\"rk\\er",container="",cgroup="/system.slice/a.service")";
@@ -86,6 +87,7 @@ TEST_CASE("metrics: processes sharing labels add up, exited ones go, lost counte
     CHECK(has_line(t, "# TYPE memtop_process_heap_bytes gauge"));
     CHECK(has_line(t, "memtop_cpu_seconds_total 1.5"));
     CHECK(has_line(t, "memtop_resident_bytes 123"));
+    CHECK(has_line(t, "memtop_resident_anon_bytes 100"));
     CHECK(has_line(t, "memtop_lost_total{reason=\"events_lost\"} 3"));
     for (const auto& k : kLostKinds)
         CHECK(t.find("memtop_lost_total{reason=\"" + std::string(k.name) + "\"}") != std::string::npos);

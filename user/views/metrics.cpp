@@ -260,8 +260,16 @@ std::string render_metrics(const Report& r, const MetricsOptions& o, MetricsForm
                "seconds",
                "memtop's own CPU time, user and system.",
                {{"", number(r.self.cpu_seconds)}}};
-    Family self_rss{
-        "memtop_resident_bytes", "gauge", "bytes", "memtop's own resident memory.", {{"", number(r.self.rss_bytes)}}};
+    Family self_rss{"memtop_resident_bytes",
+                    "gauge",
+                    "bytes",
+                    "memtop's own resident memory, its helper processes' included.",
+                    {{"", number(r.self.rss_bytes)}}};
+    Family self_anon{"memtop_resident_anon_bytes",
+                     "gauge",
+                     "bytes",
+                     "Of memtop's resident memory, the anonymous part: the rest is its files mapped.",
+                     {{"", number(r.self.rss_anon_bytes)}}};
     Family kernel{"memtop_kernel_memory_bytes",
                   "gauge",
                   "bytes",
@@ -279,7 +287,7 @@ std::string render_metrics(const Report& r, const MetricsOptions& o, MetricsForm
     std::string out;
     for (const Family* f : {&processes, &resident, &swap,     &peak,      &growth,   &heap,   &heap_peak,   &allocs,
                             &frees,     &py,       &py_peak,  &py_allocs, &py_frees, &mapped, &mapped_peak, &omitted_f,
-                            &lost,      &cpu,      &self_rss, &kernel,    &probes,   &when})
+                            &lost,      &cpu,      &self_rss, &self_anon, &kernel,   &probes, &when})
         render(out, *f, fmt);
     if (fmt == MetricsFormat::OpenMetrics) out += "# EOF\n";
     return out;
