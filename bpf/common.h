@@ -246,6 +246,12 @@ static __always_inline __u32 mm_instance_id(__u64 mm, __u64 leader_start)
 	return (__u32)(h >> 32) | 1;
 }
 
+/* The id of the address space task t runs in (mappings.h, growth.h). */
+static __always_inline __u32 current_mm_id(struct task_struct *t)
+{
+	return mm_instance_id((__u64)BPF_CORE_READ(t, mm), BPF_CORE_READ(t, group_leader, start_time));
+}
+
 /* Raises a peak to `now` if it is higher: with compare-and-swap, so that a
  * racing thread's higher value is never overwritten, where the ISA has it. */
 static __always_inline void raise_peak(__s64 *peak, __s64 now)

@@ -58,8 +58,12 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 		count(MEMTOP_CNT_STATE_BUSY);
 		return 0;
 	}
-	/* Interrupts are off here: one bpf_find_vma (see vma_caches). */
-	struct memtop_agg_key k = {.tgid = tgid, .epoch = 0};
+	/* Interrupts are off here: one bpf_find_vma (see vma_caches). Keyed
+	 * by address space (epoch = mm_id, as mappings.h's): the pages an
+	 * image touched before an exec are not the new image's, and its frames
+	 * are not in the new image's maps (-- CMD's own child, before the exec,
+	 * showed as `?? (?)` in CMD's final report). */
+	struct memtop_agg_key k = {.tgid = tgid, .epoch = current_mm_id(bpf_get_current_task_btf())};
 	k.stack_id = walk_user_stack(s, regs->ip, regs->sp, regs->bp, tgid, STACK_AT_FAULT, NULL);
 	store_stack(&k.stack_id, s, tgid, NULL);
 	struct memtop_growth_val *g = bpf_map_lookup_elem(&growth, &k);

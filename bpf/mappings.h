@@ -99,11 +99,6 @@ struct {
 	__type(value, struct sys_state);
 } sys_states SEC(".maps");
 
-static __always_inline __u32 current_mm_id(struct task_struct *t)
-{
-	return mm_instance_id((__u64)BPF_CORE_READ(t, mm), BPF_CORE_READ(t, group_leader, start_time));
-}
-
 /* This process's totals, started afresh when its address space is not the
  * one recorded (an exec or a reused pid whose end we did not see). */
 static __always_inline struct memtop_map_proc *map_proc(__u32 tgid, __u32 mm_id, int create)

@@ -181,6 +181,10 @@
 #define EXEC_PRE_N 2
 #define EXEC_PRE_SIZE 3000
 #define EXEC_POST_SIZE 4321
+/* forker --exec also maps and touches EXEC_PRE_TOUCH_MB of anonymous memory
+ * before the exec (pre_exec_touch): that image's growth and mapping, none
+ * of the new image's. */
+#define EXEC_PRE_TOUCH_MB 32
 
 /* ---------------------------------------------------------------- deep_sites */
 /* One allocation per site, all kept (deep_sites.cpp, deep_lib.c). */

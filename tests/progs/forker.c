@@ -12,7 +12,8 @@
  *   exited with 0.
  *
  * forker --exec [--wait]
- *   pre_exec_site() keeps EXEC_PRE_N x EXEC_PRE_SIZE, then the process
+ *   pre_exec_site() keeps EXEC_PRE_N x EXEC_PRE_SIZE, pre_exec_touch() maps
+ *   and touches EXEC_PRE_TOUCH_MB of anonymous memory, then the process
  *   re-executes itself (/proc/self/exe) with --after-exec; post_exec_site()
  *   keeps EXEC_POST_SIZE; then "done\n" and wait for EOF (--wait).
  *
@@ -22,6 +23,7 @@
 #define _GNU_SOURCE
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "common.h"
@@ -73,6 +75,14 @@ SITE void pre_exec_site(void) {
     }
 }
 
+SITE void pre_exec_touch(void) {
+    size_t len = (size_t)EXEC_PRE_TOUCH_MB << 20;
+    char* p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    TP_CHECK(p != MAP_FAILED);
+    for (size_t off = 0; off < len; off += 4096) p[off] = 'T';
+    escape(p);
+}
+
 SITE void post_exec_site(void) {
     char* p = malloc(EXEC_POST_SIZE); /* @line post_exec_site */
     TP_CHECK(p != NULL);
@@ -120,6 +130,7 @@ SITE int run_fork(int wait) {
 
 SITE int run_exec(int wait, const char* argv0) {
     pre_exec_site();
+    pre_exec_touch();
     char path[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
     TP_CHECK(n > 0);

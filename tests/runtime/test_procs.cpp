@@ -152,7 +152,9 @@ TEST_CASE("memtop -- CMD across exec: pre-exec allocations disappear", "[bpf][ex
     RT_REQUIRE_ENV();
     const std::string target = "forker_fp";
     if (!have_prog(target)) return;
-    Run r = run_memtop_cmd({prog_path(target), "--exec"});
+    // Every page's first touch sampled with p = 1 - exp(-1): the old
+    // image's EXEC_PRE_TOUCH_MB would be ~20 MiB of growth.
+    Run r = run_memtop_cmd({prog_path(target), "--exec"}, {"--fault-sample", "4096"});
     INFO(r.diag);
     REQUIRE_FALSE(r.timed_out);
     REQUIRE(r.exit_code == 0);
@@ -163,6 +165,31 @@ TEST_CASE("memtop -- CMD across exec: pre-exec allocations disappear", "[bpf][ex
     REQUIRE(p.found);
     INFO(describe_stacks(rep, p.pid));
     CHECK(p.heap_bytes == EXEC_POST_SIZE);
+    if (kernel_has_unwinder()) {
+        // Growth and mappings are the new image's: the pages the old one
+        // touched before the exec are not (they were, growth keyed by pid,
+        // and their frames were named with the new image's maps: `?? (?)`).
+        long long grown = 0, mapped = 0;
+        std::string growth_seen;
+        for (const auto& st : rep["growth_stacks"])
+            if (st["pid"] == p.pid) {
+                grown += st["bytes"].get<long long>();
+                growth_seen += chain_of(st) + " " + std::to_string(st["bytes"].get<long long>()) + "\n";
+            }
+        for (const auto& st : rep.value("mappings", json::array()))
+            if (st["pid"] == p.pid) mapped += st["bytes"].get<long long>();
+        INFO("growth stacks of the new image:\n" << growth_seen);
+        CHECK(grown > 0);
+        CHECK(grown < (long long)EXEC_PRE_TOUCH_MB << 19);
+        // The ended program's mapping stacks are listed (they were not, its
+        // address space gone from the kernel's table at exit): exactly its
+        // MAPPED figure, the new image's.
+        const json* e = entry(rep, p.pid);
+        REQUIRE(e);
+        CHECK(mapped == (*e)["mapped_bytes"].get<long long>());
+        CHECK(mapped > 0);
+        CHECK(mapped < (long long)EXEC_PRE_TOUCH_MB << 20);
+    }
     CHECK(sum_frame0(rep, p.pid, "pre_exec_site").stacks == 0);
     Sum post = sum_frame0(rep, p.pid, "post_exec_site");
     CHECK(post.bytes == EXEC_POST_SIZE);

@@ -225,8 +225,23 @@ Report Aggregator::build(const KernelSnapshot& k, const std::vector<ProcessStats
             if (shown_pids.count(s.pid)) out.push_back(s);
         return out;
     };
-    for (const auto& g : top_stacks(of_shown(k.growth_stacks), opt_.top)) r.growth_stacks.push_back(report_stack(g, k));
-    for (const auto& s : top_stacks(of_shown(k.mapping_stacks), opt_.top)) r.mappings.push_back(report_stack(s, k));
+    // Growth and mapping stacks are keyed by address space (epoch = mm_id):
+    // of an ended process, those of the one its exit event names (an image
+    // it exec'd from is not its; the snapshot keeps a live process's now).
+    std::map<uint32_t, uint32_t> ended_space;
+    for (const auto& e : ended)
+        if (e.mm_id) ended_space[e.pid] = e.mm_id;
+    auto of_space = [&](std::vector<StackStats> list) {
+        std::erase_if(list, [&](const StackStats& s) {
+            auto it = ended_space.find(s.pid);
+            return it != ended_space.end() && it->second != s.epoch;
+        });
+        return list;
+    };
+    for (const auto& g : top_stacks(of_space(of_shown(k.growth_stacks)), opt_.top))
+        r.growth_stacks.push_back(report_stack(g, k));
+    for (const auto& s : top_stacks(of_space(of_shown(k.mapping_stacks)), opt_.top))
+        r.mappings.push_back(report_stack(s, k));
     // In the heap stacks' order (--sort): `allocated` lists the lines whose
     // objects were all freed too.
     // The screen's detail view (focus): that process's top Python stacks too.

@@ -80,6 +80,7 @@ std::vector<StackStats> MapReader::read_growth() const {
         s.allocs_total = v.samples;
         s.bytes = static_cast<int64_t>(static_cast<double>(v.samples) * growth_weight_ + 0.5);
         s.alloc_bytes_total = static_cast<uint64_t>(s.bytes);
+        s.epoch = k.epoch;  // the address space's id (bpf/growth.h)
         out.push_back(s);
     }
     return out;
@@ -158,17 +159,22 @@ KernelSnapshot MapReader::read() {
         k.heap_stacks = read_aggs(maps_.aggs);
     }
     k.rss = read_rss();
-    k.growth_stacks = read_growth();
-    if (maps_.mapped_aggs >= 0) {
-        auto stacks = read_aggs(maps_.mapped_aggs);
-        k.mapped = read_mapped();
-        // Only the address space each process has now: an ended one's
-        // records wait for the purge.
-        for (auto& s : stacks) {
-            auto it = k.mapped.find(s.pid);
-            if (it != k.mapped.end() && it->second.mm_id == s.epoch) k.mapping_stacks.push_back(s);
-        }
-    }
+    // Growth and mapping stacks are keyed by address space (epoch = mm_id,
+    // bpf/growth.h, bpf/mappings.h): of a process whose address space now
+    // is known, only that one's; the pages and mappings of an image before
+    // an exec wait for the purge (their frames are not in this image's
+    // maps). An ended process's are kept: the aggregator keeps those of the
+    // address space its exit event names.
+    if (maps_.mapped_aggs >= 0) k.mapped = read_mapped();
+    auto now_or_ended = [&](const StackStats& s) {
+        auto it = k.mapped.find(s.pid);
+        return it == k.mapped.end() || it->second.mm_id == s.epoch;
+    };
+    for (auto& s : read_growth())
+        if (now_or_ended(s)) k.growth_stacks.push_back(s);
+    if (maps_.mapped_aggs >= 0)
+        for (auto& s : read_aggs(maps_.mapped_aggs))
+            if (now_or_ended(s)) k.mapping_stacks.push_back(s);
     // Python's object-allocator domain: counted at pymalloc's sites (key
     // size 0), or sampled in-process or at the sites (the object's size,
     // bpf/pymalloc.h): those weighed as the heap's. A sampled process's

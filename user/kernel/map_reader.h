@@ -48,7 +48,7 @@ public:
 private:
     std::vector<StackStats> read_aggs(int fd) const;
     std::vector<SampledAgg> read_sampled_aggs() const;
-    std::vector<StackStats> read_growth() const;
+    std::vector<StackStats> read_growth() const;  // epoch: the address space (mm_id)
     LostCounters read_lost() const;
 
     KernelMaps maps_;

@@ -68,15 +68,23 @@ std::unordered_set<uint64_t> referenced_stacks(const KernelMaps& maps) {
 void purge_instances(const KernelMaps& maps, const std::vector<EndedInstance>& instances) {
     if (instances.empty()) return;
     std::set<std::pair<uint32_t, uint32_t>> heaps, address_spaces;
-    std::set<uint32_t> pids;
+    std::set<uint32_t> pids, unknown_space;
     for (const auto& i : instances) {
         heaps.insert({i.pid, i.epoch});
-        if (i.mm_id) address_spaces.insert({i.pid, i.mm_id});
+        if (i.mm_id)
+            address_spaces.insert({i.pid, i.mm_id});
+        else
+            unknown_space.insert(i.pid);
         pids.insert(i.pid);
     }
     auto heap_of = [&](const auto& k) { return heaps.count({k.tgid, k.epoch}) > 0; };
-    // Growth is per pid (epoch 0): an ended instance takes its pid's with it.
-    auto growth_of = [&](const memtop_agg_key& k) { return pids.count(k.tgid) > 0; };
+    // Growth is keyed by address space (epoch = mm_id, bpf/growth.h): an
+    // exec takes the old image's, not the new one's. An instance whose
+    // address space is not known (no mappings recorded: --no-mappings, or
+    // none made) takes all its pid's.
+    auto growth_of = [&](const memtop_agg_key& k) {
+        return unknown_space.count(k.tgid) > 0 || address_spaces.count({k.tgid, k.epoch}) > 0;
+    };
     // Mapping records and aggregates are keyed by address space (epoch = mm_id).
     auto mappings_of = [&](const auto& k) { return address_spaces.count({k.tgid, k.epoch}) > 0; };
 

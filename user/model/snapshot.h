@@ -26,12 +26,12 @@ struct UnwindTableStats {
 };
 
 struct KernelSnapshot {
-    std::vector<ProcessStats> heap;                 // heap-traced processes now (heap and counts only)
-    std::map<uint32_t, RssStats> rss;               // resident memory by pid, every process the kernel follows
-    std::map<uint32_t, MappedStats> mapped;         // anonymous mappings by pid (when recorded)
-    std::vector<StackStats> heap_stacks;            // outstanding and total bytes per (process, stack)
-    std::vector<StackStats> growth_stacks;          // estimated resident bytes first touched; allocs = samples
-    std::vector<StackStats> mapping_stacks;         // bytes still mapped; allocs = mappings; epoch = mm_id
+    std::vector<ProcessStats> heap;          // heap-traced processes now (heap and counts only)
+    std::map<uint32_t, RssStats> rss;        // resident memory by pid, every process the kernel follows
+    std::map<uint32_t, MappedStats> mapped;  // anonymous mappings by pid (when recorded)
+    std::vector<StackStats> heap_stacks;     // outstanding and total bytes per (process, stack)
+    std::vector<StackStats> growth_stacks;   // estimated resident bytes first touched; allocs = samples; epoch = mm_id
+    std::vector<StackStats> mapping_stacks;  // bytes still mapped; allocs = mappings; epoch = mm_id
     std::unordered_map<uint64_t, RawStack> stacks;  // every stack id the lists name (0 aside)
     std::vector<BlockAge> blocks;                   // --min-age: every live block's age, else empty
     bool blocks_read = false;

@@ -211,11 +211,11 @@ void StackNamer::name(Report& r) {
     };
     prefetch(r.stacks, AddressKind::Return, true);
     prefetch(r.all_stacks, AddressKind::Return, true);
-    prefetch(r.growth_stacks, AddressKind::Exact, false);
-    // A mapping stack's epoch is its address space's id (bpf/mappings.h),
-    // no heap instance: any snapshot of the pid names it, as a growth
-    // stack's 0 does. Taken for an instance, it relabelled the snapshot,
-    // and the heap stacks of a -p target went unnamed.
+    // A growth or mapping stack's epoch is its address space's id
+    // (bpf/growth.h, bpf/mappings.h), no heap instance: any snapshot of the
+    // pid names it. Taken for an instance, it relabelled the snapshot, and
+    // the heap stacks of a -p target went unnamed.
+    prefetch(r.growth_stacks, AddressKind::Exact, false, true);
     prefetch(r.mappings, AddressKind::Exact, false, true);
     prefetch(r.python_stacks, AddressKind::Exact, false);
     prefetch(r.all_python_stacks, AddressKind::Exact, false);
@@ -223,7 +223,7 @@ void StackNamer::name(Report& r) {
     symbolizer_.flush_prefetched();
     for (auto& s : r.stacks) name_heap_stack(s);
     for (auto& s : r.all_stacks) name_heap_stack(s);
-    for (auto& s : r.growth_stacks) name_stack(s, AddressKind::Exact);
+    for (auto& s : r.growth_stacks) name_stack(s, AddressKind::Exact, true);
     for (auto& s : r.mappings) name_stack(s, AddressKind::Exact, true);
     for (auto& s : r.python_stacks) name_stack(s, AddressKind::Exact);
     // Every Python-domain stack (file exports, recordings): named at each

@@ -68,12 +68,12 @@ private:
     // Reads again at most this often for frames the maps do not explain
     // (a garbage frame from a frame-pointer walk is outside them all).
     static constexpr std::chrono::milliseconds kRereadInterval{100};
-    // The maps to name a stack of (pid, epoch) with; epoch 0 (growth
-    // stacks, per pid) takes any snapshot of the pid. Null when none can be
+    // The maps to name a stack of (pid, epoch) with; epoch 0 (no heap
+    // instance: a growth or mapping stack) takes any snapshot of the pid. Null when none can be
     // had (the process is gone and none was taken).
     const std::vector<Mapping>* maps_for(uint32_t pid, uint32_t epoch);
     // any_instance: named with whichever snapshot of its pid is kept (a
-    // mapping stack, whose epoch is no heap instance).
+    // growth or mapping stack, whose epoch is an address space's id).
     void name_stack(ReportStack& s, AddressKind first, bool any_instance = false);
     // The maps to name s with (maps_for); any_instance: read again when a
     // frame lies outside the snapshot kept (once per report and process).
