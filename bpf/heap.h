@@ -516,6 +516,18 @@ static __always_inline int finish_call(struct pt_regs *ctx, __u64 ret);
  * nothing). */
 #define RETURN_WANTED(want) ((want) ? 0 : 1)
 
+/* count * size for reallocarray, mi_reallocn and mi_new_n; an overflowing
+ * product (the call fails) must not look like size 0 (a free). */
+static __always_inline __u64 array_bytes(__u64 nmemb, __u64 size)
+{
+	__u64 bytes = nmemb * size, n = nmemb;
+	/* Opaque to clang, which would turn the check into __multi3. */
+	asm volatile("" : "+r"(n));
+	if (n && bytes / n != size)
+		bytes = ~0ULL;
+	return bytes;
+}
+
 SEC("uprobe")
 int BPF_KPROBE(malloc_entry, __u64 size)
 {
@@ -561,13 +573,8 @@ SEC("uprobe")
 int BPF_KPROBE(new_n_own_entry, __u64 count, __u64 size)
 {
 	use_task_stack(ctx);
-	__u64 bytes = count * size, n = count;
-	/* Opaque to clang, which would turn the check into __multi3. */
-	asm volatile("" : "+r"(n));
-	if (n && bytes / n != size)
-		bytes = ~0ULL;
 	int want;
-	begin_call(ctx, MEMTOP_KIND_NEW_OWN, bytes, &want);
+	begin_call(ctx, MEMTOP_KIND_NEW_OWN, array_bytes(count, size), &want);
 	return 0;
 }
 
@@ -633,10 +640,8 @@ int BPF_KPROBE(posix_memalign_entry, __u64 memptr, __u64 align, __u64 size)
 /* realloc takes the old block out at entry: if realloc frees it and another
  * thread gets the same address before our return probe runs, that thread's
  * record must not be the one we delete. A failed realloc puts it back. */
-static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 size, __u64 heap, __u32 flags)
+static __always_inline int realloc_after(struct call_state *st, int want, __u64 ptr, __u64 heap, __u32 flags)
 {
-	int want;
-	struct call_state *st = begin_call(ctx, MEMTOP_KIND_REALLOC, size, &want);
 	if (!st)
 		return RETURN_WANTED(want);
 	st->arg_ptr = ptr;
@@ -685,6 +690,13 @@ static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 s
 	return RETURN_WANTED(want);
 }
 
+static __always_inline int realloc_begin(struct pt_regs *ctx, __u64 ptr, __u64 size, __u64 heap, __u32 flags)
+{
+	int want;
+	struct call_state *st = begin_call(ctx, MEMTOP_KIND_REALLOC, size, &want);
+	return realloc_after(st, want, ptr, heap, flags);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(realloc_entry, __u64 ptr, __u64 size)
 {
@@ -695,20 +707,57 @@ int BPF_KPROBE(realloc_entry, __u64 ptr, __u64 size)
 }
 
 /* reallocarray(ptr, nmemb, size) is realloc(ptr, nmemb * size) that fails on
- * overflow; an overflowing product must not look like size 0 (a free). */
+ * overflow. */
 SEC("uprobe")
 int BPF_KPROBE(reallocarray_entry, __u64 ptr, __u64 nmemb, __u64 size)
 {
 	use_task_stack_alloc(ctx);
 	if (session_return(ctx))
 		return finish_call(ctx, PT_REGS_RC(ctx));
-	__u64 bytes = nmemb * size, n = nmemb;
-	/* Opaque to clang, which would turn the check into __multi3. */
-	asm volatile("" : "+r"(n));
-	if (n && bytes / n != size)
-		bytes = ~0ULL;
-	return realloc_begin(ctx, ptr, bytes, 0, 0);
+	return realloc_begin(ctx, ptr, array_bytes(nmemb, size), 0, 0);
 }
+
+#ifndef MEMTOP_COMPAT
+/* The six entries above in one program, told apart by the attach cookie
+ * (enum memtop_entry_cookie; Linux 5.15): each of them is begin_call's whole
+ * stack walk inlined, and the verifier took ~25 ms for each, most of
+ * memtop's start-up. The loader uses this one from Linux 6.6 on, the six
+ * before (Tracer::load_variant says why). Its frame is 16 bytes bigger than
+ * theirs (the kind is no constant here), which 6.1's verifier does not
+ * take. */
+SEC("uprobe")
+int BPF_KPROBE(alloc_entry, __u64 a0, __u64 a1, __u64 a2)
+{
+	use_task_stack_alloc(ctx);
+	if (session_return(ctx))
+		return finish_call(ctx, PT_REGS_RC(ctx));
+	__u64 which = bpf_get_attach_cookie(ctx), size = a0, ptr = 0;
+	__u32 kind = MEMTOP_KIND_MALLOC;
+	if (which == MEMTOP_ENTRY_CALLOC) {
+		/* Overflow makes calloc fail: never counted. */
+		kind = MEMTOP_KIND_CALLOC;
+		size = a0 * a1;
+	} else if (which == MEMTOP_ENTRY_REALLOC || which == MEMTOP_ENTRY_REALLOCARRAY) {
+		kind = MEMTOP_KIND_REALLOC;
+		ptr = a0;
+		size = which == MEMTOP_ENTRY_REALLOC ? a1 : array_bytes(a1, a2);
+	} else if (which == MEMTOP_ENTRY_MEMALIGN) {
+		kind = MEMTOP_KIND_MEMALIGN;
+		size = a1;
+	} else if (which == MEMTOP_ENTRY_POSIX_MEMALIGN) {
+		kind = MEMTOP_KIND_POSIX_MEMALIGN;
+		ptr = a0;
+		size = a2;
+	}
+	int want;
+	struct call_state *st = begin_call(ctx, kind, size, &want);
+	if (kind == MEMTOP_KIND_REALLOC)
+		return realloc_after(st, want, ptr, 0, 0);
+	if (kind == MEMTOP_KIND_POSIX_MEMALIGN && st)
+		st->arg_ptr = ptr;
+	return RETURN_WANTED(want);
+}
+#endif
 
 SEC("uprobe")
 int BPF_KPROBE(free_entry, __u64 ptr)

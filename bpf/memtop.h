@@ -29,6 +29,18 @@ enum memtop_kind {
 	MEMTOP_KIND_HEAP_NEW,       /* mimalloc's mi_heap_new: the heap it returns is one memtop knows */
 };
 
+/* The attach cookie of alloc_entry (bpf/heap.h), the one program that serves
+ * the six plain allocation entries where the kernel has attach cookies: which
+ * call a probe is on, hence where its size and old block are. */
+enum memtop_entry_cookie {
+	MEMTOP_ENTRY_MALLOC = 1,     /* size */
+	MEMTOP_ENTRY_CALLOC,         /* nmemb, size */
+	MEMTOP_ENTRY_REALLOC,        /* ptr, size */
+	MEMTOP_ENTRY_REALLOCARRAY,   /* ptr, nmemb, size */
+	MEMTOP_ENTRY_MEMALIGN,       /* align, size */
+	MEMTOP_ENTRY_POSIX_MEMALIGN, /* memptr, align, size */
+};
+
 /* stack_id 0 is the bucket for allocations whose stack could not be stored. */
 #define MEMTOP_STACK_LOST 0ULL
 

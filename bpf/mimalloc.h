@@ -280,11 +280,7 @@ int BPF_KPROBE(mi_heap_reallocn_entry, __u64 heap, __u64 ptr, __u64 nmemb, __u64
 	use_task_stack_alloc(ctx);
 	if (session_return(ctx))
 		return mi_finish_call(ctx, PT_REGS_RC(ctx));
-	__u64 bytes = nmemb * size, n = nmemb;
-	asm volatile("" : "+r"(n));
-	if (n && bytes / n != size)
-		bytes = ~0ULL;
-	return realloc_begin(ctx, ptr, bytes, heap, 0);
+	return realloc_begin(ctx, ptr, array_bytes(nmemb, size), heap, 0);
 }
 
 /* mi_heap_strdup(heap, s), mi_heap_strndup(heap, s, n) */

@@ -42,11 +42,11 @@ TEST_CASE("memtop killed by SIGKILL leaves no probe attached and the traced prog
     const int pid = start_prog(prog, {prog_path("c_sites_fp"), "--wait"});
     // Another memtop on the host (a developer's, another tree's tests) has
     // programs of that name too: ours are the ones loaded since.
-    const auto others = bpf_prog_ids("malloc_entry");
+    const auto others = bpf_prog_ids("free_entry");
     start_memtop(memtop, memtop_attach_args({pid}));
     wait_tracing({&prog, &memtop}, memtop, {pid});
     std::set<long> ours;
-    for (long id : bpf_prog_ids("malloc_entry"))
+    for (long id : bpf_prog_ids("free_entry"))
         if (!others.count(id)) ours.insert(id);
     REQUIRE_FALSE(ours.empty());
 
@@ -56,7 +56,7 @@ TEST_CASE("memtop killed by SIGKILL leaves no probe attached and the traced prog
     // The kernel releases the programs with the last fd; give it a moment.
     bool gone = false;
     for (int i = 0; i < 100 && !gone; i++) {
-        auto now = bpf_prog_ids("malloc_entry");
+        auto now = bpf_prog_ids("free_entry");
         gone = true;
         for (long id : ours) gone = gone && !now.count(id);
         if (!gone) usleep(100 * 1000);

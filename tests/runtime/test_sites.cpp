@@ -391,6 +391,22 @@ TEST_CASE("fallbacks count exactly: uprobe_multi without sessions, C++ sites", "
     cpp_sites_cmd(cpp_nofp, {"--no-uprobe-session"});
 }
 
+// One entry program per allocation call (the full build before Linux 6.6),
+// where this kernel has alloc_entry serve the six by attach cookie; and
+// alloc_entry through classic perf-event uprobes, whose cookies take
+// another path in the kernel than those of uprobe_multi links.
+TEST_CASE("fallbacks count exactly: one entry program per allocation call, and classic uprobes with cookies",
+          "[bpf][sites][cmd][fallback]") {
+    {
+        struct Forced {
+            Forced() { ::setenv("MEMTOP_TEST_ENTRY_PROGRAMS", "1", 1); }
+            ~Forced() { ::unsetenv("MEMTOP_TEST_ENTRY_PROGRAMS"); }
+        } forced;
+        c_sites_cmd(c_nofp, false);
+    }
+    c_sites_cmd(c_fp, false, {"--no-uprobe-multi"});
+}
+
 TEST_CASE("fallbacks count exactly: the 5.10 BPF build with classic uprobes", "[bpf][sites][cmd][fallback]") {
     c_sites_cmd(c_fp, false, {"--compat-bpf", "--no-uprobe-multi"});
 }

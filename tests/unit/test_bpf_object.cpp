@@ -48,18 +48,19 @@ TEST_CASE("every uprobe program contains the tail call that keeps it on the task
         memtop_bpf* skel = memtop_bpf__open();
         REQUIRE(skel);
         CHECK(uprobes_without_tail_call(skel->obj, uprobes) == std::vector<std::string>{});
-        // 13 entry programs (2 of the sampler), alloc_ret_site, alloc_return, and the
+        // 13 entry programs (2 of the sampler), alloc_entry (six of them in
+        // one, by cookie), alloc_ret_site, alloc_return, and the
         // Python domain's py_site, py_new_pool_return and the sampler's two
         // Python points, py_finalize: the test is not vacuous.
-        CHECK(uprobes == 20);
+        CHECK(uprobes == 21);
         memtop_bpf__destroy(skel);
     }
     SECTION("mimalloc object") {
         mimalloc_bpf* skel = mimalloc_bpf__open();
         REQUIRE(skel);
         CHECK(uprobes_without_tail_call(skel->obj, uprobes) == std::vector<std::string>{});
-        // memtop's 20, 16 entry programs of its own and mi_alloc_return
-        CHECK(uprobes == 37);
+        // memtop's 21, 16 entry programs of its own and mi_alloc_return
+        CHECK(uprobes == 38);
         mimalloc_bpf__destroy(skel);
     }
     SECTION("compat build") {
@@ -74,7 +75,8 @@ TEST_CASE("every uprobe program contains the tail call that keeps it on the task
 // kernel/programs.h is the one list of programs the loader knows: every
 // program the builds contain is on it, the full build holds every one but
 // those loaded on demand, the mimalloc object (memtop's plus those) every
-// one, and the compat build exactly those that need nothing newer.
+// one, and the compat build exactly those that need nothing newer (the plain
+// allocation entries one program each: it has no attach cookies).
 TEST_CASE("the program table names exactly the programs of each build", "[bpf]") {
     auto names_of = [](bpf_object* obj) {
         std::set<std::string> names;
@@ -86,7 +88,8 @@ TEST_CASE("the program table names exactly the programs of each build", "[bpf]")
     for (const auto& spec : memtop::kPrograms) {
         all.insert(spec.name);
         if (!memtop::on_demand(spec.needs)) at_start.insert(spec.name);
-        if (spec.needs == memtop::ProgramNeeds::Always) always.insert(spec.name);
+        if (spec.needs == memtop::ProgramNeeds::Always || spec.needs == memtop::ProgramNeeds::NoEntryCookies)
+            always.insert(spec.name);
     }
     memtop_bpf* full = memtop_bpf__open();
     REQUIRE(full);

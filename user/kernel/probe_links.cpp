@@ -11,9 +11,35 @@
 #include "kernel/libbpf_log.h"
 #include "kernel/tracer.h"
 #include "kernel/uprobe_multi.h"
+#include "memtop.h"
 #include "util/errors.h"
 
 namespace memtop {
+
+namespace {
+
+// alloc_entry's attach cookie for a probe of `entry` (bpf/heap.h); 0: not
+// one of the six calls it serves.
+uint64_t alloc_entry_cookie(ProbeProgram entry) {
+    switch (entry) {
+        case ProbeProgram::MallocEntry:
+            return MEMTOP_ENTRY_MALLOC;
+        case ProbeProgram::CallocEntry:
+            return MEMTOP_ENTRY_CALLOC;
+        case ProbeProgram::ReallocEntry:
+            return MEMTOP_ENTRY_REALLOC;
+        case ProbeProgram::ReallocarrayEntry:
+            return MEMTOP_ENTRY_REALLOCARRAY;
+        case ProbeProgram::MemalignEntry:
+            return MEMTOP_ENTRY_MEMALIGN;
+        case ProbeProgram::PosixMemalignEntry:
+            return MEMTOP_ENTRY_POSIX_MEMALIGN;
+        default:
+            return 0;
+    }
+}
+
+}  // namespace
 
 const FileSymbols* Tracer::file_symbols(const std::string& open_path, const std::string& shown, bool* failed) {
     if (failed) *failed = false;
@@ -74,6 +100,10 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
         size_t i = spec_of(role, entry);
         return i < kProgramCount ? programs_[i] : nullptr;
     };
+    // The plain allocation entries' one program, where it is loaded.
+    bpf_program* entries_prog = nullptr;
+    for (size_t i = 0; i < kProgramCount; i++)
+        if (kPrograms[i].role == ProgramRole::AllocatorEntries) entries_prog = programs_[i];
     // Uprobe sessions: the entry program takes the return too.
     auto is_session = [&](ProbeProgram entry) {
         size_t i = spec_of(ProgramRole::AllocatorEntry, entry);
@@ -105,6 +135,7 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
             continue;
         }
         bpf_program* prog = program_of(ProgramRole::AllocatorEntry, site.program);
+        if (!prog && entries_prog && alloc_entry_cookie(site.program)) prog = entries_prog;
         size_t spec = spec_of(ProgramRole::AllocatorEntry, site.program);
         // The sampler's Python-domain points: probed with --python-objects only.
         if (!prog && spec < kProgramCount && kPrograms[spec].needs == ProgramNeeds::PythonSampled) continue;
@@ -150,23 +181,28 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
                 "holds a uprobe at this address; stop it and retry)";
         throw MemtopError(kExitAttach, why + libbpf_hint());
     };
-    // (program, is return probe, offsets, the site each offset is for)
+    // (program, is return probe, offsets, the site each offset is for, and
+    // alloc_entry's cookies, one per offset)
     struct Group {
         bpf_program* prog;
         bool ret;
         std::vector<uint64_t> offsets;
         std::vector<const ProbeSite*> sites;
         bool session = false;
+        std::vector<uint64_t> cookies;
     };
     std::vector<Group> plan;
     for (const auto& [prog, sites] : groups) {
         bool ret = prog == ret_prog || prog == mi_ret_prog;
-        Group g{prog, ret, {}, sites, !ret && is_session(sites.front()->program)};
-        for (const auto* s : sites) g.offsets.push_back(s->file_offset);
+        Group g{prog, ret, {}, sites, !ret && is_session(sites.front()->program), {}};
+        for (const auto* s : sites) {
+            g.offsets.push_back(s->file_offset);
+            if (prog == entries_prog) g.cookies.push_back(alloc_entry_cookie(s->program));
+        }
         plan.push_back(std::move(g));
     }
     if (!ret_sites.empty()) {
-        Group g{ret_site_prog, false, {}, {}, false};
+        Group g{ret_site_prog, false, {}, {}, false, {}};
         for (const auto& [off, site] : ret_sites) {
             g.offsets.push_back(off);
             g.sites.push_back(site);
@@ -175,14 +211,15 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
     }
     for (const auto& g : plan) {
         if (use_multi_) {
-            int fd = attach_uprobe_multi(bpf_program__fd(g.prog), open_path, g.offsets, g.ret, pid, g.session);
+            int fd = attach_uprobe_multi(bpf_program__fd(g.prog), open_path, g.offsets, g.ret, pid, g.session,
+                                         g.cookies.empty() ? nullptr : &g.cookies);
             if (fd < 0) fail(*g.sites.front(), g.ret, fd);
             multi.emplace_back(fd);
             lib.links += g.offsets.size();
             continue;
         }
         for (size_t i = 0; i < g.offsets.size(); i++) {
-            LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = g.ret);
+            LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = g.cookies.empty() ? 0 : g.cookies[i], .retprobe = g.ret);
             LinkPtr l(bpf_program__attach_uprobe_opts(g.prog, pid, open_path.c_str(), g.offsets[i], &opts));
             if (!l) fail(*g.sites[i], g.ret, errno);
             links.push_back(std::move(l));

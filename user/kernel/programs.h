@@ -15,6 +15,7 @@ namespace memtop {
 
 enum class ProgramRole {
     AllocatorEntry,    // uprobe at an allocator's entry, one per argument layout
+    AllocatorEntries,  // the six plain allocation entries in one program, by attach cookie
     AllocatorReturn,   // uretprobe of every allocation
     AllocatorRetSite,  // uprobe on the ret instructions of an operator new (NewOwnEntry)
     MimallocReturn,    // uretprobe of the calls of the mimalloc object's entry programs
@@ -29,6 +30,12 @@ enum class ProgramRole {
 // than Always exist in the full build only.
 enum class ProgramNeeds {
     Always,
+    // The plain allocation entries (malloc, calloc, realloc, reallocarray,
+    // memalign, posix_memalign): one program told by the attach cookie where
+    // the kernel has cookies (5.15), else one program each (and in the
+    // compat build).
+    EntryCookies,
+    NoEntryCookies,
     GrowthStacks,  // --fault-sample > 0, bpf_loop and bpf_find_vma (5.17)
     Mappings,      // syscall tracepoints and bpf_task_pt_regs (5.15), not --no-mappings
     ExactRss,      // per-CPU resident-memory counters that can be summed (6.2+)
@@ -54,15 +61,16 @@ struct ProgramSpec {
 };
 
 inline constexpr ProgramSpec kPrograms[] = {
-    {"malloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::MallocEntry},
+    {"malloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::NoEntryCookies, ProbeProgram::MallocEntry},
     {"new_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::NewEntry},
     {"new_own_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::NewOwnEntry},
     {"new_n_own_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::NewNOwnEntry},
-    {"calloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::CallocEntry},
-    {"realloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ReallocEntry},
-    {"reallocarray_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ReallocarrayEntry},
-    {"memalign_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::MemalignEntry},
-    {"posix_memalign_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::PosixMemalignEntry},
+    {"calloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::NoEntryCookies, ProbeProgram::CallocEntry},
+    {"realloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::NoEntryCookies, ProbeProgram::ReallocEntry},
+    {"reallocarray_entry", ProgramRole::AllocatorEntry, ProgramNeeds::NoEntryCookies, ProbeProgram::ReallocarrayEntry},
+    {"memalign_entry", ProgramRole::AllocatorEntry, ProgramNeeds::NoEntryCookies, ProbeProgram::MemalignEntry},
+    {"posix_memalign_entry", ProgramRole::AllocatorEntry, ProgramNeeds::NoEntryCookies,
+     ProbeProgram::PosixMemalignEntry},
     {"free_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::FreeEntry},
     {"exception_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::ExceptionEntry},
     {"sampled_alloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::SampledAllocEntry},
@@ -84,6 +92,7 @@ inline constexpr ProgramSpec kPrograms[] = {
     {"mi_heap_reallocn_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapReallocnEntry},
     {"mi_heap_strdup_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapStrdupEntry},
     {"mi_heap_realpath_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapRealpathEntry},
+    {"alloc_entry", ProgramRole::AllocatorEntries, ProgramNeeds::EntryCookies, {}},
     {"alloc_return", ProgramRole::AllocatorReturn, ProgramNeeds::Always, {}},
     {"alloc_ret_site", ProgramRole::AllocatorRetSite, ProgramNeeds::Always, {}},
     {"mi_alloc_return", ProgramRole::MimallocReturn, ProgramNeeds::Mimalloc, {}},
@@ -114,7 +123,7 @@ inline constexpr size_t kProgramCount = std::size(kPrograms);
 // allocate_from_new_pool (bpf/pymalloc.h): its return is trapped only for a
 // site that left a size waiting, a sampled one under sampling.
 constexpr bool session_entry(const ProgramSpec& p) {
-    if (p.role == ProgramRole::PythonNewPool) return true;
+    if (p.role == ProgramRole::PythonNewPool || p.role == ProgramRole::AllocatorEntries) return true;
     if (p.role != ProgramRole::AllocatorEntry) return false;
     switch (p.entry) {
         case ProbeProgram::MallocEntry:

@@ -151,6 +151,10 @@ bool Tracer::needed(ProgramNeeds needs) const {
     switch (needs) {
         case ProgramNeeds::Always:
             return true;
+        case ProgramNeeds::EntryCookies:
+            return entry_cookies_;
+        case ProgramNeeds::NoEntryCookies:
+            return !entry_cookies_;
         case ProgramNeeds::GrowthStacks:
             return fault_threshold_ != 0;
         case ProgramNeeds::Mappings:
@@ -190,7 +194,18 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     fault_threshold_ = 0;
     growth_weight_ = 0;
     exact_rss_possible_ = false;
+    entry_cookies_ = false;
     if constexpr (requires { skel->rodata->dwarf_unwind; }) {
+        // The plain allocation entries in one program, told apart by the
+        // attach cookie (bpf/heap.h's alloc_entry): verified once, not six
+        // times. Cookies came in 5.15, but Linux 6.1's verifier puts
+        // alloc_entry's stack with the unwinder's calls over its 512 bytes
+        // (the six programs fit): so from the kernels with uprobe_multi
+        // (6.6), and the six again if a verifier refuses it all the same
+        // (the constructor retries). Test seam (docs/testing.md): the six.
+        entry_cookies_ = !entry_cookies_refused_ && !std::getenv("MEMTOP_TEST_ENTRY_PROGRAMS") &&
+                         kernel_has_uprobe_multi() &&
+                         libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_attach_cookie, nullptr) == 1;
         // bpf_loop and bpf_find_vma (5.17): a kernel without them gets the
         // frame-pointer walk of the same programs.
         bool has = libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, nullptr) == 1 &&
@@ -424,6 +439,11 @@ Tracer::Tracer(const TracerConfig& config, EventSink& sink)
                   ? -ENOTSUP
                   : load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy, config);
     if (err && !privileged && (err == -EPERM || err == -EACCES)) throw permission_error(err);
+    if (err && entry_cookies_) {
+        // alloc_entry refused (see load_variant): the six entry programs.
+        entry_cookies_refused_ = true;
+        err = load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy, config);
+    }
     if (err && !config.force_compat && config.dwarf) {
         // A verifier that refuses the unwinder (it is the largest part) does
         // not cost the rest of the full build: frame pointers, then.

@@ -227,7 +227,9 @@ private:
     std::string unwinder_error_;
     std::string mappings_why_not_;
     bool use_multi_ = false;
-    bool use_session_ = false;  // the allocation entry programs are uprobe sessions
+    bool use_session_ = false;    // the allocation entry programs are uprobe sessions
+    bool entry_cookies_ = false;  // alloc_entry serves the plain allocation entries (ProgramNeeds::EntryCookies)
+    bool entry_cookies_refused_ = false;  // the verifier refused alloc_entry: the six programs
 
     // memtop-cfi: parses the files of traced processes unprivileged, for the
     // unwind tables and for probe placement (cfi_worker.h). Before unwind_,
