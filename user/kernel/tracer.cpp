@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -175,9 +176,43 @@ bool Tracer::needed(ProgramNeeds needs) const {
     return false;
 }
 
+// A BTF file of no types, for the object that only makes the maps of a
+// split load (load_variant): libbpf 1.1 reads and parses the kernel's BTF
+// (5.5 MB from sysfs, 4 KiB a read: ~45 ms of a core here, seconds in an
+// emulated guest) for every object with CO-RE relocations, whether or not
+// it loads a program, unless the object names a BTF of its own. The file
+// is a memfd, open for memtop's life; "" if it could not be made.
+namespace {
+
+const char* empty_btf_path() {
+    static const std::string path = [] {
+        struct {
+            uint16_t magic = 0xeB9F;
+            uint8_t version = 1, flags = 0;
+            uint32_t hdr_len = 24, type_off = 0, type_len = 0, str_off = 0, str_len = 1;
+            char strings[1] = {0};
+        } __attribute__((packed)) btf;
+        static_assert(sizeof btf == 25);
+        int fd = memfd_create("memtop-empty-btf", MFD_CLOEXEC);
+        if (fd < 0) return std::string();
+        if (write(fd, &btf, sizeof btf) != static_cast<ssize_t>(sizeof btf)) {
+            close(fd);
+            return std::string();
+        }
+        return "/proc/self/fd/" + std::to_string(fd);
+    }();
+    return path.c_str();
+}
+
+}  // namespace
+
 template <typename Skel>
-int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Skel*), const TracerConfig& config) {
-    Skel* skel = open();
+int Tracer::load_variant(Skel* (*open)(const bpf_object_open_opts*), int (*load)(Skel*), void (*destroy)(Skel*),
+                         const TracerConfig& config) {
+    const size_t parts = load_parts();
+    LIBBPF_OPTS(bpf_object_open_opts, maps_only);
+    if (parts > 1 && *empty_btf_path()) maps_only.btf_custom_path = empty_btf_path();
+    Skel* skel = open(parts > 1 ? &maps_only : nullptr);
     if (!skel) return -errno;
     size_maps(skel->obj, config.sizes, config.python_objects);
     skel->rodata->self_tgid = static_cast<uint32_t>(getpid());
@@ -265,7 +300,6 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
     // within one object: so the maps are created by one object that loads
     // no program, and the programs are split between objects that share its
     // maps and are loaded on several threads at once. Part -1: not loaded.
-    const size_t parts = load_parts();
     std::vector<int> part;
     {
         std::vector<std::pair<size_t, size_t>> cost;  // (instructions, program's place in the object)
@@ -313,7 +347,7 @@ int Tracer::load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Sk
             return err;
         }
         for (size_t k = 0; k < parts && !err; k++) {
-            Skel* o = open();
+            Skel* o = open(nullptr);
             if (!o) {
                 err = -errno;
                 break;
@@ -437,12 +471,12 @@ Tracer::Tracer(const TracerConfig& config, EventSink& sink)
     };
     int err = config.force_compat
                   ? -ENOTSUP
-                  : load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy, config);
+                  : load_variant<memtop_bpf>(memtop_bpf__open_opts, memtop_bpf__load, memtop_bpf__destroy, config);
     if (err && !privileged && (err == -EPERM || err == -EACCES)) throw permission_error(err);
     if (err && entry_cookies_) {
         // alloc_entry refused (see load_variant): the six entry programs.
         entry_cookies_refused_ = true;
-        err = load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy, config);
+        err = load_variant<memtop_bpf>(memtop_bpf__open_opts, memtop_bpf__load, memtop_bpf__destroy, config);
     }
     if (err && !config.force_compat && config.dwarf) {
         // A verifier that refuses the unwinder (it is the largest part) does
@@ -450,7 +484,7 @@ Tracer::Tracer(const TracerConfig& config, EventSink& sink)
         std::string why = describe("load the table unwinder", err) + libbpf_hint();
         TracerConfig fp_config = config;
         fp_config.dwarf = false;
-        if (load_variant<memtop_bpf>(memtop_bpf__open, memtop_bpf__load, memtop_bpf__destroy, fp_config) == 0) {
+        if (load_variant<memtop_bpf>(memtop_bpf__open_opts, memtop_bpf__load, memtop_bpf__destroy, fp_config) == 0) {
             err = 0;
             unwinder_error_ = why;
         }
@@ -460,7 +494,7 @@ Tracer::Tracer(const TracerConfig& config, EventSink& sink)
         std::string full_hint = libbpf_hint();
         TracerConfig compat_config = config;
         compat_config.dwarf = false;
-        err = load_variant<memtop_compat_bpf>(memtop_compat_bpf__open, memtop_compat_bpf__load,
+        err = load_variant<memtop_compat_bpf>(memtop_compat_bpf__open_opts, memtop_compat_bpf__load,
                                               memtop_compat_bpf__destroy, compat_config);
         if (err && !privileged && (err == -EPERM || err == -EACCES)) throw permission_error(err);
         if (err) {

@@ -34,6 +34,7 @@
 
 struct bpf_program;
 struct bpf_object;
+struct bpf_object_open_opts;
 
 namespace memtop {
 
@@ -167,7 +168,8 @@ public:
 
 private:
     template <typename Skel>
-    int load_variant(Skel* (*open)(), int (*load)(Skel*), void (*destroy)(Skel*), const TracerConfig& config);
+    int load_variant(Skel* (*open)(const bpf_object_open_opts*), int (*load)(Skel*), void (*destroy)(Skel*),
+                     const TracerConfig& config);
     void attach_tracepoints();
     bool needed(ProgramNeeds needs) const;
     // Loads the programs of the mimalloc object (bpf/mimalloc.bpf.c) among
