@@ -578,6 +578,21 @@ int BPF_KPROBE(new_n_own_entry, __u64 count, __u64 size)
 	return 0;
 }
 
+#ifndef MEMTOP_COMPAT
+/* The three above in one program, told apart by the attach cookie, where
+ * alloc_entry is used (see there): ~6 ms of verifier time instead of ~18. */
+SEC("uprobe")
+int BPF_KPROBE(op_new_entry, __u64 a0, __u64 a1)
+{
+	use_task_stack(ctx);
+	__u64 which = bpf_get_attach_cookie(ctx);
+	int want;
+	begin_call(ctx, which == MEMTOP_ENTRY_NEW ? MEMTOP_KIND_NEW : MEMTOP_KIND_NEW_OWN,
+	           which == MEMTOP_ENTRY_NEW_N_OWN ? array_bytes(a0, a1) : a0, &want);
+	return 0;
+}
+#endif
+
 /* An entry-type probe on a `ret` of such an operator new (or of code it
  * tail-calls), where rax holds the block and sp is back at new's entry sp:
  * the same moment a return probe would see, without replacing the return

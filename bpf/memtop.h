@@ -29,9 +29,10 @@ enum memtop_kind {
 	MEMTOP_KIND_HEAP_NEW,       /* mimalloc's mi_heap_new: the heap it returns is one memtop knows */
 };
 
-/* The attach cookie of alloc_entry (bpf/heap.h), the one program that serves
- * the six plain allocation entries where the kernel has attach cookies: which
- * call a probe is on, hence where its size and old block are. */
+/* The attach cookie of alloc_entry and op_new_entry (bpf/heap.h), the
+ * programs that serve the plain allocation entries and operator new's where
+ * the loader uses attach cookies: which call a probe is on, hence where its
+ * size and old block are. */
 enum memtop_entry_cookie {
 	MEMTOP_ENTRY_MALLOC = 1,     /* size */
 	MEMTOP_ENTRY_CALLOC,         /* nmemb, size */
@@ -39,6 +40,10 @@ enum memtop_entry_cookie {
 	MEMTOP_ENTRY_REALLOCARRAY,   /* ptr, nmemb, size */
 	MEMTOP_ENTRY_MEMALIGN,       /* align, size */
 	MEMTOP_ENTRY_POSIX_MEMALIGN, /* memptr, align, size */
+	/* op_new_entry's: operator new's entries (bpf/heap.h) */
+	MEMTOP_ENTRY_NEW,       /* size; the block comes from the malloc inside */
+	MEMTOP_ENTRY_NEW_OWN,   /* size; the block is taken at new's rets */
+	MEMTOP_ENTRY_NEW_N_OWN, /* count, size */
 };
 
 /* stack_id 0 is the bucket for allocations whose stack could not be stored. */

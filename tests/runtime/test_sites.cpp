@@ -392,9 +392,9 @@ TEST_CASE("fallbacks count exactly: uprobe_multi without sessions, C++ sites", "
 }
 
 // One entry program per allocation call (the full build before Linux 6.6),
-// where this kernel has alloc_entry serve the six by attach cookie; and
-// alloc_entry through classic perf-event uprobes, whose cookies take
-// another path in the kernel than those of uprobe_multi links.
+// where this kernel has alloc_entry and op_new_entry serve them by attach
+// cookie; and those two through classic perf-event uprobes, whose cookies
+// take another path in the kernel than those of uprobe_multi links.
 TEST_CASE("fallbacks count exactly: one entry program per allocation call, and classic uprobes with cookies",
           "[bpf][sites][cmd][fallback]") {
     {
@@ -403,8 +403,10 @@ TEST_CASE("fallbacks count exactly: one entry program per allocation call, and c
             ~Forced() { ::unsetenv("MEMTOP_TEST_ENTRY_PROGRAMS"); }
         } forced;
         c_sites_cmd(c_nofp, false);
+        cpp_sites_cmd(cpp_nofp);
     }
     c_sites_cmd(c_fp, false, {"--no-uprobe-multi"});
+    cpp_sites_cmd(cpp_fp, {"--no-uprobe-multi"});
 }
 
 TEST_CASE("fallbacks count exactly: the 5.10 BPF build with classic uprobes", "[bpf][sites][cmd][fallback]") {

@@ -18,10 +18,16 @@ namespace memtop {
 
 namespace {
 
-// alloc_entry's attach cookie for a probe of `entry` (bpf/heap.h); 0: not
-// one of the six calls it serves.
-uint64_t alloc_entry_cookie(ProbeProgram entry) {
+// The attach cookie of alloc_entry or op_new_entry (bpf/heap.h) for a probe
+// of `entry`; 0: neither serves it.
+uint64_t entry_cookie(ProbeProgram entry) {
     switch (entry) {
+        case ProbeProgram::NewEntry:
+            return MEMTOP_ENTRY_NEW;
+        case ProbeProgram::NewOwnEntry:
+            return MEMTOP_ENTRY_NEW_OWN;
+        case ProbeProgram::NewNOwnEntry:
+            return MEMTOP_ENTRY_NEW_N_OWN;
         case ProbeProgram::MallocEntry:
             return MEMTOP_ENTRY_MALLOC;
         case ProbeProgram::CallocEntry:
@@ -100,10 +106,18 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
         size_t i = spec_of(role, entry);
         return i < kProgramCount ? programs_[i] : nullptr;
     };
-    // The plain allocation entries' one program, where it is loaded.
-    bpf_program* entries_prog = nullptr;
-    for (size_t i = 0; i < kProgramCount; i++)
+    // The programs that serve several entries by cookie, where loaded.
+    bpf_program *entries_prog = nullptr, *new_entries_prog = nullptr;
+    for (size_t i = 0; i < kProgramCount; i++) {
         if (kPrograms[i].role == ProgramRole::AllocatorEntries) entries_prog = programs_[i];
+        if (kPrograms[i].role == ProgramRole::NewEntries) new_entries_prog = programs_[i];
+    }
+    auto by_cookie = [&](ProbeProgram entry) -> bpf_program* {
+        if (!entry_cookie(entry)) return nullptr;
+        bool is_new = entry == ProbeProgram::NewEntry || entry == ProbeProgram::NewOwnEntry ||
+                      entry == ProbeProgram::NewNOwnEntry;
+        return is_new ? new_entries_prog : entries_prog;
+    };
     // Uprobe sessions: the entry program takes the return too.
     auto is_session = [&](ProbeProgram entry) {
         size_t i = spec_of(ProgramRole::AllocatorEntry, entry);
@@ -135,7 +149,7 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
             continue;
         }
         bpf_program* prog = program_of(ProgramRole::AllocatorEntry, site.program);
-        if (!prog && entries_prog && alloc_entry_cookie(site.program)) prog = entries_prog;
+        if (!prog) prog = by_cookie(site.program);
         size_t spec = spec_of(ProgramRole::AllocatorEntry, site.program);
         // The sampler's Python-domain points: probed with --python-objects only.
         if (!prog && spec < kProgramCount && kPrograms[spec].needs == ProgramNeeds::PythonSampled) continue;
@@ -182,7 +196,7 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
         throw MemtopError(kExitAttach, why + libbpf_hint());
     };
     // (program, is return probe, offsets, the site each offset is for, and
-    // alloc_entry's cookies, one per offset)
+    // the cookies of a program that serves several entries, one per offset)
     struct Group {
         bpf_program* prog;
         bool ret;
@@ -197,7 +211,7 @@ const AttachedLibrary& Tracer::attach_library(const std::string& open_path, cons
         Group g{prog, ret, {}, sites, !ret && is_session(sites.front()->program), {}};
         for (const auto* s : sites) {
             g.offsets.push_back(s->file_offset);
-            if (prog == entries_prog) g.cookies.push_back(alloc_entry_cookie(s->program));
+            if (prog == entries_prog || prog == new_entries_prog) g.cookies.push_back(entry_cookie(s->program));
         }
         plan.push_back(std::move(g));
     }

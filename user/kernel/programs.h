@@ -16,6 +16,7 @@ namespace memtop {
 enum class ProgramRole {
     AllocatorEntry,    // uprobe at an allocator's entry, one per argument layout
     AllocatorEntries,  // the six plain allocation entries in one program, by attach cookie
+    NewEntries,        // operator new's three entries (NewEntry, NewOwnEntry, NewNOwnEntry), likewise
     AllocatorReturn,   // uretprobe of every allocation
     AllocatorRetSite,  // uprobe on the ret instructions of an operator new (NewOwnEntry)
     MimallocReturn,    // uretprobe of the calls of the mimalloc object's entry programs
@@ -31,9 +32,9 @@ enum class ProgramRole {
 enum class ProgramNeeds {
     Always,
     // The plain allocation entries (malloc, calloc, realloc, reallocarray,
-    // memalign, posix_memalign): one program told by the attach cookie where
-    // the kernel has cookies (5.15), else one program each (and in the
-    // compat build).
+    // memalign, posix_memalign), and operator new's: one program each
+    // group, told by the attach cookie (Linux 6.6+, Tracer::load_variant),
+    // else one program each entry (and in the compat build).
     EntryCookies,
     NoEntryCookies,
     GrowthStacks,  // --fault-sample > 0, bpf_loop and bpf_find_vma (5.17)
@@ -62,9 +63,9 @@ struct ProgramSpec {
 
 inline constexpr ProgramSpec kPrograms[] = {
     {"malloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::NoEntryCookies, ProbeProgram::MallocEntry},
-    {"new_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::NewEntry},
-    {"new_own_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::NewOwnEntry},
-    {"new_n_own_entry", ProgramRole::AllocatorEntry, ProgramNeeds::Always, ProbeProgram::NewNOwnEntry},
+    {"new_entry", ProgramRole::AllocatorEntry, ProgramNeeds::NoEntryCookies, ProbeProgram::NewEntry},
+    {"new_own_entry", ProgramRole::AllocatorEntry, ProgramNeeds::NoEntryCookies, ProbeProgram::NewOwnEntry},
+    {"new_n_own_entry", ProgramRole::AllocatorEntry, ProgramNeeds::NoEntryCookies, ProbeProgram::NewNOwnEntry},
     {"calloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::NoEntryCookies, ProbeProgram::CallocEntry},
     {"realloc_entry", ProgramRole::AllocatorEntry, ProgramNeeds::NoEntryCookies, ProbeProgram::ReallocEntry},
     {"reallocarray_entry", ProgramRole::AllocatorEntry, ProgramNeeds::NoEntryCookies, ProbeProgram::ReallocarrayEntry},
@@ -93,6 +94,7 @@ inline constexpr ProgramSpec kPrograms[] = {
     {"mi_heap_strdup_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapStrdupEntry},
     {"mi_heap_realpath_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapRealpathEntry},
     {"alloc_entry", ProgramRole::AllocatorEntries, ProgramNeeds::EntryCookies, {}},
+    {"op_new_entry", ProgramRole::NewEntries, ProgramNeeds::EntryCookies, {}},
     {"alloc_return", ProgramRole::AllocatorReturn, ProgramNeeds::Always, {}},
     {"alloc_ret_site", ProgramRole::AllocatorRetSite, ProgramNeeds::Always, {}},
     {"mi_alloc_return", ProgramRole::MimallocReturn, ProgramNeeds::Mimalloc, {}},

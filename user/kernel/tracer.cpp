@@ -233,7 +233,7 @@ int Tracer::load_variant(Skel* (*open)(const bpf_object_open_opts*), int (*load)
     if constexpr (requires { skel->rodata->dwarf_unwind; }) {
         // The plain allocation entries in one program, told apart by the
         // attach cookie (bpf/heap.h's alloc_entry): verified once, not six
-        // times. Cookies came in 5.15, but Linux 6.1's verifier puts
+        // times; operator new's three likewise (op_new_entry). Cookies came in 5.15, but Linux 6.1's verifier puts
         // alloc_entry's stack with the unwinder's calls over its 512 bytes
         // (the six programs fit): so from the kernels with uprobe_multi
         // (6.6), and the six again if a verifier refuses it all the same
@@ -474,7 +474,7 @@ Tracer::Tracer(const TracerConfig& config, EventSink& sink)
                   : load_variant<memtop_bpf>(memtop_bpf__open_opts, memtop_bpf__load, memtop_bpf__destroy, config);
     if (err && !privileged && (err == -EPERM || err == -EACCES)) throw permission_error(err);
     if (err && entry_cookies_) {
-        // alloc_entry refused (see load_variant): the six entry programs.
+        // alloc_entry refused (see load_variant): one program per entry.
         entry_cookies_refused_ = true;
         err = load_variant<memtop_bpf>(memtop_bpf__open_opts, memtop_bpf__load, memtop_bpf__destroy, config);
     }
