@@ -121,6 +121,16 @@ Baseline measure_baseline(const Variant& v) {
     return b;
 }
 
+// A test seam of memtop's environment (docs/testing.md), set for the
+// memtops a test case starts in its scope.
+struct TestSeam {
+    const char* name;
+    TestSeam(const char* n, const char* value) : name(n) { ::setenv(name, value, 1); }
+    ~TestSeam() { ::unsetenv(name); }
+    TestSeam(const TestSeam&) = delete;
+    TestSeam& operator=(const TestSeam&) = delete;
+};
+
 void c_sites_cmd(const Variant& v, bool use_baseline, const std::vector<std::string>& extra = {}) {
     RT_REQUIRE_ENV();
     if (!have_prog(v.target)) return;
@@ -398,10 +408,7 @@ TEST_CASE("fallbacks count exactly: uprobe_multi without sessions, C++ sites", "
 TEST_CASE("fallbacks count exactly: one entry program per allocation call, and classic uprobes with cookies",
           "[bpf][sites][cmd][fallback]") {
     {
-        struct Forced {
-            Forced() { ::setenv("MEMTOP_TEST_ENTRY_PROGRAMS", "1", 1); }
-            ~Forced() { ::unsetenv("MEMTOP_TEST_ENTRY_PROGRAMS"); }
-        } forced;
+        TestSeam forced("MEMTOP_TEST_ENTRY_PROGRAMS", "1");
         c_sites_cmd(c_nofp, false);
         cpp_sites_cmd(cpp_nofp);
     }
@@ -630,10 +637,7 @@ TEST_CASE("allocators: mimalloc's heap API and strings without uprobe sessions o
 // a busy host tests it too): both share memtop's maps.
 TEST_CASE("allocators: mimalloc's heap API with its programs loaded by two objects at once: exact sites",
           "[bpf][sites][cmd][allocators][host]") {
-    struct Forced {
-        Forced() { ::setenv("MEMTOP_TEST_LOAD_PARTS", "2", 1); }
-        ~Forced() { ::unsetenv("MEMTOP_TEST_LOAD_PARTS"); }
-    } forced;
+    TestSeam forced("MEMTOP_TEST_LOAD_PARTS", "2");
     api_sites_cmd("api_sites_mimalloc", expect::api_mimalloc_heap_sites, "--heap");
 }
 
