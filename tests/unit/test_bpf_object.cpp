@@ -89,7 +89,8 @@ TEST_CASE("the program table names exactly the programs of each build", "[bpf]")
     for (const auto& spec : memtop::kPrograms) {
         all.insert(spec.name);
         if (!memtop::on_demand(spec.needs)) at_start.insert(spec.name);
-        if (spec.needs == memtop::ProgramNeeds::Always || spec.needs == memtop::ProgramNeeds::NoEntryCookies)
+        if (spec.needs == memtop::ProgramNeeds::Always || spec.needs == memtop::ProgramNeeds::NoEntryCookies ||
+            spec.needs == memtop::ProgramNeeds::NoSessions)
             always.insert(spec.name);
     }
     memtop_bpf* full = memtop_bpf__open();
@@ -105,4 +106,19 @@ TEST_CASE("the program table names exactly the programs of each build", "[bpf]")
     CHECK(names_of(compat->obj) == always);
     memtop_compat_bpf__destroy(compat);
     CHECK(all.size() == memtop::kProgramCount);  // no name twice
+}
+
+// Where the kernel has uprobe sessions the shared return program is not
+// loaded (ProgramNeeds::NoSessions): every allocator function whose return
+// memtop needs must then have an entry program that takes it as a session.
+TEST_CASE("every allocator function with a return has a session entry program", "[placement]") {
+    for (const auto& sym : memtop::allocator_symbols()) {
+        if (!sym.has_return) continue;
+        INFO(sym.name);
+        bool session = false;
+        for (const auto& spec : memtop::kPrograms)
+            if (spec.role == memtop::ProgramRole::AllocatorEntry && spec.entry == sym.program)
+                session = memtop::session_entry(spec);
+        CHECK(session);
+    }
 }

@@ -37,6 +37,7 @@ enum class ProgramNeeds {
     // else one program each entry (and in the compat build).
     EntryCookies,
     NoEntryCookies,
+    NoSessions,    // the shared return program: where the kernel has no uprobe sessions (or they are off)
     GrowthStacks,  // --fault-sample > 0, bpf_loop and bpf_find_vma (5.17)
     Mappings,      // syscall tracepoints and bpf_task_pt_regs (5.15), not --no-mappings
     ExactRss,      // per-CPU resident-memory counters that can be summed (6.2+)
@@ -95,7 +96,7 @@ inline constexpr ProgramSpec kPrograms[] = {
     {"mi_heap_realpath_entry", ProgramRole::AllocatorEntry, ProgramNeeds::MiHeaps, ProbeProgram::MiHeapRealpathEntry},
     {"alloc_entry", ProgramRole::AllocatorEntries, ProgramNeeds::EntryCookies, {}},
     {"op_new_entry", ProgramRole::NewEntries, ProgramNeeds::EntryCookies, {}},
-    {"alloc_return", ProgramRole::AllocatorReturn, ProgramNeeds::Always, {}},
+    {"alloc_return", ProgramRole::AllocatorReturn, ProgramNeeds::NoSessions, {}},
     {"alloc_ret_site", ProgramRole::AllocatorRetSite, ProgramNeeds::Always, {}},
     {"mi_alloc_return", ProgramRole::MimallocReturn, ProgramNeeds::Mimalloc, {}},
     {"process_exec", ProgramRole::Tracepoint, ProgramNeeds::Always, {}},
@@ -121,7 +122,7 @@ inline constexpr size_t kProgramCount = std::size(kPrograms);
 // The allocation entries whose calls return a block. Where the kernel has
 // uprobe sessions, their entry programs are loaded as session programs and
 // take the return themselves, trapping it only when they need it
-// (bpf/heap.h); alloc_return is then attached nowhere. So is pymalloc's
+// (bpf/heap.h); alloc_return is then attached nowhere, and not loaded. So is pymalloc's
 // allocate_from_new_pool (bpf/pymalloc.h): its return is trapped only for a
 // site that left a size waiting, a sampled one under sampling.
 constexpr bool session_entry(const ProgramSpec& p) {

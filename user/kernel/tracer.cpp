@@ -156,6 +156,8 @@ bool Tracer::needed(ProgramNeeds needs) const {
             return entry_cookies_;
         case ProgramNeeds::NoEntryCookies:
             return !entry_cookies_;
+        case ProgramNeeds::NoSessions:
+            return !use_session_;
         case ProgramNeeds::GrowthStacks:
             return fault_threshold_ != 0;
         case ProgramNeeds::Mappings:
